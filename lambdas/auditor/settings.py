@@ -1,0 +1,173 @@
+"""The auditor's environment: one typed model, validated once at the start of a run.
+
+This is the contract with the CDK stack (infra/auditor_function.py sets exactly these variables).
+A missing or malformed variable fails the run with a message that names it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+JobKindId = Literal["bedrock-model-import", "bedrock-model-copy", "qconnect-import"]
+ALL_JOB_KINDS: tuple[JobKindId, ...] = ("bedrock-model-import", "bedrock-model-copy", "qconnect-import")
+
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_KB_ID = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+# Environment variable name -> field name. The names are the public contract with the CDK stack.
+ENV_VARS: dict[str, str] = {
+    "STATE_TABLE_NAME": "state_table_name",
+    "EVENT_BUS_NAME": "event_bus_name",
+    "NOTIFICATION_TOPIC_ARN": "notification_topic_arn",
+    "EVENT_SOURCE": "event_source",
+    "JOB_KINDS": "job_kinds",
+    "REGIONS": "regions",
+    "QCONNECT_KNOWLEDGE_BASE_IDS": "qconnect_knowledge_base_ids",
+    "INITIAL_LOOKBACK_MINUTES": "initial_lookback_minutes",
+    "OVERLAP_SECONDS": "overlap_seconds",
+    "RECHECK_HORIZON_HOURS": "recheck_horizon_hours",
+    "ANNOUNCE_BASELINE": "announce_baseline",
+    "HISTORY_TTL_DAYS": "history_ttl_days",
+    "CLAIM_LEASE_SECONDS": "claim_lease_seconds",
+    "ACCOUNT_ID": "account_id",
+}
+_FIELD_TO_ENV = {field: env for env, field in ENV_VARS.items()}
+
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class SettingsError(ValueError):
+    """The environment is missing a variable or holds a malformed one."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseModel):
+    """Validated configuration of one auditor run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state_table_name: Annotated[str, Field(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$")]
+    event_bus_name: Annotated[str, Field(min_length=1, max_length=1600)]
+    notification_topic_arn: str
+    region: str
+    account_id: str | None = None
+    event_source: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._\-/]+$")] = (
+        "job-auditor"
+    )
+    job_kinds: tuple[JobKindId, ...] = ALL_JOB_KINDS
+    regions: tuple[str, ...] = ()
+    # Empty tuple: discover every knowledge base with ListKnowledgeBases.
+    qconnect_knowledge_base_ids: tuple[str, ...] = ()
+    initial_lookback_minutes: PositiveInt = 24 * 60
+    overlap_seconds: Annotated[int, Field(ge=0, le=86_400)] = 300
+    recheck_horizon_hours: PositiveInt = 72
+    announce_baseline: bool = False
+    history_ttl_days: PositiveInt = 90
+    claim_lease_seconds: Annotated[int, Field(ge=60)] = 900
+
+    @field_validator("job_kinds", "regions", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("qconnect_knowledge_base_ids", mode="before")
+    @classmethod
+    def _kb_ids(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"", "discover", "*"}:
+            return ()
+        return _split_csv(value)
+
+    @field_validator("qconnect_knowledge_base_ids")
+    @classmethod
+    def _kb_id_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [kb for kb in value if not _KB_ID.match(kb)]
+        if bad:
+            raise ValueError(f"expected knowledge base ids (UUIDs) or 'discover', got {bad}")
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _region_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [r for r in value if not _REGION.match(r)]
+        if bad:
+            raise ValueError(f"expected AWS region names such as us-east-1, got {bad}")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _own_region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError(f"expected an AWS region name such as us-east-1, got {value!r}")
+        return value
+
+    @field_validator("notification_topic_arn")
+    @classmethod
+    def _topic_arn(cls, value: str) -> str:
+        if not _TOPIC_ARN.match(value):
+            raise ValueError(f"expected an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), got {value!r}")
+        return value
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not _ACCOUNT.match(value):
+            raise ValueError(f"expected a 12-digit account id, got {value!r}")
+        return value
+
+    @property
+    def audited_regions(self) -> tuple[str, ...]:
+        """Regions to audit: the configured ones, or the function's own region."""
+        return self.regions or (self.region,)
+
+    @property
+    def initial_lookback(self) -> timedelta:
+        return timedelta(minutes=self.initial_lookback_minutes)
+
+    @property
+    def overlap(self) -> timedelta:
+        return timedelta(seconds=self.overlap_seconds)
+
+    @property
+    def recheck_horizon(self) -> timedelta:
+        return timedelta(hours=self.recheck_horizon_hours)
+
+    @property
+    def claim_lease(self) -> timedelta:
+        return timedelta(seconds=self.claim_lease_seconds)
+
+    @property
+    def history_ttl(self) -> timedelta:
+        return timedelta(days=self.history_ttl_days)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from environment variables; raise SettingsError naming each bad variable."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, object] = {
+        field: env[name] for name, field in ENV_VARS.items() if name in env and env[name] != ""
+    }
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        raw["region"] = region
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            name = _FIELD_TO_ENV.get(field, "AWS_REGION" if field == "region" else field)
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid auditor environment: " + "; ".join(problems)) from None
