@@ -117,7 +117,9 @@ class Settings(BaseModel):
     @classmethod
     def _topic_arn(cls, value: str) -> str:
         if not _TOPIC_ARN.match(value):
-            raise ValueError(f"expected an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), got {value!r}")
+            raise ValueError(
+                f"expected an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), got {value!r}"
+            )
         return value
 
     @field_validator("account_id")

@@ -2,7 +2,8 @@
 table in moto, and checked against the CDK construct by an infra test.
 
 Item layout (one table, generic keys):
-- job:        pk="SRC#<source>"    sk="JOB#<creation time ISO>#<job id>"   (+ inflight GSI keys while not terminal)
+- job:        pk="SRC#<source>"    sk="JOB#<creation time ISO>#<job id>"
+              (+ the inflight GSI keys while the job is not in a terminal status)
 - checkpoint: pk="SRC#<source>"    sk="CHECKPOINT"
 - history:    pk="SRC#<source>"    sk="HIST#<observed ISO>#<event id>"      (+ expiresAt TTL)
 - outbox:     pk="OUTBOX#<source>" sk="<event id>"  a claimed transition not yet confirmed as published

@@ -1,0 +1,179 @@
+"""Publishers: EventBridge PutEvents and SNS PublishBatch, resending only what failed, with backoff."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from auditor.domain.diff import Transition
+from auditor.domain.events import Event, build_event, entry_size
+from auditor.domain.notifications import build_notification
+from auditor.ports import PublishResult
+
+logger = logging.getLogger(__name__)
+
+MAX_ENTRIES_PER_CALL = 10
+# PutEvents and SNS PublishBatch both cap a request at 256 KB in total.
+MAX_REQUEST_BYTES = 256 * 1024
+
+
+def _batches(items: Sequence[Any], size_of: Callable[[Any], int]) -> Iterator[list[Any]]:
+    """At most 10 items and 256 KB per batch, in order."""
+    batch: list[Any] = []
+    total = 0
+    for item in items:
+        size = size_of(item)
+        if batch and (len(batch) == MAX_ENTRIES_PER_CALL or total + size > MAX_REQUEST_BYTES):
+            yield batch
+            batch, total = [], 0
+        batch.append(item)
+        total += size
+    if batch:
+        yield batch
+
+
+class _RetryingPublisher:
+    """Sends batches; resends only the entries that failed, with exponential backoff and jitter."""
+
+    name = "publisher"
+
+    def __init__(
+        self,
+        client: Any,
+        max_attempts: int = 5,
+        base_delay: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._sleep = sleep
+        self.requests = 0
+
+    def _send(self, batch: list[Transition]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
+        """Send one batch: (delivered, [(failed, error code)])."""
+        raise NotImplementedError
+
+    def _size(self, transition: Transition) -> int:
+        raise NotImplementedError
+
+    def publish(self, transitions: Sequence[Transition]) -> PublishResult:
+        result = PublishResult()
+        for batch in _batches(transitions, self._size):
+            pending = batch
+            for attempt in range(self._max_attempts):
+                if attempt:
+                    self._sleep(self._base_delay * 2 ** (attempt - 1) * (1 + random.random()))  # noqa: S311
+                self.requests += 1
+                result.requests += 1
+                delivered, failed = self._send(pending)
+                result.delivered.extend(delivered)
+                for _, code in failed:
+                    result.errors[code] = result.errors.get(code, 0) + 1
+                pending = [t for t, _ in failed]
+                if not pending:
+                    break
+                logger.warning(
+                    "resending failed entries", extra={"channel": self.name, "count": len(pending)}
+                )
+            result.failed.extend(pending)
+        return result
+
+
+class EventBridgePublisher(_RetryingPublisher):
+    """One event per transition on the configured bus."""
+
+    name = "eventbridge"
+
+    def __init__(self, client: Any, event_bus_name: str, event_source: str, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        self._bus = event_bus_name
+        self._source = event_source
+
+    def _event(self, transition: Transition) -> Event:
+        return build_event(transition, self._source)
+
+    def _size(self, transition: Transition) -> int:
+        return entry_size(self._event(transition))
+
+    def _send(self, batch: list[Transition]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
+        entries = []
+        for transition in batch:
+            event = self._event(transition)
+            entries.append(
+                {
+                    "Source": event.source,
+                    "DetailType": event.detail_type,
+                    "Detail": event.detail_json(),
+                    "Resources": list(event.resources),
+                    "Time": event.time,
+                    "EventBusName": self._bus,
+                }
+            )
+        try:
+            response = self._client.put_events(Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            code = (
+                exc.response["Error"].get("Code", "Error")
+                if isinstance(exc, ClientError)
+                else type(exc).__name__
+            )
+            return [], [(t, code) for t in batch]
+        if not response.get("FailedEntryCount"):
+            return list(batch), []
+        delivered, failed = [], []
+        # Result entries come back in request order; a failed one has an ErrorCode.
+        for transition, outcome in zip(batch, response.get("Entries", []), strict=False):
+            if outcome.get("ErrorCode"):
+                failed.append((transition, str(outcome["ErrorCode"])))
+            else:
+                delivered.append(transition)
+        return delivered, failed
+
+
+class SnsPublisher(_RetryingPublisher):
+    """One message per transition on the topic, with attributes for subscription filter policies."""
+
+    name = "sns"
+
+    def __init__(self, client: Any, topic_arn: str, event_source: str, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        self._topic = topic_arn
+        self._source = event_source
+
+    def _entry(self, transition: Transition, entry_id: str) -> dict[str, Any]:
+        event = build_event(transition, self._source)
+        note = build_notification(event.detail)
+        return {
+            "Id": entry_id,
+            "Subject": note.subject,
+            "Message": note.body,
+            "MessageAttributes": {
+                name: {"DataType": "String", "StringValue": value} for name, value in note.attributes.items()
+            },
+        }
+
+    def _size(self, transition: Transition) -> int:
+        entry = self._entry(transition, "0")
+        return len(entry["Message"].encode()) + len(entry["Subject"].encode()) + 512
+
+    def _send(self, batch: list[Transition]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
+        entries = [self._entry(t, str(i)) for i, t in enumerate(batch)]
+        try:
+            response = self._client.publish_batch(TopicArn=self._topic, PublishBatchRequestEntries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            code = (
+                exc.response["Error"].get("Code", "Error")
+                if isinstance(exc, ClientError)
+                else type(exc).__name__
+            )
+            return [], [(t, code) for t in batch]
+        failed_ids = {f["Id"]: str(f.get("Code", "Error")) for f in response.get("Failed", [])}
+        delivered = [t for i, t in enumerate(batch) if str(i) not in failed_ids]
+        failed = [(t, failed_ids[str(i)]) for i, t in enumerate(batch) if str(i) in failed_ids]
+        return delivered, failed

@@ -1,0 +1,129 @@
+"""The diff rule: previous state + observed jobs -> transitions. Pure; no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from auditor.domain.jobs import JobState, ObservedJob, Source, TransitionKind
+
+# Fixed namespace so the same transition always gets the same eventId, in any run, on any machine.
+_EVENT_NAMESPACE = uuid.UUID("8f0b5a52-6c1e-4a8e-9d7a-6a3f1f0e2b11")
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One status change of one job, to be announced exactly once (at least once, same eventId)."""
+
+    source: Source
+    job: ObservedJob
+    kind: TransitionKind
+    previous_status: str | None
+    # Sequence of the job's state before this transition (0 for a new job) and after it.
+    previous_sequence: int
+    observed_at: datetime
+
+    @property
+    def status(self) -> str:
+        return self.job.status
+
+    @property
+    def sequence(self) -> int:
+        return self.previous_sequence + 1
+
+    @property
+    def event_id(self) -> str:
+        """Deterministic: a retried or re-claimed transition carries the same id."""
+        name = "|".join(
+            [
+                self.source.key,
+                self.job.job_id,
+                str(self.sequence),
+                self.previous_status or "",
+                self.status,
+            ]
+        )
+        return str(uuid.uuid5(_EVENT_NAMESPACE, name))
+
+    @property
+    def unknown_status(self) -> bool:
+        return not self.source.kind.is_known(self.status)
+
+    def as_state(self) -> JobState:
+        """The job state this transition commits."""
+        job = self.job
+        return JobState(
+            job_id=job.job_id,
+            status=job.status,
+            created_at=job.created_at,
+            sequence=self.sequence,
+            name=job.name,
+            arn=job.arn,
+            last_modified_at=job.last_modified_at,
+            ended_at=job.ended_at,
+            failure_message=job.failure_message,
+        )
+
+
+def latest_observations(observed: Iterable[ObservedJob]) -> list[ObservedJob]:
+    """One observation per job id. A job seen twice (on two pages, or by a list and a get) keeps the
+    most recently modified observation, or the later one when neither says."""
+    by_id: dict[str, ObservedJob] = {}
+    for job in observed:
+        seen = by_id.get(job.job_id)
+        if seen is None or _not_older(job, seen):
+            by_id[job.job_id] = job
+    return list(by_id.values())
+
+
+def _not_older(candidate: ObservedJob, seen: ObservedJob) -> bool:
+    if candidate.last_modified_at and seen.last_modified_at:
+        return candidate.last_modified_at >= seen.last_modified_at
+    return True
+
+
+def diff(
+    source: Source,
+    previous: Mapping[str, JobState],
+    observed: Iterable[ObservedJob],
+    observed_at: datetime,
+) -> list[Transition]:
+    """Transitions between what was recorded and what is observed now.
+
+    A new job gives one `discovered` transition (with its current status); a known job whose status
+    differs gives one `status-changed`; a job whose status is unchanged gives nothing. Jobs that were
+    recorded but not observed give nothing: absence from a list is not a status.
+    """
+    transitions: list[Transition] = []
+    for job in latest_observations(observed):
+        before = previous.get(job.job_id)
+        if before is None:
+            transitions.append(
+                Transition(source, job, "discovered", None, previous_sequence=0, observed_at=observed_at)
+            )
+        elif before.status != job.status:
+            transitions.append(
+                Transition(
+                    source,
+                    job,
+                    "status-changed",
+                    before.status,
+                    previous_sequence=before.sequence,
+                    observed_at=observed_at,
+                )
+            )
+    transitions.sort(key=lambda t: (t.job.created_at, t.job.job_id))
+    return transitions
+
+
+def refresh(previous: JobState, job: ObservedJob) -> JobState:
+    """The recorded state with the latest details of an unchanged job (no new sequence number)."""
+    return replace(
+        previous,
+        name=job.name or previous.name,
+        last_modified_at=job.last_modified_at or previous.last_modified_at,
+        ended_at=job.ended_at or previous.ended_at,
+        failure_message=job.failure_message or previous.failure_message,
+    )

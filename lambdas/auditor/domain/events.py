@@ -1,0 +1,114 @@
+"""The published event: a versioned envelope, built the same way for every channel. Pure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from auditor.domain.diff import Transition
+
+ENVELOPE_VERSION = "1"
+# Failure messages are cut here so every entry stays far below EventBridge's 256 KB and SNS's 256 KB.
+MAX_FAILURE_MESSAGE_CHARS = 4_000
+TRUNCATION_MARK = " [truncated]"
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC ISO 8601 with a Z, as EventBridge and people expect."""
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def truncate(text: str | None, limit: int = MAX_FAILURE_MESSAGE_CHARS) -> tuple[str | None, bool]:
+    """Cut `text` to at most `limit` characters (mark included); say whether it was cut."""
+    if text is None or len(text) <= limit:
+        return text, False
+    return text[: limit - len(TRUNCATION_MARK)] + TRUNCATION_MARK, True
+
+
+def duration_seconds(transition: Transition) -> int | None:
+    """How long the job ran: to its end time if it has one, else to when the transition was observed."""
+    job = transition.job
+    end = job.ended_at
+    if end is None and transition.source.kind.is_terminal(job.status):
+        end = job.last_modified_at or transition.observed_at
+    if end is None:
+        end = transition.observed_at
+    return max(0, int((end - job.created_at).total_seconds()))
+
+
+def console_url(transition: Transition) -> str:
+    region = transition.source.region
+    return transition.source.kind.console_url.format(region=region)
+
+
+@dataclass(frozen=True)
+class Event:
+    """An EventBridge entry, independent of boto3."""
+
+    source: str
+    detail_type: str
+    detail: dict[str, Any]
+    resources: tuple[str, ...]
+    time: datetime
+
+    @property
+    def event_id(self) -> str:
+        return str(self.detail["eventId"])
+
+    def detail_json(self) -> str:
+        return json.dumps(self.detail, separators=(",", ":"), ensure_ascii=False)
+
+
+def build_detail(transition: Transition) -> dict[str, Any]:
+    """The `detail` of the event: version 1 of the envelope (documented in the README)."""
+    job = transition.job
+    source = transition.source
+    failure, cut = truncate(job.failure_message)
+    return {
+        "version": ENVELOPE_VERSION,
+        "eventId": transition.event_id,
+        "transition": transition.kind,
+        "sequence": transition.sequence,
+        "account": source.account,
+        "region": source.region,
+        "jobKind": source.kind.id,
+        "jobId": job.job_id,
+        "jobArn": job.arn,
+        "jobName": job.name,
+        "knowledgeBaseId": source.knowledge_base_id,
+        "previousStatus": transition.previous_status,
+        "status": job.status,
+        "statusCategory": source.kind.category(job.status).value,
+        "creationTime": iso(job.created_at),
+        "lastModifiedTime": iso(job.last_modified_at),
+        "endTime": iso(job.ended_at),
+        "observedTime": iso(transition.observed_at),
+        "durationSeconds": duration_seconds(transition),
+        "failureMessage": failure,
+        "failureMessageTruncated": cut,
+        "consoleUrl": console_url(transition),
+    }
+
+
+def build_event(transition: Transition, event_source: str) -> Event:
+    """The EventBridge entry for one transition."""
+    resources = tuple(r for r in (transition.job.arn,) if r)
+    return Event(
+        source=event_source,
+        detail_type=transition.source.kind.detail_type,
+        detail=build_detail(transition),
+        resources=resources,
+        time=transition.observed_at,
+    )
+
+
+def entry_size(event: Event) -> int:
+    """PutEvents entry size as EventBridge counts it: Time (14 bytes) + UTF-8 of the other fields."""
+    size = 14 + len(event.source.encode()) + len(event.detail_type.encode())
+    size += len(event.detail_json().encode())
+    size += sum(len(r.encode()) for r in event.resources)
+    return size

@@ -1,0 +1,109 @@
+"""The small interfaces the audit use case depends on; boto3 adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from auditor.domain.checkpoint import Checkpoint
+from auditor.domain.diff import Transition
+from auditor.domain.jobs import JobState, ObservedJob, Source
+
+
+class SourceError(Exception):
+    """A source could not be audited this run (denied, throttled out of retries, not found, ...)."""
+
+    def __init__(self, message: str, code: str = "Error") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Listing:
+    """What one list pass over a source returned."""
+
+    jobs: list[ObservedJob] = field(default_factory=list)
+    pages: int = 0
+    # Why items were passed over, counted: e.g. {"missing-creation-time": 2}.
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+
+class JobApi(Protocol):
+    """Reads one job control plane."""
+
+    def list_jobs(self, source: Source, created_after: datetime) -> Listing:
+        """Every job of `source` created after `created_after` (all pages)."""
+        ...
+
+    def get_job(self, source: Source, job: JobState) -> ObservedJob | None:
+        """The job's current state, or None if the API no longer knows it."""
+        ...
+
+    def list_knowledge_bases(self, account: str, region: str) -> list[str]:
+        """Ids of the Q in Connect knowledge bases in a region."""
+        ...
+
+    @property
+    def api_calls(self) -> int:
+        """Requests made so far (pages and gets), for the run summary."""
+        ...
+
+
+class StateStore(Protocol):
+    """Durable state: jobs, checkpoints, claimed transitions, history."""
+
+    def load_checkpoint(self, source: Source) -> Checkpoint | None: ...
+
+    def save_checkpoint(self, source: Source, checkpoint: Checkpoint) -> None: ...
+
+    def load_jobs_since(self, source: Source, since: datetime) -> dict[str, JobState]:
+        """Recorded jobs of `source` created at or after `since`."""
+        ...
+
+    def load_in_flight(self, source: Source) -> list[JobState]:
+        """Recorded jobs of `source` not yet in a terminal status, oldest first."""
+        ...
+
+    def record_silently(self, transitions: Sequence[Transition]) -> int:
+        """Commit the job states of `transitions` without announcing them (the baseline)."""
+        ...
+
+    def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> list[Transition]:
+        """Commit each transition's job state, conditional on the recorded state it was computed from,
+        and put it in the outbox under a lease. Returns those this run won; a transition another run
+        already committed is not returned."""
+        ...
+
+    def reclaim_expired(self, source: Source, now: datetime, lease_until: datetime) -> list[Transition]:
+        """Outbox entries whose lease expired (a crashed or failed run left them): take them over."""
+        ...
+
+    def release(self, transitions: Sequence[Transition]) -> None:
+        """Leave claimed transitions in the outbox for the next run to retry at once."""
+        ...
+
+    def finalize(self, transitions: Sequence[Transition], now: datetime) -> None:
+        """Published: remove from the outbox and write history."""
+        ...
+
+
+@dataclass
+class PublishResult:
+    delivered: list[Transition] = field(default_factory=list)
+    failed: list[Transition] = field(default_factory=list)
+    # Error code -> count, for logs and the summary.
+    errors: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+
+
+class Publisher(Protocol):
+    """Delivers transitions to one channel."""
+
+    name: str
+
+    def publish(self, transitions: Sequence[Transition]) -> PublishResult: ...

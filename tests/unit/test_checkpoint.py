@@ -1,0 +1,58 @@
+from datetime import timedelta
+
+from auditor.domain.checkpoint import Checkpoint, advance, plan_window
+from auditor.domain.jobs import JobState
+from tests.unit.factories import T0
+
+RULES = {
+    "initial_lookback": timedelta(hours=24),
+    "overlap": timedelta(minutes=5),
+    "recheck_horizon": timedelta(hours=72),
+}
+
+
+def _in_flight(age: timedelta, n: int = 1) -> JobState:
+    return JobState(f"job-{n}", "InProgress", T0 - age, 1)
+
+
+def test_first_run_looks_back_and_is_a_baseline() -> None:
+    plan = plan_window(None, [], T0, **RULES)
+    assert plan.window_start == T0 - timedelta(hours=24)
+    assert plan.baseline
+    assert plan.recheck == ()
+
+
+def test_later_run_starts_at_previous_run_minus_overlap() -> None:
+    plan = plan_window(Checkpoint(T0 - timedelta(minutes=5)), [], T0, **RULES)
+    assert plan.window_start == T0 - timedelta(minutes=10)
+    assert not plan.baseline
+
+
+def test_oldest_in_flight_job_within_horizon_widens_the_window() -> None:
+    three_days_old = _in_flight(timedelta(days=2, hours=23))
+    plan = plan_window(Checkpoint(T0 - timedelta(minutes=5)), [three_days_old], T0, **RULES)
+    assert plan.window_start == three_days_old.created_at - timedelta(minutes=5)
+    assert plan.recheck == ()
+
+
+def test_in_flight_job_beyond_horizon_is_rechecked_not_listed() -> None:
+    ancient = _in_flight(timedelta(days=10), 1)
+    recent = _in_flight(timedelta(hours=1), 2)
+    plan = plan_window(Checkpoint(T0 - timedelta(minutes=5)), [ancient, recent], T0, **RULES)
+    assert plan.window_start == recent.created_at - timedelta(minutes=5)
+    assert plan.recheck == (ancient,)
+
+
+def test_old_checkpoint_covers_jobs_so_they_are_not_rechecked_twice() -> None:
+    # The auditor was off for 5 days: the window itself reaches the 4-day-old job.
+    four_days = _in_flight(timedelta(days=4))
+    plan = plan_window(Checkpoint(T0 - timedelta(days=5)), [four_days], T0, **RULES)
+    assert plan.window_start == T0 - timedelta(days=5, minutes=5)
+    assert plan.recheck == ()
+
+
+def test_checkpoint_never_moves_backwards() -> None:
+    later = Checkpoint(T0)
+    assert advance(later, T0 - timedelta(minutes=1)) is later
+    assert advance(later, T0 + timedelta(minutes=1)) == Checkpoint(T0 + timedelta(minutes=1))
+    assert advance(None, T0) == Checkpoint(T0)

@@ -1,0 +1,94 @@
+from dataclasses import replace
+from datetime import timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from auditor.domain.diff import diff, latest_observations
+from auditor.domain.jobs import JobState, ObservedJob
+from tests.unit.factories import SOURCE, T0, job
+
+STATUSES = ["InProgress", "Completed", "Failed", "SomethingNew"]
+
+
+def _state(observed: ObservedJob, sequence: int = 1) -> JobState:
+    return JobState(observed.job_id, observed.status, observed.created_at, sequence, name=observed.name)
+
+
+jobs_strategy = st.lists(
+    st.builds(
+        lambda n, status, minutes: job(n, status, minutes),
+        st.integers(1, 40),
+        st.sampled_from(STATUSES),
+        st.integers(0, 10_000),
+    ),
+    max_size=30,
+    unique_by=lambda j: j.job_id,
+)
+
+
+@given(jobs_strategy)
+def test_no_change_gives_no_transition(jobs: list[ObservedJob]) -> None:
+    # Given state that equals what is observed
+    previous = {j.job_id: _state(j) for j in jobs}
+    # When diffed
+    transitions = diff(SOURCE, previous, jobs, T0)
+    # Then nothing is announced
+    assert transitions == []
+
+
+@given(jobs_strategy, st.data())
+def test_each_change_gives_exactly_one_transition(jobs: list[ObservedJob], data: st.DataObject) -> None:
+    # Given recorded state, and an observation where some jobs changed status and some are new
+    changed = set(data.draw(st.sets(st.sampled_from([j.job_id for j in jobs])) if jobs else st.just(set())))
+    new = (
+        set(data.draw(st.sets(st.sampled_from([j.job_id for j in jobs])) if jobs else st.just(set())))
+        - changed
+    )
+    previous = {}
+    for j in jobs:
+        if j.job_id in new:
+            continue
+        before = j.status if j.job_id not in changed else next(s for s in STATUSES if s != j.status)
+        previous[j.job_id] = replace(_state(j), status=before)
+    # When diffed (with every job seen twice, as on overlapping pages)
+    transitions = diff(SOURCE, previous, jobs + jobs, T0)
+    # Then exactly one transition per changed or new job, and none for the rest
+    assert sorted(t.job.job_id for t in transitions) == sorted(changed | new)
+    for t in transitions:
+        if t.job.job_id in new:
+            assert (t.kind, t.previous_status, t.previous_sequence) == ("discovered", None, 0)
+        else:
+            assert t.kind == "status-changed"
+            assert t.previous_status == previous[t.job.job_id].status
+            assert t.sequence == previous[t.job.job_id].sequence + 1
+
+
+def test_event_id_is_deterministic_and_distinct_per_transition() -> None:
+    j = job(1, "Completed")
+    previous = {j.job_id: _state(replace(j, status="InProgress"))}
+    first = diff(SOURCE, previous, [j], T0)
+    again = diff(SOURCE, previous, [j], T0 + timedelta(minutes=5))
+    assert [t.event_id for t in first] == [t.event_id for t in again]
+    failed = diff(SOURCE, previous, [replace(j, status="Failed")], T0)
+    assert failed[0].event_id != first[0].event_id
+
+
+def test_job_absent_from_listing_is_not_a_transition() -> None:
+    j = job(1)
+    assert diff(SOURCE, {j.job_id: _state(j)}, [], T0) == []
+
+
+def test_duplicate_observation_keeps_most_recently_modified() -> None:
+    older = job(1, "InProgress", last_modified_at=T0)
+    newer = job(1, "Completed", last_modified_at=T0 + timedelta(minutes=1))
+    assert latest_observations([newer, older]) == [newer]
+    assert latest_observations([older, newer]) == [newer]
+
+
+def test_unknown_status_is_a_transition_and_flagged() -> None:
+    j = job(1, "Paused")
+    (t,) = diff(SOURCE, {j.job_id: _state(replace(j, status="InProgress"))}, [j], T0)
+    assert t.unknown_status
+    assert t.previous_status == "InProgress"
+    assert t.status == "Paused"
