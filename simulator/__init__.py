@@ -1,0 +1,39 @@
+"""A local, wire-faithful simulator of the job APIs job-auditor polls.
+
+Bedrock ListModelImportJobs / GetModelImportJob / ListModelCopyJobs / GetModelCopyJob and Amazon Q in
+Connect ListImportJobs / GetImportJob / ListKnowledgeBases, served over REST-JSON to real boto3
+clients, with a controllable clock, a record of served calls and seeded fault injection.
+"""
+
+from simulator.clock import SimClock
+from simulator.errors import ApiError
+from simulator.faults import FaultDecision, FaultPlan, FaultRates, FaultRule
+from simulator.httpd import SimulatorServer
+from simulator.state import (
+    DEFAULT_ACCOUNT_ID,
+    CallLog,
+    CallRecord,
+    ControlPlane,
+    ImportJob,
+    KnowledgeBase,
+    ModelCopyJob,
+    ModelImportJob,
+)
+
+__all__ = [
+    "DEFAULT_ACCOUNT_ID",
+    "ApiError",
+    "CallLog",
+    "CallRecord",
+    "ControlPlane",
+    "FaultDecision",
+    "FaultPlan",
+    "FaultRates",
+    "FaultRule",
+    "ImportJob",
+    "KnowledgeBase",
+    "ModelCopyJob",
+    "ModelImportJob",
+    "SimClock",
+    "SimulatorServer",
+]

@@ -1,0 +1,554 @@
+"""The seven AWS operations: request validation, filtering, paging and wire rendering.
+
+Independent of HTTP: each handler takes the plane, the region, the decoded path parameters and the
+query string, and returns the JSON body or raises `ApiError`.
+
+Paging. `nextToken` is opaque: base64url of a small JSON cursor plus an HMAC over it, keyed per
+simulator instance and bound to the operation, region, knowledge base and every filter and sort
+parameter (not to maxResults, which a client may change between pages). A token from another query, or
+any other string, is a ValidationException. The cursor is the key of the last item returned, so items
+created while a client pages never make a page skip or repeat an item it already returned.
+
+Default page size when maxResults is absent: 100 for Bedrock (maximum 1000) and 100 for Q in Connect
+(maximum 100).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from simulator.errors import ApiError, constraint, not_found, validation
+from simulator.state import (
+    ControlPlane,
+    ImportJob,
+    KnowledgeBase,
+    ModelCopyJob,
+    ModelImportJob,
+    SortedIndex,
+    to_micros,
+)
+
+BEDROCK_DEFAULT_PAGE_SIZE = 100
+BEDROCK_MAX_PAGE_SIZE = 1000
+QCONNECT_DEFAULT_PAGE_SIZE = 100
+QCONNECT_MAX_PAGE_SIZE = 100
+
+BEDROCK_STATUS_ENUM = ("InProgress", "Completed", "Failed")
+_UUID = r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}"
+_UUID_RE = re.compile(_UUID)
+_KB_ARN_RE = re.compile(rf"arn:[a-z-]*?:wisdom:[a-z0-9-]*?:[0-9]{{12}}:[a-z-]*?/({_UUID})(?:/{_UUID}){{0,2}}")
+_IMPORT_JOB_ARN_RE = re.compile(
+    r"arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:model-import-job/[a-z0-9]{12}"
+)
+_COPY_JOB_ARN_RE = re.compile(
+    r"arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:model-copy-job/[a-z0-9]{12}"
+)
+_JOB_NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9\+\-\.])*")
+_MODEL_NAME_RE = re.compile(r"([0-9a-zA-Z][_-]?){1,63}")
+_ACCOUNT_RE = re.compile(r"[0-9]{12}")
+
+Query = Mapping[str, str]
+Body = dict[str, Any]
+
+# Per-process secret: tokens are opaque and cannot be forged or carried to another simulator instance.
+_TOKEN_KEY = secrets.token_bytes(32)
+
+
+# -- wire formats ----------------------------------------------------------------------------------
+
+
+def iso(when: datetime) -> str:
+    """Bedrock's wire timestamp: ISO 8601, UTC, milliseconds."""
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def epoch(when: datetime) -> float | int:
+    """Q in Connect's wire timestamp: epoch seconds (a JSON number, fractional when needed)."""
+    micros = to_micros(when)
+    return micros // 1_000_000 if micros % 1_000_000 == 0 else micros / 1_000_000
+
+
+def _drop_none(body: Body) -> Body:
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def render_import_job_summary(job: ModelImportJob) -> Body:
+    """A ModelImportJobSummary."""
+    return _drop_none(
+        {
+            "jobArn": job.arn,
+            "jobName": job.name,
+            "status": job.status,
+            "lastModifiedTime": iso(job.last_modified_time),
+            "creationTime": iso(job.creation_time),
+            "endTime": iso(job.end_time) if job.end_time else None,
+            "importedModelArn": job.imported_model_arn,
+            "importedModelName": job.imported_model_name,
+        }
+    )
+
+
+def render_import_job(job: ModelImportJob) -> Body:
+    """A GetModelImportJob response."""
+    return _drop_none(
+        {
+            "jobArn": job.arn,
+            "jobName": job.name,
+            "importedModelName": job.imported_model_name,
+            "importedModelArn": job.imported_model_arn,
+            "roleArn": job.role_arn,
+            "modelDataSource": {"s3DataSource": {"s3Uri": job.s3_uri}},
+            "status": job.status,
+            "failureMessage": job.failure_message,
+            "creationTime": iso(job.creation_time),
+            "lastModifiedTime": iso(job.last_modified_time),
+            "endTime": iso(job.end_time) if job.end_time else None,
+        }
+    )
+
+
+def render_copy_job(job: ModelCopyJob) -> Body:
+    """A ModelCopyJobSummary; GetModelCopyJob returns the same members."""
+    return _drop_none(
+        {
+            "jobArn": job.arn,
+            "status": job.status,
+            "creationTime": iso(job.creation_time),
+            "targetModelArn": job.target_model_arn,
+            "targetModelName": job.target_model_name,
+            "sourceAccountId": job.source_account_id,
+            "sourceModelArn": job.source_model_arn,
+            "failureMessage": job.failure_message,
+            "sourceModelName": job.source_model_name,
+        }
+    )
+
+
+def render_q_import_job_summary(job: ImportJob) -> Body:
+    """An ImportJobSummary."""
+    return {
+        "importJobId": job.import_job_id,
+        "knowledgeBaseId": job.knowledge_base_id,
+        "uploadId": job.upload_id,
+        "knowledgeBaseArn": job.knowledge_base_arn,
+        "importJobType": job.import_job_type,
+        "status": job.status,
+        "createdTime": epoch(job.created_time),
+        "lastModifiedTime": epoch(job.last_modified_time),
+        "metadata": dict(job.metadata),
+    }
+
+
+def render_q_import_job(job: ImportJob) -> Body:
+    """An ImportJobData (GetImportJob wraps it in `importJob`)."""
+    return _drop_none(
+        {
+            **render_q_import_job_summary(job),
+            "url": job.url,
+            "failedRecordReport": job.failed_record_report,
+            "urlExpiry": epoch(job.url_expiry),
+        }
+    )
+
+
+def render_knowledge_base(kb: KnowledgeBase) -> Body:
+    """A KnowledgeBaseSummary."""
+    return {
+        "knowledgeBaseId": kb.knowledge_base_id,
+        "knowledgeBaseArn": kb.arn,
+        "name": kb.name,
+        "knowledgeBaseType": kb.knowledge_base_type,
+        "status": kb.status,
+        "lastModifiedTime": epoch(kb.last_modified_time),
+    }
+
+
+# -- request validation ----------------------------------------------------------------------------
+
+
+def _max_results(query: Query, default: int, maximum: int) -> int:
+    raw = query.get("maxResults")
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise validation(f"Value '{raw}' at 'maxResults' is not a valid integer") from None
+    if value < 1:
+        raise constraint(value, "maxResults", "have value greater than or equal to 1")
+    if value > maximum:
+        raise constraint(value, "maxResults", f"have value less than or equal to {maximum}")
+    return value
+
+
+def _timestamp(query: Query, name: str) -> int | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise validation(f"Value '{raw}' at '{name}' is not a valid ISO 8601 timestamp") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return to_micros(parsed)
+
+
+def _enum(query: Query, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = query.get(name)
+    if value is not None and value not in allowed:
+        raise constraint(value, name, f"satisfy enum value set: [{', '.join(allowed)}]")
+    return value
+
+
+def _pattern(query: Query, name: str, pattern: re.Pattern[str], max_len: int | None = None) -> str | None:
+    value = query.get(name)
+    if value is None:
+        return None
+    if max_len is not None and not 1 <= len(value) <= max_len:
+        raise constraint(value, name, f"have length between 1 and {max_len}")
+    if not pattern.fullmatch(value):
+        raise constraint(value, name, f"satisfy regular expression pattern: {pattern.pattern}")
+    return value
+
+
+# -- tokens ----------------------------------------------------------------------------------------
+
+
+def _binding(operation: str, region: str, scope: Mapping[str, str | None]) -> str:
+    canonical = json.dumps([operation, region, sorted(scope.items())], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def encode_token(binding: str, cursor: list[Any]) -> str:
+    """An opaque token for a cursor, bound to one query."""
+    payload = json.dumps({"b": binding, "c": cursor}, separators=(",", ":")).encode()
+    sig = hmac.new(_TOKEN_KEY, payload, hashlib.sha256).digest()[:12]
+    return base64.urlsafe_b64encode(payload + sig).decode().rstrip("=")
+
+
+def decode_token(token: str, binding: str) -> list[Any]:
+    """The cursor in a token; ValidationException unless this simulator issued it for this query."""
+    invalid = validation("Invalid pagination token")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise invalid from None
+    payload, sig = raw[:-12], raw[-12:]
+    if len(raw) <= 12 or not hmac.compare_digest(
+        sig, hmac.new(_TOKEN_KEY, payload, hashlib.sha256).digest()[:12]
+    ):
+        raise invalid
+    data = json.loads(payload)
+    if data.get("b") != binding:
+        raise validation("The nextToken does not match the request parameters it was issued for")
+    cursor = data["c"]
+    assert isinstance(cursor, list)
+    return cursor
+
+
+# -- paging over a sorted index -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of items and the cursor key of the last one, if more match."""
+
+    items: list[Any]
+    next_key: Any | None
+
+
+def _scan(
+    index: SortedIndex[Any, Any],
+    lo: int,
+    hi: int,
+    descending: bool,
+    keep: Callable[[Any], bool],
+    limit: int,
+) -> Page:
+    def positions() -> Iterator[int]:
+        return iter(range(hi - 1, lo - 1, -1)) if descending else iter(range(lo, hi))
+
+    items: list[Any] = []
+    last_key: Any = None
+    for i in positions():
+        value = index.values[i]
+        if not keep(value):
+            continue
+        if len(items) == limit:
+            # One more match exists beyond the page: hand out a token (never one for an empty page).
+            return Page(items, last_key)
+        items.append(value)
+        last_key = index.keys[i]
+    return Page(items, None)
+
+
+def _list_bedrock(
+    plane: ControlPlane,
+    region: str,
+    query: Query,
+    operation: str,
+    index_of: Callable[[ControlPlane, str], SortedIndex[tuple[int, int], Any]],
+    extra_filters: Mapping[str, str | None],
+    keep_extra: Callable[[Any], bool],
+) -> tuple[list[Any], str | None]:
+    limit = _max_results(query, BEDROCK_DEFAULT_PAGE_SIZE, BEDROCK_MAX_PAGE_SIZE)
+    after = _timestamp(query, "creationTimeAfter")
+    before = _timestamp(query, "creationTimeBefore")
+    status = _enum(query, "statusEquals", BEDROCK_STATUS_ENUM)
+    _enum(query, "sortBy", ("CreationTime",))
+    order = _enum(query, "sortOrder", ("Ascending", "Descending")) or "Descending"
+    descending = order == "Descending"
+    binding = _binding(
+        operation,
+        region,
+        {
+            "creationTimeAfter": str(after),
+            "creationTimeBefore": str(before),
+            "statusEquals": status,
+            "sortOrder": order,
+            **extra_filters,
+        },
+    )
+    cursor: tuple[int, int] | None = None
+    token = query.get("nextToken")
+    if token is not None:
+        raw = decode_token(token, binding)
+        cursor = (int(raw[0]), int(raw[1]))
+
+    def keep(job: Any) -> bool:
+        return (status is None or job.status == status) and keep_extra(job)
+
+    with plane.lock:
+        index = index_of(plane, region)
+        # Strictly after / strictly before, by bisection on (creation micros, seq).
+        lo = index.bisect_right((after, 1 << 62)) if after is not None else 0
+        hi = index.bisect_left((before, -1)) if before is not None else len(index)
+        if cursor is not None:
+            if descending:
+                hi = min(hi, index.bisect_left(cursor))
+            else:
+                lo = max(lo, index.bisect_right(cursor))
+        page = _scan(index, lo, hi, descending, keep, limit)
+        next_token = encode_token(binding, list(page.next_key)) if page.next_key is not None else None
+        return page.items, next_token
+
+
+# -- Bedrock ---------------------------------------------------------------------------------------
+
+
+def list_model_import_jobs(plane: ControlPlane, region: str, path: Mapping[str, str], query: Query) -> Body:
+    """GET /model-import-jobs."""
+    name_contains = _pattern(query, "nameContains", _JOB_NAME_RE, 63)
+    items, token = _list_bedrock(
+        plane,
+        region,
+        query,
+        "ListModelImportJobs",
+        lambda p, r: p.region(r).import_jobs,
+        {"nameContains": name_contains},
+        lambda job: name_contains is None or name_contains in job.name,
+    )
+    with plane.lock:
+        body: Body = {"modelImportJobSummaries": [render_import_job_summary(j) for j in items]}
+    if token:
+        body["nextToken"] = token
+    return body
+
+
+def get_model_import_job(plane: ControlPlane, region: str, path: Mapping[str, str], query: Query) -> Body:
+    """GET /model-import-jobs/{jobIdentifier} (ARN or job name)."""
+    ident = path["jobIdentifier"]
+    if len(ident) > 1011 or not (_IMPORT_JOB_ARN_RE.fullmatch(ident) or _JOB_NAME_RE.fullmatch(ident)):
+        raise constraint(ident, "jobIdentifier", "satisfy regular expression pattern")
+    with plane.lock:
+        state = plane.region(region)
+        job = state.import_jobs_by_arn.get(ident) or state.import_jobs_by_name.get(ident)
+        if job is None:
+            raise not_found(f"The specified model import job {ident} could not be found.")
+        return render_import_job(job)
+
+
+def list_model_copy_jobs(plane: ControlPlane, region: str, path: Mapping[str, str], query: Query) -> Body:
+    """GET /model-copy-jobs."""
+    account = _pattern(query, "sourceAccountEquals", _ACCOUNT_RE)
+    source_arn = query.get("sourceModelArnEquals")
+    if source_arn is not None and not 20 <= len(source_arn) <= 1011:
+        raise constraint(source_arn, "sourceModelArnEquals", "have length between 20 and 1011")
+    target = _pattern(query, "outputModelNameContains", _MODEL_NAME_RE, 63)
+    items, token = _list_bedrock(
+        plane,
+        region,
+        query,
+        "ListModelCopyJobs",
+        lambda p, r: p.region(r).copy_jobs,
+        {"sourceAccountEquals": account, "sourceModelArnEquals": source_arn, "targetNameContains": target},
+        lambda job: (
+            (account is None or job.source_account_id == account)
+            and (source_arn is None or job.source_model_arn == source_arn)
+            and (target is None or target in job.target_model_name)
+        ),
+    )
+    with plane.lock:
+        body: Body = {"modelCopyJobSummaries": [render_copy_job(j) for j in items]}
+    if token:
+        body["nextToken"] = token
+    return body
+
+
+def get_model_copy_job(plane: ControlPlane, region: str, path: Mapping[str, str], query: Query) -> Body:
+    """GET /model-copy-jobs/{jobArn}."""
+    arn = path["jobArn"]
+    if not _COPY_JOB_ARN_RE.fullmatch(arn):
+        raise constraint(arn, "jobArn", f"satisfy regular expression pattern: {_COPY_JOB_ARN_RE.pattern}")
+    with plane.lock:
+        job = plane.region(region).copy_jobs_by_arn.get(arn)
+        if job is None:
+            raise not_found(f"The specified model copy job {arn} could not be found.")
+        return render_copy_job(job)
+
+
+# -- Q in Connect ----------------------------------------------------------------------------------
+
+
+def knowledge_base_id_of(raw: str) -> str:
+    """The UUID a knowledgeBaseId path value names (the UUID itself or the knowledge base ARN)."""
+    if _UUID_RE.fullmatch(raw):
+        return raw
+    match = _KB_ARN_RE.fullmatch(raw)
+    if match is None:
+        raise constraint(raw, "knowledgeBaseId", "satisfy regular expression pattern: a UUID or an ARN")
+    return match.group(1)
+
+
+def _knowledge_base(plane: ControlPlane, region: str, raw: str) -> KnowledgeBase:
+    kb = plane.region(region).kb_by_id.get(knowledge_base_id_of(raw))
+    if kb is None:
+        raise not_found(f"Knowledge base {raw} not found")
+    return kb
+
+
+def _list_by_id(
+    index: SortedIndex[str, Any], query: Query, binding: str, limit: int
+) -> tuple[list[Any], str | None]:
+    lo = 0
+    token = query.get("nextToken")
+    if token is not None:
+        lo = index.bisect_right(str(decode_token(token, binding)[0]))
+    page = _scan(index, lo, len(index), False, lambda _: True, limit)
+    return page.items, encode_token(binding, [page.next_key]) if page.next_key is not None else None
+
+
+def list_import_jobs(plane: ControlPlane, region: str, path: Mapping[str, str], query: Query) -> Body:
+    """GET /knowledgeBases/{knowledgeBaseId}/importJobs; ordered by import job id, not creation."""
+    limit = _max_results(query, QCONNECT_DEFAULT_PAGE_SIZE, QCONNECT_MAX_PAGE_SIZE)
+    with plane.lock:
+        kb = _knowledge_base(plane, region, path["knowledgeBaseId"])
+        binding = _binding("ListImportJobs", region, {"knowledgeBaseId": kb.knowledge_base_id})
+        items, token = _list_by_id(plane.region(region).kb_jobs[kb.knowledge_base_id], query, binding, limit)
+        body: Body = {"importJobSummaries": [render_q_import_job_summary(j) for j in items]}
+    if token:
+        body["nextToken"] = token
+    return body
+
+
+def get_import_job(plane: ControlPlane, region: str, path: Mapping[str, str], query: Query) -> Body:
+    """GET /knowledgeBases/{knowledgeBaseId}/importJobs/{importJobId}."""
+    job_id = path["importJobId"]
+    if not _UUID_RE.fullmatch(job_id):
+        raise constraint(job_id, "importJobId", f"satisfy regular expression pattern: {_UUID}")
+    with plane.lock:
+        kb = _knowledge_base(plane, region, path["knowledgeBaseId"])
+        index = plane.region(region).kb_jobs[kb.knowledge_base_id]
+        at = index.bisect_left(job_id)
+        if at == len(index) or index.keys[at] != job_id:
+            raise not_found(f"Import job {job_id} not found in knowledge base {kb.knowledge_base_id}")
+        return {"importJob": render_q_import_job(index.values[at])}
+
+
+def list_knowledge_bases(plane: ControlPlane, region: str, path: Mapping[str, str], query: Query) -> Body:
+    """GET /knowledgeBases; ordered by knowledge base id."""
+    limit = _max_results(query, QCONNECT_DEFAULT_PAGE_SIZE, QCONNECT_MAX_PAGE_SIZE)
+    binding = _binding("ListKnowledgeBases", region, {})
+    with plane.lock:
+        items, token = _list_by_id(plane.region(region).knowledge_bases, query, binding, limit)
+        body: Body = {"knowledgeBaseSummaries": [render_knowledge_base(kb) for kb in items]}
+    if token:
+        body["nextToken"] = token
+    return body
+
+
+Handler = Callable[[ControlPlane, str, Mapping[str, str], Query], Body]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One AWS operation: method, path template segments and handler."""
+
+    operation: str
+    service: str
+    segments: tuple[str, ...]
+    handler: Handler
+
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        """Path parameters when the decoded path segments fit this route."""
+        if len(parts) != len(self.segments):
+            return None
+        params: dict[str, str] = {}
+        for template, part in zip(self.segments, parts, strict=True):
+            if template.startswith("{"):
+                if not part:
+                    return None
+                params[template[1:-1]] = part
+            elif template != part:
+                return None
+        return params
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("ListModelImportJobs", "bedrock", ("model-import-jobs",), list_model_import_jobs),
+    Route("GetModelImportJob", "bedrock", ("model-import-jobs", "{jobIdentifier}"), get_model_import_job),
+    Route("ListModelCopyJobs", "bedrock", ("model-copy-jobs",), list_model_copy_jobs),
+    Route("GetModelCopyJob", "bedrock", ("model-copy-jobs", "{jobArn}"), get_model_copy_job),
+    Route("ListKnowledgeBases", "qconnect", ("knowledgeBases",), list_knowledge_bases),
+    Route(
+        "ListImportJobs", "qconnect", ("knowledgeBases", "{knowledgeBaseId}", "importJobs"), list_import_jobs
+    ),
+    Route(
+        "GetImportJob",
+        "qconnect",
+        ("knowledgeBases", "{knowledgeBaseId}", "importJobs", "{importJobId}"),
+        get_import_job,
+    ),
+)
+
+
+def resolve(parts: list[str]) -> tuple[Route, dict[str, str]] | None:
+    """The route and path parameters for decoded path segments (GET only), if any."""
+    for route in ROUTES:
+        params = route.match(parts)
+        if params is not None:
+            return route, params
+    return None
+
+
+def require_knowledge_base_scope(path: Mapping[str, str]) -> str | None:
+    """The knowledge base UUID a call is scoped to (for fault rules), best effort."""
+    raw = path.get("knowledgeBaseId")
+    if raw is None:
+        return None
+    try:
+        return knowledge_base_id_of(raw)
+    except ApiError:
+        return raw

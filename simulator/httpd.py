@@ -1,0 +1,440 @@
+"""The HTTP face of the simulator: the seven AWS operations over REST-JSON, and a control API.
+
+Point real boto3 clients at it with standard endpoint resolution::
+
+    AWS_ENDPOINT_URL_BEDROCK=http://127.0.0.1:4010 AWS_ENDPOINT_URL_QCONNECT=http://127.0.0.1:4010
+
+or `boto3.client("bedrock", endpoint_url=server.endpoint_url)`. One server serves both services. The
+region of a call is read from the SigV4 credential scope of its `Authorization` header
+(`Credential=AKID/DATE/REGION/SERVICE/aws4_request`); an unsigned call is served as `default_region`.
+Errors are the REST-JSON shape botocore parses: HTTP status, header `x-amzn-ErrorType: <Code>` and a
+body `{"message": "..."}`.
+
+Run standalone with `python -m simulator.server --port 4010` (see `simulator.server`).
+
+Control API (JSON in and out, unsigned, under `/_sim/`; times are ISO 8601 strings with an offset)
+--------------------------------------------------------------------------------------------------
+=======  ==============================  ===========================================================
+GET      /_sim/health                    `{"ok": true, "accountId", "now"}`
+GET      /_sim/state                     job and knowledge base counts per region
+POST     /_sim/reset                     forget all state, recorded calls and faults
+GET      /_sim/clock                     `{"now"}`
+POST     /_sim/clock                     `{"set": time}` or `{"advanceSeconds": n}` -> `{"now"}`
+POST     /_sim/model-import-jobs         `{region, name, status?, creationTime?}` -> `{"jobArn"}`
+POST     /_sim/model-import-jobs/bulk    `{region, count, start?, intervalSeconds?, status?, namePrefix?}`
+                                         -> `{"jobArns"}`
+POST     /_sim/model-copy-jobs           `{region, targetModelName, sourceModelArn?, sourceAccountId?,
+                                         status?, creationTime?, sourceModelName?}` -> `{"jobArn"}`
+POST     /_sim/model-copy-jobs/bulk      `{region, count, start?, intervalSeconds?, status?,
+                                         targetNamePrefix?, sourceAccountId?}` -> `{"jobArns"}`
+POST     /_sim/knowledge-bases           `{region, name, knowledgeBaseType?, status?}`
+                                         -> `{"knowledgeBaseId", "knowledgeBaseArn"}`
+POST     /_sim/knowledge-bases/status    `{region, knowledgeBaseId, status}`
+POST     /_sim/knowledge-bases/delete    `{region, knowledgeBaseId}`
+POST     /_sim/import-jobs               `{region, knowledgeBaseId, status?, createdTime?, metadata?}`
+                                         -> `{"importJobId"}`
+POST     /_sim/import-jobs/bulk          `{region, knowledgeBaseId, count, start?, intervalSeconds?,
+                                         status?}` -> `{"importJobIds"}`
+POST     /_sim/status                    `{jobRef, status, failureMessage?, region?}` (any status string)
+GET      /_sim/calls                     `{"calls": [{operation, region, params, status, errorCode, at}]}`;
+                                         optional `?operation=` filter
+DELETE   /_sim/calls                     forget recorded calls
+GET      /_sim/faults                    the fault plan and its counts (see `FaultPlan.to_dict`)
+PUT      /_sim/faults                    replace the plan: `{seed, rates: {op: {throttle, internalError,
+                                         delaySeconds}}, rules: [{code, operation?, region?,
+                                         knowledgeBaseId?, times?, message?, status?}]}`
+DELETE   /_sim/faults                    replace the plan with an empty one
+=======  ==============================  ===========================================================
+
+Control API errors use the same error shape (ValidationException 400, ResourceNotFoundException 404).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from simulator import api
+from simulator.errors import ApiError, not_found, validation
+from simulator.faults import FaultPlan
+from simulator.state import CallRecord, ControlPlane
+
+logger = logging.getLogger(__name__)
+
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
+CONTROL_PREFIX = "_sim"
+
+
+def region_from_authorization(header: str | None) -> str | None:
+    """The region in a SigV4 Authorization header's credential scope, if there is one."""
+    if not header:
+        return None
+    match = _CREDENTIAL_SCOPE.search(header)
+    return match.group(1) if match else None
+
+
+# -- control API -----------------------------------------------------------------------------------
+
+
+def _time(body: Mapping[str, Any], name: str) -> datetime | None:
+    raw = body.get(name)
+    if raw is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(raw))
+    except ValueError:
+        raise validation(f"{name} must be an ISO 8601 timestamp, got {raw!r}") from None
+    if parsed.tzinfo is None:
+        raise validation(f"{name} must carry a UTC offset, got {raw!r}")
+    return parsed
+
+
+def _required(body: Mapping[str, Any], name: str) -> Any:
+    if body.get(name) is None:
+        raise validation(f"missing required field {name!r}")
+    return body[name]
+
+
+def _interval(body: Mapping[str, Any]) -> timedelta:
+    return timedelta(seconds=float(body.get("intervalSeconds", 1.0)))
+
+
+def _call_json(record: CallRecord) -> dict[str, Any]:
+    return {
+        "operation": record.operation,
+        "region": record.region,
+        "params": dict(record.params),
+        "status": record.status,
+        "errorCode": record.error_code,
+        "at": record.at.isoformat(),
+    }
+
+
+def control(plane: ControlPlane, method: str, parts: list[str], query: Mapping[str, str], body: Any) -> Any:
+    """Serve one control API request (parts exclude the `_sim` prefix); returns the JSON reply."""
+    if not isinstance(body, dict):
+        raise validation("the request body must be a JSON object")
+    route = (method, "/".join(parts))
+    now = api.iso(plane.clock.now())
+    actions: dict[tuple[str, str], Callable[[], Any]] = {
+        ("GET", "health"): lambda: {"ok": True, "accountId": plane.account_id, "now": now},
+        ("GET", "state"): plane.stats,
+        ("POST", "reset"): _empty(plane.reset),
+        ("GET", "clock"): lambda: {"now": now},
+        ("POST", "clock"): lambda: _clock(plane, body),
+        ("POST", "model-import-jobs"): lambda: {
+            "jobArn": plane.create_model_import_job(
+                region=_required(body, "region"),
+                name=_required(body, "name"),
+                status=body.get("status", "InProgress"),
+                creation_time=_time(body, "creationTime"),
+            )
+        },
+        ("POST", "model-import-jobs/bulk"): lambda: {
+            "jobArns": plane.bulk_create_model_import_jobs(
+                region=_required(body, "region"),
+                count=int(_required(body, "count")),
+                start=_time(body, "start"),
+                interval=_interval(body),
+                status=body.get("status", "InProgress"),
+                name_prefix=body.get("namePrefix", "import-job"),
+            )
+        },
+        ("POST", "model-copy-jobs"): lambda: {
+            "jobArn": plane.create_model_copy_job(
+                region=_required(body, "region"),
+                target_model_name=_required(body, "targetModelName"),
+                source_model_arn=body.get("sourceModelArn"),
+                source_account_id=body.get("sourceAccountId"),
+                status=body.get("status", "InProgress"),
+                creation_time=_time(body, "creationTime"),
+                source_model_name=body.get("sourceModelName"),
+            )
+        },
+        ("POST", "model-copy-jobs/bulk"): lambda: {
+            "jobArns": plane.bulk_create_model_copy_jobs(
+                region=_required(body, "region"),
+                count=int(_required(body, "count")),
+                start=_time(body, "start"),
+                interval=_interval(body),
+                status=body.get("status", "InProgress"),
+                target_name_prefix=body.get("targetNamePrefix", "copied-model"),
+                source_account_id=body.get("sourceAccountId"),
+            )
+        },
+        ("POST", "knowledge-bases"): lambda: _create_kb(plane, body),
+        ("POST", "knowledge-bases/status"): _empty(
+            lambda: plane.set_knowledge_base_status(
+                _required(body, "region"), _required(body, "knowledgeBaseId"), _required(body, "status")
+            )
+        ),
+        ("POST", "knowledge-bases/delete"): _empty(
+            lambda: plane.delete_knowledge_base(_required(body, "region"), _required(body, "knowledgeBaseId"))
+        ),
+        ("POST", "import-jobs"): lambda: {
+            "importJobId": plane.create_import_job(
+                region=_required(body, "region"),
+                knowledge_base_id=_required(body, "knowledgeBaseId"),
+                status=body.get("status", "START_IN_PROGRESS"),
+                created_time=_time(body, "createdTime"),
+                metadata=body.get("metadata"),
+            )
+        },
+        ("POST", "import-jobs/bulk"): lambda: {
+            "importJobIds": plane.bulk_create_import_jobs(
+                region=_required(body, "region"),
+                knowledge_base_id=_required(body, "knowledgeBaseId"),
+                count=int(_required(body, "count")),
+                start=_time(body, "start"),
+                interval=_interval(body),
+                status=body.get("status", "START_IN_PROGRESS"),
+            )
+        },
+        ("POST", "status"): _empty(
+            lambda: plane.set_status(
+                _required(body, "jobRef"),
+                _required(body, "status"),
+                body.get("failureMessage"),
+                region=body.get("region"),
+            )
+        ),
+        ("GET", "calls"): lambda: {
+            "calls": [
+                _call_json(r)
+                for r in plane.calls
+                if "operation" not in query or r.operation == query["operation"]
+            ]
+        },
+        ("DELETE", "calls"): _empty(plane.reset_calls),
+        ("GET", "faults"): plane.faults.to_dict,
+        ("PUT", "faults"): lambda: _set_faults(plane, FaultPlan.from_dict(body)),
+        ("POST", "faults"): lambda: _set_faults(plane, FaultPlan.from_dict(body)),
+        ("DELETE", "faults"): lambda: _set_faults(plane, FaultPlan()),
+    }
+    action = actions.get(route)
+    if action is None:
+        raise ApiError("UnknownOperationException", f"no control endpoint {method} /_sim/{route[1]}", 404)
+    try:
+        return action()
+    except KeyError as exc:
+        raise not_found(str(exc.args[0]) if exc.args else "not found") from None
+    except (ValueError, TypeError) as exc:
+        raise validation(str(exc)) from None
+
+
+def _empty(action: Callable[[], object]) -> Callable[[], dict[str, Any]]:
+    """An action whose reply is `{}`."""
+
+    def run() -> dict[str, Any]:
+        action()
+        return {}
+
+    return run
+
+
+def _clock(plane: ControlPlane, body: Mapping[str, Any]) -> dict[str, str]:
+    when = _time(body, "set")
+    if when is not None:
+        plane.clock.set(when)
+    if body.get("advanceSeconds") is not None:
+        plane.clock.advance(timedelta(seconds=float(body["advanceSeconds"])))
+    return {"now": api.iso(plane.clock.now())}
+
+
+def _create_kb(plane: ControlPlane, body: Mapping[str, Any]) -> dict[str, str]:
+    region = _required(body, "region")
+    kb_id = plane.create_knowledge_base(
+        region=region,
+        name=_required(body, "name"),
+        knowledge_base_type=body.get("knowledgeBaseType", "QUICK_RESPONSES"),
+        status=body.get("status", "ACTIVE"),
+    )
+    return {"knowledgeBaseId": kb_id, "knowledgeBaseArn": plane.knowledge_base(region, kb_id).arn}
+
+
+def _set_faults(plane: ControlPlane, plan: FaultPlan) -> dict[str, Any]:
+    plane.faults = plan
+    return plan.to_dict()
+
+
+# -- HTTP ------------------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes one request to the control API or an AWS operation."""
+
+    # Keep-alive: botocore pools connections; every reply sets Content-Length.
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s - %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def _reply(self, status: int, body: Any, error_code: str | None = None) -> None:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        if error_code is not None:
+            self.send_header("x-amzn-ErrorType", error_code)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _serve(self, method: str) -> None:
+        plane = self.server.plane
+        raw_body = self._read_body()
+        url = urlsplit(self.path)
+        # Split before decoding: an ARN in a path segment arrives percent-encoded, '/' included.
+        parts = [unquote(p) for p in url.path.strip("/").split("/")] if url.path.strip("/") else []
+        query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        if parts and parts[0] == CONTROL_PREFIX:
+            try:
+                body = json.loads(raw_body) if raw_body.strip() else {}
+                self._reply(200, control(plane, method, parts[1:], query, body))
+            except ApiError as exc:
+                self._reply(exc.status, {"message": exc.message}, exc.code)
+            except json.JSONDecodeError as exc:
+                self._reply(400, {"message": f"invalid JSON: {exc}"}, "ValidationException")
+            return
+        self._serve_aws(plane, method, parts, query)
+
+    def _serve_aws(self, plane: ControlPlane, method: str, parts: list[str], query: dict[str, str]) -> None:
+        resolved = api.resolve(parts) if method == "GET" else None
+        if resolved is None:
+            message = f"No operation matches {method} {urlsplit(self.path).path}"
+            self._reply(404, {"message": message}, "UnknownOperationException")
+            return
+        route, path_params = resolved
+        region = region_from_authorization(self.headers.get("Authorization")) or self.server.default_region
+        status, error_code = 200, None
+        try:
+            decision = plane.faults.decide(
+                route.operation, region, api.require_knowledge_base_scope(path_params)
+            )
+            if decision.delay_seconds > 0:
+                time.sleep(decision.delay_seconds)
+            if decision.error is not None:
+                raise ApiError(decision.error.code, decision.error.message, decision.error.status)
+            body = route.handler(plane, region, path_params, query)
+        except ApiError as exc:
+            status, error_code = exc.status, exc.code
+            body = {"message": exc.message}
+        except Exception:
+            logger.exception("simulator failed to serve %s", route.operation)
+            status, error_code = 500, "InternalServerException"
+            body = {"message": "The simulator failed unexpectedly"}
+        # Record before replying so a client that has its answer always finds the call recorded.
+        plane.calls.append(
+            CallRecord(
+                operation=route.operation,
+                region=region,
+                params={**path_params, **query},
+                status=status,
+                error_code=error_code,
+                at=plane.clock.now(),
+            )
+        )
+        self._reply(status, body, error_code)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], plane: ControlPlane, default_region: str) -> None:
+        super().__init__(address, _Handler)
+        self.plane = plane
+        self.default_region = default_region
+
+
+class SimulatorServer:
+    """A threading HTTP server for a `ControlPlane`; `port=0` picks a free port.
+
+    Use `start()` / `stop()` or a `with` block; `endpoint_url` is what boto3 clients need.
+    """
+
+    def __init__(
+        self,
+        plane: ControlPlane,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        default_region: str = "us-east-1",
+    ) -> None:
+        self.plane = plane
+        self._httpd = _HTTPServer((host, port), plane, default_region)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        """The address the server is bound to."""
+        return str(self._httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when constructed with port 0)."""
+        return int(self._httpd.server_address[1])
+
+    @property
+    def endpoint_url(self) -> str:
+        """`http://host:port`, for `endpoint_url=` or `AWS_ENDPOINT_URL_*`."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> SimulatorServer:
+        """Serve in a daemon thread; returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted."""
+        self._httpd.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> SimulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,714 @@
+"""The simulated control planes: jobs and knowledge bases per region, plus a record of served calls.
+
+Times are stored truncated to milliseconds, the precision the real APIs return, so a timestamp a
+client read from a response and sends back as `creationTimeAfter` compares exactly.
+
+Jobs of each bedrock kind are kept per region in a list sorted by (creation time, sequence number);
+listing bisects into it, so a `creationTimeAfter` filter costs O(log n + page), not O(n). Q in Connect
+import jobs are kept per knowledge base sorted by import job id, the deterministic but
+creation-unrelated order ListImportJobs returns them in.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import random
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from simulator.clock import SimClock
+from simulator.faults import FaultPlan
+
+DEFAULT_ACCOUNT_ID = "123456789012"
+
+BEDROCK_TERMINAL_STATUSES = frozenset({"Completed", "Failed"})
+_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9\+\-\.])*")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def to_micros(when: datetime) -> int:
+    """Exact integer microseconds since the epoch of an aware datetime."""
+    if when.tzinfo is None:
+        raise ValueError(f"timestamps must be timezone-aware, got naive {when!r}")
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    """The aware UTC datetime of integer microseconds since the epoch."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def truncate_ms(when: datetime) -> datetime:
+    """Drop sub-millisecond precision (the real APIs report milliseconds)."""
+    return when.astimezone(UTC).replace(microsecond=when.microsecond - when.microsecond % 1000)
+
+
+# -- records -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelImportJob:
+    """A Bedrock model import job."""
+
+    arn: str
+    name: str
+    region: str
+    status: str
+    creation_time: datetime
+    last_modified_time: datetime
+    seq: int
+    end_time: datetime | None = None
+    failure_message: str | None = None
+    imported_model_name: str | None = None
+    imported_model_arn: str | None = None
+    role_arn: str = ""
+    s3_uri: str = ""
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        """Position in the region's creation-ordered index."""
+        return (to_micros(self.creation_time), self.seq)
+
+
+@dataclass
+class ModelCopyJob:
+    """A Bedrock model copy job (the API reports no last-modified or end time for these)."""
+
+    arn: str
+    region: str
+    status: str
+    creation_time: datetime
+    seq: int
+    target_model_name: str
+    target_model_arn: str
+    source_model_arn: str
+    source_account_id: str
+    source_model_name: str | None = None
+    failure_message: str | None = None
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        """Position in the region's creation-ordered index."""
+        return (to_micros(self.creation_time), self.seq)
+
+
+@dataclass
+class KnowledgeBase:
+    """An Amazon Q in Connect knowledge base."""
+
+    knowledge_base_id: str
+    arn: str
+    name: str
+    region: str
+    knowledge_base_type: str
+    status: str
+    last_modified_time: datetime
+
+
+@dataclass
+class ImportJob:
+    """An Amazon Q in Connect import job."""
+
+    import_job_id: str
+    knowledge_base_id: str
+    knowledge_base_arn: str
+    region: str
+    upload_id: str
+    status: str
+    created_time: datetime
+    last_modified_time: datetime
+    url: str
+    url_expiry: datetime
+    metadata: dict[str, str] = field(default_factory=dict)
+    failed_record_report: str | None = None
+    import_job_type: str = "QUICK_RESPONSES"
+
+
+AnyJob = ModelImportJob | ModelCopyJob | ImportJob
+
+# The two key types in use: (creation micros, seq) for bedrock jobs, ids for Q in Connect.
+_K = TypeVar("_K", tuple[int, int], str)
+_V = TypeVar("_V")
+
+
+class SortedIndex(Generic[_K, _V]):
+    """Values kept sorted by a comparable key, with bisect-based range scans (not thread-safe)."""
+
+    def __init__(self) -> None:
+        self.keys: list[_K] = []
+        self.values: list[_V] = []
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def insert(self, key: _K, value: _V) -> None:
+        """Insert one value; appending in key order is O(1) amortised."""
+        if not self.keys or self.keys[-1] < key:
+            self.keys.append(key)
+            self.values.append(value)
+            return
+        at = bisect.bisect_left(self.keys, key)
+        self.keys.insert(at, key)
+        self.values.insert(at, value)
+
+    def extend(self, items: Sequence[tuple[_K, _V]]) -> None:
+        """Insert many values at once (one sort instead of many list insertions)."""
+        if not items:
+            return
+        pairs: list[tuple[_K, _V]] = sorted(items, key=lambda kv: kv[0])
+        if self.keys and not self.keys[-1] < pairs[0][0]:
+            merged: list[tuple[_K, _V]] = list(zip(self.keys, self.values, strict=True))
+            merged.extend(pairs)
+            merged.sort(key=lambda kv: kv[0])
+            self.keys, self.values = [k for k, _ in merged], [v for _, v in merged]
+            return
+        self.keys.extend(k for k, _ in pairs)
+        self.values.extend(v for _, v in pairs)
+
+    def remove(self, key: _K) -> None:
+        """Remove the value stored under key, if any."""
+        at = bisect.bisect_left(self.keys, key)
+        if at < len(self.keys) and self.keys[at] == key:
+            del self.keys[at]
+            del self.values[at]
+
+    def bisect_left(self, key: _K) -> int:
+        """First position whose key is >= key."""
+        return bisect.bisect_left(self.keys, key)
+
+    def bisect_right(self, key: _K) -> int:
+        """First position whose key is > key."""
+        return bisect.bisect_right(self.keys, key)
+
+
+@dataclass
+class RegionState:
+    """Everything one region holds."""
+
+    import_jobs: SortedIndex[tuple[int, int], ModelImportJob] = field(default_factory=SortedIndex)
+    copy_jobs: SortedIndex[tuple[int, int], ModelCopyJob] = field(default_factory=SortedIndex)
+    import_jobs_by_arn: dict[str, ModelImportJob] = field(default_factory=dict)
+    import_jobs_by_name: dict[str, ModelImportJob] = field(default_factory=dict)
+    copy_jobs_by_arn: dict[str, ModelCopyJob] = field(default_factory=dict)
+    knowledge_bases: SortedIndex[str, KnowledgeBase] = field(default_factory=SortedIndex)
+    kb_by_id: dict[str, KnowledgeBase] = field(default_factory=dict)
+    kb_jobs: dict[str, SortedIndex[str, ImportJob]] = field(default_factory=dict)
+
+
+# -- served-call record --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One AWS operation the server answered."""
+
+    operation: str
+    region: str
+    params: Mapping[str, str]
+    status: int
+    error_code: str | None
+    at: datetime
+
+
+class CallLog:
+    """A thread-safe, append-only record of served AWS calls."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[CallRecord] = []
+
+    def append(self, record: CallRecord) -> None:
+        """Record one call."""
+        with self._lock:
+            self._records.append(record)
+
+    def snapshot(self) -> list[CallRecord]:
+        """A copy of the records so far."""
+        with self._lock:
+            return list(self._records)
+
+    def clear(self) -> None:
+        """Forget every record."""
+        with self._lock:
+            self._records.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._records)
+
+    def __iter__(self) -> Iterator[CallRecord]:
+        return iter(self.snapshot())
+
+    def count(
+        self, operation: str | None = None, *, region: str | None = None, status: int | None = None
+    ) -> int:
+        """How many recorded calls match every given criterion."""
+        return sum(
+            1
+            for r in self.snapshot()
+            if (operation is None or r.operation == operation)
+            and (region is None or r.region == region)
+            and (status is None or r.status == status)
+        )
+
+
+# -- the control plane ---------------------------------------------------------------------------------
+
+
+class ControlPlane:
+    """The state behind the simulated Bedrock and Q in Connect APIs; thread-safe.
+
+    Everything is per region; the account id is fixed per instance. `seed` makes generated ids
+    reproducible (None: random). `faults` is applied by the HTTP server before serving a call and may
+    be replaced at any time.
+    """
+
+    def __init__(
+        self,
+        clock: SimClock | None = None,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        *,
+        seed: int | None = None,
+        faults: FaultPlan | None = None,
+    ) -> None:
+        if not re.fullmatch(r"[0-9]{12}", account_id):
+            raise ValueError(f"account_id must be 12 digits, got {account_id!r}")
+        self.clock = clock or SimClock()
+        self.account_id = account_id
+        self.faults = faults or FaultPlan()
+        self.calls = CallLog()
+        self._seed = seed
+        self._lock = threading.RLock()
+        self._rng = random.Random(seed)  # noqa: S311 - ids, not secrets
+        self._regions: dict[str, RegionState] = {}
+        self._jobs_by_ref: dict[str, tuple[str, AnyJob]] = {}
+        self._seq = 0
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock guarding all state (the API layer holds it while it reads a page)."""
+        return self._lock
+
+    def region(self, region: str) -> RegionState:
+        """The state of a region, created on first use."""
+        with self._lock:
+            state = self._regions.get(region)
+            if state is None:
+                state = self._regions[region] = RegionState()
+            return state
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _suffix(self) -> str:
+        return "".join(self._rng.choices(_ALNUM, k=12))
+
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def _when(self, value: datetime | None) -> datetime:
+        return truncate_ms(value if value is not None else self.clock.now())
+
+    def reset(self) -> None:
+        """Forget all jobs, knowledge bases and recorded calls; faults are replaced by an empty plan."""
+        with self._lock:
+            self._regions.clear()
+            self._jobs_by_ref.clear()
+            self._rng = random.Random(self._seed)  # noqa: S311
+            self.calls.clear()
+            self.faults = FaultPlan()
+
+    # -- calls ---------------------------------------------------------------------------------------
+
+    def count_calls(
+        self, operation: str | None = None, *, region: str | None = None, status: int | None = None
+    ) -> int:
+        """How many served calls match, e.g. `plane.count_calls("ListModelImportJobs")`."""
+        return self.calls.count(operation, region=region, status=status)
+
+    def reset_calls(self) -> None:
+        """Forget the recorded calls."""
+        self.calls.clear()
+
+    # -- Bedrock model import jobs -------------------------------------------------------------------
+
+    def _new_import_job(
+        self, region: str, name: str, status: str, creation_time: datetime | None
+    ) -> ModelImportJob:
+        if not (1 <= len(name) <= 63 and _JOB_NAME.fullmatch(name)):
+            raise ValueError(f"invalid model import job name {name!r}")
+        created = self._when(creation_time)
+        job = ModelImportJob(
+            arn=f"arn:aws:bedrock:{region}:{self.account_id}:model-import-job/{self._suffix()}",
+            name=name,
+            region=region,
+            status="InProgress",
+            creation_time=created,
+            last_modified_time=created,
+            seq=self._next_seq(),
+            role_arn=f"arn:aws:iam::{self.account_id}:role/BedrockModelImportRole",
+            s3_uri=f"s3://sim-model-artifacts-{self.account_id}/{name.lower()}/",
+        )
+        self._apply_status(job, status, None, created)
+        return job
+
+    def _register(self, ref: str, region: str, job: AnyJob) -> None:
+        self._jobs_by_ref[ref] = (region, job)
+
+    def create_model_import_job(
+        self,
+        region: str,
+        name: str,
+        status: str = "InProgress",
+        creation_time: datetime | None = None,
+    ) -> str:
+        """Create a model import job; returns its ARN. Job names are unique per region, as in AWS."""
+        with self._lock:
+            state = self.region(region)
+            if name in state.import_jobs_by_name:
+                raise ValueError(f"a model import job named {name!r} already exists in {region}")
+            job = self._new_import_job(region, name, status, creation_time)
+            state.import_jobs.insert(job.sort_key, job)
+            state.import_jobs_by_arn[job.arn] = job
+            state.import_jobs_by_name[name] = job
+            self._register(job.arn, region, job)
+            return job.arn
+
+    def bulk_create_model_import_jobs(
+        self,
+        region: str,
+        count: int,
+        *,
+        start: datetime | None = None,
+        interval: timedelta = timedelta(seconds=1),
+        status: str = "InProgress",
+        name_prefix: str = "import-job",
+    ) -> list[str]:
+        """Create `count` import jobs created `interval` apart from `start` (default now); returns ARNs.
+
+        Names are `{name_prefix}-{sequence number}`, so repeated calls never collide.
+        """
+        with self._lock:
+            state = self.region(region)
+            base = self._when(start)
+            jobs = [
+                self._new_import_job(region, f"{name_prefix}-{self._seq + 1}", status, base + interval * i)
+                for i in range(count)
+            ]
+            for job in jobs:
+                if job.name in state.import_jobs_by_name:
+                    raise ValueError(f"a model import job named {job.name!r} already exists in {region}")
+                state.import_jobs_by_arn[job.arn] = job
+                state.import_jobs_by_name[job.name] = job
+                self._register(job.arn, region, job)
+            state.import_jobs.extend([(job.sort_key, job) for job in jobs])
+            return [job.arn for job in jobs]
+
+    # -- Bedrock model copy jobs ---------------------------------------------------------------------
+
+    def _new_copy_job(
+        self,
+        region: str,
+        target_model_name: str,
+        source_model_arn: str | None,
+        source_account_id: str | None,
+        status: str,
+        creation_time: datetime | None,
+        source_model_name: str | None,
+    ) -> ModelCopyJob:
+        if source_model_arn is None:
+            owner = source_account_id or self.account_id
+            source_model_arn = f"arn:aws:bedrock:{region}:{owner}:custom-model/imported/{self._suffix()}"
+        if source_account_id is None:
+            parts = source_model_arn.split(":")
+            source_account_id = parts[4] if len(parts) > 4 and parts[4] else self.account_id
+        created = self._when(creation_time)
+        job = ModelCopyJob(
+            arn=f"arn:aws:bedrock:{region}:{self.account_id}:model-copy-job/{self._suffix()}",
+            region=region,
+            status="InProgress",
+            creation_time=created,
+            seq=self._next_seq(),
+            target_model_name=target_model_name,
+            target_model_arn=f"arn:aws:bedrock:{region}:{self.account_id}:custom-model/imported/{self._suffix()}",
+            source_model_arn=source_model_arn,
+            source_account_id=source_account_id,
+            source_model_name=source_model_name or f"{target_model_name}-source",
+        )
+        self._apply_status(job, status, None, created)
+        return job
+
+    def create_model_copy_job(
+        self,
+        region: str,
+        target_model_name: str,
+        source_model_arn: str | None = None,
+        source_account_id: str | None = None,
+        status: str = "InProgress",
+        creation_time: datetime | None = None,
+        source_model_name: str | None = None,
+    ) -> str:
+        """Create a model copy job; returns its ARN.
+
+        `source_model_arn` defaults to an imported custom model owned by `source_account_id` (itself
+        defaulting to the account in the source ARN, else this account).
+        """
+        with self._lock:
+            state = self.region(region)
+            job = self._new_copy_job(
+                region,
+                target_model_name,
+                source_model_arn,
+                source_account_id,
+                status,
+                creation_time,
+                source_model_name,
+            )
+            state.copy_jobs.insert(job.sort_key, job)
+            state.copy_jobs_by_arn[job.arn] = job
+            self._register(job.arn, region, job)
+            return job.arn
+
+    def bulk_create_model_copy_jobs(
+        self,
+        region: str,
+        count: int,
+        *,
+        start: datetime | None = None,
+        interval: timedelta = timedelta(seconds=1),
+        status: str = "InProgress",
+        target_name_prefix: str = "copied-model",
+        source_account_id: str | None = None,
+    ) -> list[str]:
+        """Create `count` copy jobs created `interval` apart from `start` (default now); returns ARNs."""
+        with self._lock:
+            state = self.region(region)
+            base = self._when(start)
+            jobs = [
+                self._new_copy_job(
+                    region,
+                    f"{target_name_prefix}-{self._seq + 1}",
+                    None,
+                    source_account_id,
+                    status,
+                    base + interval * i,
+                    None,
+                )
+                for i in range(count)
+            ]
+            for job in jobs:
+                state.copy_jobs_by_arn[job.arn] = job
+                self._register(job.arn, region, job)
+            state.copy_jobs.extend([(job.sort_key, job) for job in jobs])
+            return [job.arn for job in jobs]
+
+    # -- Q in Connect --------------------------------------------------------------------------------
+
+    def create_knowledge_base(
+        self,
+        region: str,
+        name: str,
+        *,
+        knowledge_base_type: str = "QUICK_RESPONSES",
+        status: str = "ACTIVE",
+    ) -> str:
+        """Create a knowledge base; returns its id (a UUID)."""
+        with self._lock:
+            state = self.region(region)
+            kb_id = self._uuid()
+            kb = KnowledgeBase(
+                knowledge_base_id=kb_id,
+                arn=f"arn:aws:wisdom:{region}:{self.account_id}:knowledge-base/{kb_id}",
+                name=name,
+                region=region,
+                knowledge_base_type=knowledge_base_type,
+                status=status,
+                last_modified_time=self._when(None),
+            )
+            state.knowledge_bases.insert(kb_id, kb)
+            state.kb_by_id[kb_id] = kb
+            state.kb_jobs[kb_id] = SortedIndex()
+            return kb_id
+
+    def set_knowledge_base_status(self, region: str, knowledge_base_id: str, status: str) -> None:
+        """Change a knowledge base's status (e.g. DELETE_IN_PROGRESS) without removing it."""
+        with self._lock:
+            kb = self.region(region).kb_by_id.get(knowledge_base_id)
+            if kb is None:
+                raise KeyError(f"no knowledge base {knowledge_base_id} in {region}")
+            kb.status = status
+            kb.last_modified_time = self._when(None)
+
+    def delete_knowledge_base(self, region: str, knowledge_base_id: str) -> None:
+        """Remove a knowledge base and its import jobs; later calls naming it get a 404."""
+        with self._lock:
+            state = self.region(region)
+            if state.kb_by_id.pop(knowledge_base_id, None) is None:
+                raise KeyError(f"no knowledge base {knowledge_base_id} in {region}")
+            state.knowledge_bases.remove(knowledge_base_id)
+            for job in state.kb_jobs.pop(knowledge_base_id).values:
+                self._jobs_by_ref.pop(job.import_job_id, None)
+
+    def _new_import_job_q(
+        self,
+        kb: KnowledgeBase,
+        status: str,
+        created_time: datetime | None,
+        metadata: Mapping[str, str] | None,
+    ) -> ImportJob:
+        created = self._when(created_time)
+        job_id = self._uuid()
+        upload_id = f"{self._uuid()}/{self._uuid()}"
+        job = ImportJob(
+            import_job_id=job_id,
+            knowledge_base_id=kb.knowledge_base_id,
+            knowledge_base_arn=kb.arn,
+            region=kb.region,
+            upload_id=upload_id,
+            status="START_IN_PROGRESS",
+            created_time=created,
+            last_modified_time=created,
+            url=f"https://sim-qconnect-uploads.s3.{kb.region}.amazonaws.com/{upload_id}?X-Amz-Expires=3600",
+            url_expiry=created + timedelta(hours=1),
+            metadata=dict(metadata or {}),
+        )
+        self._apply_status(job, status, None, created)
+        return job
+
+    def _kb(self, region: str, knowledge_base_id: str) -> KnowledgeBase:
+        kb = self.region(region).kb_by_id.get(knowledge_base_id)
+        if kb is None:
+            raise KeyError(f"no knowledge base {knowledge_base_id} in {region}")
+        return kb
+
+    def create_import_job(
+        self,
+        region: str,
+        knowledge_base_id: str,
+        status: str = "START_IN_PROGRESS",
+        created_time: datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """Create a Q in Connect import job in a knowledge base; returns its id (a UUID)."""
+        with self._lock:
+            kb = self._kb(region, knowledge_base_id)
+            job = self._new_import_job_q(kb, status, created_time, metadata)
+            self.region(region).kb_jobs[knowledge_base_id].insert(job.import_job_id, job)
+            self._register(job.import_job_id, region, job)
+            return job.import_job_id
+
+    def bulk_create_import_jobs(
+        self,
+        region: str,
+        knowledge_base_id: str,
+        count: int,
+        *,
+        start: datetime | None = None,
+        interval: timedelta = timedelta(seconds=1),
+        status: str = "START_IN_PROGRESS",
+    ) -> list[str]:
+        """Create `count` import jobs in a knowledge base, `interval` apart from `start`; returns ids."""
+        with self._lock:
+            kb = self._kb(region, knowledge_base_id)
+            base = self._when(start)
+            jobs = [self._new_import_job_q(kb, status, base + interval * i, None) for i in range(count)]
+            for job in jobs:
+                self._register(job.import_job_id, region, job)
+            self.region(region).kb_jobs[knowledge_base_id].extend([(j.import_job_id, j) for j in jobs])
+            return [job.import_job_id for job in jobs]
+
+    # -- status changes ------------------------------------------------------------------------------
+
+    def _apply_status(self, job: AnyJob, status: str, failure_message: str | None, now: datetime) -> None:
+        job.status = status
+        if isinstance(job, ImportJob):
+            job.last_modified_time = now
+            job.failed_record_report = (
+                f"https://sim-qconnect-uploads.s3.{job.region}.amazonaws.com/{job.upload_id}/failed.csv"
+                if status == "FAILED"
+                else None
+            )
+            return
+        job.failure_message = failure_message if status == "Failed" else None
+        if status == "Failed" and failure_message is None:
+            job.failure_message = "The job failed (simulated)."
+        if isinstance(job, ModelCopyJob):
+            return
+        job.last_modified_time = now
+        # endTime is present exactly when the job reached a terminal status.
+        job.end_time = now if status in BEDROCK_TERMINAL_STATUSES else None
+        if status == "Completed" and job.imported_model_arn is None:
+            job.imported_model_name = re.sub(r"[^0-9a-zA-Z_-]", "-", job.name)
+            job.imported_model_arn = (
+                f"arn:aws:bedrock:{job.region}:{self.account_id}:imported-model/{self._suffix()}"
+            )
+
+    def set_status(
+        self,
+        job_ref: str,
+        status: str,
+        failure_message: str | None = None,
+        *,
+        region: str | None = None,
+        when: datetime | None = None,
+    ) -> None:
+        """Change any job's status, by ARN (bedrock) or import job id (Q in Connect).
+
+        A model import job may also be named by its name together with `region`. Any string is
+        accepted as a status (AWS adds statuses; clients must cope). Updates lastModifiedTime to
+        `when` (default now) and, for import jobs, sets endTime on Completed/Failed.
+        """
+        with self._lock:
+            job = self.get_job(job_ref, region=region)
+            self._apply_status(job, status, failure_message, self._when(when))
+
+    def get_job(self, job_ref: str, *, region: str | None = None) -> AnyJob:
+        """The live record of a job by ARN / id (or import job name with `region`); KeyError if unknown."""
+        with self._lock:
+            found = self._jobs_by_ref.get(job_ref)
+            if found is not None:
+                return found[1]
+            if region is not None:
+                named = self.region(region).import_jobs_by_name.get(job_ref)
+                if named is not None:
+                    return named
+            raise KeyError(f"no job {job_ref!r}")
+
+    def snapshot(self, job_ref: str, *, region: str | None = None) -> AnyJob:
+        """A detached copy of a job's record, safe to keep while the simulation moves on."""
+        with self._lock:
+            return dataclasses.replace(self.get_job(job_ref, region=region))
+
+    def knowledge_base(self, region: str, knowledge_base_id: str) -> KnowledgeBase:
+        """A detached copy of a knowledge base's record; KeyError if unknown."""
+        with self._lock:
+            return dataclasses.replace(self._kb(region, knowledge_base_id))
+
+    def regions(self) -> list[str]:
+        """Regions that hold any state."""
+        with self._lock:
+            return sorted(self._regions)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts per region and kind, for the control API and quick sanity checks."""
+        with self._lock:
+            return {
+                name: {
+                    "modelImportJobs": len(state.import_jobs),
+                    "modelCopyJobs": len(state.copy_jobs),
+                    "knowledgeBases": len(state.knowledge_bases),
+                    "importJobs": sum(len(jobs) for jobs in state.kb_jobs.values()),
+                }
+                for name, state in self._regions.items()
+            }
