@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""CDK app of job-auditor: typed, validated context -> one stack, checked by cdk-nag.
+
+`cdk synth`/`cdk deploy` (via cdk.json) and `make synth` (CDK_OUTDIR=cdk.out python app.py) both run
+this file. It needs no AWS account or lookup: the stack is environment-agnostic.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+# The stack shares contracts (environment variable names, table schema) with the Lambda's code.
+sys.path.insert(0, str(ROOT / "lambdas"))
+
+import aws_cdk as cdk  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+
+from infra.config import AuditorConfig, ConfigError, context_from_node, load_config  # noqa: E402
+from infra.stack import JobAuditorStack  # noqa: E402
+
+
+def build_app(app: cdk.App, config: AuditorConfig) -> JobAuditorStack:
+    """Add the stack and the cdk-nag checks to `app`."""
+    stack = JobAuditorStack(
+        app,
+        config.stack_name,
+        config=config,
+        description="job-auditor: announces status transitions of Bedrock and Q in Connect jobs",
+    )
+    cdk.Tags.of(stack).add("project", "job-auditor")
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return stack
+
+
+def main() -> int:
+    app = cdk.App()
+    try:
+        config = load_config(context_from_node(app.node.try_get_context))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    build_app(app, config)
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""The auditor Lambda: code asset, Powertools layer, environment, log group and least-privilege role."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from infra.config import AuditorConfig
+
+LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+HANDLER = "auditor.handler.lambda_handler"
+SERVICE_NAME = "job-auditor"
+METRICS_NAMESPACE = "JobAuditor"
+
+# The newest Python runtime Lambda offers in this aws-cdk-lib; the layer name and its SSM path
+# follow it (python3.14 -> AWSLambdaPowertoolsPythonV3-python314-arm64).
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+# DynamoDB actions the state store uses. TransactWriteItems is authorized per item action
+# (PutItem/UpdateItem/DeleteItem/ConditionCheckItem), so it needs no action of its own.
+TABLE_ACTIONS: tuple[str, ...] = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+)
+
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def powertools_layer_parameter(version: str) -> str:
+    """Public SSM parameter that holds the AWS-managed Powertools v3 layer ARN for this runtime.
+
+    AWS publishes `/aws/service/powertools/python/{arch}/{python}/{version|latest}` in every region
+    where the layer exists; CloudFormation resolves it at deploy time in the stack's region, so
+    synth needs no AWS call and the ARN always matches the region and architecture.
+    """
+    arch = "arm64" if ARCHITECTURE.name == "arm64" else "x86_64"
+    return f"/aws/service/powertools/python/{arch}/{RUNTIME.name}/{version}"
+
+
+def _arns(service: str, regions: list[str], resource: str) -> list[str]:
+    return [f"arn:{Aws.PARTITION}:{service}:{region}:{Aws.ACCOUNT_ID}:{resource}" for region in regions]
+
+
+class AuditorFunction(Construct):
+    """The scheduled auditor function and the only permissions it needs."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AuditorConfig,
+        table: dynamodb.ITable,
+        bus: events.IEventBus,
+        topic: sns.ITopic,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.timeout = Duration.seconds(config.function_timeout_seconds)
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=_RETENTION[config.log_retention_days],
+            removal_policy=removal_policy,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="job-auditor function: read job statuses, keep state, publish transitions",
+        )
+        self.log_group.grant_write(self.role)
+
+        layer = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "Powertools",
+            ssm.StringParameter.value_for_string_parameter(
+                self, powertools_layer_parameter(config.powertools_layer_version)
+            ),
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="job-auditor: polls job statuses and announces transitions",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(
+                str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/__pycache__/**", "**/*.pyc"]
+            ),
+            layers=[layer],
+            role=self.role,
+            memory_size=config.function_memory_mb,
+            timeout=self.timeout,
+            # One run at a time: a scheduled run never overlaps the previous one.
+            reserved_concurrent_executions=1,
+            # A run that failed or waited too long is not retried: the next scheduled run covers it.
+            retry_attempts=0,
+            max_event_age=Duration.minutes(max(1, min(config.schedule_rate_minutes, 360))),
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel[config.log_level.replace("WARNING", "WARN")],
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            log_group=self.log_group,
+            environment=self._environment(config, table=table, bus=bus, topic=topic),
+        )
+        self._grant(config, table=table, bus=bus, topic=topic)
+
+    @staticmethod
+    def _environment(
+        config: AuditorConfig, *, table: dynamodb.ITable, bus: events.IEventBus, topic: sns.ITopic
+    ) -> dict[str, str]:
+        """Variables named as `auditor.settings.ENV_VARS` (plus Powertools' own)."""
+        return {
+            "STATE_TABLE_NAME": table.table_name,
+            "EVENT_BUS_NAME": bus.event_bus_name,
+            "NOTIFICATION_TOPIC_ARN": topic.topic_arn,
+            "EVENT_SOURCE": config.event_source,
+            "JOB_KINDS": ",".join(config.job_kinds),
+            "REGIONS": ",".join(config.regions),
+            "QCONNECT_KNOWLEDGE_BASE_IDS": ",".join(config.qconnect_knowledge_base_ids) or "discover",
+            "INITIAL_LOOKBACK_MINUTES": str(config.initial_lookback_minutes),
+            "OVERLAP_SECONDS": str(config.overlap_seconds),
+            "RECHECK_HORIZON_HOURS": str(config.recheck_horizon_hours),
+            "ANNOUNCE_BASELINE": "true" if config.announce_baseline else "false",
+            "HISTORY_TTL_DAYS": str(config.history_retention_days),
+            "CLAIM_LEASE_SECONDS": str(config.claim_lease_seconds),
+            "ACCOUNT_ID": Aws.ACCOUNT_ID,
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": config.log_level,
+        }
+
+    def _grant(
+        self, config: AuditorConfig, *, table: dynamodb.ITable, bus: events.IEventBus, topic: sns.ITopic
+    ) -> None:
+        regions = list(config.regions) or [Stack.of(self).region]
+        in_regions = {"StringEquals": {"aws:RequestedRegion": regions}}
+        kinds = set(config.job_kinds)
+
+        # List operations have no resource type in the service authorization reference, so they
+        # take "*"; the RequestedRegion condition keeps them to the audited regions.
+        list_actions = []
+        if "bedrock-model-import" in kinds:
+            list_actions.append("bedrock:ListModelImportJobs")
+        if "bedrock-model-copy" in kinds:
+            list_actions.append("bedrock:ListModelCopyJobs")
+        if "qconnect-import" in kinds and config.discover_knowledge_bases:
+            list_actions.append("wisdom:ListKnowledgeBases")
+        if list_actions:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="ListJobs", actions=list_actions, resources=["*"], conditions=in_regions
+                )
+            )
+        if "bedrock-model-import" in kinds:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="GetModelImportJob",
+                    actions=["bedrock:GetModelImportJob"],
+                    resources=_arns("bedrock", regions, "model-import-job/*"),
+                )
+            )
+        if "bedrock-model-copy" in kinds:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="GetModelCopyJob",
+                    actions=["bedrock:GetModelCopyJob"],
+                    resources=_arns("bedrock", regions, "model-copy-job/*"),
+                )
+            )
+        if "qconnect-import" in kinds:
+            # Q in Connect authorizes ListImportJobs and GetImportJob on the knowledge base.
+            kb_ids = list(config.qconnect_knowledge_base_ids) or ["*"]
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="QConnectImportJobs",
+                    actions=["wisdom:GetImportJob", "wisdom:ListImportJobs"],
+                    resources=[
+                        arn for kb in kb_ids for arn in _arns("wisdom", regions, f"knowledge-base/{kb}")
+                    ],
+                )
+            )
+
+        table.grant(self.role, *TABLE_ACTIONS)
+        bus.grant_put_events_to(self.role)
+        topic.grant_publish(self.role)

@@ -1,0 +1,254 @@
+"""The CDK context of job-auditor: one typed model, validated before any construct is built.
+
+Every key is documented in docs/deploy.md with its default and an example. A bad value fails
+`cdk synth` with a message that names the key and the form it expects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from auditor.settings import ALL_JOB_KINDS, JobKindId
+
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_KB_ID = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+
+# Statuses the job APIs report (Bedrock model import/copy, then Q in Connect import jobs).
+KNOWN_STATUSES: tuple[str, ...] = (
+    "InProgress",
+    "Completed",
+    "Failed",
+    "START_IN_PROGRESS",
+    "COMPLETE",
+    "FAILED",
+    "DELETE_IN_PROGRESS",
+    "DELETE_FAILED",
+    "DELETED",
+)
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# Context key -> the form it expects, quoted in every validation error and in the docs.
+EXPECTED_FORMS: dict[str, str] = {
+    "stackName": "a CloudFormation stack name: a letter, then letters, digits or hyphens, e.g. JobAuditor",
+    "jobKinds": f"a comma list of {', '.join(ALL_JOB_KINDS)}, e.g. bedrock-model-import,qconnect-import",
+    "regions": "a comma list of AWS region names, e.g. us-east-1,eu-west-1 (empty: the stack's region)",
+    "qconnectKnowledgeBaseIds": "a comma list of knowledge base ids (UUIDs), or 'discover'",
+    "scheduleRateMinutes": "a whole number of minutes from 1 to 1440, e.g. 5",
+    "notificationEmails": "a comma list of email addresses, e.g. a@example.com,b@example.com",
+    "opsEmails": "a comma list of email addresses, e.g. oncall@example.com",
+    "slackWorkspaceId": "a Slack workspace (team) id such as T0123ABCD, given together with slackChannelId",
+    "slackChannelId": "a Slack channel id such as C0123ABCD, given together with slackWorkspaceId",
+    "notifyStatuses": f"a comma list of job statuses from {', '.join(KNOWN_STATUSES)}, e.g. Completed,Failed",
+    "initialLookbackMinutes": "a whole number of minutes greater than 0, e.g. 1440",
+    "overlapSeconds": "a whole number of seconds from 0 to 86400, e.g. 300",
+    "recheckHorizonHours": "a whole number of hours greater than 0, e.g. 72",
+    "announceBaseline": "true or false",
+    "historyRetentionDays": "a whole number of days greater than 0, e.g. 90",
+    "archiveRetentionDays": "a whole number of days from 0 to 36500 (0: keep forever), e.g. 90",
+    "removalPolicy": "retain or destroy",
+    "functionMemoryMb": "a whole number of MB from 128 to 10240, e.g. 256",
+    "functionTimeoutSeconds": "a whole number of seconds from 10 to 900, e.g. 120",
+    "logRetentionDays": f"one of {', '.join(str(d) for d in LOG_RETENTION_DAYS)}",
+    "logLevel": "one of DEBUG, INFO, WARNING, ERROR",
+    "heartbeatPeriods": "a whole number of schedule periods from 1 to 1440, at most one day in all, e.g. 3",
+    "powertoolsLayerVersion": "latest, or a Powertools for AWS Lambda (Python) v3 release such as 3.37.0",
+    "eventSource": "letters, digits and . _ - / (at most 256), not starting with aws., e.g. job-auditor",
+}
+CONTEXT_KEYS: tuple[str, ...] = tuple(EXPECTED_FORMS)
+
+
+class ConfigError(ValueError):
+    """The CDK context holds a malformed value; the message names each bad key."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _bad(values: tuple[str, ...], ok: Callable[[str], bool]) -> list[str]:
+    return [v for v in values if not ok(v)]
+
+
+class AuditorConfig(BaseModel):
+    """Validated deployment settings of one job-auditor stack (CDK context keys are the aliases)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    stack_name: Annotated[str, Field(alias="stackName", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")] = (
+        "JobAuditor"
+    )
+    job_kinds: Annotated[tuple[JobKindId, ...], Field(alias="jobKinds", min_length=1)] = ALL_JOB_KINDS
+    regions: tuple[str, ...] = ()
+    # Empty tuple: discover knowledge bases with ListKnowledgeBases.
+    qconnect_knowledge_base_ids: Annotated[tuple[str, ...], Field(alias="qconnectKnowledgeBaseIds")] = ()
+    schedule_rate_minutes: Annotated[int, Field(alias="scheduleRateMinutes", ge=1, le=1440)] = 5
+    notification_emails: Annotated[tuple[str, ...], Field(alias="notificationEmails")] = ()
+    ops_emails: Annotated[tuple[str, ...], Field(alias="opsEmails")] = ()
+    slack_workspace_id: Annotated[
+        str | None, Field(alias="slackWorkspaceId", pattern=r"^[0-9A-Z]{1,255}$")
+    ] = None
+    slack_channel_id: Annotated[
+        str | None, Field(alias="slackChannelId", pattern=r"^[A-Za-z0-9]{1,256}$")
+    ] = None
+    notify_statuses: Annotated[tuple[str, ...], Field(alias="notifyStatuses")] = ()
+    initial_lookback_minutes: Annotated[int, Field(alias="initialLookbackMinutes", gt=0)] = 24 * 60
+    overlap_seconds: Annotated[int, Field(alias="overlapSeconds", ge=0, le=86_400)] = 300
+    recheck_horizon_hours: Annotated[int, Field(alias="recheckHorizonHours", gt=0)] = 72
+    announce_baseline: Annotated[bool, Field(alias="announceBaseline")] = False
+    history_retention_days: Annotated[int, Field(alias="historyRetentionDays", gt=0)] = 90
+    archive_retention_days: Annotated[int, Field(alias="archiveRetentionDays", ge=0, le=36_500)] = 90
+    removal_policy: Annotated[Literal["retain", "destroy"], Field(alias="removalPolicy")] = "retain"
+    function_memory_mb: Annotated[int, Field(alias="functionMemoryMb", ge=128, le=10_240)] = 256
+    function_timeout_seconds: Annotated[int, Field(alias="functionTimeoutSeconds", ge=10, le=900)] = 120
+    log_retention_days: Annotated[int, Field(alias="logRetentionDays")] = 30
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], Field(alias="logLevel")] = "INFO"
+    heartbeat_periods: Annotated[int, Field(alias="heartbeatPeriods", ge=1, le=1440)] = 3
+    powertools_layer_version: Annotated[
+        str, Field(alias="powertoolsLayerVersion", pattern=r"^(latest|3\.\d+\.\d+)$")
+    ] = "latest"
+    event_source: Annotated[
+        str,
+        Field(alias="eventSource", min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._\-/]+$"),
+    ] = "job-auditor"
+
+    @field_validator(
+        "job_kinds", "regions", "notification_emails", "ops_emails", "notify_statuses", mode="before"
+    )
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("qconnect_knowledge_base_ids", mode="before")
+    @classmethod
+    def _kb_csv(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"", "discover"}:
+            return ()
+        return _split_csv(value)
+
+    @field_validator("qconnect_knowledge_base_ids")
+    @classmethod
+    def _kb_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if bad := _bad(value, lambda v: bool(_KB_ID.match(v))):
+            raise ValueError(f"not knowledge base ids: {bad}")
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _region_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if bad := _bad(value, lambda v: bool(_REGION.match(v))):
+            raise ValueError(f"not region names: {bad}")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("notification_emails", "ops_emails")
+    @classmethod
+    def _email_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if bad := _bad(value, lambda v: bool(_EMAIL.match(v))):
+            raise ValueError(f"not email addresses: {bad}")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("notify_statuses")
+    @classmethod
+    def _status_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if bad := _bad(value, lambda v: v in KNOWN_STATUSES):
+            raise ValueError(f"unknown statuses: {bad}")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("event_source")
+    @classmethod
+    def _not_aws(cls, value: str) -> str:
+        # EventBridge reserves the aws. prefix for AWS services.
+        if value.lower().startswith("aws."):
+            raise ValueError(f"the aws. prefix is reserved for AWS services, got {value!r}")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention_form(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"CloudWatch Logs does not offer a retention of {value} days")
+        return value
+
+    @field_validator("announce_baseline", mode="before")
+    @classmethod
+    def _strict_bool(cls, value: object) -> object:
+        # pydantic also takes yes/no/on/off/1/0; the documented form is true or false only.
+        if isinstance(value, str) and value.strip().lower() not in {"true", "false"}:
+            raise ValueError(f"got {value!r}")
+        return value.strip().lower() == "true" if isinstance(value, str) else value
+
+    @field_validator("removal_policy", "log_level", mode="before")
+    @classmethod
+    def _normalise_case(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return (
+            value.strip().lower() if value.strip().lower() in {"retain", "destroy"} else value.strip().upper()
+        )
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> AuditorConfig:
+        if (self.slack_workspace_id is None) != (self.slack_channel_id is None):
+            missing = "slackChannelId" if self.slack_channel_id is None else "slackWorkspaceId"
+            raise ValueError(f"{missing}: required when the other Slack id is given")
+        if self.heartbeat_periods * self.schedule_rate_minutes > 1440:
+            raise ValueError(
+                "heartbeatPeriods: heartbeatPeriods x scheduleRateMinutes must be at most 1440 minutes "
+                "(a CloudWatch alarm period is at most one day)"
+            )
+        return self
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_workspace_id is not None and self.slack_channel_id is not None
+
+    @property
+    def discover_knowledge_bases(self) -> bool:
+        return not self.qconnect_knowledge_base_ids
+
+    @property
+    def claim_lease_seconds(self) -> int:
+        """The outbox claim lease must outlive one run: the function timeout plus five minutes."""
+        return self.function_timeout_seconds + 300
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    loc = error.get("loc") or ()
+    key = str(loc[0]) if loc else ""
+    msg = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if key in EXPECTED_FORMS:
+        return f"{key}: {msg}; expected {EXPECTED_FORMS[key]}"
+    # Cross-field checks name their key at the start of the message.
+    text = msg
+    named = text.split(":", 1)[0]
+    if named in EXPECTED_FORMS:
+        return f"{text}; expected {EXPECTED_FORMS[named]}"
+    return f"{key or 'context'}: {text}"
+
+
+def load_config(context: Mapping[str, object]) -> AuditorConfig:
+    """Build the config from CDK context values (strings from `-c`, or JSON values from cdk.json).
+
+    Keys that job-auditor does not define (CDK feature flags and the like) are ignored.
+    """
+    raw = {key: value for key, value in context.items() if key in EXPECTED_FORMS and value is not None}
+    try:
+        return AuditorConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_message(error) for error in exc.errors()]
+        raise ConfigError("invalid job-auditor context: " + " | ".join(problems)) from None
+
+
+def context_from_node(try_get_context: Callable[[str], object]) -> dict[str, object]:
+    """Collect every job-auditor key from a construct node's context (None when unset)."""
+    return {key: try_get_context(key) for key in CONTEXT_KEYS}
