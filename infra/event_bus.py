@@ -22,3 +22,8 @@ class TransitionBus(Construct):
             # 0 keeps archived events indefinitely.
             retention=Duration.days(archive_retention_days) if archive_retention_days else None,
         )
+        # aws-cdk-lib renders an unset archive key as KmsKeyIdentifier "" (not a key); leave it out so
+        # EventBridge uses its AWS-owned key.
+        cfn_archive = self.archive.node.default_child
+        if isinstance(cfn_archive, events.CfnArchive):
+            cfn_archive.add_property_deletion_override("KmsKeyIdentifier")

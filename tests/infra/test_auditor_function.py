@@ -1,0 +1,142 @@
+"""The auditor function: runtime, packaging, layer, concurrency, logging, tracing and environment."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk.assertions import Match
+
+from auditor.settings import ENV_VARS, load_settings
+from tests.infra.conftest import Synth
+
+POWERTOOLS_VARS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+
+# Deploy-time values standing in for the CloudFormation references in the environment.
+SAMPLE_VALUES = {
+    "STATE_TABLE_NAME": "JobAuditor-StateTable-1ABC",
+    "EVENT_BUS_NAME": "JobAuditorEventsBus1A2B3C",
+    "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:JobAuditor-Topic-1ABC",
+    "ACCOUNT_ID": "123456789012",
+}
+
+
+def _function(synth: Synth) -> dict[str, Any]:
+    _, function = synth.only("AWS::Lambda::Function")
+    return dict(function["Properties"])
+
+
+def _environment(synth: Synth) -> dict[str, Any]:
+    return dict(_function(synth)["Environment"]["Variables"])
+
+
+def test_runtime_architecture_handler(default: Synth) -> None:
+    props = _function(default)
+    assert props["Runtime"] == "python3.14"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Handler"] == "auditor.handler.lambda_handler"
+
+
+def test_reserved_concurrency_one_and_no_async_retries(default: Synth) -> None:
+    assert _function(default)["ReservedConcurrentExecutions"] == 1
+    default.template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 300, "Qualifier": "$LATEST"},
+    )
+
+
+def test_memory_timeout_and_log_retention_follow_context(default: Synth, full: Synth) -> None:
+    assert (_function(default)["MemorySize"], _function(default)["Timeout"]) == (256, 120)
+    assert (_function(full)["MemorySize"], _function(full)["Timeout"]) == (512, 300)
+    default.template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+    full.template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 90})
+
+
+def test_json_logging_to_its_own_log_group_and_xray_tracing(default: Synth) -> None:
+    props = _function(default)
+    log_group_id, _ = default.only("AWS::Logs::LogGroup")
+    assert props["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "WARN",
+        "LogGroup": {"Ref": log_group_id},
+    }
+    assert props["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_powertools_layer_comes_from_the_public_ssm_parameter_for_arm64_python314(default: Synth) -> None:
+    layers = _function(default)["Layers"]
+    assert len(layers) == 1
+    parameter = layers[0]["Ref"]
+    assert default.json["Parameters"][parameter] == {
+        "Type": "AWS::SSM::Parameter::Value<String>",
+        "Default": "/aws/service/powertools/python/arm64/python3.14/latest",
+    }
+
+
+def test_code_asset_is_the_lambdas_directory_without_pycache(default: Synth) -> None:
+    # The function's S3Key is "<asset hash>.zip"; the assets manifest maps the hash to the staged folder.
+    key = _function(default)["Code"]["S3Key"]
+    manifest = json.loads((default.outdir / f"{default.stack.artifact_id}.assets.json").read_text())
+    source = manifest["files"][key.removesuffix(".zip")]["source"]
+    assert source["packaging"] == "zip"
+    asset_dir = default.outdir / source["path"]
+    files = {p.relative_to(asset_dir).as_posix() for p in asset_dir.rglob("*") if p.is_file()}
+    assert "auditor/settings.py" in files
+    assert "auditor/adapters/state_schema.py" in files
+    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
+
+
+def test_environment_names_are_exactly_the_lambdas_contract(default: Synth, full: Synth) -> None:
+    for synth in (default, full):
+        assert set(_environment(synth)) == set(ENV_VARS) | POWERTOOLS_VARS
+
+
+def test_environment_values_pass_the_lambdas_own_validation(default: Synth, full: Synth) -> None:
+    for synth in (default, full):
+        env = {
+            name: SAMPLE_VALUES[name] if not isinstance(value, str) else value
+            for name, value in _environment(synth).items()
+        }
+        settings = load_settings({**env, "AWS_REGION": "us-east-1"})
+        assert settings.claim_lease_seconds > _function(synth)["Timeout"]
+
+
+def test_environment_values(default: Synth, full: Synth) -> None:
+    env = _environment(default)
+    assert env["STATE_TABLE_NAME"] == {"Ref": default.logical_id(default.stack.state.table)}
+    assert env["EVENT_BUS_NAME"] == {"Ref": default.logical_id(default.stack.events.bus)}
+    assert env["NOTIFICATION_TOPIC_ARN"] == {"Ref": default.logical_id(default.stack.notifications.topic)}
+    assert env["ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
+    assert {k: v for k, v in env.items() if isinstance(v, str)} == {
+        "EVENT_SOURCE": "job-auditor",
+        "JOB_KINDS": "bedrock-model-import,bedrock-model-copy,qconnect-import",
+        "REGIONS": "",
+        "QCONNECT_KNOWLEDGE_BASE_IDS": "discover",
+        "INITIAL_LOOKBACK_MINUTES": "1440",
+        "OVERLAP_SECONDS": "300",
+        "RECHECK_HORIZON_HOURS": "72",
+        "ANNOUNCE_BASELINE": "false",
+        "HISTORY_TTL_DAYS": "90",
+        "CLAIM_LEASE_SECONDS": "420",
+        "POWERTOOLS_SERVICE_NAME": "job-auditor",
+        "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    full_env = _environment(full)
+    assert full_env["REGIONS"] == "us-east-1,eu-west-1"
+    assert full_env["QCONNECT_KNOWLEDGE_BASE_IDS"] == "11111111-2222-3333-4444-555555555555"
+    assert full_env["ANNOUNCE_BASELINE"] == "true"
+    assert full_env["CLAIM_LEASE_SECONDS"] == "600"
+
+
+def test_role_has_no_managed_policies(default: Synth) -> None:
+    default.template.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": Match.object_like(
+                {"Statement": [Match.object_like({"Principal": {"Service": "lambda.amazonaws.com"}})]}
+            ),
+            "ManagedPolicyArns": Match.absent(),
+        },
+    )
