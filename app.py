@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "lambdas"))
 
 import aws_cdk as cdk  # noqa: E402
+from aws_cdk import cx_api  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from infra.config import AuditorConfig, ConfigError, context_from_node, load_config  # noqa: E402
@@ -42,8 +43,17 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     build_app(app, config)
-    app.synth()
-    return 0
+    assembly = app.synth()
+    # cdk-nag reports findings as error annotations, which alone do not fail a synth: fail it here.
+    errors = [
+        f"{message.id}: {message.entry.data}"
+        for stack in assembly.stacks
+        for message in stack.messages
+        if message.level == cx_api.SynthesisMessageLevel.ERROR
+    ]
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":
