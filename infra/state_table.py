@@ -1,4 +1,4 @@
-"""The auditor's state table: job statuses, checkpoints, outbox and transition history."""
+"""The auditor's state table: job statuses, claimed transitions, checkpoints and transition history."""
 
 from __future__ import annotations
 
@@ -35,13 +35,12 @@ class StateTable(Construct):
             removal_policy=removal_policy,
             deletion_protection=removal_policy == RemovalPolicy.RETAIN,
         )
-        self.table.add_global_secondary_index(
-            index_name=state_schema.INFLIGHT_INDEX,
-            partition_key=dynamodb.Attribute(
-                name=state_schema.INFLIGHT_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            sort_key=dynamodb.Attribute(
-                name=state_schema.INFLIGHT_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            projection_type=dynamodb.ProjectionType.ALL,
-        )
+        for index in state_schema.INDEXES:
+            self.table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=dynamodb.Attribute(
+                    name=index.partition_key, type=dynamodb.AttributeType.STRING
+                ),
+                sort_key=dynamodb.Attribute(name=index.sort_key, type=dynamodb.AttributeType.STRING),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )

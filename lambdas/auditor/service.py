@@ -107,6 +107,8 @@ class Auditor:
         self._publishers = list(publishers)
         self._policy = policy
         self._clock = clock
+        # Per run: whether a scope (account/region/kind) had been audited before this run began.
+        self._scope_seen: dict[str, bool] = {}
 
     def sources(
         self, account: str, regions: Iterable[str], kinds: Iterable[str], knowledge_base_ids: Sequence[str]
@@ -134,6 +136,7 @@ class Auditor:
     def run(self, sources: Sequence[Source], should_stop: Callable[[], bool] = lambda: False) -> RunSummary:
         """Audit every source; one failing source does not stop the others."""
         summary = RunSummary(started_at=iso(self._clock()) or "")
+        self._scope_seen = {}
         for source in sources:
             if should_stop():
                 summary.stopped_early = True
@@ -210,20 +213,33 @@ class Auditor:
                     extra={"source": source.key, "job": transition.job.job_id, "status": status},
                 )
 
-        if plan.baseline and not policy.announce_baseline:
+        if plan.baseline and not policy.announce_baseline and not self._scope_audited_before(source):
             result.recorded_silently = self._store.record_silently(transitions)
         else:
             claimed = self._store.claim(transitions, run_started + policy.claim_lease)
             result.claimed_elsewhere = len(transitions) - len(claimed)
             all_delivered = self._deliver(claimed, result) and all_delivered
 
-        result.jobs_in_flight = sum(1 for job in observed if not source.kind.is_terminal(job.status)) + sum(
-            1 for job in in_flight if job.job_id not in {o.job_id for o in observed}
-        )
+        seen = {job.job_id for job in observed}
+        result.jobs_in_flight = sum(1 for job in observed if not source.kind.is_terminal(job.status))
+        result.jobs_in_flight += sum(1 for job in in_flight if job.job_id not in seen)
 
         if all_delivered:
             self._store.save_checkpoint(source, advance(checkpoint, run_started))
             result.checkpoint_advanced = True
+            if plan.baseline and source.knowledge_base_id:
+                # Marks the scope as audited: knowledge bases discovered later are announced, not baselined.
+                self._store.save_checkpoint(source.scope, advance(None, run_started))
+
+    def _scope_audited_before(self, source: Source) -> bool:
+        """A knowledge base that appears after the first deployment is new: its jobs are announced.
+        Only the first deployment's baseline is silent. Decided once per run, before any writes."""
+        if source.knowledge_base_id is None:
+            return False
+        key = source.scope.key
+        if key not in self._scope_seen:
+            self._scope_seen[key] = self._store.load_checkpoint(source.scope) is not None
+        return self._scope_seen[key]
 
     def _recover(self, source: Source, result: SourceSummary, now: datetime) -> bool:
         """Publish what a crashed or failed earlier run claimed but did not confirm."""

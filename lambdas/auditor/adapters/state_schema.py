@@ -1,45 +1,54 @@
-"""Key schema of the state table: shared by the DynamoDB adapter, the tests that create the
-table in moto, and checked against the CDK construct by an infra test.
+"""Key schema of the state table: shared by the DynamoDB adapter, the CDK construct
+(infra/state_table.py) and the tests that create the table in moto.
 
 Item layout (one table, generic keys):
-- job:        pk="SRC#<source>"    sk="JOB#<creation time ISO>#<job id>"
-              (+ the inflight GSI keys while the job is not in a terminal status)
-- checkpoint: pk="SRC#<source>"    sk="CHECKPOINT"
-- history:    pk="SRC#<source>"    sk="HIST#<observed ISO>#<event id>"      (+ expiresAt TTL)
-- outbox:     pk="OUTBOX#<source>" sk="<event id>"  a claimed transition not yet confirmed as published
+- job:        pk="SRC#<source>"  sk="JOB#<creation time>#<job id>"
+              + inflight index keys while the job is not in a terminal status
+              + pending* attributes and pending index keys while a claimed transition is unconfirmed
+- checkpoint: pk="SRC#<source>"  sk="CHECKPOINT"
+- history:    pk="SRC#<source>"  sk="HIST#<observed time>#<event id>"  (+ expiresAt TTL)
 """
+
+from typing import NamedTuple
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expiresAt"
-INFLIGHT_INDEX = "inflight"
-INFLIGHT_INDEX_PARTITION_KEY = "inflightSource"
-INFLIGHT_INDEX_SORT_KEY = "createdAt"
+
+
+class Index(NamedTuple):
+    name: str
+    partition_key: str
+    sort_key: str
+
+
+# Sparse: only jobs not yet in a terminal status carry these keys (oldest first by creation time).
+INFLIGHT = Index("inflight", "inflightSource", "createdAt")
+# Sparse: only jobs with a claimed, not yet confirmed transition carry these keys (by lease expiry).
+PENDING = Index("pending", "pendingSource", "pendingLeaseUntil")
+INDEXES = (INFLIGHT, PENDING)
 
 
 def table_definition(table_name: str) -> dict[str, object]:
     """CreateTable arguments matching the CDK construct (used to build the table in moto)."""
+    attributes = [PARTITION_KEY, SORT_KEY] + [key for index in INDEXES for key in (index[1], index[2])]
     return {
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [
-            {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": SORT_KEY, "AttributeType": "S"},
-            {"AttributeName": INFLIGHT_INDEX_PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": INFLIGHT_INDEX_SORT_KEY, "AttributeType": "S"},
-        ],
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in attributes],
         "KeySchema": [
             {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
             {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
         ],
         "GlobalSecondaryIndexes": [
             {
-                "IndexName": INFLIGHT_INDEX,
+                "IndexName": index.name,
                 "KeySchema": [
-                    {"AttributeName": INFLIGHT_INDEX_PARTITION_KEY, "KeyType": "HASH"},
-                    {"AttributeName": INFLIGHT_INDEX_SORT_KEY, "KeyType": "RANGE"},
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
             }
+            for index in INDEXES
         ],
     }

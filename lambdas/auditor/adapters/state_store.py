@@ -1,11 +1,11 @@
-"""DynamoDB state: job items, checkpoints, the outbox of claimed transitions, and history.
+"""DynamoDB state: job items, checkpoints, claimed transitions and history.
 
-Exactly-once announcement rests on two conditional writes:
-- claiming a transition commits the job's new state *conditional on the state the diff started from*
-  and puts the transition in the outbox, in one transaction: of two overlapping runs only one wins;
-- the outbox entry carries a lease; it is deleted (and history written) only after publishing. An
-  entry whose lease expired (its run crashed) is taken over by a later run and published again with
-  the same eventId.
+Exactly-once announcement rests on one conditional write per transition. Claiming writes the job's
+new state *conditional on the state the diff started from and on no other claim being open*, and
+keeps the transition on the job item as a pending claim with a lease. Of two overlapping runs only
+one wins. The claim is cleared (and history written) only after publishing; a claim whose lease
+expired (its run crashed) is taken over by a later run and published again with the same eventId.
+No transactions: one item per claim keeps each transition at a single conditional write.
 """
 
 from __future__ import annotations
@@ -20,14 +20,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from auditor.adapters.state_schema import (
-    INFLIGHT_INDEX,
-    INFLIGHT_INDEX_PARTITION_KEY,
-    INFLIGHT_INDEX_SORT_KEY,
-    PARTITION_KEY,
-    SORT_KEY,
-    TTL_ATTRIBUTE,
-)
+from auditor.adapters.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY, TTL_ATTRIBUTE
 from auditor.domain.checkpoint import Checkpoint
 from auditor.domain.diff import Transition
 from auditor.domain.events import build_detail
@@ -36,8 +29,6 @@ from auditor.ports import SourceError
 
 logger = logging.getLogger(__name__)
 
-# A transaction holds at most 100 actions; a claim is two (job + outbox).
-_TRANSACTION_ACTIONS = 100
 _BATCH_WRITE_ITEMS = 25
 _MAX_ATTEMPTS = 5
 _CHECKPOINT_SK = "CHECKPOINT"
@@ -55,10 +46,6 @@ def parse_timestamp(value: str) -> datetime:
 
 def _source_pk(source: Source) -> str:
     return f"SRC#{source.key}"
-
-
-def _outbox_pk(source: Source) -> str:
-    return f"OUTBOX#{source.key}"
 
 
 def _job_sk(job_id: str, created_at: datetime) -> str:
@@ -90,14 +77,16 @@ class DynamoStateStore:
     def _plain(self, item: Mapping[str, Any]) -> dict[str, Any]:
         return {k: self._de.deserialize(v) for k, v in item.items()}
 
-    def _job_item(self, source: Source, state: JobState, now: datetime) -> dict[str, Any]:
+    def _job_item(
+        self, source: Source, state: JobState, now: datetime, claim: tuple[Transition, datetime] | None = None
+    ) -> dict[str, Any]:
         values: dict[str, Any] = {
             PARTITION_KEY: _source_pk(source),
             SORT_KEY: _job_sk(state.job_id, state.created_at),
             "jobId": state.job_id,
             "status": state.status,
             "sequence": state.sequence,
-            INFLIGHT_INDEX_SORT_KEY: timestamp(state.created_at),
+            INFLIGHT.sort_key: timestamp(state.created_at),
             "jobName": state.name,
             "jobArn": state.arn,
             "lastModifiedAt": timestamp(state.last_modified_at) if state.last_modified_at else None,
@@ -107,7 +96,13 @@ class DynamoStateStore:
         }
         # Sparse index: only jobs still in flight carry its key.
         if not source.kind.is_terminal(state.status):
-            values[INFLIGHT_INDEX_PARTITION_KEY] = source.key
+            values[INFLIGHT.partition_key] = source.key
+        if claim is not None:
+            transition, lease_until = claim
+            values[PENDING.partition_key] = source.key
+            values[PENDING.sort_key] = timestamp(lease_until)
+            values["pendingEventId"] = transition.event_id
+            values["pendingTransition"] = self._encode_transition(transition)
         return self._item(values)
 
     @staticmethod
@@ -119,7 +114,7 @@ class DynamoStateStore:
         return JobState(
             job_id=item["jobId"],
             status=item["status"],
-            created_at=parse_timestamp(item[INFLIGHT_INDEX_SORT_KEY]),
+            created_at=parse_timestamp(item[INFLIGHT.sort_key]),
             sequence=int(item["sequence"]),
             name=item.get("jobName"),
             arn=item.get("jobArn"),
@@ -190,10 +185,7 @@ class DynamoStateStore:
         try:
             return getattr(self._db, operation)(**params)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {
-                "ConditionalCheckFailedException",
-                "TransactionCanceledException",
-            }:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise
             error = exc.response.get("Error", {})
             raise SourceError(
@@ -258,157 +250,107 @@ class DynamoStateStore:
 
     def load_in_flight(self, source: Source) -> list[JobState]:
         items = self._query(
-            IndexName=INFLIGHT_INDEX,
+            IndexName=INFLIGHT.name,
             KeyConditionExpression="#src = :src",
-            ExpressionAttributeNames={"#src": INFLIGHT_INDEX_PARTITION_KEY},
+            ExpressionAttributeNames={"#src": INFLIGHT.partition_key},
             ExpressionAttributeValues={":src": {"S": source.key}},
         )
         return [self._job_state(item) for item in items]
 
-    def _job_put(self, t: Transition, now: datetime) -> dict[str, Any]:
-        put: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": self._job_item(t.source, t.as_state(), now),
-            "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
-        }
-        if t.previous_status is None:
-            put["ConditionExpression"] = "attribute_not_exists(#pk)"
-        else:
-            put["ConditionExpression"] = "#status = :previous AND #sequence = :sequence"
-            put["ExpressionAttributeNames"] = {"#status": "status", "#sequence": "sequence"}
-            put["ExpressionAttributeValues"] = {
-                ":previous": {"S": t.previous_status},
-                ":sequence": {"N": str(t.previous_sequence)},
-            }
-        return {"Put": put}
-
-    def _outbox_put(self, t: Transition, lease_until: datetime) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self._table,
-                "Item": self._item(
-                    {
-                        PARTITION_KEY: _outbox_pk(t.source),
-                        SORT_KEY: t.event_id,
-                        "leaseUntil": timestamp(lease_until),
-                        "transition": self._encode_transition(t),
-                    }
-                ),
-                "ConditionExpression": "attribute_not_exists(#pk)",
-                "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
-            }
-        }
-
-    def _commit(
-        self, transitions: Sequence[Transition], actions_for: Callable[[Transition], list[dict[str, Any]]]
-    ) -> list[Transition]:
-        """Run the actions of each transition in shared transactions; drop those whose condition
-        fails (another run got there first) and retry the rest."""
-        per_transition = len(actions_for(transitions[0])) if transitions else 1
-        chunk = max(1, _TRANSACTION_ACTIONS // per_transition)
-        won: list[Transition] = []
-        for start in range(0, len(transitions), chunk):
-            pending = list(transitions[start : start + chunk])
-            for attempt in range(_MAX_ATTEMPTS):
-                if not pending:
-                    break
-                actions = [a for t in pending for a in actions_for(t)]
-                try:
-                    self._call("transact_write_items", TransactItems=actions)
-                except ClientError as exc:
-                    reasons = exc.response.get("CancellationReasons") or []
-                    lost = {
-                        i // per_transition
-                        for i, reason in enumerate(reasons)
-                        if reason.get("Code") == "ConditionalCheckFailed"
-                    }
-                    if lost:
-                        for index in sorted(lost):
-                            logger.info(
-                                "transition already committed by another run",
-                                extra={"eventId": pending[index].event_id},
-                            )
-                        pending = [t for i, t in enumerate(pending) if i not in lost]
-                    elif len(pending) > 1 and not reasons:
-                        # No per-item reasons: settle each transition on its own.
-                        won.extend(self._commit_each(pending, actions_for))
-                        pending = []
-                    else:
-                        self._sleep(min(2.0, 0.05 * 2**attempt))
-                    continue
-                won.extend(pending)
-                pending = []
-            if pending:
-                raise SourceError(f"could not commit {len(pending)} transitions", code="TransactionConflict")
-        return won
-
-    def _commit_each(
-        self, transitions: Sequence[Transition], actions_for: Callable[[Transition], list[dict[str, Any]]]
-    ) -> list[Transition]:
-        won = []
-        for t in transitions:
-            won.extend(self._commit([t], actions_for))
-        return won
-
-    def record_silently(self, transitions: Sequence[Transition]) -> int:
-        now = datetime.now(UTC)
-        return len(self._commit(transitions, lambda t: [self._job_put(t, now)]))
+    def _job_key(self, t: Transition) -> dict[str, Any]:
+        return self._item(
+            {PARTITION_KEY: _source_pk(t.source), SORT_KEY: _job_sk(t.job.job_id, t.job.created_at)}
+        )
 
     def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> list[Transition]:
         now = datetime.now(UTC)
-        return self._commit(transitions, lambda t: [self._job_put(t, now), self._outbox_put(t, lease_until)])
+        won: list[Transition] = []
+        for t in transitions:
+            params: dict[str, Any] = {
+                "TableName": self._table,
+                "Item": self._job_item(t.source, t.as_state(), now, claim=(t, lease_until)),
+            }
+            if t.previous_status is None:
+                params["ConditionExpression"] = "attribute_not_exists(#pk)"
+                params["ExpressionAttributeNames"] = {"#pk": PARTITION_KEY}
+            else:
+                # The state the diff started from, and no claim of another run still open on the job.
+                params["ConditionExpression"] = (
+                    "#status = :previous AND #sequence = :sequence AND attribute_not_exists(pendingEventId)"
+                )
+                params["ExpressionAttributeNames"] = {"#status": "status", "#sequence": "sequence"}
+                params["ExpressionAttributeValues"] = {
+                    ":previous": {"S": t.previous_status},
+                    ":sequence": {"N": str(t.previous_sequence)},
+                }
+            try:
+                self._call("put_item", **params)
+            except ClientError:
+                logger.info("transition claimed by another run", extra={"eventId": t.event_id})
+                continue
+            won.append(t)
+        return won
+
+    def record_silently(self, transitions: Sequence[Transition]) -> int:
+        # The baseline: plain batched puts. A first run racing another first run writes the same
+        # states; a stale overwrite could at worst repeat a later transition with the same eventId.
+        now = datetime.now(UTC)
+        requests = [
+            {"PutRequest": {"Item": self._job_item(t.source, t.as_state(), now)}} for t in transitions
+        ]
+        self._batch_write_all(requests)
+        return len(transitions)
 
     def reclaim_expired(self, source: Source, now: datetime, lease_until: datetime) -> list[Transition]:
         items = self._query(
-            KeyConditionExpression="#pk = :pk",
-            ExpressionAttributeNames={"#pk": PARTITION_KEY},
-            ExpressionAttributeValues={":pk": {"S": _outbox_pk(source)}},
-            ConsistentRead=True,
+            IndexName=PENDING.name,
+            KeyConditionExpression="#src = :src AND #lease < :now",
+            ExpressionAttributeNames={"#src": PENDING.partition_key, "#lease": PENDING.sort_key},
+            ExpressionAttributeValues={":src": {"S": source.key}, ":now": {"S": timestamp(now)}},
         )
         taken: list[Transition] = []
         for item in items:
-            if item["leaseUntil"] >= timestamp(now):
-                continue  # a live run still holds it
             try:
                 self._call(
                     "update_item",
                     TableName=self._table,
                     Key=self._item({PARTITION_KEY: item[PARTITION_KEY], SORT_KEY: item[SORT_KEY]}),
-                    UpdateExpression="SET leaseUntil = :new",
-                    ConditionExpression="leaseUntil = :old",
+                    UpdateExpression="SET #lease = :new",
+                    ConditionExpression="pendingEventId = :event AND #lease = :old",
+                    ExpressionAttributeNames={"#lease": PENDING.sort_key},
                     ExpressionAttributeValues={
                         ":new": {"S": timestamp(lease_until)},
-                        ":old": {"S": item["leaseUntil"]},
+                        ":old": {"S": item[PENDING.sort_key]},
+                        ":event": {"S": item["pendingEventId"]},
                     },
                 )
             except ClientError:
                 continue  # another run took it over first
-            taken.append(self._decode_transition(item["transition"]))
+            taken.append(self._decode_transition(item["pendingTransition"]))
         return taken
 
     def release(self, transitions: Sequence[Transition]) -> None:
         for t in transitions:
-            self._call(
-                "update_item",
-                TableName=self._table,
-                Key=self._item({PARTITION_KEY: _outbox_pk(t.source), SORT_KEY: t.event_id}),
-                UpdateExpression="SET leaseUntil = :expired",
-                ConditionExpression="attribute_exists(#pk)",
-                ExpressionAttributeNames={"#pk": PARTITION_KEY},
-                ExpressionAttributeValues={":expired": {"S": _EXPIRED}},
-            )
+            try:
+                self._call(
+                    "update_item",
+                    TableName=self._table,
+                    Key=self._job_key(t),
+                    UpdateExpression="SET #lease = :expired",
+                    ConditionExpression="pendingEventId = :event",
+                    ExpressionAttributeNames={"#lease": PENDING.sort_key},
+                    ExpressionAttributeValues={":expired": {"S": _EXPIRED}, ":event": {"S": t.event_id}},
+                )
+            except ClientError:
+                logger.info("claim already taken over", extra={"eventId": t.event_id})
 
     def finalize(self, transitions: Sequence[Transition], now: datetime) -> None:
+        # Rewrites each job item without its claim (the claim's lease keeps other runs off the item
+        # meanwhile) and writes history: two puts per transition, 25 to a request.
         expires = int((now + self._history_ttl).timestamp())
         requests: list[dict[str, Any]] = []
         for t in transitions:
-            requests.append(
-                {
-                    "DeleteRequest": {
-                        "Key": self._item({PARTITION_KEY: _outbox_pk(t.source), SORT_KEY: t.event_id})
-                    }
-                }
-            )
+            requests.append({"PutRequest": {"Item": self._job_item(t.source, t.as_state(), now)}})
             history = {
                 PARTITION_KEY: _source_pk(t.source),
                 SORT_KEY: f"HIST#{timestamp(t.observed_at)}#{t.event_id}",
@@ -421,6 +363,9 @@ class DynamoStateStore:
                 TTL_ATTRIBUTE: expires,
             }
             requests.append({"PutRequest": {"Item": self._item(history)}})
+        self._batch_write_all(requests)
+
+    def _batch_write_all(self, requests: list[dict[str, Any]]) -> None:
         for start in range(0, len(requests), _BATCH_WRITE_ITEMS):
             self._batch_write(requests[start : start + _BATCH_WRITE_ITEMS])
 
@@ -432,5 +377,5 @@ class DynamoStateStore:
             if not pending:
                 return
             self._sleep(min(2.0, 0.05 * 2**attempt))
-        # The outbox entries stay; a later run re-publishes them with the same eventId.
-        raise SourceError(f"{len(pending)} history writes left unprocessed", code="UnprocessedItems")
+        # Claims stay open; a later run re-publishes them with the same eventId.
+        raise SourceError(f"{len(pending)} writes left unprocessed", code="UnprocessedItems")

@@ -191,6 +191,11 @@ class Source:
             parts.append(self.knowledge_base_id)
         return "/".join(parts)
 
+    @property
+    def scope(self) -> Source:
+        """The source without its knowledge base: where discovered knowledge bases belong."""
+        return Source(self.account, self.region, self.kind)
+
 
 @dataclass(frozen=True)
 class ObservedJob:

@@ -1,0 +1,261 @@
+"""A whole local world for the auditor: the job simulator, a moto server for DynamoDB, EventBridge,
+SNS and SQS, the resources the CDK stack would create, and a clock that both the handler and the
+simulator follow.
+
+The handler runs unmodified: it finds the local endpoints through the SDK's standard
+`AWS_ENDPOINT_URL_<SERVICE>` variables, and time is moved with time-machine, so "three days later"
+is a call, not a wait. Used by the integration tests, `make demo`, the benchmarks and the soak.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import time_machine
+from moto.server import ThreadedMotoServer
+
+from simulator import ControlPlane, SimClock, SimulatorServer
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+TABLE = "job-auditor-state"
+BUS = "job-auditor"
+TOPIC = "job-auditor-notifications"
+EVENT_SOURCE = "job-auditor"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoServer:
+    """A moto server on a free loopback port; `reset()` empties every service between tests."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (loopback only)
+            pass
+
+
+@dataclass
+class FakeLambdaContext:
+    """What the Lambda runtime passes to a handler; enough for Powertools."""
+
+    function_name: str = "job-auditor"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:job-auditor"
+    aws_request_id: str = ""
+    log_group_name: str = "/aws/lambda/job-auditor"
+    log_stream_name: str = "local"
+    remaining_ms: int = 300_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+class World:
+    """Simulator + moto + resources + environment + clock. Use as a context manager."""
+
+    def __init__(
+        self,
+        moto: MotoServer,
+        start: datetime,
+        *,
+        env: Mapping[str, str] | None = None,
+        account: str = ACCOUNT,
+        region: str = REGION,
+    ) -> None:
+        self.moto = moto
+        self.account = account
+        self.region = region
+        self.plane = ControlPlane(clock=SimClock(start=start), account_id=account)
+        self.simulator = SimulatorServer(self.plane, host="127.0.0.1", port=0)
+        self._start = start
+        self._extra_env = dict(env or {})
+        self._saved_env: dict[str, str | None] = {}
+        self._traveller: Any = None
+        self._travel: Any = None
+        self.topic_arn = f"arn:aws:sns:{region}:{account}:{TOPIC}"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def __enter__(self) -> World:
+        self.moto.reset()
+        self.simulator.start()
+        self._travel = time_machine.travel(self._start, tick=True)
+        self._traveller = self._travel.start()
+        self._set_env(self.environment())
+        self._create_resources()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.simulator.stop()
+        if self._travel is not None:
+            self._travel.stop()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def environment(self) -> dict[str, str]:
+        """What the CDK stack sets on the function, pointed at the local endpoints."""
+        env = {
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_ENDPOINT_URL_BEDROCK": self.simulator.endpoint_url,
+            "AWS_ENDPOINT_URL_QCONNECT": self.simulator.endpoint_url,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.moto.url,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": self.moto.url,
+            "AWS_ENDPOINT_URL_SNS": self.moto.url,
+            "AWS_ENDPOINT_URL_SQS": self.moto.url,
+            "STATE_TABLE_NAME": TABLE,
+            "EVENT_BUS_NAME": BUS,
+            "NOTIFICATION_TOPIC_ARN": self.topic_arn,
+            "EVENT_SOURCE": EVENT_SOURCE,
+            "ACCOUNT_ID": self.account,
+            "POWERTOOLS_SERVICE_NAME": "job-auditor",
+            "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        env.update(self._extra_env)
+        return env
+
+    def _set_env(self, env: Mapping[str, str]) -> None:
+        for name, value in env.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region)
+
+    def _create_resources(self) -> None:
+        from auditor.adapters.state_schema import table_definition  # noqa: PLC0415 (lambdas on path)
+
+        self.dynamodb = self.client("dynamodb")
+        self.dynamodb.create_table(**table_definition(TABLE))
+        self.events = self.client("events")
+        self.events.create_event_bus(Name=BUS)
+        self.sns = self.client("sns")
+        self.sns.create_topic(Name=TOPIC)
+        self.sqs = self.client("sqs")
+        self.bus_queue = self.subscribe_bus({"source": [EVENT_SOURCE]}, "bus-consumer")
+        self.topic_queue = self.subscribe_topic(None, "topic-consumer")
+
+    def _queue(self, name: str) -> tuple[str, str]:
+        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        return url, arn
+
+    def subscribe_bus(self, pattern: Mapping[str, Any], name: str) -> str:
+        """An SQS queue fed by a rule on the bus, as a consumer's automation would have."""
+        url, arn = self._queue(name)
+        self.events.put_rule(Name=name, EventBusName=BUS, EventPattern=json.dumps(pattern))
+        self.events.put_targets(Rule=name, EventBusName=BUS, Targets=[{"Id": "queue", "Arn": arn}])
+        return url
+
+    def subscribe_topic(self, filter_policy: Mapping[str, Any] | None, name: str) -> str:
+        """An SQS queue subscribed to the topic (optionally with a filter policy)."""
+        url, arn = self._queue(name)
+        attributes = {"FilterPolicy": json.dumps(filter_policy)} if filter_policy else {}
+        self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+        return url
+
+    # -- time and runs --------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the world's clock (handler and simulator alike)."""
+        self._traveller.shift(delta)
+        self.plane.clock.set(self.now())
+
+    def run(self, remaining_ms: int = 300_000) -> dict[str, Any]:
+        """One scheduled invocation of the real handler."""
+        from auditor import handler  # noqa: PLC0415 (lambdas on path)
+
+        handler._clients.cache_clear()  # endpoints are per world
+        context = FakeLambdaContext(aws_request_id=str(uuid.uuid4()), remaining_ms=remaining_ms)
+        self.plane.clock.set(self.now())
+        result: dict[str, Any] = handler.lambda_handler({"source": "aws.scheduler"}, context)
+        return result
+
+    # -- what consumers received ----------------------------------------------------------------
+    def drain(self, queue_url: str) -> list[dict[str, Any]]:
+        """Every message waiting in a queue, parsed, removed from the queue."""
+        out: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return out
+            for message in batch:
+                out.append(json.loads(message["Body"]))
+            self.sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
+
+    def events_received(self) -> list[dict[str, Any]]:
+        """EventBridge events delivered to the bus consumer's queue."""
+        return self.drain(self.bus_queue)
+
+    def notifications_received(self) -> list[dict[str, Any]]:
+        """SNS notifications delivered to the topic subscriber's queue."""
+        return self.drain(self.topic_queue)
+
+    def pending_claims(self) -> set[str]:
+        """Event ids of claimed transitions not yet confirmed as published."""
+        return {str(i["pendingEventId"]) for i in self.table_items("SRC#") if "pendingEventId" in i}
+
+    def table_items(self, prefix: str = "") -> Iterator[dict[str, Any]]:
+        from boto3.dynamodb.types import TypeDeserializer  # noqa: PLC0415
+
+        de = TypeDeserializer()
+        for page in self.dynamodb.get_paginator("scan").paginate(TableName=TABLE):
+            for item in page["Items"]:
+                plain = {k: de.deserialize(v) for k, v in item.items()}
+                if str(plain["pk"]).startswith(prefix):
+                    yield plain
+
+
+@contextmanager
+def world(moto: MotoServer, start: datetime, **kwargs: Any) -> Iterator[World]:
+    with World(moto, start, **kwargs) as w:
+        yield w
+
+
+DEFAULT_START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+__all__ = ["DEFAULT_START", "FakeLambdaContext", "MotoServer", "World", "free_port", "timedelta", "world"]

@@ -1,0 +1,295 @@
+"""The real handler against the simulator and moto: events read back from SQS queues subscribed to
+the bus and the topic, state read back from DynamoDB."""
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from auditor.settings import SettingsError
+from simulator.world import ACCOUNT, REGION, World
+
+BEDROCK_ONLY = {"JOB_KINDS": "bedrock-model-import"}
+
+
+def _details(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e["detail"] for e in events]
+
+
+def _transitions(events: list[dict[str, Any]]) -> list[tuple[str, str | None, str]]:
+    return sorted((d["jobName"] or d["jobId"], d["previousStatus"], d["status"]) for d in _details(events))
+
+
+def test_first_run_records_a_silent_baseline(make_world: Any) -> None:
+    # Given jobs of all three kinds created within the initial lookback
+    w: World = make_world()
+    w.plane.create_model_import_job(region=REGION, name="imp-1", status="InProgress")
+    w.plane.create_model_copy_job(
+        region=REGION,
+        target_model_name="copy-1",
+        source_model_arn=f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/imported/abcdefghijkl",
+        status="Completed",
+    )
+    kb = w.plane.create_knowledge_base(region=REGION, name="kb")
+    w.plane.create_import_job(region=REGION, knowledge_base_id=kb, status="START_IN_PROGRESS")
+    # When the auditor runs for the first time
+    summary = w.run()
+    # Then nothing is announced, yet every job is recorded and every source has a checkpoint
+    assert summary["status"] == "ok"
+    assert summary["published"] == 0
+    assert w.events_received() == []
+    assert w.notifications_received() == []
+    jobs = [i for i in w.table_items("SRC#") if i["sk"].startswith("JOB#")]
+    assert sorted(j["status"] for j in jobs) == ["Completed", "InProgress", "START_IN_PROGRESS"]
+    checkpoints = {i["pk"] for i in w.table_items("SRC#") if i["sk"] == "CHECKPOINT"}
+    assert checkpoints == {f"SRC#{s['source']}" for s in summary["sources"]} | {
+        # the Q in Connect scope itself: knowledge bases discovered later are announced, not baselined
+        f"SRC#{ACCOUNT}/{REGION}/qconnect-import"
+    }
+    assert {s["source"] for s in summary["sources"]} == {
+        f"{ACCOUNT}/{REGION}/bedrock-model-import",
+        f"{ACCOUNT}/{REGION}/bedrock-model-copy",
+        f"{ACCOUNT}/{REGION}/qconnect-import/{kb}",
+    }
+
+
+def test_baseline_can_be_announced(make_world: Any) -> None:
+    w: World = make_world(ANNOUNCE_BASELINE="true", **BEDROCK_ONLY)
+    w.plane.create_model_import_job(region=REGION, name="imp-1", status="InProgress")
+    w.run()
+    assert _transitions(w.events_received()) == [("imp-1", None, "InProgress")]
+    assert len(w.notifications_received()) == 1
+
+
+def test_transitions_of_all_three_kinds_reach_the_bus_and_the_topic(make_world: Any) -> None:
+    # Given a baseline
+    w: World = make_world()
+    imp = w.plane.create_model_import_job(region=REGION, name="imp-1", status="InProgress")
+    kb = w.plane.create_knowledge_base(region=REGION, name="kb")
+    qjob = w.plane.create_import_job(region=REGION, knowledge_base_id=kb, status="START_IN_PROGRESS")
+    w.run()
+    # When jobs progress, fail and appear between two runs
+    w.advance(timedelta(minutes=5))
+    w.plane.set_status(imp, "Completed")
+    w.plane.set_status(qjob, "COMPLETE")
+    copy = w.plane.create_model_copy_job(
+        region=REGION,
+        target_model_name="copy-1",
+        source_model_arn=f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/imported/abcdefghijkl",
+        status="InProgress",
+    )
+    w.plane.set_status(copy, "Failed", failure_message="Source model is not shareable")
+    summary = w.run()
+    # Then each transition reaches the bus consumer once, with the envelope
+    events = w.events_received()
+    assert _transitions(events) == sorted(
+        [
+            ("copy-1", None, "Failed"),
+            ("imp-1", "InProgress", "Completed"),
+            (qjob, "START_IN_PROGRESS", "COMPLETE"),
+        ]
+    )
+    by_kind = {e["detail"]["jobKind"]: e for e in events}
+    assert by_kind["bedrock-model-import"]["detail-type"] == "Bedrock Model Import Job Status Change"
+    assert by_kind["bedrock-model-import"]["source"] == "job-auditor"
+    assert by_kind["bedrock-model-import"]["resources"] == [imp]
+    assert by_kind["bedrock-model-copy"]["detail"]["failureMessage"] == "Source model is not shareable"
+    assert by_kind["qconnect-import"]["detail"]["knowledgeBaseId"] == kb
+    assert {e["detail"]["account"] for e in events} == {ACCOUNT}
+    # ... and the topic subscriber gets a readable message per transition, with filterable attributes
+    notes = w.notifications_received()
+    assert len(notes) == 3
+    subjects = sorted(n["Subject"] for n in notes)
+    assert subjects[0].startswith("[FAILED] bedrock-model-copy copy-1")
+    assert all(len(s) <= 100 for s in subjects)
+    failed = next(n for n in notes if n["Subject"].startswith("[FAILED]"))
+    assert "Source model is not shareable" in failed["Message"]
+    assert failed["MessageAttributes"]["status"]["Value"] == "Failed"
+    # ... state is committed: job items updated, history written, no claim left open
+    statuses = {i["jobId"]: i["status"] for i in w.table_items("SRC#") if i["sk"].startswith("JOB#")}
+    assert statuses[imp] == "Completed"
+    assert statuses[qjob] == "COMPLETE"
+    history = [i for i in w.table_items("SRC#") if i["sk"].startswith("HIST#")]
+    assert sorted(h["eventId"] for h in history) == sorted(e["detail"]["eventId"] for e in events)
+    assert all(h["expiresAt"] > w.now().timestamp() for h in history)
+    assert w.pending_claims() == set()
+    assert summary["transitions"] == 3
+    # And a run with nothing new announces nothing
+    w.advance(timedelta(minutes=5))
+    assert w.run()["transitions"] == 0
+    assert w.events_received() == []
+
+
+@pytest.mark.parametrize(
+    ("horizon_hours", "expect_get_calls"),
+    [(72, True), (120, False)],
+    ids=["beyond-horizon-rechecked-with-get", "within-horizon-kept-in-the-list-window"],
+)
+def test_job_created_three_days_before_the_checkpoint_completes_later(
+    make_world: Any, horizon_hours: int, expect_get_calls: bool
+) -> None:
+    # Given a long job found on the first run, and three days of runs while it is in progress
+    w: World = make_world(RECHECK_HORIZON_HOURS=str(horizon_hours), **BEDROCK_ONLY)
+    slow = w.plane.create_model_import_job(region=REGION, name="slow-import", status="InProgress")
+    w.run()
+    for _ in range(13):
+        w.advance(timedelta(hours=6))
+        w.plane.create_model_import_job(region=REGION, name=f"quick-{_}", status="Completed")
+        w.run()
+    w.events_received()
+    # When it completes after three days
+    w.advance(timedelta(minutes=5))
+    w.plane.reset_calls()
+    w.plane.set_status(slow, "Completed")
+    summary = w.run()
+    # Then exactly one InProgress -> Completed event for it
+    events = [e for e in w.events_received() if e["detail"]["jobName"] == "slow-import"]
+    assert [(e["detail"]["previousStatus"], e["detail"]["status"]) for e in events] == [
+        ("InProgress", "Completed")
+    ]
+    assert events[0]["detail"]["durationSeconds"] >= 3 * 24 * 3600
+    (source,) = summary["sources"]
+    assert (w.plane.count_calls("GetModelImportJob") == 1) is expect_get_calls
+    assert source["jobs_rechecked"] == (1 if expect_get_calls else 0)
+    # And further runs say nothing more about it
+    w.advance(timedelta(minutes=5))
+    w.run()
+    assert w.events_received() == []
+
+
+def test_2500_import_jobs_in_the_window_are_seen_with_three_list_calls(make_world: Any) -> None:
+    w: World = make_world(**BEDROCK_ONLY)
+    for i in range(2500):
+        w.plane.create_model_import_job(
+            region=REGION,
+            name=f"bulk-{i}",
+            status="InProgress",
+            creation_time=w.now() - timedelta(seconds=i + 1),
+        )
+    w.plane.reset_calls()
+    summary = w.run()
+    (source,) = summary["sources"]
+    assert source["jobs_listed"] == 2500
+    assert source["pages"] == 3
+    assert w.plane.count_calls("ListModelImportJobs") == 3
+    jobs = [i for i in w.table_items("SRC#") if i["sk"].startswith("JOB#")]
+    assert len(jobs) == 2500
+
+
+def test_250_qconnect_import_jobs_in_one_knowledge_base_are_all_seen(make_world: Any) -> None:
+    w: World = make_world(JOB_KINDS="qconnect-import", ANNOUNCE_BASELINE="true")
+    kb = w.plane.create_knowledge_base(region=REGION, name="kb")
+    ids = {
+        w.plane.create_import_job(
+            region=REGION,
+            knowledge_base_id=kb,
+            status="COMPLETE",
+            created_time=w.now() - timedelta(minutes=i + 1),
+        )
+        for i in range(250)
+    }
+    # An old job outside the lookback is filtered out client-side (the API has no time filter)
+    w.plane.create_import_job(
+        region=REGION, knowledge_base_id=kb, status="COMPLETE", created_time=w.now() - timedelta(days=3)
+    )
+    w.plane.reset_calls()
+    summary = w.run()
+    (source,) = summary["sources"]
+    assert source["jobs_listed"] == 250
+    assert w.plane.count_calls("ListImportJobs") == 3
+    assert {e["detail"]["jobId"] for e in w.events_received()} == ids
+
+
+def test_configured_knowledge_base_ids_skip_discovery(make_world: Any) -> None:
+    w: World = make_world(JOB_KINDS="qconnect-import", ANNOUNCE_BASELINE="true")
+    wanted = w.plane.create_knowledge_base(region=REGION, name="wanted")
+    other = w.plane.create_knowledge_base(region=REGION, name="other")
+    w.plane.create_import_job(region=REGION, knowledge_base_id=other, status="COMPLETE")
+    job = w.plane.create_import_job(region=REGION, knowledge_base_id=wanted, status="COMPLETE")
+    w._set_env({"QCONNECT_KNOWLEDGE_BASE_IDS": wanted})
+    w.plane.reset_calls()
+    w.run()
+    assert [e["detail"]["jobId"] for e in w.events_received()] == [job]
+    assert w.plane.count_calls("ListKnowledgeBases") == 0
+
+
+def test_unknown_status_is_recorded_announced_and_counted(make_world: Any) -> None:
+    w: World = make_world(**BEDROCK_ONLY)
+    imp = w.plane.create_model_import_job(region=REGION, name="imp", status="InProgress")
+    w.run()
+    w.advance(timedelta(minutes=5))
+    w.plane.set_status(imp, "Paused")
+    summary = w.run()
+    (event,) = w.events_received()
+    assert (event["detail"]["status"], event["detail"]["statusCategory"]) == ("Paused", "UNKNOWN")
+    assert summary["sources"][0]["unknown_statuses"] == 1
+    (note,) = w.notifications_received()
+    assert note["Subject"].startswith("[Unknown status]")
+    # Still in flight: it stays watched and its next change is announced too
+    w.advance(timedelta(minutes=5))
+    w.plane.set_status(imp, "Completed")
+    w.run()
+    assert [(e["detail"]["previousStatus"], e["detail"]["status"]) for e in w.events_received()] == [
+        ("Paused", "Completed")
+    ]
+
+
+def test_a_failing_source_does_not_stop_the_others(make_world: Any) -> None:
+    # Given copy jobs are denied to the auditor
+    w: World = make_world(JOB_KINDS="bedrock-model-import,bedrock-model-copy", ANNOUNCE_BASELINE="true")
+    w.plane.faults.deny(operation="ListModelCopyJobs")
+    w.plane.create_model_import_job(region=REGION, name="imp", status="InProgress")
+    # When the auditor runs
+    summary = w.run()
+    # Then the import source still publishes, and the run names the failed source
+    assert _transitions(w.events_received()) == [("imp", None, "InProgress")]
+    assert summary["status"] == "partial-failure"
+    assert summary["failedSources"] == [f"{ACCOUNT}/{REGION}/bedrock-model-copy"]
+    failed = next(s for s in summary["sources"] if s["error"])
+    assert failed["error"].startswith("AccessDeniedException")
+    assert failed["checkpoint_advanced"] is False
+
+
+def test_missing_environment_variable_fails_with_its_name(make_world: Any, monkeypatch: Any) -> None:
+    w: World = make_world()
+    monkeypatch.delenv("EVENT_BUS_NAME")
+    with pytest.raises(SettingsError, match="EVENT_BUS_NAME: Field required"):
+        w.run()
+
+
+def test_every_event_id_is_unique_across_a_busy_sequence(make_world: Any) -> None:
+    w: World = make_world(ANNOUNCE_BASELINE="true", **BEDROCK_ONLY)
+    arns = [
+        w.plane.create_model_import_job(region=REGION, name=f"j{i}", status="InProgress") for i in range(30)
+    ]
+    w.run()
+    for step, arn in enumerate(arns):
+        w.advance(timedelta(minutes=1))
+        w.plane.set_status(arn, "Completed" if step % 2 else "Failed")
+        if step % 5 == 0:
+            w.run()
+    w.advance(timedelta(minutes=1))
+    w.run()
+    ids = Counter(e["detail"]["eventId"] for e in w.events_received())
+    assert len(ids) == 60
+    assert max(ids.values()) == 1
+
+
+def test_knowledge_base_created_after_the_first_run_is_announced_not_baselined(make_world: Any) -> None:
+    # Given two knowledge bases at first deploy (silent baseline for both)
+    w: World = make_world(JOB_KINDS="qconnect-import")
+    for name in ("kb-a", "kb-b"):
+        kb = w.plane.create_knowledge_base(region=REGION, name=name)
+        w.plane.create_import_job(region=REGION, knowledge_base_id=kb, status="COMPLETE")
+    w.run()
+    assert w.events_received() == []
+    # When a third knowledge base appears later with an import job
+    w.advance(timedelta(minutes=5))
+    kb_c = w.plane.create_knowledge_base(region=REGION, name="kb-c")
+    job = w.plane.create_import_job(region=REGION, knowledge_base_id=kb_c, status="START_IN_PROGRESS")
+    w.run()
+    # Then its job is announced as discovered
+    assert [(e["detail"]["jobId"], e["detail"]["knowledgeBaseId"]) for e in w.events_received()] == [
+        (job, kb_c)
+    ]

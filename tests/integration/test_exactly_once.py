@@ -1,0 +1,174 @@
+"""Overlapping runs, partial publish failures and crashes: no transition lost, none announced twice
+except as a repeat with the same eventId. Real adapters against the simulator and moto; the runs are
+interleaved deterministically by wrapping one port."""
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from auditor.adapters.clients import ClientFactory
+from auditor.domain.diff import Transition
+from auditor.handler import build_auditor
+from auditor.service import Auditor
+from auditor.settings import load_settings
+from simulator.world import ACCOUNT, REGION, World
+
+BEDROCK_ONLY = {"JOB_KINDS": "bedrock-model-import"}
+
+
+def _auditor() -> tuple[Auditor, Any]:
+    auditor = build_auditor(load_settings(), ClientFactory())
+    (source,), _ = auditor.sources(ACCOUNT, [REGION], ["bedrock-model-import"], [])
+    return auditor, source
+
+
+def _seed_and_complete(w: World, n: int) -> list[str]:
+    arns = [
+        w.plane.create_model_import_job(region=REGION, name=f"j{i}", status="InProgress") for i in range(n)
+    ]
+    w.run()  # baseline
+    w.advance(timedelta(minutes=5))
+    for arn in arns:
+        w.plane.set_status(arn, "Completed")
+    return arns
+
+
+def test_two_overlapping_runs_publish_each_transition_once(make_world: Any) -> None:
+    # Given 25 completed jobs and two runs that both listed and diffed before either claimed
+    w: World = make_world(**BEDROCK_ONLY)
+    arns = _seed_and_complete(w, 25)
+    first, source = _auditor()
+    second, _ = _auditor()
+    store = first._store
+    real_claim = store.claim
+    other: dict[str, Any] = {}
+
+    def claim_after_the_other_run(transitions: Sequence[Transition], lease_until: Any) -> list[Transition]:
+        other["summary"] = second.audit_source(source)
+        return real_claim(transitions, lease_until)
+
+    store.claim = claim_after_the_other_run  # type: ignore[method-assign]
+    # When the first run claims after the second has published everything
+    mine = first.audit_source(source)
+    # Then each transition was published exactly once in total
+    events = w.events_received()
+    assert sorted(e["detail"]["jobArn"] for e in events) == sorted(arns)
+    assert max(Counter(e["detail"]["eventId"] for e in events).values()) == 1
+    assert len(w.notifications_received()) == 25
+    assert other["summary"].published == 25
+    assert mine.published == 0
+    assert mine.claimed_elsewhere == 25
+
+
+def test_putevents_partial_failure_resends_only_failed_entries(make_world: Any) -> None:
+    # Given a bus that fails entries 1 and 3 of the first PutEvents call
+    w: World = make_world(**BEDROCK_ONLY)
+    _seed_and_complete(w, 6)
+    auditor, source = _auditor()
+    eventbridge = auditor._publishers[0]
+    real_client = eventbridge._client
+    calls: list[list[str]] = []
+
+    class FlakyBus:
+        def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+            calls.append([e["Detail"] for e in Entries])
+            if len(calls) > 1:
+                return real_client.put_events(Entries=Entries)
+            failing = {1, 3}
+            passed = [e for i, e in enumerate(Entries) if i not in failing]
+            real_client.put_events(Entries=passed)
+            return {
+                "FailedEntryCount": len(failing),
+                "Entries": [
+                    {"ErrorCode": "InternalFailure", "ErrorMessage": "x"}
+                    if i in failing
+                    else {"EventId": str(i)}
+                    for i in range(len(Entries))
+                ],
+            }
+
+    eventbridge._client = FlakyBus()
+    eventbridge._sleep = lambda _: None
+    # When the run publishes
+    summary = auditor.audit_source(source)
+    # Then the retry carried only the two failed entries, and every event arrived once
+    assert [len(c) for c in calls] == [6, 2]
+    assert calls[1] == [calls[0][1], calls[0][3]]
+    events = w.events_received()
+    assert len(events) == 6
+    assert len({e["detail"]["eventId"] for e in events}) == 6
+    assert summary.published == 6
+    assert summary.checkpoint_advanced
+
+
+def test_publish_failure_commits_nothing_and_next_run_delivers_with_same_event_id(make_world: Any) -> None:
+    # Given a bus that is down for a whole run
+    w: World = make_world(**BEDROCK_ONLY)
+    _seed_and_complete(w, 3)
+    auditor, source = _auditor()
+    checkpoint_before = auditor._store.load_checkpoint(source)
+    eventbridge = auditor._publishers[0]
+
+    class DownBus:
+        def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+            return {
+                "FailedEntryCount": len(Entries),
+                "Entries": [{"ErrorCode": "ServiceUnavailable", "ErrorMessage": "down"}] * len(Entries),
+            }
+
+    eventbridge._client = DownBus()
+    eventbridge._sleep = lambda _: None
+    failed_run = auditor.audit_source(source)
+    # Then nothing was published or confirmed: no history, three claims stay open, checkpoint unmoved
+    assert failed_run.publish_failures == 3
+    assert w.events_received() == []
+    assert w.notifications_received() == []
+    assert [i for i in w.table_items("SRC#") if i["sk"].startswith("HIST#")] == []
+    outbox = w.pending_claims()
+    assert len(outbox) == 3
+    assert auditor._store.load_checkpoint(source) == checkpoint_before
+    # When the next scheduled run happens with the bus back
+    w.advance(timedelta(minutes=5))
+    summary = w.run()
+    # Then the three transitions arrive, with the event ids that were claimed
+    events = w.events_received()
+    assert {e["detail"]["eventId"] for e in events} == outbox
+    assert summary["sources"][0]["recovered"] == 3
+    assert w.pending_claims() == set()
+
+
+def test_crash_between_publish_and_commit_repeats_with_the_same_event_id(make_world: Any) -> None:
+    # Given a run that dies right after publishing, before confirming
+    w: World = make_world(**BEDROCK_ONLY)
+    _seed_and_complete(w, 4)
+    auditor, source = _auditor()
+
+    class Crash(Exception):
+        pass
+
+    def crash(*_: Any) -> None:
+        raise Crash
+
+    auditor._store.finalize = crash  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        auditor.audit_source(source)
+    first = w.events_received()
+    assert len(first) == 4
+    # When the next run comes before the claim lease expires, it neither repeats nor loses anything
+    w.advance(timedelta(minutes=5))
+    w.run()
+    assert w.events_received() == []
+    # And once the lease has expired, the claimed transitions are delivered again, same eventId
+    w.advance(timedelta(minutes=15))
+    summary = w.run()
+    again = w.events_received()
+    assert sorted(e["detail"]["eventId"] for e in again) == sorted(e["detail"]["eventId"] for e in first)
+    assert summary["sources"][0]["recovered"] == 4
+    assert w.pending_claims() == set()
+    # And never a third time
+    w.advance(timedelta(minutes=30))
+    w.run()
+    assert w.events_received() == []
