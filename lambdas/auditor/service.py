@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from auditor.domain.checkpoint import advance, plan_window
 from auditor.domain.diff import Transition, diff
 from auditor.domain.events import iso
-from auditor.domain.jobs import JOB_KINDS, ObservedJob, Source
+from auditor.domain.jobs import JOB_KINDS, JobState, ObservedJob, Source, StatusCategory
 from auditor.ports import JobApi, Publisher, PublishResult, SourceError, StateStore
 
 logger = logging.getLogger(__name__)
@@ -201,7 +201,7 @@ class Auditor:
                 continue
             observed.append(current)
 
-        transitions = diff(source, previous, observed, run_started)
+        transitions = self._with_failure_messages(source, diff(source, previous, observed, run_started))
         result.transitions = len(transitions)
         for transition in transitions:
             status = transition.status
@@ -230,6 +230,21 @@ class Auditor:
             if plan.baseline and source.knowledge_base_id:
                 # Marks the scope as audited: knowledge bases discovered later are announced, not baselined.
                 self._store.save_checkpoint(source.scope, advance(None, run_started))
+
+    def _with_failure_messages(self, source: Source, transitions: list[Transition]) -> list[Transition]:
+        """A failure without its message is of little use: where the list omits it, Get fills it in."""
+        kind = source.kind
+        if kind.failure_in_list or kind.failure_field is None:
+            return transitions
+        out = []
+        for t in transitions:
+            if kind.category(t.status) == StatusCategory.FAILED and t.job.failure_message is None:
+                state = JobState(t.job.job_id, t.job.status, t.job.created_at, t.previous_sequence)
+                current = self._api.get_job(source, state)
+                if current is not None and current.failure_message:
+                    t = replace(t, job=replace(t.job, failure_message=current.failure_message))  # noqa: PLW2901
+            out.append(t)
+        return out
 
     def _scope_audited_before(self, source: Source) -> bool:
         """A knowledge base that appears after the first deployment is new: its jobs are announced.

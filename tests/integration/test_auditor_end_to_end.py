@@ -293,3 +293,19 @@ def test_knowledge_base_created_after_the_first_run_is_announced_not_baselined(m
     assert [(e["detail"]["jobId"], e["detail"]["knowledgeBaseId"]) for e in w.events_received()] == [
         (job, kb_c)
     ]
+
+
+def test_failed_import_job_is_announced_with_its_failure_message(make_world: Any) -> None:
+    # ListModelImportJobs summaries carry no failureMessage: the auditor fetches it with one Get
+    w: World = make_world(**BEDROCK_ONLY)
+    imp = w.plane.create_model_import_job(region=REGION, name="imp", status="InProgress")
+    w.run()
+    w.advance(timedelta(minutes=5))
+    w.plane.set_status(imp, "Failed", failure_message="config.json missing")
+    w.plane.reset_calls()
+    w.run()
+    (event,) = w.events_received()
+    assert event["detail"]["failureMessage"] == "config.json missing"
+    assert w.plane.count_calls("GetModelImportJob") == 1
+    (note,) = w.notifications_received()
+    assert "config.json missing" in note["Message"]

@@ -52,6 +52,8 @@ class JobKindSpec:
     get_result_key: str | None
     statuses: MappingProxyType[str, StatusCategory]
     console_url: str
+    # The list summary carries the failure message; if not, a failed job is fetched once with Get.
+    failure_in_list: bool = True
     iam_actions: tuple[str, ...] = field(default=())
 
     def category(self, status: str) -> StatusCategory:
@@ -104,6 +106,7 @@ BEDROCK_MODEL_IMPORT = JobKindSpec(
     statuses=_BEDROCK_STATUSES,
     console_url="https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/imported-models",
     iam_actions=("bedrock:ListModelImportJobs", "bedrock:GetModelImportJob"),
+    failure_in_list=False,
 )
 
 BEDROCK_MODEL_COPY = JobKindSpec(
