@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: demo test unit integration infra lint typecheck check synth fmt clean
+.PHONY: demo test unit integration infra lint typecheck check synth fmt clean soak bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ check: test
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+## soak: the long fault-injection soak with its oracle (a short version runs inside `make test`)
+soak: $(STAMP)
+	$(PY) -m simulator.soak --cycles 1000
+
+## bench: cost and speed of the auditor against its lower bounds and a naive poller (prints figures)
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
 
 ## synth: write cdk.out offline (no AWS account needed)
 synth: $(STAMP)
