@@ -32,6 +32,7 @@ REGION = "us-east-1"
 TABLE = "job-auditor-state"
 BUS = "job-auditor"
 TOPIC = "job-auditor-notifications"
+CHAT_TOPIC = "job-auditor-chat"
 EVENT_SOURCE = "job-auditor"
 
 
@@ -105,6 +106,7 @@ class World:
         self._traveller: Any = None
         self._travel: Any = None
         self.topic_arn = f"arn:aws:sns:{region}:{account}:{TOPIC}"
+        self.chat_topic_arn = f"arn:aws:sns:{region}:{account}:{CHAT_TOPIC}"
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> World:
@@ -169,6 +171,7 @@ class World:
         self.events.create_event_bus(Name=BUS)
         self.sns = self.client("sns")
         self.sns.create_topic(Name=TOPIC)
+        self.sns.create_topic(Name=CHAT_TOPIC)
         self.sqs = self.client("sqs")
         self.bus_queue = self.subscribe_bus({"source": [EVENT_SOURCE]}, "bus-consumer")
         self.topic_queue = self.subscribe_topic(None, "topic-consumer")
@@ -187,11 +190,15 @@ class World:
         self.events.put_targets(Rule=name, EventBusName=BUS, Targets=[{"Id": "queue", "Arn": arn}])
         return url
 
-    def subscribe_topic(self, filter_policy: Mapping[str, Any] | None, name: str) -> str:
+    def subscribe_topic(
+        self, filter_policy: Mapping[str, Any] | None, name: str, topic_arn: str | None = None
+    ) -> str:
         """An SQS queue subscribed to the topic (optionally with a filter policy)."""
         url, arn = self._queue(name)
         attributes = {"FilterPolicy": json.dumps(filter_policy)} if filter_policy else {}
-        self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+        self.sns.subscribe(
+            TopicArn=topic_arn or self.topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes
+        )
         return url
 
     # -- time and runs --------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from auditor.adapters.clients import ClientFactory
 from auditor.adapters.job_api import BotoJobApi
-from auditor.adapters.publishers import EventBridgePublisher, SnsPublisher
+from auditor.adapters.publishers import ChatPublisher, EventBridgePublisher, SnsPublisher
 from auditor.adapters.state_store import DynamoStateStore
+from auditor.ports import Publisher
 from auditor.service import Auditor, AuditPolicy, RunSummary
 from auditor.settings import Settings, load_settings
 
@@ -38,13 +39,20 @@ def _clients() -> ClientFactory:
 def build_auditor(settings: Settings, clients: ClientFactory) -> Auditor:
     """Wire the adapters for one run."""
     region = settings.region
+    publishers: list[Publisher] = [
+        EventBridgePublisher(clients("events", region), settings.event_bus_name, settings.event_source),
+        SnsPublisher(clients("sns", region), settings.notification_topic_arn, settings.event_source),
+    ]
+    if settings.chat_topic_arn:
+        publishers.append(
+            ChatPublisher(
+                clients("sns", region), settings.chat_topic_arn, settings.event_source, settings.notify_filter
+            )
+        )
     return Auditor(
         job_api=BotoJobApi(clients),
         store=DynamoStateStore(clients("dynamodb", region), settings.state_table_name, settings.history_ttl),
-        publishers=[
-            EventBridgePublisher(clients("events", region), settings.event_bus_name, settings.event_source),
-            SnsPublisher(clients("sns", region), settings.notification_topic_arn, settings.event_source),
-        ],
+        publishers=publishers,
         policy=AuditPolicy(
             initial_lookback=settings.initial_lookback,
             overlap=settings.overlap,

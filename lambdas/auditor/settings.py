@@ -6,6 +6,7 @@ A missing or malformed variable fails the run with a message that names it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -21,6 +22,10 @@ _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _KB_ID = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+# Message attributes the auditor sets on every SNS publish (auditor.domain.notifications.attributes).
+FILTER_ATTRIBUTES = frozenset(
+    {"jobKind", "status", "previousStatus", "transition", "region", "account", "jobName"}
+)
 
 # Environment variable name -> field name. The names are the public contract with the CDK stack.
 ENV_VARS: dict[str, str] = {
@@ -38,6 +43,8 @@ ENV_VARS: dict[str, str] = {
     "HISTORY_TTL_DAYS": "history_ttl_days",
     "CLAIM_LEASE_SECONDS": "claim_lease_seconds",
     "ACCOUNT_ID": "account_id",
+    "CHAT_TOPIC_ARN": "chat_topic_arn",
+    "NOTIFY_FILTER": "notify_filter",
 }
 _FIELD_TO_ENV = {field: env for env, field in ENV_VARS.items()}
 
@@ -77,6 +84,11 @@ class Settings(BaseModel):
     announce_baseline: bool = False
     history_ttl_days: PositiveInt = 90
     claim_lease_seconds: Annotated[int, Field(ge=60)] = 900
+    # The topic Amazon Q Developer in chat applications subscribes to (custom notifications).
+    chat_topic_arn: str | None = None
+    # Which transitions reach people: an SNS filter policy over the message attributes (the
+    # subscriptions carry it; the chat topic's publisher applies it). None: every transition.
+    notify_filter: dict[str, list[str | dict[str, str]]] | None = None
 
     @field_validator("job_kinds", "regions", mode="before")
     @classmethod
@@ -120,6 +132,35 @@ class Settings(BaseModel):
             raise ValueError(
                 f"expected an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), got {value!r}"
             )
+        return value
+
+    @field_validator("chat_topic_arn")
+    @classmethod
+    def _chat_topic_arn(cls, value: str | None) -> str | None:
+        return None if value is None else cls._topic_arn(value)
+
+    @field_validator("notify_filter", mode="before")
+    @classmethod
+    def _filter_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"expected a JSON SNS filter policy, got {value!r}") from exc
+        return value
+
+    @field_validator("notify_filter")
+    @classmethod
+    def _filter_form(
+        cls, value: dict[str, list[str | dict[str, str]]] | None
+    ) -> dict[str, list[str | dict[str, str]]] | None:
+        for name, rules in (value or {}).items():
+            if name not in FILTER_ATTRIBUTES:
+                raise ValueError(
+                    f"filter on unknown attribute {name!r}; expected one of {sorted(FILTER_ATTRIBUTES)}"
+                )
+            if not rules or any(isinstance(r, dict) and set(r) != {"prefix"} for r in rules):
+                raise ValueError(f"{name}: expected a non-empty list of strings or {{'prefix': ...}} objects")
         return value
 
     @field_validator("account_id")

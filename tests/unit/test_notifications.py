@@ -16,6 +16,7 @@ def test_subject_is_short_single_line_and_says_outcome() -> None:
         "transition": "status-changed",
         "region": "us-east-1",
         "account": "123456789012",
+        "jobName": "import-1",
     }
 
 

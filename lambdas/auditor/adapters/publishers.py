@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -12,7 +13,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from auditor.domain.diff import Transition
 from auditor.domain.events import Event, build_event, entry_size
-from auditor.domain.notifications import build_notification
+from auditor.domain.notifications import (
+    FilterPolicy,
+    attributes,
+    chat_notification,
+    matches,
+    sns_message,
+    subject,
+)
 from auditor.ports import PublishResult
 
 logger = logging.getLogger(__name__)
@@ -35,6 +43,12 @@ def _batches(items: Sequence[Any], size_of: Callable[[Any], int]) -> Iterator[li
         total += size
     if batch:
         yield batch
+
+
+def _error_code(exc: ClientError | BotoCoreError) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "Error"))
+    return type(exc).__name__
 
 
 class _RetryingPublisher:
@@ -118,12 +132,7 @@ class EventBridgePublisher(_RetryingPublisher):
         try:
             response = self._client.put_events(Entries=entries)
         except (ClientError, BotoCoreError) as exc:
-            code = (
-                exc.response["Error"].get("Code", "Error")
-                if isinstance(exc, ClientError)
-                else type(exc).__name__
-            )
-            return [], [(t, code) for t in batch]
+            return [], [(t, _error_code(exc)) for t in batch]
         if not response.get("FailedEntryCount"):
             return list(batch), []
         delivered, failed = [], []
@@ -137,7 +146,8 @@ class EventBridgePublisher(_RetryingPublisher):
 
 
 class SnsPublisher(_RetryingPublisher):
-    """One message per transition on the topic, with attributes for subscription filter policies."""
+    """One message per transition on the topic: a rendering per protocol, with attributes for
+    subscription filter policies."""
 
     name = "sns"
 
@@ -147,33 +157,72 @@ class SnsPublisher(_RetryingPublisher):
         self._source = event_source
 
     def _entry(self, transition: Transition, entry_id: str) -> dict[str, Any]:
-        event = build_event(transition, self._source)
-        note = build_notification(event.detail)
+        detail = build_event(transition, self._source).detail
         return {
             "Id": entry_id,
-            "Subject": note.subject,
-            "Message": note.body,
+            "Subject": subject(detail),
+            "Message": sns_message(detail),
+            "MessageStructure": "json",
             "MessageAttributes": {
-                name: {"DataType": "String", "StringValue": value} for name, value in note.attributes.items()
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in attributes(detail).items()
             },
         }
 
     def _size(self, transition: Transition) -> int:
         entry = self._entry(transition, "0")
-        return len(entry["Message"].encode()) + len(entry["Subject"].encode()) + 512
+        return len(entry["Message"].encode()) + len(entry["Subject"].encode()) + 1024
 
     def _send(self, batch: list[Transition]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
         entries = [self._entry(t, str(i)) for i, t in enumerate(batch)]
         try:
             response = self._client.publish_batch(TopicArn=self._topic, PublishBatchRequestEntries=entries)
         except (ClientError, BotoCoreError) as exc:
-            code = (
-                exc.response["Error"].get("Code", "Error")
-                if isinstance(exc, ClientError)
-                else type(exc).__name__
-            )
-            return [], [(t, code) for t in batch]
+            return [], [(t, _error_code(exc)) for t in batch]
         failed_ids = {f["Id"]: str(f.get("Code", "Error")) for f in response.get("Failed", [])}
         delivered = [t for i, t in enumerate(batch) if str(i) not in failed_ids]
         failed = [(t, failed_ids[str(i)]) for i, t in enumerate(batch) if str(i) in failed_ids]
         return delivered, failed
+
+
+class ChatPublisher(SnsPublisher):
+    """Custom notifications on the chat topic that Amazon Q Developer in chat applications
+    subscribes to. Chatbot owns that subscription, so no filter policy can be set on it: the same
+    filter the other subscriptions carry is applied here instead."""
+
+    name = "chat"
+
+    def __init__(
+        self,
+        client: Any,
+        topic_arn: str,
+        event_source: str,
+        filter_policy: FilterPolicy | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(client, topic_arn, event_source, **kwargs)
+        self._filter = filter_policy
+
+    def _entry(self, transition: Transition, entry_id: str) -> dict[str, Any]:
+        detail = build_event(transition, self._source).detail
+        return {
+            "Id": entry_id,
+            "Message": json.dumps(chat_notification(detail), ensure_ascii=False),
+            "MessageAttributes": {
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in attributes(detail).items()
+            },
+        }
+
+    def _size(self, transition: Transition) -> int:
+        return len(self._entry(transition, "0")["Message"].encode()) + 1024
+
+    def publish(self, transitions: Sequence[Transition]) -> PublishResult:
+        wanted = [
+            t for t in transitions if matches(self._filter, attributes(build_event(t, self._source).detail))
+        ]
+        result = super().publish(wanted)
+        # Transitions the filter leaves out are delivered as far as this channel is concerned.
+        wanted_ids = {t.event_id for t in wanted}
+        result.delivered.extend(t for t in transitions if t.event_id not in wanted_ids)
+        return result

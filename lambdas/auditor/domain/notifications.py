@@ -1,14 +1,27 @@
-"""Text that people read: the SNS subject and body of a transition. Pure."""
+"""What people read: per-channel renderings of one transition, and the filter that decides who gets it.
+Pure: takes the event `detail` (envelope v1), returns strings and dicts.
+
+One SNS publish per transition carries a message per protocol (`MessageStructure='json'`):
+- `default` and `email`: plain text;
+- `https`: an Amazon Q Developer in chat applications custom notification (Chatbot subscribes to SNS
+  topics over HTTPS; plain text would be dropped with "Event received is not supported");
+- `lambda`: the event detail as JSON, for the Slack webhook forwarder.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from auditor.domain.jobs import StatusCategory
 
 MAX_SUBJECT_CHARS = 100
+# Chat clients render long descriptions poorly; Slack cuts a section at 3,000 characters.
+MAX_CHAT_DESCRIPTION_CHARS = 2_800
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 _STATUS_WORD = {
@@ -18,6 +31,15 @@ _STATUS_WORD = {
     StatusCategory.DELETED.value: "Deleted",
     StatusCategory.UNKNOWN.value: "Unknown status",
 }
+_STATUS_EMOJI = {
+    StatusCategory.SUCCEEDED.value: ":white_check_mark:",
+    StatusCategory.FAILED.value: ":x:",
+    StatusCategory.IN_PROGRESS.value: ":hourglass_flowing_sand:",
+    StatusCategory.DELETED.value: ":wastebasket:",
+    StatusCategory.UNKNOWN.value: ":grey_question:",
+}
+STUCK_WORD = "STUCK"
+STUCK_EMOJI = ":warning:"
 
 
 @dataclass(frozen=True)
@@ -27,39 +49,57 @@ class Notification:
     attributes: dict[str, str]
 
 
-def _clean(text: str) -> str:
-    """SNS subjects may not contain line breaks or control characters."""
-    return _CONTROL.sub(" ", text).strip()
+def _ascii(text: str) -> str:
+    """SNS rewrites subjects with control or non-ASCII characters: fold accents, replace the rest."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    if not folded.strip() and text.strip():
+        folded = "?"
+    return _CONTROL.sub(" ", folded).strip()
 
 
-def subject(detail: dict[str, Any]) -> str:
-    """At most 100 characters: outcome, job kind, job name, region."""
-    word = _STATUS_WORD.get(detail["statusCategory"], detail["status"])
+def _name(detail: Mapping[str, Any]) -> str:
+    return str(detail.get("jobName") or detail["jobId"])
+
+
+def _word(detail: Mapping[str, Any]) -> str:
+    if detail.get("transition") == "stuck":
+        return STUCK_WORD
+    return _STATUS_WORD.get(detail["statusCategory"], str(detail["status"]))
+
+
+def subject(detail: Mapping[str, Any]) -> str:
+    """At most 100 ASCII characters on one line: outcome, job kind, job name, region."""
+    word = _word(detail)
     kind = str(detail["jobKind"])
-    name = str(detail.get("jobName") or detail["jobId"])
+    name = _ascii(_name(detail)) or "?"
     region = str(detail["region"])
-    text = _clean(f"[{word}] {kind} {name} ({region})")
+    text = _ascii(f"[{word}] {kind} {name} ({region})")
     if len(text) <= MAX_SUBJECT_CHARS:
         return text
-    # Cut the name, which is the only unbounded part, and keep the region visible.
-    fixed = len(text) - len(name)
-    room = max(1, MAX_SUBJECT_CHARS - fixed - 1)
-    return _clean(f"[{word}] {kind} {name[:room]}… ({region})")[:MAX_SUBJECT_CHARS]
+    # Cut the name, the only unbounded part, and keep the region visible.
+    room = max(1, MAX_SUBJECT_CHARS - (len(text) - len(name)) - 3)
+    return f"[{word}] {kind} {name[:room]}... ({region})"[:MAX_SUBJECT_CHARS]
 
 
-def _duration(seconds: int | None) -> str:
+def duration_text(seconds: int | None) -> str:
     if seconds is None:
         return "-"
-    hours, rest = divmod(seconds, 3600)
+    hours, rest = divmod(int(seconds), 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h {minutes:02d}m {secs:02d}s"
 
 
-def body(detail: dict[str, Any]) -> str:
-    """Plain text a person can read in an email."""
+def _change(detail: Mapping[str, Any]) -> str:
+    if detail.get("transition") == "stuck":
+        return f"still {detail['status']} after {duration_text(detail.get('stuckForSeconds'))}"
     previous = detail.get("previousStatus") or "(new job)"
+    return f"{previous} -> {detail['status']}"
+
+
+def body(detail: Mapping[str, Any]) -> str:
+    """Plain text a person can read in an email."""
     lines = [
-        f"{detail['jobKind']} {detail.get('jobName') or detail['jobId']}: {previous} -> {detail['status']}",
+        f"{detail['jobKind']} {_name(detail)}: {_change(detail)}",
         "",
         f"Account:        {detail['account']}",
         f"Region:         {detail['region']}",
@@ -70,10 +110,10 @@ def body(detail: dict[str, Any]) -> str:
     if detail.get("knowledgeBaseId"):
         lines.append(f"Knowledge base: {detail['knowledgeBaseId']}")
     lines += [
-        f"Status:         {previous} -> {detail['status']}",
+        f"Status:         {_change(detail)}",
         f"Created:        {detail.get('creationTime') or '-'}",
         f"Ended:          {detail.get('endTime') or '-'}",
-        f"Duration:       {_duration(detail.get('durationSeconds'))}",
+        f"Duration:       {duration_text(detail.get('durationSeconds'))}",
     ]
     if detail.get("failureMessage"):
         note = " (truncated)" if detail.get("failureMessageTruncated") else ""
@@ -82,14 +122,106 @@ def body(detail: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def build_notification(detail: dict[str, Any]) -> Notification:
-    """Subject, body and the message attributes that subscription filter policies match on."""
-    attributes = {
+def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """An Amazon Q Developer in chat applications custom notification (schema version 1.0).
+    Updates of one job thread together (threadId = the job's ARN or id)."""
+    stuck = detail.get("transition") == "stuck"
+    emoji = STUCK_EMOJI if stuck else _STATUS_EMOJI.get(detail["statusCategory"], ":grey_question:")
+    job_ref = str(detail.get("jobArn") or detail["jobId"])
+    lines = [
+        f"*{_change(detail)}*",
+        f"*Account* {detail['account']}  *Region* {detail['region']}",
+        f"*Job* `{job_ref}`",
+    ]
+    if detail.get("knowledgeBaseId"):
+        lines.append(f"*Knowledge base* `{detail['knowledgeBaseId']}`")
+    lines.append(
+        f"*Created* {detail.get('creationTime') or '-'}  *Ended* {detail.get('endTime') or '-'}"
+        f"  *Duration* {duration_text(detail.get('durationSeconds'))}"
+    )
+    if detail.get("failureMessage"):
+        lines.append(f"*Failure message*\n```{detail['failureMessage']}```")
+    description = "\n".join(lines)
+    if len(description) > MAX_CHAT_DESCRIPTION_CHARS:
+        description = description[: MAX_CHAT_DESCRIPTION_CHARS - 4] + "…```"
+    next_steps = [f"Open the job in the <{detail['consoleUrl']}|AWS console>"]
+    if detail["statusCategory"] == StatusCategory.FAILED.value:
+        next_steps.insert(0, "Read the failure message and fix the job's input before retrying")
+    if stuck:
+        next_steps.insert(0, "Check whether the job is still making progress")
+    return {
+        "version": "1.0",
+        "source": "custom",
+        "id": str(detail["eventId"]),
+        "content": {
+            "textType": "client-markdown",
+            "title": f"{emoji} {detail['jobKind']} {_name(detail)}: {_word(detail)}",
+            "description": description,
+            "nextSteps": next_steps,
+            "keywords": [str(detail["jobKind"]), str(detail["status"]), str(detail["region"])],
+        },
+        "metadata": {
+            "threadId": job_ref,
+            "summary": f"{detail['jobKind']} {_name(detail)}: {_change(detail)}",
+            "eventType": str(detail["transition"]),
+            "relatedResources": [r for r in (detail.get("jobArn"),) if r],
+            "additionalContext": {
+                "account": str(detail["account"]),
+                "region": str(detail["region"]),
+                "eventId": str(detail["eventId"]),
+            },
+        },
+    }
+
+
+def attributes(detail: Mapping[str, Any]) -> dict[str, str]:
+    """SNS message attributes: what subscription filter policies match on (values never empty)."""
+    return {
         "jobKind": str(detail["jobKind"]),
         "status": str(detail["status"]),
         "previousStatus": str(detail.get("previousStatus") or "NONE"),
         "transition": str(detail["transition"]),
         "region": str(detail["region"]),
         "account": str(detail["account"]),
+        "jobName": _name(detail),
     }
-    return Notification(subject=subject(detail), body=body(detail), attributes=attributes)
+
+
+def build_notification(detail: Mapping[str, Any]) -> Notification:
+    """Subject, body and the message attributes that subscription filter policies match on."""
+    return Notification(subject=subject(detail), body=body(detail), attributes=attributes(detail))
+
+
+def sns_message(detail: Mapping[str, Any]) -> str:
+    """The `Message` of a `MessageStructure='json'` publish: one rendering per protocol."""
+    text = body(detail)
+    return json.dumps(
+        {
+            "default": text,
+            "email": text,
+            "https": json.dumps(chat_notification(detail), ensure_ascii=False),
+            "lambda": json.dumps(dict(detail), ensure_ascii=False),
+        },
+        ensure_ascii=False,
+    )
+
+
+FilterPolicy = Mapping[str, Sequence[Any]]
+
+
+def matches(policy: FilterPolicy | None, attrs: Mapping[str, str]) -> bool:
+    """Evaluate the subset of SNS filter policy syntax the auditor generates: per attribute, a list
+    of exact strings and `{"prefix": ...}` objects; every attribute named must match."""
+    if not policy:
+        return True
+    for name, allowed in policy.items():
+        value = attrs.get(name)
+        if value is None:
+            return False
+        if not any(
+            (isinstance(rule, str) and rule == value)
+            or (isinstance(rule, Mapping) and value.startswith(str(rule.get("prefix", "\0"))))
+            for rule in allowed
+        ):
+            return False
+    return True

@@ -1,0 +1,75 @@
+"""What reaches people: SNS filter policies (proven with moto), and the chat topic's custom notifications."""
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import jsonschema
+
+from auditor.domain.notifications import matches
+from simulator.world import ACCOUNT, REGION, World
+from tests.unit.test_channels import CHAT_SCHEMA
+
+SOURCE_MODEL = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/imported/abcdefghijkl"
+POLICY = {"status": ["Completed", "Failed", "COMPLETE", "FAILED"], "jobName": [{"prefix": "prod-"}]}
+
+
+def _busy_day(w: World) -> None:
+    """Jobs of all kinds and names; some finish, some fail, some keep running."""
+    kb = w.plane.create_knowledge_base(region=REGION, name="kb")
+    arns = [
+        w.plane.create_model_import_job(region=REGION, name=f"{env}-imp-{i}", status="InProgress")
+        for env in ("prod", "dev")
+        for i in range(3)
+    ]
+    copies = [
+        w.plane.create_model_copy_job(
+            region=REGION, target_model_name=f"{env}-copy", source_model_arn=SOURCE_MODEL, status="InProgress"
+        )
+        for env in ("prod", "dev")
+    ]
+    qjob = w.plane.create_import_job(region=REGION, knowledge_base_id=kb, status="START_IN_PROGRESS")
+    w.run()
+    w.advance(timedelta(minutes=5))
+    for i, arn in enumerate(arns):
+        w.plane.set_status(arn, ["Completed", "Failed", "InProgress"][i % 3], failure_message="bad")
+    for arn in copies:
+        w.plane.set_status(arn, "Failed", failure_message="denied")
+    w.plane.set_status(qjob, "COMPLETE")
+    w.plane.create_model_import_job(region=REGION, name="prod-new", status="InProgress")
+    w.run()
+
+
+def test_filtered_subscription_receives_exactly_the_matching_messages(make_world: Any) -> None:
+    # Given an unfiltered subscriber and one filtered to finished prod-* jobs
+    w: World = make_world()
+    filtered = w.subscribe_topic(POLICY, "finished-prod-only")
+    # When a busy day of transitions is published
+    _busy_day(w)
+    everything = w.notifications_received()
+    received = w.drain(filtered)
+    # Then the filtered queue got exactly those whose attributes match the policy
+    attrs = [{k: v["Value"] for k, v in n["MessageAttributes"].items()} for n in everything]
+    expected = sorted(n["MessageId"] for n, a in zip(everything, attrs, strict=True) if matches(POLICY, a))
+    assert sorted(n["MessageId"] for n in received) == expected
+    assert 0 < len(received) < len(everything)
+    assert {n["MessageAttributes"]["jobName"]["Value"][:5] for n in received} == {"prod-"}
+    # And the SQS subscriber reads the default (text) rendering of the per-protocol message
+    assert all(n["Message"].startswith(n["MessageAttributes"]["jobKind"]["Value"]) for n in received)
+
+
+def test_chat_topic_gets_custom_notifications_filtered_like_the_other_channels(make_world: Any) -> None:
+    w: World = make_world(NOTIFY_FILTER=json.dumps(POLICY))
+    w._set_env({"CHAT_TOPIC_ARN": w.chat_topic_arn})
+    chat = w.subscribe_topic(None, "chat-consumer", topic_arn=w.chat_topic_arn)
+    _busy_day(w)
+    everything = w.notifications_received()
+    chat_messages = w.drain(chat)
+    attrs = [{k: v["Value"] for k, v in n["MessageAttributes"].items()} for n in everything]
+    assert len(chat_messages) == sum(1 for a in attrs if matches(POLICY, a))
+    for message in chat_messages:
+        payload = json.loads(message["Message"])
+        jsonschema.validate(payload, CHAT_SCHEMA)
+        assert payload["metadata"]["threadId"]
+    titles = sorted(json.loads(m["Message"])["content"]["title"] for m in chat_messages)
+    assert titles[0].startswith(":white_check_mark: bedrock-model-import prod-imp-0")
