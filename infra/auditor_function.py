@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
@@ -93,6 +94,7 @@ class AuditorFunction(Construct):
         bus: events.IEventBus,
         topic: sns.ITopic,
         removal_policy: RemovalPolicy,
+        chat_topic: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.timeout = Duration.seconds(config.function_timeout_seconds)
@@ -142,13 +144,20 @@ class AuditorFunction(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel[config.log_level.replace("WARNING", "WARN")],
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             log_group=self.log_group,
-            environment=self._environment(config, table=table, bus=bus, topic=topic),
+            environment=self._environment(config, table=table, bus=bus, topic=topic, chat_topic=chat_topic),
         )
         self._grant(config, table=table, bus=bus, topic=topic)
+        if chat_topic is not None:
+            chat_topic.grant_publish(self.role)
 
     @staticmethod
     def _environment(
-        config: AuditorConfig, *, table: dynamodb.ITable, bus: events.IEventBus, topic: sns.ITopic
+        config: AuditorConfig,
+        *,
+        table: dynamodb.ITable,
+        bus: events.IEventBus,
+        topic: sns.ITopic,
+        chat_topic: sns.ITopic | None,
     ) -> dict[str, str]:
         """Variables named as `auditor.settings.ENV_VARS` (plus Powertools' own)."""
         return {
@@ -166,6 +175,9 @@ class AuditorFunction(Construct):
             "HISTORY_TTL_DAYS": str(config.history_retention_days),
             "CLAIM_LEASE_SECONDS": str(config.claim_lease_seconds),
             "ACCOUNT_ID": Aws.ACCOUNT_ID,
+            # Empty values read as unset by the Lambda.
+            "CHAT_TOPIC_ARN": chat_topic.topic_arn if chat_topic is not None else "",
+            "NOTIFY_FILTER": json.dumps(config.notification_filter) if config.notification_filter else "",
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": config.log_level,

@@ -16,6 +16,7 @@ from auditor.settings import ALL_JOB_KINDS, JobKindId
 
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _KB_ID = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")
+_NAME_PREFIX = re.compile(r"^[A-Za-z0-9._+-]{1,63}$")
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 
 # Statuses the job APIs report (Bedrock model import/copy, then Q in Connect import jobs).
@@ -48,6 +49,8 @@ EXPECTED_FORMS: dict[str, str] = {
     "slackWorkspaceId": "a Slack workspace (team) id such as T0123ABCD, given together with slackChannelId",
     "slackChannelId": "a Slack channel id such as C0123ABCD, given together with slackWorkspaceId",
     "notifyStatuses": f"a comma list of job statuses from {', '.join(KNOWN_STATUSES)}, e.g. Completed,Failed",
+    "notifyJobKinds": f"a comma list of {', '.join(ALL_JOB_KINDS)} (those that notify people)",
+    "notifyNamePrefixes": "a comma list of job name prefixes (letters, digits, . _ + -), e.g. prod-,release-",
     "initialLookbackMinutes": "a whole number of minutes greater than 0, e.g. 1440",
     "overlapSeconds": "a whole number of seconds from 0 to 86400, e.g. 300",
     "recheckHorizonHours": "a whole number of hours greater than 0, e.g. 72",
@@ -102,6 +105,8 @@ class AuditorConfig(BaseModel):
         str | None, Field(alias="slackChannelId", pattern=r"^[A-Za-z0-9]{1,256}$")
     ] = None
     notify_statuses: Annotated[tuple[str, ...], Field(alias="notifyStatuses")] = ()
+    notify_job_kinds: Annotated[tuple[JobKindId, ...], Field(alias="notifyJobKinds")] = ()
+    notify_name_prefixes: Annotated[tuple[str, ...], Field(alias="notifyNamePrefixes")] = ()
     initial_lookback_minutes: Annotated[int, Field(alias="initialLookbackMinutes", gt=0)] = 24 * 60
     overlap_seconds: Annotated[int, Field(alias="overlapSeconds", ge=0, le=86_400)] = 300
     recheck_horizon_hours: Annotated[int, Field(alias="recheckHorizonHours", gt=0)] = 72
@@ -123,7 +128,14 @@ class AuditorConfig(BaseModel):
     ] = "job-auditor"
 
     @field_validator(
-        "job_kinds", "regions", "notification_emails", "ops_emails", "notify_statuses", mode="before"
+        "job_kinds",
+        "regions",
+        "notification_emails",
+        "ops_emails",
+        "notify_statuses",
+        "notify_job_kinds",
+        "notify_name_prefixes",
+        mode="before",
     )
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -162,6 +174,13 @@ class AuditorConfig(BaseModel):
     def _status_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if bad := _bad(value, lambda v: v in KNOWN_STATUSES):
             raise ValueError(f"unknown statuses: {bad}")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("notify_name_prefixes")
+    @classmethod
+    def _prefix_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if bad := _bad(value, lambda v: bool(_NAME_PREFIX.match(v))):
+            raise ValueError(f"not job name prefixes: {bad}")
         return tuple(dict.fromkeys(value))
 
     @field_validator("event_source")
@@ -211,6 +230,19 @@ class AuditorConfig(BaseModel):
     @property
     def slack_enabled(self) -> bool:
         return self.slack_workspace_id is not None and self.slack_channel_id is not None
+
+    @property
+    def notification_filter(self) -> dict[str, list[str | dict[str, str]]] | None:
+        """Which transitions reach people, as an SNS filter policy over the Lambda's message
+        attributes: carried by every human subscription, and applied by the Lambda to the chat topic."""
+        policy: dict[str, list[str | dict[str, str]]] = {}
+        if self.notify_statuses:
+            policy["status"] = list(self.notify_statuses)
+        if self.notify_job_kinds:
+            policy["jobKind"] = list(self.notify_job_kinds)
+        if self.notify_name_prefixes:
+            policy["jobName"] = [{"prefix": p} for p in self.notify_name_prefixes]
+        return policy or None
 
     @property
     def discover_knowledge_bases(self) -> bool:

@@ -1,13 +1,14 @@
 """Notifications: the KMS key, the transition topic with its email subscriptions, and Slack.
 
-Message formats (plain email text, Amazon Q Developer custom notifications, a Slack webhook) are
-the Lambda's concern and a separate issue; this construct only provides the topic and its
-subscribers. A webhook subscriber can be added with `topic.add_subscription(...)`.
+Message formats are the Lambda's (auditor.domain.notifications): one publish per transition with a
+rendering per protocol. Amazon Q Developer in chat applications gets its own topic of custom
+notifications. A webhook subscriber is added with `topic.add_subscription(...)` and the same
+`filter_policy`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_chatbot as chatbot
@@ -45,6 +46,22 @@ class NotificationKey(Construct):
         )
 
 
+def subscription_filter(
+    policy: Mapping[str, Sequence[str | Mapping[str, str]]] | None,
+) -> dict[str, sns.SubscriptionFilter] | None:
+    """The context's notification filter (AuditorConfig.notification_filter) as CDK filter policy."""
+    if not policy:
+        return None
+    out: dict[str, sns.SubscriptionFilter] = {}
+    for name, rules in policy.items():
+        exact = [r for r in rules if isinstance(r, str)]
+        prefixes = [str(r["prefix"]) for r in rules if not isinstance(r, str)]
+        out[name] = sns.SubscriptionFilter.string_filter(
+            allowlist=exact or None, match_prefixes=prefixes or None
+        )
+    return out
+
+
 class Notifications(Construct):
     """The topic every transition is published to, its email subscribers and the Slack channel."""
 
@@ -55,7 +72,7 @@ class Notifications(Construct):
         *,
         key: kms.IKey,
         emails: Sequence[str],
-        notify_statuses: Sequence[str],
+        notification_filter: Mapping[str, Sequence[str | Mapping[str, str]]] | None,
         slack_workspace_id: str | None,
         slack_channel_id: str | None,
     ) -> None:
@@ -67,18 +84,27 @@ class Notifications(Construct):
             master_key=key,
             enforce_ssl=True,
         )
-        # The Lambda sets a `status` message attribute on every publish; an allow-list on it is the
-        # "statuses that notify" setting. Without one, every transition is emailed.
-        filter_policy = (
-            {"status": sns.SubscriptionFilter.string_filter(allowlist=list(notify_statuses))}
-            if notify_statuses
-            else None
-        )
+        # The Lambda sets message attributes (status, jobKind, jobName, ...) on every publish; the
+        # context's notifyStatuses/notifyJobKinds/notifyNamePrefixes become each subscription's
+        # filter policy. Without them, every transition is emailed.
+        self.filter_policy = subscription_filter(notification_filter)
+        filter_policy = self.filter_policy
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email, filter_policy=filter_policy))
 
         self.slack_channel: chatbot.SlackChannelConfiguration | None = None
+        self.chat_topic: sns.Topic | None = None
         if slack_workspace_id and slack_channel_id:
+            # Chatbot creates and owns its subscription, so it cannot carry a filter policy: it gets
+            # a topic of its own, to which the Lambda publishes only the custom notifications that
+            # pass the same filter.
+            self.chat_topic = sns.Topic(
+                self,
+                "ChatTopic",
+                display_name="job-auditor chat notifications",
+                master_key=key,
+                enforce_ssl=True,
+            )
             # The channel only relays notifications: its role has no permissions and the guardrail
             # denies everything, so nobody can run AWS commands from Slack through it.
             channel_role = iam.Role(
@@ -93,7 +119,7 @@ class Notifications(Construct):
                 slack_channel_configuration_name=f"job-auditor-{Aws.STACK_NAME}",
                 slack_workspace_id=slack_workspace_id,
                 slack_channel_id=slack_channel_id,
-                notification_topics=[self.topic],
+                notification_topics=[self.chat_topic],
                 role=channel_role,
                 guardrail_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AWSDenyAll")],
             )

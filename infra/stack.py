@@ -38,7 +38,7 @@ class JobAuditorStack(Stack):
             "Notifications",
             key=self.key.key,
             emails=config.notification_emails,
-            notify_statuses=config.notify_statuses,
+            notification_filter=config.notification_filter,
             slack_workspace_id=config.slack_workspace_id,
             slack_channel_id=config.slack_channel_id,
         )
@@ -50,6 +50,7 @@ class JobAuditorStack(Stack):
             bus=self.events.bus,
             topic=self.notifications.topic,
             removal_policy=removal,
+            chat_topic=self.notifications.chat_topic,
         )
         self.schedule = AuditSchedule(
             self,

@@ -23,6 +23,7 @@ FULL_CONTEXT: dict[str, object] = {
     "notificationEmails": "a@example.com,b@example.com",
     "opsEmails": "ops@example.com",
     "notifyStatuses": "Completed,Failed,COMPLETE,FAILED",
+    "notifyNamePrefixes": "prod-,release-",
     "slackWorkspaceId": "T0123ABCD",
     "slackChannelId": "C0123ABCD",
     "qconnectKnowledgeBaseIds": KB_ID,

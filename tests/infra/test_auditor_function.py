@@ -18,6 +18,7 @@ SAMPLE_VALUES = {
     "EVENT_BUS_NAME": "JobAuditorEventsBus1A2B3C",
     "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:JobAuditor-Topic-1ABC",
     "ACCOUNT_ID": "123456789012",
+    "CHAT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:JobAuditor-ChatTopic-1ABC",
 }
 
 
@@ -122,6 +123,8 @@ def test_environment_values(default: Synth, full: Synth) -> None:
         "POWERTOOLS_SERVICE_NAME": "job-auditor",
         "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "CHAT_TOPIC_ARN": "",
+        "NOTIFY_FILTER": "",
     }
     full_env = _environment(full)
     assert full_env["REGIONS"] == "us-east-1,eu-west-1"

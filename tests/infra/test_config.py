@@ -26,6 +26,8 @@ BAD_VALUES: dict[str, object] = {
     "slackWorkspaceId": "lower-case",
     "slackChannelId": "C012 3",
     "notifyStatuses": "Completed,Done",
+    "notifyJobKinds": "bedrock-model-import,batch-inference",
+    "notifyNamePrefixes": "prod-,has space",
     "initialLookbackMinutes": "-5",
     "overlapSeconds": "90000",
     "recheckHorizonHours": "0",

@@ -167,6 +167,12 @@ def test_named_knowledge_bases_and_regions_narrow_the_resources(full: Synth) -> 
             "Effect": "Allow",
             "Resource": [plain("wisdom", r, f"knowledge-base/{KB_ID}") for r in regions],
         },
+        # With Slack configured: custom notifications on the chat topic (same KMS key, already granted).
+        {
+            "Action": "sns:Publish",
+            "Effect": "Allow",
+            "Resource": {"Ref": full.logical_id(full.stack.notifications.chat_topic)},
+        },
     ]
     _assert_same(_auditor_statements(full), expected)
 

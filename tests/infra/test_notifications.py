@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk.assertions import Match
@@ -69,7 +70,10 @@ def test_email_subscriptions_filter_on_the_notify_statuses(full: Synth) -> None:
     assert sorted(s["Endpoint"] for s in subscriptions) == ["a@example.com", "b@example.com"]
     for subscription in subscriptions:
         assert subscription["Protocol"] == "email"
-        assert subscription["FilterPolicy"] == {"status": ["Completed", "Failed", "COMPLETE", "FAILED"]}
+        assert subscription["FilterPolicy"] == {
+            "status": ["Completed", "Failed", "COMPLETE", "FAILED"],
+            "jobName": [{"prefix": "prod-"}, {"prefix": "release-"}],
+        }
 
 
 def test_ops_emails_subscribe_to_the_ops_topic_without_a_filter(full: Synth) -> None:
@@ -85,8 +89,8 @@ def test_ops_emails_subscribe_to_the_ops_topic_without_a_filter(full: Synth) -> 
     )
 
 
-def test_slack_channel_relays_the_topic_and_can_do_nothing_else(full: Synth) -> None:
-    topic_id, _ = _topic(full)
+def test_slack_channel_relays_the_chat_topic_and_can_do_nothing_else(full: Synth) -> None:
+    topic_id = full.logical_id(full.stack.notifications.chat_topic)
     _, channel = full.only("AWS::Chatbot::SlackChannelConfiguration")
     props = channel["Properties"]
     assert props["SlackWorkspaceId"] == "T0123ABCD"
@@ -104,3 +108,45 @@ def test_slack_channel_relays_the_topic_and_can_do_nothing_else(full: Synth) -> 
     assert not [
         p for p in full.resources("AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
     ]
+
+
+def test_chatbot_gets_its_own_topic_and_the_lambda_applies_the_same_filter(full: Synth) -> None:
+    # Chatbot owns its subscription (no filter policy possible): it subscribes the chat topic, to
+    # which the Lambda publishes custom notifications that pass the notification filter.
+    stack = full.stack
+    chat = stack.notifications.chat_topic
+    assert chat is not None
+    chat_id = full.logical_id(chat)
+    (channel,) = full.resources("AWS::Chatbot::SlackChannelConfiguration").values()
+    assert channel["Properties"]["SnsTopicArns"] == [{"Ref": chat_id}]
+    (function,) = [
+        f
+        for f in full.resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "auditor.handler.lambda_handler"
+    ]
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["CHAT_TOPIC_ARN"] == {"Ref": chat_id}
+    assert json.loads(env["NOTIFY_FILTER"]) == {
+        "status": ["Completed", "Failed", "COMPLETE", "FAILED"],
+        "jobName": [{"prefix": "prod-"}, {"prefix": "release-"}],
+    }
+    statements = [
+        st
+        for p in full.resources("AWS::IAM::Policy").values()
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert any(st["Action"] == "sns:Publish" and st["Resource"] == {"Ref": chat_id} for st in statements)
+    (chat_resource,) = [r for k, r in full.resources("AWS::SNS::Topic").items() if k == chat_id]
+    assert "KmsMasterKeyId" in chat_resource["Properties"]
+
+
+def test_without_slack_there_is_no_chat_topic_and_no_filter(default: Synth) -> None:
+    assert default.stack.notifications.chat_topic is None
+    (function,) = [
+        f
+        for f in default.resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "auditor.handler.lambda_handler"
+    ]
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["CHAT_TOPIC_ARN"] == ""
+    assert env["NOTIFY_FILTER"] == ""
