@@ -59,7 +59,7 @@ def show_cycle(number: int, title: str, w: World, summary: dict[str, Any]) -> tu
                 d["jobKind"],
                 (d["jobName"] or d["jobId"])[:28],
                 d["previousStatus"] or "(new)",
-                d["status"],
+                f"STUCK ({d['status']})" if d["transition"] == "stuck" else d["status"],
                 f"{(d['durationSeconds'] or 0) / 3600:.1f} h",
                 d["eventId"][:8],
             ]
@@ -131,7 +131,7 @@ def play(w: World, log: IO[str]) -> list[int]:
     cycle(3, "the copy job and the phi-3 import fail, each with a failure message")
 
     w.advance(timedelta(hours=23))
-    cycle(4, "a quiet day: llama import still in progress, nothing to say")
+    cycle(4, "a day later the llama import is still in progress: one stuck alert, once")
 
     w.advance(timedelta(days=1))
     kb2 = plane.create_knowledge_base(region=REGION, name="billing-quick-responses")
@@ -161,7 +161,7 @@ def main() -> int:
             with redirect_stdout(log):
                 import auditor.handler  # noqa: F401, PLC0415 (bind the JSON logger to the log file)
             totals = play(w, log)
-            expected = 8
+            expected = 9
             print(f"\nDone: {totals[0]} events and {totals[1]} notifications; expected {expected} of each.")
             if totals != [expected, expected]:
                 print("demo expectation not met", file=sys.stderr)

@@ -59,6 +59,8 @@ def build_auditor(settings: Settings, clients: ClientFactory) -> Auditor:
             recheck_horizon=settings.recheck_horizon,
             claim_lease=settings.claim_lease,
             announce_baseline=settings.announce_baseline,
+            stuck_after={kind: settings.stuck_threshold(kind) for kind in settings.job_kinds},
+            stuck_repeat=settings.stuck_repeat,
         ),
         clock=lambda: datetime.now(UTC),
     )
@@ -82,6 +84,7 @@ def _record_metrics(summary: RunSummary) -> None:
         "UnknownStatuses": sum(s.unknown_statuses for s in summary.sources),
         "PublishFailures": sum(s.publish_failures for s in summary.sources),
         "SkippedJobs": sum(sum(s.skipped.values()) for s in summary.sources),
+        "StuckAlerts": sum(s.stuck_alerts for s in summary.sources),
     }
     for name, value in totals.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from auditor.domain.checkpoint import advance, plan_window
-from auditor.domain.diff import Transition, diff
+from auditor.domain.checkpoint import WindowPlan, advance, plan_window
+from auditor.domain.diff import Transition, diff, stuck
 from auditor.domain.events import iso
 from auditor.domain.jobs import JOB_KINDS, JobState, ObservedJob, Source, StatusCategory
 from auditor.ports import JobApi, Publisher, PublishResult, SourceError, StateStore
@@ -30,6 +30,9 @@ class AuditPolicy:
     recheck_horizon: timedelta
     claim_lease: timedelta
     announce_baseline: bool = False
+    # Per job kind; a kind not listed gets 24 h.
+    stuck_after: Mapping[str, timedelta] = field(default_factory=dict)
+    stuck_repeat: timedelta | None = None
 
 
 @dataclass
@@ -52,6 +55,7 @@ class SourceSummary:
     claimed_elsewhere: int = 0
     recovered: int = 0
     publish_failures: int = 0
+    stuck_alerts: int = 0
     unknown_statuses: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     transitions_by_status: dict[str, int] = field(default_factory=dict)
@@ -177,31 +181,14 @@ class Auditor:
         result.window_start = iso(plan.window_start)
         result.baseline = plan.baseline
 
-        listing = self._api.list_jobs(source, plan.window_start)
-        result.pages = listing.pages
-        result.skipped = dict(listing.skipped)
-        observed: list[ObservedJob] = []
-        for job in listing.jobs:
-            # The API may return older jobs (and Q in Connect has no time filter at all).
-            if job.created_at < plan.window_start:
-                continue
-            observed.append(job)
-        result.jobs_listed = len(observed)
-
-        previous = self._store.load_jobs_since(source, plan.window_start)
-        for state in plan.recheck:
-            previous[state.job_id] = state
-            current = self._api.get_job(source, state)
-            result.jobs_rechecked += 1
-            if current is None:
-                result.skipped["not-found-on-recheck"] = result.skipped.get("not-found-on-recheck", 0) + 1
-                logger.warning(
-                    "in-flight job no longer found", extra={"source": source.key, "job": state.job_id}
-                )
-                continue
-            observed.append(current)
+        observed, previous = self._observe(source, plan, result)
 
         transitions = self._with_failure_messages(source, diff(source, previous, observed, run_started))
+        if not plan.baseline:
+            threshold = policy.stuck_after.get(source.kind.id, timedelta(hours=24))
+            alerts = stuck(source, previous, observed, run_started, threshold, policy.stuck_repeat)
+            result.stuck_alerts = len(alerts)
+            transitions += alerts
         result.transitions = len(transitions)
         for transition in transitions:
             status = transition.status
@@ -255,6 +242,35 @@ class Auditor:
         if key not in self._scope_seen:
             self._scope_seen[key] = self._store.load_checkpoint(source.scope) is not None
         return self._scope_seen[key]
+
+    def _observe(
+        self, source: Source, plan: WindowPlan, result: SourceSummary
+    ) -> tuple[list[ObservedJob], dict[str, JobState]]:
+        """List the window and re-check older in-flight jobs; return them with their recorded state."""
+        listing = self._api.list_jobs(source, plan.window_start)
+        result.pages = listing.pages
+        result.skipped = dict(listing.skipped)
+        observed: list[ObservedJob] = []
+        for job in listing.jobs:
+            # The API may return older jobs (and Q in Connect has no time filter at all).
+            if job.created_at < plan.window_start:
+                continue
+            observed.append(job)
+        result.jobs_listed = len(observed)
+
+        previous = self._store.load_jobs_since(source, plan.window_start)
+        for state in plan.recheck:
+            previous[state.job_id] = state
+            current = self._api.get_job(source, state)
+            result.jobs_rechecked += 1
+            if current is None:
+                result.skipped["not-found-on-recheck"] = result.skipped.get("not-found-on-recheck", 0) + 1
+                logger.warning(
+                    "in-flight job no longer found", extra={"source": source.key, "job": state.job_id}
+                )
+                continue
+            observed.append(current)
+        return observed, previous
 
     def _recover(self, source: Source, result: SourceSummary, now: datetime) -> bool:
         """Publish what a crashed or failed earlier run claimed but did not confirm."""

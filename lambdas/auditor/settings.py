@@ -44,11 +44,14 @@ ENV_VARS: dict[str, str] = {
     "CLAIM_LEASE_SECONDS": "claim_lease_seconds",
     "ACCOUNT_ID": "account_id",
     "CHAT_TOPIC_ARN": "chat_topic_arn",
+    "STUCK_AFTER_HOURS": "stuck_after_hours",
+    "STUCK_REPEAT_HOURS": "stuck_repeat_hours",
     "NOTIFY_FILTER": "notify_filter",
 }
 _FIELD_TO_ENV = {field: env for env, field in ENV_VARS.items()}
 
 PositiveInt = Annotated[int, Field(gt=0)]
+DEFAULT_STUCK_HOURS = 24
 
 
 class SettingsError(ValueError):
@@ -84,6 +87,11 @@ class Settings(BaseModel):
     announce_baseline: bool = False
     history_ttl_days: PositiveInt = 90
     claim_lease_seconds: Annotated[int, Field(ge=60)] = 900
+    # A job in the same in-progress status for longer than this gets one `stuck` alert: hours for
+    # every kind ("24") or per kind ("bedrock-model-import=48,qconnect-import=6"; others 24).
+    stuck_after_hours: dict[str, int] = Field(default_factory=dict)
+    # Repeat the alert every N hours while still stuck; 0: once.
+    stuck_repeat_hours: Annotated[int, Field(ge=0)] = 0
     # The topic Amazon Q Developer in chat applications subscribes to (custom notifications).
     chat_topic_arn: str | None = None
     # Which transitions reach people: an SNS filter policy over the message attributes (the
@@ -133,6 +141,38 @@ class Settings(BaseModel):
                 f"expected an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), got {value!r}"
             )
         return value
+
+    @field_validator("stuck_after_hours", mode="before")
+    @classmethod
+    def _stuck_form(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if re.fullmatch(r"\d+", text):
+            return {kind: int(text) for kind in ALL_JOB_KINDS}
+        out: dict[str, int] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            kind, _, hours = part.partition("=")
+            if kind.strip() not in ALL_JOB_KINDS or not hours.strip().isdigit() or int(hours) == 0:
+                raise ValueError(
+                    f"expected hours, or job-kind=hours pairs such as qconnect-import=6, got {part!r}"
+                )
+            out[kind.strip()] = int(hours)
+        return out
+
+    @field_validator("stuck_after_hours")
+    @classmethod
+    def _stuck_positive(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(hours <= 0 for hours in value.values()):
+            raise ValueError("stuck thresholds must be whole hours greater than 0")
+        return value
+
+    def stuck_threshold(self, kind: str) -> timedelta:
+        return timedelta(hours=self.stuck_after_hours.get(kind, DEFAULT_STUCK_HOURS))
+
+    @property
+    def stuck_repeat(self) -> timedelta | None:
+        return timedelta(hours=self.stuck_repeat_hours) if self.stuck_repeat_hours else None
 
     @field_validator("chat_topic_arn")
     @classmethod

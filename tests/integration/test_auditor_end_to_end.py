@@ -309,3 +309,44 @@ def test_failed_import_job_is_announced_with_its_failure_message(make_world: Any
     assert w.plane.count_calls("GetModelImportJob") == 1
     (note,) = w.notifications_received()
     assert "config.json missing" in note["Message"]
+
+
+def test_stuck_job_gets_one_alert_then_a_normal_notification_when_it_moves(make_world: Any) -> None:
+    # Given a job found in progress, and the auditor running every few hours
+    w: World = make_world(STUCK_AFTER_HOURS="bedrock-model-import=12", **BEDROCK_ONLY)
+    slow = w.plane.create_model_import_job(region=REGION, name="slow", status="InProgress")
+    w.run()
+    # When it is still in progress past the threshold, across several runs
+    for _ in range(6):
+        w.advance(timedelta(hours=4))
+        w.run()
+    # Then exactly one stuck event and one stuck notification
+    (event,) = w.events_received()
+    assert event["detail"]["transition"] == "stuck"
+    assert event["detail"]["status"] == event["detail"]["previousStatus"] == "InProgress"
+    assert event["detail"]["stuckForSeconds"] >= 12 * 3600
+    (note,) = w.notifications_received()
+    assert note["Subject"] == "[STUCK] bedrock-model-import slow (us-east-1)"
+    assert "still InProgress after" in note["Message"]
+    # And when it finally completes, the ordinary transition
+    w.plane.set_status(slow, "Completed")
+    w.advance(timedelta(minutes=5))
+    w.run()
+    (done,) = w.events_received()
+    assert (done["detail"]["transition"], done["detail"]["previousStatus"], done["detail"]["status"]) == (
+        "status-changed",
+        "InProgress",
+        "Completed",
+    )
+
+
+def test_stuck_alert_repeats_every_n_hours_when_asked(make_world: Any) -> None:
+    w: World = make_world(STUCK_AFTER_HOURS="12", STUCK_REPEAT_HOURS="6", **BEDROCK_ONLY)
+    w.plane.create_model_import_job(region=REGION, name="slow", status="InProgress")
+    w.run()
+    for _ in range(12):  # 24 hours in 2-hour steps: alerts at ~12 h and ~18 h and ~24 h
+        w.advance(timedelta(hours=2))
+        w.run()
+    stuck_events = [e for e in w.events_received() if e["detail"]["transition"] == "stuck"]
+    assert len(stuck_events) == 3
+    assert len({e["detail"]["eventId"] for e in stuck_events}) == 3

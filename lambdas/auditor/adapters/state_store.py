@@ -92,6 +92,8 @@ class DynamoStateStore:
             "lastModifiedAt": timestamp(state.last_modified_at) if state.last_modified_at else None,
             "endedAt": timestamp(state.ended_at) if state.ended_at else None,
             "failureMessage": state.failure_message,
+            "statusSince": timestamp(state.status_since) if state.status_since else None,
+            "stuckNotifiedAt": timestamp(state.stuck_notified_at) if state.stuck_notified_at else None,
             "updatedAt": timestamp(now),
         }
         # Sparse index: only jobs still in flight carry its key.
@@ -121,6 +123,8 @@ class DynamoStateStore:
             last_modified_at=when("lastModifiedAt"),
             ended_at=when("endedAt"),
             failure_message=item.get("failureMessage"),
+            status_since=when("statusSince"),
+            stuck_notified_at=when("stuckNotifiedAt"),
         )
 
     @staticmethod
@@ -148,6 +152,7 @@ class DynamoStateStore:
                 "previousStatus": t.previous_status,
                 "previousSequence": t.previous_sequence,
                 "observedAt": timestamp(t.observed_at),
+                "stuckSince": timestamp(t.stuck_since) if t.stuck_since else None,
             }
         )
 
@@ -177,6 +182,7 @@ class DynamoStateStore:
             previous_status=data["previousStatus"],
             previous_sequence=int(data["previousSequence"]),
             observed_at=parse_timestamp(data["observedAt"]),
+            stuck_since=when(data.get("stuckSince")),
         )
 
     # -- calls ----------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from auditor.domain.jobs import JobState, ObservedJob, Source, TransitionKind
 
@@ -24,6 +24,8 @@ class Transition:
     # Sequence of the job's state before this transition (0 for a new job) and after it.
     previous_sequence: int
     observed_at: datetime
+    # Only for `stuck`: since when the job has held its status.
+    stuck_since: datetime | None = None
 
     @property
     def status(self) -> str:
@@ -54,6 +56,13 @@ class Transition:
     def as_state(self) -> JobState:
         """The job state this transition commits."""
         job = self.job
+        if self.kind == "stuck":
+            status_since, stuck_notified_at = self.stuck_since, self.observed_at
+        elif self.kind == "discovered":
+            # First seen: it has held this status at most since it was created.
+            status_since, stuck_notified_at = job.last_modified_at or job.created_at, None
+        else:
+            status_since, stuck_notified_at = self.observed_at, None
         return JobState(
             job_id=job.job_id,
             status=job.status,
@@ -64,6 +73,8 @@ class Transition:
             last_modified_at=job.last_modified_at,
             ended_at=job.ended_at,
             failure_message=job.failure_message,
+            status_since=status_since,
+            stuck_notified_at=stuck_notified_at,
         )
 
 
@@ -118,12 +129,37 @@ def diff(
     return transitions
 
 
-def refresh(previous: JobState, job: ObservedJob) -> JobState:
-    """The recorded state with the latest details of an unchanged job (no new sequence number)."""
-    return replace(
-        previous,
-        name=job.name or previous.name,
-        last_modified_at=job.last_modified_at or previous.last_modified_at,
-        ended_at=job.ended_at or previous.ended_at,
-        failure_message=job.failure_message or previous.failure_message,
-    )
+def stuck(
+    source: Source,
+    previous: Mapping[str, JobState],
+    observed: Iterable[ObservedJob],
+    observed_at: datetime,
+    threshold: timedelta,
+    repeat: timedelta | None = None,
+) -> list[Transition]:
+    """`stuck` alerts: a job still in the same in-progress (or unknown) status for longer than
+    `threshold` gets one alert; another every `repeat` if set. A job that moves gets its ordinary
+    status-changed transition instead (the diff's job), which also resets this clock."""
+    alerts: list[Transition] = []
+    for job in latest_observations(observed):
+        before = previous.get(job.job_id)
+        if before is None or before.status != job.status or source.kind.is_terminal(job.status):
+            continue
+        since = before.status_since or before.created_at
+        if observed_at - since < threshold:
+            continue
+        last = before.stuck_notified_at
+        if last is not None and (repeat is None or observed_at - last < repeat):
+            continue
+        alerts.append(
+            Transition(
+                source,
+                job,
+                "stuck",
+                before.status,
+                previous_sequence=before.sequence,
+                observed_at=observed_at,
+                stuck_since=since,
+            )
+        )
+    return alerts

@@ -68,7 +68,7 @@ def build_detail(transition: Transition) -> dict[str, Any]:
     job = transition.job
     source = transition.source
     failure, cut = truncate(job.failure_message)
-    return {
+    detail: dict[str, Any] = {
         "version": ENVELOPE_VERSION,
         "eventId": transition.event_id,
         "transition": transition.kind,
@@ -92,6 +92,9 @@ def build_detail(transition: Transition) -> dict[str, Any]:
         "failureMessageTruncated": cut,
         "consoleUrl": console_url(transition),
     }
+    if transition.kind == "stuck" and transition.stuck_since is not None:
+        detail["stuckForSeconds"] = int((transition.observed_at - transition.stuck_since).total_seconds())
+    return detail
 
 
 def build_event(transition: Transition, event_source: str) -> Event:

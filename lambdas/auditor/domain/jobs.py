@@ -227,6 +227,9 @@ class JobState:
     last_modified_at: datetime | None = None
     ended_at: datetime | None = None
     failure_message: str | None = None
+    # When the job entered its current status, as far as the auditor knows; drives stuck alerts.
+    status_since: datetime | None = None
+    stuck_notified_at: datetime | None = None
 
 
-TransitionKind = Literal["discovered", "status-changed"]
+TransitionKind = Literal["discovered", "status-changed", "stuck"]
