@@ -1,0 +1,242 @@
+"""Block Kit rendering of one job-auditor transition (event `detail`, envelope v1). Pure.
+
+The message is one attachment whose colour bar says the outcome, holding the blocks: a header with
+an emoji, the change, the fields (account, region, job kind, name, status, times, duration), the job
+ARN, the failure message, a console button and a context line with the event id. Every text stays
+within Slack's limits (header 150, field 2,000, section 3,000 characters; at most 50 blocks), so a
+long failure message is cut, never rejected by Slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# Slack's limits (Block Kit reference).
+MAX_HEADER_CHARS = 150
+MAX_SECTION_CHARS = 3_000
+MAX_FIELD_CHARS = 2_000
+MAX_FIELDS = 10
+MAX_BLOCKS = 50
+MAX_BUTTON_TEXT_CHARS = 75
+MAX_URL_CHARS = 3_000
+MAX_CONTEXT_CHARS = 2_000
+# The top-level `text` is the notification and fallback; keep it short.
+MAX_FALLBACK_CHARS = 300
+ELLIPSIS = "…"
+
+SUCCEEDED, FAILED, IN_PROGRESS, DELETED, UNKNOWN = "SUCCEEDED", "FAILED", "IN_PROGRESS", "DELETED", "UNKNOWN"
+
+# emoji, word, colour bar; by statusCategory, the same emoji as the Amazon Q Developer notifications.
+_LOOK: dict[str, tuple[str, str, str]] = {
+    SUCCEEDED: (":white_check_mark:", "Succeeded", "#2eb886"),
+    FAILED: (":x:", "FAILED", "#d40e0d"),
+    IN_PROGRESS: (":hourglass_flowing_sand:", "In progress", "#439fe0"),
+    DELETED: (":wastebasket:", "Deleted", "#808080"),
+    UNKNOWN: (":grey_question:", "Unknown status", "#9e9e9e"),
+}
+_STUCK_LOOK = (":warning:", "STUCK", "#daa038")
+_PLAIN_LOOK = (":speech_balloon:", "Notification", "#9e9e9e")
+
+_KIND_NAMES = {
+    "bedrock-model-import": "Bedrock model import",
+    "bedrock-model-copy": "Bedrock model copy",
+    "qconnect-import": "Q in Connect import",
+}
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn control characters: &, < and > must be sent as HTML entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def fit(text: str, limit: int, *, markdown: bool = True) -> str:
+    """`text` escaped for mrkdwn (when `markdown`) and cut to at most `limit` characters, ellipsis
+    included, never inside an entity."""
+    pieces = [escape(char) for char in text] if markdown else list(text)
+    if sum(len(piece) for piece in pieces) <= limit:
+        return "".join(pieces)
+    room = limit - len(ELLIPSIS)
+    out: list[str] = []
+    used = 0
+    for piece in pieces:
+        if used + len(piece) > room:
+            break
+        out.append(piece)
+        used += len(piece)
+    return "".join(out) + ELLIPSIS
+
+
+def _code(text: str) -> str:
+    """Text for inside a code span or block: a backtick in it would end the span early."""
+    return text.replace("`", "'")
+
+
+def duration_text(seconds: object) -> str:
+    """2h 05m 00s; '-' when unknown."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return "-"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours >= 48:
+        days, hours = divmod(hours, 24)
+        return f"{days}d {hours:02d}h {minutes:02d}m"
+    return f"{hours}h {minutes:02d}m {secs:02d}s"
+
+
+def _str(detail: Mapping[str, Any], key: str) -> str | None:
+    value = detail.get(key)
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def is_stuck(detail: Mapping[str, Any]) -> bool:
+    return detail.get("transition") == "stuck"
+
+
+def look(detail: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(emoji, word, colour) of a transition; an unknown category looks like UNKNOWN."""
+    if is_stuck(detail):
+        return _STUCK_LOOK
+    return _LOOK.get(str(detail.get("statusCategory")), _LOOK[UNKNOWN])
+
+
+def job_name(detail: Mapping[str, Any]) -> str:
+    return _str(detail, "jobName") or _str(detail, "jobId") or "(unnamed job)"
+
+
+def kind_name(detail: Mapping[str, Any]) -> str:
+    kind = _str(detail, "jobKind") or "job"
+    return _KIND_NAMES.get(kind, kind)
+
+
+def change_text(detail: Mapping[str, Any]) -> str:
+    """'InProgress → Completed', 'new job → InProgress', or 'still InProgress after 6h 00m 00s'."""
+    status = _str(detail, "status") or "?"
+    if is_stuck(detail):
+        return f"still {status} after {duration_text(detail.get('stuckForSeconds'))}"
+    previous = _str(detail, "previousStatus") or "new job"
+    return f"{previous} → {status}"
+
+
+def fallback_text(detail: Mapping[str, Any]) -> str:
+    """The notification line (plain words, also what screen readers and old clients show)."""
+    emoji, word, _ = look(detail)
+    region = _str(detail, "region") or "?"
+    text = f"{emoji} [{word}] {kind_name(detail)} {job_name(detail)} ({region}): {change_text(detail)}"
+    return fit(text, MAX_FALLBACK_CHARS)
+
+
+def _mrkdwn(text: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _field(label: str, value: str | None, *, code: bool = False) -> dict[str, str]:
+    prefix = f"*{label}*\n"
+    room = MAX_FIELD_CHARS - len(prefix) - (2 if code else 0)
+    if value is None:
+        return _mrkdwn(prefix + "-")
+    body = fit(_code(value) if code else value, room)
+    return _mrkdwn(prefix + (f"`{body}`" if code else body))
+
+
+def _fields(detail: Mapping[str, Any]) -> list[dict[str, str]]:
+    status = (
+        f"{_str(detail, 'status') or '?'} (for {duration_text(detail.get('stuckForSeconds'))})"
+        if is_stuck(detail)
+        else change_text(detail)
+    )
+    fields = [
+        _field("Account", _str(detail, "account")),
+        _field("Region", _str(detail, "region")),
+        _field("Job kind", _str(detail, "jobKind")),
+        _field("Job name", _str(detail, "jobName")),
+        _field("Status", status),
+        _field("Duration", duration_text(detail.get("durationSeconds"))),
+        _field("Created", _str(detail, "creationTime")),
+        _field("Ended", _str(detail, "endTime")),
+    ]
+    if kb := _str(detail, "knowledgeBaseId"):
+        fields.append(_field("Knowledge base", kb, code=True))
+    return fields[:MAX_FIELDS]
+
+
+def _job_section(detail: Mapping[str, Any]) -> dict[str, Any]:
+    arn = _str(detail, "jobArn")
+    label, value = ("*Job ARN*\n", arn) if arn else ("*Job id*\n", _str(detail, "jobId") or "-")
+    section: dict[str, Any] = {
+        "type": "section",
+        "text": _mrkdwn(label + "`" + fit(_code(value), MAX_SECTION_CHARS - len(label) - 2) + "`"),
+    }
+    url = _str(detail, "consoleUrl")
+    if url and len(url) <= MAX_URL_CHARS and url.startswith("https://"):
+        section["accessory"] = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Open in console", "emoji": True},
+            "url": url,
+            "action_id": "open-console",
+        }
+    return section
+
+
+def _failure_section(detail: Mapping[str, Any]) -> dict[str, Any] | None:
+    message = _str(detail, "failureMessage")
+    if message is None:
+        return None
+    cut = " (truncated)" if detail.get("failureMessageTruncated") else ""
+    label = f"*Failure message{cut}*\n"
+    fence = "```"
+    room = MAX_SECTION_CHARS - len(label) - 2 * len(fence)
+    return {"type": "section", "text": _mrkdwn(label + fence + fit(_code(message), room) + fence)}
+
+
+def _context(detail: Mapping[str, Any]) -> dict[str, Any]:
+    parts = [f"event `{_code(_str(detail, 'eventId') or '-')}`", _str(detail, "transition") or "transition"]
+    if (sequence := _str(detail, "sequence")) is not None:
+        parts.append(f"#{sequence}")
+    if observed := _str(detail, "observedTime"):
+        parts.append(f"observed {observed}")
+    return {"type": "context", "elements": [_mrkdwn(fit(" · ".join(parts), MAX_CONTEXT_CHARS))]}
+
+
+def render(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """The incoming-webhook payload for one transition: fallback `text` and one coloured attachment."""
+    emoji, word, colour = look(detail)
+    header = f"{emoji} {word}: {kind_name(detail)} {job_name(detail)}"
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": fit(header, MAX_HEADER_CHARS, markdown=False),
+                "emoji": True,
+            },
+        },
+        {"type": "section", "text": _mrkdwn("*" + fit(change_text(detail), MAX_SECTION_CHARS - 2) + "*")},
+        {"type": "section", "fields": _fields(detail)},
+        _job_section(detail),
+    ]
+    if failure := _failure_section(detail):
+        blocks.append(failure)
+    blocks.append(_context(detail))
+    return {
+        "text": fallback_text(detail),
+        "attachments": [{"color": colour, "fallback": fallback_text(detail), "blocks": blocks[:MAX_BLOCKS]}],
+    }
+
+
+def render_plain(message: str) -> dict[str, Any]:
+    """A message that is not a transition (not JSON, or not an object): posted as text, cut to fit."""
+    emoji, word, colour = _PLAIN_LOOK
+    body = fit(message, MAX_SECTION_CHARS) if message.strip() else "(empty message)"
+    return {
+        "text": fit(f"{emoji} {word}: {message}", MAX_FALLBACK_CHARS),
+        "attachments": [
+            {
+                "color": colour,
+                "fallback": fit(message, MAX_FALLBACK_CHARS),
+                "blocks": [{"type": "section", "text": _mrkdwn(body)}],
+            }
+        ],
+    }

@@ -1,0 +1,207 @@
+"""Block Kit rendering of transitions for the Slack webhook: looks, fields, Slack's limits, goldens."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_forwarder.blocks import (
+    MAX_BLOCKS,
+    MAX_FIELD_CHARS,
+    MAX_FIELDS,
+    MAX_HEADER_CHARS,
+    MAX_SECTION_CHARS,
+    fit,
+    render,
+    render_plain,
+)
+
+from auditor.domain.events import build_detail
+from tests.unit import factories
+from tests.unit.slack_samples import IMPORT_ARN, KB_ID, SAMPLES
+
+GOLDEN = Path(__file__).parent / "golden"
+# UPDATE_GOLDEN=1 pytest tests/unit/test_slack_blocks.py rewrites the golden files after a deliberate change.
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+def _blocks(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    (attachment,) = payload["attachments"]
+    return list(attachment["blocks"])
+
+
+def _texts(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False)
+
+
+def _assert_within_slack_limits(payload: dict[str, Any]) -> None:
+    blocks = _blocks(payload)
+    assert 0 < len(blocks) <= MAX_BLOCKS
+    for block in blocks:
+        if block["type"] == "header":
+            assert block["text"]["type"] == "plain_text"
+            assert len(block["text"]["text"]) <= MAX_HEADER_CHARS
+        if block["type"] == "section":
+            assert "text" in block or "fields" in block
+            if "text" in block:
+                assert len(block["text"]["text"]) <= MAX_SECTION_CHARS
+            fields = block.get("fields", [])
+            assert len(fields) <= MAX_FIELDS
+            assert all(len(f["text"]) <= MAX_FIELD_CHARS for f in fields)
+        if block["type"] == "context":
+            assert 1 <= len(block["elements"]) <= 10
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_rendering_matches_the_golden_file(name: str) -> None:
+    # Given a transition / When rendered / Then the payload is exactly the reviewed golden JSON
+    payload = render(SAMPLES[name])
+    golden = GOLDEN / f"slack_{name}.json"
+    if UPDATE:
+        golden.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    assert payload == json.loads(golden.read_text())
+    _assert_within_slack_limits(payload)
+
+
+@pytest.mark.parametrize(
+    ("name", "emoji", "colour", "word"),
+    [
+        ("succeeded", ":white_check_mark:", "#2eb886", "Succeeded"),
+        ("failed", ":x:", "#d40e0d", "FAILED"),
+        ("discovered", ":hourglass_flowing_sand:", "#439fe0", "In progress"),
+        ("deleted", ":wastebasket:", "#808080", "Deleted"),
+        ("unknown", ":grey_question:", "#9e9e9e", "Unknown status"),
+        ("stuck", ":warning:", "#daa038", "STUCK"),
+    ],
+)
+def test_emoji_colour_and_word_follow_the_status_category(
+    name: str, emoji: str, colour: str, word: str
+) -> None:
+    payload = render(SAMPLES[name])
+    header = _blocks(payload)[0]
+    assert header["type"] == "header"
+    assert header["text"]["text"].startswith(f"{emoji} {word}: ")
+    assert payload["attachments"][0]["color"] == colour
+    assert payload["text"].startswith(f"{emoji} [{word}] ")
+
+
+def test_every_field_people_need_is_shown() -> None:
+    payload = render(SAMPLES["succeeded"])
+    text = _texts(payload)
+    for expected in (
+        "*Account*\\n123456789012",
+        "*Region*\\nus-east-1",
+        "*Job kind*\\nbedrock-model-import",
+        "*Job name*\\nllama-3-8b-import",
+        "*Status*\\nInProgress → Completed",
+        "*Created*\\n2026-11-02T08:00:00Z",
+        "*Ended*\\n2026-11-05T08:02:00Z",
+        "*Duration*\\n3d 00h 02m",
+        f"`{IMPORT_ARN}`",
+        "09f6f1c6-c1d3-5c3a-b5ff-23e94444d7d2",
+    ):
+        assert expected in text, expected
+    (button,) = [b["accessory"] for b in _blocks(payload) if "accessory" in b]
+    assert button["type"] == "button"
+    assert button["url"] == SAMPLES["succeeded"]["consoleUrl"]
+
+
+def test_q_in_connect_job_shows_its_id_and_knowledge_base() -> None:
+    text = _texts(render(SAMPLES["deleted"]))
+    assert "*Job id*\\n`f0e1d2c3-b4a5-4968-8776-655443322110`" in text
+    assert f"*Knowledge base*\\n`{KB_ID}`" in text
+    assert "*Job name*\\n-" in text
+
+
+def test_new_job_and_stuck_job_say_so() -> None:
+    assert "*new job → InProgress*" in _texts(render(SAMPLES["discovered"]))
+    stuck = _texts(render(SAMPLES["stuck"]))
+    assert "*still InProgress after 24h 00m 00s*" in stuck
+    assert "*Status*\\nInProgress (for 24h 00m 00s)" in stuck
+
+
+def test_unknown_status_category_value_renders_as_unknown() -> None:
+    payload = render(SAMPLES["succeeded"] | {"statusCategory": "SOMETHING_NEW", "status": "Paused"})
+    assert _blocks(payload)[0]["text"]["text"].startswith(":grey_question: Unknown status")
+    assert "InProgress → Paused" in _texts(payload)
+
+
+def test_long_failure_message_is_cut_inside_a_code_block_under_the_section_limit() -> None:
+    # Given a 4,000-character failure message with mrkdwn control characters
+    payload = render(SAMPLES["failed"])
+    (failure,) = [
+        b
+        for b in _blocks(payload)
+        if b["type"] == "section" and "Failure" in b.get("text", {}).get("text", "")
+    ]
+    text = failure["text"]["text"]
+    # Then the section is within Slack's 3,000 characters, fenced, escaped and marked as cut
+    assert len(text) <= MAX_SECTION_CHARS
+    assert len(text) > MAX_SECTION_CHARS - 20
+    assert text.startswith("*Failure message (truncated)*\n```ValidationException")
+    assert text.endswith("…```")
+    assert "&lt;safetensors&gt; &amp; config.json" in text
+    assert "`architectures`" not in text  # a backtick would close the code block early
+    _assert_within_slack_limits(payload)
+
+
+def test_huge_values_everywhere_stay_within_every_limit() -> None:
+    big = "x<&>" * 5_000
+    detail = SAMPLES["failed"] | {
+        "jobName": big,
+        "jobArn": big,
+        "status": big,
+        "previousStatus": big,
+        "region": big,
+        "account": big,
+        "eventId": big,
+        "knowledgeBaseId": big,
+        "failureMessage": big,
+    }
+    payload = render(detail)
+    _assert_within_slack_limits(payload)
+    assert len(payload["text"]) <= 300
+
+
+def test_missing_fields_do_not_break_rendering() -> None:
+    payload = render({"eventId": "e1", "status": "Completed"})
+    _assert_within_slack_limits(payload)
+    assert _blocks(payload)[0]["text"]["text"] == ":grey_question: Unknown status: job (unnamed job)"
+    assert not [b for b in _blocks(payload) if "accessory" in b]
+
+
+def test_a_console_url_that_is_not_https_gets_no_button() -> None:
+    payload = render(SAMPLES["succeeded"] | {"consoleUrl": "javascript:alert(1)"})
+    assert not [b for b in _blocks(payload) if "accessory" in b]
+
+
+def test_fit_never_cuts_inside_an_entity_and_keeps_short_text() -> None:
+    assert fit("a<b", 10) == "a&lt;b"
+    assert fit("<<<<", 6) == "&lt;…"
+    assert len(fit("&" * 100, 50)) <= 50
+    assert fit("abc", 3) == "abc"
+    assert fit("abcd", 3) == "ab…"
+    assert fit("<x>", 3, markdown=False) == "<x>"
+
+
+def test_plain_text_message_is_escaped_and_cut() -> None:
+    payload = render_plain("hello <world> & " + "y" * 5_000)
+    _assert_within_slack_limits(payload)
+    assert _blocks(payload)[0]["text"]["text"].startswith("hello &lt;world&gt; &amp; yyy")
+    assert payload["text"].startswith(":speech_balloon: Notification: hello")
+    assert render_plain("  ")["attachments"][0]["blocks"][0]["text"]["text"] == "(empty message)"
+
+
+def test_renders_what_the_auditor_really_publishes() -> None:
+    # Given the lambda-protocol message of a real transition (build_detail, envelope v1)
+    detail = json.loads(json.dumps(build_detail(factories.transition())))
+    # When rendered / Then it is a complete message within Slack's limits
+    payload = render(detail)
+    _assert_within_slack_limits(payload)
+    assert (
+        _blocks(payload)[0]["text"]["text"] == ":white_check_mark: Succeeded: Bedrock model import import-1"
+    )
+    assert detail["eventId"] in _texts(payload)
