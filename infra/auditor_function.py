@@ -174,6 +174,8 @@ class AuditorFunction(Construct):
             "ANNOUNCE_BASELINE": "true" if config.announce_baseline else "false",
             "HISTORY_TTL_DAYS": str(config.history_retention_days),
             "CLAIM_LEASE_SECONDS": str(config.claim_lease_seconds),
+            "STUCK_AFTER_HOURS": config.stuck_after_hours,
+            "STUCK_REPEAT_HOURS": str(config.stuck_repeat_hours),
             "ACCOUNT_ID": Aws.ACCOUNT_ID,
             # Empty values read as unset by the Lambda.
             "CHAT_TOPIC_ARN": chat_topic.topic_arn if chat_topic is not None else "",

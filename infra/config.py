@@ -51,6 +51,8 @@ EXPECTED_FORMS: dict[str, str] = {
     "notifyStatuses": f"a comma list of job statuses from {', '.join(KNOWN_STATUSES)}, e.g. Completed,Failed",
     "notifyJobKinds": f"a comma list of {', '.join(ALL_JOB_KINDS)} (those that notify people)",
     "notifyNamePrefixes": "a comma list of job name prefixes (letters, digits, . _ + -), e.g. prod-,release-",
+    "stuckAfterHours": "hours for every job kind (e.g. 24), or kind=hours pairs, e.g. qconnect-import=6",
+    "stuckRepeatHours": "a whole number of hours, 0 to alert once, e.g. 12",
     "initialLookbackMinutes": "a whole number of minutes greater than 0, e.g. 1440",
     "overlapSeconds": "a whole number of seconds from 0 to 86400, e.g. 300",
     "recheckHorizonHours": "a whole number of hours greater than 0, e.g. 72",
@@ -107,6 +109,8 @@ class AuditorConfig(BaseModel):
     notify_statuses: Annotated[tuple[str, ...], Field(alias="notifyStatuses")] = ()
     notify_job_kinds: Annotated[tuple[JobKindId, ...], Field(alias="notifyJobKinds")] = ()
     notify_name_prefixes: Annotated[tuple[str, ...], Field(alias="notifyNamePrefixes")] = ()
+    stuck_after_hours: Annotated[str, Field(alias="stuckAfterHours")] = "24"
+    stuck_repeat_hours: Annotated[int, Field(alias="stuckRepeatHours", ge=0, le=8760)] = 0
     initial_lookback_minutes: Annotated[int, Field(alias="initialLookbackMinutes", gt=0)] = 24 * 60
     overlap_seconds: Annotated[int, Field(alias="overlapSeconds", ge=0, le=86_400)] = 300
     recheck_horizon_hours: Annotated[int, Field(alias="recheckHorizonHours", gt=0)] = 72
@@ -182,6 +186,18 @@ class AuditorConfig(BaseModel):
         if bad := _bad(value, lambda v: bool(_NAME_PREFIX.match(v))):
             raise ValueError(f"not job name prefixes: {bad}")
         return tuple(dict.fromkeys(value))
+
+    @field_validator("stuck_after_hours", mode="before")
+    @classmethod
+    def _stuck_form(cls, value: object) -> object:
+        text = str(value).strip()
+        if re.fullmatch(r"[1-9]\d{0,4}", text):
+            return text
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            kind, _, hours = part.partition("=")
+            if kind.strip() not in ALL_JOB_KINDS or not re.fullmatch(r"[1-9]\d{0,4}", hours.strip()):
+                raise ValueError(f"got {part!r}")
+        return text
 
     @field_validator("event_source")
     @classmethod

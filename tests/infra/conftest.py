@@ -35,6 +35,8 @@ FULL_CONTEXT: dict[str, object] = {
     "logRetentionDays": "90",
     "archiveRetentionDays": "0",
     "announceBaseline": "true",
+    "stuckAfterHours": "bedrock-model-import=48,qconnect-import=6",
+    "stuckRepeatHours": "12",
 }
 
 # One job kind only, test-stack removal policy.

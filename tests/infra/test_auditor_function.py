@@ -120,6 +120,8 @@ def test_environment_values(default: Synth, full: Synth) -> None:
         "ANNOUNCE_BASELINE": "false",
         "HISTORY_TTL_DAYS": "90",
         "CLAIM_LEASE_SECONDS": "420",
+        "STUCK_AFTER_HOURS": "24",
+        "STUCK_REPEAT_HOURS": "0",
         "POWERTOOLS_SERVICE_NAME": "job-auditor",
         "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
         "POWERTOOLS_LOG_LEVEL": "INFO",

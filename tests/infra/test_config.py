@@ -29,6 +29,8 @@ BAD_VALUES: dict[str, object] = {
     "notifyJobKinds": "bedrock-model-import,batch-inference",
     "notifyNamePrefixes": "prod-,has space",
     "initialLookbackMinutes": "-5",
+    "stuckAfterHours": "qconnect-import=0",
+    "stuckRepeatHours": "-1",
     "overlapSeconds": "90000",
     "recheckHorizonHours": "0",
     "announceBaseline": "yes",
