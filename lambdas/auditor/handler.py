@@ -73,6 +73,10 @@ def _account(settings: Settings, context: LambdaContext) -> str:
     return context.invoked_function_arn.split(":")[4]
 
 
+def _service() -> str:
+    return os.environ.get("POWERTOOLS_SERVICE_NAME", "job-auditor")
+
+
 def _record_metrics(summary: RunSummary) -> None:
     totals = {
         "JobsListed": sum(s.jobs_listed + s.jobs_rechecked for s in summary.sources),
@@ -90,6 +94,22 @@ def _record_metrics(summary: RunSummary) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     metrics.add_metric(name="RunSucceeded", unit=MetricUnit.Count, value=int(summary.status == "ok"))
     metrics.add_metric(name="RunPartialFailure", unit=MetricUnit.Count, value=int(summary.status != "ok"))
+    # Per job kind and region (bounded: one series each; per knowledge base would be unbounded).
+    per_source: dict[tuple[str, str], dict[str, int]] = {}
+    for source in summary.sources:
+        row = per_source.setdefault(
+            (source.job_kind, source.region), {"JobsListed": 0, "ApiCalls": 0, "Transitions": 0}
+        )
+        row["JobsListed"] += source.jobs_listed + source.jobs_rechecked
+        row["ApiCalls"] += source.api_calls
+        row["Transitions"] += source.transitions
+    for (kind, region), row in per_source.items():
+        for name, value in row.items():
+            with single_metric(
+                name=name, unit=MetricUnit.Count, value=value, default_dimensions={"service": _service()}
+            ) as metric:
+                metric.add_dimension(name="JobKind", value=kind)
+                metric.add_dimension(name="Region", value=region)
     by_status: dict[tuple[str, str], int] = {}
     for source in summary.sources:
         for status, count in source.transitions_by_status.items():
@@ -100,7 +120,7 @@ def _record_metrics(summary: RunSummary) -> None:
             name="TransitionsByStatus",
             unit=MetricUnit.Count,
             value=count,
-            default_dimensions={"service": os.environ.get("POWERTOOLS_SERVICE_NAME", "job-auditor")},
+            default_dimensions={"service": _service()},
         ) as metric:
             metric.add_dimension(name="JobKind", value=kind)
             metric.add_dimension(name="Status", value=status)

@@ -1,6 +1,7 @@
 """The real handler against the simulator and moto: events read back from SQS queues subscribed to
 the bus and the topic, state read back from DynamoDB."""
 
+import json
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -350,3 +351,34 @@ def test_stuck_alert_repeats_every_n_hours_when_asked(make_world: Any) -> None:
     stuck_events = [e for e in w.events_received() if e["detail"]["transition"] == "stuck"]
     assert len(stuck_events) == 3
     assert len({e["detail"]["eventId"] for e in stuck_events}) == 3
+
+
+def test_run_emits_metrics_in_embedded_metric_format(make_world: Any, capsys: Any) -> None:
+    # Given a run with one transition
+    w: World = make_world(ANNOUNCE_BASELINE="true", **BEDROCK_ONLY)
+    w.plane.create_model_import_job(region=REGION, name="imp", status="InProgress")
+    capsys.readouterr()
+    w.run()
+    # Then the EMF lines carry the run's totals and the per job kind / region series
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    values: dict[tuple[str, tuple[str, ...]], float] = {}
+    for line in lines:
+        for directive in line["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "JobAuditor"
+            dims = tuple(f"{d}={line[d]}" for d in directive["Dimensions"][0])
+            for metric in directive["Metrics"]:
+                values[(metric["Name"], dims)] = line[metric["Name"]][0]
+    assert values[("RunSucceeded", ("service=job-auditor",))] == 1
+    assert values[("Transitions", ("service=job-auditor",))] == 1
+    per_kind = ("service=job-auditor", "JobKind=bedrock-model-import", "Region=us-east-1")
+    assert values[("JobsListed", per_kind)] == 1
+    assert values[("ApiCalls", per_kind)] == 1
+    assert (
+        values[
+            (
+                "TransitionsByStatus",
+                ("service=job-auditor", "JobKind=bedrock-model-import", "Status=InProgress"),
+            )
+        ]
+        == 1
+    )
