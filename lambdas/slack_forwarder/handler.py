@@ -111,6 +111,13 @@ def _deliver(poster: WebhookPoster, url: str, payload: dict[str, Any]) -> Delive
     return poster.post(fresh, payload)
 
 
+def build_poster(context: LambdaContext) -> WebhookPoster:
+    """The poster for one invocation: retries never outlast the invocation."""
+    return WebhookPoster(
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - TIME_MARGIN_SECONDS
+    )
+
+
 def _count(name: str, value: int) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
@@ -128,9 +135,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.error("cannot read the Slack webhook URL", extra={"error": str(error)})
         raise SlackDeliveryError(f"{len(records)} message(s) not delivered: {error}") from None
 
-    poster = WebhookPoster(
-        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - TIME_MARGIN_SECONDS
-    )
+    poster = build_poster(context)
     results: list[dict[str, Any]] = []
     delivered = failed = unrecognised = retries = rate_limited = 0
     for record in records:
