@@ -48,6 +48,8 @@ EXPECTED_FORMS: dict[str, str] = {
     "opsEmails": "a comma list of email addresses, e.g. oncall@example.com",
     "slackWorkspaceId": "a Slack workspace (team) id such as T0123ABCD, given together with slackChannelId",
     "slackChannelId": "a Slack channel id such as C0123ABCD, given together with slackWorkspaceId",
+    "slackWebhookSecretName": "the name of a Secrets Manager secret holding a Slack incoming-webhook URL "
+    "(1 to 512 of A-Z a-z 0-9 / _ + = . @ -), e.g. job-auditor/slack-webhook",
     "notifyStatuses": f"a comma list of job statuses from {', '.join(KNOWN_STATUSES)}, e.g. Completed,Failed",
     "notifyJobKinds": f"a comma list of {', '.join(ALL_JOB_KINDS)} (those that notify people)",
     "notifyNamePrefixes": "a comma list of job name prefixes (letters, digits, . _ + -), e.g. prod-,release-",
@@ -105,6 +107,9 @@ class AuditorConfig(BaseModel):
     ] = None
     slack_channel_id: Annotated[
         str | None, Field(alias="slackChannelId", pattern=r"^[A-Za-z0-9]{1,256}$")
+    ] = None
+    slack_webhook_secret_name: Annotated[
+        str | None, Field(alias="slackWebhookSecretName", pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
     ] = None
     notify_statuses: Annotated[tuple[str, ...], Field(alias="notifyStatuses")] = ()
     notify_job_kinds: Annotated[tuple[JobKindId, ...], Field(alias="notifyJobKinds")] = ()
@@ -205,6 +210,18 @@ class AuditorConfig(BaseModel):
         # EventBridge reserves the aws. prefix for AWS services.
         if value.lower().startswith("aws."):
             raise ValueError(f"the aws. prefix is reserved for AWS services, got {value!r}")
+        return value
+
+    @field_validator("slack_webhook_secret_name", mode="before")
+    @classmethod
+    def _not_a_url(cls, value: object) -> object:
+        # Context ends up in cdk.context.json, the cloud assembly and shell history: never a secret.
+        # The message does not repeat the value.
+        if isinstance(value, str) and re.match(r"^\s*(https?:|[^/]*hooks\.slack\.com)", value, re.IGNORECASE):
+            raise ValueError(
+                "this looks like the webhook URL itself; secrets never go in CDK context: store the URL "
+                "in Secrets Manager and give the secret's name"
+            )
         return value
 
     @field_validator("log_retention_days")

@@ -14,6 +14,7 @@ from infra.monitoring import Monitoring
 from infra.nag import suppress_findings
 from infra.notifications import NotificationKey, Notifications
 from infra.schedule import AuditSchedule
+from infra.slack_webhook import SlackWebhookForwarder
 from infra.state_table import StateTable
 
 
@@ -70,6 +71,20 @@ class JobAuditorStack(Stack):
             schedule_rate_minutes=config.schedule_rate_minutes,
             heartbeat_periods=config.heartbeat_periods,
         )
+        self.slack_webhook: SlackWebhookForwarder | None = None
+        if config.slack_webhook_secret_name:
+            self.slack_webhook = SlackWebhookForwarder(
+                self,
+                "SlackWebhook",
+                topic=self.notifications.topic,
+                secret_name=config.slack_webhook_secret_name,
+                filter_policy=self.notifications.filter_policy,
+                removal_policy=removal,
+                log_retention_days=config.log_retention_days,
+                log_level=config.log_level,
+                powertools_layer_version=config.powertools_layer_version,
+                alarm_topic=self.monitoring.ops_topic,
+            )
         suppress_findings(self)
 
         outputs = {
@@ -84,3 +99,9 @@ class JobAuditorStack(Stack):
         }
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)
+        if self.slack_webhook is not None:
+            CfnOutput(
+                self,
+                "SlackWebhookDeadLetterQueueUrl",
+                value=self.slack_webhook.dead_letter_queue.queue_url,
+            )

@@ -25,6 +25,7 @@ BAD_VALUES: dict[str, object] = {
     "opsEmails": "oncall",
     "slackWorkspaceId": "lower-case",
     "slackChannelId": "C012 3",
+    "slackWebhookSecretName": "job auditor/slack webhook",
     "notifyStatuses": "Completed,Done",
     "notifyJobKinds": "bedrock-model-import,batch-inference",
     "notifyNamePrefixes": "prod-,has space",
@@ -171,3 +172,33 @@ def test_cdk_synth_with_a_bad_context_value_fails_naming_the_key(tmp_path: Path)
     assert "scheduleRateMinutes: " in result.stderr
     assert EXPECTED_FORMS["scheduleRateMinutes"] in result.stderr
     assert not (tmp_path / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.slack.com/services/T000/B000/XXXX",
+        "http://example.com/hook",
+        "hooks.slack.com/services/x",
+    ],
+)
+def test_slack_webhook_url_in_context_is_refused_without_being_echoed(url: str) -> None:
+    # Given the webhook URL itself instead of the secret's name
+    with pytest.raises(ConfigError) as caught:
+        load_config({"slackWebhookSecretName": url})
+    # Then the message says secrets never go in context, and does not repeat the secret
+    message = str(caught.value)
+    assert message.startswith("invalid job-auditor context: slackWebhookSecretName: ")
+    assert "secrets never go in CDK context" in message
+    assert "/services/" not in message and "example.com" not in message
+
+
+@pytest.mark.parametrize("name", ["job-auditor/slack-webhook", "a", "x" * 512, "team+ops=1.2@prod_hook"])
+def test_slack_webhook_secret_names_accepted(name: str) -> None:
+    assert load_config({"slackWebhookSecretName": name}).slack_webhook_secret_name == name
+    assert load_config({}).slack_webhook_secret_name is None
+
+
+def test_slack_webhook_secret_name_longer_than_512_is_refused() -> None:
+    with pytest.raises(ConfigError, match="slackWebhookSecretName: "):
+        load_config({"slackWebhookSecretName": "x" * 513})

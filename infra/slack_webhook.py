@@ -1,0 +1,152 @@
+"""Slack through an incoming webhook, for teams without Amazon Q Developer in chat applications.
+
+A small function subscribed to the transition topic (protocol `lambda`, with the same filter policy as
+the email subscriptions) renders each transition as Block Kit and posts it to the webhook whose URL
+is the value of one Secrets Manager secret. The URL never appears in context, code or the template:
+the function gets the secret's name and read access to that secret only.
+
+SNS invokes the function asynchronously. A message Slack did not accept (after the function's own
+retries on 429 and 5xx) fails the invocation; Lambda retries it twice, then puts the event in the
+dead-letter queue, which raises an ops alarm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from infra.auditor_function import (
+    _RETENTION,
+    ARCHITECTURE,
+    LAMBDAS_DIR,
+    METRICS_NAMESPACE,
+    RUNTIME,
+    powertools_layer_parameter,
+)
+
+HANDLER = "slack_forwarder.handler.lambda_handler"
+SERVICE_NAME = "job-auditor-slack"
+# Four attempts with Retry-After waits of up to 30 s fit; the function keeps 3 s to log and flush.
+TIMEOUT = Duration.seconds(60)
+# Lambda's own retries of a failed invocation, before the event goes to the dead-letter queue.
+RETRY_ATTEMPTS = 2
+
+
+class SlackWebhookForwarder(Construct):
+    """The forwarder function, its subscription, its one secret, its dead-letter queue and alarm."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        topic: sns.ITopic,
+        secret_name: str,
+        filter_policy: Mapping[str, sns.SubscriptionFilter] | None,
+        removal_policy: RemovalPolicy,
+        log_retention_days: int = 30,
+        log_level: str = "INFO",
+        powertools_layer_version: str = "latest",
+        alarm_topic: sns.ITopic | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # Imported by name: the ARN ends in a random six-character suffix, so the grant covers
+        # `<name>-??????`, which matches this secret and no other.
+        self.secret = secretsmanager.Secret.from_secret_name_v2(self, "WebhookSecret", secret_name)
+
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=_RETENTION[log_retention_days], removal_policy=removal_policy
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="job-auditor Slack forwarder: read the webhook secret, write its logs",
+        )
+        self.log_group.grant_write(self.role)
+        self.secret.grant_read(self.role)
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=removal_policy,
+        )
+        layer = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "Powertools",
+            ssm.StringParameter.value_for_string_parameter(
+                self, powertools_layer_parameter(powertools_layer_version)
+            ),
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="job-auditor: posts transitions to a Slack incoming webhook",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            # The same asset as the auditor (one upload): the forwarder lives beside it in lambdas/.
+            code=lambda_.Code.from_asset(
+                str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/__pycache__/**", "**/*.pyc"]
+            ),
+            layers=[layer],
+            role=self.role,
+            memory_size=256,
+            timeout=TIMEOUT,
+            # One post at a time: a webhook takes about one message a second, so parallel posts
+            # would only collect 429s. SNS's asynchronous invocations queue meanwhile.
+            reserved_concurrent_executions=1,
+            retry_attempts=RETRY_ATTEMPTS,
+            max_event_age=Duration.hours(6),
+            dead_letter_queue=self.dead_letter_queue,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel[log_level.replace("WARNING", "WARN")],
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            log_group=self.log_group,
+            environment={
+                # The secret's name, not its value: the function reads the URL at run time.
+                "WEBHOOK_SECRET_NAME": secret_name,
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": log_level,
+            },
+        )
+        self.subscription_filter = dict(filter_policy) if filter_policy else None
+        topic.add_subscription(
+            subscriptions.LambdaSubscription(self.function, filter_policy=self.subscription_filter)
+        )
+
+        self.alarm = self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+            period=Duration.minutes(5), statistic="Maximum"
+        ).create_alarm(
+            self,
+            "UndeliveredAlarm",
+            alarm_description=(
+                "A job-auditor notification could not be posted to Slack (after retries); the SNS event "
+                "is in the Slack forwarder's dead-letter queue."
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        if alarm_topic is not None:
+            action = cw_actions.SnsAction(alarm_topic)
+            self.alarm.add_alarm_action(action)
+            self.alarm.add_ok_action(action)

@@ -1,0 +1,234 @@
+"""The Slack webhook forwarder: present only with slackWebhookSecretName; its function, subscription
+(protocol lambda, the email filter policy), one-secret read access, dead-letter queue and alarm; cdk-nag
+and cfn-lint clean."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Annotations, Match
+from cfnlint.api import lint
+
+from tests.infra.conftest import FULL_CONTEXT, Synth, synth
+
+SECRET_NAME = "job-auditor/slack-webhook"
+SLACK_CONTEXT: dict[str, object] = FULL_CONTEXT | {
+    "stackName": "JobAuditorSlackWebhook",
+    "slackWebhookSecretName": SECRET_NAME,
+}
+HANDLER = "slack_forwarder.handler.lambda_handler"
+FILTER = {
+    "status": ["Completed", "Failed", "COMPLETE", "FAILED"],
+    "jobName": [{"prefix": "prod-"}, {"prefix": "release-"}],
+}
+
+
+@pytest.fixture(scope="module")
+def slack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    yield synth(SLACK_CONTEXT, tmp_path_factory.mktemp("cdk-slack-webhook"))
+
+
+def _forwarder(s: Synth) -> tuple[str, dict[str, Any]]:
+    found = [
+        (k, f)
+        for k, f in s.resources("AWS::Lambda::Function").items()
+        if f["Properties"]["Handler"] == HANDLER
+    ]
+    assert len(found) == 1
+    return found[0]
+
+
+def _statements(s: Synth, role_id: str) -> list[dict[str, Any]]:
+    return [
+        st
+        for p in s.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _secret_arn() -> dict[str, Any]:
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":secretsmanager:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                f":secret:{SECRET_NAME}-??????",
+            ],
+        ]
+    }
+
+
+@pytest.mark.parametrize("variant", ["default", "full", "bedrock_only"])
+def test_absent_without_a_secret_name(variant: str, request: pytest.FixtureRequest) -> None:
+    s: Synth = request.getfixturevalue(variant)
+    assert s.stack.slack_webhook is None
+    handlers = [f["Properties"]["Handler"] for f in s.resources("AWS::Lambda::Function").values()]
+    assert HANDLER not in handlers
+    assert not [
+        p for p in s.resources("AWS::SNS::Subscription").values() if p["Properties"]["Protocol"] == "lambda"
+    ]
+    assert "secretsmanager" not in json.dumps(s.json)
+
+
+def test_function_runs_the_forwarder_from_the_shared_asset(slack: Synth) -> None:
+    _, function = _forwarder(slack)
+    props = function["Properties"]
+    assert props["Runtime"] == "python3.14"
+    assert props["Architectures"] == ["arm64"]
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["ReservedConcurrentExecutions"] == 1
+    assert props["Timeout"] == 60
+    (auditor,) = [
+        f
+        for f in slack.resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "auditor.handler.lambda_handler"
+    ]
+    # One asset for both functions, and the same Powertools layer parameter
+    assert props["Code"] == auditor["Properties"]["Code"]
+    assert props["Layers"] == auditor["Properties"]["Layers"]
+    env = props["Environment"]["Variables"]
+    assert env == {
+        "WEBHOOK_SECRET_NAME": SECRET_NAME,
+        "POWERTOOLS_SERVICE_NAME": "job-auditor-slack",
+        "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def test_no_webhook_url_anywhere_in_the_template(slack: Synth) -> None:
+    text = json.dumps(slack.json)
+    assert "hooks.slack.com" not in text
+    assert "SecretString" not in text
+
+
+def test_subscribed_to_the_transition_topic_with_the_email_filter_policy(slack: Synth) -> None:
+    function_id, _ = _forwarder(slack)
+    topic_id = slack.logical_id(slack.stack.notifications.topic)
+    slack.template.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {
+            "Protocol": "lambda",
+            "TopicArn": {"Ref": topic_id},
+            "Endpoint": {"Fn::GetAtt": [function_id, "Arn"]},
+            "FilterPolicy": FILTER,
+        },
+    )
+    emails = [
+        s["Properties"]
+        for s in slack.resources("AWS::SNS::Subscription").values()
+        if s["Properties"]["Protocol"] == "email" and s["Properties"]["TopicArn"] == {"Ref": topic_id}
+    ]
+    assert emails and all(e["FilterPolicy"] == FILTER for e in emails)
+    slack.template.has_resource_properties(
+        "AWS::Lambda::Permission",
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
+            "Principal": "sns.amazonaws.com",
+            "SourceArn": {"Ref": topic_id},
+        },
+    )
+
+
+def test_without_a_notification_filter_the_subscription_has_none(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # Given the secret name only (no notify* keys) / Then every transition goes to Slack
+    s = synth(
+        {"stackName": "JobAuditorSlackNoFilter", "slackWebhookSecretName": SECRET_NAME},
+        tmp_path_factory.mktemp("x"),
+    )
+    s.template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "lambda", "FilterPolicy": Match.absent()}
+    )
+
+
+def test_role_reads_exactly_that_one_secret(slack: Synth) -> None:
+    _, function = _forwarder(slack)
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = _statements(slack, role_id)
+    secret_statements = [st for st in statements if "secretsmanager" in json.dumps(st["Action"])]
+    assert secret_statements == [
+        {
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Effect": "Allow",
+            "Resource": _secret_arn(),
+        }
+    ]
+    # Nothing else in the stack may read secrets
+    others = [
+        st
+        for p in slack.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} not in p["Properties"]["Roles"]
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+        if "secretsmanager" in json.dumps(st["Action"])
+    ]
+    assert others == []
+    # And the forwarder can do nothing else beyond logs, its DLQ and X-Ray
+    actions = sorted(
+        a for st in statements for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+    )
+    assert actions == [
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "sqs:SendMessage",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+    ]
+    role = slack.resources("AWS::IAM::Role")[role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role
+
+
+def test_failed_invocations_are_retried_then_dead_lettered_and_alarmed(slack: Synth) -> None:
+    function_id, function = _forwarder(slack)
+    dlq = slack.stack.slack_webhook.dead_letter_queue
+    dlq_id = slack.logical_id(dlq)
+    assert function["Properties"]["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+    slack.template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {"FunctionName": {"Ref": function_id}, "MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 21600},
+    )
+    queue = slack.resources("AWS::SQS::Queue")[dlq_id]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    ops_id = slack.logical_id(slack.stack.monitoring.ops_topic)
+    slack.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}],
+            "AlarmActions": [{"Ref": ops_id}],
+            "Threshold": 1,
+        },
+    )
+    assert "SlackWebhookDeadLetterQueueUrl" in slack.json["Outputs"]
+
+
+def test_log_group_has_the_configured_retention(slack: Synth) -> None:
+    log_group_id = slack.logical_id(slack.stack.slack_webhook.log_group)
+    assert slack.resources("AWS::Logs::LogGroup")[log_group_id]["Properties"]["RetentionInDays"] == 90
+
+
+def test_no_unsuppressed_nag_findings(slack: Synth) -> None:
+    annotations = Annotations.from_stack(slack.stack)
+    errors = annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+    warnings = annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*"))
+    assert [e.entry.data for e in errors] == []
+    assert [w.entry.data for w in warnings] == []
+
+
+def test_no_cfn_lint_errors(slack: Synth) -> None:
+    template = (slack.outdir / slack.stack.template_file).read_text()
+    matches = lint(template, regions=["us-east-1", "eu-west-1"])
+    errors = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id.startswith("E")]
+    assert errors == []
