@@ -2,7 +2,7 @@
 
 The message is one attachment whose colour bar says the outcome, holding the blocks: a header with
 an emoji, the change, the fields (account, region, job kind, name, status, times, duration), the job
-ARN, the failure message, a console button and a context line with the event id. Every text stays
+ARN with a link to the console, the failure message and a context line with the event id. Every text stays
 within Slack's limits (header 150, field 2,000, section 3,000 characters; at most 50 blocks), so a
 long failure message is cut, never rejected by Slack.
 """
@@ -18,7 +18,6 @@ MAX_SECTION_CHARS = 3_000
 MAX_FIELD_CHARS = 2_000
 MAX_FIELDS = 10
 MAX_BLOCKS = 50
-MAX_BUTTON_TEXT_CHARS = 75
 MAX_URL_CHARS = 3_000
 MAX_CONTEXT_CHARS = 2_000
 # The top-level `text` is the notification and fallback; keep it short.
@@ -162,22 +161,22 @@ def _fields(detail: Mapping[str, Any]) -> list[dict[str, str]]:
     return fields[:MAX_FIELDS]
 
 
+def console_link(detail: Mapping[str, Any]) -> str | None:
+    """A mrkdwn link to the job's console page. A link, not a button: a URL button in a message from an
+    app without an interactivity endpoint (an incoming webhook) shows a warning icon once clicked."""
+    url = _str(detail, "consoleUrl")
+    if not url or len(url) > MAX_URL_CHARS or not url.startswith("https://") or any(c in url for c in "|<> "):
+        return None
+    return f"<{url.replace('&', '&amp;')}|Open in the AWS console>"
+
+
 def _job_section(detail: Mapping[str, Any]) -> dict[str, Any]:
     arn = _str(detail, "jobArn")
     label, value = ("*Job ARN*\n", arn) if arn else ("*Job id*\n", _str(detail, "jobId") or "-")
-    section: dict[str, Any] = {
-        "type": "section",
-        "text": _mrkdwn(label + "`" + fit(_code(value), MAX_SECTION_CHARS - len(label) - 2) + "`"),
-    }
-    url = _str(detail, "consoleUrl")
-    if url and len(url) <= MAX_URL_CHARS and url.startswith("https://"):
-        section["accessory"] = {
-            "type": "button",
-            "text": {"type": "plain_text", "text": "Open in console", "emoji": True},
-            "url": url,
-            "action_id": "open-console",
-        }
-    return section
+    link = console_link(detail)
+    tail = f"\n:arrow_upper_right: {link}" if link else ""
+    room = MAX_SECTION_CHARS - len(label) - 2 - len(tail)
+    return {"type": "section", "text": _mrkdwn(label + "`" + fit(_code(value), room) + "`" + tail)}
 
 
 def _failure_section(detail: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -104,9 +104,11 @@ def test_every_field_people_need_is_shown() -> None:
         "09f6f1c6-c1d3-5c3a-b5ff-23e94444d7d2",
     ):
         assert expected in text, expected
-    (button,) = [b["accessory"] for b in _blocks(payload) if "accessory" in b]
-    assert button["type"] == "button"
-    assert button["url"] == SAMPLES["succeeded"]["consoleUrl"]
+    # A link, not a URL button: webhook apps have no interactivity endpoint, so a button would show a
+    # warning icon once clicked
+    url = SAMPLES["succeeded"]["consoleUrl"]
+    assert f":arrow_upper_right: <{url}|Open in the AWS console>" in _blocks(payload)[3]["text"]["text"]
+    assert "button" not in text
 
 
 def test_q_in_connect_job_shows_its_id_and_knowledge_base() -> None:
@@ -170,12 +172,20 @@ def test_missing_fields_do_not_break_rendering() -> None:
     payload = render({"eventId": "e1", "status": "Completed"})
     _assert_within_slack_limits(payload)
     assert _blocks(payload)[0]["text"]["text"] == ":grey_question: Unknown status: job (unnamed job)"
-    assert not [b for b in _blocks(payload) if "accessory" in b]
+    assert "Open in the AWS console" not in _texts(payload)
 
 
-def test_a_console_url_that_is_not_https_gets_no_button() -> None:
-    payload = render(SAMPLES["succeeded"] | {"consoleUrl": "javascript:alert(1)"})
-    assert not [b for b in _blocks(payload) if "accessory" in b]
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "http://example.com", "https://example.com/a|b", "https://x/<!here>"]
+)
+def test_a_console_url_that_is_not_plain_https_gets_no_link(url: str) -> None:
+    payload = render(SAMPLES["succeeded"] | {"consoleUrl": url})
+    assert "Open in the AWS console" not in _texts(payload)
+
+
+def test_ampersands_in_the_console_url_are_escaped() -> None:
+    payload = render(SAMPLES["succeeded"] | {"consoleUrl": "https://console.aws.amazon.com/x?a=1&b=2"})
+    assert "<https://console.aws.amazon.com/x?a=1&amp;b=2|Open in the AWS console>" in _texts(payload)
 
 
 def test_fit_never_cuts_inside_an_entity_and_keeps_short_text() -> None:
