@@ -16,10 +16,11 @@ import socket
 import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import boto3
 import time_machine
@@ -210,14 +211,24 @@ class World:
         self._traveller.shift(delta)
         self.plane.clock.set(self.now())
 
-    def run(self, remaining_ms: int = 300_000) -> dict[str, Any]:
-        """One scheduled invocation of the real handler."""
+    def run(
+        self,
+        remaining_ms: int = 300_000,
+        *,
+        context: FakeLambdaContext | None = None,
+        clients: Any = None,
+    ) -> dict[str, Any]:
+        """One scheduled invocation of the real handler; `clients` (a ClientFactory, e.g. on a
+        session with fault hooks) replaces the handler's own for this invocation."""
         from auditor import handler  # noqa: PLC0415 (lambdas on path)
 
         handler._clients.cache_clear()  # endpoints are per world
-        context = FakeLambdaContext(aws_request_id=str(uuid.uuid4()), remaining_ms=remaining_ms)
+        if context is None:
+            context = FakeLambdaContext(remaining_ms=remaining_ms)
+        context.aws_request_id = str(uuid.uuid4())
         self.plane.clock.set(self.now())
-        result: dict[str, Any] = handler.lambda_handler({"source": "aws.scheduler"}, context)
+        with patch.object(handler, "_clients", lambda: clients) if clients is not None else nullcontext():
+            result: dict[str, Any] = handler.lambda_handler({"source": "aws.scheduler"}, context)
         return result
 
     # -- what consumers received ----------------------------------------------------------------

@@ -1,0 +1,212 @@
+"""The soak's oracle: the simulator's ground truth against what consumers received and what DynamoDB holds.
+
+Ground truth is every status each job really held, in order (recorded by whoever drives the control
+plane: `Truth.created` / `Truth.changed`). The auditor can only see a job at audit times, so a job
+that went InProgress -> Completed -> (nothing) between two runs legitimately yields one transition,
+and one that went InProgress -> Stopping -> Completed between two runs yields InProgress -> Completed.
+The oracle therefore checks, per job:
+
+1. no phantom: every event names a status the job really had, and `previousStatus -> status` is a
+   real change (the job held `previousStatus` before it held `status`, and they differ);
+2. stable ids: every repeat of an event carries the same `eventId` with the same content, and one
+   (job, sequence) has one `eventId`;
+3. no gap: the delivered events, deduplicated by `eventId` and ordered by `sequence`, chain without a
+   gap (`sequence` n+1's `previousStatus` is `sequence` n's `status`) from the job's first recorded
+   status (its `discovered` event, or its silent baseline status) to its true final status;
+4. convergence: after a final fault-free run, DynamoDB holds each job's true status, with the
+   sequence of its last event, and no claim is left open;
+5. no skip: whenever a source's checkpoint is at C, every job of that source created before C is
+   recorded in DynamoDB (checked incrementally by `Truth.check_checkpoints` after every cycle).
+
+`stuck` alerts (a job in the same in-progress status for too long) take a sequence number without
+changing the status: in the chain they must repeat the current status (`previousStatus` = `status`
+= the status the job holds at that point of the chain); they are not counted as transitions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+STATUS_TRANSITIONS = frozenset({"discovered", "status-changed"})
+STUCK = "stuck"
+
+
+@dataclass
+class JobTruth:
+    job_id: str
+    source_key: str
+    created_at: datetime
+    history: list[tuple[datetime, str]] = field(default_factory=list)
+
+    @property
+    def statuses(self) -> list[str]:
+        return [status for _, status in self.history]
+
+    @property
+    def final(self) -> str:
+        return self.history[-1][1]
+
+    def really_changed(self, previous: str, status: str) -> bool:
+        """Whether the job held `previous` before it held `status` (and they differ)."""
+        if previous == status:
+            return False
+        seen_previous = False
+        for held in self.statuses:
+            if seen_previous and held == status:
+                return True
+            if held == previous:
+                seen_previous = True
+        return False
+
+
+@dataclass
+class Verdict:
+    violations: list[str] = field(default_factory=list)
+    figures: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+class Truth:
+    """What the simulator really did, and the checks against it."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, JobTruth] = {}
+        # Status each job had when the first (baseline) run recorded it silently.
+        self.baseline: dict[str, str] = {}
+        self.checkpoint_violations: list[str] = []
+        self._unverified: dict[str, list[JobTruth]] = defaultdict(list)
+
+    # -- recording --------------------------------------------------------------------------------
+    def created(self, job_id: str, source_key: str, created_at: datetime, status: str) -> None:
+        job = JobTruth(job_id, source_key, created_at, [(created_at, status)])
+        self.jobs[job_id] = job
+        self._unverified[source_key].append(job)
+
+    def changed(self, job_id: str, when: datetime, status: str) -> None:
+        self.jobs[job_id].history.append((when, status))
+
+    def take_baseline(self) -> None:
+        """Call right after the first, fault-free run: what it recorded silently."""
+        self.baseline = {job_id: job.final for job_id, job in self.jobs.items()}
+
+    @property
+    def status_changes(self) -> int:
+        return sum(len(job.history) - 1 for job in self.jobs.values())
+
+    # -- check 5, after every cycle ---------------------------------------------------------------
+    def check_checkpoints(self, checkpoints: Mapping[str, datetime], recorded: Any) -> None:
+        """`checkpoints`: source key -> checkpoint; `recorded(source_key, job) -> bool` says whether
+        DynamoDB holds the job. Jobs are verified once, when a checkpoint first passes them."""
+        for source_key, jobs in self._unverified.items():
+            checkpoint = checkpoints.get(source_key)
+            if checkpoint is None:
+                continue
+            still: list[JobTruth] = []
+            for job in jobs:
+                if job.created_at >= checkpoint:
+                    still.append(job)
+                elif not recorded(source_key, job):
+                    self.checkpoint_violations.append(
+                        f"checkpoint of {source_key} moved to {checkpoint.isoformat()} past job "
+                        f"{job.job_id} (created {job.created_at.isoformat()}) never recorded"
+                    )
+            self._unverified[source_key] = still
+
+    # -- checks 1 to 4, at the end ----------------------------------------------------------------
+    def verify(self, events: Iterable[Mapping[str, Any]], items: Iterable[Mapping[str, Any]]) -> Verdict:
+        """`events`: every event the bus consumer received; `items`: the state table's items."""
+        verdict = Verdict(violations=list(self.checkpoint_violations))
+        bad = verdict.violations
+        by_id, deliveries = self._check_events([e["detail"] for e in events], bad)
+        items = list(items)
+        open_claims = [str(i["jobId"]) for i in items if "pendingEventId" in i]
+        if open_claims:
+            bad.append(f"{len(open_claims)} claims left open after the final run: {open_claims[:5]}")
+        lost = self._check_chains(by_id, items, bad)
+        verdict.figures = {
+            "jobs": len(self.jobs),
+            "truth status changes": self.status_changes,
+            "transitions": sum(1 for d in by_id.values() if d.get("transition") != STUCK),
+            "stuck alerts": sum(1 for d in by_id.values() if d.get("transition") == STUCK),
+            "delivered": sum(deliveries.values()),
+            "duplicates": sum(deliveries.values()) - len(by_id),
+            "lost": lost,
+            "violations": len(bad),
+        }
+        return verdict
+
+    def _check_events(
+        self, details: list[Mapping[str, Any]], bad: list[str]
+    ) -> tuple[dict[str, Mapping[str, Any]], Counter[str]]:
+        """Checks 1 and 2, event by event; returns the events by id and deliveries per id."""
+        by_id: dict[str, Mapping[str, Any]] = {}
+        by_job_seq: dict[tuple[str, int], str] = {}
+        deliveries: Counter[str] = Counter()
+        for d in details:
+            event_id = str(d["eventId"])
+            deliveries[event_id] += 1
+            content = (d["jobId"], d["sequence"], d["previousStatus"], d["status"])
+            first = by_id.setdefault(event_id, d)
+            if (first["jobId"], first["sequence"], first["previousStatus"], first["status"]) != content:
+                bad.append(f"eventId {event_id} repeated with different content: {content}")
+            other = by_job_seq.setdefault((d["jobId"], int(d["sequence"])), event_id)
+            if other != event_id:
+                bad.append(f"job {d['jobId']} sequence {d['sequence']} has two eventIds")
+            job = self.jobs.get(str(d["jobId"]))
+            if job is None:
+                bad.append(f"event {event_id} for a job that never existed: {d['jobId']}")
+                continue
+            if d["status"] not in job.statuses:
+                bad.append(f"phantom: {d['jobId']} never had status {d['status']} (event {event_id})")
+            prev = d["previousStatus"]
+            if d.get("transition") == STUCK:
+                if prev != d["status"]:
+                    bad.append(f"stuck alert {event_id} changes status {prev} -> {d['status']}")
+            elif d.get("transition") not in STATUS_TRANSITIONS:
+                bad.append(f"event {event_id} of unknown transition kind {d.get('transition')!r}")
+            elif prev is not None and not job.really_changed(prev, d["status"]):
+                bad.append(f"phantom: {d['jobId']} never went {prev} -> {d['status']} (event {event_id})")
+        return by_id, deliveries
+
+    def _check_chains(
+        self, by_id: Mapping[str, Mapping[str, Any]], items: list[Mapping[str, Any]], bad: list[str]
+    ) -> int:
+        """Checks 3 and 4, job by job; returns how many transitions were lost."""
+        per_job: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        for d in by_id.values():
+            per_job[str(d["jobId"])].append(d)
+        recorded = {
+            str(i["jobId"]): i for i in items if str(i.get("sk", "")).startswith("JOB#") and "jobId" in i
+        }
+        lost = 0
+        for job_id, job in self.jobs.items():
+            chain = sorted(per_job.get(job_id, []), key=lambda d: int(d["sequence"]))
+            status = self.baseline.get(job_id)
+            sequence = 1 if status is not None else 0
+            for d in chain:
+                if int(d["sequence"]) != sequence + 1 or d["previousStatus"] != status:
+                    bad.append(
+                        f"gap: {job_id} went from ({sequence}, {status}) to event "
+                        f"({d['sequence']}, {d['previousStatus']} -> {d['status']})"
+                    )
+                    lost += 1
+                sequence, status = int(d["sequence"]), d["status"]
+            if status != job.final:
+                bad.append(f"lost: {job_id} ends at {job.final} but the last announced status is {status}")
+                lost += 1
+            item = recorded.get(job_id)
+            if item is None:
+                bad.append(f"state: {job_id} is not recorded in DynamoDB")
+            elif item["status"] != job.final or int(item["sequence"]) != sequence:
+                bad.append(
+                    f"state: {job_id} recorded ({item['sequence']}, {item['status']}), "
+                    f"truth ({sequence}, {job.final})"
+                )
+        return lost

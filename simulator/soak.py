@@ -1,0 +1,434 @@
+"""The soak: many scheduled cycles of the real handler under seeded faults, checked by an oracle.
+
+    python -m simulator.soak --cycles 1000 --seed 7
+
+Each cycle moves the world's clock (about five minutes, now and then hours), creates jobs of every
+kind and moves jobs along at random (sometimes several steps between two runs, sometimes through a
+status the auditor does not know), then invokes the handler with faults:
+
+* job APIs (simulator fault plan): ThrottlingException ~10% and InternalServerException ~5% of calls,
+  which the SDK's adaptive retries absorb, plus now and then a source denied or throttled beyond the
+  retries for one cycle;
+* EventBridge PutEvents partial failures ~10% and total failures, SNS errors, DynamoDB throttles
+  (retried) and throttles out of retries, spurious conditional-check failures on re-claims
+  (`simulator.aws_faults`);
+* crashes ~2% of invocations, at a random call or at a named point (between publish and commit in
+  particular), Lambda timeouts under a virtual clock, and overlapping invocations now and then.
+
+The SDK's retry back-off is recorded, not slept (`virtual back-off` in the figures), so 1,000 cycles
+run in minutes. At the end, faults are switched off, the clock passes the claim lease, the handler
+runs twice more, and the oracle (`simulator.oracle`) checks the promises. Exit status 1 on a violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "lambdas") not in sys.path:
+    sys.path.insert(0, str(ROOT / "lambdas"))  # the Lambda asset's import root, as in AWS
+
+from simulator.aws_faults import CRASH_POINTS, AwsFaultInjector, AwsFaultRates, SimulatedCrash  # noqa: E402
+from simulator.faults import FaultPlan  # noqa: E402
+from simulator.oracle import Truth, Verdict  # noqa: E402
+from simulator.state import ImportJob  # noqa: E402
+from simulator.world import ACCOUNT, DEFAULT_START, REGION, FakeLambdaContext, MotoServer, World  # noqa: E402
+
+BEDROCK_NEXT = {"InProgress": ("Completed", "Completed", "Failed", "Stopping"), "Stopping": ("Failed",)}
+QCONNECT_NEXT = {
+    "START_IN_PROGRESS": ("COMPLETE", "COMPLETE", "FAILED", "DELETE_IN_PROGRESS"),
+    "DELETE_IN_PROGRESS": ("DELETED", "DELETE_FAILED"),
+}
+
+
+@dataclass
+class SoakConfig:
+    cycles: int = 1000
+    seed: int = 1
+    interval: timedelta = timedelta(minutes=5)
+    api_throttle: float = 0.10
+    api_internal_error: float = 0.05
+    put_events_partial: float = 0.10
+    put_events_error: float = 0.02
+    sns_error: float = 0.02
+    sns_partial: float = 0.02
+    dynamodb_throttle: float = 0.05
+    dynamodb_error: float = 0.005
+    dynamodb_conditional: float = 0.02
+    crash: float = 0.02
+    timeout: float = 0.01
+    overlap: float = 0.03
+    source_outage: float = 0.02
+    new_jobs_per_cycle: float = 1.5
+    progress: float = 0.3
+
+
+@dataclass
+class SoakReport:
+    config: SoakConfig
+    verdict: Verdict
+    faults: Counter[str] = field(default_factory=Counter)
+    runs: Counter[str] = field(default_factory=Counter)
+    virtual_backoff_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        out = [
+            f"soak: seed {self.config.seed}, {self.config.cycles} cycles, {self.seconds:.0f} s",
+            "invocations: " + ", ".join(f"{k} {v}" for k, v in sorted(self.runs.items())),
+            "faults injected:",
+            *(f"  {k:<34} {v}" for k, v in sorted(self.faults.items())),
+            f"SDK retry and rate-limit waits (recorded, not waited): {self.virtual_backoff_seconds:.0f} s",
+            "oracle:",
+            *(f"  {k:<34} {v}" for k, v in self.verdict.figures.items()),
+        ]
+        if self.verdict.violations:
+            out.append(f"VIOLATIONS ({len(self.verdict.violations)}):")
+            out.extend(f"  {v}" for v in self.verdict.violations[:50])
+        else:
+            out.append("oracle: every promise held")
+        return out
+
+
+class _VirtualSleep:
+    """Stands in for the `time` module inside botocore.endpoint: retry sleeps are added up, not slept."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.total += seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def _virtual_token_bucket(sleeper: _VirtualSleep) -> Any:
+    """botocore's adaptive-mode TokenBucket._acquire, with its wait for capacity recorded, not waited."""
+
+    def _acquire(bucket: Any, amount: float, block: bool) -> bool:
+        bucket._refill()
+        if amount > bucket._current_capacity:
+            sleeper.sleep(bucket._sleep_amount(amount))
+            bucket._current_capacity = amount  # what the wait would have refilled
+        bucket._current_capacity -= amount
+        return True
+
+    return _acquire
+
+
+class _BudgetContext(FakeLambdaContext):
+    """A Lambda context whose remaining time follows the injector's virtual clock."""
+
+    injector: AwsFaultInjector | None = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        assert self.injector is not None
+        return self.injector.remaining_ms()
+
+
+class Soak:
+    """One soak: a world, a workload, faults, the oracle."""
+
+    def __init__(self, world: World, config: SoakConfig) -> None:
+        self.w = world
+        self.cfg = config
+        self.rng = random.Random(config.seed)  # noqa: S311 - a reproducible workload
+        self.truth = Truth()
+        self.events: list[dict[str, Any]] = []
+        self.runs: Counter[str] = Counter()
+        self.kbs: list[str] = []
+        self.live: dict[str, tuple[str, str]] = {}  # job id -> (family, status), jobs not yet terminal
+        self._names = 0
+        self.injector = AwsFaultInjector(
+            seed=config.seed,
+            rates=AwsFaultRates(
+                put_events_partial=config.put_events_partial,
+                put_events_error=config.put_events_error,
+                sns_error=config.sns_error,
+                sns_partial=config.sns_partial,
+                dynamodb_throttle=config.dynamodb_throttle,
+                dynamodb_error=config.dynamodb_error,
+                dynamodb_conditional=config.dynamodb_conditional,
+            ),
+        )
+        self.outages: Counter[str] = Counter()
+
+    # -- workload ---------------------------------------------------------------------------------
+    def _source_key(self, kind: str, kb: str | None = None) -> str:
+        return "/".join([ACCOUNT, REGION, kind, *([kb] if kb else [])])
+
+    def _create_job(self, terminal: bool = False) -> None:
+        plane = self.w.plane
+        family = self.rng.choice(("import", "copy", "qconnect"))
+        self._names += 1
+        if family == "qconnect":
+            kb = self.rng.choice(self.kbs)
+            status = self.rng.choice(("COMPLETE", "FAILED")) if terminal else "START_IN_PROGRESS"
+            job_id = plane.create_import_job(REGION, kb, status=status)
+            source = self._source_key("qconnect-import", kb)
+        elif family == "import":
+            status = self.rng.choice(("Completed", "Failed")) if terminal else "InProgress"
+            job_id = plane.create_model_import_job(REGION, f"soak-import-{self._names}", status=status)
+            source = self._source_key("bedrock-model-import")
+        else:
+            status = self.rng.choice(("Completed", "Failed")) if terminal else "InProgress"
+            job_id = plane.create_model_copy_job(REGION, f"soak-copy-{self._names}", status=status)
+            source = self._source_key("bedrock-model-copy")
+        record = plane.snapshot(job_id)
+        when: datetime = record.created_time if isinstance(record, ImportJob) else record.creation_time
+        self.truth.created(job_id, source, when, status)
+        nexts = QCONNECT_NEXT if family == "qconnect" else BEDROCK_NEXT
+        if status in nexts:
+            self.live[job_id] = (family, status)
+
+    def _progress(self, job_id: str) -> None:
+        family, status = self.live[job_id]
+        nexts = QCONNECT_NEXT if family == "qconnect" else BEDROCK_NEXT
+        new = self.rng.choice(nexts[status])
+        failure = None
+        if new == "Failed" and self.rng.random() < 0.2:
+            failure = "x" * self.rng.choice((10, 5000, 20_000))  # long messages are cut in events
+        self.w.plane.set_status(job_id, new, failure)
+        self.truth.changed(job_id, self.w.plane.clock.now(), new)
+        if new in nexts:
+            self.live[job_id] = (family, new)
+        else:
+            del self.live[job_id]
+
+    def _step_world(self) -> None:
+        """Between two runs: time passes, jobs appear and move on."""
+        gap = self.cfg.interval + timedelta(seconds=self.rng.uniform(-30, 30))
+        if self.rng.random() < 0.01:
+            gap = timedelta(hours=self.rng.uniform(1, 4))  # the schedule skipped for a while
+        parts = self.rng.randint(1, 3)
+        for _ in range(parts):
+            self.w.advance(gap / parts)
+            for _ in range(self._poisson(self.cfg.new_jobs_per_cycle / parts)):
+                self._create_job(terminal=self.rng.random() < 0.1)
+            for job_id in list(self.live):
+                if self.rng.random() < self.cfg.progress / parts:
+                    self._progress(job_id)
+
+    def _poisson(self, mean: float) -> int:
+        n, p, limit = 0, 1.0, pow(2.718281828, -mean)
+        while True:
+            p *= self.rng.random()
+            if p < limit:
+                return n
+            n += 1
+
+    # -- faults per invocation --------------------------------------------------------------------
+    def _arm(self, cycle: int) -> tuple[str, FakeLambdaContext]:
+        """Choose this invocation's crash, timeout, overlap and source outage; returns its label."""
+        inj, rng = self.injector, self.rng
+        context = _BudgetContext()
+        context.injector = inj
+        label = "normal"
+        draw = rng.random()
+        if draw < self.cfg.crash:
+            label = "crashed"
+            if rng.random() < 0.5:
+                inj.start_invocation()
+                inj.crash_at_call(rng.randint(1, 60))
+            else:
+                inj.start_invocation()
+                inj.crash_at(rng.choice(sorted(CRASH_POINTS)), rng.randint(1, 2))
+        elif draw < self.cfg.crash + self.cfg.timeout:
+            label = "timeout"
+            inj.start_invocation(budget_ms=rng.randint(31_000, 70_000))
+            inj.virtual_ms_per_call = 2_000
+        else:
+            inj.start_invocation()
+            inj.virtual_ms_per_call = 0
+        if rng.random() < self.cfg.overlap:
+            self.runs["overlapped"] += 1
+            inj.on_call(self._overlap_at(rng.randint(1, 40)))
+        if rng.random() < self.cfg.source_outage:
+            self._source_outage()
+        return label, context
+
+    def _source_outage(self) -> None:
+        faults = self.w.plane.faults
+        choice = self.rng.randrange(3)
+        if choice == 0:
+            faults.deny(operation="ListModelCopyJobs", times=1)
+            self.outages["AccessDenied (one source, one run)"] += 1
+        elif choice == 1 and self.kbs:
+            # More consecutive throttles than the SDK's 8 attempts: throttled out of retries.
+            faults.add_rule(
+                "ThrottlingException", operation="ListImportJobs", knowledge_base_id=self.kbs[0], times=8
+            )
+            self.outages["Throttled out of retries (one source)"] += 1
+        else:
+            faults.add_rule("InternalServerException", operation="ListModelImportJobs", times=8)
+            self.outages["5xx out of retries (one source)"] += 1
+
+    def _overlap_at(self, call: int) -> Any:
+        """An on-call hook that runs a second, overlapping invocation at the given call of the first."""
+        count = {"n": 0}
+
+        def hook(_event: str) -> None:
+            count["n"] += 1
+            if count["n"] != call:
+                return
+            self.injector.on_call(None)
+            self._overlapping_run()
+
+        return hook
+
+    def _overlapping_run(self) -> None:
+        from auditor.adapters.clients import ClientFactory  # noqa: PLC0415
+        from auditor.handler import build_auditor  # noqa: PLC0415
+        from auditor.settings import load_settings  # noqa: PLC0415
+
+        settings = load_settings()
+        auditor = build_auditor(settings, ClientFactory())
+        sources, _ = auditor.sources(ACCOUNT, settings.audited_regions, settings.job_kinds, ())
+        auditor.run(sources)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        plane = self.w.plane
+        plane.faults = FaultPlan(seed=self.cfg.seed)
+        self.kbs = [plane.create_knowledge_base(REGION, f"kb-{i}") for i in range(2)]
+        for _ in range(6):
+            self._create_job()
+        for _ in range(2):
+            self._create_job(terminal=True)
+
+    def invoke(self, label: str, context: FakeLambdaContext, clients: Any) -> None:
+        try:
+            result = self.w.run(context=context, clients=clients)
+            self.runs[f"{result['status']}" if label == "normal" else f"{label} (survived)"] += 1
+        except SimulatedCrash:
+            self.runs[label] += 1
+        self.events.extend(self.w.events_received())
+        self.w.notifications_received()
+
+    def run(self, progress: bool = False) -> SoakReport:
+        from auditor.adapters.clients import ClientFactory  # noqa: PLC0415
+
+        started = time.monotonic()
+        sleeper = _VirtualSleep()
+        with (
+            patch("botocore.endpoint.time", sleeper),
+            patch("botocore.retries.bucket.TokenBucket._acquire", _virtual_token_bucket(sleeper)),
+        ):
+            self.setup()
+            session = self.injector.session()  # one session: service models load once
+            self.w.run()  # the baseline, fault-free
+            self.truth.take_baseline()
+            self.events.extend(self.w.events_received())
+            self.w.plane.faults.set_rates(
+                throttle=self.cfg.api_throttle, internal_error=self.cfg.api_internal_error
+            )
+            for cycle in range(1, self.cfg.cycles + 1):
+                self._step_world()
+                if cycle == self.cfg.cycles // 3:
+                    self.kbs.append(self.w.plane.create_knowledge_base(REGION, "kb-late"))
+                label, context = self._arm(cycle)
+                clients = ClientFactory(session=session)  # fresh clients, as after a cold start
+                self.invoke(label, context, clients)
+                self._check_checkpoints()
+                if progress and cycle % 100 == 0:
+                    print(f"  cycle {cycle}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+            verdict = self.finish()
+        faults: Counter[str] = Counter()
+        faults.update({f"job API {k}": v for k, v in self.w.plane.faults.counts.items()})
+        faults.update({f"AWS {k}": v for k, v in self.injector.counts.items()})
+        faults.update(self.outages)
+        self.runs["overlapping invocations"] = self.runs.pop("overlapped", 0)
+        return SoakReport(
+            self.cfg, verdict, faults, self.runs, sleeper.total, seconds=time.monotonic() - started
+        )
+
+    def finish(self) -> Verdict:
+        """Faults off, past the claim lease, two clean runs, then the oracle."""
+        self.w.plane.faults.clear()
+        self.injector.enabled = False
+        self.injector.start_invocation()
+        for _ in range(2):
+            self.w.advance(timedelta(minutes=16))
+            self.w.run()
+            self.events.extend(self.w.events_received())
+            self._check_checkpoints()
+        return self.truth.verify(self.events, list(self.w.table_items("SRC#")))
+
+    def _check_checkpoints(self) -> None:
+        from auditor.adapters.state_store import parse_timestamp  # noqa: PLC0415
+
+        checkpoints: dict[str, datetime] = {}
+        for source_key in {job.source_key for job in self.truth.jobs.values()}:
+            item = self.w.dynamodb.get_item(
+                TableName="job-auditor-state",
+                Key={"pk": {"S": f"SRC#{source_key}"}, "sk": {"S": "CHECKPOINT"}},
+                ConsistentRead=True,
+            ).get("Item")
+            if item:
+                checkpoints[source_key] = parse_timestamp(item["lastRunStartedAt"]["S"])
+
+        def recorded(source_key: str, job: Any) -> bool:
+            from auditor.adapters.state_store import timestamp  # noqa: PLC0415
+
+            key = {
+                "pk": {"S": f"SRC#{source_key}"},
+                "sk": {"S": f"JOB#{timestamp(job.created_at)}#{job.job_id}"},
+            }
+            return "Item" in self.w.dynamodb.get_item(
+                TableName="job-auditor-state", Key=key, ConsistentRead=True
+            )
+
+        self.truth.check_checkpoints(checkpoints, recorded)
+
+
+@contextmanager
+def soak_world(moto: MotoServer | None = None) -> Iterator[World]:
+    """A world for a soak (starts its own moto server unless one is given)."""
+    own = moto is None
+    server = moto or MotoServer()
+    if own:
+        server.start()
+    try:
+        with World(server, DEFAULT_START) as w:
+            yield w
+    finally:
+        if own:
+            server.stop()
+
+
+def run_soak(config: SoakConfig, moto: MotoServer | None = None, progress: bool = False) -> SoakReport:
+    with soak_world(moto) as w:
+        return Soak(w, config).run(progress=progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cycles", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    import logging  # noqa: PLC0415
+
+    logging.disable(logging.CRITICAL)  # the handler's JSON logs and metrics would drown the figures
+    with open(os.devnull, "w") as devnull, redirect_stdout(devnull):
+        report = run_soak(SoakConfig(cycles=args.cycles, seed=args.seed), progress=True)
+    print("\n".join(report.lines()))
+    return 0 if report.verdict.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
