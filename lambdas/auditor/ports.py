@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -18,6 +18,10 @@ class SourceError(Exception):
     def __init__(self, message: str, code: str = "Error") -> None:
         super().__init__(message)
         self.code = code
+
+
+class Stopped(Exception):
+    """The time budget ran out: stop before committing anything more; the next run resumes."""
 
 
 @dataclass
@@ -36,8 +40,11 @@ class Listing:
 class JobApi(Protocol):
     """Reads one job control plane."""
 
-    def list_jobs(self, source: Source, created_after: datetime) -> Listing:
-        """Every job of `source` created after `created_after` (all pages)."""
+    def list_jobs(
+        self, source: Source, created_after: datetime, should_stop: Callable[[], bool] | None = None
+    ) -> Listing:
+        """Every job of `source` created after `created_after` (all pages); raises `Stopped` between
+        pages once `should_stop()` is true."""
         ...
 
     def get_job(self, source: Source, job: JobState) -> ObservedJob | None:

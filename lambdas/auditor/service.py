@@ -16,9 +16,12 @@ from auditor.domain.checkpoint import WindowPlan, advance, plan_window
 from auditor.domain.diff import Transition, diff, stuck
 from auditor.domain.events import iso
 from auditor.domain.jobs import JOB_KINDS, JobState, ObservedJob, Source, StatusCategory
-from auditor.ports import JobApi, Publisher, PublishResult, SourceError, StateStore
+from auditor.ports import JobApi, Publisher, PublishResult, SourceError, StateStore, Stopped
 
 logger = logging.getLogger(__name__)
+
+# Claims are written in chunks; the time budget is checked between chunks.
+CLAIM_CHUNK = 50
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class SourceSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     transitions_by_status: dict[str, int] = field(default_factory=dict)
     checkpoint_advanced: bool = False
+    # The time budget ran out inside this source: what was claimed is published and committed, the
+    # rest (and the checkpoint) waits for the next run.
+    stopped: bool = False
     error: str | None = None
     duration_ms: int = 0
 
@@ -146,16 +152,25 @@ class Auditor:
                 summary.stopped_early = True
                 logger.warning("time budget reached; remaining sources wait for the next run")
                 break
-            summary.sources.append(self.audit_source(source))
+            result = self.audit_source(source, should_stop)
+            summary.sources.append(result)
+            if result.stopped:
+                summary.stopped_early = True
+                break
         return summary
 
-    def audit_source(self, source: Source) -> SourceSummary:
+    def audit_source(self, source: Source, should_stop: Callable[[], bool] = lambda: False) -> SourceSummary:
         """One source: recover, plan, observe, diff, claim, publish, finalize, advance."""
         started = time.monotonic()
         calls_before = self._api.api_calls
         result = SourceSummary(source.key, source.kind.id, source.region)
         try:
-            self._audit(source, result)
+            self._audit(source, result, should_stop)
+        except Stopped as exc:
+            result.stopped = True
+            logger.warning(
+                "time budget reached inside a source", extra={"source": source.key, "at": str(exc)}
+            )
         except SourceError as exc:
             result.error = f"{exc.code}: {exc}"
             logger.error("source failed", extra={"source": source.key, "error": result.error})
@@ -163,7 +178,7 @@ class Auditor:
         result.duration_ms = int((time.monotonic() - started) * 1000)
         return result
 
-    def _audit(self, source: Source, result: SourceSummary) -> None:
+    def _audit(self, source: Source, result: SourceSummary, should_stop: Callable[[], bool]) -> None:
         run_started = self._clock()
         policy = self._policy
         all_delivered = self._recover(source, result, run_started)
@@ -181,7 +196,7 @@ class Auditor:
         result.window_start = iso(plan.window_start)
         result.baseline = plan.baseline
 
-        observed, previous = self._observe(source, plan, result)
+        observed, previous = self._observe(source, plan, result, should_stop)
 
         transitions = self._with_failure_messages(source, diff(source, previous, observed, run_started))
         if not plan.baseline:
@@ -203,7 +218,16 @@ class Auditor:
         if plan.baseline and not policy.announce_baseline and not self._scope_audited_before(source):
             result.recorded_silently = self._store.record_silently(transitions)
         else:
-            claimed = self._store.claim(transitions, run_started + policy.claim_lease)
+            claimed: list[Transition] = []
+            for start in range(0, len(transitions), CLAIM_CHUNK):
+                if should_stop():
+                    # Claimed so far is published below; the rest is diffed again by the next run.
+                    result.stopped = True
+                    all_delivered = False
+                    transitions = transitions[:start]
+                    break
+                chunk = transitions[start : start + CLAIM_CHUNK]
+                claimed += self._store.claim(chunk, run_started + policy.claim_lease)
             result.claimed_elsewhere = len(transitions) - len(claimed)
             all_delivered = self._deliver(claimed, result) and all_delivered
 
@@ -244,10 +268,10 @@ class Auditor:
         return self._scope_seen[key]
 
     def _observe(
-        self, source: Source, plan: WindowPlan, result: SourceSummary
+        self, source: Source, plan: WindowPlan, result: SourceSummary, should_stop: Callable[[], bool]
     ) -> tuple[list[ObservedJob], dict[str, JobState]]:
         """List the window and re-check older in-flight jobs; return them with their recorded state."""
-        listing = self._api.list_jobs(source, plan.window_start)
+        listing = self._api.list_jobs(source, plan.window_start, should_stop)
         result.pages = listing.pages
         result.skipped = dict(listing.skipped)
         observed: list[ObservedJob] = []
@@ -260,6 +284,8 @@ class Auditor:
 
         previous = self._store.load_jobs_since(source, plan.window_start)
         for state in plan.recheck:
+            if should_stop():
+                raise Stopped(f"{source.key}: time budget reached while re-checking in-flight jobs")
             previous[state.job_id] = state
             current = self._api.get_job(source, state)
             result.jobs_rechecked += 1

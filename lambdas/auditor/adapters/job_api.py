@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from auditor.domain.jobs import JobKindSpec, JobState, ObservedJob, Source
-from auditor.ports import Listing, SourceError
+from auditor.ports import Listing, SourceError, Stopped
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,9 @@ class BotoJobApi:
     def api_calls(self) -> int:
         return self._calls
 
-    def list_jobs(self, source: Source, created_after: datetime) -> Listing:
+    def list_jobs(
+        self, source: Source, created_after: datetime, should_stop: Callable[[], bool] | None = None
+    ) -> Listing:
         kind = source.kind
         client = self._clients(kind.client, source.region)
         params: dict[str, Any] = dict(kind.sort_params)
@@ -96,6 +98,8 @@ class BotoJobApi:
                     job = parse_job(kind, item, listing)
                     if job is not None:
                         listing.jobs.append(job)
+                if should_stop is not None and page.get("nextToken") and should_stop():
+                    raise Stopped(f"{source.key}: time budget reached after {listing.pages} pages")
         except ClientError as exc:
             raise _source_error(source, exc) from exc
         except BotoCoreError as exc:

@@ -1,0 +1,100 @@
+"""The time budget inside a source: a run that must stop does so between pages or between claim
+chunks, keeps what it committed, leaves the checkpoint where it was, and the next run resumes."""
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from auditor.adapters.clients import ClientFactory
+from auditor.domain.jobs import Source
+from auditor.handler import build_auditor
+from auditor.service import CLAIM_CHUNK, Auditor
+from auditor.settings import load_settings
+from simulator.aws_faults import AwsFaultInjector
+from simulator.world import ACCOUNT, REGION, FakeLambdaContext, World
+
+JOBS = 110  # two pages of Q in Connect's ListImportJobs (100 a page), three claim chunks (50, 50, 10)
+
+
+def _world(make_world: Any) -> tuple[World, list[str]]:
+    w: World = make_world(JOB_KINDS="qconnect-import")
+    kb = w.plane.create_knowledge_base(region=REGION, name="kb")
+    jobs = w.plane.bulk_create_import_jobs(REGION, kb, JOBS, start=w.now() - timedelta(minutes=30))
+    w.run()  # baseline
+    w.advance(timedelta(minutes=5))
+    for job in jobs:
+        w.plane.set_status(job, "COMPLETE")
+    return w, jobs
+
+
+def _auditor() -> tuple[Auditor, Source]:
+    auditor = build_auditor(load_settings(), ClientFactory())
+    (source,), _ = auditor.sources(ACCOUNT, [REGION], ["qconnect-import"], [])
+    return auditor, source
+
+
+def test_stops_between_pages_without_committing_anything(make_world: Any) -> None:
+    # Given 110 completed jobs over two pages, and a budget that runs out after the first page
+    w, _ = _world(make_world)
+    auditor, source = _auditor()
+    checkpoint = auditor._store.load_checkpoint(source)
+    w.plane.reset_calls()
+    # When the source is audited
+    summary = auditor.audit_source(source, should_stop=lambda: auditor._api.api_calls >= 1)
+    # Then it stopped after one page, claimed and published nothing, and kept the checkpoint
+    assert summary.stopped and summary.error is None
+    assert w.plane.count_calls("ListImportJobs") == 1
+    assert summary.published == 0
+    assert w.events_received() == []
+    assert w.pending_claims() == set()
+    assert auditor._store.load_checkpoint(source) == checkpoint
+    # And the next run announces all 110, once each
+    w.advance(timedelta(minutes=5))
+    result = w.run()
+    assert result["status"] == "ok"
+    assert len({e["detail"]["eventId"] for e in w.events_received()}) == JOBS
+
+
+def test_stops_between_claim_chunks_and_publishes_what_it_claimed(make_world: Any) -> None:
+    # Given 110 transitions and a budget that runs out after the first claim chunk
+    w, _ = _world(make_world)
+    auditor, source = _auditor()
+    checkpoint = auditor._store.load_checkpoint(source)
+    answers = iter([False, False, True])  # after page 1, before chunk 1, before chunk 2
+    summary = auditor.audit_source(source, should_stop=lambda: next(answers, True))
+    # Then the first chunk was claimed, published and committed; the checkpoint did not move
+    assert summary.stopped
+    assert summary.published == CLAIM_CHUNK
+    assert w.pending_claims() == set()
+    first = w.events_received()
+    assert len(first) == CLAIM_CHUNK
+    assert auditor._store.load_checkpoint(source) == checkpoint
+    # And the next run announces the other 60, none twice
+    w.advance(timedelta(minutes=5))
+    w.run()
+    ids = Counter(e["detail"]["eventId"] for e in first + w.events_received())
+    assert len(ids) == JOBS and max(ids.values()) == 1
+
+
+def test_handler_stops_before_the_lambda_timeout_and_the_next_run_resumes(make_world: Any) -> None:
+    # Given an invocation whose remaining time falls 2 s (virtual) per AWS call from 40 s
+    w, _ = _world(make_world)
+    injector = AwsFaultInjector(virtual_ms_per_call=2_000)
+    injector.start_invocation(budget_ms=40_000)
+
+    class Context(FakeLambdaContext):
+        def get_remaining_time_in_millis(self) -> int:
+            return injector.remaining_ms()
+
+    # When the handler runs
+    result = w.run(context=Context(), clients=ClientFactory(session=injector.session()))
+    # Then it stopped cleanly (no timeout), said so, and left no claim open
+    assert injector.counts["LambdaTimeout"] == 0
+    assert result["stoppedEarly"] and result["status"] == "partial-failure"
+    assert w.pending_claims() == set()
+    announced = w.events_received()
+    # And the next, unhurried run announces the rest, none twice
+    w.advance(timedelta(minutes=5))
+    w.run()
+    ids = Counter(e["detail"]["eventId"] for e in announced + w.events_received())
+    assert len(ids) == JOBS and max(ids.values()) == 1
