@@ -16,10 +16,10 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from slack_forwarder import handler
-from slack_forwarder.webhook import WebhookPoster
 
 from simulator.world import FakeLambdaContext, MotoServer
+from slack_forwarder import handler
+from slack_forwarder.webhook import WebhookPoster
 from tests.unit.slack_samples import SAMPLES
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:job-auditor-transitions"

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from auditor.domain.events import build_detail
 from slack_forwarder.blocks import (
     MAX_BLOCKS,
     MAX_FIELD_CHARS,
@@ -18,8 +20,6 @@ from slack_forwarder.blocks import (
     render,
     render_plain,
 )
-
-from auditor.domain.events import build_detail
 from tests.unit import factories
 from tests.unit.slack_samples import IMPORT_ARN, KB_ID, SAMPLES
 

@@ -8,9 +8,9 @@ from email.message import Message
 from typing import Any
 
 import pytest
+
 from slack_forwarder.handler import ConfigurationError, payload_for, webhook_url_from_secret
 from slack_forwarder.webhook import WebhookPoster, WebhookUrlError, check_url, retry_after_seconds
-
 from tests.unit.slack_samples import SAMPLES
 
 URL = "https://hooks.slack.com/services/T000/B000/XXXXXXXX"
