@@ -1,6 +1,6 @@
 """The CDK context of job-auditor: one typed model, validated before any construct is built.
 
-Every key is documented in docs/deploy.md with its default and an example. A bad value fails
+Every key is documented in the README ("Context keys") with its default and an example. A bad value fails
 `cdk synth` with a message that names the key and the form it expects.
 """
 
