@@ -1,0 +1,407 @@
+"""`make bench`: the real handler against the simulator and moto, beside its lower bounds and a naive
+poller, at several sizes; plus the cold start. Prints a table, writes benchmarks/results/*.json (and a
+PNG of cost against history size when matplotlib is installed).
+
+    python -m benchmarks.run            # the full set (about 10 minutes on 2 cores)
+    python -m benchmarks.run --quick    # small sizes, one measured cycle (about a minute)
+
+Figures only: nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
+
+from benchmarks import coldstart  # noqa: E402
+from benchmarks.cost import cost_model  # noqa: E402
+from benchmarks.scenario import KINDS, LIST_OP, Scenario  # noqa: E402
+from simulator.world import DEFAULT_START, MotoServer, World  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+CYCLE = timedelta(minutes=5)
+BASE = (10_000, 500, 200)
+FULL = [
+    (1_000, 500, 200),
+    BASE,
+    (100_000, 500, 200),
+    (10_000, 10, 200),
+    (10_000, 5_000, 200),
+    (10_000, 500, 0),
+    (10_000, 500, 2_000),
+]
+QUICK = [(1_000, 500, 200), (10_000, 500, 200), (1_000, 10, 0)]
+NAIVE_MAX_HISTORY = 10_000
+# Assumed in-Region latency per call, seconds (not measured here: the local servers answer at their
+# own speed, and moto's Query scans the whole table). Used for the modelled Lambda duration only.
+NOMINAL_LATENCY_S = {
+    "dynamodb.BatchWriteItem": 0.015,
+    "dynamodb": 0.006,
+    "bedrock.List": 0.15,
+    "qconnect.List": 0.15,
+    "bedrock.Get": 0.08,
+    "qconnect.Get": 0.08,
+    "events": 0.03,
+    "sns": 0.03,
+}
+
+
+def _nominal(operation: str) -> float:
+    for prefix in sorted(NOMINAL_LATENCY_S, key=len, reverse=True):
+        if operation.startswith(prefix):
+            return NOMINAL_LATENCY_S[prefix]
+    return 0.05
+
+
+def _times(answer: dict[str, Any]) -> dict[str, float]:
+    """Local wall time; the poller's own time (wall minus time inside AWS calls); and the modelled
+    duration in AWS (own time + calls x assumed latency)."""
+    meter = answer["meter"]
+    own = max(0.0, answer["wallS"] - sum(meter["secondsInCalls"].values()))
+    modelled = own + sum(n * _nominal(op) for op, n in meter["calls"].items())
+    return {"ownS": round(own, 4), "modelledS": round(modelled, 4)}
+
+
+class Worker:
+    """One warm Lambda stand-in process (benchmarks.worker)."""
+
+    def __init__(self, mode: str, env: dict[str, str], log: IO[str]) -> None:
+        child_env = dict(os.environ)
+        child_env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "lambdas"), str(ROOT)])
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=child_env,
+            cwd=ROOT,
+        )
+        self._send({"mode": mode, "env": env})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps(message) + "\n")
+        self._proc.stdin.flush()
+
+    def invoke(self, now: datetime) -> dict[str, Any]:
+        self._send({"now": now.isoformat()})
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker exited ({self._proc.poll()}); see {RESULTS / 'workers.log'}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def close(self) -> None:
+        if self._proc.stdin:
+            self._proc.stdin.close()
+        self._proc.wait(timeout=30)
+
+
+@dataclass
+class Options:
+    cycles: int
+    naive_max_history: int
+    sizes: list[tuple[int, int, int]]
+    # (in flight, transitions) shapes the naive poller also runs at (it is slow: O(history) GetItems).
+    naive_shapes: frozenset[tuple[int, int]] = frozenset({BASE[1:]})
+
+
+def _calls(meter: dict[str, Any], prefix: str) -> int:
+    return sum(n for op, n in meter["calls"].items() if op.startswith(prefix))
+
+
+def _ddb_minimum(summary: dict[str, Any], window_query_pages: int) -> int:
+    """The fewest DynamoDB requests the claim design can make (see docs/performance.md):
+    per source the checkpoint read, the in-flight and pending index reads, the window's query pages
+    and the checkpoint write; per transition one conditional write; the clearing and history puts
+    (two per transition) at 25 per BatchWriteItem, per source."""
+    total = 0
+    for source in summary["sources"]:
+        t = int(source["transitions"])
+        total += 4 + 1 + t + math.ceil(2 * t / 25)
+    return total + window_query_pages - len(summary["sources"])
+
+
+def _auditor_row(s: Scenario, w: World, answer: dict[str, Any], ddb_pages: int) -> dict[str, Any]:
+    summary = answer["result"]
+    meter = answer["meter"]
+    bounds = s.list_bounds(w, summary)
+    transitions = int(summary["transitions"])
+    per_source_t = [int(x["transitions"]) for x in summary["sources"]]
+    list_calls = {kind: meter["calls"].get(LIST_OP[kind], 0) for kind in KINDS}
+    failed_gets = s.failed_this_cycle.get("bedrock-model-import", 0)
+    rechecked = sum(int(x["jobs_rechecked"]) for x in summary["sources"])
+    ddb = _calls(meter, "dynamodb.")
+    ddb_min = _ddb_minimum(summary, ddb_pages)
+    return {
+        "transitions": transitions,
+        "listCalls": sum(list_calls.values()) + meter["calls"].get("qconnect.ListKnowledgeBases", 0),
+        "listCallsBound": sum(b["apiBound"] for b in bounds.values()) + 1,
+        "listCallsByKind": {k: {**bounds[k], "measured": list_calls[k]} for k in KINDS},
+        "getCalls": _calls(meter, "bedrock.Get") + _calls(meter, "qconnect.Get"),
+        "getCallsBound": failed_gets + rechecked,
+        "dynamodbRequests": ddb,
+        "dynamodbMinimum": ddb_min,
+        "dynamodbRatio": round(ddb / ddb_min, 3) if ddb_min else None,
+        "dynamodbByOperation": {k: v for k, v in meter["calls"].items() if k.startswith("dynamodb.")},
+        "readUnitsEstimated": meter["dynamodbReadUnits"],
+        "writeUnitsEstimated": meter["dynamodbWriteUnits"],
+        "putEvents": meter["calls"].get("events.PutEvents", 0),
+        "putEventsBound": sum(math.ceil(t / 10) for t in per_source_t),
+        "snsCalls": _calls(meter, "sns."),
+        "snsBound": sum(math.ceil(t / 10) for t in per_source_t),
+        "apiCalls": sum(meter["calls"].values()),
+        "wallS": answer["wallS"],
+        **_times(answer),
+        "cpuS": answer["cpuS"],
+        "peakRssMb": answer["peakRssMb"],
+        "rssAfterImportMb": answer["rssAfterImportMb"],
+        "secondsInCalls": meter["secondsInCalls"],
+        "sourceMs": {x["job_kind"]: x["duration_ms"] for x in summary["sources"]},
+        "status": summary["status"],
+    }
+
+
+def _naive_row(answer: dict[str, Any]) -> dict[str, Any]:
+    meter = answer["meter"]
+    return {
+        "events": answer["result"]["events"],
+        "jobsListed": answer["result"]["jobsListed"],
+        "listCalls": _calls(meter, "bedrock.List") + _calls(meter, "qconnect.List"),
+        "getCalls": 0,
+        "dynamodbRequests": _calls(meter, "dynamodb."),
+        "readUnitsEstimated": meter["dynamodbReadUnits"],
+        "writeUnitsEstimated": meter["dynamodbWriteUnits"],
+        "putEvents": meter["calls"].get("events.PutEvents", 0),
+        "snsCalls": _calls(meter, "sns."),
+        "apiCalls": sum(meter["calls"].values()),
+        "wallS": answer["wallS"],
+        **_times(answer),
+        "cpuS": answer["cpuS"],
+        "peakRssMb": answer["peakRssMb"],
+        "secondsInCalls": meter["secondsInCalls"],
+    }
+
+
+def _window_query_pages(w: World, s: Scenario, summary: dict[str, Any]) -> int:
+    """1 MB query pages the window read needs: the job items in each source's window, by size."""
+    from benchmarks.meter import item_size  # noqa: PLC0415
+
+    pages = 0
+    for source in summary["sources"]:
+        start = source["window_start"]
+        items = w.dynamodb.get_paginator("query").paginate(
+            TableName="job-auditor-state",
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"SRC#{source['source']}"},
+                ":a": {"S": f"JOB#{start.replace('Z', '')}"},
+                ":b": {"S": "JOB#~"},
+            },
+        )
+        size = sum(item_size(i) for page in items for i in page["Items"])
+        pages += max(1, math.ceil(size / (1024 * 1024)))
+    return pages
+
+
+def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts from the last cycle (they repeat); time and memory the median / max of the cycles."""
+    row = dict(rows[-1])
+    for key in ("wallS", "cpuS", "ownS", "modelledS"):
+        row[key] = round(statistics.median(r[key] for r in rows), 4)
+    row["peakRssMb"] = max(r["peakRssMb"] for r in rows)
+    return row
+
+
+def _without_consumers(w: World) -> None:
+    """Drop the World's SQS consumers: moto delivers to them inside PutEvents and Publish, which
+    would be measured as the pollers' time (in AWS delivery is asynchronous)."""
+    w.events.remove_targets(Rule="bus-consumer", EventBusName="job-auditor", Ids=["queue"])
+    w.events.delete_rule(Name="bus-consumer", EventBusName="job-auditor")
+    for sub in w.sns.list_subscriptions()["Subscriptions"]:
+        w.sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+
+
+def run_scenario(moto: MotoServer, size: tuple[int, int, int], opts: Options, log: IO[str]) -> dict[str, Any]:
+    history, in_flight, transitions = size
+    naive_here = history <= opts.naive_max_history and (in_flight, transitions) in opts.naive_shapes
+    s = Scenario(history, in_flight, transitions, naive=naive_here)
+    started = time.perf_counter()
+    with World(moto, DEFAULT_START, env={"ANNOUNCE_BASELINE": "false"}) as w:
+        _without_consumers(w)
+        s.setup(w)
+        env = w.environment()
+        auditor = Worker("auditor", env, log)
+        naive = Worker("naive", env, log) if s.naive else None
+        try:
+            first = auditor.invoke(w.now())  # the silent baseline: not measured
+            rows, naive_rows = [], []
+            for cycle in range(1 + opts.cycles):  # one warm-up cycle, then the measured ones
+                w.advance(CYCLE)
+                s.mutate(w, cycle)
+                answer = auditor.invoke(w.now())
+                pages = _window_query_pages(w, s, answer["result"])
+                row = _auditor_row(s, w, answer, pages)
+                n_answer = naive.invoke(w.now()) if naive else None
+                if cycle == 0:
+                    continue
+                rows.append(row)
+                if n_answer:
+                    naive_rows.append(_naive_row(n_answer))
+        finally:
+            auditor.close()
+            if naive:
+                naive.close()
+    out: dict[str, Any] = {
+        "scenario": s.name,
+        "history": history,
+        "inFlight": in_flight,
+        "transitionsPerCycle": transitions,
+        "firstInvocation": {"wallS": first["wallS"], "peakRssMb": first["peakRssMb"]},
+        "auditor": _median_row(rows),
+        "cycles": rows,
+        "scenarioSeconds": round(time.perf_counter() - started, 1),
+    }
+    if naive_rows:
+        n = _median_row(naive_rows)
+        a = out["auditor"]
+        out["naive"] = n
+        out["ratios"] = {
+            "apiCalls": round(n["apiCalls"] / max(1, a["apiCalls"]), 1),
+            "dynamodbRequests": round(n["dynamodbRequests"] / max(1, a["dynamodbRequests"]), 1),
+            "wall": round(n["wallS"] / max(1e-6, a["wallS"]), 1),
+            "own": round(n["ownS"] / max(1e-6, a["ownS"]), 1),
+            "modelled": round(n["modelledS"] / max(1e-6, a["modelledS"]), 1),
+            "cpu": round(n["cpuS"] / max(1e-6, a["cpuS"]), 1),
+        }
+    return out
+
+
+def _fmt(row: dict[str, Any]) -> str:
+    a = row["auditor"]
+    naive = row.get("naive")
+    ratio = row.get("ratios", {})
+    cells = [
+        f"{row['history']:>7}",
+        f"{row['inFlight']:>5}",
+        f"{row['transitionsPerCycle']:>5}",
+        f"{a['listCalls']:>5}/{a['listCallsBound']:<5}",
+        f"{a['getCalls']:>4}/{a['getCallsBound']:<4}",
+        f"{a['dynamodbRequests']:>5}/{a['dynamodbMinimum']:<5}",
+        f"{a['readUnitsEstimated']:>7.1f}",
+        f"{a['writeUnitsEstimated']:>7.1f}",
+        f"{a['putEvents']:>4}/{a['putEventsBound']:<4}",
+        f"{a['snsCalls']:>4}/{a['snsBound']:<4}",
+        f"{a['wallS']:>6.2f}",
+        f"{a['ownS']:>5.2f}",
+        f"{a['modelledS']:>5.2f}",
+        f"{a['cpuS']:>5.2f}",
+        f"{a['peakRssMb']:>6.0f}",
+        f"{naive['apiCalls']:>7}" if naive else "      -",
+        f"{naive['wallS']:>7.2f}" if naive else "      -",
+        f"{ratio.get('apiCalls', '-'):>6}",
+        f"{ratio.get('wall', '-'):>6}",
+        f"{ratio.get('own', '-'):>6}",
+        f"{ratio.get('modelled', '-'):>6}",
+    ]
+    return " ".join(cells)
+
+
+HEADER = (
+    "history    inf trans list/bound   get/bd ddb/minimum     RRU*    WRU* PutEv/bd SNS/bd   wall   own"
+    " model   cpu  RSSMB naiveAPI nWall   xAPI  xWall   xOwn xModel"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, one measured cycle")
+    parser.add_argument("--cycles", type=int, default=None, help="measured cycles per scenario (default 2)")
+    parser.add_argument("--naive-max-history", type=int, default=NAIVE_MAX_HISTORY)
+    parser.add_argument(
+        "--size", action="append", default=[], help="history,inflight,transitions (repeatable)"
+    )
+    parser.add_argument("--no-coldstart", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS / "bench.json")
+    args = parser.parse_args(argv)
+    sizes = [tuple(int(x) for x in s.split(",")) for s in args.size] or (QUICK if args.quick else FULL)
+    opts = Options(
+        cycles=args.cycles or (1 if args.quick else 2),
+        naive_max_history=args.naive_max_history,
+        sizes=[(a, b, c) for a, b, c in sizes],
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {
+        "generatedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+        "notes": "RRU/WRU are estimated from item sizes (moto reports no consumed capacity).",
+        "scenarios": [],
+    }
+    started = time.perf_counter()
+    if not args.no_coldstart:
+        report["coldStart"] = coldstart.measure(runs=3 if args.quick else 7)
+        c = report["coldStart"]
+        print(
+            f"cold start: handler import {c['handlerImportS']:.3f}s + clients {c['handlerClientsS']:.3f}s"
+            f" vs import boto3 {c['boto3ImportS']:.3f}s + clients {c['boto3ClientsS']:.3f}s:"
+            f" ratio {c['ratio']} (import alone {c['importRatio']})",
+            flush=True,
+        )
+    moto = MotoServer()
+    moto.start()
+    print(HEADER, flush=True)
+    try:
+        with open(RESULTS / "workers.log", "w", encoding="utf-8") as log:
+            for size in opts.sizes:
+                row = run_scenario(moto, size, opts, log)
+                report["scenarios"].append(row)
+                print(_fmt(row), flush=True)
+    finally:
+        moto.stop()
+    report["costModel"] = cost_model(report)
+    report["totalSeconds"] = round(time.perf_counter() - started, 1)
+    args.out.write_text(json.dumps(report, indent=2, default=str))
+    print(
+        "* estimated from item sizes; list bound: ceil(jobs in window / page) per Bedrock source, "
+        "ceil(all jobs / 100) for Q in Connect (no time filter), +1 ListKnowledgeBases"
+    )
+    for name, model in report["costModel"]["scenarios"].items():
+        line = ", ".join(f"{m} ${v['totalUsd']:.2f}" for m, v in model["monthly"].items())
+        print(f"monthly cost ({name}): {line}")
+    print(f"report: {args.out} ({report['totalSeconds']} s)")
+    try:
+        from benchmarks.plot import plot  # noqa: PLC0415
+
+        png = plot(report, args.out.with_suffix(".png"))
+        if png:
+            print(f"plot: {png}")
+    except ImportError:
+        print("plot skipped: matplotlib is not installed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
