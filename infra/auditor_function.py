@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -40,7 +41,7 @@ TABLE_ACTIONS: tuple[str, ...] = (
     "dynamodb:UpdateItem",
 )
 
-_RETENTION = {
+LOG_RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
     3: logs.RetentionDays.THREE_DAYS,
     5: logs.RetentionDays.FIVE_DAYS,
@@ -77,6 +78,47 @@ def powertools_layer_parameter(version: str) -> str:
     return f"/aws/service/powertools/python/{arch}/{RUNTIME.name}/{version}"
 
 
+def shared_python_function(
+    scope: Construct,
+    *,
+    description: str,
+    handler: str,
+    role: iam.IRole,
+    log_group: logs.ILogGroup,
+    log_level: str,
+    powertools_layer_version: str,
+    **props: Any,
+) -> lambda_.Function:
+    """A job-auditor function: the shared `lambdas/` asset (one upload for every function), the
+    AWS-managed Powertools layer, the newest Python on arm64, X-Ray and JSON logs in its own group."""
+    layer = lambda_.LayerVersion.from_layer_version_arn(
+        scope,
+        "Powertools",
+        ssm.StringParameter.value_for_string_parameter(
+            scope, powertools_layer_parameter(powertools_layer_version)
+        ),
+    )
+    return lambda_.Function(
+        scope,
+        "Function",
+        description=description,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        handler=handler,
+        code=lambda_.Code.from_asset(
+            str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/__pycache__/**", "**/*.pyc"]
+        ),
+        layers=[layer],
+        role=role,
+        tracing=lambda_.Tracing.ACTIVE,
+        logging_format=lambda_.LoggingFormat.JSON,
+        application_log_level_v2=lambda_.ApplicationLogLevel[log_level.replace("WARNING", "WARN")],
+        system_log_level_v2=lambda_.SystemLogLevel.WARN,
+        log_group=log_group,
+        **props,
+    )
+
+
 def _arns(service: str, regions: list[str], resource: str) -> list[str]:
     return [f"arn:{Aws.PARTITION}:{service}:{region}:{Aws.ACCOUNT_ID}:{resource}" for region in regions]
 
@@ -102,7 +144,7 @@ class AuditorFunction(Construct):
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            retention=_RETENTION[config.log_retention_days],
+            retention=LOG_RETENTION[config.log_retention_days],
             removal_policy=removal_policy,
         )
         self.role = iam.Role(
@@ -113,25 +155,14 @@ class AuditorFunction(Construct):
         )
         self.log_group.grant_write(self.role)
 
-        layer = lambda_.LayerVersion.from_layer_version_arn(
+        self.function = shared_python_function(
             self,
-            "Powertools",
-            ssm.StringParameter.value_for_string_parameter(
-                self, powertools_layer_parameter(config.powertools_layer_version)
-            ),
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
             description="job-auditor: polls job statuses and announces transitions",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
             handler=HANDLER,
-            code=lambda_.Code.from_asset(
-                str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/__pycache__/**", "**/*.pyc"]
-            ),
-            layers=[layer],
             role=self.role,
+            log_group=self.log_group,
+            log_level=config.log_level,
+            powertools_layer_version=config.powertools_layer_version,
             memory_size=config.function_memory_mb,
             timeout=self.timeout,
             # One run at a time: a scheduled run never overlaps the previous one.
@@ -139,11 +170,6 @@ class AuditorFunction(Construct):
             # A run that failed or waited too long is not retried: the next scheduled run covers it.
             retry_attempts=0,
             max_event_age=Duration.minutes(max(1, min(config.schedule_rate_minutes, 360))),
-            tracing=lambda_.Tracing.ACTIVE,
-            logging_format=lambda_.LoggingFormat.JSON,
-            application_log_level_v2=lambda_.ApplicationLogLevel[config.log_level.replace("WARNING", "WARN")],
-            system_log_level_v2=lambda_.SystemLogLevel.WARN,
-            log_group=self.log_group,
             environment=self._environment(config, table=table, bus=bus, topic=topic, chat_topic=chat_topic),
         )
         self._grant(config, table=table, bus=bus, topic=topic)

@@ -18,23 +18,14 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.auditor_function import (
-    _RETENTION,
-    ARCHITECTURE,
-    LAMBDAS_DIR,
-    METRICS_NAMESPACE,
-    RUNTIME,
-    powertools_layer_parameter,
-)
+from infra.auditor_function import LOG_RETENTION, METRICS_NAMESPACE, shared_python_function
 
 HANDLER = "slack_forwarder.handler.lambda_handler"
 SERVICE_NAME = "job-auditor-slack"
@@ -67,7 +58,7 @@ class SlackWebhookForwarder(Construct):
         self.secret = secretsmanager.Secret.from_secret_name_v2(self, "WebhookSecret", secret_name)
 
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=_RETENTION[log_retention_days], removal_policy=removal_policy
+            self, "Logs", retention=LOG_RETENTION[log_retention_days], removal_policy=removal_policy
         )
         self.role = iam.Role(
             self,
@@ -86,26 +77,14 @@ class SlackWebhookForwarder(Construct):
             retention_period=Duration.days(14),
             removal_policy=removal_policy,
         )
-        layer = lambda_.LayerVersion.from_layer_version_arn(
+        self.function = shared_python_function(
             self,
-            "Powertools",
-            ssm.StringParameter.value_for_string_parameter(
-                self, powertools_layer_parameter(powertools_layer_version)
-            ),
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
             description="job-auditor: posts transitions to a Slack incoming webhook",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
             handler=HANDLER,
-            # The same asset as the auditor (one upload): the forwarder lives beside it in lambdas/.
-            code=lambda_.Code.from_asset(
-                str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/__pycache__/**", "**/*.pyc"]
-            ),
-            layers=[layer],
             role=self.role,
+            log_group=self.log_group,
+            log_level=log_level,
+            powertools_layer_version=powertools_layer_version,
             memory_size=256,
             timeout=TIMEOUT,
             # One post at a time: a webhook takes about one message a second, so parallel posts
@@ -114,11 +93,6 @@ class SlackWebhookForwarder(Construct):
             retry_attempts=RETRY_ATTEMPTS,
             max_event_age=Duration.hours(6),
             dead_letter_queue=self.dead_letter_queue,
-            tracing=lambda_.Tracing.ACTIVE,
-            logging_format=lambda_.LoggingFormat.JSON,
-            application_log_level_v2=lambda_.ApplicationLogLevel[log_level.replace("WARNING", "WARN")],
-            system_log_level_v2=lambda_.SystemLogLevel.WARN,
-            log_group=self.log_group,
             environment={
                 # The secret's name, not its value: the function reads the URL at run time.
                 "WEBHOOK_SECRET_NAME": secret_name,
