@@ -344,7 +344,12 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(decision.delay_seconds)
             if decision.error is not None:
                 raise ApiError(decision.error.code, decision.error.message, decision.error.status)
+            mutator = plane.mutator
+            if mutator is not None:
+                query = dict(mutator.before(route.operation, query))
             body = route.handler(plane, region, path_params, query)
+            if mutator is not None:
+                body = mutator.after(route.operation, query, body)
         except ApiError as exc:
             status, error_code = exc.status, exc.code
             body = {"message": exc.message}

@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from simulator.clock import SimClock
 from simulator.faults import FaultPlan
+from simulator.mutators import ResponseMutator
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 
@@ -282,6 +283,8 @@ class ControlPlane:
         self.clock = clock or SimClock()
         self.account_id = account_id
         self.faults = faults or FaultPlan()
+        # Rewrites requests and responses on purpose (malformed answers); see simulator.mutators.
+        self.mutator: ResponseMutator | None = None
         self.calls = CallLog()
         self._seed = seed
         self._lock = threading.RLock()
@@ -330,6 +333,7 @@ class ControlPlane:
             self._rng = random.Random(self._seed)  # noqa: S311
             self.calls.clear()
             self.faults = FaultPlan()
+            self.mutator = None
 
     # -- calls ---------------------------------------------------------------------------------------
 
