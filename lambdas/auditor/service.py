@@ -278,6 +278,15 @@ class Auditor:
         for job in listing.jobs:
             # The API may return older jobs (and Q in Connect has no time filter at all).
             if job.created_at < plan.window_start:
+                if source.kind.time_filter_param:
+                    # Asked for jobs created after the window start and got an older one anyway.
+                    result.skipped["created-before-window"] = (
+                        result.skipped.get("created-before-window", 0) + 1
+                    )
+                    logger.warning(
+                        "job older than creationTimeAfter ignored",
+                        extra={"source": source.key, "job": job.job_id},
+                    )
                 continue
             observed.append(job)
         result.jobs_listed = len(observed)

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
+from auditor.domain.events import TRUNCATION_MARK
 from auditor.domain.jobs import JobKindSpec, JobState, ObservedJob, Source
 from auditor.ports import Listing, SourceError, Stopped
 
@@ -16,6 +18,30 @@ logger = logging.getLogger(__name__)
 
 ClientProvider = Callable[[str, str], Any]
 _GONE_KB_STATUSES = frozenset({"DELETED", "DELETE_IN_PROGRESS"})
+# Characters of a failure message kept in state: at 4 bytes a character, twice, well under 400 KB.
+MAX_STORED_FAILURE_MESSAGE = 16_000
+# What botocore raises on a response it cannot parse (an unparseable timestamp is a ValueError): a
+# failure of that source, not of the whole run.
+_MALFORMED = (ResponseParserError, ValueError)
+
+
+def _storable(value: object) -> Any:
+    """Text as DynamoDB and JSON can hold it: a lone surrogate (invalid UTF-8) would fail every write
+    of the job for ever, so it becomes U+FFFD. Anything else is returned unchanged."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    return value
+
+
+def _bounded(message: str | None) -> str | None:
+    """A failure message as stored: the job item holds it twice while a claim is open (the state and
+    the claimed transition), and an item is limited to 400 KB. Events cut it further (4,000)."""
+    if message is None or len(message) <= MAX_STORED_FAILURE_MESSAGE:
+        return message
+    return message[: MAX_STORED_FAILURE_MESSAGE - len(TRUNCATION_MARK)] + TRUNCATION_MARK
 
 
 def _as_utc(value: object) -> datetime | None:
@@ -34,11 +60,11 @@ def parse_job(
             listing.skip(reason)
         logger.warning("job skipped", extra={"reason": reason, "jobKind": kind.id, "item": dict(item)})
 
-    job_id = item.get(kind.id_field)
+    job_id = _storable(item.get(kind.id_field))
     if not isinstance(job_id, str) or not job_id:
         skip("missing-job-id")
         return None
-    status = item.get(kind.status_field)
+    status = _storable(item.get(kind.status_field))
     if not isinstance(status, str) or not status:
         skip("missing-status")
         return None
@@ -52,7 +78,7 @@ def parse_job(
 
     def optional_text(name: str | None) -> str | None:
         value = item.get(name) if name else None
-        return value if isinstance(value, str) and value else None
+        return _storable(value) if isinstance(value, str) and value else None
 
     return ObservedJob(
         job_id=job_id,
@@ -62,7 +88,7 @@ def parse_job(
         arn=optional_text(kind.arn_field),
         last_modified_at=optional_time(kind.last_modified_field),
         ended_at=optional_time(kind.end_time_field),
-        failure_message=optional_text(kind.failure_field),
+        failure_message=_bounded(optional_text(kind.failure_field)),
     )
 
 
@@ -88,12 +114,23 @@ class BotoJobApi:
         if kind.scope_param:
             params[kind.scope_param] = source.knowledge_base_id
         listing = Listing()
+        tokens: set[str] = set()
         try:
             paginator = client.get_paginator(kind.list_method)
             pages = paginator.paginate(**params, PaginationConfig={"PageSize": kind.max_page_size})
             for page in pages:
                 self._calls += 1
                 listing.pages += 1
+                token = page.get("nextToken")
+                # The SDK only catches a token repeated back to back; a cycle would page for ever.
+                if token in tokens:
+                    raise SourceError(
+                        f"{source.key}: the API returned nextToken {token[:40]!r} again after "
+                        f"{listing.pages} pages; listing stopped",
+                        code="PaginationLoop",
+                    )
+                if token:
+                    tokens.add(token)
                 for item in page.get(kind.list_result_key) or []:
                     job = parse_job(kind, item, listing)
                     if job is not None:
@@ -104,6 +141,8 @@ class BotoJobApi:
             raise _source_error(source, exc) from exc
         except BotoCoreError as exc:
             raise SourceError(f"{source.key}: {exc}", code=type(exc).__name__) from exc
+        except _MALFORMED as exc:
+            raise _malformed(source, exc) from exc
         return listing
 
     def get_job(self, source: Source, job: JobState) -> ObservedJob | None:
@@ -121,6 +160,8 @@ class BotoJobApi:
             raise _source_error(source, exc) from exc
         except BotoCoreError as exc:
             raise SourceError(f"{source.key}: {exc}", code=type(exc).__name__) from exc
+        except _MALFORMED as exc:
+            raise _malformed(source, exc) from exc
         item = response[kind.get_result_key] if kind.get_result_key else response
         return parse_job(kind, item)
 
@@ -141,6 +182,10 @@ class BotoJobApi:
         except BotoCoreError as exc:
             raise SourceError(f"{account}/{region}: {exc}", code=type(exc).__name__) from exc
         return ids
+
+
+def _malformed(source: Source, exc: Exception) -> SourceError:
+    return SourceError(f"{source.key}: malformed response: {exc}", code="MalformedResponse")
 
 
 def _source_error(source: Source, exc: ClientError) -> SourceError:
