@@ -7,7 +7,15 @@ from simulator.soak import SoakConfig, run_soak
 from simulator.world import MotoServer
 
 # More crashes, timeouts, overlaps and outages than the long soak, so a short run meets them all.
-SHORT = SoakConfig(cycles=70, seed=20261102, crash=0.08, timeout=0.05, overlap=0.08, source_outage=0.06)
+SHORT = SoakConfig(
+    cycles=70,
+    seed=20261102,
+    crash=0.08,
+    timeout=0.05,
+    overlap=0.08,
+    source_outage=0.06,
+    new_jobs_per_cycle=1.5,
+)
 
 
 def test_short_soak_keeps_every_promise(moto_server: MotoServer) -> None:
