@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from auditor.adapters.job_api import BotoJobApi
 from auditor.domain.diff import diff
@@ -31,6 +32,12 @@ LONG_AGO = NOW - timedelta(hours=1)
 def sim() -> Iterator[tuple[ControlPlane, BotoJobApi]]:
     plane = ControlPlane(clock=SimClock(start=NOW), seed=5)
     server = SimulatorServer(plane, host="127.0.0.1", port=0).start()
+    plane.endpoint_url = server.endpoint_url  # type: ignore[attr-defined]
+    yield plane, _api_with(plane, None)
+    server.stop()
+
+
+def _api_with(plane: ControlPlane, config: Config | None) -> BotoJobApi:
     clients: dict[tuple[str, str], Any] = {}
 
     def provider(service: str, region: str) -> Any:
@@ -39,14 +46,14 @@ def sim() -> Iterator[tuple[ControlPlane, BotoJobApi]]:
             clients[key] = boto3.client(
                 service,
                 region_name=region,
-                endpoint_url=server.endpoint_url,
+                endpoint_url=plane.endpoint_url,  # type: ignore[attr-defined]
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",
+                config=config,
             )
         return clients[key]
 
-    yield plane, BotoJobApi(provider)
-    server.stop()
+    return BotoJobApi(provider)
 
 
 def _imports(plane: ControlPlane, n: int) -> list[str]:
@@ -293,3 +300,19 @@ def test_deleted_knowledge_base_fails_only_its_source(make_world: Any, monkeypat
     (failed,) = [s for s in result["sources"] if s["error"]]
     assert failed["error"].startswith("ResourceNotFoundException")
     assert len(result["sources"]) == 4
+
+
+def test_response_slower_than_the_client_timeout_fails_only_that_source(sim: Any) -> None:
+    # Given a knowledge base whose list answers after 1.5 s, and clients with a 0.5 s read timeout
+    plane, _ = sim
+    slow = plane.create_knowledge_base(REGION, "slow")
+    fast = plane.create_knowledge_base(REGION, "fast")
+    plane.create_import_job(REGION, fast)
+    config = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=1, read_timeout=0.5)
+    api = _api_with(plane, config)
+    plane.faults.set_rates("ListImportJobs", delay_seconds=1.5)
+    with pytest.raises(SourceError) as error:
+        _list(api, QCONNECT, slow)
+    assert error.value.code == "ReadTimeoutError"
+    plane.faults.clear()
+    assert len(_list(api, QCONNECT, fast).jobs) == 1
