@@ -17,7 +17,12 @@ def test_subject_is_short_single_line_and_says_outcome() -> None:
         "region": "us-east-1",
         "account": "123456789012",
         "jobName": "import-1",
+        "eventId": note.attributes["eventId"],
     }
+    assert (
+        note.attributes["eventId"]
+        == build_detail(transition(job(1, "Failed", failure_message="bad weights")))["eventId"]
+    )
 
 
 def test_subject_with_a_huge_name_and_control_characters_stays_within_100_chars() -> None:

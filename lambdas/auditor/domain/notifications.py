@@ -184,6 +184,8 @@ def attributes(detail: Mapping[str, Any]) -> dict[str, str]:
         "region": str(detail["region"]),
         "account": str(detail["account"]),
         "jobName": _name(detail),
+        # Lets SNS consumers deduplicate a repeat exactly as bus consumers do.
+        "eventId": str(detail["eventId"]),
     }
 
 
