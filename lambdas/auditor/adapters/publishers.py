@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from auditor.domain.diff import Transition
-from auditor.domain.events import Event, build_event, entry_size
+from auditor.domain.events import build_event, entry_size
 from auditor.domain.notifications import (
     FilterPolicy,
     attributes,
@@ -51,8 +51,14 @@ def _error_code(exc: ClientError | BotoCoreError) -> str:
     return type(exc).__name__
 
 
+Entry = dict[str, Any]
+# A transition with its request entry and the entry's size against the 256 KB request limit.
+Rendered = tuple[Transition, Entry, int]
+
+
 class _RetryingPublisher:
-    """Sends batches; resends only the entries that failed, with exponential backoff and jitter."""
+    """Renders each transition once into its request entry, sends batches, and resends only the
+    entries that failed, with exponential backoff and jitter."""
 
     name = "publisher"
 
@@ -69,17 +75,21 @@ class _RetryingPublisher:
         self._sleep = sleep
         self.requests = 0
 
-    def _send(self, batch: list[Transition]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
+    def _render(self, transition: Transition) -> tuple[Entry, int]:
+        """The request entry for one transition, and its size as the service counts it."""
+        raise NotImplementedError
+
+    def _send(self, batch: list[Rendered]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
         """Send one batch: (delivered, [(failed, error code)])."""
         raise NotImplementedError
 
-    def _size(self, transition: Transition) -> int:
-        raise NotImplementedError
-
     def publish(self, transitions: Sequence[Transition]) -> PublishResult:
+        return self._publish_rendered([(t, *self._render(t)) for t in transitions])
+
+    def _publish_rendered(self, rendered: Sequence[Rendered]) -> PublishResult:
         result = PublishResult()
-        for batch in _batches(transitions, self._size):
-            pending = batch
+        for batch in _batches(rendered, lambda item: item[2]):
+            pending: list[Rendered] = batch
             for attempt in range(self._max_attempts):
                 if attempt:
                     self._sleep(self._base_delay * 2 ** (attempt - 1) * (1 + random.random()))  # noqa: S311
@@ -89,13 +99,14 @@ class _RetryingPublisher:
                 result.delivered.extend(delivered)
                 for _, code in failed:
                     result.errors[code] = result.errors.get(code, 0) + 1
-                pending = [t for t, _ in failed]
+                failed_ids = {t.event_id for t, _ in failed}
+                pending = [item for item in pending if item[0].event_id in failed_ids]
                 if not pending:
                     break
                 logger.warning(
                     "resending failed entries", extra={"channel": self.name, "count": len(pending)}
                 )
-            result.failed.extend(pending)
+            result.failed.extend(item[0] for item in pending)
         return result
 
 
@@ -109,40 +120,42 @@ class EventBridgePublisher(_RetryingPublisher):
         self._bus = event_bus_name
         self._source = event_source
 
-    def _event(self, transition: Transition) -> Event:
-        return build_event(transition, self._source)
+    def _render(self, transition: Transition) -> tuple[Entry, int]:
+        event = build_event(transition, self._source)
+        entry = {
+            "Source": event.source,
+            "DetailType": event.detail_type,
+            "Detail": event.detail_json(),
+            "Resources": list(event.resources),
+            "Time": event.time,
+            "EventBusName": self._bus,
+        }
+        return entry, entry_size(event)
 
-    def _size(self, transition: Transition) -> int:
-        return entry_size(self._event(transition))
-
-    def _send(self, batch: list[Transition]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
-        entries = []
-        for transition in batch:
-            event = self._event(transition)
-            entries.append(
-                {
-                    "Source": event.source,
-                    "DetailType": event.detail_type,
-                    "Detail": event.detail_json(),
-                    "Resources": list(event.resources),
-                    "Time": event.time,
-                    "EventBusName": self._bus,
-                }
-            )
+    def _send(self, batch: list[Rendered]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
         try:
-            response = self._client.put_events(Entries=entries)
+            response = self._client.put_events(Entries=[entry for _, entry, _ in batch])
         except (ClientError, BotoCoreError) as exc:
-            return [], [(t, _error_code(exc)) for t in batch]
+            return [], [(t, _error_code(exc)) for t, _, _ in batch]
         if not response.get("FailedEntryCount"):
-            return list(batch), []
+            return [t for t, _, _ in batch], []
         delivered, failed = [], []
         # Result entries come back in request order; a failed one has an ErrorCode.
-        for transition, outcome in zip(batch, response.get("Entries", []), strict=False):
+        for (transition, _, _), outcome in zip(batch, response.get("Entries", []), strict=False):
             if outcome.get("ErrorCode"):
                 failed.append((transition, str(outcome["ErrorCode"])))
             else:
                 delivered.append(transition)
         return delivered, failed
+
+
+def _sns_size(entry: Entry) -> int:
+    """Message and subject bytes, plus a generous allowance for the attributes."""
+    return len(entry["Message"].encode()) + len(entry.get("Subject", "").encode()) + 1024
+
+
+def _message_attributes(detail: dict[str, Any]) -> dict[str, Any]:
+    return {name: {"DataType": "String", "StringValue": value} for name, value in attributes(detail).items()}
 
 
 class SnsPublisher(_RetryingPublisher):
@@ -156,32 +169,26 @@ class SnsPublisher(_RetryingPublisher):
         self._topic = topic_arn
         self._source = event_source
 
-    def _entry(self, transition: Transition, entry_id: str) -> dict[str, Any]:
+    def _render(self, transition: Transition) -> tuple[Entry, int]:
         detail = build_event(transition, self._source).detail
-        return {
-            "Id": entry_id,
+        entry = {
             "Subject": subject(detail),
             "Message": sns_message(detail),
             "MessageStructure": "json",
-            "MessageAttributes": {
-                name: {"DataType": "String", "StringValue": value}
-                for name, value in attributes(detail).items()
-            },
+            "MessageAttributes": _message_attributes(detail),
         }
+        return entry, _sns_size(entry)
 
-    def _size(self, transition: Transition) -> int:
-        entry = self._entry(transition, "0")
-        return len(entry["Message"].encode()) + len(entry["Subject"].encode()) + 1024
-
-    def _send(self, batch: list[Transition]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
-        entries = [self._entry(t, str(i)) for i, t in enumerate(batch)]
+    def _send(self, batch: list[Rendered]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
+        # Ids are positions in this request, so a resend numbers its entries afresh.
+        entries = [{"Id": str(i), **entry} for i, (_, entry, _) in enumerate(batch)]
         try:
             response = self._client.publish_batch(TopicArn=self._topic, PublishBatchRequestEntries=entries)
         except (ClientError, BotoCoreError) as exc:
-            return [], [(t, _error_code(exc)) for t in batch]
+            return [], [(t, _error_code(exc)) for t, _, _ in batch]
         failed_ids = {f["Id"]: str(f.get("Code", "Error")) for f in response.get("Failed", [])}
-        delivered = [t for i, t in enumerate(batch) if str(i) not in failed_ids]
-        failed = [(t, failed_ids[str(i)]) for i, t in enumerate(batch) if str(i) in failed_ids]
+        delivered = [t for i, (t, _, _) in enumerate(batch) if str(i) not in failed_ids]
+        failed = [(t, failed_ids[str(i)]) for i, (t, _, _) in enumerate(batch) if str(i) in failed_ids]
         return delivered, failed
 
 
@@ -203,26 +210,23 @@ class ChatPublisher(SnsPublisher):
         super().__init__(client, topic_arn, event_source, **kwargs)
         self._filter = filter_policy
 
-    def _entry(self, transition: Transition, entry_id: str) -> dict[str, Any]:
+    def _render(self, transition: Transition) -> tuple[Entry, int]:
         detail = build_event(transition, self._source).detail
-        return {
-            "Id": entry_id,
+        entry = {
             "Message": json.dumps(chat_notification(detail), ensure_ascii=False),
-            "MessageAttributes": {
-                name: {"DataType": "String", "StringValue": value}
-                for name, value in attributes(detail).items()
-            },
+            "MessageAttributes": _message_attributes(detail),
         }
-
-    def _size(self, transition: Transition) -> int:
-        return len(self._entry(transition, "0")["Message"].encode()) + 1024
+        return entry, _sns_size(entry)
 
     def publish(self, transitions: Sequence[Transition]) -> PublishResult:
+        rendered = [(t, *self._render(t)) for t in transitions]
         wanted = [
-            t for t in transitions if matches(self._filter, attributes(build_event(t, self._source).detail))
+            (t, entry, size)
+            for t, entry, size in rendered
+            if matches(self._filter, {k: v["StringValue"] for k, v in entry["MessageAttributes"].items()})
         ]
-        result = super().publish(wanted)
+        result = self._publish_rendered(wanted)
         # Transitions the filter leaves out are delivered as far as this channel is concerned.
-        wanted_ids = {t.event_id for t in wanted}
+        wanted_ids = {t.event_id for t, _, _ in wanted}
         result.delivered.extend(t for t in transitions if t.event_id not in wanted_ids)
         return result
