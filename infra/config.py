@@ -12,10 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from auditor.settings import ALL_JOB_KINDS, JobKindId
+from auditor.settings import ALL_JOB_KINDS, KB_ID_PATTERN, REGION_PATTERN, JobKindId, split_csv
 
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
-_KB_ID = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")
 _NAME_PREFIX = re.compile(r"^[A-Za-z0-9._+-]{1,63}$")
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 
@@ -75,12 +73,6 @@ CONTEXT_KEYS: tuple[str, ...] = tuple(EXPECTED_FORMS)
 
 class ConfigError(ValueError):
     """The CDK context holds a malformed value; the message names each bad key."""
-
-
-def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return value
 
 
 def _bad(values: tuple[str, ...], ok: Callable[[str], bool]) -> list[str]:
@@ -148,26 +140,26 @@ class AuditorConfig(BaseModel):
     )
     @classmethod
     def _csv(cls, value: object) -> object:
-        return _split_csv(value)
+        return split_csv(value)
 
     @field_validator("qconnect_knowledge_base_ids", mode="before")
     @classmethod
     def _kb_csv(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in {"", "discover"}:
             return ()
-        return _split_csv(value)
+        return split_csv(value)
 
     @field_validator("qconnect_knowledge_base_ids")
     @classmethod
     def _kb_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if bad := _bad(value, lambda v: bool(_KB_ID.match(v))):
+        if bad := _bad(value, lambda v: bool(KB_ID_PATTERN.match(v))):
             raise ValueError(f"not knowledge base ids: {bad}")
         return value
 
     @field_validator("regions")
     @classmethod
     def _region_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if bad := _bad(value, lambda v: bool(_REGION.match(v))):
+        if bad := _bad(value, lambda v: bool(REGION_PATTERN.match(v))):
             raise ValueError(f"not region names: {bad}")
         return tuple(dict.fromkeys(value))
 

@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 JobKindId = Literal["bedrock-model-import", "bedrock-model-copy", "qconnect-import"]
 ALL_JOB_KINDS: tuple[JobKindId, ...] = ("bedrock-model-import", "bedrock-model-copy", "qconnect-import")
 
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
-_KB_ID = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")
+# Shared with the CDK context model (infra/config.py), so both accept the same forms.
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+KB_ID_PATTERN = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 # Message attributes the auditor sets on every SNS publish (auditor.domain.notifications.attributes).
@@ -58,9 +59,10 @@ class SettingsError(ValueError):
     """The environment is missing a variable or holds a malformed one."""
 
 
-def _split_csv(value: object) -> object:
+def split_csv(value: object) -> object:
+    """A comma list as a tuple of its non-empty, stripped parts; other values pass through."""
     if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
+        return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
 
 
@@ -101,19 +103,19 @@ class Settings(BaseModel):
     @field_validator("job_kinds", "regions", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
-        return _split_csv(value)
+        return split_csv(value)
 
     @field_validator("qconnect_knowledge_base_ids", mode="before")
     @classmethod
     def _kb_ids(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in {"", "discover", "*"}:
             return ()
-        return _split_csv(value)
+        return split_csv(value)
 
     @field_validator("qconnect_knowledge_base_ids")
     @classmethod
     def _kb_id_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [kb for kb in value if not _KB_ID.match(kb)]
+        bad = [kb for kb in value if not KB_ID_PATTERN.match(kb)]
         if bad:
             raise ValueError(f"expected knowledge base ids (UUIDs) or 'discover', got {bad}")
         return value
@@ -121,7 +123,7 @@ class Settings(BaseModel):
     @field_validator("regions")
     @classmethod
     def _region_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [r for r in value if not _REGION.match(r)]
+        bad = [r for r in value if not REGION_PATTERN.match(r)]
         if bad:
             raise ValueError(f"expected AWS region names such as us-east-1, got {bad}")
         return value
@@ -129,7 +131,7 @@ class Settings(BaseModel):
     @field_validator("region")
     @classmethod
     def _own_region(cls, value: str) -> str:
-        if not _REGION.match(value):
+        if not REGION_PATTERN.match(value):
             raise ValueError(f"expected an AWS region name such as us-east-1, got {value!r}")
         return value
 
