@@ -28,13 +28,10 @@ METRICS_NAMESPACE = "JobAuditor"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
-# DynamoDB actions the state store uses. TransactWriteItems is authorized per item action
-# (PutItem/UpdateItem/DeleteItem/ConditionCheckItem), so it needs no action of its own.
+# Exactly the DynamoDB calls the state store makes (lambdas/auditor/adapters/state_store.py):
+# conditional PutItem claims, UpdateItem leases, BatchWriteItem puts, GetItem and Query reads.
 TABLE_ACTIONS: tuple[str, ...] = (
-    "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",

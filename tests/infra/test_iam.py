@@ -7,10 +7,7 @@ from typing import Any
 from tests.infra.conftest import KB_ID, Synth, dumps
 
 TABLE_ACTIONS = [
-    "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",
