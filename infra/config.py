@@ -275,7 +275,7 @@ class AuditorConfig(BaseModel):
 
     @property
     def claim_lease_seconds(self) -> int:
-        """The outbox claim lease must outlive one run: the function timeout plus five minutes."""
+        """A claim's lease must outlive one run: the function timeout plus five minutes."""
         return self.function_timeout_seconds + 300
 
 

@@ -82,20 +82,20 @@ class StateStore(Protocol):
 
     def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> list[Transition]:
         """Commit each transition's job state, conditional on the recorded state it was computed from,
-        and put it in the outbox under a lease. Returns those this run won; a transition another run
-        already committed is not returned."""
+        and keep it as a pending claim under a lease. Returns those this run won; a transition another
+        run already committed is not returned."""
         ...
 
     def reclaim_expired(self, source: Source, now: datetime, lease_until: datetime) -> list[Transition]:
-        """Outbox entries whose lease expired (a crashed or failed run left them): take them over."""
+        """Pending claims whose lease expired (a crashed or failed run left them): take them over."""
         ...
 
     def release(self, transitions: Sequence[Transition]) -> None:
-        """Leave claimed transitions in the outbox for the next run to retry at once."""
+        """Keep these claims pending with their lease expired, so the next run retries them at once."""
         ...
 
     def finalize(self, transitions: Sequence[Transition], now: datetime) -> None:
-        """Published: remove from the outbox and write history."""
+        """Published: clear the claims and write history."""
         ...
 
 

@@ -130,15 +130,15 @@ def test_publish_failure_commits_nothing_and_next_run_delivers_with_same_event_i
     assert w.events_received() == []
     assert w.notifications_received() == []
     assert [i for i in w.table_items("SRC#") if i["sk"].startswith("HIST#")] == []
-    outbox = w.pending_claims()
-    assert len(outbox) == 3
+    claimed = w.pending_claims()
+    assert len(claimed) == 3
     assert auditor._store.load_checkpoint(source) == checkpoint_before
     # When the next scheduled run happens with the bus back
     w.advance(timedelta(minutes=5))
     summary = w.run()
     # Then the three transitions arrive, with the event ids that were claimed
     events = w.events_received()
-    assert {e["detail"]["eventId"] for e in events} == outbox
+    assert {e["detail"]["eventId"] for e in events} == claimed
     assert summary["sources"][0]["recovered"] == 3
     assert w.pending_claims() == set()
 
