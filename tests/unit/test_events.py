@@ -3,8 +3,10 @@ from dataclasses import replace
 from datetime import timedelta
 
 from auditor.domain.events import MAX_FAILURE_MESSAGE_CHARS, build_event, entry_size
-from auditor.domain.jobs import QCONNECT_IMPORT
+from auditor.domain.jobs import BEDROCK_MODEL_COPY, QCONNECT_IMPORT, Source
 from tests.unit.factories import T0, job, transition
+
+IMPORTS_PAGE = "https://us-east-1.console.aws.amazon.com/bedrock/home?region=us-east-1#/imported-models"
 
 
 def test_event_carries_the_versioned_envelope() -> None:
@@ -59,3 +61,47 @@ def test_qconnect_event_has_no_arn_but_names_the_knowledge_base() -> None:
     assert event.resources == ()
     assert event.detail_type == "Q in Connect Import Job Status Change"
     assert event.detail["statusCategory"] == "SUCCEEDED"
+
+
+def test_bedrock_job_console_url_opens_the_job_through_the_arn_redirect() -> None:
+    # Given a Bedrock model import job, which has an ARN
+    t = transition(job(5, "Completed"))
+    # When its event is built
+    detail = build_event(t, "job-auditor").detail
+    # Then consoleUrl is the console's ARN redirect with the whole ARN percent-encoded (: and / too)
+    assert detail["consoleUrl"] == (
+        "https://us-east-1.console.aws.amazon.com/go/view"
+        "?arn=arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Amodel-import-job%2Fjob000000005"
+    )
+    # And jobsConsoleUrl is the list of the kind's jobs
+    assert detail["jobsConsoleUrl"] == IMPORTS_PAGE
+
+
+def test_model_copy_job_links_use_the_sources_region_and_its_own_list_page() -> None:
+    arn = "arn:aws:bedrock:eu-west-1:123456789012:model-copy-job/z9y8x7w6v5u4"
+    t = replace(
+        transition(replace(job(1, "Failed"), job_id=arn, arn=arn), kind=BEDROCK_MODEL_COPY),
+        source=Source("123456789012", "eu-west-1", BEDROCK_MODEL_COPY),
+    )
+    detail = build_event(t, "job-auditor").detail
+    assert detail["consoleUrl"] == (
+        "https://eu-west-1.console.aws.amazon.com/go/view"
+        "?arn=arn%3Aaws%3Abedrock%3Aeu-west-1%3A123456789012%3Amodel-copy-job%2Fz9y8x7w6v5u4"
+    )
+    assert detail["jobsConsoleUrl"] == (
+        "https://eu-west-1.console.aws.amazon.com/bedrock/home?region=eu-west-1#/custom-models"
+    )
+
+
+def test_job_without_an_arn_links_to_its_kinds_page() -> None:
+    # Given a Q in Connect import job: an id, no ARN
+    t = transition(
+        replace(job(1, "COMPLETE"), arn=None, job_id="11111111-2222-3333-4444-555555555555"),
+        previous_status="START_IN_PROGRESS",
+        kind=QCONNECT_IMPORT,
+    )
+    detail = build_event(t, "job-auditor").detail
+    # Then both links are the kind's console page
+    page = "https://us-east-1.console.aws.amazon.com/connect/home?region=us-east-1"
+    assert detail["consoleUrl"] == page
+    assert detail["jobsConsoleUrl"] == page

@@ -1,6 +1,17 @@
+from dataclasses import replace
+from typing import Any
+
 from auditor.domain.events import build_detail
-from auditor.domain.notifications import build_notification
+from auditor.domain.jobs import QCONNECT_IMPORT
+from auditor.domain.notifications import body, build_notification, chat_notification
 from tests.unit.factories import job, transition
+
+JOB_LINK = (
+    "https://us-east-1.console.aws.amazon.com/go/view"
+    "?arn=arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Amodel-import-job%2Fjob000000001"
+)
+IMPORTS_PAGE = "https://us-east-1.console.aws.amazon.com/bedrock/home?region=us-east-1#/imported-models"
+CONNECT_PAGE = "https://us-east-1.console.aws.amazon.com/connect/home?region=us-east-1"
 
 
 def test_subject_is_short_single_line_and_says_outcome() -> None:
@@ -38,3 +49,36 @@ def test_discovered_job_body_says_new() -> None:
     assert "(new job) -> InProgress" in note.body
     assert note.attributes["previousStatus"] == "NONE"
     assert note.attributes["transition"] == "discovered"
+
+
+def _qconnect_detail() -> dict[str, Any]:
+    qjob = replace(job(1, "COMPLETE"), arn=None, job_id="11111111-2222-3333-4444-555555555555")
+    return build_detail(transition(qjob, previous_status="START_IN_PROGRESS", kind=QCONNECT_IMPORT))
+
+
+def test_email_links_the_job_and_the_list_of_its_kinds_jobs() -> None:
+    # Given a Bedrock job (it has an ARN) / When its email is rendered
+    lines = body(build_detail(transition(job(1, "Completed")))).splitlines()
+    # Then the console line opens the job, and the next line the list page
+    console = lines.index(f"Console: {JOB_LINK}")
+    assert lines[console + 1] == f"All Bedrock model import jobs: {IMPORTS_PAGE}"
+
+
+def test_email_of_a_job_without_an_arn_has_one_console_line() -> None:
+    text = body(_qconnect_detail())
+    assert f"Console: {CONNECT_PAGE}\nEvent id: " in text
+    assert "All " not in text
+    assert text.count(CONNECT_PAGE) == 1
+
+
+def test_chat_next_steps_open_the_job_then_offer_the_list() -> None:
+    steps = chat_notification(build_detail(transition(job(1, "Completed"))))["content"]["nextSteps"]
+    assert steps == [
+        f"Open the job in the <{JOB_LINK}|AWS console>",
+        f"Or see <{IMPORTS_PAGE}|all Bedrock model import jobs>",
+    ]
+
+
+def test_chat_next_steps_of_a_job_without_an_arn_link_the_kinds_page_once() -> None:
+    steps = chat_notification(_qconnect_detail())["content"]["nextSteps"]
+    assert steps == [f"Open the job in the <{CONNECT_PAGE}|AWS console>"]

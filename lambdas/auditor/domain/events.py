@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from auditor.domain.diff import Transition
 
@@ -13,6 +14,9 @@ ENVELOPE_VERSION = "1"
 # Failure messages are cut here so every entry stays far below EventBridge's 256 KB and SNS's 256 KB.
 MAX_FAILURE_MESSAGE_CHARS = 4_000
 TRUNCATION_MARK = " [truncated]"
+# The console's ARN redirect to a resource's own page. The list page (jobsConsoleUrl) goes alongside it,
+# as a fallback should the redirect not know a job's ARN type.
+CONSOLE_ARN_URL = "https://{region}.console.aws.amazon.com/go/view?arn={arn}"
 
 
 def iso(value: datetime | None) -> str | None:
@@ -40,9 +44,18 @@ def duration_seconds(transition: Transition) -> int | None:
     return max(0, int((end - job.created_at).total_seconds()))
 
 
+def jobs_console_url(transition: Transition) -> str:
+    """The console page listing every job of the transition's kind in its region."""
+    return transition.source.kind.jobs_console_url.format(region=transition.source.region)
+
+
 def console_url(transition: Transition) -> str:
-    region = transition.source.region
-    return transition.source.kind.console_url.format(region=region)
+    """The job's own console page, through the ARN redirect; the kind's list page when the job has no
+    ARN (Q in Connect import jobs have only an id)."""
+    arn = transition.job.arn
+    if not arn:
+        return jobs_console_url(transition)
+    return CONSOLE_ARN_URL.format(region=transition.source.region, arn=quote(arn, safe=""))
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,7 @@ def build_detail(transition: Transition) -> dict[str, Any]:
         "failureMessage": failure,
         "failureMessageTruncated": cut,
         "consoleUrl": console_url(transition),
+        "jobsConsoleUrl": jobs_console_url(transition),
     }
     if transition.kind == "stuck" and transition.stuck_since is not None:
         detail["stuckForSeconds"] = int((transition.observed_at - transition.stuck_since).total_seconds())

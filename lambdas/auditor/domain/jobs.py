@@ -51,7 +51,8 @@ class JobKindSpec:
     get_id_param: str
     get_result_key: str | None
     statuses: MappingProxyType[str, StatusCategory]
-    console_url: str
+    # The console page listing this kind's jobs ({region} filled in); a job's own link is built from its ARN.
+    jobs_console_url: str
     # The list summary carries the failure message; if not, a failed job is fetched once with Get.
     failure_in_list: bool = True
     iam_actions: tuple[str, ...] = field(default=())
@@ -104,7 +105,7 @@ BEDROCK_MODEL_IMPORT = JobKindSpec(
     get_id_param="jobIdentifier",
     get_result_key=None,
     statuses=_BEDROCK_STATUSES,
-    console_url="https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/imported-models",
+    jobs_console_url="https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/imported-models",
     iam_actions=("bedrock:ListModelImportJobs", "bedrock:GetModelImportJob"),
     failure_in_list=False,
 )
@@ -133,7 +134,7 @@ BEDROCK_MODEL_COPY = JobKindSpec(
     get_id_param="jobArn",
     get_result_key=None,
     statuses=_BEDROCK_STATUSES,
-    console_url="https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/custom-models",
+    jobs_console_url="https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/custom-models",
     iam_actions=("bedrock:ListModelCopyJobs", "bedrock:GetModelCopyJob"),
 )
 
@@ -169,7 +170,7 @@ QCONNECT_IMPORT = JobKindSpec(
             "DELETED": StatusCategory.DELETED,
         }
     ),
-    console_url="https://{region}.console.aws.amazon.com/connect/home?region={region}",
+    jobs_console_url="https://{region}.console.aws.amazon.com/connect/home?region={region}",
     iam_actions=("wisdom:ListImportJobs", "wisdom:GetImportJob", "wisdom:ListKnowledgeBases"),
 )
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.domain.jobs import StatusCategory
+from auditor.domain.jobs import JOB_KINDS, StatusCategory
 
 MAX_SUBJECT_CHARS = 100
 # Chat clients render long descriptions poorly; Slack cuts a section at 3,000 characters.
@@ -65,6 +65,19 @@ def _word(detail: Mapping[str, Any]) -> str:
     if detail.get("transition") == "stuck":
         return STUCK_WORD
     return _STATUS_WORD.get(detail["statusCategory"], str(detail["status"]))
+
+
+def _kind_jobs(detail: Mapping[str, Any]) -> str:
+    """'Bedrock model import jobs' (with the job kind's id for a kind this code does not know)."""
+    kind = str(detail["jobKind"])
+    spec = JOB_KINDS.get(kind)
+    return f"{spec.display_name}s" if spec else f"{kind} jobs"
+
+
+def _jobs_url(detail: Mapping[str, Any]) -> str | None:
+    """The kind's list page, when it is not already the console link (a job without an ARN)."""
+    url = detail.get("jobsConsoleUrl")
+    return str(url) if url and url != detail["consoleUrl"] else None
 
 
 def subject(detail: Mapping[str, Any]) -> str:
@@ -118,7 +131,10 @@ def body(detail: Mapping[str, Any]) -> str:
     if detail.get("failureMessage"):
         note = " (truncated)" if detail.get("failureMessageTruncated") else ""
         lines += ["", f"Failure message{note}:", str(detail["failureMessage"])]
-    lines += ["", f"Console: {detail['consoleUrl']}", f"Event id: {detail['eventId']}"]
+    lines += ["", f"Console: {detail['consoleUrl']}"]
+    if jobs_url := _jobs_url(detail):
+        lines.append(f"All {_kind_jobs(detail)}: {jobs_url}")
+    lines.append(f"Event id: {detail['eventId']}")
     return "\n".join(lines)
 
 
@@ -145,6 +161,8 @@ def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
     if len(description) > MAX_CHAT_DESCRIPTION_CHARS:
         description = description[: MAX_CHAT_DESCRIPTION_CHARS - 4] + "…```"
     next_steps = [f"Open the job in the <{detail['consoleUrl']}|AWS console>"]
+    if jobs_url := _jobs_url(detail):
+        next_steps.append(f"Or see <{jobs_url}|all {_kind_jobs(detail)}>")
     if detail["statusCategory"] == StatusCategory.FAILED.value:
         next_steps.insert(0, "Read the failure message and fix the job's input before retrying")
     if stuck:
