@@ -2,9 +2,9 @@
 
 The message is one attachment whose colour bar says the outcome, holding the blocks: a header with
 an emoji, the change, the fields (account, region, job kind, name, status, times, duration), the job
-ARN with a link to the console, the failure message and a context line with the event id. Every text stays
-within Slack's limits (header 150, field 2,000, section 3,000 characters; at most 50 blocks), so a
-long failure message is cut, never rejected by Slack.
+ARN with links to the job's console page and its kind's list page, the failure message and a context
+line with the event id. Every text stays within Slack's limits (header 150, field 2,000, section 3,000
+characters; at most 50 blocks), so a long failure message is cut, never rejected by Slack.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ MAX_FIELDS = 10
 MAX_BLOCKS = 50
 MAX_URL_CHARS = 3_000
 MAX_CONTEXT_CHARS = 2_000
+MAX_LINK_TEXT_CHARS = 100
+# What a job's ARN or id keeps in its section when console links take the rest.
+MIN_ID_CHARS = 40
 # The top-level `text` is the notification and fallback; keep it short.
 MAX_FALLBACK_CHARS = 300
 ELLIPSIS = "…"
@@ -161,20 +164,34 @@ def _fields(detail: Mapping[str, Any]) -> list[dict[str, str]]:
     return fields[:MAX_FIELDS]
 
 
-def console_link(detail: Mapping[str, Any]) -> str | None:
-    """A mrkdwn link to the job's console page. A link, not a button: a URL button in a message from an
-    app without an interactivity endpoint (an incoming webhook) shows a warning icon once clicked."""
-    url = _str(detail, "consoleUrl")
+def _link(url: str | None, text: str) -> str | None:
+    """A mrkdwn link, or None for a URL that is not plain https or could break out of the link."""
     if not url or len(url) > MAX_URL_CHARS or not url.startswith("https://") or any(c in url for c in "|<> "):
         return None
-    return f"<{url.replace('&', '&amp;')}|Open in the AWS console>"
+    return f"<{url.replace('&', '&amp;')}|{text}>"
+
+
+def console_links(detail: Mapping[str, Any]) -> list[str]:
+    """mrkdwn links to the job's console page and, when it is another page, to the list of the kind's
+    jobs. Links, not buttons: a URL button in a message from an app without an interactivity endpoint
+    (an incoming webhook) shows a warning icon once clicked."""
+    job_url, jobs_url = _str(detail, "consoleUrl"), _str(detail, "jobsConsoleUrl")
+    links = [_link(job_url, "Open in the AWS console")]
+    if jobs_url != job_url:
+        links.append(_link(jobs_url, fit(f"All {kind_name(detail)} jobs", MAX_LINK_TEXT_CHARS)))
+    return [link for link in links if link]
 
 
 def _job_section(detail: Mapping[str, Any]) -> dict[str, Any]:
     arn = _str(detail, "jobArn")
     label, value = ("*Job ARN*\n", arn) if arn else ("*Job id*\n", _str(detail, "jobId") or "-")
-    link = console_link(detail)
-    tail = f"\n:arrow_upper_right: {link}" if link else ""
+    # The id keeps at least a few characters; a link that would not fit after it is left out.
+    room = MAX_SECTION_CHARS - len(label) - 2 - MIN_ID_CHARS
+    tail = ""
+    for link in console_links(detail):
+        more = f" · {link}" if tail else f"\n:arrow_upper_right: {link}"
+        if len(tail) + len(more) <= room:
+            tail += more
     room = MAX_SECTION_CHARS - len(label) - 2 - len(tail)
     return {"type": "section", "text": _mrkdwn(label + "`" + fit(_code(value), room) + "`" + tail)}
 

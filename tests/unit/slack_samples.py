@@ -31,7 +31,8 @@ _BASE: dict[str, Any] = {
     "durationSeconds": 259320,
     "failureMessage": None,
     "failureMessageTruncated": False,
-    "consoleUrl": "https://us-east-1.console.aws.amazon.com/bedrock/home?region=us-east-1#/imported-models",
+    "consoleUrl": "https://us-east-1.console.aws.amazon.com/go/view?arn=arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Amodel-import-job%2Fa1b2c3d4e5f6",
+    "jobsConsoleUrl": "https://us-east-1.console.aws.amazon.com/bedrock/home?region=us-east-1#/imported-models",
 }
 
 LONG_FAILURE = (
@@ -56,7 +57,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "endTime": "2026-11-05T08:02:34Z",
         "failureMessage": LONG_FAILURE,
         "failureMessageTruncated": True,
-        "consoleUrl": "https://eu-west-1.console.aws.amazon.com/bedrock/home?region=eu-west-1#/custom-models",
+        "consoleUrl": "https://eu-west-1.console.aws.amazon.com/go/view?arn=arn%3Aaws%3Abedrock%3Aeu-west-1%3A123456789012%3Amodel-copy-job%2Fz9y8x7w6v5u4",
+        "jobsConsoleUrl": "https://eu-west-1.console.aws.amazon.com/bedrock/home?region=eu-west-1#/custom-models",
     },
     "discovered": _BASE
     | {
@@ -82,6 +84,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "statusCategory": "DELETED",
         "durationSeconds": 3600,
         "consoleUrl": "https://us-east-1.console.aws.amazon.com/connect/home?region=us-east-1",
+        "jobsConsoleUrl": "https://us-east-1.console.aws.amazon.com/connect/home?region=us-east-1",
     },
     "unknown": _BASE
     | {

@@ -33,6 +33,14 @@ def _blocks(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return list(attachment["blocks"])
 
 
+def _job_text(payload: dict[str, Any]) -> str:
+    """The text of the section with the job's ARN or id and the console links."""
+    (section,) = [
+        b for b in _blocks(payload) if b["type"] == "section" and "*Job " in b.get("text", {}).get("text", "")
+    ]
+    return str(section["text"]["text"])
+
+
 def _texts(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False)
 
@@ -175,17 +183,82 @@ def test_missing_fields_do_not_break_rendering() -> None:
     assert "Open in the AWS console" not in _texts(payload)
 
 
-@pytest.mark.parametrize(
-    "url", ["javascript:alert(1)", "http://example.com", "https://example.com/a|b", "https://x/<!here>"]
-)
+UNSAFE_URLS = ["javascript:alert(1)", "http://example.com", "https://example.com/a|b", "https://x/<!here>"]
+
+
+@pytest.mark.parametrize("url", UNSAFE_URLS)
 def test_a_console_url_that_is_not_plain_https_gets_no_link(url: str) -> None:
     payload = render(SAMPLES["succeeded"] | {"consoleUrl": url})
     assert "Open in the AWS console" not in _texts(payload)
+    # The list page is still linked, on its own
+    jobs_url = SAMPLES["succeeded"]["jobsConsoleUrl"]
+    assert _job_text(payload).endswith(f"\n:arrow_upper_right: <{jobs_url}|All Bedrock model import jobs>")
+
+
+@pytest.mark.parametrize("url", UNSAFE_URLS)
+def test_a_jobs_console_url_that_is_not_plain_https_gets_no_link(url: str) -> None:
+    payload = render(SAMPLES["succeeded"] | {"jobsConsoleUrl": url})
+    job_url = SAMPLES["succeeded"]["consoleUrl"]
+    assert _job_text(payload).endswith(f"\n:arrow_upper_right: <{job_url}|Open in the AWS console>")
+    assert "All Bedrock model import jobs" not in _texts(payload)
 
 
 def test_ampersands_in_the_console_url_are_escaped() -> None:
     payload = render(SAMPLES["succeeded"] | {"consoleUrl": "https://console.aws.amazon.com/x?a=1&b=2"})
     assert "<https://console.aws.amazon.com/x?a=1&amp;b=2|Open in the AWS console>" in _texts(payload)
+
+
+def test_ampersands_in_the_jobs_console_url_are_escaped() -> None:
+    payload = render(SAMPLES["succeeded"] | {"jobsConsoleUrl": "https://console.aws.amazon.com/y?a=1&b=2"})
+    assert "<https://console.aws.amazon.com/y?a=1&amp;b=2|All Bedrock model import jobs>" in _job_text(
+        payload
+    )
+
+
+def test_job_link_from_a_real_event_carries_the_encoded_arn() -> None:
+    # Given the detail the auditor publishes for a Bedrock job (consoleUrl from its ARN)
+    detail = json.loads(json.dumps(build_detail(factories.transition(factories.job(3, "Completed")))))
+    # When rendered
+    text = _job_text(render(detail))
+    # Then the first link opens the job through the ARN redirect, the ARN percent-encoded whole,
+    # and the second one the list of the kind's jobs
+    assert text.endswith(
+        "\n:arrow_upper_right: <https://us-east-1.console.aws.amazon.com/go/view"
+        "?arn=arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Amodel-import-job%2Fjob000000003"
+        "|Open in the AWS console>"
+        " · <https://us-east-1.console.aws.amazon.com/bedrock/home?region=us-east-1#/imported-models"
+        "|All Bedrock model import jobs>"
+    )
+
+
+def test_job_without_an_arn_gets_one_link() -> None:
+    # Given a Q in Connect job: consoleUrl and jobsConsoleUrl are both the kind's page
+    text = _job_text(render(SAMPLES["deleted"]))
+    page = SAMPLES["deleted"]["consoleUrl"]
+    assert text.endswith(f"`\n:arrow_upper_right: <{page}|Open in the AWS console>")
+    assert text.count(page) == 1
+
+
+def test_an_envelope_without_jobs_console_url_gets_the_job_link_only() -> None:
+    # Given a detail published before jobsConsoleUrl existed (e.g. redriven from the dead-letter queue)
+    detail = {k: v for k, v in SAMPLES["succeeded"].items() if k != "jobsConsoleUrl"}
+    text = _job_text(render(detail))
+    assert text.endswith(f"\n:arrow_upper_right: <{detail['consoleUrl']}|Open in the AWS console>")
+
+
+def test_long_console_urls_keep_the_job_section_within_slack_limits() -> None:
+    # Given two URLs each within the per-URL bound but together longer than a section
+    job_url = "https://console.aws.amazon.com/go/view?arn=" + "a" * 1_900
+    jobs_url = "https://console.aws.amazon.com/list?" + "b" * 1_900
+    payload = render(SAMPLES["succeeded"] | {"consoleUrl": job_url, "jobsConsoleUrl": jobs_url})
+    text = _job_text(payload)
+    # Then the section stays within 3,000 characters: the job link stays, the list link is left out,
+    # and the ARN is shown whole
+    assert len(text) <= MAX_SECTION_CHARS
+    assert f"<{job_url}|Open in the AWS console>" in text
+    assert jobs_url not in text
+    assert f"`{IMPORT_ARN}`" in text
+    _assert_within_slack_limits(payload)
 
 
 def test_fit_never_cuts_inside_an_entity_and_keeps_short_text() -> None:
