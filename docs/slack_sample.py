@@ -33,7 +33,7 @@ _BASE: dict[str, Any] = {
     "observedTime": "2026-11-05T08:05:00Z",
     "failureMessage": None,
     "failureMessageTruncated": False,
-    "consoleUrl": "https://us-east-1.console.aws.amazon.com/bedrock/home?region=us-east-1#/imported-models",
+    "jobsConsoleUrl": "https://us-east-1.console.aws.amazon.com/bedrock/home?region=us-east-1#/imported-models",
 }
 SAMPLES: list[dict[str, Any]] = [
     _BASE
@@ -42,6 +42,7 @@ SAMPLES: list[dict[str, Any]] = [
         "sequence": 2,
         "jobId": "arn:aws:bedrock:us-east-1:123456789012:model-import-job/k2pxq8r4w1zt",
         "jobArn": "arn:aws:bedrock:us-east-1:123456789012:model-import-job/k2pxq8r4w1zt",
+        "consoleUrl": "https://us-east-1.console.aws.amazon.com/go/view?arn=arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Amodel-import-job%2Fk2pxq8r4w1zt",
         "jobName": "prod-mistral-7b-import",
         "previousStatus": "InProgress",
         "status": "Failed",
@@ -57,6 +58,7 @@ SAMPLES: list[dict[str, Any]] = [
         "sequence": 2,
         "jobId": "arn:aws:bedrock:us-east-1:123456789012:model-import-job/a1b2c3d4e5f6",
         "jobArn": "arn:aws:bedrock:us-east-1:123456789012:model-import-job/a1b2c3d4e5f6",
+        "consoleUrl": "https://us-east-1.console.aws.amazon.com/go/view?arn=arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Amodel-import-job%2Fa1b2c3d4e5f6",
         "jobName": "prod-llama-3-8b-import",
         "previousStatus": "InProgress",
         "status": "Completed",
@@ -82,6 +84,7 @@ SAMPLES: list[dict[str, Any]] = [
         "durationSeconds": 93900,
         "stuckForSeconds": 93900,
         "consoleUrl": "https://us-east-1.console.aws.amazon.com/connect/home?region=us-east-1",
+        "jobsConsoleUrl": "https://us-east-1.console.aws.amazon.com/connect/home?region=us-east-1",
     },
 ]
 
