@@ -1,7 +1,11 @@
 """The auditor's environment: one typed model, validated once at the start of a run.
 
 This is the contract with the CDK stack (infra/auditor_function.py sets exactly these variables).
-A missing or malformed variable fails the run with a message that names it.
+A missing or malformed variable fails the run with a message that names it, the form it expects and
+the value it got.
+
+A stdlib dataclass and a table of small parsers rather than a pydantic model: importing pydantic and
+building the model's schema cost ~130 ms of every cold start (benchmarks/coldstart.py).
 """
 
 from __future__ import annotations
@@ -9,11 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
-from typing import Annotated, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Any, Literal
 
 JobKindId = Literal["bedrock-model-import", "bedrock-model-copy", "qconnect-import"]
 ALL_JOB_KINDS: tuple[JobKindId, ...] = ("bedrock-model-import", "bedrock-model-copy", "qconnect-import")
@@ -21,196 +24,61 @@ ALL_JOB_KINDS: tuple[JobKindId, ...] = ("bedrock-model-import", "bedrock-model-c
 # Shared with the CDK context model (infra/config.py), so both accept the same forms.
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 KB_ID_PATTERN = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")
-_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$")
-_ACCOUNT = re.compile(r"^\d{12}$")
 # Message attributes the auditor sets on every SNS publish (auditor.domain.notifications.attributes).
 FILTER_ATTRIBUTES = frozenset(
     {"jobKind", "status", "previousStatus", "transition", "region", "account", "jobName"}
 )
-
-# Environment variable name -> field name. The names are the public contract with the CDK stack.
-ENV_VARS: dict[str, str] = {
-    "STATE_TABLE_NAME": "state_table_name",
-    "EVENT_BUS_NAME": "event_bus_name",
-    "NOTIFICATION_TOPIC_ARN": "notification_topic_arn",
-    "EVENT_SOURCE": "event_source",
-    "JOB_KINDS": "job_kinds",
-    "REGIONS": "regions",
-    "QCONNECT_KNOWLEDGE_BASE_IDS": "qconnect_knowledge_base_ids",
-    "INITIAL_LOOKBACK_MINUTES": "initial_lookback_minutes",
-    "OVERLAP_SECONDS": "overlap_seconds",
-    "RECHECK_HORIZON_HOURS": "recheck_horizon_hours",
-    "ANNOUNCE_BASELINE": "announce_baseline",
-    "HISTORY_TTL_DAYS": "history_ttl_days",
-    "CLAIM_LEASE_SECONDS": "claim_lease_seconds",
-    "ACCOUNT_ID": "account_id",
-    "CHAT_TOPIC_ARN": "chat_topic_arn",
-    "STUCK_AFTER_HOURS": "stuck_after_hours",
-    "STUCK_REPEAT_HOURS": "stuck_repeat_hours",
-    "NOTIFY_FILTER": "notify_filter",
-}
-_FIELD_TO_ENV = {field: env for env, field in ENV_VARS.items()}
-
-PositiveInt = Annotated[int, Field(gt=0)]
 DEFAULT_STUCK_HOURS = 24
+# The stuck-threshold grammar, shared with the CDK context key stuckAfterHours.
+STUCK_HOURS_FORM = (
+    "whole hours from 1 to 99999 for every job kind (e.g. 24), or kind=hours pairs, "
+    "e.g. bedrock-model-import=48,qconnect-import=6 (unlisted kinds 24)"
+)
+_HOURS = re.compile(r"[1-9][0-9]{0,4}")
+# What int() takes, less other scripts' digits.
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+(_[0-9]+)*\s*")
+# The forms pydantic accepted before, so existing environments keep working (case-insensitive).
+_TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
+_FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
 
 
 class SettingsError(ValueError):
     """The environment is missing a variable or holds a malformed one."""
 
 
-def split_csv(value: object) -> object:
-    """A comma list as a tuple of its non-empty, stripped parts; other values pass through."""
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return value
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Settings:
+    """Configuration of one auditor run. Fields without a default are required.
 
+    Build it with load_settings, which validates every value; the dataclass itself only holds them.
+    """
 
-class Settings(BaseModel):
-    """Validated configuration of one auditor run."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    state_table_name: Annotated[str, Field(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$")]
-    event_bus_name: Annotated[str, Field(min_length=1, max_length=1600)]
+    state_table_name: str
+    event_bus_name: str
     notification_topic_arn: str
     region: str
     account_id: str | None = None
-    event_source: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._\-/]+$")] = (
-        "job-auditor"
-    )
+    event_source: str = "job-auditor"
     job_kinds: tuple[JobKindId, ...] = ALL_JOB_KINDS
     regions: tuple[str, ...] = ()
     # Empty tuple: discover every knowledge base with ListKnowledgeBases.
     qconnect_knowledge_base_ids: tuple[str, ...] = ()
-    initial_lookback_minutes: PositiveInt = 24 * 60
-    overlap_seconds: Annotated[int, Field(ge=0, le=86_400)] = 300
-    recheck_horizon_hours: PositiveInt = 72
+    initial_lookback_minutes: int = 24 * 60
+    overlap_seconds: int = 300
+    recheck_horizon_hours: int = 72
     announce_baseline: bool = False
-    history_ttl_days: PositiveInt = 90
-    claim_lease_seconds: Annotated[int, Field(ge=60)] = 900
-    # A job in the same in-progress status for longer than this gets one `stuck` alert: hours for
-    # every kind ("24") or per kind ("bedrock-model-import=48,qconnect-import=6"; others 24).
-    stuck_after_hours: dict[str, int] = Field(default_factory=dict)
+    history_ttl_days: int = 90
+    claim_lease_seconds: int = 900
+    # A job in the same in-progress status for longer than this gets one `stuck` alert, per kind;
+    # kinds not listed: DEFAULT_STUCK_HOURS.
+    stuck_after_hours: dict[str, int] = field(default_factory=dict)
     # Repeat the alert every N hours while still stuck; 0: once.
-    stuck_repeat_hours: Annotated[int, Field(ge=0)] = 0
+    stuck_repeat_hours: int = 0
     # The topic Amazon Q Developer in chat applications subscribes to (custom notifications).
     chat_topic_arn: str | None = None
     # Which transitions reach people: an SNS filter policy over the message attributes (the
     # subscriptions carry it; the chat topic's publisher applies it). None: every transition.
     notify_filter: dict[str, list[str | dict[str, str]]] | None = None
-
-    @field_validator("job_kinds", "regions", mode="before")
-    @classmethod
-    def _csv(cls, value: object) -> object:
-        return split_csv(value)
-
-    @field_validator("qconnect_knowledge_base_ids", mode="before")
-    @classmethod
-    def _kb_ids(cls, value: object) -> object:
-        if isinstance(value, str) and value.strip().lower() in {"", "discover", "*"}:
-            return ()
-        return split_csv(value)
-
-    @field_validator("qconnect_knowledge_base_ids")
-    @classmethod
-    def _kb_id_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [kb for kb in value if not KB_ID_PATTERN.match(kb)]
-        if bad:
-            raise ValueError(f"expected knowledge base ids (UUIDs) or 'discover', got {bad}")
-        return value
-
-    @field_validator("regions")
-    @classmethod
-    def _region_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [r for r in value if not REGION_PATTERN.match(r)]
-        if bad:
-            raise ValueError(f"expected AWS region names such as us-east-1, got {bad}")
-        return value
-
-    @field_validator("region")
-    @classmethod
-    def _own_region(cls, value: str) -> str:
-        if not REGION_PATTERN.match(value):
-            raise ValueError(f"expected an AWS region name such as us-east-1, got {value!r}")
-        return value
-
-    @field_validator("notification_topic_arn")
-    @classmethod
-    def _topic_arn(cls, value: str) -> str:
-        if not _TOPIC_ARN.match(value):
-            raise ValueError(
-                f"expected an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), got {value!r}"
-            )
-        return value
-
-    @field_validator("stuck_after_hours", mode="before")
-    @classmethod
-    def _stuck_form(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if re.fullmatch(r"\d+", text):
-            return {kind: int(text) for kind in ALL_JOB_KINDS}
-        out: dict[str, int] = {}
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            kind, _, hours = part.partition("=")
-            if kind.strip() not in ALL_JOB_KINDS or not hours.strip().isdigit() or int(hours) == 0:
-                raise ValueError(
-                    f"expected hours, or job-kind=hours pairs such as qconnect-import=6, got {part!r}"
-                )
-            out[kind.strip()] = int(hours)
-        return out
-
-    @field_validator("stuck_after_hours")
-    @classmethod
-    def _stuck_positive(cls, value: dict[str, int]) -> dict[str, int]:
-        if any(hours <= 0 for hours in value.values()):
-            raise ValueError("stuck thresholds must be whole hours greater than 0")
-        return value
-
-    def stuck_threshold(self, kind: str) -> timedelta:
-        return timedelta(hours=self.stuck_after_hours.get(kind, DEFAULT_STUCK_HOURS))
-
-    @property
-    def stuck_repeat(self) -> timedelta | None:
-        return timedelta(hours=self.stuck_repeat_hours) if self.stuck_repeat_hours else None
-
-    @field_validator("chat_topic_arn")
-    @classmethod
-    def _chat_topic_arn(cls, value: str | None) -> str | None:
-        return None if value is None else cls._topic_arn(value)
-
-    @field_validator("notify_filter", mode="before")
-    @classmethod
-    def _filter_json(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"expected a JSON SNS filter policy, got {value!r}") from exc
-        return value
-
-    @field_validator("notify_filter")
-    @classmethod
-    def _filter_form(
-        cls, value: dict[str, list[str | dict[str, str]]] | None
-    ) -> dict[str, list[str | dict[str, str]]] | None:
-        for name, rules in (value or {}).items():
-            if name not in FILTER_ATTRIBUTES:
-                raise ValueError(
-                    f"filter on unknown attribute {name!r}; expected one of {sorted(FILTER_ATTRIBUTES)}"
-                )
-            if not rules or any(isinstance(r, dict) and set(r) != {"prefix"} for r in rules):
-                raise ValueError(f"{name}: expected a non-empty list of strings or {{'prefix': ...}} objects")
-        return value
-
-    @field_validator("account_id")
-    @classmethod
-    def _account(cls, value: str | None) -> str | None:
-        if value is not None and not _ACCOUNT.match(value):
-            raise ValueError(f"expected a 12-digit account id, got {value!r}")
-        return value
 
     @property
     def audited_regions(self) -> tuple[str, ...]:
@@ -237,22 +105,222 @@ class Settings(BaseModel):
     def history_ttl(self) -> timedelta:
         return timedelta(days=self.history_ttl_days)
 
+    def stuck_threshold(self, kind: str) -> timedelta:
+        return timedelta(hours=self.stuck_after_hours.get(kind, DEFAULT_STUCK_HOURS))
+
+    @property
+    def stuck_repeat(self) -> timedelta | None:
+        return timedelta(hours=self.stuck_repeat_hours) if self.stuck_repeat_hours else None
+
+
+def split_csv(value: object) -> object:
+    """A comma list as a tuple of its non-empty, stripped parts; other values pass through."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _shown(value: object) -> str:
+    """The bad value for an error message: quoted, and cut short if long."""
+    text = repr(value)
+    return text if len(text) <= 100 else f"{text[:97]}... ({len(str(value))} characters)"
+
+
+def _invalid(expected: str, got: object) -> ValueError:
+    return ValueError(f"expected {expected}, got {_shown(got)}")
+
+
+def parse_stuck_hours(text: str) -> dict[str, int]:
+    """Stuck thresholds by job kind from "24" (every kind) or "kind=hours,kind=hours" (others keep
+    the default). Hours are 1 to 99999 without leading zeros; raises ValueError quoting the bad part."""
+    text = text.strip()
+    if _HOURS.fullmatch(text):
+        return dict.fromkeys(ALL_JOB_KINDS, int(text))
+    hours_by_kind: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, _, hours = (s.strip() for s in part.partition("="))
+        if kind not in ALL_JOB_KINDS or not _HOURS.fullmatch(hours):
+            raise _invalid(STUCK_HOURS_FORM, part)
+        hours_by_kind[kind] = int(hours)
+    return hours_by_kind
+
+
+# Parsers: each takes the variable's (non-empty) text and returns the field's value, or raises
+# ValueError("expected <form>, got <value>").
+
+
+def _int(*, at_least: int, at_most: int | None = None) -> Callable[[str], int]:
+    if at_most is not None:
+        expected = f"a whole number from {at_least} to {at_most}"
+    elif at_least == 0:
+        expected = "a whole number, 0 or more"
+    elif at_least == 1:
+        expected = "a whole number greater than 0"
+    else:
+        expected = f"a whole number of at least {at_least}"
+
+    def parse(text: str) -> int:
+        if not _INTEGER.fullmatch(text):
+            raise _invalid(expected, text)
+        number = int(text)
+        if number < at_least or (at_most is not None and number > at_most):
+            raise _invalid(expected, text)
+        return number
+
+    return parse
+
+
+def _bool(text: str) -> bool:
+    word = text.strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise _invalid("true or false", text)
+    return word in _TRUE
+
+
+def _text(
+    expected: str, pattern: str | re.Pattern[str] | None = None, min_len: int = 1, max_len: int = 256
+) -> Callable[[str], str]:
+    compiled = None if pattern is None else re.compile(pattern)
+
+    def parse(text: str) -> str:
+        # fullmatch: a pattern ending in $ would also let a trailing newline through with match.
+        if not min_len <= len(text) <= max_len or (compiled and not compiled.fullmatch(text)):
+            raise _invalid(expected, text)
+        return text
+
+    return parse
+
+
+def _csv(
+    ok: Callable[[str], bool], expected: str, empty_words: Collection[str] = ()
+) -> Callable[[str], tuple[str, ...]]:
+    """A comma list whose every item passes `ok`; the error quotes only the bad items."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        if text.strip().lower() in empty_words:
+            return ()
+        items: tuple[str, ...] = tuple(part.strip() for part in text.split(",") if part.strip())
+        bad = [item for item in dict.fromkeys(items) if not ok(item)]
+        if bad:
+            raise ValueError(f"expected {expected}, got {', '.join(_shown(b) for b in bad)}")
+        return items
+
+    return parse
+
+
+def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda value: pattern.fullmatch(value) is not None
+
+
+def _filter_policy(text: str) -> dict[str, list[str | dict[str, str]]] | None:
+    """An SNS filter policy over FILTER_ATTRIBUTES: each attribute to a non-empty list of exact
+    strings or {"prefix": "..."} objects. JSON null: no filter."""
+    try:
+        policy: object = json.loads(text)
+    except json.JSONDecodeError:
+        raise _invalid("a JSON SNS filter policy", text) from None
+    if policy is None:
+        return None
+    if not isinstance(policy, dict):
+        raise _invalid("a JSON object (an SNS filter policy)", text)
+    for name, rules in policy.items():
+        if name not in FILTER_ATTRIBUTES:
+            raise _invalid(f"message attributes from {', '.join(sorted(FILTER_ATTRIBUTES))}", name)
+        if not (isinstance(rules, list) and rules and all(map(_is_rule, rules))):
+            raise ValueError(
+                f'expected {name}: a non-empty list of strings or {{"prefix": "..."}} objects, '
+                f"got {_shown(json.dumps(rules))}"
+            )
+    return policy
+
+
+def _is_rule(rule: object) -> bool:
+    if isinstance(rule, dict):
+        return set(rule) == {"prefix"} and isinstance(rule["prefix"], str)
+    return isinstance(rule, str)
+
+
+_TOPIC_ARN = _text(
+    "an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)",
+    r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}",
+    max_len=2048,
+)
+_REGION = _text("an AWS region name such as us-east-1", REGION_PATTERN)
+
+# Environment variable -> (field, parser). The names are the public contract with the CDK stack.
+# An unset or empty variable leaves the field's default; a field without a default is required.
+_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "STATE_TABLE_NAME": (
+        "state_table_name",
+        _text("a DynamoDB table name: 3 to 255 of A-Z a-z 0-9 _ . -", r"[A-Za-z0-9_.-]+", 3, 255),
+    ),
+    "EVENT_BUS_NAME": ("event_bus_name", _text("an EventBridge bus name or ARN", max_len=1600)),
+    "NOTIFICATION_TOPIC_ARN": ("notification_topic_arn", _TOPIC_ARN),
+    "EVENT_SOURCE": (
+        "event_source",
+        _text("an event source: 1 to 256 of A-Z a-z 0-9 . _ - /", r"[A-Za-z0-9._\-/]+"),
+    ),
+    "JOB_KINDS": (
+        "job_kinds",
+        _csv(ALL_JOB_KINDS.__contains__, f"a comma list of {', '.join(ALL_JOB_KINDS)}"),
+    ),
+    "REGIONS": (
+        "regions",
+        _csv(_matches(REGION_PATTERN), "a comma list of AWS region names such as us-east-1"),
+    ),
+    "QCONNECT_KNOWLEDGE_BASE_IDS": (
+        "qconnect_knowledge_base_ids",
+        _csv(
+            _matches(KB_ID_PATTERN),
+            "a comma list of knowledge base ids (lower-case UUIDs), or 'discover'",
+            empty_words=("", "discover", "*"),
+        ),
+    ),
+    "INITIAL_LOOKBACK_MINUTES": ("initial_lookback_minutes", _int(at_least=1)),
+    "OVERLAP_SECONDS": ("overlap_seconds", _int(at_least=0, at_most=86_400)),
+    "RECHECK_HORIZON_HOURS": ("recheck_horizon_hours", _int(at_least=1)),
+    # true or false; also 1/0, yes/no, on/off, t/f, y/n, in any case.
+    "ANNOUNCE_BASELINE": ("announce_baseline", _bool),
+    "HISTORY_TTL_DAYS": ("history_ttl_days", _int(at_least=1)),
+    "CLAIM_LEASE_SECONDS": ("claim_lease_seconds", _int(at_least=60)),
+    "ACCOUNT_ID": ("account_id", _text("a 12-digit account id", r"[0-9]{12}")),
+    "CHAT_TOPIC_ARN": ("chat_topic_arn", _TOPIC_ARN),
+    "STUCK_AFTER_HOURS": ("stuck_after_hours", parse_stuck_hours),
+    "STUCK_REPEAT_HOURS": ("stuck_repeat_hours", _int(at_least=0)),
+    "NOTIFY_FILTER": ("notify_filter", _filter_policy),
+}
+# Environment variable name -> field name.
+ENV_VARS: dict[str, str] = {name: field_name for name, (field_name, _) in _VARIABLES.items()}
+_REQUIRED = frozenset(
+    f.name for f in fields(Settings) if f.default is MISSING and f.default_factory is MISSING
+)
+
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from environment variables; raise SettingsError naming each bad variable."""
+    """Build Settings from environment variables (only ENV_VARS and AWS_REGION/AWS_DEFAULT_REGION
+    are read); raise one SettingsError naming every bad or missing variable."""
     env = os.environ if environ is None else environ
-    raw: dict[str, object] = {
-        field: env[name] for name, field in ENV_VARS.items() if name in env and env[name] != ""
-    }
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    if region:
-        raw["region"] = region
-    try:
-        return Settings.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
-            name = _FIELD_TO_ENV.get(field, "AWS_REGION" if field == "region" else field)
-            problems.append(f"{name}: {error['msg']}")
-        raise SettingsError("invalid auditor environment: " + "; ".join(problems)) from None
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+
+    def read(name: str, field_name: str, parse: Callable[[str], object]) -> None:
+        text = env.get(name, "")
+        if text == "":
+            if field_name in _REQUIRED:
+                problems.append(f"{name}: required")
+            return
+        try:
+            values[field_name] = parse(text)
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+
+    for name, (field_name, parse) in _VARIABLES.items():
+        read(name, field_name, parse)
+    # The Lambda runtime sets AWS_REGION; AWS_DEFAULT_REGION is the SDK's fallback for local runs.
+    region_from = (
+        "AWS_DEFAULT_REGION" if env.get("AWS_DEFAULT_REGION") and not env.get("AWS_REGION") else "AWS_REGION"
+    )
+    read(region_from, "region", _REGION)
+    if problems:
+        raise SettingsError("invalid auditor environment: " + "; ".join(problems))
+    return Settings(**values)

@@ -1,6 +1,16 @@
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
 
-from auditor.settings import SettingsError, load_settings
+from auditor.settings import ENV_VARS, Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 VALID = {
     "AWS_REGION": "eu-west-1",
@@ -40,30 +50,189 @@ def test_lists_are_parsed() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("STATE_TABLE_NAME", None, "STATE_TABLE_NAME: Field required"),
-        ("EVENT_BUS_NAME", None, "EVENT_BUS_NAME: Field required"),
+        ("STATE_TABLE_NAME", None, "STATE_TABLE_NAME: required"),
+        ("EVENT_BUS_NAME", "", "EVENT_BUS_NAME: required"),
         (
             "NOTIFICATION_TOPIC_ARN",
             "not-an-arn",
-            "NOTIFICATION_TOPIC_ARN: Value error, expected an SNS topic ARN",
+            "NOTIFICATION_TOPIC_ARN: expected an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>), "
+            "got 'not-an-arn'",
         ),
-        ("JOB_KINDS", "bedrock-model-import,batch", "JOB_KINDS: Input should be"),
-        ("REGIONS", "us-east-1,mars-1", "REGIONS: Value error, expected AWS region names"),
-        ("QCONNECT_KNOWLEDGE_BASE_IDS", "kb-1", "QCONNECT_KNOWLEDGE_BASE_IDS: Value error"),
-        ("INITIAL_LOOKBACK_MINUTES", "-5", "INITIAL_LOOKBACK_MINUTES: Input should be greater than 0"),
-        ("OVERLAP_SECONDS", "soon", "OVERLAP_SECONDS: Input should be a valid integer"),
-        ("ANNOUNCE_BASELINE", "perhaps", "ANNOUNCE_BASELINE: Input should be a valid boolean"),
-        ("CLAIM_LEASE_SECONDS", "10", "CLAIM_LEASE_SECONDS: Input should be greater than or equal to 60"),
-        ("ACCOUNT_ID", "12345", "ACCOUNT_ID: Value error, expected a 12-digit account id"),
-        ("AWS_REGION", None, "AWS_REGION: Field required"),
+        (
+            "JOB_KINDS",
+            "bedrock-model-import,batch",
+            "JOB_KINDS: expected a comma list of bedrock-model-import, bedrock-model-copy, qconnect-import, "
+            "got 'batch'",
+        ),
+        (
+            "REGIONS",
+            "us-east-1,mars-1,moon-2",
+            "REGIONS: expected a comma list of AWS region names such as us-east-1, got 'mars-1', 'moon-2'",
+        ),
+        ("QCONNECT_KNOWLEDGE_BASE_IDS", "kb-1", "QCONNECT_KNOWLEDGE_BASE_IDS: expected a comma list of"),
+        (
+            "INITIAL_LOOKBACK_MINUTES",
+            "-5",
+            "INITIAL_LOOKBACK_MINUTES: expected a whole number greater than 0, got '-5'",
+        ),
+        ("OVERLAP_SECONDS", "soon", "OVERLAP_SECONDS: expected a whole number from 0 to 86400, got 'soon'"),
+        ("OVERLAP_SECONDS", "86401", "OVERLAP_SECONDS: expected a whole number from 0 to 86400, got '86401'"),
+        ("OVERLAP_SECONDS", "5.5", "OVERLAP_SECONDS: expected a whole number from 0 to 86400, got '5.5'"),
+        ("RECHECK_HORIZON_HOURS", "0", "RECHECK_HORIZON_HOURS: expected a whole number greater than 0"),
+        ("HISTORY_TTL_DAYS", "\u0665", "HISTORY_TTL_DAYS: expected a whole number greater than 0"),
+        ("ANNOUNCE_BASELINE", "perhaps", "ANNOUNCE_BASELINE: expected true or false, got 'perhaps'"),
+        (
+            "CLAIM_LEASE_SECONDS",
+            "10",
+            "CLAIM_LEASE_SECONDS: expected a whole number of at least 60, got '10'",
+        ),
+        ("STUCK_REPEAT_HOURS", "-1", "STUCK_REPEAT_HOURS: expected a whole number, 0 or more, got '-1'"),
+        ("ACCOUNT_ID", "12345", "ACCOUNT_ID: expected a 12-digit account id, got '12345'"),
+        ("ACCOUNT_ID", "123456789012\n", "ACCOUNT_ID: expected a 12-digit account id"),
+        ("CHAT_TOPIC_ARN", "arn:aws:sns:eu-west-1:1234:chat", "CHAT_TOPIC_ARN: expected an SNS topic ARN"),
+        ("EVENT_SOURCE", "job auditor!", "EVENT_SOURCE: expected an event source"),
+        ("STATE_TABLE_NAME", "ab", "STATE_TABLE_NAME: expected a DynamoDB table name"),
+        ("EVENT_BUS_NAME", "b" * 1601, "EVENT_BUS_NAME: expected an EventBridge bus name or ARN, got 'bbb"),
+        ("NOTIFY_FILTER", "{status", "NOTIFY_FILTER: expected a JSON SNS filter policy, got '{status'"),
+        ("NOTIFY_FILTER", '["status"]', "NOTIFY_FILTER: expected a JSON object (an SNS filter policy)"),
+        ("NOTIFY_FILTER", '{"colour": ["red"]}', "NOTIFY_FILTER: expected message attributes from account"),
+        ("NOTIFY_FILTER", '{"status": []}', "NOTIFY_FILTER: expected status: a non-empty list of strings"),
+        ("NOTIFY_FILTER", '{"status": "Failed"}', "NOTIFY_FILTER: expected status: a non-empty list"),
+        ("NOTIFY_FILTER", '{"jobName": [{"suffix": "-x"}]}', "NOTIFY_FILTER: expected jobName: a non-empty"),
+        ("NOTIFY_FILTER", '{"status": [5]}', "NOTIFY_FILTER: expected status: a non-empty list"),
+        ("AWS_REGION", None, "AWS_REGION: required"),
+        (
+            "AWS_REGION",
+            "US_EAST_1",
+            "AWS_REGION: expected an AWS region name such as us-east-1, got 'US_EAST_1'",
+        ),
     ],
 )
-def test_bad_variable_is_named(name: str, value: str | None, message: str) -> None:
+def test_bad_variable_is_named_with_the_expected_form_and_the_bad_value(
+    name: str, value: str | None, message: str
+) -> None:
+    # Given the valid environment with one variable removed or malformed
     env = dict(VALID)
     if value is None:
         env.pop(name)
     else:
         env[name] = value
+    # When it is loaded, Then the error names it, the form it expects and the value it got
     with pytest.raises(SettingsError) as error:
         load_settings(env)
-    assert message in str(error.value)
+    problems = str(error.value).removeprefix("invalid auditor environment: ")
+    assert problems.startswith(message)
+    assert "; " not in problems  # this one problem only
+
+
+def test_long_bad_values_are_cut_short_in_the_message() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(VALID | {"EVENT_BUS_NAME": "b" * 1601})
+    assert "... (1601 characters)" in str(error.value)
+    assert len(str(error.value)) < 300
+
+
+def test_every_problem_is_reported_at_once_in_one_error() -> None:
+    # Given an environment with a missing, a malformed and an out-of-range variable
+    env = {k: v for k, v in VALID.items() if k != "STATE_TABLE_NAME"}
+    env |= {"JOB_KINDS": "nope", "OVERLAP_SECONDS": "-1"}
+    # When it is loaded
+    with pytest.raises(SettingsError) as error:
+        load_settings(env)
+    # Then one error lists each of them, in the order of the variables
+    assert str(error.value) == (
+        "invalid auditor environment: STATE_TABLE_NAME: required; "
+        "JOB_KINDS: expected a comma list of bedrock-model-import, bedrock-model-copy, qconnect-import, "
+        "got 'nope'; OVERLAP_SECONDS: expected a whole number from 0 to 86400, got '-1'"
+    )
+
+
+def test_empty_variables_mean_the_default_and_unknown_variables_are_ignored() -> None:
+    env = VALID | {"OVERLAP_SECONDS": "", "JOB_KINDS": "", "NOTIFY_FILTER": "", "UNRELATED": "x"}
+    assert load_settings(env) == load_settings(VALID)
+
+
+def test_region_falls_back_to_aws_default_region_and_names_it_when_bad() -> None:
+    env = {k: v for k, v in VALID.items() if k != "AWS_REGION"}
+    assert load_settings(env | {"AWS_DEFAULT_REGION": "us-west-2"}).region == "us-west-2"
+    assert load_settings(env | {"AWS_REGION": "", "AWS_DEFAULT_REGION": "us-west-2"}).region == "us-west-2"
+    with pytest.raises(SettingsError, match="AWS_DEFAULT_REGION: expected an AWS region name"):
+        load_settings(env | {"AWS_DEFAULT_REGION": "west"})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(v, True) for v in ("true", "True", "TRUE", "1", "yes", "on", " true ")]
+    + [(v, False) for v in ("false", "False", "0", "no", "off")],
+)
+def test_booleans_take_the_usual_spellings(value: str, expected: bool) -> None:
+    assert load_settings(VALID | {"ANNOUNCE_BASELINE": value}).announce_baseline is expected
+
+
+@pytest.mark.parametrize("value", ["discover", "DISCOVER", "*", "  "])
+def test_knowledge_base_ids_discover(value: str) -> None:
+    assert load_settings(VALID | {"QCONNECT_KNOWLEDGE_BASE_IDS": value}).qconnect_knowledge_base_ids == ()
+
+
+def test_numbers_and_the_filter_policy_are_parsed() -> None:
+    policy = {"status": ["Failed"], "jobName": [{"prefix": "prod-"}]}
+    settings = load_settings(
+        VALID
+        | {
+            "INITIAL_LOOKBACK_MINUTES": " 60 ",
+            "OVERLAP_SECONDS": "0",
+            "RECHECK_HORIZON_HOURS": "+48",
+            "HISTORY_TTL_DAYS": "30",
+            "CLAIM_LEASE_SECONDS": "1_200",
+            "STUCK_REPEAT_HOURS": "6",
+            "ACCOUNT_ID": "123456789012",
+            "CHAT_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:chat",
+            "NOTIFY_FILTER": json.dumps(policy),
+        }
+    )
+    assert settings.initial_lookback == timedelta(minutes=60)
+    assert settings.overlap == timedelta(0)
+    assert settings.recheck_horizon == timedelta(hours=48)
+    assert settings.history_ttl == timedelta(days=30)
+    assert settings.claim_lease == timedelta(seconds=1200)
+    assert settings.stuck_repeat == timedelta(hours=6)
+    assert settings.account_id == "123456789012"
+    assert settings.chat_topic_arn == "arn:aws:sns:eu-west-1:123456789012:chat"
+    assert settings.notify_filter == policy
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings(VALID)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.region = "us-east-1"  # type: ignore[misc]
+
+
+def test_every_variable_names_a_field_and_the_required_ones_have_no_default() -> None:
+    # Given the dataclass's fields / When compared with the variable table / Then they line up
+    by_name = {f.name: f for f in dataclasses.fields(Settings)}
+    assert set(ENV_VARS.values()) == set(by_name) - {"region"}
+    required = {
+        name
+        for name, f in by_name.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    assert required == {"state_table_name", "event_bus_name", "notification_topic_arn", "region"}
+
+
+def test_the_lambda_does_not_import_pydantic() -> None:
+    # Given a fresh interpreter with the Lambda's code on the path, as the runtime loads it
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT / "lambdas"),
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "job-auditor",
+        "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    code = "import sys, auditor.handler; print(sorted(m for m in sys.modules if m.startswith('pydantic')))"
+    # When it imports the handler (Powertools' Logger, Metrics and Tracer included)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    # Then pydantic was never imported: it costs ~130 ms of cold start (benchmarks/coldstart.py)
+    assert result.stdout.strip() == "[]"

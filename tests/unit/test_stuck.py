@@ -74,5 +74,5 @@ def test_stuck_thresholds_per_kind_from_the_environment() -> None:
     assert load_settings(VALID | {"STUCK_AFTER_HOURS": "12"}).stuck_threshold("qconnect-import") == timedelta(
         hours=12
     )
-    with pytest.raises(SettingsError, match="STUCK_AFTER_HOURS: Value error, expected hours"):
+    with pytest.raises(SettingsError, match=r"STUCK_AFTER_HOURS: expected whole hours .*, got 'batch=3'"):
         load_settings(VALID | {"STUCK_AFTER_HOURS": "batch=3"})
