@@ -2,6 +2,8 @@
 except as a repeat with the same eventId. Real adapters against the simulator and moto; the runs are
 interleaved deterministically by wrapping one port."""
 
+import json
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
@@ -14,6 +16,7 @@ from auditor.domain.diff import Transition
 from auditor.handler import build_auditor
 from auditor.service import Auditor
 from auditor.settings import load_settings
+from simulator import aws_faults
 from simulator.world import ACCOUNT, REGION, World
 
 BEDROCK_ONLY = {"JOB_KINDS": "bedrock-model-import"}
@@ -175,3 +178,40 @@ def test_crash_between_publish_and_commit_repeats_with_the_same_event_id(make_wo
     w.advance(timedelta(minutes=30))
     w.run()
     assert w.events_received() == []
+
+
+def test_a_failed_claim_write_among_concurrent_ones_loses_nothing(make_world: Any) -> None:
+    # Given 60 completed jobs (more than one claim chunk, written several at a time) and a DynamoDB
+    # that answers one job's claim write with an error the SDK gave up retrying
+    w: World = make_world(**BEDROCK_ONLY)
+    arns = _seed_and_complete(w, 60)
+    auditor, source = _auditor()
+    doomed = json.dumps(arns[37]).encode()
+    threads: set[str] = set()
+
+    def fail_one(params: dict[str, Any], **_: Any) -> Any:
+        threads.add(threading.current_thread().name)
+        if doomed in params["body"]:  # the serialized request
+            return aws_faults._error("InternalServerError", "injected", 500)
+        return None
+
+    auditor._store._db.meta.events.register("before-call.dynamodb.PutItem", fail_one)
+    # When the run claims, the source fails with the error
+    summary = auditor.audit_source(source)
+    assert summary.error is not None and "InternalServerError" in summary.error
+    # Then the writes ran on several threads, nothing was published and the checkpoint stayed put;
+    # the claims won before the error are held open for a later run, the rest were not written
+    assert len({t for t in threads if t.startswith("claim")}) > 1
+    assert w.events_received() == []
+    assert not summary.checkpoint_advanced
+    assert 0 < len(w.pending_claims()) < 60
+    # And the next runs (the failure gone) deliver every transition exactly once
+    auditor._store._db.meta.events.unregister("before-call.dynamodb.PutItem", fail_one)
+    w.advance(timedelta(minutes=5))
+    w.run()  # the doomed job is claimed and published; the others wait for their lease
+    w.advance(timedelta(minutes=15))
+    w.run()  # the expired claims are taken over and published
+    events = w.events_received()
+    assert sorted(e["detail"]["jobArn"] for e in events) == sorted(arns)
+    assert max(Counter(e["detail"]["eventId"] for e in events).values()) == 1
+    assert w.pending_claims() == set()

@@ -5,7 +5,8 @@ new state *conditional on the state the diff started from and on no other claim 
 keeps the transition on the job item as a pending claim with a lease. Of two overlapping runs only
 one wins. The claim is cleared (and history written) only after publishing; a claim whose lease
 expired (its run crashed) is taken over by a later run and published again with the same eventId.
-No transactions: one item per claim keeps each transition at a single conditional write.
+No transactions: one item per claim keeps each transition at a single conditional write. The claims
+of one run touch different items and are independent, so they are written concurrently.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +32,8 @@ from auditor.ports import SourceError
 logger = logging.getLogger(__name__)
 
 _BATCH_WRITE_ITEMS = 25
+# Concurrent claim writes: below botocore's default connection pool (10), so no call waits for a socket.
+CLAIM_CONCURRENCY = 8
 _MAX_ATTEMPTS = 5
 _CHECKPOINT_SK = "CHECKPOINT"
 _EXPIRED = "1970-01-01T00:00:00.000000Z"
@@ -61,6 +65,7 @@ class DynamoStateStore:
         table_name: str,
         history_ttl: timedelta,
         sleep: Callable[[float], None] = time.sleep,
+        claim_concurrency: int = CLAIM_CONCURRENCY,
     ) -> None:
         self._db = client
         self._table = table_name
@@ -68,7 +73,7 @@ class DynamoStateStore:
         self._sleep = sleep
         self._ser = TypeSerializer()
         self._de = TypeDeserializer()
-        self.requests = 0
+        self._claim_concurrency = max(1, claim_concurrency)
 
     # -- encoding -------------------------------------------------------------------------------
     def _item(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,7 +192,6 @@ class DynamoStateStore:
 
     # -- calls ----------------------------------------------------------------------------------
     def _call(self, operation: str, **params: Any) -> Any:
-        self.requests += 1
         try:
             return getattr(self._db, operation)(**params)
         except ClientError as exc:
@@ -269,33 +273,41 @@ class DynamoStateStore:
         )
 
     def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> list[Transition]:
+        if not transitions:
+            return []
         now = datetime.now(UTC)
-        won: list[Transition] = []
-        for t in transitions:
-            params: dict[str, Any] = {
-                "TableName": self._table,
-                "Item": self._job_item(t.source, t.as_state(), now, claim=(t, lease_until)),
+        workers = min(self._claim_concurrency, len(transitions))
+        # On an error map cancels the writes not yet started and leaving the pool waits for those in
+        # flight, so none outlives the call. Claims already won stay open (a later run takes them over
+        # once their lease expires); the transitions not claimed are diffed again by the next run.
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="claim") as pool:
+            won = list(pool.map(lambda t: self._claim_one(t, now, lease_until), transitions))
+        return [t for t, ok in zip(transitions, won, strict=True) if ok]
+
+    def _claim_one(self, t: Transition, now: datetime, lease_until: datetime) -> bool:
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": self._job_item(t.source, t.as_state(), now, claim=(t, lease_until)),
+        }
+        if t.previous_status is None:
+            params["ConditionExpression"] = "attribute_not_exists(#pk)"
+            params["ExpressionAttributeNames"] = {"#pk": PARTITION_KEY}
+        else:
+            # The state the diff started from, and no claim of another run still open on the job.
+            params["ConditionExpression"] = (
+                "#status = :previous AND #sequence = :sequence AND attribute_not_exists(pendingEventId)"
+            )
+            params["ExpressionAttributeNames"] = {"#status": "status", "#sequence": "sequence"}
+            params["ExpressionAttributeValues"] = {
+                ":previous": {"S": t.previous_status},
+                ":sequence": {"N": str(t.previous_sequence)},
             }
-            if t.previous_status is None:
-                params["ConditionExpression"] = "attribute_not_exists(#pk)"
-                params["ExpressionAttributeNames"] = {"#pk": PARTITION_KEY}
-            else:
-                # The state the diff started from, and no claim of another run still open on the job.
-                params["ConditionExpression"] = (
-                    "#status = :previous AND #sequence = :sequence AND attribute_not_exists(pendingEventId)"
-                )
-                params["ExpressionAttributeNames"] = {"#status": "status", "#sequence": "sequence"}
-                params["ExpressionAttributeValues"] = {
-                    ":previous": {"S": t.previous_status},
-                    ":sequence": {"N": str(t.previous_sequence)},
-                }
-            try:
-                self._call("put_item", **params)
-            except ClientError:
-                logger.info("transition claimed by another run", extra={"eventId": t.event_id})
-                continue
-            won.append(t)
-        return won
+        try:
+            self._call("put_item", **params)
+        except ClientError:
+            logger.info("transition claimed by another run", extra={"eventId": t.event_id})
+            return False
+        return True
 
     def record_silently(self, transitions: Sequence[Transition]) -> int:
         # The baseline: plain batched puts. A first run racing another first run writes the same
