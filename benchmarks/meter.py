@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -69,6 +70,8 @@ class Meter:
         # Per table: the key attribute pairs of its global secondary indexes.
         self._indexes = tuple(indexes)
         self._shadow: dict[tuple[str, str, str], dict[str, Any]] = {}
+        # The auditor writes claims from several threads.
+        self._lock = threading.RLock()
         self.reset()
 
     def reset(self) -> None:
@@ -76,6 +79,13 @@ class Meter:
         self.attempts: Counter[str] = Counter()
         # Seconds spent inside each operation (request to parsed response), to see where time goes.
         self.seconds: Counter[str] = Counter()
+        # Calls made off the main thread (the store's concurrent claim writes): they overlap in time.
+        self.concurrent: Counter[str] = Counter()
+        # Wall time with at least one call in flight: the union of the call intervals, so the
+        # handler's own time stays wall minus this even when calls overlap.
+        self.busy_seconds = 0.0
+        self._in_flight = 0
+        self._busy_since = 0.0
         self.rru = 0.0
         self.wru = 0.0
 
@@ -84,6 +94,7 @@ class Meter:
         events.register("before-parameter-build", self._remember_params)
         events.register("before-send", self._on_send)
         events.register("after-call", self._on_after_call)
+        events.register("after-call-error", self._on_call_error)
 
     # -- hooks ----------------------------------------------------------------------------------
     @staticmethod
@@ -93,24 +104,44 @@ class Meter:
     def _remember_params(
         self, params: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any
     ) -> None:
-        context["bench_t0"] = time.perf_counter()
+        with self._lock:
+            context["bench_t0"] = time.perf_counter()
+            if self._in_flight == 0:
+                self._busy_since = context["bench_t0"]
+            self._in_flight += 1
         if model.service_model.service_name == "dynamodb":
             context["bench_params"] = json.loads(json.dumps(params, default=str))
 
     def _on_send(self, **_: Any) -> None:
         self.attempts["http"] += 1
 
+    def _call_ended(self, context: dict[str, Any]) -> float:
+        now = time.perf_counter()
+        if "bench_t0" not in context:
+            return 0.0
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self.busy_seconds += now - self._busy_since
+        return now - float(context.pop("bench_t0"))
+
+    def _on_call_error(self, context: dict[str, Any], **_: Any) -> None:
+        with self._lock:
+            self._call_ended(context)
+
     def _on_after_call(
         self, http_response: Any, parsed: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any
     ) -> None:
-        self.calls[self._name(model)] += 1
-        if "bench_t0" in context:
-            self.seconds[self._name(model)] += time.perf_counter() - context["bench_t0"]
-        if model.service_model.service_name != "dynamodb":
-            return
-        params = context.get("bench_params") or {}
-        ok = int(getattr(http_response, "status_code", 200)) < 300
-        self._capacity(model.name, params, parsed, ok)
+        with self._lock:
+            name = self._name(model)
+            self.calls[name] += 1
+            self.seconds[name] += self._call_ended(context)
+            if threading.current_thread() is not threading.main_thread():
+                self.concurrent[name] += 1
+            if model.service_model.service_name != "dynamodb":
+                return
+            params = context.get("bench_params") or {}
+            ok = int(getattr(http_response, "status_code", 200)) < 300
+            self._capacity(model.name, params, parsed, ok)
 
     # -- DynamoDB capacity -----------------------------------------------------------------------
     def _key(self, table: str, item: Mapping[str, Any]) -> tuple[str, str, str] | None:
@@ -214,6 +245,8 @@ class Meter:
             "calls": dict(sorted(self.calls.items())),
             "httpAttempts": sum(self.attempts.values()),
             "secondsInCalls": {k: round(v, 3) for k, v in sorted(self.seconds.items())},
+            "busySeconds": round(self.busy_seconds, 4),
+            "concurrentCalls": dict(sorted(self.concurrent.items())),
             "dynamodbReadUnits": round(self.rru, 1),
             "dynamodbWriteUnits": round(self.wru, 1),
         }

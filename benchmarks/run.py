@@ -27,6 +27,7 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 
+from auditor.adapters.state_store import CLAIM_CONCURRENCY  # noqa: E402
 from benchmarks import coldstart  # noqa: E402
 from benchmarks.cost import cost_model  # noqa: E402
 from benchmarks.scenario import KINDS, LIST_OP, Scenario  # noqa: E402
@@ -68,11 +69,17 @@ def _nominal(operation: str) -> float:
 
 
 def _times(answer: dict[str, Any]) -> dict[str, float]:
-    """Local wall time; the poller's own time (wall minus time inside AWS calls); and the modelled
-    duration in AWS (own time + calls x assumed latency)."""
+    """Local wall time; the poller's own time (wall minus the time with a call in flight); and the
+    modelled duration in AWS: own time + calls x assumed latency, the concurrent claim writes
+    counted as CLAIM_CONCURRENCY at a time."""
     meter = answer["meter"]
-    own = max(0.0, answer["wallS"] - sum(meter["secondsInCalls"].values()))
-    modelled = own + sum(n * _nominal(op) for op, n in meter["calls"].items())
+    own = max(0.0, answer["wallS"] - meter["busySeconds"])
+    concurrent = meter.get("concurrentCalls", {})
+    modelled = own
+    for op, n in meter["calls"].items():
+        overlapped = concurrent.get(op, 0)
+        modelled += (n - overlapped) * _nominal(op)
+        modelled += math.ceil(overlapped / CLAIM_CONCURRENCY) * _nominal(op)
     return {"ownS": round(own, 4), "modelledS": round(modelled, 4)}
 
 
