@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from auditor.settings import ALL_JOB_KINDS, KB_ID_PATTERN, REGION_PATTERN, JobKindId, split_csv
+from auditor.settings import (
+    ALL_JOB_KINDS,
+    KB_ID_PATTERN,
+    REGION_PATTERN,
+    STUCK_HOURS_FORM,
+    JobKindId,
+    parse_stuck_hours,
+    split_csv,
+)
 
 _NAME_PREFIX = re.compile(r"^[A-Za-z0-9._+-]{1,63}$")
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
@@ -51,7 +59,7 @@ EXPECTED_FORMS: dict[str, str] = {
     "notifyStatuses": f"a comma list of job statuses from {', '.join(KNOWN_STATUSES)}, e.g. Completed,Failed",
     "notifyJobKinds": f"a comma list of {', '.join(ALL_JOB_KINDS)} (those that notify people)",
     "notifyNamePrefixes": "a comma list of job name prefixes (letters, digits, . _ + -), e.g. prod-,release-",
-    "stuckAfterHours": "hours for every job kind (e.g. 24), or kind=hours pairs, e.g. qconnect-import=6",
+    "stuckAfterHours": STUCK_HOURS_FORM,
     "stuckRepeatHours": "a whole number of hours, 0 to alert once, e.g. 12",
     "initialLookbackMinutes": "a whole number of minutes greater than 0, e.g. 1440",
     "overlapSeconds": "a whole number of seconds from 0 to 86400, e.g. 300",
@@ -187,13 +195,9 @@ class AuditorConfig(BaseModel):
     @field_validator("stuck_after_hours", mode="before")
     @classmethod
     def _stuck_form(cls, value: object) -> object:
+        # Passed to the Lambda as STUCK_AFTER_HOURS: checked by the Lambda's own parser.
         text = str(value).strip()
-        if re.fullmatch(r"[1-9]\d{0,4}", text):
-            return text
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            kind, _, hours = part.partition("=")
-            if kind.strip() not in ALL_JOB_KINDS or not re.fullmatch(r"[1-9]\d{0,4}", hours.strip()):
-                raise ValueError(f"got {part!r}")
+        parse_stuck_hours(text)
         return text
 
     @field_validator("event_source")
@@ -284,6 +288,9 @@ def _message(error: Mapping[str, Any]) -> str:
     key = str(loc[0]) if loc else ""
     msg = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     if key in EXPECTED_FORMS:
+        # Parsers shared with the Lambda's settings quote the expected form themselves.
+        if msg.startswith("expected "):
+            return f"{key}: {msg}"
         return f"{key}: {msg}; expected {EXPECTED_FORMS[key]}"
     # Cross-field checks name their key at the start of the message.
     text = msg

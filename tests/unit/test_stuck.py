@@ -6,7 +6,8 @@ import pytest
 from auditor.domain.diff import stuck
 from auditor.domain.events import build_detail
 from auditor.domain.jobs import JobState
-from auditor.settings import SettingsError, load_settings
+from auditor.settings import ALL_JOB_KINDS, STUCK_HOURS_FORM, SettingsError, load_settings
+from infra.config import ConfigError, load_config
 from tests.unit.factories import SOURCE, T0, job
 from tests.unit.test_settings import VALID
 
@@ -76,3 +77,47 @@ def test_stuck_thresholds_per_kind_from_the_environment() -> None:
     )
     with pytest.raises(SettingsError, match=r"STUCK_AFTER_HOURS: expected whole hours .*, got 'batch=3'"):
         load_settings(VALID | {"STUCK_AFTER_HOURS": "batch=3"})
+
+
+@pytest.mark.parametrize(
+    ("value", "thresholds"),
+    [
+        ("1", dict.fromkeys(ALL_JOB_KINDS, 1)),
+        ("99999", dict.fromkeys(ALL_JOB_KINDS, 99999)),
+        (
+            " qconnect-import = 6 ,, bedrock-model-import=48",
+            {"qconnect-import": 6, "bedrock-model-import": 48},
+        ),
+    ],
+)
+def test_stuck_hours_forms_both_configs_accept(value: str, thresholds: dict[str, int]) -> None:
+    # Given a form the Lambda and the CDK context both accept
+    # When each parses it, Then both agree (the CDK passes the text on as STUCK_AFTER_HOURS)
+    assert load_settings(VALID | {"STUCK_AFTER_HOURS": value}).stuck_after_hours == thresholds
+    assert load_config({"stuckAfterHours": value}).stuck_after_hours == value.strip()
+
+
+@pytest.mark.parametrize(
+    "value",
+    # Leading zeros and more than 5 digits: the Lambda took these and the CDK context did not.
+    [
+        "024",
+        "123456",
+        "qconnect-import=06",
+        "qconnect-import=123456",
+        "0",
+        "qconnect-import=0",
+        "batch=3",
+        "+5",
+    ],
+)
+def test_stuck_hours_forms_both_configs_reject(value: str) -> None:
+    # Given a malformed stuck threshold
+    # When the Lambda's settings and the CDK context load it, Then both reject it, quoting it
+    with pytest.raises(SettingsError) as lambda_error:
+        load_settings(VALID | {"STUCK_AFTER_HOURS": value})
+    with pytest.raises(ConfigError) as cdk_error:
+        load_config({"stuckAfterHours": value})
+    assert f"STUCK_AFTER_HOURS: expected {STUCK_HOURS_FORM}" in str(lambda_error.value)
+    assert f"stuckAfterHours: expected {STUCK_HOURS_FORM}" in str(cdk_error.value)
+    assert value.split(",")[-1] in str(lambda_error.value)
