@@ -192,7 +192,7 @@ def _text(
 
 
 def _csv(
-    ok: Callable[[str], bool], expected: str, empty_words: Collection[str] = ()
+    ok: Callable[[str], bool], expected: str, empty_words: Collection[str] = (), non_empty: bool = False
 ) -> Callable[[str], tuple[str, ...]]:
     """A comma list whose every item passes `ok`; the error quotes only the bad items."""
 
@@ -200,6 +200,8 @@ def _csv(
         if text.strip().lower() in empty_words:
             return ()
         items: tuple[str, ...] = tuple(part.strip() for part in text.split(",") if part.strip())
+        if non_empty and not items:
+            raise ValueError(f"expected {expected}, got {_shown(text)}")
         bad = [item for item in dict.fromkeys(items) if not ok(item)]
         if bad:
             raise ValueError(f"expected {expected}, got {', '.join(_shown(b) for b in bad)}")
@@ -262,7 +264,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     ),
     "JOB_KINDS": (
         "job_kinds",
-        _csv(ALL_JOB_KINDS.__contains__, f"a comma list of {', '.join(ALL_JOB_KINDS)}"),
+        # A list without kinds would audit nothing, silently.
+        _csv(ALL_JOB_KINDS.__contains__, f"a comma list of {', '.join(ALL_JOB_KINDS)}", non_empty=True),
     ),
     "REGIONS": (
         "regions",

@@ -20,6 +20,7 @@ ENV_CASES = [
     ("missing-topic", "NOTIFICATION_TOPIC_ARN", None, ["NOTIFICATION_TOPIC_ARN"]),
     ("missing-region", "AWS_REGION", None, ["AWS_REGION"]),
     ("unknown-job-kind", "JOB_KINDS", "bedrock-model-import,bedrock-fine-tune", ["JOB_KINDS"]),
+    ("no-job-kind", "JOB_KINDS", " , ", ["JOB_KINDS", "expected a comma list of bedrock-model-import"]),
     ("bad-region", "REGIONS", "us-east-1,moon-base-1", ["REGIONS", "moon-base-1"]),
     ("bad-own-region", "AWS_REGION", "US_EAST_1", ["AWS_REGION", "US_EAST_1"]),
     ("malformed-kb-id", "QCONNECT_KNOWLEDGE_BASE_IDS", "kb-123", ["QCONNECT_KNOWLEDGE_BASE_IDS", "kb-123"]),
