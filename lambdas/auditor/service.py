@@ -276,10 +276,10 @@ class Auditor:
         result.skipped = dict(listing.skipped)
         observed: list[ObservedJob] = []
         for job in listing.jobs:
-            # The API may return older jobs (and Q in Connect has no time filter at all).
+            # An API asked for jobs created after the window start may return an older one anyway (the
+            # adapter filters the APIs without a time filter itself).
             if job.created_at < plan.window_start:
                 if source.kind.time_filter_param:
-                    # Asked for jobs created after the window start and got an older one anyway.
                     result.skipped["created-before-window"] = (
                         result.skipped.get("created-before-window", 0) + 1
                     )

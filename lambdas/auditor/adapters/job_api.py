@@ -133,8 +133,13 @@ class BotoJobApi:
                     tokens.add(token)
                 for item in page.get(kind.list_result_key) or []:
                     job = parse_job(kind, item, listing)
-                    if job is not None:
-                        listing.jobs.append(job)
+                    if job is None:
+                        continue
+                    # Without a time filter every job the API keeps comes back: drop the older ones page
+                    # by page, so memory follows the window, not the history.
+                    if kind.time_filter_param is None and job.created_at < created_after:
+                        continue
+                    listing.jobs.append(job)
                 if should_stop is not None and page.get("nextToken") and should_stop():
                     raise Stopped(f"{source.key}: time budget reached after {listing.pages} pages")
         except ClientError as exc:
