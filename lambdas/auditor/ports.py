@@ -55,9 +55,9 @@ class JobApi(Protocol):
         """Ids of the Q in Connect knowledge bases in a region."""
         ...
 
-    @property
-    def api_calls(self) -> int:
-        """Requests made so far (pages and gets), for the run summary."""
+    def api_calls(self, source: Source) -> int:
+        """Requests made so far for one source (pages and gets), for the run summary. Per source:
+        sources are audited concurrently."""
         ...
 
 

@@ -6,8 +6,10 @@ No boto3 here: everything goes through the ports in `auditor.ports`.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 # Claims are written in chunks; the time budget is checked between chunks.
 CLAIM_CHUNK = 50
+# Sources share nothing (their own job items, checkpoints and API calls), so several are audited at
+# once: a run lasts about as long as its slowest source, not the sum of them.
+SOURCE_CONCURRENCY = 4
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class AuditPolicy:
     # Per job kind; a kind not listed gets 24 h.
     stuck_after: Mapping[str, timedelta] = field(default_factory=dict)
     stuck_repeat: timedelta | None = None
+    source_concurrency: int = SOURCE_CONCURRENCY
 
 
 @dataclass
@@ -119,6 +125,7 @@ class Auditor:
         self._clock = clock
         # Per run: whether a scope (account/region/kind) had been audited before this run began.
         self._scope_seen: dict[str, bool] = {}
+        self._scope_lock = threading.Lock()
 
     def sources(
         self, account: str, regions: Iterable[str], kinds: Iterable[str], knowledge_base_ids: Sequence[str]
@@ -144,25 +151,31 @@ class Auditor:
         return sources, failures
 
     def run(self, sources: Sequence[Source], should_stop: Callable[[], bool] = lambda: False) -> RunSummary:
-        """Audit every source; one failing source does not stop the others."""
+        """Audit every source, several at once; one failing source does not stop the others."""
         summary = RunSummary(started_at=iso(self._clock()) or "")
         self._scope_seen = {}
-        for source in sources:
+
+        def audit(source: Source) -> SourceSummary | None:
             if should_stop():
+                return None  # not started: waits for the next run
+            return self.audit_source(source, should_stop)
+
+        workers = max(1, min(self._policy.source_concurrency, len(sources)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="source") as pool:
+            results = list(pool.map(audit, sources))
+        for result in results:
+            if result is not None:
+                summary.sources.append(result)
+            if result is None or result.stopped:
                 summary.stopped_early = True
-                logger.warning("time budget reached; remaining sources wait for the next run")
-                break
-            result = self.audit_source(source, should_stop)
-            summary.sources.append(result)
-            if result.stopped:
-                summary.stopped_early = True
-                break
+        if any(result is None for result in results):
+            logger.warning("time budget reached; remaining sources wait for the next run")
         return summary
 
     def audit_source(self, source: Source, should_stop: Callable[[], bool] = lambda: False) -> SourceSummary:
         """One source: recover, plan, observe, diff, claim, publish, finalize, advance."""
         started = time.monotonic()
-        calls_before = self._api.api_calls
+        calls_before = self._api.api_calls(source)
         result = SourceSummary(source.key, source.kind.id, source.region)
         try:
             self._audit(source, result, should_stop)
@@ -174,7 +187,7 @@ class Auditor:
         except SourceError as exc:
             result.error = f"{exc.code}: {exc}"
             logger.error("source failed", extra={"source": source.key, "error": result.error})
-        result.api_calls = self._api.api_calls - calls_before
+        result.api_calls = self._api.api_calls(source) - calls_before
         result.duration_ms = int((time.monotonic() - started) * 1000)
         return result
 
@@ -259,13 +272,16 @@ class Auditor:
 
     def _scope_audited_before(self, source: Source) -> bool:
         """A knowledge base that appears after the first deployment is new: its jobs are announced.
-        Only the first deployment's baseline is silent. Decided once per run, before any writes."""
+        Only the first deployment's baseline is silent. Decided once per scope and run, under a lock:
+        a knowledge base asks before it marks its scope, so a sibling audited concurrently gets the
+        answer read before that mark."""
         if source.knowledge_base_id is None:
             return False
         key = source.scope.key
-        if key not in self._scope_seen:
-            self._scope_seen[key] = self._store.load_checkpoint(source.scope) is not None
-        return self._scope_seen[key]
+        with self._scope_lock:
+            if key not in self._scope_seen:
+                self._scope_seen[key] = self._store.load_checkpoint(source.scope) is not None
+            return self._scope_seen[key]
 
     def _observe(
         self, source: Source, plan: WindowPlan, result: SourceSummary, should_stop: Callable[[], bool]

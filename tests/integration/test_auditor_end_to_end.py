@@ -2,12 +2,14 @@
 the bus and the topic, state read back from DynamoDB."""
 
 import json
+import threading
 from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from auditor.adapters.job_api import BotoJobApi
 from auditor.settings import SettingsError
 from simulator.world import ACCOUNT, REGION, World
 
@@ -382,3 +384,50 @@ def test_run_emits_metrics_in_embedded_metric_format(make_world: Any, capsys: An
         ]
         == 1
     )
+
+
+def test_sources_are_audited_at_the_same_time_each_with_its_own_counts(
+    make_world: Any, monkeypatch: Any
+) -> None:
+    # Given four sources (two Bedrock kinds, two knowledge bases), each with one job in progress
+    w: World = make_world()
+    imp = w.plane.create_model_import_job(region=REGION, name="imp", status="InProgress")
+    copy = w.plane.create_model_copy_job(
+        region=REGION,
+        target_model_name="copy",
+        source_model_arn=f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/imported/abcdefghijkl",
+        status="InProgress",
+    )
+    kbs = [w.plane.create_knowledge_base(region=REGION, name=f"kb{i}") for i in range(2)]
+    kb_jobs = [w.plane.create_import_job(region=REGION, knowledge_base_id=kb) for kb in kbs]
+    # and a job API whose listing waits until all four sources are listing at once
+    all_listing = threading.Barrier(4, timeout=20)
+    real_list = BotoJobApi.list_jobs
+
+    def list_together(self: BotoJobApi, *args: Any, **kwargs: Any) -> Any:
+        all_listing.wait()  # raises BrokenBarrierError (the source fails) if sources ran one by one
+        return real_list(self, *args, **kwargs)
+
+    monkeypatch.setattr(BotoJobApi, "list_jobs", list_together)
+    # When the first run audits them, Then all four list concurrently and both knowledge bases'
+    # baselines stay silent (neither takes the other's scope mark for an earlier deployment)
+    first = w.run()
+    assert first["failedSources"] == []
+    assert w.events_received() == []
+    # And after each job changes, the next run announces exactly the four changes
+    w.advance(timedelta(minutes=5))
+    for ref in (imp, copy):
+        w.plane.set_status(ref, "Completed")
+    for job in kb_jobs:
+        w.plane.set_status(job, "COMPLETE")
+    all_listing.reset()
+    second = w.run()
+    assert second["failedSources"] == []
+    assert sorted(d["status"] for d in _details(w.events_received())) == [
+        "COMPLETE",
+        "COMPLETE",
+        "Completed",
+        "Completed",
+    ]
+    # And each source's API calls are its own: one list page each, nothing counted twice
+    assert [s["api_calls"] for s in second["sources"]] == [1, 1, 1, 1]

@@ -40,7 +40,7 @@ def test_stops_between_pages_without_committing_anything(make_world: Any) -> Non
     checkpoint = auditor._store.load_checkpoint(source)
     w.plane.reset_calls()
     # When the source is audited
-    summary = auditor.audit_source(source, should_stop=lambda: auditor._api.api_calls >= 1)
+    summary = auditor.audit_source(source, should_stop=lambda: auditor._api.api_calls(source) >= 1)
     # Then it stopped after one page, claimed and published nothing, and kept the checkpoint
     assert summary.stopped and summary.error is None
     assert w.plane.count_calls("ListImportJobs") == 1

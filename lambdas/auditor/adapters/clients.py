@@ -14,6 +14,9 @@ from botocore.config import Config
 
 RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},
+    # One client per (service, region) serves every thread: up to 4 sources at once, each writing 8
+    # claims at once, share the DynamoDB client (botocore's default pool is 10 connections).
+    max_pool_connections=32,
     connect_timeout=5,
     read_timeout=20,
     user_agent_appid="job-auditor",

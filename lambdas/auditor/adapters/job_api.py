@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -97,11 +99,15 @@ class BotoJobApi:
 
     def __init__(self, clients: ClientProvider) -> None:
         self._clients = clients
-        self._calls = 0
+        self._calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
 
-    @property
-    def api_calls(self) -> int:
-        return self._calls
+    def api_calls(self, source: Source) -> int:
+        return self._calls[source.key]
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self._calls[key] += 1
 
     def list_jobs(
         self, source: Source, created_after: datetime, should_stop: Callable[[], bool] | None = None
@@ -119,7 +125,7 @@ class BotoJobApi:
             paginator = client.get_paginator(kind.list_method)
             pages = paginator.paginate(**params, PaginationConfig={"PageSize": kind.max_page_size})
             for page in pages:
-                self._calls += 1
+                self._count(source.key)
                 listing.pages += 1
                 token = page.get("nextToken")
                 # The SDK only catches a token repeated back to back; a cycle would page for ever.
@@ -156,7 +162,7 @@ class BotoJobApi:
         params: dict[str, Any] = {kind.get_id_param: job.job_id}
         if kind.scope_param:
             params[kind.scope_param] = source.knowledge_base_id
-        self._calls += 1
+        self._count(source.key)
         try:
             response = getattr(client, kind.get_method)(**params)
         except ClientError as exc:
@@ -177,7 +183,7 @@ class BotoJobApi:
             for page in client.get_paginator("list_knowledge_bases").paginate(
                 PaginationConfig={"PageSize": 100}
             ):
-                self._calls += 1
+                self._count(f"{account}/{region}")
                 for kb in page.get("knowledgeBaseSummaries") or []:
                     if kb.get("status") not in _GONE_KB_STATUSES and kb.get("knowledgeBaseId"):
                         ids.append(kb["knowledgeBaseId"])

@@ -32,7 +32,7 @@ from auditor.ports import SourceError
 logger = logging.getLogger(__name__)
 
 _BATCH_WRITE_ITEMS = 25
-# Concurrent claim writes: below botocore's default connection pool (10), so no call waits for a socket.
+# Concurrent claim writes per source (the clients' connection pool is sized for them: adapters.clients).
 CLAIM_CONCURRENCY = 8
 _MAX_ATTEMPTS = 5
 _CHECKPOINT_SK = "CHECKPOINT"
