@@ -60,6 +60,30 @@ def _units(size: int, unit: int) -> int:
     return max(1, math.ceil(size / unit))
 
 
+def install_thread_lanes() -> None:
+    """Mark every thread started off the main thread with its lane: the main thread's direct child (a
+    source's thread) it descends from. Calls made in a lane run one after another, except those on
+    the lane's own pools (concurrent claim writes); lanes run side by side."""
+    original = threading.Thread.__init__
+
+    def init(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        parent = threading.current_thread()
+        if parent is not threading.main_thread():
+            self.bench_lane = getattr(parent, "bench_lane", parent)  # type: ignore[attr-defined]
+
+    threading.Thread.__init__ = init  # type: ignore[method-assign]
+
+
+def _lane() -> tuple[str, bool]:
+    """(lane, pooled): the lane a call belongs to, and whether it came from one of the lane's pools."""
+    thread = threading.current_thread()
+    if thread is threading.main_thread():
+        return "main", False
+    lane = getattr(thread, "bench_lane", None)
+    return (lane.name, True) if lane is not None else (thread.name, False)
+
+
 class Meter:
     """Attach to a boto3 Session before clients are built from it; read the counters after a run."""
 
@@ -79,8 +103,8 @@ class Meter:
         self.attempts: Counter[str] = Counter()
         # Seconds spent inside each operation (request to parsed response), to see where time goes.
         self.seconds: Counter[str] = Counter()
-        # Calls made off the main thread (the store's concurrent claim writes): they overlap in time.
-        self.concurrent: Counter[str] = Counter()
+        # Per lane (see install_thread_lanes) and operation: [calls made in turn, calls made by a pool].
+        self.lanes: dict[str, dict[str, list[int]]] = {}
         # Wall time with at least one call in flight: the union of the call intervals, so the
         # handler's own time stays wall minus this even when calls overlap.
         self.busy_seconds = 0.0
@@ -135,8 +159,8 @@ class Meter:
             name = self._name(model)
             self.calls[name] += 1
             self.seconds[name] += self._call_ended(context)
-            if threading.current_thread() is not threading.main_thread():
-                self.concurrent[name] += 1
+            lane, pooled = _lane()
+            self.lanes.setdefault(lane, {}).setdefault(name, [0, 0])[int(pooled)] += 1
             if model.service_model.service_name != "dynamodb":
                 return
             params = context.get("bench_params") or {}
@@ -246,7 +270,7 @@ class Meter:
             "httpAttempts": sum(self.attempts.values()),
             "secondsInCalls": {k: round(v, 3) for k, v in sorted(self.seconds.items())},
             "busySeconds": round(self.busy_seconds, 4),
-            "concurrentCalls": dict(sorted(self.concurrent.items())),
+            "callsByLane": {lane: dict(sorted(ops.items())) for lane, ops in sorted(self.lanes.items())},
             "dynamodbReadUnits": round(self.rru, 1),
             "dynamodbWriteUnits": round(self.wru, 1),
         }

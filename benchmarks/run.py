@@ -70,16 +70,20 @@ def _nominal(operation: str) -> float:
 
 def _times(answer: dict[str, Any]) -> dict[str, float]:
     """Local wall time; the poller's own time (wall minus the time with a call in flight); and the
-    modelled duration in AWS: own time + calls x assumed latency, the concurrent claim writes
-    counted as CLAIM_CONCURRENCY at a time."""
+    modelled duration in AWS: own time + calls x assumed latency. Lanes (the auditor's concurrent
+    sources) run side by side, so the slowest lane counts; within a lane calls run in turn, except
+    the concurrent claim writes, CLAIM_CONCURRENCY at a time."""
     meter = answer["meter"]
     own = max(0.0, answer["wallS"] - meter["busySeconds"])
-    concurrent = meter.get("concurrentCalls", {})
-    modelled = own
-    for op, n in meter["calls"].items():
-        overlapped = concurrent.get(op, 0)
-        modelled += (n - overlapped) * _nominal(op)
-        modelled += math.ceil(overlapped / CLAIM_CONCURRENCY) * _nominal(op)
+    lanes = {
+        lane: sum(
+            (in_turn + math.ceil(pooled / CLAIM_CONCURRENCY)) * _nominal(op)
+            for op, (in_turn, pooled) in ops.items()
+        )
+        for lane, ops in meter["callsByLane"].items()
+    }
+    main = lanes.pop("main", 0.0)
+    modelled = own + main + max(lanes.values(), default=0.0)
     return {"ownS": round(own, 4), "modelledS": round(modelled, 4)}
 
 
@@ -324,7 +328,7 @@ def _fmt(row: dict[str, Any]) -> str:
         f"{naive['wallS']:>7.2f}" if naive else "      -",
         f"{ratio.get('apiCalls', '-'):>6}",
         f"{ratio.get('wall', '-'):>6}",
-        f"{ratio.get('own', '-'):>6}",
+        f"{ratio.get('cpu', '-'):>6}",
         f"{ratio.get('modelled', '-'):>6}",
     ]
     return " ".join(cells)
@@ -332,7 +336,7 @@ def _fmt(row: dict[str, Any]) -> str:
 
 HEADER = (
     "history    inf trans list/bound   get/bd ddb/minimum     RRU*    WRU* PutEv/bd SNS/bd   wall   own"
-    " model   cpu  RSSMB naiveAPI nWall   xAPI  xWall   xOwn xModel"
+    " model   cpu  RSSMB naiveAPI nWall   xAPI  xWall   xCPU xModel"
 )
 
 

@@ -60,7 +60,9 @@ def main() -> None:
     started = time.perf_counter()
     import boto3  # noqa: PLC0415
 
-    from benchmarks.meter import Meter  # noqa: PLC0415
+    from benchmarks.meter import Meter, install_thread_lanes  # noqa: PLC0415
+
+    install_thread_lanes()
 
     session = boto3.session.Session()
     invoke: Any
