@@ -41,7 +41,7 @@ def plot(report: dict[str, Any], path: Path) -> Path | None:
         calls.plot(*zip(*naive, strict=True), marker="x", linestyle="--", label="naive poller, all calls")
     calls.set(xscale="log", yscale="log", xlabel="finished jobs kept (history)", ylabel="calls per cycle")
     calls.legend(fontsize=8)
-    time.plot(history, [r["auditor"]["ownS"] for r in rows], marker="o", label="auditor own time (s)")
+    time.plot(history, [r["auditor"]["cpuS"] for r in rows], marker="o", label="auditor CPU (s)")
     time.plot(
         history, [r["auditor"]["modelledS"] for r in rows], marker="o", label="modelled duration in AWS (s)"
     )

@@ -3,7 +3,7 @@ poller, at several sizes; plus the cold start. Prints a table, writes benchmarks
 PNG of cost against history size when matplotlib is installed).
 
     python -m benchmarks.run            # the full set (about 10 minutes on 2 cores)
-    python -m benchmarks.run --quick    # small sizes, one measured cycle (about a minute)
+    python -m benchmarks.run --quick    # small sizes, one measured cycle (a few minutes)
 
 Figures only: nothing here asserts on time.
 """
