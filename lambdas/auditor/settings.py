@@ -113,11 +113,13 @@ class Settings:
         return timedelta(hours=self.stuck_repeat_hours) if self.stuck_repeat_hours else None
 
 
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def split_csv(value: object) -> object:
     """A comma list as a tuple of its non-empty, stripped parts; other values pass through."""
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return value
+    return _split(value) if isinstance(value, str) else value
 
 
 def _shown(value: object) -> str:
@@ -199,9 +201,9 @@ def _csv(
     def parse(text: str) -> tuple[str, ...]:
         if text.strip().lower() in empty_words:
             return ()
-        items: tuple[str, ...] = tuple(part.strip() for part in text.split(",") if part.strip())
+        items = _split(text)
         if non_empty and not items:
-            raise ValueError(f"expected {expected}, got {_shown(text)}")
+            raise _invalid(expected, text)
         bad = [item for item in dict.fromkeys(items) if not ok(item)]
         if bad:
             raise ValueError(f"expected {expected}, got {', '.join(_shown(b) for b in bad)}")
