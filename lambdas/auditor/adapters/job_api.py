@@ -183,7 +183,6 @@ class BotoJobApi:
             for page in client.get_paginator("list_knowledge_bases").paginate(
                 PaginationConfig={"PageSize": 100}
             ):
-                self._count(f"{account}/{region}")
                 for kb in page.get("knowledgeBaseSummaries") or []:
                     if kb.get("status") not in _GONE_KB_STATUSES and kb.get("knowledgeBaseId"):
                         ids.append(kb["knowledgeBaseId"])
