@@ -140,12 +140,12 @@ def _calls(meter: dict[str, Any], prefix: str) -> int:
 def _ddb_minimum(summary: dict[str, Any], window_query_pages: int) -> int:
     """The fewest DynamoDB requests the claim design can make (see docs/performance.md):
     per source the checkpoint read, the in-flight and pending index reads, the window's query pages
-    and the checkpoint write; per transition one conditional write; the clearing and history puts
-    (two per transition) at 25 per BatchWriteItem, per source."""
+    and the checkpoint write; per transition two conditional writes (the claim, and clearing it only
+    while it is still this run's); the history puts at 25 per BatchWriteItem, per source."""
     total = 0
     for source in summary["sources"]:
         t = int(source["transitions"])
-        total += 4 + 1 + t + math.ceil(2 * t / 25)
+        total += 4 + 1 + 2 * t + math.ceil(t / 25)
     return total + window_query_pages - len(summary["sources"])
 
 

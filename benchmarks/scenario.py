@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from auditor.adapters.state_store import DynamoStateStore
+from auditor.adapters.state_codec import job_item
 from auditor.domain.jobs import JOB_KINDS, JobState, Source
 from benchmarks.naive import NAIVE_TABLE
 from benchmarks.naive import table_definition as naive_table
@@ -105,7 +105,6 @@ class Scenario:
         from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
 
         backend = dynamodb_backends[ACCOUNT][REGION]
-        store = DynamoStateStore(None, TABLE, timedelta(days=90))
         now = w.now()
         for kind, ids in history_ids.items():
             source = Source(ACCOUNT, REGION, JOB_KINDS[kind], self.kb if kind == "qconnect-import" else None)
@@ -116,7 +115,7 @@ class Scenario:
                 state = JobState(
                     job_id, job.status, created, 1, name=name, arn=job_id if "arn:" in job_id else None
                 )
-                backend.put_item(TABLE, store._job_item(source, state, now))
+                backend.put_item(TABLE, job_item(source, state, now))
                 if self.naive:
                     backend.put_item(NAIVE_TABLE, {"jobId": {"S": job_id}, "status": {"S": job.status}})
         if self.naive:

@@ -149,7 +149,8 @@ class AwsFaultInjector:
     def remaining_ms(self) -> int:
         """What `get_remaining_time_in_millis` answers under the virtual clock."""
         if self._budget_ms is None:
-            return 900_000
+            # As FakeLambdaContext: within the claim lease, which the handler checks.
+            return 300_000
         return self._budget_ms - self._elapsed_ms
 
     # -- registration -----------------------------------------------------------------------------

@@ -382,7 +382,7 @@ class Soak:
             self.w.dynamodb.batch_write_item(RequestItems={"job-auditor-state": batch})
 
     def _check_checkpoints(self) -> None:
-        from auditor.adapters.state_store import parse_timestamp  # noqa: PLC0415
+        from auditor.adapters.state_codec import parse_timestamp  # noqa: PLC0415
 
         checkpoints: dict[str, datetime] = {}
         for source_key in {job.source_key for job in self.truth.jobs.values()}:
@@ -395,7 +395,7 @@ class Soak:
                 checkpoints[source_key] = parse_timestamp(item["lastRunStartedAt"]["S"])
 
         def recorded(source_key: str, job: Any) -> bool:
-            from auditor.adapters.state_store import timestamp  # noqa: PLC0415
+            from auditor.adapters.state_codec import timestamp  # noqa: PLC0415
 
             key = {
                 "pk": {"S": f"SRC#{source_key}"},

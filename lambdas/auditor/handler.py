@@ -6,7 +6,9 @@ Thin on purpose: the rules live in `auditor.domain` and `auditor.service`.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -19,8 +21,8 @@ from auditor.adapters.job_api import BotoJobApi
 from auditor.adapters.publishers import ChatPublisher, EventBridgePublisher, SnsPublisher
 from auditor.adapters.state_store import DynamoStateStore
 from auditor.ports import Publisher
-from auditor.service import Auditor, AuditPolicy, RunSummary
-from auditor.settings import Settings, load_settings
+from auditor.service import Auditor, AuditPolicy, RunSummary, SourceSummary
+from auditor.settings import Settings, SettingsError, load_settings
 
 logger = Logger()
 # Only botocore: patching every supported library imports requests, sqlite3, httplib and more at cold
@@ -79,53 +81,67 @@ def _service() -> str:
     return os.environ.get("POWERTOOLS_SERVICE_NAME", "job-auditor")
 
 
+# Run totals: metric name -> what it sums over the sources.
+_TOTALS: dict[str, Callable[[SourceSummary], int]] = {
+    "JobsListed": lambda s: s.jobs_listed + s.jobs_rechecked,
+    "Transitions": lambda s: s.transitions,
+    "Published": lambda s: s.published,
+    "ApiCalls": lambda s: s.api_calls,
+    "JobsInFlight": lambda s: s.jobs_in_flight,
+    "SourceFailures": lambda s: int(s.error is not None),
+    "UnknownStatuses": lambda s: s.unknown_statuses,
+    "PublishFailures": lambda s: s.publish_failures,
+    "ParkedTransitions": lambda s: s.parked,
+    "ClaimConflicts": lambda s: s.claim_conflicts,
+    "DisappearedJobs": lambda s: s.disappeared,
+    "Reconciliations": lambda s: int(s.reconciled and s.checkpoint_advanced),
+    "SkippedJobs": lambda s: sum(s.skipped.values()),
+    "StuckAlerts": lambda s: s.stuck_alerts,
+}
+# Per job kind and region (bounded: one series each; per knowledge base would be unbounded).
+_PER_SOURCE: dict[str, Callable[[SourceSummary], int]] = {
+    "JobsListed": _TOTALS["JobsListed"],
+    "ApiCalls": _TOTALS["ApiCalls"],
+    "Transitions": _TOTALS["Transitions"],
+}
+
+
+def _dimensioned(name: str, value: int, dimensions: dict[str, str]) -> None:
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=value, default_dimensions={"service": _service()}
+    ) as metric:
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=dimension)
+
+
 def _record_metrics(summary: RunSummary) -> None:
-    totals = {
-        "JobsListed": sum(s.jobs_listed + s.jobs_rechecked for s in summary.sources),
-        "Transitions": sum(s.transitions for s in summary.sources),
-        "Published": sum(s.published for s in summary.sources),
-        "ApiCalls": sum(s.api_calls for s in summary.sources),
-        "JobsInFlight": sum(s.jobs_in_flight for s in summary.sources),
-        "SourceFailures": len(summary.failed_sources),
-        "UnknownStatuses": sum(s.unknown_statuses for s in summary.sources),
-        "PublishFailures": sum(s.publish_failures for s in summary.sources),
-        "SkippedJobs": sum(sum(s.skipped.values()) for s in summary.sources),
-        "StuckAlerts": sum(s.stuck_alerts for s in summary.sources),
-    }
-    for name, value in totals.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for name, of in _TOTALS.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=sum(of(s) for s in summary.sources))
     metrics.add_metric(name="RunSucceeded", unit=MetricUnit.Count, value=int(summary.status == "ok"))
     metrics.add_metric(name="RunPartialFailure", unit=MetricUnit.Count, value=int(summary.status != "ok"))
-    # Per job kind and region (bounded: one series each; per knowledge base would be unbounded).
-    per_source: dict[tuple[str, str], dict[str, int]] = {}
+    per_source: Counter[tuple[str, str, str]] = Counter()
+    by_status: Counter[tuple[str, str]] = Counter()
     for source in summary.sources:
-        row = per_source.setdefault(
-            (source.job_kind, source.region), {"JobsListed": 0, "ApiCalls": 0, "Transitions": 0}
-        )
-        row["JobsListed"] += source.jobs_listed + source.jobs_rechecked
-        row["ApiCalls"] += source.api_calls
-        row["Transitions"] += source.transitions
-    for (kind, region), row in per_source.items():
-        for name, value in row.items():
-            with single_metric(
-                name=name, unit=MetricUnit.Count, value=value, default_dimensions={"service": _service()}
-            ) as metric:
-                metric.add_dimension(name="JobKind", value=kind)
-                metric.add_dimension(name="Region", value=region)
-    by_status: dict[tuple[str, str], int] = {}
-    for source in summary.sources:
-        for status, count in source.transitions_by_status.items():
-            key = (source.job_kind, status)
-            by_status[key] = by_status.get(key, 0) + count
+        for name, of in _PER_SOURCE.items():
+            per_source[(source.job_kind, source.region, name)] += of(source)
+        by_status.update({(source.job_kind, status): n for status, n in source.transitions_by_status.items()})
+    for (kind, region, name), value in per_source.items():
+        _dimensioned(name, value, {"JobKind": kind, "Region": region})
     for (kind, status), count in by_status.items():
-        with single_metric(
-            name="TransitionsByStatus",
-            unit=MetricUnit.Count,
-            value=count,
-            default_dimensions={"service": _service()},
-        ) as metric:
-            metric.add_dimension(name="JobKind", value=kind)
-            metric.add_dimension(name="Status", value=status)
+        _dimensioned("TransitionsByStatus", count, {"JobKind": kind, "Status": status})
+
+
+def _check_lease(settings: Settings, context: LambdaContext) -> None:
+    """A claim must outlive the run that wrote it, or another run takes it over while it is still being
+    published (and both announce it). Refused before anything is claimed."""
+    remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
+    lease = int(settings.claim_lease.total_seconds())
+    if settings.claim_lease <= remaining:
+        raise SettingsError(
+            f"invalid auditor environment: CLAIM_LEASE_SECONDS: {lease} s "
+            f"is shorter than this invocation's remaining time ({int(remaining.total_seconds())} s); "
+            "it must exceed the function timeout"
+        )
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -135,17 +151,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Scheduled entry point; returns the run summary (per source: window, pages, jobs, transitions,
     API calls, duration)."""
     settings = load_settings()
+    _check_lease(settings, context)
     auditor = build_auditor(settings, _clients())
-    sources, discovery_failures = auditor.sources(
+    summary = auditor.audit(
         _account(settings, context),
         settings.audited_regions,
         settings.job_kinds,
         settings.qconnect_knowledge_base_ids,
+        should_stop=lambda: context.get_remaining_time_in_millis() < TIME_BUDGET_MARGIN_MS,
     )
-    summary = auditor.run(
-        sources, should_stop=lambda: context.get_remaining_time_in_millis() < TIME_BUDGET_MARGIN_MS
-    )
-    summary.sources.extend(discovery_failures)
     _record_metrics(summary)
     result = summary.as_dict()
     log = logger.warning if summary.status != "ok" else logger.info

@@ -41,10 +41,16 @@ class JobApi(Protocol):
     """Reads one job control plane."""
 
     def list_jobs(
-        self, source: Source, created_after: datetime, should_stop: Callable[[], bool] | None = None
+        self,
+        source: Source,
+        created_after: datetime | None,
+        should_stop: Callable[[], bool] | None = None,
+        status: str | None = None,
+        created_before: datetime | None = None,
     ) -> Listing:
-        """Every job of `source` created after `created_after` (all pages); raises `Stopped` between
-        pages once `should_stop()` is true."""
+        """Every job of `source` created after `created_after` (None: whatever its age), and before
+        `created_before` and in `status` if given (filters the kind must have), all pages; raises
+        `Stopped` between pages once `should_stop()` is true."""
         ...
 
     def get_job(self, source: Source, job: JobState) -> ObservedJob | None:
@@ -80,23 +86,48 @@ class StateStore(Protocol):
         """Commit the job states of `transitions` without announcing them (the baseline)."""
         ...
 
-    def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> list[Transition]:
+    def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:
         """Commit each transition's job state, conditional on the recorded state it was computed from,
-        and keep it as a pending claim under a lease. Returns those this run won; a transition another
-        run already committed is not returned."""
+        and keep it as a pending claim under a lease. A failed condition is read back and explained:
+        the same transition claimed or committed by another run, or a conflict (the job moved on,
+        another claim is open, the item is not where the state said)."""
         ...
 
     def reclaim_expired(self, source: Source, now: datetime, lease_until: datetime) -> list[Transition]:
         """Pending claims whose lease expired (a crashed or failed run left them): take them over."""
         ...
 
-    def release(self, transitions: Sequence[Transition]) -> None:
-        """Keep these claims pending with their lease expired, so the next run retries them at once."""
+    def release(self, transitions: Sequence[Transition]) -> dict[str, int]:
+        """Keep these claims pending with their lease expired, so the next run retries them at once.
+        Returns each one's failed publish attempts so far, by eventId."""
         ...
 
-    def finalize(self, transitions: Sequence[Transition], now: datetime) -> None:
-        """Published: clear the claims and write history."""
+    def park(self, transitions: Sequence[Transition], reason: str, now: datetime) -> None:
+        """Give up publishing these claims: keep each as a parked transition for operators, and commit
+        the job's state so the job (and the checkpoint) move on."""
         ...
+
+    def finalize(self, transitions: Sequence[Transition], now: datetime) -> int:
+        """Published: clear each claim, conditional on it still being this transition's, and write
+        history. Returns how many were cleared (a run that outlived its lease may find its claims
+        taken over, even finished, by another run: it reverts nothing)."""
+        ...
+
+    def record_missing(self, source: Source, state: JobState) -> None:
+        """One more re-check that did not find the job, counted on its recorded state."""
+        ...
+
+
+@dataclass
+class ClaimResult:
+    """What a batch of claim writes came to."""
+
+    won: list[Transition] = field(default_factory=list)
+    # Already claimed or committed by another run, with the same eventId: that run announces it.
+    elsewhere: list[Transition] = field(default_factory=list)
+    # The condition failed for another reason (read back): not announced by anyone yet, so the
+    # checkpoint must not move past it. Each with the reason found.
+    conflicts: list[tuple[Transition, str]] = field(default_factory=list)
 
 
 @dataclass

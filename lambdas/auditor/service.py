@@ -1,4 +1,6 @@
-"""The audit use case: for each source, list -> diff -> claim -> publish -> finalize -> advance.
+"""The audit use case: for each source, recover -> plan -> observe -> diff -> claim -> publish ->
+finalize -> advance. Every so often a source's run is a reconciliation sweep (a wider listing diffed
+against all of its state), which catches whatever the incremental window missed.
 
 No boto3 here: everything goes through the ports in `auditor.ports`.
 """
@@ -14,11 +16,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from auditor.domain.checkpoint import WindowPlan, advance, plan_window
-from auditor.domain.diff import Transition, diff, stuck
+from auditor.domain.checkpoint import WindowPlan, advance, plan_window, to_recheck
+from auditor.domain.diff import Transition, diff, disappeared, latest_observations, stuck, untracked_history
 from auditor.domain.events import iso
 from auditor.domain.jobs import JOB_KINDS, JobState, ObservedJob, Source, StatusCategory
-from auditor.ports import JobApi, Publisher, PublishResult, SourceError, StateStore, Stopped
+from auditor.ports import JobApi, Listing, Publisher, SourceError, StateStore, Stopped
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +29,12 @@ CLAIM_CHUNK = 50
 # Sources share nothing (their own job items, checkpoints and API calls), so several are audited at
 # once: a run lasts about as long as its slowest source, not the sum of them.
 SOURCE_CONCURRENCY = 4
+StopCheck = Callable[[], bool]
 
 
 @dataclass(frozen=True)
 class AuditPolicy:
-    """The knobs of the checkpoint rule and of claiming."""
+    """The knobs of the checkpoint rule, the sweep and claiming."""
 
     initial_lookback: timedelta
     overlap: timedelta
@@ -42,6 +45,13 @@ class AuditPolicy:
     stuck_after: Mapping[str, timedelta] = field(default_factory=dict)
     stuck_repeat: timedelta | None = None
     source_concurrency: int = SOURCE_CONCURRENCY
+    # A reconciliation sweep every this often (zero: every run), reaching back at least this far.
+    reconcile_every: timedelta = timedelta(hours=1)
+    reconcile_lookback: timedelta = timedelta(hours=24)
+    # Failed publishes of one transition before it is parked instead of retried.
+    max_publish_attempts: int = 5
+    # Re-checks in a row that do not find a tracked job before it is announced as disappeared.
+    vanished_after_checks: int = 3
 
 
 @dataclass
@@ -51,8 +61,10 @@ class SourceSummary:
     source: str
     job_kind: str
     region: str
+    account: str = ""
     window_start: str | None = None
     baseline: bool = False
+    reconciled: bool = False
     pages: int = 0
     api_calls: int = 0
     jobs_listed: int = 0
@@ -62,9 +74,12 @@ class SourceSummary:
     published: int = 0
     recorded_silently: int = 0
     claimed_elsewhere: int = 0
+    claim_conflicts: int = 0
     recovered: int = 0
     publish_failures: int = 0
+    parked: int = 0
     stuck_alerts: int = 0
+    disappeared: int = 0
     unknown_statuses: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     transitions_by_status: dict[str, int] = field(default_factory=dict)
@@ -74,6 +89,9 @@ class SourceSummary:
     stopped: bool = False
     error: str | None = None
     duration_ms: int = 0
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + count
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -102,9 +120,25 @@ class RunSummary:
             "stoppedEarly": self.stopped_early,
             "transitions": sum(s.transitions for s in self.sources),
             "published": sum(s.published for s in self.sources),
+            "parked": sum(s.parked for s in self.sources),
             "failedSources": [s.source for s in self.failed_sources],
             "sources": [s.as_dict() for s in self.sources],
         }
+
+
+@dataclass
+class _Observation:
+    """What one source's run saw: the jobs, their recorded state, and the jobs gone missing."""
+
+    jobs: list[ObservedJob]
+    previous: dict[str, JobState]
+    vanished: list[JobState]
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, SourceError):
+        return f"{exc.code}: {exc}"
+    return f"InternalError: {type(exc).__name__}: {exc}"
 
 
 class Auditor:
@@ -123,37 +157,66 @@ class Auditor:
         self._publishers = list(publishers)
         self._policy = policy
         self._clock = clock
-        # Per run: whether a scope (account/region/kind) had been audited before this run began.
+        # Per run: whether a scope (account/region/kind) had been audited before this run began, read
+        # before anything of this run marks it.
         self._scope_seen: dict[str, bool] = {}
+        # Scopes whose knowledge bases this run could enumerate: marked audited when it ends.
+        self._scopes_enumerated: dict[str, Source] = {}
         self._scope_lock = threading.Lock()
+
+    # -- the whole run --------------------------------------------------------------------------
+    def audit(
+        self,
+        account: str,
+        regions: Iterable[str],
+        kinds: Iterable[str],
+        knowledge_base_ids: Sequence[str],
+        should_stop: StopCheck = lambda: False,
+    ) -> RunSummary:
+        """Expand the configuration into sources and audit them all; always returns a summary."""
+        sources, failures = self.sources(account, regions, kinds, knowledge_base_ids)
+        summary = self.run(sources, should_stop)
+        summary.sources.extend(failures)
+        return summary
 
     def sources(
         self, account: str, regions: Iterable[str], kinds: Iterable[str], knowledge_base_ids: Sequence[str]
     ) -> tuple[list[Source], list[SourceSummary]]:
         """Expand the configuration into sources; a region whose knowledge bases cannot be discovered
-        becomes a failed summary instead of stopping the others."""
+        (denied, throttled, a malformed or endless listing) becomes a failed summary instead of
+        stopping the others."""
+        self._scope_seen = {}
+        self._scopes_enumerated = {}
         sources: list[Source] = []
         failures: list[SourceSummary] = []
         for region in regions:
             for kind_id in kinds:
                 kind = JOB_KINDS[kind_id]
+                scope = Source(account, region, kind)
                 if kind.scope_param is None:
-                    sources.append(Source(account, region, kind))
+                    sources.append(scope)
                     continue
                 try:
                     kb_ids = list(knowledge_base_ids) or self._api.list_knowledge_bases(account, region)
-                except SourceError as exc:
-                    key = f"{account}/{region}/{kind.id}"
-                    logger.error("knowledge base discovery failed", extra={"source": key, "error": str(exc)})
-                    failures.append(SourceSummary(key, kind.id, region, error=f"{exc.code}: {exc}"))
+                    if not kb_ids:
+                        # Read now, so that the scope is marked below: the first knowledge base to
+                        # appear later is then announced, not taken for the first deployment's.
+                        self._scope_audited_before(scope)
+                except Exception as exc:  # one region's discovery must not stop the run
+                    logger.error(
+                        "knowledge base discovery failed",
+                        extra={"source": scope.key, "error": _failure(exc)},
+                        exc_info=not isinstance(exc, SourceError),
+                    )
+                    failures.append(SourceSummary(scope.key, kind.id, region, account, error=_failure(exc)))
                     continue
-                sources.extend(Source(account, region, kind, kb) for kb in kb_ids)
+                self._scopes_enumerated[scope.key] = scope
+                sources.extend(Source(account, region, kind, kb) for kb in dict.fromkeys(kb_ids))
         return sources, failures
 
-    def run(self, sources: Sequence[Source], should_stop: Callable[[], bool] = lambda: False) -> RunSummary:
+    def run(self, sources: Sequence[Source], should_stop: StopCheck = lambda: False) -> RunSummary:
         """Audit every source, several at once; one failing source does not stop the others."""
         summary = RunSummary(started_at=iso(self._clock()) or "")
-        self._scope_seen = {}
 
         def audit(source: Source) -> SourceSummary | None:
             if should_stop():
@@ -170,13 +233,31 @@ class Auditor:
                 summary.stopped_early = True
         if any(result is None for result in results):
             logger.warning("time budget reached; remaining sources wait for the next run")
+        self._mark_scopes(summary)
         return summary
 
-    def audit_source(self, source: Source, should_stop: Callable[[], bool] = lambda: False) -> SourceSummary:
-        """One source: recover, plan, observe, diff, claim, publish, finalize, advance."""
+    def _mark_scopes(self, summary: RunSummary) -> None:
+        """A scope whose knowledge bases were enumerated has been audited: a knowledge base that
+        appears in it later is new, and its jobs are announced. Marked even when it had none yet; read
+        (and so marked) only where this run needed to know."""
+        for key, scope in self._scopes_enumerated.items():
+            if self._scope_seen.get(key) is not False:
+                continue
+            try:
+                self._store.save_checkpoint(scope, advance(None, self._clock()))
+            except Exception as exc:  # retried by the next run; nothing is lost meanwhile
+                logger.error("could not mark scope audited", extra={"source": key, "error": _failure(exc)})
+                summary.sources.append(
+                    SourceSummary(key, scope.kind.id, scope.region, scope.account, error=_failure(exc))
+                )
+        self._scopes_enumerated = {}
+
+    # -- one source -----------------------------------------------------------------------------
+    def audit_source(self, source: Source, should_stop: StopCheck = lambda: False) -> SourceSummary:
+        """One source. Whatever goes wrong inside it stays its own: logged, counted, summarised."""
         started = time.monotonic()
         calls_before = self._api.api_calls(source)
-        result = SourceSummary(source.key, source.kind.id, source.region)
+        result = SourceSummary(source.key, source.kind.id, source.region, source.account)
         try:
             self._audit(source, result, should_stop)
         except Stopped as exc:
@@ -184,17 +265,21 @@ class Auditor:
             logger.warning(
                 "time budget reached inside a source", extra={"source": source.key, "at": str(exc)}
             )
-        except SourceError as exc:
-            result.error = f"{exc.code}: {exc}"
-            logger.error("source failed", extra={"source": source.key, "error": result.error})
+        except Exception as exc:  # a malformed page or a bug must not stop other sources
+            result.error = _failure(exc)
+            logger.error(
+                "source failed",
+                extra={"source": source.key, "error": result.error},
+                exc_info=not isinstance(exc, SourceError),
+            )
         result.api_calls = self._api.api_calls(source) - calls_before
         result.duration_ms = int((time.monotonic() - started) * 1000)
         return result
 
-    def _audit(self, source: Source, result: SourceSummary, should_stop: Callable[[], bool]) -> None:
+    def _audit(self, source: Source, result: SourceSummary, should_stop: StopCheck) -> None:
         run_started = self._clock()
         policy = self._policy
-        all_delivered = self._recover(source, result, run_started)
+        self._recover(source, result, run_started)
 
         checkpoint = self._store.load_checkpoint(source)
         in_flight = self._store.load_in_flight(source)
@@ -205,16 +290,106 @@ class Auditor:
             initial_lookback=policy.initial_lookback,
             overlap=policy.overlap,
             recheck_horizon=policy.recheck_horizon,
+            reconcile_every=policy.reconcile_every,
+            reconcile_lookback=policy.reconcile_lookback,
         )
-        result.window_start = iso(plan.window_start)
+        result.window_start = iso(plan.sweep_start if plan.sweep else plan.window_start)
         result.baseline = plan.baseline
+        result.reconciled = plan.sweep
 
-        observed, previous = self._observe(source, plan, result, should_stop)
+        seen = self._observe(source, plan, in_flight, result, should_stop, run_started)
+        transitions = self._transitions(source, plan, seen, run_started, result)
+        lease_until = run_started + policy.claim_lease
+        complete = self._commit(source, plan, transitions, result, should_stop, lease_until)
 
-        transitions = self._with_failure_messages(source, diff(source, previous, observed, run_started))
+        current = latest_observations(seen.jobs)
+        listed = {job.job_id for job in current}
+        result.jobs_in_flight = sum(1 for job in current if not source.kind.is_terminal(job.status))
+        result.jobs_in_flight += sum(1 for job in in_flight if job.job_id not in listed)
+
+        if complete:
+            self._store.save_checkpoint(source, advance(checkpoint, run_started, swept=plan.sweep))
+            result.checkpoint_advanced = True
+
+    # -- observe --------------------------------------------------------------------------------
+    def _list(self, source: Source, plan: WindowPlan, should_stop: StopCheck) -> list[Listing]:
+        """The fast path lists the window. A sweep lists from `sweep_start`, and each in-progress
+        status created before it (a job still running is news at any age); where the API has no time
+        filter, every job on every page."""
+        kind = source.kind
+        if not plan.sweep:
+            return [self._api.list_jobs(source, plan.window_start, should_stop)]
+        if kind.time_filter_param is None:
+            return [self._api.list_jobs(source, None, should_stop)]
+        listings = [self._api.list_jobs(source, plan.sweep_start, should_stop)]
+        if kind.status_filter_param is not None:
+            before = plan.sweep_start if kind.time_filter_before_param else None
+            for status in kind.in_progress_statuses:
+                listings.append(
+                    self._api.list_jobs(source, None, should_stop, status=status, created_before=before)
+                )
+        return listings
+
+    def _observe(
+        self,
+        source: Source,
+        plan: WindowPlan,
+        in_flight: Sequence[JobState],
+        result: SourceSummary,
+        should_stop: StopCheck,
+        now: datetime,
+    ) -> _Observation:
+        """List, then re-check every tracked job the listing did not return."""
+        listed_jobs: list[ObservedJob] = []
+        for listing in self._list(source, plan, should_stop):
+            result.pages += listing.pages
+            for reason, count in listing.skipped.items():
+                result.skip(reason, count)
+            listed_jobs.extend(listing.jobs)
+        jobs = latest_observations(listed_jobs)
+        result.jobs_listed = len(jobs)
+
+        since = min([plan.window_start, *(job.created_at for job in jobs)])
+        previous = self._store.load_jobs_since(source, since)
+        for state in in_flight:
+            previous.setdefault(state.job_id, state)
+
+        listed = {job.job_id for job in jobs}
+        vanished: list[JobState] = []
+        recheck = to_recheck(plan, in_flight, listed, source.kind, now, self._policy.recheck_horizon)
+        for state in recheck:
+            if should_stop():
+                raise Stopped(f"{source.key}: time budget reached while re-checking in-flight jobs")
+            current = self._api.get_job(source, state)
+            result.jobs_rechecked += 1
+            if current is not None:
+                jobs.append(current)
+                continue
+            result.skip("not-found-on-recheck")
+            if state.missing_checks + 1 >= self._policy.vanished_after_checks:
+                vanished.append(state)
+            else:
+                logger.warning("tracked job not found", extra={"source": source.key, "job": state.job_id})
+                self._store.record_missing(source, state)
+        return _Observation(jobs, previous, vanished)
+
+    # -- diff -----------------------------------------------------------------------------------
+    def _transitions(
+        self, source: Source, plan: WindowPlan, seen: _Observation, now: datetime, result: SourceSummary
+    ) -> list[Transition]:
+        jobs = seen.jobs
+        if plan.sweep and plan.sweep_start is not None:
+            old = untracked_history(source, seen.previous, jobs, plan.sweep_start)
+            if old:
+                result.skip("untracked-history", len(old))
+                jobs = [job for job in jobs if job.job_id not in old]
+        transitions = self._with_failure_messages(source, diff(source, seen.previous, jobs, now))
+        gone = [disappeared(source, state, now) for state in seen.vanished]
+        result.disappeared = len(gone)
+        transitions += gone
         if not plan.baseline:
-            threshold = policy.stuck_after.get(source.kind.id, timedelta(hours=24))
-            alerts = stuck(source, previous, observed, run_started, threshold, policy.stuck_repeat)
+            threshold = self._policy.stuck_after.get(source.kind.id, timedelta(hours=24))
+            alerts = stuck(source, seen.previous, jobs, now, threshold, self._policy.stuck_repeat)
             result.stuck_alerts = len(alerts)
             transitions += alerts
         result.transitions = len(transitions)
@@ -227,33 +402,7 @@ class Auditor:
                     "unknown job status recorded and announced",
                     extra={"source": source.key, "job": transition.job.job_id, "status": status},
                 )
-
-        if plan.baseline and not policy.announce_baseline and not self._scope_audited_before(source):
-            result.recorded_silently = self._store.record_silently(transitions)
-        else:
-            claimed: list[Transition] = []
-            for start in range(0, len(transitions), CLAIM_CHUNK):
-                if should_stop():
-                    # Claimed so far is published below; the rest is diffed again by the next run.
-                    result.stopped = True
-                    all_delivered = False
-                    transitions = transitions[:start]
-                    break
-                chunk = transitions[start : start + CLAIM_CHUNK]
-                claimed += self._store.claim(chunk, run_started + policy.claim_lease)
-            result.claimed_elsewhere = len(transitions) - len(claimed)
-            all_delivered = self._deliver(claimed, result) and all_delivered
-
-        seen = {job.job_id for job in observed}
-        result.jobs_in_flight = sum(1 for job in observed if not source.kind.is_terminal(job.status))
-        result.jobs_in_flight += sum(1 for job in in_flight if job.job_id not in seen)
-
-        if all_delivered:
-            self._store.save_checkpoint(source, advance(checkpoint, run_started))
-            result.checkpoint_advanced = True
-            if plan.baseline and source.knowledge_base_id:
-                # Marks the scope as audited: knowledge bases discovered later are announced, not baselined.
-                self._store.save_checkpoint(source.scope, advance(None, run_started))
+        return transitions
 
     def _with_failure_messages(self, source: Source, transitions: list[Transition]) -> list[Transition]:
         """A failure without its message is of little use: where the list omits it, Get fills it in."""
@@ -270,12 +419,61 @@ class Auditor:
             out.append(t)
         return out
 
+    # -- commit ---------------------------------------------------------------------------------
+    def _silenced(self, source: Source, plan: WindowPlan, transitions: list[Transition]) -> list[Transition]:
+        """The first deployment's baseline records jobs it finds without announcing them; only jobs
+        with no recorded state: a baseline that is repeated (its checkpoint write failed) announces
+        every change of a job it recorded before."""
+        if not plan.baseline or self._policy.announce_baseline or self._scope_audited_before(source):
+            return []
+        return [t for t in transitions if t.kind == "discovered"]
+
+    def _commit(
+        self,
+        source: Source,
+        plan: WindowPlan,
+        transitions: list[Transition],
+        result: SourceSummary,
+        should_stop: StopCheck,
+        lease_until: datetime,
+    ) -> bool:
+        """Record, claim and deliver; True if nothing is left that only a wider window would find."""
+        silent = self._silenced(source, plan, transitions)
+        if silent:
+            result.recorded_silently = self._store.record_silently(silent)
+            chosen = {t.event_id for t in silent}
+            transitions = [t for t in transitions if t.event_id not in chosen]
+        claimed: list[Transition] = []
+        complete = True
+        for start in range(0, len(transitions), CLAIM_CHUNK):
+            if should_stop():
+                # Claimed so far is published below; the rest is diffed again by the next run.
+                result.stopped = True
+                complete = False
+                break
+            outcome = self._store.claim(transitions[start : start + CLAIM_CHUNK], lease_until)
+            claimed += outcome.won
+            result.claimed_elsewhere += len(outcome.elsewhere)
+            for t, reason in outcome.conflicts:
+                result.claim_conflicts += 1
+                complete = False
+                logger.warning(
+                    "claim condition failed: left for the next run",
+                    extra={
+                        "source": source.key,
+                        "job": t.job.job_id,
+                        "eventId": t.event_id,
+                        "reason": reason,
+                    },
+                )
+        self._deliver(claimed, result)
+        return complete
+
     def _scope_audited_before(self, source: Source) -> bool:
         """A knowledge base that appears after the first deployment is new: its jobs are announced.
-        Only the first deployment's baseline is silent. Decided once per scope and run, under a lock:
-        a knowledge base asks before it marks its scope, so a sibling audited concurrently gets the
-        answer read before that mark."""
-        if source.knowledge_base_id is None:
+        Only the first deployment's baseline is silent. Decided once per scope and run, under a lock,
+        before this run marks the scope."""
+        if source.kind.scope_param is None:
             return False
         key = source.scope.key
         with self._scope_lock:
@@ -283,63 +481,28 @@ class Auditor:
                 self._scope_seen[key] = self._store.load_checkpoint(source.scope) is not None
             return self._scope_seen[key]
 
-    def _observe(
-        self, source: Source, plan: WindowPlan, result: SourceSummary, should_stop: Callable[[], bool]
-    ) -> tuple[list[ObservedJob], dict[str, JobState]]:
-        """List the window and re-check older in-flight jobs; return them with their recorded state."""
-        listing = self._api.list_jobs(source, plan.window_start, should_stop)
-        result.pages = listing.pages
-        result.skipped = dict(listing.skipped)
-        observed: list[ObservedJob] = []
-        for job in listing.jobs:
-            # An API asked for jobs created after the window start may return an older one anyway (the
-            # adapter filters the APIs without a time filter itself).
-            if job.created_at < plan.window_start:
-                if source.kind.time_filter_param:
-                    result.skipped["created-before-window"] = (
-                        result.skipped.get("created-before-window", 0) + 1
-                    )
-                    logger.warning(
-                        "job older than creationTimeAfter ignored",
-                        extra={"source": source.key, "job": job.job_id},
-                    )
-                continue
-            observed.append(job)
-        result.jobs_listed = len(observed)
-
-        previous = self._store.load_jobs_since(source, plan.window_start)
-        for state in plan.recheck:
-            if should_stop():
-                raise Stopped(f"{source.key}: time budget reached while re-checking in-flight jobs")
-            previous[state.job_id] = state
-            current = self._api.get_job(source, state)
-            result.jobs_rechecked += 1
-            if current is None:
-                result.skipped["not-found-on-recheck"] = result.skipped.get("not-found-on-recheck", 0) + 1
-                logger.warning(
-                    "in-flight job no longer found", extra={"source": source.key, "job": state.job_id}
-                )
-                continue
-            observed.append(current)
-        return observed, previous
-
-    def _recover(self, source: Source, result: SourceSummary, now: datetime) -> bool:
+    # -- deliver --------------------------------------------------------------------------------
+    def _recover(self, source: Source, result: SourceSummary, now: datetime) -> None:
         """Publish what a crashed or failed earlier run claimed but did not confirm."""
         expired = self._store.reclaim_expired(source, now, now + self._policy.claim_lease)
         if not expired:
-            return True
+            return
         result.recovered = len(expired)
         logger.warning("re-publishing claimed transitions left unconfirmed", extra={"count": len(expired)})
-        return self._deliver(expired, result)
+        self._deliver(expired, result)
 
-    def _deliver(self, transitions: Sequence[Transition], result: SourceSummary) -> bool:
-        """Publish to every channel, then confirm what all channels took. True if nothing failed."""
+    def _deliver(self, transitions: Sequence[Transition], result: SourceSummary) -> None:
+        """Publish to every channel, then confirm what all channels took. A transition a channel
+        refused stays claimed (durably: the next run retries it whatever its window) until it has
+        failed `max_publish_attempts` times; then it is parked, so one poison transition cannot hold
+        its job or its source back for ever."""
         if not transitions:
-            return True
+            return
         pending = list(transitions)
         failed: list[Transition] = []
+        errors: dict[str, int] = {}
         for publisher in self._publishers:
-            outcome: PublishResult = publisher.publish(pending)
+            outcome = publisher.publish(pending)
             if outcome.failed:
                 logger.error(
                     "publish failed",
@@ -349,11 +512,24 @@ class Auditor:
                         "errors": outcome.errors,
                     },
                 )
+                for code, count in outcome.errors.items():
+                    key = f"{publisher.name}: {code}"
+                    errors[key] = errors.get(key, 0) + count
             failed.extend(outcome.failed)
             pending = outcome.delivered
         self._store.finalize(pending, self._clock())
         result.published += len(pending)
-        if failed:
-            result.publish_failures += len(failed)
-            self._store.release(failed)
-        return not failed
+        if not failed:
+            return
+        result.publish_failures += len(failed)
+        attempts = self._store.release(failed)
+        poison = [t for t in failed if attempts.get(t.event_id, 0) >= self._policy.max_publish_attempts]
+        if poison:
+            refused = "; ".join(f"{k} x{v}" for k, v in sorted(errors.items())) or "publish failed"
+            reason = f"refused {self._policy.max_publish_attempts} times; last run: {refused}"
+            self._store.park(poison, reason, self._clock())
+            result.parked += len(poison)
+            logger.error(
+                "transitions parked after repeated publish failures",
+                extra={"eventIds": [t.event_id for t in poison], "reason": reason},
+            )

@@ -212,12 +212,13 @@ def test_job_without_creation_time_is_skipped_counted_and_the_rest_go_on(make_wo
     result = w.run()
     source = _source(result, "bedrock-model-import")
     assert source["skipped"] == {"missing-creation-time": 1}
-    assert len(w.events_received()) == 2
-    # The skipped job is announced once the API answers properly again, nothing lost
+    # The skipped job is tracked, and missing from the listing: its Get finds it ended, nothing lost
+    assert source["jobs_rechecked"] == 1
+    assert len(w.events_received()) == 3
     w.plane.mutator = None
     w.advance(timedelta(minutes=5))
     w.run()
-    assert len(w.events_received()) == 1
+    assert w.events_received() == []
 
 
 def test_job_older_than_creation_time_after_is_ignored_and_counted(make_world: Any) -> None:
@@ -316,3 +317,50 @@ def test_response_slower_than_the_client_timeout_fails_only_that_source(sim: Any
     assert error.value.code == "ReadTimeoutError"
     plane.faults.clear()
     assert len(_list(api, QCONNECT, fast).jobs) == 1
+
+
+# -- knowledge base discovery gets the list loop's guards (issue 10, case 2) ---------------------------
+def test_knowledge_base_discovery_with_a_cycling_next_token_stops_with_pagination_loop(sim: Any) -> None:
+    plane, api = sim
+    plane.create_knowledge_base(REGION, "kb")
+    plane.mutator = ResponseMutator().loop_tokens("ListKnowledgeBases", ("token-a", "token-b"))
+    with pytest.raises(SourceError) as error:
+        api.list_knowledge_bases(ACCOUNT, REGION)
+    assert error.value.code == "PaginationLoop"
+    assert plane.count_calls("ListKnowledgeBases") == 3
+
+
+def test_knowledge_base_discovery_with_a_string_for_a_summary_fails_as_malformed(sim: Any) -> None:
+    # Given a page whose first summary is a string where an object belongs (botocore's parser raises)
+    plane, api = sim
+    kb = plane.create_knowledge_base(REGION, "kb")
+
+    def string_first(query: Any, body: Any, rng: Any) -> Any:
+        body["knowledgeBaseSummaries"].insert(0, "not-an-object")
+        return body
+
+    plane.mutator = ResponseMutator().add(Rule("ListKnowledgeBases", string_first))
+    # When knowledge bases are discovered, Then the error says what it is, for this region only
+    with pytest.raises(SourceError) as error:
+        api.list_knowledge_bases(ACCOUNT, REGION)
+    assert error.value.code == "MalformedResponse"
+    assert f"{ACCOUNT}/{REGION}: ListKnowledgeBases: malformed response" in str(error.value)
+    assert kb
+
+
+def test_malformed_discovery_fails_only_its_scope_and_bedrock_is_audited(make_world: Any) -> None:
+    # Given a Bedrock job that completes and a knowledge base listing that never ends
+    w: World = make_world(JOB_KINDS="bedrock-model-import,qconnect-import")
+    arn = w.plane.create_model_import_job(region=REGION, name="imp", status="InProgress")
+    w.plane.create_knowledge_base(region=REGION, name="kb")
+    w.run()
+    w.advance(timedelta(minutes=5))
+    w.plane.set_status(arn, "Completed")
+    w.plane.mutator = ResponseMutator().loop_tokens("ListKnowledgeBases", ("token-a", "token-b"))
+    # When the run discovers knowledge bases
+    result = w.run()
+    # Then the run's summary names the scope's failure, and Bedrock's change is announced
+    assert result["failedSources"] == [f"{ACCOUNT}/{REGION}/qconnect-import"]
+    (failed,) = [s for s in result["sources"] if s["error"]]
+    assert failed["error"].startswith("PaginationLoop")
+    assert [e["detail"]["status"] for e in w.events_received()] == ["Completed"]

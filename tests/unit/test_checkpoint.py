@@ -53,6 +53,6 @@ def test_old_checkpoint_covers_jobs_so_they_are_not_rechecked_twice() -> None:
 
 def test_checkpoint_never_moves_backwards() -> None:
     later = Checkpoint(T0)
-    assert advance(later, T0 - timedelta(minutes=1)) is later
+    assert advance(later, T0 - timedelta(minutes=1)) == later
     assert advance(later, T0 + timedelta(minutes=1)) == Checkpoint(T0 + timedelta(minutes=1))
     assert advance(None, T0) == Checkpoint(T0)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,51 +110,77 @@ class BotoJobApi:
         with self._lock:
             self._calls[key] += 1
 
+    def _pages(
+        self,
+        client: Any,
+        operation: str,
+        params: Mapping[str, Any],
+        page_size: int,
+        label: str,
+        count_as: str,
+    ) -> Iterator[Mapping[str, Any]]:
+        """Every page of a list operation, with the guards every listing needs: a nextToken the API
+        hands out twice (a cycle would page for ever; the SDK only catches one repeated back to back)
+        ends the listing, and so does a page that is not an object."""
+        tokens: set[str] = set()
+        pages = iter(
+            client.get_paginator(operation).paginate(**params, PaginationConfig={"PageSize": page_size})
+        )
+        for number in itertools.count(1):
+            try:
+                page = next(pages)
+            except StopIteration:
+                return
+            except (AttributeError, TypeError) as exc:
+                # botocore's parser meets a string where the model has an object, and so on.
+                self._count(count_as)
+                raise SourceError(f"{label}: malformed response: {exc}", code="MalformedResponse") from exc
+            self._count(count_as)
+            if not isinstance(page, Mapping):
+                raise SourceError(f"{label}: page {number} is not an object", code="MalformedResponse")
+            token = page.get("nextToken")
+            if isinstance(token, str) and token in tokens:
+                raise SourceError(
+                    f"{label}: the API returned nextToken {token[:40]!r} again after {number} pages; "
+                    "listing stopped",
+                    code="PaginationLoop",
+                )
+            if isinstance(token, str):
+                tokens.add(token)
+            yield page
+
     def list_jobs(
-        self, source: Source, created_after: datetime, should_stop: Callable[[], bool] | None = None
+        self,
+        source: Source,
+        created_after: datetime | None,
+        should_stop: Callable[[], bool] | None = None,
+        status: str | None = None,
+        created_before: datetime | None = None,
     ) -> Listing:
         kind = source.kind
         client = self._clients(kind.client, source.region)
-        params: dict[str, Any] = dict(kind.sort_params)
-        if kind.time_filter_param:
-            params[kind.time_filter_param] = created_after
-        if kind.scope_param:
-            params[kind.scope_param] = source.knowledge_base_id
+        params = _list_params(source, created_after, status, created_before)
         listing = Listing()
-        tokens: set[str] = set()
         try:
-            paginator = client.get_paginator(kind.list_method)
-            pages = paginator.paginate(**params, PaginationConfig={"PageSize": kind.max_page_size})
+            pages = self._pages(client, kind.list_method, params, kind.max_page_size, source.key, source.key)
             for page in pages:
-                self._count(source.key)
                 listing.pages += 1
-                token = page.get("nextToken")
-                # The SDK only catches a token repeated back to back; a cycle would page for ever.
-                if token in tokens:
-                    raise SourceError(
-                        f"{source.key}: the API returned nextToken {token[:40]!r} again after "
-                        f"{listing.pages} pages; listing stopped",
-                        code="PaginationLoop",
-                    )
-                if token:
-                    tokens.add(token)
-                for item in page.get(kind.list_result_key) or []:
+                for item in _items(page, kind.list_result_key, listing):
                     job = parse_job(kind, item, listing)
                     if job is None:
                         continue
-                    # Without a time filter every job the API keeps comes back: drop the older ones page
-                    # by page, so memory follows the window, not the history.
-                    if kind.time_filter_param is None and job.created_at < created_after:
+                    if created_after is not None and job.created_at < created_after:
+                        _older(source, job, listing)
                         continue
                     listing.jobs.append(job)
                 if should_stop is not None and page.get("nextToken") and should_stop():
                     raise Stopped(f"{source.key}: time budget reached after {listing.pages} pages")
         except ClientError as exc:
-            raise _source_error(source, exc) from exc
+            raise _source_error(source.key, exc) from exc
         except BotoCoreError as exc:
             raise SourceError(f"{source.key}: {exc}", code=type(exc).__name__) from exc
         except _MALFORMED as exc:
-            raise _malformed(source, exc) from exc
+            raise _malformed(source.key, exc) from exc
         return listing
 
     def get_job(self, source: Source, job: JobState) -> ObservedJob | None:
@@ -168,36 +195,85 @@ class BotoJobApi:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return None
-            raise _source_error(source, exc) from exc
+            raise _source_error(source.key, exc) from exc
         except BotoCoreError as exc:
             raise SourceError(f"{source.key}: {exc}", code=type(exc).__name__) from exc
         except _MALFORMED as exc:
-            raise _malformed(source, exc) from exc
-        item = response[kind.get_result_key] if kind.get_result_key else response
+            raise _malformed(source.key, exc) from exc
+        item = response.get(kind.get_result_key) if kind.get_result_key else response
+        if not isinstance(item, Mapping):
+            raise SourceError(
+                f"{source.key}: {kind.get_method} returned no job object", code="MalformedResponse"
+            )
         return parse_job(kind, item)
 
     def list_knowledge_bases(self, account: str, region: str) -> list[str]:
         client = self._clients("qconnect", region)
+        label = f"{account}/{region}: ListKnowledgeBases"
         ids: list[str] = []
+        skipped = Listing()
         try:
-            for page in client.get_paginator("list_knowledge_bases").paginate(
-                PaginationConfig={"PageSize": 100}
-            ):
-                for kb in page.get("knowledgeBaseSummaries") or []:
-                    if kb.get("status") not in _GONE_KB_STATUSES and kb.get("knowledgeBaseId"):
-                        ids.append(kb["knowledgeBaseId"])
+            for page in self._pages(client, "list_knowledge_bases", {}, 100, label, f"{account}/{region}"):
+                for kb in _items(page, "knowledgeBaseSummaries", skipped):
+                    kb_id = kb.get("knowledgeBaseId")
+                    if not isinstance(kb_id, str) or not kb_id:
+                        skipped.skip("missing-knowledge-base-id")
+                    elif kb.get("status") not in _GONE_KB_STATUSES:
+                        ids.append(kb_id)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "Error")
-            raise SourceError(f"{account}/{region}: ListKnowledgeBases failed: {exc}", code=code) from exc
+            raise _source_error(label, exc) from exc
         except BotoCoreError as exc:
-            raise SourceError(f"{account}/{region}: {exc}", code=type(exc).__name__) from exc
+            raise SourceError(f"{label}: {exc}", code=type(exc).__name__) from exc
+        except _MALFORMED as exc:
+            raise _malformed(label, exc) from exc
+        if skipped.skipped:
+            logger.warning("knowledge bases skipped", extra={"region": region, "skipped": skipped.skipped})
         return ids
 
 
-def _malformed(source: Source, exc: Exception) -> SourceError:
-    return SourceError(f"{source.key}: malformed response: {exc}", code="MalformedResponse")
+def _list_params(
+    source: Source, created_after: datetime | None, status: str | None, created_before: datetime | None
+) -> dict[str, Any]:
+    kind = source.kind
+    params: dict[str, Any] = dict(kind.sort_params)
+    filters = (
+        (kind.time_filter_param, created_after),
+        (kind.time_filter_before_param, created_before),
+        (kind.status_filter_param, status),
+        (kind.scope_param, source.knowledge_base_id),
+    )
+    params.update({name: value for name, value in filters if name and value is not None})
+    return params
 
 
-def _source_error(source: Source, exc: ClientError) -> SourceError:
+def _older(source: Source, job: ObservedJob, listing: Listing) -> None:
+    """Without a time filter every job the API keeps comes back: the older ones are dropped page by
+    page, so memory follows the window, not the history. With one, an older job is the API's error:
+    counted."""
+    if source.kind.time_filter_param:
+        listing.skip("created-before-window")
+        logger.warning(
+            "job older than the time filter ignored", extra={"source": source.key, "job": job.job_id}
+        )
+
+
+def _items(page: Mapping[str, Any], key: str, listing: Listing) -> Iterator[Mapping[str, Any]]:
+    """The page's items that are objects; anything else is a counted skip."""
+    items = page.get(key) or []
+    if not isinstance(items, list):
+        raise SourceError(f"{key} is not a list", code="MalformedResponse")
+    for item in items:
+        if isinstance(item, Mapping):
+            yield item
+        else:
+            listing.skip("malformed-item")
+            logger.warning("list item skipped: not an object", extra={"key": key, "item": repr(item)[:200]})
+
+
+def _malformed(label: str, exc: Exception) -> SourceError:
+    return SourceError(f"{label}: malformed response: {exc}", code="MalformedResponse")
+
+
+def _source_error(label: str, exc: ClientError) -> SourceError:
     error = exc.response.get("Error", {})
-    return SourceError(f"{source.key}: {error.get('Message') or exc}", code=error.get("Code", "Error"))
+    return SourceError(f"{label}: {error.get('Message') or exc}", code=error.get("Code", "Error"))

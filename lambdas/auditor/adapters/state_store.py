@@ -1,33 +1,50 @@
-"""DynamoDB state: job items, checkpoints, claimed transitions and history.
+"""DynamoDB state: job items, checkpoints, claimed transitions, history and parked transitions.
 
-Exactly-once announcement rests on one conditional write per transition. Claiming writes the job's
-new state *conditional on the state the diff started from and on no other claim being open*, and
-keeps the transition on the job item as a pending claim with a lease. Of two overlapping runs only
-one wins. The claim is cleared (and history written) only after publishing; a claim whose lease
-expired (its run crashed) is taken over by a later run and published again with the same eventId.
+Exactly-once announcement rests on conditional writes, one item per job:
+- A claim writes the job's new state *conditional on the state the diff started from and on no other
+  claim being open*, and keeps the transition on the job item as a pending claim with a lease. Of two
+  overlapping runs only one wins. A failed condition is read back (the item as it was) and explained:
+  the same transition claimed or committed by another run, or a conflict the run must not step over.
+- The claim is cleared (and history written) only after publishing, and only while it is still this
+  transition's claim: a run that outlived its lease reverts nothing.
+- A claim whose lease expired (its run crashed, or a channel refused it) is taken over by a later run
+  and published again with the same eventId; after too many refusals it is parked.
 No transactions: one item per claim keeps each transition at a single conditional write. The claims
 of one run touch different items and are independent, so they are written concurrently.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from auditor.adapters.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY, TTL_ATTRIBUTE
+from auditor.adapters.state_codec import (
+    CHECKPOINT_SK,
+    PARKED_PK,
+    checkpoint_item,
+    checkpoint_of,
+    decode_transition,
+    from_item,
+    history_item,
+    job_item,
+    job_key,
+    job_state,
+    parked_item,
+    source_pk,
+    timestamp,
+    to_item,
+)
+from auditor.adapters.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY
 from auditor.domain.checkpoint import Checkpoint
 from auditor.domain.diff import Transition
-from auditor.domain.events import build_detail
-from auditor.domain.jobs import JOB_KINDS, JobState, ObservedJob, Source
-from auditor.ports import SourceError
+from auditor.domain.jobs import JobState, Source
+from auditor.ports import ClaimResult, SourceError
 
 logger = logging.getLogger(__name__)
 
@@ -35,29 +52,34 @@ _BATCH_WRITE_ITEMS = 25
 # Concurrent claim writes per source (the clients' connection pool is sized for them: adapters.clients).
 CLAIM_CONCURRENCY = 8
 _MAX_ATTEMPTS = 5
-_CHECKPOINT_SK = "CHECKPOINT"
 _EXPIRED = "1970-01-01T00:00:00.000000Z"
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
-def timestamp(value: datetime) -> str:
-    """Fixed-width UTC timestamp: sorts as text in the same order as in time."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _condition_failed(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED)
 
 
-def parse_timestamp(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
-def _source_pk(source: Source) -> str:
-    return f"SRC#{source.key}"
-
-
-def _job_sk(job_id: str, created_at: datetime) -> str:
-    return f"JOB#{timestamp(created_at)}#{job_id}"
+def explain_claim_failure(t: Transition, old: Mapping[str, Any] | None) -> str | None:
+    """Why a claim's condition failed, from the item as it was (plain values). None: the same
+    transition is already claimed or committed by another run (it announces it); otherwise the
+    reason the transition is still nobody's."""
+    if old is None:
+        return "no job item where the recorded state was read"
+    if t.event_id in (old.get("pendingEventId"), old.get("lastEventId")):
+        return None
+    if old.get("pendingEventId"):
+        return f"another claim is open on the job ({old['pendingEventId']})"
+    return (
+        f"the job moved on: recorded {old.get('status')!r} at sequence {old.get('sequence')}, "
+        f"expected {t.previous_status!r} at sequence {t.previous_sequence}"
+    )
 
 
 class DynamoStateStore:
-    """`StateStore` on one DynamoDB table (schema in `state_schema`)."""
+    """`StateStore` on one DynamoDB table (schema in `state_schema`, items in `state_codec`)."""
 
     def __init__(
         self,
@@ -71,131 +93,14 @@ class DynamoStateStore:
         self._table = table_name
         self._history_ttl = history_ttl
         self._sleep = sleep
-        self._ser = TypeSerializer()
-        self._de = TypeDeserializer()
-        self._claim_concurrency = max(1, claim_concurrency)
-
-    # -- encoding -------------------------------------------------------------------------------
-    def _item(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(v) for k, v in values.items() if v is not None}
-
-    def _plain(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._de.deserialize(v) for k, v in item.items()}
-
-    def _job_item(
-        self, source: Source, state: JobState, now: datetime, claim: tuple[Transition, datetime] | None = None
-    ) -> dict[str, Any]:
-        values: dict[str, Any] = {
-            PARTITION_KEY: _source_pk(source),
-            SORT_KEY: _job_sk(state.job_id, state.created_at),
-            "jobId": state.job_id,
-            "status": state.status,
-            "sequence": state.sequence,
-            INFLIGHT.sort_key: timestamp(state.created_at),
-            "jobName": state.name,
-            "jobArn": state.arn,
-            "lastModifiedAt": timestamp(state.last_modified_at) if state.last_modified_at else None,
-            "endedAt": timestamp(state.ended_at) if state.ended_at else None,
-            "failureMessage": state.failure_message,
-            "statusSince": timestamp(state.status_since) if state.status_since else None,
-            "stuckNotifiedAt": timestamp(state.stuck_notified_at) if state.stuck_notified_at else None,
-            "updatedAt": timestamp(now),
-        }
-        # Sparse index: only jobs still in flight carry its key.
-        if not source.kind.is_terminal(state.status):
-            values[INFLIGHT.partition_key] = source.key
-        if claim is not None:
-            transition, lease_until = claim
-            values[PENDING.partition_key] = source.key
-            values[PENDING.sort_key] = timestamp(lease_until)
-            values["pendingEventId"] = transition.event_id
-            values["pendingTransition"] = self._encode_transition(transition)
-        return self._item(values)
-
-    @staticmethod
-    def _job_state(item: Mapping[str, Any]) -> JobState:
-        def when(name: str) -> datetime | None:
-            value = item.get(name)
-            return parse_timestamp(value) if value else None
-
-        return JobState(
-            job_id=item["jobId"],
-            status=item["status"],
-            created_at=parse_timestamp(item[INFLIGHT.sort_key]),
-            sequence=int(item["sequence"]),
-            name=item.get("jobName"),
-            arn=item.get("jobArn"),
-            last_modified_at=when("lastModifiedAt"),
-            ended_at=when("endedAt"),
-            failure_message=item.get("failureMessage"),
-            status_since=when("statusSince"),
-            stuck_notified_at=when("stuckNotifiedAt"),
-        )
-
-    @staticmethod
-    def _encode_transition(t: Transition) -> str:
-        job = t.job
-        return json.dumps(
-            {
-                "source": {
-                    "account": t.source.account,
-                    "region": t.source.region,
-                    "kind": t.source.kind.id,
-                    "knowledgeBaseId": t.source.knowledge_base_id,
-                },
-                "job": {
-                    "jobId": job.job_id,
-                    "status": job.status,
-                    "createdAt": timestamp(job.created_at),
-                    "name": job.name,
-                    "arn": job.arn,
-                    "lastModifiedAt": timestamp(job.last_modified_at) if job.last_modified_at else None,
-                    "endedAt": timestamp(job.ended_at) if job.ended_at else None,
-                    "failureMessage": job.failure_message,
-                },
-                "kind": t.kind,
-                "previousStatus": t.previous_status,
-                "previousSequence": t.previous_sequence,
-                "observedAt": timestamp(t.observed_at),
-                "stuckSince": timestamp(t.stuck_since) if t.stuck_since else None,
-            }
-        )
-
-    @staticmethod
-    def _decode_transition(text: str) -> Transition:
-        data = json.loads(text)
-        src, job = data["source"], data["job"]
-
-        def when(value: str | None) -> datetime | None:
-            return parse_timestamp(value) if value else None
-
-        source = Source(src["account"], src["region"], JOB_KINDS[src["kind"]], src["knowledgeBaseId"])
-        observed = ObservedJob(
-            job_id=job["jobId"],
-            status=job["status"],
-            created_at=parse_timestamp(job["createdAt"]),
-            name=job["name"],
-            arn=job["arn"],
-            last_modified_at=when(job["lastModifiedAt"]),
-            ended_at=when(job["endedAt"]),
-            failure_message=job["failureMessage"],
-        )
-        return Transition(
-            source=source,
-            job=observed,
-            kind=data["kind"],
-            previous_status=data["previousStatus"],
-            previous_sequence=int(data["previousSequence"]),
-            observed_at=parse_timestamp(data["observedAt"]),
-            stuck_since=when(data.get("stuckSince")),
-        )
+        self._concurrency = max(1, claim_concurrency)
 
     # -- calls ----------------------------------------------------------------------------------
     def _call(self, operation: str, **params: Any) -> Any:
         try:
             return getattr(self._db, operation)(**params)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _condition_failed(exc):
                 raise
             error = exc.response.get("Error", {})
             raise SourceError(
@@ -208,29 +113,28 @@ class DynamoStateStore:
         while True:
             page = self._call("query", TableName=self._table, **params)
             for item in page.get("Items", []):
-                yield self._plain(item)
+                yield from_item(item)
             if "LastEvaluatedKey" not in page:
                 return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    # -- StateStore -----------------------------------------------------------------------------
+    def _each(self, name: str, work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        """Independent single-item writes, several at once. On an error map cancels the writes not yet
+        started and leaving the pool waits for those in flight, so none outlives the call."""
+        if not items:
+            return []
+        workers = min(self._concurrency, len(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
+            return list(pool.map(work, items))
+
+    # -- checkpoints ----------------------------------------------------------------------------
     def load_checkpoint(self, source: Source) -> Checkpoint | None:
-        key = self._item({PARTITION_KEY: _source_pk(source), SORT_KEY: _CHECKPOINT_SK})
+        key = to_item({PARTITION_KEY: source_pk(source), SORT_KEY: CHECKPOINT_SK})
         item = self._call("get_item", TableName=self._table, Key=key, ConsistentRead=True).get("Item")
-        if not item:
-            return None
-        return Checkpoint(last_run_started_at=parse_timestamp(self._plain(item)["lastRunStartedAt"]))
+        return checkpoint_of(item) if item else None
 
     def save_checkpoint(self, source: Source, checkpoint: Checkpoint) -> None:
-        started = timestamp(checkpoint.last_run_started_at)
-        item = self._item(
-            {
-                PARTITION_KEY: _source_pk(source),
-                SORT_KEY: _CHECKPOINT_SK,
-                "lastRunStartedAt": started,
-                "updatedAt": timestamp(datetime.now(UTC)),
-            }
-        )
+        item = checkpoint_item(source, checkpoint, datetime.now(UTC))
         try:
             self._call(
                 "put_item",
@@ -239,23 +143,24 @@ class DynamoStateStore:
                 # An overlapping run that started later may already have moved it: never move it back.
                 ConditionExpression="attribute_not_exists(#pk) OR lastRunStartedAt < :started",
                 ExpressionAttributeNames={"#pk": PARTITION_KEY},
-                ExpressionAttributeValues={":started": {"S": started}},
+                ExpressionAttributeValues={":started": item["lastRunStartedAt"]},
             )
         except ClientError:
             logger.info("checkpoint already further on", extra={"source": source.key})
 
+    # -- jobs -----------------------------------------------------------------------------------
     def load_jobs_since(self, source: Source, since: datetime) -> dict[str, JobState]:
         items = self._query(
             KeyConditionExpression="#pk = :pk AND #sk BETWEEN :from AND :to",
             ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY},
             ExpressionAttributeValues={
-                ":pk": {"S": _source_pk(source)},
+                ":pk": {"S": source_pk(source)},
                 ":from": {"S": f"JOB#{timestamp(since)}"},
                 ":to": {"S": "JOB#~"},
             },
             ConsistentRead=True,
         )
-        states = (self._job_state(item) for item in items)
+        states = (job_state(item) for item in items)
         return {state.job_id: state for state in states}
 
     def load_in_flight(self, source: Source) -> list[JobState]:
@@ -265,29 +170,54 @@ class DynamoStateStore:
             ExpressionAttributeNames={"#src": INFLIGHT.partition_key},
             ExpressionAttributeValues={":src": {"S": source.key}},
         )
-        return [self._job_state(item) for item in items]
+        return [job_state(item) for item in items]
 
-    def _job_key(self, t: Transition) -> dict[str, Any]:
-        return self._item(
-            {PARTITION_KEY: _source_pk(t.source), SORT_KEY: _job_sk(t.job.job_id, t.job.created_at)}
-        )
-
-    def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> list[Transition]:
-        if not transitions:
-            return []
+    def record_silently(self, transitions: Sequence[Transition]) -> int:
+        # The baseline, of jobs with no recorded state: plain batched puts. A first run racing another
+        # first run writes the same states; a stale overwrite could at worst repeat a later transition
+        # with the same eventId.
         now = datetime.now(UTC)
-        workers = min(self._claim_concurrency, len(transitions))
-        # On an error map cancels the writes not yet started and leaving the pool waits for those in
-        # flight, so none outlives the call. Claims already won stay open (a later run takes them over
-        # once their lease expires); the transitions not claimed are diffed again by the next run.
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="claim") as pool:
-            won = list(pool.map(lambda t: self._claim_one(t, now, lease_until), transitions))
-        return [t for t, ok in zip(transitions, won, strict=True) if ok]
+        requests = [{"PutRequest": {"Item": job_item(t.source, t.as_state(), now)}} for t in transitions]
+        self._batch_write_all(requests)
+        return len(transitions)
 
-    def _claim_one(self, t: Transition, now: datetime, lease_until: datetime) -> bool:
+    def record_missing(self, source: Source, state: JobState) -> None:
+        try:
+            self._call(
+                "update_item",
+                TableName=self._table,
+                Key=job_key(source, state.job_id, state.created_at),
+                UpdateExpression="ADD missingChecks :one",
+                # Only the state it was counted against: a job that moved on starts again from zero.
+                ConditionExpression="#sequence = :sequence AND attribute_not_exists(pendingEventId)",
+                ExpressionAttributeNames={"#sequence": "sequence"},
+                ExpressionAttributeValues={":one": {"N": "1"}, ":sequence": {"N": str(state.sequence)}},
+            )
+        except ClientError:
+            logger.info("job moved on before its miss was counted", extra={"job": state.job_id})
+
+    # -- claims ---------------------------------------------------------------------------------
+    def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:
+        now = datetime.now(UTC)
+        # Claims already won stay open on an error (a later run takes them over once their lease
+        # expires); the transitions not claimed are diffed again by the next run.
+        reasons = self._each("claim", lambda t: self._claim_one(t, now, lease_until), transitions)
+        result = ClaimResult()
+        for t, reason in zip(transitions, reasons, strict=True):
+            if reason == "":
+                result.won.append(t)
+            elif reason is None:
+                result.elsewhere.append(t)
+            else:
+                result.conflicts.append((t, reason))
+        return result
+
+    def _claim_one(self, t: Transition, now: datetime, lease_until: datetime) -> str | None:
+        """'' when won; else explain_claim_failure's answer."""
         params: dict[str, Any] = {
             "TableName": self._table,
-            "Item": self._job_item(t.source, t.as_state(), now, claim=(t, lease_until)),
+            "Item": job_item(t.source, t.as_state(), now, event_id=t.event_id, claim=(t, lease_until)),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if t.previous_status is None:
             params["ConditionExpression"] = "attribute_not_exists(#pk)"
@@ -304,20 +234,13 @@ class DynamoStateStore:
             }
         try:
             self._call("put_item", **params)
-        except ClientError:
-            logger.info("transition claimed by another run", extra={"eventId": t.event_id})
-            return False
-        return True
-
-    def record_silently(self, transitions: Sequence[Transition]) -> int:
-        # The baseline: plain batched puts. A first run racing another first run writes the same
-        # states; a stale overwrite could at worst repeat a later transition with the same eventId.
-        now = datetime.now(UTC)
-        requests = [
-            {"PutRequest": {"Item": self._job_item(t.source, t.as_state(), now)}} for t in transitions
-        ]
-        self._batch_write_all(requests)
-        return len(transitions)
+        except ClientError as exc:
+            old = exc.response.get("Item")
+            reason = explain_claim_failure(t, from_item(old) if old else None)
+            if reason is None:
+                logger.info("transition claimed by another run", extra={"eventId": t.event_id})
+            return reason
+        return ""
 
     def reclaim_expired(self, source: Source, now: datetime, lease_until: datetime) -> list[Transition]:
         items = self._query(
@@ -332,7 +255,7 @@ class DynamoStateStore:
                 self._call(
                     "update_item",
                     TableName=self._table,
-                    Key=self._item({PARTITION_KEY: item[PARTITION_KEY], SORT_KEY: item[SORT_KEY]}),
+                    Key=to_item({PARTITION_KEY: item[PARTITION_KEY], SORT_KEY: item[SORT_KEY]}),
                     UpdateExpression="SET #lease = :new",
                     ConditionExpression="pendingEventId = :event AND #lease = :old",
                     ExpressionAttributeNames={"#lease": PENDING.sort_key},
@@ -344,45 +267,76 @@ class DynamoStateStore:
                 )
             except ClientError:
                 continue  # another run took it over first
-            taken.append(self._decode_transition(item["pendingTransition"]))
+            taken.append(decode_transition(item["pendingTransition"]))
         return taken
 
-    def release(self, transitions: Sequence[Transition]) -> None:
-        for t in transitions:
+    def release(self, transitions: Sequence[Transition]) -> dict[str, int]:
+        def release_one(t: Transition) -> int | None:
             try:
-                self._call(
+                response = self._call(
                     "update_item",
                     TableName=self._table,
-                    Key=self._job_key(t),
-                    UpdateExpression="SET #lease = :expired",
+                    Key=job_key(t.source, t.job.job_id, t.job.created_at),
+                    UpdateExpression="SET #lease = :expired ADD pendingAttempts :one",
                     ConditionExpression="pendingEventId = :event",
                     ExpressionAttributeNames={"#lease": PENDING.sort_key},
-                    ExpressionAttributeValues={":expired": {"S": _EXPIRED}, ":event": {"S": t.event_id}},
+                    ExpressionAttributeValues={
+                        ":expired": {"S": _EXPIRED},
+                        ":event": {"S": t.event_id},
+                        ":one": {"N": "1"},
+                    },
+                    ReturnValues="UPDATED_NEW",
                 )
             except ClientError:
                 logger.info("claim already taken over", extra={"eventId": t.event_id})
+                return None
+            return int(response["Attributes"]["pendingAttempts"]["N"])
 
-    def finalize(self, transitions: Sequence[Transition], now: datetime) -> None:
-        # Rewrites each job item without its claim (the claim's lease keeps other runs off the item
-        # meanwhile) and writes history: two puts per transition, 25 to a request.
+        attempts = self._each("release", release_one, transitions)
+        return {t.event_id: n for t, n in zip(transitions, attempts, strict=True) if n is not None}
+
+    def park(self, transitions: Sequence[Transition], reason: str, now: datetime) -> None:
+        def park_one(t: Transition) -> None:
+            # The parked copy first: should the second write fail, the claim is still there to retry.
+            self._call("put_item", TableName=self._table, Item=parked_item(t, reason, now))
+            self._clear_claim(t, now)
+
+        self._each("park", park_one, transitions)
+
+    def parked(self) -> list[dict[str, Any]]:
+        """Every parked transition (plain items), for operators."""
+        return list(
+            self._query(
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": PARTITION_KEY},
+                ExpressionAttributeValues={":pk": {"S": PARKED_PK}},
+            )
+        )
+
+    def finalize(self, transitions: Sequence[Transition], now: datetime) -> int:
+        # Each job item is rewritten without its claim, conditional on the claim still being this
+        # transition's; history is written for every published transition (its key is the event's,
+        # so a repeat overwrites the same item).
+        cleared = sum(self._each("finalize", lambda t: self._clear_claim(t, now), transitions))
         expires = int((now + self._history_ttl).timestamp())
-        requests: list[dict[str, Any]] = []
-        for t in transitions:
-            requests.append({"PutRequest": {"Item": self._job_item(t.source, t.as_state(), now)}})
-            history = {
-                PARTITION_KEY: _source_pk(t.source),
-                SORT_KEY: f"HIST#{timestamp(t.observed_at)}#{t.event_id}",
-                "eventId": t.event_id,
-                "jobId": t.job.job_id,
-                "previousStatus": t.previous_status,
-                "status": t.status,
-                "publishedAt": timestamp(now),
-                "detail": json.dumps(build_detail(t)),
-                TTL_ATTRIBUTE: expires,
-            }
-            requests.append({"PutRequest": {"Item": self._item(history)}})
-        self._batch_write_all(requests)
+        self._batch_write_all([{"PutRequest": {"Item": history_item(t, now, expires)}} for t in transitions])
+        return cleared
 
+    def _clear_claim(self, t: Transition, now: datetime) -> bool:
+        try:
+            self._call(
+                "put_item",
+                TableName=self._table,
+                Item=job_item(t.source, t.as_state(), now, event_id=t.event_id),
+                ConditionExpression="pendingEventId = :event",
+                ExpressionAttributeValues={":event": {"S": t.event_id}},
+            )
+        except ClientError:
+            logger.info("claim no longer this run's: left as it is", extra={"eventId": t.event_id})
+            return False
+        return True
+
+    # -- batches --------------------------------------------------------------------------------
     def _batch_write_all(self, requests: list[dict[str, Any]]) -> None:
         for start in range(0, len(requests), _BATCH_WRITE_ITEMS):
             self._batch_write(requests[start : start + _BATCH_WRITE_ITEMS])

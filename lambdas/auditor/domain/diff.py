@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from auditor.domain.jobs import JobState, ObservedJob, Source, TransitionKind
@@ -24,7 +24,7 @@ class Transition:
     # Sequence of the job's state before this transition (0 for a new job) and after it.
     previous_sequence: int
     observed_at: datetime
-    # Only for `stuck`: since when the job has held its status.
+    # For `stuck` and `disappeared`: since when the job has held its status.
     stuck_since: datetime | None = None
 
     @property
@@ -38,16 +38,17 @@ class Transition:
     @property
     def event_id(self) -> str:
         """Deterministic: a retried or re-claimed transition carries the same id."""
-        name = "|".join(
-            [
-                self.source.key,
-                self.job.job_id,
-                str(self.sequence),
-                self.previous_status or "",
-                self.status,
-            ]
-        )
-        return str(uuid.uuid5(_EVENT_NAMESPACE, name))
+        parts = [
+            self.source.key,
+            self.job.job_id,
+            str(self.sequence),
+            self.previous_status or "",
+            self.status,
+        ]
+        if self.kind == "disappeared":
+            # Keeps the status it had, like a stuck alert: the kind tells the two apart.
+            parts.append(self.kind)
+        return str(uuid.uuid5(_EVENT_NAMESPACE, "|".join(parts)))
 
     @property
     def unknown_status(self) -> bool:
@@ -56,8 +57,11 @@ class Transition:
     def as_state(self) -> JobState:
         """The job state this transition commits."""
         job = self.job
+        disappeared_at = None
         if self.kind == "stuck":
             status_since, stuck_notified_at = self.stuck_since, self.observed_at
+        elif self.kind == "disappeared":
+            status_since, stuck_notified_at, disappeared_at = self.stuck_since, None, self.observed_at
         elif self.kind == "discovered":
             # First seen: it has held this status at most since it was created.
             status_since, stuck_notified_at = job.last_modified_at or job.created_at, None
@@ -75,6 +79,7 @@ class Transition:
             failure_message=job.failure_message,
             status_since=status_since,
             stuck_notified_at=stuck_notified_at,
+            disappeared_at=disappeared_at,
         )
 
 
@@ -108,8 +113,15 @@ def diff(
     recorded but not observed give nothing: absence from a list is not a status.
     """
     transitions: list[Transition] = []
-    for job in latest_observations(observed):
-        before = previous.get(job.job_id)
+    for seen in latest_observations(observed):
+        before = previous.get(seen.job_id)
+        # The job item is keyed by the creation time first recorded: a Get that reports it with
+        # another precision must not make the claim address another item.
+        job = (
+            seen
+            if before is None or before.created_at == seen.created_at
+            else replace(seen, created_at=before.created_at)
+        )
         if before is None:
             transitions.append(
                 Transition(source, job, "discovered", None, previous_sequence=0, observed_at=observed_at)
@@ -163,3 +175,39 @@ def stuck(
             )
         )
     return alerts
+
+
+def disappeared(source: Source, state: JobState, observed_at: datetime) -> Transition:
+    """A tracked job that re-check after re-check is not found any more: announced once, with the
+    status it was last seen in, and no longer tracked."""
+    job = ObservedJob(
+        job_id=state.job_id,
+        status=state.status,
+        created_at=state.created_at,
+        name=state.name,
+        arn=state.arn,
+        last_modified_at=state.last_modified_at,
+        ended_at=state.ended_at,
+        failure_message=state.failure_message,
+    )
+    return Transition(
+        source,
+        job,
+        "disappeared",
+        state.status,
+        previous_sequence=state.sequence,
+        observed_at=observed_at,
+        stuck_since=state.status_since or state.created_at,
+    )
+
+
+def untracked_history(
+    source: Source, previous: Mapping[str, JobState], observed: Iterable[ObservedJob], horizon: datetime
+) -> set[str]:
+    """Jobs a sweep lists that the auditor never tracked and that ended before `horizon`: history
+    from before the first deployment, not news. (A job still running is news at any age.)"""
+    return {
+        job.job_id
+        for job in observed
+        if job.job_id not in previous and source.kind.is_terminal(job.status) and job.created_at < horizon
+    }

@@ -33,8 +33,9 @@ class JobKindSpec:
     client: str
     list_method: str
     list_result_key: str
-    # Request parameter that filters on creation time; None when the API has no time filter.
+    # Request parameters that filter on creation time (after / before); None when the API has none.
     time_filter_param: str | None
+    time_filter_before_param: str | None
     sort_params: MappingProxyType[str, str]
     max_page_size: int
     id_field: str
@@ -47,6 +48,10 @@ class JobKindSpec:
     arn_field: str | None
     # Extra request parameter that scopes the list to a parent resource (Q in Connect: knowledge base).
     scope_param: str | None
+    # Request parameter that filters on one status; the reconciliation sweep lists each in-progress
+    # status with it and no time filter, so a job of any age still running is found. None: the sweep
+    # reads every job the API keeps.
+    status_filter_param: str | None
     get_method: str
     get_id_param: str
     get_result_key: str | None
@@ -63,6 +68,10 @@ class JobKindSpec:
 
     def is_known(self, status: str) -> bool:
         return status in self.statuses
+
+    @property
+    def in_progress_statuses(self) -> tuple[str, ...]:
+        return tuple(s for s, c in self.statuses.items() if c == StatusCategory.IN_PROGRESS)
 
     def is_terminal(self, status: str) -> bool:
         """Terminal statuses end tracking; unknown ones are kept in flight so they are re-checked."""
@@ -90,6 +99,7 @@ BEDROCK_MODEL_IMPORT = JobKindSpec(
     list_method="list_model_import_jobs",
     list_result_key="modelImportJobSummaries",
     time_filter_param="creationTimeAfter",
+    time_filter_before_param="creationTimeBefore",
     sort_params=_ASCENDING_BY_CREATION,
     max_page_size=1000,
     id_field="jobArn",
@@ -101,6 +111,7 @@ BEDROCK_MODEL_IMPORT = JobKindSpec(
     failure_field="failureMessage",
     arn_field="jobArn",
     scope_param=None,
+    status_filter_param="statusEquals",
     get_method="get_model_import_job",
     get_id_param="jobIdentifier",
     get_result_key=None,
@@ -118,6 +129,7 @@ BEDROCK_MODEL_COPY = JobKindSpec(
     list_method="list_model_copy_jobs",
     list_result_key="modelCopyJobSummaries",
     time_filter_param="creationTimeAfter",
+    time_filter_before_param="creationTimeBefore",
     sort_params=_ASCENDING_BY_CREATION,
     max_page_size=1000,
     id_field="jobArn",
@@ -130,6 +142,7 @@ BEDROCK_MODEL_COPY = JobKindSpec(
     failure_field="failureMessage",
     arn_field="jobArn",
     scope_param=None,
+    status_filter_param="statusEquals",
     get_method="get_model_copy_job",
     get_id_param="jobArn",
     get_result_key=None,
@@ -146,6 +159,7 @@ QCONNECT_IMPORT = JobKindSpec(
     list_method="list_import_jobs",
     list_result_key="importJobSummaries",
     time_filter_param=None,
+    time_filter_before_param=None,
     sort_params=MappingProxyType({}),
     max_page_size=100,
     id_field="importJobId",
@@ -157,6 +171,7 @@ QCONNECT_IMPORT = JobKindSpec(
     failure_field=None,
     arn_field=None,
     scope_param="knowledgeBaseId",
+    status_filter_param=None,
     get_method="get_import_job",
     get_id_param="importJobId",
     get_result_key="importJob",
@@ -231,6 +246,14 @@ class JobState:
     # When the job entered its current status, as far as the auditor knows; drives stuck alerts.
     status_since: datetime | None = None
     stuck_notified_at: datetime | None = None
+    # Re-checks in a row that did not find the job (reset by its next transition).
+    missing_checks: int = 0
+    # Set by a `disappeared` transition: the job is no longer tracked.
+    disappeared_at: datetime | None = None
+
+    def tracked(self, kind: JobKindSpec) -> bool:
+        """Still followed run after run: not in a terminal status and not gone."""
+        return self.disappeared_at is None and not kind.is_terminal(self.status)
 
 
-TransitionKind = Literal["discovered", "status-changed", "stuck"]
+TransitionKind = Literal["discovered", "status-changed", "stuck", "disappeared"]
