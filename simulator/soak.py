@@ -42,6 +42,7 @@ if str(ROOT / "lambdas") not in sys.path:
 
 from simulator.aws_faults import CRASH_POINTS, AwsFaultInjector, AwsFaultRates, SimulatedCrash  # noqa: E402
 from simulator.faults import FaultPlan  # noqa: E402
+from simulator.mutators import ResponseMutator, Rule  # noqa: E402
 from simulator.oracle import Truth, Verdict  # noqa: E402
 from simulator.state import ImportJob  # noqa: E402
 from simulator.world import ACCOUNT, DEFAULT_START, REGION, FakeLambdaContext, MotoServer, World  # noqa: E402
@@ -73,6 +74,9 @@ class SoakConfig:
     source_outage: float = 0.02
     new_jobs_per_cycle: float = 0.8
     progress: float = 0.3
+    # Per cycle: an ended Q in Connect job is deleted (seen by the reconciliation sweep only, once the
+    # window has moved past its creation).
+    delete_ended: float = 0.05
 
 
 @dataclass
@@ -129,6 +133,11 @@ def _virtual_token_bucket(sleeper: _VirtualSleep) -> Any:
     return _acquire
 
 
+def _string_for_a_summary(query: Any, body: Any, rng: Any) -> Any:
+    body.setdefault("knowledgeBaseSummaries", []).insert(0, "not-an-object")
+    return body
+
+
 class _BudgetContext(FakeLambdaContext):
     """A Lambda context whose remaining time follows the injector's virtual clock."""
 
@@ -151,6 +160,7 @@ class Soak:
         self.runs: Counter[str] = Counter()
         self.kbs: list[str] = []
         self.live: dict[str, tuple[str, str]] = {}  # job id -> (family, status), jobs not yet terminal
+        self.ended_qconnect: list[str] = []  # Q in Connect jobs that ended: candidates for a late delete
         self._names = 0
         self.injector = AwsFaultInjector(
             seed=config.seed,
@@ -207,6 +217,15 @@ class Soak:
             self.live[job_id] = (family, new)
         else:
             del self.live[job_id]
+            if family == "qconnect" and new in ("COMPLETE", "FAILED"):
+                self.ended_qconnect.append(job_id)
+
+    def _delete_an_ended_job(self) -> None:
+        job_id = self.ended_qconnect.pop(self.rng.randrange(len(self.ended_qconnect)))
+        self.w.plane.set_status(job_id, "DELETE_IN_PROGRESS")
+        self.truth.changed(job_id, self.w.plane.clock.now(), "DELETE_IN_PROGRESS")
+        self.live[job_id] = ("qconnect", "DELETE_IN_PROGRESS")
+        self.outages["Ended job deleted later (sweep)"] += 1
 
     def _step_world(self) -> None:
         """Between two runs: time passes, jobs appear and move on."""
@@ -221,6 +240,8 @@ class Soak:
             for job_id in list(self.live):
                 if self.rng.random() < self.cfg.progress / parts:
                     self._progress(job_id)
+            if self.ended_qconnect and self.rng.random() < self.cfg.delete_ended / parts:
+                self._delete_an_ended_job()
 
     def _poisson(self, mean: float) -> int:
         n, p, limit = 0, 1.0, pow(2.718281828, -mean)
@@ -262,8 +283,15 @@ class Soak:
 
     def _source_outage(self) -> None:
         faults = self.w.plane.faults
-        choice = self.rng.randrange(3)
-        if choice == 0:
+        choice = self.rng.randrange(4)
+        if choice == 3:
+            # Discovery answers a string where a knowledge base summary belongs: botocore cannot parse it.
+            rule = Rule("ListKnowledgeBases", _string_for_a_summary, remaining=1)
+            if self.w.plane.mutator is None:
+                self.w.plane.mutator = ResponseMutator(seed=self.cfg.seed)
+            self.w.plane.mutator.add(rule)
+            self.outages["Malformed knowledge base discovery (one run)"] += 1
+        elif choice == 0:
             faults.deny(operation="ListModelCopyJobs", times=1)
             self.outages["AccessDenied (one source, one run)"] += 1
         elif choice == 1 and self.kbs:

@@ -82,3 +82,20 @@ def test_chat_next_steps_open_the_job_then_offer_the_list() -> None:
 def test_chat_next_steps_of_a_job_without_an_arn_link_the_kinds_page_once() -> None:
     steps = chat_notification(_qconnect_detail())["content"]["nextSteps"]
     assert steps == [f"Open the job in the <{CONNECT_PAGE}|AWS console>"]
+
+
+def test_a_disappeared_job_says_so_in_subject_body_and_chat() -> None:
+    from auditor.domain.diff import disappeared
+    from auditor.domain.events import build_detail
+    from auditor.domain.jobs import JobState
+    from auditor.domain.notifications import body, chat_notification, subject
+    from tests.unit.factories import SOURCE, T0
+
+    state = JobState(
+        "arn:aws:bedrock:us-east-1:123456789012:model-import-job/x", "InProgress", T0, 2, name="imp"
+    )
+    detail = build_detail(disappeared(SOURCE, state, T0))
+    assert detail["transition"] == "disappeared"
+    assert subject(detail) == "[DISAPPEARED] bedrock-model-import imp (us-east-1)"
+    assert "no longer found (last seen InProgress)" in body(detail)
+    assert chat_notification(detail)["content"]["title"].startswith(":ghost:")

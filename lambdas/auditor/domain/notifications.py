@@ -40,6 +40,9 @@ _STATUS_EMOJI = {
 }
 STUCK_WORD = "STUCK"
 STUCK_EMOJI = ":warning:"
+# A tracked job the API no longer finds: announced once with the status it was last seen in.
+DISAPPEARED_WORD = "DISAPPEARED"
+DISAPPEARED_EMOJI = ":ghost:"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ def _name(detail: Mapping[str, Any]) -> str:
 def _word(detail: Mapping[str, Any]) -> str:
     if detail.get("transition") == "stuck":
         return STUCK_WORD
+    if detail.get("transition") == "disappeared":
+        return DISAPPEARED_WORD
     return _STATUS_WORD.get(detail["statusCategory"], str(detail["status"]))
 
 
@@ -105,6 +110,8 @@ def duration_text(seconds: int | None) -> str:
 def _change(detail: Mapping[str, Any]) -> str:
     if detail.get("transition") == "stuck":
         return f"still {detail['status']} after {duration_text(detail.get('stuckForSeconds'))}"
+    if detail.get("transition") == "disappeared":
+        return f"no longer found (last seen {detail['status']})"
     previous = detail.get("previousStatus") or "(new job)"
     return f"{previous} -> {detail['status']}"
 
@@ -141,8 +148,10 @@ def body(detail: Mapping[str, Any]) -> str:
 def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
     """An Amazon Q Developer in chat applications custom notification (schema version 1.0).
     Updates of one job thread together (threadId = the job's ARN or id)."""
-    stuck = detail.get("transition") == "stuck"
-    emoji = STUCK_EMOJI if stuck else _STATUS_EMOJI.get(detail["statusCategory"], ":grey_question:")
+    special = {"stuck": STUCK_EMOJI, "disappeared": DISAPPEARED_EMOJI}
+    emoji = special.get(str(detail.get("transition"))) or _STATUS_EMOJI.get(
+        detail["statusCategory"], ":grey_question:"
+    )
     job_ref = str(detail.get("jobArn") or detail["jobId"])
     lines = [
         f"*{_change(detail)}*",
@@ -165,8 +174,10 @@ def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
         next_steps.append(f"Or see <{jobs_url}|all {_kind_jobs(detail)}>")
     if detail["statusCategory"] == StatusCategory.FAILED.value:
         next_steps.insert(0, "Read the failure message and fix the job's input before retrying")
-    if stuck:
+    if detail.get("transition") == "stuck":
         next_steps.insert(0, "Check whether the job is still making progress")
+    if detail.get("transition") == "disappeared":
+        next_steps.insert(0, "Check whether the job was deleted; the auditor no longer follows it")
     return {
         "version": "1.0",
         "source": "custom",
