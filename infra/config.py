@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from auditor.settings import (
     ALL_JOB_KINDS,
+    BOUNDS,
+    EVENT_SOURCE_FORM,
+    EVENT_SOURCE_PATTERN,
     KB_ID_PATTERN,
     REGION_PATTERN,
     STUCK_HOURS_FORM,
@@ -22,8 +25,15 @@ from auditor.settings import (
     split_csv,
 )
 
-_NAME_PREFIX = re.compile(r"^[A-Za-z0-9._+-]{1,63}$")
-_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+_NAME_PREFIX = re.compile(r"[A-Za-z0-9._+-]{1,63}")
+_EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
+
+# Context keys that the Lambda's environment variables of the same meaning share their range with.
+_LOOKBACK = BOUNDS["INITIAL_LOOKBACK_MINUTES"]
+_OVERLAP = BOUNDS["OVERLAP_SECONDS"]
+_RECHECK = BOUNDS["RECHECK_HORIZON_HOURS"]
+_HISTORY = BOUNDS["HISTORY_TTL_DAYS"]
+_STUCK_REPEAT = BOUNDS["STUCK_REPEAT_HOURS"]
 
 # Statuses the job APIs report (Bedrock model import/copy, then Q in Connect import jobs).
 KNOWN_STATUSES: tuple[str, ...] = (
@@ -60,12 +70,12 @@ EXPECTED_FORMS: dict[str, str] = {
     "notifyJobKinds": f"a comma list of {', '.join(ALL_JOB_KINDS)} (those that notify people)",
     "notifyNamePrefixes": "a comma list of job name prefixes (letters, digits, . _ + -), e.g. prod-,release-",
     "stuckAfterHours": STUCK_HOURS_FORM,
-    "stuckRepeatHours": "a whole number of hours, 0 to alert once, e.g. 12",
-    "initialLookbackMinutes": "a whole number of minutes greater than 0, e.g. 1440",
-    "overlapSeconds": "a whole number of seconds from 0 to 86400, e.g. 300",
-    "recheckHorizonHours": "a whole number of hours greater than 0, e.g. 72",
+    "stuckRepeatHours": f"{_STUCK_REPEAT.form('hours')} (0: alert once), e.g. 12",
+    "initialLookbackMinutes": f"{_LOOKBACK.form('minutes')}, e.g. 1440",
+    "overlapSeconds": f"{_OVERLAP.form('seconds')}, e.g. 300",
+    "recheckHorizonHours": f"{_RECHECK.form('hours')}, e.g. 72",
     "announceBaseline": "true or false",
-    "historyRetentionDays": "a whole number of days greater than 0, e.g. 90",
+    "historyRetentionDays": f"{_HISTORY.form('days')}, e.g. 90",
     "archiveRetentionDays": "a whole number of days from 0 to 36500 (0: keep forever), e.g. 90",
     "removalPolicy": "retain or destroy",
     "functionMemoryMb": "a whole number of MB from 128 to 10240, e.g. 256",
@@ -74,7 +84,7 @@ EXPECTED_FORMS: dict[str, str] = {
     "logLevel": "one of DEBUG, INFO, WARNING, ERROR",
     "heartbeatPeriods": "a whole number of schedule periods from 1 to 1440, at most one day in all, e.g. 3",
     "powertoolsLayerVersion": "latest, or a Powertools for AWS Lambda (Python) v3 release such as 3.37.0",
-    "eventSource": "letters, digits and . _ - / (at most 256), not starting with aws., e.g. job-auditor",
+    "eventSource": f"{EVENT_SOURCE_FORM}, e.g. job-auditor",
 }
 CONTEXT_KEYS: tuple[str, ...] = tuple(EXPECTED_FORMS)
 
@@ -115,12 +125,20 @@ class AuditorConfig(BaseModel):
     notify_job_kinds: Annotated[tuple[JobKindId, ...], Field(alias="notifyJobKinds")] = ()
     notify_name_prefixes: Annotated[tuple[str, ...], Field(alias="notifyNamePrefixes")] = ()
     stuck_after_hours: Annotated[str, Field(alias="stuckAfterHours")] = "24"
-    stuck_repeat_hours: Annotated[int, Field(alias="stuckRepeatHours", ge=0, le=8760)] = 0
-    initial_lookback_minutes: Annotated[int, Field(alias="initialLookbackMinutes", gt=0)] = 24 * 60
-    overlap_seconds: Annotated[int, Field(alias="overlapSeconds", ge=0, le=86_400)] = 300
-    recheck_horizon_hours: Annotated[int, Field(alias="recheckHorizonHours", gt=0)] = 72
+    stuck_repeat_hours: Annotated[
+        int, Field(alias="stuckRepeatHours", ge=_STUCK_REPEAT.low, le=_STUCK_REPEAT.high)
+    ] = 0
+    initial_lookback_minutes: Annotated[
+        int, Field(alias="initialLookbackMinutes", ge=_LOOKBACK.low, le=_LOOKBACK.high)
+    ] = 24 * 60
+    overlap_seconds: Annotated[int, Field(alias="overlapSeconds", ge=_OVERLAP.low, le=_OVERLAP.high)] = 300
+    recheck_horizon_hours: Annotated[
+        int, Field(alias="recheckHorizonHours", ge=_RECHECK.low, le=_RECHECK.high)
+    ] = 72
     announce_baseline: Annotated[bool, Field(alias="announceBaseline")] = False
-    history_retention_days: Annotated[int, Field(alias="historyRetentionDays", gt=0)] = 90
+    history_retention_days: Annotated[
+        int, Field(alias="historyRetentionDays", ge=_HISTORY.low, le=_HISTORY.high)
+    ] = 90
     archive_retention_days: Annotated[int, Field(alias="archiveRetentionDays", ge=0, le=36_500)] = 90
     removal_policy: Annotated[Literal["retain", "destroy"], Field(alias="removalPolicy")] = "retain"
     function_memory_mb: Annotated[int, Field(alias="functionMemoryMb", ge=128, le=10_240)] = 256
@@ -131,10 +149,7 @@ class AuditorConfig(BaseModel):
     powertools_layer_version: Annotated[
         str, Field(alias="powertoolsLayerVersion", pattern=r"^(latest|3\.\d+\.\d+)$")
     ] = "latest"
-    event_source: Annotated[
-        str,
-        Field(alias="eventSource", min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._\-/]+$"),
-    ] = "job-auditor"
+    event_source: Annotated[str, Field(alias="eventSource")] = "job-auditor"
 
     @field_validator(
         "job_kinds",
@@ -153,44 +168,62 @@ class AuditorConfig(BaseModel):
     @field_validator("qconnect_knowledge_base_ids", mode="before")
     @classmethod
     def _kb_csv(cls, value: object) -> object:
-        if isinstance(value, str) and value.strip().lower() in {"", "discover"}:
+        value = split_csv(value)
+        # 'discover' as a comma string or as a one-item JSON list from cdk.json.
+        if isinstance(value, tuple | list) and [str(v).strip().lower() for v in value] in ([], ["discover"]):
             return ()
-        return split_csv(value)
+        return value
 
+    @field_validator(
+        "job_kinds",
+        "regions",
+        "qconnect_knowledge_base_ids",
+        "notification_emails",
+        "ops_emails",
+        "notify_statuses",
+        "notify_job_kinds",
+        "notify_name_prefixes",
+    )
+    @classmethod
+    def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Order kept; a repeated kind or knowledge base would be audited twice at once.
+        return tuple(dict.fromkeys(value))
+
+    # fullmatch throughout: with match, a pattern ending in $ lets a trailing newline through.
     @field_validator("qconnect_knowledge_base_ids")
     @classmethod
     def _kb_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if bad := _bad(value, lambda v: bool(KB_ID_PATTERN.match(v))):
+        if bad := _bad(value, lambda v: bool(KB_ID_PATTERN.fullmatch(v))):
             raise ValueError(f"not knowledge base ids: {bad}")
         return value
 
     @field_validator("regions")
     @classmethod
     def _region_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if bad := _bad(value, lambda v: bool(REGION_PATTERN.match(v))):
+        if bad := _bad(value, lambda v: bool(REGION_PATTERN.fullmatch(v))):
             raise ValueError(f"not region names: {bad}")
-        return tuple(dict.fromkeys(value))
+        return value
 
     @field_validator("notification_emails", "ops_emails")
     @classmethod
     def _email_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if bad := _bad(value, lambda v: bool(_EMAIL.match(v))):
+        if bad := _bad(value, lambda v: bool(_EMAIL.fullmatch(v))):
             raise ValueError(f"not email addresses: {bad}")
-        return tuple(dict.fromkeys(value))
+        return value
 
     @field_validator("notify_statuses")
     @classmethod
     def _status_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if bad := _bad(value, lambda v: v in KNOWN_STATUSES):
             raise ValueError(f"unknown statuses: {bad}")
-        return tuple(dict.fromkeys(value))
+        return value
 
     @field_validator("notify_name_prefixes")
     @classmethod
     def _prefix_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if bad := _bad(value, lambda v: bool(_NAME_PREFIX.match(v))):
+        if bad := _bad(value, lambda v: bool(_NAME_PREFIX.fullmatch(v))):
             raise ValueError(f"not job name prefixes: {bad}")
-        return tuple(dict.fromkeys(value))
+        return value
 
     @field_validator("stuck_after_hours", mode="before")
     @classmethod
@@ -202,10 +235,10 @@ class AuditorConfig(BaseModel):
 
     @field_validator("event_source")
     @classmethod
-    def _not_aws(cls, value: str) -> str:
-        # EventBridge reserves the aws. prefix for AWS services.
-        if value.lower().startswith("aws."):
-            raise ValueError(f"the aws. prefix is reserved for AWS services, got {value!r}")
+    def _event_source_form(cls, value: str) -> str:
+        # The Lambda's own EVENT_SOURCE form: EventBridge reserves the aws. prefix for AWS services.
+        if not EVENT_SOURCE_PATTERN.fullmatch(value):
+            raise ValueError(f"got {value!r}")
         return value
 
     @field_validator("slack_webhook_secret_name", mode="before")

@@ -29,12 +29,50 @@ FILTER_ATTRIBUTES = frozenset(
     {"jobKind", "status", "previousStatus", "transition", "region", "account", "jobName"}
 )
 DEFAULT_STUCK_HOURS = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """The inclusive range of a whole-number setting. The CDK context key of the same meaning
+    (infra/config.py) takes the same range, so a value synth accepts never fails the run."""
+
+    low: int
+    high: int
+
+    def form(self, unit: str = "") -> str:
+        return f"a whole number{f' of {unit}' if unit else ''} from {self.low} to {self.high}"
+
+
+# The range of every whole-number variable, by name; infra/config.py gives the context key of the same
+# meaning the same range. Every number has an upper bound: an unbounded one either overflows the date
+# arithmetic after publishing (the same event then repeats every lease period) or postpones a
+# recovery past anyone's notice.
+BOUNDS: dict[str, Bounds] = {
+    # First run's look-back: a month is already a large silent baseline.
+    "INITIAL_LOOKBACK_MINUTES": Bounds(1, 30 * 24 * 60),
+    # Clock-skew allowance: a day is far beyond any real skew (and widens every list by that much).
+    "OVERLAP_SECONDS": Bounds(0, 24 * 60 * 60),
+    # In-flight jobs older than this are re-checked with Get instead of listed: up to a year.
+    "RECHECK_HORIZON_HOURS": Bounds(1, 365 * 24),
+    # Transition history: ten years, far from the year-9999 limit of the expiry arithmetic
+    # (3,000,000 days passed validation and then failed every run after publishing).
+    "HISTORY_TTL_DAYS": Bounds(1, 3_650),
+    # A claim's lease must outlive a run (a Lambda runs at most 15 minutes); a crashed run's claims
+    # are re-published only once it expires, so an hour is the longest a transition may wait.
+    "CLAIM_LEASE_SECONDS": Bounds(60, 60 * 60),
+    # Repeat a stuck alert every N hours (0: once); more than a year apart is the same as once.
+    "STUCK_REPEAT_HOURS": Bounds(0, 365 * 24),
+}
 # The stuck-threshold grammar, shared with the CDK context key stuckAfterHours.
 STUCK_HOURS_FORM = (
     "whole hours from 1 to 99999 for every job kind (e.g. 24), or kind=hours pairs, "
     "e.g. bedrock-model-import=48,qconnect-import=6 (unlisted kinds 24)"
 )
 _HOURS = re.compile(r"[1-9][0-9]{0,4}")
+# The events' source, shared with the context key eventSource. EventBridge reserves sources starting
+# with "aws." (any case) for AWS services.
+EVENT_SOURCE_FORM = "an event source: 1 to 256 of A-Z a-z 0-9 . _ - /, not starting with aws."
+EVENT_SOURCE_PATTERN = re.compile(r"(?!aws\.)[A-Za-z0-9._\-/]{1,256}", re.IGNORECASE)
 # What int() takes, less other scripts' digits.
 _INTEGER = re.compile(r"\s*[+-]?[0-9]+(_[0-9]+)*\s*")
 # The forms pydantic accepted before, so existing environments keep working (case-insensitive).
@@ -143,7 +181,9 @@ def parse_stuck_hours(text: str) -> dict[str, int]:
         kind, _, hours = (s.strip() for s in part.partition("="))
         if kind not in ALL_JOB_KINDS or not _HOURS.fullmatch(hours):
             raise _invalid(STUCK_HOURS_FORM, part)
-        hours_by_kind[kind] = int(hours)
+        # The same pair twice is harmless; the same kind with two thresholds is ambiguous.
+        if hours_by_kind.setdefault(kind, int(hours)) != int(hours):
+            raise _invalid(f"{STUCK_HOURS_FORM}, each kind once", part)
     return hours_by_kind
 
 
@@ -151,23 +191,13 @@ def parse_stuck_hours(text: str) -> dict[str, int]:
 # ValueError("expected <form>, got <value>").
 
 
-def _int(*, at_least: int, at_most: int | None = None) -> Callable[[str], int]:
-    if at_most is not None:
-        expected = f"a whole number from {at_least} to {at_most}"
-    elif at_least == 0:
-        expected = "a whole number, 0 or more"
-    elif at_least == 1:
-        expected = "a whole number greater than 0"
-    else:
-        expected = f"a whole number of at least {at_least}"
+def _int(bounds: Bounds) -> Callable[[str], int]:
+    expected = bounds.form()
 
     def parse(text: str) -> int:
-        if not _INTEGER.fullmatch(text):
+        if not _INTEGER.fullmatch(text) or not bounds.low <= int(text) <= bounds.high:
             raise _invalid(expected, text)
-        number = int(text)
-        if number < at_least or (at_most is not None and number > at_most):
-            raise _invalid(expected, text)
-        return number
+        return int(text)
 
     return parse
 
@@ -204,7 +234,9 @@ def _csv(
         items = _split(text)
         if non_empty and not items:
             raise _invalid(expected, text)
-        bad = [item for item in dict.fromkeys(items) if not ok(item)]
+        # Each item once, in order: a repeated kind or knowledge base would be audited twice at once.
+        items = tuple(dict.fromkeys(items))
+        bad = [item for item in items if not ok(item)]
         if bad:
             raise ValueError(f"expected {expected}, got {', '.join(_shown(b) for b in bad)}")
         return items
@@ -218,12 +250,13 @@ def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
 
 def _filter_policy(text: str) -> dict[str, list[str | dict[str, str]]] | None:
     """An SNS filter policy over FILTER_ATTRIBUTES: each attribute to a non-empty list of exact
-    strings or {"prefix": "..."} objects. JSON null: no filter."""
+    strings or {"prefix": "..."} objects. JSON null and {} mean no filter, as an unset variable does:
+    a policy that names no attribute asks nothing of a message."""
     try:
         policy: object = json.loads(text)
     except json.JSONDecodeError:
         raise _invalid("a JSON SNS filter policy", text) from None
-    if policy is None:
+    if policy is None or policy == {}:
         return None
     if not isinstance(policy, dict):
         raise _invalid("a JSON object (an SNS filter policy)", text)
@@ -260,10 +293,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     ),
     "EVENT_BUS_NAME": ("event_bus_name", _text("an EventBridge bus name or ARN", max_len=1600)),
     "NOTIFICATION_TOPIC_ARN": ("notification_topic_arn", _TOPIC_ARN),
-    "EVENT_SOURCE": (
-        "event_source",
-        _text("an event source: 1 to 256 of A-Z a-z 0-9 . _ - /", r"[A-Za-z0-9._\-/]+"),
-    ),
+    "EVENT_SOURCE": ("event_source", _text(EVENT_SOURCE_FORM, EVENT_SOURCE_PATTERN)),
     "JOB_KINDS": (
         "job_kinds",
         # A list without kinds would audit nothing, silently.
@@ -278,20 +308,20 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
         _csv(
             _matches(KB_ID_PATTERN),
             "a comma list of knowledge base ids (lower-case UUIDs), or 'discover'",
-            empty_words=("", "discover", "*"),
+            empty_words=("", "discover"),
         ),
     ),
-    "INITIAL_LOOKBACK_MINUTES": ("initial_lookback_minutes", _int(at_least=1)),
-    "OVERLAP_SECONDS": ("overlap_seconds", _int(at_least=0, at_most=86_400)),
-    "RECHECK_HORIZON_HOURS": ("recheck_horizon_hours", _int(at_least=1)),
+    "INITIAL_LOOKBACK_MINUTES": ("initial_lookback_minutes", _int(BOUNDS["INITIAL_LOOKBACK_MINUTES"])),
+    "OVERLAP_SECONDS": ("overlap_seconds", _int(BOUNDS["OVERLAP_SECONDS"])),
+    "RECHECK_HORIZON_HOURS": ("recheck_horizon_hours", _int(BOUNDS["RECHECK_HORIZON_HOURS"])),
     # true or false; also 1/0, yes/no, on/off, t/f, y/n, in any case.
     "ANNOUNCE_BASELINE": ("announce_baseline", _bool),
-    "HISTORY_TTL_DAYS": ("history_ttl_days", _int(at_least=1)),
-    "CLAIM_LEASE_SECONDS": ("claim_lease_seconds", _int(at_least=60)),
+    "HISTORY_TTL_DAYS": ("history_ttl_days", _int(BOUNDS["HISTORY_TTL_DAYS"])),
+    "CLAIM_LEASE_SECONDS": ("claim_lease_seconds", _int(BOUNDS["CLAIM_LEASE_SECONDS"])),
     "ACCOUNT_ID": ("account_id", _text("a 12-digit account id", r"[0-9]{12}")),
     "CHAT_TOPIC_ARN": ("chat_topic_arn", _TOPIC_ARN),
     "STUCK_AFTER_HOURS": ("stuck_after_hours", parse_stuck_hours),
-    "STUCK_REPEAT_HOURS": ("stuck_repeat_hours", _int(at_least=0)),
+    "STUCK_REPEAT_HOURS": ("stuck_repeat_hours", _int(BOUNDS["STUCK_REPEAT_HOURS"])),
     "NOTIFY_FILTER": ("notify_filter", _filter_policy),
 }
 # Environment variable name -> field name.

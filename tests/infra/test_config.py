@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from auditor.settings import BOUNDS, SettingsError, load_settings
 from infra.config import CONTEXT_KEYS, EXPECTED_FORMS, AuditorConfig, ConfigError, load_config
+from tests.unit.test_settings import VALID
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -201,3 +203,103 @@ def test_slack_webhook_secret_names_accepted(name: str) -> None:
 def test_slack_webhook_secret_name_longer_than_512_is_refused() -> None:
     with pytest.raises(ConfigError, match="slackWebhookSecretName: "):
         load_config({"slackWebhookSecretName": "x" * 513})
+
+
+# Issue 10, item 11: the same bounds and list rules as the Lambda's environment.
+
+# Context key -> the environment variable the stack passes it on as.
+SHARED_NUMBERS = {
+    "initialLookbackMinutes": "INITIAL_LOOKBACK_MINUTES",
+    "overlapSeconds": "OVERLAP_SECONDS",
+    "recheckHorizonHours": "RECHECK_HORIZON_HOURS",
+    "historyRetentionDays": "HISTORY_TTL_DAYS",
+    "stuckRepeatHours": "STUCK_REPEAT_HOURS",
+}
+
+
+def test_history_retention_beyond_ten_years_is_rejected() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"historyRetentionDays": "3000000"})
+    assert "historyRetentionDays: " in str(caught.value)
+    assert "expected a whole number of days from 1 to 3650" in str(caught.value)
+    assert load_config({"historyRetentionDays": "3650"}).history_retention_days == 3650
+
+
+@pytest.mark.parametrize(("key", "variable"), sorted(SHARED_NUMBERS.items()))
+def test_numbers_have_the_lambdas_bounds(key: str, variable: str) -> None:
+    # Given a context key passed on as a Lambda variable
+    bounds = BOUNDS[variable]
+    # Then synth accepts exactly the values the Lambda accepts
+    for inside in (bounds.low, bounds.high):
+        assert load_config({key: str(inside)}).model_dump(by_alias=True)[key] == inside
+        load_settings(VALID | {variable: str(inside)})
+    for outside in (bounds.low - 1, bounds.high + 1):
+        with pytest.raises(ConfigError, match=f"{key}: "):
+            load_config({key: str(outside)})
+
+
+def test_every_number_in_the_context_has_an_upper_and_a_lower_bound() -> None:
+    # log retention takes one of CloudWatch's values, which bounds it too
+    unbounded = [
+        name
+        for name, info in AuditorConfig.model_fields.items()
+        if info.annotation is int
+        and name != "log_retention_days"
+        and not {"Ge", "Le"} <= {type(m).__name__ for m in info.metadata}
+    ]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize("timeout", ["10", "900"])
+def test_derived_claim_lease_is_within_the_lambdas_bounds(timeout: str) -> None:
+    lease = load_config({"functionTimeoutSeconds": timeout}).claim_lease_seconds
+    assert BOUNDS["CLAIM_LEASE_SECONDS"].low <= lease <= BOUNDS["CLAIM_LEASE_SECONDS"].high
+
+
+def test_repeated_list_items_are_kept_once_in_order() -> None:
+    kb_a, kb_b = "0f2c4a1e-1b2c-4d5e-8f90-a1b2c3d4e5f6", "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d"
+    config = load_config(
+        {
+            "jobKinds": "qconnect-import,bedrock-model-copy,qconnect-import",
+            "qconnectKnowledgeBaseIds": [kb_b, kb_a, kb_b],
+            "regions": "us-west-2,us-east-1,us-west-2",
+            "notifyJobKinds": "qconnect-import,qconnect-import",
+            "notifyStatuses": "Failed,Completed,Failed",
+            "notifyNamePrefixes": "prod-,prod-",
+            "notificationEmails": "a@example.com,a@example.com",
+        }
+    )
+    assert config.job_kinds == ("qconnect-import", "bedrock-model-copy")
+    assert config.qconnect_knowledge_base_ids == (kb_b, kb_a)
+    assert config.regions == ("us-west-2", "us-east-1")
+    assert config.notify_job_kinds == ("qconnect-import",)
+    assert config.notify_statuses == ("Failed", "Completed")
+    assert config.notify_name_prefixes == ("prod-",)
+    assert config.notification_emails == ("a@example.com",)
+
+
+@pytest.mark.parametrize(
+    ("key", "item"),
+    [
+        ("regions", "us-east-1\n"),
+        ("qconnectKnowledgeBaseIds", "0f2c4a1e-1b2c-4d5e-8f90-a1b2c3d4e5f6\n"),
+        ("notifyNamePrefixes", "prod-\n"),
+        ("notificationEmails", "a@example.com\n"),
+    ],
+)
+def test_a_trailing_newline_in_a_cdk_json_list_item_is_rejected(key: str, item: str) -> None:
+    # cdk.json lists are not split and stripped like -c comma strings: the pattern must match it all
+    with pytest.raises(ConfigError, match=f"{key}: "):
+        load_config({key: [item]})
+
+
+def test_discover_as_a_one_item_json_list_means_discover() -> None:
+    assert load_config({"qconnectKnowledgeBaseIds": ["discover"]}).discover_knowledge_bases
+
+
+@pytest.mark.parametrize("source", ["aws.bedrock", "AWS.jobs", "job auditor", "x" * 257, "job-auditor\n"])
+def test_event_source_is_checked_like_the_lambdas(source: str) -> None:
+    with pytest.raises(ConfigError, match="eventSource: "):
+        load_config({"eventSource": source})
+    with pytest.raises(SettingsError, match="EVENT_SOURCE: "):
+        load_settings(VALID | {"EVENT_SOURCE": source})
