@@ -34,6 +34,10 @@ _OVERLAP = BOUNDS["OVERLAP_SECONDS"]
 _RECHECK = BOUNDS["RECHECK_HORIZON_HOURS"]
 _HISTORY = BOUNDS["HISTORY_TTL_DAYS"]
 _STUCK_REPEAT = BOUNDS["STUCK_REPEAT_HOURS"]
+_RECONCILE_EVERY = BOUNDS["RECONCILE_EVERY_MINUTES"]
+_RECONCILE_LOOKBACK = BOUNDS["RECONCILE_LOOKBACK_HOURS"]
+_PUBLISH_ATTEMPTS = BOUNDS["MAX_PUBLISH_ATTEMPTS"]
+_VANISHED_CHECKS = BOUNDS["VANISHED_AFTER_CHECKS"]
 
 # Statuses the job APIs report (Bedrock model import/copy, then Q in Connect import jobs).
 KNOWN_STATUSES: tuple[str, ...] = (
@@ -85,6 +89,10 @@ EXPECTED_FORMS: dict[str, str] = {
     "heartbeatPeriods": "a whole number of schedule periods from 1 to 1440, at most one day in all, e.g. 3",
     "powertoolsLayerVersion": "latest, or a Powertools for AWS Lambda (Python) v3 release such as 3.37.0",
     "eventSource": f"{EVENT_SOURCE_FORM}, e.g. job-auditor",
+    "reconcileEveryMinutes": f"{_RECONCILE_EVERY.form('minutes')} (0: every run), e.g. 60",
+    "reconcileLookbackHours": f"{_RECONCILE_LOOKBACK.form('hours')}, e.g. 24",
+    "maxPublishAttempts": f"{_PUBLISH_ATTEMPTS.form()}, e.g. 5",
+    "vanishedAfterChecks": f"{_VANISHED_CHECKS.form()}, e.g. 3",
 }
 CONTEXT_KEYS: tuple[str, ...] = tuple(EXPECTED_FORMS)
 
@@ -150,6 +158,19 @@ class AuditorConfig(BaseModel):
         str, Field(alias="powertoolsLayerVersion", pattern=r"^(latest|3\.\d+\.\d+)$")
     ] = "latest"
     event_source: Annotated[str, Field(alias="eventSource")] = "job-auditor"
+    # Passed on as the reconciliation sweep's and the publish protocol's variables (auditor.settings).
+    reconcile_every_minutes: Annotated[
+        int, Field(alias="reconcileEveryMinutes", ge=_RECONCILE_EVERY.low, le=_RECONCILE_EVERY.high)
+    ] = 60
+    reconcile_lookback_hours: Annotated[
+        int, Field(alias="reconcileLookbackHours", ge=_RECONCILE_LOOKBACK.low, le=_RECONCILE_LOOKBACK.high)
+    ] = 24
+    max_publish_attempts: Annotated[
+        int, Field(alias="maxPublishAttempts", ge=_PUBLISH_ATTEMPTS.low, le=_PUBLISH_ATTEMPTS.high)
+    ] = 5
+    vanished_after_checks: Annotated[
+        int, Field(alias="vanishedAfterChecks", ge=_VANISHED_CHECKS.low, le=_VANISHED_CHECKS.high)
+    ] = 3
 
     @field_validator(
         "job_kinds",

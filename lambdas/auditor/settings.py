@@ -62,6 +62,14 @@ BOUNDS: dict[str, Bounds] = {
     "CLAIM_LEASE_SECONDS": Bounds(60, 60 * 60),
     # Repeat a stuck alert every N hours (0: once); more than a year apart is the same as once.
     "STUCK_REPEAT_HOURS": Bounds(0, 365 * 24),
+    # The reconciliation sweep: every run (0) to weekly, so no lost transition waits longer than that.
+    "RECONCILE_EVERY_MINUTES": Bounds(0, 7 * 24 * 60),
+    # How far back the sweep re-lists: up to a year, like the re-check horizon.
+    "RECONCILE_LOOKBACK_HOURS": Bounds(1, 365 * 24),
+    # Publish attempts before a transition is parked, and consecutive not-found re-checks before a job
+    # is announced as disappeared: more than 100 of either only hides a fault that is not passing.
+    "MAX_PUBLISH_ATTEMPTS": Bounds(1, 100),
+    "VANISHED_AFTER_CHECKS": Bounds(1, 100),
 }
 # The stuck-threshold grammar, shared with the CDK context key stuckAfterHours.
 STUCK_HOURS_FORM = (
@@ -112,6 +120,14 @@ class Settings:
     stuck_after_hours: dict[str, int] = field(default_factory=dict)
     # Repeat the alert every N hours while still stuck; 0: once.
     stuck_repeat_hours: int = 0
+    # The reconciliation sweep re-lists the last reconcile_lookback_hours every
+    # reconcile_every_minutes (0: every run), to find transitions the windowed lists missed.
+    reconcile_every_minutes: int = 60
+    reconcile_lookback_hours: int = 24
+    # A transition whose publish failed this many times is parked instead of retried every run.
+    max_publish_attempts: int = 5
+    # A job not found this many re-checks in a row is announced as disappeared.
+    vanished_after_checks: int = 3
     # The topic Amazon Q Developer in chat applications subscribes to (custom notifications).
     chat_topic_arn: str | None = None
     # Which transitions reach people: an SNS filter policy over the message attributes (the
@@ -149,6 +165,15 @@ class Settings:
     @property
     def stuck_repeat(self) -> timedelta | None:
         return timedelta(hours=self.stuck_repeat_hours) if self.stuck_repeat_hours else None
+
+    @property
+    def reconcile_every(self) -> timedelta:
+        """How often the reconciliation sweep runs; zero: every run."""
+        return timedelta(minutes=self.reconcile_every_minutes)
+
+    @property
+    def reconcile_lookback(self) -> timedelta:
+        return timedelta(hours=self.reconcile_lookback_hours)
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -322,6 +347,10 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "CHAT_TOPIC_ARN": ("chat_topic_arn", _TOPIC_ARN),
     "STUCK_AFTER_HOURS": ("stuck_after_hours", parse_stuck_hours),
     "STUCK_REPEAT_HOURS": ("stuck_repeat_hours", _int(BOUNDS["STUCK_REPEAT_HOURS"])),
+    "RECONCILE_EVERY_MINUTES": ("reconcile_every_minutes", _int(BOUNDS["RECONCILE_EVERY_MINUTES"])),
+    "RECONCILE_LOOKBACK_HOURS": ("reconcile_lookback_hours", _int(BOUNDS["RECONCILE_LOOKBACK_HOURS"])),
+    "MAX_PUBLISH_ATTEMPTS": ("max_publish_attempts", _int(BOUNDS["MAX_PUBLISH_ATTEMPTS"])),
+    "VANISHED_AFTER_CHECKS": ("vanished_after_checks", _int(BOUNDS["VANISHED_AFTER_CHECKS"])),
     "NOTIFY_FILTER": ("notify_filter", _filter_policy),
 }
 # Environment variable name -> field name.

@@ -47,6 +47,10 @@ BAD_VALUES: dict[str, object] = {
     "heartbeatPeriods": "0",
     "powertoolsLayerVersion": "2.43.1",
     "eventSource": "aws.bedrock",
+    "reconcileEveryMinutes": "10081",
+    "reconcileLookbackHours": "0",
+    "maxPublishAttempts": "0",
+    "vanishedAfterChecks": "101",
 }
 
 
@@ -101,6 +105,10 @@ def test_defaults() -> None:
     assert config.heartbeat_periods == 3
     assert config.powertools_layer_version == "latest"
     assert config.event_source == "job-auditor"
+    assert config.reconcile_every_minutes == 60
+    assert config.reconcile_lookback_hours == 24
+    assert config.max_publish_attempts == 5
+    assert config.vanished_after_checks == 3
 
 
 def test_comma_lists_from_the_command_line_and_json_lists_from_cdk_json_are_equal() -> None:
@@ -214,6 +222,10 @@ SHARED_NUMBERS = {
     "recheckHorizonHours": "RECHECK_HORIZON_HOURS",
     "historyRetentionDays": "HISTORY_TTL_DAYS",
     "stuckRepeatHours": "STUCK_REPEAT_HOURS",
+    "reconcileEveryMinutes": "RECONCILE_EVERY_MINUTES",
+    "reconcileLookbackHours": "RECONCILE_LOOKBACK_HOURS",
+    "maxPublishAttempts": "MAX_PUBLISH_ATTEMPTS",
+    "vanishedAfterChecks": "VANISHED_AFTER_CHECKS",
 }
 
 

@@ -311,3 +311,39 @@ def test_event_source_with_the_aws_prefix_is_rejected(source: str) -> None:
 @pytest.mark.parametrize("value", ["null", "{}", " { } "])
 def test_notify_filter_null_or_empty_object_means_no_filter(value: str) -> None:
     assert load_settings(VALID | {"NOTIFY_FILTER": value}).notify_filter is None
+
+
+# The reconciliation sweep's and the publish protocol's settings.
+
+
+def test_reconciliation_and_publish_protocol_defaults() -> None:
+    settings = load_settings(VALID)
+    assert settings.reconcile_every == timedelta(hours=1)
+    assert settings.reconcile_lookback == timedelta(hours=24)
+    assert settings.max_publish_attempts == 5
+    assert settings.vanished_after_checks == 3
+
+
+def test_reconcile_every_zero_means_every_run() -> None:
+    assert load_settings(VALID | {"RECONCILE_EVERY_MINUTES": "0"}).reconcile_every == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("RECONCILE_EVERY_MINUTES", "10081", "expected a whole number from 0 to 10080, got '10081'"),
+        ("RECONCILE_EVERY_MINUTES", "-1", "expected a whole number from 0 to 10080, got '-1'"),
+        ("RECONCILE_LOOKBACK_HOURS", "0", "expected a whole number from 1 to 8760, got '0'"),
+        ("RECONCILE_LOOKBACK_HOURS", "8761", "expected a whole number from 1 to 8760, got '8761'"),
+        ("MAX_PUBLISH_ATTEMPTS", "0", "expected a whole number from 1 to 100, got '0'"),
+        ("MAX_PUBLISH_ATTEMPTS", "101", "expected a whole number from 1 to 100, got '101'"),
+        ("VANISHED_AFTER_CHECKS", "0", "expected a whole number from 1 to 100, got '0'"),
+        ("VANISHED_AFTER_CHECKS", "three", "expected a whole number from 1 to 100, got 'three'"),
+    ],
+)
+def test_reconciliation_and_publish_protocol_values_out_of_range_are_named(
+    name: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(VALID | {name: value})
+    assert str(caught.value) == f"invalid auditor environment: {name}: {message}"
