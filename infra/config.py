@@ -6,6 +6,7 @@ Every key is documented in the README ("Context keys") with its default and an e
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
@@ -95,6 +96,30 @@ EXPECTED_FORMS: dict[str, str] = {
     "vanishedAfterChecks": f"{_VANISHED_CHECKS.form()}, e.g. 3",
 }
 CONTEXT_KEYS: tuple[str, ...] = tuple(EXPECTED_FORMS)
+
+# Context keys that belong to CDK, not to job-auditor, and pass unchecked: what the CLI sets on every
+# run (aws:cdk:enable-path-metadata, aws:cdk:enable-asset-metadata, aws:cdk:version-reporting,
+# aws:cdk:bundling-stacks, ...), feature flags in cdk.json (@aws-cdk/..., and
+# @aws-cdk-containers/ecs-service-extensions:enableDefaultLogDriver among the recommended ones), CDK
+# v1's aws-cdk:* keys, cached lookups in cdk.context.json (provider:account=...:region=...), and the
+# CLI's notice acknowledgements and telemetry switch. Any other key is a typo or a key of another
+# library: it fails synth, since ignoring it silently changes what is deployed.
+_CDK_KEY_PREFIXES = ("aws:", "aws-cdk:", "@aws-cdk/", "@aws-cdk-containers/")
+_CDK_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
+_LOOKUP_KEY = re.compile(r"[a-z][a-z0-9-]*:.*=.*")
+
+
+def is_cdk_key(key: str) -> bool:
+    """Whether a context key belongs to CDK itself (feature flags, the CLI's own, cached lookups)."""
+    return key.startswith(_CDK_KEY_PREFIXES) or key in _CDK_KEYS or _LOOKUP_KEY.fullmatch(key) is not None
+
+
+def _unknown_key(key: str) -> str:
+    """The problem with a key job-auditor does not define, naming the closest one it does."""
+    by_case = {known.lower(): known for known in CONTEXT_KEYS}
+    close = difflib.get_close_matches(key.lower(), by_case, n=1, cutoff=0.6)
+    hint = f"did you mean {by_case[close[0]]!r}?" if close else "the README lists the context keys"
+    return f"unknown context key {key!r} ({hint})"
 
 
 class ConfigError(ValueError):
@@ -357,16 +382,16 @@ def _message(error: Mapping[str, Any]) -> str:
 def load_config(context: Mapping[str, object]) -> AuditorConfig:
     """Build the config from CDK context values (strings from `-c`, or JSON values from cdk.json).
 
-    Keys that job-auditor does not define (CDK feature flags and the like) are ignored.
+    Keys CDK itself uses (is_cdk_key) pass unchecked; any other key job-auditor does not define fails,
+    naming the closest one it does. Every problem is reported in one ConfigError.
     """
+    problems = [_unknown_key(key) for key in context if key not in EXPECTED_FORMS and not is_cdk_key(key)]
     raw = {key: value for key, value in context.items() if key in EXPECTED_FORMS and value is not None}
+    config: AuditorConfig | None = None
     try:
-        return AuditorConfig.model_validate(raw)
+        config = AuditorConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = [_message(error) for error in exc.errors()]
-        raise ConfigError("invalid job-auditor context: " + " | ".join(problems)) from None
-
-
-def context_from_node(try_get_context: Callable[[str], object]) -> dict[str, object]:
-    """Collect every job-auditor key from a construct node's context (None when unset)."""
-    return {key: try_get_context(key) for key in CONTEXT_KEYS}
+        problems += [_message(error) for error in exc.errors()]
+    if problems or config is None:
+        raise ConfigError("invalid job-auditor context: " + " | ".join(problems))
+    return config

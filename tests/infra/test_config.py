@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
 
 from auditor.settings import BOUNDS, SettingsError, load_settings
@@ -154,7 +156,7 @@ def test_heartbeat_window_longer_than_a_day_is_rejected() -> None:
     assert load_config({"scheduleRateMinutes": "60", "heartbeatPeriods": "24"}).heartbeat_periods == 24
 
 
-def test_unrelated_context_keys_are_ignored() -> None:
+def test_keys_cdk_itself_uses_are_let_through() -> None:
     config = load_config({"@aws-cdk/core:newStyleStackSynthesis": True, "acknowledged-issue-numbers": [1]})
     assert config == AuditorConfig()
 
@@ -315,3 +317,107 @@ def test_event_source_is_checked_like_the_lambdas(source: str) -> None:
         load_config({"eventSource": source})
     with pytest.raises(SettingsError, match="EVENT_SOURCE: "):
         load_settings(VALID | {"EVENT_SOURCE": source})
+
+
+# Issue 10, item 11: a mistyped context key fails synth instead of being ignored.
+
+# What the CDK CLI adds to every app's context (toolkit-lib's prepareContext / contextFromSettings),
+# with versionReporting and staging switched off for the disable-* keys.
+CLI_CONTEXT: dict[str, object] = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": True,
+    "aws:cdk:disable-version-reporting": True,
+    "aws:cdk:disable-asset-staging": True,
+    "aws:cdk:bundling-stacks": ["**"],
+}
+
+
+def _recommended_feature_flags() -> dict[str, object]:
+    """The flags `cdk init` writes into cdk.json for this aws-cdk-lib (shipped in its jsii bundle)."""
+    bundle = next((Path(cdk.__file__).parent / "_jsii").glob("aws-cdk-lib@*.jsii.tgz"))
+    with tarfile.open(bundle) as archive:
+        member = archive.extractfile("package/recommended-feature-flags.json")
+        assert member is not None
+        flags: dict[str, object] = json.load(member)
+    return flags
+
+
+def test_mistyped_context_key_fails_synth_naming_the_closest_key(tmp_path: Path) -> None:
+    # Given `cdk synth -c notifyStatus=Completed`: the CLI passes its own keys and the -c values in
+    # CDK_CONTEXT_JSON (read by the jsii runtime when it starts, hence a fresh process)
+    env = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": json.dumps(CLI_CONTEXT | {"notifyStatus": "Completed"}),
+        "CDK_OUTDIR": str(tmp_path),
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+    }
+    # When the real app runs
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    # Then synth fails before building anything, naming the key and the one that was meant
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        "error: invalid job-auditor context: "
+        "unknown context key 'notifyStatus' (did you mean 'notifyStatuses'?)\n"
+    )
+    assert not (tmp_path / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "closest"),
+    [
+        ("notifystatuses", "notifyStatuses"),
+        ("jobKind", "jobKinds"),
+        ("schedule_rate_minutes", "scheduleRateMinutes"),
+    ],
+)
+def test_unknown_keys_name_the_closest_known_key(key: str, closest: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({key: "x"})
+    assert f"unknown context key {key!r} (did you mean {closest!r}?)" in str(caught.value)
+
+
+def test_an_unknown_key_like_no_known_key_says_where_the_keys_are_listed() -> None:
+    with pytest.raises(
+        ConfigError, match="unknown context key 'colour' \\(the README lists the context keys\\)"
+    ):
+        load_config({"colour": "blue"})
+
+
+def test_unknown_keys_and_bad_values_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"notifyStatus": "Completed", "scheduleRateMinutes": "0"})
+    message = str(caught.value)
+    assert "unknown context key 'notifyStatus'" in message and "scheduleRateMinutes: " in message
+
+
+def test_every_key_the_cdk_cli_and_cdk_json_feature_flags_bring_passes() -> None:
+    # Given an app whose context holds what the CLI adds, every recommended feature flag, this
+    # project's cdk.json context, a cached lookup, and the CLI's notice and telemetry keys
+    from app import app_config
+
+    flags = _recommended_feature_flags()
+    assert len(flags) > 80 and "@aws-cdk-containers/ecs-service-extensions:enableDefaultLogDriver" in flags
+    project = json.loads((ROOT / "cdk.json").read_text())["context"]
+    context = (
+        CLI_CONTEXT
+        | flags
+        | project
+        | {
+            "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a"],
+            "acknowledged-issue-numbers": [34892],
+            "cli-telemetry": False,
+            "aws-cdk:enableDiffNoFail": "true",
+            "notifyStatuses": "Completed,Failed",
+        }
+    )
+    # When the app's whole context is validated / Then only job-auditor's own key is read
+    config = app_config(cdk.App(context=context))
+    assert config == AuditorConfig(notifyStatuses=("Completed", "Failed"))
