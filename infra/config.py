@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from auditor.domain.notifications import OR_KEY, STUCK_TRANSITION
 from auditor.settings import (
     ALL_JOB_KINDS,
     BOUNDS,
@@ -74,6 +75,7 @@ EXPECTED_FORMS: dict[str, str] = {
     "notifyStatuses": f"a comma list of job statuses from {', '.join(KNOWN_STATUSES)}, e.g. Completed,Failed",
     "notifyJobKinds": f"a comma list of {', '.join(ALL_JOB_KINDS)} (those that notify people)",
     "notifyNamePrefixes": "a comma list of job name prefixes (letters, digits, . _ + -), e.g. prod-,release-",
+    "notifyStuckAlerts": "true or false (false: stuck alerts follow notifyStatuses like any transition)",
     "stuckAfterHours": STUCK_HOURS_FORM,
     "stuckRepeatHours": f"{_STUCK_REPEAT.form('hours')} (0: alert once), e.g. 12",
     "initialLookbackMinutes": f"{_LOOKBACK.form('minutes')}, e.g. 1440",
@@ -122,6 +124,23 @@ def _unknown_key(key: str) -> str:
     return f"unknown context key {key!r} ({hint})"
 
 
+# SNS rejects a subscription filter policy whose "total combination of values" exceeds 150, counted
+# by multiplying the number of values in each array. Read literally for "$or" (its own array too),
+# which is at least what SNS and CDK's own check count, so synth fails before a deploy would.
+MAX_FILTER_COMBINATIONS = 150
+
+
+def filter_combinations(policy: Mapping[str, Sequence[Any]] | None) -> int:
+    """The product of the lengths of every array in the policy, nested "$or" policies included."""
+    total = 1
+    for name, values in (policy or {}).items():
+        total *= len(values)
+        if name == OR_KEY:
+            for alternative in values:
+                total *= filter_combinations(alternative)
+    return total
+
+
 class ConfigError(ValueError):
     """The CDK context holds a malformed value; the message names each bad key."""
 
@@ -157,6 +176,8 @@ class AuditorConfig(BaseModel):
     notify_statuses: Annotated[tuple[str, ...], Field(alias="notifyStatuses")] = ()
     notify_job_kinds: Annotated[tuple[JobKindId, ...], Field(alias="notifyJobKinds")] = ()
     notify_name_prefixes: Annotated[tuple[str, ...], Field(alias="notifyNamePrefixes")] = ()
+    # Stuck alerts reach people whatever notifyStatuses says (their status is an in-progress one).
+    notify_stuck_alerts: Annotated[bool, Field(alias="notifyStuckAlerts")] = True
     stuck_after_hours: Annotated[str, Field(alias="stuckAfterHours")] = "24"
     stuck_repeat_hours: Annotated[
         int, Field(alias="stuckRepeatHours", ge=_STUCK_REPEAT.low, le=_STUCK_REPEAT.high)
@@ -306,7 +327,7 @@ class AuditorConfig(BaseModel):
             raise ValueError(f"CloudWatch Logs does not offer a retention of {value} days")
         return value
 
-    @field_validator("announce_baseline", mode="before")
+    @field_validator("announce_baseline", "notify_stuck_alerts", mode="before")
     @classmethod
     def _strict_bool(cls, value: object) -> object:
         # pydantic also takes yes/no/on/off/1/0; the documented form is true or false only.
@@ -328,6 +349,12 @@ class AuditorConfig(BaseModel):
         if (self.slack_workspace_id is None) != (self.slack_channel_id is None):
             missing = "slackChannelId" if self.slack_channel_id is None else "slackWorkspaceId"
             raise ValueError(f"{missing}: required when the other Slack id is given")
+        if (combinations := filter_combinations(self.notification_filter)) > MAX_FILTER_COMBINATIONS:
+            raise ValueError(
+                f"notifyStatuses, notifyJobKinds, notifyNamePrefixes: together they make an SNS filter "
+                f"policy of {combinations} combinations of values, and SNS takes at most "
+                f"{MAX_FILTER_COMBINATIONS}: list fewer (or set notifyStuckAlerts=false)"
+            )
         if self.heartbeat_periods * self.schedule_rate_minutes > 1440:
             raise ValueError(
                 "heartbeatPeriods: heartbeatPeriods x scheduleRateMinutes must be at most 1440 minutes "
@@ -340,12 +367,20 @@ class AuditorConfig(BaseModel):
         return self.slack_workspace_id is not None and self.slack_channel_id is not None
 
     @property
-    def notification_filter(self) -> dict[str, list[str | dict[str, str]]] | None:
+    def notification_filter(self) -> dict[str, list[Any]] | None:
         """Which transitions reach people, as an SNS filter policy over the Lambda's message
-        attributes: carried by every human subscription, and applied by the Lambda to the chat topic."""
-        policy: dict[str, list[str | dict[str, str]]] = {}
+        attributes: carried by every human subscription, and applied by the Lambda to the chat topic.
+
+        A stuck alert carries the job's in-progress status, which a filter of outcomes (Completed,
+        Failed) would drop: unless notifyStuckAlerts is false, stuck alerts pass the status condition
+        on their own ($or), while the job kind and name conditions still apply to them."""
+        policy: dict[str, list[Any]] = {}
         if self.notify_statuses:
-            policy["status"] = list(self.notify_statuses)
+            statuses = {"status": list(self.notify_statuses)}
+            if self.notify_stuck_alerts:
+                policy[OR_KEY] = [statuses, {"transition": [STUCK_TRANSITION]}]
+            else:
+                policy |= statuses
         if self.notify_job_kinds:
             policy["jobKind"] = list(self.notify_job_kinds)
         if self.notify_name_prefixes:

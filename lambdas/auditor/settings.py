@@ -18,6 +18,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
 from typing import Any, Literal
 
+from auditor.domain.notifications import OR_KEY
+
 JobKindId = Literal["bedrock-model-import", "bedrock-model-copy", "qconnect-import"]
 ALL_JOB_KINDS: tuple[JobKindId, ...] = ("bedrock-model-import", "bedrock-model-copy", "qconnect-import")
 
@@ -132,7 +134,7 @@ class Settings:
     chat_topic_arn: str | None = None
     # Which transitions reach people: an SNS filter policy over the message attributes (the
     # subscriptions carry it; the chat topic's publisher applies it). None: every transition.
-    notify_filter: dict[str, list[str | dict[str, str]]] | None = None
+    notify_filter: dict[str, list[Any]] | None = None
 
     @property
     def audited_regions(self) -> tuple[str, ...]:
@@ -273,10 +275,11 @@ def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
     return lambda value: pattern.fullmatch(value) is not None
 
 
-def _filter_policy(text: str) -> dict[str, list[str | dict[str, str]]] | None:
+def _filter_policy(text: str) -> dict[str, list[Any]] | None:
     """An SNS filter policy over FILTER_ATTRIBUTES: each attribute to a non-empty list of exact
-    strings or {"prefix": "..."} objects. JSON null and {} mean no filter, as an unset variable does:
-    a policy that names no attribute asks nothing of a message."""
+    strings or {"prefix": "..."} objects, and "$or" to a list of at least two such policies (SNS
+    reads "$or" as an operator only then). JSON null and {} mean no filter, as an unset variable
+    does: a policy that names no attribute asks nothing of a message."""
     try:
         policy: object = json.loads(text)
     except json.JSONDecodeError:
@@ -285,7 +288,22 @@ def _filter_policy(text: str) -> dict[str, list[str | dict[str, str]]] | None:
         return None
     if not isinstance(policy, dict):
         raise _invalid("a JSON object (an SNS filter policy)", text)
+    _check_policy(policy)
+    return policy
+
+
+def _check_policy(policy: dict[str, object]) -> None:
     for name, rules in policy.items():
+        if name == OR_KEY:
+            if not (
+                isinstance(rules, list) and len(rules) >= 2 and all(isinstance(p, dict) and p for p in rules)
+            ):
+                raise ValueError(
+                    f"expected $or: a list of at least two filter policies, got {_shown(json.dumps(rules))}"
+                )
+            for alternative in rules:
+                _check_policy(alternative)
+            continue
         if name not in FILTER_ATTRIBUTES:
             raise _invalid(f"message attributes from {', '.join(sorted(FILTER_ATTRIBUTES))}", name)
         if not (isinstance(rules, list) and rules and all(map(_is_rule, rules))):
@@ -293,7 +311,6 @@ def _filter_policy(text: str) -> dict[str, list[str | dict[str, str]]] | None:
                 f'expected {name}: a non-empty list of strings or {{"prefix": "..."}} objects, '
                 f"got {_shown(json.dumps(rules))}"
             )
-    return policy
 
 
 def _is_rule(rule: object) -> bool:

@@ -13,7 +13,15 @@ import aws_cdk as cdk
 import pytest
 
 from auditor.settings import BOUNDS, SettingsError, load_settings
-from infra.config import CONTEXT_KEYS, EXPECTED_FORMS, AuditorConfig, ConfigError, load_config
+from infra.config import (
+    CONTEXT_KEYS,
+    EXPECTED_FORMS,
+    KNOWN_STATUSES,
+    AuditorConfig,
+    ConfigError,
+    filter_combinations,
+    load_config,
+)
 from tests.unit.test_settings import VALID
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +61,7 @@ BAD_VALUES: dict[str, object] = {
     "reconcileLookbackHours": "0",
     "maxPublishAttempts": "0",
     "vanishedAfterChecks": "101",
+    "notifyStuckAlerts": "yes",
 }
 
 
@@ -421,3 +430,50 @@ def test_every_key_the_cdk_cli_and_cdk_json_feature_flags_bring_passes() -> None
     # When the app's whole context is validated / Then only job-auditor's own key is read
     config = app_config(cdk.App(context=context))
     assert config == AuditorConfig(notifyStatuses=("Completed", "Failed"))
+
+
+# Issue 10, item 12: stuck alerts reach people under any status filter unless opted out.
+
+
+def test_status_filter_lets_stuck_alerts_through_with_the_other_conditions() -> None:
+    config = load_config(
+        {
+            "notifyStatuses": "Completed,Failed",
+            "notifyJobKinds": "qconnect-import",
+            "notifyNamePrefixes": "prod-",
+        }
+    )
+    assert config.notify_stuck_alerts is True
+    assert config.notification_filter == {
+        "$or": [{"status": ["Completed", "Failed"]}, {"transition": ["stuck"]}],
+        "jobKind": ["qconnect-import"],
+        "jobName": [{"prefix": "prod-"}],
+    }
+
+
+def test_notify_stuck_alerts_false_lets_stuck_alerts_follow_the_status_filter() -> None:
+    config = load_config({"notifyStatuses": "Completed,Failed", "notifyStuckAlerts": "false"})
+    assert config.notification_filter == {"status": ["Completed", "Failed"]}
+
+
+def test_without_a_status_filter_there_is_nothing_to_let_stuck_alerts_through() -> None:
+    assert load_config({}).notification_filter is None
+    assert load_config({"notifyJobKinds": "qconnect-import"}).notification_filter == {
+        "jobKind": ["qconnect-import"]
+    }
+
+
+def test_a_filter_beyond_snss_150_combinations_fails_synth() -> None:
+    # Given 9 statuses x 3 kinds x 3 prefixes, doubled by the stuck-alert $or (SNS counts every array)
+    context = {
+        "notifyStatuses": ",".join(KNOWN_STATUSES),
+        "notifyJobKinds": "bedrock-model-import,bedrock-model-copy,qconnect-import",
+        "notifyNamePrefixes": "a,b,c",
+    }
+    # Then synth says why, instead of a deploy failing at the subscription
+    with pytest.raises(ConfigError, match="SNS filter policy of 162 combinations of values"):
+        load_config(context)
+    # And without the $or (9 x 3 x 3 = 81) it is accepted, as before
+    assert (
+        filter_combinations(load_config(context | {"notifyStuckAlerts": "false"}).notification_filter) == 81
+    )

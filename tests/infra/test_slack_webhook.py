@@ -21,7 +21,7 @@ SLACK_CONTEXT: dict[str, object] = FULL_CONTEXT | {
 }
 HANDLER = "slack_forwarder.handler.lambda_handler"
 FILTER = {
-    "status": ["Completed", "Failed", "COMPLETE", "FAILED"],
+    "$or": [{"status": ["Completed", "Failed", "COMPLETE", "FAILED"]}, {"transition": ["stuck"]}],
     "jobName": [{"prefix": "prod-"}, {"prefix": "release-"}],
 }
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -347,3 +348,34 @@ def test_reconciliation_and_publish_protocol_values_out_of_range_are_named(
     with pytest.raises(SettingsError) as caught:
         load_settings(VALID | {name: value})
     assert str(caught.value) == f"invalid auditor environment: {name}: {message}"
+
+
+def test_notify_filter_takes_the_or_operator_the_context_builds_for_stuck_alerts() -> None:
+    policy = {"$or": [{"status": ["Completed"]}, {"transition": ["stuck"]}], "jobName": [{"prefix": "prod-"}]}
+    assert load_settings(VALID | {"NOTIFY_FILTER": json.dumps(policy)}).notify_filter == policy
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        # SNS reads "$or" as an operator only with at least two policies in it
+        ({"$or": [{"status": ["Completed"]}]}, "NOTIFY_FILTER: expected $or: a list of at least two filter"),
+        (
+            {"$or": [{"status": ["Completed"]}, {}]},
+            "NOTIFY_FILTER: expected $or: a list of at least two filter",
+        ),
+        ({"$or": {"status": ["Completed"]}}, "NOTIFY_FILTER: expected $or: a list of at least two filter"),
+        (
+            {"$or": [{"status": ["Completed"]}, {"colour": ["red"]}]},
+            "NOTIFY_FILTER: expected message attributes",
+        ),
+        (
+            {"$or": [{"status": ["Completed"]}, {"transition": []}]},
+            "NOTIFY_FILTER: expected transition: a non-empty",
+        ),
+    ],
+)
+def test_notify_filter_or_operator_is_checked(policy: dict[str, Any], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(VALID | {"NOTIFY_FILTER": json.dumps(policy)})
+    assert str(caught.value).removeprefix("invalid auditor environment: ").startswith(message)

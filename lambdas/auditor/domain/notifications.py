@@ -40,6 +40,8 @@ _STATUS_EMOJI = {
 }
 STUCK_WORD = "STUCK"
 STUCK_EMOJI = ":warning:"
+# The `transition` attribute of a stuck alert, on which filter policies let stuck alerts through.
+STUCK_TRANSITION = "stuck"
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def _name(detail: Mapping[str, Any]) -> str:
 
 
 def _word(detail: Mapping[str, Any]) -> str:
-    if detail.get("transition") == "stuck":
+    if detail.get("transition") == STUCK_TRANSITION:
         return STUCK_WORD
     return _STATUS_WORD.get(detail["statusCategory"], str(detail["status"]))
 
@@ -103,7 +105,7 @@ def duration_text(seconds: int | None) -> str:
 
 
 def _change(detail: Mapping[str, Any]) -> str:
-    if detail.get("transition") == "stuck":
+    if detail.get("transition") == STUCK_TRANSITION:
         return f"still {detail['status']} after {duration_text(detail.get('stuckForSeconds'))}"
     previous = detail.get("previousStatus") or "(new job)"
     return f"{previous} -> {detail['status']}"
@@ -141,7 +143,7 @@ def body(detail: Mapping[str, Any]) -> str:
 def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
     """An Amazon Q Developer in chat applications custom notification (schema version 1.0).
     Updates of one job thread together (threadId = the job's ARN or id)."""
-    stuck = detail.get("transition") == "stuck"
+    stuck = detail.get("transition") == STUCK_TRANSITION
     emoji = STUCK_EMOJI if stuck else _STATUS_EMOJI.get(detail["statusCategory"], ":grey_question:")
     job_ref = str(detail.get("jobArn") or detail["jobId"])
     lines = [
@@ -227,14 +229,22 @@ def sns_message(detail: Mapping[str, Any]) -> str:
 
 
 FilterPolicy = Mapping[str, Sequence[Any]]
+# SNS's operator for OR across attributes: {"$or": [{...}, {...}], ...} matches when one of the
+# listed policies does, and every other key of the policy matches too.
+OR_KEY = "$or"
 
 
 def matches(policy: FilterPolicy | None, attrs: Mapping[str, str]) -> bool:
     """Evaluate the subset of SNS filter policy syntax the auditor generates: per attribute, a list
-    of exact strings and `{"prefix": ...}` objects; every attribute named must match."""
+    of exact strings and `{"prefix": ...}` objects; `"$or"`, a list of such policies of which one
+    must match; every key named must match."""
     if not policy:
         return True
     for name, allowed in policy.items():
+        if name == OR_KEY:
+            if not any(matches(alternative, attrs) for alternative in allowed):
+                return False
+            continue
         value = attrs.get(name)
         if value is None:
             return False
