@@ -5,7 +5,9 @@ Each SNS record's message is the event `detail` (envelope v1) as JSON; it is ren
 is posted as plain text and counted (`SlackUnrecognisedMessages`).
 
 The webhook URL is the value of the Secrets Manager secret named by `WEBHOOK_SECRET_NAME` (the bare
-URL, or JSON `{"url": "..."}`), read with Powertools Parameters and cached for five minutes.
+URL, or JSON `{"url": "..."}`), read with Powertools Parameters and cached for five minutes. It must
+be a Slack incoming-webhook URL (`slack_forwarder.webhook.check_url`); `SLACK_WEBHOOK_ALLOW_LOOPBACK=true`
+lets it point at a loopback address instead, for local tests only: the stack never sets it.
 
 A message that cannot be delivered is logged with the reason, counted (`SlackDeliveryFailures`) and
 the invocation fails: SNS invokes Lambda asynchronously, so Lambda retries it and, once its retries
@@ -32,6 +34,8 @@ tracer = Tracer()
 metrics = Metrics()
 
 SECRET_ENV = "WEBHOOK_SECRET_NAME"  # noqa: S105 (the variable that names the secret)
+# Local tests post to a server on 127.0.0.1 over http; nothing deployed sets this.
+ALLOW_LOOPBACK_ENV = "SLACK_WEBHOOK_ALLOW_LOOPBACK"
 SECRET_MAX_AGE_SECONDS = 300
 ENVELOPE_VERSION = "1"
 # Retries never use the last seconds of the invocation: they are kept to log and flush metrics.
@@ -48,7 +52,12 @@ class SlackDeliveryError(RuntimeError):
     """At least one message was not delivered; raised so that Lambda retries the invocation."""
 
 
-def webhook_url_from_secret(value: str | bytes | dict[str, Any]) -> str:
+def loopback_allowed() -> bool:
+    """Whether SLACK_WEBHOOK_ALLOW_LOOPBACK is `true` (any case): webhook URLs on a loopback address."""
+    return os.environ.get(ALLOW_LOOPBACK_ENV, "").strip().lower() == "true"
+
+
+def webhook_url_from_secret(value: str | bytes | dict[str, Any], *, allow_loopback: bool = False) -> str:
     """The URL in a secret value: the bare URL, or a JSON object with a `url` key."""
     if isinstance(value, bytes):
         value = value.decode("utf-8")
@@ -67,7 +76,7 @@ def webhook_url_from_secret(value: str | bytes | dict[str, Any]) -> str:
             'the webhook secret must be a URL or JSON {"url": "https://hooks.slack.com/..."}'
         )
     try:
-        return check_url(url.strip())
+        return check_url(url.strip(), allow_loopback=allow_loopback)
     except WebhookUrlError as error:
         raise ConfigurationError(f"the webhook secret holds an unusable URL: {error}") from None
 
@@ -78,7 +87,7 @@ def webhook_url(*, force_fetch: bool = False) -> str:
     if not name:
         raise ConfigurationError(f"{SECRET_ENV} is not set: the name or ARN of the webhook secret")
     value = parameters.get_secret(name, max_age=SECRET_MAX_AGE_SECONDS, force_fetch=force_fetch)
-    return webhook_url_from_secret(value)
+    return webhook_url_from_secret(value, allow_loopback=loopback_allowed())
 
 
 def payload_for(message: str) -> tuple[dict[str, Any], bool]:
@@ -114,7 +123,8 @@ def _deliver(poster: WebhookPoster, url: str, payload: dict[str, Any]) -> Delive
 def build_poster(context: LambdaContext) -> WebhookPoster:
     """The poster for one invocation: retries never outlast the invocation."""
     return WebhookPoster(
-        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - TIME_MARGIN_SECONDS
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - TIME_MARGIN_SECONDS,
+        allow_loopback=loopback_allowed(),
     )
 
 

@@ -70,7 +70,9 @@ class FakeSlack:
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+    # The fake listens on 127.0.0.1 over http: only the explicit test setting lets the forwarder post there.
+    monkeypatch.setenv(handler.ALLOW_LOOPBACK_ENV, "true")
     fake = FakeSlack()
     fake.start()
     yield fake
@@ -96,7 +98,9 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     waited: list[float] = []
 
     def build(context: Any) -> WebhookPoster:
-        return WebhookPoster(sleep=waited.append, jitter=lambda d: d, time_left=lambda: 60.0)
+        return WebhookPoster(
+            sleep=waited.append, jitter=lambda d: d, time_left=lambda: 60.0, allow_loopback=True
+        )
 
     monkeypatch.setattr(handler, "build_poster", build)
     return waited
@@ -182,26 +186,26 @@ def test_delivers_a_transition_as_block_kit(
 def test_secret_as_json_and_cached_across_invocations(
     slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    name = _secret(secrets, monkeypatch, json.dumps({"url": slack.url("/json")}))
+    name = _secret(secrets, monkeypatch, json.dumps({"url": slack.url("/services/json")}))
     _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
     # A changed secret is picked up only after the cache's max_age (300 s)...
-    secrets.put_secret_value(SecretId=name, SecretString=slack.url("/rotated"))
-    _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
-    assert slack.paths == ["/json", "/json"]
+    secrets.put_secret_value(SecretId=name, SecretString=slack.url("/services/rotated"))
+    _invoke(_sns_event(json.dumps(SAMPLES["failed"])))
+    assert slack.paths == ["/services/json", "/services/json"]
 
 
 def test_stale_url_is_re_read_once_when_slack_says_the_webhook_is_gone(
     slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a cached URL that Slack has revoked (404 no_service) and a secret already rotated
-    name = _secret(secrets, monkeypatch, slack.url("/old"))
+    name = _secret(secrets, monkeypatch, slack.url("/services/old"))
     _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
-    secrets.put_secret_value(SecretId=name, SecretString=slack.url("/new"))
+    secrets.put_secret_value(SecretId=name, SecretString=slack.url("/services/new"))
     slack.script = [(404, {}, "no_service")]
     # When the next message is posted / Then the secret is re-read and the new URL used
-    result = _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
+    result = _invoke(_sns_event(json.dumps(SAMPLES["failed"])))
     assert result["delivered"] == 1
-    assert slack.paths == ["/old", "/old", "/new"]
+    assert slack.paths == ["/services/old", "/services/old", "/services/new"]
 
 
 def test_429_waits_retry_after_for_real_then_delivers(
@@ -293,6 +297,51 @@ def test_missing_secret_fails_and_counts_every_message(
 ) -> None:
     monkeypatch.setenv("WEBHOOK_SECRET_NAME", "job-auditor/does-not-exist")
     with pytest.raises(handler.SlackDeliveryError):
+        _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
+    assert slack.received == []
+    assert _metrics(capsys.readouterr().out)["SlackDeliveryFailures"] == 1
+
+
+# Issue 10, item 13: only Slack's webhook hosts, no redirects, loopback only behind the test setting.
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_its_target_is_never_called(
+    status: int,
+    slack: FakeSlack,
+    secrets: Any,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a webhook that answers with a redirect to another server (plain http, another port)
+    elsewhere = FakeSlack()
+    elsewhere.start()
+    try:
+        _secret(secrets, monkeypatch, slack.url())
+        slack.script = [(status, {"Location": elsewhere.url("/services/T000/B000/STOLEN")}, "moved")]
+        # When a transition is forwarded
+        with pytest.raises(handler.SlackDeliveryError):
+            _invoke(_sns_event(json.dumps(SAMPLES["failed"])))
+        # Then the redirect was a failure, not retried, and the other server got nothing
+        assert len(slack.received) == 1 and sleeps == []
+        assert elsewhere.received == []
+    finally:
+        elsewhere.stop()
+    (error,) = [r for r in caplog.records if r.getMessage() == "could not deliver to Slack"]
+    assert vars(error)["reason"] == "redirected" and vars(error)["statuses"] == [status]
+    # Neither the webhook's path nor the redirect target is logged
+    assert not [r for r in caplog.records if "/services/" in str(vars(r)) or "STOLEN" in str(vars(r))]
+
+
+def test_a_loopback_url_is_refused_without_the_test_setting(
+    slack: FakeSlack, secrets: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    # Given the fake's loopback URL in the secret, but SLACK_WEBHOOK_ALLOW_LOOPBACK unset (as deployed)
+    _secret(secrets, monkeypatch, slack.url())
+    monkeypatch.delenv(handler.ALLOW_LOOPBACK_ENV)
+    # When a transition is forwarded / Then nothing is posted and the failure is counted
+    with pytest.raises(handler.SlackDeliveryError, match="unusable URL: the webhook URL must use https"):
         _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
     assert slack.received == []
     assert _metrics(capsys.readouterr().out)["SlackDeliveryFailures"] == 1
