@@ -18,7 +18,7 @@ import aws_cdk as cdk  # noqa: E402
 from aws_cdk import cx_api  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
-from infra.config import AuditorConfig, ConfigError, context_from_node, load_config  # noqa: E402
+from infra.config import AuditorConfig, ConfigError, load_config  # noqa: E402
 from infra.stack import JobAuditorStack  # noqa: E402
 
 
@@ -35,10 +35,16 @@ def build_app(app: cdk.App, config: AuditorConfig) -> JobAuditorStack:
     return stack
 
 
+def app_config(app: cdk.App) -> AuditorConfig:
+    """The app's whole context (-c, cdk.json, cdk.context.json and what the CLI adds), validated: an
+    unknown key fails too, not only a bad value."""
+    return load_config(app.node.get_all_context())
+
+
 def main() -> int:
     app = cdk.App()
     try:
-        config = load_config(context_from_node(app.node.try_get_context))
+        config = app_config(app)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

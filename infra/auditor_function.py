@@ -199,6 +199,10 @@ class AuditorFunction(Construct):
             "CLAIM_LEASE_SECONDS": str(config.claim_lease_seconds),
             "STUCK_AFTER_HOURS": config.stuck_after_hours,
             "STUCK_REPEAT_HOURS": str(config.stuck_repeat_hours),
+            "RECONCILE_EVERY_MINUTES": str(config.reconcile_every_minutes),
+            "RECONCILE_LOOKBACK_HOURS": str(config.reconcile_lookback_hours),
+            "MAX_PUBLISH_ATTEMPTS": str(config.max_publish_attempts),
+            "VANISHED_AFTER_CHECKS": str(config.vanished_after_checks),
             "ACCOUNT_ID": Aws.ACCOUNT_ID,
             # Empty values read as unset by the Lambda.
             "CHAT_TOPIC_ARN": chat_topic.topic_arn if chat_topic is not None else "",

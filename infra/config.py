@@ -6,14 +6,19 @@ Every key is documented in the README ("Context keys") with its default and an e
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from auditor.domain.notifications import OR_KEY, STUCK_TRANSITION
 from auditor.settings import (
     ALL_JOB_KINDS,
+    BOUNDS,
+    EVENT_SOURCE_FORM,
+    EVENT_SOURCE_PATTERN,
     KB_ID_PATTERN,
     REGION_PATTERN,
     STUCK_HOURS_FORM,
@@ -22,8 +27,19 @@ from auditor.settings import (
     split_csv,
 )
 
-_NAME_PREFIX = re.compile(r"^[A-Za-z0-9._+-]{1,63}$")
-_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+_NAME_PREFIX = re.compile(r"[A-Za-z0-9._+-]{1,63}")
+_EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
+
+# Context keys that the Lambda's environment variables of the same meaning share their range with.
+_LOOKBACK = BOUNDS["INITIAL_LOOKBACK_MINUTES"]
+_OVERLAP = BOUNDS["OVERLAP_SECONDS"]
+_RECHECK = BOUNDS["RECHECK_HORIZON_HOURS"]
+_HISTORY = BOUNDS["HISTORY_TTL_DAYS"]
+_STUCK_REPEAT = BOUNDS["STUCK_REPEAT_HOURS"]
+_RECONCILE_EVERY = BOUNDS["RECONCILE_EVERY_MINUTES"]
+_RECONCILE_LOOKBACK = BOUNDS["RECONCILE_LOOKBACK_HOURS"]
+_PUBLISH_ATTEMPTS = BOUNDS["MAX_PUBLISH_ATTEMPTS"]
+_VANISHED_CHECKS = BOUNDS["VANISHED_AFTER_CHECKS"]
 
 # Statuses the job APIs report (Bedrock model import/copy, then Q in Connect import jobs).
 KNOWN_STATUSES: tuple[str, ...] = (
@@ -59,13 +75,14 @@ EXPECTED_FORMS: dict[str, str] = {
     "notifyStatuses": f"a comma list of job statuses from {', '.join(KNOWN_STATUSES)}, e.g. Completed,Failed",
     "notifyJobKinds": f"a comma list of {', '.join(ALL_JOB_KINDS)} (those that notify people)",
     "notifyNamePrefixes": "a comma list of job name prefixes (letters, digits, . _ + -), e.g. prod-,release-",
+    "notifyStuckAlerts": "true or false (false: stuck alerts follow notifyStatuses like any transition)",
     "stuckAfterHours": STUCK_HOURS_FORM,
-    "stuckRepeatHours": "a whole number of hours, 0 to alert once, e.g. 12",
-    "initialLookbackMinutes": "a whole number of minutes greater than 0, e.g. 1440",
-    "overlapSeconds": "a whole number of seconds from 0 to 86400, e.g. 300",
-    "recheckHorizonHours": "a whole number of hours greater than 0, e.g. 72",
+    "stuckRepeatHours": f"{_STUCK_REPEAT.form('hours')} (0: alert once), e.g. 12",
+    "initialLookbackMinutes": f"{_LOOKBACK.form('minutes')}, e.g. 1440",
+    "overlapSeconds": f"{_OVERLAP.form('seconds')}, e.g. 300",
+    "recheckHorizonHours": f"{_RECHECK.form('hours')}, e.g. 72",
     "announceBaseline": "true or false",
-    "historyRetentionDays": "a whole number of days greater than 0, e.g. 90",
+    "historyRetentionDays": f"{_HISTORY.form('days')}, e.g. 90",
     "archiveRetentionDays": "a whole number of days from 0 to 36500 (0: keep forever), e.g. 90",
     "removalPolicy": "retain or destroy",
     "functionMemoryMb": "a whole number of MB from 128 to 10240, e.g. 256",
@@ -74,9 +91,54 @@ EXPECTED_FORMS: dict[str, str] = {
     "logLevel": "one of DEBUG, INFO, WARNING, ERROR",
     "heartbeatPeriods": "a whole number of schedule periods from 1 to 1440, at most one day in all, e.g. 3",
     "powertoolsLayerVersion": "latest, or a Powertools for AWS Lambda (Python) v3 release such as 3.37.0",
-    "eventSource": "letters, digits and . _ - / (at most 256), not starting with aws., e.g. job-auditor",
+    "eventSource": f"{EVENT_SOURCE_FORM}, e.g. job-auditor",
+    "reconcileEveryMinutes": f"{_RECONCILE_EVERY.form('minutes')} (0: every run), e.g. 60",
+    "reconcileLookbackHours": f"{_RECONCILE_LOOKBACK.form('hours')}, e.g. 24",
+    "maxPublishAttempts": f"{_PUBLISH_ATTEMPTS.form()}, e.g. 5",
+    "vanishedAfterChecks": f"{_VANISHED_CHECKS.form()}, e.g. 3",
 }
 CONTEXT_KEYS: tuple[str, ...] = tuple(EXPECTED_FORMS)
+
+# Context keys that belong to CDK, not to job-auditor, and pass unchecked: what the CLI sets on every
+# run (aws:cdk:enable-path-metadata, aws:cdk:enable-asset-metadata, aws:cdk:version-reporting,
+# aws:cdk:bundling-stacks, ...), feature flags in cdk.json (@aws-cdk/..., and
+# @aws-cdk-containers/ecs-service-extensions:enableDefaultLogDriver among the recommended ones), CDK
+# v1's aws-cdk:* keys, cached lookups in cdk.context.json (provider:account=...:region=...), and the
+# CLI's notice acknowledgements and telemetry switch. Any other key is a typo or a key of another
+# library: it fails synth, since ignoring it silently changes what is deployed.
+_CDK_KEY_PREFIXES = ("aws:", "aws-cdk:", "@aws-cdk/", "@aws-cdk-containers/")
+_CDK_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
+_LOOKUP_KEY = re.compile(r"[a-z][a-z0-9-]*:.*=.*")
+
+
+def is_cdk_key(key: str) -> bool:
+    """Whether a context key belongs to CDK itself (feature flags, the CLI's own, cached lookups)."""
+    return key.startswith(_CDK_KEY_PREFIXES) or key in _CDK_KEYS or _LOOKUP_KEY.fullmatch(key) is not None
+
+
+def _unknown_key(key: str) -> str:
+    """The problem with a key job-auditor does not define, naming the closest one it does."""
+    by_case = {known.lower(): known for known in CONTEXT_KEYS}
+    close = difflib.get_close_matches(key.lower(), by_case, n=1, cutoff=0.6)
+    hint = f"did you mean {by_case[close[0]]!r}?" if close else "the README lists the context keys"
+    return f"unknown context key {key!r} ({hint})"
+
+
+# SNS rejects a subscription filter policy whose "total combination of values" exceeds 150, counted
+# by multiplying the number of values in each array. Read literally for "$or" (its own array too),
+# which is at least what SNS and CDK's own check count, so synth fails before a deploy would.
+MAX_FILTER_COMBINATIONS = 150
+
+
+def filter_combinations(policy: Mapping[str, Sequence[Any]] | None) -> int:
+    """The product of the lengths of every array in the policy, nested "$or" policies included."""
+    total = 1
+    for name, values in (policy or {}).items():
+        total *= len(values)
+        if name == OR_KEY:
+            for alternative in values:
+                total *= filter_combinations(alternative)
+    return total
 
 
 class ConfigError(ValueError):
@@ -114,13 +176,23 @@ class AuditorConfig(BaseModel):
     notify_statuses: Annotated[tuple[str, ...], Field(alias="notifyStatuses")] = ()
     notify_job_kinds: Annotated[tuple[JobKindId, ...], Field(alias="notifyJobKinds")] = ()
     notify_name_prefixes: Annotated[tuple[str, ...], Field(alias="notifyNamePrefixes")] = ()
+    # Stuck alerts reach people whatever notifyStatuses says (their status is an in-progress one).
+    notify_stuck_alerts: Annotated[bool, Field(alias="notifyStuckAlerts")] = True
     stuck_after_hours: Annotated[str, Field(alias="stuckAfterHours")] = "24"
-    stuck_repeat_hours: Annotated[int, Field(alias="stuckRepeatHours", ge=0, le=8760)] = 0
-    initial_lookback_minutes: Annotated[int, Field(alias="initialLookbackMinutes", gt=0)] = 24 * 60
-    overlap_seconds: Annotated[int, Field(alias="overlapSeconds", ge=0, le=86_400)] = 300
-    recheck_horizon_hours: Annotated[int, Field(alias="recheckHorizonHours", gt=0)] = 72
+    stuck_repeat_hours: Annotated[
+        int, Field(alias="stuckRepeatHours", ge=_STUCK_REPEAT.low, le=_STUCK_REPEAT.high)
+    ] = 0
+    initial_lookback_minutes: Annotated[
+        int, Field(alias="initialLookbackMinutes", ge=_LOOKBACK.low, le=_LOOKBACK.high)
+    ] = 24 * 60
+    overlap_seconds: Annotated[int, Field(alias="overlapSeconds", ge=_OVERLAP.low, le=_OVERLAP.high)] = 300
+    recheck_horizon_hours: Annotated[
+        int, Field(alias="recheckHorizonHours", ge=_RECHECK.low, le=_RECHECK.high)
+    ] = 72
     announce_baseline: Annotated[bool, Field(alias="announceBaseline")] = False
-    history_retention_days: Annotated[int, Field(alias="historyRetentionDays", gt=0)] = 90
+    history_retention_days: Annotated[
+        int, Field(alias="historyRetentionDays", ge=_HISTORY.low, le=_HISTORY.high)
+    ] = 90
     archive_retention_days: Annotated[int, Field(alias="archiveRetentionDays", ge=0, le=36_500)] = 90
     removal_policy: Annotated[Literal["retain", "destroy"], Field(alias="removalPolicy")] = "retain"
     function_memory_mb: Annotated[int, Field(alias="functionMemoryMb", ge=128, le=10_240)] = 256
@@ -131,10 +203,20 @@ class AuditorConfig(BaseModel):
     powertools_layer_version: Annotated[
         str, Field(alias="powertoolsLayerVersion", pattern=r"^(latest|3\.\d+\.\d+)$")
     ] = "latest"
-    event_source: Annotated[
-        str,
-        Field(alias="eventSource", min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._\-/]+$"),
-    ] = "job-auditor"
+    event_source: Annotated[str, Field(alias="eventSource")] = "job-auditor"
+    # Passed on as the reconciliation sweep's and the publish protocol's variables (auditor.settings).
+    reconcile_every_minutes: Annotated[
+        int, Field(alias="reconcileEveryMinutes", ge=_RECONCILE_EVERY.low, le=_RECONCILE_EVERY.high)
+    ] = 60
+    reconcile_lookback_hours: Annotated[
+        int, Field(alias="reconcileLookbackHours", ge=_RECONCILE_LOOKBACK.low, le=_RECONCILE_LOOKBACK.high)
+    ] = 24
+    max_publish_attempts: Annotated[
+        int, Field(alias="maxPublishAttempts", ge=_PUBLISH_ATTEMPTS.low, le=_PUBLISH_ATTEMPTS.high)
+    ] = 5
+    vanished_after_checks: Annotated[
+        int, Field(alias="vanishedAfterChecks", ge=_VANISHED_CHECKS.low, le=_VANISHED_CHECKS.high)
+    ] = 3
 
     @field_validator(
         "job_kinds",
@@ -153,44 +235,62 @@ class AuditorConfig(BaseModel):
     @field_validator("qconnect_knowledge_base_ids", mode="before")
     @classmethod
     def _kb_csv(cls, value: object) -> object:
-        if isinstance(value, str) and value.strip().lower() in {"", "discover"}:
+        value = split_csv(value)
+        # 'discover' as a comma string or as a one-item JSON list from cdk.json.
+        if isinstance(value, tuple | list) and [str(v).strip().lower() for v in value] in ([], ["discover"]):
             return ()
-        return split_csv(value)
+        return value
 
+    @field_validator(
+        "job_kinds",
+        "regions",
+        "qconnect_knowledge_base_ids",
+        "notification_emails",
+        "ops_emails",
+        "notify_statuses",
+        "notify_job_kinds",
+        "notify_name_prefixes",
+    )
+    @classmethod
+    def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Order kept; a repeated kind or knowledge base would be audited twice at once.
+        return tuple(dict.fromkeys(value))
+
+    # fullmatch throughout: with match, a pattern ending in $ lets a trailing newline through.
     @field_validator("qconnect_knowledge_base_ids")
     @classmethod
     def _kb_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if bad := _bad(value, lambda v: bool(KB_ID_PATTERN.match(v))):
+        if bad := _bad(value, lambda v: bool(KB_ID_PATTERN.fullmatch(v))):
             raise ValueError(f"not knowledge base ids: {bad}")
         return value
 
     @field_validator("regions")
     @classmethod
     def _region_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if bad := _bad(value, lambda v: bool(REGION_PATTERN.match(v))):
+        if bad := _bad(value, lambda v: bool(REGION_PATTERN.fullmatch(v))):
             raise ValueError(f"not region names: {bad}")
-        return tuple(dict.fromkeys(value))
+        return value
 
     @field_validator("notification_emails", "ops_emails")
     @classmethod
     def _email_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if bad := _bad(value, lambda v: bool(_EMAIL.match(v))):
+        if bad := _bad(value, lambda v: bool(_EMAIL.fullmatch(v))):
             raise ValueError(f"not email addresses: {bad}")
-        return tuple(dict.fromkeys(value))
+        return value
 
     @field_validator("notify_statuses")
     @classmethod
     def _status_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if bad := _bad(value, lambda v: v in KNOWN_STATUSES):
             raise ValueError(f"unknown statuses: {bad}")
-        return tuple(dict.fromkeys(value))
+        return value
 
     @field_validator("notify_name_prefixes")
     @classmethod
     def _prefix_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if bad := _bad(value, lambda v: bool(_NAME_PREFIX.match(v))):
+        if bad := _bad(value, lambda v: bool(_NAME_PREFIX.fullmatch(v))):
             raise ValueError(f"not job name prefixes: {bad}")
-        return tuple(dict.fromkeys(value))
+        return value
 
     @field_validator("stuck_after_hours", mode="before")
     @classmethod
@@ -202,10 +302,10 @@ class AuditorConfig(BaseModel):
 
     @field_validator("event_source")
     @classmethod
-    def _not_aws(cls, value: str) -> str:
-        # EventBridge reserves the aws. prefix for AWS services.
-        if value.lower().startswith("aws."):
-            raise ValueError(f"the aws. prefix is reserved for AWS services, got {value!r}")
+    def _event_source_form(cls, value: str) -> str:
+        # The Lambda's own EVENT_SOURCE form: EventBridge reserves the aws. prefix for AWS services.
+        if not EVENT_SOURCE_PATTERN.fullmatch(value):
+            raise ValueError(f"got {value!r}")
         return value
 
     @field_validator("slack_webhook_secret_name", mode="before")
@@ -227,7 +327,7 @@ class AuditorConfig(BaseModel):
             raise ValueError(f"CloudWatch Logs does not offer a retention of {value} days")
         return value
 
-    @field_validator("announce_baseline", mode="before")
+    @field_validator("announce_baseline", "notify_stuck_alerts", mode="before")
     @classmethod
     def _strict_bool(cls, value: object) -> object:
         # pydantic also takes yes/no/on/off/1/0; the documented form is true or false only.
@@ -249,6 +349,12 @@ class AuditorConfig(BaseModel):
         if (self.slack_workspace_id is None) != (self.slack_channel_id is None):
             missing = "slackChannelId" if self.slack_channel_id is None else "slackWorkspaceId"
             raise ValueError(f"{missing}: required when the other Slack id is given")
+        if (combinations := filter_combinations(self.notification_filter)) > MAX_FILTER_COMBINATIONS:
+            raise ValueError(
+                f"notifyStatuses, notifyJobKinds, notifyNamePrefixes: together they make an SNS filter "
+                f"policy of {combinations} combinations of values, and SNS takes at most "
+                f"{MAX_FILTER_COMBINATIONS}: list fewer (or set notifyStuckAlerts=false)"
+            )
         if self.heartbeat_periods * self.schedule_rate_minutes > 1440:
             raise ValueError(
                 "heartbeatPeriods: heartbeatPeriods x scheduleRateMinutes must be at most 1440 minutes "
@@ -261,12 +367,20 @@ class AuditorConfig(BaseModel):
         return self.slack_workspace_id is not None and self.slack_channel_id is not None
 
     @property
-    def notification_filter(self) -> dict[str, list[str | dict[str, str]]] | None:
+    def notification_filter(self) -> dict[str, list[Any]] | None:
         """Which transitions reach people, as an SNS filter policy over the Lambda's message
-        attributes: carried by every human subscription, and applied by the Lambda to the chat topic."""
-        policy: dict[str, list[str | dict[str, str]]] = {}
+        attributes: carried by every human subscription, and applied by the Lambda to the chat topic.
+
+        A stuck alert carries the job's in-progress status, which a filter of outcomes (Completed,
+        Failed) would drop: unless notifyStuckAlerts is false, stuck alerts pass the status condition
+        on their own ($or), while the job kind and name conditions still apply to them."""
+        policy: dict[str, list[Any]] = {}
         if self.notify_statuses:
-            policy["status"] = list(self.notify_statuses)
+            statuses = {"status": list(self.notify_statuses)}
+            if self.notify_stuck_alerts:
+                policy[OR_KEY] = [statuses, {"transition": [STUCK_TRANSITION]}]
+            else:
+                policy |= statuses
         if self.notify_job_kinds:
             policy["jobKind"] = list(self.notify_job_kinds)
         if self.notify_name_prefixes:
@@ -303,16 +417,16 @@ def _message(error: Mapping[str, Any]) -> str:
 def load_config(context: Mapping[str, object]) -> AuditorConfig:
     """Build the config from CDK context values (strings from `-c`, or JSON values from cdk.json).
 
-    Keys that job-auditor does not define (CDK feature flags and the like) are ignored.
+    Keys CDK itself uses (is_cdk_key) pass unchecked; any other key job-auditor does not define fails,
+    naming the closest one it does. Every problem is reported in one ConfigError.
     """
+    problems = [_unknown_key(key) for key in context if key not in EXPECTED_FORMS and not is_cdk_key(key)]
     raw = {key: value for key, value in context.items() if key in EXPECTED_FORMS and value is not None}
+    config: AuditorConfig | None = None
     try:
-        return AuditorConfig.model_validate(raw)
+        config = AuditorConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = [_message(error) for error in exc.errors()]
-        raise ConfigError("invalid job-auditor context: " + " | ".join(problems)) from None
-
-
-def context_from_node(try_get_context: Callable[[str], object]) -> dict[str, object]:
-    """Collect every job-auditor key from a construct node's context (None when unset)."""
-    return {key: try_get_context(key) for key in CONTEXT_KEYS}
+        problems += [_message(error) for error in exc.errors()]
+    if problems or config is None:
+        raise ConfigError("invalid job-auditor context: " + " | ".join(problems))
+    return config

@@ -9,6 +9,7 @@ notifications. A webhook subscriber is added with `topic.add_subscription(...)` 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_chatbot as chatbot
@@ -17,6 +18,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+
+from auditor.domain.notifications import OR_KEY
 
 
 class NotificationKey(Construct):
@@ -47,13 +50,19 @@ class NotificationKey(Construct):
 
 
 def subscription_filter(
-    policy: Mapping[str, Sequence[str | Mapping[str, str]]] | None,
+    policy: Mapping[str, Sequence[Any]] | None,
 ) -> dict[str, sns.SubscriptionFilter] | None:
-    """The context's notification filter (AuditorConfig.notification_filter) as CDK filter policy."""
+    """The context's notification filter (AuditorConfig.notification_filter) as CDK filter policy.
+
+    CDK renders each key as its filter's conditions, so "$or" (a list of whole policies, which
+    SubscriptionFilter's helpers cannot build) is given as those conditions as they are."""
     if not policy:
         return None
     out: dict[str, sns.SubscriptionFilter] = {}
     for name, rules in policy.items():
+        if name == OR_KEY:
+            out[name] = sns.SubscriptionFilter(conditions=[dict(alternative) for alternative in rules])
+            continue
         exact = [r for r in rules if isinstance(r, str)]
         prefixes = [str(r["prefix"]) for r in rules if not isinstance(r, str)]
         out[name] = sns.SubscriptionFilter.string_filter(
@@ -72,7 +81,7 @@ class Notifications(Construct):
         *,
         key: kms.IKey,
         emails: Sequence[str],
-        notification_filter: Mapping[str, Sequence[str | Mapping[str, str]]] | None,
+        notification_filter: Mapping[str, Sequence[Any]] | None,
         slack_workspace_id: str | None,
         slack_channel_id: str | None,
     ) -> None:
@@ -86,7 +95,8 @@ class Notifications(Construct):
         )
         # The Lambda sets message attributes (status, jobKind, jobName, ...) on every publish; the
         # context's notifyStatuses/notifyJobKinds/notifyNamePrefixes become each subscription's
-        # filter policy. Without them, every transition is emailed.
+        # filter policy (stuck alerts pass the status condition unless notifyStuckAlerts=false).
+        # Without them, every transition is emailed.
         self.filter_policy = subscription_filter(notification_filter)
         filter_policy = self.filter_policy
         for email in emails:

@@ -8,6 +8,9 @@ the function gets the secret's name and read access to that secret only.
 SNS invokes the function asynchronously. A message Slack did not accept (after the function's own
 retries on 429 and 5xx) fails the invocation; Lambda retries it twice, then puts the event in the
 dead-letter queue, which raises an ops alarm.
+
+A webhook cannot deduplicate, so the function posts each eventId once (Powertools Idempotency): its
+records live in a small table of its own, removed by TTL a day after they are written.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Mapping
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -26,6 +30,11 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.auditor_function import LOG_RETENTION, METRICS_NAMESPACE, shared_python_function
+from slack_forwarder.contract import (
+    IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+    IDEMPOTENCY_KEY_ATTRIBUTE,
+    IDEMPOTENCY_TABLE_ENV,
+)
 
 HANDLER = "slack_forwarder.handler.lambda_handler"
 SERVICE_NAME = "job-auditor-slack"
@@ -33,6 +42,15 @@ SERVICE_NAME = "job-auditor-slack"
 TIMEOUT = Duration.seconds(60)
 # Lambda's own retries of a failed invocation, before the event goes to the dead-letter queue.
 RETRY_ATTEMPTS = 2
+# Exactly the item calls Powertools Idempotency's DynamoDBPersistenceLayer makes: a conditional
+# PutItem (the in-progress record), GetItem (a repeat's record), UpdateItem (delivered) and
+# DeleteItem (a failed post's record, so that the retry posts).
+IDEMPOTENCY_TABLE_ACTIONS: tuple[str, ...] = (
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+)
 
 
 class SlackWebhookForwarder(Construct):
@@ -64,10 +82,28 @@ class SlackWebhookForwarder(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="job-auditor Slack forwarder: read the webhook secret, write its logs",
+            description="job-auditor Slack forwarder: read the webhook secret, record what it posted, log",
         )
         self.log_group.grant_write(self.role)
         self.secret.grant_read(self.role)
+
+        # Which eventIds were posted. Disposable (losing it risks one repeated message per eventId),
+        # so no deletion protection; encrypted and recoverable like the state table all the same.
+        self.idempotency_table = dynamodb.Table(
+            self,
+            "IdempotencyTable",
+            partition_key=dynamodb.Attribute(
+                name=IDEMPOTENCY_KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            time_to_live_attribute=IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+            removal_policy=removal_policy,
+        )
+        self.idempotency_table.grant(self.role, *IDEMPOTENCY_TABLE_ACTIONS)
 
         self.dead_letter_queue = sqs.Queue(
             self,
@@ -96,6 +132,7 @@ class SlackWebhookForwarder(Construct):
             environment={
                 # The secret's name, not its value: the function reads the URL at run time.
                 "WEBHOOK_SECRET_NAME": secret_name,
+                IDEMPOTENCY_TABLE_ENV: self.idempotency_table.table_name,
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": log_level,

@@ -65,6 +65,10 @@ def build_auditor(settings: Settings, clients: ClientFactory) -> Auditor:
             announce_baseline=settings.announce_baseline,
             stuck_after={kind: settings.stuck_threshold(kind) for kind in settings.job_kinds},
             stuck_repeat=settings.stuck_repeat,
+            reconcile_every=settings.reconcile_every,
+            reconcile_lookback=settings.reconcile_lookback,
+            max_publish_attempts=settings.max_publish_attempts,
+            vanished_after_checks=settings.vanished_after_checks,
         ),
         clock=lambda: datetime.now(UTC),
     )

@@ -18,6 +18,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
 from typing import Any, Literal
 
+from auditor.domain.notifications import OR_KEY
+
 JobKindId = Literal["bedrock-model-import", "bedrock-model-copy", "qconnect-import"]
 ALL_JOB_KINDS: tuple[JobKindId, ...] = ("bedrock-model-import", "bedrock-model-copy", "qconnect-import")
 
@@ -29,12 +31,58 @@ FILTER_ATTRIBUTES = frozenset(
     {"jobKind", "status", "previousStatus", "transition", "region", "account", "jobName"}
 )
 DEFAULT_STUCK_HOURS = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """The inclusive range of a whole-number setting. The CDK context key of the same meaning
+    (infra/config.py) takes the same range, so a value synth accepts never fails the run."""
+
+    low: int
+    high: int
+
+    def form(self, unit: str = "") -> str:
+        return f"a whole number{f' of {unit}' if unit else ''} from {self.low} to {self.high}"
+
+
+# The range of every whole-number variable, by name; infra/config.py gives the context key of the same
+# meaning the same range. Every number has an upper bound: an unbounded one either overflows the date
+# arithmetic after publishing (the same event then repeats every lease period) or postpones a
+# recovery past anyone's notice.
+BOUNDS: dict[str, Bounds] = {
+    # First run's look-back: a month is already a large silent baseline.
+    "INITIAL_LOOKBACK_MINUTES": Bounds(1, 30 * 24 * 60),
+    # Clock-skew allowance: a day is far beyond any real skew (and widens every list by that much).
+    "OVERLAP_SECONDS": Bounds(0, 24 * 60 * 60),
+    # In-flight jobs older than this are re-checked with Get instead of listed: up to a year.
+    "RECHECK_HORIZON_HOURS": Bounds(1, 365 * 24),
+    # Transition history: ten years, far from the year-9999 limit of the expiry arithmetic
+    # (3,000,000 days passed validation and then failed every run after publishing).
+    "HISTORY_TTL_DAYS": Bounds(1, 3_650),
+    # A claim's lease must outlive a run (a Lambda runs at most 15 minutes); a crashed run's claims
+    # are re-published only once it expires, so an hour is the longest a transition may wait.
+    "CLAIM_LEASE_SECONDS": Bounds(60, 60 * 60),
+    # Repeat a stuck alert every N hours (0: once); more than a year apart is the same as once.
+    "STUCK_REPEAT_HOURS": Bounds(0, 365 * 24),
+    # The reconciliation sweep: every run (0) to weekly, so no lost transition waits longer than that.
+    "RECONCILE_EVERY_MINUTES": Bounds(0, 7 * 24 * 60),
+    # How far back the sweep re-lists: up to a year, like the re-check horizon.
+    "RECONCILE_LOOKBACK_HOURS": Bounds(1, 365 * 24),
+    # Publish attempts before a transition is parked, and consecutive not-found re-checks before a job
+    # is announced as disappeared: more than 100 of either only hides a fault that is not passing.
+    "MAX_PUBLISH_ATTEMPTS": Bounds(1, 100),
+    "VANISHED_AFTER_CHECKS": Bounds(1, 100),
+}
 # The stuck-threshold grammar, shared with the CDK context key stuckAfterHours.
 STUCK_HOURS_FORM = (
     "whole hours from 1 to 99999 for every job kind (e.g. 24), or kind=hours pairs, "
     "e.g. bedrock-model-import=48,qconnect-import=6 (unlisted kinds 24)"
 )
 _HOURS = re.compile(r"[1-9][0-9]{0,4}")
+# The events' source, shared with the context key eventSource. EventBridge reserves sources starting
+# with "aws." (any case) for AWS services.
+EVENT_SOURCE_FORM = "an event source: 1 to 256 of A-Z a-z 0-9 . _ - /, not starting with aws."
+EVENT_SOURCE_PATTERN = re.compile(r"(?!aws\.)[A-Za-z0-9._\-/]{1,256}", re.IGNORECASE)
 # What int() takes, less other scripts' digits.
 _INTEGER = re.compile(r"\s*[+-]?[0-9]+(_[0-9]+)*\s*")
 # The forms pydantic accepted before, so existing environments keep working (case-insensitive).
@@ -74,11 +122,19 @@ class Settings:
     stuck_after_hours: dict[str, int] = field(default_factory=dict)
     # Repeat the alert every N hours while still stuck; 0: once.
     stuck_repeat_hours: int = 0
+    # The reconciliation sweep re-lists the last reconcile_lookback_hours every
+    # reconcile_every_minutes (0: every run), to find transitions the windowed lists missed.
+    reconcile_every_minutes: int = 60
+    reconcile_lookback_hours: int = 24
+    # A transition whose publish failed this many times is parked instead of retried every run.
+    max_publish_attempts: int = 5
+    # A job not found this many re-checks in a row is announced as disappeared.
+    vanished_after_checks: int = 3
     # The topic Amazon Q Developer in chat applications subscribes to (custom notifications).
     chat_topic_arn: str | None = None
     # Which transitions reach people: an SNS filter policy over the message attributes (the
     # subscriptions carry it; the chat topic's publisher applies it). None: every transition.
-    notify_filter: dict[str, list[str | dict[str, str]]] | None = None
+    notify_filter: dict[str, list[Any]] | None = None
 
     @property
     def audited_regions(self) -> tuple[str, ...]:
@@ -112,6 +168,15 @@ class Settings:
     def stuck_repeat(self) -> timedelta | None:
         return timedelta(hours=self.stuck_repeat_hours) if self.stuck_repeat_hours else None
 
+    @property
+    def reconcile_every(self) -> timedelta:
+        """How often the reconciliation sweep runs; zero: every run."""
+        return timedelta(minutes=self.reconcile_every_minutes)
+
+    @property
+    def reconcile_lookback(self) -> timedelta:
+        return timedelta(hours=self.reconcile_lookback_hours)
+
 
 def _split(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
@@ -143,7 +208,9 @@ def parse_stuck_hours(text: str) -> dict[str, int]:
         kind, _, hours = (s.strip() for s in part.partition("="))
         if kind not in ALL_JOB_KINDS or not _HOURS.fullmatch(hours):
             raise _invalid(STUCK_HOURS_FORM, part)
-        hours_by_kind[kind] = int(hours)
+        # The same pair twice is harmless; the same kind with two thresholds is ambiguous.
+        if hours_by_kind.setdefault(kind, int(hours)) != int(hours):
+            raise _invalid(f"{STUCK_HOURS_FORM}, each kind once", part)
     return hours_by_kind
 
 
@@ -151,23 +218,13 @@ def parse_stuck_hours(text: str) -> dict[str, int]:
 # ValueError("expected <form>, got <value>").
 
 
-def _int(*, at_least: int, at_most: int | None = None) -> Callable[[str], int]:
-    if at_most is not None:
-        expected = f"a whole number from {at_least} to {at_most}"
-    elif at_least == 0:
-        expected = "a whole number, 0 or more"
-    elif at_least == 1:
-        expected = "a whole number greater than 0"
-    else:
-        expected = f"a whole number of at least {at_least}"
+def _int(bounds: Bounds) -> Callable[[str], int]:
+    expected = bounds.form()
 
     def parse(text: str) -> int:
-        if not _INTEGER.fullmatch(text):
+        if not _INTEGER.fullmatch(text) or not bounds.low <= int(text) <= bounds.high:
             raise _invalid(expected, text)
-        number = int(text)
-        if number < at_least or (at_most is not None and number > at_most):
-            raise _invalid(expected, text)
-        return number
+        return int(text)
 
     return parse
 
@@ -204,7 +261,9 @@ def _csv(
         items = _split(text)
         if non_empty and not items:
             raise _invalid(expected, text)
-        bad = [item for item in dict.fromkeys(items) if not ok(item)]
+        # Each item once, in order: a repeated kind or knowledge base would be audited twice at once.
+        items = tuple(dict.fromkeys(items))
+        bad = [item for item in items if not ok(item)]
         if bad:
             raise ValueError(f"expected {expected}, got {', '.join(_shown(b) for b in bad)}")
         return items
@@ -216,18 +275,35 @@ def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
     return lambda value: pattern.fullmatch(value) is not None
 
 
-def _filter_policy(text: str) -> dict[str, list[str | dict[str, str]]] | None:
+def _filter_policy(text: str) -> dict[str, list[Any]] | None:
     """An SNS filter policy over FILTER_ATTRIBUTES: each attribute to a non-empty list of exact
-    strings or {"prefix": "..."} objects. JSON null: no filter."""
+    strings or {"prefix": "..."} objects, and "$or" to a list of at least two such policies (SNS
+    reads "$or" as an operator only then). JSON null and {} mean no filter, as an unset variable
+    does: a policy that names no attribute asks nothing of a message."""
     try:
         policy: object = json.loads(text)
     except json.JSONDecodeError:
         raise _invalid("a JSON SNS filter policy", text) from None
-    if policy is None:
+    if policy is None or policy == {}:
         return None
     if not isinstance(policy, dict):
         raise _invalid("a JSON object (an SNS filter policy)", text)
+    _check_policy(policy)
+    return policy
+
+
+def _check_policy(policy: dict[str, object]) -> None:
     for name, rules in policy.items():
+        if name == OR_KEY:
+            if not (
+                isinstance(rules, list) and len(rules) >= 2 and all(isinstance(p, dict) and p for p in rules)
+            ):
+                raise ValueError(
+                    f"expected $or: a list of at least two filter policies, got {_shown(json.dumps(rules))}"
+                )
+            for alternative in rules:
+                _check_policy(alternative)
+            continue
         if name not in FILTER_ATTRIBUTES:
             raise _invalid(f"message attributes from {', '.join(sorted(FILTER_ATTRIBUTES))}", name)
         if not (isinstance(rules, list) and rules and all(map(_is_rule, rules))):
@@ -235,7 +311,6 @@ def _filter_policy(text: str) -> dict[str, list[str | dict[str, str]]] | None:
                 f'expected {name}: a non-empty list of strings or {{"prefix": "..."}} objects, '
                 f"got {_shown(json.dumps(rules))}"
             )
-    return policy
 
 
 def _is_rule(rule: object) -> bool:
@@ -260,10 +335,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     ),
     "EVENT_BUS_NAME": ("event_bus_name", _text("an EventBridge bus name or ARN", max_len=1600)),
     "NOTIFICATION_TOPIC_ARN": ("notification_topic_arn", _TOPIC_ARN),
-    "EVENT_SOURCE": (
-        "event_source",
-        _text("an event source: 1 to 256 of A-Z a-z 0-9 . _ - /", r"[A-Za-z0-9._\-/]+"),
-    ),
+    "EVENT_SOURCE": ("event_source", _text(EVENT_SOURCE_FORM, EVENT_SOURCE_PATTERN)),
     "JOB_KINDS": (
         "job_kinds",
         # A list without kinds would audit nothing, silently.
@@ -278,20 +350,24 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
         _csv(
             _matches(KB_ID_PATTERN),
             "a comma list of knowledge base ids (lower-case UUIDs), or 'discover'",
-            empty_words=("", "discover", "*"),
+            empty_words=("", "discover"),
         ),
     ),
-    "INITIAL_LOOKBACK_MINUTES": ("initial_lookback_minutes", _int(at_least=1)),
-    "OVERLAP_SECONDS": ("overlap_seconds", _int(at_least=0, at_most=86_400)),
-    "RECHECK_HORIZON_HOURS": ("recheck_horizon_hours", _int(at_least=1)),
+    "INITIAL_LOOKBACK_MINUTES": ("initial_lookback_minutes", _int(BOUNDS["INITIAL_LOOKBACK_MINUTES"])),
+    "OVERLAP_SECONDS": ("overlap_seconds", _int(BOUNDS["OVERLAP_SECONDS"])),
+    "RECHECK_HORIZON_HOURS": ("recheck_horizon_hours", _int(BOUNDS["RECHECK_HORIZON_HOURS"])),
     # true or false; also 1/0, yes/no, on/off, t/f, y/n, in any case.
     "ANNOUNCE_BASELINE": ("announce_baseline", _bool),
-    "HISTORY_TTL_DAYS": ("history_ttl_days", _int(at_least=1)),
-    "CLAIM_LEASE_SECONDS": ("claim_lease_seconds", _int(at_least=60)),
+    "HISTORY_TTL_DAYS": ("history_ttl_days", _int(BOUNDS["HISTORY_TTL_DAYS"])),
+    "CLAIM_LEASE_SECONDS": ("claim_lease_seconds", _int(BOUNDS["CLAIM_LEASE_SECONDS"])),
     "ACCOUNT_ID": ("account_id", _text("a 12-digit account id", r"[0-9]{12}")),
     "CHAT_TOPIC_ARN": ("chat_topic_arn", _TOPIC_ARN),
     "STUCK_AFTER_HOURS": ("stuck_after_hours", parse_stuck_hours),
-    "STUCK_REPEAT_HOURS": ("stuck_repeat_hours", _int(at_least=0)),
+    "STUCK_REPEAT_HOURS": ("stuck_repeat_hours", _int(BOUNDS["STUCK_REPEAT_HOURS"])),
+    "RECONCILE_EVERY_MINUTES": ("reconcile_every_minutes", _int(BOUNDS["RECONCILE_EVERY_MINUTES"])),
+    "RECONCILE_LOOKBACK_HOURS": ("reconcile_lookback_hours", _int(BOUNDS["RECONCILE_LOOKBACK_HOURS"])),
+    "MAX_PUBLISH_ATTEMPTS": ("max_publish_attempts", _int(BOUNDS["MAX_PUBLISH_ATTEMPTS"])),
+    "VANISHED_AFTER_CHECKS": ("vanished_after_checks", _int(BOUNDS["VANISHED_AFTER_CHECKS"])),
     "NOTIFY_FILTER": ("notify_filter", _filter_policy),
 }
 # Environment variable name -> field name.

@@ -5,26 +5,56 @@ Each SNS record's message is the event `detail` (envelope v1) as JSON; it is ren
 is posted as plain text and counted (`SlackUnrecognisedMessages`).
 
 The webhook URL is the value of the Secrets Manager secret named by `WEBHOOK_SECRET_NAME` (the bare
-URL, or JSON `{"url": "..."}`), read with Powertools Parameters and cached for five minutes.
+URL, or JSON `{"url": "..."}`), read with Powertools Parameters and cached for five minutes. It must
+be a Slack incoming-webhook URL (`slack_forwarder.webhook.check_url`); `SLACK_WEBHOOK_ALLOW_LOOPBACK=true`
+lets it point at a loopback address instead, for local tests only: the stack never sets it.
 
 A message that cannot be delivered is logged with the reason, counted (`SlackDeliveryFailures`) and
 the invocation fails: SNS invokes Lambda asynchronously, so Lambda retries it and, once its retries
 are spent, sends it to the function's on-failure destination (an SQS queue) for a person to replay.
+
+A webhook cannot deduplicate, so the forwarder does: each message is posted at most once per
+`eventId` (a message that is not a transition: per SNS message id) for a day, with Powertools
+Idempotency on the table named by `IDEMPOTENCY_TABLE_NAME`. The auditor re-publishes a transition
+with the same eventId after a lease takeover, and Lambda retries a whole invocation after a failed
+record; a repeat of a delivered message is skipped and counted (`SlackRepeatsSkipped`). A failed
+post raises inside the idempotent function, so Powertools deletes its in-progress record and the
+retry posts.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.data_classes import SNSEvent
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    BaseError as IdempotencyError,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
 from slack_forwarder.blocks import render, render_plain
+from slack_forwarder.contract import (
+    IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+    IDEMPOTENCY_KEY_ATTRIBUTE,
+    IDEMPOTENCY_TABLE_ENV,
+)
 from slack_forwarder.webhook import DeliveryOutcome, WebhookPoster, WebhookUrlError, check_url
 
 logger = Logger()
@@ -32,12 +62,18 @@ tracer = Tracer()
 metrics = Metrics()
 
 SECRET_ENV = "WEBHOOK_SECRET_NAME"  # noqa: S105 (the variable that names the secret)
+# Local tests post to a server on 127.0.0.1 over http; nothing deployed sets this.
+ALLOW_LOOPBACK_ENV = "SLACK_WEBHOOK_ALLOW_LOOPBACK"
 SECRET_MAX_AGE_SECONDS = 300
 ENVELOPE_VERSION = "1"
 # Retries never use the last seconds of the invocation: they are kept to log and flush metrics.
 TIME_MARGIN_SECONDS = 3.0
 # Statuses that can mean the webhook was replaced (revoked, channel archived): re-read the secret once.
 _STALE_URL_STATUSES = frozenset({403, 404, 410})
+# How long a delivered eventId is remembered. The auditor re-publishes an unconfirmed transition once
+# its claim lease expires (at most an hour) and Lambda keeps an SNS event queued for up to 6 hours:
+# a day covers both with room. The table's TTL removes the records after it.
+IDEMPOTENCY_SECONDS = 24 * 60 * 60
 
 
 class ConfigurationError(RuntimeError):
@@ -48,7 +84,21 @@ class SlackDeliveryError(RuntimeError):
     """At least one message was not delivered; raised so that Lambda retries the invocation."""
 
 
-def webhook_url_from_secret(value: str | bytes | dict[str, Any]) -> str:
+class NotDelivered(RuntimeError):
+    """Raised inside the idempotent post: Powertools then deletes the in-progress record, so that the
+    retry of this message posts instead of being taken for a repeat."""
+
+    def __init__(self, outcome: DeliveryOutcome) -> None:
+        super().__init__(outcome.reason)
+        self.outcome = outcome
+
+
+def loopback_allowed() -> bool:
+    """Whether SLACK_WEBHOOK_ALLOW_LOOPBACK is `true` (any case): webhook URLs on a loopback address."""
+    return os.environ.get(ALLOW_LOOPBACK_ENV, "").strip().lower() == "true"
+
+
+def webhook_url_from_secret(value: str | bytes | dict[str, Any], *, allow_loopback: bool = False) -> str:
     """The URL in a secret value: the bare URL, or a JSON object with a `url` key."""
     if isinstance(value, bytes):
         value = value.decode("utf-8")
@@ -67,7 +117,7 @@ def webhook_url_from_secret(value: str | bytes | dict[str, Any]) -> str:
             'the webhook secret must be a URL or JSON {"url": "https://hooks.slack.com/..."}'
         )
     try:
-        return check_url(url.strip())
+        return check_url(url.strip(), allow_loopback=allow_loopback)
     except WebhookUrlError as error:
         raise ConfigurationError(f"the webhook secret holds an unusable URL: {error}") from None
 
@@ -78,7 +128,7 @@ def webhook_url(*, force_fetch: bool = False) -> str:
     if not name:
         raise ConfigurationError(f"{SECRET_ENV} is not set: the name or ARN of the webhook secret")
     value = parameters.get_secret(name, max_age=SECRET_MAX_AGE_SECONDS, force_fetch=force_fetch)
-    return webhook_url_from_secret(value)
+    return webhook_url_from_secret(value, allow_loopback=loopback_allowed())
 
 
 def payload_for(message: str) -> tuple[dict[str, Any], bool]:
@@ -114,8 +164,94 @@ def _deliver(poster: WebhookPoster, url: str, payload: dict[str, Any]) -> Delive
 def build_poster(context: LambdaContext) -> WebhookPoster:
     """The poster for one invocation: retries never outlast the invocation."""
     return WebhookPoster(
-        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - TIME_MARGIN_SECONDS
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - TIME_MARGIN_SECONDS,
+        allow_loopback=loopback_allowed(),
     )
+
+
+def _post(
+    *,
+    delivery: dict[str, str],
+    poster: WebhookPoster,
+    url: str,
+    payload: dict[str, Any],
+    sent: list[DeliveryOutcome],
+) -> dict[str, Any]:
+    """Post one message (the idempotent function; `delivery` holds its key). Raises NotDelivered."""
+    outcome = _deliver(poster, url, payload)
+    sent.append(outcome)
+    if not outcome.delivered:
+        raise NotDelivered(outcome)
+    return outcome.as_dict()
+
+
+def _mark_repeat(response: Any, idempotent_data: DataRecord) -> Any:
+    """Powertools returns the first delivery's stored outcome for a repeat: say it is one."""
+    return {**response, "repeat": True}
+
+
+@functools.cache
+def idempotent_post() -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
+    """_post made idempotent on `delivery["eventId"]`, and its config (the Lambda context is registered
+    on it per invocation). Built on first use: the table's name is read and its client made then."""
+    table = os.environ.get(IDEMPOTENCY_TABLE_ENV, "").strip()
+    if not table:
+        raise ConfigurationError(f"{IDEMPOTENCY_TABLE_ENV} is not set: the idempotency table's name")
+    config = IdempotencyConfig(
+        event_key_jmespath="eventId",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=IDEMPOTENCY_SECONDS,
+        response_hook=_mark_repeat,
+    )
+    store = DynamoDBPersistenceLayer(
+        table_name=table,
+        key_attr=IDEMPOTENCY_KEY_ATTRIBUTE,
+        expiry_attr=IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+        boto_config=Config(retries={"mode": "standard", "max_attempts": 3}),
+    )
+    # Records are keyed "<function name>.slack_forwarder.handler._post#<hash of the eventId>"; no
+    # key_prefix, which needs Powertools 3.6 while powertoolsLayerVersion may pin any 3.x. Renaming
+    # _post or replacing the function only forgets the records of the last day.
+    post = idempotent_function(
+        _post, data_keyword_argument="delivery", persistence_store=store, config=config
+    )
+    return post, config
+
+
+def delivery_key(message_id: str, detail: dict[str, Any] | None) -> dict[str, str]:
+    """What makes two messages the same: a transition's eventId, else the SNS message id (which a
+    Lambda retry of the same invocation repeats)."""
+    if detail is not None:
+        return {"eventId": str(detail["eventId"])}
+    return {"eventId": f"sns-message:{message_id}"}
+
+
+def _post_once(
+    poster: WebhookPoster, url: str, payload: dict[str, Any], key: dict[str, str]
+) -> dict[str, Any]:
+    """The outcome of posting one message at most once per key, as a dict with `delivered`, and
+    `repeat` when an earlier invocation delivered it."""
+    post, _ = idempotent_post()
+    sent: list[DeliveryOutcome] = []
+    try:
+        return post(delivery=key, poster=poster, url=url, payload=payload, sent=sent)
+    except NotDelivered as failure:
+        return failure.outcome.as_dict()
+    except IdempotencyAlreadyInProgressError:
+        # Another invocation holds this key right now (or crashed holding it, until its time is up).
+        return {"delivered": False, "reason": "in-progress", "attempts": 0, "statuses": []}
+    except IdempotencyError as error:
+        if sent and sent[-1].delivered:
+            # Posted, but the record of it could not be saved: a repeat of this key may post again.
+            logger.warning("delivered, but not recorded as delivered", extra={"error": str(error)})
+            return sent[-1].as_dict()
+        return {
+            "delivered": False,
+            "reason": "idempotency-store",
+            "detail": str(error),
+            "attempts": 0,
+            "statuses": [],
+        }
 
 
 def _count(name: str, value: int) -> None:
@@ -126,34 +262,44 @@ def _count(name: str, value: int) -> None:
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Post each SNS record to Slack; raise SlackDeliveryError if any could not be delivered."""
+    """Post each SNS record to Slack at most once; raise SlackDeliveryError if any was not delivered
+    (Lambda then retries the invocation: the records already delivered are skipped as repeats)."""
     records = list(SNSEvent(event).records)
     try:
         url = webhook_url()
+        _, config = idempotent_post()
     except (ConfigurationError, parameters.exceptions.GetParameterError) as error:
         _count("SlackDeliveryFailures", len(records))
-        logger.error("cannot read the Slack webhook URL", extra={"error": str(error)})
+        logger.error(
+            "cannot read the Slack webhook URL or find the idempotency table", extra={"error": str(error)}
+        )
         raise SlackDeliveryError(f"{len(records)} message(s) not delivered: {error}") from None
+    # The in-progress record of a run that dies expires when its time is up, so a retry can post.
+    config.register_lambda_context(context)
 
     poster = build_poster(context)
     results: list[dict[str, Any]] = []
-    delivered = failed = unrecognised = retries = rate_limited = 0
+    delivered = failed = unrecognised = retries = rate_limited = repeats = 0
     for record in records:
         sns = record.sns
         payload, recognised = payload_for(sns.message)
+        detail = json.loads(sns.message) if recognised else None
         log_fields = {"messageId": sns.message_id, "recognised": recognised}
-        if recognised:
-            detail = json.loads(sns.message)
+        if detail is not None:
             log_fields |= {"eventId": detail.get("eventId"), "jobId": detail.get("jobId")}
         else:
             unrecognised += 1
             logger.warning("not a job-auditor transition: posted as text", extra=log_fields)
-        outcome = _deliver(poster, url, payload)
-        retries += outcome.retries
-        rate_limited += outcome.rate_limited
-        result = log_fields | outcome.as_dict()
+        outcome = _post_once(poster, url, payload, delivery_key(sns.message_id, detail))
+        result = log_fields | outcome
         results.append(result)
-        if outcome.delivered:
+        if outcome.get("repeat"):
+            repeats += 1
+            logger.info("already delivered to Slack: skipped", extra=result)
+            continue
+        retries += max(0, int(outcome.get("attempts", 0)) - 1)
+        rate_limited += list(outcome.get("statuses", [])).count(429)
+        if outcome["delivered"]:
             delivered += 1
             logger.info("delivered to Slack", extra=result)
         else:
@@ -165,6 +311,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     _count("SlackDeliveryRetries", retries)
     _count("SlackRateLimited", rate_limited)
     _count("SlackUnrecognisedMessages", unrecognised)
+    _count("SlackRepeatsSkipped", repeats)
     if failed:
         raise SlackDeliveryError(f"{failed} of {len(records)} message(s) not delivered to Slack")
-    return {"delivered": delivered, "failed": failed, "results": results}
+    return {"delivered": delivered, "failed": failed, "repeats": repeats, "results": results}

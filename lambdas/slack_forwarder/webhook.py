@@ -5,6 +5,14 @@
 - 5xx, a timeout or a connection error: exponential backoff with jitter, then retry.
 - any other status (400 invalid_blocks, 403, 404 channel_not_found, 410 channel_is_archived, ...): the
   request itself is wrong or the webhook is gone; retrying would not help, so it is not retried.
+- 3xx: a failure too. Redirects are never followed (urllib's would re-send to any host, plain http
+  included, unchecked), and the Location is not logged.
+
+Only Slack's incoming-webhook URLs are accepted (check_url): https to hooks.slack.com or
+hooks.slack-gov.com on port 443, a path under /services/, nothing before the host. Plain http to a
+loopback address only when the caller allows it (the forwarder's SLACK_WEBHOOK_ALLOW_LOOPBACK, for
+local tests; the stack never sets it). Requests go to that host directly: no proxy from the
+environment.
 
 Every wait is taken through an injectable `sleep`, and no wait is started that would outlast the
 caller's remaining time. The webhook URL is a secret: it never appears in an outcome or an error.
@@ -15,6 +23,7 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import re
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +34,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 USER_AGENT = "job-auditor-slack-forwarder/1"
+# Slack's incoming-webhook hosts: Slack's own, and GovSlack's (which runs on slack-gov.com).
+WEBHOOK_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
+WEBHOOK_PATH_PREFIX = "/services/"
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+# What a URL may hold unescaped (RFC 3986), so no space, backslash, control character (urlsplit
+# drops tabs and newlines silently) or non-ASCII look-alike of a host.
+_URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _MAX_ERROR_BODY = 200
 
 
@@ -33,14 +48,50 @@ class WebhookUrlError(ValueError):
     """The configured webhook URL is unusable (the message never contains it)."""
 
 
-def check_url(url: str) -> str:
-    """An https URL with a host; plain http only to a loopback address (local tests)."""
+def check_url(url: str, *, allow_loopback: bool = False) -> str:
+    """`url` if it is a Slack incoming-webhook URL: https, a host of WEBHOOK_HOSTS, port 443, a path
+    under /services/, no user name or password, query or fragment. With `allow_loopback` (local
+    tests), http or https to a loopback address on any port is accepted instead of Slack's host."""
+    if not _URL_CHARACTERS.fullmatch(url):
+        raise WebhookUrlError("the webhook URL holds characters a URL cannot (spaces, control or non-ASCII)")
     parts = urlsplit(url)
-    if not parts.hostname:
-        raise WebhookUrlError("the webhook URL has no host")
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK):
-        return url
-    raise WebhookUrlError(f"the webhook URL must use https, not {parts.scheme or 'no scheme'}")
+    # https://hooks.slack.com@other.example/... is a request to other.example.
+    if "@" in parts.netloc:
+        raise WebhookUrlError("the webhook URL has a user name or password before its host")
+    try:
+        port = parts.port
+    except ValueError:
+        raise WebhookUrlError("the webhook URL has an invalid port") from None
+    host = parts.hostname or ""
+    if not (allow_loopback and host in _LOOPBACK and parts.scheme in {"http", "https"}):
+        if parts.scheme != "https":
+            raise WebhookUrlError(f"the webhook URL must use https, not {parts.scheme or 'no scheme'}")
+        if host not in WEBHOOK_HOSTS:
+            raise WebhookUrlError(f"the webhook URL's host must be one of {', '.join(sorted(WEBHOOK_HOSTS))}")
+        if port not in (None, 443):
+            raise WebhookUrlError("the webhook URL must use the https port, 443")
+    if not parts.path.startswith(WEBHOOK_PATH_PREFIX):
+        raise WebhookUrlError(f"the webhook URL's path must start with {WEBHOOK_PATH_PREFIX}")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise WebhookUrlError("the webhook URL must have no query or fragment")
+    return url
+
+
+def _opener(*, allow_http: bool) -> urllib.request.OpenerDirector:
+    """An opener that follows no redirect (a 3xx comes back as an HTTPError), reads no proxy from the
+    environment and speaks https only (and http when loopback is allowed)."""
+    opener = urllib.request.OpenerDirector()
+    handlers: list[urllib.request.BaseHandler] = [
+        urllib.request.UnknownHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ]
+    if allow_http:
+        handlers.append(urllib.request.HTTPHandler())
+    for handler in handlers:
+        opener.add_handler(handler)
+    return opener
 
 
 @dataclass(frozen=True)
@@ -58,8 +109,8 @@ class DeliveryOutcome:
 
     delivered: bool
     attempts: tuple[Attempt, ...] = field(default=())
-    # Why it was not delivered: "rejected" (4xx), "rate-limited", "server-error", "network-error",
-    # "out-of-time"; None when delivered.
+    # Why it was not delivered: "rejected" (4xx), "redirected" (3xx), "rate-limited", "server-error",
+    # "network-error", "out-of-time"; None when delivered.
     reason: str | None = None
     detail: str | None = None
 
@@ -121,16 +172,22 @@ class WebhookPoster:
     jitter: Callable[[float], float] = _full_jitter
     # Seconds the caller has left (e.g. from the Lambda context); None: unbounded.
     time_left: Callable[[], float] | None = None
+    # Loopback hosts (over http too) instead of Slack's: for local tests only.
+    allow_loopback: bool = False
+    opener: urllib.request.OpenerDirector = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.opener = _opener(allow_http=self.allow_loopback)
 
     def _send(self, url: str, body: bytes) -> tuple[int | None, Message | None, str]:
-        request = urllib.request.Request(  # noqa: S310 (scheme checked by check_url)
+        request = urllib.request.Request(  # noqa: S310 (URL checked by check_url)
             url,
             data=body,
             method="POST",
             headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT},
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:  # noqa: S310
+            with self.opener.open(request, timeout=self.timeout_seconds) as response:
                 return (
                     int(response.status),
                     response.headers,
@@ -148,7 +205,7 @@ class WebhookPoster:
 
     def post(self, url: str, payload: Mapping[str, Any]) -> DeliveryOutcome:
         """Deliver `payload` to `url`; retry 429 (after Retry-After), 5xx and network errors."""
-        check_url(url)
+        check_url(url, allow_loopback=self.allow_loopback)
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         attempts: list[Attempt] = []
         reason, detail = "network-error", ""
@@ -166,6 +223,10 @@ class WebhookPoster:
                 reason = "network-error" if status is None else "server-error"
                 detail = text.strip()
                 wait = self._backoff(number)
+            elif 300 <= status < 400:
+                # Never followed, and neither the Location nor the body is kept: they may quote the URL.
+                attempts.append(Attempt(status, note="redirect refused"))
+                return DeliveryOutcome(False, tuple(attempts), "redirected", "redirects are not followed")
             else:
                 attempts.append(Attempt(status, note="rejected"))
                 return DeliveryOutcome(False, tuple(attempts), "rejected", text.strip() or None)

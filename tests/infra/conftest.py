@@ -37,6 +37,10 @@ FULL_CONTEXT: dict[str, object] = {
     "announceBaseline": "true",
     "stuckAfterHours": "bedrock-model-import=48,qconnect-import=6",
     "stuckRepeatHours": "12",
+    "reconcileEveryMinutes": "0",
+    "reconcileLookbackHours": "168",
+    "maxPublishAttempts": "10",
+    "vanishedAfterChecks": "4",
 }
 
 # One job kind only, test-stack removal policy.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from aws_cdk.assertions import Match
@@ -19,6 +20,18 @@ SAMPLE_VALUES = {
     "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:JobAuditor-Topic-1ABC",
     "ACCOUNT_ID": "123456789012",
     "CHAT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:JobAuditor-ChatTopic-1ABC",
+}
+RECONCILE_VARS = (
+    "RECONCILE_EVERY_MINUTES",
+    "RECONCILE_LOOKBACK_HOURS",
+    "MAX_PUBLISH_ATTEMPTS",
+    "VANISHED_AFTER_CHECKS",
+)
+LAMBDA_REQUIRED = {
+    "AWS_REGION": "us-east-1",
+    "STATE_TABLE_NAME": SAMPLE_VALUES["STATE_TABLE_NAME"],
+    "EVENT_BUS_NAME": SAMPLE_VALUES["EVENT_BUS_NAME"],
+    "NOTIFICATION_TOPIC_ARN": SAMPLE_VALUES["NOTIFICATION_TOPIC_ARN"],
 }
 
 
@@ -122,6 +135,10 @@ def test_environment_values(default: Synth, full: Synth) -> None:
         "CLAIM_LEASE_SECONDS": "420",
         "STUCK_AFTER_HOURS": "24",
         "STUCK_REPEAT_HOURS": "0",
+        "RECONCILE_EVERY_MINUTES": "60",
+        "RECONCILE_LOOKBACK_HOURS": "24",
+        "MAX_PUBLISH_ATTEMPTS": "5",
+        "VANISHED_AFTER_CHECKS": "3",
         "POWERTOOLS_SERVICE_NAME": "job-auditor",
         "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -133,6 +150,22 @@ def test_environment_values(default: Synth, full: Synth) -> None:
     assert full_env["QCONNECT_KNOWLEDGE_BASE_IDS"] == "11111111-2222-3333-4444-555555555555"
     assert full_env["ANNOUNCE_BASELINE"] == "true"
     assert full_env["CLAIM_LEASE_SECONDS"] == "600"
+
+
+def test_reconciliation_and_publish_protocol_keys_are_passed_to_the_lambda(full: Synth) -> None:
+    # Given the context keys of the reconciliation sweep and the publish protocol (FULL_CONTEXT)
+    env = _environment(full)
+    # Then the function gets them as its variables, and its own settings read them back
+    assert {name: env[name] for name in RECONCILE_VARS} == {
+        "RECONCILE_EVERY_MINUTES": "0",
+        "RECONCILE_LOOKBACK_HOURS": "168",
+        "MAX_PUBLISH_ATTEMPTS": "10",
+        "VANISHED_AFTER_CHECKS": "4",
+    }
+    settings = load_settings({name: env[name] for name in RECONCILE_VARS} | LAMBDA_REQUIRED)
+    assert settings.reconcile_every == timedelta(0)
+    assert settings.reconcile_lookback == timedelta(days=7)
+    assert (settings.max_publish_attempts, settings.vanished_after_checks) == (10, 4)
 
 
 def test_role_has_no_managed_policies(default: Synth) -> None:

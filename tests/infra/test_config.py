@@ -6,11 +6,23 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
 
-from infra.config import CONTEXT_KEYS, EXPECTED_FORMS, AuditorConfig, ConfigError, load_config
+from auditor.settings import BOUNDS, SettingsError, load_settings
+from infra.config import (
+    CONTEXT_KEYS,
+    EXPECTED_FORMS,
+    KNOWN_STATUSES,
+    AuditorConfig,
+    ConfigError,
+    filter_combinations,
+    load_config,
+)
+from tests.unit.test_settings import VALID
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,6 +57,11 @@ BAD_VALUES: dict[str, object] = {
     "heartbeatPeriods": "0",
     "powertoolsLayerVersion": "2.43.1",
     "eventSource": "aws.bedrock",
+    "reconcileEveryMinutes": "10081",
+    "reconcileLookbackHours": "0",
+    "maxPublishAttempts": "0",
+    "vanishedAfterChecks": "101",
+    "notifyStuckAlerts": "yes",
 }
 
 
@@ -99,6 +116,10 @@ def test_defaults() -> None:
     assert config.heartbeat_periods == 3
     assert config.powertools_layer_version == "latest"
     assert config.event_source == "job-auditor"
+    assert config.reconcile_every_minutes == 60
+    assert config.reconcile_lookback_hours == 24
+    assert config.max_publish_attempts == 5
+    assert config.vanished_after_checks == 3
 
 
 def test_comma_lists_from_the_command_line_and_json_lists_from_cdk_json_are_equal() -> None:
@@ -144,7 +165,7 @@ def test_heartbeat_window_longer_than_a_day_is_rejected() -> None:
     assert load_config({"scheduleRateMinutes": "60", "heartbeatPeriods": "24"}).heartbeat_periods == 24
 
 
-def test_unrelated_context_keys_are_ignored() -> None:
+def test_keys_cdk_itself_uses_are_let_through() -> None:
     config = load_config({"@aws-cdk/core:newStyleStackSynthesis": True, "acknowledged-issue-numbers": [1]})
     assert config == AuditorConfig()
 
@@ -201,3 +222,258 @@ def test_slack_webhook_secret_names_accepted(name: str) -> None:
 def test_slack_webhook_secret_name_longer_than_512_is_refused() -> None:
     with pytest.raises(ConfigError, match="slackWebhookSecretName: "):
         load_config({"slackWebhookSecretName": "x" * 513})
+
+
+# Issue 10, item 11: the same bounds and list rules as the Lambda's environment.
+
+# Context key -> the environment variable the stack passes it on as.
+SHARED_NUMBERS = {
+    "initialLookbackMinutes": "INITIAL_LOOKBACK_MINUTES",
+    "overlapSeconds": "OVERLAP_SECONDS",
+    "recheckHorizonHours": "RECHECK_HORIZON_HOURS",
+    "historyRetentionDays": "HISTORY_TTL_DAYS",
+    "stuckRepeatHours": "STUCK_REPEAT_HOURS",
+    "reconcileEveryMinutes": "RECONCILE_EVERY_MINUTES",
+    "reconcileLookbackHours": "RECONCILE_LOOKBACK_HOURS",
+    "maxPublishAttempts": "MAX_PUBLISH_ATTEMPTS",
+    "vanishedAfterChecks": "VANISHED_AFTER_CHECKS",
+}
+
+
+def test_history_retention_beyond_ten_years_is_rejected() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"historyRetentionDays": "3000000"})
+    assert "historyRetentionDays: " in str(caught.value)
+    assert "expected a whole number of days from 1 to 3650" in str(caught.value)
+    assert load_config({"historyRetentionDays": "3650"}).history_retention_days == 3650
+
+
+@pytest.mark.parametrize(("key", "variable"), sorted(SHARED_NUMBERS.items()))
+def test_numbers_have_the_lambdas_bounds(key: str, variable: str) -> None:
+    # Given a context key passed on as a Lambda variable
+    bounds = BOUNDS[variable]
+    # Then synth accepts exactly the values the Lambda accepts
+    for inside in (bounds.low, bounds.high):
+        assert load_config({key: str(inside)}).model_dump(by_alias=True)[key] == inside
+        load_settings(VALID | {variable: str(inside)})
+    for outside in (bounds.low - 1, bounds.high + 1):
+        with pytest.raises(ConfigError, match=f"{key}: "):
+            load_config({key: str(outside)})
+
+
+def test_every_number_in_the_context_has_an_upper_and_a_lower_bound() -> None:
+    # log retention takes one of CloudWatch's values, which bounds it too
+    unbounded = [
+        name
+        for name, info in AuditorConfig.model_fields.items()
+        if info.annotation is int
+        and name != "log_retention_days"
+        and not {"Ge", "Le"} <= {type(m).__name__ for m in info.metadata}
+    ]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize("timeout", ["10", "900"])
+def test_derived_claim_lease_is_within_the_lambdas_bounds(timeout: str) -> None:
+    lease = load_config({"functionTimeoutSeconds": timeout}).claim_lease_seconds
+    assert BOUNDS["CLAIM_LEASE_SECONDS"].low <= lease <= BOUNDS["CLAIM_LEASE_SECONDS"].high
+
+
+def test_repeated_list_items_are_kept_once_in_order() -> None:
+    kb_a, kb_b = "0f2c4a1e-1b2c-4d5e-8f90-a1b2c3d4e5f6", "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d"
+    config = load_config(
+        {
+            "jobKinds": "qconnect-import,bedrock-model-copy,qconnect-import",
+            "qconnectKnowledgeBaseIds": [kb_b, kb_a, kb_b],
+            "regions": "us-west-2,us-east-1,us-west-2",
+            "notifyJobKinds": "qconnect-import,qconnect-import",
+            "notifyStatuses": "Failed,Completed,Failed",
+            "notifyNamePrefixes": "prod-,prod-",
+            "notificationEmails": "a@example.com,a@example.com",
+        }
+    )
+    assert config.job_kinds == ("qconnect-import", "bedrock-model-copy")
+    assert config.qconnect_knowledge_base_ids == (kb_b, kb_a)
+    assert config.regions == ("us-west-2", "us-east-1")
+    assert config.notify_job_kinds == ("qconnect-import",)
+    assert config.notify_statuses == ("Failed", "Completed")
+    assert config.notify_name_prefixes == ("prod-",)
+    assert config.notification_emails == ("a@example.com",)
+
+
+@pytest.mark.parametrize(
+    ("key", "item"),
+    [
+        ("regions", "us-east-1\n"),
+        ("qconnectKnowledgeBaseIds", "0f2c4a1e-1b2c-4d5e-8f90-a1b2c3d4e5f6\n"),
+        ("notifyNamePrefixes", "prod-\n"),
+        ("notificationEmails", "a@example.com\n"),
+    ],
+)
+def test_a_trailing_newline_in_a_cdk_json_list_item_is_rejected(key: str, item: str) -> None:
+    # cdk.json lists are not split and stripped like -c comma strings: the pattern must match it all
+    with pytest.raises(ConfigError, match=f"{key}: "):
+        load_config({key: [item]})
+
+
+def test_discover_as_a_one_item_json_list_means_discover() -> None:
+    assert load_config({"qconnectKnowledgeBaseIds": ["discover"]}).discover_knowledge_bases
+
+
+@pytest.mark.parametrize("source", ["aws.bedrock", "AWS.jobs", "job auditor", "x" * 257, "job-auditor\n"])
+def test_event_source_is_checked_like_the_lambdas(source: str) -> None:
+    with pytest.raises(ConfigError, match="eventSource: "):
+        load_config({"eventSource": source})
+    with pytest.raises(SettingsError, match="EVENT_SOURCE: "):
+        load_settings(VALID | {"EVENT_SOURCE": source})
+
+
+# Issue 10, item 11: a mistyped context key fails synth instead of being ignored.
+
+# What the CDK CLI adds to every app's context (toolkit-lib's prepareContext / contextFromSettings),
+# with versionReporting and staging switched off for the disable-* keys.
+CLI_CONTEXT: dict[str, object] = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": True,
+    "aws:cdk:disable-version-reporting": True,
+    "aws:cdk:disable-asset-staging": True,
+    "aws:cdk:bundling-stacks": ["**"],
+}
+
+
+def _recommended_feature_flags() -> dict[str, object]:
+    """The flags `cdk init` writes into cdk.json for this aws-cdk-lib (shipped in its jsii bundle)."""
+    bundle = next((Path(cdk.__file__).parent / "_jsii").glob("aws-cdk-lib@*.jsii.tgz"))
+    with tarfile.open(bundle) as archive:
+        member = archive.extractfile("package/recommended-feature-flags.json")
+        assert member is not None
+        flags: dict[str, object] = json.load(member)
+    return flags
+
+
+def test_mistyped_context_key_fails_synth_naming_the_closest_key(tmp_path: Path) -> None:
+    # Given `cdk synth -c notifyStatus=Completed`: the CLI passes its own keys and the -c values in
+    # CDK_CONTEXT_JSON (read by the jsii runtime when it starts, hence a fresh process)
+    env = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": json.dumps(CLI_CONTEXT | {"notifyStatus": "Completed"}),
+        "CDK_OUTDIR": str(tmp_path),
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+    }
+    # When the real app runs
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    # Then synth fails before building anything, naming the key and the one that was meant
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        "error: invalid job-auditor context: "
+        "unknown context key 'notifyStatus' (did you mean 'notifyStatuses'?)\n"
+    )
+    assert not (tmp_path / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "closest"),
+    [
+        ("notifystatuses", "notifyStatuses"),
+        ("jobKind", "jobKinds"),
+        ("schedule_rate_minutes", "scheduleRateMinutes"),
+    ],
+)
+def test_unknown_keys_name_the_closest_known_key(key: str, closest: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({key: "x"})
+    assert f"unknown context key {key!r} (did you mean {closest!r}?)" in str(caught.value)
+
+
+def test_an_unknown_key_like_no_known_key_says_where_the_keys_are_listed() -> None:
+    with pytest.raises(
+        ConfigError, match="unknown context key 'colour' \\(the README lists the context keys\\)"
+    ):
+        load_config({"colour": "blue"})
+
+
+def test_unknown_keys_and_bad_values_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"notifyStatus": "Completed", "scheduleRateMinutes": "0"})
+    message = str(caught.value)
+    assert "unknown context key 'notifyStatus'" in message and "scheduleRateMinutes: " in message
+
+
+def test_every_key_the_cdk_cli_and_cdk_json_feature_flags_bring_passes() -> None:
+    # Given an app whose context holds what the CLI adds, every recommended feature flag, this
+    # project's cdk.json context, a cached lookup, and the CLI's notice and telemetry keys
+    from app import app_config
+
+    flags = _recommended_feature_flags()
+    assert len(flags) > 80 and "@aws-cdk-containers/ecs-service-extensions:enableDefaultLogDriver" in flags
+    project = json.loads((ROOT / "cdk.json").read_text())["context"]
+    context = (
+        CLI_CONTEXT
+        | flags
+        | project
+        | {
+            "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a"],
+            "acknowledged-issue-numbers": [34892],
+            "cli-telemetry": False,
+            "aws-cdk:enableDiffNoFail": "true",
+            "notifyStatuses": "Completed,Failed",
+        }
+    )
+    # When the app's whole context is validated / Then only job-auditor's own key is read
+    config = app_config(cdk.App(context=context))
+    assert config == AuditorConfig(notifyStatuses=("Completed", "Failed"))
+
+
+# Issue 10, item 12: stuck alerts reach people under any status filter unless opted out.
+
+
+def test_status_filter_lets_stuck_alerts_through_with_the_other_conditions() -> None:
+    config = load_config(
+        {
+            "notifyStatuses": "Completed,Failed",
+            "notifyJobKinds": "qconnect-import",
+            "notifyNamePrefixes": "prod-",
+        }
+    )
+    assert config.notify_stuck_alerts is True
+    assert config.notification_filter == {
+        "$or": [{"status": ["Completed", "Failed"]}, {"transition": ["stuck"]}],
+        "jobKind": ["qconnect-import"],
+        "jobName": [{"prefix": "prod-"}],
+    }
+
+
+def test_notify_stuck_alerts_false_lets_stuck_alerts_follow_the_status_filter() -> None:
+    config = load_config({"notifyStatuses": "Completed,Failed", "notifyStuckAlerts": "false"})
+    assert config.notification_filter == {"status": ["Completed", "Failed"]}
+
+
+def test_without_a_status_filter_there_is_nothing_to_let_stuck_alerts_through() -> None:
+    assert load_config({}).notification_filter is None
+    assert load_config({"notifyJobKinds": "qconnect-import"}).notification_filter == {
+        "jobKind": ["qconnect-import"]
+    }
+
+
+def test_a_filter_beyond_snss_150_combinations_fails_synth() -> None:
+    # Given 9 statuses x 3 kinds x 3 prefixes, doubled by the stuck-alert $or (SNS counts every array)
+    context = {
+        "notifyStatuses": ",".join(KNOWN_STATUSES),
+        "notifyJobKinds": "bedrock-model-import,bedrock-model-copy,qconnect-import",
+        "notifyNamePrefixes": "a,b,c",
+    }
+    # Then synth says why, instead of a deploy failing at the subscription
+    with pytest.raises(ConfigError, match="SNS filter policy of 162 combinations of values"):
+        load_config(context)
+    # And without the $or (9 x 3 x 3 = 81) it is accepted, as before
+    assert (
+        filter_combinations(load_config(context | {"notifyStuckAlerts": "false"}).notification_filter) == 81
+    )

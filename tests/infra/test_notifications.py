@@ -71,7 +71,7 @@ def test_email_subscriptions_filter_on_the_notify_statuses(full: Synth) -> None:
     for subscription in subscriptions:
         assert subscription["Protocol"] == "email"
         assert subscription["FilterPolicy"] == {
-            "status": ["Completed", "Failed", "COMPLETE", "FAILED"],
+            "$or": [{"status": ["Completed", "Failed", "COMPLETE", "FAILED"]}, {"transition": ["stuck"]}],
             "jobName": [{"prefix": "prod-"}, {"prefix": "release-"}],
         }
 
@@ -127,7 +127,7 @@ def test_chatbot_gets_its_own_topic_and_the_lambda_applies_the_same_filter(full:
     env = function["Properties"]["Environment"]["Variables"]
     assert env["CHAT_TOPIC_ARN"] == {"Ref": chat_id}
     assert json.loads(env["NOTIFY_FILTER"]) == {
-        "status": ["Completed", "Failed", "COMPLETE", "FAILED"],
+        "$or": [{"status": ["Completed", "Failed", "COMPLETE", "FAILED"]}, {"transition": ["stuck"]}],
         "jobName": [{"prefix": "prod-"}, {"prefix": "release-"}],
     }
     statements = [

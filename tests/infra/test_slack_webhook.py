@@ -12,6 +12,11 @@ import pytest
 from aws_cdk.assertions import Annotations, Match
 from cfnlint.api import lint
 
+from slack_forwarder.contract import (
+    IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+    IDEMPOTENCY_KEY_ATTRIBUTE,
+    IDEMPOTENCY_TABLE_ENV,
+)
 from tests.infra.conftest import FULL_CONTEXT, Synth, synth
 
 SECRET_NAME = "job-auditor/slack-webhook"
@@ -21,7 +26,7 @@ SLACK_CONTEXT: dict[str, object] = FULL_CONTEXT | {
 }
 HANDLER = "slack_forwarder.handler.lambda_handler"
 FILTER = {
-    "status": ["Completed", "Failed", "COMPLETE", "FAILED"],
+    "$or": [{"status": ["Completed", "Failed", "COMPLETE", "FAILED"]}, {"transition": ["stuck"]}],
     "jobName": [{"prefix": "prod-"}, {"prefix": "release-"}],
 }
 
@@ -96,8 +101,10 @@ def test_function_runs_the_forwarder_from_the_shared_asset(slack: Synth) -> None
     assert props["Code"] == auditor["Properties"]["Code"]
     assert props["Layers"] == auditor["Properties"]["Layers"]
     env = props["Environment"]["Variables"]
+    table_id = slack.logical_id(slack.stack.slack_webhook.idempotency_table)
     assert env == {
         "WEBHOOK_SECRET_NAME": SECRET_NAME,
+        IDEMPOTENCY_TABLE_ENV: {"Ref": table_id},
         "POWERTOOLS_SERVICE_NAME": "job-auditor-slack",
         "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -173,11 +180,15 @@ def test_role_reads_exactly_that_one_secret(slack: Synth) -> None:
         if "secretsmanager" in json.dumps(st["Action"])
     ]
     assert others == []
-    # And the forwarder can do nothing else beyond logs, its DLQ and X-Ray
+    # And the forwarder can do nothing else beyond logs, its idempotency records, its DLQ and X-Ray
     actions = sorted(
         a for st in statements for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
     )
     assert actions == [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "secretsmanager:DescribeSecret",
@@ -232,3 +243,58 @@ def test_no_cfn_lint_errors(slack: Synth) -> None:
     matches = lint(template, regions=["us-east-1", "eu-west-1"])
     errors = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id.startswith("E")]
     assert errors == []
+
+
+# Issue 10, item 13: the forwarder's own idempotency table.
+
+
+def test_idempotency_table_is_encrypted_recoverable_and_expires_its_records(slack: Synth) -> None:
+    table_id = slack.logical_id(slack.stack.slack_webhook.idempotency_table)
+    table = slack.resources("AWS::DynamoDB::Table")[table_id]
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["TimeToLiveSpecification"] == {
+        "AttributeName": IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+        "Enabled": True,
+    }
+    # The context's removal policy (retain by default)
+    assert table["DeletionPolicy"] == "Retain"
+
+
+def test_idempotency_table_follows_removal_policy_destroy(tmp_path_factory: pytest.TempPathFactory) -> None:
+    s = synth(
+        {
+            "stackName": "JobAuditorSlackDestroy",
+            "slackWebhookSecretName": SECRET_NAME,
+            "removalPolicy": "destroy",
+        },
+        tmp_path_factory.mktemp("slack-destroy"),
+    )
+    table_id = s.logical_id(s.stack.slack_webhook.idempotency_table)
+    assert s.resources("AWS::DynamoDB::Table")[table_id]["DeletionPolicy"] == "Delete"
+
+
+def test_forwarder_may_use_only_its_own_table_and_only_the_item_calls_powertools_makes(slack: Synth) -> None:
+    _, function = _forwarder(slack)
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    table_id = slack.logical_id(slack.stack.slack_webhook.idempotency_table)
+    dynamodb = [st for st in _statements(slack, role_id) if "dynamodb" in json.dumps(st["Action"])]
+    assert dynamodb == [
+        {
+            "Action": ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Effect": "Allow",
+            "Resource": [{"Fn::GetAtt": [table_id, "Arn"]}],
+        }
+    ]
+    # And the auditor cannot touch the forwarder's table
+    others = [
+        st
+        for p in slack.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} not in p["Properties"]["Roles"]
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+        if table_id in json.dumps(st["Resource"])
+    ]
+    assert others == []

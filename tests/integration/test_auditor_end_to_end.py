@@ -439,3 +439,15 @@ def test_sources_are_audited_at_the_same_time_each_with_its_own_counts(
     ]
     # And each source's API calls are its own: one list page each, nothing counted twice
     assert [s["api_calls"] for s in second["sources"]] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(("every", "swept"), [("0", True), ("60", False)])
+def test_reconcile_every_minutes_decides_which_runs_sweep(make_world: Any, every: str, swept: bool) -> None:
+    # Given an auditor whose first run (a sweep, like every baseline) is done
+    w: World = make_world(RECONCILE_EVERY_MINUTES=every, **BEDROCK_ONLY)
+    assert w.run()["sources"][0]["reconciled"]
+    # When the next run comes five minutes later
+    w.advance(timedelta(minutes=5))
+    (source,) = w.run()["sources"]
+    # Then it sweeps only when RECONCILE_EVERY_MINUTES says every run
+    assert source["reconciled"] is swept

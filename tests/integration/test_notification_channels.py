@@ -1,12 +1,15 @@
 """What reaches people: SNS filter policies (proven with moto), and the chat topic's custom notifications."""
 
 import json
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from auditor.domain.notifications import matches
+from infra.config import load_config
 from simulator.world import ACCOUNT, REGION, World
 from tests.unit.test_channels import CHAT_SCHEMA
 
@@ -73,3 +76,68 @@ def test_chat_topic_gets_custom_notifications_filtered_like_the_other_channels(m
         assert payload["metadata"]["threadId"]
     titles = sorted(json.loads(m["Message"])["content"]["title"] for m in chat_messages)
     assert titles[0].startswith(":white_check_mark: bedrock-model-import prod-imp-0")
+
+
+# Issue 10, item 12: the README's own deploy example used to drop every stuck alert.
+
+
+def _readme_deploy_statuses() -> str:
+    """The notifyStatuses of the README's deploy example, as a reader would copy it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme[readme.index("npx cdk deploy \\") :].split("```", 1)[0]
+    (statuses,) = re.findall(r"-c notifyStatuses=(\S+)", example)
+    return statuses
+
+
+def _stuck_then_completed(w: World) -> None:
+    """A model import that stays in progress past the stuck threshold (1 h), then completes."""
+    job = w.plane.create_model_import_job(region=REGION, name="slow", status="InProgress")
+    w.run()
+    w.advance(timedelta(hours=2))
+    w.run()
+    w.plane.set_status(job, "Completed")
+    w.advance(timedelta(minutes=5))
+    w.run()
+
+
+def _transitions(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["MessageAttributes"]["transition"]["Value"] for m in messages]
+
+
+def test_stuck_alert_reaches_email_under_a_status_filter(make_world: Any) -> None:
+    # Given the README's deploy example (notifyStatuses=Completed,Failed,COMPLETE,FAILED) as the stack
+    # builds it: an email-like subscription with its filter policy, one with notifyStuckAlerts=false,
+    # and the chat topic, whose publisher applies the same filter (NOTIFY_FILTER)
+    statuses = _readme_deploy_statuses()
+    assert statuses == "Completed,Failed,COMPLETE,FAILED"
+    policy = load_config({"notifyStatuses": statuses}).notification_filter
+    opted_out = load_config({"notifyStatuses": statuses, "notifyStuckAlerts": "false"}).notification_filter
+    w: World = make_world(
+        JOB_KINDS="bedrock-model-import", STUCK_AFTER_HOURS="1", NOTIFY_FILTER=json.dumps(policy)
+    )
+    w._set_env({"CHAT_TOPIC_ARN": w.chat_topic_arn})
+    email = w.subscribe_topic(policy, "email-like")
+    email_opted_out = w.subscribe_topic(opted_out, "email-opted-out")
+    chat = w.subscribe_topic(None, "chat-consumer", topic_arn=w.chat_topic_arn)
+    # When a job gets stuck, then completes
+    _stuck_then_completed(w)
+    # Then the stuck alert reached email and Slack, and only the opted-out subscription went without it
+    assert _transitions(w.drain(email)) == ["stuck", "status-changed"]
+    assert _transitions(w.drain(email_opted_out)) == ["status-changed"]
+    chat_messages = w.drain(chat)
+    assert _transitions(chat_messages) == ["stuck", "status-changed"]
+    assert json.loads(chat_messages[0]["Message"])["metadata"]["eventType"] == "stuck"
+
+
+def test_stuck_alert_stays_out_of_chat_when_opted_out(make_world: Any) -> None:
+    opted_out = load_config(
+        {"notifyStatuses": "Completed,Failed", "notifyStuckAlerts": "false"}
+    ).notification_filter
+    w: World = make_world(
+        JOB_KINDS="bedrock-model-import", STUCK_AFTER_HOURS="1", NOTIFY_FILTER=json.dumps(opted_out)
+    )
+    w._set_env({"CHAT_TOPIC_ARN": w.chat_topic_arn})
+    chat = w.subscribe_topic(None, "chat-consumer", topic_arn=w.chat_topic_arn)
+    _stuck_then_completed(w)
+    assert _transitions(w.drain(chat)) == ["status-changed"]
+    assert "stuck" in _transitions(w.notifications_received())

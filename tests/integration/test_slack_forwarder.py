@@ -1,10 +1,12 @@
 """The Slack forwarder end to end: an SNS `lambda` event in, the real handler, the webhook URL read from
-Secrets Manager (moto server), and a real local HTTP server playing Slack (200, 429 + Retry-After, 5xx, 400).
+Secrets Manager and the idempotency records in DynamoDB (moto server), and a real local HTTP server
+playing Slack (200, 429 + Retry-After, 5xx, 400, 3xx).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -19,6 +21,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from simulator.world import FakeLambdaContext, MotoServer
 from slack_forwarder import handler
+from slack_forwarder.contract import IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TABLE_ENV
 from slack_forwarder.webhook import WebhookPoster
 from tests.unit.slack_samples import SAMPLES
 
@@ -70,7 +73,9 @@ class FakeSlack:
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+    # The fake listens on 127.0.0.1 over http: only the explicit test setting lets the forwarder post there.
+    monkeypatch.setenv(handler.ALLOW_LOOPBACK_ENV, "true")
     fake = FakeSlack()
     fake.start()
     yield fake
@@ -90,13 +95,36 @@ def secrets(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterato
     parameters.clear_caches()
 
 
+@pytest.fixture(autouse=True)
+def idempotency_table(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A fresh idempotency table (the construct's key schema) on the moto server for each test."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_server.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=moto_server.url)
+    name = f"slack-idempotency-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": IDEMPOTENCY_KEY_ATTRIBUTE, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    monkeypatch.setenv(IDEMPOTENCY_TABLE_ENV, name)
+    handler.idempotent_post.cache_clear()  # built on first use, with this table and endpoint
+    yield dynamodb
+    handler.idempotent_post.cache_clear()
+
+
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Backoff waits are recorded, not slept (Retry-After is slept for real in its own test)."""
     waited: list[float] = []
 
     def build(context: Any) -> WebhookPoster:
-        return WebhookPoster(sleep=waited.append, jitter=lambda d: d, time_left=lambda: 60.0)
+        return WebhookPoster(
+            sleep=waited.append, jitter=lambda d: d, time_left=lambda: 60.0, allow_loopback=True
+        )
 
     monkeypatch.setattr(handler, "build_poster", build)
     return waited
@@ -110,7 +138,7 @@ def _secret(client: Any, monkeypatch: pytest.MonkeyPatch, value: str) -> str:
 
 
 def _sns_event(*messages: str) -> dict[str, Any]:
-    """What SNS passes to a Lambda subscriber (protocol lambda)."""
+    """What SNS passes to a Lambda subscriber (protocol lambda); one SNS message id per message."""
     return {
         "Records": [
             {
@@ -182,26 +210,26 @@ def test_delivers_a_transition_as_block_kit(
 def test_secret_as_json_and_cached_across_invocations(
     slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    name = _secret(secrets, monkeypatch, json.dumps({"url": slack.url("/json")}))
+    name = _secret(secrets, monkeypatch, json.dumps({"url": slack.url("/services/json")}))
     _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
     # A changed secret is picked up only after the cache's max_age (300 s)...
-    secrets.put_secret_value(SecretId=name, SecretString=slack.url("/rotated"))
-    _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
-    assert slack.paths == ["/json", "/json"]
+    secrets.put_secret_value(SecretId=name, SecretString=slack.url("/services/rotated"))
+    _invoke(_sns_event(json.dumps(SAMPLES["failed"])))
+    assert slack.paths == ["/services/json", "/services/json"]
 
 
 def test_stale_url_is_re_read_once_when_slack_says_the_webhook_is_gone(
     slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a cached URL that Slack has revoked (404 no_service) and a secret already rotated
-    name = _secret(secrets, monkeypatch, slack.url("/old"))
+    name = _secret(secrets, monkeypatch, slack.url("/services/old"))
     _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
-    secrets.put_secret_value(SecretId=name, SecretString=slack.url("/new"))
+    secrets.put_secret_value(SecretId=name, SecretString=slack.url("/services/new"))
     slack.script = [(404, {}, "no_service")]
     # When the next message is posted / Then the secret is re-read and the new URL used
-    result = _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
+    result = _invoke(_sns_event(json.dumps(SAMPLES["failed"])))
     assert result["delivered"] == 1
-    assert slack.paths == ["/old", "/old", "/new"]
+    assert slack.paths == ["/services/old", "/services/old", "/services/new"]
 
 
 def test_429_waits_retry_after_for_real_then_delivers(
@@ -293,6 +321,160 @@ def test_missing_secret_fails_and_counts_every_message(
 ) -> None:
     monkeypatch.setenv("WEBHOOK_SECRET_NAME", "job-auditor/does-not-exist")
     with pytest.raises(handler.SlackDeliveryError):
+        _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
+    assert slack.received == []
+    assert _metrics(capsys.readouterr().out)["SlackDeliveryFailures"] == 1
+
+
+# Issue 10, item 13: only Slack's webhook hosts, no redirects, loopback only behind the test setting.
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_its_target_is_never_called(
+    status: int,
+    slack: FakeSlack,
+    secrets: Any,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a webhook that answers with a redirect to another server (plain http, another port)
+    elsewhere = FakeSlack()
+    elsewhere.start()
+    try:
+        _secret(secrets, monkeypatch, slack.url())
+        slack.script = [(status, {"Location": elsewhere.url("/services/T000/B000/STOLEN")}, "moved")]
+        # When a transition is forwarded
+        with pytest.raises(handler.SlackDeliveryError):
+            _invoke(_sns_event(json.dumps(SAMPLES["failed"])))
+        # Then the redirect was a failure, not retried, and the other server got nothing
+        assert len(slack.received) == 1 and sleeps == []
+        assert elsewhere.received == []
+    finally:
+        elsewhere.stop()
+    (error,) = [r for r in caplog.records if r.getMessage() == "could not deliver to Slack"]
+    assert vars(error)["reason"] == "redirected" and vars(error)["statuses"] == [status]
+    # Neither the webhook's path nor the redirect target is logged
+    assert not [r for r in caplog.records if "/services/" in str(vars(r)) or "STOLEN" in str(vars(r))]
+
+
+def test_a_loopback_url_is_refused_without_the_test_setting(
+    slack: FakeSlack, secrets: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    # Given the fake's loopback URL in the secret, but SLACK_WEBHOOK_ALLOW_LOOPBACK unset (as deployed)
+    _secret(secrets, monkeypatch, slack.url())
+    monkeypatch.delenv(handler.ALLOW_LOOPBACK_ENV)
+    # When a transition is forwarded / Then nothing is posted and the failure is counted
+    with pytest.raises(handler.SlackDeliveryError, match="unusable URL: the webhook URL must use https"):
+        _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
+    assert slack.received == []
+    assert _metrics(capsys.readouterr().out)["SlackDeliveryFailures"] == 1
+
+
+# Issue 10, item 13: a webhook cannot deduplicate, so the forwarder posts each eventId once.
+
+
+def test_same_event_id_posts_once(
+    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    # Given a transition the auditor published twice (a lease takeover: two SNS messages, one eventId)
+    _secret(secrets, monkeypatch, slack.url())
+    message = json.dumps(SAMPLES["failed"])
+    first = _invoke(_sns_event(message))
+    # When the second copy arrives
+    second = _invoke(_sns_event(message))
+    # Then Slack got it once, and the repeat was skipped and counted
+    assert len(slack.received) == 1
+    assert (first["delivered"], first["repeats"]) == (1, 0)
+    assert (second["delivered"], second["repeats"]) == (0, 1)
+    assert second["results"][0]["repeat"] is True and second["results"][0]["statuses"] == [200]
+    metrics = _metrics(capsys.readouterr().out)
+    assert metrics["SlackMessagesDelivered"] == 1 and metrics["SlackRepeatsSkipped"] == 1
+
+
+def test_a_different_event_id_posts(
+    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _secret(secrets, monkeypatch, slack.url())
+    _invoke(_sns_event(json.dumps(SAMPLES["failed"])))
+    result = _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
+    assert result["delivered"] == 1 and len(slack.received) == 2
+    assert slack.received[0] != slack.received[1]
+
+
+def test_a_failed_post_followed_by_a_retry_posts_once(
+    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given Slack failing every attempt of the first invocation
+    _secret(secrets, monkeypatch, slack.url())
+    event = _sns_event(json.dumps(SAMPLES["failed"]))
+    slack.script = [(500, {}, "internal_error")] * 4
+    with pytest.raises(handler.SlackDeliveryError):
+        _invoke(event)
+    # When Lambda retries the invocation (Slack is back) and the auditor then re-publishes it
+    retried = _invoke(event)
+    again = _invoke(_sns_event(json.dumps(SAMPLES["failed"])))
+    # Then the failure left no record in the way: the retry posted, and only that once
+    assert retried["delivered"] == 1 and again["repeats"] == 1
+    assert [r == slack.received[0] for r in slack.received] == [True] * 5  # 4 failed attempts, 1 delivered
+
+
+def test_a_retried_batch_reposts_only_the_record_that_failed(
+    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given one invocation with two records, of which Slack rejects the second
+    _secret(secrets, monkeypatch, slack.url())
+    event = _sns_event(json.dumps(SAMPLES["succeeded"]), json.dumps(SAMPLES["failed"]))
+    slack.script = [(200, {}, "ok"), (400, {}, "invalid_blocks")]
+    with pytest.raises(handler.SlackDeliveryError, match="1 of 2 message"):
+        _invoke(event)
+    # When Lambda retries the whole invocation
+    result = _invoke(event)
+    # Then the first record is skipped as a repeat and only the second is posted again
+    assert (result["delivered"], result["repeats"]) == (1, 1)
+    assert [p["text"] for p in slack.received] == [
+        handler.render(SAMPLES["succeeded"])["text"],
+        handler.render(SAMPLES["failed"])["text"],
+        handler.render(SAMPLES["failed"])["text"],
+    ]
+
+
+def test_a_message_that_is_not_a_transition_is_deduplicated_on_its_sns_message_id(
+    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _secret(secrets, monkeypatch, slack.url())
+    event = _sns_event("webhook test")
+    _invoke(event)
+    assert _invoke(event)["repeats"] == 1  # Lambda's retry of the same delivery
+    assert _invoke(_sns_event("webhook test"))["delivered"] == 1  # a new publish
+    assert len(slack.received) == 2
+
+
+def test_idempotency_records_expire_after_a_day(
+    slack: FakeSlack,
+    secrets: Any,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+    idempotency_table: Any,
+) -> None:
+    # Given one delivered transition
+    _secret(secrets, monkeypatch, slack.url())
+    before = time.time()
+    _invoke(_sns_event(json.dumps(SAMPLES["failed"])))
+    # Then its record is complete and carries the TTL attribute the table expires it on, a day ahead
+    (item,) = idempotency_table.scan(TableName=os.environ[IDEMPOTENCY_TABLE_ENV])["Items"]
+    assert ".slack_forwarder.handler._post#" in item["id"]["S"]
+    assert item["status"]["S"] == "COMPLETED"
+    assert before + 86_400 - 5 <= int(item["expiration"]["N"]) <= time.time() + 86_400 + 5
+
+
+def test_missing_idempotency_table_fails_and_counts_every_message(
+    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    _secret(secrets, monkeypatch, slack.url())
+    monkeypatch.delenv(IDEMPOTENCY_TABLE_ENV)
+    handler.idempotent_post.cache_clear()
+    with pytest.raises(handler.SlackDeliveryError, match="IDEMPOTENCY_TABLE_NAME is not set"):
         _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
     assert slack.received == []
     assert _metrics(capsys.readouterr().out)["SlackDeliveryFailures"] == 1

@@ -145,3 +145,44 @@ def test_attributes_are_never_empty() -> None:
 def test_filter_matcher(policy: dict[str, list[Any]] | None, expected: bool) -> None:
     attrs = {"status": "Completed", "jobKind": "bedrock-model-import", "jobName": "import-1"}
     assert matches(policy, attrs) is expected
+
+
+# Issue 10, item 12: stuck alerts pass a status filter (the "$or" the context builds), unless opted out.
+STUCK_ON = {
+    "$or": [{"status": ["Completed", "Failed"]}, {"transition": ["stuck"]}],
+    "jobKind": ["bedrock-model-import"],
+}
+STUCK_OFF = {"status": ["Completed", "Failed"], "jobKind": ["bedrock-model-import"]}
+
+
+@pytest.mark.parametrize(
+    ("policy", "attrs", "expected"),
+    [
+        (STUCK_ON, {"status": "InProgress", "transition": "stuck", "jobKind": "bedrock-model-import"}, True),
+        (
+            STUCK_ON,
+            {"status": "Completed", "transition": "status-changed", "jobKind": "bedrock-model-import"},
+            True,
+        ),
+        (
+            STUCK_ON,
+            {"status": "InProgress", "transition": "discovered", "jobKind": "bedrock-model-import"},
+            False,
+        ),
+        # the job kind still applies to a stuck alert
+        (STUCK_ON, {"status": "InProgress", "transition": "stuck", "jobKind": "qconnect-import"}, False),
+        (
+            STUCK_OFF,
+            {"status": "InProgress", "transition": "stuck", "jobKind": "bedrock-model-import"},
+            False,
+        ),
+        (
+            {"$or": [{"status": ["x"]}, {"jobName": [{"prefix": "prod-"}]}]},
+            {"status": "y", "jobName": "prod-1"},
+            True,
+        ),
+        ({"$or": [{"status": ["x"]}, {"region": ["eu-west-1"]}]}, {"status": "y"}, False),
+    ],
+)
+def test_filter_matcher_or_operator(policy: dict[str, Any], attrs: dict[str, str], expected: bool) -> None:
+    assert matches(policy, attrs) is expected

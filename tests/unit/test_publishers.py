@@ -2,13 +2,16 @@
 
 import json
 from dataclasses import replace
+from datetime import timedelta
+from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from auditor.adapters.publishers import EventBridgePublisher, SnsPublisher
-from tests.unit.factories import job, transition
+from auditor.adapters.publishers import ChatPublisher, EventBridgePublisher, SnsPublisher
+from infra.config import load_config
+from tests.unit.factories import T0, job, transition
 
 BUS = "job-auditor-bus"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:job-auditor"
@@ -160,3 +163,45 @@ def test_sns_batches_respect_ten_entries(size: int) -> None:
             )
         SnsPublisher(client, TOPIC, "job-auditor").publish([replace(t) for t in _transitions(size)])
     assert calls == [min(10, size - c) for c in range(0, size, 10)]
+
+
+class RecordingSns:
+    """An SNS client that accepts every PublishBatch entry and keeps them."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def publish_batch(
+        self, TopicArn: str, PublishBatchRequestEntries: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        self.entries += PublishBatchRequestEntries
+        return {"Successful": [{"Id": e["Id"], "MessageId": e["Id"]} for e in PublishBatchRequestEntries]}
+
+
+def _stuck_and_started() -> list[Any]:
+    stuck = replace(
+        transition(job(1, "InProgress")),
+        kind="stuck",
+        previous_status="InProgress",
+        stuck_since=T0 - timedelta(hours=30),
+    )
+    return [stuck, transition(job(2, "InProgress"), previous_status=None), transition(job(3, "Completed"))]
+
+
+@pytest.mark.parametrize(
+    ("stuck_alerts", "published"), [("true", ["stuck", "status-changed"]), ("false", ["status-changed"])]
+)
+def test_chat_publisher_sends_stuck_alerts_under_a_status_filter_unless_opted_out(
+    stuck_alerts: str, published: list[str]
+) -> None:
+    # Given the chat topic's filter as the stack builds it from notifyStatuses=Completed,Failed
+    policy = load_config(
+        {"notifyStatuses": "Completed,Failed", "notifyStuckAlerts": stuck_alerts}
+    ).notification_filter
+    client = RecordingSns()
+    publisher = ChatPublisher(client, TOPIC, "job-auditor", policy)
+    # When a stuck alert, a new job and a completed job are published
+    result = publisher.publish(_stuck_and_started())
+    # Then the stuck alert reaches the channel (unless opted out); the new job in progress does not
+    assert [e["MessageAttributes"]["transition"]["StringValue"] for e in client.entries] == published
+    assert len(result.delivered) == 3 and result.failed == []

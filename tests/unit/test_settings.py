@@ -5,10 +5,11 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from auditor.settings import ENV_VARS, Settings, SettingsError, load_settings
+from auditor.settings import BOUNDS, ENV_VARS, EVENT_SOURCE_FORM, Settings, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,20 +74,20 @@ def test_lists_are_parsed() -> None:
         (
             "INITIAL_LOOKBACK_MINUTES",
             "-5",
-            "INITIAL_LOOKBACK_MINUTES: expected a whole number greater than 0, got '-5'",
+            "INITIAL_LOOKBACK_MINUTES: expected a whole number from 1 to 43200, got '-5'",
         ),
         ("OVERLAP_SECONDS", "soon", "OVERLAP_SECONDS: expected a whole number from 0 to 86400, got 'soon'"),
         ("OVERLAP_SECONDS", "86401", "OVERLAP_SECONDS: expected a whole number from 0 to 86400, got '86401'"),
         ("OVERLAP_SECONDS", "5.5", "OVERLAP_SECONDS: expected a whole number from 0 to 86400, got '5.5'"),
-        ("RECHECK_HORIZON_HOURS", "0", "RECHECK_HORIZON_HOURS: expected a whole number greater than 0"),
-        ("HISTORY_TTL_DAYS", "\u0665", "HISTORY_TTL_DAYS: expected a whole number greater than 0"),
+        ("RECHECK_HORIZON_HOURS", "0", "RECHECK_HORIZON_HOURS: expected a whole number from 1 to 8760"),
+        ("HISTORY_TTL_DAYS", "\u0665", "HISTORY_TTL_DAYS: expected a whole number from 1 to 3650"),
         ("ANNOUNCE_BASELINE", "perhaps", "ANNOUNCE_BASELINE: expected true or false, got 'perhaps'"),
         (
             "CLAIM_LEASE_SECONDS",
             "10",
-            "CLAIM_LEASE_SECONDS: expected a whole number of at least 60, got '10'",
+            "CLAIM_LEASE_SECONDS: expected a whole number from 60 to 3600, got '10'",
         ),
-        ("STUCK_REPEAT_HOURS", "-1", "STUCK_REPEAT_HOURS: expected a whole number, 0 or more, got '-1'"),
+        ("STUCK_REPEAT_HOURS", "-1", "STUCK_REPEAT_HOURS: expected a whole number from 0 to 8760, got '-1'"),
         ("ACCOUNT_ID", "12345", "ACCOUNT_ID: expected a 12-digit account id, got '12345'"),
         ("ACCOUNT_ID", "123456789012\n", "ACCOUNT_ID: expected a 12-digit account id"),
         ("CHAT_TOPIC_ARN", "arn:aws:sns:eu-west-1:1234:chat", "CHAT_TOPIC_ARN: expected an SNS topic ARN"),
@@ -169,7 +170,7 @@ def test_booleans_take_the_usual_spellings(value: str, expected: bool) -> None:
     assert load_settings(VALID | {"ANNOUNCE_BASELINE": value}).announce_baseline is expected
 
 
-@pytest.mark.parametrize("value", ["discover", "DISCOVER", "*", "  "])
+@pytest.mark.parametrize("value", ["discover", "DISCOVER", "  "])
 def test_knowledge_base_ids_discover(value: str) -> None:
     assert load_settings(VALID | {"QCONNECT_KNOWLEDGE_BASE_IDS": value}).qconnect_knowledge_base_ids == ()
 
@@ -236,3 +237,145 @@ def test_the_lambda_does_not_import_pydantic() -> None:
     )
     # Then pydantic was never imported: it costs ~130 ms of cold start (benchmarks/coldstart.py)
     assert result.stdout.strip() == "[]"
+
+
+# Issue 10, item 11: every number bounded, every list de-duplicated, the same rules as the CDK context.
+
+
+def test_history_ttl_beyond_ten_years_is_rejected() -> None:
+    # Given a history TTL that used to pass validation and then overflow the expiry date after publishing
+    # When it is loaded / Then the run fails before anything is read or published
+    with pytest.raises(SettingsError, match="HISTORY_TTL_DAYS: expected a whole number from 1 to 3650"):
+        load_settings(VALID | {"HISTORY_TTL_DAYS": "3000000"})
+    assert load_settings(VALID | {"HISTORY_TTL_DAYS": "3650"}).history_ttl == timedelta(days=3650)
+
+
+def test_claim_lease_beyond_an_hour_is_rejected() -> None:
+    # A longer lease would leave a crashed run's claims unrecovered for that long
+    with pytest.raises(SettingsError, match="CLAIM_LEASE_SECONDS: expected a whole number from 60 to 3600"):
+        load_settings(VALID | {"CLAIM_LEASE_SECONDS": "3601"})
+    assert load_settings(VALID | {"CLAIM_LEASE_SECONDS": "3600"}).claim_lease == timedelta(hours=1)
+
+
+@pytest.mark.parametrize("name", sorted(BOUNDS))
+def test_every_bounded_number_accepts_its_ends_and_rejects_beyond_them(name: str) -> None:
+    bounds = BOUNDS[name]
+    for inside in (bounds.low, bounds.high):
+        assert getattr(load_settings(VALID | {name: str(inside)}), ENV_VARS[name]) == inside
+    for outside in (bounds.low - 1, bounds.high + 1):
+        with pytest.raises(SettingsError, match=f"{name}: expected {bounds.form()}, got '{outside}'"):
+            load_settings(VALID | {name: str(outside)})
+
+
+def test_every_whole_number_variable_has_bounds() -> None:
+    # Given the fields typed int / Then each one's variable has an entry in BOUNDS
+    int_fields = {f.name for f in dataclasses.fields(Settings) if f.type == "int"}
+    assert {ENV_VARS[name] for name in BOUNDS} == int_fields
+
+
+def test_repeated_kinds_regions_and_knowledge_bases_are_audited_once_in_order() -> None:
+    # Given lists that name the same source twice (one invocation would audit it twice at once)
+    kb_a, kb_b = "0f2c4a1e-1b2c-4d5e-8f90-a1b2c3d4e5f6", "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d"
+    settings = load_settings(
+        VALID
+        | {
+            "JOB_KINDS": "qconnect-import,bedrock-model-copy,qconnect-import",
+            "REGIONS": "us-west-2,us-east-1,us-west-2",
+            "QCONNECT_KNOWLEDGE_BASE_IDS": f"{kb_b},{kb_a},{kb_b}",
+        }
+    )
+    # Then each is kept once, first occurrence first
+    assert settings.job_kinds == ("qconnect-import", "bedrock-model-copy")
+    assert settings.audited_regions == ("us-west-2", "us-east-1")
+    assert settings.qconnect_knowledge_base_ids == (kb_b, kb_a)
+
+
+def test_star_is_not_a_knowledge_base_wildcard() -> None:
+    # The CDK context never accepted '*'; 'discover' is the one word for every knowledge base
+    with pytest.raises(SettingsError) as caught:
+        load_settings(VALID | {"QCONNECT_KNOWLEDGE_BASE_IDS": "*"})
+    assert str(caught.value).endswith(
+        "QCONNECT_KNOWLEDGE_BASE_IDS: expected a comma list of knowledge base ids "
+        "(lower-case UUIDs), or 'discover', got '*'"
+    )
+
+
+@pytest.mark.parametrize("source", ["aws.bedrock", "AWS.jobs", "Aws.x"])
+def test_event_source_with_the_aws_prefix_is_rejected(source: str) -> None:
+    # EventBridge reserves aws.* for AWS services; the CDK context already refused it
+    with pytest.raises(SettingsError) as caught:
+        load_settings(VALID | {"EVENT_SOURCE": source})
+    assert f"EVENT_SOURCE: expected {EVENT_SOURCE_FORM}, got {source!r}" in str(caught.value)
+    assert load_settings(VALID | {"EVENT_SOURCE": "my.aws.jobs"}).event_source == "my.aws.jobs"
+
+
+@pytest.mark.parametrize("value", ["null", "{}", " { } "])
+def test_notify_filter_null_or_empty_object_means_no_filter(value: str) -> None:
+    assert load_settings(VALID | {"NOTIFY_FILTER": value}).notify_filter is None
+
+
+# The reconciliation sweep's and the publish protocol's settings.
+
+
+def test_reconciliation_and_publish_protocol_defaults() -> None:
+    settings = load_settings(VALID)
+    assert settings.reconcile_every == timedelta(hours=1)
+    assert settings.reconcile_lookback == timedelta(hours=24)
+    assert settings.max_publish_attempts == 5
+    assert settings.vanished_after_checks == 3
+
+
+def test_reconcile_every_zero_means_every_run() -> None:
+    assert load_settings(VALID | {"RECONCILE_EVERY_MINUTES": "0"}).reconcile_every == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("RECONCILE_EVERY_MINUTES", "10081", "expected a whole number from 0 to 10080, got '10081'"),
+        ("RECONCILE_EVERY_MINUTES", "-1", "expected a whole number from 0 to 10080, got '-1'"),
+        ("RECONCILE_LOOKBACK_HOURS", "0", "expected a whole number from 1 to 8760, got '0'"),
+        ("RECONCILE_LOOKBACK_HOURS", "8761", "expected a whole number from 1 to 8760, got '8761'"),
+        ("MAX_PUBLISH_ATTEMPTS", "0", "expected a whole number from 1 to 100, got '0'"),
+        ("MAX_PUBLISH_ATTEMPTS", "101", "expected a whole number from 1 to 100, got '101'"),
+        ("VANISHED_AFTER_CHECKS", "0", "expected a whole number from 1 to 100, got '0'"),
+        ("VANISHED_AFTER_CHECKS", "three", "expected a whole number from 1 to 100, got 'three'"),
+    ],
+)
+def test_reconciliation_and_publish_protocol_values_out_of_range_are_named(
+    name: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(VALID | {name: value})
+    assert str(caught.value) == f"invalid auditor environment: {name}: {message}"
+
+
+def test_notify_filter_takes_the_or_operator_the_context_builds_for_stuck_alerts() -> None:
+    policy = {"$or": [{"status": ["Completed"]}, {"transition": ["stuck"]}], "jobName": [{"prefix": "prod-"}]}
+    assert load_settings(VALID | {"NOTIFY_FILTER": json.dumps(policy)}).notify_filter == policy
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        # SNS reads "$or" as an operator only with at least two policies in it
+        ({"$or": [{"status": ["Completed"]}]}, "NOTIFY_FILTER: expected $or: a list of at least two filter"),
+        (
+            {"$or": [{"status": ["Completed"]}, {}]},
+            "NOTIFY_FILTER: expected $or: a list of at least two filter",
+        ),
+        ({"$or": {"status": ["Completed"]}}, "NOTIFY_FILTER: expected $or: a list of at least two filter"),
+        (
+            {"$or": [{"status": ["Completed"]}, {"colour": ["red"]}]},
+            "NOTIFY_FILTER: expected message attributes",
+        ),
+        (
+            {"$or": [{"status": ["Completed"]}, {"transition": []}]},
+            "NOTIFY_FILTER: expected transition: a non-empty",
+        ),
+    ],
+)
+def test_notify_filter_or_operator_is_checked(policy: dict[str, Any], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(VALID | {"NOTIFY_FILTER": json.dumps(policy)})
+    assert str(caught.value).removeprefix("invalid auditor environment: ").startswith(message)

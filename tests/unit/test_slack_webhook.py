@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from email.message import Message
 from typing import Any
 
 import pytest
 
-from slack_forwarder.handler import ConfigurationError, payload_for, webhook_url_from_secret
+from slack_forwarder.handler import (
+    ALLOW_LOOPBACK_ENV,
+    ConfigurationError,
+    build_poster,
+    loopback_allowed,
+    payload_for,
+    webhook_url_from_secret,
+)
 from slack_forwarder.webhook import WebhookPoster, WebhookUrlError, check_url, retry_after_seconds
 from tests.unit.slack_samples import SAMPLES
 
@@ -119,8 +127,133 @@ def test_only_https_urls_or_loopback_http(url: str) -> None:
     assert "hooks.slack.com/services" not in str(caught.value)
 
 
-def test_loopback_http_is_accepted_for_local_tests() -> None:
-    assert check_url("http://127.0.0.1:8080/hook") == "http://127.0.0.1:8080/hook"
+def test_loopback_http_is_accepted_only_when_allowed() -> None:
+    for url in (
+        "http://127.0.0.1:8080/services/x",
+        "http://localhost:1/services/x",
+        "https://[::1]:9/services/x",
+    ):
+        assert check_url(url, allow_loopback=True) == url
+        with pytest.raises(WebhookUrlError):
+            check_url(url)
+
+
+# Issue 10, item 13: Slack's incoming-webhook hosts only, strictly parsed.
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.slack.com@other.example/services/T000/B000/XXXX",
+        "https://hooks.slack.com:443@other.example/services/T000/B000/XXXX",
+        "https://user:password@hooks.slack.com/services/T000/B000/XXXX",
+        "https://@hooks.slack.com/services/T000/B000/XXXX",
+    ],
+)
+def test_forwarder_refuses_userinfo_host_trick(url: str) -> None:
+    with pytest.raises(WebhookUrlError, match="user name or password before its host") as caught:
+        check_url(url)
+    assert "other.example" not in str(caught.value) and "XXXX" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://other.example/services/T000/B000/XXXX",
+        "https://hooks.slack.com.other.example/services/T000/B000/XXXX",
+        "https://other.example/hooks.slack.com/services/T000/B000/XXXX",
+        "https://hooks.slack.com./services/T000/B000/XXXX",
+        "https://slack.com/services/T000/B000/XXXX",
+        "https://127.0.0.1/services/T000/B000/XXXX",
+    ],
+)
+def test_forwarder_refuses_hosts_other_than_slacks_webhook_hosts(url: str) -> None:
+    with pytest.raises(
+        WebhookUrlError, match=re.escape("host must be one of hooks.slack-gov.com, hooks.slack.com")
+    ):
+        check_url(url)
+
+
+@pytest.mark.parametrize("port", ["80", "8443", "0", "99999", "x"])
+def test_forwarder_refuses_any_port_but_443(port: str) -> None:
+    with pytest.raises(WebhookUrlError, match="port"):
+        check_url(f"https://hooks.slack.com:{port}/services/T000/B000/XXXX")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.slack.com/services/T000/B000/XXXX",
+        "https://hooks.slack.com:443/services/T000/B000/XXXX",
+        "https://HOOKS.Slack.com/services/T000/B000/XXXX",
+        "https://hooks.slack-gov.com/services/T000/B000/XXXX",
+    ],
+)
+def test_slacks_webhook_urls_are_accepted(url: str) -> None:
+    assert check_url(url) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("https://hooks.slack.com/triggers/T000/B000/XXXX", "path must start with /services/"),
+        ("https://hooks.slack.com/", "path must start with /services/"),
+        ("https://hooks.slack.com/services/T000/B000/XXXX?next=x", "no query or fragment"),
+        ("https://hooks.slack.com/services/T000/B000/XXXX#frag", "no query or fragment"),
+        ("https://hooks.slack.com/services/T000/B000/XXXX?", "no query or fragment"),
+        ("https://hooks.slack.com/services/T000/B000/XX XX", "characters a URL cannot"),
+        ("https://hooks.slack.com/services/T000/B000/XXXX\n", "characters a URL cannot"),
+        ("https://hooks.slack.com\t@other.example/services/x", "characters a URL cannot"),
+        ("https://hooks.slack.c\u043em/services/T000/B000/XXXX", "characters a URL cannot"),
+        ("https://hooks.slack.com\\@other.example/services/x", "characters a URL cannot"),
+    ],
+)
+def test_forwarder_refuses_anything_else_in_a_webhook_url(url: str, words: str) -> None:
+    with pytest.raises(WebhookUrlError, match=words) as caught:
+        check_url(url)
+    assert "XXXX" not in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_failure_that_is_not_retried(status: int) -> None:
+    # Given a webhook that redirects (the opener follows none, so the 3xx comes back as it is)
+    poster = ScriptedPoster([(status, _headers(Location="http://other.example/services/x"), "moved")])
+    # When posting / Then it is not delivered, not retried, and the outcome quotes neither URL nor body
+    outcome = poster.post(URL, {})
+    assert not outcome.delivered and outcome.reason == "redirected" and outcome.retries == 0
+    assert len(poster.sent) == 1 and poster.sleeps == []
+    assert "other.example" not in json.dumps(outcome.as_dict()) and "moved" not in json.dumps(
+        outcome.as_dict()
+    )
+
+
+def test_the_opener_follows_no_redirect_and_reads_no_proxy() -> None:
+    # urllib's default opener would follow a 302 (as a GET, to any host) and use HTTPS_PROXY
+    handlers = {type(h).__name__ for h in WebhookPoster().opener.handlers}
+    assert handlers == {"UnknownHandler", "HTTPSHandler", "HTTPDefaultErrorHandler", "HTTPErrorProcessor"}
+    assert "HTTPHandler" in {type(h).__name__ for h in WebhookPoster(allow_loopback=True).opener.handlers}
+
+
+class _Context:
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"), [("true", True), ("TRUE", True), ("1", False), ("yes", False), ("", False)]
+)
+def test_loopback_is_allowed_only_by_the_explicit_test_setting(
+    value: str, allowed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ALLOW_LOOPBACK_ENV, value)
+    assert loopback_allowed() is allowed
+    assert build_poster(_Context()).allow_loopback is allowed  # type: ignore[arg-type]
+    loopback = "http://127.0.0.1:9/services/T000/B000/XXXX"
+    if allowed:
+        assert webhook_url_from_secret(loopback, allow_loopback=loopback_allowed()) == loopback
+    else:
+        with pytest.raises(ConfigurationError, match="must use https"):
+            webhook_url_from_secret(loopback, allow_loopback=loopback_allowed())
 
 
 @pytest.mark.parametrize(

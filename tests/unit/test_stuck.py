@@ -88,6 +88,8 @@ def test_stuck_thresholds_per_kind_from_the_environment() -> None:
             " qconnect-import = 6 ,, bedrock-model-import=48",
             {"qconnect-import": 6, "bedrock-model-import": 48},
         ),
+        # The same pair twice is only repeated.
+        ("qconnect-import=6,qconnect-import=6", {"qconnect-import": 6}),
     ],
 )
 def test_stuck_hours_forms_both_configs_accept(value: str, thresholds: dict[str, int]) -> None:
@@ -109,6 +111,8 @@ def test_stuck_hours_forms_both_configs_accept(value: str, thresholds: dict[str,
         "qconnect-import=0",
         "batch=3",
         "+5",
+        # One kind with two thresholds is ambiguous (the last one used to win silently).
+        "qconnect-import=6,qconnect-import=12",
     ],
 )
 def test_stuck_hours_forms_both_configs_reject(value: str) -> None:

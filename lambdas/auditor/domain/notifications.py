@@ -40,6 +40,8 @@ _STATUS_EMOJI = {
 }
 STUCK_WORD = "STUCK"
 STUCK_EMOJI = ":warning:"
+# The `transition` attribute of a stuck alert, on which filter policies let stuck alerts through.
+STUCK_TRANSITION = "stuck"
 # A tracked job the API no longer finds: announced once with the status it was last seen in.
 DISAPPEARED_WORD = "DISAPPEARED"
 DISAPPEARED_EMOJI = ":ghost:"
@@ -65,7 +67,7 @@ def _name(detail: Mapping[str, Any]) -> str:
 
 
 def _word(detail: Mapping[str, Any]) -> str:
-    if detail.get("transition") == "stuck":
+    if detail.get("transition") == STUCK_TRANSITION:
         return STUCK_WORD
     if detail.get("transition") == "disappeared":
         return DISAPPEARED_WORD
@@ -108,7 +110,7 @@ def duration_text(seconds: int | None) -> str:
 
 
 def _change(detail: Mapping[str, Any]) -> str:
-    if detail.get("transition") == "stuck":
+    if detail.get("transition") == STUCK_TRANSITION:
         return f"still {detail['status']} after {duration_text(detail.get('stuckForSeconds'))}"
     if detail.get("transition") == "disappeared":
         return f"no longer found (last seen {detail['status']})"
@@ -148,7 +150,7 @@ def body(detail: Mapping[str, Any]) -> str:
 def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
     """An Amazon Q Developer in chat applications custom notification (schema version 1.0).
     Updates of one job thread together (threadId = the job's ARN or id)."""
-    special = {"stuck": STUCK_EMOJI, "disappeared": DISAPPEARED_EMOJI}
+    special = {STUCK_TRANSITION: STUCK_EMOJI, "disappeared": DISAPPEARED_EMOJI}
     emoji = special.get(str(detail.get("transition"))) or _STATUS_EMOJI.get(
         detail["statusCategory"], ":grey_question:"
     )
@@ -174,7 +176,7 @@ def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
         next_steps.append(f"Or see <{jobs_url}|all {_kind_jobs(detail)}>")
     if detail["statusCategory"] == StatusCategory.FAILED.value:
         next_steps.insert(0, "Read the failure message and fix the job's input before retrying")
-    if detail.get("transition") == "stuck":
+    if detail.get("transition") == STUCK_TRANSITION:
         next_steps.insert(0, "Check whether the job is still making progress")
     if detail.get("transition") == "disappeared":
         next_steps.insert(0, "Check whether the job was deleted; the auditor no longer follows it")
@@ -238,14 +240,22 @@ def sns_message(detail: Mapping[str, Any]) -> str:
 
 
 FilterPolicy = Mapping[str, Sequence[Any]]
+# SNS's operator for OR across attributes: {"$or": [{...}, {...}], ...} matches when one of the
+# listed policies does, and every other key of the policy matches too.
+OR_KEY = "$or"
 
 
 def matches(policy: FilterPolicy | None, attrs: Mapping[str, str]) -> bool:
     """Evaluate the subset of SNS filter policy syntax the auditor generates: per attribute, a list
-    of exact strings and `{"prefix": ...}` objects; every attribute named must match."""
+    of exact strings and `{"prefix": ...}` objects; `"$or"`, a list of such policies of which one
+    must match; every key named must match."""
     if not policy:
         return True
     for name, allowed in policy.items():
+        if name == OR_KEY:
+            if not any(matches(alternative, attrs) for alternative in allowed):
+                return False
+            continue
         value = attrs.get(name)
         if value is None:
             return False
