@@ -1,10 +1,14 @@
-# Every target installs what it needs into .venv first, so a fresh clone needs only python3 (and Node.js for the CDK CLI).
+# Every target installs what it needs first (Python packages into .venv, Node.js and the CDK CLI into
+# node_modules), so a fresh clone needs only python3 and npm (any Node.js that runs npm).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# Node.js is pinned in package.json (the `node` package): with node_modules/.bin first on PATH, jsii
+# (aws-cdk-lib in the tests and in synth) and `npx cdk` run on that Node, not on the machine's.
+NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | sha1sum | cut -c1-12)
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 .PHONY: demo test unit integration infra lint typecheck check synth fmt clean soak bench
 
@@ -14,21 +18,27 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
+# The first `npm ci` of a clone runs on the machine's Node, which may be older than package.json's
+# engines: --loglevel=error keeps that one engine warning out (errors still show and fail the target).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -f node_modules/.installed-* && touch $(NODE_STAMP)
+
 ## demo: run the auditor for several scheduled cycles against the local simulator and moto
 demo: $(STAMP)
 	$(PY) -m simulator.demo
 
 ## test: lint, type-check, then every test suite (CI runs this)
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(NODE_STAMP) lint typecheck
 	$(PY) -m pytest
 
-unit: $(STAMP)
+unit: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/integration
 
-infra: $(STAMP)
+infra: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/infra
 
 lint: $(STAMP)
@@ -53,8 +63,8 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
 ## synth: write cdk.out offline (no AWS account needed)
-synth: $(STAMP)
+synth: $(STAMP) $(NODE_STAMP)
 	CDK_OUTDIR=cdk.out $(PY) app.py
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
