@@ -155,7 +155,6 @@ def test_cdk_synth_with_a_bad_context_value_fails_naming_the_key(tmp_path: Path)
         **os.environ,
         "CDK_CONTEXT_JSON": json.dumps({"scheduleRateMinutes": "abc"}),
         "CDK_OUTDIR": str(tmp_path),
-        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
     }
     # When the app runs
     result = subprocess.run(
