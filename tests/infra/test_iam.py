@@ -208,8 +208,7 @@ def test_no_policy_in_any_stack_grants_a_wildcard_action(default: Synth, full: S
 def test_scheduler_role_may_only_invoke_the_function_and_feed_the_dlq(default: Synth) -> None:
     fn = default.logical_id(default.stack.auditor.function)
     dlq = default.logical_id(default.stack.schedule.dead_letter_queue)
-    role = next(c for c in default.stack.node.children if c.node.id.startswith("SchedulerRoleForTarget"))
-    role_id = default.logical_id(role)
+    role_id = default.logical_id(default.stack.schedule.role)
     policies = [
         p
         for p in default.resources("AWS::IAM::Policy").values()
