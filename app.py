@@ -8,6 +8,7 @@ context is invalid or the synthesized app has a finding no construct acknowledge
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -16,15 +17,26 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "lambdas"))
 
 import aws_cdk as cdk  # noqa: E402
-from aws_cdk import cx_api  # noqa: E402
 
 from infra import nag  # noqa: E402
 from infra.config import AuditorConfig, ConfigError, context_from_node, load_config  # noqa: E402
 from infra.stack import JobAuditorStack  # noqa: E402
 
 
+def apply_project_context(app: cdk.App) -> None:
+    """Give `app` the context of cdk.json (the feature flags) wherever the key is still unset.
+
+    The CDK CLI passes cdk.json's context itself; `python app.py` (make synth) and the tests build the
+    app without the CLI, and would otherwise synthesize with other flags than `cdk deploy`.
+    """
+    for key, value in json.loads((ROOT / "cdk.json").read_text())["context"].items():
+        if app.node.try_get_context(key) is None:
+            app.node.set_context(key, value)
+
+
 def build_app(app: cdk.App, config: AuditorConfig) -> JobAuditorStack:
-    """Add the stack and the cdk-nag checks (a validation plugin of `app`) to `app`."""
+    """Add the stack and the cdk-nag checks (a validation plugin of `app`) to `app`, a new App."""
+    apply_project_context(app)
     stack = JobAuditorStack(
         app,
         config.stack_name,
@@ -38,29 +50,22 @@ def build_app(app: cdk.App, config: AuditorConfig) -> JobAuditorStack:
 
 def main() -> int:
     app = cdk.App()
+    apply_project_context(app)
     try:
         config = load_config(context_from_node(app.node.try_get_context))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     build_app(app, config)
-    assembly: cx_api.CloudAssembly | None = None
     try:
-        assembly = app.synth()
+        app.synth()
     except RuntimeError as exc:  # jsii's form of aws-cdk-lib's ValidationFailed; the report was printed
         if "ValidationFailed" not in str(exc):
             raise
     # Read the report rather than trust the exception: in the CLI's process mode CDK only sets the exit
-    # code of its Node process.
+    # code of its Node process. With @aws-cdk/core:annotationsInValidationReport (cdk.json) the report
+    # also holds the constructs' error and warning annotations.
     findings = nag.unacknowledged_findings(Path(app.outdir))
-    # Error annotations of the constructs do not fail a synth either.
-    if assembly is not None:
-        findings += [
-            f"{message.id}: {message.entry.data}"
-            for stack in assembly.stacks
-            for message in stack.messages
-            if message.level == cx_api.SynthesisMessageLevel.ERROR
-        ]
     for finding in findings:
         print(f"error: {finding}", file=sys.stderr)
     return 1 if findings else 0

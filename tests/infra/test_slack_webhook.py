@@ -160,7 +160,7 @@ def test_role_reads_exactly_that_one_secret(slack: Synth) -> None:
     secret_statements = [st for st in statements if "secretsmanager" in json.dumps(st["Action"])]
     assert secret_statements == [
         {
-            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
             "Effect": "Allow",
             "Resource": _secret_arn(),
         }
