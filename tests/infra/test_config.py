@@ -97,7 +97,7 @@ def test_defaults() -> None:
     assert config.log_retention_days == 30
     assert config.log_level == "INFO"
     assert config.heartbeat_periods == 3
-    assert config.powertools_layer_version == "latest"
+    assert config.powertools_layer_version == "3.37.0"  # requirements.txt's pin (test_powertools_pin.py)
     assert config.event_source == "job-auditor"
 
 
