@@ -18,6 +18,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
+# matplotlib only for `make bench` (the plot); `make test` runs the benchmark's smoke test without it.
+BENCH_STAMP := $(VENV)/.bench-installed-$(shell sha1sum requirements-bench.txt | cut -c1-12)
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	rm -f $(VENV)/.bench-installed-* && touch $(BENCH_STAMP)
+
 # The first `npm ci` of a clone runs on the machine's Node, which may be older than package.json's
 # engines: --loglevel=error keeps that one engine warning out (errors still show and fail the target).
 $(NODE_STAMP): package.json package-lock.json
@@ -62,7 +68,7 @@ soak: $(STAMP)
 	$(PY) -m simulator.soak --cycles 1000
 
 ## bench: cost and speed of the auditor against its lower bounds and a naive poller (prints figures)
-bench: $(STAMP)
+bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) -m benchmarks.run
 
 ## synth: write cdk.out offline (no AWS account needed)
