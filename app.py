@@ -2,11 +2,13 @@
 """CDK app of job-auditor: typed, validated context -> one stack, checked by cdk-nag.
 
 `cdk synth`/`cdk deploy` (via cdk.json) and `make synth` (CDK_OUTDIR=cdk.out python app.py) both run
-this file. It needs no AWS account or lookup: the stack is environment-agnostic.
+this file. It needs no AWS account or lookup: the stack is environment-agnostic. It exits 1 when the
+context is invalid or the synthesized app has a finding no construct acknowledged (cdk-nag's among them).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -15,15 +17,26 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "lambdas"))
 
 import aws_cdk as cdk  # noqa: E402
-from aws_cdk import cx_api  # noqa: E402
-from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
+from infra import nag  # noqa: E402
 from infra.config import AuditorConfig, ConfigError, load_config  # noqa: E402
 from infra.stack import JobAuditorStack  # noqa: E402
 
 
+def apply_project_context(app: cdk.App) -> None:
+    """Give `app` the context of cdk.json (the feature flags) wherever the key is still unset.
+
+    The CDK CLI passes cdk.json's context itself; `python app.py` (make synth) and the tests build the
+    app without the CLI, and would otherwise synthesize with other flags than `cdk deploy`.
+    """
+    for key, value in json.loads((ROOT / "cdk.json").read_text())["context"].items():
+        if app.node.try_get_context(key) is None:
+            app.node.set_context(key, value)
+
+
 def build_app(app: cdk.App, config: AuditorConfig) -> JobAuditorStack:
-    """Add the stack and the cdk-nag checks to `app`."""
+    """Add the stack and the cdk-nag checks (a validation plugin of `app`) to `app`, a new App."""
+    apply_project_context(app)
     stack = JobAuditorStack(
         app,
         config.stack_name,
@@ -31,7 +44,7 @@ def build_app(app: cdk.App, config: AuditorConfig) -> JobAuditorStack:
         description="job-auditor: announces status transitions of Bedrock and Q in Connect jobs",
     )
     cdk.Tags.of(stack).add("project", "job-auditor")
-    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    nag.add_checks(app)
     return stack
 
 
@@ -43,23 +56,25 @@ def app_config(app: cdk.App) -> AuditorConfig:
 
 def main() -> int:
     app = cdk.App()
+    apply_project_context(app)
     try:
         config = app_config(app)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     build_app(app, config)
-    assembly = app.synth()
-    # cdk-nag reports findings as error annotations, which alone do not fail a synth: fail it here.
-    errors = [
-        f"{message.id}: {message.entry.data}"
-        for stack in assembly.stacks
-        for message in stack.messages
-        if message.level == cx_api.SynthesisMessageLevel.ERROR
-    ]
-    for error in errors:
-        print(f"error: {error}", file=sys.stderr)
-    return 1 if errors else 0
+    try:
+        app.synth()
+    except RuntimeError as exc:  # jsii's form of aws-cdk-lib's ValidationFailed; the report was printed
+        if "ValidationFailed" not in str(exc):
+            raise
+    # Read the report rather than trust the exception: in the CLI's process mode CDK only sets the exit
+    # code of its Node process. With @aws-cdk/core:annotationsInValidationReport (cdk.json) the report
+    # also holds the constructs' error and warning annotations.
+    findings = nag.unacknowledged_findings(Path(app.outdir))
+    for finding in findings:
+        print(f"error: {finding}", file=sys.stderr)
+    return 1 if findings else 0
 
 
 if __name__ == "__main__":

@@ -90,19 +90,20 @@ def measure(runs: int = 7) -> dict[str, Any]:
     def median_total(rows: list[dict[str, float]]) -> float:
         return round(statistics.median(r["import"] + r["clients"] for r in rows), 4)
 
-    result = {
+    handler_import, handler_total = median(handler, "import"), median_total(handler)
+    bare_import, bare_total = median(bare, "import"), median_total(bare)
+    return {
         "runs": runs,
         "services": list(SERVICES),
-        "handlerImportS": median(handler, "import"),
+        "handlerImportS": handler_import,
         "handlerClientsS": median(handler, "clients"),
-        "handlerTotalS": median_total(handler),
-        "boto3ImportS": median(bare, "import"),
+        "handlerTotalS": handler_total,
+        "boto3ImportS": bare_import,
         "boto3ClientsS": median(bare, "clients"),
-        "boto3TotalS": median_total(bare),
+        "boto3TotalS": bare_total,
+        "ratio": round(handler_total / bare_total, 2),
+        "importRatio": round(handler_import / bare_import, 2),
     }
-    result["ratio"] = round(result["handlerTotalS"] / result["boto3TotalS"], 2)
-    result["importRatio"] = round(result["handlerImportS"] / result["boto3ImportS"], 2)
-    return result
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import json
 import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -102,7 +102,7 @@ class Meter:
         self.calls: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()
         # Seconds spent inside each operation (request to parsed response), to see where time goes.
-        self.seconds: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)  # time inside calls, by operation
         # Per lane (see install_thread_lanes) and operation: [calls made in turn, calls made by a pool].
         self.lanes: dict[str, dict[str, list[int]]] = {}
         # Wall time with at least one call in flight: the union of the call intervals, so the

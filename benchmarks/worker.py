@@ -77,7 +77,7 @@ def main() -> None:
         handler._clients = lambda: factory  # type: ignore[assignment]  # the metered session
 
         def invoke() -> Any:
-            return handler.lambda_handler({"source": "aws.scheduler"}, _Context())  # type: ignore[arg-type]
+            return handler.lambda_handler({"source": "aws.scheduler"}, _Context())
     else:
         from benchmarks.naive import NaivePoller  # noqa: PLC0415
 

@@ -16,6 +16,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from infra import nag
 from infra.config import AuditorConfig
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
@@ -87,7 +88,10 @@ def shared_python_function(
     **props: Any,
 ) -> lambda_.Function:
     """A job-auditor function: the shared `lambdas/` asset (one upload for every function), the
-    AWS-managed Powertools layer, the newest Python on arm64, X-Ray and JSON logs in its own group."""
+    AWS-managed Powertools layer, the newest Python on arm64, X-Ray and JSON logs in its own group.
+
+    Active tracing puts X-Ray's `*` resource in `role`'s policy: acknowledged on `role` here.
+    """
     layer = lambda_.LayerVersion.from_layer_version_arn(
         scope,
         "Powertools",
@@ -95,6 +99,7 @@ def shared_python_function(
             scope, powertools_layer_parameter(powertools_layer_version)
         ),
     )
+    nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.XRAY_RESOURCE_REASON)
     return lambda_.Function(
         scope,
         "Function",
@@ -234,35 +239,64 @@ class AuditorFunction(Construct):
                     sid="ListJobs", actions=list_actions, resources=["*"], conditions=in_regions
                 )
             )
+            # The same finding as the X-Ray one shared_python_function acknowledged: this reason replaces it.
+            nag.acknowledge(
+                self.role,
+                "AwsSolutions-IAM5[Resource::*]",
+                "X-Ray PutTraceSegments/PutTelemetryRecords and the list operations "
+                f"({', '.join(list_actions)}) have no resource type in the service authorization "
+                "reference, so they take '*'; the list statement is limited to the audited regions with "
+                "aws:RequestedRegion.",
+            )
         if "bedrock-model-import" in kinds:
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="GetModelImportJob",
-                    actions=["bedrock:GetModelImportJob"],
-                    resources=_arns("bedrock", regions, "model-import-job/*"),
-                )
+            self._grant_wildcard(
+                "GetModelImportJob",
+                ["bedrock:GetModelImportJob"],
+                _arns("bedrock", regions, "model-import-job/*"),
+                "GetModelImportJob re-checks jobs the auditor discovered at run time; their ids are unknown "
+                "at deploy time. Scoped to model import jobs of this account in the audited regions.",
             )
         if "bedrock-model-copy" in kinds:
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="GetModelCopyJob",
-                    actions=["bedrock:GetModelCopyJob"],
-                    resources=_arns("bedrock", regions, "model-copy-job/*"),
-                )
+            self._grant_wildcard(
+                "GetModelCopyJob",
+                ["bedrock:GetModelCopyJob"],
+                _arns("bedrock", regions, "model-copy-job/*"),
+                "GetModelCopyJob re-checks jobs discovered at run time; scoped to model copy jobs of this "
+                "account in the audited regions.",
             )
         if "qconnect-import" in kinds:
             # Q in Connect authorizes ListImportJobs and GetImportJob on the knowledge base.
             kb_ids = list(config.qconnect_knowledge_base_ids) or ["*"]
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="QConnectImportJobs",
-                    actions=["wisdom:GetImportJob", "wisdom:ListImportJobs"],
-                    resources=[
-                        arn for kb in kb_ids for arn in _arns("wisdom", regions, f"knowledge-base/{kb}")
-                    ],
-                )
+            self._grant_wildcard(
+                "QConnectImportJobs",
+                ["wisdom:GetImportJob", "wisdom:ListImportJobs"],
+                [arn for kb in kb_ids for arn in _arns("wisdom", regions, f"knowledge-base/{kb}")],
+                "Knowledge base discovery (qconnectKnowledgeBaseIds=discover): ListImportJobs/GetImportJob "
+                "are authorized on the knowledge base, and the bases are found at run time. Scoped to this "
+                "account and the audited regions; set qconnectKnowledgeBaseIds to name them instead.",
             )
 
+        # Table.grant covers the table's indexes too (<table arn>/index/*): the state store queries the
+        # 'inflight' GSI.
         table.grant(self.role, *TABLE_ACTIONS)
+        nag.acknowledge(
+            self.role,
+            nag.wildcard_resource(self, f"{table.table_arn}/index/*"),
+            "The state store queries the table's 'inflight' GSI; the grant covers only this table's indexes.",
+        )
         bus.grant_put_events_to(self.role)
+        # Publishing to a KMS-encrypted topic needs kms:GenerateDataKey* on its key.
         topic.grant_publish(self.role)
+        nag.acknowledge(
+            self.role,
+            nag.wildcard_action("kms:GenerateDataKey*"),
+            "Publishing to the KMS-encrypted topics needs kms:GenerateDataKey on their one key "
+            "(granted by Topic.grantPublish); the resource is that key only.",
+        )
+
+    def _grant_wildcard(self, sid: str, actions: list[str], resources: list[str], reason: str) -> None:
+        """Allow `actions` on `resources`, and acknowledge each resource that holds a wildcard."""
+        self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources))
+        for resource in resources:
+            if "*" in resource:
+                nag.acknowledge(self.role, nag.wildcard_resource(self, resource), reason)

@@ -202,7 +202,7 @@ class AuditorConfig(BaseModel):
     heartbeat_periods: Annotated[int, Field(alias="heartbeatPeriods", ge=1, le=1440)] = 3
     powertools_layer_version: Annotated[
         str, Field(alias="powertoolsLayerVersion", pattern=r"^(latest|3\.\d+\.\d+)$")
-    ] = "latest"
+    ] = "3.37.0"  # the Powertools release pinned in requirements.txt (tests/infra/test_powertools_pin.py)
     event_source: Annotated[str, Field(alias="eventSource")] = "job-auditor"
     # Passed on as the reconciliation sweep's and the publish protocol's variables (auditor.settings).
     reconcile_every_minutes: Annotated[

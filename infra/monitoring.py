@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
@@ -14,6 +13,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.alarms import alarm, queue_depth_metric
 from infra.auditor_function import METRICS_NAMESPACE, SERVICE_NAME
 
 DURATION_ALARM_FRACTION = 0.8
@@ -56,65 +56,53 @@ class Monitoring(Construct):
 
         rate = Duration.minutes(schedule_rate_minutes)
         five_minutes = Duration.minutes(5)
+        heartbeat_minutes = schedule_rate_minutes * heartbeat_periods
+        topic = self.ops_topic
         self.alarms: dict[str, cloudwatch.Alarm] = {
-            "Errors": function.metric_errors(period=five_minutes, statistic="Sum").create_alarm(
+            "Errors": alarm(
                 self,
                 "ErrorsAlarm",
-                alarm_description="The auditor function failed (an uncaught error or a timeout).",
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                function.metric_errors(period=five_minutes, statistic="Sum"),
+                description="The auditor function failed (an uncaught error or a timeout).",
+                topic=topic,
             ),
-            "Throttles": function.metric_throttles(period=five_minutes, statistic="Sum").create_alarm(
+            "Throttles": alarm(
                 self,
                 "ThrottlesAlarm",
-                alarm_description="An invocation was throttled: a run was still going when the next began.",
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                function.metric_throttles(period=five_minutes, statistic="Sum"),
+                description="An invocation was throttled: a run was still going when the next began.",
+                topic=topic,
             ),
-            "Duration": function.metric_duration(period=five_minutes, statistic="Maximum").create_alarm(
+            "Duration": alarm(
                 self,
                 "DurationAlarm",
-                alarm_description="A run took more than 80% of the function timeout.",
+                function.metric_duration(period=five_minutes, statistic="Maximum"),
+                description="A run took more than 80% of the function timeout.",
                 threshold=timeout.to_milliseconds() * DURATION_ALARM_FRACTION,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                topic=topic,
             ),
-            "DeadLetters": dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=five_minutes, statistic="Maximum"
-            ).create_alarm(
+            "DeadLetters": alarm(
                 self,
                 "DeadLettersAlarm",
-                alarm_description="The scheduler could not invoke the function; see the dead-letter queue.",
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                queue_depth_metric(dead_letter_queue),
+                description="The scheduler could not invoke the function; see the dead-letter queue.",
+                topic=topic,
             ),
             # One period spanning N schedule periods: no successful run in it (or no data) alarms.
-            "Heartbeat": auditor_metric(
-                "RunSucceeded", period=Duration.minutes(schedule_rate_minutes * heartbeat_periods)
-            ).create_alarm(
+            "Heartbeat": alarm(
                 self,
                 "HeartbeatAlarm",
-                alarm_description=(
+                auditor_metric("RunSucceeded", period=Duration.minutes(heartbeat_minutes)),
+                description=(
                     f"No successful auditor run in {heartbeat_periods} schedule periods "
-                    f"({schedule_rate_minutes * heartbeat_periods} minutes)."
+                    f"({heartbeat_minutes} minutes)."
                 ),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+                comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                missing_data=cloudwatch.TreatMissingData.BREACHING,
+                topic=topic,
             ),
         }
-        action = cw_actions.SnsAction(self.ops_topic)
-        for alarm in self.alarms.values():
-            alarm.add_alarm_action(action)
-            alarm.add_ok_action(action)
 
         self.dashboard = self._dashboard(function, timeout, rate)
 

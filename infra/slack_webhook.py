@@ -26,10 +26,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.auditor_function import LOG_RETENTION, METRICS_NAMESPACE, shared_python_function
+from infra.dead_letter_queue import dead_letter_queue
 from slack_forwarder.contract import (
     IDEMPOTENCY_EXPIRY_ATTRIBUTE,
     IDEMPOTENCY_KEY_ATTRIBUTE,
@@ -105,14 +105,7 @@ class SlackWebhookForwarder(Construct):
         )
         self.idempotency_table.grant(self.role, *IDEMPOTENCY_TABLE_ACTIONS)
 
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=removal_policy,
-        )
+        self.dead_letter_queue = dead_letter_queue(self, removal_policy=removal_policy)
         self.function = shared_python_function(
             self,
             description="job-auditor: posts transitions to a Slack incoming webhook",

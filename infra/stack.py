@@ -11,7 +11,6 @@ from infra.auditor_function import AuditorFunction
 from infra.config import AuditorConfig
 from infra.event_bus import TransitionBus
 from infra.monitoring import Monitoring
-from infra.nag import suppress_findings
 from infra.notifications import NotificationKey, Notifications
 from infra.schedule import AuditSchedule
 from infra.slack_webhook import SlackWebhookForwarder
@@ -85,7 +84,6 @@ class JobAuditorStack(Stack):
                 powertools_layer_version=config.powertools_layer_version,
                 alarm_topic=self.monitoring.ops_topic,
             )
-        suppress_findings(self)
 
         outputs = {
             "StateTableName": self.state.table.table_name,

@@ -9,6 +9,7 @@ from typing import Any
 from aws_cdk.assertions import Match
 
 from auditor.settings import ENV_VARS, load_settings
+from infra.config import AuditorConfig
 from tests.infra.conftest import Synth
 
 POWERTOOLS_VARS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
@@ -82,9 +83,10 @@ def test_powertools_layer_comes_from_the_public_ssm_parameter_for_arm64_python31
     layers = _function(default)["Layers"]
     assert len(layers) == 1
     parameter = layers[0]["Ref"]
+    version = AuditorConfig().powertools_layer_version  # the pinned release, not "latest"
     assert default.json["Parameters"][parameter] == {
         "Type": "AWS::SSM::Parameter::Value<String>",
-        "Default": "/aws/service/powertools/python/arm64/python3.14/latest",
+        "Default": f"/aws/service/powertools/python/arm64/python3.14/{version}",
     }
 
 

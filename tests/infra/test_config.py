@@ -114,7 +114,7 @@ def test_defaults() -> None:
     assert config.log_retention_days == 30
     assert config.log_level == "INFO"
     assert config.heartbeat_periods == 3
-    assert config.powertools_layer_version == "latest"
+    assert config.powertools_layer_version == "3.37.0"  # requirements.txt's pin (test_powertools_pin.py)
     assert config.event_source == "job-auditor"
     assert config.reconcile_every_minutes == 60
     assert config.reconcile_lookback_hours == 24
@@ -176,7 +176,6 @@ def test_cdk_synth_with_a_bad_context_value_fails_naming_the_key(tmp_path: Path)
         **os.environ,
         "CDK_CONTEXT_JSON": json.dumps({"scheduleRateMinutes": "abc"}),
         "CDK_OUTDIR": str(tmp_path),
-        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
     }
     # When the app runs
     result = subprocess.run(

@@ -79,8 +79,19 @@ def _common(synth: Synth) -> list[dict[str, Any]]:
     ]
 
 
+def _normalized(statement: dict[str, Any]) -> str:
+    # The order of a statement's actions and resources means nothing (and @aws-cdk/aws-iam:minimizePolicies
+    # sorts them).
+    return dumps(
+        {
+            k: sorted(v, key=dumps) if k in ("Action", "Resource") and isinstance(v, list) else v
+            for k, v in statement.items()
+        }
+    )
+
+
 def _assert_same(actual: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
-    assert sorted(dumps(s) for s in actual) == sorted(dumps(s) for s in expected)
+    assert sorted(_normalized(s) for s in actual) == sorted(_normalized(s) for s in expected)
 
 
 def test_default_statements_discover_knowledge_bases_in_the_stack_region(default: Synth) -> None:
@@ -137,8 +148,9 @@ def test_named_knowledge_bases_and_regions_narrow_the_resources(full: Synth) -> 
             ]
         }
 
+    topics = [full.stack.notifications.topic, full.stack.notifications.chat_topic]
     expected = [
-        *_common(full),
+        *(s for s in _common(full) if s["Action"] != "sns:Publish"),
         {
             "Sid": "ListJobs",
             "Action": ["bedrock:ListModelImportJobs", "bedrock:ListModelCopyJobs"],
@@ -164,11 +176,12 @@ def test_named_knowledge_bases_and_regions_narrow_the_resources(full: Synth) -> 
             "Effect": "Allow",
             "Resource": [plain("wisdom", r, f"knowledge-base/{KB_ID}") for r in regions],
         },
-        # With Slack configured: custom notifications on the chat topic (same KMS key, already granted).
+        # With Slack configured, custom notifications on the chat topic too (same KMS key, already granted):
+        # minimizePolicies merges the two topics' grants into one statement.
         {
             "Action": "sns:Publish",
             "Effect": "Allow",
-            "Resource": {"Ref": full.logical_id(full.stack.notifications.chat_topic)},
+            "Resource": [{"Ref": full.logical_id(topic)} for topic in topics],
         },
     ]
     _assert_same(_auditor_statements(full), expected)
@@ -208,8 +221,7 @@ def test_no_policy_in_any_stack_grants_a_wildcard_action(default: Synth, full: S
 def test_scheduler_role_may_only_invoke_the_function_and_feed_the_dlq(default: Synth) -> None:
     fn = default.logical_id(default.stack.auditor.function)
     dlq = default.logical_id(default.stack.schedule.dead_letter_queue)
-    role = next(c for c in default.stack.node.children if c.node.id.startswith("SchedulerRoleForTarget"))
-    role_id = default.logical_id(role)
+    role_id = default.logical_id(default.stack.schedule.role)
     policies = [
         p
         for p in default.resources("AWS::IAM::Policy").values()

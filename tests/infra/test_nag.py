@@ -1,36 +1,64 @@
-"""cdk-nag AwsSolutions: no unsuppressed finding, and every suppression gives its reason."""
+"""cdk-nag AwsSolutions: no unacknowledged finding, every acknowledgment is used and gives its reason."""
 
 from __future__ import annotations
 
-import csv
+from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Annotations, Match
+from aws_cdk import aws_iam as iam
 
+from infra import nag
+from infra.config import load_config
 from tests.infra.conftest import Synth
 
 VARIANTS = ("default", "full", "bedrock_only")
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_no_unsuppressed_nag_errors_or_warnings(variant: str, request: pytest.FixtureRequest) -> None:
-    synth: Synth = request.getfixturevalue(variant)
-    annotations = Annotations.from_stack(synth.stack)
-    errors = annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
-    warnings = annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*"))
-    assert [e.entry.data for e in errors] == []
-    assert [w.entry.data for w in warnings] == []
+def _acknowledgments(synth: Synth) -> set[tuple[str, str]]:
+    """(construct path, finding) of every acknowledgment recorded on the stack's constructs."""
+    return {
+        (construct.node.path, rule_id.removeprefix(f"{nag.PACK}::"))
+        for construct in synth.stack.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+        for rule_id in entry.data
+    }
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_nag_ran_and_every_suppression_has_a_reason(variant: str, request: pytest.FixtureRequest) -> None:
+def test_no_unacknowledged_finding(variant: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(variant)
-    report = synth.outdir / f"AwsSolutions-{synth.stack.artifact_id}-NagReport.csv"
-    if not report.exists():  # cdk-nag 2.x names it after the stack path (with a leading separator)
-        report = next(synth.outdir.glob(f"AwsSolutions-*{synth.stack.artifact_id}-NagReport.csv"))
-    rows = list(csv.DictReader(report.open()))
-    assert any(r["Rule ID"] == "AwsSolutions-IAM5" for r in rows)  # the pack really ran
-    assert {r["Compliance"] for r in rows} <= {"Compliant", "Suppressed"}
-    for row in rows:
-        if row["Compliance"] == "Suppressed":
-            assert len(row["Exception Reason"]) > 40, row
+    assert nag.unacknowledged_findings(synth.outdir) == []
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_nag_ran_and_every_acknowledgment_is_used_and_gives_its_reason(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(variant)
+    acknowledged = nag.acknowledged_findings(synth.outdir)
+    # The pack really ran: the auditor's wildcards are in the report, acknowledged.
+    assert any(f.plugin == nag.PACK and f.rule.startswith("AwsSolutions-IAM5[") for f in acknowledged)
+    for finding in acknowledged:
+        assert finding.reason is not None and len(finding.reason) > 40, finding
+    # No acknowledgment waits for a finding that is not there (a stale one would hide a future finding).
+    used = {(f.acknowledged_at, f.rule) for f in acknowledged}
+    assert _acknowledgments(synth) == used
+
+
+def test_a_new_wildcard_fails_the_synth(tmp_path: Path) -> None:
+    # Given the stack plus a role with a wildcard nobody acknowledged
+    from app import build_app
+
+    app = cdk.App(outdir=str(tmp_path))
+    stack = build_app(app, load_config({}))
+    role = iam.Role(stack, "Extra", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"]))
+    # When it synthesizes, Then the synth fails and the report names that finding only
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    path = f"{stack.stack_name}/Extra/DefaultPolicy/Resource"
+    assert nag.unacknowledged_findings(tmp_path) == [
+        f"[error] {path}: AwsSolutions-IAM5[Resource::*] (AwsSolutions)"
+    ]

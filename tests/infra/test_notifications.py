@@ -135,7 +135,11 @@ def test_chatbot_gets_its_own_topic_and_the_lambda_applies_the_same_filter(full:
         for p in full.resources("AWS::IAM::Policy").values()
         for st in p["Properties"]["PolicyDocument"]["Statement"]
     ]
-    assert any(st["Action"] == "sns:Publish" and st["Resource"] == {"Ref": chat_id} for st in statements)
+    assert any(
+        st["Action"] == "sns:Publish"
+        and {"Ref": chat_id} in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])
+        for st in statements
+    )
     (chat_resource,) = [r for k, r in full.resources("AWS::SNS::Topic").items() if k == chat_id]
     assert "KmsMasterKeyId" in chat_resource["Properties"]
 

@@ -17,7 +17,7 @@ def _state(observed: ObservedJob, sequence: int = 1) -> JobState:
 
 jobs_strategy = st.lists(
     st.builds(
-        lambda n, status, minutes: job(n, status, minutes),
+        job,
         st.integers(1, 40),
         st.sampled_from(STATUSES),
         st.integers(0, 10_000),

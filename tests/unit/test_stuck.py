@@ -124,4 +124,4 @@ def test_stuck_hours_forms_both_configs_reject(value: str) -> None:
         load_config({"stuckAfterHours": value})
     assert f"STUCK_AFTER_HOURS: expected {STUCK_HOURS_FORM}" in str(lambda_error.value)
     assert f"stuckAfterHours: expected {STUCK_HOURS_FORM}" in str(cdk_error.value)
-    assert value.split(",")[-1] in str(lambda_error.value)
+    assert value.rsplit(",", maxsplit=1)[-1] in str(lambda_error.value)
