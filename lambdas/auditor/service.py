@@ -203,12 +203,13 @@ class Auditor:
                         # appear later is then announced, not taken for the first deployment's.
                         self._scope_audited_before(scope)
                 except Exception as exc:  # one region's discovery must not stop the run
+                    error = _failure(exc)
                     logger.error(
                         "knowledge base discovery failed",
-                        extra={"source": scope.key, "error": _failure(exc)},
+                        extra={"source": scope.key, "error": error},
                         exc_info=not isinstance(exc, SourceError),
                     )
-                    failures.append(SourceSummary(scope.key, kind.id, region, account, error=_failure(exc)))
+                    failures.append(SourceSummary(scope.key, kind.id, region, account, error=error))
                     continue
                 self._scopes_enumerated[scope.key] = scope
                 sources.extend(Source(account, region, kind, kb) for kb in dict.fromkeys(kb_ids))
@@ -246,9 +247,10 @@ class Auditor:
             try:
                 self._store.save_checkpoint(scope, advance(None, self._clock()))
             except Exception as exc:  # retried by the next run; nothing is lost meanwhile
-                logger.error("could not mark scope audited", extra={"source": key, "error": _failure(exc)})
+                error = _failure(exc)
+                logger.error("could not mark scope audited", extra={"source": key, "error": error})
                 summary.sources.append(
-                    SourceSummary(key, scope.kind.id, scope.region, scope.account, error=_failure(exc))
+                    SourceSummary(key, scope.kind.id, scope.region, scope.account, error=error)
                 )
         self._scopes_enumerated = {}
 
@@ -302,9 +304,9 @@ class Auditor:
         lease_until = run_started + policy.claim_lease
         complete = self._commit(source, plan, transitions, result, should_stop, lease_until)
 
-        current = latest_observations(seen.jobs)
-        listed = {job.job_id for job in current}
-        result.jobs_in_flight = sum(1 for job in current if not source.kind.is_terminal(job.status))
+        # One observation per job already: the listings are merged, and Get only fetches the others.
+        listed = {job.job_id for job in seen.jobs}
+        result.jobs_in_flight = sum(1 for job in seen.jobs if not source.kind.is_terminal(job.status))
         result.jobs_in_flight += sum(1 for job in in_flight if job.job_id not in listed)
 
         if complete:

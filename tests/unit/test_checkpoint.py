@@ -1,7 +1,7 @@
 from datetime import timedelta
 
-from auditor.domain.checkpoint import Checkpoint, advance, plan_window
-from auditor.domain.jobs import JobState
+from auditor.domain.checkpoint import Checkpoint, WindowPlan, advance, plan_window, to_recheck
+from auditor.domain.jobs import BEDROCK_MODEL_IMPORT, JobState
 from tests.unit.factories import T0
 
 RULES = {
@@ -15,11 +15,17 @@ def _in_flight(age: timedelta, n: int = 1) -> JobState:
     return JobState(f"job-{n}", "InProgress", T0 - age, 1)
 
 
+def _rechecked(plan: WindowPlan, in_flight: list[JobState]) -> tuple[JobState, ...]:
+    """What the run fetches one by one once the window's listing returned the jobs created in it."""
+    listed = {job.job_id for job in in_flight if job.created_at >= plan.window_start}
+    return tuple(to_recheck(plan, in_flight, listed, BEDROCK_MODEL_IMPORT, T0, RULES["recheck_horizon"]))
+
+
 def test_first_run_looks_back_and_is_a_baseline() -> None:
     plan = plan_window(None, [], T0, **RULES)
     assert plan.window_start == T0 - timedelta(hours=24)
     assert plan.baseline
-    assert plan.recheck == ()
+    assert _rechecked(plan, []) == ()
 
 
 def test_later_run_starts_at_previous_run_minus_overlap() -> None:
@@ -32,7 +38,7 @@ def test_oldest_in_flight_job_within_horizon_widens_the_window() -> None:
     three_days_old = _in_flight(timedelta(days=2, hours=23))
     plan = plan_window(Checkpoint(T0 - timedelta(minutes=5)), [three_days_old], T0, **RULES)
     assert plan.window_start == three_days_old.created_at - timedelta(minutes=5)
-    assert plan.recheck == ()
+    assert _rechecked(plan, [three_days_old]) == ()
 
 
 def test_in_flight_job_beyond_horizon_is_rechecked_not_listed() -> None:
@@ -40,7 +46,7 @@ def test_in_flight_job_beyond_horizon_is_rechecked_not_listed() -> None:
     recent = _in_flight(timedelta(hours=1), 2)
     plan = plan_window(Checkpoint(T0 - timedelta(minutes=5)), [ancient, recent], T0, **RULES)
     assert plan.window_start == recent.created_at - timedelta(minutes=5)
-    assert plan.recheck == (ancient,)
+    assert _rechecked(plan, [ancient, recent]) == (ancient,)
 
 
 def test_old_checkpoint_covers_jobs_so_they_are_not_rechecked_twice() -> None:
@@ -48,7 +54,7 @@ def test_old_checkpoint_covers_jobs_so_they_are_not_rechecked_twice() -> None:
     four_days = _in_flight(timedelta(days=4))
     plan = plan_window(Checkpoint(T0 - timedelta(days=5)), [four_days], T0, **RULES)
     assert plan.window_start == T0 - timedelta(days=5, minutes=5)
-    assert plan.recheck == ()
+    assert _rechecked(plan, [four_days]) == ()
 
 
 def test_checkpoint_never_moves_backwards() -> None:

@@ -27,8 +27,6 @@ class WindowPlan:
     window_start: datetime
     # No checkpoint yet: what is found is the baseline.
     baseline: bool
-    # In-flight jobs created before the window: too old to widen the list for, re-checked with Get.
-    recheck: tuple[JobState, ...]
     # A reconciliation sweep: list wider than the window (every in-progress job whatever its age, and
     # every job created since `sweep_start`; every job on every page where the API has no filters) and
     # diff all of it against state. It catches what the incremental window cannot see: a job that
@@ -60,23 +58,20 @@ def plan_window(
     First run: look back `initial_lookback`. Later runs: start at the earlier of the previous run's
     start and the creation of the oldest job still in progress, minus `overlap` for clock skew, so a
     job that takes days is listed until it ends. Jobs in flight for longer than `recheck_horizon` do
-    not widen the window; they are re-checked one by one instead, which keeps every list bounded.
+    not widen the window; they are re-checked one by one instead (`to_recheck`), which keeps every
+    list bounded.
     Every `reconcile_every` the run is also a sweep reaching back at least `reconcile_lookback`.
     """
     sweep = sweep_due(checkpoint, now, reconcile_every)
     if checkpoint is None:
         start = now - initial_lookback
-        return WindowPlan(
-            start, baseline=True, recheck=(), sweep=True, sweep_start=min(start, now - reconcile_lookback)
-        )
+        return WindowPlan(start, baseline=True, sweep=True, sweep_start=min(start, now - reconcile_lookback))
 
     horizon = now - recheck_horizon
-    jobs = list(in_flight)
-    recent = [job.created_at for job in jobs if job.created_at >= horizon]
+    recent = [job.created_at for job in in_flight if job.created_at >= horizon]
     start = min([checkpoint.last_run_started_at, *recent]) - overlap
-    recheck = tuple(job for job in jobs if job.created_at < start)
     sweep_start = min(start, now - reconcile_lookback) if sweep else None
-    return WindowPlan(start, baseline=False, recheck=recheck, sweep=sweep, sweep_start=sweep_start)
+    return WindowPlan(start, baseline=False, sweep=sweep, sweep_start=sweep_start)
 
 
 def to_recheck(
