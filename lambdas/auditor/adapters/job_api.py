@@ -7,6 +7,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,7 +135,7 @@ class BotoJobApi:
             except (AttributeError, TypeError) as exc:
                 # botocore's parser meets a string where the model has an object, and so on.
                 self._count(count_as)
-                raise SourceError(f"{label}: malformed response: {exc}", code="MalformedResponse") from exc
+                raise _malformed(label, exc) from exc
             self._count(count_as)
             if not isinstance(page, Mapping):
                 raise SourceError(f"{label}: page {number} is not an object", code="MalformedResponse")
@@ -161,7 +162,7 @@ class BotoJobApi:
         client = self._clients(kind.client, source.region)
         params = _list_params(source, created_after, status, created_before)
         listing = Listing()
-        try:
+        with _translated(source.key):
             pages = self._pages(client, kind.list_method, params, kind.max_page_size, source.key, source.key)
             for page in pages:
                 listing.pages += 1
@@ -175,12 +176,6 @@ class BotoJobApi:
                     listing.jobs.append(job)
                 if should_stop is not None and page.get("nextToken") and should_stop():
                     raise Stopped(f"{source.key}: time budget reached after {listing.pages} pages")
-        except ClientError as exc:
-            raise _source_error(source.key, exc) from exc
-        except BotoCoreError as exc:
-            raise SourceError(f"{source.key}: {exc}", code=type(exc).__name__) from exc
-        except _MALFORMED as exc:
-            raise _malformed(source.key, exc) from exc
         return listing
 
     def get_job(self, source: Source, job: JobState) -> ObservedJob | None:
@@ -190,16 +185,13 @@ class BotoJobApi:
         if kind.scope_param:
             params[kind.scope_param] = source.knowledge_base_id
         self._count(source.key)
-        try:
-            response = getattr(client, kind.get_method)(**params)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return None
-            raise _source_error(source.key, exc) from exc
-        except BotoCoreError as exc:
-            raise SourceError(f"{source.key}: {exc}", code=type(exc).__name__) from exc
-        except _MALFORMED as exc:
-            raise _malformed(source.key, exc) from exc
+        with _translated(source.key):
+            try:
+                response = getattr(client, kind.get_method)(**params)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    return None
+                raise
         item = response.get(kind.get_result_key) if kind.get_result_key else response
         if not isinstance(item, Mapping):
             raise SourceError(
@@ -212,7 +204,7 @@ class BotoJobApi:
         label = f"{account}/{region}: ListKnowledgeBases"
         ids: list[str] = []
         skipped = Listing()
-        try:
+        with _translated(label):
             for page in self._pages(client, "list_knowledge_bases", {}, 100, label, f"{account}/{region}"):
                 for kb in _items(page, "knowledgeBaseSummaries", skipped):
                     kb_id = kb.get("knowledgeBaseId")
@@ -220,12 +212,6 @@ class BotoJobApi:
                         skipped.skip("missing-knowledge-base-id")
                     elif kb.get("status") not in _GONE_KB_STATUSES:
                         ids.append(kb_id)
-        except ClientError as exc:
-            raise _source_error(label, exc) from exc
-        except BotoCoreError as exc:
-            raise SourceError(f"{label}: {exc}", code=type(exc).__name__) from exc
-        except _MALFORMED as exc:
-            raise _malformed(label, exc) from exc
         if skipped.skipped:
             logger.warning("knowledge bases skipped", extra={"region": region, "skipped": skipped.skipped})
         return ids
@@ -268,6 +254,19 @@ def _items(page: Mapping[str, Any], key: str, listing: Listing) -> Iterator[Mapp
         else:
             listing.skip("malformed-item")
             logger.warning("list item skipped: not an object", extra={"key": key, "item": repr(item)[:200]})
+
+
+@contextmanager
+def _translated(label: str) -> Iterator[None]:
+    """The SDK's errors, and responses it could not parse, as the failure of one source (`label`)."""
+    try:
+        yield
+    except ClientError as exc:
+        raise _source_error(label, exc) from exc
+    except BotoCoreError as exc:
+        raise SourceError(f"{label}: {exc}", code=type(exc).__name__) from exc
+    except _MALFORMED as exc:
+        raise _malformed(label, exc) from exc
 
 
 def _malformed(label: str, exc: Exception) -> SourceError:
