@@ -170,15 +170,11 @@ def test_keys_cdk_itself_uses_are_let_through() -> None:
     assert config == AuditorConfig()
 
 
-def test_cdk_synth_with_a_bad_context_value_fails_naming_the_key(tmp_path: Path) -> None:
-    # Given the context the CDK CLI passes for `cdk synth -c scheduleRateMinutes=abc`
-    env = {
-        **os.environ,
-        "CDK_CONTEXT_JSON": json.dumps({"scheduleRateMinutes": "abc"}),
-        "CDK_OUTDIR": str(tmp_path),
-    }
-    # When the app runs
-    result = subprocess.run(
+def _run_app(context: dict[str, object], outdir: Path) -> subprocess.CompletedProcess[str]:
+    """app.py in a process of its own, given context as the CDK CLI passes it: in CDK_CONTEXT_JSON,
+    which the jsii runtime reads only when it starts."""
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(outdir)}
+    return subprocess.run(
         [sys.executable, str(ROOT / "app.py")],
         env=env,
         capture_output=True,
@@ -186,6 +182,12 @@ def test_cdk_synth_with_a_bad_context_value_fails_naming_the_key(tmp_path: Path)
         timeout=300,
         check=False,
     )
+
+
+def test_cdk_synth_with_a_bad_context_value_fails_naming_the_key(tmp_path: Path) -> None:
+    # Given the context the CDK CLI passes for `cdk synth -c scheduleRateMinutes=abc`
+    # When the app runs
+    result = _run_app({"scheduleRateMinutes": "abc"}, tmp_path)
     # Then it exits non-zero before synthesizing, naming the key and the expected form
     assert result.returncode == 1
     assert "scheduleRateMinutes: " in result.stderr
@@ -352,23 +354,9 @@ def _recommended_feature_flags() -> dict[str, object]:
 
 
 def test_mistyped_context_key_fails_synth_naming_the_closest_key(tmp_path: Path) -> None:
-    # Given `cdk synth -c notifyStatus=Completed`: the CLI passes its own keys and the -c values in
-    # CDK_CONTEXT_JSON (read by the jsii runtime when it starts, hence a fresh process)
-    env = {
-        **os.environ,
-        "CDK_CONTEXT_JSON": json.dumps(CLI_CONTEXT | {"notifyStatus": "Completed"}),
-        "CDK_OUTDIR": str(tmp_path),
-        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-    }
+    # Given `cdk synth -c notifyStatus=Completed`: the CLI passes its own keys and the -c values
     # When the real app runs
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "app.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = _run_app(CLI_CONTEXT | {"notifyStatus": "Completed"}, tmp_path)
     # Then synth fails before building anything, naming the key and the one that was meant
     assert result.returncode == 1
     assert result.stderr.endswith(
