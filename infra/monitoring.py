@@ -17,6 +17,9 @@ from infra.alarms import alarm, queue_depth_metric
 from infra.auditor_function import METRICS_NAMESPACE, SERVICE_NAME
 
 DURATION_ALARM_FRACTION = 0.8
+# A claim conflict is normal once in a while (two runs overlapped); one every other run for an hour is
+# a job the auditor cannot claim (e.g. its item is not where its state says).
+CLAIM_CONFLICTS_PER_HOUR = 6
 _SERVICE = {"service": SERVICE_NAME}
 
 
@@ -32,7 +35,8 @@ def auditor_metric(name: str, *, period: Duration, statistic: str = "Sum") -> cl
 
 
 class Monitoring(Construct):
-    """Error, throttle, duration, DLQ and heartbeat alarms on an ops topic; one dashboard."""
+    """Error, throttle, duration, DLQ, heartbeat, parked-transition and claim-conflict alarms on an
+    ops topic; one dashboard."""
 
     def __init__(
         self,
@@ -100,6 +104,28 @@ class Monitoring(Construct):
                 ),
                 comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                 missing_data=cloudwatch.TreatMissingData.BREACHING,
+                topic=topic,
+            ),
+            # Each parked transition waits for an operator (kept in the state table under pk=PARKED).
+            "Parked": alarm(
+                self,
+                "ParkedTransitionsAlarm",
+                auditor_metric("ParkedTransitions", period=five_minutes),
+                description=(
+                    "A transition was refused by a channel MAX_PUBLISH_ATTEMPTS times and parked; "
+                    "it is in the state table under pk=PARKED."
+                ),
+                topic=topic,
+            ),
+            "ClaimConflicts": alarm(
+                self,
+                "ClaimConflictsAlarm",
+                auditor_metric("ClaimConflicts", period=Duration.hours(1)),
+                description=(
+                    f"{CLAIM_CONFLICTS_PER_HOUR} or more claim conflicts in an hour: a transition the "
+                    "auditor keeps failing to claim (see the 'claim condition failed' log lines)."
+                ),
+                threshold=CLAIM_CONFLICTS_PER_HOUR,
                 topic=topic,
             ),
         }

@@ -15,11 +15,12 @@ def _alarms(synth: Synth) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_five_alarms_each_notify_the_ops_topic_on_alarm_and_ok(default: Synth) -> None:
+def test_seven_alarms_each_notify_the_ops_topic_on_alarm_and_ok(default: Synth) -> None:
     ops = {"Ref": default.logical_id(default.stack.monitoring.ops_topic)}
     alarms = _alarms(default)
-    assert set(alarms) == {"Errors", "Throttles", "Duration", "DeadLetters", "Heartbeat"}
-    default.template.resource_count_is("AWS::CloudWatch::Alarm", 5)
+    expected = {"Errors", "Throttles", "Duration", "DeadLetters", "Heartbeat", "Parked", "ClaimConflicts"}
+    assert set(alarms) == expected
+    default.template.resource_count_is("AWS::CloudWatch::Alarm", 7)
     for props in alarms.values():
         assert props["AlarmActions"] == [ops]
         assert props["OKActions"] == [ops]
@@ -93,3 +94,18 @@ def test_dashboard_shows_runs_duration_transitions_api_calls_and_jobs_in_flight(
     ):
         assert f'"{metric}"' in body
     assert 'SEARCH(\'{JobAuditor,JobKind,Status,service} MetricName=\\"TransitionsByStatus\\"' in body
+
+
+def test_parked_transitions_and_repeated_claim_conflicts_alarm(default: Synth) -> None:
+    alarms = _alarms(default)
+    expected = {
+        "Parked": ("ParkedTransitions", 300, 1),
+        "ClaimConflicts": ("ClaimConflicts", 3600, 6),
+    }
+    for name, (metric, period, threshold) in expected.items():
+        props = alarms[name]
+        assert (props["Namespace"], props["MetricName"]) == ("JobAuditor", metric)
+        assert props["Dimensions"] == [{"Name": "service", "Value": "job-auditor"}]
+        assert (props["Statistic"], props["Period"], props["Threshold"]) == ("Sum", period, threshold)
+        assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert props["TreatMissingData"] == "notBreaching"
