@@ -38,6 +38,8 @@ _LOOK: dict[str, tuple[str, str, str]] = {
     UNKNOWN: (":grey_question:", "Unknown status", "#9e9e9e"),
 }
 _STUCK_LOOK = (":warning:", "STUCK", "#daa038")
+# A tracked job its API no longer finds (the same emoji as the Amazon Q Developer notification).
+_DISAPPEARED_LOOK = (":ghost:", "DISAPPEARED", "#808080")
 _PLAIN_LOOK = (":speech_balloon:", "Notification", "#9e9e9e")
 
 _KIND_NAMES = {
@@ -101,6 +103,8 @@ def look(detail: Mapping[str, Any]) -> tuple[str, str, str]:
     """(emoji, word, colour) of a transition; an unknown category looks like UNKNOWN."""
     if is_stuck(detail):
         return _STUCK_LOOK
+    if detail.get("transition") == "disappeared":
+        return _DISAPPEARED_LOOK
     return _LOOK.get(str(detail.get("statusCategory")), _LOOK[UNKNOWN])
 
 
@@ -118,6 +122,8 @@ def change_text(detail: Mapping[str, Any]) -> str:
     status = _str(detail, "status") or "?"
     if is_stuck(detail):
         return f"still {status} after {duration_text(detail.get('stuckForSeconds'))}"
+    if detail.get("transition") == "disappeared":
+        return f"no longer found (last seen {status})"
     previous = _str(detail, "previousStatus") or "new job"
     return f"{previous} → {status}"
 

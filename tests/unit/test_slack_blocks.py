@@ -133,6 +133,13 @@ def test_new_job_and_stuck_job_say_so() -> None:
     assert "*Status*\\nInProgress (for 24h 00m 00s)" in stuck
 
 
+def test_disappeared_job_says_so_with_its_last_status() -> None:
+    payload = render(SAMPLES["stuck"] | {"transition": "disappeared"})
+    assert _blocks(payload)[0]["text"]["text"].startswith(":ghost: DISAPPEARED")
+    assert "*no longer found (last seen InProgress)*" in _texts(payload)
+    assert payload["attachments"][0]["color"] == "#808080"
+
+
 def test_unknown_status_category_value_renders_as_unknown() -> None:
     payload = render(SAMPLES["succeeded"] | {"statusCategory": "SOMETHING_NEW", "status": "Paused"})
     assert _blocks(payload)[0]["text"]["text"].startswith(":grey_question: Unknown status")
