@@ -328,7 +328,7 @@ def _list_bedrock(
         cursor = (int(raw[0]), int(raw[1]))
 
     def keep(job: Any) -> bool:
-        return (status is None or job.status == status) and keep_extra(job)
+        return (status is None or job.status == status) and keep_extra(job) and plane.listed(job)
 
     with plane.lock:
         index = index_of(plane, region)
@@ -440,13 +440,17 @@ def _knowledge_base(plane: ControlPlane, region: str, raw: str) -> KnowledgeBase
 
 
 def _list_by_id(
-    index: SortedIndex[str, Any], query: Query, binding: str, limit: int
+    index: SortedIndex[str, Any],
+    query: Query,
+    binding: str,
+    limit: int,
+    keep: Callable[[Any], bool] = lambda _: True,
 ) -> tuple[list[Any], str | None]:
     lo = 0
     token = query.get("nextToken")
     if token is not None:
         lo = index.bisect_right(str(decode_token(token, binding)[0]))
-    page = _scan(index, lo, len(index), False, lambda _: True, limit)
+    page = _scan(index, lo, len(index), False, keep, limit)
     return page.items, encode_token(binding, [page.next_key]) if page.next_key is not None else None
 
 
@@ -456,7 +460,8 @@ def list_import_jobs(plane: ControlPlane, region: str, path: Mapping[str, str], 
     with plane.lock:
         kb = _knowledge_base(plane, region, path["knowledgeBaseId"])
         binding = _binding("ListImportJobs", region, {"knowledgeBaseId": kb.knowledge_base_id})
-        items, token = _list_by_id(plane.region(region).kb_jobs[kb.knowledge_base_id], query, binding, limit)
+        jobs = plane.region(region).kb_jobs[kb.knowledge_base_id]
+        items, token = _list_by_id(jobs, query, binding, limit, plane.listed)
         body: Body = {"importJobSummaries": [render_q_import_job_summary(j) for j in items]}
     if token:
         body["nextToken"] = token

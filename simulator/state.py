@@ -291,6 +291,9 @@ class ControlPlane:
         self._rng = random.Random(seed)  # noqa: S311 - ids, not secrets
         self._regions: dict[str, RegionState] = {}
         self._jobs_by_ref: dict[str, tuple[str, AnyJob]] = {}
+        # Job ref -> when its list operation starts returning it: the list API's visibility lag (Get
+        # finds the job at once).
+        self._listed_from: dict[str, datetime] = {}
         self._seq = 0
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -330,6 +333,7 @@ class ControlPlane:
         with self._lock:
             self._regions.clear()
             self._jobs_by_ref.clear()
+            self._listed_from.clear()
             self._rng = random.Random(self._seed)  # noqa: S311
             self.calls.clear()
             self.faults = FaultPlan()
@@ -678,6 +682,34 @@ class ControlPlane:
         with self._lock:
             job = self.get_job(job_ref, region=region)
             self._apply_status(job, status, failure_message, self._when(when))
+
+    def hide_from_lists(self, job_ref: str, until: datetime) -> None:
+        """The job's list operation leaves it out until `until` (a list that lags behind Get)."""
+        with self._lock:
+            self.get_job(job_ref)
+            self._listed_from[job_ref] = until
+
+    def listed(self, job: AnyJob) -> bool:
+        """Whether the list operations return `job` now."""
+        ref = job.import_job_id if isinstance(job, ImportJob) else job.arn
+        until = self._listed_from.get(ref)
+        return until is None or self.clock.now() >= until
+
+    def delete_job(self, job_ref: str) -> None:
+        """The job is gone from every list and Get (deleted by someone, or expired by the service)."""
+        with self._lock:
+            region, job = self._jobs_by_ref.pop(job_ref)
+            state = self.region(region)
+            if isinstance(job, ModelImportJob):
+                state.import_jobs.remove(job.sort_key)
+                del state.import_jobs_by_arn[job.arn]
+                del state.import_jobs_by_name[job.name]
+            elif isinstance(job, ModelCopyJob):
+                state.copy_jobs.remove(job.sort_key)
+                del state.copy_jobs_by_arn[job.arn]
+            else:
+                state.kb_jobs[job.knowledge_base_id].remove(job.import_job_id)
+            self._listed_from.pop(job_ref, None)
 
     def get_job(self, job_ref: str, *, region: str | None = None) -> AnyJob:
         """The live record of a job by ARN / id (or import job name with `region`); KeyError if unknown."""

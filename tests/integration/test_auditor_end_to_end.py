@@ -451,3 +451,39 @@ def test_reconcile_every_minutes_decides_which_runs_sweep(make_world: Any, every
     (source,) = w.run()["sources"]
     # Then it sweeps only when RECONCILE_EVERY_MINUTES says every run
     assert source["reconciled"] is swept
+
+
+def test_a_job_listed_later_than_the_overlap_is_announced_by_the_next_sweep(make_world: Any) -> None:
+    # Given a running auditor, and a job its list API shows only 40 minutes after its creation
+    w: World = make_world(**BEDROCK_ONLY)
+    w.run()
+    w.advance(timedelta(minutes=5))
+    arn = w.plane.create_model_import_job(region=REGION, name="late", status="Failed")
+    w.plane.hide_from_lists(arn, w.now() + timedelta(minutes=40))
+    # When the schedule runs for an hour and a half (the window moves past it before it is listed)
+    announced: list[dict[str, Any]] = []
+    for _ in range(18):
+        w.advance(timedelta(minutes=5))
+        w.run()
+        announced += w.events_received()
+    # Then the sweep announced it, once
+    assert [(e["detail"]["jobArn"], e["detail"]["status"]) for e in announced] == [(arn, "Failed")]
+
+
+def test_a_tracked_job_deleted_from_the_api_is_announced_as_disappeared_once(make_world: Any) -> None:
+    # Given a job the auditor tracks in flight, which then vanishes from the API
+    w: World = make_world(**BEDROCK_ONLY)
+    arn = w.plane.create_model_import_job(region=REGION, name="doomed", status="InProgress")
+    w.run()
+    w.plane.delete_job(arn)
+    # When runs go on
+    announced: list[dict[str, Any]] = []
+    for _ in range(6):
+        w.advance(timedelta(minutes=5))
+        w.run()
+        announced += w.events_received()
+    # Then one event says it disappeared, with the status it was last seen in, and it is not followed
+    (event,) = announced
+    assert event["detail"]["transition"] == "disappeared"
+    assert (event["detail"]["previousStatus"], event["detail"]["status"]) == ("InProgress", "InProgress")
+    assert w.plane.count_calls("GetModelImportJob") == 3

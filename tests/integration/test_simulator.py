@@ -615,3 +615,32 @@ def test_control_api_errors_use_the_aws_error_shape(sim: Sim) -> None:
     assert exc.value.code == 404
     assert exc.value.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
     assert "nope" in json.loads(exc.value.read())["message"]
+
+
+# -- list lag and deletion (the faults the reconciliation sweep and re-checks answer) ------------------
+def test_a_job_hidden_from_lists_is_listed_from_its_time_and_found_by_get_at_once(sim: Sim) -> None:
+    arn = sim.plane.create_model_import_job(REGION, "late")
+    kb = sim.plane.create_knowledge_base(REGION, "kb")
+    q_job = sim.plane.create_import_job(REGION, kb)
+    sim.plane.hide_from_lists(arn, START + timedelta(minutes=30))
+    sim.plane.hide_from_lists(q_job, START + timedelta(minutes=30))
+    assert sim.bedrock.list_model_import_jobs()["modelImportJobSummaries"] == []
+    assert sim.qconnect.list_import_jobs(knowledgeBaseId=kb)["importJobSummaries"] == []
+    assert sim.bedrock.get_model_import_job(jobIdentifier=arn)["jobArn"] == arn
+    sim.clock.advance(timedelta(minutes=30))
+    assert [j["jobArn"] for j in sim.bedrock.list_model_import_jobs()["modelImportJobSummaries"]] == [arn]
+    listed = sim.qconnect.list_import_jobs(knowledgeBaseId=kb)["importJobSummaries"]
+    assert [j["importJobId"] for j in listed] == [q_job]
+
+
+def test_a_deleted_job_is_gone_from_list_and_get(sim: Sim) -> None:
+    arn = sim.plane.create_model_import_job(REGION, "gone")
+    kept = sim.plane.create_model_import_job(REGION, "kept")
+    sim.plane.delete_job(arn)
+    listed = sim.bedrock.list_model_import_jobs()["modelImportJobSummaries"]
+    assert [j["jobArn"] for j in listed] == [kept]
+    with pytest.raises(ClientError) as error:
+        sim.bedrock.get_model_import_job(jobIdentifier=arn)
+    assert _code(error) == "ResourceNotFoundException"
+    # Its name is free again, as after a deletion in AWS
+    sim.plane.create_model_import_job(REGION, "gone")
