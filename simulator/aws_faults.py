@@ -118,6 +118,8 @@ class AwsFaultInjector:
         self._elapsed_ms = 0
         self._on_call: Callable[[str], None] | None = None
         self._passthrough_clients: dict[tuple[str, str], Any] = {}
+        # Jobs whose events EventBridge refuses every time (a poison transition), while enabled.
+        self.poison_job_ids: set[str] = set()
 
     # -- arming, per invocation -------------------------------------------------------------------
     def start_invocation(self, *, budget_ms: int | None = None) -> None:
@@ -211,23 +213,38 @@ class AwsFaultInjector:
             self._passthrough_clients[key] = session.client(service, region_name=region)
         return self._passthrough_clients[key]
 
+    def _poisoned(self, entries: list[dict[str, Any]]) -> set[int]:
+        if not self.enabled or not self.poison_job_ids:
+            return set()
+        return {
+            i
+            for i, entry in enumerate(entries)
+            if json.loads(entry["Detail"]).get("jobId") in self.poison_job_ids
+        }
+
     def _put_events(self, context: dict[str, Any], **kwargs: Any) -> tuple[AWSResponse, Any] | None:
         if self._draw(self.rates.put_events_error):
             self.counts["PutEventsError"] += 1
             return _error("InternalFailure", "injected PutEvents failure", 500)
-        if not self._draw(self.rates.put_events_partial):
-            return None
         entries = list(context["injector_params"]["Entries"])
-        failing = {i for i in range(len(entries)) if self._rng.random() < 0.5} or {0}
+        poisoned = self._poisoned(entries)
+        failing = set(poisoned)
+        if self._draw(self.rates.put_events_partial):
+            self.counts["PutEventsPartialFailure"] += 1
+            failing |= {i for i in range(len(entries)) if self._rng.random() < 0.5} or {0}
+        if not failing:
+            return None
         passing = [e for i, e in enumerate(entries) if i not in failing]
         if passing:
             self._passthrough("events", _region(kwargs)).put_events(Entries=passing)
-        self.counts["PutEventsPartialFailure"] += 1
-        self.counts["PutEventsFailedEntries"] += len(failing)
+        self.counts["PutEventsFailedEntries"] += len(failing - poisoned)
+        self.counts["PutEventsPoisonRefused"] += len(poisoned)
         parsed = {
             "FailedEntryCount": len(failing),
             "Entries": [
-                {"ErrorCode": "InternalFailure", "ErrorMessage": "injected"}
+                {"ErrorCode": "ValidationException", "ErrorMessage": "injected: poison"}
+                if i in poisoned
+                else {"ErrorCode": "InternalFailure", "ErrorMessage": "injected"}
                 if i in failing
                 else {"EventId": f"injected-{i}"}
                 for i in range(len(entries))

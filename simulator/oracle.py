@@ -21,6 +21,12 @@ The oracle therefore checks, per job:
 `stuck` alerts (a job in the same in-progress status for too long) take a sequence number without
 changing the status: in the chain they must repeat the current status (`previousStatus` = `status`
 = the status the job holds at that point of the chain); they are not counted as transitions.
+
+A job deleted while in flight must end its chain with one `disappeared` event (repeating the status it
+was last seen in, which may be older than its true last one: a status that lasted less than a run),
+and be recorded as disappeared. A parked transition (kept in the table for operators after a channel
+refused it too often) counts as announced in its job's chain. A job whose listing lagged is exempt from
+check 5: the checkpoint may pass it before it is visible; the reconciliation sweep finds it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from typing import Any
 
 STATUS_TRANSITIONS = frozenset({"discovered", "status-changed"})
 STUCK = "stuck"
+DISAPPEARED = "disappeared"
 
 
 @dataclass
@@ -41,6 +48,7 @@ class JobTruth:
     source_key: str
     created_at: datetime
     history: list[tuple[datetime, str]] = field(default_factory=list)
+    deleted_at: datetime | None = None
 
     @property
     def statuses(self) -> list[str]:
@@ -84,10 +92,16 @@ class Truth:
         self._unverified: dict[str, list[JobTruth]] = defaultdict(list)
 
     # -- recording --------------------------------------------------------------------------------
-    def created(self, job_id: str, source_key: str, created_at: datetime, status: str) -> None:
+    def created(
+        self, job_id: str, source_key: str, created_at: datetime, status: str, *, lagging: bool = False
+    ) -> None:
         job = JobTruth(job_id, source_key, created_at, [(created_at, status)])
         self.jobs[job_id] = job
-        self._unverified[source_key].append(job)
+        if not lagging:
+            self._unverified[source_key].append(job)
+
+    def deleted(self, job_id: str, when: datetime) -> None:
+        self.jobs[job_id].deleted_at = when
 
     def changed(self, job_id: str, when: datetime, status: str) -> None:
         self.jobs[job_id].history.append((when, status))
@@ -120,11 +134,20 @@ class Truth:
             self._unverified[source_key] = still
 
     # -- checks 1 to 4, at the end ----------------------------------------------------------------
-    def verify(self, events: Iterable[Mapping[str, Any]], items: Iterable[Mapping[str, Any]]) -> Verdict:
-        """`events`: every event the bus consumer received; `items`: the state table's items."""
+    def verify(
+        self,
+        events: Iterable[Mapping[str, Any]],
+        items: Iterable[Mapping[str, Any]],
+        parked: Iterable[Mapping[str, Any]] = (),
+    ) -> Verdict:
+        """`events`: every event the bus consumer received; `items`: the state table's items;
+        `parked`: the details of the parked transitions."""
         verdict = Verdict(violations=list(self.checkpoint_violations))
         bad = verdict.violations
+        parked = list(parked)
         by_id, deliveries = self._check_events([e["detail"] for e in events], bad)
+        parked_ids, _ = self._check_events(parked, bad)
+        by_id = {**parked_ids, **by_id}
         items = list(items)
         open_claims = [str(i["jobId"]) for i in items if "pendingEventId" in i]
         if open_claims:
@@ -133,8 +156,10 @@ class Truth:
         verdict.figures = {
             "jobs": len(self.jobs),
             "truth status changes": self.status_changes,
-            "transitions": sum(1 for d in by_id.values() if d.get("transition") != STUCK),
+            "transitions": sum(1 for d in by_id.values() if d.get("transition") in STATUS_TRANSITIONS),
             "stuck alerts": sum(1 for d in by_id.values() if d.get("transition") == STUCK),
+            "disappeared": sum(1 for d in by_id.values() if d.get("transition") == DISAPPEARED),
+            "parked": len(parked_ids),
             "delivered": sum(deliveries.values()),
             "duplicates": sum(deliveries.values()) - len(by_id),
             "lost": lost,
@@ -166,9 +191,11 @@ class Truth:
             if d["status"] not in job.statuses:
                 bad.append(f"phantom: {d['jobId']} never had status {d['status']} (event {event_id})")
             prev = d["previousStatus"]
-            if d.get("transition") == STUCK:
+            if d.get("transition") in (STUCK, DISAPPEARED):
                 if prev != d["status"]:
-                    bad.append(f"stuck alert {event_id} changes status {prev} -> {d['status']}")
+                    bad.append(f"{d['transition']} {event_id} changes status {prev} -> {d['status']}")
+                if d.get("transition") == DISAPPEARED and job.deleted_at is None:
+                    bad.append(f"phantom: {d['jobId']} announced as disappeared but never deleted")
             elif d.get("transition") not in STATUS_TRANSITIONS:
                 bad.append(f"event {event_id} of unknown transition kind {d.get('transition')!r}")
             elif prev is not None and not job.really_changed(prev, d["status"]):
@@ -188,25 +215,42 @@ class Truth:
         lost = 0
         for job_id, job in self.jobs.items():
             chain = sorted(per_job.get(job_id, []), key=lambda d: int(d["sequence"]))
-            status = self.baseline.get(job_id)
-            sequence = 1 if status is not None else 0
-            for d in chain:
-                if int(d["sequence"]) != sequence + 1 or d["previousStatus"] != status:
-                    bad.append(
-                        f"gap: {job_id} went from ({sequence}, {status}) to event "
-                        f"({d['sequence']}, {d['previousStatus']} -> {d['status']})"
-                    )
-                    lost += 1
-                sequence, status = int(d["sequence"]), d["status"]
-            if status != job.final:
-                bad.append(f"lost: {job_id} ends at {job.final} but the last announced status is {status}")
-                lost += 1
-            item = recorded.get(job_id)
-            if item is None:
-                bad.append(f"state: {job_id} is not recorded in DynamoDB")
-            elif item["status"] != job.final or int(item["sequence"]) != sequence:
+            lost += self._check_chain(job, chain, recorded.get(job_id), bad)
+        return lost
+
+    def _check_chain(
+        self, job: JobTruth, chain: list[Mapping[str, Any]], item: Mapping[str, Any] | None, bad: list[str]
+    ) -> int:
+        """Checks 3 and 4 for one job; returns how many of its transitions were lost."""
+        job_id = job.job_id
+        status = self.baseline.get(job_id)
+        if job.deleted_at is not None and not chain and status is None:
+            return 0  # gone before the auditor could see it: nothing to announce
+        sequence = 1 if status is not None else 0
+        lost = 0
+        for d in chain:
+            if int(d["sequence"]) != sequence + 1 or d["previousStatus"] != status:
                 bad.append(
-                    f"state: {job_id} recorded ({item['sequence']}, {item['status']}), "
-                    f"truth ({sequence}, {job.final})"
+                    f"gap: {job_id} went from ({sequence}, {status}) to event "
+                    f"({d['sequence']}, {d['previousStatus']} -> {d['status']})"
                 )
+                lost += 1
+            sequence, status = int(d["sequence"]), d["status"]
+        if job.deleted_at is not None:
+            if not chain or chain[-1].get("transition") != DISAPPEARED:
+                bad.append(f"lost: {job_id} was deleted in flight but never announced as disappeared")
+                lost += 1
+            elif item is None or not item.get("disappearedAt") or int(item["sequence"]) != sequence:
+                bad.append(f"state: {job_id} announced as disappeared but not recorded so: {item}")
+            return lost
+        if status != job.final:
+            bad.append(f"lost: {job_id} ends at {job.final} but the last announced status is {status}")
+            lost += 1
+        if item is None:
+            bad.append(f"state: {job_id} is not recorded in DynamoDB")
+        elif item["status"] != job.final or int(item["sequence"]) != sequence:
+            bad.append(
+                f"state: {job_id} recorded ({item['sequence']}, {item['status']}), "
+                f"truth ({sequence}, {job.final})"
+            )
         return lost

@@ -23,6 +23,7 @@ runs twice more, and the oracle (`simulator.oracle`) checks the promises. Exit s
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -77,6 +78,12 @@ class SoakConfig:
     # Per cycle: an ended Q in Connect job is deleted (seen by the reconciliation sweep only, once the
     # window has moved past its creation).
     delete_ended: float = 0.05
+    # Per new job: its list operation leaves it out for 10 to 50 minutes, far past the overlap (5).
+    list_lag: float = 0.05
+    # Per cycle: a Bedrock job in flight vanishes from the API (announced as disappeared).
+    vanish: float = 0.01
+    # At this fraction of the cycles a job is created whose events EventBridge always refuses (parked).
+    poison_at: float = 0.25
 
 
 @dataclass
@@ -199,7 +206,11 @@ class Soak:
             source = self._source_key("bedrock-model-copy")
         record = plane.snapshot(job_id)
         when: datetime = record.created_time if isinstance(record, ImportJob) else record.creation_time
-        self.truth.created(job_id, source, when, status)
+        lagging = self.rng.random() < self.cfg.list_lag
+        if lagging:
+            plane.hide_from_lists(job_id, when + timedelta(minutes=self.rng.uniform(10, 50)))
+            self.outages["Listed late, past the overlap (sweep)"] += 1
+        self.truth.created(job_id, source, when, status, lagging=lagging)
         nexts = QCONNECT_NEXT if family == "qconnect" else BEDROCK_NEXT
         if status in nexts:
             self.live[job_id] = (family, status)
@@ -242,6 +253,24 @@ class Soak:
                     self._progress(job_id)
             if self.ended_qconnect and self.rng.random() < self.cfg.delete_ended / parts:
                 self._delete_an_ended_job()
+            if self.rng.random() < self.cfg.vanish / parts:
+                self._vanish_a_job()
+
+    def _vanish_a_job(self) -> None:
+        """A Bedrock job in flight for a couple of runs is gone from list and Get."""
+        now = self.w.plane.clock.now()
+        known = [
+            job_id
+            for job_id, (family, _) in self.live.items()
+            if family != "qconnect" and now - self.truth.jobs[job_id].created_at > timedelta(minutes=10)
+        ]
+        if not known:
+            return
+        job_id = self.rng.choice(sorted(known))
+        self.w.plane.delete_job(job_id)
+        del self.live[job_id]
+        self.truth.deleted(job_id, now)
+        self.outages["Vanished in flight (disappeared)"] += 1
 
     def _poisson(self, mean: float) -> int:
         n, p, limit = 0, 1.0, pow(2.718281828, -mean)
@@ -367,6 +396,8 @@ class Soak:
                 self._step_world()
                 if cycle == self.cfg.cycles // 3:
                     self.kbs.append(self.w.plane.create_knowledge_base(REGION, "kb-late"))
+                if cycle == int(self.cfg.cycles * self.cfg.poison_at):
+                    self._create_poison_job()
                 label, context = self._arm(cycle)
                 clients = ClientFactory(session=session)  # fresh clients, as after a cold start
                 self.invoke(label, context, clients)
@@ -385,17 +416,28 @@ class Soak:
             self.cfg, verdict, faults, self.runs, sleeper.total, seconds=time.monotonic() - started
         )
 
+    def _create_poison_job(self) -> None:
+        """An ended import job whose every event EventBridge refuses: parked after the attempt cap."""
+        job_id = self.w.plane.create_model_import_job(REGION, "soak-poison", status="Failed")
+        record = self.w.plane.snapshot(job_id)
+        assert not isinstance(record, ImportJob)
+        self.truth.created(job_id, self._source_key("bedrock-model-import"), record.creation_time, "Failed")
+        self.injector.poison_job_ids.add(job_id)
+        self.outages["Poison transition (refused every time)"] += 1
+
     def finish(self) -> Verdict:
-        """Faults off, past the claim lease, two clean runs, then the oracle."""
+        """Faults off; clean runs past the claim lease, past every listing lag and through one sweep,
+        enough for a vanished job's re-checks; then the oracle."""
         self.w.plane.faults.clear()
         self.injector.enabled = False
         self.injector.start_invocation()
-        for _ in range(2):
-            self.w.advance(timedelta(minutes=16))
+        for minutes in (16, 16, 61, 16, 16):
+            self.w.advance(timedelta(minutes=minutes))
             self.w.run()
             self.events.extend(self.w.events_received())
             self._check_checkpoints()
-        return self.truth.verify(self.events, list(self.w.table_items("SRC#")))
+        parked = [json.loads(str(i["detail"])) for i in self.w.table_items("PARKED")]
+        return self.truth.verify(self.events, list(self.w.table_items("SRC#")), parked)
 
     def _expire_history(self) -> None:
         """History items expire by TTL in AWS; moto keeps them, and its index queries scan the whole

@@ -13,6 +13,7 @@ SHORT = SoakConfig(
     overlap=0.08,
     source_outage=0.06,
     new_jobs_per_cycle=1.5,
+    vanish=0.1,
 )
 
 
@@ -39,3 +40,14 @@ def test_short_soak_keeps_every_promise(moto_server: MotoServer) -> None:
         assert faults[kind] > 0, kind
     assert report.runs["crashed"] > 0
     assert report.runs["overlapping invocations"] > 0
+    # And the faults only the reconciliation sweep, the re-checks and parking answer for
+    for kind in (
+        "Listed late, past the overlap (sweep)",
+        "Ended job deleted later (sweep)",
+        "Vanished in flight (disappeared)",
+        "Poison transition (refused every time)",
+        "Malformed knowledge base discovery (one run)",
+    ):
+        assert faults[kind] > 0, kind
+    assert figures["disappeared"] == faults["Vanished in flight (disappeared)"]
+    assert figures["parked"] >= 1
