@@ -35,6 +35,8 @@ from simulator.world import DEFAULT_START, MotoServer, World  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 CYCLE = timedelta(minutes=5)
+# The auditor's default RECONCILE_EVERY_MINUTES: a run this long after the last sweep sweeps again.
+SWEEP_EVERY = timedelta(minutes=60)
 BASE = (10_000, 500, 200)
 FULL = [
     (1_000, 500, 200),
@@ -189,6 +191,24 @@ def _auditor_row(s: Scenario, w: World, answer: dict[str, Any], ddb_pages: int) 
     }
 
 
+def _sweep_row(answer: dict[str, Any]) -> dict[str, Any]:
+    """What one reconciliation sweep costs, beside the steady-state cycle it replaces once an hour."""
+    meter = answer["meter"]
+    summary = answer["result"]
+    assert all(source["reconciled"] for source in summary["sources"]), "the measured run did not sweep"
+    return {
+        "listCalls": _calls(meter, "bedrock.List") + _calls(meter, "qconnect.List"),
+        "getCalls": _calls(meter, "bedrock.Get") + _calls(meter, "qconnect.Get"),
+        "dynamodbRequests": _calls(meter, "dynamodb."),
+        "readUnitsEstimated": meter["dynamodbReadUnits"],
+        "apiCalls": sum(meter["calls"].values()),
+        "jobsListed": sum(int(x["jobs_listed"]) for x in summary["sources"]),
+        "wallS": answer["wallS"],
+        **_times(answer),
+        "peakRssMb": answer["peakRssMb"],
+    }
+
+
 def _naive_row(answer: dict[str, Any]) -> dict[str, Any]:
     meter = answer["meter"]
     return {
@@ -275,6 +295,9 @@ def run_scenario(moto: MotoServer, size: tuple[int, int, int], opts: Options, lo
                 rows.append(row)
                 if n_answer:
                     naive_rows.append(_naive_row(n_answer))
+            # The baseline was the last sweep: one hour after it the next run sweeps (no new changes).
+            w.advance(SWEEP_EVERY - CYCLE * (1 + opts.cycles))
+            sweep = _sweep_row(auditor.invoke(w.now()))
         finally:
             auditor.close()
             if naive:
@@ -286,6 +309,7 @@ def run_scenario(moto: MotoServer, size: tuple[int, int, int], opts: Options, lo
         "transitionsPerCycle": transitions,
         "firstInvocation": {"wallS": first["wallS"], "peakRssMb": first["peakRssMb"]},
         "auditor": _median_row(rows),
+        "sweep": sweep,
         "cycles": rows,
         "scenarioSeconds": round(time.perf_counter() - started, 1),
     }
@@ -399,6 +423,15 @@ def main(argv: list[str] | None = None) -> int:
         "* estimated from item sizes; list bound: ceil(jobs in window / page) per Bedrock source, "
         "ceil(all jobs / 100) for Q in Connect (no time filter), +1 ListKnowledgeBases"
     )
+    print("reconciliation sweep (once an hour by default), per scenario:")
+    print("history    inf trans  list   get   ddb     RRU*  listed   wall  model  RSSMB")
+    for row in report["scenarios"]:
+        sw = row["sweep"]
+        print(
+            f"{row['history']:>7} {row['inFlight']:>5} {row['transitionsPerCycle']:>5} {sw['listCalls']:>5}"
+            f" {sw['getCalls']:>5} {sw['dynamodbRequests']:>5} {sw['readUnitsEstimated']:>8.1f}"
+            f" {sw['jobsListed']:>7} {sw['wallS']:>6.2f} {sw['modelledS']:>6.2f} {sw['peakRssMb']:>6.0f}"
+        )
     for name, model in report["costModel"]["scenarios"].items():
         line = ", ".join(f"{m} ${v['totalUsd']:.2f}" for m, v in model["monthly"].items())
         print(f"monthly cost ({name}): {line}")

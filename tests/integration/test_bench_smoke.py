@@ -43,6 +43,12 @@ def test_bench_report_shape_and_list_bound(moto_server: MotoServer, tmp_path: An
         assert a["readUnitsEstimated"] > 0
         assert {"apiCalls", "wall"} <= set(row["ratios"])
         assert row["naive"]["events"] == a["transitions"] == row["transitionsPerCycle"]
+        # And the hourly sweep is measured: a superset of the window, plus a page of older in-progress
+        # jobs for each of the two Bedrock kinds
+        sweep = row["sweep"]
+        assert sweep["listCalls"] >= a["listCalls"] + 2
+        assert sweep["jobsListed"] >= a["listCallsByKind"]["bedrock-model-import"]["jobsInWindow"]
+        assert {"getCalls", "dynamodbRequests", "wallS", "modelledS", "peakRssMb"} <= set(sweep)
     # And the cost model prices the scenario with transitions against the idle one
     model = cost_model(report)
     assert model["pricesAsOf"] == "2026-11"
