@@ -190,14 +190,11 @@ class InMemoryStateStore:
     history: dict[str, Transition] = field(default_factory=dict)
     parked_transitions: dict[str, tuple[Transition, str]] = field(default_factory=dict)
     faults: list[Callable[[str], None]] = field(default_factory=list)
-    writes: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
 
     def _op(self, operation: str) -> None:
-        with self._lock:
-            self.writes[operation] += 1
         for fault in list(self.faults):
             fault(operation)
 
