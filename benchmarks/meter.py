@@ -24,8 +24,8 @@ import math
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 _KB = 1024
 _READ_UNIT = 4 * _KB
@@ -205,64 +205,96 @@ class Meter:
                 units += _units(max(old_size, new_size), _KB)
         return float(units)
 
-    def _capacity(  # noqa: PLR0912 (one branch per operation)
+    def _capacity(
         self, operation: str, params: Mapping[str, Any], parsed: Mapping[str, Any], ok: bool
     ) -> None:
-        table = str(params.get("TableName", ""))
-        if operation == "GetItem":
-            item = parsed.get("Item")
-            size = item_size(item) if item else 0
-            factor = 1.0 if params.get("ConsistentRead") else 0.5
-            self.rru += factor * _units(size, _READ_UNIT)
-            if item:
-                self._remember(table, item)
-        elif operation in {"Query", "Scan"}:
-            items = parsed.get("Items") or []
-            size = sum(item_size(i) for i in items)
-            eventual = "IndexName" in params or not params.get("ConsistentRead")
-            self.rru += (0.5 if eventual else 1.0) * _units(size, _READ_UNIT)
-            for item in items:  # GSI items are whole items too (projection ALL)
-                self._remember(table, item)
-        elif operation == "PutItem":
-            new = params["Item"]
+        estimate = self._ESTIMATES.get(operation)
+        if estimate is not None:
+            estimate(self, str(params.get("TableName", "")), params, parsed, ok)
+
+    def _get_item(self, table: str, params: Mapping[str, Any], parsed: Mapping[str, Any], ok: bool) -> None:
+        item = parsed.get("Item")
+        size = item_size(item) if item else 0
+        factor = 1.0 if params.get("ConsistentRead") else 0.5
+        self.rru += factor * _units(size, _READ_UNIT)
+        if item:
+            self._remember(table, item)
+
+    def _query(self, table: str, params: Mapping[str, Any], parsed: Mapping[str, Any], ok: bool) -> None:
+        items = parsed.get("Items") or []
+        size = sum(item_size(i) for i in items)
+        eventual = "IndexName" in params or not params.get("ConsistentRead")
+        self.rru += (0.5 if eventual else 1.0) * _units(size, _READ_UNIT)
+        for item in items:  # GSI items are whole items too (projection ALL)
+            self._remember(table, item)
+
+    def _put_item(self, table: str, params: Mapping[str, Any], parsed: Mapping[str, Any], ok: bool) -> None:
+        new = params["Item"]
+        key = self._key(table, new)
+        old = self._shadow.get(key) if key else None
+        if ok:
+            self.wru += self._write(table, new, old)
+            self._remember(table, new)
+        else:
+            self.wru += _units(max(item_size(old) if old else 0, item_size(new)), _KB)
+
+    def _update_item(
+        self, table: str, params: Mapping[str, Any], parsed: Mapping[str, Any], ok: bool
+    ) -> None:
+        # The auditor's updates move a claim's lease or count an attempt or a miss: about the same
+        # size; the pending index key may change.
+        key = self._key(table, params["Key"])
+        old = self._shadow.get(key) if key else None
+        size = item_size(old) if old else 0
+        indexed = sum(1 for k in self._index_keys(old) if k is not None)
+        self.wru += _units(size, _KB) + (2 * indexed * _units(size, _KB) if ok else 0)
+
+    def _delete_item(
+        self, table: str, params: Mapping[str, Any], parsed: Mapping[str, Any], ok: bool
+    ) -> None:
+        key = self._key(table, params["Key"])
+        old = self._shadow.pop(key, None) if key else None
+        self.wru += self._write(table, None, old) if ok and old else 1.0
+
+    def _batch_write_item(
+        self, table: str, params: Mapping[str, Any], parsed: Mapping[str, Any], ok: bool
+    ) -> None:
+        unprocessed = parsed.get("UnprocessedItems") or {}
+        for name, requests in (params.get("RequestItems") or {}).items():
+            left = {json.dumps(r, sort_keys=True) for r in unprocessed.get(name, [])}
+            for request in requests:
+                if json.dumps(request, sort_keys=True) not in left:
+                    self._batch_request(name, request)
+
+    def _batch_request(self, table: str, request: Mapping[str, Any]) -> None:
+        put = request.get("PutRequest")
+        if put:
+            new = put["Item"]
             key = self._key(table, new)
-            old = self._shadow.get(key) if key else None
-            if ok:
-                self.wru += self._write(table, new, old)
-                self._remember(table, new)
-            else:
-                self.wru += _units(max(item_size(old) if old else 0, item_size(new)), _KB)
-        elif operation == "UpdateItem":
-            # The auditor only moves a claim's lease: same size, the pending index key changes.
-            key = self._key(table, params["Key"])
-            old = self._shadow.get(key) if key else None
-            size = item_size(old) if old else 0
-            indexed = sum(1 for k in self._index_keys(old) if k is not None)
-            self.wru += _units(size, _KB) + (2 * indexed * _units(size, _KB) if ok else 0)
-        elif operation == "DeleteItem":
-            key = self._key(table, params["Key"])
+            self.wru += self._write(table, new, self._shadow.get(key) if key else None)
+            self._remember(table, new)
+        else:
+            key = self._key(table, request["DeleteRequest"]["Key"])
             old = self._shadow.pop(key, None) if key else None
-            self.wru += self._write(table, None, old) if ok and old else 1.0
-        elif operation == "BatchWriteItem":
-            unprocessed = parsed.get("UnprocessedItems") or {}
-            for name, requests in (params.get("RequestItems") or {}).items():
-                left = {json.dumps(r, sort_keys=True) for r in unprocessed.get(name, [])}
-                for request in requests:
-                    if json.dumps(request, sort_keys=True) in left:
-                        continue
-                    put = request.get("PutRequest")
-                    if put:
-                        new = put["Item"]
-                        key = self._key(name, new)
-                        self.wru += self._write(name, new, self._shadow.get(key) if key else None)
-                        self._remember(name, new)
-                    else:
-                        key = self._key(name, request["DeleteRequest"]["Key"])
-                        old = self._shadow.pop(key, None) if key else None
-                        self.wru += self._write(name, None, old) if old else 1.0
-        elif operation == "BatchGetItem":
-            for items in (parsed.get("Responses") or {}).values():
-                self.rru += sum(0.5 * _units(item_size(i), _READ_UNIT) for i in items)
+            self.wru += self._write(table, None, old) if old else 1.0
+
+    def _batch_get_item(
+        self, table: str, params: Mapping[str, Any], parsed: Mapping[str, Any], ok: bool
+    ) -> None:
+        for items in (parsed.get("Responses") or {}).values():
+            self.rru += sum(0.5 * _units(item_size(i), _READ_UNIT) for i in items)
+
+    # Operation -> its capacity estimate.
+    _ESTIMATES: ClassVar[dict[str, Callable[..., None]]] = {
+        "GetItem": _get_item,
+        "Query": _query,
+        "Scan": _query,
+        "PutItem": _put_item,
+        "UpdateItem": _update_item,
+        "DeleteItem": _delete_item,
+        "BatchWriteItem": _batch_write_item,
+        "BatchGetItem": _batch_get_item,
+    }
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -187,19 +187,8 @@ class Truth:
             job = self.jobs.get(str(d["jobId"]))
             if job is None:
                 bad.append(f"event {event_id} for a job that never existed: {d['jobId']}")
-                continue
-            if d["status"] not in job.statuses:
-                bad.append(f"phantom: {d['jobId']} never had status {d['status']} (event {event_id})")
-            prev = d["previousStatus"]
-            if d.get("transition") in (STUCK, DISAPPEARED):
-                if prev != d["status"]:
-                    bad.append(f"{d['transition']} {event_id} changes status {prev} -> {d['status']}")
-                if d.get("transition") == DISAPPEARED and job.deleted_at is None:
-                    bad.append(f"phantom: {d['jobId']} announced as disappeared but never deleted")
-            elif d.get("transition") not in STATUS_TRANSITIONS:
-                bad.append(f"event {event_id} of unknown transition kind {d.get('transition')!r}")
-            elif prev is not None and not job.really_changed(prev, d["status"]):
-                bad.append(f"phantom: {d['jobId']} never went {prev} -> {d['status']} (event {event_id})")
+            else:
+                _check_event(d, job, event_id, bad)
         return by_id, deliveries
 
     def _check_chains(
@@ -254,3 +243,19 @@ class Truth:
                 f"truth ({sequence}, {job.final})"
             )
         return lost
+
+
+def _check_event(d: Mapping[str, Any], job: JobTruth, event_id: str, bad: list[str]) -> None:
+    """Check 1 for one event: a status the job had, and a change (or a repeat) it really went through."""
+    if d["status"] not in job.statuses:
+        bad.append(f"phantom: {d['jobId']} never had status {d['status']} (event {event_id})")
+    prev = d["previousStatus"]
+    if d.get("transition") in (STUCK, DISAPPEARED):
+        if prev != d["status"]:
+            bad.append(f"{d['transition']} {event_id} changes status {prev} -> {d['status']}")
+        if d.get("transition") == DISAPPEARED and job.deleted_at is None:
+            bad.append(f"phantom: {d['jobId']} announced as disappeared but never deleted")
+    elif d.get("transition") not in STATUS_TRANSITIONS:
+        bad.append(f"event {event_id} of unknown transition kind {d.get('transition')!r}")
+    elif prev is not None and not job.really_changed(prev, d["status"]):
+        bad.append(f"phantom: {d['jobId']} never went {prev} -> {d['status']} (event {event_id})")
