@@ -416,7 +416,7 @@ def test_every_key_the_cdk_cli_and_cdk_json_feature_flags_bring_passes() -> None
     )
     # When the app's whole context is validated / Then only job-auditor's own key is read
     config = app_config(cdk.App(context=context))
-    assert config == AuditorConfig(notifyStatuses=("Completed", "Failed"))
+    assert config == AuditorConfig(notify_statuses=("Completed", "Failed"))
 
 
 # Issue 10, item 12: stuck alerts reach people under any status filter unless opted out.

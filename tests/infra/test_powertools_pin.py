@@ -14,7 +14,7 @@ def _pinned_powertools() -> str:
     (version,) = re.findall(
         r"^aws-lambda-powertools(?:\[[^\]]*\])?==([\d.]+)\s*$", REQUIREMENTS.read_text(), flags=re.M
     )
-    return version
+    return str(version)
 
 
 def test_default_layer_version_is_the_pinned_release() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from aws_cdk.assertions import Match
 
 from auditor.adapters import state_schema
@@ -14,7 +16,7 @@ def test_keys_index_and_ttl_match_the_lambdas_schema(default: Synth) -> None:
     expected = state_schema.table_definition("ignored")
     assert props["KeySchema"] == expected["KeySchema"]
     assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
-        expected["AttributeDefinitions"], key=lambda a: a["AttributeName"]
+        cast(list[dict[str, str]], expected["AttributeDefinitions"]), key=lambda a: a["AttributeName"]
     )
     assert props["GlobalSecondaryIndexes"] == expected["GlobalSecondaryIndexes"]
     assert props["TimeToLiveSpecification"] == {

@@ -6,7 +6,7 @@ so the real SDK parses them as it would parse AWS's."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -183,7 +183,7 @@ def _baseline(w: World, n: int = 3) -> list[str]:
 
 def _source(result: dict[str, Any], kind: str) -> dict[str, Any]:
     (found,) = [s for s in result["sources"] if s["job_kind"] == kind]
-    return found
+    return cast(dict[str, Any], found)
 
 
 def test_unknown_status_is_recorded_announced_and_counted(make_world: Any) -> None:

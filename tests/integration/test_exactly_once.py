@@ -7,13 +7,16 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from auditor.adapters.clients import ClientFactory
+from auditor.adapters.publishers import EventBridgePublisher
+from auditor.adapters.state_store import DynamoStateStore
 from auditor.domain.diff import Transition
 from auditor.handler import build_auditor
+from auditor.ports import ClaimResult
 from auditor.service import Auditor
 from auditor.settings import load_settings
 from simulator import aws_faults
@@ -26,6 +29,14 @@ def _auditor() -> tuple[Auditor, Any]:
     auditor = build_auditor(load_settings(), ClientFactory())
     (source,), _ = auditor.sources(ACCOUNT, [REGION], ["bedrock-model-import"], [])
     return auditor, source
+
+
+def _store(auditor: Auditor) -> DynamoStateStore:
+    return cast(DynamoStateStore, auditor._store)
+
+
+def _bus(auditor: Auditor) -> EventBridgePublisher:
+    return cast(EventBridgePublisher, auditor._publishers[0])
 
 
 def _seed_and_complete(w: World, n: int) -> list[str]:
@@ -45,11 +56,11 @@ def test_two_overlapping_runs_publish_each_transition_once(make_world: Any) -> N
     arns = _seed_and_complete(w, 25)
     first, source = _auditor()
     second, _ = _auditor()
-    store = first._store
+    store = _store(first)
     real_claim = store.claim
     other: dict[str, Any] = {}
 
-    def claim_after_the_other_run(transitions: Sequence[Transition], lease_until: Any) -> list[Transition]:
+    def claim_after_the_other_run(transitions: Sequence[Transition], lease_until: Any) -> ClaimResult:
         other["summary"] = second.audit_source(source)
         return real_claim(transitions, lease_until)
 
@@ -74,7 +85,7 @@ def test_putevents_partial_failure_resends_only_failed_entries(make_world: Any) 
     w: World = make_world(**BEDROCK_ONLY)
     _seed_and_complete(w, 6)
     auditor, source = _auditor()
-    eventbridge = auditor._publishers[0]
+    eventbridge = _bus(auditor)
     real_client = eventbridge._client
     calls: list[list[str]] = []
 
@@ -82,7 +93,7 @@ def test_putevents_partial_failure_resends_only_failed_entries(make_world: Any) 
         def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
             calls.append([e["Detail"] for e in Entries])
             if len(calls) > 1:
-                return real_client.put_events(Entries=Entries)
+                return cast(dict[str, Any], real_client.put_events(Entries=Entries))
             failing = {1, 3}
             passed = [e for i, e in enumerate(Entries) if i not in failing]
             real_client.put_events(Entries=passed)
@@ -116,7 +127,7 @@ def test_publish_failure_keeps_the_claims_and_next_run_delivers_with_same_event_
     _seed_and_complete(w, 3)
     auditor, source = _auditor()
     checkpoint_before = auditor._store.load_checkpoint(source)
-    eventbridge = auditor._publishers[0]
+    eventbridge = _bus(auditor)
 
     class DownBus:
         def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -160,7 +171,7 @@ def test_crash_between_publish_and_commit_repeats_with_the_same_event_id(make_wo
     def crash(*_: Any) -> None:
         raise Crash
 
-    auditor._store.finalize = crash  # type: ignore[method-assign]
+    _store(auditor).finalize = crash  # type: ignore[method-assign,assignment]
     with pytest.raises(Crash):
         auditor.audit_source(source)
     first = w.events_received()
@@ -197,7 +208,7 @@ def test_a_failed_claim_write_among_concurrent_ones_loses_nothing(make_world: An
             return aws_faults._error("InternalServerError", "injected", 500)
         return None
 
-    auditor._store._db.meta.events.register("before-call.dynamodb.PutItem", fail_one)
+    _store(auditor)._db.meta.events.register("before-call.dynamodb.PutItem", fail_one)
     # When the run claims, the source fails with the error
     summary = auditor.audit_source(source)
     assert summary.error is not None and "InternalServerError" in summary.error
@@ -208,7 +219,7 @@ def test_a_failed_claim_write_among_concurrent_ones_loses_nothing(make_world: An
     assert not summary.checkpoint_advanced
     assert 0 < len(w.pending_claims()) < 60
     # And the next runs (the failure gone) deliver every transition exactly once
-    auditor._store._db.meta.events.unregister("before-call.dynamodb.PutItem", fail_one)
+    _store(auditor)._db.meta.events.unregister("before-call.dynamodb.PutItem", fail_one)
     w.advance(timedelta(minutes=5))
     w.run()  # the doomed job is claimed and published; the others wait for their lease
     w.advance(timedelta(minutes=15))

@@ -8,13 +8,16 @@ from typing import Any
 
 import jsonschema
 
-from auditor.domain.notifications import matches
+from auditor.domain.notifications import FilterPolicy, matches
 from infra.config import load_config
 from simulator.world import ACCOUNT, REGION, World
 from tests.unit.test_channels import CHAT_SCHEMA
 
 SOURCE_MODEL = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/imported/abcdefghijkl"
-POLICY = {"status": ["Completed", "Failed", "COMPLETE", "FAILED"], "jobName": [{"prefix": "prod-"}]}
+POLICY: FilterPolicy = {
+    "status": ["Completed", "Failed", "COMPLETE", "FAILED"],
+    "jobName": [{"prefix": "prod-"}],
+}
 
 
 def _busy_day(w: World) -> None:
@@ -69,7 +72,7 @@ def test_chat_topic_gets_custom_notifications_filtered_like_the_other_channels(m
     everything = w.notifications_received()
     chat_messages = w.drain(chat)
     attrs = [{k: v["Value"] for k, v in n["MessageAttributes"].items()} for n in everything]
-    assert len(chat_messages) == sum(1 for a in attrs if matches(POLICY, a))
+    assert len(chat_messages) == len([a for a in attrs if matches(POLICY, a)])
     for message in chat_messages:
         payload = json.loads(message["Message"])
         jsonschema.validate(payload, CHAT_SCHEMA)
@@ -86,7 +89,7 @@ def _readme_deploy_statuses() -> str:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     example = readme[readme.index("npx cdk deploy \\") :].split("```", 1)[0]
     (statuses,) = re.findall(r"-c notifyStatuses=(\S+)", example)
-    return statuses
+    return str(statuses)
 
 
 def _stuck_then_completed(w: World) -> None:

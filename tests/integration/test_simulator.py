@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -182,7 +182,8 @@ def test_paging_2500_import_jobs_at_1000_takes_three_calls(sim: Sim) -> None:
     pages = sim.bedrock.get_paginator("list_model_import_jobs").paginate(
         sortBy="CreationTime", sortOrder="Ascending", PaginationConfig={"PageSize": 1000}
     )
-    sizes, seen = [], []
+    sizes: list[int] = []
+    seen: list[str] = []
     for page in pages:
         sizes.append(len(page["modelImportJobSummaries"]))
         seen.extend(s["jobArn"] for s in page["modelImportJobSummaries"])
@@ -387,10 +388,11 @@ def test_unknown_or_deleted_knowledge_base_is_resource_not_found(sim: Sim) -> No
     assert _code(exc) == "ResourceNotFoundException"
 
     sim.plane.delete_knowledge_base(REGION, kb)
-    for call in (
+    gone: tuple[Callable[[], Any], ...] = (
         lambda: sim.qconnect.list_import_jobs(knowledgeBaseId=kb),
         lambda: sim.qconnect.get_import_job(knowledgeBaseId=kb, importJobId=job),
-    ):
+    )
+    for call in gone:
         with pytest.raises(ClientError) as exc:
             call()
         assert _code(exc) == "ResourceNotFoundException"
@@ -402,7 +404,7 @@ def test_unknown_or_deleted_knowledge_base_is_resource_not_found(sim: Sim) -> No
 
 def test_max_results_above_the_limit_is_rejected_by_the_server(sim: Sim) -> None:
     kb = sim.plane.create_knowledge_base(region=REGION, name="kb")
-    calls = [
+    calls: list[Callable[[], Any]] = [
         lambda: sim.qconnect.list_import_jobs(knowledgeBaseId=kb, maxResults=101),
         lambda: sim.qconnect.list_knowledge_bases(maxResults=101),
         lambda: sim.bedrock.list_model_import_jobs(maxResults=1001),

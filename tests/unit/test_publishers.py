@@ -10,6 +10,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from auditor.adapters.publishers import ChatPublisher, EventBridgePublisher, SnsPublisher
+from auditor.domain.diff import Transition
 from infra.config import load_config
 from tests.unit.factories import T0, job, transition
 
@@ -26,7 +27,7 @@ def _client(service: str) -> boto3.client:
     )
 
 
-def _transitions(n: int) -> list:
+def _transitions(n: int) -> list[Transition]:
     return [transition(job(i, "Completed")) for i in range(n)]
 
 
@@ -74,7 +75,7 @@ def test_eventbridge_entry_shape() -> None:
         stub.add_response(
             "put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}, {"Entries": ANY}
         )
-        captured: dict = {}
+        captured: dict[str, Any] = {}
         client.meta.events.register(
             "provide-client-params.events.PutEvents", lambda params, **_: captured.update(params)
         )
