@@ -27,6 +27,14 @@ def _status_kb(field: str) -> float:
     return 0.0
 
 
+def _reset_peak_rss() -> None:
+    """Start VmHWM (the peak RSS) again from the current RSS, so each invocation reports its own peak
+    and not the process's: a baseline that read a large history would otherwise mask every later run.
+    Linux's clear_refs value 5 does exactly that."""
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+        refs.write("5")
+
+
 class _Context:
     function_name = "job-auditor"
     function_version = "$LATEST"
@@ -100,6 +108,7 @@ def main() -> None:
         traveller = time_machine.travel(datetime.fromisoformat(command["now"]), tick=True)
         traveller.start()
         meter.reset()
+        _reset_peak_rss()
         cpu = _cpu()
         t0 = time.perf_counter()
         try:
