@@ -105,13 +105,13 @@ class FakeJobApi:
         status: str | None = None,
         created_before: datetime | None = None,
     ) -> Listing:
-        kind = source.kind
+        spec = source.spec
         jobs = sorted(self._visible(source), key=lambda j: (j.created_at, j.job_id))
-        if kind.time_filter_param and created_after is not None:
+        if spec.time_filter_param and created_after is not None:
             jobs = [j for j in jobs if j.created_at > created_after]
-        if kind.time_filter_before_param and created_before is not None:
+        if spec.time_filter_before_param and created_before is not None:
             jobs = [j for j in jobs if j.created_at < created_before]
-        if kind.status_filter_param and status is not None:
+        if spec.status_filter_param and status is not None:
             jobs = [j for j in jobs if j.status == status]
         listing = Listing()
         pages = max(1, -(-len(jobs) // self.page_size))
@@ -223,7 +223,7 @@ class InMemoryStateStore:
         self._op("load_in_flight")
         with self._lock:
             states = [i.state for (k, _, _), i in self.items.items() if k == source.key]
-        return sorted((s for s in states if s.tracked(source.kind)), key=lambda s: s.created_at)
+        return sorted((s for s in states if s.tracked(source.spec)), key=lambda s: s.created_at)
 
     # -- writes ---------------------------------------------------------------------------------
     def save_checkpoint(self, source: Source, checkpoint: Checkpoint) -> None:
@@ -370,7 +370,7 @@ class RecordingPublisher:
         return result
 
     def statuses(self, job_id: str) -> list[tuple[str | None, str, str]]:
-        return [(t.previous_status, t.status, t.kind) for t in self.delivered if t.job.job_id == job_id]
+        return [(t.previous_status, t.status, t.type) for t in self.delivered if t.job.job_id == job_id]
 
 
 POLICY = AuditPolicy(

@@ -250,7 +250,7 @@ class Auditor:
                 error = _failure(exc)
                 logger.error("could not mark scope audited", extra={"source": key, "error": error})
                 summary.sources.append(
-                    SourceSummary(key, scope.kind.id, scope.region, scope.account, error=error)
+                    SourceSummary(key, scope.spec.id, scope.region, scope.account, error=error)
                 )
         self._scopes_enumerated = {}
 
@@ -259,7 +259,7 @@ class Auditor:
         """One source. Whatever goes wrong inside it stays its own: logged, counted, summarised."""
         started = time.monotonic()
         calls_before = self._api.api_calls(source)
-        result = SourceSummary(source.key, source.kind.id, source.region, source.account)
+        result = SourceSummary(source.key, source.spec.id, source.region, source.account)
         try:
             self._audit(source, result, should_stop)
         except Stopped as exc:
@@ -306,7 +306,7 @@ class Auditor:
 
         # One observation per job already: the listings are merged, and Get only fetches the others.
         listed = {job.job_id for job in seen.jobs}
-        result.jobs_in_flight = sum(1 for job in seen.jobs if not source.kind.is_terminal(job.status))
+        result.jobs_in_flight = sum(1 for job in seen.jobs if not source.spec.is_terminal(job.status))
         result.jobs_in_flight += sum(1 for job in in_flight if job.job_id not in listed)
 
         if complete:
@@ -318,15 +318,15 @@ class Auditor:
         """The fast path lists the window. A sweep lists from `sweep_start`, and each in-progress
         status created before it (a job still running is news at any age); where the API has no time
         filter, every job on every page."""
-        kind = source.kind
+        spec = source.spec
         if not plan.sweep:
             return [self._api.list_jobs(source, plan.window_start, should_stop)]
-        if kind.time_filter_param is None:
+        if spec.time_filter_param is None:
             return [self._api.list_jobs(source, None, should_stop)]
         listings = [self._api.list_jobs(source, plan.sweep_start, should_stop)]
-        if kind.status_filter_param is not None:
-            before = plan.sweep_start if kind.time_filter_before_param else None
-            for status in kind.in_progress_statuses:
+        if spec.status_filter_param is not None:
+            before = plan.sweep_start if spec.time_filter_before_param else None
+            for status in spec.in_progress_statuses:
                 listings.append(
                     self._api.list_jobs(source, None, should_stop, status=status, created_before=before)
                 )
@@ -358,7 +358,7 @@ class Auditor:
 
         listed = {job.job_id for job in jobs}
         vanished: list[JobState] = []
-        recheck = to_recheck(plan, in_flight, listed, source.kind, now, self._policy.recheck_horizon)
+        recheck = to_recheck(plan, in_flight, listed, source.spec, now, self._policy.recheck_horizon)
         for state in recheck:
             if should_stop():
                 raise Stopped(f"{source.key}: time budget reached while re-checking in-flight jobs")
@@ -390,7 +390,7 @@ class Auditor:
         result.disappeared = len(gone)
         transitions += gone
         if not plan.baseline:
-            threshold = self._policy.stuck_after.get(source.kind.id, timedelta(hours=24))
+            threshold = self._policy.stuck_after.get(source.spec.id, timedelta(hours=24))
             alerts = stuck(source, seen.previous, jobs, now, threshold, self._policy.stuck_repeat)
             result.stuck_alerts = len(alerts)
             transitions += alerts
@@ -408,12 +408,12 @@ class Auditor:
 
     def _with_failure_messages(self, source: Source, transitions: list[Transition]) -> list[Transition]:
         """A failure without its message is of little use: where the list omits it, Get fills it in."""
-        kind = source.kind
-        if kind.failure_in_list or kind.failure_field is None:
+        spec = source.spec
+        if spec.failure_in_list or spec.failure_field is None:
             return transitions
         out = []
         for t in transitions:
-            if kind.category(t.status) == StatusCategory.FAILED and t.job.failure_message is None:
+            if spec.category(t.status) == StatusCategory.FAILED and t.job.failure_message is None:
                 state = JobState(t.job.job_id, t.job.status, t.job.created_at, t.previous_sequence)
                 current = self._api.get_job(source, state)
                 if current is not None and current.failure_message:
@@ -428,7 +428,7 @@ class Auditor:
         every change of a job it recorded before."""
         if not plan.baseline or self._policy.announce_baseline or self._scope_audited_before(source):
             return []
-        return [t for t in transitions if t.kind == "discovered"]
+        return [t for t in transitions if t.type == "discovered"]
 
     def _commit(
         self,
@@ -475,7 +475,7 @@ class Auditor:
         """A knowledge base that appears after the first deployment is new: its jobs are announced.
         Only the first deployment's baseline is silent. Decided once per scope and run, under a lock,
         before this run marks the scope."""
-        if source.kind.scope_param is None:
+        if source.spec.scope_param is None:
             return False
         key = source.scope.key
         with self._scope_lock:

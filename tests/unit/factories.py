@@ -23,14 +23,14 @@ def job(n: int = 1, status: str = "InProgress", created_minutes: int = 0, **extr
 def transition(
     observed: ObservedJob | None = None,
     previous_status: str | None = "InProgress",
-    kind: JobKindSpec = BEDROCK_MODEL_IMPORT,
+    spec: JobKindSpec = BEDROCK_MODEL_IMPORT,
     seq: int = 1,
 ) -> Transition:
-    source = Source("123456789012", "us-east-1", kind)
+    source = Source("123456789012", "us-east-1", spec)
     return Transition(
         source=source,
         job=observed or job(status="Completed"),
-        kind="status-changed" if previous_status else "discovered",
+        type="status-changed" if previous_status else "discovered",
         previous_status=previous_status,
         previous_sequence=seq if previous_status else 0,
         observed_at=T0 + timedelta(hours=2),

@@ -59,11 +59,11 @@ CASES = {
     "completed": transition(job(2, "Completed")),
     "failed-long-message": transition(job(3, "Failed", failure_message="weights corrupt " * 20_000)),
     "unknown-status": transition(job(4, "Paused")),
-    "copy-failed": transition(job(5, "Failed", failure_message="KMS key denied"), kind=BEDROCK_MODEL_COPY),
+    "copy-failed": transition(job(5, "Failed", failure_message="KMS key denied"), spec=BEDROCK_MODEL_COPY),
     "qconnect": transition(
         replace(job(6, "COMPLETE"), arn=None, name=None, job_id="11111111-2222-3333-4444-555555555555"),
         previous_status="START_IN_PROGRESS",
-        kind=QCONNECT_IMPORT,
+        spec=QCONNECT_IMPORT,
     ),
 }
 

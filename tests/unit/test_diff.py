@@ -57,9 +57,9 @@ def test_each_change_gives_exactly_one_transition(jobs: list[ObservedJob], data:
     assert sorted(t.job.job_id for t in transitions) == sorted(changed | new)
     for t in transitions:
         if t.job.job_id in new:
-            assert (t.kind, t.previous_status, t.previous_sequence) == ("discovered", None, 0)
+            assert (t.type, t.previous_status, t.previous_sequence) == ("discovered", None, 0)
         else:
-            assert t.kind == "status-changed"
+            assert t.type == "status-changed"
             assert t.previous_status == previous[t.job.job_id].status
             assert t.sequence == previous[t.job.job_id].sequence + 1
 

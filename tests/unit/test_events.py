@@ -55,7 +55,7 @@ def test_qconnect_event_has_no_arn_but_names_the_knowledge_base() -> None:
     t = transition(
         replace(job(1, "COMPLETE"), arn=None, job_id="11111111-2222-3333-4444-555555555555"),
         previous_status="START_IN_PROGRESS",
-        kind=QCONNECT_IMPORT,
+        spec=QCONNECT_IMPORT,
     )
     event = build_event(t, "job-auditor")
     assert event.resources == ()
@@ -80,7 +80,7 @@ def test_bedrock_job_console_url_opens_the_job_through_the_arn_redirect() -> Non
 def test_model_copy_job_links_use_the_sources_region_and_its_own_list_page() -> None:
     arn = "arn:aws:bedrock:eu-west-1:123456789012:model-copy-job/z9y8x7w6v5u4"
     t = replace(
-        transition(replace(job(1, "Failed"), job_id=arn, arn=arn), kind=BEDROCK_MODEL_COPY),
+        transition(replace(job(1, "Failed"), job_id=arn, arn=arn), spec=BEDROCK_MODEL_COPY),
         source=Source("123456789012", "eu-west-1", BEDROCK_MODEL_COPY),
     )
     detail = build_event(t, "job-auditor").detail
@@ -98,7 +98,7 @@ def test_job_without_an_arn_links_to_its_kinds_page() -> None:
     t = transition(
         replace(job(1, "COMPLETE"), arn=None, job_id="11111111-2222-3333-4444-555555555555"),
         previous_status="START_IN_PROGRESS",
-        kind=QCONNECT_IMPORT,
+        spec=QCONNECT_IMPORT,
     )
     detail = build_event(t, "job-auditor").detail
     # Then both links are the kind's console page

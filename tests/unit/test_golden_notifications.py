@@ -20,7 +20,7 @@ GOLDEN = Path(__file__).parent / "golden"
 
 _stuck_job = job(7, "InProgress", created_minutes=-25 * 60)
 STUCK = replace(
-    transition(_stuck_job, previous_status="InProgress"), kind="stuck", stuck_since=_stuck_job.created_at
+    transition(_stuck_job, previous_status="InProgress"), type="stuck", stuck_since=_stuck_job.created_at
 )
 
 KINDS: dict[str, Any] = {

@@ -53,7 +53,7 @@ def test_discovered_job_body_says_new() -> None:
 
 def _qconnect_detail() -> dict[str, Any]:
     qjob = replace(job(1, "COMPLETE"), arn=None, job_id="11111111-2222-3333-4444-555555555555")
-    return build_detail(transition(qjob, previous_status="START_IN_PROGRESS", kind=QCONNECT_IMPORT))
+    return build_detail(transition(qjob, previous_status="START_IN_PROGRESS", spec=QCONNECT_IMPORT))
 
 
 def test_email_links_the_job_and_the_list_of_its_kinds_jobs() -> None:

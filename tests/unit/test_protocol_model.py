@@ -143,7 +143,7 @@ class AuditModel(RuleBasedStateMachine):
         truth = self.truth[job_id]
         source = SOURCES[truth.kind]
         state = self.h.store.state_of(source, job_id)
-        truth.tracked_when_gone = state is not None and state.tracked(source.kind)
+        truth.tracked_when_gone = state is not None and state.tracked(source.spec)
         truth.gone_at = self.h.clock()
         self.h.api.delete(source, job_id)
 
@@ -206,7 +206,7 @@ class AuditModel(RuleBasedStateMachine):
                 continue
             if state is None:
                 # Only history from before the first deployment goes unrecorded.
-                assert source.kind.is_terminal(truth.statuses[-1]), (job_id, truth)
+                assert source.spec.is_terminal(truth.statuses[-1]), (job_id, truth)
                 assert truth.created_at < now - POLICY.reconcile_lookback, (job_id, truth)
                 continue
             assert state.status == truth.statuses[-1], (job_id, state.status, truth.statuses)
@@ -228,7 +228,7 @@ class AuditModel(RuleBasedStateMachine):
             truth = self.truth[t.job.job_id]
             assert t.status in truth.statuses, (t, truth.statuses)
             assert t.previous_status is None or t.previous_status in truth.statuses, (t, truth.statuses)
-            if t.kind == "disappeared":
+            if t.type == "disappeared":
                 assert truth.gone_at is not None and truth.gone_at <= t.observed_at, (t, truth)
 
     @invariant()
@@ -236,7 +236,7 @@ class AuditModel(RuleBasedStateMachine):
         by_id: dict[str, tuple[Any, ...]] = {}
         by_sequence: dict[tuple[str, int], str] = {}
         for t in self.h.publisher.delivered:
-            content = (t.job.job_id, t.sequence, t.previous_status, t.status, t.kind)
+            content = (t.job.job_id, t.sequence, t.previous_status, t.status, t.type)
             assert by_id.setdefault(t.event_id, content) == content, (t.event_id, content)
             assert by_sequence.setdefault((t.job.job_id, t.sequence), t.event_id) == t.event_id, t
 

@@ -182,7 +182,7 @@ class RecordingSns:
 def _stuck_and_started() -> list[Any]:
     stuck = replace(
         transition(job(1, "InProgress")),
-        kind="stuck",
+        type="stuck",
         previous_status="InProgress",
         stuck_since=T0 - timedelta(hours=30),
     )

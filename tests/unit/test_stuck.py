@@ -33,7 +33,7 @@ def _state(
 def test_job_in_progress_beyond_the_threshold_gets_one_alert() -> None:
     before = _state(since_hours=25)
     (alert,) = stuck(SOURCE, {before.job_id: before}, [job(1)], T0, DAY)
-    assert (alert.kind, alert.previous_status, alert.status) == ("stuck", "InProgress", "InProgress")
+    assert (alert.type, alert.previous_status, alert.status) == ("stuck", "InProgress", "InProgress")
     assert alert.sequence == 4
     detail = build_detail(alert)
     assert detail["transition"] == "stuck"

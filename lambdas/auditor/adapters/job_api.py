@@ -158,16 +158,16 @@ class BotoJobApi:
         status: str | None = None,
         created_before: datetime | None = None,
     ) -> Listing:
-        kind = source.kind
-        client = self._clients(kind.client, source.region)
+        spec = source.spec
+        client = self._clients(spec.client, source.region)
         params = _list_params(source, created_after, status, created_before)
         listing = Listing()
         with _translated(source.key):
-            pages = self._pages(client, kind.list_method, params, kind.max_page_size, source.key, source.key)
+            pages = self._pages(client, spec.list_method, params, spec.max_page_size, source.key, source.key)
             for page in pages:
                 listing.pages += 1
-                for item in _items(page, kind.list_result_key, listing):
-                    job = parse_job(kind, item, listing)
+                for item in _items(page, spec.list_result_key, listing):
+                    job = parse_job(spec, item, listing)
                     if job is None:
                         continue
                     if created_after is not None and job.created_at < created_after:
@@ -179,25 +179,25 @@ class BotoJobApi:
         return listing
 
     def get_job(self, source: Source, job: JobState) -> ObservedJob | None:
-        kind = source.kind
-        client = self._clients(kind.client, source.region)
-        params: dict[str, Any] = {kind.get_id_param: job.job_id}
-        if kind.scope_param:
-            params[kind.scope_param] = source.knowledge_base_id
+        spec = source.spec
+        client = self._clients(spec.client, source.region)
+        params: dict[str, Any] = {spec.get_id_param: job.job_id}
+        if spec.scope_param:
+            params[spec.scope_param] = source.knowledge_base_id
         self._count(source.key)
         with _translated(source.key):
             try:
-                response = getattr(client, kind.get_method)(**params)
+                response = getattr(client, spec.get_method)(**params)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                     return None
                 raise
-        item = response.get(kind.get_result_key) if kind.get_result_key else response
+        item = response.get(spec.get_result_key) if spec.get_result_key else response
         if not isinstance(item, Mapping):
             raise SourceError(
-                f"{source.key}: {kind.get_method} returned no job object", code="MalformedResponse"
+                f"{source.key}: {spec.get_method} returned no job object", code="MalformedResponse"
             )
-        return parse_job(kind, item)
+        return parse_job(spec, item)
 
     def list_knowledge_bases(self, account: str, region: str) -> list[str]:
         client = self._clients("qconnect", region)
@@ -220,13 +220,13 @@ class BotoJobApi:
 def _list_params(
     source: Source, created_after: datetime | None, status: str | None, created_before: datetime | None
 ) -> dict[str, Any]:
-    kind = source.kind
-    params: dict[str, Any] = dict(kind.sort_params)
+    spec = source.spec
+    params: dict[str, Any] = dict(spec.sort_params)
     filters = (
-        (kind.time_filter_param, created_after),
-        (kind.time_filter_before_param, created_before),
-        (kind.status_filter_param, status),
-        (kind.scope_param, source.knowledge_base_id),
+        (spec.time_filter_param, created_after),
+        (spec.time_filter_before_param, created_before),
+        (spec.status_filter_param, status),
+        (spec.scope_param, source.knowledge_base_id),
     )
     params.update({name: value for name, value in filters if name and value is not None})
     return params
@@ -236,7 +236,7 @@ def _older(source: Source, job: ObservedJob, listing: Listing) -> None:
     """Without a time filter every job the API keeps comes back: the older ones are dropped page by
     page, so memory follows the window, not the history. With one, an older job is the API's error:
     counted."""
-    if source.kind.time_filter_param:
+    if source.spec.time_filter_param:
         listing.skip("created-before-window")
         logger.warning(
             "job older than the time filter ignored", extra={"source": source.key, "job": job.job_id}

@@ -92,7 +92,7 @@ def job_item(
         "updatedAt": timestamp(now),
     }
     # Sparse index: only jobs still followed carry its key.
-    if state.tracked(source.kind):
+    if state.tracked(source.spec):
         values[INFLIGHT.partition_key] = source.key
     if claim is not None:
         transition, lease_until = claim
@@ -149,7 +149,7 @@ def history_item(t: Transition, now: datetime, expires: int) -> dict[str, Any]:
             SORT_KEY: f"HIST#{timestamp(t.observed_at)}#{t.event_id}",
             "eventId": t.event_id,
             "jobId": t.job.job_id,
-            "transition": t.kind,
+            "transition": t.type,
             "previousStatus": t.previous_status,
             "status": t.status,
             "publishedAt": timestamp(now),
@@ -184,7 +184,7 @@ def encode_transition(t: Transition) -> str:
             "source": {
                 "account": t.source.account,
                 "region": t.source.region,
-                "kind": t.source.kind.id,
+                "kind": t.source.spec.id,
                 "knowledgeBaseId": t.source.knowledge_base_id,
             },
             "job": {
@@ -197,7 +197,7 @@ def encode_transition(t: Transition) -> str:
                 "endedAt": _optional(job.ended_at),
                 "failureMessage": job.failure_message,
             },
-            "kind": t.kind,
+            "kind": t.type,  # the key pending claims written before the rename carry too
             "previousStatus": t.previous_status,
             "previousSequence": t.previous_sequence,
             "observedAt": timestamp(t.observed_at),
@@ -223,7 +223,7 @@ def decode_transition(text: str) -> Transition:
     return Transition(
         source=source,
         job=observed,
-        kind=data["kind"],
+        type=data["kind"],  # the key items written before the rename carry
         previous_status=data["previousStatus"],
         previous_sequence=int(data["previousSequence"]),
         observed_at=parse_timestamp(data["observedAt"]),

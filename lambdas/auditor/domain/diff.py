@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from auditor.domain.jobs import JobState, ObservedJob, Source, TransitionKind
+from auditor.domain.jobs import JobState, ObservedJob, Source, TransitionType
 
 # Fixed namespace so the same transition always gets the same eventId, in any run, on any machine.
 _EVENT_NAMESPACE = uuid.UUID("8f0b5a52-6c1e-4a8e-9d7a-6a3f1f0e2b11")
@@ -19,7 +19,7 @@ class Transition:
 
     source: Source
     job: ObservedJob
-    kind: TransitionKind
+    type: TransitionType
     previous_status: str | None
     # Sequence of the job's state before this transition (0 for a new job) and after it.
     previous_sequence: int
@@ -45,24 +45,24 @@ class Transition:
             self.previous_status or "",
             self.status,
         ]
-        if self.kind == "disappeared":
+        if self.type == "disappeared":
             # Keeps the status it had, like a stuck alert: the kind tells the two apart.
-            parts.append(self.kind)
+            parts.append(self.type)
         return str(uuid.uuid5(_EVENT_NAMESPACE, "|".join(parts)))
 
     @property
     def unknown_status(self) -> bool:
-        return not self.source.kind.is_known(self.status)
+        return not self.source.spec.is_known(self.status)
 
     def as_state(self) -> JobState:
         """The job state this transition commits."""
         job = self.job
         disappeared_at = None
-        if self.kind == "stuck":
+        if self.type == "stuck":
             status_since, stuck_notified_at = self.stuck_since, self.observed_at
-        elif self.kind == "disappeared":
+        elif self.type == "disappeared":
             status_since, stuck_notified_at, disappeared_at = self.stuck_since, None, self.observed_at
-        elif self.kind == "discovered":
+        elif self.type == "discovered":
             # First seen: it has held this status at most since it was created.
             status_since, stuck_notified_at = job.last_modified_at or job.created_at, None
         else:
@@ -155,7 +155,7 @@ def stuck(
     alerts: list[Transition] = []
     for job in latest_observations(observed):
         before = previous.get(job.job_id)
-        if before is None or before.status != job.status or source.kind.is_terminal(job.status):
+        if before is None or before.status != job.status or source.spec.is_terminal(job.status):
             continue
         since = before.status_since or before.created_at
         if observed_at - since < threshold:
@@ -209,5 +209,5 @@ def untracked_history(
     return {
         job.job_id
         for job in observed
-        if job.job_id not in previous and source.kind.is_terminal(job.status) and job.created_at < horizon
+        if job.job_id not in previous and source.spec.is_terminal(job.status) and job.created_at < horizon
     }

@@ -37,7 +37,7 @@ def duration_seconds(transition: Transition) -> int | None:
     """How long the job ran: to its end time if it has one, else to when the transition was observed."""
     job = transition.job
     end = job.ended_at
-    if end is None and transition.source.kind.is_terminal(job.status):
+    if end is None and transition.source.spec.is_terminal(job.status):
         end = job.last_modified_at or transition.observed_at
     if end is None:
         end = transition.observed_at
@@ -46,7 +46,7 @@ def duration_seconds(transition: Transition) -> int | None:
 
 def jobs_console_url(transition: Transition) -> str:
     """The console page listing every job of the transition's kind in its region."""
-    return transition.source.kind.jobs_console_url.format(region=transition.source.region)
+    return transition.source.spec.jobs_console_url.format(region=transition.source.region)
 
 
 def console_url(transition: Transition) -> str:
@@ -84,18 +84,18 @@ def build_detail(transition: Transition) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "version": ENVELOPE_VERSION,
         "eventId": transition.event_id,
-        "transition": transition.kind,
+        "transition": transition.type,
         "sequence": transition.sequence,
         "account": source.account,
         "region": source.region,
-        "jobKind": source.kind.id,
+        "jobKind": source.spec.id,
         "jobId": job.job_id,
         "jobArn": job.arn,
         "jobName": job.name,
         "knowledgeBaseId": source.knowledge_base_id,
         "previousStatus": transition.previous_status,
         "status": job.status,
-        "statusCategory": source.kind.category(job.status).value,
+        "statusCategory": source.spec.category(job.status).value,
         "creationTime": iso(job.created_at),
         "lastModifiedTime": iso(job.last_modified_at),
         "endTime": iso(job.ended_at),
@@ -106,7 +106,7 @@ def build_detail(transition: Transition) -> dict[str, Any]:
         "consoleUrl": console_url(transition),
         "jobsConsoleUrl": jobs_console_url(transition),
     }
-    if transition.kind == "stuck" and transition.stuck_since is not None:
+    if transition.type == "stuck" and transition.stuck_since is not None:
         detail["stuckForSeconds"] = int((transition.observed_at - transition.stuck_since).total_seconds())
     return detail
 
@@ -116,7 +116,7 @@ def build_event(transition: Transition, event_source: str) -> Event:
     resources = tuple(r for r in (transition.job.arn,) if r)
     return Event(
         source=event_source,
-        detail_type=transition.source.kind.detail_type,
+        detail_type=transition.source.spec.detail_type,
         detail=build_detail(transition),
         resources=resources,
         time=transition.observed_at,

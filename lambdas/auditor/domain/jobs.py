@@ -200,12 +200,12 @@ class Source:
 
     account: str
     region: str
-    kind: JobKindSpec
+    spec: JobKindSpec
     knowledge_base_id: str | None = None
 
     @property
     def key(self) -> str:
-        parts = [self.account, self.region, self.kind.id]
+        parts = [self.account, self.region, self.spec.id]
         if self.knowledge_base_id:
             parts.append(self.knowledge_base_id)
         return "/".join(parts)
@@ -213,7 +213,7 @@ class Source:
     @property
     def scope(self) -> Source:
         """The source without its knowledge base: where discovered knowledge bases belong."""
-        return Source(self.account, self.region, self.kind)
+        return Source(self.account, self.region, self.spec)
 
 
 @dataclass(frozen=True)
@@ -251,9 +251,9 @@ class JobState:
     # Set by a `disappeared` transition: the job is no longer tracked.
     disappeared_at: datetime | None = None
 
-    def tracked(self, kind: JobKindSpec) -> bool:
+    def tracked(self, spec: JobKindSpec) -> bool:
         """Still followed run after run: not in a terminal status and not gone."""
-        return self.disappeared_at is None and not kind.is_terminal(self.status)
+        return self.disappeared_at is None and not spec.is_terminal(self.status)
 
 
-TransitionKind = Literal["discovered", "status-changed", "stuck", "disappeared"]
+TransitionType = Literal["discovered", "status-changed", "stuck", "disappeared"]
