@@ -21,7 +21,7 @@ from auditor.adapters.state_codec import job_item
 from auditor.domain.jobs import JOB_KINDS, JobState, Source
 from benchmarks.naive import NAIVE_TABLE
 from benchmarks.naive import table_definition as naive_table
-from simulator.state import to_micros
+from simulator.records import to_micros
 from simulator.world import ACCOUNT, REGION, TABLE, World
 
 KINDS = ("bedrock-model-import", "bedrock-model-copy", "qconnect-import")

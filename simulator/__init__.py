@@ -5,20 +5,13 @@ Connect ListImportJobs / GetImportJob / ListKnowledgeBases, served over REST-JSO
 clients, with a controllable clock, a record of served calls and seeded fault injection.
 """
 
+from simulator.call_log import CallLog, CallRecord
 from simulator.clock import SimClock
 from simulator.errors import ApiError
 from simulator.faults import FaultDecision, FaultPlan, FaultRates, FaultRule
 from simulator.httpd import SimulatorServer
-from simulator.state import (
-    DEFAULT_ACCOUNT_ID,
-    CallLog,
-    CallRecord,
-    ControlPlane,
-    ImportJob,
-    KnowledgeBase,
-    ModelCopyJob,
-    ModelImportJob,
-)
+from simulator.records import ImportJob, KnowledgeBase, ModelCopyJob, ModelImportJob
+from simulator.state import DEFAULT_ACCOUNT_ID, ControlPlane
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",

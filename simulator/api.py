@@ -28,15 +28,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from simulator.errors import ApiError, constraint, not_found, validation
-from simulator.state import (
-    ControlPlane,
-    ImportJob,
-    KnowledgeBase,
-    ModelCopyJob,
-    ModelImportJob,
-    SortedIndex,
-    to_micros,
-)
+from simulator.records import ImportJob, KnowledgeBase, ModelCopyJob, ModelImportJob, to_micros
+from simulator.sorted_index import SortedIndex
+from simulator.state import ControlPlane
 
 BEDROCK_DEFAULT_PAGE_SIZE = 100
 BEDROCK_MAX_PAGE_SIZE = 1000

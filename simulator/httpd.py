@@ -65,9 +65,10 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from simulator import api
+from simulator.call_log import CallRecord
 from simulator.errors import ApiError, not_found, validation
 from simulator.faults import FaultPlan
-from simulator.state import CallRecord, ControlPlane
+from simulator.state import ControlPlane
 
 logger = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from simulator.aws_faults import CRASH_POINTS, AwsFaultInjector, AwsFaultRates, 
 from simulator.faults import FaultPlan  # noqa: E402
 from simulator.mutators import ResponseMutator, Rule  # noqa: E402
 from simulator.oracle import Truth, Verdict  # noqa: E402
-from simulator.state import ImportJob  # noqa: E402
+from simulator.records import ImportJob  # noqa: E402
 from simulator.world import ACCOUNT, DEFAULT_START, REGION, FakeLambdaContext, MotoServer, World  # noqa: E402
 
 BEDROCK_NEXT = {"InProgress": ("Completed", "Completed", "Failed", "Stopping"), "Stopping": ("Failed",)}

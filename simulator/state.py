@@ -1,7 +1,6 @@
-"""The simulated control planes: jobs and knowledge bases per region, plus a record of served calls.
-
-Times are stored truncated to milliseconds, the precision the real APIs return, so a timestamp a
-client read from a response and sends back as `creationTimeAfter` compares exactly.
+"""The simulated control planes: jobs and knowledge bases per region (the records in
+`simulator.records`, their indexes `simulator.sorted_index`), and the log of served calls
+(`simulator.call_log`).
 
 Jobs of each bedrock kind are kept per region in a list sorted by (creation time, sequence number);
 listing bisects into it, so a `creationTimeAfter` filter costs O(log n + page), not O(n). Q in Connect
@@ -11,181 +10,26 @@ creation-unrelated order ListImportJobs returns them in.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import random
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from datetime import datetime, timedelta
+from typing import Any
 
+from simulator.call_log import CallLog
 from simulator.clock import SimClock
 from simulator.faults import FaultPlan
 from simulator.mutators import ResponseMutator
+from simulator.records import AnyJob, ImportJob, KnowledgeBase, ModelCopyJob, ModelImportJob, truncate_ms
+from simulator.sorted_index import SortedIndex
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 
 BEDROCK_TERMINAL_STATUSES = frozenset({"Completed", "Failed"})
 _JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9\+\-\.])*")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def to_micros(when: datetime) -> int:
-    """Exact integer microseconds since the epoch of an aware datetime."""
-    if when.tzinfo is None:
-        raise ValueError(f"timestamps must be timezone-aware, got naive {when!r}")
-    return (when - _EPOCH) // _MICROSECOND
-
-
-def from_micros(micros: int) -> datetime:
-    """The aware UTC datetime of integer microseconds since the epoch."""
-    return _EPOCH + timedelta(microseconds=micros)
-
-
-def truncate_ms(when: datetime) -> datetime:
-    """Drop sub-millisecond precision (the real APIs report milliseconds)."""
-    return when.astimezone(UTC).replace(microsecond=when.microsecond - when.microsecond % 1000)
-
-
-# -- records -------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ModelImportJob:
-    """A Bedrock model import job."""
-
-    arn: str
-    name: str
-    region: str
-    status: str
-    creation_time: datetime
-    last_modified_time: datetime
-    seq: int
-    end_time: datetime | None = None
-    failure_message: str | None = None
-    imported_model_name: str | None = None
-    imported_model_arn: str | None = None
-    role_arn: str = ""
-    s3_uri: str = ""
-
-    @property
-    def sort_key(self) -> tuple[int, int]:
-        """Position in the region's creation-ordered index."""
-        return (to_micros(self.creation_time), self.seq)
-
-
-@dataclass
-class ModelCopyJob:
-    """A Bedrock model copy job (the API reports no last-modified or end time for these)."""
-
-    arn: str
-    region: str
-    status: str
-    creation_time: datetime
-    seq: int
-    target_model_name: str
-    target_model_arn: str
-    source_model_arn: str
-    source_account_id: str
-    source_model_name: str | None = None
-    failure_message: str | None = None
-
-    @property
-    def sort_key(self) -> tuple[int, int]:
-        """Position in the region's creation-ordered index."""
-        return (to_micros(self.creation_time), self.seq)
-
-
-@dataclass
-class KnowledgeBase:
-    """An Amazon Q in Connect knowledge base."""
-
-    knowledge_base_id: str
-    arn: str
-    name: str
-    region: str
-    knowledge_base_type: str
-    status: str
-    last_modified_time: datetime
-
-
-@dataclass
-class ImportJob:
-    """An Amazon Q in Connect import job."""
-
-    import_job_id: str
-    knowledge_base_id: str
-    knowledge_base_arn: str
-    region: str
-    upload_id: str
-    status: str
-    created_time: datetime
-    last_modified_time: datetime
-    url: str
-    url_expiry: datetime
-    metadata: dict[str, str] = field(default_factory=dict)
-    failed_record_report: str | None = None
-    import_job_type: str = "QUICK_RESPONSES"
-
-
-AnyJob = ModelImportJob | ModelCopyJob | ImportJob
-
-# The two key types in use: (creation micros, seq) for bedrock jobs, ids for Q in Connect.
-_K = TypeVar("_K", tuple[int, int], str)
-_V = TypeVar("_V")
-
-
-class SortedIndex(Generic[_K, _V]):
-    """Values kept sorted by a comparable key, with bisect-based range scans (not thread-safe)."""
-
-    def __init__(self) -> None:
-        self.keys: list[_K] = []
-        self.values: list[_V] = []
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def insert(self, key: _K, value: _V) -> None:
-        """Insert one value; appending in key order is O(1) amortised."""
-        if not self.keys or self.keys[-1] < key:
-            self.keys.append(key)
-            self.values.append(value)
-            return
-        at = bisect.bisect_left(self.keys, key)
-        self.keys.insert(at, key)
-        self.values.insert(at, value)
-
-    def extend(self, items: Sequence[tuple[_K, _V]]) -> None:
-        """Insert many values at once (one sort instead of many list insertions)."""
-        if not items:
-            return
-        pairs: list[tuple[_K, _V]] = sorted(items, key=lambda kv: kv[0])
-        if self.keys and not self.keys[-1] < pairs[0][0]:
-            merged: list[tuple[_K, _V]] = list(zip(self.keys, self.values, strict=True))
-            merged.extend(pairs)
-            merged.sort(key=lambda kv: kv[0])
-            self.keys, self.values = [k for k, _ in merged], [v for _, v in merged]
-            return
-        self.keys.extend(k for k, _ in pairs)
-        self.values.extend(v for _, v in pairs)
-
-    def remove(self, key: _K) -> None:
-        """Remove the value stored under key, if any."""
-        at = bisect.bisect_left(self.keys, key)
-        if at < len(self.keys) and self.keys[at] == key:
-            del self.keys[at]
-            del self.values[at]
-
-    def bisect_left(self, key: _K) -> int:
-        """First position whose key is >= key."""
-        return bisect.bisect_left(self.keys, key)
-
-    def bisect_right(self, key: _K) -> int:
-        """First position whose key is > key."""
-        return bisect.bisect_right(self.keys, key)
 
 
 @dataclass
@@ -200,63 +44,6 @@ class RegionState:
     knowledge_bases: SortedIndex[str, KnowledgeBase] = field(default_factory=SortedIndex)
     kb_by_id: dict[str, KnowledgeBase] = field(default_factory=dict)
     kb_jobs: dict[str, SortedIndex[str, ImportJob]] = field(default_factory=dict)
-
-
-# -- served-call record --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """One AWS operation the server answered."""
-
-    operation: str
-    region: str
-    params: Mapping[str, str]
-    status: int
-    error_code: str | None
-    at: datetime
-
-
-class CallLog:
-    """A thread-safe, append-only record of served AWS calls."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._records: list[CallRecord] = []
-
-    def append(self, record: CallRecord) -> None:
-        """Record one call."""
-        with self._lock:
-            self._records.append(record)
-
-    def snapshot(self) -> list[CallRecord]:
-        """A copy of the records so far."""
-        with self._lock:
-            return list(self._records)
-
-    def clear(self) -> None:
-        """Forget every record."""
-        with self._lock:
-            self._records.clear()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._records)
-
-    def __iter__(self) -> Iterator[CallRecord]:
-        return iter(self.snapshot())
-
-    def count(
-        self, operation: str | None = None, *, region: str | None = None, status: int | None = None
-    ) -> int:
-        """How many recorded calls match every given criterion."""
-        return sum(
-            1
-            for r in self.snapshot()
-            if (operation is None or r.operation == operation)
-            and (region is None or r.region == region)
-            and (status is None or r.status == status)
-        )
 
 
 # -- the control plane ---------------------------------------------------------------------------------
@@ -373,8 +160,35 @@ class ControlPlane:
         self._apply_status(job, status, None, created)
         return job
 
-    def _register(self, ref: str, region: str, job: AnyJob) -> None:
-        self._jobs_by_ref[ref] = (region, job)
+    @staticmethod
+    def _ref(job: AnyJob) -> str:
+        return job.import_job_id if isinstance(job, ImportJob) else job.arn
+
+    def _index(self, region: str, job: AnyJob) -> tuple[SortedIndex[Any, Any], Any]:
+        """The sorted index a job is listed from, and its key there."""
+        state = self.region(region)
+        if isinstance(job, ModelImportJob):
+            return state.import_jobs, job.sort_key
+        if isinstance(job, ModelCopyJob):
+            return state.copy_jobs, job.sort_key
+        return state.kb_jobs[job.knowledge_base_id], job.import_job_id
+
+    def _insert(self, region: str, jobs: Sequence[AnyJob]) -> None:
+        """The one way jobs enter the plane (one at a time or in bulk, all of one kind and scope): the
+        look-up tables, then one sorted insert."""
+        state = self.region(region)
+        for job in jobs:
+            if isinstance(job, ModelImportJob):
+                if job.name in state.import_jobs_by_name:
+                    raise ValueError(f"a model import job named {job.name!r} already exists in {region}")
+                state.import_jobs_by_arn[job.arn] = job
+                state.import_jobs_by_name[job.name] = job
+            elif isinstance(job, ModelCopyJob):
+                state.copy_jobs_by_arn[job.arn] = job
+            self._jobs_by_ref[self._ref(job)] = (region, job)
+        if jobs:
+            index, _ = self._index(region, jobs[0])
+            index.extend([(self._index(region, job)[1], job) for job in jobs])
 
     def create_model_import_job(
         self,
@@ -385,14 +199,12 @@ class ControlPlane:
     ) -> str:
         """Create a model import job; returns its ARN. Job names are unique per region, as in AWS."""
         with self._lock:
-            state = self.region(region)
-            if name in state.import_jobs_by_name:
+            # Checked before the job's ids are drawn too, so a refused name leaves the seeded ids as
+            # they were.
+            if name in self.region(region).import_jobs_by_name:
                 raise ValueError(f"a model import job named {name!r} already exists in {region}")
             job = self._new_import_job(region, name, status, creation_time)
-            state.import_jobs.insert(job.sort_key, job)
-            state.import_jobs_by_arn[job.arn] = job
-            state.import_jobs_by_name[name] = job
-            self._register(job.arn, region, job)
+            self._insert(region, [job])
             return job.arn
 
     def bulk_create_model_import_jobs(
@@ -410,19 +222,12 @@ class ControlPlane:
         Names are `{name_prefix}-{sequence number}`, so repeated calls never collide.
         """
         with self._lock:
-            state = self.region(region)
             base = self._when(start)
             jobs = [
                 self._new_import_job(region, f"{name_prefix}-{self._seq + 1}", status, base + interval * i)
                 for i in range(count)
             ]
-            for job in jobs:
-                if job.name in state.import_jobs_by_name:
-                    raise ValueError(f"a model import job named {job.name!r} already exists in {region}")
-                state.import_jobs_by_arn[job.arn] = job
-                state.import_jobs_by_name[job.name] = job
-                self._register(job.arn, region, job)
-            state.import_jobs.extend([(job.sort_key, job) for job in jobs])
+            self._insert(region, jobs)
             return [job.arn for job in jobs]
 
     # -- Bedrock model copy jobs ---------------------------------------------------------------------
@@ -475,7 +280,6 @@ class ControlPlane:
         defaulting to the account in the source ARN, else this account).
         """
         with self._lock:
-            state = self.region(region)
             job = self._new_copy_job(
                 region,
                 target_model_name,
@@ -485,9 +289,7 @@ class ControlPlane:
                 creation_time,
                 source_model_name,
             )
-            state.copy_jobs.insert(job.sort_key, job)
-            state.copy_jobs_by_arn[job.arn] = job
-            self._register(job.arn, region, job)
+            self._insert(region, [job])
             return job.arn
 
     def bulk_create_model_copy_jobs(
@@ -503,7 +305,6 @@ class ControlPlane:
     ) -> list[str]:
         """Create `count` copy jobs created `interval` apart from `start` (default now); returns ARNs."""
         with self._lock:
-            state = self.region(region)
             base = self._when(start)
             jobs = [
                 self._new_copy_job(
@@ -517,10 +318,7 @@ class ControlPlane:
                 )
                 for i in range(count)
             ]
-            for job in jobs:
-                state.copy_jobs_by_arn[job.arn] = job
-                self._register(job.arn, region, job)
-            state.copy_jobs.extend([(job.sort_key, job) for job in jobs])
+            self._insert(region, jobs)
             return [job.arn for job in jobs]
 
     # -- Q in Connect --------------------------------------------------------------------------------
@@ -614,8 +412,7 @@ class ControlPlane:
         with self._lock:
             kb = self._kb(region, knowledge_base_id)
             job = self._new_import_job_q(kb, status, created_time, metadata)
-            self.region(region).kb_jobs[knowledge_base_id].insert(job.import_job_id, job)
-            self._register(job.import_job_id, region, job)
+            self._insert(region, [job])
             return job.import_job_id
 
     def bulk_create_import_jobs(
@@ -633,9 +430,7 @@ class ControlPlane:
             kb = self._kb(region, knowledge_base_id)
             base = self._when(start)
             jobs = [self._new_import_job_q(kb, status, base + interval * i, None) for i in range(count)]
-            for job in jobs:
-                self._register(job.import_job_id, region, job)
-            self.region(region).kb_jobs[knowledge_base_id].extend([(j.import_job_id, j) for j in jobs])
+            self._insert(region, jobs)
             return [job.import_job_id for job in jobs]
 
     # -- status changes ------------------------------------------------------------------------------
@@ -691,8 +486,7 @@ class ControlPlane:
 
     def listed(self, job: AnyJob) -> bool:
         """Whether the list operations return `job` now."""
-        ref = job.import_job_id if isinstance(job, ImportJob) else job.arn
-        until = self._listed_from.get(ref)
+        until = self._listed_from.get(self._ref(job))
         return until is None or self.clock.now() >= until
 
     def delete_job(self, job_ref: str) -> None:
@@ -700,15 +494,13 @@ class ControlPlane:
         with self._lock:
             region, job = self._jobs_by_ref.pop(job_ref)
             state = self.region(region)
+            index, key = self._index(region, job)
+            index.remove(key)
             if isinstance(job, ModelImportJob):
-                state.import_jobs.remove(job.sort_key)
                 del state.import_jobs_by_arn[job.arn]
                 del state.import_jobs_by_name[job.name]
             elif isinstance(job, ModelCopyJob):
-                state.copy_jobs.remove(job.sort_key)
                 del state.copy_jobs_by_arn[job.arn]
-            else:
-                state.kb_jobs[job.knowledge_base_id].remove(job.import_job_id)
             self._listed_from.pop(job_ref, None)
 
     def get_job(self, job_ref: str, *, region: str | None = None) -> AnyJob:
