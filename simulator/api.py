@@ -1,13 +1,8 @@
-"""The seven AWS operations: request validation, filtering, paging and wire rendering.
+"""The seven AWS operations: request validation and filtering (paging in `simulator.paging`, the JSON
+in `simulator.wire`).
 
 Independent of HTTP: each handler takes the plane, the region, the decoded path parameters and the
 query string, and returns the JSON body or raises `ApiError`.
-
-Paging. `nextToken` is opaque: base64url of a small JSON cursor plus an HMAC over it, keyed per
-simulator instance and bound to the operation, region, knowledge base and every filter and sort
-parameter (not to maxResults, which a client may change between pages). A token from another query, or
-any other string, is a ValidationException. The cursor is the key of the last item returned, so items
-created while a client pages never make a page skip or repeat an item it already returned.
 
 Default page size when maxResults is absent: 100 for Bedrock (maximum 1000) and 100 for Q in Connect
 (maximum 100).
@@ -15,22 +10,26 @@ Default page size when maxResults is absent: 100 for Bedrock (maximum 1000) and 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import re
-import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from simulator.errors import ApiError, constraint, not_found, validation
-from simulator.records import ImportJob, KnowledgeBase, ModelCopyJob, ModelImportJob, to_micros
+from simulator.paging import binding_of, decode_token, encode_token, scan
+from simulator.records import KnowledgeBase, to_micros
 from simulator.sorted_index import SortedIndex
 from simulator.state import ControlPlane
+from simulator.wire import (
+    Body,
+    render_copy_job,
+    render_import_job,
+    render_import_job_summary,
+    render_knowledge_base,
+    render_q_import_job,
+    render_q_import_job_summary,
+)
 
 BEDROCK_DEFAULT_PAGE_SIZE = 100
 BEDROCK_MAX_PAGE_SIZE = 1000
@@ -52,120 +51,6 @@ _MODEL_NAME_RE = re.compile(r"([0-9a-zA-Z][_-]?){1,63}")
 _ACCOUNT_RE = re.compile(r"[0-9]{12}")
 
 Query = Mapping[str, str]
-Body = dict[str, Any]
-
-# Per-process secret: tokens are opaque and cannot be forged or carried to another simulator instance.
-_TOKEN_KEY = secrets.token_bytes(32)
-
-
-# -- wire formats ----------------------------------------------------------------------------------
-
-
-def iso(when: datetime) -> str:
-    """Bedrock's wire timestamp: ISO 8601, UTC, milliseconds."""
-    when = when.astimezone(UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-
-
-def epoch(when: datetime) -> float | int:
-    """Q in Connect's wire timestamp: epoch seconds (a JSON number, fractional when needed)."""
-    micros = to_micros(when)
-    return micros // 1_000_000 if micros % 1_000_000 == 0 else micros / 1_000_000
-
-
-def _drop_none(body: Body) -> Body:
-    return {k: v for k, v in body.items() if v is not None}
-
-
-def render_import_job_summary(job: ModelImportJob) -> Body:
-    """A ModelImportJobSummary."""
-    return _drop_none(
-        {
-            "jobArn": job.arn,
-            "jobName": job.name,
-            "status": job.status,
-            "lastModifiedTime": iso(job.last_modified_time),
-            "creationTime": iso(job.creation_time),
-            "endTime": iso(job.end_time) if job.end_time else None,
-            "importedModelArn": job.imported_model_arn,
-            "importedModelName": job.imported_model_name,
-        }
-    )
-
-
-def render_import_job(job: ModelImportJob) -> Body:
-    """A GetModelImportJob response."""
-    return _drop_none(
-        {
-            "jobArn": job.arn,
-            "jobName": job.name,
-            "importedModelName": job.imported_model_name,
-            "importedModelArn": job.imported_model_arn,
-            "roleArn": job.role_arn,
-            "modelDataSource": {"s3DataSource": {"s3Uri": job.s3_uri}},
-            "status": job.status,
-            "failureMessage": job.failure_message,
-            "creationTime": iso(job.creation_time),
-            "lastModifiedTime": iso(job.last_modified_time),
-            "endTime": iso(job.end_time) if job.end_time else None,
-        }
-    )
-
-
-def render_copy_job(job: ModelCopyJob) -> Body:
-    """A ModelCopyJobSummary; GetModelCopyJob returns the same members."""
-    return _drop_none(
-        {
-            "jobArn": job.arn,
-            "status": job.status,
-            "creationTime": iso(job.creation_time),
-            "targetModelArn": job.target_model_arn,
-            "targetModelName": job.target_model_name,
-            "sourceAccountId": job.source_account_id,
-            "sourceModelArn": job.source_model_arn,
-            "failureMessage": job.failure_message,
-            "sourceModelName": job.source_model_name,
-        }
-    )
-
-
-def render_q_import_job_summary(job: ImportJob) -> Body:
-    """An ImportJobSummary."""
-    return {
-        "importJobId": job.import_job_id,
-        "knowledgeBaseId": job.knowledge_base_id,
-        "uploadId": job.upload_id,
-        "knowledgeBaseArn": job.knowledge_base_arn,
-        "importJobType": job.import_job_type,
-        "status": job.status,
-        "createdTime": epoch(job.created_time),
-        "lastModifiedTime": epoch(job.last_modified_time),
-        "metadata": dict(job.metadata),
-    }
-
-
-def render_q_import_job(job: ImportJob) -> Body:
-    """An ImportJobData (GetImportJob wraps it in `importJob`)."""
-    return _drop_none(
-        {
-            **render_q_import_job_summary(job),
-            "url": job.url,
-            "failedRecordReport": job.failed_record_report,
-            "urlExpiry": epoch(job.url_expiry),
-        }
-    )
-
-
-def render_knowledge_base(kb: KnowledgeBase) -> Body:
-    """A KnowledgeBaseSummary."""
-    return {
-        "knowledgeBaseId": kb.knowledge_base_id,
-        "knowledgeBaseArn": kb.arn,
-        "name": kb.name,
-        "knowledgeBaseType": kb.knowledge_base_type,
-        "status": kb.status,
-        "lastModifiedTime": epoch(kb.last_modified_time),
-    }
 
 
 # -- request validation ----------------------------------------------------------------------------
@@ -217,77 +102,6 @@ def _pattern(query: Query, name: str, pattern: re.Pattern[str], max_len: int | N
     return value
 
 
-# -- tokens ----------------------------------------------------------------------------------------
-
-
-def _binding(operation: str, region: str, scope: Mapping[str, str | None]) -> str:
-    canonical = json.dumps([operation, region, sorted(scope.items())], separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def encode_token(binding: str, cursor: list[Any]) -> str:
-    """An opaque token for a cursor, bound to one query."""
-    payload = json.dumps({"b": binding, "c": cursor}, separators=(",", ":")).encode()
-    sig = hmac.new(_TOKEN_KEY, payload, hashlib.sha256).digest()[:12]
-    return base64.urlsafe_b64encode(payload + sig).decode().rstrip("=")
-
-
-def decode_token(token: str, binding: str) -> list[Any]:
-    """The cursor in a token; ValidationException unless this simulator issued it for this query."""
-    invalid = validation("Invalid pagination token")
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        raise invalid from None
-    payload, sig = raw[:-12], raw[-12:]
-    if len(raw) <= 12 or not hmac.compare_digest(
-        sig, hmac.new(_TOKEN_KEY, payload, hashlib.sha256).digest()[:12]
-    ):
-        raise invalid
-    data = json.loads(payload)
-    if data.get("b") != binding:
-        raise validation("The nextToken does not match the request parameters it was issued for")
-    cursor = data["c"]
-    assert isinstance(cursor, list)
-    return cursor
-
-
-# -- paging over a sorted index -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of items and the cursor key of the last one, if more match."""
-
-    items: list[Any]
-    next_key: Any | None
-
-
-def _scan(
-    index: SortedIndex[Any, Any],
-    lo: int,
-    hi: int,
-    descending: bool,
-    keep: Callable[[Any], bool],
-    limit: int,
-) -> Page:
-    def positions() -> Iterator[int]:
-        return iter(range(hi - 1, lo - 1, -1)) if descending else iter(range(lo, hi))
-
-    items: list[Any] = []
-    last_key: Any = None
-    for i in positions():
-        value = index.values[i]
-        if not keep(value):
-            continue
-        if len(items) == limit:
-            # One more match exists beyond the page: hand out a token (never one for an empty page).
-            return Page(items, last_key)
-        items.append(value)
-        last_key = index.keys[i]
-    return Page(items, None)
-
-
 def _list_bedrock(
     plane: ControlPlane,
     region: str,
@@ -304,7 +118,7 @@ def _list_bedrock(
     _enum(query, "sortBy", ("CreationTime",))
     order = _enum(query, "sortOrder", ("Ascending", "Descending")) or "Descending"
     descending = order == "Descending"
-    binding = _binding(
+    binding = binding_of(
         operation,
         region,
         {
@@ -334,7 +148,7 @@ def _list_bedrock(
                 hi = min(hi, index.bisect_left(cursor))
             else:
                 lo = max(lo, index.bisect_right(cursor))
-        page = _scan(index, lo, hi, descending, keep, limit)
+        page = scan(index, lo, hi, descending, keep, limit)
         next_token = encode_token(binding, list(page.next_key)) if page.next_key is not None else None
         return page.items, next_token
 
@@ -444,7 +258,7 @@ def _list_by_id(
     token = query.get("nextToken")
     if token is not None:
         lo = index.bisect_right(str(decode_token(token, binding)[0]))
-    page = _scan(index, lo, len(index), False, keep, limit)
+    page = scan(index, lo, len(index), False, keep, limit)
     return page.items, encode_token(binding, [page.next_key]) if page.next_key is not None else None
 
 
@@ -453,7 +267,7 @@ def list_import_jobs(plane: ControlPlane, region: str, path: Mapping[str, str], 
     limit = _max_results(query, QCONNECT_DEFAULT_PAGE_SIZE, QCONNECT_MAX_PAGE_SIZE)
     with plane.lock:
         kb = _knowledge_base(plane, region, path["knowledgeBaseId"])
-        binding = _binding("ListImportJobs", region, {"knowledgeBaseId": kb.knowledge_base_id})
+        binding = binding_of("ListImportJobs", region, {"knowledgeBaseId": kb.knowledge_base_id})
         jobs = plane.region(region).kb_jobs[kb.knowledge_base_id]
         items, token = _list_by_id(jobs, query, binding, limit, plane.listed)
         body: Body = {"importJobSummaries": [render_q_import_job_summary(j) for j in items]}
@@ -479,7 +293,7 @@ def get_import_job(plane: ControlPlane, region: str, path: Mapping[str, str], qu
 def list_knowledge_bases(plane: ControlPlane, region: str, path: Mapping[str, str], query: Query) -> Body:
     """GET /knowledgeBases; ordered by knowledge base id."""
     limit = _max_results(query, QCONNECT_DEFAULT_PAGE_SIZE, QCONNECT_MAX_PAGE_SIZE)
-    binding = _binding("ListKnowledgeBases", region, {})
+    binding = binding_of("ListKnowledgeBases", region, {})
     with plane.lock:
         items, token = _list_by_id(plane.region(region).knowledge_bases, query, binding, limit)
         body: Body = {"knowledgeBaseSummaries": [render_knowledge_base(kb) for kb in items]}

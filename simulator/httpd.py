@@ -64,7 +64,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from simulator import api
+from simulator import api, wire
 from simulator.call_log import CallRecord
 from simulator.errors import ApiError, not_found, validation
 from simulator.faults import FaultPlan
@@ -126,7 +126,7 @@ def control(plane: ControlPlane, method: str, parts: list[str], query: Mapping[s
     if not isinstance(body, dict):
         raise validation("the request body must be a JSON object")
     route = (method, "/".join(parts))
-    now = api.iso(plane.clock.now())
+    now = wire.iso(plane.clock.now())
     actions: dict[tuple[str, str], Callable[[], Any]] = {
         ("GET", "health"): lambda: {"ok": True, "accountId": plane.account_id, "now": now},
         ("GET", "state"): plane.stats,
@@ -249,7 +249,7 @@ def _clock(plane: ControlPlane, body: Mapping[str, Any]) -> dict[str, str]:
         plane.clock.set(when)
     if body.get("advanceSeconds") is not None:
         plane.clock.advance(timedelta(seconds=float(body["advanceSeconds"])))
-    return {"now": api.iso(plane.clock.now())}
+    return {"now": wire.iso(plane.clock.now())}
 
 
 def _create_kb(plane: ControlPlane, body: Mapping[str, Any]) -> dict[str, str]:
