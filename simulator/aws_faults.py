@@ -120,6 +120,8 @@ class AwsFaultInjector:
         self._passthrough_clients: dict[tuple[str, str], Any] = {}
         # Jobs whose events EventBridge refuses every time (a poison transition), while enabled.
         self.poison_job_ids: set[str] = set()
+        # While set, every checkpoint write fails as if throttled beyond the SDK's retries.
+        self.fail_checkpoint_writes = False
 
     # -- arming, per invocation -------------------------------------------------------------------
     def start_invocation(self, *, budget_ms: int | None = None) -> None:
@@ -278,11 +280,13 @@ class AwsFaultInjector:
         return _response(200, b""), parsed
 
     def _dynamodb_call(self, model: Any, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, Any] | None:
+        if self.fail_checkpoint_writes and model.name == "PutItem" and b'"CHECKPOINT"' in _body(params):
+            self.counts["CheckpointWriteFailed"] += 1
+            return _error("ProvisionedThroughputExceededException", "injected: checkpoint write failed", 400)
         if self._draw(self.rates.dynamodb_error):
             self.counts["DynamoDBThrottledOutOfRetries"] += 1
             return _error("ProvisionedThroughputExceededException", "injected: throttled out of retries", 400)
-        body = params.get("body") or b""
-        text = body if isinstance(body, bytes) else body.encode()
+        text = _body(params)
         # Only where losing the race to another run leaves the item as it was: a re-claim of a known
         # job, a take-over or a release of a claim. A failed claim of a *new* job means another run
         # wrote the item; injecting that failure without the write is a fault DynamoDB cannot produce.
@@ -301,6 +305,11 @@ class AwsFaultInjector:
             "message": "injected: the level of configured provisioned throughput was exceeded",
         }
         return _response(400, json.dumps(body).encode())
+
+
+def _body(params: dict[str, Any]) -> bytes:
+    body = params.get("body") or b""
+    return body if isinstance(body, bytes) else str(body).encode()
 
 
 def _region(kwargs: dict[str, Any]) -> str:

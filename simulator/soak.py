@@ -386,9 +386,7 @@ class Soak:
         ):
             self.setup()
             session = self.injector.session()  # one session: service models load once
-            self.w.run()  # the baseline, fault-free
-            self.truth.take_baseline()
-            self.events.extend(self.w.events_received())
+            self._repeated_baseline(session)
             self.w.plane.faults.set_rates(
                 throttle=self.cfg.api_throttle, internal_error=self.cfg.api_internal_error
             )
@@ -424,6 +422,26 @@ class Soak:
         self.truth.created(job_id, self._source_key("bedrock-model-import"), record.creation_time, "Failed")
         self.injector.poison_job_ids.add(job_id)
         self.outages["Poison transition (refused every time)"] += 1
+
+    def _repeated_baseline(self, session: Any) -> None:
+        """The first run records every job silently, then fails to write its checkpoints; jobs move on;
+        the second run is a baseline again, and must announce those moves. No other fault meanwhile."""
+        from auditor.adapters.clients import ClientFactory  # noqa: PLC0415
+
+        self.injector.enabled = False
+        self.injector.fail_checkpoint_writes = True
+        self.w.run(clients=ClientFactory(session=session))
+        self.injector.fail_checkpoint_writes = False
+        self.truth.take_baseline()
+        self.events.extend(self.w.events_received())
+        self.w.advance(self.cfg.interval)
+        for job_id in list(self.live):
+            if self.rng.random() < self.cfg.progress:
+                self._progress(job_id)
+        self.w.run(clients=ClientFactory(session=session))
+        self.events.extend(self.w.events_received())
+        self.injector.enabled = True
+        self.outages["Checkpoint writes failed during the baseline"] += 1
 
     def finish(self) -> Verdict:
         """Faults off; clean runs past the claim lease, past every listing lag and through one sweep,
