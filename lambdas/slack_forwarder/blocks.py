@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from auditor.domain.notifications import duration_text, kind_jobs, kind_name
+
 # Slack's limits (Block Kit reference).
 MAX_HEADER_CHARS = 150
 MAX_SECTION_CHARS = 3_000
@@ -42,12 +44,6 @@ _STUCK_LOOK = (":warning:", "STUCK", "#daa038")
 _DISAPPEARED_LOOK = (":ghost:", "DISAPPEARED", "#808080")
 _PLAIN_LOOK = (":speech_balloon:", "Notification", "#9e9e9e")
 
-_KIND_NAMES = {
-    "bedrock-model-import": "Bedrock model import",
-    "bedrock-model-copy": "Bedrock model copy",
-    "qconnect-import": "Q in Connect import",
-}
-
 
 def escape(text: str) -> str:
     """Slack mrkdwn control characters: &, < and > must be sent as HTML entities."""
@@ -76,18 +72,6 @@ def _code(text: str) -> str:
     return text.replace("`", "'")
 
 
-def duration_text(seconds: object) -> str:
-    """2h 05m 00s; '-' when unknown."""
-    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
-        return "-"
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours >= 48:
-        days, hours = divmod(hours, 24)
-        return f"{days}d {hours:02d}h {minutes:02d}m"
-    return f"{hours}h {minutes:02d}m {secs:02d}s"
-
-
 def _str(detail: Mapping[str, Any], key: str) -> str | None:
     value = detail.get(key)
     if value is None or value == "":
@@ -110,11 +94,6 @@ def look(detail: Mapping[str, Any]) -> tuple[str, str, str]:
 
 def job_name(detail: Mapping[str, Any]) -> str:
     return _str(detail, "jobName") or _str(detail, "jobId") or "(unnamed job)"
-
-
-def kind_name(detail: Mapping[str, Any]) -> str:
-    kind = _str(detail, "jobKind") or "job"
-    return _KIND_NAMES.get(kind, kind)
 
 
 def change_text(detail: Mapping[str, Any]) -> str:
@@ -184,7 +163,7 @@ def console_links(detail: Mapping[str, Any]) -> list[str]:
     job_url, jobs_url = _str(detail, "consoleUrl"), _str(detail, "jobsConsoleUrl")
     links = [_link(job_url, "Open in the AWS console")]
     if jobs_url != job_url:
-        links.append(_link(jobs_url, fit(f"All {kind_name(detail)} jobs", MAX_LINK_TEXT_CHARS)))
+        links.append(_link(jobs_url, fit(f"All {kind_jobs(detail)}", MAX_LINK_TEXT_CHARS)))
     return [link for link in links if link]
 
 

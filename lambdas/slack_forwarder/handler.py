@@ -49,6 +49,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from auditor.domain.events import ENVELOPE_VERSION
 from slack_forwarder.blocks import render, render_plain
 from slack_forwarder.contract import (
     IDEMPOTENCY_EXPIRY_ATTRIBUTE,
@@ -65,7 +66,6 @@ SECRET_ENV = "WEBHOOK_SECRET_NAME"  # noqa: S105 (the variable that names the se
 # Local tests post to a server on 127.0.0.1 over http; nothing deployed sets this.
 ALLOW_LOOPBACK_ENV = "SLACK_WEBHOOK_ALLOW_LOOPBACK"
 SECRET_MAX_AGE_SECONDS = 300
-ENVELOPE_VERSION = "1"
 # Retries never use the last seconds of the invocation: they are kept to log and flush metrics.
 TIME_MARGIN_SECONDS = 3.0
 # Statuses that can mean the webhook was replaced (revoked, channel archived): re-read the secret once.

@@ -1,3 +1,4 @@
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -99,3 +100,15 @@ def test_a_disappeared_job_says_so_in_subject_body_and_chat() -> None:
     assert subject(detail) == "[DISAPPEARED] bedrock-model-import imp (us-east-1)"
     assert "no longer found (last seen InProgress)" in body(detail)
     assert chat_notification(detail)["content"]["title"].startswith(":ghost:")
+
+
+def test_email_chat_and_slack_say_a_duration_the_same_way() -> None:
+    from auditor.domain.notifications import body, chat_notification
+    from slack_forwarder.blocks import render
+
+    # Given a job that ran 49 hours
+    detail = build_detail(transition(job(1, "Completed"))) | {"durationSeconds": 49 * 3600}
+    # Then every channel says 2 days and 1 hour, in the same words
+    assert "Duration:       2d 01h 00m" in body(detail)
+    assert "*Duration* 2d 01h 00m" in chat_notification(detail)["content"]["description"]
+    assert "*Duration*\\n2d 01h 00m" in json.dumps(render(detail))

@@ -292,6 +292,7 @@ def test_renders_what_the_auditor_really_publishes() -> None:
     payload = render(detail)
     _assert_within_slack_limits(payload)
     assert (
-        _blocks(payload)[0]["text"]["text"] == ":white_check_mark: Succeeded: Bedrock model import import-1"
+        _blocks(payload)[0]["text"]["text"]
+        == ":white_check_mark: Succeeded: Bedrock model import job import-1"
     )
     assert detail["eventId"] in _texts(payload)

@@ -74,11 +74,18 @@ def _word(detail: Mapping[str, Any]) -> str:
     return _STATUS_WORD.get(detail["statusCategory"], str(detail["status"]))
 
 
-def _kind_jobs(detail: Mapping[str, Any]) -> str:
-    """'Bedrock model import jobs' (with the job kind's id for a kind this code does not know)."""
-    kind = str(detail["jobKind"])
-    spec = JOB_KINDS.get(kind)
-    return f"{spec.display_name}s" if spec else f"{kind} jobs"
+def kind_name(detail: Mapping[str, Any]) -> str:
+    """'Bedrock model import job' (the job kind's id for a kind this code does not know)."""
+    kind = detail.get("jobKind")
+    if not kind:
+        return "job"
+    spec = JOB_KINDS.get(str(kind))
+    return spec.display_name if spec else f"{kind} job"
+
+
+def kind_jobs(detail: Mapping[str, Any]) -> str:
+    """'Bedrock model import jobs': the kind's list page, in words."""
+    return f"{kind_name(detail)}s"
 
 
 def _jobs_url(detail: Mapping[str, Any]) -> str | None:
@@ -101,11 +108,15 @@ def subject(detail: Mapping[str, Any]) -> str:
     return f"[{word}] {kind} {name[:room]}... ({region})"[:MAX_SUBJECT_CHARS]
 
 
-def duration_text(seconds: int | None) -> str:
-    if seconds is None:
+def duration_text(seconds: object) -> str:
+    """'2h 05m 00s', or '2d 01h 00m' from two days on; '-' when unknown. Every channel says it so."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
         return "-"
     hours, rest = divmod(int(seconds), 3600)
     minutes, secs = divmod(rest, 60)
+    if hours >= 48:
+        days, hours = divmod(hours, 24)
+        return f"{days}d {hours:02d}h {minutes:02d}m"
     return f"{hours}h {minutes:02d}m {secs:02d}s"
 
 
@@ -142,7 +153,7 @@ def body(detail: Mapping[str, Any]) -> str:
         lines += ["", f"Failure message{note}:", str(detail["failureMessage"])]
     lines += ["", f"Console: {detail['consoleUrl']}"]
     if jobs_url := _jobs_url(detail):
-        lines.append(f"All {_kind_jobs(detail)}: {jobs_url}")
+        lines.append(f"All {kind_jobs(detail)}: {jobs_url}")
     lines.append(f"Event id: {detail['eventId']}")
     return "\n".join(lines)
 
@@ -173,7 +184,7 @@ def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
         description = description[: MAX_CHAT_DESCRIPTION_CHARS - 4] + "…```"
     next_steps = [f"Open the job in the <{detail['consoleUrl']}|AWS console>"]
     if jobs_url := _jobs_url(detail):
-        next_steps.append(f"Or see <{jobs_url}|all {_kind_jobs(detail)}>")
+        next_steps.append(f"Or see <{jobs_url}|all {kind_jobs(detail)}>")
     if detail["statusCategory"] == StatusCategory.FAILED.value:
         next_steps.insert(0, "Read the failure message and fix the job's input before retrying")
     if detail.get("transition") == STUCK_TRANSITION:
