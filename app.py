@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-# The stack shares contracts (environment variable names, table schema) with the Lambda's code.
+# The stack reads the job-kind registry, the environment's forms and the table schema from the
+# `contract` package, which ships in the Lambda asset (lambdas/) so that both sides read one copy;
+# infra imports nothing else from there (tests/unit/test_contract.py).
 sys.path.insert(0, str(ROOT / "lambdas"))
 
 import aws_cdk as cdk  # noqa: E402

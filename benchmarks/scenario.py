@@ -107,7 +107,7 @@ class Scenario:
         backend = dynamodb_backends[ACCOUNT][REGION]
         now = w.now()
         for kind, ids in history_ids.items():
-            source = Source(ACCOUNT, REGION, JOB_KINDS[kind], self.kb if kind == "qconnect-import" else None)
+            source = Source(ACCOUNT, REGION, JOB_KINDS[kind], (self.kb,) if JOB_KINDS[kind].discovery else ())
             for job_id in ids:
                 job: Any = w.plane.get_job(job_id)
                 created = getattr(job, "creation_time", None) or job.created_time

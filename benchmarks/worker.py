@@ -77,7 +77,7 @@ def main() -> None:
     if mode == "auditor":
         from auditor import handler  # noqa: PLC0415
         from auditor.adapters.clients import ClientFactory  # noqa: PLC0415
-        from auditor.adapters.state_schema import INDEXES  # noqa: PLC0415
+        from contract.state_schema import INDEXES  # noqa: PLC0415
 
         meter = Meter(indexes=[(i.partition_key, i.sort_key) for i in INDEXES])
         meter.attach(session)

@@ -16,6 +16,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from contract.environment import scope_settings
+from contract.kinds import JOB_KINDS, IamGrant, JobKindSpec
 from infra import nag
 from infra.config import AuditorConfig
 
@@ -121,6 +123,29 @@ def shared_python_function(
     )
 
 
+def _grants(spec: JobKindSpec, config: AuditorConfig) -> list[tuple[IamGrant, list[tuple[str, ...]]]]:
+    """The kind's own grants on its scopes, and each discovery level's grant on the scopes the
+    configuration leaves it to discover (nothing configured: every level, on any resource)."""
+    configured = list(config.scope_ids(spec.id))
+    grants = [(grant, configured or [()]) for grant in spec.iam]
+    for level, step in enumerate(spec.discovery):
+        parents = list(dict.fromkeys(ids[:level] for ids in configured if len(ids) <= level))
+        if parents or not configured:
+            grants.append((step.iam, parents or [()]))
+    return grants
+
+
+def _resource(template: str, scope_ids: tuple[str, ...]) -> str:
+    """A grant's resource with the scope ids filled in; `*` for a level not configured."""
+    levels = template.count("{")
+    return template.format(*(scope_ids[i] if i < len(scope_ids) else "*" for i in range(levels)))
+
+
+def _sid(kind_id: str) -> str:
+    """A statement id from a kind id: bedrock-kb-ingestion -> BedrockKbIngestion."""
+    return "".join(part.capitalize() for part in kind_id.split("-"))
+
+
 def _arns(service: str, regions: list[str], resource: str) -> list[str]:
     return [f"arn:{Aws.PARTITION}:{service}:{region}:{Aws.ACCOUNT_ID}:{resource}" for region in regions]
 
@@ -187,7 +212,8 @@ class AuditorFunction(Construct):
         topic: sns.ITopic,
         chat_topic: sns.ITopic | None,
     ) -> dict[str, str]:
-        """Variables named as `auditor.settings.ENV_VARS` (plus Powertools' own)."""
+        """Variables named as `auditor.settings.ENV_VARS` and the kinds' scope variables (plus
+        Powertools' own)."""
         return {
             "STATE_TABLE_NAME": table.table_name,
             "EVENT_BUS_NAME": bus.event_bus_name,
@@ -195,7 +221,10 @@ class AuditorFunction(Construct):
             "EVENT_SOURCE": config.event_source,
             "JOB_KINDS": ",".join(config.job_kinds),
             "REGIONS": ",".join(config.regions),
-            "QCONNECT_KNOWLEDGE_BASE_IDS": ",".join(config.qconnect_knowledge_base_ids) or "discover",
+            **{
+                setting.env_var: ",".join("/".join(ids) for ids in config.scope_ids(spec.id)) or "discover"
+                for spec, setting in scope_settings()
+            },
             "INITIAL_LOOKBACK_MINUTES": str(config.initial_lookback_minutes),
             "OVERLAP_SECONDS": str(config.overlap_seconds),
             "RECHECK_HORIZON_HOURS": str(config.recheck_horizon_hours),
@@ -222,17 +251,18 @@ class AuditorFunction(Construct):
     ) -> None:
         regions = list(config.regions) or [Stack.of(self).region]
         in_regions = {"StringEquals": {"aws:RequestedRegion": regions}}
-        kinds = set(config.job_kinds)
+        # (kind, grant, a statement id stable whatever other kinds are enabled)
+        grants = [
+            (spec, grant, scopes, f"{_sid(spec.id)}{number}")
+            for spec in map(JOB_KINDS.__getitem__, config.job_kinds)
+            for number, (grant, scopes) in enumerate(_grants(spec, config))
+        ]
 
-        # List operations have no resource type in the service authorization reference, so they
-        # take "*"; the RequestedRegion condition keeps them to the audited regions.
-        list_actions = []
-        if "bedrock-model-import" in kinds:
-            list_actions.append("bedrock:ListModelImportJobs")
-        if "bedrock-model-copy" in kinds:
-            list_actions.append("bedrock:ListModelCopyJobs")
-        if "qconnect-import" in kinds and config.discover_knowledge_bases:
-            list_actions.append("wisdom:ListKnowledgeBases")
+        # Actions without a resource type in the service authorization reference (the list
+        # operations) take "*"; the RequestedRegion condition keeps them to the audited regions.
+        list_actions = sorted(
+            {a for _, grant, _, _ in grants if grant.resource is None for a in grant.actions}
+        )
         if list_actions:
             self.role.add_to_policy(
                 iam.PolicyStatement(
@@ -248,32 +278,25 @@ class AuditorFunction(Construct):
                 "reference, so they take '*'; the list statement is limited to the audited regions with "
                 "aws:RequestedRegion.",
             )
-        if "bedrock-model-import" in kinds:
-            self._grant_wildcard(
-                "GetModelImportJob",
-                ["bedrock:GetModelImportJob"],
-                _arns("bedrock", regions, "model-import-job/*"),
-                "GetModelImportJob re-checks jobs the auditor discovered at run time; their ids are unknown "
-                "at deploy time. Scoped to model import jobs of this account in the audited regions.",
+        scoped = [(s, g, g.resource, scopes, sid) for s, g, scopes, sid in grants if g.resource is not None]
+        for spec, grant, template, scopes, sid in scoped:
+            resources = list(
+                dict.fromkeys(
+                    arn for ids in scopes for arn in _arns(grant.service, regions, _resource(template, ids))
+                )
             )
-        if "bedrock-model-copy" in kinds:
             self._grant_wildcard(
-                "GetModelCopyJob",
-                ["bedrock:GetModelCopyJob"],
-                _arns("bedrock", regions, "model-copy-job/*"),
-                "GetModelCopyJob re-checks jobs discovered at run time; scoped to model copy jobs of this "
-                "account in the audited regions.",
-            )
-        if "qconnect-import" in kinds:
-            # Q in Connect authorizes ListImportJobs and GetImportJob on the knowledge base.
-            kb_ids = list(config.qconnect_knowledge_base_ids) or ["*"]
-            self._grant_wildcard(
-                "QConnectImportJobs",
-                ["wisdom:GetImportJob", "wisdom:ListImportJobs"],
-                [arn for kb in kb_ids for arn in _arns("wisdom", regions, f"knowledge-base/{kb}")],
-                "Knowledge base discovery (qconnectKnowledgeBaseIds=discover): ListImportJobs/GetImportJob "
-                "are authorized on the knowledge base, and the bases are found at run time. Scoped to this "
-                "account and the audited regions; set qconnectKnowledgeBaseIds to name them instead.",
+                sid,
+                sorted(grant.actions),
+                resources,
+                f"{', '.join(grant.actions)} act on the {spec.display_name}s (or their scope) the auditor "
+                "finds at run time, whose ids are unknown at deploy time: scoped to this account, the "
+                "audited regions and the resource type the service authorization reference gives"
+                + (
+                    f"; set {spec.scope_setting.context_key} to name them instead."
+                    if spec.scope_setting
+                    else "."
+                ),
             )
 
         # Table.grant covers the table's indexes too (<table arn>/index/*): the state store queries the

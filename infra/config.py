@@ -13,19 +13,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from auditor.domain.notifications import OR_KEY, STUCK_TRANSITION
-from auditor.settings import (
-    ALL_JOB_KINDS,
+from contract.environment import (
     BOUNDS,
     EVENT_SOURCE_FORM,
     EVENT_SOURCE_PATTERN,
-    KB_ID_PATTERN,
+    OR_KEY,
     REGION_PATTERN,
-    STUCK_HOURS_FORM,
-    JobKindId,
+    STUCK_TRANSITION,
+    kinds_example,
+    kinds_form,
+    parse_scope_items,
     parse_stuck_hours,
+    scope_form,
+    scope_settings,
     split_csv,
+    stuck_hours_form,
 )
+from contract.kinds import JOB_KINDS, StatusCategory, default_kind_ids, every_status
 
 _NAME_PREFIX = re.compile(r"[A-Za-z0-9._+-]{1,63}")
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
@@ -41,30 +45,16 @@ _RECONCILE_LOOKBACK = BOUNDS["RECONCILE_LOOKBACK_HOURS"]
 _PUBLISH_ATTEMPTS = BOUNDS["MAX_PUBLISH_ATTEMPTS"]
 _VANISHED_CHECKS = BOUNDS["VANISHED_AFTER_CHECKS"]
 
-# Statuses the job APIs report (Bedrock model import/copy, then Q in Connect import jobs).
-KNOWN_STATUSES: tuple[str, ...] = (
-    "InProgress",
-    "Completed",
-    "Failed",
-    "START_IN_PROGRESS",
-    "COMPLETE",
-    "FAILED",
-    "DELETE_IN_PROGRESS",
-    "DELETE_FAILED",
-    "DELETED",
-)
-
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: tuple[int, ...] = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
 
-# Context key -> the form it expects, quoted in every validation error and in the docs.
-EXPECTED_FORMS: dict[str, str] = {
+# Context key -> the form it expects, quoted in every validation error and in the docs. The keys
+# and forms that name job kinds, statuses or scopes come from the registry (expected_forms()).
+_FIXED_FORMS: dict[str, str] = {
     "stackName": "a CloudFormation stack name: a letter, then letters, digits or hyphens, e.g. JobAuditor",
-    "jobKinds": f"a comma list of {', '.join(ALL_JOB_KINDS)}, e.g. bedrock-model-import,qconnect-import",
     "regions": "a comma list of AWS region names, e.g. us-east-1,eu-west-1 (empty: the stack's region)",
-    "qconnectKnowledgeBaseIds": "a comma list of knowledge base ids (UUIDs), or 'discover'",
     "scheduleRateMinutes": "a whole number of minutes from 1 to 1440, e.g. 5",
     "notificationEmails": "a comma list of email addresses, e.g. a@example.com,b@example.com",
     "opsEmails": "a comma list of email addresses, e.g. oncall@example.com",
@@ -72,11 +62,10 @@ EXPECTED_FORMS: dict[str, str] = {
     "slackChannelId": "a Slack channel id such as C0123ABCD, given together with slackWorkspaceId",
     "slackWebhookSecretName": "the name of a Secrets Manager secret holding a Slack incoming-webhook URL "
     "(1 to 512 of A-Z a-z 0-9 / _ + = . @ -), e.g. job-auditor/slack-webhook",
-    "notifyStatuses": f"a comma list of job statuses from {', '.join(KNOWN_STATUSES)}, e.g. Completed,Failed",
-    "notifyJobKinds": f"a comma list of {', '.join(ALL_JOB_KINDS)} (those that notify people)",
+    "notifyStatusCategories": f"a comma list of status categories from {', '.join(StatusCategory)}, "
+    "e.g. FAILED,PARTIAL,EXPIRED (any kind's statuses of those categories notify people)",
     "notifyNamePrefixes": "a comma list of job name prefixes (letters, digits, . _ + -), e.g. prod-,release-",
     "notifyStuckAlerts": "true or false (false: stuck alerts follow notifyStatuses like any transition)",
-    "stuckAfterHours": STUCK_HOURS_FORM,
     "stuckRepeatHours": f"{_STUCK_REPEAT.form('hours')} (0: alert once), e.g. 12",
     "initialLookbackMinutes": f"{_LOOKBACK.form('minutes')}, e.g. 1440",
     "overlapSeconds": f"{_OVERLAP.form('seconds')}, e.g. 300",
@@ -97,7 +86,25 @@ EXPECTED_FORMS: dict[str, str] = {
     "maxPublishAttempts": f"{_PUBLISH_ATTEMPTS.form()}, e.g. 5",
     "vanishedAfterChecks": f"{_VANISHED_CHECKS.form()}, e.g. 3",
 }
-CONTEXT_KEYS: tuple[str, ...] = tuple(EXPECTED_FORMS)
+
+
+def expected_forms() -> dict[str, str]:
+    """Every context key job-auditor defines -> the form it expects, for the kinds registered now."""
+    forms = dict(_FIXED_FORMS)
+    forms["jobKinds"] = f"{kinds_form()}, e.g. {kinds_example()}"
+    forms["notifyStatuses"] = (
+        f"a comma list of job statuses from {', '.join(every_status())}, e.g. Completed,Failed"
+    )
+    forms["notifyJobKinds"] = f"{kinds_form()} (those that notify people)"
+    forms["stuckAfterHours"] = stuck_hours_form()
+    for spec, setting in scope_settings():
+        forms[setting.context_key] = scope_form(spec)
+    return forms
+
+
+def context_keys() -> tuple[str, ...]:
+    return tuple(expected_forms())
+
 
 # Context keys that belong to CDK, not to job-auditor, and pass unchecked: what the CLI sets on every
 # run (aws:cdk:enable-path-metadata, aws:cdk:enable-asset-metadata, aws:cdk:version-reporting,
@@ -118,7 +125,7 @@ def is_cdk_key(key: str) -> bool:
 
 def _unknown_key(key: str) -> str:
     """The problem with a key job-auditor does not define, naming the closest one it does."""
-    by_case = {known.lower(): known for known in CONTEXT_KEYS}
+    by_case = {known.lower(): known for known in context_keys()}
     close = difflib.get_close_matches(key.lower(), by_case, n=1, cutoff=0.6)
     hint = f"did you mean {by_case[close[0]]!r}?" if close else "the README lists the context keys"
     return f"unknown context key {key!r} ({hint})"
@@ -157,10 +164,11 @@ class AuditorConfig(BaseModel):
     stack_name: Annotated[str, Field(alias="stackName", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")] = (
         "JobAuditor"
     )
-    job_kinds: Annotated[tuple[JobKindId, ...], Field(alias="jobKinds", min_length=1)] = ALL_JOB_KINDS
+    job_kinds: tuple[str, ...] = Field(default_factory=default_kind_ids, alias="jobKinds", min_length=1)
     regions: tuple[str, ...] = ()
-    # Empty tuple: discover knowledge bases with ListKnowledgeBases.
-    qconnect_knowledge_base_ids: Annotated[tuple[str, ...], Field(alias="qconnectKnowledgeBaseIds")] = ()
+    # Kind id -> configured scope ids (from each kind's scope context key, e.g.
+    # qconnectKnowledgeBaseIds); a kind not here discovers its scope. Filled by load_config.
+    configured_scopes: dict[str, tuple[tuple[str, ...], ...]] = Field(default_factory=dict)
     schedule_rate_minutes: Annotated[int, Field(alias="scheduleRateMinutes", ge=1, le=1440)] = 5
     notification_emails: Annotated[tuple[str, ...], Field(alias="notificationEmails")] = ()
     ops_emails: Annotated[tuple[str, ...], Field(alias="opsEmails")] = ()
@@ -174,7 +182,8 @@ class AuditorConfig(BaseModel):
         str | None, Field(alias="slackWebhookSecretName", pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
     ] = None
     notify_statuses: Annotated[tuple[str, ...], Field(alias="notifyStatuses")] = ()
-    notify_job_kinds: Annotated[tuple[JobKindId, ...], Field(alias="notifyJobKinds")] = ()
+    notify_job_kinds: Annotated[tuple[str, ...], Field(alias="notifyJobKinds")] = ()
+    notify_status_categories: Annotated[tuple[str, ...], Field(alias="notifyStatusCategories")] = ()
     notify_name_prefixes: Annotated[tuple[str, ...], Field(alias="notifyNamePrefixes")] = ()
     # Stuck alerts reach people whatever notifyStatuses says (their status is an in-progress one).
     notify_stuck_alerts: Annotated[bool, Field(alias="notifyStuckAlerts")] = True
@@ -225,6 +234,7 @@ class AuditorConfig(BaseModel):
         "ops_emails",
         "notify_statuses",
         "notify_job_kinds",
+        "notify_status_categories",
         "notify_name_prefixes",
         mode="before",
     )
@@ -232,23 +242,14 @@ class AuditorConfig(BaseModel):
     def _csv(cls, value: object) -> object:
         return split_csv(value)
 
-    @field_validator("qconnect_knowledge_base_ids", mode="before")
-    @classmethod
-    def _kb_csv(cls, value: object) -> object:
-        value = split_csv(value)
-        # 'discover' as a comma string or as a one-item JSON list from cdk.json.
-        if isinstance(value, tuple | list) and [str(v).strip().lower() for v in value] in ([], ["discover"]):
-            return ()
-        return value
-
     @field_validator(
         "job_kinds",
         "regions",
-        "qconnect_knowledge_base_ids",
         "notification_emails",
         "ops_emails",
         "notify_statuses",
         "notify_job_kinds",
+        "notify_status_categories",
         "notify_name_prefixes",
     )
     @classmethod
@@ -257,11 +258,18 @@ class AuditorConfig(BaseModel):
         return tuple(dict.fromkeys(value))
 
     # fullmatch throughout: with match, a pattern ending in $ lets a trailing newline through.
-    @field_validator("qconnect_knowledge_base_ids")
+    @field_validator("job_kinds", "notify_job_kinds")
     @classmethod
-    def _kb_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if bad := _bad(value, lambda v: bool(KB_ID_PATTERN.fullmatch(v))):
-            raise ValueError(f"not knowledge base ids: {bad}")
+    def _kind_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if bad := _bad(value, JOB_KINDS.__contains__):
+            raise ValueError(f"unknown job kinds: {bad}")
+        return value
+
+    @field_validator("notify_status_categories")
+    @classmethod
+    def _category_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if bad := _bad(value, lambda v: v in StatusCategory.__members__):
+            raise ValueError(f"unknown status categories: {bad}")
         return value
 
     @field_validator("regions")
@@ -281,7 +289,7 @@ class AuditorConfig(BaseModel):
     @field_validator("notify_statuses")
     @classmethod
     def _status_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if bad := _bad(value, lambda v: v in KNOWN_STATUSES):
+        if bad := _bad(value, every_status().__contains__):
             raise ValueError(f"unknown statuses: {bad}")
         return value
 
@@ -351,7 +359,8 @@ class AuditorConfig(BaseModel):
             raise ValueError(f"{missing}: required when the other Slack id is given")
         if (combinations := filter_combinations(self.notification_filter)) > MAX_FILTER_COMBINATIONS:
             raise ValueError(
-                f"notifyStatuses, notifyJobKinds, notifyNamePrefixes: together they make an SNS filter "
+                f"notifyStatuses, notifyStatusCategories, notifyJobKinds, notifyNamePrefixes: together they "
+                "make an SNS filter "
                 f"policy of {combinations} combinations of values, and SNS takes at most "
                 f"{MAX_FILTER_COMBINATIONS}: list fewer (or set notifyStuckAlerts=false)"
             )
@@ -375,21 +384,27 @@ class AuditorConfig(BaseModel):
         Failed) would drop: unless notifyStuckAlerts is false, stuck alerts pass the status condition
         on their own ($or), while the job kind and name conditions still apply to them."""
         policy: dict[str, list[Any]] = {}
+        # The outcomes asked for: a status or a category (either one lets a transition through).
+        outcomes: list[dict[str, list[Any]]] = []
         if self.notify_statuses:
-            statuses = {"status": list(self.notify_statuses)}
-            if self.notify_stuck_alerts:
-                policy[OR_KEY] = [statuses, {"transition": [STUCK_TRANSITION]}]
-            else:
-                policy |= statuses
+            outcomes.append({"status": list(self.notify_statuses)})
+        if self.notify_status_categories:
+            outcomes.append({"statusCategory": list(self.notify_status_categories)})
+        if outcomes and self.notify_stuck_alerts:
+            outcomes.append({"transition": [STUCK_TRANSITION]})
+        if len(outcomes) == 1:
+            policy |= outcomes[0]
+        elif outcomes:
+            policy[OR_KEY] = outcomes
         if self.notify_job_kinds:
             policy["jobKind"] = list(self.notify_job_kinds)
         if self.notify_name_prefixes:
             policy["jobName"] = [{"prefix": p} for p in self.notify_name_prefixes]
         return policy or None
 
-    @property
-    def discover_knowledge_bases(self) -> bool:
-        return not self.qconnect_knowledge_base_ids
+    def scope_ids(self, kind_id: str) -> tuple[tuple[str, ...], ...]:
+        """The configured scope ids of a kind (empty: discovered)."""
+        return self.configured_scopes.get(kind_id, ())
 
     @property
     def claim_lease_seconds(self) -> int:
@@ -401,17 +416,41 @@ def _message(error: Mapping[str, Any]) -> str:
     loc = error.get("loc") or ()
     key = str(loc[0]) if loc else ""
     msg = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    if key in EXPECTED_FORMS:
+    forms = expected_forms()
+    if key in forms:
         # Parsers shared with the Lambda's settings quote the expected form themselves.
         if msg.startswith("expected "):
             return f"{key}: {msg}"
-        return f"{key}: {msg}; expected {EXPECTED_FORMS[key]}"
+        return f"{key}: {msg}; expected {forms[key]}"
     # Cross-field checks name their key at the start of the message.
     text = msg
     named = text.split(":", 1)[0]
-    if named in EXPECTED_FORMS:
-        return f"{text}; expected {EXPECTED_FORMS[named]}"
+    if named in forms:
+        return f"{text}; expected {forms[named]}"
     return f"{key or 'context'}: {text}"
+
+
+def _scope_values(
+    context: Mapping[str, object], problems: list[str]
+) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Each kind's scope context key, parsed with the Lambda's own parser (a comma string from -c, or a
+    JSON list from cdk.json)."""
+    scopes: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for spec, setting in scope_settings():
+        value = context.get(setting.context_key)
+        if value is None:
+            continue
+        text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+        # cdk.json list items are taken whole, like every other list key's: no surrounding blanks.
+        if isinstance(value, list | tuple) and (padded := [v for v in map(str, value) if v != v.strip()]):
+            problems.append(f"{setting.context_key}: expected {scope_form(spec)}, got {padded[0]!r}")
+            continue
+        try:
+            if items := parse_scope_items(spec, text):
+                scopes[spec.id] = items
+        except ValueError as exc:
+            problems.append(f"{setting.context_key}: {exc}")
+    return scopes
 
 
 def load_config(context: Mapping[str, object]) -> AuditorConfig:
@@ -420,8 +459,15 @@ def load_config(context: Mapping[str, object]) -> AuditorConfig:
     Keys CDK itself uses (is_cdk_key) pass unchecked; any other key job-auditor does not define fails,
     naming the closest one it does. Every problem is reported in one ConfigError.
     """
-    problems = [_unknown_key(key) for key in context if key not in EXPECTED_FORMS and not is_cdk_key(key)]
-    raw = {key: value for key, value in context.items() if key in EXPECTED_FORMS and value is not None}
+    forms = expected_forms()
+    scope_keys = {setting.context_key for _, setting in scope_settings()}
+    problems = [_unknown_key(key) for key in context if key not in forms and not is_cdk_key(key)]
+    raw: dict[str, object] = {
+        key: value
+        for key, value in context.items()
+        if key in forms and key not in scope_keys and value is not None
+    }
+    raw["configured_scopes"] = _scope_values(context, problems)
     config: AuditorConfig | None = None
     try:
         config = AuditorConfig.model_validate(raw)

@@ -19,7 +19,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from auditor.domain.notifications import OR_KEY
+from contract.environment import OR_KEY
 
 
 class NotificationKey(Construct):

@@ -28,13 +28,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from infra.auditor_function import LOG_RETENTION, METRICS_NAMESPACE, shared_python_function
-from infra.dead_letter_queue import dead_letter_queue
-from slack_forwarder.contract import (
+from contract.slack_forwarder import (
     IDEMPOTENCY_EXPIRY_ATTRIBUTE,
     IDEMPOTENCY_KEY_ATTRIBUTE,
     IDEMPOTENCY_TABLE_ENV,
 )
+from infra.auditor_function import LOG_RETENTION, METRICS_NAMESPACE, shared_python_function
+from infra.dead_letter_queue import dead_letter_queue
 
 HANDLER = "slack_forwarder.handler.lambda_handler"
 SERVICE_NAME = "job-auditor-slack"

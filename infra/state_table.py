@@ -6,13 +6,13 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from auditor.adapters import state_schema
+from contract import state_schema
 
 
 class StateTable(Construct):
     """On-demand DynamoDB table with PITR, AWS-managed KMS encryption and a TTL for history items.
 
-    The key schema comes from `auditor.adapters.state_schema`, the module the Lambda's adapter uses.
+    The key schema comes from `contract.state_schema`, the module the Lambda's adapter uses.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:

@@ -353,7 +353,9 @@ class Soak:
 
         settings = load_settings()
         auditor = build_auditor(settings, ClientFactory())
-        sources, _ = auditor.sources(ACCOUNT, settings.audited_regions, settings.job_kinds, ())
+        sources, _ = auditor.sources(
+            ACCOUNT, settings.audited_regions, settings.job_kinds, settings.configured_scopes
+        )
         auditor.run(sources)
 
     # -- the loop ---------------------------------------------------------------------------------

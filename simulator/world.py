@@ -26,6 +26,7 @@ import boto3
 import time_machine
 from moto.server import ThreadedMotoServer
 
+from contract.kinds import job_clients
 from simulator import ControlPlane, SimClock, SimulatorServer
 
 ACCOUNT = "123456789012"
@@ -137,8 +138,11 @@ class World:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
-            "AWS_ENDPOINT_URL_BEDROCK": self.simulator.endpoint_url,
-            "AWS_ENDPOINT_URL_QCONNECT": self.simulator.endpoint_url,
+            # Every client a registered kind or its scope discovery uses is served by the simulator.
+            **{
+                f"AWS_ENDPOINT_URL_{c.upper().replace('-', '_')}": self.simulator.endpoint_url
+                for c in job_clients()
+            },
             "AWS_ENDPOINT_URL_DYNAMODB": self.moto.url,
             "AWS_ENDPOINT_URL_EVENTBRIDGE": self.moto.url,
             "AWS_ENDPOINT_URL_SNS": self.moto.url,
@@ -164,7 +168,7 @@ class World:
         return boto3.client(service, region_name=self.region)
 
     def _create_resources(self) -> None:
-        from auditor.adapters.state_schema import table_definition  # noqa: PLC0415 (lambdas on path)
+        from contract.state_schema import table_definition  # noqa: PLC0415 (lambdas on path)
 
         self.dynamodb = self.client("dynamodb")
         self.dynamodb.create_table(**table_definition(TABLE))

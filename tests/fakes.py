@@ -17,6 +17,7 @@ from auditor.domain.diff import Transition
 from auditor.domain.jobs import JobState, ObservedJob, Source
 from auditor.ports import ClaimResult, Listing, PublishResult, SourceError, Stopped
 from auditor.service import Auditor, AuditPolicy
+from contract.kinds import DiscoveryStep
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -55,6 +56,7 @@ class FakeJobApi:
         self.page_size = page_size
         self.jobs: dict[str, dict[str, FakeJob]] = {}
         self.knowledge_bases: dict[tuple[str, str], list[str]] = {}
+        self.data_sources: dict[tuple[str, str, str], list[str]] = {}
         self.faults: list[ApiFault] = []
         # Get reports creation times to the millisecond where the list gives microseconds.
         self.get_truncates_creation_time = False
@@ -136,9 +138,13 @@ class FakeJobApi:
             created = created.replace(microsecond=created.microsecond // 1000 * 1000)
         return self._observed(found, created)
 
-    def list_knowledge_bases(self, account: str, region: str) -> list[str]:
-        self._call("list_knowledge_bases", None, f"{account}/{region}")
-        return list(self.knowledge_bases.get((account, region), []))
+    def list_scope(self, scope: Source, step: DiscoveryStep, parent_ids: tuple[str, ...]) -> list[str]:
+        """Knowledge bases by (account, region); a knowledge base's data sources by (account, region,
+        knowledge base)."""
+        self._call(step.list_method, None, "/".join((scope.key, *parent_ids)))
+        if parent_ids:
+            return list(self.data_sources.get((scope.account, scope.region, parent_ids[-1]), []))
+        return list(self.knowledge_bases.get((scope.account, scope.region), []))
 
     def api_calls(self, source: Source) -> int:
         return self.calls[source.key]
@@ -402,4 +408,4 @@ class Harness:
 
     def run(self, advance: timedelta = timedelta(minutes=5)) -> Any:
         self.clock.advance(advance)
-        return self.auditor().audit(self.account, [self.region], self.kinds, ())
+        return self.auditor().audit(self.account, [self.region], self.kinds, {})

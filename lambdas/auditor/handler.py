@@ -161,7 +161,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         _account(settings, context),
         settings.audited_regions,
         settings.job_kinds,
-        settings.qconnect_knowledge_base_ids,
+        settings.configured_scopes,
         should_stop=lambda: context.get_remaining_time_in_millis() < TIME_BUDGET_MARGIN_MS,
     )
     _record_metrics(summary)

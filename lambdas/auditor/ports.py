@@ -10,6 +10,7 @@ from typing import Protocol
 from auditor.domain.checkpoint import Checkpoint
 from auditor.domain.diff import Transition
 from auditor.domain.jobs import JobState, ObservedJob, Source
+from contract.kinds import DiscoveryStep
 
 
 class SourceError(Exception):
@@ -57,8 +58,10 @@ class JobApi(Protocol):
         """The job's current state, or None if the API no longer knows it."""
         ...
 
-    def list_knowledge_bases(self, account: str, region: str) -> list[str]:
-        """Ids of the Q in Connect knowledge bases in a region."""
+    def list_scope(self, scope: Source, step: DiscoveryStep, parent_ids: tuple[str, ...]) -> list[str]:
+        """Ids of one level of a kind's scope in `scope`'s account and region (its knowledge bases;
+        a knowledge base's data sources, `parent_ids` naming the knowledge base), less those being
+        deleted; every page."""
         ...
 
     def api_calls(self, source: Source) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from auditor.domain.checkpoint import WindowPlan, advance, plan_window, to_recheck
@@ -23,6 +24,8 @@ from auditor.domain.jobs import JOB_KINDS, JobState, ObservedJob, Source, Status
 from auditor.ports import JobApi, Listing, Publisher, SourceError, StateStore, Stopped
 
 logger = logging.getLogger(__name__)
+# Outcomes whose reasons people need: where the list omits them, Get is asked once.
+_FAILURE_CATEGORIES = frozenset({StatusCategory.FAILED, StatusCategory.PARTIAL})
 
 # Claims are written in chunks; the time budget is checked between chunks.
 CLAIM_CHUNK = 50
@@ -170,19 +173,24 @@ class Auditor:
         account: str,
         regions: Iterable[str],
         kinds: Iterable[str],
-        knowledge_base_ids: Sequence[str],
+        configured_scopes: Mapping[str, Sequence[tuple[str, ...]]],
         should_stop: StopCheck = lambda: False,
     ) -> RunSummary:
         """Expand the configuration into sources and audit them all; always returns a summary."""
-        sources, failures = self.sources(account, regions, kinds, knowledge_base_ids)
+        sources, failures = self.sources(account, regions, kinds, configured_scopes)
         summary = self.run(sources, should_stop)
         summary.sources.extend(failures)
         return summary
 
     def sources(
-        self, account: str, regions: Iterable[str], kinds: Iterable[str], knowledge_base_ids: Sequence[str]
+        self,
+        account: str,
+        regions: Iterable[str],
+        kinds: Iterable[str],
+        configured_scopes: Mapping[str, Sequence[tuple[str, ...]]],
     ) -> tuple[list[Source], list[SourceSummary]]:
-        """Expand the configuration into sources; a region whose knowledge bases cannot be discovered
+        """Expand the configuration into sources: a kind with a scope gets one source per knowledge
+        base (and data source), configured or discovered. A region whose scope cannot be discovered
         (denied, throttled, a malformed or endless listing) becomes a failed summary instead of
         stopping the others."""
         self._scope_seen = {}
@@ -193,27 +201,42 @@ class Auditor:
             for kind_id in kinds:
                 kind = JOB_KINDS[kind_id]
                 scope = Source(account, region, kind)
-                if kind.scope_param is None:
+                if not kind.discovery:
                     sources.append(scope)
                     continue
                 try:
-                    kb_ids = list(knowledge_base_ids) or self._api.list_knowledge_bases(account, region)
-                    if not kb_ids:
+                    scope_ids = self._scope_ids(scope, configured_scopes.get(kind_id, ()))
+                    if not scope_ids:
                         # Read now, so that the scope is marked below: the first knowledge base to
                         # appear later is then announced, not taken for the first deployment's.
                         self._scope_audited_before(scope)
                 except Exception as exc:  # one region's discovery must not stop the run
                     error = _failure(exc)
                     logger.error(
-                        "knowledge base discovery failed",
+                        "scope discovery failed",
                         extra={"source": scope.key, "error": error},
                         exc_info=not isinstance(exc, SourceError),
                     )
                     failures.append(SourceSummary(scope.key, kind.id, region, account, error=error))
                     continue
                 self._scopes_enumerated[scope.key] = scope
-                sources.extend(Source(account, region, kind, kb) for kb in dict.fromkeys(kb_ids))
+                sources.extend(Source(account, region, kind, ids) for ids in scope_ids)
         return sources, failures
+
+    def _scope_ids(self, scope: Source, configured: Sequence[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        """Every full set of scope ids under the configured ones (each item discovered down to the
+        kind's last level; nothing configured: everything discovered), each once."""
+        found: list[tuple[str, ...]] = []
+        for prefix in configured or [()]:
+            found.extend(self._discover(scope, prefix))
+        return list(dict.fromkeys(found))
+
+    def _discover(self, scope: Source, prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
+        steps = scope.spec.discovery
+        if len(prefix) >= len(steps):
+            return [prefix[: len(steps)]]
+        children = self._api.list_scope(scope, steps[len(prefix)], prefix)
+        return [ids for child in dict.fromkeys(children) for ids in self._discover(scope, (*prefix, child))]
 
     def run(self, sources: Sequence[Source], should_stop: StopCheck = lambda: False) -> RunSummary:
         """Audit every source, several at once; one failing source does not stop the others."""
@@ -407,17 +430,20 @@ class Auditor:
         return transitions
 
     def _with_failure_messages(self, source: Source, transitions: list[Transition]) -> list[Transition]:
-        """A failure without its message is of little use: where the list omits it, Get fills it in."""
+        """A failure without its message is of little use: where the list omits it, Get fills it in
+        (and the job's details, which Get reports in full)."""
         spec = source.spec
         if spec.failure_in_list or spec.failure_field is None:
             return transitions
         out = []
         for t in transitions:
-            if spec.category(t.status) == StatusCategory.FAILED and t.job.failure_message is None:
+            if spec.category(t.status) in _FAILURE_CATEGORIES and t.job.failure_message is None:
                 state = JobState(t.job.job_id, t.job.status, t.job.created_at, t.previous_sequence)
                 current = self._api.get_job(source, state)
                 if current is not None and current.failure_message:
-                    t = replace(t, job=replace(t.job, failure_message=current.failure_message))  # noqa: PLW2901
+                    details = MappingProxyType({**t.job.details, **current.details})
+                    job = replace(t.job, failure_message=current.failure_message, details=details)
+                    t = replace(t, job=job)  # noqa: PLW2901
             out.append(t)
         return out
 
@@ -475,12 +501,12 @@ class Auditor:
         """A knowledge base that appears after the first deployment is new: its jobs are announced.
         Only the first deployment's baseline is silent. Decided once per scope and run, under a lock,
         before this run marks the scope."""
-        if source.spec.scope_param is None:
+        if not source.spec.discovery:
             return False
-        key = source.scope.key
+        key = source.unscoped.key
         with self._scope_lock:
             if key not in self._scope_seen:
-                self._scope_seen[key] = self._store.load_checkpoint(source.scope) is not None
+                self._scope_seen[key] = self._store.load_checkpoint(source.unscoped) is not None
             return self._scope_seen[key]
 
     # -- deliver --------------------------------------------------------------------------------

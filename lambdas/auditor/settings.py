@@ -16,73 +16,36 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
-from auditor.domain.notifications import OR_KEY
-
-JobKindId = Literal["bedrock-model-import", "bedrock-model-copy", "qconnect-import"]
-ALL_JOB_KINDS: tuple[JobKindId, ...] = ("bedrock-model-import", "bedrock-model-copy", "qconnect-import")
-
-# Shared with the CDK context model (infra/config.py), so both accept the same forms.
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
-KB_ID_PATTERN = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$")
-# Message attributes the auditor sets on every SNS publish (auditor.domain.notifications.attributes).
-FILTER_ATTRIBUTES = frozenset(
-    {"jobKind", "status", "previousStatus", "transition", "region", "account", "jobName"}
+from contract.environment import (
+    BOUNDS,
+    DEFAULT_STUCK_HOURS,
+    EVENT_SOURCE_FORM,
+    EVENT_SOURCE_PATTERN,
+    FILTER_ATTRIBUTES,
+    OR_KEY,
+    REGION_PATTERN,
+    Bounds,
+    invalid,
+    kinds_form,
+    parse_scope_items,
+    parse_stuck_hours,
+    scope_settings,
+    shown,
 )
-DEFAULT_STUCK_HOURS = 24
+from contract.kinds import JOB_KINDS, default_kind_ids
 
+__all__ = [
+    "BOUNDS",
+    "ENV_VARS",
+    "EVENT_SOURCE_FORM",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "scope_env_vars",
+]
 
-@dataclass(frozen=True, slots=True)
-class Bounds:
-    """The inclusive range of a whole-number setting. The CDK context key of the same meaning
-    (infra/config.py) takes the same range, so a value synth accepts never fails the run."""
-
-    low: int
-    high: int
-
-    def form(self, unit: str = "") -> str:
-        return f"a whole number{f' of {unit}' if unit else ''} from {self.low} to {self.high}"
-
-
-# The range of every whole-number variable, by name; infra/config.py gives the context key of the same
-# meaning the same range. Every number has an upper bound: an unbounded one either overflows the date
-# arithmetic after publishing (the same event then repeats every lease period) or postpones a
-# recovery past anyone's notice.
-BOUNDS: dict[str, Bounds] = {
-    # First run's look-back: a month is already a large silent baseline.
-    "INITIAL_LOOKBACK_MINUTES": Bounds(1, 30 * 24 * 60),
-    # Clock-skew allowance: a day is far beyond any real skew (and widens every list by that much).
-    "OVERLAP_SECONDS": Bounds(0, 24 * 60 * 60),
-    # In-flight jobs older than this are re-checked with Get instead of listed: up to a year.
-    "RECHECK_HORIZON_HOURS": Bounds(1, 365 * 24),
-    # Transition history: ten years, far from the year-9999 limit of the expiry arithmetic
-    # (3,000,000 days passed validation and then failed every run after publishing).
-    "HISTORY_TTL_DAYS": Bounds(1, 3_650),
-    # A claim's lease must outlive a run (a Lambda runs at most 15 minutes); a crashed run's claims
-    # are re-published only once it expires, so an hour is the longest a transition may wait.
-    "CLAIM_LEASE_SECONDS": Bounds(60, 60 * 60),
-    # Repeat a stuck alert every N hours (0: once); more than a year apart is the same as once.
-    "STUCK_REPEAT_HOURS": Bounds(0, 365 * 24),
-    # The reconciliation sweep: every run (0) to weekly, so no lost transition waits longer than that.
-    "RECONCILE_EVERY_MINUTES": Bounds(0, 7 * 24 * 60),
-    # How far back the sweep re-lists: up to a year, like the re-check horizon.
-    "RECONCILE_LOOKBACK_HOURS": Bounds(1, 365 * 24),
-    # Publish attempts before a transition is parked, and consecutive not-found re-checks before a job
-    # is announced as disappeared: more than 100 of either only hides a fault that is not passing.
-    "MAX_PUBLISH_ATTEMPTS": Bounds(1, 100),
-    "VANISHED_AFTER_CHECKS": Bounds(1, 100),
-}
-# The stuck-threshold grammar, shared with the CDK context key stuckAfterHours.
-STUCK_HOURS_FORM = (
-    "whole hours from 1 to 99999 for every job kind (e.g. 24), or kind=hours pairs, "
-    "e.g. bedrock-model-import=48,qconnect-import=6 (unlisted kinds 24)"
-)
-_HOURS = re.compile(r"[1-9][0-9]{0,4}")
-# The events' source, shared with the context key eventSource. EventBridge reserves sources starting
-# with "aws." (any case) for AWS services.
-EVENT_SOURCE_FORM = "an event source: 1 to 256 of A-Z a-z 0-9 . _ - /, not starting with aws."
-EVENT_SOURCE_PATTERN = re.compile(r"(?!aws\.)[A-Za-z0-9._\-/]{1,256}", re.IGNORECASE)
 # What int() takes, less other scripts' digits.
 _INTEGER = re.compile(r"\s*[+-]?[0-9]+(_[0-9]+)*\s*")
 # The forms pydantic accepted before, so existing environments keep working (case-insensitive).
@@ -107,10 +70,11 @@ class Settings:
     region: str
     account_id: str | None = None
     event_source: str = "job-auditor"
-    job_kinds: tuple[JobKindId, ...] = ALL_JOB_KINDS
+    job_kinds: tuple[str, ...] = field(default_factory=default_kind_ids)
     regions: tuple[str, ...] = ()
-    # Empty tuple: discover every knowledge base with ListKnowledgeBases.
-    qconnect_knowledge_base_ids: tuple[str, ...] = ()
+    # Kind id -> the configured scope ids (knowledge bases, knowledge base/data source) from the
+    # kind's scope variable; a kind not here discovers its scope.
+    configured_scopes: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     initial_lookback_minutes: int = 24 * 60
     overlap_seconds: int = 300
     recheck_horizon_hours: int = 72
@@ -182,38 +146,6 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def split_csv(value: object) -> object:
-    """A comma list as a tuple of its non-empty, stripped parts; other values pass through."""
-    return _split(value) if isinstance(value, str) else value
-
-
-def _shown(value: object) -> str:
-    """The bad value for an error message: quoted, and cut short if long."""
-    text = repr(value)
-    return text if len(text) <= 100 else f"{text[:97]}... ({len(str(value))} characters)"
-
-
-def _invalid(expected: str, got: object) -> ValueError:
-    return ValueError(f"expected {expected}, got {_shown(got)}")
-
-
-def parse_stuck_hours(text: str) -> dict[str, int]:
-    """Stuck thresholds by job kind from "24" (every kind) or "kind=hours,kind=hours" (others keep
-    the default). Hours are 1 to 99999 without leading zeros; raises ValueError quoting the bad part."""
-    text = text.strip()
-    if _HOURS.fullmatch(text):
-        return dict.fromkeys(ALL_JOB_KINDS, int(text))
-    hours_by_kind: dict[str, int] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        kind, _, hours = (s.strip() for s in part.partition("="))
-        if kind not in ALL_JOB_KINDS or not _HOURS.fullmatch(hours):
-            raise _invalid(STUCK_HOURS_FORM, part)
-        # The same pair twice is harmless; the same kind with two thresholds is ambiguous.
-        if hours_by_kind.setdefault(kind, int(hours)) != int(hours):
-            raise _invalid(f"{STUCK_HOURS_FORM}, each kind once", part)
-    return hours_by_kind
-
-
 # Parsers: each takes the variable's (non-empty) text and returns the field's value, or raises
 # ValueError("expected <form>, got <value>").
 
@@ -223,7 +155,7 @@ def _int(bounds: Bounds) -> Callable[[str], int]:
 
     def parse(text: str) -> int:
         if not _INTEGER.fullmatch(text) or not bounds.low <= int(text) <= bounds.high:
-            raise _invalid(expected, text)
+            raise invalid(expected, text)
         return int(text)
 
     return parse
@@ -232,7 +164,7 @@ def _int(bounds: Bounds) -> Callable[[str], int]:
 def _bool(text: str) -> bool:
     word = text.strip().lower()
     if word not in _TRUE | _FALSE:
-        raise _invalid("true or false", text)
+        raise invalid("true or false", text)
     return word in _TRUE
 
 
@@ -244,7 +176,7 @@ def _text(
     def parse(text: str) -> str:
         # fullmatch: a pattern ending in $ would also let a trailing newline through with match.
         if not min_len <= len(text) <= max_len or (compiled and not compiled.fullmatch(text)):
-            raise _invalid(expected, text)
+            raise invalid(expected, text)
         return text
 
     return parse
@@ -260,15 +192,20 @@ def _csv(
             return ()
         items = _split(text)
         if non_empty and not items:
-            raise _invalid(expected, text)
+            raise invalid(expected, text)
         # Each item once, in order: a repeated kind or knowledge base would be audited twice at once.
         items = tuple(dict.fromkeys(items))
         bad = [item for item in items if not ok(item)]
         if bad:
-            raise ValueError(f"expected {expected}, got {', '.join(_shown(b) for b in bad)}")
+            raise ValueError(f"expected {expected}, got {', '.join(shown(b) for b in bad)}")
         return items
 
     return parse
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    """Registered kind ids, each once; a list without kinds would audit nothing, silently."""
+    return _csv(JOB_KINDS.__contains__, kinds_form(), non_empty=True)(text)
 
 
 def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
@@ -283,11 +220,11 @@ def _filter_policy(text: str) -> dict[str, list[Any]] | None:
     try:
         policy: object = json.loads(text)
     except json.JSONDecodeError:
-        raise _invalid("a JSON SNS filter policy", text) from None
+        raise invalid("a JSON SNS filter policy", text) from None
     if policy is None or policy == {}:
         return None
     if not isinstance(policy, dict):
-        raise _invalid("a JSON object (an SNS filter policy)", text)
+        raise invalid("a JSON object (an SNS filter policy)", text)
     _check_policy(policy)
     return policy
 
@@ -299,17 +236,17 @@ def _check_policy(policy: dict[str, object]) -> None:
                 isinstance(rules, list) and len(rules) >= 2 and all(isinstance(p, dict) and p for p in rules)
             ):
                 raise ValueError(
-                    f"expected $or: a list of at least two filter policies, got {_shown(json.dumps(rules))}"
+                    f"expected $or: a list of at least two filter policies, got {shown(json.dumps(rules))}"
                 )
             for alternative in rules:
                 _check_policy(alternative)
             continue
         if name not in FILTER_ATTRIBUTES:
-            raise _invalid(f"message attributes from {', '.join(sorted(FILTER_ATTRIBUTES))}", name)
+            raise invalid(f"message attributes from {', '.join(sorted(FILTER_ATTRIBUTES))}", name)
         if not (isinstance(rules, list) and rules and all(map(_is_rule, rules))):
             raise ValueError(
                 f'expected {name}: a non-empty list of strings or {{"prefix": "..."}} objects, '
-                f"got {_shown(json.dumps(rules))}"
+                f"got {shown(json.dumps(rules))}"
             )
 
 
@@ -336,22 +273,10 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "EVENT_BUS_NAME": ("event_bus_name", _text("an EventBridge bus name or ARN", max_len=1600)),
     "NOTIFICATION_TOPIC_ARN": ("notification_topic_arn", _TOPIC_ARN),
     "EVENT_SOURCE": ("event_source", _text(EVENT_SOURCE_FORM, EVENT_SOURCE_PATTERN)),
-    "JOB_KINDS": (
-        "job_kinds",
-        # A list without kinds would audit nothing, silently.
-        _csv(ALL_JOB_KINDS.__contains__, f"a comma list of {', '.join(ALL_JOB_KINDS)}", non_empty=True),
-    ),
+    "JOB_KINDS": ("job_kinds", _kinds),
     "REGIONS": (
         "regions",
         _csv(_matches(REGION_PATTERN), "a comma list of AWS region names such as us-east-1"),
-    ),
-    "QCONNECT_KNOWLEDGE_BASE_IDS": (
-        "qconnect_knowledge_base_ids",
-        _csv(
-            _matches(KB_ID_PATTERN),
-            "a comma list of knowledge base ids (lower-case UUIDs), or 'discover'",
-            empty_words=("", "discover"),
-        ),
     ),
     "INITIAL_LOOKBACK_MINUTES": ("initial_lookback_minutes", _int(BOUNDS["INITIAL_LOOKBACK_MINUTES"])),
     "OVERLAP_SECONDS": ("overlap_seconds", _int(BOUNDS["OVERLAP_SECONDS"])),
@@ -372,9 +297,30 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
 }
 # Environment variable name -> field name.
 ENV_VARS: dict[str, str] = {name: field_name for name, (field_name, _) in _VARIABLES.items()}
+
+
+def scope_env_vars() -> dict[str, str]:
+    """The registered kinds' scope variables (e.g. QCONNECT_KNOWLEDGE_BASE_IDS) -> their kind id:
+    read into Settings.configured_scopes."""
+    return {setting.env_var: spec.id for spec, setting in scope_settings()}
+
+
 _REQUIRED = frozenset(
     f.name for f in fields(Settings) if f.default is MISSING and f.default_factory is MISSING
 )
+
+
+def _configured_scopes(env: Mapping[str, str], problems: list[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    scopes: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for spec, setting in scope_settings():
+        try:
+            items = parse_scope_items(spec, env.get(setting.env_var, ""))
+        except ValueError as exc:
+            problems.append(f"{setting.env_var}: {exc}")
+            continue
+        if items:
+            scopes[spec.id] = items
+    return scopes
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -397,6 +343,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     for name, (field_name, parse) in _VARIABLES.items():
         read(name, field_name, parse)
+    values["configured_scopes"] = _configured_scopes(env, problems)
     # The Lambda runtime sets AWS_REGION; AWS_DEFAULT_REGION is the SDK's fallback for local runs.
     region_from = (
         "AWS_DEFAULT_REGION" if env.get("AWS_DEFAULT_REGION") and not env.get("AWS_REGION") else "AWS_REGION"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from auditor.domain.notifications import duration_text, kind_jobs, kind_name
+from auditor.domain.notifications import category_look, detail_lines, duration_text, kind_jobs, kind_name
 
 # Slack's limits (Block Kit reference).
 MAX_HEADER_CHARS = 150
@@ -29,16 +29,6 @@ MIN_ID_CHARS = 40
 MAX_FALLBACK_CHARS = 300
 ELLIPSIS = "…"
 
-SUCCEEDED, FAILED, IN_PROGRESS, DELETED, UNKNOWN = "SUCCEEDED", "FAILED", "IN_PROGRESS", "DELETED", "UNKNOWN"
-
-# emoji, word, colour bar; by statusCategory, the same emoji as the Amazon Q Developer notifications.
-_LOOK: dict[str, tuple[str, str, str]] = {
-    SUCCEEDED: (":white_check_mark:", "Succeeded", "#2eb886"),
-    FAILED: (":x:", "FAILED", "#d40e0d"),
-    IN_PROGRESS: (":hourglass_flowing_sand:", "In progress", "#439fe0"),
-    DELETED: (":wastebasket:", "Deleted", "#808080"),
-    UNKNOWN: (":grey_question:", "Unknown status", "#9e9e9e"),
-}
 _STUCK_LOOK = (":warning:", "STUCK", "#daa038")
 # A tracked job its API no longer finds (the same emoji as the Amazon Q Developer notification).
 _DISAPPEARED_LOOK = (":ghost:", "DISAPPEARED", "#808080")
@@ -89,7 +79,8 @@ def look(detail: Mapping[str, Any]) -> tuple[str, str, str]:
         return _STUCK_LOOK
     if detail.get("transition") == "disappeared":
         return _DISAPPEARED_LOOK
-    return _LOOK.get(str(detail.get("statusCategory")), _LOOK[UNKNOWN])
+    shown = category_look(detail)
+    return (shown.emoji, shown.word, shown.colour)
 
 
 def job_name(detail: Mapping[str, Any]) -> str:
@@ -146,7 +137,17 @@ def _fields(detail: Mapping[str, Any]) -> list[dict[str, str]]:
     ]
     if kb := _str(detail, "knowledgeBaseId"):
         fields.append(_field("Knowledge base", kb, code=True))
+    if data_source := _str(detail, "dataSourceId"):
+        fields.append(_field("Data source", data_source, code=True))
     return fields[:MAX_FIELDS]
+
+
+def _details_section(detail: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The kind's own figures (ingestion statistics, record counts) in a section of their own."""
+    lines = detail_lines(detail)
+    if not lines:
+        return None
+    return {"type": "section", "fields": [_field(label, value) for label, value in lines][:MAX_FIELDS]}
 
 
 def _link(url: str | None, text: str) -> str | None:
@@ -218,6 +219,8 @@ def render(detail: Mapping[str, Any]) -> dict[str, Any]:
         {"type": "section", "fields": _fields(detail)},
         _job_section(detail),
     ]
+    if details := _details_section(detail):
+        blocks.append(details)
     if failure := _failure_section(detail):
         blocks.append(failure)
     blocks.append(_context(detail))

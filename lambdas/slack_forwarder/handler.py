@@ -50,12 +50,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from auditor.domain.events import ENVELOPE_VERSION
-from slack_forwarder.blocks import render, render_plain
-from slack_forwarder.contract import (
+from contract.slack_forwarder import (
     IDEMPOTENCY_EXPIRY_ATTRIBUTE,
     IDEMPOTENCY_KEY_ATTRIBUTE,
     IDEMPOTENCY_TABLE_ENV,
 )
+from slack_forwarder.blocks import render, render_plain
 from slack_forwarder.webhook import DeliveryOutcome, WebhookPoster, WebhookUrlError, check_url
 
 logger = Logger()

@@ -40,6 +40,16 @@ FULL_CONTEXT: dict[str, object] = {
     "vanishedAfterChecks": "4",
 }
 
+# Every registered kind, Bedrock knowledge bases partly named (one whole, one data source of another).
+BEDROCK_KB_ID = "KB12345678"
+BEDROCK_KB_DS = ("KB87654321", "DS12345678")
+ALL_KINDS_CONTEXT: dict[str, object] = {
+    "stackName": "JobAuditorAllKinds",
+    "jobKinds": "bedrock-model-import,bedrock-model-copy,qconnect-import,bedrock-evaluation,"
+    "bedrock-kb-ingestion,bedrock-customization,bedrock-batch-inference",
+    "bedrockKnowledgeBaseIds": f"{BEDROCK_KB_ID},{'/'.join(BEDROCK_KB_DS)}",
+}
+
 # One job kind only, test-stack removal policy.
 BEDROCK_ONLY_CONTEXT: dict[str, object] = {
     "stackName": "JobAuditorBedrockOnly",
@@ -87,7 +97,12 @@ def synth(context: Mapping[str, object], outdir: Path) -> Synth:
 @pytest.fixture(scope="session")
 def synth_variant(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synth]:
     cache: dict[str, Synth] = {}
-    contexts = {"default": {}, "full": FULL_CONTEXT, "bedrock_only": BEDROCK_ONLY_CONTEXT}
+    contexts = {
+        "default": {},
+        "full": FULL_CONTEXT,
+        "bedrock_only": BEDROCK_ONLY_CONTEXT,
+        "all_kinds": ALL_KINDS_CONTEXT,
+    }
 
     def get(name: str) -> Synth:
         if name not in cache:
@@ -105,6 +120,11 @@ def default(synth_variant: Callable[[str], Synth]) -> Synth:
 @pytest.fixture(scope="session")
 def full(synth_variant: Callable[[str], Synth]) -> Synth:
     return synth_variant("full")
+
+
+@pytest.fixture(scope="session")
+def all_kinds(synth_variant: Callable[[str], Synth]) -> Synth:
+    return synth_variant("all_kinds")
 
 
 @pytest.fixture(scope="session")

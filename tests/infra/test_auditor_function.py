@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from auditor.settings import ENV_VARS, load_settings
+from auditor.settings import ENV_VARS, load_settings, scope_env_vars
 from infra.config import AuditorConfig
 from tests.infra.conftest import Synth
 
@@ -99,13 +99,13 @@ def test_code_asset_is_the_lambdas_directory_without_pycache(default: Synth) -> 
     asset_dir = default.outdir / source["path"]
     files = {p.relative_to(asset_dir).as_posix() for p in asset_dir.rglob("*") if p.is_file()}
     assert "auditor/settings.py" in files
-    assert "auditor/adapters/state_schema.py" in files
+    assert "contract/state_schema.py" in files
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
 
 
 def test_environment_names_are_exactly_the_lambdas_contract(default: Synth, full: Synth) -> None:
     for synth in (default, full):
-        assert set(_environment(synth)) == set(ENV_VARS) | POWERTOOLS_VARS
+        assert set(_environment(synth)) == set(ENV_VARS) | set(scope_env_vars()) | POWERTOOLS_VARS
 
 
 def test_environment_values_pass_the_lambdas_own_validation(default: Synth, full: Synth) -> None:
@@ -126,9 +126,11 @@ def test_environment_values(default: Synth, full: Synth) -> None:
     assert env["ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
     assert {k: v for k, v in env.items() if isinstance(v, str)} == {
         "EVENT_SOURCE": "job-auditor",
-        "JOB_KINDS": "bedrock-model-import,bedrock-model-copy,qconnect-import",
+        "JOB_KINDS": "bedrock-model-import,bedrock-model-copy,qconnect-import,bedrock-evaluation,"
+        "bedrock-kb-ingestion",
         "REGIONS": "",
         "QCONNECT_KNOWLEDGE_BASE_IDS": "discover",
+        "BEDROCK_KNOWLEDGE_BASE_IDS": "discover",
         "INITIAL_LOOKBACK_MINUTES": "1440",
         "OVERLAP_SECONDS": "300",
         "RECHECK_HORIZON_HOURS": "72",

@@ -13,16 +13,20 @@ import aws_cdk as cdk
 import pytest
 
 from auditor.settings import BOUNDS, SettingsError, load_settings
+from contract.kinds import default_kind_ids, every_status
 from infra.config import (
-    CONTEXT_KEYS,
-    EXPECTED_FORMS,
-    KNOWN_STATUSES,
     AuditorConfig,
     ConfigError,
+    context_keys,
+    expected_forms,
     filter_combinations,
     load_config,
 )
 from tests.unit.test_settings import VALID
+
+CONTEXT_KEYS = context_keys()
+EXPECTED_FORMS = expected_forms()
+KNOWN_STATUSES = every_status()
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,6 +36,8 @@ BAD_VALUES: dict[str, object] = {
     "jobKinds": "bedrock-model-import,sagemaker-training",
     "regions": "us-east-1,mars-north-1a",
     "qconnectKnowledgeBaseIds": "not-a-uuid",
+    "bedrockKnowledgeBaseIds": "ABCDEFGHIJ/too-short",
+    "notifyStatusCategories": "FAILED,BROKEN",
     "scheduleRateMinutes": "0",
     "notificationEmails": "a@example.com,not-an-email",
     "opsEmails": "oncall",
@@ -94,9 +100,10 @@ def test_defaults() -> None:
     config = load_config({})
     assert config == AuditorConfig()
     assert config.stack_name == "JobAuditor"
-    assert config.job_kinds == ("bedrock-model-import", "bedrock-model-copy", "qconnect-import")
+    assert config.job_kinds == default_kind_ids()
+    assert "bedrock-customization" not in config.job_kinds  # opt-in: it has native events
     assert config.regions == ()
-    assert config.discover_knowledge_bases
+    assert config.configured_scopes == {}
     assert config.schedule_rate_minutes == 5
     assert config.notification_emails == () and config.ops_emails == ()
     assert not config.slack_enabled
@@ -148,7 +155,7 @@ def test_numbers_booleans_and_case_are_accepted_in_their_documented_forms() -> N
     assert config.announce_baseline is True
     assert config.removal_policy == "destroy"
     assert config.log_level == "DEBUG"
-    assert config.discover_knowledge_bases
+    assert config.configured_scopes == {}
     assert config.powertools_layer_version == "3.37.0"
 
 
@@ -294,7 +301,7 @@ def test_repeated_list_items_are_kept_once_in_order() -> None:
         }
     )
     assert config.job_kinds == ("qconnect-import", "bedrock-model-copy")
-    assert config.qconnect_knowledge_base_ids == (kb_b, kb_a)
+    assert config.scope_ids("qconnect-import") == ((kb_b,), (kb_a,))
     assert config.regions == ("us-west-2", "us-east-1")
     assert config.notify_job_kinds == ("qconnect-import",)
     assert config.notify_statuses == ("Failed", "Completed")
@@ -318,7 +325,7 @@ def test_a_trailing_newline_in_a_cdk_json_list_item_is_rejected(key: str, item: 
 
 
 def test_discover_as_a_one_item_json_list_means_discover() -> None:
-    assert load_config({"qconnectKnowledgeBaseIds": ["discover"]}).discover_knowledge_bases
+    assert load_config({"qconnectKnowledgeBaseIds": ["discover"]}).configured_scopes == {}
 
 
 @pytest.mark.parametrize("source", ["aws.bedrock", "AWS.jobs", "job auditor", "x" * 257, "job-auditor\n"])
@@ -453,7 +460,8 @@ def test_without_a_status_filter_there_is_nothing_to_let_stuck_alerts_through() 
 def test_a_filter_beyond_snss_150_combinations_fails_synth() -> None:
     # Given 9 statuses x 3 kinds x 3 prefixes, doubled by the stuck-alert $or (SNS counts every array)
     context = {
-        "notifyStatuses": ",".join(KNOWN_STATUSES),
+        "notifyStatuses": "InProgress,Completed,Failed,START_IN_PROGRESS,COMPLETE,FAILED,DELETE_IN_PROGRESS,"
+        "DELETE_FAILED,DELETED",
         "notifyJobKinds": "bedrock-model-import,bedrock-model-copy,qconnect-import",
         "notifyNamePrefixes": "a,b,c",
     }

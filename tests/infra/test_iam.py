@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.infra.conftest import KB_ID, Synth, dumps
+from tests.infra.conftest import BEDROCK_KB_DS, BEDROCK_KB_ID, KB_ID, Synth, dumps
 
 TABLE_ACTIONS = [
     "dynamodb:BatchWriteItem",
@@ -94,88 +94,109 @@ def _assert_same(actual: list[dict[str, Any]], expected: list[dict[str, Any]]) -
     assert sorted(_normalized(s) for s in actual) == sorted(_normalized(s) for s in expected)
 
 
+def _statement(sid: str, actions: str | list[str], resource: Any) -> dict[str, Any]:
+    return {"Sid": sid, "Action": actions, "Effect": "Allow", "Resource": resource}
+
+
+def _list_jobs(actions: list[str], regions: list[Any]) -> dict[str, Any]:
+    return {
+        "Sid": "ListJobs",
+        "Action": sorted(actions) if len(actions) > 1 else actions[0],
+        "Effect": "Allow",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:RequestedRegion": regions}},
+    }
+
+
 def test_default_statements_discover_knowledge_bases_in_the_stack_region(default: Synth) -> None:
     region = {"Ref": "AWS::Region"}
     expected = [
         *_common(default),
-        {
-            "Sid": "ListJobs",
-            "Action": [
+        _list_jobs(
+            [
                 "bedrock:ListModelImportJobs",
                 "bedrock:ListModelCopyJobs",
                 "wisdom:ListKnowledgeBases",
+                "bedrock:ListEvaluationJobs",
+                "bedrock:ListKnowledgeBases",
             ],
-            "Effect": "Allow",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:RequestedRegion": [region]}},
-        },
-        {
-            "Sid": "GetModelImportJob",
-            "Action": "bedrock:GetModelImportJob",
-            "Effect": "Allow",
-            "Resource": _arn("bedrock", region, "model-import-job/*"),
-        },
-        {
-            "Sid": "GetModelCopyJob",
-            "Action": "bedrock:GetModelCopyJob",
-            "Effect": "Allow",
-            "Resource": _arn("bedrock", region, "model-copy-job/*"),
-        },
-        {
-            "Sid": "QConnectImportJobs",
-            "Action": ["wisdom:GetImportJob", "wisdom:ListImportJobs"],
-            "Effect": "Allow",
-            "Resource": _arn("wisdom", region, "knowledge-base/*"),
-        },
+            [region],
+        ),
+        _statement(
+            "BedrockModelImport1", "bedrock:GetModelImportJob", _arn("bedrock", region, "model-import-job/*")
+        ),
+        _statement(
+            "BedrockModelCopy1", "bedrock:GetModelCopyJob", _arn("bedrock", region, "model-copy-job/*")
+        ),
+        _statement(
+            "QconnectImport0",
+            ["wisdom:GetImportJob", "wisdom:ListImportJobs"],
+            _arn("wisdom", region, "knowledge-base/*"),
+        ),
+        _statement(
+            "BedrockEvaluation1", "bedrock:GetEvaluationJob", _arn("bedrock", region, "evaluation-job/*")
+        ),
+        # bedrock-agent's ingestion calls and ListDataSources are authorized on the knowledge base.
+        _statement(
+            "BedrockKbIngestion0",
+            ["bedrock:GetIngestionJob", "bedrock:ListIngestionJobs"],
+            _arn("bedrock", region, "knowledge-base/*"),
+        ),
+        _statement(
+            "BedrockKbIngestion2", "bedrock:ListDataSources", _arn("bedrock", region, "knowledge-base/*")
+        ),
     ]
     _assert_same(_auditor_statements(default), expected)
+
+
+def _plain(service: str, region: str, resource: str) -> dict[str, Any]:
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                f":{service}:{region}:",
+                {"Ref": "AWS::AccountId"},
+                f":{resource}",
+            ],
+        ]
+    }
 
 
 def test_named_knowledge_bases_and_regions_narrow_the_resources(full: Synth) -> None:
     regions = ["us-east-1", "eu-west-1"]
 
-    def plain(service: str, region: str, resource: str) -> dict[str, Any]:
-        return {
-            "Fn::Join": [
-                "",
-                [
-                    "arn:",
-                    {"Ref": "AWS::Partition"},
-                    f":{service}:{region}:",
-                    {"Ref": "AWS::AccountId"},
-                    f":{resource}",
-                ],
-            ]
-        }
+    def each(service: str, resource: str) -> list[dict[str, Any]]:
+        return [_plain(service, r, resource) for r in regions]
 
     topics = [full.stack.notifications.topic, full.stack.notifications.chat_topic]
     expected = [
         *(s for s in _common(full) if s["Action"] != "sns:Publish"),
-        {
-            "Sid": "ListJobs",
-            "Action": ["bedrock:ListModelImportJobs", "bedrock:ListModelCopyJobs"],
-            "Effect": "Allow",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:RequestedRegion": regions}},
-        },
-        {
-            "Sid": "GetModelImportJob",
-            "Action": "bedrock:GetModelImportJob",
-            "Effect": "Allow",
-            "Resource": [plain("bedrock", r, "model-import-job/*") for r in regions],
-        },
-        {
-            "Sid": "GetModelCopyJob",
-            "Action": "bedrock:GetModelCopyJob",
-            "Effect": "Allow",
-            "Resource": [plain("bedrock", r, "model-copy-job/*") for r in regions],
-        },
-        {
-            "Sid": "QConnectImportJobs",
-            "Action": ["wisdom:GetImportJob", "wisdom:ListImportJobs"],
-            "Effect": "Allow",
-            "Resource": [plain("wisdom", r, f"knowledge-base/{KB_ID}") for r in regions],
-        },
+        # Q in Connect's knowledge bases are named: no wisdom:ListKnowledgeBases.
+        _list_jobs(
+            [
+                "bedrock:ListModelImportJobs",
+                "bedrock:ListModelCopyJobs",
+                "bedrock:ListEvaluationJobs",
+                "bedrock:ListKnowledgeBases",
+            ],
+            regions,
+        ),
+        _statement("BedrockModelImport1", "bedrock:GetModelImportJob", each("bedrock", "model-import-job/*")),
+        _statement("BedrockModelCopy1", "bedrock:GetModelCopyJob", each("bedrock", "model-copy-job/*")),
+        _statement(
+            "QconnectImport0",
+            ["wisdom:GetImportJob", "wisdom:ListImportJobs"],
+            each("wisdom", f"knowledge-base/{KB_ID}"),
+        ),
+        _statement("BedrockEvaluation1", "bedrock:GetEvaluationJob", each("bedrock", "evaluation-job/*")),
+        _statement(
+            "BedrockKbIngestion0",
+            ["bedrock:GetIngestionJob", "bedrock:ListIngestionJobs"],
+            each("bedrock", "knowledge-base/*"),
+        ),
+        _statement("BedrockKbIngestion2", "bedrock:ListDataSources", each("bedrock", "knowledge-base/*")),
         # With Slack configured, custom notifications on the chat topic too (same KMS key, already granted):
         # minimizePolicies merges the two topics' grants into one statement.
         {
@@ -187,29 +208,77 @@ def test_named_knowledge_bases_and_regions_narrow_the_resources(full: Synth) -> 
     _assert_same(_auditor_statements(full), expected)
 
 
+def test_all_seven_kinds_get_exactly_their_list_and_get_actions(all_kinds: Synth) -> None:
+    # Given every registered kind, and Bedrock knowledge bases named (one whole, one data source)
+    region = {"Ref": "AWS::Region"}
+    kb_arns = [_arn("bedrock", region, f"knowledge-base/{kb}") for kb in (BEDROCK_KB_ID, BEDROCK_KB_DS[0])]
+    expected = [
+        *_common(all_kinds),
+        # Then the list actions, which have no resource type, are limited to the region; no
+        # bedrock:ListKnowledgeBases: every ingestion scope starts at a named knowledge base
+        _list_jobs(
+            [
+                "bedrock:ListModelImportJobs",
+                "bedrock:ListModelCopyJobs",
+                "wisdom:ListKnowledgeBases",
+                "bedrock:ListEvaluationJobs",
+                "bedrock:ListModelCustomizationJobs",
+                "bedrock:ListModelInvocationJobs",
+            ],
+            [region],
+        ),
+        # And each Get takes its own resource type
+        _statement(
+            "BedrockModelImport1", "bedrock:GetModelImportJob", _arn("bedrock", region, "model-import-job/*")
+        ),
+        _statement(
+            "BedrockModelCopy1", "bedrock:GetModelCopyJob", _arn("bedrock", region, "model-copy-job/*")
+        ),
+        _statement(
+            "QconnectImport0",
+            ["wisdom:GetImportJob", "wisdom:ListImportJobs"],
+            _arn("wisdom", region, "knowledge-base/*"),
+        ),
+        _statement(
+            "BedrockEvaluation1", "bedrock:GetEvaluationJob", _arn("bedrock", region, "evaluation-job/*")
+        ),
+        _statement("BedrockKbIngestion0", ["bedrock:GetIngestionJob", "bedrock:ListIngestionJobs"], kb_arns),
+        # ListDataSources only where a data source is left to discovery
+        _statement(
+            "BedrockKbIngestion1",
+            "bedrock:ListDataSources",
+            _arn("bedrock", region, f"knowledge-base/{BEDROCK_KB_ID}"),
+        ),
+        _statement(
+            "BedrockCustomization1",
+            "bedrock:GetModelCustomizationJob",
+            _arn("bedrock", region, "model-customization-job/*"),
+        ),
+        _statement(
+            "BedrockBatchInference1",
+            "bedrock:GetModelInvocationJob",
+            _arn("bedrock", region, "model-invocation-job/*"),
+        ),
+    ]
+    _assert_same(_auditor_statements(all_kinds), expected)
+
+
 def test_only_enabled_job_kinds_get_permissions(bedrock_only: Synth) -> None:
     region = {"Ref": "AWS::Region"}
     expected = [
         *_common(bedrock_only),
-        {
-            "Sid": "ListJobs",
-            "Action": "bedrock:ListModelImportJobs",
-            "Effect": "Allow",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:RequestedRegion": [region]}},
-        },
-        {
-            "Sid": "GetModelImportJob",
-            "Action": "bedrock:GetModelImportJob",
-            "Effect": "Allow",
-            "Resource": _arn("bedrock", region, "model-import-job/*"),
-        },
+        _list_jobs(["bedrock:ListModelImportJobs"], [region]),
+        _statement(
+            "BedrockModelImport1", "bedrock:GetModelImportJob", _arn("bedrock", region, "model-import-job/*")
+        ),
     ]
     _assert_same(_auditor_statements(bedrock_only), expected)
 
 
-def test_no_policy_in_any_stack_grants_a_wildcard_action(default: Synth, full: Synth) -> None:
-    for synth in (default, full):
+def test_no_policy_in_any_stack_grants_a_wildcard_action(
+    default: Synth, full: Synth, all_kinds: Synth
+) -> None:
+    for synth in (default, full, all_kinds):
         for policy in synth.resources("AWS::IAM::Policy").values():
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                 actions = (

@@ -12,12 +12,12 @@ import pytest
 from aws_cdk.assertions import Match
 from cfnlint.api import lint
 
-from infra import nag
-from slack_forwarder.contract import (
+from contract.slack_forwarder import (
     IDEMPOTENCY_EXPIRY_ATTRIBUTE,
     IDEMPOTENCY_KEY_ATTRIBUTE,
     IDEMPOTENCY_TABLE_ENV,
 )
+from infra import nag
 from tests.infra.conftest import FULL_CONTEXT, Synth, synth
 
 SECRET_NAME = "job-auditor/slack-webhook"

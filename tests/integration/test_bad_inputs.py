@@ -64,7 +64,7 @@ def _imports(plane: ControlPlane, n: int) -> list[str]:
 
 
 def _list(api: BotoJobApi, kind: Any = IMPORT, kb: str | None = None) -> Any:
-    return api.list_jobs(Source(ACCOUNT, REGION, kind, kb), LONG_AGO)
+    return api.list_jobs(Source(ACCOUNT, REGION, kind, (kb,) if kb else ()), LONG_AGO)
 
 
 def test_missing_optional_fields_are_tolerated(sim: Any) -> None:
@@ -119,7 +119,7 @@ def test_same_job_on_two_pages_is_listed_twice_and_diffed_once(sim: Any) -> None
     listing = _list(api, QCONNECT, kb)
     assert len(listing.jobs) == 151
     assert len({job.job_id for job in listing.jobs}) == 150
-    assert len(diff(Source(ACCOUNT, REGION, QCONNECT, kb), {}, listing.jobs, NOW)) == 150
+    assert len(diff(Source(ACCOUNT, REGION, QCONNECT, (kb,)), {}, listing.jobs, NOW)) == 150
 
 
 def test_empty_page_with_a_token_is_followed(sim: Any) -> None:

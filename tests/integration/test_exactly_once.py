@@ -27,7 +27,7 @@ BEDROCK_ONLY = {"JOB_KINDS": "bedrock-model-import"}
 
 def _auditor() -> tuple[Auditor, Any]:
     auditor = build_auditor(load_settings(), ClientFactory())
-    (source,), _ = auditor.sources(ACCOUNT, [REGION], ["bedrock-model-import"], [])
+    (source,), _ = auditor.sources(ACCOUNT, [REGION], ["bedrock-model-import"], {})
     return auditor, source
 
 

@@ -18,7 +18,7 @@ def test_untimed_listing_reads_every_page_but_keeps_only_the_window(make_world: 
     )
     new = w.plane.bulk_create_import_jobs(REGION, kb, 30, start=w.now() - timedelta(minutes=40))
     api = BotoJobApi(ClientFactory())
-    source = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"], kb)
+    source = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"], (kb,))
     # When the jobs created in the last hour are listed
     listing = api.list_jobs(source, w.now() - timedelta(hours=1))
     # Then every page is read (ListImportJobs has no time filter), but only the window's jobs are kept

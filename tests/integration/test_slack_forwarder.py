@@ -19,10 +19,10 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
+from contract.slack_forwarder import IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TABLE_ENV
 from simulator.world import FakeLambdaContext, MotoServer
 from slack_forwarder import handler
 from slack_forwarder.blocks import render
-from slack_forwarder.contract import IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TABLE_ENV
 from slack_forwarder.webhook import WebhookPoster
 from tests.unit.slack_samples import SAMPLES
 

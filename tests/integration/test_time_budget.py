@@ -29,7 +29,7 @@ def _world(make_world: Any) -> tuple[World, list[str]]:
 
 def _auditor() -> tuple[Auditor, Source]:
     auditor = build_auditor(load_settings(), ClientFactory())
-    (source,), _ = auditor.sources(ACCOUNT, [REGION], ["qconnect-import"], [])
+    (source,), _ = auditor.sources(ACCOUNT, [REGION], ["qconnect-import"], {})
     return auditor, source
 
 

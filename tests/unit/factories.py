@@ -3,10 +3,10 @@
 from datetime import UTC, datetime, timedelta
 
 from auditor.domain.diff import Transition
-from auditor.domain.jobs import BEDROCK_MODEL_IMPORT, JobKindSpec, ObservedJob, Source
+from auditor.domain.jobs import JOB_KINDS, JobKindSpec, ObservedJob, Source
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-SOURCE = Source("123456789012", "us-east-1", BEDROCK_MODEL_IMPORT)
+SOURCE = Source("123456789012", "us-east-1", JOB_KINDS["bedrock-model-import"])
 
 
 def job(n: int = 1, status: str = "InProgress", created_minutes: int = 0, **extra: object) -> ObservedJob:
@@ -23,7 +23,7 @@ def job(n: int = 1, status: str = "InProgress", created_minutes: int = 0, **extr
 def transition(
     observed: ObservedJob | None = None,
     previous_status: str | None = "InProgress",
-    spec: JobKindSpec = BEDROCK_MODEL_IMPORT,
+    spec: JobKindSpec = JOB_KINDS["bedrock-model-import"],
     seq: int = 1,
 ) -> Transition:
     source = Source("123456789012", "us-east-1", spec)

@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from auditor.domain.events import build_detail
-from auditor.domain.jobs import BEDROCK_MODEL_COPY, QCONNECT_IMPORT
+from auditor.domain.jobs import JOB_KINDS
 from auditor.domain.notifications import (
     attributes,
     chat_notification,
@@ -59,11 +59,13 @@ CASES = {
     "completed": transition(job(2, "Completed")),
     "failed-long-message": transition(job(3, "Failed", failure_message="weights corrupt " * 20_000)),
     "unknown-status": transition(job(4, "Paused")),
-    "copy-failed": transition(job(5, "Failed", failure_message="KMS key denied"), spec=BEDROCK_MODEL_COPY),
+    "copy-failed": transition(
+        job(5, "Failed", failure_message="KMS key denied"), spec=JOB_KINDS["bedrock-model-copy"]
+    ),
     "qconnect": transition(
         replace(job(6, "COMPLETE"), arn=None, name=None, job_id="11111111-2222-3333-4444-555555555555"),
         previous_status="START_IN_PROGRESS",
-        spec=QCONNECT_IMPORT,
+        spec=JOB_KINDS["qconnect-import"],
     ),
 }
 

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from auditor.domain.checkpoint import Checkpoint, WindowPlan, advance, plan_window, to_recheck
-from auditor.domain.jobs import BEDROCK_MODEL_IMPORT, JobState
+from auditor.domain.jobs import JOB_KINDS, JobState
 from tests.unit.factories import T0
 
 RULES = {
@@ -18,7 +18,9 @@ def _in_flight(age: timedelta, n: int = 1) -> JobState:
 def _rechecked(plan: WindowPlan, in_flight: list[JobState]) -> tuple[JobState, ...]:
     """What the run fetches one by one once the window's listing returned the jobs created in it."""
     listed = {job.job_id for job in in_flight if job.created_at >= plan.window_start}
-    return tuple(to_recheck(plan, in_flight, listed, BEDROCK_MODEL_IMPORT, T0, RULES["recheck_horizon"]))
+    return tuple(
+        to_recheck(plan, in_flight, listed, JOB_KINDS["bedrock-model-import"], T0, RULES["recheck_horizon"])
+    )
 
 
 def test_first_run_looks_back_and_is_a_baseline() -> None:

@@ -3,7 +3,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from auditor.domain.events import MAX_FAILURE_MESSAGE_CHARS, build_event, entry_size
-from auditor.domain.jobs import BEDROCK_MODEL_COPY, QCONNECT_IMPORT, Source
+from auditor.domain.jobs import JOB_KINDS, Source
 from tests.unit.factories import T0, job, transition
 
 IMPORTS_PAGE = "https://us-east-1.console.aws.amazon.com/bedrock/home?region=us-east-1#/imported-models"
@@ -55,7 +55,7 @@ def test_qconnect_event_has_no_arn_but_names_the_knowledge_base() -> None:
     t = transition(
         replace(job(1, "COMPLETE"), arn=None, job_id="11111111-2222-3333-4444-555555555555"),
         previous_status="START_IN_PROGRESS",
-        spec=QCONNECT_IMPORT,
+        spec=JOB_KINDS["qconnect-import"],
     )
     event = build_event(t, "job-auditor")
     assert event.resources == ()
@@ -80,8 +80,8 @@ def test_bedrock_job_console_url_opens_the_job_through_the_arn_redirect() -> Non
 def test_model_copy_job_links_use_the_sources_region_and_its_own_list_page() -> None:
     arn = "arn:aws:bedrock:eu-west-1:123456789012:model-copy-job/z9y8x7w6v5u4"
     t = replace(
-        transition(replace(job(1, "Failed"), job_id=arn, arn=arn), spec=BEDROCK_MODEL_COPY),
-        source=Source("123456789012", "eu-west-1", BEDROCK_MODEL_COPY),
+        transition(replace(job(1, "Failed"), job_id=arn, arn=arn), spec=JOB_KINDS["bedrock-model-copy"]),
+        source=Source("123456789012", "eu-west-1", JOB_KINDS["bedrock-model-copy"]),
     )
     detail = build_event(t, "job-auditor").detail
     assert detail["consoleUrl"] == (
@@ -98,7 +98,7 @@ def test_job_without_an_arn_links_to_its_kinds_page() -> None:
     t = transition(
         replace(job(1, "COMPLETE"), arn=None, job_id="11111111-2222-3333-4444-555555555555"),
         previous_status="START_IN_PROGRESS",
-        spec=QCONNECT_IMPORT,
+        spec=JOB_KINDS["qconnect-import"],
     )
     detail = build_event(t, "job-auditor").detail
     # Then both links are the kind's console page

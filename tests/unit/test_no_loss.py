@@ -16,7 +16,7 @@ KB = "0f6f1c2e-1111-4a3b-9c8d-000000000001"
 ACCOUNT, REGION = "123456789012", "us-east-1"
 IMPORT = Source(ACCOUNT, REGION, JOB_KINDS["bedrock-model-import"])
 COPY = Source(ACCOUNT, REGION, JOB_KINDS["bedrock-model-copy"])
-QCONNECT = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"], KB)
+QCONNECT = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"], (KB,))
 
 
 def _arn(n: int) -> str:

@@ -3,7 +3,7 @@ from dataclasses import replace
 from typing import Any
 
 from auditor.domain.events import build_detail
-from auditor.domain.jobs import QCONNECT_IMPORT
+from auditor.domain.jobs import JOB_KINDS
 from auditor.domain.notifications import body, build_notification, chat_notification
 from tests.unit.factories import job, transition
 
@@ -24,6 +24,7 @@ def test_subject_is_short_single_line_and_says_outcome() -> None:
     assert note.attributes == {
         "jobKind": "bedrock-model-import",
         "status": "Failed",
+        "statusCategory": "FAILED",
         "previousStatus": "InProgress",
         "transition": "status-changed",
         "region": "us-east-1",
@@ -54,7 +55,9 @@ def test_discovered_job_body_says_new() -> None:
 
 def _qconnect_detail() -> dict[str, Any]:
     qjob = replace(job(1, "COMPLETE"), arn=None, job_id="11111111-2222-3333-4444-555555555555")
-    return build_detail(transition(qjob, previous_status="START_IN_PROGRESS", spec=QCONNECT_IMPORT))
+    return build_detail(
+        transition(qjob, previous_status="START_IN_PROGRESS", spec=JOB_KINDS["qconnect-import"])
+    )
 
 
 def test_email_links_the_job_and_the_list_of_its_kinds_jobs() -> None:

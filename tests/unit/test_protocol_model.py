@@ -31,7 +31,7 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 KB = "0f6f1c2e-1111-4a3b-9c8d-000000000002"
 SOURCES = {
     "bedrock-model-import": Source(ACCOUNT, REGION, JOB_KINDS["bedrock-model-import"]),
-    "qconnect-import": Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"], KB),
+    "qconnect-import": Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"], (KB,)),
 }
 # Where each status may go next: the APIs' own life cycles.
 NEXT = {

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from auditor.settings import BOUNDS, ENV_VARS, EVENT_SOURCE_FORM, Settings, SettingsError, load_settings
+from contract.environment import kinds_form
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,9 +24,16 @@ VALID = {
 
 def test_defaults() -> None:
     settings = load_settings(VALID)
-    assert settings.job_kinds == ("bedrock-model-import", "bedrock-model-copy", "qconnect-import")
+    # The silent kinds by default; the two with native events of their own are opt-in.
+    assert settings.job_kinds == (
+        "bedrock-model-import",
+        "bedrock-model-copy",
+        "qconnect-import",
+        "bedrock-evaluation",
+        "bedrock-kb-ingestion",
+    )
     assert settings.audited_regions == ("eu-west-1",)
-    assert settings.qconnect_knowledge_base_ids == ()
+    assert settings.configured_scopes == {}
     assert settings.initial_lookback_minutes == 1440
     assert settings.overlap_seconds == 300
     assert settings.announce_baseline is False
@@ -44,7 +52,7 @@ def test_lists_are_parsed() -> None:
     )
     assert settings.job_kinds == ("qconnect-import", "bedrock-model-copy")
     assert settings.audited_regions == ("us-east-1", "us-west-2")
-    assert settings.qconnect_knowledge_base_ids == ("0f2c4a1e-1b2c-4d5e-8f90-a1b2c3d4e5f6",)
+    assert settings.configured_scopes == {"qconnect-import": (("0f2c4a1e-1b2c-4d5e-8f90-a1b2c3d4e5f6",),)}
     assert settings.announce_baseline is True
 
 
@@ -62,8 +70,7 @@ def test_lists_are_parsed() -> None:
         (
             "JOB_KINDS",
             "bedrock-model-import,batch",
-            "JOB_KINDS: expected a comma list of bedrock-model-import, bedrock-model-copy, qconnect-import, "
-            "got 'batch'",
+            f"JOB_KINDS: expected {kinds_form()}, got 'batch'",
         ),
         (
             "REGIONS",
@@ -143,8 +150,8 @@ def test_every_problem_is_reported_at_once_in_one_error() -> None:
     # Then one error lists each of them, in the order of the variables
     assert str(error.value) == (
         "invalid auditor environment: STATE_TABLE_NAME: required; "
-        "JOB_KINDS: expected a comma list of bedrock-model-import, bedrock-model-copy, qconnect-import, "
-        "got 'nope'; OVERLAP_SECONDS: expected a whole number from 0 to 86400, got '-1'"
+        f"JOB_KINDS: expected {kinds_form()}, got 'nope'; "
+        "OVERLAP_SECONDS: expected a whole number from 0 to 86400, got '-1'"
     )
 
 
@@ -172,7 +179,7 @@ def test_booleans_take_the_usual_spellings(value: str, expected: bool) -> None:
 
 @pytest.mark.parametrize("value", ["discover", "DISCOVER", "  "])
 def test_knowledge_base_ids_discover(value: str) -> None:
-    assert load_settings(VALID | {"QCONNECT_KNOWLEDGE_BASE_IDS": value}).qconnect_knowledge_base_ids == ()
+    assert load_settings(VALID | {"QCONNECT_KNOWLEDGE_BASE_IDS": value}).configured_scopes == {}
 
 
 def test_numbers_and_the_filter_policy_are_parsed() -> None:
@@ -211,7 +218,8 @@ def test_settings_are_frozen() -> None:
 def test_every_variable_names_a_field_and_the_required_ones_have_no_default() -> None:
     # Given the dataclass's fields / When compared with the variable table / Then they line up
     by_name = {f.name: f for f in dataclasses.fields(Settings)}
-    assert set(ENV_VARS.values()) == set(by_name) - {"region"}
+    # configured_scopes comes from the kinds' own variables (scope_env_vars)
+    assert set(ENV_VARS.values()) == set(by_name) - {"region", "configured_scopes"}
     required = {
         name
         for name, f in by_name.items()
@@ -287,7 +295,7 @@ def test_repeated_kinds_regions_and_knowledge_bases_are_audited_once_in_order() 
     # Then each is kept once, first occurrence first
     assert settings.job_kinds == ("qconnect-import", "bedrock-model-copy")
     assert settings.audited_regions == ("us-west-2", "us-east-1")
-    assert settings.qconnect_knowledge_base_ids == (kb_b, kb_a)
+    assert settings.configured_scopes == {"qconnect-import": ((kb_b,), (kb_a,))}
 
 
 def test_star_is_not_a_knowledge_base_wildcard() -> None:

@@ -6,7 +6,9 @@ import pytest
 from auditor.domain.diff import stuck
 from auditor.domain.events import build_detail
 from auditor.domain.jobs import JobState
-from auditor.settings import ALL_JOB_KINDS, STUCK_HOURS_FORM, SettingsError, load_settings
+from auditor.settings import SettingsError, load_settings
+from contract.environment import stuck_hours_form
+from contract.kinds import kind_ids
 from infra.config import ConfigError, load_config
 from tests.unit.factories import SOURCE, T0, job
 from tests.unit.test_settings import VALID
@@ -82,8 +84,8 @@ def test_stuck_thresholds_per_kind_from_the_environment() -> None:
 @pytest.mark.parametrize(
     ("value", "thresholds"),
     [
-        ("1", dict.fromkeys(ALL_JOB_KINDS, 1)),
-        ("99999", dict.fromkeys(ALL_JOB_KINDS, 99999)),
+        ("1", dict.fromkeys(kind_ids(), 1)),
+        ("99999", dict.fromkeys(kind_ids(), 99999)),
         (
             " qconnect-import = 6 ,, bedrock-model-import=48",
             {"qconnect-import": 6, "bedrock-model-import": 48},
@@ -122,6 +124,6 @@ def test_stuck_hours_forms_both_configs_reject(value: str) -> None:
         load_settings(VALID | {"STUCK_AFTER_HOURS": value})
     with pytest.raises(ConfigError) as cdk_error:
         load_config({"stuckAfterHours": value})
-    assert f"STUCK_AFTER_HOURS: expected {STUCK_HOURS_FORM}" in str(lambda_error.value)
-    assert f"stuckAfterHours: expected {STUCK_HOURS_FORM}" in str(cdk_error.value)
+    assert f"STUCK_AFTER_HOURS: expected {stuck_hours_form()}" in str(lambda_error.value)
+    assert f"stuckAfterHours: expected {stuck_hours_form()}" in str(cdk_error.value)
     assert value.rsplit(",", maxsplit=1)[-1] in str(lambda_error.value)

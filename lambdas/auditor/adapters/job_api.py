@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -17,11 +18,11 @@ from botocore.parsers import ResponseParserError
 from auditor.domain.events import TRUNCATION_MARK
 from auditor.domain.jobs import JobKindSpec, JobState, ObservedJob, Source
 from auditor.ports import Listing, SourceError, Stopped
+from contract.kinds import DiscoveryStep, StatusFilterStyle
 
 logger = logging.getLogger(__name__)
 
 ClientProvider = Callable[[str, str], Any]
-_GONE_KB_STATUSES = frozenset({"DELETED", "DELETE_IN_PROGRESS"})
 # Characters of a failure message kept in state: at 4 bytes a character, twice, well under 400 KB.
 MAX_STORED_FAILURE_MESSAGE = 16_000
 # What botocore raises on a response it cannot parse (an unparseable timestamp is a ValueError): a
@@ -92,8 +93,29 @@ def parse_job(
         arn=optional_text(kind.arn_field),
         last_modified_at=optional_time(kind.last_modified_field),
         ended_at=optional_time(kind.end_time_field),
-        failure_message=_bounded(optional_text(kind.failure_field)),
+        failure_message=_bounded(_failure_text(item.get(kind.failure_field) if kind.failure_field else None)),
+        details=_job_details(kind, item),
     )
+
+
+def _failure_text(value: object) -> str | None:
+    """A failure message, or a list of reasons (evaluation, ingestion) joined with "; "."""
+    if isinstance(value, list):
+        value = "; ".join(str(_storable(v)) for v in value if isinstance(v, str) and v)
+    return _storable(value) if isinstance(value, str) and value else None
+
+
+def _job_details(kind: JobKindSpec, item: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The kind's detail fields present in the item, as JSON values (ingestion statistics, record
+    counts); a member of another shape is left out rather than failing the job."""
+    details: dict[str, Any] = {}
+    for name in kind.detail_fields:
+        value = item.get(name)
+        if isinstance(value, Mapping):
+            value = {k: v for k, v in value.items() if isinstance(v, (int, float, str, bool))}
+        if isinstance(value, (int, float, str, bool, dict)) and value != {}:
+            details[name] = value
+    return MappingProxyType(details)
 
 
 class BotoJobApi:
@@ -174,6 +196,8 @@ class BotoJobApi:
                         _older(source, job, listing)
                         continue
                     listing.jobs.append(job)
+                if _ends_before(spec, page, created_after):
+                    break
                 if should_stop is not None and page.get("nextToken") and should_stop():
                     raise Stopped(f"{source.key}: time budget reached after {listing.pages} pages")
         return listing
@@ -181,9 +205,7 @@ class BotoJobApi:
     def get_job(self, source: Source, job: JobState) -> ObservedJob | None:
         spec = source.spec
         client = self._clients(spec.client, source.region)
-        params: dict[str, Any] = {spec.get_id_param: job.job_id}
-        if spec.scope_param:
-            params[spec.scope_param] = source.knowledge_base_id
+        params: dict[str, Any] = {spec.get_id_param: job.job_id, **source.scope_params}
         self._count(source.key)
         with _translated(source.key):
             try:
@@ -199,21 +221,23 @@ class BotoJobApi:
             )
         return parse_job(spec, item)
 
-    def list_knowledge_bases(self, account: str, region: str) -> list[str]:
-        client = self._clients("qconnect", region)
-        label = f"{account}/{region}: ListKnowledgeBases"
+    def list_scope(self, scope: Source, step: DiscoveryStep, parent_ids: tuple[str, ...]) -> list[str]:
+        client = self._clients(step.client, scope.region)
+        params = {step.parent_param: parent_ids[-1]} if step.parent_param and parent_ids else {}
+        label = "/".join((scope.key, *parent_ids)) + f": {step.list_method}"
         ids: list[str] = []
         skipped = Listing()
         with _translated(label):
-            for page in self._pages(client, "list_knowledge_bases", {}, 100, label, f"{account}/{region}"):
-                for kb in _items(page, "knowledgeBaseSummaries", skipped):
-                    kb_id = kb.get("knowledgeBaseId")
-                    if not isinstance(kb_id, str) or not kb_id:
-                        skipped.skip("missing-knowledge-base-id")
-                    elif kb.get("status") not in _GONE_KB_STATUSES:
-                        ids.append(kb_id)
+            pages = self._pages(client, step.list_method, params, step.max_page_size, label, scope.key)
+            for page in pages:
+                for resource in _items(page, step.result_key, skipped):
+                    resource_id = resource.get(step.id_field)
+                    if not isinstance(resource_id, str) or not resource_id:
+                        skipped.skip(f"missing-{step.id_field}")
+                    elif resource.get(step.status_field) not in step.gone_statuses:
+                        ids.append(resource_id)
         if skipped.skipped:
-            logger.warning("knowledge bases skipped", extra={"region": region, "skipped": skipped.skipped})
+            logger.warning("scope resources skipped", extra={"source": label, "skipped": skipped.skipped})
         return ids
 
 
@@ -225,11 +249,28 @@ def _list_params(
     filters = (
         (spec.time_filter_param, created_after),
         (spec.time_filter_before_param, created_before),
-        (spec.status_filter_param, status),
-        (spec.scope_param, source.knowledge_base_id),
+        (spec.status_filter_param, _status_filter(spec, status)),
     )
     params.update({name: value for name, value in filters if name and value is not None})
+    params.update(source.scope_params)
     return params
+
+
+def _status_filter(spec: JobKindSpec, status: str | None) -> object:
+    if status is None or spec.status_filter_style is StatusFilterStyle.EQUALS:
+        return status
+    return [{"attribute": "STATUS", "operator": "EQ", "values": [status]}]
+
+
+def _ends_before(spec: JobKindSpec, page: Mapping[str, Any], created_after: datetime | None) -> bool:
+    """Whether a newest-first listing has reached the window's start: its page's last job began
+    before it, so every later page is older still (the order is the API's documented sort)."""
+    if not spec.newest_first or created_after is None:
+        return False
+    items = page.get(spec.list_result_key) or []
+    last = items[-1] if isinstance(items, list) and items else None
+    started = _as_utc(last.get(spec.creation_time_field)) if isinstance(last, Mapping) else None
+    return started is not None and started < created_after
 
 
 def _older(source: Source, job: ObservedJob, listing: Listing) -> None:

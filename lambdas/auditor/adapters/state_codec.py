@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from auditor.adapters.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY, TTL_ATTRIBUTE
 from auditor.domain.checkpoint import Checkpoint
 from auditor.domain.diff import Transition
 from auditor.domain.events import build_detail
 from auditor.domain.jobs import JOB_KINDS, JobState, ObservedJob, Source
+from contract.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY, TTL_ATTRIBUTE
 
 CHECKPOINT_SK = "CHECKPOINT"
 # Parked transitions of every source share one partition, so operators find them with one query.
@@ -58,6 +59,15 @@ def job_sk(job_id: str, created_at: datetime) -> str:
     return f"JOB#{timestamp(created_at)}#{job_id}"
 
 
+def _details_json(details: Mapping[str, Any]) -> str | None:
+    """A job's details as JSON text: numbers stay numbers without DynamoDB's Decimal round trip."""
+    return json.dumps(dict(details), separators=(",", ":"), sort_keys=True) if details else None
+
+
+def _details(text: object) -> Mapping[str, Any]:
+    return MappingProxyType(json.loads(text) if isinstance(text, str) and text else {})
+
+
 def job_key(source: Source, job_id: str, created_at: datetime) -> dict[str, Any]:
     return to_item({PARTITION_KEY: source_pk(source), SORT_KEY: job_sk(job_id, created_at)})
 
@@ -84,6 +94,7 @@ def job_item(
         "lastModifiedAt": _optional(state.last_modified_at),
         "endedAt": _optional(state.ended_at),
         "failureMessage": state.failure_message,
+        "details": _details_json(state.details),
         "statusSince": _optional(state.status_since),
         "stuckNotifiedAt": _optional(state.stuck_notified_at),
         "missingChecks": state.missing_checks or None,
@@ -115,6 +126,7 @@ def job_state(item: Mapping[str, Any]) -> JobState:
         last_modified_at=_when(item.get("lastModifiedAt")),
         ended_at=_when(item.get("endedAt")),
         failure_message=item.get("failureMessage"),
+        details=_details(item.get("details")),
         status_since=_when(item.get("statusSince")),
         stuck_notified_at=_when(item.get("stuckNotifiedAt")),
         missing_checks=int(item.get("missingChecks", 0)),
@@ -185,6 +197,8 @@ def encode_transition(t: Transition) -> str:
                 "account": t.source.account,
                 "region": t.source.region,
                 "kind": t.source.spec.id,
+                "scopeIds": list(t.source.scope_ids),
+                # What claims written before scopes had several levels carried; still read.
                 "knowledgeBaseId": t.source.knowledge_base_id,
             },
             "job": {
@@ -196,6 +210,7 @@ def encode_transition(t: Transition) -> str:
                 "lastModifiedAt": _optional(job.last_modified_at),
                 "endedAt": _optional(job.ended_at),
                 "failureMessage": job.failure_message,
+                "details": dict(job.details),
             },
             "kind": t.type,  # the key pending claims written before the rename carry too
             "previousStatus": t.previous_status,
@@ -209,7 +224,10 @@ def encode_transition(t: Transition) -> str:
 def decode_transition(text: str) -> Transition:
     data = json.loads(text)
     src, job = data["source"], data["job"]
-    source = Source(src["account"], src["region"], JOB_KINDS[src["kind"]], src["knowledgeBaseId"])
+    scope_ids = src.get("scopeIds")
+    if scope_ids is None:
+        scope_ids = [src["knowledgeBaseId"]] if src.get("knowledgeBaseId") else []
+    source = Source(src["account"], src["region"], JOB_KINDS[src["kind"]], tuple(scope_ids))
     observed = ObservedJob(
         job_id=job["jobId"],
         status=job["status"],
@@ -219,6 +237,7 @@ def decode_transition(text: str) -> Transition:
         last_modified_at=_when(job["lastModifiedAt"]),
         ended_at=_when(job["endedAt"]),
         failure_message=job["failureMessage"],
+        details=MappingProxyType(job.get("details") or {}),
     )
     return Transition(
         source=source,

@@ -40,11 +40,11 @@ from auditor.adapters.state_codec import (
     timestamp,
     to_item,
 )
-from auditor.adapters.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY
 from auditor.domain.checkpoint import Checkpoint
 from auditor.domain.diff import Transition
 from auditor.domain.jobs import JobState, Source
 from auditor.ports import ClaimResult, SourceError
+from contract.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY
 
 logger = logging.getLogger(__name__)
 

@@ -77,6 +77,7 @@ class Transition:
             last_modified_at=job.last_modified_at,
             ended_at=job.ended_at,
             failure_message=job.failure_message,
+            details=job.details,
             status_since=status_since,
             stuck_notified_at=stuck_notified_at,
             disappeared_at=disappeared_at,
@@ -189,6 +190,7 @@ def disappeared(source: Source, state: JobState, observed_at: datetime) -> Trans
         last_modified_at=state.last_modified_at,
         ended_at=state.ended_at,
         failure_message=state.failure_message,
+        details=state.details,
     )
     return Transition(
         source,

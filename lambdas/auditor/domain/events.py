@@ -93,6 +93,7 @@ def build_detail(transition: Transition) -> dict[str, Any]:
         "jobArn": job.arn,
         "jobName": job.name,
         "knowledgeBaseId": source.knowledge_base_id,
+        "dataSourceId": source.data_source_id,
         "previousStatus": transition.previous_status,
         "status": job.status,
         "statusCategory": source.spec.category(job.status).value,
@@ -103,6 +104,8 @@ def build_detail(transition: Transition) -> dict[str, Any]:
         "durationSeconds": duration_seconds(transition),
         "failureMessage": failure,
         "failureMessageTruncated": cut,
+        # The kind's own figures, as its API reports them (ingestion statistics, record counts).
+        "jobDetails": dict(job.details),
         "consoleUrl": console_url(transition),
         "jobsConsoleUrl": jobs_console_url(transition),
     }

@@ -18,30 +18,54 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.domain.jobs import JOB_KINDS, StatusCategory
+from contract.environment import OR_KEY, STUCK_TRANSITION
+
+__all__ = ["OR_KEY", "STUCK_TRANSITION"]
 
 MAX_SUBJECT_CHARS = 100
 # Chat clients render long descriptions poorly; Slack cuts a section at 3,000 characters.
 MAX_CHAT_DESCRIPTION_CHARS = 2_800
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
-_STATUS_WORD = {
-    StatusCategory.SUCCEEDED.value: "Succeeded",
-    StatusCategory.FAILED.value: "FAILED",
-    StatusCategory.IN_PROGRESS.value: "In progress",
-    StatusCategory.DELETED.value: "Deleted",
-    StatusCategory.UNKNOWN.value: "Unknown status",
+
+@dataclass(frozen=True)
+class Look:
+    """How a status category shows in every channel: the word of subjects and titles, the emoji of chat
+    and Slack, and the colour of Slack's bar."""
+
+    word: str
+    emoji: str
+    colour: str
+
+
+# By status category; the email subject, the Amazon Q Developer notification and Slack all use it.
+CATEGORY_LOOK: dict[str, Look] = {
+    StatusCategory.IN_PROGRESS.value: Look("In progress", ":hourglass_flowing_sand:", "#439fe0"),
+    StatusCategory.STOPPING.value: Look("Stopping", ":double_vertical_bar:", "#daa038"),
+    StatusCategory.SUCCEEDED.value: Look("Succeeded", ":white_check_mark:", "#2eb886"),
+    StatusCategory.PARTIAL.value: Look("PARTIALLY COMPLETED", ":large_orange_diamond:", "#e8912d"),
+    StatusCategory.FAILED.value: Look("FAILED", ":x:", "#d40e0d"),
+    StatusCategory.STOPPED.value: Look("Stopped", ":black_square_for_stop:", "#7a7a7a"),
+    StatusCategory.EXPIRED.value: Look("EXPIRED", ":alarm_clock:", "#c2185b"),
+    StatusCategory.DELETED.value: Look("Deleted", ":wastebasket:", "#808080"),
+    StatusCategory.UNKNOWN.value: Look("Unknown status", ":grey_question:", "#9e9e9e"),
 }
-_STATUS_EMOJI = {
-    StatusCategory.SUCCEEDED.value: ":white_check_mark:",
-    StatusCategory.FAILED.value: ":x:",
-    StatusCategory.IN_PROGRESS.value: ":hourglass_flowing_sand:",
-    StatusCategory.DELETED.value: ":wastebasket:",
-    StatusCategory.UNKNOWN.value: ":grey_question:",
+_UNKNOWN_LOOK = CATEGORY_LOOK[StatusCategory.UNKNOWN.value]
+# What the reader should do first, for outcomes that need someone.
+_FIRST_STEP = {
+    StatusCategory.FAILED.value: "Read the failure message and fix the job's input before retrying",
+    StatusCategory.PARTIAL.value: "Part of the job's records failed: read its error output before using it",
+    StatusCategory.EXPIRED.value: "The job ran out of time before it finished: resubmit it or give it longer",
 }
+
+
+def category_look(detail: Mapping[str, Any]) -> Look:
+    """The look of a transition's status category; an unknown category looks like UNKNOWN."""
+    return CATEGORY_LOOK.get(str(detail.get("statusCategory")), _UNKNOWN_LOOK)
+
+
 STUCK_WORD = "STUCK"
 STUCK_EMOJI = ":warning:"
-# The `transition` attribute of a stuck alert, on which filter policies let stuck alerts through.
-STUCK_TRANSITION = "stuck"
 # A tracked job the API no longer finds: announced once with the status it was last seen in.
 DISAPPEARED_WORD = "DISAPPEARED"
 DISAPPEARED_EMOJI = ":ghost:"
@@ -71,7 +95,7 @@ def _word(detail: Mapping[str, Any]) -> str:
         return STUCK_WORD
     if detail.get("transition") == "disappeared":
         return DISAPPEARED_WORD
-    return _STATUS_WORD.get(detail["statusCategory"], str(detail["status"]))
+    return category_look(detail).word
 
 
 def kind_name(detail: Mapping[str, Any]) -> str:
@@ -120,6 +144,27 @@ def duration_text(seconds: object) -> str:
     return f"{hours}h {minutes:02d}m {secs:02d}s"
 
 
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _words(name: str) -> str:
+    """'numberOfDocumentsScanned' -> 'Documents scanned' (a leading 'number of' says nothing)."""
+    words = _CAMEL.sub(" ", name).lower().removeprefix("number of ")
+    return words[:1].upper() + words[1:]
+
+
+def detail_lines(detail: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) of the job's kind-specific details (ingestion statistics, record counts), in the
+    API's order; a structure's members become lines of their own."""
+    out: list[tuple[str, str]] = []
+    for name, value in (detail.get("jobDetails") or {}).items():
+        if isinstance(value, Mapping):
+            out += [(_words(str(k)), str(v)) for k, v in value.items()]
+        else:
+            out.append((_words(str(name)), str(value)))
+    return out
+
+
 def _change(detail: Mapping[str, Any]) -> str:
     if detail.get("transition") == STUCK_TRANSITION:
         return f"still {detail['status']} after {duration_text(detail.get('stuckForSeconds'))}"
@@ -142,12 +187,15 @@ def body(detail: Mapping[str, Any]) -> str:
     ]
     if detail.get("knowledgeBaseId"):
         lines.append(f"Knowledge base: {detail['knowledgeBaseId']}")
+    if detail.get("dataSourceId"):
+        lines.append(f"Data source:    {detail['dataSourceId']}")
     lines += [
         f"Status:         {_change(detail)}",
         f"Created:        {detail.get('creationTime') or '-'}",
         f"Ended:          {detail.get('endTime') or '-'}",
         f"Duration:       {duration_text(detail.get('durationSeconds'))}",
     ]
+    lines += [f"{label + ':':<16}{value}" for label, value in detail_lines(detail)]
     if detail.get("failureMessage"):
         note = " (truncated)" if detail.get("failureMessageTruncated") else ""
         lines += ["", f"Failure message{note}:", str(detail["failureMessage"])]
@@ -162,9 +210,7 @@ def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
     """An Amazon Q Developer in chat applications custom notification (schema version 1.0).
     Updates of one job thread together (threadId = the job's ARN or id)."""
     special = {STUCK_TRANSITION: STUCK_EMOJI, "disappeared": DISAPPEARED_EMOJI}
-    emoji = special.get(str(detail.get("transition"))) or _STATUS_EMOJI.get(
-        detail["statusCategory"], ":grey_question:"
-    )
+    emoji = special.get(str(detail.get("transition"))) or category_look(detail).emoji
     job_ref = str(detail.get("jobArn") or detail["jobId"])
     lines = [
         f"*{_change(detail)}*",
@@ -173,6 +219,9 @@ def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
     ]
     if detail.get("knowledgeBaseId"):
         lines.append(f"*Knowledge base* `{detail['knowledgeBaseId']}`")
+    if detail.get("dataSourceId"):
+        lines.append(f"*Data source* `{detail['dataSourceId']}`")
+    lines += [f"*{label}* {value}" for label, value in detail_lines(detail)]
     lines.append(
         f"*Created* {detail.get('creationTime') or '-'}  *Ended* {detail.get('endTime') or '-'}"
         f"  *Duration* {duration_text(detail.get('durationSeconds'))}"
@@ -185,8 +234,8 @@ def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
     next_steps = [f"Open the job in the <{detail['consoleUrl']}|AWS console>"]
     if jobs_url := _jobs_url(detail):
         next_steps.append(f"Or see <{jobs_url}|all {kind_jobs(detail)}>")
-    if detail["statusCategory"] == StatusCategory.FAILED.value:
-        next_steps.insert(0, "Read the failure message and fix the job's input before retrying")
+    if first_step := _FIRST_STEP.get(str(detail["statusCategory"])):
+        next_steps.insert(0, first_step)
     if detail.get("transition") == STUCK_TRANSITION:
         next_steps.insert(0, "Check whether the job is still making progress")
     if detail.get("transition") == "disappeared":
@@ -221,6 +270,8 @@ def attributes(detail: Mapping[str, Any]) -> dict[str, str]:
     return {
         "jobKind": str(detail["jobKind"]),
         "status": str(detail["status"]),
+        # One value across kinds' spellings: a policy on it covers every kind's failures, say.
+        "statusCategory": str(detail["statusCategory"]),
         "previousStatus": str(detail.get("previousStatus") or "NONE"),
         "transition": str(detail["transition"]),
         "region": str(detail["region"]),
@@ -251,9 +302,8 @@ def sns_message(detail: Mapping[str, Any]) -> str:
 
 
 FilterPolicy = Mapping[str, Sequence[Any]]
-# SNS's operator for OR across attributes: {"$or": [{...}, {...}], ...} matches when one of the
-# listed policies does, and every other key of the policy matches too.
-OR_KEY = "$or"
+# SNS's operator for OR across attributes (OR_KEY): {"$or": [{...}, {...}], ...} matches when one of
+# the listed policies does, and every other key of the policy matches too.
 
 
 def matches(policy: FilterPolicy | None, attrs: Mapping[str, str]) -> bool:

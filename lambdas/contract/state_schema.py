@@ -9,6 +9,8 @@ Item layout (one table, generic keys):
 - history:    pk="SRC#<source>"  sk="HIST#<observed time>#<event id>"  (+ expiresAt TTL)
 """
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
 PARTITION_KEY = "pk"
