@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from auditor.adapters.state_store import explain_claim_failure
@@ -43,6 +44,8 @@ class FakeJob:
     # Listed (and found by Get) only from this time on: the list API's visibility lag.
     visible_from: datetime | None = None
     failure_message: str | None = None
+    # The kind's detail fields (ingestion statistics, record counts).
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 ApiFault = Callable[[str, Source | None], None]
@@ -88,14 +91,15 @@ class FakeJobApi:
             fault(operation, source)
 
     @staticmethod
-    def _observed(job: FakeJob, created_at: datetime | None = None) -> ObservedJob:
+    def _observed(job: FakeJob, created_at: datetime | None = None, *, failure: bool = True) -> ObservedJob:
         return ObservedJob(
             job_id=job.job_id,
             status=job.status,
             created_at=created_at or job.created_at,
             name=job.name,
             arn=job.job_id if job.job_id.startswith("arn:") else None,
-            failure_message=job.failure_message,
+            failure_message=job.failure_message if failure else None,
+            details=MappingProxyType(dict(job.details)),
         )
 
     # -- JobApi ---------------------------------------------------------------------------------
@@ -123,7 +127,8 @@ class FakeJobApi:
             for job in jobs[page * self.page_size : (page + 1) * self.page_size]:
                 if created_after is not None and job.created_at < created_after:
                     continue  # what the adapter drops for an API without a time filter
-                listing.jobs.append(self._observed(job))
+                # As the real list: without the failure where the kind's summary has none.
+                listing.jobs.append(self._observed(job, failure=spec.failure_in_list))
             if should_stop is not None and page + 1 < pages and should_stop():
                 raise Stopped(f"{source.key}: stopped after {listing.pages} pages")
         return listing
@@ -396,6 +401,8 @@ class Harness:
     account: str = "123456789012"
     region: str = "us-east-1"
     kinds: tuple[str, ...] = ("bedrock-model-import",)
+    # Kind id -> configured scope ids (knowledge bases, knowledge base/data source).
+    scopes: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     api: FakeJobApi = field(init=False)
     store: InMemoryStateStore = field(default_factory=InMemoryStateStore)
     publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
@@ -408,4 +415,4 @@ class Harness:
 
     def run(self, advance: timedelta = timedelta(minutes=5)) -> Any:
         self.clock.advance(advance)
-        return self.auditor().audit(self.account, [self.region], self.kinds, {})
+        return self.auditor().audit(self.account, [self.region], self.kinds, self.scopes)

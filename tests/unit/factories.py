@@ -25,8 +25,9 @@ def transition(
     previous_status: str | None = "InProgress",
     spec: JobKindSpec = JOB_KINDS["bedrock-model-import"],
     seq: int = 1,
+    scope_ids: tuple[str, ...] = (),
 ) -> Transition:
-    source = Source("123456789012", "us-east-1", spec)
+    source = Source("123456789012", "us-east-1", spec, scope_ids)
     return Transition(
         source=source,
         job=observed or job(status="Completed"),

@@ -86,6 +86,49 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "consoleUrl": "https://us-east-1.console.aws.amazon.com/connect/home?region=us-east-1",
         "jobsConsoleUrl": "https://us-east-1.console.aws.amazon.com/connect/home?region=us-east-1",
     },
+    "ingestion-failed": _BASE
+    | {
+        "eventId": "d4d4d4d4-2222-5333-8444-555566667777",
+        "jobKind": "bedrock-kb-ingestion",
+        "jobId": "INGEST0008",
+        "jobArn": None,
+        "jobName": "INGEST0008",
+        "knowledgeBaseId": "KBAAAAAAAA",
+        "dataSourceId": "DS11111111",
+        "previousStatus": "IN_PROGRESS",
+        "status": "FAILED",
+        "statusCategory": "FAILED",
+        "durationSeconds": 1800,
+        "endTime": None,
+        "failureMessage": "Access denied to s3://docs/handbook.pdf; 20 files could not be parsed",
+        "jobDetails": {
+            "statistics": {
+                "numberOfDocumentsScanned": 120,
+                "numberOfNewDocumentsIndexed": 95,
+                "numberOfDocumentsFailed": 20,
+            }
+        },
+        "consoleUrl": "https://us-east-1.console.aws.amazon.com/bedrock/home?region=us-east-1#/knowledge-bases",
+        "jobsConsoleUrl": "https://us-east-1.console.aws.amazon.com/bedrock/home?region=us-east-1#/knowledge-bases",
+    },
+    "partial": _BASE
+    | {
+        "eventId": "f1f1f1f1-3333-5444-8555-666677778888",
+        "jobKind": "bedrock-batch-inference",
+        "status": "PartiallyCompleted",
+        "statusCategory": "PARTIAL",
+        "failureMessage": "7 of 100 records failed",
+        "jobDetails": {"totalRecordCount": 100, "successRecordCount": 93, "errorRecordCount": 7},
+    },
+    "expired": _BASE
+    | {"jobKind": "bedrock-batch-inference", "status": "Expired", "statusCategory": "EXPIRED"},
+    "stopped": _BASE
+    | {
+        "jobKind": "bedrock-evaluation",
+        "previousStatus": "Stopping",
+        "status": "Stopped",
+        "statusCategory": "STOPPED",
+    },
     "unknown": _BASE
     | {
         "eventId": "e8e8e8e8-0000-5000-8000-000000000001",

@@ -8,15 +8,24 @@ import os
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 
 from auditor.domain.events import build_detail
+from auditor.domain.jobs import JOB_KINDS
 from auditor.domain.notifications import body, chat_notification, subject
 from tests.unit.factories import T0, job, transition
 
 GOLDEN = Path(__file__).parent / "golden"
+STATS = {
+    "numberOfDocumentsScanned": 120,
+    "numberOfNewDocumentsIndexed": 95,
+    "numberOfModifiedDocumentsIndexed": 5,
+    "numberOfDocumentsDeleted": 0,
+    "numberOfDocumentsFailed": 20,
+}
 
 _stuck_job = job(7, "InProgress", created_minutes=-25 * 60)
 STUCK = replace(
@@ -31,6 +40,35 @@ KINDS: dict[str, Any] = {
     ),
     "unknown-status": transition(job(4, "Paused")),
     "stuck": STUCK,
+    # A kind scoped by knowledge base and data source, with statistics and failure reasons.
+    "ingestion-failed": transition(
+        replace(
+            job(8, "FAILED", ended_at=None),
+            job_id="INGEST0008",
+            arn=None,
+            name="INGEST0008",
+            failure_message="Access denied to s3://docs/handbook.pdf; 20 files could not be parsed",
+            details=MappingProxyType({"statistics": STATS}),
+        ),
+        previous_status="IN_PROGRESS",
+        spec=JOB_KINDS["bedrock-kb-ingestion"],
+        scope_ids=("KBAAAAAAAA", "DS11111111"),
+    ),
+    # The categories the new kinds brought: partly done, ran out of time, stopped by a person.
+    "batch-partial": transition(
+        replace(
+            job(9, "PartiallyCompleted"),
+            failure_message="7 of 100 records failed",
+            details=MappingProxyType(
+                {"totalRecordCount": 100, "successRecordCount": 93, "errorRecordCount": 7}
+            ),
+        ),
+        spec=JOB_KINDS["bedrock-batch-inference"],
+    ),
+    "batch-expired": transition(job(10, "Expired"), spec=JOB_KINDS["bedrock-batch-inference"]),
+    "evaluation-stopped": transition(
+        job(11, "Stopped"), previous_status="Stopping", spec=JOB_KINDS["bedrock-evaluation"]
+    ),
 }
 
 

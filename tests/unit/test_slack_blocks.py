@@ -83,6 +83,9 @@ def test_rendering_matches_the_golden_file(name: str) -> None:
         ("deleted", ":wastebasket:", "#808080", "Deleted"),
         ("unknown", ":grey_question:", "#9e9e9e", "Unknown status"),
         ("stuck", ":warning:", "#daa038", "STUCK"),
+        ("partial", ":large_orange_diamond:", "#e8912d", "PARTIALLY COMPLETED"),
+        ("expired", ":alarm_clock:", "#c2185b", "EXPIRED"),
+        ("stopped", ":black_square_for_stop:", "#7a7a7a", "Stopped"),
     ],
 )
 def test_emoji_colour_and_word_follow_the_status_category(
@@ -124,6 +127,13 @@ def test_q_in_connect_job_shows_its_id_and_knowledge_base() -> None:
     assert "*Job id*\\n`f0e1d2c3-b4a5-4968-8776-655443322110`" in text
     assert f"*Knowledge base*\\n`{KB_ID}`" in text
     assert "*Job name*\\n-" in text
+
+
+def test_ingestion_job_shows_its_data_source_statistics_and_reasons() -> None:
+    text = _texts(render(SAMPLES["ingestion-failed"]))
+    assert "`KBAAAAAAAA`" in text and "`DS11111111`" in text
+    assert "*Documents scanned*\\n120" in text and "*Documents failed*\\n20" in text
+    assert "Access denied to s3://docs/handbook.pdf" in text
 
 
 def test_new_job_and_stuck_job_say_so() -> None:

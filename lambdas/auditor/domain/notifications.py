@@ -195,7 +195,7 @@ def body(detail: Mapping[str, Any]) -> str:
         f"Ended:          {detail.get('endTime') or '-'}",
         f"Duration:       {duration_text(detail.get('durationSeconds'))}",
     ]
-    lines += [f"{label + ':':<16}{value}" for label, value in detail_lines(detail)]
+    lines += [f"{label + ':':<15} {value}" for label, value in detail_lines(detail)]
     if detail.get("failureMessage"):
         note = " (truncated)" if detail.get("failureMessageTruncated") else ""
         lines += ["", f"Failure message{note}:", str(detail["failureMessage"])]
