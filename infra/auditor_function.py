@@ -142,7 +142,7 @@ def _resource(template: str, scope_ids: tuple[str, ...]) -> str:
 
 
 def _sid(kind_id: str) -> str:
-    """A statement id from a kind id: bedrock-kb-ingestion -> BedrockKbIngestion."""
+    """A statement id from a kind id: lower-case words joined by hyphens -> CamelCase."""
     return "".join(part.capitalize() for part in kind_id.split("-"))
 
 

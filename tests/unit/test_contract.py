@@ -70,3 +70,30 @@ def test_importing_the_contract_loads_no_third_party_module() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def _string_constants(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def test_no_module_outside_the_registry_names_a_kind_id() -> None:
+    # Given every module of the system (the Lambdas, the CDK app, the simulator, the benchmarks)
+    from contract.kinds import kind_ids
+
+    modules = [
+        path
+        for folder in ("lambdas", "infra", "simulator", "benchmarks")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if path != CONTRACT / "kinds.py"
+    ] + [ROOT / "app.py"]
+    ids = kind_ids()
+    # When their string literals are read / Then none of them names a kind: the registry is the one
+    # place a kind is described
+    naming = sorted(
+        f"{path.relative_to(ROOT)}: {text[:60]!r}"
+        for path in modules
+        for text in _string_constants(path)
+        if any(kind in text for kind in ids)
+    )
+    assert naming == []

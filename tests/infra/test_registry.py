@@ -1,0 +1,121 @@
+"""The registry drives everything: a kind described in a test alone, with no module edited, is accepted
+by the Lambda's settings and the CDK context and gets exactly its IAM statements. (That the simulator
+serves it too: tests/integration/test_simulator_registry.py.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from auditor.domain.notifications import kind_name
+from auditor.settings import load_settings
+from contract.kinds import IamGrant, JobKindSpec, StatusCategory, registered
+from infra.config import ConfigError, load_config
+from tests.infra.conftest import synth
+from tests.infra.test_iam import _arn, _assert_same, _auditor_statements, _common, _list_jobs, _statement
+from tests.unit.test_settings import VALID
+
+THROUGHPUT = JobKindSpec(
+    id="bedrock-provisioned-throughput",
+    display_name="Bedrock provisioned throughput",
+    detail_type="Bedrock Provisioned Throughput Status Change",
+    client="bedrock",
+    list_method="list_provisioned_model_throughputs",
+    list_result_key="provisionedModelSummaries",
+    time_filter_param="creationTimeAfter",
+    time_filter_before_param="creationTimeBefore",
+    sort_params=MappingProxyType({"sortBy": "CreationTime", "sortOrder": "Ascending"}),
+    max_page_size=1000,
+    id_field="provisionedModelArn",
+    name_field="provisionedModelName",
+    status_field="status",
+    creation_time_field="creationTime",
+    last_modified_field="lastModifiedTime",
+    end_time_field=None,
+    failure_field="failureMessage",
+    arn_field="provisionedModelArn",
+    status_filter_param="statusEquals",
+    get_method="get_provisioned_model_throughput",
+    get_id_param="provisionedModelId",
+    get_result_key=None,
+    statuses=MappingProxyType(
+        {
+            "Creating": StatusCategory.IN_PROGRESS,
+            "Updating": StatusCategory.IN_PROGRESS,
+            "InService": StatusCategory.SUCCEEDED,
+            "Failed": StatusCategory.FAILED,
+        }
+    ),
+    jobs_console_url="https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/provisioned-throughput",
+    iam=(
+        IamGrant(("bedrock:ListProvisionedModelThroughputs",), None),
+        IamGrant(("bedrock:GetProvisionedModelThroughput",), "provisioned-model/*"),
+    ),
+    enabled_by_default=False,
+)
+
+
+@pytest.fixture
+def throughput() -> Iterator[JobKindSpec]:
+    with registered(THROUGHPUT) as spec:
+        yield spec
+
+
+def test_a_new_spec_is_accepted_by_the_lambdas_settings(throughput: JobKindSpec) -> None:
+    # When the Lambda's environment names the new kind / Then it is accepted and audited
+    settings = load_settings(VALID | {"JOB_KINDS": f"{throughput.id},bedrock-model-import"})
+    assert settings.job_kinds == (throughput.id, "bedrock-model-import")
+    # And its stuck threshold can be set like any kind's
+    assert load_settings(VALID | {"STUCK_AFTER_HOURS": f"{throughput.id}=6"}).stuck_after_hours == {
+        throughput.id: 6
+    }
+    # And people read its display name
+    assert kind_name({"jobKind": throughput.id}) == "Bedrock provisioned throughput"
+
+
+def test_a_new_spec_is_accepted_by_the_cdk_context_with_its_statuses(throughput: JobKindSpec) -> None:
+    config = load_config(
+        {"jobKinds": throughput.id, "notifyStatuses": "InService", "notifyJobKinds": throughput.id}
+    )
+    assert config.job_kinds == (throughput.id,)
+    assert config.notification_filter == {
+        "$or": [{"status": ["InService"]}, {"transition": ["stuck"]}],
+        "jobKind": [throughput.id],
+    }
+    # And the error for an unknown kind lists it among the kinds there are
+    with pytest.raises(ConfigError, match=f"jobKinds: .*{throughput.id}"):
+        load_config({"jobKinds": "bedrock-nope"})
+
+
+def test_without_the_spec_the_same_context_fails() -> None:
+    # Given no such kind registered / Then the same configuration is refused: the registry decides
+    with pytest.raises(
+        ConfigError, match="jobKinds: unknown job kinds: \\['bedrock-provisioned-throughput'\\]"
+    ):
+        load_config({"jobKinds": THROUGHPUT.id})
+
+
+def test_a_new_spec_gets_exactly_its_iam_statements(throughput: JobKindSpec, tmp_path: Path) -> None:
+    # When the stack is synthesized with the new kind alone
+    stack = synth({"stackName": "JobAuditorRegistry", "jobKinds": throughput.id}, tmp_path)
+    # Then the role holds its list action (no resource type, limited to the region) and its get
+    # action on its own resource type, and nothing of any other kind
+    region: Any = {"Ref": "AWS::Region"}
+    expected = [
+        *_common(stack),
+        _list_jobs(["bedrock:ListProvisionedModelThroughputs"], [region]),
+        _statement(
+            "BedrockProvisionedThroughput1",
+            "bedrock:GetProvisionedModelThroughput",
+            _arn("bedrock", region, "provisioned-model/*"),
+        ),
+    ]
+    _assert_same(_auditor_statements(stack), expected)
+    # And the function audits it
+    env = stack.resources("AWS::Lambda::Function")
+    kinds = {f["Properties"]["Environment"]["Variables"].get("JOB_KINDS") for f in env.values()}
+    assert throughput.id in kinds
