@@ -19,9 +19,10 @@ from typing import Any
 from contract.kinds import JOB_KINDS, DiscoveryStep, JobKindSpec, StatusCategory
 
 from simulator.clock import SimClock
+from simulator.errors import ApiError
 from simulator.kind_model import KindModel, StepModel, kind_model
 from simulator.records import to_micros, truncate_ms
-from simulator.shapes import Shape, ValueMaker, coerce, compiled
+from simulator.shapes import Shape, ValueMaker, coerce, compiled, validate
 from simulator.sorted_index import SortedIndex
 
 DEFAULT_FAILURE = "The job failed (simulated)."
@@ -218,11 +219,8 @@ class ModeledStore:
         template = self._templates.get(key)
         if template is None:
             maker = self._maker(region)
-            template = {}
-            for shape in (model.item_shape, model.job_shape):
-                for name in shape.required_members:
-                    if name not in template:
-                        template[name] = maker.value(shape.members[name])
+            required = [*model.job_shape.required_members, *model.item_shape.required_members]
+            template = {name: _value_for_both(maker, model, name) for name in dict.fromkeys(required)}
             self._templates[key] = template
         return template
 
@@ -360,7 +358,28 @@ def _coerce_fields(model: KindModel, fields: Mapping[str, Any] | None) -> dict[s
     unknown = sorted(set(fields or {}) - set(members))
     if unknown:
         raise ValueError(f"{model.spec.id} jobs have no member {', '.join(unknown)} in the model")
-    return {k: coerce(members[k], v, k) for k, v in (fields or {}).items()}
+    coerced = {k: coerce(members[k], v, k) for k, v in (fields or {}).items()}
+    for name, value in coerced.items():
+        if value is not None:
+            validate(members[name], value, name)
+    return coerced
+
+
+def _value_for_both(maker: ValueMaker, model: KindModel, name: str) -> Any:
+    """A value for a member valid in the Get shape and the list summary both (their shapes may
+    differ: a customization job's baseModelArn is any model ARN in one, a foundation model's in the
+    other)."""
+    shapes = [s.members[name] for s in (model.job_shape, model.item_shape) if name in s.members]
+    value: Any = None
+    for shape in shapes:
+        value = maker.value(shape)
+        try:
+            for other in shapes:
+                validate(other, value, name)
+        except ApiError:
+            continue
+        return value
+    return value
 
 
 def _default_failure(shape: Shape) -> Any:
