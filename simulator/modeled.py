@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from contract.kinds import JOB_KINDS, StatusFilterStyle
+from contract.kinds import JOB_KINDS, JobKindSpec, StatusFilterStyle
 
 from simulator import api
 from simulator.errors import constraint, not_found
@@ -424,15 +424,16 @@ def _build() -> tuple[Operation, ...]:
     return tuple(sorted(table.values(), key=lambda o: -sum(not s.startswith("{") for s in o.segments)))
 
 
-_cache: tuple[tuple[int, ...], tuple[Operation, ...]] | None = None
+_cache: tuple[tuple[JobKindSpec, ...], tuple[Operation, ...]] | None = None
 
 
 def operations() -> tuple[Operation, ...]:
     """Every served operation, rebuilt when the registry changes."""
     global _cache  # noqa: PLW0603 - a cache of the registry's routes
-    key = tuple(id(spec) for spec in JOB_KINDS.values())
-    if _cache is None or _cache[0] != key:
-        _cache = (key, _build())
+    specs = tuple(JOB_KINDS.values())
+    stale = _cache is None or len(_cache[0]) != len(specs)
+    if _cache is None or stale or any(a is not b for a, b in zip(_cache[0], specs, strict=True)):
+        _cache = (specs, _build())
     return _cache[1]
 
 
