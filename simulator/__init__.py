@@ -1,8 +1,10 @@
 """A local, wire-faithful simulator of the job APIs job-auditor polls.
 
 Bedrock ListModelImportJobs / GetModelImportJob / ListModelCopyJobs / GetModelCopyJob and Amazon Q in
-Connect ListImportJobs / GetImportJob / ListKnowledgeBases, served over REST-JSON to real boto3
-clients, with a controllable clock, a record of served calls and seeded fault injection.
+Connect ListImportJobs / GetImportJob / ListKnowledgeBases (hand-written handlers), and every other
+registered job kind's list, get and scope discovery operations from botocore's model
+(`simulator.modeled`), served over REST-JSON to real boto3 clients, with a controllable clock, a
+record of served calls and seeded fault injection.
 """
 
 from simulator.call_log import CallLog, CallRecord

@@ -1,4 +1,5 @@
-"""The HTTP face of the simulator: the seven AWS operations over REST-JSON, and a control API.
+"""The HTTP face of the simulator: every operation of every registered job kind over REST-JSON (routed
+by `simulator.modeled.operations()`), and a control API.
 
 Point real boto3 clients at it with standard endpoint resolution::
 
@@ -7,6 +8,8 @@ Point real boto3 clients at it with standard endpoint resolution::
 or `boto3.client("bedrock", endpoint_url=server.endpoint_url)`. One server serves both services. The
 region of a call is read from the SigV4 credential scope of its `Authorization` header
 (`Credential=AKID/DATE/REGION/SERVICE/aws4_request`); an unsigned call is served as `default_region`.
+Operations are told apart by HTTP method and path template; where two services' templates both fit,
+the scope's SERVICE (the signing name: bedrock-agent signs as `bedrock`) picks one.
 Errors are the REST-JSON shape botocore parses: HTTP status, header `x-amzn-ErrorType: <Code>` and a
 body `{"message": "..."}`.
 
@@ -35,7 +38,22 @@ POST     /_sim/import-jobs               `{region, knowledgeBaseId, status?, cre
                                          -> `{"importJobId"}`
 POST     /_sim/import-jobs/bulk          `{region, knowledgeBaseId, count, start?, intervalSeconds?,
                                          status?}` -> `{"importJobIds"}`
-POST     /_sim/status                    `{jobRef, status, failureMessage?, region?}` (any status string)
+POST     /_sim/status                    `{jobRef, status, failureMessage?, region?}` (any status string;
+                                         jobRef may be a job of any kind, by id or ARN)
+POST     /_sim/jobs                      a job of any model-driven kind: `{kind, region, scopeIds?, status?,
+                                         name?, creationTime?, fields?}` -> `{"jobId", "jobArn"?}`
+POST     /_sim/jobs/bulk                 `{kind, region, count, scopeIds?, start?, intervalSeconds?,
+                                         status?, namePrefix?}` -> `{"jobIds"}`
+POST     /_sim/jobs/status               `{kind, region, jobId, status, scopeIds?, fields?}` (fields:
+                                         failureReasons, statistics, message, failureMessages, ...)
+POST     /_sim/jobs/delete               `{kind, region, jobId, scopeIds?}`
+POST     /_sim/scope-resources           `{client, listMethod, region, parentIds?, name?, status?,
+                                         fields?}` -> `{"id"}` (what a kind's discovery lists)
+POST     /_sim/scope-resources/status    `{client, listMethod, region, id, status, parentIds?}`
+POST     /_sim/scope-resources/delete    `{client, listMethod, region, id, parentIds?}`
+POST     /_sim/agent-knowledge-bases     bedrock-agent: `{region, name?, status?}` -> `{"knowledgeBaseId"}`
+POST     /_sim/data-sources              bedrock-agent: `{region, knowledgeBaseId, name?, status?}`
+                                         -> `{"dataSourceId"}`
 GET      /_sim/calls                     `{"calls": [{operation, region, params, status, errorCode, at}]}`;
                                          optional `?operation=` filter
 DELETE   /_sim/calls                     forget recorded calls
@@ -64,10 +82,11 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from simulator import api, wire
+from simulator import modeled, wire
 from simulator.call_log import CallRecord
 from simulator.errors import ApiError, not_found, validation
 from simulator.faults import FaultPlan
+from simulator.modeled_store import spec_of
 from simulator.state import ControlPlane
 
 logger = logging.getLogger(__name__)
@@ -82,6 +101,12 @@ def region_from_authorization(header: str | None) -> str | None:
         return None
     match = _CREDENTIAL_SCOPE.search(header)
     return match.group(1) if match else None
+
+
+def service_from_authorization(header: str | None) -> str | None:
+    """The service (signing name) in a SigV4 Authorization header's credential scope, if any."""
+    match = _CREDENTIAL_SCOPE.search(header) if header else None
+    return match.group(2) if match else None
 
 
 # -- control API -----------------------------------------------------------------------------------
@@ -209,6 +234,7 @@ def control(plane: ControlPlane, method: str, parts: list[str], query: Mapping[s
                 region=body.get("region"),
             )
         ),
+        **_kind_actions(plane, body),
         ("GET", "calls"): lambda: {
             "calls": [
                 _call_json(r)
@@ -261,6 +287,102 @@ def _create_kb(plane: ControlPlane, body: Mapping[str, Any]) -> dict[str, str]:
         status=body.get("status", "ACTIVE"),
     )
     return {"knowledgeBaseId": kb_id, "knowledgeBaseArn": plane.knowledge_base(region, kb_id).arn}
+
+
+def _kind_actions(plane: ControlPlane, body: Mapping[str, Any]) -> dict[tuple[str, str], Callable[[], Any]]:
+    """The control endpoints of the model-driven kinds (see the module docstring)."""
+
+    def scope() -> tuple[str, ...]:
+        return tuple(body.get("scopeIds") or ())
+
+    def parents() -> tuple[str, ...]:
+        return tuple(body.get("parentIds") or ())
+
+    def resource() -> tuple[str, str, str]:
+        return (_required(body, "client"), _required(body, "listMethod"), _required(body, "region"))
+
+    return {
+        ("POST", "jobs"): lambda: _create_job(plane, body),
+        ("POST", "jobs/bulk"): lambda: {
+            "jobIds": plane.bulk_create_jobs(
+                _required(body, "kind"),
+                _required(body, "region"),
+                int(_required(body, "count")),
+                scope_ids=scope(),
+                start=_time(body, "start"),
+                interval=_interval(body),
+                status=body.get("status"),
+                name_prefix=body.get("namePrefix"),
+            )
+        },
+        ("POST", "jobs/status"): _empty(
+            lambda: plane.set_job_status(
+                _required(body, "kind"),
+                _required(body, "region"),
+                _required(body, "jobId"),
+                _required(body, "status"),
+                scope_ids=scope(),
+                fields=body.get("fields"),
+            )
+        ),
+        ("POST", "jobs/delete"): _empty(
+            lambda: plane.delete_kind_job(
+                _required(body, "kind"),
+                _required(body, "region"),
+                _required(body, "jobId"),
+                scope_ids=scope(),
+            )
+        ),
+        ("POST", "scope-resources"): lambda: {
+            "id": plane.create_scope_resource(
+                *resource(),
+                parent_ids=parents(),
+                name=body.get("name"),
+                status=body.get("status"),
+                fields=body.get("fields"),
+            )
+        },
+        ("POST", "scope-resources/status"): _empty(
+            lambda: plane.set_scope_resource_status(
+                *resource(), _required(body, "id"), _required(body, "status"), parent_ids=parents()
+            )
+        ),
+        ("POST", "scope-resources/delete"): _empty(
+            lambda: plane.delete_scope_resource(*resource(), _required(body, "id"), parent_ids=parents())
+        ),
+        ("POST", "agent-knowledge-bases"): lambda: {
+            "knowledgeBaseId": plane.create_agent_knowledge_base(
+                _required(body, "region"), body.get("name", "sim-kb"), status=body.get("status", "ACTIVE")
+            )
+        },
+        ("POST", "data-sources"): lambda: {
+            "dataSourceId": plane.create_data_source(
+                _required(body, "region"),
+                _required(body, "knowledgeBaseId"),
+                body.get("name", "sim-data-source"),
+                status=body.get("status", "AVAILABLE"),
+            )
+        },
+    }
+
+
+def _create_job(plane: ControlPlane, body: Mapping[str, Any]) -> dict[str, str]:
+    spec = spec_of(_required(body, "kind"))
+    region = _required(body, "region")
+    scope = tuple(body.get("scopeIds") or ())
+    job_id = plane.create_job(
+        spec,
+        region,
+        scope_ids=scope,
+        status=body.get("status"),
+        name=body.get("name"),
+        creation_time=_time(body, "creationTime"),
+        fields=body.get("fields"),
+    )
+    reply = {"jobId": job_id}
+    if spec.arn_field:
+        reply["jobArn"] = str(plane.find_job(spec, region, job_id, scope_ids=scope).fields[spec.arn_field])
+    return reply
 
 
 def _set_faults(plane: ControlPlane, plan: FaultPlan) -> dict[str, Any]:
@@ -316,7 +438,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         # Split before decoding: an ARN in a path segment arrives percent-encoded, '/' included.
         parts = [unquote(p) for p in url.path.strip("/").split("/")] if url.path.strip("/") else []
-        query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        query_lists = parse_qs(url.query, keep_blank_values=True)
+        query = {k: v[0] for k, v in query_lists.items()}
         if parts and parts[0] == CONTROL_PREFIX:
             try:
                 body = json.loads(raw_body) if raw_body.strip() else {}
@@ -326,50 +449,79 @@ class _Handler(BaseHTTPRequestHandler):
             except json.JSONDecodeError as exc:
                 self._reply(400, {"message": f"invalid JSON: {exc}"}, "ValidationException")
             return
-        self._serve_aws(plane, method, parts, query)
+        self._serve_aws(plane, method, parts, query, query_lists, raw_body)
 
-    def _serve_aws(self, plane: ControlPlane, method: str, parts: list[str], query: dict[str, str]) -> None:
-        resolved = api.resolve(parts) if method == "GET" else None
+    def _serve_aws(
+        self,
+        plane: ControlPlane,
+        method: str,
+        parts: list[str],
+        query: dict[str, str],
+        query_lists: dict[str, list[str]],
+        raw_body: bytes,
+    ) -> None:
+        authorization = self.headers.get("Authorization")
+        resolved = modeled.resolve(method, parts, service_from_authorization(authorization))
         if resolved is None:
             message = f"No operation matches {method} {urlsplit(self.path).path}"
             self._reply(404, {"message": message}, "UnknownOperationException")
             return
         route, path_params = resolved
-        region = region_from_authorization(self.headers.get("Authorization")) or self.server.default_region
+        region = region_from_authorization(authorization) or self.server.default_region
         status, error_code = 200, None
+        request = modeled.Request(path_params, query, query_lists, None)
         try:
-            decision = plane.faults.decide(
-                route.operation, region, api.require_knowledge_base_scope(path_params)
-            )
+            request = modeled.Request(path_params, query, query_lists, _json_body(raw_body))
+            decision = plane.faults.decide(route.name, region, route.scope_of(request))
             if decision.delay_seconds > 0:
                 time.sleep(decision.delay_seconds)
             if decision.error is not None:
                 raise ApiError(decision.error.code, decision.error.message, decision.error.status)
             mutator = plane.mutator
             if mutator is not None:
-                query = dict(mutator.before(route.operation, query))
-            body = route.handler(plane, region, path_params, query)
+                query = dict(mutator.before(route.name, query))
+                request = modeled.Request(
+                    path_params, query, {k: [v] for k, v in query.items()}, request.body
+                )
+            body = route.handler(plane, region, request)
             if mutator is not None:
-                body = mutator.after(route.operation, query, body)
+                body = mutator.after(route.name, query, body)
         except ApiError as exc:
             status, error_code = exc.status, exc.code
             body = {"message": exc.message}
         except Exception:
-            logger.exception("simulator failed to serve %s", route.operation)
+            logger.exception("simulator failed to serve %s", route.name)
             status, error_code = 500, "InternalServerException"
             body = {"message": "The simulator failed unexpectedly"}
         # Record before replying so a client that has its answer always finds the call recorded.
         plane.calls.append(
             CallRecord(
-                operation=route.operation,
+                operation=route.name,
                 region=region,
-                params={**path_params, **query},
+                params={**_flat(request.body), **path_params, **query},
                 status=status,
                 error_code=error_code,
                 at=plane.clock.now(),
             )
         )
         self._reply(status, body, error_code)
+
+
+def _json_body(raw: bytes) -> Any:
+    """A request's JSON body (None when empty); SerializationException when it is not JSON."""
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ApiError("SerializationException", f"the request body is not JSON: {exc}", 400) from None
+
+
+def _flat(body: Any) -> dict[str, str]:
+    """A JSON body's top-level members as call log params (non-strings as JSON)."""
+    if not isinstance(body, dict):
+        return {}
+    return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in body.items()}
 
 
 class _HTTPServer(ThreadingHTTPServer):

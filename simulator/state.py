@@ -19,9 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from contract.kinds import JobKindSpec
+
 from simulator.call_log import CallLog
 from simulator.clock import SimClock
 from simulator.faults import FaultPlan
+from simulator.kind_model import kind_model
+from simulator.modeled_store import ModeledJob, ModeledStore, spec_of, step_of
 from simulator.mutators import ResponseMutator
 from simulator.records import AnyJob, ImportJob, KnowledgeBase, ModelCopyJob, ModelImportJob, truncate_ms
 from simulator.sorted_index import SortedIndex
@@ -82,6 +86,8 @@ class ControlPlane:
         # finds the job at once).
         self._listed_from: dict[str, datetime] = {}
         self._seq = 0
+        # The model-driven kinds (simulator.modeled): generic jobs and the resources they are scoped to.
+        self.modeled = ModeledStore(self.clock, account_id, seed)
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -125,6 +131,7 @@ class ControlPlane:
             self.calls.clear()
             self.faults = FaultPlan()
             self.mutator = None
+            self.modeled.reset()
 
     # -- calls ---------------------------------------------------------------------------------------
 
@@ -475,12 +482,26 @@ class ControlPlane:
         `when` (default now) and, for import jobs, sets endTime on Completed/Failed.
         """
         with self._lock:
+            modeled = self._modeled_ref(job_ref, region)
+            if modeled is not None:
+                spec = spec_of(modeled.kind)
+                failure = spec.failure_field
+                fields = {}
+                if failure_message is not None and failure is not None:
+                    shape = self._kind_members(spec)[failure]
+                    fields[failure] = [failure_message] if shape.type_name == "list" else failure_message
+                self.modeled.set_status(modeled, status, fields, when)
+                return
             job = self.get_job(job_ref, region=region)
             self._apply_status(job, status, failure_message, self._when(when))
 
     def hide_from_lists(self, job_ref: str, until: datetime) -> None:
         """The job's list operation leaves it out until `until` (a list that lags behind Get)."""
         with self._lock:
+            modeled = self._modeled_ref(job_ref, None)
+            if modeled is not None:
+                modeled.listed_from = until
+                return
             self.get_job(job_ref)
             self._listed_from[job_ref] = until
 
@@ -492,6 +513,10 @@ class ControlPlane:
     def delete_job(self, job_ref: str) -> None:
         """The job is gone from every list and Get (deleted by someone, or expired by the service)."""
         with self._lock:
+            modeled = self._modeled_ref(job_ref, None)
+            if modeled is not None:
+                self.modeled.delete(modeled)
+                return
             region, job = self._jobs_by_ref.pop(job_ref)
             state = self.region(region)
             index, key = self._index(region, job)
@@ -531,14 +556,190 @@ class ControlPlane:
             return sorted(self._regions)
 
     def stats(self) -> dict[str, Any]:
-        """Counts per region and kind, for the control API and quick sanity checks."""
+        """Counts per region and kind, for the control API and quick sanity checks (`jobs`: the
+        model-driven kinds' jobs by kind id)."""
         with self._lock:
+            names = sorted({*self._regions, *(key[1] for key in self.modeled.tables)})
             return {
                 name: {
                     "modelImportJobs": len(state.import_jobs),
                     "modelCopyJobs": len(state.copy_jobs),
                     "knowledgeBases": len(state.knowledge_bases),
                     "importJobs": sum(len(jobs) for jobs in state.kb_jobs.values()),
+                    "jobs": self.modeled.stats(name),
                 }
-                for name, state in self._regions.items()
+                for name, state in ((name, self.region(name)) for name in names)
             }
+
+    # -- model-driven kinds (simulator.modeled) ------------------------------------------------------
+
+    def _modeled_ref(self, job_ref: str, region: str | None) -> ModeledJob | None:
+        job = self.modeled.refs.get(job_ref)
+        return job if job is not None and (region is None or job.region == region) else None
+
+    @staticmethod
+    def _kind_members(spec: JobKindSpec) -> dict[str, Any]:
+        return kind_model(spec).members
+
+    def listed_modeled(self, job: ModeledJob) -> bool:
+        """Whether the list operations return a model-driven job now (see `hide_from_lists`)."""
+        return job.listed_from is None or self.clock.now() >= job.listed_from
+
+    def create_job(
+        self,
+        kind: str | JobKindSpec,
+        region: str,
+        *,
+        scope_ids: Sequence[str] = (),
+        status: str | None = None,
+        name: str | None = None,
+        creation_time: datetime | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create a job of any registered kind served by the model-driven engine; returns its id (the
+        spec's id field: the ARN for Bedrock jobs).
+
+        `scope_ids` name the resources its list is scoped to (knowledge base, data source), which must
+        exist. `status` defaults to the spec's first status, `creation_time` to now. `fields` sets
+        wire members of the job (any member of the list summary or Get shape; timestamps as datetimes
+        or ISO 8601 strings); every other required member gets a generated value.
+        """
+        spec = spec_of(kind)
+        with self._lock:
+            scope = tuple(scope_ids)
+            self._require_scope(spec, region, scope)
+            job = self.modeled.new_job(
+                spec, region, scope, status=status, name=name, creation_time=creation_time, fields=fields
+            )
+            self.modeled.insert([job])
+            return job.job_id
+
+    def bulk_create_jobs(
+        self,
+        kind: str | JobKindSpec,
+        region: str,
+        count: int,
+        *,
+        scope_ids: Sequence[str] = (),
+        start: datetime | None = None,
+        interval: timedelta = timedelta(seconds=1),
+        status: str | None = None,
+        name_prefix: str | None = None,
+    ) -> list[str]:
+        """Create `count` jobs of a kind, created `interval` apart from `start` (default now); ids."""
+        spec = spec_of(kind)
+        with self._lock:
+            scope = tuple(scope_ids)
+            self._require_scope(spec, region, scope)
+            jobs = [
+                self.modeled.new_job(
+                    spec,
+                    region,
+                    scope,
+                    status=status,
+                    name=f"{name_prefix}-{self.modeled.next_seq}" if name_prefix else None,
+                    creation_time=when,
+                    fields=None,
+                )
+                for when in self.modeled.bulk_times(start, interval, count)
+            ]
+            self.modeled.insert(jobs)
+            return [job.job_id for job in jobs]
+
+    def _require_scope(self, spec: JobKindSpec, region: str, scope: tuple[str, ...]) -> None:
+        self.modeled.require_scope(kind_model(spec), region, scope)
+
+    def find_job(
+        self, kind: str | JobKindSpec, region: str, job_ref: str, *, scope_ids: Sequence[str] = ()
+    ) -> ModeledJob:
+        """The live record of a model-driven job by id, ARN or name; KeyError if unknown."""
+        with self._lock:
+            return self.modeled.find(spec_of(kind), region, tuple(scope_ids), job_ref)
+
+    def set_job_status(
+        self,
+        kind: str | JobKindSpec,
+        region: str,
+        job_ref: str,
+        status: str,
+        *,
+        scope_ids: Sequence[str] = (),
+        fields: Mapping[str, Any] | None = None,
+        when: datetime | None = None,
+    ) -> None:
+        """Change a model-driven job's status (any string), with failure or other members in `fields`
+        (e.g. failureReasons, statistics, message, failureMessages). Sets the last-modified member to
+        `when` (default now), the end time on a terminal status, and a default failure on a failed
+        one unless `fields` gives it."""
+        with self._lock:
+            job = self.modeled.find(spec_of(kind), region, tuple(scope_ids), job_ref)
+            self.modeled.set_status(job, status, fields, when)
+
+    def delete_kind_job(
+        self, kind: str | JobKindSpec, region: str, job_ref: str, *, scope_ids: Sequence[str] = ()
+    ) -> None:
+        """Remove a model-driven job from every list and Get."""
+        with self._lock:
+            self.modeled.delete(self.modeled.find(spec_of(kind), region, tuple(scope_ids), job_ref))
+
+    def create_scope_resource(
+        self,
+        client: str,
+        list_method: str,
+        region: str,
+        *,
+        parent_ids: Sequence[str] = (),
+        name: str | None = None,
+        status: str | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create a resource a registered kind's discovery lists with `client.list_method` (a
+        knowledge base, a data source); returns its id. Parents must exist."""
+        with self._lock:
+            return self.modeled.create_resource(
+                step_of(client, list_method), region, parent_ids, name=name, status=status, fields=fields
+            )
+
+    def set_scope_resource_status(
+        self,
+        client: str,
+        list_method: str,
+        region: str,
+        resource_id: str,
+        status: str,
+        *,
+        parent_ids: Sequence[str] = (),
+    ) -> None:
+        """Change a scope resource's status (e.g. DELETING)."""
+        with self._lock:
+            self.modeled.set_resource_status(
+                step_of(client, list_method), region, parent_ids, resource_id, status
+            )
+
+    def delete_scope_resource(
+        self, client: str, list_method: str, region: str, resource_id: str, *, parent_ids: Sequence[str] = ()
+    ) -> None:
+        """Remove a scope resource with the resources and jobs under it."""
+        with self._lock:
+            self.modeled.delete_resource(step_of(client, list_method), region, parent_ids, resource_id)
+
+    def create_agent_knowledge_base(
+        self, region: str, name: str = "sim-kb", *, status: str = "ACTIVE"
+    ) -> str:
+        """A bedrock-agent knowledge base (what ListKnowledgeBases of bedrock-agent returns); its id."""
+        return self.create_scope_resource(
+            "bedrock-agent", "list_knowledge_bases", region, name=name, status=status
+        )
+
+    def create_data_source(
+        self, region: str, knowledge_base_id: str, name: str = "sim-data-source", *, status: str = "AVAILABLE"
+    ) -> str:
+        """A bedrock-agent data source in a knowledge base; its id."""
+        return self.create_scope_resource(
+            "bedrock-agent",
+            "list_data_sources",
+            region,
+            parent_ids=(knowledge_base_id,),
+            name=name,
+            status=status,
+        )
