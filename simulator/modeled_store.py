@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contract.kinds import JOB_KINDS, DiscoveryStep, JobKindSpec, StatusCategory
-
 from simulator.clock import SimClock
 from simulator.errors import ApiError
 from simulator.kind_model import KindModel, StepModel, kind_model

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contract.kinds import JobKindSpec
-
 from simulator.call_log import CallLog
 from simulator.clock import SimClock
 from simulator.faults import FaultPlan

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from contract.kinds import IamGrant, JobKindSpec, StatusCategory, registered
 
+from contract.kinds import IamGrant, JobKindSpec, StatusCategory, registered
 from simulator import api, modeled
 from simulator.state import ControlPlane
 from tests.integration.simkit import REGION, START, Sim, running_sim
