@@ -14,7 +14,7 @@ import dataclasses
 import random
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -595,15 +595,21 @@ class ControlPlane:
         creation_time: datetime | None = None,
         fields: Mapping[str, Any] | None = None,
     ) -> str:
-        """Create a job of any registered kind served by the model-driven engine; returns its id (the
-        spec's id field: the ARN for Bedrock jobs).
+        """Create a job of any registered kind; returns its id (the spec's id field: the ARN for
+        Bedrock jobs).
 
         `scope_ids` name the resources its list is scoped to (knowledge base, data source), which must
         exist. `status` defaults to the spec's first status, `creation_time` to now. `fields` sets
-        wire members of the job (any member of the list summary or Get shape; timestamps as datetimes
-        or ISO 8601 strings); every other required member gets a generated value.
+        wire members of a model-driven job (any member of the list summary or Get shape; timestamps as
+        datetimes or ISO 8601 strings); every other required member gets a generated value. A kind
+        with hand-written handlers is created by its own creator (`fields` is not taken there).
         """
         spec = spec_of(kind)
+        if spec.list_method in _HAND_WRITTEN:
+            if fields:
+                raise ValueError(f"{spec.id}: fields are only taken for model-driven kinds")
+            start = creation_time or self.clock.now()
+            return self.bulk_create_jobs(spec, region, 1, scope_ids=scope_ids, start=start, status=status)[0]
         with self._lock:
             scope = tuple(scope_ids)
             self._require_scope(spec, region, scope)
@@ -625,8 +631,12 @@ class ControlPlane:
         status: str | None = None,
         name_prefix: str | None = None,
     ) -> list[str]:
-        """Create `count` jobs of a kind, created `interval` apart from `start` (default now); ids."""
+        """Create `count` jobs of any registered kind, created `interval` apart from `start` (default
+        now); their ids."""
         spec = spec_of(kind)
+        status = status or next(iter(spec.statuses))
+        if creator := _HAND_WRITTEN.get(spec.list_method):
+            return creator(self, region, tuple(scope_ids), count, start, interval, status)
         with self._lock:
             scope = tuple(scope_ids)
             self._require_scope(spec, region, scope)
@@ -644,6 +654,48 @@ class ControlPlane:
             ]
             self.modeled.insert(jobs)
             return [job.job_id for job in jobs]
+
+    def creation_time(self, job_ref: str) -> datetime:
+        """When a job of any kind was created (its list's time field)."""
+        with self._lock:
+            modeled = self._modeled_ref(job_ref, None)
+            if modeled is not None:
+                value = modeled.fields[spec_of(modeled.kind).creation_time_field]
+                return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+            job = self.get_job(job_ref)
+            return job.created_time if isinstance(job, ImportJob) else job.creation_time
+
+    def count_jobs(
+        self,
+        kind: str | JobKindSpec,
+        region: str,
+        *,
+        scope_ids: Sequence[str] = (),
+        created_after: datetime | None = None,
+    ) -> int:
+        """Jobs of a kind (and scope) in a region, those created strictly after `created_after` if
+        given: what a list with that time filter returns."""
+        spec = spec_of(kind)
+        with self._lock:
+            times = self._creation_times(spec, region, tuple(scope_ids))
+            return sum(1 for when in times if created_after is None or when > created_after)
+
+    def _creation_times(self, spec: JobKindSpec, region: str, scope: tuple[str, ...]) -> list[datetime]:
+        if spec.list_method in _HAND_WRITTEN:
+            state = self.region(region)
+            jobs: list[AnyJob]
+            if spec.list_method == "list_import_jobs":
+                jobs = list(state.kb_jobs[scope[0]].values)
+            elif spec.list_method == "list_model_import_jobs":
+                jobs = list(state.import_jobs.values)
+            else:
+                jobs = list(state.copy_jobs.values)
+            return [j.created_time if isinstance(j, ImportJob) else j.creation_time for j in jobs]
+        table = self.modeled.tables.get((spec.id, region, scope))
+        if table is None:
+            return []
+        when = spec.creation_time_field
+        return [job.fields[when] for job in table.index.values]
 
     def _require_scope(self, spec: JobKindSpec, region: str, scope: tuple[str, ...]) -> None:
         self.modeled.require_scope(kind_model(spec), region, scope)
@@ -742,3 +794,19 @@ class ControlPlane:
             name=name,
             status=status,
         )
+
+
+# The kinds with hand-written handlers (simulator.api.ROUTES), created by their own creators: by list
+# operation, as their routes are found by operation name. Every other kind is model-driven.
+_Creator = Callable[[ControlPlane, str, tuple[str, ...], int, datetime | None, timedelta, str], list[str]]
+_HAND_WRITTEN: dict[str, _Creator] = {
+    "list_model_import_jobs": lambda plane, region, scope, count, start, interval, status: (
+        plane.bulk_create_model_import_jobs(region, count, start=start, interval=interval, status=status)
+    ),
+    "list_model_copy_jobs": lambda plane, region, scope, count, start, interval, status: (
+        plane.bulk_create_model_copy_jobs(region, count, start=start, interval=interval, status=status)
+    ),
+    "list_import_jobs": lambda plane, region, scope, count, start, interval, status: (
+        plane.bulk_create_import_jobs(region, scope[0], count, start=start, interval=interval, status=status)
+    ),
+}

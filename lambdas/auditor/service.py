@@ -339,12 +339,12 @@ class Auditor:
     # -- observe --------------------------------------------------------------------------------
     def _list(self, source: Source, plan: WindowPlan, should_stop: StopCheck) -> list[Listing]:
         """The fast path lists the window. A sweep lists from `sweep_start`, and each in-progress
-        status created before it (a job still running is news at any age); where the API has no time
-        filter, every job on every page."""
+        status created before it (a job still running is news at any age); where the API has neither a
+        time filter nor a newest-first order to stop at, every job on every page."""
         spec = source.spec
         if not plan.sweep:
             return [self._api.list_jobs(source, plan.window_start, should_stop)]
-        if spec.time_filter_param is None:
+        if spec.time_filter_param is None and not spec.newest_first:
             return [self._api.list_jobs(source, None, should_stop)]
         listings = [self._api.list_jobs(source, plan.sweep_start, should_stop)]
         if spec.status_filter_param is not None:

@@ -47,13 +47,17 @@ def test_first_run_records_a_silent_baseline(make_world: Any) -> None:
     assert sorted(j["status"] for j in jobs) == ["Completed", "InProgress", "START_IN_PROGRESS"]
     checkpoints = {i["pk"] for i in w.table_items("SRC#") if i["sk"] == "CHECKPOINT"}
     assert checkpoints == {f"SRC#{s['source']}" for s in summary["sources"]} | {
-        # the Q in Connect scope itself: knowledge bases discovered later are announced, not baselined
-        f"SRC#{ACCOUNT}/{REGION}/qconnect-import"
+        # the scopes themselves (Q in Connect's, and the Bedrock knowledge bases' though there is none
+        # yet): knowledge bases discovered later are announced, not baselined
+        f"SRC#{ACCOUNT}/{REGION}/qconnect-import",
+        f"SRC#{ACCOUNT}/{REGION}/bedrock-kb-ingestion",
     }
+    # every kind audited by default has its sources (evaluation jobs too, though there are none)
     assert {s["source"] for s in summary["sources"]} == {
         f"{ACCOUNT}/{REGION}/bedrock-model-import",
         f"{ACCOUNT}/{REGION}/bedrock-model-copy",
         f"{ACCOUNT}/{REGION}/qconnect-import/{kb}",
+        f"{ACCOUNT}/{REGION}/bedrock-evaluation",
     }
 
 
@@ -394,7 +398,7 @@ def test_sources_are_audited_at_the_same_time_each_with_its_own_counts(
     make_world: Any, monkeypatch: Any
 ) -> None:
     # Given four sources (two Bedrock kinds, two knowledge bases), each with one job in progress
-    w: World = make_world()
+    w: World = make_world(JOB_KINDS="bedrock-model-import,bedrock-model-copy,qconnect-import")
     imp = w.plane.create_model_import_job(region=REGION, name="imp", status="InProgress")
     copy = w.plane.create_model_copy_job(
         region=REGION,

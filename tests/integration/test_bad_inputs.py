@@ -289,7 +289,7 @@ def test_lone_surrogate_in_a_name_does_not_stop_the_run(make_world: Any) -> None
 
 
 def test_deleted_knowledge_base_fails_only_its_source(make_world: Any, monkeypatch: Any) -> None:
-    w: World = make_world()
+    w: World = make_world(JOB_KINDS="bedrock-model-import,bedrock-model-copy,qconnect-import")
     kb = w.plane.create_knowledge_base(REGION, "kb")
     gone = w.plane.create_knowledge_base(REGION, "gone")
     monkeypatch.setenv("QCONNECT_KNOWLEDGE_BASE_IDS", f"{kb},{gone}")
@@ -325,7 +325,7 @@ def test_knowledge_base_discovery_with_a_cycling_next_token_stops_with_paginatio
     plane.create_knowledge_base(REGION, "kb")
     plane.mutator = ResponseMutator().loop_tokens("ListKnowledgeBases", ("token-a", "token-b"))
     with pytest.raises(SourceError) as error:
-        api.list_knowledge_bases(ACCOUNT, REGION)
+        api.list_scope(Source(ACCOUNT, REGION, QCONNECT), QCONNECT.discovery[0], ())
     assert error.value.code == "PaginationLoop"
     assert plane.count_calls("ListKnowledgeBases") == 3
 
@@ -342,9 +342,9 @@ def test_knowledge_base_discovery_with_a_string_for_a_summary_fails_as_malformed
     plane.mutator = ResponseMutator().add(Rule("ListKnowledgeBases", string_first))
     # When knowledge bases are discovered, Then the error says what it is, for this region only
     with pytest.raises(SourceError) as error:
-        api.list_knowledge_bases(ACCOUNT, REGION)
+        api.list_scope(Source(ACCOUNT, REGION, QCONNECT), QCONNECT.discovery[0], ())
     assert error.value.code == "MalformedResponse"
-    assert f"{ACCOUNT}/{REGION}: ListKnowledgeBases: malformed response" in str(error.value)
+    assert f"{ACCOUNT}/{REGION}/qconnect-import: list_knowledge_bases: malformed response" in str(error.value)
     assert kb
 
 

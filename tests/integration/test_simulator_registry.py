@@ -394,3 +394,33 @@ def test_the_routing_table_serves_hand_written_handlers_by_operation_name() -> N
     assert modeled.resolve("POST", ["knowledgebases"], "bedrock")[0].client == "bedrock-agent"  # type: ignore[index]
     assert modeled.resolve("GET", ["knowledgeBases"], "wisdom")[0].client == "qconnect"  # type: ignore[index]
     assert json.dumps(sorted(new))
+
+
+def test_jobs_of_every_registered_kind_are_created_counted_and_listed_the_same_way(sim: Sim) -> None:
+    # Given one job API per registered kind, hand-written or model-driven, each with its scope
+    from contract.kinds import JOB_KINDS
+
+    scopes = {
+        0: (),
+        1: (sim.plane.create_knowledge_base(REGION, "kb"),),
+        2: _ingestion_scope(sim),
+    }
+    for spec in JOB_KINDS.values():
+        scope = (
+            scopes[len(spec.discovery)]
+            if not (spec.discovery and spec.discovery[0].client == "qconnect")
+            else scopes[1]
+        )
+        # When three old jobs and one new one are created through the kind-generic plane methods
+        old = sim.plane.bulk_create_jobs(spec, REGION, 3, scope_ids=scope, start=START - timedelta(days=3))
+        new = sim.plane.create_job(spec, REGION, scope_ids=scope)
+        # Then the plane counts them, and the kind's own list operation returns them through boto3
+        assert sim.plane.count_jobs(spec, REGION, scope_ids=scope) == 4
+        assert (
+            sim.plane.count_jobs(spec, REGION, scope_ids=scope, created_after=START - timedelta(days=1)) == 1
+        )
+        assert sim.plane.creation_time(new) == START
+        client = sim.client(spec.client)
+        listed = getattr(client, spec.list_method)(**dict(zip(spec.scope_params, scope, strict=True)))
+        ids = {item[spec.id_field] for item in listed[spec.list_result_key]}
+        assert ids == {*old, new}, spec.id
