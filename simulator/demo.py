@@ -1,10 +1,12 @@
 """`make demo`: the auditor's main job, end to end, on the local simulator and moto. No AWS account.
 
-It seeds jobs of all three APIs, runs the real Lambda handler for several scheduled cycles while jobs
-progress (a model import that runs for three days, a copy job that fails with a message, Q in
-Connect imports in a discovered knowledge base), and shows per cycle what a user would see: the
-transitions, the EventBridge events received by a rule's SQS queue, and the SNS notifications
-received by a subscribed queue. Handler logs and metrics go to a file, not the screen.
+It runs the real Lambda handler, auditing every registered job kind, for several scheduled cycles
+while jobs progress: a model import that runs for three days, a copy job that fails with a message,
+Q in Connect imports in a discovered knowledge base, and then, for every other kind the registry
+holds, a job that starts and ends in an outcome of its own (succeeded, failed with its reasons,
+stopped, partly completed). Per cycle it shows what a user would see: the transitions, the
+EventBridge events received by a rule's SQS queue, and the SNS notifications received by a
+subscribed queue. Handler logs and metrics go to a file, not the screen.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "lambdas"))  # the Lambda asset's import root, as in AWS
 
+from contract.kinds import JOB_KINDS, JobKindSpec, StatusCategory, kind_ids  # noqa: E402
 from simulator.world import ACCOUNT, DEFAULT_START, REGION, MotoServer, World  # noqa: E402
+
+# The outcomes the other kinds end in, in turn (each kind takes the first of the rotation it has).
+OUTCOMES = (StatusCategory.SUCCEEDED, StatusCategory.FAILED, StatusCategory.STOPPED, StatusCategory.PARTIAL)
+OUTCOME_MESSAGES = {
+    StatusCategory.FAILED: "Access denied to s3://demo-docs/handbook.pdf",
+    StatusCategory.PARTIAL: "7 of 100 records failed validation",
+}
 
 LONG_FAILURE = (
     "Model validation failed: the checkpoint at s3://demo-models/phi-3/ is missing config.json; "
@@ -69,9 +79,46 @@ def show_cycle(number: int, title: str, w: World, summary: dict[str, Any]) -> tu
     print("\n    SNS notifications received by the subscribed SQS queue (subject, then body of the first):")
     for note in notes:
         print(f"    - {note['Subject']}")
-    first = notes[0]["Message"]
+    # The body of a failure if there is one: what people most need to read
+    first = next((n["Message"] for n in notes if "Failure message" in n["Message"]), notes[0]["Message"])
     print(textwrap.indent(first if len(first) < 1200 else first[:1200] + " ...", "      | "))
     return len(events), len(notes)
+
+
+def _scope(w: World, spec: JobKindSpec) -> tuple[str, ...]:
+    """A new resource at each level of the kind's scope (a knowledge base, then its data source)."""
+    ids: tuple[str, ...] = ()
+    for step in spec.discovery:
+        name = f"demo-{step.noun.replace(' ', '-')}"
+        ids += (
+            w.plane.create_scope_resource(step.client, step.list_method, REGION, parent_ids=ids, name=name),
+        )
+    return ids
+
+
+def _outcome(spec: JobKindSpec, turn: int) -> tuple[str, StatusCategory]:
+    """The kind's status for the turn's outcome, or the next outcome in the rotation it has."""
+    for category in OUTCOMES[turn % len(OUTCOMES) :] + OUTCOMES[: turn % len(OUTCOMES)]:
+        statuses = [s for s, c in spec.statuses.items() if c is category]
+        if statuses:
+            return statuses[0], category
+    raise ValueError(f"{spec.id} has no terminal status in {OUTCOMES}")
+
+
+def every_other_kind(w: World, shown: set[str]) -> list[tuple[str, JobKindSpec, StatusCategory]]:
+    """Start a job of each registered kind the story has not shown yet; (job id, spec, outcome)."""
+    started = []
+    for turn, spec in enumerate(spec for spec in JOB_KINDS.values() if spec.id not in shown):
+        running = next(s for s, c in spec.statuses.items() if c is StatusCategory.IN_PROGRESS)
+        job_id = w.plane.create_job(spec, REGION, scope_ids=_scope(w, spec), status=running)
+        started.append((job_id, spec, _outcome(spec, turn)[1]))
+    return started
+
+
+def end_them(w: World, started: list[tuple[str, JobKindSpec, StatusCategory]]) -> None:
+    for job_id, spec, category in started:
+        status, _ = _outcome(spec, OUTCOMES.index(category))
+        w.plane.set_status(job_id, status, OUTCOME_MESSAGES.get(category))
 
 
 def run_cycle(w: World, log: IO[str]) -> dict[str, Any]:
@@ -79,8 +126,9 @@ def run_cycle(w: World, log: IO[str]) -> dict[str, Any]:
         return w.run()
 
 
-def play(w: World, log: IO[str]) -> list[int]:
-    """Seed jobs and run eight scheduled cycles; return [events, notifications] received."""
+def story(w: World, log: IO[str]) -> tuple[list[int], set[str]]:
+    """Seed jobs of the three original kinds and run eight scheduled cycles; [events, notifications]
+    received, and the kinds with a transition announced."""
     plane = w.plane
     print("job-auditor demo: the real handler against the local job simulator and moto")
     print(f"account {ACCOUNT}, region {REGION}; handler logs and metrics: {log.name}")
@@ -108,9 +156,11 @@ def play(w: World, log: IO[str]) -> list[int]:
     kb = plane.create_knowledge_base(region=REGION, name="support-quick-responses")
     qr = plane.create_import_job(region=REGION, knowledge_base_id=kb, status="START_IN_PROGRESS")
     totals = [0, 0]
+    shown: set[str] = set()
 
     def cycle(number: int, title: str) -> None:
         summary = run_cycle(w, log)
+        shown.update(s["job_kind"] for s in summary["sources"] if s["transitions"] and not s["baseline"])
         events, notes = show_cycle(number, title, w, summary)
         totals[0] += events
         totals[1] += notes
@@ -146,10 +196,39 @@ def play(w: World, log: IO[str]) -> list[int]:
     plane.set_status(llama, "Completed")
     cycle(7, "three days after it started, long before the checkpoint, the llama import completes")
 
-    w.advance(timedelta(minutes=5))
-    cycle(8, "next run: nothing repeats")
+    return totals, shown
 
-    return totals
+
+def play(w: World, log: IO[str]) -> tuple[list[int], int]:
+    """The story, then every kind it does not tell; [events, notifications] received, and how
+    many of each were expected (the story's nine, and two for each other kind: started, ended)."""
+    totals, shown = story(w, log)
+
+    def cycle(number: int, title: str) -> None:
+        summary = run_cycle(w, log)
+        shown.update(s["job_kind"] for s in summary["sources"] if s["transitions"])
+        events, notes = show_cycle(number, title, w, summary)
+        totals[0] += events
+        totals[1] += notes
+
+    w.advance(timedelta(minutes=5))
+    others = every_other_kind(w, shown)
+    names = ", ".join(spec.id for _, spec, _ in others)
+    cycle(8, f"a job of every other registered kind starts ({names})")
+
+    w.advance(timedelta(minutes=5))
+    end_them(w, others)
+    outcomes = ", ".join(f"{spec.id} {category.value.lower()}" for _, spec, category in others)
+    cycle(9, f"each ends in an outcome of its own: {outcomes}")
+
+    w.advance(timedelta(minutes=5))
+    cycle(10, "next run: nothing repeats")
+
+    missing = set(kind_ids()) - shown
+    if missing:
+        print(f"kinds without a transition: {', '.join(sorted(missing))}", file=sys.stderr)
+        totals[0] = -1
+    return totals, 9 + 2 * len(others)
 
 
 def main() -> int:
@@ -157,11 +236,11 @@ def main() -> int:
     moto = MotoServer()
     moto.start()
     try:
-        with open(log_path, "w") as log, World(moto, DEFAULT_START) as w:
+        every_kind = {"JOB_KINDS": ",".join(kind_ids())}
+        with open(log_path, "w") as log, World(moto, DEFAULT_START, env=every_kind) as w:
             with redirect_stdout(log):
                 import auditor.handler  # noqa: F401, PLC0415 (bind the JSON logger to the log file)
-            totals = play(w, log)
-            expected = 9
+            totals, expected = play(w, log)
             print(f"\nDone: {totals[0]} events and {totals[1]} notifications; expected {expected} of each.")
             if totals != [expected, expected]:
                 print("demo expectation not met", file=sys.stderr)
