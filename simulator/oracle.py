@@ -49,6 +49,8 @@ class JobTruth:
     created_at: datetime
     history: list[tuple[datetime, str]] = field(default_factory=list)
     deleted_at: datetime | None = None
+    # Created hidden from its list for a while (the list API's lag).
+    lagging: bool = False
 
     @property
     def statuses(self) -> list[str]:
@@ -95,7 +97,7 @@ class Truth:
     def created(
         self, job_id: str, source_key: str, created_at: datetime, status: str, *, lagging: bool = False
     ) -> None:
-        job = JobTruth(job_id, source_key, created_at, [(created_at, status)])
+        job = JobTruth(job_id, source_key, created_at, [(created_at, status)], lagging=lagging)
         self.jobs[job_id] = job
         if not lagging:
             self._unverified[source_key].append(job)
@@ -107,8 +109,9 @@ class Truth:
         self.jobs[job_id].history.append((when, status))
 
     def take_baseline(self) -> None:
-        """Call right after the first, fault-free run: what it recorded silently."""
-        self.baseline = {job_id: job.final for job_id, job in self.jobs.items()}
+        """Call right after the first, fault-free run: what it recorded silently. A job its list still
+        hid is not in it (the baseline cannot see it; it is announced once it shows up)."""
+        self.baseline = {job_id: job.final for job_id, job in self.jobs.items() if not job.lagging}
 
     @property
     def status_changes(self) -> int:

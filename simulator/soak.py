@@ -29,7 +29,7 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))  # the Lambda asset's import root, as in AWS
 
+from contract.kinds import DiscoveryStep, StatusCategory, kind_ids  # noqa: E402
 from simulator.aws_faults import CRASH_POINTS, AwsFaultInjector, AwsFaultRates, SimulatedCrash  # noqa: E402
 from simulator.faults import FaultPlan  # noqa: E402
 from simulator.mutators import ResponseMutator, Rule  # noqa: E402
@@ -140,9 +141,14 @@ def _virtual_token_bucket(sleeper: _VirtualSleep) -> Any:
     return _acquire
 
 
-def _string_for_a_summary(query: Any, body: Any, rng: Any) -> Any:
-    body.setdefault("knowledgeBaseSummaries", []).insert(0, "not-an-object")
-    return body
+def _string_for_a_summary(key: str) -> Callable[[Any, Any, Any], Any]:
+    """A response mutation: a string first in the page's `key` list, where an object belongs."""
+
+    def mutate(query: Any, body: Any, rng: Any) -> Any:
+        body.setdefault(key, []).insert(0, "not-an-object")
+        return body
+
+    return mutate
 
 
 class _BudgetContext(FakeLambdaContext):
@@ -166,6 +172,8 @@ class Soak:
         self.events: list[dict[str, Any]] = []
         self.runs: Counter[str] = Counter()
         self.kbs: list[str] = []
+        # The model-driven kinds' scopes (knowledge base, data source), by kind id.
+        self.scopes: dict[str, list[tuple[str, ...]]] = {}
         self.live: dict[str, tuple[str, str]] = {}  # job id -> (family, status), jobs not yet terminal
         self.ended_qconnect: list[str] = []  # Q in Connect jobs that ended: candidates for a late delete
         self._names = 0
@@ -182,49 +190,79 @@ class Soak:
             ),
         )
         self.outages: Counter[str] = Counter()
+        self._outages_armed = 0
 
     # -- workload ---------------------------------------------------------------------------------
-    def _source_key(self, kind: str, kb: str | None = None) -> str:
-        return "/".join([ACCOUNT, REGION, kind, *([kb] if kb else [])])
+    def _source_key(self, job_id: str) -> str:
+        spec, scope = self.w.plane.source_of(job_id)
+        return "/".join([ACCOUNT, REGION, spec.id, *scope])
 
     def _create_job(self, terminal: bool = False) -> None:
         plane = self.w.plane
-        family = self.rng.choice(("import", "copy", "qconnect"))
+        family = self.rng.choice(("import", "copy", "qconnect", "modeled"))
         self._names += 1
-        if family == "qconnect":
+        if family == "modeled":
+            job_id, status = self._create_modeled_job(terminal)
+        elif family == "qconnect":
             kb = self.rng.choice(self.kbs)
             status = self.rng.choice(("COMPLETE", "FAILED")) if terminal else "START_IN_PROGRESS"
             job_id = plane.create_import_job(REGION, kb, status=status)
-            source = self._source_key("qconnect-import", kb)
         elif family == "import":
             status = self.rng.choice(("Completed", "Failed")) if terminal else "InProgress"
             job_id = plane.create_model_import_job(REGION, f"soak-import-{self._names}", status=status)
-            source = self._source_key("bedrock-model-import")
         else:
             status = self.rng.choice(("Completed", "Failed")) if terminal else "InProgress"
             job_id = plane.create_model_copy_job(REGION, f"soak-copy-{self._names}", status=status)
-            source = self._source_key("bedrock-model-copy")
-        record = plane.snapshot(job_id)
-        when: datetime = record.created_time if isinstance(record, ImportJob) else record.creation_time
+        when = plane.creation_time(job_id)
         lagging = self.rng.random() < self.cfg.list_lag
         if lagging:
             plane.hide_from_lists(job_id, when + timedelta(minutes=self.rng.uniform(10, 50)))
             self.outages["Listed late, past the overlap (sweep)"] += 1
-        self.truth.created(job_id, source, when, status, lagging=lagging)
-        nexts = QCONNECT_NEXT if family == "qconnect" else BEDROCK_NEXT
-        if status in nexts:
+        self.truth.created(job_id, self._source_key(job_id), when, status, lagging=lagging)
+        if self._next_statuses(family, job_id, status):
             self.live[job_id] = (family, status)
+
+    def _create_modeled_job(self, terminal: bool) -> tuple[str, str]:
+        """A job of one of the other registered kinds (the model-driven ones), in one of its scopes."""
+        spec = self.rng.choice(self.w.plane.modeled_kinds())
+        scope = self.rng.choice(self.scopes[spec.id]) if spec.discovery else ()
+        running = [s for s, c in spec.statuses.items() if c is StatusCategory.IN_PROGRESS]
+        ended = [
+            s for s in spec.statuses if spec.is_terminal(s) and spec.category(s) is not StatusCategory.DELETED
+        ]
+        status = self.rng.choice(ended if terminal else running)
+        return self.w.plane.create_job(spec, REGION, scope_ids=scope, status=status), status
+
+    def _next_statuses(self, family: str, job_id: str, status: str) -> tuple[str, ...]:
+        """Where a job may go from `status` (empty: it has ended). The model-driven kinds follow their
+        categories: running to any other running status or an outcome (success twice as likely), and
+        stopping only to an outcome."""
+        if family != "modeled":
+            return (QCONNECT_NEXT if family == "qconnect" else BEDROCK_NEXT).get(status, ())
+        spec, _ = self.w.plane.source_of(job_id)
+        category = spec.category(status)
+        if category not in (StatusCategory.IN_PROGRESS, StatusCategory.STOPPING):
+            return ()
+        outcomes = [
+            s for s in spec.statuses if spec.is_terminal(s) and spec.category(s) is not StatusCategory.DELETED
+        ]
+        outcomes += [s for s in outcomes if spec.category(s) is StatusCategory.SUCCEEDED]
+        if category is StatusCategory.STOPPING:
+            return tuple(outcomes)
+        return tuple(outcomes) + tuple(s for s in spec.in_progress_statuses if s != status)
 
     def _progress(self, job_id: str) -> None:
         family, status = self.live[job_id]
-        nexts = QCONNECT_NEXT if family == "qconnect" else BEDROCK_NEXT
-        new = self.rng.choice(nexts[status])
+        new = self.rng.choice(self._next_statuses(family, job_id, status))
         failure = None
-        if new == "Failed" and self.rng.random() < 0.2:
-            failure = "x" * self.rng.choice((10, 5000, 20_000))  # long messages are cut in events
+        if new in ("Failed", "FAILED") and self.rng.random() < 0.2:
+            # Long messages are cut in events; the model-driven kinds' members take what their
+            # models allow (ingestion failure reasons at most 2,048 characters each).
+            lengths = (10, 2000) if family == "modeled" else (10, 5000, 20_000)
+            failure = "x" * self.rng.choice(lengths)
         self.w.plane.set_status(job_id, new, failure)
         self.truth.changed(job_id, self.w.plane.clock.now(), new)
-        if new in nexts:
+        if self._next_statuses(family, job_id, new):
             self.live[job_id] = (family, new)
         else:
             del self.live[job_id]
@@ -311,15 +349,21 @@ class Soak:
         return label, context
 
     def _source_outage(self) -> None:
+        """One source's outage for one run, each kind in turn (so a short soak meets them all)."""
         faults = self.w.plane.faults
-        choice = self.rng.randrange(4)
-        if choice == 3:
-            # Discovery answers a string where a knowledge base summary belongs: botocore cannot parse it.
-            rule = Rule("ListKnowledgeBases", _string_for_a_summary, remaining=1)
+        choice = self._outages_armed % 6
+        self._outages_armed += 1
+        if choice in (3, 5):
+            # Discovery answers a string where a summary belongs: botocore cannot parse it.
+            operation, key = ("ListKnowledgeBases", "knowledgeBaseSummaries")
+            if choice == 5:
+                operation, key = ("ListDataSources", "dataSourceSummaries")
+            rule = Rule(operation, _string_for_a_summary(key), remaining=1)
             if self.w.plane.mutator is None:
                 self.w.plane.mutator = ResponseMutator(seed=self.cfg.seed)
             self.w.plane.mutator.add(rule)
-            self.outages["Malformed knowledge base discovery (one run)"] += 1
+            label = "knowledge base" if choice == 3 else "data source"
+            self.outages[f"Malformed {label} discovery (one run)"] += 1
         elif choice == 0:
             faults.deny(operation="ListModelCopyJobs", times=1)
             self.outages["AccessDenied (one source, one run)"] += 1
@@ -329,6 +373,9 @@ class Soak:
                 "ThrottlingException", operation="ListImportJobs", knowledge_base_id=self.kbs[0], times=8
             )
             self.outages["Throttled out of retries (one source)"] += 1
+        elif choice == 4:
+            faults.add_rule("ThrottlingException", operation="ListIngestionJobs", times=8)
+            self.outages["Throttled out of retries (ingestion sources)"] += 1
         else:
             faults.add_rule("InternalServerException", operation="ListModelImportJobs", times=8)
             self.outages["5xx out of retries (one source)"] += 1
@@ -363,6 +410,9 @@ class Soak:
         plane = self.w.plane
         plane.faults = FaultPlan(seed=self.cfg.seed)
         self.kbs = [plane.create_knowledge_base(REGION, "kb-0")]
+        for spec in plane.modeled_kinds():
+            if spec.discovery:
+                self.scopes[spec.id] = [self._new_scope(spec.discovery)]
         for _ in range(6):
             self._create_job()
         for _ in range(2):
@@ -396,6 +446,7 @@ class Soak:
                 self._step_world()
                 if cycle == self.cfg.cycles // 3:
                     self.kbs.append(self.w.plane.create_knowledge_base(REGION, "kb-late"))
+                    self._late_scopes()
                 if cycle == int(self.cfg.cycles * self.cfg.poison_at):
                     self._create_poison_job()
                 label, context = self._arm(cycle)
@@ -416,12 +467,32 @@ class Soak:
             self.cfg, verdict, faults, self.runs, sleeper.total, seconds=time.monotonic() - started
         )
 
+    def _new_scope(self, steps: Sequence[DiscoveryStep], parents: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """A new resource at each level below `parents` (a knowledge base, then its data source)."""
+        ids = parents
+        for step in steps[len(parents) :]:
+            name = f"soak-{step.noun.replace(' ', '-')}-{len(ids)}"
+            ids += (
+                self.w.plane.create_scope_resource(
+                    step.client, step.list_method, REGION, parent_ids=ids, name=name
+                ),
+            )
+        return ids
+
+    def _late_scopes(self) -> None:
+        """A third of the way in, scoped kinds get a new resource at their last level (a data source
+        in an existing knowledge base): its jobs must be announced, not baselined."""
+        for spec in self.w.plane.modeled_kinds():
+            if spec.discovery:
+                first = self.scopes[spec.id][0]
+                self.scopes[spec.id].append(self._new_scope(spec.discovery, first[:-1]))
+
     def _create_poison_job(self) -> None:
         """An ended import job whose every event EventBridge refuses: parked after the attempt cap."""
         job_id = self.w.plane.create_model_import_job(REGION, "soak-poison", status="Failed")
         record = self.w.plane.snapshot(job_id)
         assert not isinstance(record, ImportJob)
-        self.truth.created(job_id, self._source_key("bedrock-model-import"), record.creation_time, "Failed")
+        self.truth.created(job_id, self._source_key(job_id), record.creation_time, "Failed")
         self.injector.poison_job_ids.add(job_id)
         self.outages["Poison transition (refused every time)"] += 1
 
@@ -506,7 +577,7 @@ def soak_world(moto: MotoServer | None = None) -> Iterator[World]:
     if own:
         server.start()
     try:
-        with World(server, DEFAULT_START) as w:
+        with World(server, DEFAULT_START, env={"JOB_KINDS": ",".join(kind_ids())}) as w:
             yield w
     finally:
         if own:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from contract.kinds import JobKindSpec
+from contract.kinds import JOB_KINDS, JobKindSpec
 from simulator.call_log import CallLog
 from simulator.clock import SimClock
 from simulator.faults import FaultPlan
@@ -665,6 +665,22 @@ class ControlPlane:
             job = self.get_job(job_ref)
             return job.created_time if isinstance(job, ImportJob) else job.creation_time
 
+    def source_of(self, job_ref: str) -> tuple[JobKindSpec, tuple[str, ...]]:
+        """The kind of a job of any kind and the ids of its scope (knowledge base, data source)."""
+        with self._lock:
+            modeled = self._modeled_ref(job_ref, None)
+            if modeled is not None:
+                return spec_of(modeled.kind), modeled.scope
+            job = self.get_job(job_ref)
+            list_method = _LIST_METHOD_OF[type(job)]
+            spec = next(s for s in JOB_KINDS.values() if s.list_method == list_method)
+            return spec, (job.knowledge_base_id,) if isinstance(job, ImportJob) else ()
+
+    @staticmethod
+    def modeled_kinds() -> list[JobKindSpec]:
+        """The registered kinds the model-driven engine serves (those without hand-written handlers)."""
+        return [spec for spec in JOB_KINDS.values() if spec.list_method not in _HAND_WRITTEN]
+
     def count_jobs(
         self,
         kind: str | JobKindSpec,
@@ -799,6 +815,11 @@ class ControlPlane:
 # The kinds with hand-written handlers (simulator.api.ROUTES), created by their own creators: by list
 # operation, as their routes are found by operation name. Every other kind is model-driven.
 _Creator = Callable[[ControlPlane, str, tuple[str, ...], int, datetime | None, timedelta, str], list[str]]
+_LIST_METHOD_OF: dict[type, str] = {
+    ModelImportJob: "list_model_import_jobs",
+    ModelCopyJob: "list_model_copy_jobs",
+    ImportJob: "list_import_jobs",
+}
 _HAND_WRITTEN: dict[str, _Creator] = {
     "list_model_import_jobs": lambda plane, region, scope, count, start, interval, status: (
         plane.bulk_create_model_import_jobs(region, count, start=start, interval=interval, status=status)

@@ -47,6 +47,8 @@ def test_short_soak_keeps_every_promise(moto_server: MotoServer) -> None:
         "Vanished in flight (disappeared)",
         "Poison transition (refused every time)",
         "Malformed knowledge base discovery (one run)",
+        "Malformed data source discovery (one run)",
+        "Throttled out of retries (ingestion sources)",
         "Checkpoint writes failed during the baseline",
         "AWS CheckpointWriteFailed",
     ):
