@@ -1,7 +1,9 @@
 """The poller the auditor is measured against: what one writes first, without the checkpoint.
 
-Each run lists *every* job of every source (no time filter; the API's largest page, so the
-difference with the auditor is the filter and the state reads, not the page size), reads each job's
+Each run lists *every* job of every source of the kinds it is given (no time filter; the API's
+largest page, so the difference with the auditor is the filter and the state reads, not the page
+size; list call, result key, id and status fields and scope discovery from each kind's spec), reads
+each job's
 recorded status with one GetItem, and for each change writes the new status with one PutItem and
 publishes one PutEvents entry and one SNS Publish per event. Its state table has one item per job
 (`jobId` hash key). It is correct (it sees every change) but costs O(total history) per run.
@@ -10,15 +12,12 @@ publishes one PutEvents entry and one SNS Publish per event. Its state table has
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-NAIVE_TABLE = "naive-jobs"
+from contract.kinds import JOB_KINDS, JobKindSpec
 
-# (client, list method, result key, id field, status field, page size, extra params)
-_BEDROCK = (
-    ("bedrock", "list_model_import_jobs", "modelImportJobSummaries", "jobArn", "bedrock-model-import"),
-    ("bedrock", "list_model_copy_jobs", "modelCopyJobSummaries", "jobArn", "bedrock-model-copy"),
-)
+NAIVE_TABLE = "naive-jobs"
 
 
 def table_definition() -> dict[str, Any]:
@@ -30,12 +29,21 @@ def table_definition() -> dict[str, Any]:
     }
 
 
+def _pages(client: Any, method: str, params: dict[str, str], page_size: int) -> Iterator[Any]:
+    paginator = client.get_paginator(method)
+    yield from paginator.paginate(**params, PaginationConfig={"PageSize": page_size})
+
+
 class NaivePoller:
     """List everything, GetItem per job, one PutEvents entry and one SNS publish per event."""
 
-    def __init__(self, session: Any, region: str, bus: str, topic_arn: str, source: str) -> None:
-        self._bedrock = session.client("bedrock", region_name=region)
-        self._qconnect = session.client("qconnect", region_name=region)
+    def __init__(
+        self, session: Any, region: str, bus: str, topic_arn: str, source: str, kinds: Sequence[str]
+    ) -> None:
+        self._session = session
+        self._region = region
+        self._specs = [JOB_KINDS[kind] for kind in kinds]
+        self._clients: dict[str, Any] = {}
         self._db = session.client("dynamodb", region_name=region)
         self._events = session.client("events", region_name=region)
         self._sns = session.client("sns", region_name=region)
@@ -43,24 +51,37 @@ class NaivePoller:
         self._topic = topic_arn
         self._source = source
 
+    def _client(self, name: str) -> Any:
+        if name not in self._clients:
+            self._clients[name] = self._session.client(name, region_name=self._region)
+        return self._clients[name]
+
+    def _scopes(self, spec: JobKindSpec) -> list[dict[str, str]]:
+        """The scope parameters of every list call of a kind: every resource of each level of its
+        scope, under every resource of the level above (one empty scope for an unscoped kind)."""
+        scopes: list[dict[str, str]] = [{}]
+        parent: str | None = None
+        for step in spec.discovery:
+            found: list[dict[str, str]] = []
+            for scope in scopes:
+                params = {step.parent_param: scope[parent]} if step.parent_param and parent else {}
+                for page in _pages(self._client(step.client), step.list_method, params, step.max_page_size):
+                    found += [
+                        {**scope, step.id_param: r[step.id_field]} for r in page.get(step.result_key, [])
+                    ]
+            scopes, parent = found, step.id_param
+        return scopes
+
     def _jobs(self) -> list[tuple[str, str, str]]:
         """(kind, job id, status) of every job, every run."""
         jobs: list[tuple[str, str, str]] = []
-        for _, method, key, id_field, kind in _BEDROCK:
-            paginator = self._bedrock.get_paginator(method)
-            for page in paginator.paginate(PaginationConfig={"PageSize": 1000}):
-                jobs += [(kind, j[id_field], j["status"]) for j in page.get(key, [])]
-        kbs = self._qconnect.get_paginator("list_knowledge_bases")
-        for kb_page in kbs.paginate(PaginationConfig={"PageSize": 100}):
-            for kb in kb_page.get("knowledgeBaseSummaries", []):
-                paginator = self._qconnect.get_paginator("list_import_jobs")
-                pages = paginator.paginate(
-                    knowledgeBaseId=kb["knowledgeBaseId"], PaginationConfig={"PageSize": 100}
-                )
-                for page in pages:
+        for spec in self._specs:
+            client = self._client(spec.client)
+            for scope in self._scopes(spec):
+                for page in _pages(client, spec.list_method, scope, spec.max_page_size):
                     jobs += [
-                        ("qconnect-import", j["importJobId"], j["status"])
-                        for j in page.get("importJobSummaries", [])
+                        (spec.id, j[spec.id_field], j[spec.status_field])
+                        for j in page.get(spec.list_result_key, [])
                     ]
         return jobs
 

@@ -5,6 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmarks.scenario import listing_class
+from contract.kinds import JOB_KINDS
+
+
+def _list_calls(row: dict[str, Any], label: str) -> int:
+    """The list calls of a row's kinds whose listing is bounded the way `label` says."""
+    by_kind = row["auditor"]["listCallsByKind"]
+    return sum(v["measured"] for k, v in by_kind.items() if listing_class(JOB_KINDS[k]) == label)
+
 
 def plot(report: dict[str, Any], path: Path) -> Path | None:
     """API calls, DynamoDB requests and wall time against history, at the base window."""
@@ -22,18 +31,12 @@ def plot(report: dict[str, Any], path: Path) -> Path | None:
     history = [r["history"] for r in rows]
     fig, (calls, time) = plt.subplots(1, 2, figsize=(11, 4))
     series = {
-        "Bedrock list calls": [
-            sum(
-                r["auditor"]["listCallsByKind"][k]["measured"]
-                for k in ("bedrock-model-import", "bedrock-model-copy")
-            )
-            for r in rows
-        ],
-        "Q in Connect list calls (API bound)": [
-            r["auditor"]["listCallsByKind"]["qconnect-import"]["measured"] for r in rows
-        ],
-        "DynamoDB requests": [r["auditor"]["dynamodbRequests"] for r in rows],
+        f"list calls: {label}": [_list_calls(r, label) for r in rows]
+        for label in dict.fromkeys(
+            listing_class(JOB_KINDS[k]) for r in rows for k in r["auditor"]["listCallsByKind"]
+        )
     }
+    series["DynamoDB requests"] = [r["auditor"]["dynamodbRequests"] for r in rows]
     for label, values in series.items():
         calls.plot(history, values, marker="o", label=label)
     naive = [(r["history"], r["naive"]["apiCalls"]) for r in rows if "naive" in r]

@@ -30,7 +30,8 @@ sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 from auditor.adapters.state_store import CLAIM_CONCURRENCY  # noqa: E402
 from benchmarks import coldstart  # noqa: E402
 from benchmarks.cost import cost_model  # noqa: E402
-from benchmarks.scenario import KINDS, LIST_OP, Scenario  # noqa: E402
+from benchmarks.scenario import LISTING_CLASSES, Scenario, listing_class  # noqa: E402
+from contract.kinds import JOB_KINDS, default_kind_ids, job_clients  # noqa: E402
 from simulator.world import DEFAULT_START, MotoServer, World  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -54,16 +55,25 @@ NAIVE_MAX_HISTORY = 10_000
 NOMINAL_LATENCY_S = {
     "dynamodb.BatchWriteItem": 0.015,
     "dynamodb": 0.006,
-    "bedrock.List": 0.15,
-    "qconnect.List": 0.15,
-    "bedrock.Get": 0.08,
-    "qconnect.Get": 0.08,
     "events": 0.03,
     "sns": 0.03,
 }
+# The job APIs' calls (every client a registered kind or its scope discovery uses), by verb.
+JOB_API_LATENCY_S = {"List": 0.15, "Get": 0.08}
+
+
+def _job_api_verb(operation: str) -> str | None:
+    """`List` or `Get` for a call to a job API (e.g. bedrock-agent.ListIngestionJobs), else None."""
+    service, _, name = operation.partition(".")
+    if service not in job_clients():
+        return None
+    return next((verb for verb in JOB_API_LATENCY_S if name.startswith(verb)), None)
 
 
 def _nominal(operation: str) -> float:
+    verb = _job_api_verb(operation)
+    if verb is not None:
+        return JOB_API_LATENCY_S[verb]
     for prefix in sorted(NOMINAL_LATENCY_S, key=len, reverse=True):
         if operation.startswith(prefix):
             return NOMINAL_LATENCY_S[prefix]
@@ -133,10 +143,28 @@ class Options:
     sizes: list[tuple[int, int, int]]
     # (in flight, transitions) shapes the naive poller also runs at (it is slow: O(history) GetItems).
     naive_shapes: frozenset[tuple[int, int]] = frozenset({BASE[1:]})
+    # The job kinds the scenarios hold and the auditor audits (JOB_KINDS): the registry's defaults.
+    kinds: tuple[str, ...] = ()
 
 
 def _calls(meter: dict[str, Any], prefix: str) -> int:
     return sum(n for op, n in meter["calls"].items() if op.startswith(prefix))
+
+
+def _job_api_calls(meter: dict[str, Any], verb: str) -> int:
+    """List (jobs and scope resources) or Get calls to the job APIs."""
+    return sum(n for op, n in meter["calls"].items() if _job_api_verb(op) == verb)
+
+
+def _list_calls_by_kind(
+    s: Scenario, w: World, answer: dict[str, Any]
+) -> tuple[dict[str, dict[str, int]], int]:
+    """Per kind, its list calls measured beside their bounds; and the bound of every list call of the
+    run (the kinds' and their scope discovery's)."""
+    meter = answer["meter"]
+    bounds = s.list_bounds(w, answer["result"])
+    by_kind = {k: {**bounds[k], "measured": meter["calls"].get(s.plans[k].list_op, 0)} for k in s.kinds}
+    return by_kind, sum(b["apiBound"] for b in bounds.values()) + s.discovery_bound()
 
 
 def _ddb_minimum(summary: dict[str, Any], window_query_pages: int) -> int:
@@ -154,21 +182,19 @@ def _ddb_minimum(summary: dict[str, Any], window_query_pages: int) -> int:
 def _auditor_row(s: Scenario, w: World, answer: dict[str, Any], ddb_pages: int) -> dict[str, Any]:
     summary = answer["result"]
     meter = answer["meter"]
-    bounds = s.list_bounds(w, summary)
+    by_kind, list_bound = _list_calls_by_kind(s, w, answer)
     transitions = int(summary["transitions"])
     per_source_t = [int(x["transitions"]) for x in summary["sources"]]
-    list_calls = {kind: meter["calls"].get(LIST_OP[kind], 0) for kind in KINDS}
-    failed_gets = s.failed_this_cycle.get("bedrock-model-import", 0)
     rechecked = sum(int(x["jobs_rechecked"]) for x in summary["sources"])
     ddb = _calls(meter, "dynamodb.")
     ddb_min = _ddb_minimum(summary, ddb_pages)
     return {
         "transitions": transitions,
-        "listCalls": sum(list_calls.values()) + meter["calls"].get("qconnect.ListKnowledgeBases", 0),
-        "listCallsBound": sum(b["apiBound"] for b in bounds.values()) + 1,
-        "listCallsByKind": {k: {**bounds[k], "measured": list_calls[k]} for k in KINDS},
-        "getCalls": _calls(meter, "bedrock.Get") + _calls(meter, "qconnect.Get"),
-        "getCallsBound": failed_gets + rechecked,
+        "listCalls": _job_api_calls(meter, "List"),
+        "listCallsBound": list_bound,
+        "listCallsByKind": by_kind,
+        "getCalls": _job_api_calls(meter, "Get"),
+        "getCallsBound": s.failed_gets() + rechecked,
         "dynamodbRequests": ddb,
         "dynamodbMinimum": ddb_min,
         "dynamodbRatio": round(ddb / ddb_min, 3) if ddb_min else None,
@@ -191,14 +217,18 @@ def _auditor_row(s: Scenario, w: World, answer: dict[str, Any], ddb_pages: int) 
     }
 
 
-def _sweep_row(answer: dict[str, Any]) -> dict[str, Any]:
-    """What one reconciliation sweep costs, beside the steady-state cycle it replaces once an hour."""
+def _sweep_row(s: Scenario, w: World, answer: dict[str, Any]) -> dict[str, Any]:
+    """What one reconciliation sweep costs, beside the steady-state cycle it replaces once an hour;
+    its list calls beside their bounds (the sweep's window, plus each in-progress status)."""
     meter = answer["meter"]
     summary = answer["result"]
     assert all(source["reconciled"] for source in summary["sources"]), "the measured run did not sweep"
+    by_kind, list_bound = _list_calls_by_kind(s, w, answer)
     return {
-        "listCalls": _calls(meter, "bedrock.List") + _calls(meter, "qconnect.List"),
-        "getCalls": _calls(meter, "bedrock.Get") + _calls(meter, "qconnect.Get"),
+        "listCalls": _job_api_calls(meter, "List"),
+        "listCallsBound": list_bound,
+        "listCallsByKind": by_kind,
+        "getCalls": _job_api_calls(meter, "Get"),
         "dynamodbRequests": _calls(meter, "dynamodb."),
         "readUnitsEstimated": meter["dynamodbReadUnits"],
         "apiCalls": sum(meter["calls"].values()),
@@ -214,7 +244,7 @@ def _naive_row(answer: dict[str, Any]) -> dict[str, Any]:
     return {
         "events": answer["result"]["events"],
         "jobsListed": answer["result"]["jobsListed"],
-        "listCalls": _calls(meter, "bedrock.List") + _calls(meter, "qconnect.List"),
+        "listCalls": _job_api_calls(meter, "List"),
         "getCalls": 0,
         "dynamodbRequests": _calls(meter, "dynamodb."),
         "readUnitsEstimated": meter["dynamodbReadUnits"],
@@ -272,9 +302,9 @@ def _without_consumers(w: World) -> None:
 def run_scenario(moto: MotoServer, size: tuple[int, int, int], opts: Options, log: IO[str]) -> dict[str, Any]:
     history, in_flight, transitions = size
     naive_here = history <= opts.naive_max_history and (in_flight, transitions) in opts.naive_shapes
-    s = Scenario(history, in_flight, transitions, naive=naive_here)
+    s = Scenario(history, in_flight, transitions, naive=naive_here, kinds=opts.kinds or default_kind_ids())
     started = time.perf_counter()
-    with World(moto, DEFAULT_START, env={"ANNOUNCE_BASELINE": "false"}) as w:
+    with World(moto, DEFAULT_START, env={"ANNOUNCE_BASELINE": "false", **s.env}) as w:
         _without_consumers(w)
         s.setup(w)
         env = w.environment()
@@ -297,7 +327,7 @@ def run_scenario(moto: MotoServer, size: tuple[int, int, int], opts: Options, lo
                     naive_rows.append(_naive_row(n_answer))
             # The baseline was the last sweep: one hour after it the next run sweeps (no new changes).
             w.advance(SWEEP_EVERY - CYCLE * (1 + opts.cycles))
-            sweep = _sweep_row(auditor.invoke(w.now()))
+            sweep = _sweep_row(s, w, auditor.invoke(w.now()))
         finally:
             auditor.close()
             if naive:
@@ -364,6 +394,24 @@ HEADER = (
 )
 
 
+def _bound_note(kinds: tuple[str, ...]) -> str:
+    """The footnote: how each kind's list calls are bounded, from its spec."""
+    by_class: dict[str, list[str]] = {}
+    for kind in kinds:
+        spec = JOB_KINDS[kind]
+        by_class.setdefault(listing_class(spec), []).append(f"{kind} ({spec.max_page_size})")
+    lines = [f"  {c}, {LISTING_CLASSES[c]}: {', '.join(names)}" for c, names in by_class.items()]
+    scoped = sum(len(JOB_KINDS[k].discovery) for k in kinds)
+    return "\n".join(
+        [
+            "* estimated from item sizes. List bound per kind (page size):",
+            *lines,
+            f"  + {scoped} scope discovery calls (one per level of each kind's scope); a sweep adds one"
+            " listing per in-progress status where the kind has a status filter",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -374,6 +422,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--size", action="append", default=[], help="history,inflight,transitions (repeatable)"
     )
+    parser.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        choices=sorted(JOB_KINDS),
+        help="a job kind to audit (repeatable; default: the registry's default kinds)",
+    )
     parser.add_argument("--no-coldstart", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS / "bench.json")
     args = parser.parse_args(argv)
@@ -382,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         cycles=args.cycles or (1 if args.quick else 2),
         naive_max_history=args.naive_max_history,
         sizes=[(a, b, c) for a, b, c in sizes],
+        kinds=tuple(dict.fromkeys(args.kind)),
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -419,16 +475,14 @@ def main(argv: list[str] | None = None) -> int:
     report["costModel"] = cost_model(report)
     report["totalSeconds"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(report, indent=2, default=str))
-    print(
-        "* estimated from item sizes; list bound: ceil(jobs in window / page) per Bedrock source, "
-        "ceil(all jobs / 100) for Q in Connect (no time filter), +1 ListKnowledgeBases"
-    )
+    print(_bound_note(opts.kinds or default_kind_ids()))
     print("reconciliation sweep (once an hour by default), per scenario:")
-    print("history    inf trans  list   get   ddb     RRU*  listed   wall  model  RSSMB")
+    print("history    inf trans list/bound   get   ddb     RRU*  listed   wall  model  RSSMB")
     for row in report["scenarios"]:
         sw = row["sweep"]
         print(
-            f"{row['history']:>7} {row['inFlight']:>5} {row['transitionsPerCycle']:>5} {sw['listCalls']:>5}"
+            f"{row['history']:>7} {row['inFlight']:>5} {row['transitionsPerCycle']:>5}"
+            f" {sw['listCalls']:>5}/{sw['listCallsBound']:<5}"
             f" {sw['getCalls']:>5} {sw['dynamodbRequests']:>5} {sw['readUnitsEstimated']:>8.1f}"
             f" {sw['jobsListed']:>7} {sw['wallS']:>6.2f} {sw['modelledS']:>6.2f} {sw['peakRssMb']:>6.0f}"
         )

@@ -88,6 +88,7 @@ def main() -> None:
             return handler.lambda_handler({"source": "aws.scheduler"}, _Context())
     else:
         from benchmarks.naive import NaivePoller  # noqa: PLC0415
+        from contract.kinds import default_kind_ids  # noqa: PLC0415
 
         meter = Meter(key_names=("jobId", "-"))
         meter.attach(session)
@@ -98,6 +99,8 @@ def main() -> None:
             env["EVENT_BUS_NAME"],
             env["NOTIFICATION_TOPIC_ARN"],
             env["EVENT_SOURCE"],
+            # What the Lambda audits: JOB_KINDS, or the registry's default kinds.
+            kinds=env["JOB_KINDS"].split(",") if env.get("JOB_KINDS") else default_kind_ids(),
         )
         invoke = poller.run
     import_s = time.perf_counter() - started

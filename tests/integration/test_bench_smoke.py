@@ -5,6 +5,7 @@ from typing import Any
 
 from benchmarks.cost import cost_model
 from benchmarks.run import Options, run_scenario
+from contract.kinds import default_kind_ids
 from simulator.world import MotoServer
 
 
@@ -35,19 +36,25 @@ def test_bench_report_shape_and_list_bound(moto_server: MotoServer, tmp_path: An
         ):
             assert key in a
         assert a["listCalls"] == a["listCallsBound"]
+        # every registered default kind is audited, each at its list-call bound
+        assert set(a["listCallsByKind"]) == set(default_kind_ids())
         for kind in a["listCallsByKind"].values():
             assert kind["measured"] == kind["apiBound"]
+        assert a["getCalls"] == a["getCallsBound"]
         assert a["putEvents"] == a["putEventsBound"]
         assert a["snsCalls"] == a["snsBound"]
         assert a["dynamodbRequests"] == a["dynamodbMinimum"]
         assert a["readUnitsEstimated"] > 0
         assert {"apiCalls", "wall"} <= set(row["ratios"])
         assert row["naive"]["events"] == a["transitions"] == row["transitionsPerCycle"]
-        # And the hourly sweep is measured: a superset of the window, plus a page of older in-progress
-        # jobs for each of the two Bedrock kinds
+        # And the hourly sweep is measured: a superset of the window, plus a listing of each in-progress
+        # status for the kinds with a status filter, every kind's list calls at their bound
         sweep = row["sweep"]
-        assert sweep["listCalls"] >= a["listCalls"] + 2
-        assert sweep["jobsListed"] >= a["listCallsByKind"]["bedrock-model-import"]["jobsInWindow"]
+        assert sweep["listCalls"] == sweep["listCallsBound"] > a["listCalls"]
+        for kind, calls in sweep["listCallsByKind"].items():
+            assert calls["measured"] == calls["apiBound"]
+            assert calls["measured"] >= a["listCallsByKind"][kind]["measured"]
+        assert sweep["jobsListed"] >= sum(k["jobsInWindow"] for k in a["listCallsByKind"].values())
         assert {"getCalls", "dynamodbRequests", "wallS", "modelledS", "peakRssMb"} <= set(sweep)
     # And the cost model prices the scenario with transitions against the idle one
     model = cost_model(report)
