@@ -12,7 +12,7 @@ from infra import nag
 from infra.config import load_config
 from tests.infra.conftest import Synth
 
-VARIANTS = ("default", "full", "bedrock_only")
+VARIANTS = ("default", "full", "bedrock_only", "all_kinds")
 
 
 def _acknowledgments(synth: Synth) -> set[tuple[str, str]]:
