@@ -106,3 +106,18 @@ def test_ingestion_list_calls_per_run_do_not_grow_with_history(make_world: Any, 
     # (a sweep adds one filtered list per running status, each one page)
     assert many == few
     assert max(many) <= 1 + len(("STARTING", "IN_PROGRESS", "STOPPING"))
+
+
+def test_knowledge_bases_and_data_sources_being_deleted_are_not_audited(make_world: Any) -> None:
+    # Given an active knowledge base, one being deleted, and in the active one a data source being deleted
+    w: World = make_world(JOB_KINDS=INGESTION)
+    active = w.plane.create_agent_knowledge_base(REGION, "active")
+    kept = w.plane.create_data_source(REGION, active, "kept")
+    w.plane.create_data_source(REGION, active, "going", status="DELETING")
+    going = w.plane.create_agent_knowledge_base(REGION, "going", status="DELETING")
+    w.plane.create_data_source(REGION, going, "under-a-going-base")
+    # When the auditor runs
+    summary = w.run()
+    # Then only the active data source of the active knowledge base is a source
+    assert summary["status"] == "ok"
+    assert [s["source"] for s in summary["sources"]] == [f"123456789012/{REGION}/{INGESTION}/{active}/{kept}"]
