@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from contract.kinds import registered
 from simulator.world import REGION, World
+from tests.kinds import THROUGHPUT
 
 INGESTION = "bedrock-kb-ingestion"
 REASONS = ["Access denied to s3://docs/handbook.pdf", "20 files could not be parsed"]
@@ -121,3 +123,24 @@ def test_knowledge_bases_and_data_sources_being_deleted_are_not_audited(make_wor
     # Then only the active data source of the active knowledge base is a source
     assert summary["status"] == "ok"
     assert [s["source"] for s in summary["sources"]] == [f"123456789012/{REGION}/{INGESTION}/{active}/{kept}"]
+
+
+def test_a_kind_described_in_the_test_alone_is_audited_end_to_end(make_world: Any) -> None:
+    # Given a kind no module describes (Bedrock provisioned throughput), registered here only
+    with registered(THROUGHPUT) as spec:
+        w: World = make_world(JOB_KINDS=spec.id)
+        arn = w.plane.create_job(spec, REGION, name="prod-throughput", status="Creating")
+        assert w.run()["status"] == "ok"  # the baseline
+        # When it comes into service
+        w.advance(timedelta(minutes=5))
+        w.plane.set_status(arn, "InService")
+        summary = w.run()
+    # Then the real handler, lister, diff and publishers announced it like any kind
+    assert summary["status"] == "ok"
+    (event,) = w.events_received()
+    assert event["detail-type"] == "Bedrock Provisioned Throughput Status Change"
+    assert (event["detail"]["jobKind"], event["detail"]["jobArn"]) == (spec.id, arn)
+    assert (event["detail"]["previousStatus"], event["detail"]["status"]) == ("Creating", "InService")
+    assert event["detail"]["statusCategory"] == "SUCCEEDED"
+    (note,) = w.notifications_received()
+    assert note["Subject"] == f"[Succeeded] {spec.id} prod-throughput ({REGION})"

@@ -66,6 +66,12 @@ KINDS: dict[str, Any] = {
         spec=JOB_KINDS["bedrock-batch-inference"],
     ),
     "batch-expired": transition(job(10, "Expired"), spec=JOB_KINDS["bedrock-batch-inference"]),
+    "customization-failed": transition(
+        replace(
+            job(12, "Failed"), failure_message="Training data s3://train/data.jsonl has 3 malformed lines"
+        ),
+        spec=JOB_KINDS["bedrock-customization"],
+    ),
     "evaluation-stopped": transition(
         job(11, "Stopped"), previous_status="Stopping", spec=JOB_KINDS["bedrock-evaluation"]
     ),
