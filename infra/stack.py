@@ -10,6 +10,7 @@ from constructs import Construct
 from infra.auditor_function import AuditorFunction
 from infra.config import AuditorConfig
 from infra.event_bus import TransitionBus
+from infra.event_schema import TransitionEventSchema
 from infra.monitoring import Monitoring
 from infra.notifications import NotificationKey, Notifications
 from infra.schedule import AuditSchedule
@@ -32,6 +33,7 @@ class JobAuditorStack(Stack):
             event_source=config.event_source,
             archive_retention_days=config.archive_retention_days,
         )
+        self.event_schema = TransitionEventSchema(self, "EventSchema")
         self.key = NotificationKey(self, "NotificationKey", removal_policy=removal)
         self.notifications = Notifications(
             self,
@@ -94,6 +96,8 @@ class JobAuditorStack(Stack):
             "AuditorFunctionName": self.auditor.function.function_name,
             "DeadLetterQueueUrl": self.schedule.dead_letter_queue.queue_url,
             "DashboardName": self.monitoring.dashboard.dashboard_name,
+            "EventSchemaRegistryName": self.event_schema.registry.attr_registry_name,
+            "EventSchemaName": self.event_schema.schema.attr_schema_name,
         }
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)
