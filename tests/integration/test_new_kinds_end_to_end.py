@@ -12,6 +12,7 @@ import pytest
 from contract.kinds import registered
 from simulator.world import REGION, World
 from tests.kinds import THROUGHPUT
+from tests.unit.test_event_schema import STRICT
 
 INGESTION = "bedrock-kb-ingestion"
 REASONS = ["Access denied to s3://docs/handbook.pdf", "20 files could not be parsed"]
@@ -24,6 +25,12 @@ STATS = {
     "numberOfDocumentsDeleted": 0,
     "numberOfDocumentsFailed": 20,
 }
+
+
+def _as_eventbridge_delivers(event: dict[str, Any]) -> dict[str, Any]:
+    """moto 5.2.5 leaves the envelope's `account` out of the events it delivers to SQS; EventBridge
+    always sets it (to the bus owner's account)."""
+    return {"account": "123456789012", **event}
 
 
 def _scope(w: World) -> tuple[str, str]:
@@ -65,6 +72,8 @@ def test_a_failed_ingestion_job_produces_one_event_carrying_its_reasons_and_stat
     assert (detail["knowledgeBaseId"], detail["dataSourceId"], detail["jobId"]) == (kb, ds, job)
     assert detail["failureMessage"] == "; ".join(REASONS)
     assert detail["jobDetails"] == {"statistics": STATS}
+    # And the event as the bus delivered it is one of the published schema, with no undeclared member
+    STRICT.validate(_as_eventbridge_delivers(event))
     # And the notification people read says them too
     (note,) = w.notifications_received()
     assert note["Subject"].startswith(f"[FAILED] {INGESTION} ")
@@ -142,5 +151,6 @@ def test_a_kind_described_in_the_test_alone_is_audited_end_to_end(make_world: An
     assert (event["detail"]["jobKind"], event["detail"]["jobArn"]) == (spec.id, arn)
     assert (event["detail"]["previousStatus"], event["detail"]["status"]) == ("Creating", "InService")
     assert event["detail"]["statusCategory"] == "SUCCEEDED"
+    STRICT.validate(_as_eventbridge_delivers(event))
     (note,) = w.notifications_received()
     assert note["Subject"] == f"[Succeeded] {spec.id} prod-throughput ({REGION})"
