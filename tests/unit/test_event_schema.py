@@ -29,7 +29,7 @@ DETAIL = SCHEMA["properties"]["detail"]
 
 def _strict(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema with every object closed: an emitted member the schema does not declare fails."""
-    closed = json.loads(json.dumps(schema))
+    closed: dict[str, Any] = json.loads(json.dumps(schema))
     closed["additionalProperties"] = False
     closed["properties"]["detail"]["additionalProperties"] = False
     return closed
