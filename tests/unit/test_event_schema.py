@@ -139,3 +139,11 @@ def test_the_readme_sample_is_an_event_of_the_schema_and_names_every_member() ->
     STRICT.validate(sample | {"id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718"})
     optional = {"stuckForSeconds"}
     assert set(DETAIL["properties"]) - optional == set(sample["detail"])
+
+
+def test_the_readme_field_table_names_only_members_of_the_schema() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## The event") : readme.index("## Notifications people read")]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    named = {part.strip(" `") for row in rows for part in row.split("|")[1].split("/")}
+    assert named and named <= set(DETAIL["properties"]), named - set(DETAIL["properties"])
