@@ -307,26 +307,13 @@ Handler = Callable[[ControlPlane, str, Mapping[str, str], Query], Body]
 
 @dataclass(frozen=True)
 class Route:
-    """One AWS operation: method, path template segments and handler."""
+    """One hand-written AWS operation: its path template segments (the model's, which the routing
+    table in `simulator.modeled` matches) and its handler."""
 
     operation: str
     service: str
     segments: tuple[str, ...]
     handler: Handler
-
-    def match(self, parts: list[str]) -> dict[str, str] | None:
-        """Path parameters when the decoded path segments fit this route."""
-        if len(parts) != len(self.segments):
-            return None
-        params: dict[str, str] = {}
-        for template, part in zip(self.segments, parts, strict=True):
-            if template.startswith("{"):
-                if not part:
-                    return None
-                params[template[1:-1]] = part
-            elif template != part:
-                return None
-        return params
 
 
 ROUTES: tuple[Route, ...] = (
@@ -345,15 +332,6 @@ ROUTES: tuple[Route, ...] = (
         get_import_job,
     ),
 )
-
-
-def resolve(parts: list[str]) -> tuple[Route, dict[str, str]] | None:
-    """The route and path parameters for decoded path segments (GET only), if any."""
-    for route in ROUTES:
-        params = route.match(parts)
-        if params is not None:
-            return route, params
-    return None
 
 
 def require_knowledge_base_scope(path: Mapping[str, str]) -> str | None:

@@ -7,16 +7,16 @@ import json
 import urllib.parse
 from collections.abc import Iterator
 from datetime import timedelta
-from types import MappingProxyType
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from contract.kinds import IamGrant, JobKindSpec, StatusCategory, registered
+from contract.kinds import registered
 from simulator import api, modeled
 from simulator.state import ControlPlane
 from tests.integration.simkit import REGION, START, Sim, running_sim
+from tests.kinds import THROUGHPUT
 
 INGESTION = "bedrock-kb-ingestion"
 
@@ -31,54 +31,17 @@ def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])
 
 
-# A kind no code knows: Bedrock provisioned throughput, as a plug-in would register it.
-PROVISIONED = JobKindSpec(
-    id="test-provisioned-throughput",
-    display_name="Bedrock provisioned throughput",
-    detail_type="Bedrock Provisioned Throughput Status Change",
-    client="bedrock",
-    list_method="list_provisioned_model_throughputs",
-    list_result_key="provisionedModelSummaries",
-    time_filter_param="creationTimeAfter",
-    time_filter_before_param="creationTimeBefore",
-    sort_params=MappingProxyType({"sortBy": "CreationTime", "sortOrder": "Ascending"}),
-    max_page_size=1000,
-    id_field="provisionedModelArn",
-    name_field="provisionedModelName",
-    status_field="status",
-    creation_time_field="creationTime",
-    last_modified_field="lastModifiedTime",
-    end_time_field=None,
-    failure_field="failureMessage",
-    arn_field="provisionedModelArn",
-    status_filter_param="statusEquals",
-    get_method="get_provisioned_model_throughput",
-    get_id_param="provisionedModelId",
-    get_result_key=None,
-    statuses=MappingProxyType(
-        {
-            "Creating": StatusCategory.IN_PROGRESS,
-            "InService": StatusCategory.SUCCEEDED,
-            "Updating": StatusCategory.IN_PROGRESS,
-            "Failed": StatusCategory.FAILED,
-        }
-    ),
-    jobs_console_url="https://{region}.console.aws.amazon.com/bedrock/home?region={region}",
-    iam=(IamGrant(("bedrock:ListProvisionedModelThroughputs",), None),),
-)
-
-
 def test_a_newly_registered_kind_is_served_with_no_other_code_change(sim: Sim) -> None:
     bedrock = sim.client("bedrock")
-    with registered(PROVISIONED):
+    with registered(THROUGHPUT):
         # Given: three provisioned throughputs, one made through the control API, a minute apart
-        old = sim.plane.create_job(PROVISIONED.id, REGION, name="old-pt", status="InService")
+        old = sim.plane.create_job(THROUGHPUT.id, REGION, name="old-pt", status="InService")
         sim.clock.advance(timedelta(minutes=1))
         made = sim.control(
-            "POST", "jobs", {"kind": PROVISIONED.id, "region": REGION, "name": "mid-pt", "status": "Creating"}
+            "POST", "jobs", {"kind": THROUGHPUT.id, "region": REGION, "name": "mid-pt", "status": "Creating"}
         )
         sim.clock.advance(timedelta(minutes=1))
-        new = sim.plane.create_job(PROVISIONED.id, REGION, name="new-pt")
+        new = sim.plane.create_job(THROUGHPUT.id, REGION, name="new-pt")
 
         # When: listed (default order, a status filter, a time filter ascending, paged) and fetched
         listed = bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
