@@ -156,6 +156,19 @@ def _bad(values: tuple[str, ...], ok: Callable[[str], bool]) -> list[str]:
     return [v for v in values if not ok(v)]
 
 
+# The keys that take comma lists (or JSON lists from cdk.json): split, then each item kept once.
+_LIST_FIELDS = (
+    "job_kinds",
+    "regions",
+    "notification_emails",
+    "ops_emails",
+    "notify_statuses",
+    "notify_job_kinds",
+    "notify_status_categories",
+    "notify_name_prefixes",
+)
+
+
 class AuditorConfig(BaseModel):
     """Validated deployment settings of one job-auditor stack (CDK context keys are the aliases)."""
 
@@ -227,31 +240,12 @@ class AuditorConfig(BaseModel):
         int, Field(alias="vanishedAfterChecks", ge=_VANISHED_CHECKS.low, le=_VANISHED_CHECKS.high)
     ] = 3
 
-    @field_validator(
-        "job_kinds",
-        "regions",
-        "notification_emails",
-        "ops_emails",
-        "notify_statuses",
-        "notify_job_kinds",
-        "notify_status_categories",
-        "notify_name_prefixes",
-        mode="before",
-    )
+    @field_validator(*_LIST_FIELDS, mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return split_csv(value)
 
-    @field_validator(
-        "job_kinds",
-        "regions",
-        "notification_emails",
-        "ops_emails",
-        "notify_statuses",
-        "notify_job_kinds",
-        "notify_status_categories",
-        "notify_name_prefixes",
-    )
+    @field_validator(*_LIST_FIELDS)
     @classmethod
     def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         # Order kept; a repeated kind or knowledge base would be audited twice at once.

@@ -15,37 +15,17 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from simulator import ControlPlane, FaultPlan, SimClock, SimulatorServer
-
-REGION = "us-east-1"
-START = datetime(2026, 11, 1, tzinfo=UTC)
-# botocore reads retries["max_attempts"] as retries after the first attempt; total_max_attempts is exact.
-NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+from simulator import FaultPlan
+from tests.integration.simkit import REGION, START, running_sim
+from tests.integration.simkit import Sim as SimBase
 
 
 @dataclass
-class Sim:
-    clock: SimClock
-    plane: ControlPlane
-    server: SimulatorServer
-    bedrock: Any
-    qconnect: Any
+class Sim(SimBase):
+    """The shared simulator harness, with a Bedrock and a Q in Connect client at hand."""
 
-    def client(self, service: str, region: str = REGION, config: Config | None = None) -> Any:
-        return boto3.client(
-            service,
-            region_name=region,
-            endpoint_url=self.server.endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=config or NO_RETRIES,
-        )
-
-    def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.server.endpoint_url}/_sim/{path}", data=data, method=method)
-        with urllib.request.urlopen(request) as response:
-            return json.loads(response.read())
+    bedrock: Any = None
+    qconnect: Any = None
 
     def raw_get(self, path: str) -> Any:
         """An unsigned GET (served as us-east-1), to see the JSON exactly as it is on the wire."""
@@ -55,10 +35,8 @@ class Sim:
 
 @pytest.fixture
 def sim() -> Iterator[Sim]:
-    clock = SimClock(start=START)
-    plane = ControlPlane(clock=clock, seed=7)
-    with SimulatorServer(plane, host="127.0.0.1", port=0) as server:
-        s = Sim(clock, plane, server, None, None)
+    with running_sim() as base:
+        s = Sim(base.clock, base.plane, base.server)
         s.bedrock = s.client("bedrock")
         s.qconnect = s.client("qconnect")
         yield s
