@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from simulator.errors import ApiError, constraint, not_found, validation
-from simulator.paging import binding_of, decode_token, encode_token, scan
+from simulator.paging import binding_of, creation_bounds, decode_token, encode_token, scan
 from simulator.records import KnowledgeBase, to_micros
 from simulator.sorted_index import SortedIndex
 from simulator.state import ControlPlane
@@ -140,14 +140,7 @@ def _list_bedrock(
 
     with plane.lock:
         index = index_of(plane, region)
-        # Strictly after / strictly before, by bisection on (creation micros, seq).
-        lo = index.bisect_right((after, 1 << 62)) if after is not None else 0
-        hi = index.bisect_left((before, -1)) if before is not None else len(index)
-        if cursor is not None:
-            if descending:
-                hi = min(hi, index.bisect_left(cursor))
-            else:
-                lo = max(lo, index.bisect_right(cursor))
+        lo, hi = creation_bounds(index, after, before, cursor, descending)
         page = scan(index, lo, hi, descending, keep, limit)
         next_token = encode_token(binding, list(page.next_key)) if page.next_key is not None else None
         return page.items, next_token

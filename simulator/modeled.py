@@ -37,7 +37,7 @@ from simulator import api
 from simulator.errors import constraint, not_found
 from simulator.kind_model import KindModel, OperationInfo, StepModel, field_for_attribute, kind_model
 from simulator.modeled_store import JobTable, ModeledJob
-from simulator.paging import binding_of, decode_token, encode_token, scan
+from simulator.paging import binding_of, creation_bounds, decode_token, encode_token, scan
 from simulator.records import to_micros
 from simulator.shapes import InputSource, read_input, render
 from simulator.state import ControlPlane
@@ -212,16 +212,8 @@ def _page_by_creation(
     limit: int,
 ) -> tuple[list[ModeledJob], list[Any] | None]:
     index = table.index
-    # Strictly after / strictly before, by bisection on (creation micros, seq).
-    lo = index.bisect_right((query.after, 1 << 62)) if query.after is not None else 0
-    hi = index.bisect_left((query.before, -1)) if query.before is not None else len(index)
-    if cursor is not None:
-        key = (int(cursor[0]), int(cursor[1]))
-        hi, lo = (
-            (min(hi, index.bisect_left(key)), lo)
-            if query.descending
-            else (hi, max(lo, index.bisect_right(key)))
-        )
+    key = (int(cursor[0]), int(cursor[1])) if cursor is not None else None
+    lo, hi = creation_bounds(index, query.after, query.before, key, query.descending)
     page = scan(index, lo, hi, query.descending, keep, limit)
     return page.items, list(page.next_key) if page.next_key is not None else None
 

@@ -66,6 +66,26 @@ class Page:
     next_key: Any | None
 
 
+def creation_bounds(
+    index: SortedIndex[tuple[int, int], Any],
+    after: int | None,
+    before: int | None,
+    cursor: tuple[int, int] | None,
+    descending: bool,
+) -> tuple[int, int]:
+    """The slice of a (creation micros, seq) index a list may return: created strictly after `after`
+    and strictly before `before` (micros, None: unbounded), and past the cursor of the page before in
+    the list's direction."""
+    lo = index.bisect_right((after, 1 << 62)) if after is not None else 0
+    hi = index.bisect_left((before, -1)) if before is not None else len(index)
+    if cursor is not None:
+        if descending:
+            hi = min(hi, index.bisect_left(cursor))
+        else:
+            lo = max(lo, index.bisect_right(cursor))
+    return lo, hi
+
+
 def scan(
     index: SortedIndex[Any, Any],
     lo: int,
