@@ -52,14 +52,6 @@ TERMINAL_CATEGORIES = frozenset(
 RUNNING_CATEGORIES = frozenset({StatusCategory.IN_PROGRESS, StatusCategory.STOPPING})
 
 
-class Scope(StrEnum):
-    """What a kind's list call is scoped to, besides account and region."""
-
-    NONE = "none"
-    KNOWLEDGE_BASE = "knowledge-base"
-    KNOWLEDGE_BASE_AND_DATA_SOURCE = "knowledge-base+data-source"
-
-
 class StatusFilterStyle(StrEnum):
     """How the list call takes a status filter."""
 
@@ -161,7 +153,7 @@ class JobKindSpec:
     # The console page listing this kind's jobs ({region} filled in); a job's own link is built from its ARN.
     jobs_console_url: str
     iam: tuple[IamGrant, ...]
-    scope: Scope = Scope.NONE
+    # The kind's scope, outermost level first: none, a knowledge base, a knowledge base and data source.
     discovery: tuple[DiscoveryStep, ...] = ()
     scope_setting: ScopeSetting | None = None
     status_filter_style: StatusFilterStyle = StatusFilterStyle.EQUALS
@@ -198,11 +190,6 @@ class JobKindSpec:
     def scope_params(self) -> tuple[str, ...]:
         """The request parameters naming a source's scope ids, outermost first."""
         return tuple(step.id_param for step in self.discovery)
-
-    @property
-    def list_iam(self) -> tuple[IamGrant, ...]:
-        """Every grant the kind needs: its own and its scope discovery's."""
-        return self.iam + tuple(step.iam for step in self.discovery)
 
 
 # -- the registry ---------------------------------------------------------------------------------
@@ -402,7 +389,6 @@ register(
         jobs_console_url="https://{region}.console.aws.amazon.com/connect/home?region={region}",
         # Q in Connect authorizes ListImportJobs and GetImportJob on the knowledge base.
         iam=(IamGrant(("wisdom:ListImportJobs", "wisdom:GetImportJob"), "knowledge-base/{0}"),),
-        scope=Scope.KNOWLEDGE_BASE,
         discovery=(_KB_DISCOVERY,),
         scope_setting=ScopeSetting("qconnectKnowledgeBaseIds", "QCONNECT_KNOWLEDGE_BASE_IDS"),
     )
@@ -467,7 +453,6 @@ register(
         jobs_console_url=f"{_BEDROCK_CONSOLE}#/knowledge-bases",
         # bedrock-agent's job calls are authorized on the knowledge base.
         iam=(IamGrant(("bedrock:ListIngestionJobs", "bedrock:GetIngestionJob"), "knowledge-base/{0}"),),
-        scope=Scope.KNOWLEDGE_BASE_AND_DATA_SOURCE,
         discovery=(
             DiscoveryStep(
                 client="bedrock-agent",

@@ -33,3 +33,13 @@ def test_the_event_section_lists_each_kind_and_detail_type(kind_id: str) -> None
 
 def test_every_status_category_is_explained() -> None:
     assert all(f"`{category.value}`" in TABLE for category in StatusCategory)
+
+
+@pytest.mark.parametrize("kind_id", [k for k, spec in JOB_KINDS.items() if spec.native_detail_type])
+def test_a_kind_with_native_events_is_opt_in_and_its_native_event_is_explained(kind_id: str) -> None:
+    spec = JOB_KINDS[kind_id]
+    native = README[README.index("### Kinds with native Bedrock events") :]
+    native = native[: native.index("\n## ")]
+    assert not spec.enabled_by_default
+    assert f"`{spec.native_detail_type}`" in native
+    assert f"`{spec.detail_type}`" in native
