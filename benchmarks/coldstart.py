@@ -22,14 +22,9 @@ def _services() -> tuple[str, ...]:
     """The state and publishing clients, and every client the default kinds and their scope discovery
     use (what a default deployment's first run builds)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambdas"))
-    from contract.kinds import JOB_KINDS, default_kind_ids  # noqa: PLC0415
+    from contract.kinds import default_kind_ids, job_clients  # noqa: PLC0415
 
-    clients = (
-        c
-        for k in default_kind_ids()
-        for c in (JOB_KINDS[k].client, *(s.client for s in JOB_KINDS[k].discovery))
-    )
-    return ("dynamodb", "events", "sns", *dict.fromkeys(clients))
+    return ("dynamodb", "events", "sns", *job_clients(default_kind_ids()))
 
 
 SERVICES = _services()

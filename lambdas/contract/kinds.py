@@ -11,7 +11,7 @@ read it; none of them names a kind. A new kind is a new `JobKindSpec` passed to 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -233,12 +233,11 @@ def default_kind_ids() -> tuple[str, ...]:
     return tuple(k for k, spec in _REGISTRY.items() if spec.enabled_by_default)
 
 
-def job_clients() -> tuple[str, ...]:
-    """Every SDK client the registered kinds and their scope discovery use."""
+def job_clients(kind_ids: Iterable[str] | None = None) -> tuple[str, ...]:
+    """Every SDK client the kinds (default: every registered one) and their scope discovery use."""
+    specs = _REGISTRY.values() if kind_ids is None else [_REGISTRY[k] for k in kind_ids]
     return tuple(
-        dict.fromkeys(
-            c for spec in _REGISTRY.values() for c in (spec.client, *(s.client for s in spec.discovery))
-        )
+        dict.fromkeys(c for spec in specs for c in (spec.client, *(s.client for s in spec.discovery)))
     )
 
 
