@@ -9,9 +9,9 @@ from aws_cdk import Stack
 from aws_cdk import aws_eventschemas as eventschemas
 from constructs import Construct
 
+from contract.environment import ENVELOPE_VERSION
+
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
-# The Lambda's envelope version (auditor.domain.events.ENVELOPE_VERSION); a test keeps them equal.
-ENVELOPE_VERSION = "1"
 
 
 def schema_file(version: str = ENVELOPE_VERSION) -> Path:

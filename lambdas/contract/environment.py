@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 from contract.kinds import JOB_KINDS, JobKindSpec, ScopeSetting, default_kind_ids, kind_ids
 
+# The version of the events' `detail` envelope (schemas/transition-event.v<version>.json), which the
+# auditor writes, the Slack forwarder reads and the stack registers in the Schema Registry.
+ENVELOPE_VERSION = "1"
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 # Message attributes the auditor sets on every SNS publish (auditor.domain.notifications.attributes).
 FILTER_ATTRIBUTES = frozenset(

@@ -49,7 +49,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from auditor.domain.events import ENVELOPE_VERSION
+from contract.environment import ENVELOPE_VERSION
 from contract.slack_forwarder import (
     IDEMPOTENCY_EXPIRY_ATTRIBUTE,
     IDEMPOTENCY_KEY_ATTRIBUTE,

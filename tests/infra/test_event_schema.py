@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from auditor.domain.events import ENVELOPE_VERSION
+from contract.environment import ENVELOPE_VERSION
 from infra import event_schema
 from tests.infra.conftest import Synth
 
@@ -22,7 +22,3 @@ def test_the_schema_registry_holds_the_transition_event_schema(default: Synth) -
     # And consumers find both by the stack's outputs
     outputs = default.json["Outputs"]
     assert {"EventSchemaRegistryName", "EventSchemaName"} <= set(outputs)
-
-
-def test_the_construct_registers_the_lambdas_envelope_version() -> None:
-    assert event_schema.ENVELOPE_VERSION == ENVELOPE_VERSION

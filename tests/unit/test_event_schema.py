@@ -15,8 +15,9 @@ import jsonschema
 import pytest
 
 from auditor.domain.diff import Transition
-from auditor.domain.events import ENVELOPE_VERSION, build_event
+from auditor.domain.events import build_event
 from auditor.domain.jobs import JOB_KINDS, StatusCategory
+from contract.environment import ENVELOPE_VERSION
 from tests.unit.factories import T0, job, transition
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import quote
 
 from auditor.domain.diff import Transition
+from contract.environment import ENVELOPE_VERSION
 
-ENVELOPE_VERSION = "1"
 # Failure messages are cut here so every entry stays far below EventBridge's 256 KB and SNS's 256 KB.
 MAX_FAILURE_MESSAGE_CHARS = 4_000
 TRUNCATION_MARK = " [truncated]"

@@ -20,8 +20,6 @@ from typing import Any
 from auditor.domain.jobs import JOB_KINDS, StatusCategory
 from contract.environment import OR_KEY, STUCK_TRANSITION
 
-__all__ = ["OR_KEY", "STUCK_TRANSITION"]
-
 MAX_SUBJECT_CHARS = 100
 # Chat clients render long descriptions poorly; Slack cuts a section at 3,000 characters.
 MAX_CHAT_DESCRIPTION_CHARS = 2_800
