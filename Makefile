@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
 # Node.js is pinned in package.json (the `node` package): with node_modules/.bin first on PATH, jsii
 # (aws-cdk-lib in the tests and in synth) and `npx cdk` run on that Node, not on the machine's.
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | sha1sum | cut -c1-12)
@@ -12,10 +12,13 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 .PHONY: demo test unit integration infra lint typecheck check synth fmt clean soak bench
 
-$(STAMP): requirements.txt requirements-dev.txt
+# The package itself goes in editable (its dependencies are the pinned ones above): the `job-auditor`
+# console script then runs this checkout's code.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --editable .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 # matplotlib only for `make bench` (the plot); `make test` runs the benchmark's smoke test without it.
@@ -55,7 +58,7 @@ lint: $(STAMP)
 # second pass checks the Lambda's code against 3.14's standard library (what 3.14 removed is an error).
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy --python-version 3.14 -p auditor -p slack_forwarder
+	$(VENV)/bin/mypy --python-version 3.14 -p job_auditor.auditor -p job_auditor.contract -p job_auditor.slack_forwarder
 
 check: test
 

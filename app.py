@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""CDK app of job-auditor: typed, validated context -> one stack, checked by cdk-nag.
+"""CDK app of job-auditor: typed, validated context -> one stack holding the JobAuditor construct,
+checked by cdk-nag. A thin user of the `job_auditor` package, as any other app would be.
 
 `cdk synth`/`cdk deploy` (via cdk.json) and `make synth` (CDK_OUTDIR=cdk.out python app.py) both run
 this file. It needs no AWS account or lookup: the stack is environment-agnostic. It exits 1 when the
@@ -12,17 +13,13 @@ import json
 import sys
 from pathlib import Path
 
+import aws_cdk as cdk
+
+from job_auditor import ConfigError, JobAuditorProps, JobAuditorStack, add_nag_checks
+from job_auditor.infra import nag
+from job_auditor.infra.config import load_config
+
 ROOT = Path(__file__).resolve().parent
-# The stack reads the job-kind registry, the environment's forms and the table schema from the
-# `contract` package, which ships in the Lambda asset (lambdas/) so that both sides read one copy;
-# infra imports nothing else from there (tests/unit/test_contract.py).
-sys.path.insert(0, str(ROOT / "lambdas"))
-
-import aws_cdk as cdk  # noqa: E402
-
-from infra import nag  # noqa: E402
-from infra.config import AuditorConfig, ConfigError, load_config  # noqa: E402
-from infra.stack import JobAuditorStack  # noqa: E402
 
 
 def apply_project_context(app: cdk.App) -> None:
@@ -36,7 +33,7 @@ def apply_project_context(app: cdk.App) -> None:
             app.node.set_context(key, value)
 
 
-def build_app(app: cdk.App, config: AuditorConfig) -> JobAuditorStack:
+def build_app(app: cdk.App, config: JobAuditorProps) -> JobAuditorStack:
     """Add the stack and the cdk-nag checks (a validation plugin of `app`) to `app`, a new App."""
     apply_project_context(app)
     stack = JobAuditorStack(
@@ -45,12 +42,11 @@ def build_app(app: cdk.App, config: AuditorConfig) -> JobAuditorStack:
         config=config,
         description="job-auditor: announces status transitions of Bedrock and Q in Connect jobs",
     )
-    cdk.Tags.of(stack).add("project", "job-auditor")
-    nag.add_checks(app)
+    add_nag_checks(app)
     return stack
 
 
-def app_config(app: cdk.App) -> AuditorConfig:
+def app_config(app: cdk.App) -> JobAuditorProps:
     """The app's whole context (-c, cdk.json, cdk.context.json and what the CLI adds), validated: an
     unknown key fails too, not only a bad value."""
     return load_config(app.node.get_all_context())

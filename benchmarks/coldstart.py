@@ -21,8 +21,7 @@ from typing import Any
 def _services() -> tuple[str, ...]:
     """The state and publishing clients, and every client the default kinds and their scope discovery
     use (what a default deployment's first run builds)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambdas"))
-    from contract.kinds import default_kind_ids, job_clients  # noqa: PLC0415
+    from job_auditor.contract.kinds import default_kind_ids, job_clients  # noqa: PLC0415
 
     return ("dynamodb", "events", "sns", *job_clients(default_kind_ids()))
 
@@ -32,9 +31,9 @@ SERVICES = _services()
 _HANDLER = """
 import json, time
 t0 = time.perf_counter()
-import auditor.handler
+import job_auditor.auditor.handler
 t1 = time.perf_counter()
-from auditor.adapters.clients import ClientFactory
+from job_auditor.auditor.adapters.clients import ClientFactory
 factory = ClientFactory()
 for service in SERVICES:
     factory(service, "us-east-1")

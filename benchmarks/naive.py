@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from contract.kinds import JOB_KINDS, JobKindSpec
+from job_auditor.contract.kinds import JOB_KINDS, JobKindSpec
 
 NAIVE_TABLE = "naive-jobs"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.scenario import listing_class
-from contract.kinds import JOB_KINDS
+from job_auditor.contract.kinds import JOB_KINDS
 
 
 def _list_calls(row: dict[str, Any], label: str) -> int:

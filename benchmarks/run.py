@@ -24,15 +24,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
+from benchmarks import coldstart
+from benchmarks.cost import cost_model
+from benchmarks.scenario import LISTING_CLASSES, Scenario, listing_class
+from job_auditor.auditor.adapters.state_store import CLAIM_CONCURRENCY
+from job_auditor.contract.kinds import JOB_KINDS, default_kind_ids, job_clients
+from simulator.world import DEFAULT_START, MotoServer, World
 
-from auditor.adapters.state_store import CLAIM_CONCURRENCY  # noqa: E402
-from benchmarks import coldstart  # noqa: E402
-from benchmarks.cost import cost_model  # noqa: E402
-from benchmarks.scenario import LISTING_CLASSES, Scenario, listing_class  # noqa: E402
-from contract.kinds import JOB_KINDS, default_kind_ids, job_clients  # noqa: E402
-from simulator.world import DEFAULT_START, MotoServer, World  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "benchmarks" / "results"
 CYCLE = timedelta(minutes=5)
@@ -104,7 +103,7 @@ class Worker:
 
     def __init__(self, mode: str, env: dict[str, str], log: IO[str]) -> None:
         child_env = dict(os.environ)
-        child_env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "lambdas"), str(ROOT)])
+        child_env["PYTHONPATH"] = str(ROOT)
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.worker"],
             stdin=subprocess.PIPE,

@@ -26,12 +26,12 @@ import boto3
 import botocore
 import botocore.session
 
-from auditor.adapters.job_api import BotoJobApi
-from auditor.adapters.state_codec import job_item
-from auditor.domain.jobs import JOB_KINDS, JobKindSpec, JobState, ObservedJob, Source
 from benchmarks.naive import NAIVE_TABLE
 from benchmarks.naive import table_definition as naive_table
-from contract.kinds import DiscoveryStep, StatusCategory, default_kind_ids
+from job_auditor.auditor.adapters.job_api import BotoJobApi
+from job_auditor.auditor.adapters.state_codec import job_item
+from job_auditor.auditor.domain.jobs import JOB_KINDS, JobKindSpec, JobState, ObservedJob, Source
+from job_auditor.contract.kinds import DiscoveryStep, StatusCategory, default_kind_ids
 from simulator import ControlPlane
 from simulator.world import ACCOUNT, REGION, TABLE, World
 

@@ -75,9 +75,9 @@ def main() -> None:
     session = boto3.session.Session()
     invoke: Any
     if mode == "auditor":
-        from auditor import handler  # noqa: PLC0415
-        from auditor.adapters.clients import ClientFactory  # noqa: PLC0415
-        from contract.state_schema import INDEXES  # noqa: PLC0415
+        from job_auditor.auditor import handler  # noqa: PLC0415
+        from job_auditor.auditor.adapters.clients import ClientFactory  # noqa: PLC0415
+        from job_auditor.contract.state_schema import INDEXES  # noqa: PLC0415
 
         meter = Meter(indexes=[(i.partition_key, i.sort_key) for i in INDEXES])
         meter.attach(session)
@@ -88,7 +88,7 @@ def main() -> None:
             return handler.lambda_handler({"source": "aws.scheduler"}, _Context())
     else:
         from benchmarks.naive import NaivePoller  # noqa: PLC0415
-        from contract.kinds import default_kind_ids  # noqa: PLC0415
+        from job_auditor.contract.kinds import default_kind_ids  # noqa: PLC0415
 
         meter = Meter(key_names=("jobId", "-"))
         meter.attach(session)

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lambdas"))
+from job_auditor.slack_forwarder.blocks import render
 
-from slack_forwarder.blocks import render  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUT = ROOT / "docs" / "img"
 _BASE: dict[str, Any] = {

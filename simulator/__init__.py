@@ -7,24 +7,13 @@ registered job kind's list, get and scope discovery operations from botocore's m
 record of served calls and seeded fault injection.
 """
 
-import sys
-from pathlib import Path
-
-# The simulator serves what the job-kind registry describes (lambdas/contract, standard library only,
-# shipped in the Lambda asset): its import root must be importable however the simulator is started
-# (python -m simulator.server, make demo, the tests).
-_CONTRACT_ROOT = str(Path(__file__).resolve().parent.parent / "lambdas")
-if _CONTRACT_ROOT not in sys.path:
-    sys.path.append(_CONTRACT_ROOT)
-
-
-from simulator.call_log import CallLog, CallRecord  # noqa: E402 (after the contract root)
-from simulator.clock import SimClock  # noqa: E402 (after the contract root)
-from simulator.errors import ApiError  # noqa: E402 (after the contract root)
-from simulator.faults import FaultDecision, FaultPlan, FaultRates, FaultRule  # noqa: E402 (after the contract root)
-from simulator.httpd import SimulatorServer  # noqa: E402 (after the contract root)
-from simulator.records import ImportJob, KnowledgeBase, ModelCopyJob, ModelImportJob  # noqa: E402 (after the contract root)
-from simulator.state import DEFAULT_ACCOUNT_ID, ControlPlane  # noqa: E402 (after the contract root)
+from simulator.call_log import CallLog, CallRecord
+from simulator.clock import SimClock
+from simulator.errors import ApiError
+from simulator.faults import FaultDecision, FaultPlan, FaultRates, FaultRule
+from simulator.httpd import SimulatorServer
+from simulator.records import ImportJob, KnowledgeBase, ModelCopyJob, ModelImportJob
+from simulator.state import DEFAULT_ACCOUNT_ID, ControlPlane
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",

@@ -19,11 +19,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "lambdas"))  # the Lambda asset's import root, as in AWS
+from job_auditor.contract.kinds import JOB_KINDS, JobKindSpec, StatusCategory, kind_ids
+from simulator.world import ACCOUNT, DEFAULT_START, REGION, MotoServer, World
 
-from contract.kinds import JOB_KINDS, JobKindSpec, StatusCategory, kind_ids  # noqa: E402
-from simulator.world import ACCOUNT, DEFAULT_START, REGION, MotoServer, World  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 # The outcomes the other kinds end in, in turn (each kind takes the first of the rotation it has).
 OUTCOMES = (StatusCategory.SUCCEEDED, StatusCategory.FAILED, StatusCategory.STOPPED, StatusCategory.PARTIAL)
@@ -239,7 +238,7 @@ def main() -> int:
         every_kind = {"JOB_KINDS": ",".join(kind_ids())}
         with open(log_path, "w") as log, World(moto, DEFAULT_START, env=every_kind) as w:
             with redirect_stdout(log):
-                import auditor.handler  # noqa: F401, PLC0415 (bind the JSON logger to the log file)
+                import job_auditor.auditor.handler  # noqa: F401, PLC0415 (bind the JSON logger to the log file)
             totals, expected = play(w, log)
             print(f"\nDone: {totals[0]} events and {totals[1]} notifications; expected {expected} of each.")
             if totals != [expected, expected]:

@@ -17,7 +17,7 @@ from typing import Any
 import botocore.session
 from botocore import xform_name
 
-from contract.kinds import DiscoveryStep, JobKindSpec
+from job_auditor.contract.kinds import DiscoveryStep, JobKindSpec
 from simulator.shapes import Shape
 
 # The default page size when a request has no maxResults, capped by the model's maximum.

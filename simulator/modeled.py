@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from contract.kinds import JOB_KINDS, JobKindSpec, StatusFilterStyle
+from job_auditor.contract.kinds import JOB_KINDS, JobKindSpec, StatusFilterStyle
 from simulator import api
 from simulator.errors import constraint, not_found
 from simulator.kind_model import KindModel, OperationInfo, StepModel, field_for_attribute, kind_model

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from contract.kinds import JOB_KINDS, DiscoveryStep, JobKindSpec, StatusCategory
+from job_auditor.contract.kinds import JOB_KINDS, DiscoveryStep, JobKindSpec, StatusCategory
 from simulator.clock import SimClock
 from simulator.errors import ApiError
 from simulator.kind_model import KindModel, StepModel, kind_model

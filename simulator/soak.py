@@ -37,17 +37,15 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "lambdas") not in sys.path:
-    sys.path.insert(0, str(ROOT / "lambdas"))  # the Lambda asset's import root, as in AWS
+from job_auditor.contract.kinds import DiscoveryStep, StatusCategory, kind_ids
+from simulator.aws_faults import CRASH_POINTS, AwsFaultInjector, AwsFaultRates, SimulatedCrash
+from simulator.faults import FaultPlan
+from simulator.mutators import ResponseMutator, Rule
+from simulator.oracle import Truth, Verdict
+from simulator.records import ImportJob
+from simulator.world import ACCOUNT, DEFAULT_START, REGION, FakeLambdaContext, MotoServer, World
 
-from contract.kinds import DiscoveryStep, StatusCategory, kind_ids  # noqa: E402
-from simulator.aws_faults import CRASH_POINTS, AwsFaultInjector, AwsFaultRates, SimulatedCrash  # noqa: E402
-from simulator.faults import FaultPlan  # noqa: E402
-from simulator.mutators import ResponseMutator, Rule  # noqa: E402
-from simulator.oracle import Truth, Verdict  # noqa: E402
-from simulator.records import ImportJob  # noqa: E402
-from simulator.world import ACCOUNT, DEFAULT_START, REGION, FakeLambdaContext, MotoServer, World  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 BEDROCK_NEXT = {"InProgress": ("Completed", "Completed", "Failed", "Stopping"), "Stopping": ("Failed",)}
 QCONNECT_NEXT = {
@@ -394,9 +392,9 @@ class Soak:
         return hook
 
     def _overlapping_run(self) -> None:
-        from auditor.adapters.clients import ClientFactory  # noqa: PLC0415
-        from auditor.handler import build_auditor  # noqa: PLC0415
-        from auditor.settings import load_settings  # noqa: PLC0415
+        from job_auditor.auditor.adapters.clients import ClientFactory  # noqa: PLC0415
+        from job_auditor.auditor.handler import build_auditor  # noqa: PLC0415
+        from job_auditor.auditor.settings import load_settings  # noqa: PLC0415
 
         settings = load_settings()
         auditor = build_auditor(settings, ClientFactory())
@@ -428,7 +426,7 @@ class Soak:
         self.w.notifications_received()
 
     def run(self, progress: bool = False) -> SoakReport:
-        from auditor.adapters.clients import ClientFactory  # noqa: PLC0415
+        from job_auditor.auditor.adapters.clients import ClientFactory  # noqa: PLC0415
 
         started = time.monotonic()
         sleeper = _VirtualSleep()
@@ -499,7 +497,7 @@ class Soak:
     def _repeated_baseline(self, session: Any) -> None:
         """The first run records every job silently, then fails to write its checkpoints; jobs move on;
         the second run is a baseline again, and must announce those moves. No other fault meanwhile."""
-        from auditor.adapters.clients import ClientFactory  # noqa: PLC0415
+        from job_auditor.auditor.adapters.clients import ClientFactory  # noqa: PLC0415
 
         self.injector.enabled = False
         self.injector.fail_checkpoint_writes = True
@@ -543,7 +541,7 @@ class Soak:
             self.w.dynamodb.batch_write_item(RequestItems={"job-auditor-state": batch})
 
     def _check_checkpoints(self) -> None:
-        from auditor.adapters.state_codec import parse_timestamp  # noqa: PLC0415
+        from job_auditor.auditor.adapters.state_codec import parse_timestamp  # noqa: PLC0415
 
         checkpoints: dict[str, datetime] = {}
         for source_key in {job.source_key for job in self.truth.jobs.values()}:
@@ -556,7 +554,7 @@ class Soak:
                 checkpoints[source_key] = parse_timestamp(item["lastRunStartedAt"]["S"])
 
         def recorded(source_key: str, job: Any) -> bool:
-            from auditor.adapters.state_codec import timestamp  # noqa: PLC0415
+            from job_auditor.auditor.adapters.state_codec import timestamp  # noqa: PLC0415
 
             key = {
                 "pk": {"S": f"SRC#{source_key}"},

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from contract.kinds import JOB_KINDS, JobKindSpec
+from job_auditor.contract.kinds import JOB_KINDS, JobKindSpec
 from simulator.call_log import CallLog
 from simulator.clock import SimClock
 from simulator.faults import FaultPlan

@@ -26,7 +26,7 @@ import boto3
 import time_machine
 from moto.server import ThreadedMotoServer
 
-from contract.kinds import job_clients
+from job_auditor.contract.kinds import job_clients
 from simulator import ControlPlane, SimClock, SimulatorServer
 
 ACCOUNT = "123456789012"
@@ -168,7 +168,7 @@ class World:
         return boto3.client(service, region_name=self.region)
 
     def _create_resources(self) -> None:
-        from contract.state_schema import table_definition  # noqa: PLC0415 (lambdas on path)
+        from job_auditor.contract.state_schema import table_definition  # noqa: PLC0415 (lambdas on path)
 
         self.dynamodb = self.client("dynamodb")
         self.dynamodb.create_table(**table_definition(TABLE))
@@ -224,7 +224,7 @@ class World:
     ) -> dict[str, Any]:
         """One scheduled invocation of the real handler; `clients` (a ClientFactory, e.g. on a
         session with fault hooks) replaces the handler's own for this invocation."""
-        from auditor import handler  # noqa: PLC0415 (lambdas on path)
+        from job_auditor.auditor import handler  # noqa: PLC0415 (lambdas on path)
 
         handler._clients.cache_clear()  # endpoints are per world
         if context is None:

@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from auditor.adapters.state_store import explain_claim_failure
-from auditor.domain.checkpoint import Checkpoint
-from auditor.domain.diff import Transition
-from auditor.domain.jobs import JobState, ObservedJob, Source
-from auditor.ports import ClaimResult, Listing, PublishResult, SourceError, Stopped
-from auditor.service import Auditor, AuditPolicy
-from contract.kinds import DiscoveryStep
+from job_auditor.auditor.adapters.state_store import explain_claim_failure
+from job_auditor.auditor.domain.checkpoint import Checkpoint
+from job_auditor.auditor.domain.diff import Transition
+from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source
+from job_auditor.auditor.ports import ClaimResult, Listing, PublishResult, SourceError, Stopped
+from job_auditor.auditor.service import Auditor, AuditPolicy
+from job_auditor.contract.kinds import DiscoveryStep
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

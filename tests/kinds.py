@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from contract.kinds import IamGrant, JobKindSpec, StatusCategory
+from job_auditor.contract.kinds import IamGrant, JobKindSpec, StatusCategory
 
 THROUGHPUT = JobKindSpec(
     id="bedrock-provisioned-throughput",

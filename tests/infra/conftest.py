@@ -85,7 +85,7 @@ class Synth:
 def synth(context: Mapping[str, object], outdir: Path) -> Synth:
     """Build the app exactly as app.py does (config model, stack, cdk-nag) and synthesize it."""
     from app import build_app
-    from infra.config import load_config
+    from job_auditor.infra.config import load_config
 
     app = cdk.App(outdir=str(outdir))
     stack = build_app(app, load_config(context))

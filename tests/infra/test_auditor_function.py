@@ -8,8 +8,8 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from auditor.settings import ENV_VARS, load_settings, scope_env_vars
-from infra.config import AuditorConfig
+from job_auditor.auditor.settings import ENV_VARS, load_settings, scope_env_vars
+from job_auditor.infra.config import JobAuditorProps
 from tests.infra.conftest import Synth
 
 POWERTOOLS_VARS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
@@ -49,7 +49,7 @@ def test_runtime_architecture_handler(default: Synth) -> None:
     props = _function(default)
     assert props["Runtime"] == "python3.14"
     assert props["Architectures"] == ["arm64"]
-    assert props["Handler"] == "auditor.handler.lambda_handler"
+    assert props["Handler"] == "job_auditor.auditor.handler.lambda_handler"
 
 
 def test_reserved_concurrency_one_and_no_async_retries(default: Synth) -> None:
@@ -83,14 +83,14 @@ def test_powertools_layer_comes_from_the_public_ssm_parameter_for_arm64_python31
     layers = _function(default)["Layers"]
     assert len(layers) == 1
     parameter = layers[0]["Ref"]
-    version = AuditorConfig().powertools_layer_version  # the pinned release, not "latest"
+    version = JobAuditorProps().powertools_layer_version  # the pinned release, not "latest"
     assert default.json["Parameters"][parameter] == {
         "Type": "AWS::SSM::Parameter::Value<String>",
         "Default": f"/aws/service/powertools/python/arm64/python3.14/{version}",
     }
 
 
-def test_code_asset_is_the_lambdas_directory_without_pycache(default: Synth) -> None:
+def test_code_asset_is_the_lambda_code_of_the_package_without_pycache(default: Synth) -> None:
     # The function's S3Key is "<asset hash>.zip"; the assets manifest maps the hash to the staged folder.
     key = _function(default)["Code"]["S3Key"]
     manifest = json.loads((default.outdir / f"{default.stack.artifact_id}.assets.json").read_text())
@@ -98,9 +98,12 @@ def test_code_asset_is_the_lambdas_directory_without_pycache(default: Synth) -> 
     assert source["packaging"] == "zip"
     asset_dir = default.outdir / source["path"]
     files = {p.relative_to(asset_dir).as_posix() for p in asset_dir.rglob("*") if p.is_file()}
-    assert "auditor/settings.py" in files
-    assert "contract/state_schema.py" in files
+    assert "job_auditor/auditor/settings.py" in files
+    assert "job_auditor/contract/state_schema.py" in files
+    assert "job_auditor/slack_forwarder/handler.py" in files
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
+    # and none of the CDK side: the constructs, the CLI, the schema files
+    assert {f.split("/")[1] for f in files} == {"__init__.py", "auditor", "contract", "slack_forwarder"}
 
 
 def test_environment_names_are_exactly_the_lambdas_contract(default: Synth, full: Synth) -> None:
@@ -120,9 +123,11 @@ def test_environment_values_pass_the_lambdas_own_validation(default: Synth, full
 
 def test_environment_values(default: Synth, full: Synth) -> None:
     env = _environment(default)
-    assert env["STATE_TABLE_NAME"] == {"Ref": default.logical_id(default.stack.state.table)}
-    assert env["EVENT_BUS_NAME"] == {"Ref": default.logical_id(default.stack.events.bus)}
-    assert env["NOTIFICATION_TOPIC_ARN"] == {"Ref": default.logical_id(default.stack.notifications.topic)}
+    assert env["STATE_TABLE_NAME"] == {"Ref": default.logical_id(default.stack.job_auditor.state.table)}
+    assert env["EVENT_BUS_NAME"] == {"Ref": default.logical_id(default.stack.job_auditor.events.bus)}
+    assert env["NOTIFICATION_TOPIC_ARN"] == {
+        "Ref": default.logical_id(default.stack.job_auditor.notifications.topic)
+    }
     assert env["ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
     assert {k: v for k, v in env.items() if isinstance(v, str)} == {
         "EVENT_SOURCE": "job-auditor",

@@ -12,11 +12,11 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 
-from auditor.settings import BOUNDS, SettingsError, load_settings
-from contract.kinds import default_kind_ids, every_status
-from infra.config import (
-    AuditorConfig,
+from job_auditor.auditor.settings import BOUNDS, SettingsError, load_settings
+from job_auditor.contract.kinds import default_kind_ids, every_status
+from job_auditor.infra.config import (
     ConfigError,
+    JobAuditorProps,
     context_keys,
     expected_forms,
     filter_combinations,
@@ -98,7 +98,7 @@ def test_bad_value_names_the_key_and_the_expected_form(key: str) -> None:
 
 def test_defaults() -> None:
     config = load_config({})
-    assert config == AuditorConfig()
+    assert config == JobAuditorProps()
     assert config.stack_name == "JobAuditor"
     assert config.job_kinds == default_kind_ids()
     assert "bedrock-customization" not in config.job_kinds  # opt-in: it has native events
@@ -174,7 +174,7 @@ def test_heartbeat_window_longer_than_a_day_is_rejected() -> None:
 
 def test_keys_cdk_itself_uses_are_let_through() -> None:
     config = load_config({"@aws-cdk/core:newStyleStackSynthesis": True, "acknowledged-issue-numbers": [1]})
-    assert config == AuditorConfig()
+    assert config == JobAuditorProps()
 
 
 def _run_app(context: dict[str, object], outdir: Path) -> subprocess.CompletedProcess[str]:
@@ -273,7 +273,7 @@ def test_every_number_in_the_context_has_an_upper_and_a_lower_bound() -> None:
     # log retention takes one of CloudWatch's values, which bounds it too
     unbounded = [
         name
-        for name, info in AuditorConfig.model_fields.items()
+        for name, info in JobAuditorProps.model_fields.items()
         if info.annotation is int
         and name != "log_retention_days"
         and not {"Ge", "Le"} <= {type(m).__name__ for m in info.metadata}
@@ -423,7 +423,7 @@ def test_every_key_the_cdk_cli_and_cdk_json_feature_flags_bring_passes() -> None
     )
     # When the app's whole context is validated / Then only job-auditor's own key is read
     config = app_config(cdk.App(context=context))
-    assert config == AuditorConfig(notify_statuses=("Completed", "Failed"))
+    assert config == JobAuditorProps(notify_statuses=("Completed", "Failed"))
 
 
 # Issue 10, item 12: stuck alerts reach people under any status filter unless opted out.

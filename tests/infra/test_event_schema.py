@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from contract.environment import ENVELOPE_VERSION
-from infra import event_schema
+from job_auditor.contract.environment import ENVELOPE_VERSION
+from job_auditor.infra import event_schema
 from tests.infra.conftest import Synth
 
 

@@ -16,7 +16,7 @@ TABLE_ACTIONS = [
 
 
 def _auditor_statements(synth: Synth) -> list[dict[str, Any]]:
-    role_id = synth.logical_id(synth.stack.auditor.role)
+    role_id = synth.logical_id(synth.stack.job_auditor.auditor.role)
     policies = [
         p
         for p in synth.resources("AWS::IAM::Policy").values()
@@ -46,11 +46,11 @@ def _arn(service: str, region: Any, resource: str) -> dict[str, Any]:
 def _common(synth: Synth) -> list[dict[str, Any]]:
     """Logs, X-Ray, table, bus, topic and its key: present whatever the job kinds."""
     ids = {
-        "log_group": synth.logical_id(synth.stack.auditor.log_group),
-        "table": synth.logical_id(synth.stack.state.table),
-        "bus": synth.logical_id(synth.stack.events.bus),
-        "topic": synth.logical_id(synth.stack.notifications.topic),
-        "key": synth.logical_id(synth.stack.key.key),
+        "log_group": synth.logical_id(synth.stack.job_auditor.auditor.log_group),
+        "table": synth.logical_id(synth.stack.job_auditor.state.table),
+        "bus": synth.logical_id(synth.stack.job_auditor.events.bus),
+        "topic": synth.logical_id(synth.stack.job_auditor.notifications.topic),
+        "key": synth.logical_id(synth.stack.job_auditor.key.key),
     }
     table_arn = {"Fn::GetAtt": [ids["table"], "Arn"]}
     return [
@@ -170,7 +170,7 @@ def test_named_knowledge_bases_and_regions_narrow_the_resources(full: Synth) -> 
     def each(service: str, resource: str) -> list[dict[str, Any]]:
         return [_plain(service, r, resource) for r in regions]
 
-    topics = [full.stack.notifications.topic, full.stack.notifications.chat_topic]
+    topics = [full.stack.job_auditor.notifications.topic, full.stack.job_auditor.notifications.chat_topic]
     expected = [
         *(s for s in _common(full) if s["Action"] != "sns:Publish"),
         # Q in Connect's knowledge bases are named: no wisdom:ListKnowledgeBases.
@@ -288,9 +288,9 @@ def test_no_policy_in_any_stack_grants_a_wildcard_action(
 
 
 def test_scheduler_role_may_only_invoke_the_function_and_feed_the_dlq(default: Synth) -> None:
-    fn = default.logical_id(default.stack.auditor.function)
-    dlq = default.logical_id(default.stack.schedule.dead_letter_queue)
-    role_id = default.logical_id(default.stack.schedule.role)
+    fn = default.logical_id(default.stack.job_auditor.auditor.function)
+    dlq = default.logical_id(default.stack.job_auditor.schedule.dead_letter_queue)
+    role_id = default.logical_id(default.stack.job_auditor.schedule.role)
     policies = [
         p
         for p in default.resources("AWS::IAM::Policy").values()

@@ -11,12 +11,12 @@ from tests.infra.conftest import Synth
 def _alarms(synth: Synth) -> dict[str, dict[str, Any]]:
     return {
         name: synth.resources("AWS::CloudWatch::Alarm")[synth.logical_id(alarm)]["Properties"]
-        for name, alarm in synth.stack.monitoring.alarms.items()
+        for name, alarm in synth.stack.job_auditor.monitoring.alarms.items()
     }
 
 
 def test_seven_alarms_each_notify_the_ops_topic_on_alarm_and_ok(default: Synth) -> None:
-    ops = {"Ref": default.logical_id(default.stack.monitoring.ops_topic)}
+    ops = {"Ref": default.logical_id(default.stack.job_auditor.monitoring.ops_topic)}
     alarms = _alarms(default)
     expected = {"Errors", "Throttles", "Duration", "DeadLetters", "Heartbeat", "Parked", "ClaimConflicts"}
     assert set(alarms) == expected
@@ -27,7 +27,10 @@ def test_seven_alarms_each_notify_the_ops_topic_on_alarm_and_ok(default: Synth) 
 
 
 def test_function_alarms(default: Synth) -> None:
-    fn = {"Name": "FunctionName", "Value": {"Ref": default.logical_id(default.stack.auditor.function)}}
+    fn = {
+        "Name": "FunctionName",
+        "Value": {"Ref": default.logical_id(default.stack.job_auditor.auditor.function)},
+    }
     alarms = _alarms(default)
     expected = {
         "Errors": ("Errors", "Sum", 1, "GreaterThanOrEqualToThreshold"),
@@ -51,7 +54,7 @@ def test_duration_alarm_follows_the_timeout(full: Synth) -> None:
 
 def test_dead_letter_queue_depth_alarm(default: Synth) -> None:
     props = _alarms(default)["DeadLetters"]
-    dlq = default.logical_id(default.stack.schedule.dead_letter_queue)
+    dlq = default.logical_id(default.stack.job_auditor.schedule.dead_letter_queue)
     assert props["Namespace"] == "AWS/SQS"
     assert props["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert props["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]

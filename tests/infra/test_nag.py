@@ -8,8 +8,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 
-from infra import nag
-from infra.config import load_config
+from job_auditor.infra import nag
+from job_auditor.infra.config import load_config
 from tests.infra.conftest import Synth
 
 VARIANTS = ("default", "full", "bedrock_only", "all_kinds")

@@ -11,7 +11,7 @@ from tests.infra.conftest import Synth
 
 
 def _topic(synth: Synth) -> tuple[str, dict[str, Any]]:
-    topic_id = synth.logical_id(synth.stack.notifications.topic)
+    topic_id = synth.logical_id(synth.stack.job_auditor.notifications.topic)
     return topic_id, synth.resources("AWS::SNS::Topic")[topic_id]
 
 
@@ -77,7 +77,7 @@ def test_email_subscriptions_filter_on_the_notify_statuses(full: Synth) -> None:
 
 
 def test_ops_emails_subscribe_to_the_ops_topic_without_a_filter(full: Synth) -> None:
-    ops_id = full.logical_id(full.stack.monitoring.ops_topic)
+    ops_id = full.logical_id(full.stack.job_auditor.monitoring.ops_topic)
     full.template.has_resource_properties(
         "AWS::SNS::Subscription",
         {
@@ -90,7 +90,7 @@ def test_ops_emails_subscribe_to_the_ops_topic_without_a_filter(full: Synth) -> 
 
 
 def test_slack_channel_relays_the_chat_topic_and_can_do_nothing_else(full: Synth) -> None:
-    topic_id = full.logical_id(full.stack.notifications.chat_topic)
+    topic_id = full.logical_id(full.stack.job_auditor.notifications.chat_topic)
     _, channel = full.only("AWS::Chatbot::SlackChannelConfiguration")
     props = channel["Properties"]
     assert props["SlackWorkspaceId"] == "T0123ABCD"
@@ -114,7 +114,7 @@ def test_chatbot_gets_its_own_topic_and_the_lambda_applies_the_same_filter(full:
     # Chatbot owns its subscription (no filter policy possible): it subscribes the chat topic, to
     # which the Lambda publishes custom notifications that pass the notification filter.
     stack = full.stack
-    chat = stack.notifications.chat_topic
+    chat = stack.job_auditor.notifications.chat_topic
     assert chat is not None
     chat_id = full.logical_id(chat)
     (channel,) = full.resources("AWS::Chatbot::SlackChannelConfiguration").values()
@@ -122,7 +122,7 @@ def test_chatbot_gets_its_own_topic_and_the_lambda_applies_the_same_filter(full:
     (function,) = [
         f
         for f in full.resources("AWS::Lambda::Function").values()
-        if f["Properties"]["Handler"] == "auditor.handler.lambda_handler"
+        if f["Properties"]["Handler"] == "job_auditor.auditor.handler.lambda_handler"
     ]
     env = function["Properties"]["Environment"]["Variables"]
     assert env["CHAT_TOPIC_ARN"] == {"Ref": chat_id}
@@ -145,11 +145,11 @@ def test_chatbot_gets_its_own_topic_and_the_lambda_applies_the_same_filter(full:
 
 
 def test_without_slack_there_is_no_chat_topic_and_no_filter(default: Synth) -> None:
-    assert default.stack.notifications.chat_topic is None
+    assert default.stack.job_auditor.notifications.chat_topic is None
     (function,) = [
         f
         for f in default.resources("AWS::Lambda::Function").values()
-        if f["Properties"]["Handler"] == "auditor.handler.lambda_handler"
+        if f["Properties"]["Handler"] == "job_auditor.auditor.handler.lambda_handler"
     ]
     env = function["Properties"]["Environment"]["Variables"]
     assert env["CHAT_TOPIC_ARN"] == ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from infra.config import AuditorConfig, load_config
+from job_auditor.infra.config import JobAuditorProps, load_config
 
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
 
@@ -19,7 +19,7 @@ def _pinned_powertools() -> str:
 
 def test_default_layer_version_is_the_pinned_release() -> None:
     # Given requirements.txt's pin, When the context does not name a layer version, Then the pin is used
-    assert AuditorConfig().powertools_layer_version == _pinned_powertools()
+    assert JobAuditorProps().powertools_layer_version == _pinned_powertools()
 
 
 def test_latest_only_on_request() -> None:

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from auditor.domain.notifications import kind_name
-from auditor.settings import load_settings
-from contract.kinds import JobKindSpec, registered
-from infra.config import ConfigError, load_config
+from job_auditor.auditor.domain.notifications import kind_name
+from job_auditor.auditor.settings import load_settings
+from job_auditor.contract.kinds import JobKindSpec, registered
+from job_auditor.infra.config import ConfigError, load_config
 from tests.infra.conftest import synth
 from tests.infra.test_iam import _arn, _assert_same, _auditor_statements, _common, _list_jobs, _statement
 from tests.kinds import THROUGHPUT

@@ -11,7 +11,7 @@ def test_schedule_invokes_the_function_at_the_configured_rate(default: Synth, fu
     assert props["ScheduleExpression"] == "rate(5 minutes)"
     assert props["State"] == "ENABLED"
     assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
-    fn = default.logical_id(default.stack.auditor.function)
+    fn = default.logical_id(default.stack.job_auditor.auditor.function)
     assert props["Target"]["Arn"] == {"Fn::GetAtt": [fn, "Arn"]}
     _, full_schedule = full.only("AWS::Scheduler::Schedule")
     assert full_schedule["Properties"]["ScheduleExpression"] == "rate(10 minutes)"
@@ -20,7 +20,7 @@ def test_schedule_invokes_the_function_at_the_configured_rate(default: Synth, fu
 def test_retry_policy_and_dead_letter_queue(default: Synth, full: Synth) -> None:
     _, schedule = default.only("AWS::Scheduler::Schedule")
     target = schedule["Properties"]["Target"]
-    dlq = default.logical_id(default.stack.schedule.dead_letter_queue)
+    dlq = default.logical_id(default.stack.job_auditor.schedule.dead_letter_queue)
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 300}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq, "Arn"]}}
     _, full_schedule = full.only("AWS::Scheduler::Schedule")

@@ -12,12 +12,12 @@ import pytest
 from aws_cdk.assertions import Match
 from cfnlint.api import lint
 
-from contract.slack_forwarder import (
+from job_auditor.contract.slack_forwarder import (
     IDEMPOTENCY_EXPIRY_ATTRIBUTE,
     IDEMPOTENCY_KEY_ATTRIBUTE,
     IDEMPOTENCY_TABLE_ENV,
 )
-from infra import nag
+from job_auditor.infra import nag
 from tests.infra.conftest import FULL_CONTEXT, Synth, synth
 
 SECRET_NAME = "job-auditor/slack-webhook"
@@ -25,7 +25,7 @@ SLACK_CONTEXT: dict[str, object] = FULL_CONTEXT | {
     "stackName": "JobAuditorSlackWebhook",
     "slackWebhookSecretName": SECRET_NAME,
 }
-HANDLER = "slack_forwarder.handler.lambda_handler"
+HANDLER = "job_auditor.slack_forwarder.handler.lambda_handler"
 FILTER = {
     "$or": [{"status": ["Completed", "Failed", "COMPLETE", "FAILED"]}, {"transition": ["stuck"]}],
     "jobName": [{"prefix": "prod-"}, {"prefix": "release-"}],
@@ -76,7 +76,7 @@ def _secret_arn() -> dict[str, Any]:
 @pytest.mark.parametrize("variant", ["default", "full", "bedrock_only"])
 def test_absent_without_a_secret_name(variant: str, request: pytest.FixtureRequest) -> None:
     s: Synth = request.getfixturevalue(variant)
-    assert s.stack.slack_webhook is None
+    assert s.stack.job_auditor.slack_webhook is None
     handlers = [f["Properties"]["Handler"] for f in s.resources("AWS::Lambda::Function").values()]
     assert HANDLER not in handlers
     assert not [
@@ -96,13 +96,13 @@ def test_function_runs_the_forwarder_from_the_shared_asset(slack: Synth) -> None
     (auditor,) = [
         f
         for f in slack.resources("AWS::Lambda::Function").values()
-        if f["Properties"]["Handler"] == "auditor.handler.lambda_handler"
+        if f["Properties"]["Handler"] == "job_auditor.auditor.handler.lambda_handler"
     ]
     # One asset for both functions, and the same Powertools layer parameter
     assert props["Code"] == auditor["Properties"]["Code"]
     assert props["Layers"] == auditor["Properties"]["Layers"]
     env = props["Environment"]["Variables"]
-    table_id = slack.logical_id(slack.stack.slack_webhook.idempotency_table)
+    table_id = slack.logical_id(slack.stack.job_auditor.slack_webhook.idempotency_table)
     assert env == {
         "WEBHOOK_SECRET_NAME": SECRET_NAME,
         IDEMPOTENCY_TABLE_ENV: {"Ref": table_id},
@@ -120,7 +120,7 @@ def test_no_webhook_url_anywhere_in_the_template(slack: Synth) -> None:
 
 def test_subscribed_to_the_transition_topic_with_the_email_filter_policy(slack: Synth) -> None:
     function_id, _ = _forwarder(slack)
-    topic_id = slack.logical_id(slack.stack.notifications.topic)
+    topic_id = slack.logical_id(slack.stack.job_auditor.notifications.topic)
     slack.template.has_resource_properties(
         "AWS::SNS::Subscription",
         {
@@ -204,7 +204,7 @@ def test_role_reads_exactly_that_one_secret(slack: Synth) -> None:
 
 def test_failed_invocations_are_retried_then_dead_lettered_and_alarmed(slack: Synth) -> None:
     function_id, function = _forwarder(slack)
-    dlq = slack.stack.slack_webhook.dead_letter_queue
+    dlq = slack.stack.job_auditor.slack_webhook.dead_letter_queue
     dlq_id = slack.logical_id(dlq)
     assert function["Properties"]["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
     slack.template.has_resource_properties(
@@ -213,7 +213,7 @@ def test_failed_invocations_are_retried_then_dead_lettered_and_alarmed(slack: Sy
     )
     queue = slack.resources("AWS::SQS::Queue")[dlq_id]["Properties"]
     assert queue["SqsManagedSseEnabled"] is True
-    ops_id = slack.logical_id(slack.stack.monitoring.ops_topic)
+    ops_id = slack.logical_id(slack.stack.job_auditor.monitoring.ops_topic)
     slack.template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
@@ -227,7 +227,7 @@ def test_failed_invocations_are_retried_then_dead_lettered_and_alarmed(slack: Sy
 
 
 def test_log_group_has_the_configured_retention(slack: Synth) -> None:
-    log_group_id = slack.logical_id(slack.stack.slack_webhook.log_group)
+    log_group_id = slack.logical_id(slack.stack.job_auditor.slack_webhook.log_group)
     assert slack.resources("AWS::Logs::LogGroup")[log_group_id]["Properties"]["RetentionInDays"] == 90
 
 
@@ -246,7 +246,7 @@ def test_no_cfn_lint_errors(slack: Synth) -> None:
 
 
 def test_idempotency_table_is_encrypted_recoverable_and_expires_its_records(slack: Synth) -> None:
-    table_id = slack.logical_id(slack.stack.slack_webhook.idempotency_table)
+    table_id = slack.logical_id(slack.stack.job_auditor.slack_webhook.idempotency_table)
     table = slack.resources("AWS::DynamoDB::Table")[table_id]
     props = table["Properties"]
     assert props["KeySchema"] == [{"AttributeName": IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}]
@@ -270,14 +270,14 @@ def test_idempotency_table_follows_removal_policy_destroy(tmp_path_factory: pyte
         },
         tmp_path_factory.mktemp("slack-destroy"),
     )
-    table_id = s.logical_id(s.stack.slack_webhook.idempotency_table)
+    table_id = s.logical_id(s.stack.job_auditor.slack_webhook.idempotency_table)
     assert s.resources("AWS::DynamoDB::Table")[table_id]["DeletionPolicy"] == "Delete"
 
 
 def test_forwarder_may_use_only_its_own_table_and_only_the_item_calls_powertools_makes(slack: Synth) -> None:
     _, function = _forwarder(slack)
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    table_id = slack.logical_id(slack.stack.slack_webhook.idempotency_table)
+    table_id = slack.logical_id(slack.stack.job_auditor.slack_webhook.idempotency_table)
     dynamodb = [st for st in _statements(slack, role_id) if "dynamodb" in json.dumps(st["Action"])]
     assert dynamodb == [
         {

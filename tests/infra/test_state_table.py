@@ -6,7 +6,7 @@ from typing import cast
 
 from aws_cdk.assertions import Match
 
-from contract import state_schema
+from job_auditor.contract import state_schema
 from tests.infra.conftest import Synth
 
 

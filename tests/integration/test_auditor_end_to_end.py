@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from auditor.adapters.job_api import BotoJobApi
-from auditor.settings import SettingsError
+from job_auditor.auditor.adapters.job_api import BotoJobApi
+from job_auditor.auditor.settings import SettingsError
 from simulator.world import ACCOUNT, REGION, World
 
 BEDROCK_ONLY = {"JOB_KINDS": "bedrock-model-import"}

@@ -12,10 +12,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from auditor.adapters.job_api import BotoJobApi
-from auditor.domain.diff import diff
-from auditor.domain.jobs import JOB_KINDS, Source
-from auditor.ports import SourceError
+from job_auditor.auditor.adapters.job_api import BotoJobApi
+from job_auditor.auditor.domain.diff import diff
+from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
+from job_auditor.auditor.ports import SourceError
 from simulator import ControlPlane, SimClock, SimulatorServer
 from simulator.mutators import ResponseMutator, Rule
 from simulator.world import ACCOUNT, REGION, World

@@ -5,7 +5,7 @@ from typing import Any
 
 from benchmarks.cost import cost_model
 from benchmarks.run import Options, run_scenario
-from contract.kinds import default_kind_ids
+from job_auditor.contract.kinds import default_kind_ids
 from simulator.world import MotoServer
 
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from contract.kinds import JOB_KINDS
+from job_auditor.contract.kinds import JOB_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,14 +11,14 @@ from typing import Any, cast
 
 import pytest
 
-from auditor.adapters.clients import ClientFactory
-from auditor.adapters.publishers import EventBridgePublisher
-from auditor.adapters.state_store import DynamoStateStore
-from auditor.domain.diff import Transition
-from auditor.handler import build_auditor
-from auditor.ports import ClaimResult
-from auditor.service import Auditor
-from auditor.settings import load_settings
+from job_auditor.auditor.adapters.clients import ClientFactory
+from job_auditor.auditor.adapters.publishers import EventBridgePublisher
+from job_auditor.auditor.adapters.state_store import DynamoStateStore
+from job_auditor.auditor.domain.diff import Transition
+from job_auditor.auditor.handler import build_auditor
+from job_auditor.auditor.ports import ClaimResult
+from job_auditor.auditor.service import Auditor
+from job_auditor.auditor.settings import load_settings
 from simulator import aws_faults
 from simulator.world import ACCOUNT, REGION, World
 

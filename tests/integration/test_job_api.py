@@ -3,9 +3,9 @@
 from datetime import timedelta
 from typing import Any
 
-from auditor.adapters.clients import ClientFactory
-from auditor.adapters.job_api import BotoJobApi
-from auditor.domain.jobs import JOB_KINDS, Source
+from job_auditor.auditor.adapters.clients import ClientFactory
+from job_auditor.auditor.adapters.job_api import BotoJobApi
+from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
 from simulator.world import ACCOUNT, REGION, World
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from contract.kinds import registered
+from job_auditor.contract.kinds import registered
 from simulator.world import REGION, World
 from tests.kinds import THROUGHPUT
 from tests.unit.test_event_schema import STRICT

@@ -8,8 +8,8 @@ from typing import Any
 
 import jsonschema
 
-from auditor.domain.notifications import FilterPolicy, matches
-from infra.config import load_config
+from job_auditor.auditor.domain.notifications import FilterPolicy, matches
+from job_auditor.infra.config import load_config
 from simulator.world import ACCOUNT, REGION, World
 from tests.unit.test_channels import CHAT_SCHEMA
 

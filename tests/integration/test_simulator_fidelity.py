@@ -14,7 +14,7 @@ from typing import Any
 import botocore.session
 import pytest
 
-from contract.kinds import JOB_KINDS, JobKindSpec, StatusCategory
+from job_auditor.contract.kinds import JOB_KINDS, JobKindSpec, StatusCategory
 from simulator import modeled, shapes, wire
 from tests.integration.simkit import REGION, Sim, running_sim
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from contract.kinds import registered
+from job_auditor.contract.kinds import registered
 from simulator import api, modeled
 from simulator.state import ControlPlane
 from tests.integration.simkit import REGION, START, Sim, running_sim
@@ -361,7 +361,7 @@ def test_the_routing_table_serves_hand_written_handlers_by_operation_name() -> N
 
 def test_jobs_of_every_registered_kind_are_created_counted_and_listed_the_same_way(sim: Sim) -> None:
     # Given one job API per registered kind, hand-written or model-driven, each with its scope
-    from contract.kinds import JOB_KINDS
+    from job_auditor.contract.kinds import JOB_KINDS
 
     scopes = {
         0: (),

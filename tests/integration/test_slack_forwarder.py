@@ -19,11 +19,11 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from contract.slack_forwarder import IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TABLE_ENV
+from job_auditor.contract.slack_forwarder import IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TABLE_ENV
+from job_auditor.slack_forwarder import handler
+from job_auditor.slack_forwarder.blocks import render
+from job_auditor.slack_forwarder.webhook import WebhookPoster
 from simulator.world import FakeLambdaContext, MotoServer
-from slack_forwarder import handler
-from slack_forwarder.blocks import render
-from slack_forwarder.webhook import WebhookPoster
 from tests.unit.slack_samples import SAMPLES
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:job-auditor-transitions"

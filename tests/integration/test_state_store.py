@@ -4,10 +4,10 @@ promises, the real adapter does with real condition expressions."""
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from auditor.adapters.clients import ClientFactory
-from auditor.adapters.state_store import DynamoStateStore
-from auditor.domain.diff import Transition, diff, disappeared
-from auditor.domain.jobs import JOB_KINDS, ObservedJob, Source
+from job_auditor.auditor.adapters.clients import ClientFactory
+from job_auditor.auditor.adapters.state_store import DynamoStateStore
+from job_auditor.auditor.domain.diff import Transition, diff, disappeared
+from job_auditor.auditor.domain.jobs import JOB_KINDS, ObservedJob, Source
 from simulator.world import ACCOUNT, REGION, TABLE, World
 
 SOURCE = Source(ACCOUNT, REGION, JOB_KINDS["bedrock-model-import"])

@@ -5,11 +5,11 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from auditor.adapters.clients import ClientFactory
-from auditor.domain.jobs import Source
-from auditor.handler import build_auditor
-from auditor.service import CLAIM_CHUNK, Auditor
-from auditor.settings import load_settings
+from job_auditor.auditor.adapters.clients import ClientFactory
+from job_auditor.auditor.domain.jobs import Source
+from job_auditor.auditor.handler import build_auditor
+from job_auditor.auditor.service import CLAIM_CHUNK, Auditor
+from job_auditor.auditor.settings import load_settings
 from simulator.aws_faults import AwsFaultInjector
 from simulator.world import ACCOUNT, REGION, FakeLambdaContext, World
 

@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
-from auditor.domain.diff import Transition
-from auditor.domain.jobs import JOB_KINDS, JobKindSpec, ObservedJob, Source
+from job_auditor.auditor.domain.diff import Transition
+from job_auditor.auditor.domain.jobs import JOB_KINDS, JobKindSpec, ObservedJob, Source
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SOURCE = Source("123456789012", "us-east-1", JOB_KINDS["bedrock-model-import"])

@@ -3,8 +3,8 @@ variable or CDK context key fails early with a message naming it and the expecte
 
 import pytest
 
-from auditor.settings import SettingsError, load_settings
-from infra.config import ConfigError, load_config
+from job_auditor.auditor.settings import SettingsError, load_settings
+from job_auditor.infra.config import ConfigError, load_config
 
 GOOD = {
     "AWS_REGION": "us-east-1",

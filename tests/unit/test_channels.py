@@ -7,9 +7,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from auditor.domain.events import build_detail
-from auditor.domain.jobs import JOB_KINDS
-from auditor.domain.notifications import (
+from job_auditor.auditor.domain.events import build_detail
+from job_auditor.auditor.domain.jobs import JOB_KINDS
+from job_auditor.auditor.domain.notifications import (
     attributes,
     chat_notification,
     matches,

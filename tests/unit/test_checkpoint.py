@@ -1,7 +1,7 @@
 from datetime import timedelta
 
-from auditor.domain.checkpoint import Checkpoint, WindowPlan, advance, plan_window, to_recheck
-from auditor.domain.jobs import JOB_KINDS, JobState
+from job_auditor.auditor.domain.checkpoint import Checkpoint, WindowPlan, advance, plan_window, to_recheck
+from job_auditor.auditor.domain.jobs import JOB_KINDS, JobState
 from tests.unit.factories import T0
 
 RULES = {

@@ -1,5 +1,5 @@
 """The contract the CDK app and the Lambda share: standard library only, and the only thing the CDK app
-imports from the Lambda's asset."""
+imports from the Lambda's code; the Lambda's code imports nothing of the CDK side."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACT = ROOT / "lambdas" / "contract"
+PACKAGE = ROOT / "job_auditor"
+CONTRACT = PACKAGE / "contract"
+# The package's subpackages the Lambda functions run (and ship in their asset), and the CDK side's.
+LAMBDA_CODE = ("auditor", "contract", "slack_forwarder")
+CDK_SIDE = ("infra", "cli")
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -35,41 +39,82 @@ def test_the_contract_imports_only_the_standard_library_and_itself() -> None:
         f"{path.name}: {name}"
         for path in modules
         for name in _imported_modules(path)
-        if _top(name) not in sys.stdlib_module_names and _top(name) not in {"contract", "__future__"}
+        if _top(name) not in sys.stdlib_module_names
+        and name != "__future__"
+        and not name.startswith("job_auditor.contract")
     }
     assert foreign == set()
 
 
+def _subpackage(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "job_auditor" and len(parts) > 1 else None
+
+
 def test_the_cdk_app_imports_nothing_of_the_lambdas_but_the_contract() -> None:
-    # Given the CDK app and its constructs
-    sources = [ROOT / "app.py", *sorted((ROOT / "infra").glob("*.py"))]
-    lambda_packages = {p.name for p in (ROOT / "lambdas").iterdir() if (p / "__init__.py").exists()}
-    assert {"auditor", "slack_forwarder", "contract"} <= lambda_packages
+    # Given the CDK app and the package's CDK side (constructs, CLI)
+    sources = [ROOT / "app.py", *(p for side in CDK_SIDE for p in sorted((PACKAGE / side).rglob("*.py")))]
+    assert len(sources) > 10
     # When their imports are read / Then none reaches into a function's own code
     reaching = {
         f"{path.name}: {name}"
         for path in sources
         for name in _imported_modules(path)
-        if _top(name) in lambda_packages - {"contract"}
+        if _subpackage(name) in set(LAMBDA_CODE) - {"contract"}
+    }
+    assert reaching == set()
+
+
+def test_the_lambda_code_imports_nothing_of_the_cdk_side() -> None:
+    # Given every module the functions run
+    sources = [p for name in LAMBDA_CODE for p in sorted((PACKAGE / name).rglob("*.py"))]
+    # When their imports are read / Then none is the CDK side's, the CDK's or pydantic (not in the asset)
+    reaching = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in sources
+        for name in _imported_modules(path)
+        if _subpackage(name) in CDK_SIDE or _top(name) in {"aws_cdk", "constructs", "cdk_nag", "pydantic"}
     }
     assert reaching == set()
 
 
 def test_importing_the_contract_loads_no_third_party_module() -> None:
-    # Given a fresh interpreter with only the Lambda asset on its path
+    # Given a fresh interpreter with only the Lambda's asset (as synth stages it) on its path
     import subprocess
 
+    from job_auditor.infra.auditor_function import lambda_asset_dir
+
+    asset = lambda_asset_dir()
     code = (
-        "import sys; sys.path.insert(0, 'lambdas'); before = set(sys.modules); "
-        "import contract.kinds, contract.environment, contract.state_schema; "
+        "import sys; before = set(sys.modules); "
+        "import job_auditor.contract.kinds, job_auditor.contract.environment; "
+        "import job_auditor.contract.state_schema; "
         "new = {m.split('.')[0] for m in set(sys.modules) - before}; "
-        "print(sorted(m for m in new if m not in sys.stdlib_module_names and m != 'contract'))"
+        "print(sorted(m for m in new if m not in sys.stdlib_module_names and m != 'job_auditor'))"
     )
     # When the contract is imported / Then nothing outside the standard library came with it
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-S", "-c", code],
+        cwd=asset,
+        env={"PYTHONPATH": str(asset), "PYTHONDONTWRITEBYTECODE": "1"},  # the asset stays as synth made it
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_lambda_asset_holds_the_functions_code_and_nothing_of_the_cdk_side() -> None:
+    # Given the directory synth hands to the functions' Code.from_asset
+    from job_auditor.infra.auditor_function import lambda_asset_dir
+
+    asset = lambda_asset_dir()
+    # When its top level is listed / Then it is the package with the Lambda's subpackages only
+    assert [p.name for p in asset.iterdir()] == ["job_auditor"]
+    inside = {p.name for p in (asset / "job_auditor").iterdir()}
+    assert inside == {"__init__.py", *LAMBDA_CODE}
+    assert (asset / "job_auditor" / "auditor" / "handler.py").is_file()
+    assert not list(asset.rglob("__pycache__"))
 
 
 def _string_constants(path: Path) -> list[str]:
@@ -79,11 +124,11 @@ def _string_constants(path: Path) -> list[str]:
 
 def test_no_module_outside_the_registry_names_a_kind_id() -> None:
     # Given every module of the system (the Lambdas, the CDK app, the simulator, the benchmarks)
-    from contract.kinds import kind_ids
+    from job_auditor.contract.kinds import kind_ids
 
     modules = [
         path
-        for folder in ("lambdas", "infra", "simulator", "benchmarks")
+        for folder in ("job_auditor", "simulator", "benchmarks")
         for path in sorted((ROOT / folder).rglob("*.py"))
         if path != CONTRACT / "kinds.py"
     ] + [ROOT / "app.py"]

@@ -4,8 +4,8 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditor.domain.diff import diff, latest_observations
-from auditor.domain.jobs import JobState, ObservedJob
+from job_auditor.auditor.domain.diff import diff, latest_observations
+from job_auditor.auditor.domain.jobs import JobState, ObservedJob
 from tests.unit.factories import SOURCE, T0, job
 
 STATUSES = ["InProgress", "Completed", "Failed", "SomethingNew"]

@@ -1,6 +1,6 @@
-"""The transition event's JSON Schema (schemas/transition-event.v1.json, Draft 4 as the EventBridge
-Schema Registry takes it) is the one definition of the event: every event the auditor builds, of every
-kind and transition type, validates against it, declares no member it lacks, and the schema breaks
+"""The transition event's JSON Schema (job_auditor/schemas/transition-event.v1.json, Draft 4 as the
+EventBridge Schema Registry takes it) is the one definition of the event: every event the auditor builds, of
+every kind and transition type, validates against it, declares no member it lacks, and the schema breaks
 nothing of the released copy (schemas/released/)."""
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ from typing import Any
 import jsonschema
 import pytest
 
-from auditor.domain.diff import Transition
-from auditor.domain.events import build_event
-from auditor.domain.jobs import JOB_KINDS, StatusCategory
-from contract.environment import ENVELOPE_VERSION
+from job_auditor.auditor.domain.diff import Transition
+from job_auditor.auditor.domain.events import build_event
+from job_auditor.auditor.domain.jobs import JOB_KINDS, StatusCategory
+from job_auditor.contract.environment import ENVELOPE_VERSION
 from tests.unit.factories import T0, job, transition
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((ROOT / "schemas" / f"transition-event.v{ENVELOPE_VERSION}.json").read_text())
+SCHEMA = json.loads(
+    (ROOT / "job_auditor" / "schemas" / f"transition-event.v{ENVELOPE_VERSION}.json").read_text()
+)
 RELEASED = json.loads(
     (ROOT / "schemas" / "released" / f"transition-event.v{ENVELOPE_VERSION}.json").read_text()
 )

@@ -2,8 +2,8 @@ import json
 from dataclasses import replace
 from datetime import timedelta
 
-from auditor.domain.events import MAX_FAILURE_MESSAGE_CHARS, build_event, entry_size
-from auditor.domain.jobs import JOB_KINDS, Source
+from job_auditor.auditor.domain.events import MAX_FAILURE_MESSAGE_CHARS, build_event, entry_size
+from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
 from tests.unit.factories import T0, job, transition
 
 IMPORTS_PAGE = "https://us-east-1.console.aws.amazon.com/bedrock/home?region=us-east-1#/imported-models"

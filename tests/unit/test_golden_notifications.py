@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from auditor.domain.events import build_detail
-from auditor.domain.jobs import JOB_KINDS
-from auditor.domain.notifications import body, chat_notification, subject
+from job_auditor.auditor.domain.events import build_detail
+from job_auditor.auditor.domain.jobs import JOB_KINDS
+from job_auditor.auditor.domain.notifications import body, chat_notification, subject
 from tests.unit.factories import T0, job, transition
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from auditor.domain.events import build_detail
-from auditor.domain.jobs import JOB_KINDS, Source, StatusCategory
+from job_auditor.auditor.domain.events import build_detail
+from job_auditor.auditor.domain.jobs import JOB_KINDS, Source, StatusCategory
 from tests.fakes import FakeJob, Harness
 
 ACCOUNT, REGION = "123456789012", "us-east-1"

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from auditor.domain.jobs import JOB_KINDS, Source
-from auditor.ports import SourceError
+from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
+from job_auditor.auditor.ports import SourceError
 from tests.fakes import Crash, FakeJob, Harness, fail_once, fail_store_once
 
 KB = "0f6f1c2e-1111-4a3b-9c8d-000000000001"

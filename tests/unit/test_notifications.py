@@ -2,9 +2,9 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from auditor.domain.events import build_detail
-from auditor.domain.jobs import JOB_KINDS
-from auditor.domain.notifications import body, build_notification, chat_notification
+from job_auditor.auditor.domain.events import build_detail
+from job_auditor.auditor.domain.jobs import JOB_KINDS
+from job_auditor.auditor.domain.notifications import body, build_notification, chat_notification
 from tests.unit.factories import job, transition
 
 JOB_LINK = (
@@ -89,10 +89,10 @@ def test_chat_next_steps_of_a_job_without_an_arn_link_the_kinds_page_once() -> N
 
 
 def test_a_disappeared_job_says_so_in_subject_body_and_chat() -> None:
-    from auditor.domain.diff import disappeared
-    from auditor.domain.events import build_detail
-    from auditor.domain.jobs import JobState
-    from auditor.domain.notifications import body, chat_notification, subject
+    from job_auditor.auditor.domain.diff import disappeared
+    from job_auditor.auditor.domain.events import build_detail
+    from job_auditor.auditor.domain.jobs import JobState
+    from job_auditor.auditor.domain.notifications import body, chat_notification, subject
     from tests.unit.factories import SOURCE, T0
 
     state = JobState(
@@ -106,8 +106,8 @@ def test_a_disappeared_job_says_so_in_subject_body_and_chat() -> None:
 
 
 def test_email_chat_and_slack_say_a_duration_the_same_way() -> None:
-    from auditor.domain.notifications import body, chat_notification
-    from slack_forwarder.blocks import render
+    from job_auditor.auditor.domain.notifications import body, chat_notification
+    from job_auditor.slack_forwarder.blocks import render
 
     # Given a job that ran 49 hours
     detail = build_detail(transition(job(1, "Completed"))) | {"durationSeconds": 49 * 3600}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from auditor.adapters.job_api import parse_job
-from auditor.domain.jobs import JOB_KINDS
-from auditor.ports import Listing
+from job_auditor.auditor.adapters.job_api import parse_job
+from job_auditor.auditor.domain.jobs import JOB_KINDS
+from job_auditor.auditor.ports import Listing
 
 INGESTION = JOB_KINDS["bedrock-kb-ingestion"]
 BATCH = JOB_KINDS["bedrock-batch-inference"]

@@ -23,8 +23,8 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from auditor.domain.jobs import JOB_KINDS, Source
-from auditor.ports import SourceError
+from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
+from job_auditor.auditor.ports import SourceError
 from tests.fakes import POLICY, Crash, FakeJob, Harness, fail_once, fail_store_once
 
 ACCOUNT, REGION = "123456789012", "us-east-1"

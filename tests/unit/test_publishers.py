@@ -9,9 +9,9 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from auditor.adapters.publishers import ChatPublisher, EventBridgePublisher, SnsPublisher
-from auditor.domain.diff import Transition
-from infra.config import load_config
+from job_auditor.auditor.adapters.publishers import ChatPublisher, EventBridgePublisher, SnsPublisher
+from job_auditor.auditor.domain.diff import Transition
+from job_auditor.infra.config import load_config
 from tests.unit.factories import T0, job, transition
 
 BUS = "job-auditor-bus"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.kinds import JOB_KINDS, StatusCategory
+from job_auditor.contract.kinds import JOB_KINDS, StatusCategory
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 TABLE = README[README.index("## Job kinds") : README.index("### Kinds with native Bedrock events")]

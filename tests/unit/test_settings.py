@@ -9,8 +9,15 @@ from typing import Any
 
 import pytest
 
-from auditor.settings import BOUNDS, ENV_VARS, EVENT_SOURCE_FORM, Settings, SettingsError, load_settings
-from contract.environment import kinds_form
+from job_auditor.auditor.settings import (
+    BOUNDS,
+    ENV_VARS,
+    EVENT_SOURCE_FORM,
+    Settings,
+    SettingsError,
+    load_settings,
+)
+from job_auditor.contract.environment import kinds_form
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -229,21 +236,35 @@ def test_every_variable_names_a_field_and_the_required_ones_have_no_default() ->
 
 
 def test_the_lambda_does_not_import_pydantic() -> None:
-    # Given a fresh interpreter with the Lambda's code on the path, as the runtime loads it
+    # Given a fresh interpreter with the Lambda's asset (as synth stages it) on the path, as the runtime
+    # loads it
+    from job_auditor.infra.auditor_function import lambda_asset_dir
+
+    asset = lambda_asset_dir()
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(ROOT / "lambdas"),
+        "PYTHONPATH": str(asset),
+        "PYTHONDONTWRITEBYTECODE": "1",  # the asset stays as synth made it
         "AWS_REGION": "us-east-1",
         "POWERTOOLS_SERVICE_NAME": "job-auditor",
         "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-    code = "import sys, auditor.handler; print(sorted(m for m in sys.modules if m.startswith('pydantic')))"
+    code = (
+        "import sys, job_auditor.auditor.handler; "
+        "print(sorted(m for m in sys.modules if m.startswith(('pydantic', 'aws_cdk'))))"
+    )
     # When it imports the handler (Powertools' Logger, Metrics and Tracer included)
     result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", code],
+        cwd=asset,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
-    # Then pydantic was never imported: it costs ~130 ms of cold start (benchmarks/coldstart.py)
+    # Then pydantic (~130 ms of cold start, benchmarks/coldstart.py) and the CDK were never imported
     assert result.stdout.strip() == "[]"
 
 

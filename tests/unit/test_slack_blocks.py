@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from auditor.domain.events import build_detail
-from slack_forwarder.blocks import (
+from job_auditor.auditor.domain.events import build_detail
+from job_auditor.slack_forwarder.blocks import (
     MAX_BLOCKS,
     MAX_FIELD_CHARS,
     MAX_FIELDS,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from slack_forwarder.handler import (
+from job_auditor.slack_forwarder.handler import (
     ALLOW_LOOPBACK_ENV,
     ConfigurationError,
     build_poster,
@@ -18,7 +18,7 @@ from slack_forwarder.handler import (
     payload_for,
     webhook_url_from_secret,
 )
-from slack_forwarder.webhook import WebhookPoster, WebhookUrlError, check_url, retry_after_seconds
+from job_auditor.slack_forwarder.webhook import WebhookPoster, WebhookUrlError, check_url, retry_after_seconds
 from tests.unit.slack_samples import SAMPLES
 
 URL = "https://hooks.slack.com/services/T000/B000/XXXXXXXX"

@@ -3,13 +3,13 @@ from datetime import timedelta
 
 import pytest
 
-from auditor.domain.diff import stuck
-from auditor.domain.events import build_detail
-from auditor.domain.jobs import JobState
-from auditor.settings import SettingsError, load_settings
-from contract.environment import stuck_hours_form
-from contract.kinds import kind_ids
-from infra.config import ConfigError, load_config
+from job_auditor.auditor.domain.diff import stuck
+from job_auditor.auditor.domain.events import build_detail
+from job_auditor.auditor.domain.jobs import JobState
+from job_auditor.auditor.settings import SettingsError, load_settings
+from job_auditor.contract.environment import stuck_hours_form
+from job_auditor.contract.kinds import kind_ids
+from job_auditor.infra.config import ConfigError, load_config
 from tests.unit.factories import SOURCE, T0, job
 from tests.unit.test_settings import VALID
 
