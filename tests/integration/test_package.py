@@ -17,11 +17,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-THREE_LINE_APP = """\
-import aws_cdk as cdk, job_auditor
-app = cdk.App(); job_auditor.JobAuditor(cdk.Stack(app, "Platform"), "JobAuditor")
-app.synth(); print(job_auditor.__file__)
-"""
+
+def _readme_app() -> str:
+    """The three-line app of the README's "Use the construct in your own app"."""
+    section = (ROOT / "README.md").read_text().split("### Use the construct in your own app", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +101,11 @@ def test_a_three_line_app_outside_the_repo_synthesizes_with_the_installed_packag
     )
     app_dir = tmp_path / "my-app"
     app_dir.mkdir()
-    (app_dir / "app.py").write_text(THREE_LINE_APP)
+    app = _readme_app()
+    assert len([line for line in app.splitlines() if line.strip()]) == 3
+    (app_dir / "app.py").write_text(app + "print(job_auditor.__file__)\n")
     env = dict(os.environ, PYTHONPATH=str(target), CDK_OUTDIR=str(app_dir / "cdk.out"))
-    # When a three-line app is run outside the repo
+    # When the README's three-line app is run outside the repo
     result = subprocess.run(
         [sys.executable, "app.py"],
         cwd=app_dir,

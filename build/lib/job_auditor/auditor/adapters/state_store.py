@@ -1,0 +1,353 @@
+"""DynamoDB state: job items, checkpoints, claimed transitions, history and parked transitions.
+
+Exactly-once announcement rests on conditional writes, one item per job:
+- A claim writes the job's new state *conditional on the state the diff started from and on no other
+  claim being open*, and keeps the transition on the job item as a pending claim with a lease. Of two
+  overlapping runs only one wins. A failed condition is read back (the item as it was) and explained:
+  the same transition claimed or committed by another run, or a conflict the run must not step over.
+- The claim is cleared (and history written) only after publishing, and only while it is still this
+  transition's claim: a run that outlived its lease reverts nothing.
+- A claim whose lease expired (its run crashed, or a channel refused it) is taken over by a later run
+  and published again with the same eventId; after too many refusals it is parked.
+No transactions: one item per claim keeps each transition at a single conditional write. The claims
+of one run touch different items and are independent, so they are written concurrently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from job_auditor.auditor.adapters.state_codec import (
+    CHECKPOINT_SK,
+    PARKED_PK,
+    checkpoint_item,
+    checkpoint_of,
+    decode_transition,
+    from_item,
+    history_item,
+    job_item,
+    job_key,
+    job_state,
+    parked_item,
+    source_pk,
+    timestamp,
+    to_item,
+)
+from job_auditor.auditor.domain.checkpoint import Checkpoint
+from job_auditor.auditor.domain.diff import Transition
+from job_auditor.auditor.domain.jobs import JobState, Source
+from job_auditor.auditor.ports import ClaimResult, SourceError
+from job_auditor.contract.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY
+
+logger = logging.getLogger(__name__)
+
+_BATCH_WRITE_ITEMS = 25
+# Concurrent claim writes per source (the clients' connection pool is sized for them: adapters.clients).
+CLAIM_CONCURRENCY = 8
+_MAX_ATTEMPTS = 5
+_EXPIRED = "1970-01-01T00:00:00.000000Z"
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED)
+
+
+def explain_claim_failure(t: Transition, old: Mapping[str, Any] | None) -> str | None:
+    """Why a claim's condition failed, from the item as it was (plain values). None: the same
+    transition is already claimed or committed by another run (it announces it); otherwise the
+    reason the transition is still nobody's."""
+    if old is None:
+        return "no job item where the recorded state was read"
+    if t.event_id in (old.get("pendingEventId"), old.get("lastEventId")):
+        return None
+    if old.get("pendingEventId"):
+        return f"another claim is open on the job ({old['pendingEventId']})"
+    return (
+        f"the job moved on: recorded {old.get('status')!r} at sequence {old.get('sequence')}, "
+        f"expected {t.previous_status!r} at sequence {t.previous_sequence}"
+    )
+
+
+class DynamoStateStore:
+    """`StateStore` on one DynamoDB table (schema in `state_schema`, items in `state_codec`)."""
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        history_ttl: timedelta,
+        sleep: Callable[[float], None] = time.sleep,
+        claim_concurrency: int = CLAIM_CONCURRENCY,
+    ) -> None:
+        self._db = client
+        self._table = table_name
+        self._history_ttl = history_ttl
+        self._sleep = sleep
+        self._concurrency = max(1, claim_concurrency)
+
+    # -- calls ----------------------------------------------------------------------------------
+    def _call(self, operation: str, **params: Any) -> Any:
+        try:
+            return getattr(self._db, operation)(**params)
+        except ClientError as exc:
+            if _condition_failed(exc):
+                raise
+            error = exc.response.get("Error", {})
+            raise SourceError(
+                f"DynamoDB {operation} failed: {error.get('Message') or exc}", code=error.get("Code", "Error")
+            ) from exc
+        except BotoCoreError as exc:
+            raise SourceError(f"DynamoDB {operation} failed: {exc}", code=type(exc).__name__) from exc
+
+    def _query(self, **params: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            page = self._call("query", TableName=self._table, **params)
+            for item in page.get("Items", []):
+                yield from_item(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _each(self, name: str, work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        """Independent single-item writes, several at once. On an error map cancels the writes not yet
+        started and leaving the pool waits for those in flight, so none outlives the call."""
+        if not items:
+            return []
+        workers = min(self._concurrency, len(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
+            return list(pool.map(work, items))
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def load_checkpoint(self, source: Source) -> Checkpoint | None:
+        key = to_item({PARTITION_KEY: source_pk(source), SORT_KEY: CHECKPOINT_SK})
+        item = self._call("get_item", TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        return checkpoint_of(item) if item else None
+
+    def save_checkpoint(self, source: Source, checkpoint: Checkpoint) -> None:
+        item = checkpoint_item(source, checkpoint, datetime.now(UTC))
+        try:
+            self._call(
+                "put_item",
+                TableName=self._table,
+                Item=item,
+                # An overlapping run that started later may already have moved it: never move it back.
+                ConditionExpression="attribute_not_exists(#pk) OR lastRunStartedAt < :started",
+                ExpressionAttributeNames={"#pk": PARTITION_KEY},
+                ExpressionAttributeValues={":started": item["lastRunStartedAt"]},
+            )
+        except ClientError:
+            logger.info("checkpoint already further on", extra={"source": source.key})
+
+    # -- jobs -----------------------------------------------------------------------------------
+    def load_jobs_since(self, source: Source, since: datetime) -> dict[str, JobState]:
+        items = self._query(
+            KeyConditionExpression="#pk = :pk AND #sk BETWEEN :from AND :to",
+            ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY},
+            ExpressionAttributeValues={
+                ":pk": {"S": source_pk(source)},
+                ":from": {"S": f"JOB#{timestamp(since)}"},
+                ":to": {"S": "JOB#~"},
+            },
+            ConsistentRead=True,
+        )
+        states = (job_state(item) for item in items)
+        return {state.job_id: state for state in states}
+
+    def load_in_flight(self, source: Source) -> list[JobState]:
+        items = self._query(
+            IndexName=INFLIGHT.name,
+            KeyConditionExpression="#src = :src",
+            ExpressionAttributeNames={"#src": INFLIGHT.partition_key},
+            ExpressionAttributeValues={":src": {"S": source.key}},
+        )
+        return [job_state(item) for item in items]
+
+    def record_silently(self, transitions: Sequence[Transition]) -> int:
+        # The baseline, of jobs with no recorded state: plain batched puts. A first run racing another
+        # first run writes the same states; a stale overwrite could at worst repeat a later transition
+        # with the same eventId.
+        now = datetime.now(UTC)
+        requests = [{"PutRequest": {"Item": job_item(t.source, t.as_state(), now)}} for t in transitions]
+        self._batch_write_all(requests)
+        return len(transitions)
+
+    def record_missing(self, source: Source, state: JobState) -> None:
+        try:
+            self._call(
+                "update_item",
+                TableName=self._table,
+                Key=job_key(source, state.job_id, state.created_at),
+                UpdateExpression="ADD missingChecks :one",
+                # Only the state it was counted against: a job that moved on starts again from zero.
+                ConditionExpression="#sequence = :sequence AND attribute_not_exists(pendingEventId)",
+                ExpressionAttributeNames={"#sequence": "sequence"},
+                ExpressionAttributeValues={":one": {"N": "1"}, ":sequence": {"N": str(state.sequence)}},
+            )
+        except ClientError:
+            logger.info("job moved on before its miss was counted", extra={"job": state.job_id})
+
+    # -- claims ---------------------------------------------------------------------------------
+    def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:
+        now = datetime.now(UTC)
+        # Claims already won stay open on an error (a later run takes them over once their lease
+        # expires); the transitions not claimed are diffed again by the next run.
+        reasons = self._each("claim", lambda t: self._claim_one(t, now, lease_until), transitions)
+        result = ClaimResult()
+        for t, reason in zip(transitions, reasons, strict=True):
+            if reason == "":
+                result.won.append(t)
+            elif reason is None:
+                result.elsewhere.append(t)
+            else:
+                result.conflicts.append((t, reason))
+        return result
+
+    def _claim_one(self, t: Transition, now: datetime, lease_until: datetime) -> str | None:
+        """'' when won; else explain_claim_failure's answer."""
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": job_item(t.source, t.as_state(), now, event_id=t.event_id, claim=(t, lease_until)),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if t.previous_status is None:
+            params["ConditionExpression"] = "attribute_not_exists(#pk)"
+            params["ExpressionAttributeNames"] = {"#pk": PARTITION_KEY}
+        else:
+            # The state the diff started from, and no claim of another run still open on the job.
+            params["ConditionExpression"] = (
+                "#status = :previous AND #sequence = :sequence AND attribute_not_exists(pendingEventId)"
+            )
+            params["ExpressionAttributeNames"] = {"#status": "status", "#sequence": "sequence"}
+            params["ExpressionAttributeValues"] = {
+                ":previous": {"S": t.previous_status},
+                ":sequence": {"N": str(t.previous_sequence)},
+            }
+        try:
+            self._call("put_item", **params)
+        except ClientError as exc:
+            old = exc.response.get("Item")
+            reason = explain_claim_failure(t, from_item(old) if old else None)
+            if reason is None:
+                logger.info("transition claimed by another run", extra={"eventId": t.event_id})
+            return reason
+        return ""
+
+    def reclaim_expired(self, source: Source, now: datetime, lease_until: datetime) -> list[Transition]:
+        items = self._query(
+            IndexName=PENDING.name,
+            KeyConditionExpression="#src = :src AND #lease < :now",
+            ExpressionAttributeNames={"#src": PENDING.partition_key, "#lease": PENDING.sort_key},
+            ExpressionAttributeValues={":src": {"S": source.key}, ":now": {"S": timestamp(now)}},
+        )
+        taken: list[Transition] = []
+        for item in items:
+            try:
+                self._call(
+                    "update_item",
+                    TableName=self._table,
+                    Key=to_item({PARTITION_KEY: item[PARTITION_KEY], SORT_KEY: item[SORT_KEY]}),
+                    UpdateExpression="SET #lease = :new",
+                    ConditionExpression="pendingEventId = :event AND #lease = :old",
+                    ExpressionAttributeNames={"#lease": PENDING.sort_key},
+                    ExpressionAttributeValues={
+                        ":new": {"S": timestamp(lease_until)},
+                        ":old": {"S": item[PENDING.sort_key]},
+                        ":event": {"S": item["pendingEventId"]},
+                    },
+                )
+            except ClientError:
+                continue  # another run took it over first
+            taken.append(decode_transition(item["pendingTransition"]))
+        return taken
+
+    def release(self, transitions: Sequence[Transition]) -> dict[str, int]:
+        def release_one(t: Transition) -> int | None:
+            try:
+                response = self._call(
+                    "update_item",
+                    TableName=self._table,
+                    Key=job_key(t.source, t.job.job_id, t.job.created_at),
+                    UpdateExpression="SET #lease = :expired ADD pendingAttempts :one",
+                    ConditionExpression="pendingEventId = :event",
+                    ExpressionAttributeNames={"#lease": PENDING.sort_key},
+                    ExpressionAttributeValues={
+                        ":expired": {"S": _EXPIRED},
+                        ":event": {"S": t.event_id},
+                        ":one": {"N": "1"},
+                    },
+                    ReturnValues="UPDATED_NEW",
+                )
+            except ClientError:
+                logger.info("claim already taken over", extra={"eventId": t.event_id})
+                return None
+            return int(response["Attributes"]["pendingAttempts"]["N"])
+
+        attempts = self._each("release", release_one, transitions)
+        return {t.event_id: n for t, n in zip(transitions, attempts, strict=True) if n is not None}
+
+    def park(self, transitions: Sequence[Transition], reason: str, now: datetime) -> None:
+        def park_one(t: Transition) -> None:
+            # The parked copy first: should the second write fail, the claim is still there to retry.
+            self._call("put_item", TableName=self._table, Item=parked_item(t, reason, now))
+            self._clear_claim(t, now)
+
+        self._each("park", park_one, transitions)
+
+    def parked(self) -> list[dict[str, Any]]:
+        """Every parked transition (plain items), for operators."""
+        return list(
+            self._query(
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": PARTITION_KEY},
+                ExpressionAttributeValues={":pk": {"S": PARKED_PK}},
+            )
+        )
+
+    def finalize(self, transitions: Sequence[Transition], now: datetime) -> int:
+        # Each job item is rewritten without its claim, conditional on the claim still being this
+        # transition's; history is written for every published transition (its key is the event's,
+        # so a repeat overwrites the same item).
+        cleared = sum(self._each("finalize", lambda t: self._clear_claim(t, now), transitions))
+        expires = int((now + self._history_ttl).timestamp())
+        self._batch_write_all([{"PutRequest": {"Item": history_item(t, now, expires)}} for t in transitions])
+        return cleared
+
+    def _clear_claim(self, t: Transition, now: datetime) -> bool:
+        try:
+            self._call(
+                "put_item",
+                TableName=self._table,
+                Item=job_item(t.source, t.as_state(), now, event_id=t.event_id),
+                ConditionExpression="pendingEventId = :event",
+                ExpressionAttributeValues={":event": {"S": t.event_id}},
+            )
+        except ClientError:
+            logger.info("claim no longer this run's: left as it is", extra={"eventId": t.event_id})
+            return False
+        return True
+
+    # -- batches --------------------------------------------------------------------------------
+    def _batch_write_all(self, requests: list[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), _BATCH_WRITE_ITEMS):
+            self._batch_write(requests[start : start + _BATCH_WRITE_ITEMS])
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        pending = requests
+        for attempt in range(_MAX_ATTEMPTS):
+            response = self._call("batch_write_item", RequestItems={self._table: pending})
+            pending = response.get("UnprocessedItems", {}).get(self._table, [])
+            if not pending:
+                return
+            self._sleep(min(2.0, 0.05 * 2**attempt))
+        # Claims stay open; a later run re-publishes them with the same eventId.
+        raise SourceError(f"{len(pending)} writes left unprocessed", code="UnprocessedItems")

@@ -1,0 +1,107 @@
+"""The checkpoint rule: which creation-time window a run lists, when it sweeps wider, and which jobs
+it re-checks one by one. Pure; no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from job_auditor.auditor.domain.jobs import JobKindSpec, JobState
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Per source: when the last fully committed run started, and when the last fully committed
+    reconciliation sweep started (None: never)."""
+
+    last_run_started_at: datetime
+    last_reconciled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """What one run of one source looks at."""
+
+    # List jobs created at or after this time (server-side filter where the API has one).
+    window_start: datetime
+    # No checkpoint yet: what is found is the baseline.
+    baseline: bool
+    # A reconciliation sweep: list wider than the window (every in-progress job whatever its age, and
+    # every job created since `sweep_start`; every job on every page where the API has no filters) and
+    # diff all of it against state. It catches what the incremental window cannot see: a job that
+    # became visible late, one that changed after it ended, one older than the first lookback.
+    sweep: bool = False
+    sweep_start: datetime | None = None
+
+
+def sweep_due(checkpoint: Checkpoint | None, now: datetime, every: timedelta) -> bool:
+    """A sweep runs on the first run, then once every `every` (zero: every run)."""
+    if checkpoint is None or checkpoint.last_reconciled_at is None or every <= timedelta(0):
+        return True
+    return now - checkpoint.last_reconciled_at >= every
+
+
+def plan_window(
+    checkpoint: Checkpoint | None,
+    in_flight: Iterable[JobState],
+    now: datetime,
+    *,
+    initial_lookback: timedelta,
+    overlap: timedelta,
+    recheck_horizon: timedelta,
+    reconcile_every: timedelta = timedelta(hours=1),
+    reconcile_lookback: timedelta = timedelta(hours=24),
+) -> WindowPlan:
+    """Choose the window of a run.
+
+    First run: look back `initial_lookback`. Later runs: start at the earlier of the previous run's
+    start and the creation of the oldest job still in progress, minus `overlap` for clock skew, so a
+    job that takes days is listed until it ends. Jobs in flight for longer than `recheck_horizon` do
+    not widen the window; they are re-checked one by one instead (`to_recheck`), which keeps every
+    list bounded.
+    Every `reconcile_every` the run is also a sweep reaching back at least `reconcile_lookback`.
+    """
+    sweep = sweep_due(checkpoint, now, reconcile_every)
+    if checkpoint is None:
+        start = now - initial_lookback
+        return WindowPlan(start, baseline=True, sweep=True, sweep_start=min(start, now - reconcile_lookback))
+
+    horizon = now - recheck_horizon
+    recent = [job.created_at for job in in_flight if job.created_at >= horizon]
+    start = min([checkpoint.last_run_started_at, *recent]) - overlap
+    sweep_start = min(start, now - reconcile_lookback) if sweep else None
+    return WindowPlan(start, baseline=False, sweep=sweep, sweep_start=sweep_start)
+
+
+def to_recheck(
+    plan: WindowPlan,
+    in_flight: Iterable[JobState],
+    listed: set[str],
+    kind: JobKindSpec,
+    now: datetime,
+    recheck_horizon: timedelta,
+) -> list[JobState]:
+    """Tracked jobs the listing did not return: each is fetched with Get, since absence from a list
+    is not a status (it may have ended long ago, been deleted, or the list may lag). A job held in a
+    status this code does not know, for longer than the horizon, is fetched by sweeps only: it could
+    stay there for ever and would cost a call every run."""
+    out: list[JobState] = []
+    for job in in_flight:
+        if job.job_id in listed:
+            continue
+        if not plan.sweep and not kind.is_known(job.status) and job.created_at < now - recheck_horizon:
+            continue
+        out.append(job)
+    return out
+
+
+def advance(checkpoint: Checkpoint | None, run_started_at: datetime, *, swept: bool = False) -> Checkpoint:
+    """The checkpoint after a fully committed run; neither time ever moves backwards."""
+    reconciled = checkpoint.last_reconciled_at if checkpoint is not None else None
+    if swept and (reconciled is None or reconciled < run_started_at):
+        reconciled = run_started_at
+    last = run_started_at
+    if checkpoint is not None and checkpoint.last_run_started_at >= run_started_at:
+        last = checkpoint.last_run_started_at
+    return Checkpoint(last_run_started_at=last, last_reconciled_at=reconciled)

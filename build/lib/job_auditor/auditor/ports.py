@@ -1,0 +1,150 @@
+"""The small interfaces the audit use case depends on; boto3 adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from job_auditor.auditor.domain.checkpoint import Checkpoint
+from job_auditor.auditor.domain.diff import Transition
+from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source
+from job_auditor.contract.kinds import DiscoveryStep
+
+
+class SourceError(Exception):
+    """A source could not be audited this run (denied, throttled out of retries, not found, ...)."""
+
+    def __init__(self, message: str, code: str = "Error") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Stopped(Exception):
+    """The time budget ran out: stop before committing anything more; the next run resumes."""
+
+
+@dataclass
+class Listing:
+    """What one list pass over a source returned."""
+
+    jobs: list[ObservedJob] = field(default_factory=list)
+    pages: int = 0
+    # Why items were passed over, counted: e.g. {"missing-creation-time": 2}.
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+
+class JobApi(Protocol):
+    """Reads one job control plane."""
+
+    def list_jobs(
+        self,
+        source: Source,
+        created_after: datetime | None,
+        should_stop: Callable[[], bool] | None = None,
+        status: str | None = None,
+        created_before: datetime | None = None,
+    ) -> Listing:
+        """Every job of `source` created after `created_after` (None: whatever its age), and before
+        `created_before` and in `status` if given (filters the kind must have), all pages; raises
+        `Stopped` between pages once `should_stop()` is true."""
+        ...
+
+    def get_job(self, source: Source, job: JobState) -> ObservedJob | None:
+        """The job's current state, or None if the API no longer knows it."""
+        ...
+
+    def list_scope(self, scope: Source, step: DiscoveryStep, parent_ids: tuple[str, ...]) -> list[str]:
+        """Ids of one level of a kind's scope in `scope`'s account and region (its knowledge bases;
+        a knowledge base's data sources, `parent_ids` naming the knowledge base), less those being
+        deleted; every page."""
+        ...
+
+    def api_calls(self, source: Source) -> int:
+        """Requests made so far for one source (pages and gets), for the run summary. Per source:
+        sources are audited concurrently."""
+        ...
+
+
+class StateStore(Protocol):
+    """Durable state: jobs, checkpoints, claimed transitions, history."""
+
+    def load_checkpoint(self, source: Source) -> Checkpoint | None: ...
+
+    def save_checkpoint(self, source: Source, checkpoint: Checkpoint) -> None: ...
+
+    def load_jobs_since(self, source: Source, since: datetime) -> dict[str, JobState]:
+        """Recorded jobs of `source` created at or after `since`."""
+        ...
+
+    def load_in_flight(self, source: Source) -> list[JobState]:
+        """Recorded jobs of `source` not yet in a terminal status, oldest first."""
+        ...
+
+    def record_silently(self, transitions: Sequence[Transition]) -> int:
+        """Commit the job states of `transitions` without announcing them (the baseline)."""
+        ...
+
+    def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:
+        """Commit each transition's job state, conditional on the recorded state it was computed from,
+        and keep it as a pending claim under a lease. A failed condition is read back and explained:
+        the same transition claimed or committed by another run, or a conflict (the job moved on,
+        another claim is open, the item is not where the state said)."""
+        ...
+
+    def reclaim_expired(self, source: Source, now: datetime, lease_until: datetime) -> list[Transition]:
+        """Pending claims whose lease expired (a crashed or failed run left them): take them over."""
+        ...
+
+    def release(self, transitions: Sequence[Transition]) -> dict[str, int]:
+        """Keep these claims pending with their lease expired, so the next run retries them at once.
+        Returns each one's failed publish attempts so far, by eventId."""
+        ...
+
+    def park(self, transitions: Sequence[Transition], reason: str, now: datetime) -> None:
+        """Give up publishing these claims: keep each as a parked transition for operators, and commit
+        the job's state so the job (and the checkpoint) move on."""
+        ...
+
+    def finalize(self, transitions: Sequence[Transition], now: datetime) -> int:
+        """Published: clear each claim, conditional on it still being this transition's, and write
+        history. Returns how many were cleared (a run that outlived its lease may find its claims
+        taken over, even finished, by another run: it reverts nothing)."""
+        ...
+
+    def record_missing(self, source: Source, state: JobState) -> None:
+        """One more re-check that did not find the job, counted on its recorded state."""
+        ...
+
+
+@dataclass
+class ClaimResult:
+    """What a batch of claim writes came to."""
+
+    won: list[Transition] = field(default_factory=list)
+    # Already claimed or committed by another run, with the same eventId: that run announces it.
+    elsewhere: list[Transition] = field(default_factory=list)
+    # The condition failed for another reason (read back): not announced by anyone yet, so the
+    # checkpoint must not move past it. Each with the reason found.
+    conflicts: list[tuple[Transition, str]] = field(default_factory=list)
+
+
+@dataclass
+class PublishResult:
+    delivered: list[Transition] = field(default_factory=list)
+    failed: list[Transition] = field(default_factory=list)
+    # Error code -> count, for logs and the summary.
+    errors: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+
+
+class Publisher(Protocol):
+    """Delivers transitions to one channel."""
+
+    name: str
+
+    def publish(self, transitions: Sequence[Transition]) -> PublishResult: ...

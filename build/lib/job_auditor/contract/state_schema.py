@@ -1,0 +1,56 @@
+"""Key schema of the state table: shared by the DynamoDB adapter, the CDK construct
+(infra/state_table.py) and the tests that create the table in moto.
+
+Item layout (one table, generic keys):
+- job:        pk="SRC#<source>"  sk="JOB#<creation time>#<job id>"
+              + inflight index keys while the job is not in a terminal status
+              + pending* attributes and pending index keys while a claimed transition is unconfirmed
+- checkpoint: pk="SRC#<source>"  sk="CHECKPOINT"
+- history:    pk="SRC#<source>"  sk="HIST#<observed time>#<event id>"  (+ expiresAt TTL)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+TTL_ATTRIBUTE = "expiresAt"
+
+
+class Index(NamedTuple):
+    name: str
+    partition_key: str
+    sort_key: str
+
+
+# Sparse: only jobs not yet in a terminal status carry these keys (oldest first by creation time).
+INFLIGHT = Index("inflight", "inflightSource", "createdAt")
+# Sparse: only jobs with a claimed, not yet confirmed transition carry these keys (by lease expiry).
+PENDING = Index("pending", "pendingSource", "pendingLeaseUntil")
+INDEXES = (INFLIGHT, PENDING)
+
+
+def table_definition(table_name: str) -> dict[str, object]:
+    """CreateTable arguments matching the CDK construct (used to build the table in moto)."""
+    attributes = [PARTITION_KEY, SORT_KEY] + [key for index in INDEXES for key in (index[1], index[2])]
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in attributes],
+        "KeySchema": [
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": index.name,
+                "KeySchema": [
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in INDEXES
+        ],
+    }

@@ -1,0 +1,204 @@
+"""Alarms routed to an ops topic, and a dashboard of the auditor's runs and findings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from job_auditor.infra.alarms import alarm, queue_depth_metric
+from job_auditor.infra.auditor_function import METRICS_NAMESPACE, SERVICE_NAME
+
+DURATION_ALARM_FRACTION = 0.8
+# A claim conflict is normal once in a while (two runs overlapped); one every other run for an hour is
+# a job the auditor cannot claim (e.g. its item is not where its state says).
+CLAIM_CONFLICTS_PER_HOUR = 6
+_SERVICE = {"service": SERVICE_NAME}
+
+
+def auditor_metric(name: str, *, period: Duration, statistic: str = "Sum") -> cloudwatch.Metric:
+    """A metric the Lambda emits with Powertools (namespace JobAuditor, dimension service)."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map=_SERVICE,
+        statistic=statistic,
+        period=period,
+    )
+
+
+class Monitoring(Construct):
+    """Error, throttle, duration, DLQ, heartbeat, parked-transition and claim-conflict alarms on an
+    ops topic; one dashboard."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function: lambda_.IFunction,
+        timeout: Duration,
+        dead_letter_queue: sqs.IQueue,
+        key: kms.IKey,
+        ops_emails: Sequence[str],
+        schedule_rate_minutes: int,
+        heartbeat_periods: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.ops_topic = sns.Topic(
+            self, "OpsTopic", display_name="job-auditor alarms", master_key=key, enforce_ssl=True
+        )
+        for email in ops_emails:
+            self.ops_topic.add_subscription(subscriptions.EmailSubscription(email))
+
+        rate = Duration.minutes(schedule_rate_minutes)
+        five_minutes = Duration.minutes(5)
+        heartbeat_minutes = schedule_rate_minutes * heartbeat_periods
+        topic = self.ops_topic
+        self.alarms: dict[str, cloudwatch.Alarm] = {
+            "Errors": alarm(
+                self,
+                "ErrorsAlarm",
+                function.metric_errors(period=five_minutes, statistic="Sum"),
+                description="The auditor function failed (an uncaught error or a timeout).",
+                topic=topic,
+            ),
+            "Throttles": alarm(
+                self,
+                "ThrottlesAlarm",
+                function.metric_throttles(period=five_minutes, statistic="Sum"),
+                description="An invocation was throttled: a run was still going when the next began.",
+                topic=topic,
+            ),
+            "Duration": alarm(
+                self,
+                "DurationAlarm",
+                function.metric_duration(period=five_minutes, statistic="Maximum"),
+                description="A run took more than 80% of the function timeout.",
+                threshold=timeout.to_milliseconds() * DURATION_ALARM_FRACTION,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                topic=topic,
+            ),
+            "DeadLetters": alarm(
+                self,
+                "DeadLettersAlarm",
+                queue_depth_metric(dead_letter_queue),
+                description="The scheduler could not invoke the function; see the dead-letter queue.",
+                topic=topic,
+            ),
+            # One period spanning N schedule periods: no successful run in it (or no data) alarms.
+            "Heartbeat": alarm(
+                self,
+                "HeartbeatAlarm",
+                auditor_metric("RunSucceeded", period=Duration.minutes(heartbeat_minutes)),
+                description=(
+                    f"No successful auditor run in {heartbeat_periods} schedule periods "
+                    f"({heartbeat_minutes} minutes)."
+                ),
+                comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                missing_data=cloudwatch.TreatMissingData.BREACHING,
+                topic=topic,
+            ),
+            # Each parked transition waits for an operator (kept in the state table under pk=PARKED).
+            "Parked": alarm(
+                self,
+                "ParkedTransitionsAlarm",
+                auditor_metric("ParkedTransitions", period=five_minutes),
+                description=(
+                    "A transition was refused by a channel MAX_PUBLISH_ATTEMPTS times and parked; "
+                    "it is in the state table under pk=PARKED."
+                ),
+                topic=topic,
+            ),
+            "ClaimConflicts": alarm(
+                self,
+                "ClaimConflictsAlarm",
+                auditor_metric("ClaimConflicts", period=Duration.hours(1)),
+                description=(
+                    f"{CLAIM_CONFLICTS_PER_HOUR} or more claim conflicts in an hour: a transition the "
+                    "auditor keeps failing to claim (see the 'claim condition failed' log lines)."
+                ),
+                threshold=CLAIM_CONFLICTS_PER_HOUR,
+                topic=topic,
+            ),
+        }
+
+        self.dashboard = self._dashboard(function, timeout, rate)
+
+    def _dashboard(
+        self, function: lambda_.IFunction, timeout: Duration, rate: Duration
+    ) -> cloudwatch.Dashboard:
+        period = Duration.minutes(max(5, int(rate.to_minutes())))
+        search = (
+            f"{{{METRICS_NAMESPACE},JobKind,Status,service}} "
+            f'MetricName="TransitionsByStatus" service="{SERVICE_NAME}"'
+        )
+        by_status = cloudwatch.MathExpression(
+            expression=f"SEARCH('{search}', 'Sum', {int(period.to_seconds())})",
+            using_metrics={},
+            period=period,
+        )
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Runs",
+                left=[
+                    auditor_metric("RunSucceeded", period=period),
+                    auditor_metric("RunPartialFailure", period=period),
+                    function.metric_errors(period=period, statistic="Sum"),
+                    function.metric_throttles(period=period, statistic="Sum"),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Duration",
+                left=[
+                    function.metric_duration(period=period, statistic="Average"),
+                    function.metric_duration(period=period, statistic="Maximum"),
+                ],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(
+                        value=timeout.to_milliseconds() * DURATION_ALARM_FRACTION, label="80% of timeout"
+                    )
+                ],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Transitions by job kind and status", left=[by_status], stacked=True, width=12
+            ),
+            cloudwatch.GraphWidget(
+                title="Transitions, jobs listed, unknown statuses",
+                left=[
+                    auditor_metric("Transitions", period=period),
+                    auditor_metric("JobsListed", period=period),
+                    auditor_metric("UnknownStatuses", period=period),
+                ],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API calls and source failures",
+                left=[auditor_metric("ApiCalls", period=period)],
+                right=[auditor_metric("SourceFailures", period=period)],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Jobs in flight",
+                left=[auditor_metric("JobsInFlight", period=period, statistic="Maximum")],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24)
+        )
+        return dashboard
