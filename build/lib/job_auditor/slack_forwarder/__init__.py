@@ -1,1 +1,0 @@
-"""Slack incoming-webhook forwarder: renders job-auditor transitions as Block Kit and posts them."""
