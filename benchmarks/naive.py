@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import boto3
+from botocore.client import BaseClient
+
+from job_auditor.auditor.adapters.clients import named_client
 from job_auditor.contract.kinds import JOB_KINDS, JobKindSpec
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import CreateTableInputTypeDef
 
 NAIVE_TABLE = "naive-jobs"
 
 
-def table_definition() -> dict[str, Any]:
+def table_definition() -> CreateTableInputTypeDef:
     return {
         "TableName": NAIVE_TABLE,
         "BillingMode": "PAY_PER_REQUEST",
@@ -29,7 +36,7 @@ def table_definition() -> dict[str, Any]:
     }
 
 
-def _pages(client: Any, method: str, params: dict[str, str], page_size: int) -> Iterator[Any]:
+def _pages(client: BaseClient, method: str, params: dict[str, str], page_size: int) -> Iterator[Any]:
     paginator = client.get_paginator(method)
     yield from paginator.paginate(**params, PaginationConfig={"PageSize": page_size})
 
@@ -38,12 +45,18 @@ class NaivePoller:
     """List everything, GetItem per job, one PutEvents entry and one SNS publish per event."""
 
     def __init__(
-        self, session: Any, region: str, bus: str, topic_arn: str, source: str, kinds: Sequence[str]
+        self,
+        session: boto3.session.Session,
+        region: str,
+        bus: str,
+        topic_arn: str,
+        source: str,
+        kinds: Sequence[str],
     ) -> None:
         self._session = session
         self._region = region
         self._specs = [JOB_KINDS[kind] for kind in kinds]
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, BaseClient] = {}
         self._db = session.client("dynamodb", region_name=region)
         self._events = session.client("events", region_name=region)
         self._sns = session.client("sns", region_name=region)
@@ -51,9 +64,10 @@ class NaivePoller:
         self._topic = topic_arn
         self._source = source
 
-    def _client(self, name: str) -> Any:
+    def _client(self, name: str) -> BaseClient:
+        """A job API's client, named by the kind."""
         if name not in self._clients:
-            self._clients[name] = self._session.client(name, region_name=self._region)
+            self._clients[name] = named_client(self._session, name, region_name=self._region)
         return self._clients[name]
 
     def _scopes(self, spec: JobKindSpec) -> list[dict[str, str]]:

@@ -25,9 +25,12 @@ from typing import Any
 import boto3
 import botocore
 import botocore.session
+from botocore.client import BaseClient
+from botocore.model import ServiceModel
 
 from benchmarks.naive import NAIVE_TABLE
 from benchmarks.naive import table_definition as naive_table
+from job_auditor.auditor.adapters.clients import named_client
 from job_auditor.auditor.adapters.job_api import BotoJobApi
 from job_auditor.auditor.adapters.state_codec import job_item
 from job_auditor.auditor.domain.jobs import JOB_KINDS, JobKindSpec, JobState, ObservedJob, Source
@@ -37,7 +40,7 @@ from simulator.world import ACCOUNT, REGION, TABLE, World
 
 
 @functools.cache
-def _service_model(client: str) -> Any:
+def _service_model(client: str) -> ServiceModel:
     return botocore.session.get_session().get_service_model(client)
 
 
@@ -242,11 +245,12 @@ class Scenario:
 
         backend = dynamodb_backends[ACCOUNT][REGION]
         now = w.now()
-        clients: dict[str, Any] = {}
+        clients: dict[str, BaseClient] = {}
+        session = boto3.session.Session()
 
-        def client(name: str, region: str) -> Any:
+        def client(name: str, region: str) -> BaseClient:
             if name not in clients:
-                clients[name] = boto3.client(name, region_name=region)
+                clients[name] = named_client(session, name, region_name=region)
             return clients[name]
 
         api = BotoJobApi(client)

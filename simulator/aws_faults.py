@@ -31,6 +31,12 @@ from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.config import Config
+from botocore.hooks import BaseEventHooks
+from botocore.model import OperationModel
+
+from job_auditor.auditor.adapters.clients import ClientFactory
 
 # Where an invocation can be made to crash, by name (event, and what the point means).
 CRASH_POINTS: dict[str, tuple[str, str]] = {
@@ -80,7 +86,7 @@ class _Raw:
 
 
 def _response(status: int, body: bytes, content_type: str = "application/x-amz-json-1.0") -> AWSResponse:
-    headers = {"Content-Type": content_type, "x-amzn-RequestId": "injected"}
+    headers = HTTPHeaders.from_dict({"Content-Type": content_type, "x-amzn-RequestId": "injected"})
     return AWSResponse("http://injected", status, headers, _Raw(body))
 
 
@@ -117,7 +123,7 @@ class AwsFaultInjector:
         self._budget_ms: int | None = None
         self._elapsed_ms = 0
         self._on_call: Callable[[str], None] | None = None
-        self._passthrough_clients: dict[tuple[str, str], Any] = {}
+        self._passthrough_clients: ClientFactory | None = None
         # Jobs whose events EventBridge refuses every time (a poison transition), while enabled.
         self.poison_job_ids: set[str] = set()
         # While set, every checkpoint write fails as if throttled beyond the SDK's retries.
@@ -169,10 +175,10 @@ class AwsFaultInjector:
         events.register_first("before-call.*.*", self._before_any_call)
         events.register("before-parameter-build.eventbridge.PutEvents", self._remember_params)
         events.register("before-parameter-build.sns.PublishBatch", self._remember_params)
-        events.register("before-call.eventbridge.PutEvents", self._put_events)
-        events.register("before-call.sns.PublishBatch", self._publish_batch)
-        events.register("before-call.dynamodb.*", self._dynamodb_call)
-        events.register("before-send.dynamodb.*", self._dynamodb_send)
+        _answering(events, "before-call.eventbridge.PutEvents", self._put_events)
+        _answering(events, "before-call.sns.PublishBatch", self._publish_batch)
+        _answering(events, "before-call.dynamodb.*", self._dynamodb_call)
+        _answering(events, "before-send.dynamodb.*", self._dynamodb_send)
         for point, (event, _) in CRASH_POINTS.items():
             events.register(event, self._point_hook(point))
 
@@ -208,12 +214,12 @@ class AwsFaultInjector:
     def _remember_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["injector_params"] = dict(params)
 
-    def _passthrough(self, service: str, region: str) -> Any:
-        key = (service, region)
-        if key not in self._passthrough_clients:
+    def _passthrough(self) -> ClientFactory:
+        """Clients on the passthrough session, with the SDK's default configuration."""
+        if self._passthrough_clients is None:
             session = self.passthrough or boto3.session.Session()
-            self._passthrough_clients[key] = session.client(service, region_name=region)
-        return self._passthrough_clients[key]
+            self._passthrough_clients = ClientFactory(session, config=Config())
+        return self._passthrough_clients
 
     def _poisoned(self, entries: list[dict[str, Any]]) -> set[int]:
         if not self.enabled or not self.poison_job_ids:
@@ -238,7 +244,7 @@ class AwsFaultInjector:
             return None
         passing = [e for i, e in enumerate(entries) if i not in failing]
         if passing:
-            self._passthrough("events", _region(kwargs)).put_events(Entries=passing)
+            self._passthrough()("events", _region(kwargs)).put_events(Entries=passing)
         self.counts["PutEventsFailedEntries"] += len(failing - poisoned)
         self.counts["PutEventsPoisonRefused"] += len(poisoned)
         parsed = {
@@ -266,7 +272,7 @@ class AwsFaultInjector:
         failing = {i for i in range(len(entries)) if self._rng.random() < 0.5} or {0}
         passing = [e for i, e in enumerate(entries) if i not in failing]
         if passing:
-            client = self._passthrough("sns", _region(kwargs))
+            client = self._passthrough()("sns", _region(kwargs))
             client.publish_batch(TopicArn=params["TopicArn"], PublishBatchRequestEntries=passing)
         self.counts["SnsPartialFailure"] += 1
         parsed = {
@@ -279,7 +285,9 @@ class AwsFaultInjector:
         }
         return _response(200, b""), parsed
 
-    def _dynamodb_call(self, model: Any, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, Any] | None:
+    def _dynamodb_call(
+        self, model: OperationModel, params: dict[str, Any], **_: Any
+    ) -> tuple[AWSResponse, Any] | None:
         if self.fail_checkpoint_writes and model.name == "PutItem" and b'"CHECKPOINT"' in _body(params):
             self.counts["CheckpointWriteFailed"] += 1
             return _error("ProvisionedThroughputExceededException", "injected: checkpoint write failed", 400)
@@ -305,6 +313,13 @@ class AwsFaultInjector:
             "message": "injected: the level of configured provisioned throughput was exceeded",
         }
         return _response(400, json.dumps(body).encode())
+
+
+def _answering(events: BaseEventHooks, event_name: str, handler: Callable[..., object]) -> None:
+    """Register a hook whose return value answers the call: botocore takes the first response a
+    before-call hook returns ((http response, parsed)) or a before-send hook returns (an
+    AWSResponse) in place of the service's. botocore-stubs types every handler as returning None."""
+    events.register(event_name, handler)  # type: ignore[arg-type]
 
 
 def _body(params: dict[str, Any]) -> bytes:

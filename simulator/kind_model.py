@@ -16,6 +16,7 @@ from typing import Any
 
 import botocore.session
 from botocore import xform_name
+from botocore.model import OperationModel, ServiceModel
 
 from job_auditor.contract.kinds import DiscoveryStep, JobKindSpec
 from simulator.shapes import Shape
@@ -27,12 +28,12 @@ _session_lock = threading.Lock()
 
 
 @cache
-def _session() -> Any:
+def _session() -> botocore.session.Session:
     return botocore.session.get_session()
 
 
 @cache
-def service_model(client: str) -> Any:
+def service_model(client: str) -> ServiceModel:
     """botocore's ServiceModel for a client name ("bedrock", "bedrock-agent")."""
     with _session_lock:
         return _session().get_service_model(client)
@@ -62,7 +63,7 @@ class OperationInfo:
 
     client: str
     name: str
-    model: Any  # botocore OperationModel
+    model: OperationModel
     http_method: str
     segments: tuple[str, ...]
     protocol: str

@@ -22,7 +22,10 @@ from simulator.errors import constraint, validation
 from simulator.records import truncate_ms
 from simulator.wire import epoch, iso
 
-Shape = Any  # botocore.model.Shape (botocore ships no type hints)
+# botocore.model.Shape. Left as Any: the code reads a shape by its type_name, and botocore-stubs types
+# the members of each kind on its subclass (StructureShape.members, ListShape.member, MapShape.key),
+# which would take an isinstance narrowing at every member access.
+Shape = Any
 
 _parser: Any = importlib.import_module("re._parser")
 _c: Any = importlib.import_module("re._constants")

@@ -34,7 +34,7 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 from job_auditor.contract.kinds import DiscoveryStep, StatusCategory, kind_ids
@@ -44,6 +44,9 @@ from simulator.mutators import ResponseMutator, Rule
 from simulator.oracle import Truth, Verdict
 from simulator.records import ImportJob
 from simulator.world import ACCOUNT, DEFAULT_START, REGION, FakeLambdaContext, MotoServer, World
+
+if TYPE_CHECKING:
+    from job_auditor.auditor.adapters.clients import ClientFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -416,7 +419,7 @@ class Soak:
         for _ in range(2):
             self._create_job(terminal=True)
 
-    def invoke(self, label: str, context: FakeLambdaContext, clients: Any) -> None:
+    def invoke(self, label: str, context: FakeLambdaContext, clients: ClientFactory) -> None:
         try:
             result = self.w.run(context=context, clients=clients)
             self.runs[f"{result['status']}" if label == "normal" else f"{label} (survived)"] += 1
@@ -537,8 +540,11 @@ class Soak:
             if str(i["sk"]).startswith("HIST#")
         ]
         for start in range(0, len(keys), 25):
-            batch = [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]
-            self.w.dynamodb.batch_write_item(RequestItems={"job-auditor-state": batch})
+            self.w.dynamodb.batch_write_item(
+                RequestItems={
+                    "job-auditor-state": [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]
+                }
+            )
 
     def _check_checkpoints(self) -> None:
         from job_auditor.auditor.adapters.state_codec import parse_timestamp  # noqa: PLC0415

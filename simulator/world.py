@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 import boto3
@@ -28,6 +28,9 @@ from moto.server import ThreadedMotoServer
 
 from job_auditor.contract.kinds import job_clients
 from simulator import ControlPlane, SimClock, SimulatorServer
+
+if TYPE_CHECKING:
+    from job_auditor.auditor.adapters.clients import ClientFactory
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -164,20 +167,17 @@ class World:
             self._saved_env.setdefault(name, os.environ.get(name))
             os.environ[name] = value
 
-    def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)
-
     def _create_resources(self) -> None:
         from job_auditor.contract.state_schema import table_definition  # noqa: PLC0415 (lambdas on path)
 
-        self.dynamodb = self.client("dynamodb")
+        self.dynamodb = boto3.client("dynamodb", region_name=self.region)
         self.dynamodb.create_table(**table_definition(TABLE))
-        self.events = self.client("events")
+        self.events = boto3.client("events", region_name=self.region)
         self.events.create_event_bus(Name=BUS)
-        self.sns = self.client("sns")
+        self.sns = boto3.client("sns", region_name=self.region)
         self.sns.create_topic(Name=TOPIC)
         self.sns.create_topic(Name=CHAT_TOPIC)
-        self.sqs = self.client("sqs")
+        self.sqs = boto3.client("sqs", region_name=self.region)
         self.bus_queue = self.subscribe_bus({"source": [EVENT_SOURCE]}, "bus-consumer")
         self.topic_queue = self.subscribe_topic(None, "topic-consumer")
 
@@ -220,7 +220,7 @@ class World:
         remaining_ms: int = 300_000,
         *,
         context: FakeLambdaContext | None = None,
-        clients: Any = None,
+        clients: ClientFactory | None = None,
     ) -> dict[str, Any]:
         """One scheduled invocation of the real handler; `clients` (a ClientFactory, e.g. on a
         session with fault hooks) replaces the handler's own for this invocation."""

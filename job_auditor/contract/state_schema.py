@@ -11,7 +11,11 @@ Item layout (one table, generic keys):
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    # Type stubs (requirements-dev.txt): for mypy only, never imported at run time.
+    from mypy_boto3_dynamodb.type_defs import CreateTableInputTypeDef
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
@@ -31,7 +35,7 @@ PENDING = Index("pending", "pendingSource", "pendingLeaseUntil")
 INDEXES = (INFLIGHT, PENDING)
 
 
-def table_definition(table_name: str) -> dict[str, object]:
+def table_definition(table_name: str) -> CreateTableInputTypeDef:
     """CreateTable arguments matching the CDK construct (used to build the table in moto)."""
     attributes = [PARTITION_KEY, SORT_KEY] + [key for index in INDEXES for key in (index[1], index[2])]
     return {

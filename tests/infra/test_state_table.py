@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from aws_cdk.assertions import Match
 
 from job_auditor.contract import state_schema
@@ -16,7 +14,7 @@ def test_keys_index_and_ttl_match_the_lambdas_schema(default: Synth) -> None:
     expected = state_schema.table_definition("ignored")
     assert props["KeySchema"] == expected["KeySchema"]
     assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
-        cast(list[dict[str, str]], expected["AttributeDefinitions"]), key=lambda a: a["AttributeName"]
+        expected["AttributeDefinitions"], key=lambda a: a["AttributeName"]
     )
     assert props["GlobalSecondaryIndexes"] == expected["GlobalSecondaryIndexes"]
     assert props["TimeToLiveSpecification"] == {

@@ -9,12 +9,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
+from botocore.client import BaseClient
 from botocore.config import Config
 
+from job_auditor.auditor.adapters.clients import named_client
 from simulator import ControlPlane, SimClock, SimulatorServer
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
+    from mypy_boto3_bedrock_agent import AgentsforBedrockClient
+    from mypy_boto3_qconnect import QConnectClient
 
 REGION = "us-east-1"
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -27,8 +34,25 @@ class Sim:
     plane: ControlPlane
     server: SimulatorServer
 
-    def client(self, service: str, region: str = REGION, config: Config | None = None) -> Any:
-        return boto3.client(
+    @overload
+    def client(
+        self, service: Literal["bedrock"], region: str = ..., config: Config | None = ...
+    ) -> BedrockClient: ...
+    @overload
+    def client(
+        self, service: Literal["bedrock-agent"], region: str = ..., config: Config | None = ...
+    ) -> AgentsforBedrockClient: ...
+    @overload
+    def client(
+        self, service: Literal["qconnect"], region: str = ..., config: Config | None = ...
+    ) -> QConnectClient: ...
+    @overload
+    def client(self, service: str, region: str = ..., config: Config | None = ...) -> BaseClient: ...
+    def client(self, service: str, region: str = REGION, config: Config | None = None) -> BaseClient:
+        """A client of the simulator: typed for the services it serves by name, a BaseClient for a
+        kind's client named at run time."""
+        return named_client(
+            boto3.session.Session(),
             service,
             region_name=region,
             endpoint_url=self.server.endpoint_url,

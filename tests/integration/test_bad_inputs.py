@@ -10,8 +10,10 @@ from typing import Any, cast
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 from botocore.config import Config
 
+from job_auditor.auditor.adapters.clients import named_client
 from job_auditor.auditor.adapters.job_api import BotoJobApi
 from job_auditor.auditor.domain.diff import diff
 from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
@@ -38,12 +40,14 @@ def sim() -> Iterator[tuple[ControlPlane, BotoJobApi]]:
 
 
 def _api_with(plane: ControlPlane, config: Config | None) -> BotoJobApi:
-    clients: dict[tuple[str, str], Any] = {}
+    clients: dict[tuple[str, str], BaseClient] = {}
+    session = boto3.session.Session()
 
-    def provider(service: str, region: str) -> Any:
+    def provider(service: str, region: str) -> BaseClient:
         key = (service, region)
         if key not in clients:
-            clients[key] = boto3.client(
+            clients[key] = named_client(
+                session,
                 service,
                 region_name=region,
                 endpoint_url=plane.endpoint_url,  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -31,6 +31,10 @@ import time_machine
 from moto import mock_aws
 
 from tests.integration.simkit import REGION, Sim, running_sim
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
+    from mypy_boto3_bedrock.type_defs import ListModelCustomizationJobsRequestTypeDef
 
 KIND = "bedrock-customization"
 DAY = datetime(2026, 11, 1, tzinfo=UTC)
@@ -44,8 +48,8 @@ JOBS = [
 ]
 ROLE = "arn:aws:iam::123456789012:role/BedrockCustomization"
 CUSTOM_MODEL = f"arn:aws:bedrock:{REGION}:123456789012:custom-model/amazon.titan-text-express-v1"
-ASCENDING = {"sortBy": "CreationTime", "sortOrder": "Ascending"}
-DESCENDING = {"sortBy": "CreationTime", "sortOrder": "Descending"}
+ASCENDING: ListModelCustomizationJobsRequestTypeDef = {"sortBy": "CreationTime", "sortOrder": "Ascending"}
+DESCENDING: ListModelCustomizationJobsRequestTypeDef = {"sortBy": "CreationTime", "sortOrder": "Descending"}
 
 
 @pytest.fixture
@@ -55,7 +59,7 @@ def sim() -> Iterator[Sim]:
 
 
 @pytest.fixture
-def moto_bedrock() -> Iterator[Any]:
+def moto_bedrock() -> Iterator[BedrockClient]:
     with mock_aws():
         client = boto3.client(
             "bedrock", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
@@ -77,7 +81,7 @@ def moto_bedrock() -> Iterator[Any]:
         yield client
 
 
-def _fill_simulator(sim: Sim) -> Any:
+def _fill_simulator(sim: Sim) -> BedrockClient:
     for name, created, stopped in JOBS:
         sim.plane.create_job(
             KIND,
@@ -97,17 +101,16 @@ def _fill_simulator(sim: Sim) -> Any:
     return sim.client("bedrock")
 
 
-def _names(client: Any, **params: Any) -> list[str]:
+def _names(client: BedrockClient, **params: Any) -> list[str]:
     summaries = client.list_model_customization_jobs(**params)["modelCustomizationJobSummaries"]
     return [s["jobName"] for s in summaries]
 
 
-def _pages(client: Any, page_size: int, **params: Any) -> list[list[str]]:
+def _pages(client: BedrockClient, page_size: int, **params: Any) -> list[list[str]]:
     pages, token = [], None
     while True:
-        reply = client.list_model_customization_jobs(
-            maxResults=page_size, **params, **({"nextToken": token} if token else {})
-        )
+        page = {**params, "nextToken": token} if token else params
+        reply = client.list_model_customization_jobs(maxResults=page_size, **page)
         pages.append([s["jobName"] for s in reply["modelCustomizationJobSummaries"]])
         token = reply.get("nextToken")
         if token is None:
@@ -115,12 +118,12 @@ def _pages(client: Any, page_size: int, **params: Any) -> list[list[str]]:
 
 
 def test_both_list_the_same_jobs_in_the_same_order_for_the_same_parameters(
-    sim: Sim, moto_bedrock: Any
+    sim: Sim, moto_bedrock: BedrockClient
 ) -> None:
     # Given: the same five jobs (two stopped) in moto and in the simulator
     simulator = _fill_simulator(sim)
     after, before = DAY + timedelta(days=2), DAY + timedelta(days=8)
-    queries: list[dict[str, Any]] = [
+    queries: list[ListModelCustomizationJobsRequestTypeDef] = [
         ASCENDING,
         DESCENDING,
         {**ASCENDING, "statusEquals": "Stopped"},
@@ -158,7 +161,7 @@ def test_both_list_the_same_jobs_in_the_same_order_for_the_same_parameters(
     assert sim.plane.count_calls("ListModelCustomizationJobs", status=200) == len(queries) + 4
 
 
-def test_both_page_the_same_way(sim: Sim, moto_bedrock: Any) -> None:
+def test_both_page_the_same_way(sim: Sim, moto_bedrock: BedrockClient) -> None:
     simulator = _fill_simulator(sim)
     for size, params in (
         (2, ASCENDING),
@@ -173,7 +176,7 @@ def test_both_page_the_same_way(sim: Sim, moto_bedrock: Any) -> None:
     assert _pages(simulator, 5, **ASCENDING) == [[name for name, _, _ in JOBS]]
 
 
-def test_both_summaries_carry_the_same_members(sim: Sim, moto_bedrock: Any) -> None:
+def test_both_summaries_carry_the_same_members(sim: Sim, moto_bedrock: BedrockClient) -> None:
     simulator = _fill_simulator(sim)
     ours = {
         s["jobName"]: s

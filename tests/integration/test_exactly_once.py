@@ -2,12 +2,14 @@
 except as a repeat with the same eventId. Real adapters against the simulator and moto; the runs are
 interleaved deterministically by wrapping one port."""
 
+from __future__ import annotations
+
 import json
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -21,6 +23,9 @@ from job_auditor.auditor.service import Auditor
 from job_auditor.auditor.settings import load_settings
 from simulator import aws_faults
 from simulator.world import ACCOUNT, REGION, World
+
+if TYPE_CHECKING:
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 BEDROCK_ONLY = {"JOB_KINDS": "bedrock-model-import"}
 
@@ -80,34 +85,33 @@ def test_two_overlapping_runs_publish_each_transition_once(make_world: Any) -> N
     assert mine.claimed_elsewhere == 25
 
 
-def test_putevents_partial_failure_resends_only_failed_entries(make_world: Any) -> None:
+def test_putevents_partial_failure_resends_only_failed_entries(
+    make_world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given a bus that fails entries 1 and 3 of the first PutEvents call
     w: World = make_world(**BEDROCK_ONLY)
     _seed_and_complete(w, 6)
     auditor, source = _auditor()
     eventbridge = _bus(auditor)
-    real_client = eventbridge._client
+    real_put_events = eventbridge._client.put_events
     calls: list[list[str]] = []
 
-    class FlakyBus:
-        def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-            calls.append([e["Detail"] for e in Entries])
-            if len(calls) > 1:
-                return cast(dict[str, Any], real_client.put_events(Entries=Entries))
-            failing = {1, 3}
-            passed = [e for i, e in enumerate(Entries) if i not in failing]
-            real_client.put_events(Entries=passed)
-            return {
-                "FailedEntryCount": len(failing),
-                "Entries": [
-                    {"ErrorCode": "InternalFailure", "ErrorMessage": "x"}
-                    if i in failing
-                    else {"EventId": str(i)}
-                    for i in range(len(Entries))
-                ],
-            }
+    def flaky_put_events(Entries: list[PutEventsRequestEntryTypeDef]) -> object:
+        calls.append([e["Detail"] for e in Entries])
+        if len(calls) > 1:
+            return real_put_events(Entries=Entries)
+        failing = {1, 3}
+        passed = [e for i, e in enumerate(Entries) if i not in failing]
+        real_put_events(Entries=passed)
+        return {
+            "FailedEntryCount": len(failing),
+            "Entries": [
+                {"ErrorCode": "InternalFailure", "ErrorMessage": "x"} if i in failing else {"EventId": str(i)}
+                for i in range(len(Entries))
+            ],
+        }
 
-    eventbridge._client = FlakyBus()
+    monkeypatch.setattr(eventbridge._client, "put_events", flaky_put_events)
     eventbridge._sleep = lambda _: None
     # When the run publishes
     summary = auditor.audit_source(source)
@@ -121,7 +125,9 @@ def test_putevents_partial_failure_resends_only_failed_entries(make_world: Any) 
     assert summary.checkpoint_advanced
 
 
-def test_publish_failure_keeps_the_claims_and_next_run_delivers_with_same_event_id(make_world: Any) -> None:
+def test_publish_failure_keeps_the_claims_and_next_run_delivers_with_same_event_id(
+    make_world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given a bus that is down for a whole run
     w: World = make_world(**BEDROCK_ONLY)
     _seed_and_complete(w, 3)
@@ -129,14 +135,13 @@ def test_publish_failure_keeps_the_claims_and_next_run_delivers_with_same_event_
     checkpoint_before = auditor._store.load_checkpoint(source)
     eventbridge = _bus(auditor)
 
-    class DownBus:
-        def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-            return {
-                "FailedEntryCount": len(Entries),
-                "Entries": [{"ErrorCode": "ServiceUnavailable", "ErrorMessage": "down"}] * len(Entries),
-            }
+    def down_put_events(Entries: list[PutEventsRequestEntryTypeDef]) -> object:
+        return {
+            "FailedEntryCount": len(Entries),
+            "Entries": [{"ErrorCode": "ServiceUnavailable", "ErrorMessage": "down"}] * len(Entries),
+        }
 
-    eventbridge._client = DownBus()
+    monkeypatch.setattr(eventbridge._client, "put_events", down_put_events)
     eventbridge._sleep = lambda _: None
     failed_run = auditor.audit_source(source)
     # Then nothing was published or confirmed: no history, three claims stay open. The checkpoint may

@@ -9,15 +9,17 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import botocore.session
 import pytest
+from botocore.client import BaseClient
 
 from job_auditor.contract.kinds import JOB_KINDS, JobKindSpec, StatusCategory
 from simulator import modeled, shapes, wire
 from tests.integration.simkit import REGION, Sim, running_sim
 
+_Client = TypeVar("_Client", bound=BaseClient)
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -87,7 +89,7 @@ class Bodies:
     def __init__(self) -> None:
         self.seen: list[tuple[str, str, Any, Any]] = []
 
-    def hook(self, client: Any) -> Any:
+    def hook(self, client: _Client) -> _Client:
         protocol = client.meta.service_model.metadata["protocol"]
 
         def capture(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
@@ -172,9 +174,9 @@ def _snake(name: str) -> str:
 
 def _drive(sim: Sim, bodies: Bodies, scopes: dict[str, tuple[str, ...]]) -> None:
     """List and get every job of every kind, and list every discovery level."""
-    clients: dict[str, Any] = {}
+    clients: dict[str, BaseClient] = {}
 
-    def client(name: str) -> Any:
+    def client(name: str) -> BaseClient:
         if name not in clients:
             clients[name] = bodies.hook(sim.client(name))
         return clients[name]

@@ -96,18 +96,23 @@ def test_ingestion_jobs_are_scoped_discovered_sorted_and_filtered(sim: Sim) -> N
     sim.plane.set_job_status(
         INGESTION, REGION, jobs[1], "FAILED", scope_ids=(kb, ds), fields={"failureReasons": ["bad PDF"]}
     )
-    scope = {"knowledgeBaseId": kb, "dataSourceId": ds}
 
     # When: discovered and listed in each order and by status
     kbs = agent.list_knowledge_bases()["knowledgeBaseSummaries"]
     sources = agent.list_data_sources(knowledgeBaseId=kb)["dataSourceSummaries"]
-    default = agent.list_ingestion_jobs(**scope)["ingestionJobSummaries"]
-    ascending = agent.list_ingestion_jobs(**scope, sortBy={"attribute": "STARTED_AT", "order": "ASCENDING"})
-    by_status = agent.list_ingestion_jobs(**scope, sortBy={"attribute": "STATUS", "order": "ASCENDING"})
-    failed = agent.list_ingestion_jobs(
-        **scope, filters=[{"attribute": "STATUS", "operator": "EQ", "values": ["FAILED"]}]
+    default = agent.list_ingestion_jobs(knowledgeBaseId=kb, dataSourceId=ds)["ingestionJobSummaries"]
+    ascending = agent.list_ingestion_jobs(
+        knowledgeBaseId=kb, dataSourceId=ds, sortBy={"attribute": "STARTED_AT", "order": "ASCENDING"}
     )
-    got = agent.get_ingestion_job(**scope, ingestionJobId=jobs[1])["ingestionJob"]
+    by_status = agent.list_ingestion_jobs(
+        knowledgeBaseId=kb, dataSourceId=ds, sortBy={"attribute": "STATUS", "order": "ASCENDING"}
+    )
+    failed = agent.list_ingestion_jobs(
+        knowledgeBaseId=kb,
+        dataSourceId=ds,
+        filters=[{"attribute": "STATUS", "operator": "EQ", "values": ["FAILED"]}],
+    )
+    got = agent.get_ingestion_job(knowledgeBaseId=kb, dataSourceId=ds, ingestionJobId=jobs[1])["ingestionJob"]
 
     # Then
     assert [(k["knowledgeBaseId"], k["name"], k["status"]) for k in kbs] == [(kb, "docs", "ACTIVE")]

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -25,6 +25,10 @@ from job_auditor.slack_forwarder.blocks import render
 from job_auditor.slack_forwarder.webhook import WebhookPoster
 from simulator.world import FakeLambdaContext, MotoServer
 from tests.unit.slack_samples import SAMPLES
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:job-auditor-transitions"
 
@@ -84,7 +88,7 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def secrets(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def secrets(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretsManagerClient]:
     """A Secrets Manager client on the moto server; the forwarder's reads go there too."""
     # botocore's variable is named after the service id "Secrets Manager".
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server.url)
@@ -98,7 +102,7 @@ def secrets(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 @pytest.fixture(autouse=True)
-def idempotency_table(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def idempotency_table(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDBClient]:
     """A fresh idempotency table (the construct's key schema) on the moto server for each test."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_server.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -132,7 +136,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return waited
 
 
-def _secret(client: Any, monkeypatch: pytest.MonkeyPatch, value: str) -> str:
+def _secret(client: SecretsManagerClient, monkeypatch: pytest.MonkeyPatch, value: str) -> str:
     name = f"job-auditor/slack-webhook-{uuid.uuid4().hex[:8]}"
     client.create_secret(Name=name, SecretString=value)
     monkeypatch.setenv("WEBHOOK_SECRET_NAME", name)
@@ -191,7 +195,11 @@ def _invoke(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_delivers_a_transition_as_block_kit(
-    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch, capsys: Any
+    slack: FakeSlack,
+    secrets: SecretsManagerClient,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
 ) -> None:
     # Given the webhook URL stored as a bare URL
     _secret(secrets, monkeypatch, slack.url())
@@ -208,7 +216,7 @@ def test_delivers_a_transition_as_block_kit(
 
 
 def test_secret_as_json_and_cached_across_invocations(
-    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+    slack: FakeSlack, secrets: SecretsManagerClient, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = _secret(secrets, monkeypatch, json.dumps({"url": slack.url("/services/json")}))
     _invoke(_sns_event(json.dumps(SAMPLES["succeeded"])))
@@ -219,7 +227,7 @@ def test_secret_as_json_and_cached_across_invocations(
 
 
 def test_stale_url_is_re_read_once_when_slack_says_the_webhook_is_gone(
-    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+    slack: FakeSlack, secrets: SecretsManagerClient, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a cached URL that Slack has revoked (404 no_service) and a secret already rotated
     name = _secret(secrets, monkeypatch, slack.url("/services/old"))
@@ -233,7 +241,7 @@ def test_stale_url_is_re_read_once_when_slack_says_the_webhook_is_gone(
 
 
 def test_429_waits_retry_after_for_real_then_delivers(
-    slack: FakeSlack, secrets: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    slack: FakeSlack, secrets: SecretsManagerClient, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     # Given Slack rate-limits the first request for one second
     _secret(secrets, monkeypatch, slack.url())
@@ -251,7 +259,7 @@ def test_429_waits_retry_after_for_real_then_delivers(
 
 
 def test_500_then_200_is_retried_with_backoff(
-    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+    slack: FakeSlack, secrets: SecretsManagerClient, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _secret(secrets, monkeypatch, slack.url())
     slack.script = [(500, {}, "internal_error")]
@@ -263,7 +271,7 @@ def test_500_then_200_is_retried_with_backoff(
 
 def test_500_forever_is_counted_and_fails_the_invocation(
     slack: FakeSlack,
-    secrets: Any,
+    secrets: SecretsManagerClient,
     sleeps: list[float],
     monkeypatch: pytest.MonkeyPatch,
     capsys: Any,
@@ -289,7 +297,7 @@ def test_500_forever_is_counted_and_fails_the_invocation(
 
 def test_400_is_not_retried(
     slack: FakeSlack,
-    secrets: Any,
+    secrets: SecretsManagerClient,
     sleeps: list[float],
     monkeypatch: pytest.MonkeyPatch,
     capsys: Any,
@@ -306,7 +314,11 @@ def test_400_is_not_retried(
 
 
 def test_a_message_that_is_not_json_is_posted_as_text_and_counted(
-    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch, capsys: Any
+    slack: FakeSlack,
+    secrets: SecretsManagerClient,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
 ) -> None:
     _secret(secrets, monkeypatch, slack.url())
     result = _invoke(_sns_event("Job auditor test message <3"))
@@ -317,7 +329,11 @@ def test_a_message_that_is_not_json_is_posted_as_text_and_counted(
 
 
 def test_missing_secret_fails_and_counts_every_message(
-    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch, capsys: Any
+    slack: FakeSlack,
+    secrets: SecretsManagerClient,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
 ) -> None:
     monkeypatch.setenv("WEBHOOK_SECRET_NAME", "job-auditor/does-not-exist")
     with pytest.raises(handler.SlackDeliveryError):
@@ -333,7 +349,7 @@ def test_missing_secret_fails_and_counts_every_message(
 def test_a_redirect_is_not_followed_and_its_target_is_never_called(
     status: int,
     slack: FakeSlack,
-    secrets: Any,
+    secrets: SecretsManagerClient,
     sleeps: list[float],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -359,7 +375,7 @@ def test_a_redirect_is_not_followed_and_its_target_is_never_called(
 
 
 def test_a_loopback_url_is_refused_without_the_test_setting(
-    slack: FakeSlack, secrets: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    slack: FakeSlack, secrets: SecretsManagerClient, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     # Given the fake's loopback URL in the secret, but SLACK_WEBHOOK_ALLOW_LOOPBACK unset (as deployed)
     _secret(secrets, monkeypatch, slack.url())
@@ -375,7 +391,11 @@ def test_a_loopback_url_is_refused_without_the_test_setting(
 
 
 def test_same_event_id_posts_once(
-    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch, capsys: Any
+    slack: FakeSlack,
+    secrets: SecretsManagerClient,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
 ) -> None:
     # Given a transition the auditor published twice (a lease takeover: two SNS messages, one eventId)
     _secret(secrets, monkeypatch, slack.url())
@@ -393,7 +413,7 @@ def test_same_event_id_posts_once(
 
 
 def test_a_different_event_id_posts(
-    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+    slack: FakeSlack, secrets: SecretsManagerClient, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _secret(secrets, monkeypatch, slack.url())
     _invoke(_sns_event(json.dumps(SAMPLES["failed"])))
@@ -403,7 +423,7 @@ def test_a_different_event_id_posts(
 
 
 def test_a_failed_post_followed_by_a_retry_posts_once(
-    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+    slack: FakeSlack, secrets: SecretsManagerClient, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given Slack failing every attempt of the first invocation
     _secret(secrets, monkeypatch, slack.url())
@@ -420,7 +440,7 @@ def test_a_failed_post_followed_by_a_retry_posts_once(
 
 
 def test_a_retried_batch_reposts_only_the_record_that_failed(
-    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+    slack: FakeSlack, secrets: SecretsManagerClient, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given one invocation with two records, of which Slack rejects the second
     _secret(secrets, monkeypatch, slack.url())
@@ -440,7 +460,7 @@ def test_a_retried_batch_reposts_only_the_record_that_failed(
 
 
 def test_a_message_that_is_not_a_transition_is_deduplicated_on_its_sns_message_id(
-    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+    slack: FakeSlack, secrets: SecretsManagerClient, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _secret(secrets, monkeypatch, slack.url())
     event = _sns_event("webhook test")
@@ -452,7 +472,7 @@ def test_a_message_that_is_not_a_transition_is_deduplicated_on_its_sns_message_i
 
 def test_idempotency_records_expire_after_a_day(
     slack: FakeSlack,
-    secrets: Any,
+    secrets: SecretsManagerClient,
     sleeps: list[float],
     monkeypatch: pytest.MonkeyPatch,
     idempotency_table: Any,
@@ -469,7 +489,11 @@ def test_idempotency_records_expire_after_a_day(
 
 
 def test_missing_idempotency_table_fails_and_counts_every_message(
-    slack: FakeSlack, secrets: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch, capsys: Any
+    slack: FakeSlack,
+    secrets: SecretsManagerClient,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
 ) -> None:
     _secret(secrets, monkeypatch, slack.url())
     monkeypatch.delenv(IDEMPOTENCY_TABLE_ENV)

@@ -30,15 +30,40 @@ def _top(module: str) -> str:
     return module.split(".", 1)[0]
 
 
+def _type_stub_imports(path: Path) -> set[str]:
+    """Modules of the boto3 type stubs imported only under a module-level `if TYPE_CHECKING:` (for mypy:
+    the stubs are development dependencies, never imported at run time)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    guarded: list[ast.stmt] = []
+    run_time: list[ast.stmt] = []
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            guarded += node.body
+            run_time += node.orelse
+        else:
+            run_time.append(node)
+
+    def stubs(nodes: list[ast.stmt]) -> set[str]:
+        return {
+            n.module
+            for node in nodes
+            for n in ast.walk(node)
+            if isinstance(n, ast.ImportFrom) and n.module and _top(n.module).startswith("mypy_boto3_")
+        }
+
+    return stubs(guarded) - stubs(run_time)
+
+
 def test_the_contract_imports_only_the_standard_library_and_itself() -> None:
     # Given every module of the contract package
     modules = sorted(CONTRACT.glob("*.py"))
     assert {m.name for m in modules} >= {"__init__.py", "kinds.py", "environment.py", "state_schema.py"}
-    # When their imports are read / Then each is the standard library's or the contract's own
+    # When their imports are read / Then each is the standard library's or the contract's own (or, for
+    # mypy only, a type stub of boto3's)
     foreign = {
         f"{path.name}: {name}"
         for path in modules
-        for name in _imported_modules(path)
+        for name in _imported_modules(path) - _type_stub_imports(path)
         if _top(name) not in sys.stdlib_module_names
         and name != "__future__"
         and not name.startswith("job_auditor.contract")

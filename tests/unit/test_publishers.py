@@ -1,9 +1,11 @@
 """Exact request shapes and partial failures of the publishers, with botocore's Stubber."""
 
+from __future__ import annotations
+
 import json
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -14,17 +16,20 @@ from job_auditor.auditor.domain.diff import Transition
 from job_auditor.infra.config import load_config
 from tests.unit.factories import T0, job, transition
 
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_sns import SNSClient
+
 BUS = "job-auditor-bus"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:job-auditor"
 
 
-def _client(service: str) -> boto3.client:
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+def _events() -> EventBridgeClient:
+    return boto3.client("events", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+
+def _sns() -> SNSClient:
+    return boto3.client("sns", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
 
 
 def _transitions(n: int) -> list[Transition]:
@@ -33,7 +38,7 @@ def _transitions(n: int) -> list[Transition]:
 
 def test_eventbridge_batches_of_ten_and_resends_only_failed_entries() -> None:
     # Given 12 transitions and a bus that rejects entries 2 and 5 of the first call once
-    client = _client("events")
+    client = _events()
     sent: list[list[str]] = []
     transitions = _transitions(12)
     with Stubber(client) as stub:
@@ -69,7 +74,7 @@ def test_eventbridge_batches_of_ten_and_resends_only_failed_entries() -> None:
 
 
 def test_eventbridge_entry_shape() -> None:
-    client = _client("events")
+    client = _events()
     t = transition(job(1, "Failed", failure_message="boom"))
     with Stubber(client) as stub:
         stub.add_response(
@@ -91,7 +96,7 @@ def test_eventbridge_entry_shape() -> None:
 
 
 def test_eventbridge_gives_up_after_max_attempts_and_reports_failed() -> None:
-    client = _client("events")
+    client = _events()
     t = transition()
     with Stubber(client) as stub:
         for _ in range(3):
@@ -112,7 +117,7 @@ def test_eventbridge_gives_up_after_max_attempts_and_reports_failed() -> None:
 
 
 def test_eventbridge_whole_call_error_fails_the_batch() -> None:
-    client = _client("events")
+    client = _events()
     with Stubber(client) as stub:
         stub.add_client_error("put_events", "AccessDeniedException", http_status_code=400)
         result = EventBridgePublisher(client, BUS, "job-auditor", max_attempts=1).publish(_transitions(2))
@@ -121,7 +126,7 @@ def test_eventbridge_whole_call_error_fails_the_batch() -> None:
 
 
 def test_sns_publish_batch_resends_only_failed_ids_with_attributes() -> None:
-    client = _client("sns")
+    client = _sns()
     transitions = _transitions(3)
     with Stubber(client) as stub:
         stub.add_response(
@@ -148,7 +153,7 @@ def test_sns_publish_batch_resends_only_failed_ids_with_attributes() -> None:
 
 @pytest.mark.parametrize("size", [1, 10, 11, 25])
 def test_sns_batches_respect_ten_entries(size: int) -> None:
-    client = _client("sns")
+    client = _sns()
     calls: list[int] = []
     client.meta.events.register(
         "provide-client-params.sns.PublishBatch",
@@ -166,20 +171,7 @@ def test_sns_batches_respect_ten_entries(size: int) -> None:
     assert calls == [min(10, size - c) for c in range(0, size, 10)]
 
 
-class RecordingSns:
-    """An SNS client that accepts every PublishBatch entry and keeps them."""
-
-    def __init__(self) -> None:
-        self.entries: list[dict[str, Any]] = []
-
-    def publish_batch(
-        self, TopicArn: str, PublishBatchRequestEntries: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        self.entries += PublishBatchRequestEntries
-        return {"Successful": [{"Id": e["Id"], "MessageId": e["Id"]} for e in PublishBatchRequestEntries]}
-
-
-def _stuck_and_started() -> list[Any]:
+def _stuck_and_started() -> list[Transition]:
     stuck = replace(
         transition(job(1, "InProgress")),
         type="stuck",
@@ -199,10 +191,25 @@ def test_chat_publisher_sends_stuck_alerts_under_a_status_filter_unless_opted_ou
     policy = load_config(
         {"notifyStatuses": "Completed,Failed", "notifyStuckAlerts": stuck_alerts}
     ).notification_filter
-    client = RecordingSns()
+    client = _sns()
+    entries: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.sns.PublishBatch",
+        lambda params, **_: entries.extend(params["PublishBatchRequestEntries"]),
+    )
     publisher = ChatPublisher(client, TOPIC, "job-auditor", policy)
-    # When a stuck alert, a new job and a completed job are published
-    result = publisher.publish(_stuck_and_started())
+    with Stubber(client) as stub:
+        stub.add_response(
+            "publish_batch",
+            {
+                "Successful": [{"Id": str(i), "MessageId": str(i)} for i in range(len(published))],
+                "Failed": [],
+            },
+            {"TopicArn": TOPIC, "PublishBatchRequestEntries": ANY},
+        )
+        # When a stuck alert, a new job and a completed job are published
+        result = publisher.publish(_stuck_and_started())
+        stub.assert_no_pending_responses()
     # Then the stuck alert reaches the channel (unless opted out); the new job in progress does not
-    assert [e["MessageAttributes"]["transition"]["StringValue"] for e in client.entries] == published
+    assert [e["MessageAttributes"]["transition"]["StringValue"] for e in entries] == published
     assert len(result.delivered) == 3 and result.failed == []

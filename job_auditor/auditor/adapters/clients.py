@@ -7,12 +7,22 @@ a local simulator or moto without any code path of its own.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
+from botocore.client import BaseClient
 from botocore.config import Config
 
-RETRY_CONFIG = Config(
+if TYPE_CHECKING:
+    # Type stubs (requirements-dev.txt): for mypy only, never imported at run time.
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_sns import SNSClient
+
+# botocore has taken user_agent_appid since its User Agent 2.0 (2023); botocore-stubs 1.43.126 does
+# not list it yet (mypy reports this ignore as unused once it does).
+RETRY_CONFIG = Config(  # type: ignore[call-arg]
     retries={"mode": "adaptive", "max_attempts": 8},
     # One client per (service, region) serves every thread: up to 4 sources at once, each writing 8
     # claims at once, share the DynamoDB client (botocore's default pool is 10 connections).
@@ -23,20 +33,41 @@ RETRY_CONFIG = Config(
 )
 
 
+def named_client(session: boto3.session.Session, service: str, **kwargs: Any) -> BaseClient:
+    """A client of a service named at run time (a job kind's, from the registry).
+
+    boto3-stubs types `Session.client` per literal service name only; every variant returns a
+    BaseClient, which is all a name known at run time can promise. An unknown name fails as in boto3
+    (`UnknownServiceError`)."""
+    create: Callable[..., BaseClient] = session.client
+    return create(service, **kwargs)
+
+
 class ClientFactory:
-    """Lazily built, cached clients; safe to share across warm invocations."""
+    """Lazily built, cached clients; safe to share across warm invocations.
+
+    The auditor's own services come back as their typed clients; a job API's client is named by the
+    kind registry at run time, so all that can be said of it is that it is a botocore client."""
 
     def __init__(self, session: boto3.session.Session | None = None, config: Config = RETRY_CONFIG) -> None:
         self._session = session or boto3.session.Session()
         self._config = config
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str], BaseClient] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, service: str, region: str) -> Any:
+    @overload
+    def __call__(self, service: Literal["dynamodb"], region: str) -> DynamoDBClient: ...
+    @overload
+    def __call__(self, service: Literal["events"], region: str) -> EventBridgeClient: ...
+    @overload
+    def __call__(self, service: Literal["sns"], region: str) -> SNSClient: ...
+    @overload
+    def __call__(self, service: str, region: str) -> BaseClient: ...
+    def __call__(self, service: str, region: str) -> BaseClient:
         key = (service, region)
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                client = self._session.client(service, region_name=region, config=self._config)
+                client = named_client(self._session, service, region_name=region, config=self._config)
                 self._clients[key] = client
             return client

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
@@ -22,7 +23,10 @@ from job_auditor.contract.kinds import DiscoveryStep, StatusFilterStyle
 
 logger = logging.getLogger(__name__)
 
-ClientProvider = Callable[[str, str], Any]
+# The client of a registry-chosen service by name, per (service, region). Which service, list and get
+# operation a kind calls is data (contract.kinds), so the calls go by name on a plain botocore client:
+# no typed client of the stubs can be named here, and the responses are checked as they are read.
+ClientProvider = Callable[[str, str], BaseClient]
 # Characters of a failure message kept in state: at 4 bytes a character, twice, well under 400 KB.
 MAX_STORED_FAILURE_MESSAGE = 16_000
 # What botocore raises on a response it cannot parse (an unparseable timestamp is a ValueError): a
@@ -135,7 +139,7 @@ class BotoJobApi:
 
     def _pages(
         self,
-        client: Any,
+        client: BaseClient,
         operation: str,
         params: Mapping[str, Any],
         page_size: int,

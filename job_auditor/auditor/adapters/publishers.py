@@ -7,7 +7,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, NotRequired, TypedDict, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -23,6 +23,13 @@ from job_auditor.auditor.domain.notifications import (
 )
 from job_auditor.auditor.ports import PublishResult
 
+if TYPE_CHECKING:
+    # Type stubs (requirements-dev.txt): for mypy only, never imported at run time.
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef, PublishBatchRequestEntryTypeDef
+
 logger = logging.getLogger(__name__)
 
 MAX_ENTRIES_PER_CALL = 10
@@ -30,9 +37,14 @@ MAX_ENTRIES_PER_CALL = 10
 MAX_REQUEST_BYTES = 256 * 1024
 
 
-def _batches(items: Sequence[Any], size_of: Callable[[Any], int]) -> Iterator[list[Any]]:
+_T = TypeVar("_T")
+# A publisher's request entry: EventBridge's PutEvents entry, an SNS message before its batch Id.
+_E = TypeVar("_E")
+
+
+def _batches(items: Sequence[_T], size_of: Callable[[_T], int]) -> Iterator[list[_T]]:
     """At most 10 items and 256 KB per batch, in order."""
-    batch: list[Any] = []
+    batch: list[_T] = []
     total = 0
     for item in items:
         size = size_of(item)
@@ -51,12 +63,11 @@ def _error_code(exc: ClientError | BotoCoreError) -> str:
     return type(exc).__name__
 
 
-Entry = dict[str, Any]
 # A transition with its request entry and the entry's size against the 256 KB request limit.
-Rendered = tuple[Transition, Entry, int]
+Rendered = tuple[Transition, _E, int]
 
 
-class _RetryingPublisher:
+class _RetryingPublisher(Generic[_E]):
     """Renders each transition once into its request entry, sends batches, and resends only the
     entries that failed, with exponential backoff and jitter."""
 
@@ -64,32 +75,30 @@ class _RetryingPublisher:
 
     def __init__(
         self,
-        client: Any,
         max_attempts: int = 5,
         base_delay: float = 0.1,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._client = client
         self._max_attempts = max_attempts
         self._base_delay = base_delay
         self._sleep = sleep
         self.requests = 0
 
-    def _render(self, transition: Transition) -> tuple[Entry, int]:
+    def _render(self, transition: Transition) -> tuple[_E, int]:
         """The request entry for one transition, and its size as the service counts it."""
         raise NotImplementedError
 
-    def _send(self, batch: list[Rendered]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
+    def _send(self, batch: list[Rendered[_E]]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
         """Send one batch: (delivered, [(failed, error code)])."""
         raise NotImplementedError
 
     def publish(self, transitions: Sequence[Transition]) -> PublishResult:
         return self._publish_rendered([(t, *self._render(t)) for t in transitions])
 
-    def _publish_rendered(self, rendered: Sequence[Rendered]) -> PublishResult:
+    def _publish_rendered(self, rendered: Sequence[Rendered[_E]]) -> PublishResult:
         result = PublishResult()
         for batch in _batches(rendered, lambda item: item[2]):
-            pending: list[Rendered] = batch
+            pending: list[Rendered[_E]] = batch
             for attempt in range(self._max_attempts):
                 if attempt:
                     self._sleep(self._base_delay * 2 ** (attempt - 1) * (1 + random.random()))  # noqa: S311
@@ -110,19 +119,22 @@ class _RetryingPublisher:
         return result
 
 
-class EventBridgePublisher(_RetryingPublisher):
+class EventBridgePublisher(_RetryingPublisher["PutEventsRequestEntryTypeDef"]):
     """One event per transition on the configured bus."""
 
     name = "eventbridge"
 
-    def __init__(self, client: Any, event_bus_name: str, event_source: str, **kwargs: Any) -> None:
-        super().__init__(client, **kwargs)
+    def __init__(
+        self, client: EventBridgeClient, event_bus_name: str, event_source: str, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self._client = client
         self._bus = event_bus_name
         self._source = event_source
 
-    def _render(self, transition: Transition) -> tuple[Entry, int]:
+    def _render(self, transition: Transition) -> tuple[PutEventsRequestEntryTypeDef, int]:
         event = build_event(transition, self._source)
-        entry = {
+        entry: PutEventsRequestEntryTypeDef = {
             "Source": event.source,
             "DetailType": event.detail_type,
             "Detail": event.detail_json(),
@@ -132,7 +144,9 @@ class EventBridgePublisher(_RetryingPublisher):
         }
         return entry, entry_size(event)
 
-    def _send(self, batch: list[Rendered]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
+    def _send(
+        self, batch: list[Rendered[PutEventsRequestEntryTypeDef]]
+    ) -> tuple[list[Transition], list[tuple[Transition, str]]]:
         try:
             response = self._client.put_events(Entries=[entry for _, entry, _ in batch])
         except (ClientError, BotoCoreError) as exc:
@@ -149,29 +163,42 @@ class EventBridgePublisher(_RetryingPublisher):
         return delivered, failed
 
 
-def _sns_size(entry: Entry) -> int:
+class SnsEntry(TypedDict):
+    """An SNS PublishBatch entry without its Id (the Id is the entry's position in each request)."""
+
+    Message: str
+    Subject: NotRequired[str]
+    MessageStructure: NotRequired[str]
+    MessageAttributes: dict[str, MessageAttributeValueTypeDef]
+    # FIFO topics only, never set: listed so that the entry spreads into a PublishBatch entry.
+    MessageDeduplicationId: NotRequired[str]
+    MessageGroupId: NotRequired[str]
+
+
+def _sns_size(entry: SnsEntry) -> int:
     """Message and subject bytes, plus a generous allowance for the attributes."""
     return len(entry["Message"].encode()) + len(entry.get("Subject", "").encode()) + 1024
 
 
-def _message_attributes(detail: dict[str, Any]) -> dict[str, Any]:
+def _message_attributes(detail: dict[str, Any]) -> dict[str, MessageAttributeValueTypeDef]:
     return {name: {"DataType": "String", "StringValue": value} for name, value in attributes(detail).items()}
 
 
-class SnsPublisher(_RetryingPublisher):
+class SnsPublisher(_RetryingPublisher[SnsEntry]):
     """One message per transition on the topic: a rendering per protocol, with attributes for
     subscription filter policies."""
 
     name = "sns"
 
-    def __init__(self, client: Any, topic_arn: str, event_source: str, **kwargs: Any) -> None:
-        super().__init__(client, **kwargs)
+    def __init__(self, client: SNSClient, topic_arn: str, event_source: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._client = client
         self._topic = topic_arn
         self._source = event_source
 
-    def _render(self, transition: Transition) -> tuple[Entry, int]:
+    def _render(self, transition: Transition) -> tuple[SnsEntry, int]:
         detail = build_event(transition, self._source).detail
-        entry = {
+        entry: SnsEntry = {
             "Subject": subject(detail),
             "Message": sns_message(detail),
             "MessageStructure": "json",
@@ -179,9 +206,11 @@ class SnsPublisher(_RetryingPublisher):
         }
         return entry, _sns_size(entry)
 
-    def _send(self, batch: list[Rendered]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
+    def _send(self, batch: list[Rendered[SnsEntry]]) -> tuple[list[Transition], list[tuple[Transition, str]]]:
         # Ids are positions in this request, so a resend numbers its entries afresh.
-        entries = [{"Id": str(i), **entry} for i, (_, entry, _) in enumerate(batch)]
+        entries: list[PublishBatchRequestEntryTypeDef] = [
+            {"Id": str(i), **entry} for i, (_, entry, _) in enumerate(batch)
+        ]
         try:
             response = self._client.publish_batch(TopicArn=self._topic, PublishBatchRequestEntries=entries)
         except (ClientError, BotoCoreError) as exc:
@@ -201,7 +230,7 @@ class ChatPublisher(SnsPublisher):
 
     def __init__(
         self,
-        client: Any,
+        client: SNSClient,
         topic_arn: str,
         event_source: str,
         filter_policy: FilterPolicy | None,
@@ -210,9 +239,9 @@ class ChatPublisher(SnsPublisher):
         super().__init__(client, topic_arn, event_source, **kwargs)
         self._filter = filter_policy
 
-    def _render(self, transition: Transition) -> tuple[Entry, int]:
+    def _render(self, transition: Transition) -> tuple[SnsEntry, int]:
         detail = build_event(transition, self._source).detail
-        entry = {
+        entry: SnsEntry = {
             "Message": json.dumps(chat_notification(detail), ensure_ascii=False),
             "MessageAttributes": _message_attributes(detail),
         }

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -46,6 +46,15 @@ from job_auditor.auditor.domain.jobs import JobState, Source
 from job_auditor.auditor.ports import ClaimResult, SourceError
 from job_auditor.contract.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY
 
+if TYPE_CHECKING:
+    # Type stubs (requirements-dev.txt): for mypy only, never imported at run time.
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        PutItemInputTypeDef,
+        WriteRequestTypeDef,
+        WriteRequestUnionTypeDef,
+    )
+
 logger = logging.getLogger(__name__)
 
 _BATCH_WRITE_ITEMS = 25
@@ -56,6 +65,7 @@ _EXPIRED = "1970-01-01T00:00:00.000000Z"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _T = TypeVar("_T")
 _R = TypeVar("_R")
+_P = ParamSpec("_P")
 
 
 def _condition_failed(exc: ClientError) -> bool:
@@ -83,7 +93,7 @@ class DynamoStateStore:
 
     def __init__(
         self,
-        client: Any,
+        client: DynamoDBClient,
         table_name: str,
         history_ttl: timedelta,
         sleep: Callable[[float], None] = time.sleep,
@@ -96,22 +106,27 @@ class DynamoStateStore:
         self._concurrency = max(1, claim_concurrency)
 
     # -- calls ----------------------------------------------------------------------------------
-    def _call(self, operation: str, **params: Any) -> Any:
+    def _call(self, operation: Callable[_P, _R], *args: _P.args, **params: _P.kwargs) -> _R:
+        """One call of the client (`self._db.put_item`, ...); its errors as a SourceError, except a
+        failed condition, which is raised as it is for the caller to explain."""
         try:
-            return getattr(self._db, operation)(**params)
+            return operation(*args, **params)
         except ClientError as exc:
             if _condition_failed(exc):
                 raise
             error = exc.response.get("Error", {})
             raise SourceError(
-                f"DynamoDB {operation} failed: {error.get('Message') or exc}", code=error.get("Code", "Error")
+                f"DynamoDB {operation.__name__} failed: {error.get('Message') or exc}",
+                code=error.get("Code", "Error"),
             ) from exc
         except BotoCoreError as exc:
-            raise SourceError(f"DynamoDB {operation} failed: {exc}", code=type(exc).__name__) from exc
+            raise SourceError(
+                f"DynamoDB {operation.__name__} failed: {exc}", code=type(exc).__name__
+            ) from exc
 
     def _query(self, **params: Any) -> Iterator[dict[str, Any]]:
         while True:
-            page = self._call("query", TableName=self._table, **params)
+            page = self._call(self._db.query, TableName=self._table, **params)
             for item in page.get("Items", []):
                 yield from_item(item)
             if "LastEvaluatedKey" not in page:
@@ -130,14 +145,14 @@ class DynamoStateStore:
     # -- checkpoints ----------------------------------------------------------------------------
     def load_checkpoint(self, source: Source) -> Checkpoint | None:
         key = to_item({PARTITION_KEY: source_pk(source), SORT_KEY: CHECKPOINT_SK})
-        item = self._call("get_item", TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        item = self._call(self._db.get_item, TableName=self._table, Key=key, ConsistentRead=True).get("Item")
         return checkpoint_of(item) if item else None
 
     def save_checkpoint(self, source: Source, checkpoint: Checkpoint) -> None:
         item = checkpoint_item(source, checkpoint, datetime.now(UTC))
         try:
             self._call(
-                "put_item",
+                self._db.put_item,
                 TableName=self._table,
                 Item=item,
                 # An overlapping run that started later may already have moved it: never move it back.
@@ -177,14 +192,16 @@ class DynamoStateStore:
         # first run writes the same states; a stale overwrite could at worst repeat a later transition
         # with the same eventId.
         now = datetime.now(UTC)
-        requests = [{"PutRequest": {"Item": job_item(t.source, t.as_state(), now)}} for t in transitions]
+        requests: list[WriteRequestTypeDef] = [
+            {"PutRequest": {"Item": job_item(t.source, t.as_state(), now)}} for t in transitions
+        ]
         self._batch_write_all(requests)
         return len(transitions)
 
     def record_missing(self, source: Source, state: JobState) -> None:
         try:
             self._call(
-                "update_item",
+                self._db.update_item,
                 TableName=self._table,
                 Key=job_key(source, state.job_id, state.created_at),
                 UpdateExpression="ADD missingChecks :one",
@@ -214,7 +231,7 @@ class DynamoStateStore:
 
     def _claim_one(self, t: Transition, now: datetime, lease_until: datetime) -> str | None:
         """'' when won; else explain_claim_failure's answer."""
-        params: dict[str, Any] = {
+        params: PutItemInputTypeDef = {
             "TableName": self._table,
             "Item": job_item(t.source, t.as_state(), now, event_id=t.event_id, claim=(t, lease_until)),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -233,10 +250,12 @@ class DynamoStateStore:
                 ":sequence": {"N": str(t.previous_sequence)},
             }
         try:
-            self._call("put_item", **params)
+            self._call(self._db.put_item, **params)
         except ClientError as exc:
+            # ReturnValuesOnConditionCheckFailure puts the item as it was in the error response, a
+            # member the error's type does not list: read only if it is an object.
             old = exc.response.get("Item")
-            reason = explain_claim_failure(t, from_item(old) if old else None)
+            reason = explain_claim_failure(t, from_item(old) if isinstance(old, Mapping) and old else None)
             if reason is None:
                 logger.info("transition claimed by another run", extra={"eventId": t.event_id})
             return reason
@@ -253,7 +272,7 @@ class DynamoStateStore:
         for item in items:
             try:
                 self._call(
-                    "update_item",
+                    self._db.update_item,
                     TableName=self._table,
                     Key=to_item({PARTITION_KEY: item[PARTITION_KEY], SORT_KEY: item[SORT_KEY]}),
                     UpdateExpression="SET #lease = :new",
@@ -274,7 +293,7 @@ class DynamoStateStore:
         def release_one(t: Transition) -> int | None:
             try:
                 response = self._call(
-                    "update_item",
+                    self._db.update_item,
                     TableName=self._table,
                     Key=job_key(t.source, t.job.job_id, t.job.created_at),
                     UpdateExpression="SET #lease = :expired ADD pendingAttempts :one",
@@ -298,7 +317,7 @@ class DynamoStateStore:
     def park(self, transitions: Sequence[Transition], reason: str, now: datetime) -> None:
         def park_one(t: Transition) -> None:
             # The parked copy first: should the second write fail, the claim is still there to retry.
-            self._call("put_item", TableName=self._table, Item=parked_item(t, reason, now))
+            self._call(self._db.put_item, TableName=self._table, Item=parked_item(t, reason, now))
             self._clear_claim(t, now)
 
         self._each("park", park_one, transitions)
@@ -325,7 +344,7 @@ class DynamoStateStore:
     def _clear_claim(self, t: Transition, now: datetime) -> bool:
         try:
             self._call(
-                "put_item",
+                self._db.put_item,
                 TableName=self._table,
                 Item=job_item(t.source, t.as_state(), now, event_id=t.event_id),
                 ConditionExpression="pendingEventId = :event",
@@ -337,14 +356,15 @@ class DynamoStateStore:
         return True
 
     # -- batches --------------------------------------------------------------------------------
-    def _batch_write_all(self, requests: list[dict[str, Any]]) -> None:
+    def _batch_write_all(self, requests: Sequence[WriteRequestTypeDef]) -> None:
         for start in range(0, len(requests), _BATCH_WRITE_ITEMS):
             self._batch_write(requests[start : start + _BATCH_WRITE_ITEMS])
 
-    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+    def _batch_write(self, requests: Sequence[WriteRequestUnionTypeDef]) -> None:
+        # What DynamoDB hands back unprocessed is sent again as it is.
         pending = requests
         for attempt in range(_MAX_ATTEMPTS):
-            response = self._call("batch_write_item", RequestItems={self._table: pending})
+            response = self._call(self._db.batch_write_item, RequestItems={self._table: pending})
             pending = response.get("UnprocessedItems", {}).get(self._table, [])
             if not pending:
                 return
