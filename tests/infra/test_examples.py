@@ -4,12 +4,10 @@ its stack outputs are the construct's, found the way the CLI finds them."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from job_auditor import stack_outputs
+from tests.cdk_apps import synth_app
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "embedded"
@@ -17,17 +15,8 @@ EXAMPLE = ROOT / "examples" / "embedded"
 
 def test_the_embedded_example_synthesizes_with_the_construct_and_its_own_rule(tmp_path: Path) -> None:
     # Given the example app, run as its README says, from its own folder
-    env = dict(os.environ, CDK_OUTDIR=str(tmp_path))
     # When it synthesizes
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=EXAMPLE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = synth_app(EXAMPLE, tmp_path)
     # Then it succeeds without a finding (the construct acknowledges its own, the example its queue's)
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "validation-report.json").read_text())

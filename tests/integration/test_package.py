@@ -4,7 +4,6 @@ as package data, and once installed outside the repo a three-line CDK app synthe
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -14,6 +13,8 @@ from email.parser import Parser
 from pathlib import Path
 
 import pytest
+
+from tests.cdk_apps import synth_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,17 +105,8 @@ def test_a_three_line_app_outside_the_repo_synthesizes_with_the_installed_packag
     app = _readme_app()
     assert len([line for line in app.splitlines() if line.strip()]) == 3
     (app_dir / "app.py").write_text(app + "print(job_auditor.__file__)\n")
-    env = dict(os.environ, PYTHONPATH=str(target), CDK_OUTDIR=str(app_dir / "cdk.out"))
     # When the README's three-line app is run outside the repo
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=app_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = synth_app(app_dir, app_dir / "cdk.out", PYTHONPATH=str(target))
     # Then it synthesized with the installed copy, not this checkout
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith(str(target))
