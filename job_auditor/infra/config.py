@@ -565,6 +565,13 @@ def _scope_values(
     return scopes
 
 
+def as_props(props: JobAuditorProps | Mapping[str, object] | None) -> JobAuditorProps:
+    """`props` as given to a construct: typed props as they are, context keys validated (None: defaults)."""
+    if isinstance(props, JobAuditorProps):
+        return props
+    return load_config(props or {})
+
+
 def load_config(context: Mapping[str, object]) -> JobAuditorProps:
     """Build the config from CDK context values (strings from `-c`, or JSON values from cdk.json).
 

@@ -15,7 +15,7 @@ from constructs import Construct
 
 from job_auditor import stack_outputs
 from job_auditor.infra.auditor_function import AuditorFunction
-from job_auditor.infra.config import JobAuditorProps, load_config
+from job_auditor.infra.config import JobAuditorProps, as_props
 from job_auditor.infra.event_bus import TransitionBus
 from job_auditor.infra.event_schema import TransitionEventSchema
 from job_auditor.infra.member_stackset import MemberStackSet
@@ -24,12 +24,6 @@ from job_auditor.infra.notifications import NotificationKey, Notifications
 from job_auditor.infra.schedule import AuditSchedule
 from job_auditor.infra.slack_webhook import SlackWebhookForwarder
 from job_auditor.infra.state_table import StateTable
-
-
-def _props(props: JobAuditorProps | Mapping[str, object] | None) -> JobAuditorProps:
-    if isinstance(props, JobAuditorProps):
-        return props
-    return load_config(props or {})
 
 
 class JobAuditor(Construct):
@@ -49,7 +43,7 @@ class JobAuditor(Construct):
         props: JobAuditorProps | Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        config = _props(props)
+        config = as_props(props)
         self.config = config
         Tags.of(self).add("project", "job-auditor")
         removal = RemovalPolicy.RETAIN if config.removal_policy == "retain" else RemovalPolicy.DESTROY

@@ -9,13 +9,14 @@ fixed name (`memberRoleName`), so the hub builds its ARN for any account.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import Arn, ArnFormat, CfnOutput, CfnParameter, Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from job_auditor.infra.config import JobAuditorProps
+from job_auditor.infra.config import JobAuditorProps, as_props
 from job_auditor.infra.job_permissions import grant_job_kinds
 
 # The member stack's parameter for the hub's auditor role when the ARN is not known at synth (the
@@ -43,12 +44,21 @@ def trust_conditions(config: JobAuditorProps, auditor_role_arn: str) -> dict[str
 
 class JobAuditorMemberRole(Construct):
     """The role `memberRoleName` that the hub's auditor role (`auditor_role_arn`, a literal or a
-    token such as a parameter) assumes to read this account's jobs."""
+    token such as a parameter) assumes to read this account's jobs.
+
+    `config` is the hub's: a JobAuditorProps or a mapping of its context keys (jobKinds, regions, the
+    scope keys, memberRoleName, memberExternalId, organizationId), validated like JobAuditor's props."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: JobAuditorProps, auditor_role_arn: str
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: JobAuditorProps | Mapping[str, object],
+        auditor_role_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        config = as_props(config)
         Tags.of(self).add("project", "job-auditor")
         hub_account = Arn.split(auditor_role_arn, ArnFormat.SLASH_RESOURCE_NAME).account
         self.role = iam.Role(

@@ -122,7 +122,7 @@ def synth(context: Mapping[str, object], outdir: Path, *, member: bool = False) 
 
     app = cdk.App(outdir=str(outdir))
     config = load_config(context)
-    stack = build_app(app, config)
+    stack: Any = build_app(app, config)
     if member:
         stack = app.node.find_child(member_stack_name(config))
     template = Template.from_stack(stack)

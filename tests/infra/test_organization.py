@@ -328,3 +328,33 @@ def test_app_defines_the_member_stack_only_with_auditor_role_arn(tmp_path: Path)
     assert stacks({}) == ["JobAuditor"]
     assert stacks({"auditorRoleArn": HUB_ROLE_ARN}) == ["JobAuditor", "JobAuditorMember"]
     assert stacks({"stackName": "Audit", "auditorRoleArn": HUB_ROLE_ARN}) == ["Audit", "AuditMember"]
+
+
+def test_the_member_role_construct_in_an_app_of_ones_own_takes_context_keys(tmp_path: Path) -> None:
+    # Given the construct from the package's top level, in a stack of one's own, props as context keys
+    from job_auditor import JobAuditorMemberRole, add_nag_checks
+    from job_auditor.infra import nag
+
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "Platform")
+    member_role = JobAuditorMemberRole(
+        stack,
+        "Reader",
+        config={"jobKinds": "bedrock-model-import", "memberRoleName": "PlatformAuditReader"},
+        auditor_role_arn=HUB_ROLE_ARN,
+    )
+    add_nag_checks(app)
+    # When it synthesizes / Then cdk-nag finds nothing unacknowledged, and the role is the one asked for
+    app.synth()
+    assert nag.unacknowledged_findings(tmp_path) == []
+    (role,) = (
+        r
+        for r in json.loads((tmp_path / "Platform.template.json").read_text())["Resources"].values()
+        if r["Type"] == "AWS::IAM::Role"
+    )
+    assert role["Properties"]["RoleName"] == "PlatformAuditReader"
+    statements = [stack.resolve(item.statement.to_statement_json()) for item in member_role.statements]
+    assert [_actions(s) for s in statements] == [
+        ["bedrock:ListModelImportJobs"],
+        ["bedrock:GetModelImportJob"],
+    ]
