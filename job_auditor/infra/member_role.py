@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import Arn, ArnFormat, CfnOutput, CfnParameter, Duration, Stack, Tags
+from aws_cdk import Arn, ArnFormat, BootstraplessSynthesizer, CfnOutput, CfnParameter, Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -79,7 +79,9 @@ class JobAuditorMemberStack(Stack):
     """A stack holding one JobAuditorMemberRole: deployed by hand (`cdk deploy <stackName>Member`) into
     the management account or any account a StackSet does not reach, or as the StackSet's template.
 
-    `auditor_role_arn` None: the ARN is the stack's parameter `AuditorRoleArn` (the StackSet's case)."""
+    `auditor_role_arn` None: the ARN is the stack's parameter `AuditorRoleArn` (the StackSet's case).
+    The stack has no assets and needs no bootstrapping (BootstraplessSynthesizer): `cdk deploy` creates
+    it with the CLI's credentials, so the management account needs no CDK bootstrap for one role."""
 
     def __init__(
         self,
@@ -90,6 +92,7 @@ class JobAuditorMemberStack(Stack):
         auditor_role_arn: str | None = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("synthesizer", BootstraplessSynthesizer())
         kwargs.setdefault(
             "description", "job-auditor member role: lets the hub's auditor read this account's jobs"
         )

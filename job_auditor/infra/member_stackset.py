@@ -37,7 +37,6 @@ def member_template(config: JobAuditorProps, feature_flags: dict[str, Any]) -> d
             app,
             "Member",
             config=config,
-            synthesizer=cdk.BootstraplessSynthesizer(),
             analytics_reporting=False,
         )
         template: dict[str, Any] = app.synth().get_stack_artifact(stack.artifact_id).template

@@ -128,6 +128,8 @@ def test_member_role_trusts_only_the_auditor_role_of_the_hub_in_the_organization
             }
         ],
     }
+    # No bootstrap version rule: the management account needs no CDK bootstrap for this stack
+    assert "Rules" not in member.json and "BootstrapVersion" not in member.json.get("Parameters", {})
     assert member.json["Outputs"]["MemberRoleArn"]["Value"] == {
         "Fn::GetAtt": [member.logical_id(member.stack.member_role.role), "Arn"]
     }
