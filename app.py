@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""CDK app of job-auditor: typed, validated context -> one stack holding the JobAuditor construct,
+"""CDK app of job-auditor: typed, validated context -> one stack holding the JobAuditor construct (and,
+given `auditorRoleArn`, the member stack `<stackName>Member` for `cdk deploy JobAuditorMember`),
 checked by cdk-nag. A thin user of the `job_auditor` package, as any other app would be.
 
 `cdk synth`/`cdk deploy` (via cdk.json) and `make synth` (CDK_OUTDIR=cdk.out python app.py) both run
@@ -18,6 +19,7 @@ import aws_cdk as cdk
 from job_auditor import ConfigError, JobAuditorProps, JobAuditorStack, add_nag_checks
 from job_auditor.infra import nag
 from job_auditor.infra.config import load_config
+from job_auditor.infra.member_role import JobAuditorMemberStack, member_stack_name
 
 ROOT = Path(__file__).resolve().parent
 
@@ -42,6 +44,12 @@ def build_app(app: cdk.App, config: JobAuditorProps) -> JobAuditorStack:
         config=config,
         description="job-auditor: announces status transitions of Bedrock and Q in Connect jobs",
     )
+    if config.auditor_role_arn:
+        # The member role for an account the StackSet does not reach (the management account) or an
+        # account listed by hand: `cdk deploy JobAuditorMember -c auditorRoleArn=...`.
+        JobAuditorMemberStack(
+            app, member_stack_name(config), config=config, auditor_role_arn=config.auditor_role_arn
+        )
     add_nag_checks(app)
     return stack
 

@@ -15,6 +15,8 @@ __version__ = "0.2.0"
 _LAZY = {
     "JobAuditor": "job_auditor.infra.job_auditor",
     "JobAuditorStack": "job_auditor.infra.stack",
+    "JobAuditorMemberRole": "job_auditor.infra.member_role",
+    "JobAuditorMemberStack": "job_auditor.infra.member_role",
     "JobAuditorProps": "job_auditor.infra.config",
     "ConfigError": "job_auditor.infra.config",
     "add_nag_checks": "job_auditor.infra.nag",
@@ -23,10 +25,20 @@ _LAZY = {
 if TYPE_CHECKING:
     from job_auditor.infra.config import ConfigError, JobAuditorProps
     from job_auditor.infra.job_auditor import JobAuditor
+    from job_auditor.infra.member_role import JobAuditorMemberRole, JobAuditorMemberStack
     from job_auditor.infra.nag import add_nag_checks
     from job_auditor.infra.stack import JobAuditorStack
 
-__all__ = ["ConfigError", "JobAuditor", "JobAuditorProps", "JobAuditorStack", "__version__", "add_nag_checks"]
+__all__ = [
+    "ConfigError",
+    "JobAuditor",
+    "JobAuditorMemberRole",
+    "JobAuditorMemberStack",
+    "JobAuditorProps",
+    "JobAuditorStack",
+    "__version__",
+    "add_nag_checks",
+]
 
 
 def __getattr__(name: str) -> Any:

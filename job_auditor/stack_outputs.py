@@ -22,6 +22,8 @@ DASHBOARD_NAME = "DashboardName"
 EVENT_SCHEMA_REGISTRY_NAME = "EventSchemaRegistryName"
 EVENT_SCHEMA_NAME = "EventSchemaName"
 SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL = "SlackWebhookDeadLetterQueueUrl"
+# Only with several accounts: the role the member roles trust.
+AUDITOR_ROLE_ARN = "AuditorRoleArn"
 
 NAMES = (
     STATE_TABLE_NAME,
@@ -35,6 +37,7 @@ NAMES = (
     EVENT_SCHEMA_REGISTRY_NAME,
     EVENT_SCHEMA_NAME,
     SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL,
+    AUDITOR_ROLE_ARN,
 )
 
 _KEY = re.compile(r"^(?P<prefix>[A-Za-z0-9]*?)(?P<name>" + "|".join(NAMES) + r")(?:[0-9A-F]{8})?$")

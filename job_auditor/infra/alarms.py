@@ -22,16 +22,18 @@ def alarm(
     comparison: cloudwatch.ComparisonOperator = AT_LEAST,
     missing_data: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     topic: sns.ITopic | None = None,
+    evaluation_periods: int = 1,
 ) -> cloudwatch.Alarm:
-    """An alarm on `metric` over one evaluation period (the metric's own period); by default it fires
-    at 1 or more and missing data is fine. With `topic`, both the alarm and the return to OK go there."""
+    """An alarm on `metric` over one evaluation period (the metric's own period) unless
+    `evaluation_periods` says more (each must breach); by default it fires at 1 or more and missing data
+    is fine. With `topic`, both the alarm and the return to OK go there."""
     created = cloudwatch.Alarm(
         scope,
         construct_id,
         metric=metric,
         alarm_description=description,
         threshold=threshold,
-        evaluation_periods=1,
+        evaluation_periods=evaluation_periods,
         comparison_operator=comparison,
         treat_missing_data=missing_data,
     )

@@ -21,9 +21,9 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from job_auditor.contract.environment import scope_settings
-from job_auditor.contract.kinds import JOB_KINDS, IamGrant, JobKindSpec
 from job_auditor.infra import nag
 from job_auditor.infra.config import JobAuditorProps
+from job_auditor.infra.job_permissions import grant_job_kinds, list_actions
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # What the functions import: the package's own (CDK-free) __init__ and these subpackages. The CDK side
@@ -145,33 +145,6 @@ def shared_python_function(
     )
 
 
-def _grants(spec: JobKindSpec, config: JobAuditorProps) -> list[tuple[IamGrant, list[tuple[str, ...]]]]:
-    """The kind's own grants on its scopes, and each discovery level's grant on the scopes the
-    configuration leaves it to discover (nothing configured: every level, on any resource)."""
-    configured = list(config.scope_ids(spec.id))
-    grants = [(grant, configured or [()]) for grant in spec.iam]
-    for level, step in enumerate(spec.discovery):
-        parents = list(dict.fromkeys(ids[:level] for ids in configured if len(ids) <= level))
-        if parents or not configured:
-            grants.append((step.iam, parents or [()]))
-    return grants
-
-
-def _resource(template: str, scope_ids: tuple[str, ...]) -> str:
-    """A grant's resource with the scope ids filled in; `*` for a level not configured."""
-    levels = template.count("{")
-    return template.format(*(scope_ids[i] if i < len(scope_ids) else "*" for i in range(levels)))
-
-
-def _sid(kind_id: str) -> str:
-    """A statement id from a kind id: lower-case words joined by hyphens -> CamelCase."""
-    return "".join(part.capitalize() for part in kind_id.split("-"))
-
-
-def _arns(service: str, regions: list[str], resource: str) -> list[str]:
-    return [f"arn:{Aws.PARTITION}:{service}:{region}:{Aws.ACCOUNT_ID}:{resource}" for region in regions]
-
-
 class AuditorFunction(Construct):
     """The scheduled auditor function and the only permissions it needs."""
 
@@ -235,8 +208,10 @@ class AuditorFunction(Construct):
         chat_topic: sns.ITopic | None,
     ) -> dict[str, str]:
         """Variables named as `auditor.settings.ENV_VARS` and the kinds' scope variables (plus
-        Powertools' own)."""
+        Powertools' own); the organization mode's only when several accounts are audited, so a
+        single-account function's environment is what it always was."""
         return {
+            **AuditorFunction._account_environment(config),
             "STATE_TABLE_NAME": table.table_name,
             "EVENT_BUS_NAME": bus.event_bus_name,
             "NOTIFICATION_TOPIC_ARN": topic.topic_arn,
@@ -268,58 +243,35 @@ class AuditorFunction(Construct):
             "POWERTOOLS_LOG_LEVEL": config.log_level,
         }
 
+    @staticmethod
+    def _account_environment(config: JobAuditorProps) -> dict[str, str]:
+        """ACCOUNTS (a comma list, or `organization`), ORGANIZATIONAL_UNITS, MEMBER_ROLE_NAME and
+        MEMBER_EXTERNAL_ID, each only when configured."""
+        if not config.multi_account:
+            return {}
+        env = {"ACCOUNTS": ",".join(config.accounts), "MEMBER_ROLE_NAME": config.member_role_name}
+        if config.organizational_units and config.organization_mode:
+            env["ORGANIZATIONAL_UNITS"] = ",".join(config.organizational_units)
+        if config.member_external_id:
+            env["MEMBER_EXTERNAL_ID"] = config.member_external_id
+        return env
+
     def _grant(
         self, config: JobAuditorProps, *, table: dynamodb.ITable, bus: events.IEventBus, topic: sns.ITopic
     ) -> None:
         regions = list(config.regions) or [Stack.of(self).region]
-        in_regions = {"StringEquals": {"aws:RequestedRegion": regions}}
-        # (kind, grant, a statement id stable whatever other kinds are enabled)
-        grants = [
-            (spec, grant, scopes, f"{_sid(spec.id)}{number}")
-            for spec in map(JOB_KINDS.__getitem__, config.job_kinds)
-            for number, (grant, scopes) in enumerate(_grants(spec, config))
-        ]
-
-        # Actions without a resource type in the service authorization reference (the list
-        # operations) take "*"; the RequestedRegion condition keeps them to the audited regions.
-        list_actions = sorted(
-            {a for _, grant, _, _ in grants if grant.resource is None for a in grant.actions}
-        )
-        if list_actions:
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="ListJobs", actions=list_actions, resources=["*"], conditions=in_regions
-                )
+        grant_job_kinds(self.role, config, regions)
+        stars = [nag.XRAY_RESOURCE_REASON]
+        if actions := list_actions(config):
+            stars.append(
+                f"The list operations ({', '.join(actions)}) have no resource type in the service "
+                "authorization reference either; the list statement is limited to the audited regions "
+                "with aws:RequestedRegion."
             )
-            # The same finding as the X-Ray one shared_python_function acknowledged: this reason replaces it.
-            nag.acknowledge(
-                self.role,
-                "AwsSolutions-IAM5[Resource::*]",
-                "X-Ray PutTraceSegments/PutTelemetryRecords and the list operations "
-                f"({', '.join(list_actions)}) have no resource type in the service authorization "
-                "reference, so they take '*'; the list statement is limited to the audited regions with "
-                "aws:RequestedRegion.",
-            )
-        scoped = [(s, g, g.resource, scopes, sid) for s, g, scopes, sid in grants if g.resource is not None]
-        for spec, grant, template, scopes, sid in scoped:
-            resources = list(
-                dict.fromkeys(
-                    arn for ids in scopes for arn in _arns(grant.service, regions, _resource(template, ids))
-                )
-            )
-            self._grant_wildcard(
-                sid,
-                sorted(grant.actions),
-                resources,
-                f"{', '.join(grant.actions)} act on the {spec.display_name}s (or their scope) the auditor "
-                "finds at run time, whose ids are unknown at deploy time: scoped to this account, the "
-                "audited regions and the resource type the service authorization reference gives"
-                + (
-                    f"; set {spec.scope_setting.context_key} to name them instead."
-                    if spec.scope_setting
-                    else "."
-                ),
-            )
+        if config.multi_account:
+            stars += self._grant_member_accounts(config)
+        # One acknowledgment of Resource::* per role: this reason covers every statement on "*".
+        nag.acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", " ".join(stars))
 
         # Table.grant covers the table's indexes too (<table arn>/index/*): the state store queries the
         # 'inflight' GSI.
@@ -339,9 +291,92 @@ class AuditorFunction(Construct):
             "(granted by Topic.grantPublish); the resource is that key only.",
         )
 
-    def _grant_wildcard(self, sid: str, actions: list[str], resources: list[str], reason: str) -> None:
-        """Allow `actions` on `resources`, and acknowledge each resource that holds a wildcard."""
-        self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources))
-        for resource in resources:
-            if "*" in resource:
-                nag.acknowledge(self.role, nag.wildcard_resource(self, resource), reason)
+    def _grant_member_accounts(self, config: JobAuditorProps) -> list[str]:
+        """Assume the member role in the other accounts; in organization mode also list the
+        organization's accounts. Returns the reasons of the statements on "*" it added."""
+
+        def role_arn(account: str) -> str:
+            return f"arn:{Aws.PARTITION}:iam::{account}:role/{config.member_role_name}"
+
+        stars: list[str] = []
+        if config.organization_mode:
+            # The accounts are only known at run time: any account's role of that name, and, when the
+            # organization is known, only a role that belongs to it.
+            wildcard = role_arn("*")
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="AssumeMemberRoles",
+                    actions=["sts:AssumeRole"],
+                    resources=[wildcard],
+                    conditions=(
+                        {"StringEquals": {"aws:ResourceOrgID": config.organization_id}}
+                        if config.organization_id
+                        else None
+                    ),
+                )
+            )
+            nag.acknowledge(
+                self.role,
+                nag.wildcard_resource(self, wildcard),
+                "In organization mode the member accounts are listed at run time (AWS Organizations "
+                f"ListAccounts): the auditor may assume only the role named {config.member_role_name}, "
+                + (
+                    f"only in accounts of organization {config.organization_id} (aws:ResourceOrgID)."
+                    if config.organization_id
+                    else "in any account whose role trusts it (set organizationId to keep it to the "
+                    "organization)."
+                ),
+            )
+            stars += self._grant_organizations(config)
+        else:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="AssumeMemberRoles",
+                    actions=["sts:AssumeRole"],
+                    resources=[role_arn(account) for account in config.accounts],
+                )
+            )
+        return stars
+
+    def _grant_organizations(self, config: JobAuditorProps) -> list[str]:
+        """The read-only AWS Organizations calls that list the accounts (ListAccounts; with
+        organizationalUnits, the accounts and child OUs of each OU)."""
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListOrganizationAccounts", actions=["organizations:ListAccounts"], resources=["*"]
+            )
+        )
+        stars = [
+            "organizations:ListAccounts has no resource type in the service authorization reference, so it "
+            "takes '*'; it is read-only and lists only the organization's accounts."
+        ]
+        # With organizationalUnits the accounts are those of each OU and its child OUs, found at run time.
+        # ListAccountsForParent and ListOrganizationalUnitsForParent are authorized on the parent (an OU
+        # or the root): any OU or root of the organization.
+        tree_actions = [
+            "organizations:ListAccountsForParent",
+            "organizations:ListOrganizationalUnitsForParent",
+        ]
+        if config.organization_id:
+            parents = [
+                f"arn:{Aws.PARTITION}:organizations::*:ou/{config.organization_id}/ou-*",
+                f"arn:{Aws.PARTITION}:organizations::*:root/{config.organization_id}/r-*",
+            ]
+            for parent in parents:
+                nag.acknowledge(
+                    self.role,
+                    nag.wildcard_resource(self, parent),
+                    f"{', '.join(tree_actions)} walk the organizationalUnits and the child OUs found at "
+                    f"run time: any OU or root of organization {config.organization_id} (the management "
+                    "account's id, part of these ARNs, is not known to the hub).",
+                )
+        else:
+            parents = ["*"]
+            stars.append(
+                f"{', '.join(tree_actions)} take any OU or root without organizationId (set it to narrow "
+                "them to the organization's OUs and root)."
+            )
+        self.role.add_to_policy(
+            iam.PolicyStatement(sid="ListOrganizationalUnits", actions=tree_actions, resources=parents)
+        )
+        return stars

@@ -33,6 +33,16 @@ from job_auditor.contract.kinds import JOB_KINDS, StatusCategory, default_kind_i
 
 _NAME_PREFIX = re.compile(r"[A-Za-z0-9._+-]{1,63}")
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
+# Organization mode: the forms of AWS Organizations' and IAM's own ids (their API references).
+ORGANIZATION = "organization"
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+_OU_OR_ROOT_ID = re.compile(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}")
+_ORGANIZATION_ID = r"^o-[a-z0-9]{10,32}$"
+_ROLE_NAME = r"^[A-Za-z0-9_+=,.@-]{1,64}$"
+_EXTERNAL_ID = r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$"
+_ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}$"
+# A Metrics Insights alarm evaluates the latest three hours of data only.
+METRICS_INSIGHTS_ALARM_MINUTES = 180
 
 # Context keys that the Lambda's environment variables of the same meaning share their range with.
 _LOOKBACK = BOUNDS["INITIAL_LOOKBACK_MINUTES"]
@@ -85,6 +95,21 @@ _FIXED_FORMS: dict[str, str] = {
     "reconcileLookbackHours": f"{_RECONCILE_LOOKBACK.form('hours')}, e.g. 24",
     "maxPublishAttempts": f"{_PUBLISH_ATTEMPTS.form()}, e.g. 5",
     "vanishedAfterChecks": f"{_VANISHED_CHECKS.form()}, e.g. 3",
+    "accounts": f"a comma list of 12-digit AWS account ids, e.g. 111111111111,222222222222, or "
+    f"{ORGANIZATION!r} (every active account of the organization, from AWS Organizations)",
+    "organizationalUnits": "a comma list of organizational unit or root ids, e.g. ou-ab12-cdef3456,r-ab12",
+    "memberRoleName": "an IAM role name (1 to 64 of A-Z a-z 0-9 + = , . @ _ -), e.g. JobAuditorReader",
+    "memberExternalId": "an STS external id (2 to 1224 of A-Z a-z 0-9 + = , . @ : / _ -), "
+    "e.g. acme-job-auditor",
+    "memberDeployment": "none or stackset (the member role as a service-managed StackSet to "
+    "organizationalUnits)",
+    "stackSetCallAs": "SELF (the hub is the management account) or DELEGATED_ADMIN (a CloudFormation "
+    "delegated administrator)",
+    "organizationId": "an AWS Organizations organization id, e.g. o-a1b2c3d4e5",
+    "auditorRoleArn": "the IAM role ARN of the hub's auditor function (its AuditorRoleArn output), e.g. "
+    "arn:aws:iam::111111111111:role/JobAuditor-AuditorRole1234-ABCD",
+    "accountFailurePeriods": f"a whole number of schedule periods from 1 to 180, at most "
+    f"{METRICS_INSIGHTS_ALARM_MINUTES} minutes in all, e.g. 3",
 }
 
 
@@ -166,6 +191,8 @@ _LIST_FIELDS = (
     "notify_job_kinds",
     "notify_status_categories",
     "notify_name_prefixes",
+    "accounts",
+    "organizational_units",
 )
 
 
@@ -239,6 +266,20 @@ class JobAuditorProps(BaseModel):
     vanished_after_checks: Annotated[
         int, Field(alias="vanishedAfterChecks", ge=_VANISHED_CHECKS.low, le=_VANISHED_CHECKS.high)
     ] = 3
+    # Organization mode (docs/organization.md). Empty: the home account only; ("organization",): every
+    # active account AWS Organizations lists (limited to organizational_units when given).
+    accounts: tuple[str, ...] = ()
+    organizational_units: Annotated[tuple[str, ...], Field(alias="organizationalUnits")] = ()
+    member_role_name: Annotated[str, Field(alias="memberRoleName", pattern=_ROLE_NAME)] = "JobAuditorReader"
+    member_external_id: Annotated[str | None, Field(alias="memberExternalId", pattern=_EXTERNAL_ID)] = None
+    member_deployment: Annotated[Literal["none", "stackset"], Field(alias="memberDeployment")] = "none"
+    stack_set_call_as: Annotated[Literal["SELF", "DELEGATED_ADMIN"] | None, Field(alias="stackSetCallAs")] = (
+        None
+    )
+    organization_id: Annotated[str | None, Field(alias="organizationId", pattern=_ORGANIZATION_ID)] = None
+    # The stand-alone member stack's trusted principal (app.py defines <stackName>Member when given).
+    auditor_role_arn: Annotated[str | None, Field(alias="auditorRoleArn", pattern=_ROLE_ARN)] = None
+    account_failure_periods: Annotated[int, Field(alias="accountFailurePeriods", ge=1, le=180)] = 3
 
     @field_validator(*_LIST_FIELDS, mode="before")
     @classmethod
@@ -286,6 +327,34 @@ class JobAuditorProps(BaseModel):
         if bad := _bad(value, every_status().__contains__):
             raise ValueError(f"unknown statuses: {bad}")
         return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _account_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if value == (ORGANIZATION,):
+            return value
+        if ORGANIZATION in value:
+            raise ValueError(f"{ORGANIZATION!r} stands alone, not in a list of account ids")
+        if bad := _bad(value, lambda v: bool(_ACCOUNT_ID.fullmatch(v))):
+            raise ValueError(f"not account ids: {bad}")
+        return value
+
+    @field_validator("organizational_units")
+    @classmethod
+    def _ou_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if bad := _bad(value, lambda v: bool(_OU_OR_ROOT_ID.fullmatch(v))):
+            raise ValueError(f"not organizational unit or root ids: {bad}")
+        return value
+
+    @field_validator("member_deployment", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("stack_set_call_as", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("notify_name_prefixes")
     @classmethod
@@ -363,7 +432,56 @@ class JobAuditorProps(BaseModel):
                 "heartbeatPeriods: heartbeatPeriods x scheduleRateMinutes must be at most 1440 minutes "
                 "(a CloudWatch alarm period is at most one day)"
             )
+        self._organization_checks()
         return self
+
+    def _organization_checks(self) -> None:
+        """The rules between the organization mode's keys; each message names the key it is about."""
+        stackset = self.member_deployment == "stackset"
+        if self.organizational_units and not (self.organization_mode or stackset):
+            raise ValueError(
+                f"organizationalUnits: only used with accounts={ORGANIZATION} (the OUs whose accounts are "
+                "audited) or memberDeployment=stackset (the OUs the member role is deployed to)"
+            )
+        if stackset:
+            missing = [
+                key
+                for key, given in (
+                    ("accounts", self.multi_account),
+                    ("organizationalUnits", self.organizational_units),
+                    ("organizationId", self.organization_id),
+                )
+                if not given
+            ]
+            if missing:
+                raise ValueError(
+                    f"memberDeployment: stackset needs {', '.join(missing)} (the accounts to audit, the OUs "
+                    "to deploy the member role to, and the organization the role trusts)"
+                )
+        elif self.stack_set_call_as is not None:
+            raise ValueError("stackSetCallAs: only used with memberDeployment=stackset")
+        minutes = self.account_failure_periods * self.schedule_rate_minutes
+        if self.multi_account and minutes > METRICS_INSIGHTS_ALARM_MINUTES:
+            raise ValueError(
+                "accountFailurePeriods: accountFailurePeriods x scheduleRateMinutes must be at most "
+                f"{METRICS_INSIGHTS_ALARM_MINUTES} minutes with several accounts (the per-account failure "
+                "alarm is a Metrics Insights alarm, which evaluates the latest three hours only)"
+            )
+
+    @property
+    def multi_account(self) -> bool:
+        """Whether accounts other than the home one are audited (accounts is set)."""
+        return bool(self.accounts)
+
+    @property
+    def organization_mode(self) -> bool:
+        """Whether the accounts come from AWS Organizations (accounts=organization)."""
+        return self.accounts == (ORGANIZATION,)
+
+    @property
+    def call_as(self) -> str:
+        """The StackSet's CallAs: SELF unless stackSetCallAs says DELEGATED_ADMIN."""
+        return self.stack_set_call_as or "SELF"
 
     @property
     def slack_enabled(self) -> bool:
@@ -445,6 +563,13 @@ def _scope_values(
         except ValueError as exc:
             problems.append(f"{setting.context_key}: {exc}")
     return scopes
+
+
+def as_props(props: JobAuditorProps | Mapping[str, object] | None) -> JobAuditorProps:
+    """`props` as given to a construct: typed props as they are, context keys validated (None: defaults)."""
+    if isinstance(props, JobAuditorProps):
+        return props
+    return load_config(props or {})
 
 
 def load_config(context: Mapping[str, object]) -> JobAuditorProps:

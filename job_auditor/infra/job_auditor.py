@@ -8,26 +8,22 @@ from collections.abc import Mapping
 from aws_cdk import CfnOutput, RemovalPolicy, Tags
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from job_auditor import stack_outputs
 from job_auditor.infra.auditor_function import AuditorFunction
-from job_auditor.infra.config import JobAuditorProps, load_config
+from job_auditor.infra.config import JobAuditorProps, as_props
 from job_auditor.infra.event_bus import TransitionBus
 from job_auditor.infra.event_schema import TransitionEventSchema
+from job_auditor.infra.member_stackset import MemberStackSet
 from job_auditor.infra.monitoring import Monitoring
 from job_auditor.infra.notifications import NotificationKey, Notifications
 from job_auditor.infra.schedule import AuditSchedule
 from job_auditor.infra.slack_webhook import SlackWebhookForwarder
 from job_auditor.infra.state_table import StateTable
-
-
-def _props(props: JobAuditorProps | Mapping[str, object] | None) -> JobAuditorProps:
-    if isinstance(props, JobAuditorProps):
-        return props
-    return load_config(props or {})
 
 
 class JobAuditor(Construct):
@@ -47,7 +43,7 @@ class JobAuditor(Construct):
         props: JobAuditorProps | Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        config = _props(props)
+        config = as_props(props)
         self.config = config
         Tags.of(self).add("project", "job-auditor")
         removal = RemovalPolicy.RETAIN if config.removal_policy == "retain" else RemovalPolicy.DESTROY
@@ -97,7 +93,13 @@ class JobAuditor(Construct):
             ops_emails=config.ops_emails,
             schedule_rate_minutes=config.schedule_rate_minutes,
             heartbeat_periods=config.heartbeat_periods,
+            account_failure_periods=config.account_failure_periods if config.multi_account else None,
         )
+        self.member_stack_set: MemberStackSet | None = None
+        if config.member_deployment == "stackset":
+            self.member_stack_set = MemberStackSet(
+                self, "MemberStackSet", config=config, auditor_role=self.auditor.role
+            )
         self.slack_webhook: SlackWebhookForwarder | None = None
         if config.slack_webhook_secret_name:
             self.slack_webhook = SlackWebhookForwarder(
@@ -125,6 +127,9 @@ class JobAuditor(Construct):
             stack_outputs.EVENT_SCHEMA_REGISTRY_NAME: self.event_schema.registry.attr_registry_name,
             stack_outputs.EVENT_SCHEMA_NAME: self.event_schema.schema.attr_schema_name,
         }
+        if config.multi_account:
+            # What the member roles trust: the stand-alone member stack takes it as auditorRoleArn.
+            outputs[stack_outputs.AUDITOR_ROLE_ARN] = self.auditor.role.role_arn
         if self.slack_webhook is not None:
             dead_letters = self.slack_webhook.dead_letter_queue.queue_url
             outputs[stack_outputs.SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL] = dead_letters
@@ -149,3 +154,9 @@ class JobAuditor(Construct):
     def function(self) -> lambda_.IFunction:
         """The auditor Lambda function."""
         return self.auditor.function
+
+    @property
+    def auditor_role(self) -> iam.IRole:
+        """The auditor function's role: the one principal the member roles trust (aws:PrincipalArn).
+        Every function that reads member accounts runs with it."""
+        return self.auditor.role

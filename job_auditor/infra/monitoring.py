@@ -21,6 +21,17 @@ DURATION_ALARM_FRACTION = 0.8
 # a job the auditor cannot claim (e.g. its item is not where its state says).
 CLAIM_CONFLICTS_PER_HOUR = 6
 _SERVICE = {"service": SERVICE_NAME}
+ACCOUNT_FAILURES = "AccountFailures"
+
+
+def account_failures_query() -> str:
+    """A Metrics Insights query of the largest AccountFailures of each account (the Lambda emits it,
+    dimensions Account and service, only for an account that had failures in a run)."""
+    # Built from this module's constants only (S608 is about untrusted input).
+    return (
+        f'SELECT MAX({ACCOUNT_FAILURES}) FROM SCHEMA("{METRICS_NAMESPACE}", Account, service) '  # noqa: S608
+        f"WHERE service = '{SERVICE_NAME}' GROUP BY Account"
+    )
 
 
 def auditor_metric(name: str, *, period: Duration, statistic: str = "Sum") -> cloudwatch.Metric:
@@ -36,7 +47,7 @@ def auditor_metric(name: str, *, period: Duration, statistic: str = "Sum") -> cl
 
 class Monitoring(Construct):
     """Error, throttle, duration, DLQ, heartbeat, parked-transition and claim-conflict alarms on an
-    ops topic; one dashboard."""
+    ops topic, with several accounts a per-account failure alarm too; one dashboard."""
 
     def __init__(
         self,
@@ -50,6 +61,7 @@ class Monitoring(Construct):
         ops_emails: Sequence[str],
         schedule_rate_minutes: int,
         heartbeat_periods: int,
+        account_failure_periods: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.ops_topic = sns.Topic(
@@ -129,8 +141,32 @@ class Monitoring(Construct):
                 topic=topic,
             ),
         }
+        if account_failure_periods is not None:
+            self.alarms["AccountFailures"] = self._account_failures_alarm(rate, account_failure_periods)
 
         self.dashboard = self._dashboard(function, timeout, rate)
+
+    def _account_failures_alarm(self, rate: Duration, periods: int) -> cloudwatch.Alarm:
+        """One alarm for every account: a Metrics Insights query grouped by account, so each account is
+        a contributor of its own and fires after `periods` schedule periods with failures in a row
+        (CloudWatch names the accounts in ALARM in the state reason). An account without failures
+        emits nothing: missing data is fine."""
+        return alarm(
+            self,
+            "AccountFailuresAlarm",
+            cloudwatch.MathExpression(
+                expression=account_failures_query(),
+                using_metrics={},
+                period=rate,
+                label="Failures by account",
+            ),
+            description=(
+                f"An account had failed sources in {periods} runs in a row (schedule periods): its member "
+                "role is missing or denies a call, or its APIs fail; the state reason names the accounts."
+            ),
+            evaluation_periods=periods,
+            topic=self.ops_topic,
+        )
 
     def _dashboard(
         self, function: lambda_.IFunction, timeout: Duration, rate: Duration
@@ -198,6 +234,20 @@ class Monitoring(Construct):
                 width=12,
             ),
         )
+        if "AccountFailures" in self.alarms:
+            dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title="Failures by account",
+                    left=[
+                        cloudwatch.MathExpression(
+                            expression=account_failures_query(),
+                            using_metrics={},
+                            period=period,
+                        )
+                    ],
+                    width=24,
+                )
+            )
         dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24)
         )

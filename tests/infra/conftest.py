@@ -58,6 +58,37 @@ BEDROCK_ONLY_CONTEXT: dict[str, object] = {
 }
 
 
+# Organization mode. Two member accounts named, with an ExternalId.
+MEMBER_ACCOUNTS = ("111111111111", "222222222222")
+ACCOUNTS_CONTEXT: dict[str, object] = {
+    "stackName": "JobAuditorAccounts",
+    "accounts": ",".join(MEMBER_ACCOUNTS),
+    "memberExternalId": "acme-job-auditor",
+}
+# Every account of two OUs, listed with AWS Organizations; the member role as a StackSet to them.
+ORGANIZATION_ID = "o-a1b2c3d4e5"
+ORGANIZATIONAL_UNITS = ("ou-ab12-cdef3456", "r-ab12")
+ORGANIZATION_CONTEXT: dict[str, object] = {
+    "stackName": "JobAuditorOrg",
+    "accounts": "organization",
+    "organizationalUnits": ",".join(ORGANIZATIONAL_UNITS),
+    "organizationId": ORGANIZATION_ID,
+    "memberDeployment": "stackset",
+    "stackSetCallAs": "DELEGATED_ADMIN",
+    "memberRoleName": "AuditReader",
+}
+# The stand-alone member stack (the management account's), every kind, a knowledge base named.
+HUB_ROLE_ARN = "arn:aws:iam::999999999999:role/JobAuditor-AuditorRole7862C9B0-ABCDEF"
+MEMBER_CONTEXT: dict[str, object] = {
+    **ALL_KINDS_CONTEXT,
+    "stackName": "JobAuditorHub",
+    "accounts": "organization",
+    "organizationId": ORGANIZATION_ID,
+    "memberExternalId": "acme-job-auditor",
+    "auditorRoleArn": HUB_ROLE_ARN,
+}
+
+
 @dataclass(frozen=True)
 class Synth:
     """A synthesized stack variant."""
@@ -82,13 +113,18 @@ class Synth:
         return str(self.stack.get_logical_id(construct.node.default_child))
 
 
-def synth(context: Mapping[str, object], outdir: Path) -> Synth:
-    """Build the app exactly as app.py does (config model, stack, cdk-nag) and synthesize it."""
+def synth(context: Mapping[str, object], outdir: Path, *, member: bool = False) -> Synth:
+    """Build the app exactly as app.py does (config model, stack, cdk-nag) and synthesize it; `member`:
+    the Synth of its member stack (context with auditorRoleArn) rather than the hub's."""
     from app import build_app
     from job_auditor.infra.config import load_config
+    from job_auditor.infra.member_role import member_stack_name
 
     app = cdk.App(outdir=str(outdir))
-    stack = build_app(app, load_config(context))
+    config = load_config(context)
+    stack: Any = build_app(app, config)
+    if member:
+        stack = app.node.find_child(member_stack_name(config))
     template = Template.from_stack(stack)
     app.synth()
     return Synth(stack=stack, template=template, outdir=outdir)
@@ -102,11 +138,15 @@ def synth_variant(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], S
         "full": FULL_CONTEXT,
         "bedrock_only": BEDROCK_ONLY_CONTEXT,
         "all_kinds": ALL_KINDS_CONTEXT,
+        "accounts": ACCOUNTS_CONTEXT,
+        "organization": ORGANIZATION_CONTEXT,
+        "member": MEMBER_CONTEXT,
     }
 
     def get(name: str) -> Synth:
         if name not in cache:
-            cache[name] = synth(contexts[name], tmp_path_factory.mktemp(f"cdk-{name}"))
+            outdir = tmp_path_factory.mktemp(f"cdk-{name}")
+            cache[name] = synth(contexts[name], outdir, member=name == "member")
         return cache[name]
 
     return get
@@ -125,6 +165,22 @@ def full(synth_variant: Callable[[str], Synth]) -> Synth:
 @pytest.fixture(scope="session")
 def all_kinds(synth_variant: Callable[[str], Synth]) -> Synth:
     return synth_variant("all_kinds")
+
+
+@pytest.fixture(scope="session")
+def accounts(synth_variant: Callable[[str], Synth]) -> Synth:
+    return synth_variant("accounts")
+
+
+@pytest.fixture(scope="session")
+def organization(synth_variant: Callable[[str], Synth]) -> Synth:
+    return synth_variant("organization")
+
+
+@pytest.fixture(scope="session")
+def member(synth_variant: Callable[[str], Synth]) -> Synth:
+    """The member stack of MEMBER_CONTEXT (its app also holds the hub)."""
+    return synth_variant("member")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,9 @@ from cfnlint.api import lint
 from tests.infra.conftest import Synth
 
 
-@pytest.mark.parametrize("variant", ["default", "full", "bedrock_only", "all_kinds"])
+@pytest.mark.parametrize(
+    "variant", ["default", "full", "bedrock_only", "all_kinds", "accounts", "organization", "member"]
+)
 def test_template_has_no_cfn_lint_errors(variant: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(variant)
     template = (synth.outdir / synth.stack.template_file).read_text()

@@ -68,6 +68,15 @@ BAD_VALUES: dict[str, object] = {
     "maxPublishAttempts": "0",
     "vanishedAfterChecks": "101",
     "notifyStuckAlerts": "yes",
+    "accounts": "111111111111,12345",
+    "organizationalUnits": "ou-x",
+    "memberRoleName": "has space",
+    "memberExternalId": "x",
+    "memberDeployment": "cloudformation",
+    "stackSetCallAs": "MEMBER",
+    "organizationId": "o-short",
+    "auditorRoleArn": "arn:aws:iam::123:role/JobAuditor",
+    "accountFailurePeriods": "0",
 }
 
 
@@ -472,3 +481,95 @@ def test_a_filter_beyond_snss_150_combinations_fails_synth() -> None:
     assert (
         filter_combinations(load_config(context | {"notifyStuckAlerts": "false"}).notification_filter) == 81
     )
+
+
+# -- organization mode ---------------------------------------------------------------------------
+
+
+def test_organization_mode_defaults_leave_the_home_account_alone() -> None:
+    config = load_config({})
+    assert config.accounts == () and not config.multi_account and not config.organization_mode
+    assert config.organizational_units == ()
+    assert config.member_role_name == "JobAuditorReader"
+    assert config.member_external_id is None
+    assert config.member_deployment == "none"
+    assert config.call_as == "SELF"
+    assert config.organization_id is None and config.auditor_role_arn is None
+    assert config.account_failure_periods == 3
+
+
+def test_accounts_take_a_comma_list_a_json_list_or_organization() -> None:
+    ids = ("111111111111", "222222222222")
+    assert load_config({"accounts": " 111111111111, 222222222222,111111111111"}).accounts == ids
+    assert load_config({"accounts": list(ids)}).accounts == ids
+    for form in ("organization", ["organization"]):
+        config = load_config({"accounts": form})
+        assert config.organization_mode and config.multi_account
+
+
+def test_organization_in_a_list_of_account_ids_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="accounts: 'organization' stands alone"):
+        load_config({"accounts": "organization,111111111111"})
+
+
+def test_organizational_units_need_organization_mode_or_a_stackset() -> None:
+    with pytest.raises(ConfigError, match="organizationalUnits: only used with accounts=organization"):
+        load_config({"organizationalUnits": "ou-ab12-cdef3456"})
+    with pytest.raises(ConfigError, match="organizationalUnits: only used"):
+        load_config({"accounts": "111111111111", "organizationalUnits": "r-ab12"})
+    config = load_config({"accounts": "organization", "organizationalUnits": "ou-ab12-cdef3456,r-ab12"})
+    assert config.organizational_units == ("ou-ab12-cdef3456", "r-ab12")
+
+
+@pytest.mark.parametrize(
+    ("context", "missing"),
+    [
+        ({}, "accounts, organizationalUnits, organizationId"),
+        ({"accounts": "organization"}, "organizationalUnits, organizationId"),
+        ({"accounts": "organization", "organizationalUnits": "r-ab12"}, "organizationId"),
+        ({"organizationalUnits": "r-ab12", "organizationId": "o-a1b2c3d4e5"}, "accounts"),
+    ],
+)
+def test_a_stackset_needs_accounts_organizational_units_and_the_organization(
+    context: dict[str, object], missing: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"memberDeployment: stackset needs {missing} "):
+        load_config({"memberDeployment": "stackset", **context})
+
+
+def test_stackset_call_as_only_with_a_stackset() -> None:
+    with pytest.raises(ConfigError, match="stackSetCallAs: only used with memberDeployment=stackset"):
+        load_config({"stackSetCallAs": "DELEGATED_ADMIN"})
+    config = load_config(
+        {
+            "accounts": "111111111111",
+            "memberDeployment": "StackSet",
+            "organizationalUnits": "r-ab12",
+            "organizationId": "o-a1b2c3d4e5",
+            "stackSetCallAs": "delegated_admin",
+        }
+    )
+    assert config.member_deployment == "stackset" and config.call_as == "DELEGATED_ADMIN"
+
+
+def test_account_failure_window_fits_metrics_insights_three_hours_with_several_accounts() -> None:
+    with pytest.raises(ConfigError, match=r"accountFailurePeriods: .*at most 180 minutes"):
+        load_config({"accounts": "111111111111", "scheduleRateMinutes": "61"})
+    assert load_config({"accounts": "111111111111", "scheduleRateMinutes": "60"}).multi_account
+    # A single account has no such alarm: a day's schedule stays valid
+    assert load_config({"scheduleRateMinutes": "1440", "heartbeatPeriods": "1"}).schedule_rate_minutes == 1440
+
+
+def test_member_stack_keys_are_accepted_in_their_forms() -> None:
+    arn = "arn:aws:iam::111111111111:role/service-role/JobAuditor-AuditorRole-ABC"
+    config = load_config(
+        {
+            "auditorRoleArn": arn,
+            "organizationId": "o-a1b2c3d4e5",
+            "memberRoleName": "Audit.Reader@team",
+            "memberExternalId": "acme:job-auditor/1",
+        }
+    )
+    assert config.auditor_role_arn == arn
+    assert config.member_role_name == "Audit.Reader@team"
+    assert config.member_external_id == "acme:job-auditor/1"

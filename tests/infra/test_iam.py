@@ -276,9 +276,9 @@ def test_only_enabled_job_kinds_get_permissions(bedrock_only: Synth) -> None:
 
 
 def test_no_policy_in_any_stack_grants_a_wildcard_action(
-    default: Synth, full: Synth, all_kinds: Synth
+    default: Synth, full: Synth, all_kinds: Synth, accounts: Synth, organization: Synth, member: Synth
 ) -> None:
-    for synth in (default, full, all_kinds):
+    for synth in (default, full, all_kinds, accounts, organization, member):
         for policy in synth.resources("AWS::IAM::Policy").values():
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                 actions = (

@@ -12,14 +12,15 @@ from job_auditor.infra import nag
 from job_auditor.infra.config import load_config
 from tests.infra.conftest import Synth
 
-VARIANTS = ("default", "full", "bedrock_only", "all_kinds")
+VARIANTS = ("default", "full", "bedrock_only", "all_kinds", "accounts", "organization", "member")
 
 
 def _acknowledgments(synth: Synth) -> set[tuple[str, str]]:
-    """(construct path, finding) of every acknowledgment recorded on the stack's constructs."""
+    """(construct path, finding) of every acknowledgment recorded on the constructs of the stack's app
+    (the member variant's app holds the hub stack too)."""
     return {
         (construct.node.path, rule_id.removeprefix(f"{nag.PACK}::"))
-        for construct in synth.stack.node.find_all()
+        for construct in synth.stack.node.root.node.find_all()
         for entry in construct.node.metadata
         if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
         for rule_id in entry.data
