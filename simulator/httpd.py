@@ -67,10 +67,10 @@ POST     /_sim/data-sources              bedrock-agent: `{region, knowledgeBaseI
 GET      /_sim/calls                     `{"calls": [{operation, region, account, params, status,
                                          errorCode, at}]}`; optional `?operation=`, `?account=` filters
 DELETE   /_sim/calls                     forget recorded calls
-POST     /_sim/regions/disable       `{account?, region, service?}`: calls of that account in that region
-                                         (to that signing name only, if given) answer 403
+POST     /_sim/regions/disable           `{account?, region, service?}`: that account's calls in that
+                                         region (to that signing name only, if given) answer 403
                                          UnrecognizedClientException
-POST     /_sim/regions/enable        the same fields: undo
+POST     /_sim/regions/enable            the same fields: undo
 GET      /_sim/faults                    the fault plan and its counts (see `FaultPlan.to_dict`)
 PUT      /_sim/faults                    replace the plan: `{seed, rates: {op: {throttle, internalError,
                                          delaySeconds}}, rules: [{code, operation?, region?,

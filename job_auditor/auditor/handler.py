@@ -84,7 +84,14 @@ def build_auditor(settings: Settings, clients: ClientFactory) -> Auditor:
     )
 
 
-def _account(settings: Settings, context: LambdaContext) -> str:
+def clients_for(settings: Settings, home_account: str) -> ClientFactory:
+    """The clients of a run (cached across warm invocations): the home account's, and each member
+    account's on its role (`for_account`). What `build_auditor` and `resolve_accounts` take."""
+    return _clients(home_account, settings.region, settings.member_role_name, settings.member_external_id)
+
+
+def home_account(settings: Settings, context: LambdaContext) -> str:
+    """The deploying account: ACCOUNT_ID, else the function's own ARN."""
     if settings.account_id:
         return settings.account_id
     # arn:aws:lambda:<region>:<account>:function:<name>
@@ -155,7 +162,7 @@ def _record_metrics(summary: RunSummary) -> None:
         _dimensioned("TransitionsByStatus", count, {"JobKind": kind, "Status": status})
 
 
-def _accounts(settings: Settings, home: str, clients: ClientFactory) -> AccountList:
+def accounts_of(settings: Settings, home: str, clients: ClientFactory) -> AccountList:
     """The accounts of this run (Organizations is asked only in organization mode)."""
     if not settings.from_organization:
         return resolve_accounts(settings, home)
@@ -183,9 +190,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     API calls, duration)."""
     settings = load_settings()
     _check_lease(settings, context)
-    home = _account(settings, context)
-    clients = _clients(home, settings.region, settings.member_role_name, settings.member_external_id)
-    accounts = _accounts(settings, home, clients)
+    home = home_account(settings, context)
+    clients = clients_for(settings, home)
+    accounts = accounts_of(settings, home, clients)
     auditor = build_auditor(settings, clients)
     summary = auditor.audit_accounts(
         accounts.accounts,
