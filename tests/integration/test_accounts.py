@@ -233,3 +233,18 @@ def test_organization_mode_audits_the_active_accounts_moto_lists(org: Any) -> No
     audited = {s["account"] for s in summary["sources"]}
     assert audited == {ACCOUNT, *members}
     assert summary["sources"][0]["account"] == ACCOUNT
+
+
+def test_an_organization_that_cannot_be_listed_leaves_the_home_account_audited(org: Any) -> None:
+    # Given organization mode, limited to a unit, in an account that belongs to no organization (moto's
+    # ListAccounts answers an empty list there where AWS refuses; ListAccountsForParent refuses in both)
+    w: World = org(regions=("us-east-1",), ACCOUNTS="organization", ORGANIZATIONAL_UNITS="ou-ab12-abcdefgh")
+    w.plane.create_model_import_job(region="us-east-1", name="imp-home")
+    # When the auditor runs
+    summary = w.run()
+    # Then the home account is audited, and the run says why the others were not
+    assert summary["status"] == "partial-failure"
+    assert summary["accounts"] == 1
+    assert ": cannot list the organization's accounts: " in summary["accountListingError"]
+    assert summary["failedSources"] == []
+    assert {s["account"] for s in summary["sources"]} == {ACCOUNT}

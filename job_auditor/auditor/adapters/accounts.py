@@ -117,8 +117,9 @@ class AccountSessions:
         self._sts_config = sts_config
         self._sessions: dict[str, boto3.session.Session] = {}
         self._lock = threading.Lock()
-        # Creating clients from one session is not thread-safe; sources refresh in several threads.
-        self._sts_lock = threading.Lock()
+        # Creating clients from one session is not thread-safe: the STS clients of the refreshes (in
+        # several threads) and the home account's clients (AccountClients) share this lock.
+        self.home_lock = threading.Lock()
         logging.getLogger("botocore.credentials").addFilter(_QUIET)
 
     def role_arn(self, account: str) -> str:
@@ -135,7 +136,7 @@ class AccountSessions:
             return session
 
     def _sts_client(self, service: str, **kwargs: Any) -> Any:
-        with self._sts_lock:
+        with self.home_lock:
             return self.home_session.client(
                 service,  # type: ignore[call-overload]
                 region_name=self.region,
@@ -151,9 +152,11 @@ class AccountSessions:
         }
         if self.external_id:
             extra["ExternalId"] = self.external_id
+        with self.home_lock:
+            source_credentials = self.home_session.get_credentials()
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=self._sts_client,
-            source_credentials=self.home_session.get_credentials(),
+            source_credentials=source_credentials,
             role_arn=role_arn,
             extra_args=extra,
         )
@@ -185,7 +188,7 @@ class AccountClients(ClientFactory):
     invocations."""
 
     def __init__(self, sessions: AccountSessions, config: Config = RETRY_CONFIG) -> None:
-        super().__init__(sessions.home_session, config)
+        super().__init__(sessions.home_session, config, lock=sessions.home_lock)
         self.sessions = sessions
         self._members: dict[str, ClientFactory] = {}
         self._members_lock = threading.Lock()

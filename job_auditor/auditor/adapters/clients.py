@@ -78,11 +78,19 @@ class ClientFactory:
     The auditor's own services come back as their typed clients; a job API's client is named by the
     kind registry at run time, so all that can be said of it is that it is a botocore client."""
 
-    def __init__(self, session: boto3.session.Session | None = None, config: Config = RETRY_CONFIG) -> None:
+    def __init__(
+        self,
+        session: boto3.session.Session | None = None,
+        config: Config = RETRY_CONFIG,
+        *,
+        lock: threading.Lock | None = None,
+    ) -> None:
         self._session = session or boto3.session.Session()
         self._config = config
         self._clients: dict[tuple[str, str], BaseClient] = {}
-        self._lock = threading.Lock()
+        # Guards client creation: a boto3 session is not safe to build clients from in several threads
+        # at once. Whatever else builds clients from the same session shares it (`lock`).
+        self._lock = lock or threading.Lock()
 
     @overload
     def __call__(self, service: Literal["dynamodb"], region: str) -> DynamoDBClient: ...
