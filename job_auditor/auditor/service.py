@@ -228,13 +228,23 @@ class Auditor:
         self._reset_scopes()
         sources: list[Source] = []
         failures: list[SourceSummary] = []
+        expanded = 0
         for account in accounts:
+            # Discovery lists each account's scopes in turn: with many accounts it can take the budget.
+            if expanded and should_stop():
+                logger.warning(
+                    "time budget reached while expanding accounts; the rest wait for the next run",
+                    extra={"expanded": expanded, "accounts": len(accounts)},
+                )
+                break
             found, failed = self._expand(account, region_list, kind_list, configured_scopes)
             sources += found
             failures += failed
+            expanded += 1
         summary = self.run(sources, should_stop)
         summary.sources.extend(failures)
-        summary.accounts = len(accounts)
+        summary.accounts = expanded
+        summary.stopped_early = summary.stopped_early or expanded < len(accounts)
         return summary
 
     def sources(

@@ -367,3 +367,15 @@ def test_an_organization_listing_failure_makes_the_run_a_partial_failure() -> No
     assert summary.status == "partial-failure"
     assert summary.as_dict()["accountListingError"] == "AccessDeniedException: cannot list"
     assert "accountListingError" not in RunSummary(started_at="t").as_dict()
+
+
+def test_accounts_left_unexpanded_when_the_budget_runs_out_wait_for_the_next_run() -> None:
+    # Given a budget already spent once the first account's sources are expanded
+    h = Harness()
+    summary = h.auditor().audit_accounts(
+        (HOME, A, B), ["us-east-1"], ("bedrock-model-import",), {}, should_stop=lambda: True
+    )
+    # Then the run says it stopped early, and audited only what it expanded (nothing of A's or B's)
+    assert summary.stopped_early
+    assert summary.accounts == 1
+    assert {s.account for s in summary.sources} <= {HOME}
