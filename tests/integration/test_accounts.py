@@ -18,6 +18,10 @@ from simulator.world import ACCOUNT, DEFAULT_START, MotoServer, World
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient
 
+# moto warns that STS's model has no AccessDenied error shape (the harness's refusal; see
+# simulator.moto_accounts): botocore reads the code all the same.
+pytestmark = pytest.mark.filterwarnings("ignore:Exception\\(AccessDenied\\):UserWarning")
+
 MEMBER_A = "111122223333"
 MEMBER_B = "444455556666"
 REGIONS = ("us-east-1", "us-west-2")
