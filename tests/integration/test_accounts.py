@@ -13,6 +13,7 @@ from botocore.credentials import DeferredRefreshableCredentials
 from moto.sts.models import sts_backends
 
 from job_auditor.auditor.adapters.accounts import AccountClients, AccountSessions
+from simulator.moto_accounts import create_role, trust_policy
 from simulator.world import ACCOUNT, DEFAULT_START, MotoServer, World
 
 if TYPE_CHECKING:
@@ -252,3 +253,28 @@ def test_an_organization_that_cannot_be_listed_leaves_the_home_account_audited(o
     assert ": cannot list the organization's accounts: " in summary["accountListingError"]
     assert summary["failedSources"] == []
     assert {s["account"] for s in summary["sources"]} == {ACCOUNT}
+
+
+def test_the_external_id_is_sent_and_a_role_that_wants_another_one_is_refused(
+    moto_server: MotoServer,
+) -> None:
+    # Given member roles that trust the home account only with ExternalId "job-auditor-ext", which the
+    # function is configured with, except member B's, which wants another one
+    with World(
+        moto_server,
+        DEFAULT_START,
+        env={"JOB_KINDS": "bedrock-model-import"},
+        member_accounts=[MEMBER_A, MEMBER_B],
+        member_external_id="job-auditor-ext",
+    ) as w:
+        w.delete_member_role(MEMBER_B)
+        create_role(MEMBER_B, w.member_role_name, trust_policy(ACCOUNT, "someone-else"))
+        # When the auditor runs
+        summary = w.run()
+    # Then A is read (the ExternalId matched), B is refused with the role named
+    failed = summary["failedAccounts"]
+    assert set(failed) == {MEMBER_B}
+    assert failed[MEMBER_B]["reasons"][0].startswith(
+        f"AccessDenied: cannot assume arn:aws:iam::{MEMBER_B}:role/JobAuditorReader: "
+    )
+    assert {s["account"] for s in summary["sources"] if not s["error"]} == {ACCOUNT, MEMBER_A}
