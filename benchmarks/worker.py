@@ -82,7 +82,7 @@ def main() -> None:
         meter = Meter(indexes=[(i.partition_key, i.sort_key) for i in INDEXES])
         meter.attach(session)
         factory = ClientFactory(session=session)
-        handler._clients = lambda: factory  # type: ignore[assignment]  # the metered session
+        handler._clients = lambda *_: factory  # type: ignore[assignment]  # the metered session
 
         def invoke() -> Any:
             return handler.lambda_handler({"source": "aws.scheduler"}, _Context())

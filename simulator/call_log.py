@@ -18,6 +18,9 @@ class CallRecord:
     status: int
     error_code: str | None
     at: datetime
+    # The account the caller's credentials belong to, and the access key they signed with.
+    account: str = ""
+    access_key: str = ""
 
 
 class CallLog:
@@ -50,7 +53,12 @@ class CallLog:
         return iter(self.snapshot())
 
     def count(
-        self, operation: str | None = None, *, region: str | None = None, status: int | None = None
+        self,
+        operation: str | None = None,
+        *,
+        region: str | None = None,
+        status: int | None = None,
+        account: str | None = None,
     ) -> int:
         """How many recorded calls match every given criterion."""
         return sum(
@@ -59,4 +67,5 @@ class CallLog:
             if (operation is None or r.operation == operation)
             and (region is None or r.region == region)
             and (status is None or r.status == status)
+            and (account is None or r.account == account)
         )

@@ -13,12 +13,22 @@ the scope's SERVICE (the signing name: bedrock-agent signs as `bedrock`) picks o
 Errors are the REST-JSON shape botocore parses: HTTP status, header `x-amzn-ErrorType: <Code>` and a
 body `{"message": "..."}`.
 
+Many accounts: the account of a call is the one its access key (the credential scope's AKID) belongs
+to, as `account_of` says (the World passes `simulator.moto_accounts.moto_account_of`: the keys moto's
+STS issued on AssumeRole); a key it does not know, or an unsigned call, is the plane's own account.
+Each account has its own plane (`ControlPlane.for_account`); the fault plan, the mutator and the call
+log are the server's. Where `/_sim/regions/disable` declared an (account, region) not enabled, calls
+are answered 403 `UnrecognizedClientException`, as AWS answers in an opt-in region the account has
+not enabled.
+
 Run standalone with `python -m simulator.server --port 4010` (see `simulator.server`).
 
 Control API (JSON in and out, unsigned, under `/_sim/`; times are ISO 8601 strings with an offset)
 --------------------------------------------------------------------------------------------------
+Every endpoint that creates or changes jobs and resources, and `state`, takes an optional `account`
+(in the body, or `?account=` on a GET): the account whose plane it acts on (default: the plane's).
 =======  ==============================  ===========================================================
-GET      /_sim/health                    `{"ok": true, "accountId", "now"}`
+GET      /_sim/health                    `{"ok": true, "accountId", "accounts", "now"}`
 GET      /_sim/state                     job and knowledge base counts per region
 POST     /_sim/reset                     forget all state, recorded calls and faults
 GET      /_sim/clock                     `{"now"}`
@@ -54,9 +64,13 @@ POST     /_sim/scope-resources/delete    `{client, listMethod, region, id, paren
 POST     /_sim/agent-knowledge-bases     bedrock-agent: `{region, name?, status?}` -> `{"knowledgeBaseId"}`
 POST     /_sim/data-sources              bedrock-agent: `{region, knowledgeBaseId, name?, status?}`
                                          -> `{"dataSourceId"}`
-GET      /_sim/calls                     `{"calls": [{operation, region, params, status, errorCode, at}]}`;
-                                         optional `?operation=` filter
+GET      /_sim/calls                     `{"calls": [{operation, region, account, params, status,
+                                         errorCode, at}]}`; optional `?operation=`, `?account=` filters
 DELETE   /_sim/calls                     forget recorded calls
+POST     /_sim/regions/disable           `{account?, region, service?}`: that account's calls in that
+                                         region (to that signing name only, if given) answer 403
+                                         UnrecognizedClientException
+POST     /_sim/regions/enable            the same fields: undo
 GET      /_sim/faults                    the fault plan and its counts (see `FaultPlan.to_dict`)
 PUT      /_sim/faults                    replace the plan: `{seed, rates: {op: {throttle, internalError,
                                          delaySeconds}}, rules: [{code, operation?, region?,
@@ -91,7 +105,15 @@ from simulator.state import ControlPlane
 
 logger = logging.getLogger(__name__)
 
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
+_CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
+_ACCOUNT = re.compile(r"[0-9]{12}")
+# What AWS answers, on every protocol's error shape, where the caller's credentials are not valid in a
+# region: an opt-in region the account has not enabled.
+REGION_NOT_ENABLED = ApiError(
+    "UnrecognizedClientException", "The security token included in the request is invalid.", 403
+)
+# The account an access key belongs to (None: unknown, served as the plane's own account).
+AccountOf = Callable[[str], str | None]
 CONTROL_PREFIX = "_sim"
 
 
@@ -100,13 +122,19 @@ def region_from_authorization(header: str | None) -> str | None:
     if not header:
         return None
     match = _CREDENTIAL_SCOPE.search(header)
-    return match.group(1) if match else None
+    return match.group(2) if match else None
 
 
 def service_from_authorization(header: str | None) -> str | None:
     """The service (signing name) in a SigV4 Authorization header's credential scope, if any."""
     match = _CREDENTIAL_SCOPE.search(header) if header else None
-    return match.group(2) if match else None
+    return match.group(3) if match else None
+
+
+def access_key_from_authorization(header: str | None) -> str | None:
+    """The access key id in a SigV4 Authorization header's credential scope, if any."""
+    match = _CREDENTIAL_SCOPE.search(header) if header else None
+    return match.group(1) if match else None
 
 
 # -- control API -----------------------------------------------------------------------------------
@@ -139,6 +167,7 @@ def _call_json(record: CallRecord) -> dict[str, Any]:
     return {
         "operation": record.operation,
         "region": record.region,
+        "account": record.account,
         "params": dict(record.params),
         "status": record.status,
         "errorCode": record.error_code,
@@ -146,16 +175,41 @@ def _call_json(record: CallRecord) -> dict[str, Any]:
     }
 
 
-def control(plane: ControlPlane, method: str, parts: list[str], query: Mapping[str, str], body: Any) -> Any:
+def _account_of_request(body: Mapping[str, Any], query: Mapping[str, str]) -> str | None:
+    account = body.get("account") or query.get("account")
+    if account is not None and not (isinstance(account, str) and _ACCOUNT.fullmatch(account)):
+        raise validation(f"account must be a 12-digit account id, got {account!r}")
+    return account
+
+
+def control(root: ControlPlane, method: str, parts: list[str], query: Mapping[str, str], body: Any) -> Any:
     """Serve one control API request (parts exclude the `_sim` prefix); returns the JSON reply."""
     if not isinstance(body, dict):
         raise validation("the request body must be a JSON object")
     route = (method, "/".join(parts))
-    now = wire.iso(plane.clock.now())
+    account = _account_of_request(body, query)
+    # The account's plane for what holds state; the server-wide things (clock, calls, faults) are root's.
+    plane = root.for_account(account)
+    now = wire.iso(root.clock.now())
     actions: dict[tuple[str, str], Callable[[], Any]] = {
-        ("GET", "health"): lambda: {"ok": True, "accountId": plane.account_id, "now": now},
+        ("GET", "health"): lambda: {
+            "ok": True,
+            "accountId": root.account_id,
+            "accounts": root.accounts(),
+            "now": now,
+        },
         ("GET", "state"): plane.stats,
-        ("POST", "reset"): _empty(plane.reset),
+        ("POST", "reset"): _empty(root.reset),
+        ("POST", "regions/disable"): _empty(
+            lambda: root.disable_region(
+                account or root.account_id, _required(body, "region"), body.get("service")
+            )
+        ),
+        ("POST", "regions/enable"): _empty(
+            lambda: root.enable_region(
+                account or root.account_id, _required(body, "region"), body.get("service")
+            )
+        ),
         ("GET", "clock"): lambda: {"now": now},
         ("POST", "clock"): lambda: _clock(plane, body),
         ("POST", "model-import-jobs"): lambda: {
@@ -238,15 +292,16 @@ def control(plane: ControlPlane, method: str, parts: list[str], query: Mapping[s
         ("GET", "calls"): lambda: {
             "calls": [
                 _call_json(r)
-                for r in plane.calls
-                if "operation" not in query or r.operation == query["operation"]
+                for r in root.calls
+                if ("operation" not in query or r.operation == query["operation"])
+                and (account is None or r.account == account)
             ]
         },
-        ("DELETE", "calls"): _empty(plane.reset_calls),
-        ("GET", "faults"): plane.faults.to_dict,
-        ("PUT", "faults"): lambda: _set_faults(plane, FaultPlan.from_dict(body)),
-        ("POST", "faults"): lambda: _set_faults(plane, FaultPlan.from_dict(body)),
-        ("DELETE", "faults"): lambda: _set_faults(plane, FaultPlan()),
+        ("DELETE", "calls"): _empty(root.reset_calls),
+        ("GET", "faults"): root.faults.to_dict,
+        ("PUT", "faults"): lambda: _set_faults(root, FaultPlan.from_dict(body)),
+        ("POST", "faults"): lambda: _set_faults(root, FaultPlan.from_dict(body)),
+        ("DELETE", "faults"): lambda: _set_faults(root, FaultPlan()),
     }
     action = actions.get(route)
     if action is None:
@@ -468,9 +523,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         route, path_params = resolved
         region = region_from_authorization(authorization) or self.server.default_region
+        access_key = access_key_from_authorization(authorization) or ""
+        account = (self.server.account_of(access_key) if access_key else None) or plane.account_id
         status, error_code = 200, None
         request = modeled.Request(path_params, query, query_lists, None)
         try:
+            if not plane.region_enabled(account, region, service_from_authorization(authorization)):
+                raise REGION_NOT_ENABLED
             request = modeled.Request(path_params, query, query_lists, _json_body(raw_body))
             decision = plane.faults.decide(route.name, region, route.scope_of(request))
             if decision.delay_seconds > 0:
@@ -483,7 +542,7 @@ class _Handler(BaseHTTPRequestHandler):
                 request = modeled.Request(
                     path_params, query, {k: [v] for k, v in query.items()}, request.body
                 )
-            body = route.handler(plane, region, request)
+            body = route.handler(plane.for_account(account), region, request)
             if mutator is not None:
                 body = mutator.after(route.name, query, body)
         except ApiError as exc:
@@ -502,6 +561,8 @@ class _Handler(BaseHTTPRequestHandler):
                 status=status,
                 error_code=error_code,
                 at=plane.clock.now(),
+                account=account,
+                access_key=access_key,
             )
         )
         self._reply(status, body, error_code)
@@ -524,20 +585,28 @@ def _flat(body: Any) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in body.items()}
 
 
+def _no_account(access_key: str) -> None:
+    del access_key
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], plane: ControlPlane, default_region: str) -> None:
+    def __init__(
+        self, address: tuple[str, int], plane: ControlPlane, default_region: str, account_of: AccountOf
+    ) -> None:
         super().__init__(address, _Handler)
         self.plane = plane
         self.default_region = default_region
+        self.account_of = account_of
 
 
 class SimulatorServer:
     """A threading HTTP server for a `ControlPlane`; `port=0` picks a free port.
 
     Use `start()` / `stop()` or a `with` block; `endpoint_url` is what boto3 clients need.
+    `account_of` maps a caller's access key to its account (default: every caller is the plane's).
     """
 
     def __init__(
@@ -547,9 +616,10 @@ class SimulatorServer:
         port: int = 0,
         *,
         default_region: str = "us-east-1",
+        account_of: AccountOf | None = None,
     ) -> None:
         self.plane = plane
-        self._httpd = _HTTPServer((host, port), plane, default_region)
+        self._httpd = _HTTPServer((host, port), plane, default_region, account_of or _no_account)
         self._thread: threading.Thread | None = None
 
     @property

@@ -58,6 +58,11 @@ class ControlPlane:
     Everything is per region; the account id is fixed per instance. `seed` makes generated ids
     reproducible (None: random). `faults` is applied by the HTTP server before serving a call and may
     be replaced at any time.
+
+    Other accounts: `for_account(account_id)` is that account's plane (made on first use; sharing this
+    one's clock), which the HTTP server serves to callers whose credentials belong to it. This plane
+    (the server's default account) keeps what is server-wide: the fault plan, the mutator, the call
+    log and the (account, region) pairs where the services are not enabled (`disable_region`).
     """
 
     def __init__(
@@ -87,6 +92,45 @@ class ControlPlane:
         self._seq = 0
         # The model-driven kinds (simulator.modeled): generic jobs and the resources they are scoped to.
         self.modeled = ModeledStore(self.clock, account_id, seed)
+        # Other accounts' planes, by account id (this one is its own account's).
+        self._accounts: dict[str, ControlPlane] = {}
+        # (account, region, service or None for every service) where calls are refused as AWS refuses
+        # them in an opt-in region the account has not enabled.
+        self._not_enabled: set[tuple[str, str, str | None]] = set()
+
+    # -- accounts ------------------------------------------------------------------------------------
+
+    def for_account(self, account_id: str | None) -> ControlPlane:
+        """The plane of `account_id` (None or this plane's own: this plane), made on first use. Its
+        ids are seeded from this plane's seed and the account, so they are reproducible too."""
+        if account_id is None or account_id == self.account_id:
+            return self
+        with self._lock:
+            plane = self._accounts.get(account_id)
+            if plane is None:
+                seed = None if self._seed is None else self._seed ^ int(account_id)
+                plane = self._accounts[account_id] = ControlPlane(self.clock, account_id, seed=seed)
+            return plane
+
+    def accounts(self) -> list[str]:
+        """This plane's account, then every other account that holds state, in order of creation."""
+        with self._lock:
+            return [self.account_id, *self._accounts]
+
+    def disable_region(self, account_id: str, region: str, service: str | None = None) -> None:
+        """Refuse calls of `account_id` in `region` (to `service` only, by its signing name, if given)
+        the way AWS refuses them where an opt-in region is not enabled: 403
+        UnrecognizedClientException, "The security token included in the request is invalid"."""
+        with self._lock:
+            self._not_enabled.add((account_id, region, service))
+
+    def enable_region(self, account_id: str, region: str, service: str | None = None) -> None:
+        with self._lock:
+            self._not_enabled.discard((account_id, region, service))
+
+    def region_enabled(self, account_id: str, region: str, service: str | None) -> bool:
+        with self._lock:
+            return not {(account_id, region, None), (account_id, region, service)} & self._not_enabled
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -131,14 +175,21 @@ class ControlPlane:
             self.faults = FaultPlan()
             self.mutator = None
             self.modeled.reset()
+            self._accounts.clear()
+            self._not_enabled.clear()
 
     # -- calls ---------------------------------------------------------------------------------------
 
     def count_calls(
-        self, operation: str | None = None, *, region: str | None = None, status: int | None = None
+        self,
+        operation: str | None = None,
+        *,
+        region: str | None = None,
+        status: int | None = None,
+        account: str | None = None,
     ) -> int:
         """How many served calls match, e.g. `plane.count_calls("ListModelImportJobs")`."""
-        return self.calls.count(operation, region=region, status=status)
+        return self.calls.count(operation, region=region, status=status, account=account)
 
     def reset_calls(self) -> None:
         """Forget the recorded calls."""

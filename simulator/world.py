@@ -5,6 +5,12 @@ simulator follow.
 The handler runs unmodified: it finds the local endpoints through the SDK's standard
 `AWS_ENDPOINT_URL_<SERVICE>` variables, and time is moved with time-machine, so "three days later"
 is a call, not a wait. Used by the integration tests, `make demo`, the benchmarks and the soak.
+
+Many accounts: `member_accounts=[...]` gives each member account its member role in moto's IAM
+(trusting the home account) and sets ACCOUNTS; the handler then assumes those roles through moto's
+STS, for real, and the simulator serves each caller its own account's jobs (`plane_of(account)`),
+knowing the account by the access key moto issued (`simulator.moto_accounts`). AssumeRole honours the
+roles and their trust policies while the world is open (`enforce_trust`).
 """
 
 from __future__ import annotations
@@ -28,6 +34,14 @@ from moto.server import ThreadedMotoServer
 
 from job_auditor.contract.kinds import job_clients
 from simulator import ControlPlane, SimClock, SimulatorServer
+from simulator.moto_accounts import (
+    DEFAULT_ROLE_NAME,
+    create_role,
+    delete_role,
+    enforce_trust,
+    moto_account_of,
+    trust_policy,
+)
 
 if TYPE_CHECKING:
     from job_auditor.auditor.adapters.clients import ClientFactory
@@ -99,12 +113,19 @@ class World:
         env: Mapping[str, str] | None = None,
         account: str = ACCOUNT,
         region: str = REGION,
+        member_accounts: tuple[str, ...] | list[str] = (),
+        member_role_name: str = DEFAULT_ROLE_NAME,
+        member_external_id: str | None = None,
     ) -> None:
         self.moto = moto
         self.account = account
         self.region = region
+        self.member_accounts = tuple(member_accounts)
+        self.member_role_name = member_role_name
+        self.member_external_id = member_external_id
         self.plane = ControlPlane(clock=SimClock(start=start), account_id=account)
-        self.simulator = SimulatorServer(self.plane, host="127.0.0.1", port=0)
+        self.simulator = SimulatorServer(self.plane, host="127.0.0.1", port=0, account_of=moto_account_of)
+        self._trust: Any = None
         self._start = start
         self._extra_env = dict(env or {})
         self._saved_env: dict[str, str | None] = {}
@@ -121,9 +142,16 @@ class World:
         self._traveller = self._travel.start()
         self._set_env(self.environment())
         self._create_resources()
+        self._trust = enforce_trust()
+        self._trust.__enter__()
+        for member in self.member_accounts:
+            self.create_member_role(member)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._trust is not None:
+            self._trust.__exit__(None, None, None)
+            self._trust = None
         self.simulator.stop()
         if self._travel is not None:
             self._travel.stop()
@@ -150,6 +178,9 @@ class World:
             "AWS_ENDPOINT_URL_EVENTBRIDGE": self.moto.url,
             "AWS_ENDPOINT_URL_SNS": self.moto.url,
             "AWS_ENDPOINT_URL_SQS": self.moto.url,
+            # Member accounts' roles are assumed with moto's STS; organization mode lists moto's.
+            "AWS_ENDPOINT_URL_STS": self.moto.url,
+            "AWS_ENDPOINT_URL_ORGANIZATIONS": self.moto.url,
             "STATE_TABLE_NAME": TABLE,
             "EVENT_BUS_NAME": BUS,
             "NOTIFICATION_TOPIC_ARN": self.topic_arn,
@@ -159,6 +190,12 @@ class World:
             "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
+        if self.member_accounts:
+            env["ACCOUNTS"] = ",".join(self.member_accounts)
+        if self.member_role_name != DEFAULT_ROLE_NAME:
+            env["MEMBER_ROLE_NAME"] = self.member_role_name
+        if self.member_external_id:
+            env["MEMBER_EXTERNAL_ID"] = self.member_external_id
         env.update(self._extra_env)
         return env
 
@@ -206,6 +243,20 @@ class World:
         )
         return url
 
+    # -- accounts -------------------------------------------------------------------------------
+    def plane_of(self, account: str) -> ControlPlane:
+        """The simulator's state of one account (the home account's is `plane`)."""
+        return self.plane.for_account(account)
+
+    def create_member_role(self, account: str, *, trusted_account: str | None = None) -> str:
+        """The member role in `account`, trusting the home account (or `trusted_account`) with the
+        world's ExternalId; returns its ARN."""
+        document = trust_policy(trusted_account or self.account, self.member_external_id)
+        return create_role(account, self.member_role_name, document)
+
+    def delete_member_role(self, account: str) -> None:
+        delete_role(account, self.member_role_name)
+
     # -- time and runs --------------------------------------------------------------------------
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -231,7 +282,7 @@ class World:
             context = FakeLambdaContext(remaining_ms=remaining_ms)
         context.aws_request_id = str(uuid.uuid4())
         self.plane.clock.set(self.now())
-        with patch.object(handler, "_clients", lambda: clients) if clients is not None else nullcontext():
+        with patch.object(handler, "_clients", lambda *_: clients) if clients is not None else nullcontext():
             result: dict[str, Any] = handler.lambda_handler({"source": "aws.scheduler"}, context)
         return result
 

@@ -16,6 +16,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from job_auditor.auditor.adapters.accounts import (
+    AccountClients,
+    AccountList,
+    AccountSessions,
+    resolve_accounts,
+)
 from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.adapters.job_api import BotoJobApi
 from job_auditor.auditor.adapters.publishers import ChatPublisher, EventBridgePublisher, SnsPublisher
@@ -35,13 +41,17 @@ TIME_BUDGET_MARGIN_MS = 30_000
 
 
 @lru_cache(maxsize=1)
-def _clients() -> ClientFactory:
-    """Built on first use and kept across warm invocations."""
-    return ClientFactory()
+def _clients(home_account: str, region: str, role_name: str, external_id: str | None) -> ClientFactory:
+    """Built on first use and kept across warm invocations: the home account's clients, and each
+    member account's session (its assumed-role credentials, refreshed by botocore) and clients."""
+    sessions = AccountSessions(home_account, region, role_name=role_name, external_id=external_id)
+    return AccountClients(sessions)
 
 
 def build_auditor(settings: Settings, clients: ClientFactory) -> Auditor:
-    """Wire the adapters for one run."""
+    """Wire the adapters for one run. `clients` serves the home account's state table, bus and
+    topics; the job APIs are read with `clients.for_account(source.account)` (an AccountClients
+    serves every member account; a plain ClientFactory only its own)."""
     region = settings.region
     publishers: list[Publisher] = [
         EventBridgePublisher(clients("events", region), settings.event_bus_name, settings.event_source),
@@ -74,7 +84,14 @@ def build_auditor(settings: Settings, clients: ClientFactory) -> Auditor:
     )
 
 
-def _account(settings: Settings, context: LambdaContext) -> str:
+def clients_for(settings: Settings, home_account: str) -> ClientFactory:
+    """The clients of a run (cached across warm invocations): the home account's, and each member
+    account's on its role (`for_account`). What `build_auditor` and `resolve_accounts` take."""
+    return _clients(home_account, settings.region, settings.member_role_name, settings.member_external_id)
+
+
+def home_account(settings: Settings, context: LambdaContext) -> str:
+    """The deploying account: ACCOUNT_ID, else the function's own ARN."""
     if settings.account_id:
         return settings.account_id
     # arn:aws:lambda:<region>:<account>:function:<name>
@@ -119,6 +136,16 @@ def _dimensioned(name: str, value: int, dimensions: dict[str, str]) -> None:
 
 
 def _record_metrics(summary: RunSummary) -> None:
+    # Series by Account only for accounts with failures this run: a custom metric is billed per
+    # series and month, and a JobKind/Region series per account would multiply by the organization's
+    # size. The per-source series below stay per kind and region, summed over accounts.
+    for account, failed in summary.failed_accounts().items():
+        _dimensioned("AccountFailures", failed["sources"], {"Account": account})
+    metrics.add_metric(
+        name="AccountListingFailures",
+        unit=MetricUnit.Count,
+        value=int(summary.account_listing_error is not None),
+    )
     for name, of in _TOTALS.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=sum(of(s) for s in summary.sources))
     metrics.add_metric(name="RunSucceeded", unit=MetricUnit.Count, value=int(summary.status == "ok"))
@@ -133,6 +160,13 @@ def _record_metrics(summary: RunSummary) -> None:
         _dimensioned(name, value, {"JobKind": kind, "Region": region})
     for (kind, status), count in by_status.items():
         _dimensioned("TransitionsByStatus", count, {"JobKind": kind, "Status": status})
+
+
+def accounts_of(settings: Settings, home: str, clients: ClientFactory) -> AccountList:
+    """The accounts of this run (Organizations is asked only in organization mode)."""
+    if not settings.from_organization:
+        return resolve_accounts(settings, home)
+    return resolve_accounts(settings, home, clients("organizations", settings.region))
 
 
 def _check_lease(settings: Settings, context: LambdaContext) -> None:
@@ -156,14 +190,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     API calls, duration)."""
     settings = load_settings()
     _check_lease(settings, context)
-    auditor = build_auditor(settings, _clients())
-    summary = auditor.audit(
-        _account(settings, context),
+    home = home_account(settings, context)
+    clients = clients_for(settings, home)
+    accounts = accounts_of(settings, home, clients)
+    auditor = build_auditor(settings, clients)
+    summary = auditor.audit_accounts(
+        accounts.accounts,
         settings.audited_regions,
         settings.job_kinds,
         settings.configured_scopes,
         should_stop=lambda: context.get_remaining_time_in_millis() < TIME_BUDGET_MARGIN_MS,
     )
+    summary.account_listing_error = accounts.error
     _record_metrics(summary)
     result = summary.as_dict()
     log = logger.warning if summary.status != "ok" else logger.info

@@ -107,11 +107,19 @@ class SourceSummary:
         return dict(self.__dict__)
 
 
+# Distinct failure reasons kept per account in the summary (its sources may number thousands).
+MAX_ACCOUNT_REASONS = 10
+
+
 @dataclass
 class RunSummary:
     started_at: str
     sources: list[SourceSummary] = field(default_factory=list)
     stopped_early: bool = False
+    # How many accounts this run audited, and why the organization's accounts could not be listed (the
+    # home account is audited alone then).
+    accounts: int = 1
+    account_listing_error: str | None = None
 
     @property
     def failed_sources(self) -> list[SourceSummary]:
@@ -119,9 +127,20 @@ class RunSummary:
 
     @property
     def status(self) -> str:
-        if self.failed_sources or self.stopped_early:
+        if self.failed_sources or self.stopped_early or self.account_listing_error:
             return "partial-failure"
         return "ok"
+
+    def failed_accounts(self) -> dict[str, dict[str, Any]]:
+        """Account -> its failed sources' count and their distinct reasons (first MAX_ACCOUNT_REASONS)."""
+        failed: dict[str, dict[str, Any]] = {}
+        for source in self.failed_sources:
+            entry = failed.setdefault(source.account, {"sources": 0, "reasons": []})
+            entry["sources"] += 1
+            reason = _account_reason(source)
+            if reason not in entry["reasons"] and len(entry["reasons"]) < MAX_ACCOUNT_REASONS:
+                entry["reasons"].append(reason)
+        return failed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -132,8 +151,17 @@ class RunSummary:
             "published": sum(s.published for s in self.sources),
             "parked": sum(s.parked for s in self.sources),
             "failedSources": [s.source for s in self.failed_sources],
+            "accounts": self.accounts,
+            "failedAccounts": self.failed_accounts(),
+            **({"accountListingError": self.account_listing_error} if self.account_listing_error else {}),
             "sources": [s.as_dict() for s in self.sources],
         }
+
+
+def _account_reason(source: SourceSummary) -> str:
+    """A failure as the account's reason: without the account in the source's key, so that a reason
+    its sources share (its role, a region not enabled) is listed once per region and kind at most."""
+    return (source.error or "").replace(f"{source.account}/", "", 1)
 
 
 @dataclass
@@ -184,9 +212,39 @@ class Auditor:
         should_stop: StopCheck = lambda: False,
     ) -> RunSummary:
         """Expand the configuration into sources and audit them all; always returns a summary."""
-        sources, failures = self.sources(account, regions, kinds, configured_scopes)
+        return self.audit_accounts((account,), regions, kinds, configured_scopes, should_stop)
+
+    def audit_accounts(
+        self,
+        accounts: Sequence[str],
+        regions: Iterable[str],
+        kinds: Iterable[str],
+        configured_scopes: Mapping[str, Sequence[tuple[str, ...]]],
+        should_stop: StopCheck = lambda: False,
+    ) -> RunSummary:
+        """`audit` over several accounts in one run: every account's sources share one bounded pool
+        and one time budget. An account that cannot be read fails only its own sources."""
+        region_list, kind_list = tuple(regions), tuple(kinds)
+        self._reset_scopes()
+        sources: list[Source] = []
+        failures: list[SourceSummary] = []
+        expanded = 0
+        for account in accounts:
+            # Discovery lists each account's scopes in turn: with many accounts it can take the budget.
+            if expanded and should_stop():
+                logger.warning(
+                    "time budget reached while expanding accounts; the rest wait for the next run",
+                    extra={"expanded": expanded, "accounts": len(accounts)},
+                )
+                break
+            found, failed = self._expand(account, region_list, kind_list, configured_scopes)
+            sources += found
+            failures += failed
+            expanded += 1
         summary = self.run(sources, should_stop)
         summary.sources.extend(failures)
+        summary.accounts = expanded
+        summary.stopped_early = summary.stopped_early or expanded < len(accounts)
         return summary
 
     def sources(
@@ -200,8 +258,20 @@ class Auditor:
         base (and data source), configured or discovered. A region whose scope cannot be discovered
         (denied, throttled, a malformed or endless listing) becomes a failed summary instead of
         stopping the others."""
+        self._reset_scopes()
+        return self._expand(account, tuple(regions), tuple(kinds), configured_scopes)
+
+    def _reset_scopes(self) -> None:
         self._scope_seen = {}
         self._scopes_enumerated = {}
+
+    def _expand(
+        self,
+        account: str,
+        regions: Sequence[str],
+        kinds: Sequence[str],
+        configured_scopes: Mapping[str, Sequence[tuple[str, ...]]],
+    ) -> tuple[list[Source], list[SourceSummary]]:
         sources: list[Source] = []
         failures: list[SourceSummary] = []
         for region in regions:

@@ -19,16 +19,26 @@ from datetime import timedelta
 from typing import Any
 
 from job_auditor.contract.environment import (
+    ACCOUNT_ID_PATTERN,
     BOUNDS,
+    DEFAULT_MEMBER_ROLE_NAME,
     DEFAULT_STUCK_HOURS,
     EVENT_SOURCE_FORM,
     EVENT_SOURCE_PATTERN,
     FILTER_ATTRIBUTES,
+    MEMBER_EXTERNAL_ID_FORM,
+    MEMBER_EXTERNAL_ID_PATTERN,
+    MEMBER_ROLE_NAME_FORM,
+    MEMBER_ROLE_NAME_PATTERN,
     OR_KEY,
+    ORGANIZATION,
+    ORGANIZATIONAL_UNIT_PATTERN,
+    ORGANIZATIONAL_UNITS_FORM,
     REGION_PATTERN,
     Bounds,
     invalid,
     kinds_form,
+    parse_accounts,
     parse_scope_items,
     parse_stuck_hours,
     scope_settings,
@@ -99,6 +109,23 @@ class Settings:
     # Which transitions reach people: an SNS filter policy over the message attributes (the
     # subscriptions carry it; the chat topic's publisher applies it). None: every transition.
     notify_filter: dict[str, list[Any]] | None = None
+    # Organization mode: the accounts to audit besides the deploying one (ids), or ORGANIZATION to
+    # list them with AWS Organizations (under organizational_units if given). (): this account only.
+    accounts: tuple[str, ...] | str = ()
+    organizational_units: tuple[str, ...] = ()
+    # The role assumed in every other account, and the ExternalId its trust policy may require.
+    member_role_name: str = DEFAULT_MEMBER_ROLE_NAME
+    member_external_id: str | None = None
+
+    @property
+    def from_organization(self) -> bool:
+        """Whether the accounts are listed with AWS Organizations at the start of each run."""
+        return self.accounts == ORGANIZATION
+
+    @property
+    def member_accounts(self) -> tuple[str, ...]:
+        """The accounts configured by id (none in organization mode: they are listed per run)."""
+        return () if isinstance(self.accounts, str) else self.accounts
 
     @property
     def audited_regions(self) -> tuple[str, ...]:
@@ -285,7 +312,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "ANNOUNCE_BASELINE": ("announce_baseline", _bool),
     "HISTORY_TTL_DAYS": ("history_ttl_days", _int(BOUNDS["HISTORY_TTL_DAYS"])),
     "CLAIM_LEASE_SECONDS": ("claim_lease_seconds", _int(BOUNDS["CLAIM_LEASE_SECONDS"])),
-    "ACCOUNT_ID": ("account_id", _text("a 12-digit account id", r"[0-9]{12}")),
+    "ACCOUNT_ID": ("account_id", _text("a 12-digit account id", ACCOUNT_ID_PATTERN)),
     "CHAT_TOPIC_ARN": ("chat_topic_arn", _TOPIC_ARN),
     "STUCK_AFTER_HOURS": ("stuck_after_hours", parse_stuck_hours),
     "STUCK_REPEAT_HOURS": ("stuck_repeat_hours", _int(BOUNDS["STUCK_REPEAT_HOURS"])),
@@ -294,6 +321,16 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "MAX_PUBLISH_ATTEMPTS": ("max_publish_attempts", _int(BOUNDS["MAX_PUBLISH_ATTEMPTS"])),
     "VANISHED_AFTER_CHECKS": ("vanished_after_checks", _int(BOUNDS["VANISHED_AFTER_CHECKS"])),
     "NOTIFY_FILTER": ("notify_filter", _filter_policy),
+    "ACCOUNTS": ("accounts", parse_accounts),
+    "ORGANIZATIONAL_UNITS": (
+        "organizational_units",
+        _csv(_matches(ORGANIZATIONAL_UNIT_PATTERN), ORGANIZATIONAL_UNITS_FORM),
+    ),
+    "MEMBER_ROLE_NAME": ("member_role_name", _text(MEMBER_ROLE_NAME_FORM, MEMBER_ROLE_NAME_PATTERN)),
+    "MEMBER_EXTERNAL_ID": (
+        "member_external_id",
+        _text(MEMBER_EXTERNAL_ID_FORM, MEMBER_EXTERNAL_ID_PATTERN, 2, 1224),
+    ),
 }
 # Environment variable name -> field name.
 ENV_VARS: dict[str, str] = {name: field_name for name, (field_name, _) in _VARIABLES.items()}
@@ -349,6 +386,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "AWS_DEFAULT_REGION" if env.get("AWS_DEFAULT_REGION") and not env.get("AWS_REGION") else "AWS_REGION"
     )
     read(region_from, "region", _REGION)
+    if values.get("organizational_units") and values.get("accounts") != ORGANIZATION:
+        problems.append(f"ORGANIZATIONAL_UNITS: only with ACCOUNTS={ORGANIZATION}")
     if problems:
         raise SettingsError("invalid auditor environment: " + "; ".join(problems))
     return Settings(**values)

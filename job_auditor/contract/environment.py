@@ -75,6 +75,37 @@ BOUNDS: dict[str, Bounds] = {
 }
 
 
+# -- accounts (organization mode) -----------------------------------------------------------------
+
+# ACCOUNTS / context key accounts: empty (the deploying account only), a comma list of account ids, or
+# this word (every ACTIVE account AWS Organizations lists, optionally under organizationalUnits).
+ORGANIZATION = "organization"
+ACCOUNT_ID_PATTERN = re.compile(r"[0-9]{12}")
+ACCOUNTS_FORM = f"a comma list of 12-digit account ids, or {ORGANIZATION!r}"
+# Organizations' own patterns: a root (r-) or an organizational unit (ou-<root>-<suffix>).
+ORGANIZATIONAL_UNIT_PATTERN = re.compile(r"r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}")
+ORGANIZATIONAL_UNITS_FORM = "a comma list of organizational unit or root ids (ou-... or r-...)"
+# The role the auditor assumes in every other account (IAM's role name pattern, without a path).
+DEFAULT_MEMBER_ROLE_NAME = "JobAuditorReader"
+MEMBER_ROLE_NAME_PATTERN = re.compile(r"[\w+=,.@-]{1,64}")
+MEMBER_ROLE_NAME_FORM = "an IAM role name: 1 to 64 of A-Z a-z 0-9 _ + = , . @ -"
+# STS AssumeRole's ExternalId.
+MEMBER_EXTERNAL_ID_PATTERN = re.compile(r"[\w+=,.@:/-]{2,1224}")
+MEMBER_EXTERNAL_ID_FORM = "an external id: 2 to 1224 of A-Z a-z 0-9 _ + = , . @ : / -"
+
+
+def parse_accounts(text: str) -> tuple[str, ...] | str:
+    """ACCOUNTS: () for the deploying account only, the ids in order (each once), or ORGANIZATION.
+    Raises ValueError quoting the bad items."""
+    words = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    if len(words) == 1 and words[0].lower() == ORGANIZATION:
+        return ORGANIZATION
+    bad = [w for w in words if not ACCOUNT_ID_PATTERN.fullmatch(w)]
+    if bad:
+        raise ValueError(f"expected {ACCOUNTS_FORM}, got {', '.join(shown(b) for b in bad)}")
+    return words
+
+
 def shown(value: object) -> str:
     """A bad value for an error message: quoted, and cut short if long."""
     text = repr(value)

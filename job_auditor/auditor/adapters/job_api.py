@@ -16,6 +16,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.domain.events import TRUNCATION_MARK
 from job_auditor.auditor.domain.jobs import JobKindSpec, JobState, ObservedJob, Source
 from job_auditor.auditor.ports import Listing, SourceError, Stopped
@@ -26,7 +27,12 @@ logger = logging.getLogger(__name__)
 # The client of a registry-chosen service by name, per (service, region). Which service, list and get
 # operation a kind calls is data (contract.kinds), so the calls go by name on a plain botocore client:
 # no typed client of the stubs can be named here, and the responses are checked as they are read.
+# A plain provider serves one account (its credentials'); a ClientFactory serves each source's account
+# through `for_account` (accounts.AccountClients: the member accounts' roles).
 ClientProvider = Callable[[str, str], BaseClient]
+# What AWS answers where the caller's credentials are not valid in a region: an opt-in region the
+# account has not enabled (or a service not enabled there).
+_REGION_NOT_ENABLED = frozenset({"UnrecognizedClientException", "InvalidClientTokenId", "OptInRequired"})
 # Characters of a failure message kept in state: at 4 bytes a character, twice, well under 400 KB.
 MAX_STORED_FAILURE_MESSAGE = 16_000
 # What botocore raises on a response it cannot parse (an unparseable timestamp is a ValueError): a
@@ -125,10 +131,17 @@ def _job_details(kind: JobKindSpec, item: Mapping[str, Any]) -> Mapping[str, Any
 class BotoJobApi:
     """`JobApi` over the real SDK clients."""
 
-    def __init__(self, clients: ClientProvider) -> None:
+    def __init__(self, clients: ClientProvider | ClientFactory) -> None:
         self._clients = clients
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
+
+    def _client(self, source: Source, service: str) -> BaseClient:
+        """The client of `service` in the source's account and region (built on first use)."""
+        clients = self._clients
+        if isinstance(clients, ClientFactory):
+            return clients.for_account(source.account)(service, source.region)
+        return clients(service, source.region)
 
     def api_calls(self, source: Source) -> int:
         return self._calls[source.key]
@@ -185,10 +198,10 @@ class BotoJobApi:
         created_before: datetime | None = None,
     ) -> Listing:
         spec = source.spec
-        client = self._clients(spec.client, source.region)
         params = _list_params(source, created_after, status, created_before)
         listing = Listing()
         with _translated(source.key):
+            client = self._client(source, spec.client)
             pages = self._pages(client, spec.list_method, params, spec.max_page_size, source.key, source.key)
             for page in pages:
                 listing.pages += 1
@@ -208,10 +221,10 @@ class BotoJobApi:
 
     def get_job(self, source: Source, job: JobState) -> ObservedJob | None:
         spec = source.spec
-        client = self._clients(spec.client, source.region)
         params: dict[str, Any] = {spec.get_id_param: job.job_id, **source.scope_params}
-        self._count(source.key)
         with _translated(source.key):
+            client = self._client(source, spec.client)
+            self._count(source.key)
             try:
                 response = getattr(client, spec.get_method)(**params)
             except ClientError as exc:
@@ -226,12 +239,12 @@ class BotoJobApi:
         return parse_job(spec, item)
 
     def list_scope(self, scope: Source, step: DiscoveryStep, parent_ids: tuple[str, ...]) -> list[str]:
-        client = self._clients(step.client, scope.region)
         params = {step.parent_param: parent_ids[-1]} if step.parent_param and parent_ids else {}
         label = "/".join((scope.key, *parent_ids)) + f": {step.list_method}"
         ids: list[str] = []
         skipped = Listing()
         with _translated(label):
+            client = self._client(scope, step.client)
             pages = self._pages(client, step.list_method, params, step.max_page_size, label, scope.key)
             for page in pages:
                 for resource in _items(page, step.result_key, skipped):
@@ -320,4 +333,8 @@ def _malformed(label: str, exc: Exception) -> SourceError:
 
 def _source_error(label: str, exc: ClientError) -> SourceError:
     error = exc.response.get("Error", {})
-    return SourceError(f"{label}: {error.get('Message') or exc}", code=error.get("Code", "Error"))
+    code = error.get("Code", "Error")
+    message = error.get("Message") or str(exc)
+    if code in _REGION_NOT_ENABLED:
+        message += " (the region may not be enabled for this account: opt-in regions must be enabled first)"
+    return SourceError(f"{label}: {message}", code=code)
