@@ -83,14 +83,14 @@ ORGANIZATION = "organization"
 ACCOUNT_ID_PATTERN = re.compile(r"[0-9]{12}")
 ACCOUNTS_FORM = f"a comma list of 12-digit account ids, or {ORGANIZATION!r}"
 # Organizations' own patterns: a root (r-) or an organizational unit (ou-<root>-<suffix>).
-ORGANIZATIONAL_UNIT_PATTERN = re.compile(r"r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}")
+ORGANIZATIONAL_UNIT_PATTERN = re.compile(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}")
 ORGANIZATIONAL_UNITS_FORM = "a comma list of organizational unit or root ids (ou-... or r-...)"
 # The role the auditor assumes in every other account (IAM's role name pattern, without a path).
 DEFAULT_MEMBER_ROLE_NAME = "JobAuditorReader"
-MEMBER_ROLE_NAME_PATTERN = re.compile(r"[\w+=,.@-]{1,64}")
+MEMBER_ROLE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
 MEMBER_ROLE_NAME_FORM = "an IAM role name: 1 to 64 of A-Z a-z 0-9 _ + = , . @ -"
 # STS AssumeRole's ExternalId.
-MEMBER_EXTERNAL_ID_PATTERN = re.compile(r"[\w+=,.@:/-]{2,1224}")
+MEMBER_EXTERNAL_ID_PATTERN = re.compile(r"[A-Za-z0-9_+=,.@:/-]{2,1224}")
 MEMBER_EXTERNAL_ID_FORM = "an external id: 2 to 1224 of A-Z a-z 0-9 _ + = , . @ : / -"
 
 

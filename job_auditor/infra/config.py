@@ -14,10 +14,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from job_auditor.contract.environment import (
+    ACCOUNT_ID_PATTERN,
     BOUNDS,
+    DEFAULT_MEMBER_ROLE_NAME,
     EVENT_SOURCE_FORM,
     EVENT_SOURCE_PATTERN,
+    MEMBER_EXTERNAL_ID_PATTERN,
+    MEMBER_ROLE_NAME_PATTERN,
     OR_KEY,
+    ORGANIZATION,
+    ORGANIZATIONAL_UNIT_PATTERN,
     REGION_PATTERN,
     STUCK_TRANSITION,
     kinds_example,
@@ -33,13 +39,13 @@ from job_auditor.contract.kinds import JOB_KINDS, StatusCategory, default_kind_i
 
 _NAME_PREFIX = re.compile(r"[A-Za-z0-9._+-]{1,63}")
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
-# Organization mode: the forms of AWS Organizations' and IAM's own ids (their API references).
-ORGANIZATION = "organization"
-_ACCOUNT_ID = re.compile(r"[0-9]{12}")
-_OU_OR_ROOT_ID = re.compile(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}")
+# Organization mode: the forms of AWS Organizations' and IAM's own ids, shared with the Lambda's
+# settings (contract.environment).
+_ACCOUNT_ID = ACCOUNT_ID_PATTERN
+_OU_OR_ROOT_ID = ORGANIZATIONAL_UNIT_PATTERN
 _ORGANIZATION_ID = r"^o-[a-z0-9]{10,32}$"
-_ROLE_NAME = r"^[A-Za-z0-9_+=,.@-]{1,64}$"
-_EXTERNAL_ID = r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$"
+_ROLE_NAME = f"^{MEMBER_ROLE_NAME_PATTERN.pattern}$"
+_EXTERNAL_ID = f"^{MEMBER_EXTERNAL_ID_PATTERN.pattern}$"
 _ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}$"
 # A Metrics Insights alarm evaluates the latest three hours of data only.
 METRICS_INSIGHTS_ALARM_MINUTES = 180
@@ -270,7 +276,9 @@ class JobAuditorProps(BaseModel):
     # active account AWS Organizations lists (limited to organizational_units when given).
     accounts: tuple[str, ...] = ()
     organizational_units: Annotated[tuple[str, ...], Field(alias="organizationalUnits")] = ()
-    member_role_name: Annotated[str, Field(alias="memberRoleName", pattern=_ROLE_NAME)] = "JobAuditorReader"
+    member_role_name: Annotated[str, Field(alias="memberRoleName", pattern=_ROLE_NAME)] = (
+        DEFAULT_MEMBER_ROLE_NAME
+    )
     member_external_id: Annotated[str | None, Field(alias="memberExternalId", pattern=_EXTERNAL_ID)] = None
     member_deployment: Annotated[Literal["none", "stackset"], Field(alias="memberDeployment")] = "none"
     stack_set_call_as: Annotated[Literal["SELF", "DELEGATED_ADMIN"] | None, Field(alias="stackSetCallAs")] = (

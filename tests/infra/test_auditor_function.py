@@ -106,13 +106,25 @@ def test_code_asset_is_the_lambda_code_of_the_package_without_pycache(default: S
     assert {f.split("/")[1] for f in files} == {"__init__.py", "auditor", "contract", "slack_forwarder"}
 
 
-def test_environment_names_are_exactly_the_lambdas_contract(default: Synth, full: Synth) -> None:
-    for synth in (default, full):
-        assert set(_environment(synth)) == set(ENV_VARS) | set(scope_env_vars()) | POWERTOOLS_VARS
+# The single-account variants leave the account variables unset (today's template unchanged); the
+# organization variants set them.
+ACCOUNT_VARS = {"ACCOUNTS", "ORGANIZATIONAL_UNITS", "MEMBER_ROLE_NAME", "MEMBER_EXTERNAL_ID"}
 
 
-def test_environment_values_pass_the_lambdas_own_validation(default: Synth, full: Synth) -> None:
+def test_environment_names_are_exactly_the_lambdas_contract(
+    default: Synth, full: Synth, accounts: Synth, organization: Synth
+) -> None:
+    contract = set(ENV_VARS) | set(scope_env_vars()) | POWERTOOLS_VARS
     for synth in (default, full):
+        assert set(_environment(synth)) == contract - ACCOUNT_VARS
+    assert ACCOUNT_VARS - {"ORGANIZATIONAL_UNITS"} <= set(_environment(accounts)) <= contract
+    assert ACCOUNT_VARS - {"MEMBER_EXTERNAL_ID"} <= set(_environment(organization)) <= contract
+
+
+def test_environment_values_pass_the_lambdas_own_validation(
+    default: Synth, full: Synth, accounts: Synth, organization: Synth
+) -> None:
+    for synth in (default, full, accounts, organization):
         env = {
             name: SAMPLE_VALUES[name] if not isinstance(value, str) else value
             for name, value in _environment(synth).items()
