@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ from job_auditor.cli.times import age
 
 TABLE, JSON = "table", "json"
 OUTPUTS = (TABLE, JSON)
-# Width when stdout is not a terminal (a pipe, a file, the demo's log): wide enough for a status row.
-_PIPE_WIDTH = 160
+# Width when stdout is not a terminal (a pipe, a file, the demo's log): no wrapping of a row that
+# fits this, whatever COLUMNS says, so each row stays one line for grep and scripts.
+_PIPE_WIDTH = 240
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def plural(count: int, noun: str) -> str:
 
 
 def _console(file: Any) -> Console:
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", _PIPE_WIDTH))
+    width = None if sys.stdout.isatty() else _PIPE_WIDTH
     return Console(file=file, width=width, highlight=False, soft_wrap=False)
 
 
