@@ -218,9 +218,11 @@ def history(output: str, job: str, **kwargs: Any) -> None:
     if output == JSON:
         render.emit_json(rows)
         return
+    several = len({r["jobId"] for r in rows}) > 1  # jobs of the same name
     render.table(
         f"{plural(len(rows), 'transition')} of {job}",
         [
+            *([Column("job", field("jobId"))] if several else []),
             Column("observed", field("observedAt")),
             Column("transition", field("transition")),
             Column("from", field("previousStatus", "(new)")),

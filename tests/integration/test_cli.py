@@ -221,6 +221,37 @@ def test_run_once_audits_with_the_functions_environment(make_world: Any) -> None
     assert _invoke("run").exit_code == 2
 
 
+def test_run_once_from_an_environment_file_needs_no_stack(make_world: Any, tmp_path: Any) -> None:
+    s = _story(make_world)
+    # Given the auditor's environment in a file, and no stack by that name
+    env = s.w.environment()
+    wanted = ("STATE_TABLE_NAME", "EVENT_BUS_NAME", "NOTIFICATION_TOPIC_ARN", "EVENT_SOURCE", "ACCOUNT_ID")
+    lines = ["# the auditor's variables", *(f"{name}={env[name]}" for name in wanted)]
+    (tmp_path / "auditor.env").write_text("\n".join([*lines, "JOB_KINDS=bedrock-model-copy", ""]))
+    s.w.advance(timedelta(minutes=5))
+    s.w.plane.set_status(s.phi, "Completed")
+    # When one run is made with it
+    summary = _json("run", "--once", "--stack", "Nowhere", "--env-file", str(tmp_path / "auditor.env"))
+    # Then it audited only the file's kinds (the import that completed waits for the schedule)
+    assert [x["job_kind"] for x in summary["sources"]] == ["bedrock-model-copy"]
+    assert summary["status"] == "ok" and summary["transitions"] == 0
+    # And a malformed environment is named, in one line
+    (tmp_path / "bad.env").write_text("STATE_TABLE_NAME=x\nEVENT_BUS_NAME=b\nNOTIFICATION_TOPIC_ARN=nope\n")
+    bad = _invoke("run", "--once", "--env-file", str(tmp_path / "bad.env"))
+    assert bad.exit_code == 1 and "NOTIFICATION_TOPIC_ARN: expected an SNS topic ARN" in bad.output
+
+
+def test_a_replay_the_bus_refuses_fails_and_says_so(make_world: Any) -> None:
+    s = _story(make_world)
+    # Given a bus that no longer exists
+    s.w.events.delete_event_bus(Name="job-auditor")
+    # When the last day is replayed
+    result = _invoke("replay", "--since", "1d")
+    # Then the command fails, after listing what was not delivered
+    assert result.exit_code == 1
+    assert "3 deliveries failed; run the replay again to retry them" in result.output
+
+
 def test_resources_from_an_embedded_construct_or_given_outright(make_world: Any) -> None:
     s = _story(make_world)
     # Given a platform stack of one's own holding the construct under "JobAuditor"
