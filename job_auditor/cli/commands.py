@@ -20,6 +20,7 @@ from job_auditor.cli import render, views
 from job_auditor.cli.render import JSON, OUTPUTS, Column, ago, field, plural, seconds, short
 from job_auditor.cli.resources import DEFAULT_STACK, STACK_ENV_VAR, ResourceError, Resources, Target, describe
 from job_auditor.cli.times import FORM, parse_time
+from job_auditor.contract.kinds import JOB_KINDS
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 # What every command accepts: where the stack is, how to reach it, how to print.
@@ -99,8 +100,20 @@ def _where(kinds: Sequence[str] = (), accounts: Sequence[str] = ()) -> views.Sou
     return views.SourceFilter(kinds=tuple(kinds), accounts=tuple(accounts))
 
 
+def _known_kinds(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [kind for kind in value if kind not in JOB_KINDS]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: expected one of {', '.join(JOB_KINDS)}")
+    return value
+
+
 _KIND = click.option(
-    "--kind", "kinds", multiple=True, metavar="KIND", help="Only this job kind (repeatable)."
+    "--kind",
+    "kinds",
+    multiple=True,
+    metavar="KIND",
+    callback=_known_kinds,
+    help="Only this job kind (repeatable).",
 )
 _ACCOUNT = click.option(
     "--account", "accounts", multiple=True, metavar="ID", help="Only this account (repeatable)."

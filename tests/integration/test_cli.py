@@ -131,6 +131,8 @@ def test_jobs_lists_the_tracked_jobs_and_filters_them(make_world: Any) -> None:
     assert all(r["inFlight"] for r in in_flight)
     assert {r["jobId"] for r in imports} == {s.llama, s.phi}
     assert elsewhere == []
+    unknown = _invoke("jobs", "--kind", "bedrock-model-imports")
+    assert unknown.exit_code == 2 and "expected one of bedrock-model-import" in unknown.output
     status = {r["jobId"]: r["status"] for r in every}
     assert status[s.llama] == "Completed" and status[s.copy] == "Failed"
     # And the table shows jobs by name
