@@ -15,6 +15,8 @@ import pytest
 from botocore.stub import Stubber
 from click.testing import CliRunner
 
+from job_auditor.auditor.adapters.state_reader import StateReader
+from job_auditor.auditor.ports import SourceError
 from job_auditor.cli import cli
 from job_auditor.cli.resources import ResourceError, Resources, Target
 from job_auditor.cli.times import age, iso, parse_time
@@ -142,3 +144,22 @@ def test_the_cli_imports_neither_the_cdk_nor_pydantic_nor_powertools() -> None:
     # Then none of the heavy packages came with it
     loaded = set(json.loads(result.stdout))
     assert not loaded & {"aws_cdk", "jsii", "constructs", "cdk_nag", "pydantic", "aws_lambda_powertools"}
+
+
+def test_a_table_the_caller_may_not_read_is_one_line_with_its_code() -> None:
+    # Given a table whose Query the caller is denied
+    session = boto3.session.Session(
+        region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    client = session.client("dynamodb", region_name="eu-west-1")
+    stub = Stubber(client)
+    stub.add_client_error(
+        "query",
+        service_error_code="AccessDeniedException",
+        service_message="not authorized to dynamodb:Query",
+    )
+    # When the sources are read, Then the error names the call, the table and the service's code
+    with stub, pytest.raises(SourceError) as raised:
+        StateReader(client, "state").sources()
+    assert raised.value.code == "AccessDeniedException"
+    assert str(raised.value) == "DynamoDB Query on state failed: not authorized to dynamodb:Query"

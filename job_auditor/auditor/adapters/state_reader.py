@@ -71,37 +71,34 @@ class StateReader:
         self._db = client
         self._table = table_name
 
-    def _call(self, operation: Callable[_P, _R], *args: _P.args, **params: _P.kwargs) -> _R:
+    def _call(self, name: str, operation: Callable[_P, _R], *args: _P.args, **params: _P.kwargs) -> _R:
+        """`operation` (the API operation `name`, for the message) with its errors as SourceError."""
         try:
             return operation(*args, **params)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise SourceError(
-                f"DynamoDB {getattr(operation, '__name__', 'call')} on {self._table} failed: "
-                f"{error.get('Message') or exc}",
+                f"DynamoDB {name} on {self._table} failed: {error.get('Message') or exc}",
                 code=error.get("Code", "Error"),
             ) from exc
         except BotoCoreError as exc:
             raise SourceError(
-                f"DynamoDB call on {self._table} failed: {exc}", code=type(exc).__name__
+                f"DynamoDB {name} on {self._table} failed: {exc}", code=type(exc).__name__
             ) from exc
 
     def _query(self, **params: Any) -> list[dict[str, Any]]:
-        def pages() -> list[dict[str, Any]]:
-            paginator = self._db.get_paginator("query")
-            pages = paginator.paginate(TableName=self._table, **params)
+        def query() -> list[dict[str, Any]]:
+            pages = self._db.get_paginator("query").paginate(TableName=self._table, **params)
             return [from_item(item) for page in pages for item in page["Items"]]
 
-        return self._call(pages)
+        return self._call("Query", query)
 
     def _count(self, **params: Any) -> int:
-        def pages() -> int:
-            paginator = self._db.get_paginator("query")
-            return sum(
-                page["Count"] for page in paginator.paginate(TableName=self._table, Select="COUNT", **params)
-            )
+        def count() -> int:
+            pages = self._db.get_paginator("query").paginate(TableName=self._table, Select="COUNT", **params)
+            return sum(page["Count"] for page in pages)
 
-        return self._call(pages)
+        return self._call("Query", count)
 
     # -- sources --------------------------------------------------------------------------------
     def sources(self) -> list[SourceRecord]:
@@ -133,7 +130,9 @@ class StateReader:
                 for k in keys[start : start + _BATCH_GET_KEYS]
             ]
             while pending:
-                response = self._call(self._db.batch_get_item, RequestItems={self._table: {"Keys": pending}})
+                response = self._call(
+                    "BatchGetItem", self._db.batch_get_item, RequestItems={self._table: {"Keys": pending}}
+                )
                 for item in response.get("Responses", {}).get(self._table, []):
                     plain = from_item(item)
                     found[str(plain[PARTITION_KEY]).removeprefix("SRC#")] = checkpoint_of(item)
