@@ -47,6 +47,7 @@ def _common(command: _F) -> _F:
     options = [
         click.option(
             "--stack",
+            metavar="NAME",
             envvar=STACK_ENV_VAR,
             default=DEFAULT_STACK,
             show_default=True,
@@ -57,8 +58,16 @@ def _common(command: _F) -> _F:
             metavar="PATH",
             help="The construct's path in the stack (its outputs' prefix), when the stack holds several.",
         ),
-        click.option("--region", help="AWS region of the stack (default: the SDK's: AWS_REGION, profile)."),
-        click.option("--profile", help="AWS profile of the caller's credentials (default: the SDK's)."),
+        click.option(
+            "--region",
+            metavar="REGION",
+            help="AWS region of the stack (default: the SDK's: AWS_REGION, profile).",
+        ),
+        click.option(
+            "--profile",
+            metavar="PROFILE",
+            help="AWS profile of the caller's credentials (default: the SDK's).",
+        ),
         click.option("--table", metavar="NAME", help="State table, instead of the stack's StateTableName."),
         click.option(
             "--output",
