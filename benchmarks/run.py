@@ -168,13 +168,14 @@ def _list_calls_by_kind(
 
 def _ddb_minimum(summary: dict[str, Any], window_query_pages: int) -> int:
     """The fewest DynamoDB requests the claim design can make (see docs/performance.md):
-    per source the checkpoint read, the in-flight and pending index reads, the window's query pages
-    and the checkpoint write; per transition two conditional writes (the claim, and clearing it only
-    while it is still this run's); the history puts at 25 per BatchWriteItem, per source."""
+    per source the checkpoint read, the in-flight and pending index reads, the window's query pages,
+    the checkpoint write and the last-audit write; per transition two conditional writes (the claim,
+    and clearing it only while it is still this run's); the history puts at 25 per BatchWriteItem,
+    per source."""
     total = 0
     for source in summary["sources"]:
         t = int(source["transitions"])
-        total += 4 + 1 + 2 * t + math.ceil(t / 25)
+        total += 4 + 1 + 1 + 2 * t + math.ceil(t / 25)
     return total + window_query_pages - len(summary["sources"])
 
 

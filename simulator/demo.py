@@ -6,11 +6,13 @@ Q in Connect imports in a discovered knowledge base, and then, for every other k
 holds, a job that starts and ends in an outcome of its own (succeeded, failed with its reasons,
 stopped, partly completed). Per cycle it shows what a user would see: the transitions, the
 EventBridge events received by a rule's SQS queue, and the SNS notifications received by a
-subscribed queue. Handler logs and metrics go to a file, not the screen.
+subscribed queue; at the end, what `job-auditor status` and `job-auditor history` show of its own
+state. Handler logs and metrics go to a file, not the screen.
 """
 
 from __future__ import annotations
 
+import io
 import sys
 import tempfile
 import textwrap
@@ -19,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from job_auditor.cli import cli
 from job_auditor.contract.kinds import JOB_KINDS, JobKindSpec, StatusCategory, kind_ids
 from simulator.world import ACCOUNT, DEFAULT_START, REGION, MotoServer, World
 
@@ -230,6 +233,18 @@ def play(w: World, log: IO[str]) -> tuple[list[int], int]:
     return totals, 9 + 2 * len(others)
 
 
+def show_cli(w: World, job: str) -> None:
+    """What an operator sees of the demo's own state: `job-auditor status`, then one job's history,
+    the CLI finding the table from the stack's outputs as it would in an account."""
+    w.deploy_stack()
+    for args in (["status"], ["history", job]):
+        print(f"\n=== $ job-auditor {' '.join(args)}")
+        out = io.StringIO()
+        with redirect_stdout(out):
+            cli.main(args, prog_name="job-auditor", standalone_mode=False)
+        print(textwrap.indent(out.getvalue().rstrip(), "    "))
+
+
 def main() -> int:
     log_path = Path(tempfile.gettempdir()) / "job-auditor-demo.log"
     moto = MotoServer()
@@ -240,6 +255,7 @@ def main() -> int:
             with redirect_stdout(log):
                 import job_auditor.auditor.handler  # noqa: F401, PLC0415 (bind the JSON logger to the log file)
             totals, expected = play(w, log)
+            show_cli(w, "llama-3-8b-import")
             print(f"\nDone: {totals[0]} events and {totals[1]} notifications; expected {expected} of each.")
             if totals != [expected, expected]:
                 print("demo expectation not met", file=sys.stderr)

@@ -15,12 +15,15 @@ roles and their trust policies while the world is open (`enforce_trust`).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import socket
 import urllib.request
 import uuid
+import warnings
+import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -181,6 +184,10 @@ class World:
             # Member accounts' roles are assumed with moto's STS; organization mode lists moto's.
             "AWS_ENDPOINT_URL_STS": self.moto.url,
             "AWS_ENDPOINT_URL_ORGANIZATIONS": self.moto.url,
+            # What the `job-auditor` CLI reads the stack from (`deploy_stack`).
+            "AWS_ENDPOINT_URL_CLOUDFORMATION": self.moto.url,
+            "AWS_ENDPOINT_URL_LAMBDA": self.moto.url,
+            "AWS_ENDPOINT_URL_IAM": self.moto.url,
             "STATE_TABLE_NAME": TABLE,
             "EVENT_BUS_NAME": BUS,
             "NOTIFICATION_TOPIC_ARN": self.topic_arn,
@@ -257,6 +264,60 @@ class World:
     def delete_member_role(self, account: str) -> None:
         delete_role(account, self.member_role_name)
 
+    # -- the stack, as the CLI finds it ---------------------------------------------------------
+    def deploy_stack(self, name: str = "JobAuditor", construct: str = "") -> dict[str, str]:
+        """A CloudFormation stack whose outputs name this world's resources as the JobAuditor
+        construct's do (under `construct`'s path, with CDK's hash, when given), and an auditor function
+        whose environment is the world's: what `job-auditor --stack <name>` reads. Output name ->
+        value."""
+        from job_auditor import stack_outputs  # noqa: PLC0415
+        from job_auditor.auditor.settings import ENV_VARS  # noqa: PLC0415
+
+        function = f"{name}-auditor"
+        env = {k: v for k, v in self.environment().items() if k in ENV_VARS or k.startswith("POWERTOOLS_")}
+        self.lambda_ = boto3.client("lambda", region_name=self.region)
+        self.lambda_.create_function(
+            FunctionName=function,
+            Runtime="python3.14",
+            Role=self._function_role(function),
+            Handler="job_auditor.auditor.handler.lambda_handler",
+            Code={"ZipFile": _empty_zip()},
+            Environment={"Variables": env},
+        )
+        outputs = {
+            stack_outputs.STATE_TABLE_NAME: TABLE,
+            stack_outputs.EVENT_BUS_NAME: BUS,
+            stack_outputs.EVENT_BUS_ARN: f"arn:aws:events:{self.region}:{self.account}:event-bus/{BUS}",
+            stack_outputs.NOTIFICATION_TOPIC_ARN: self.topic_arn,
+            stack_outputs.AUDITOR_FUNCTION_NAME: function,
+        }
+        suffix = "1A2B3C4D" if construct else ""
+        template = {
+            # moto needs one resource; it creates nothing for this one.
+            "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": {f"{construct}{key}{suffix}": {"Value": value} for key, value in outputs.items()},
+        }
+        self.cloudformation = boto3.client("cloudformation", region_name=self.region)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "WaitConditionHandle is not supported"
+            self.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+        return outputs
+
+    def _function_role(self, name: str) -> str:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        iam = boto3.client("iam", region_name=self.region)
+        arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        return arn
+
     # -- time and runs --------------------------------------------------------------------------
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -322,6 +383,14 @@ class World:
                 plain = {k: de.deserialize(v) for k, v in item.items()}
                 if str(plain["pk"]).startswith(prefix):
                     yield plain
+
+
+def _empty_zip() -> bytes:
+    """A function package for moto, which stores it and runs nothing."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "the auditor's code runs in-process (job-auditor run --once)\n")
+    return buffer.getvalue()
 
 
 @contextmanager

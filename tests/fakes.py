@@ -16,7 +16,7 @@ from job_auditor.auditor.adapters.state_store import explain_claim_failure
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source
-from job_auditor.auditor.ports import ClaimResult, Listing, PublishResult, SourceError, Stopped
+from job_auditor.auditor.ports import ClaimResult, LastAudit, Listing, PublishResult, SourceError, Stopped
 from job_auditor.auditor.service import Auditor, AuditPolicy
 from job_auditor.contract.kinds import DiscoveryStep
 
@@ -201,6 +201,7 @@ class InMemoryStateStore:
     history: dict[str, Transition] = field(default_factory=dict)
     parked_transitions: dict[str, tuple[Transition, str]] = field(default_factory=dict)
     faults: list[Callable[[str], None]] = field(default_factory=list)
+    audits: dict[str, LastAudit] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -258,6 +259,13 @@ class InMemoryStateStore:
             item = self.items.get(self._key(source, state.job_id, state.created_at))
             if item is not None and item.state.sequence == state.sequence and item.pending is None:
                 item.state = replace(item.state, missing_checks=item.state.missing_checks + 1)
+
+    def record_audit(self, source: Source, audit: LastAudit) -> None:
+        self._op("record_audit")
+        with self._lock:
+            old = self.audits.get(source.key)
+            if old is None or old.started_at <= audit.started_at:
+                self.audits[source.key] = audit
 
     def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:
         result = ClaimResult()

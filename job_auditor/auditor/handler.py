@@ -118,6 +118,7 @@ _TOTALS: dict[str, Callable[[SourceSummary], int]] = {
     "Reconciliations": lambda s: int(s.reconciled and s.checkpoint_advanced),
     "SkippedJobs": lambda s: sum(s.skipped.values()),
     "StuckAlerts": lambda s: s.stuck_alerts,
+    "AuditRecordFailures": lambda s: s.audit_record_failures,
 }
 # Per job kind and region (bounded: one series each; per knowledge base would be unbounded).
 _PER_SOURCE: dict[str, Callable[[SourceSummary], int]] = {

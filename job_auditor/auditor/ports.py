@@ -120,6 +120,30 @@ class StateStore(Protocol):
         """One more re-check that did not find the job, counted on its recorded state."""
         ...
 
+    def record_audit(self, source: Source, audit: LastAudit) -> None:
+        """How this run's audit of `source` ended, for operators: one write, kept unless a run that
+        started later has already recorded its own."""
+        ...
+
+
+@dataclass(frozen=True)
+class LastAudit:
+    """How the latest run's audit of one source ended (`job-auditor status` shows it)."""
+
+    started_at: datetime
+    finished_at: datetime
+    # None: the audit went through (possibly stopped early by the time budget); else what failed.
+    error: str | None = None
+    stopped: bool = False
+    transitions: int = 0
+    published: int = 0
+    jobs_in_flight: int = 0
+    checkpoint_advanced: bool = False
+
+    @property
+    def result(self) -> str:
+        return "failed" if self.error else "ok"
+
 
 @dataclass
 class ClaimResult:

@@ -28,7 +28,15 @@ from job_auditor.auditor.domain.diff import (
 )
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.domain.jobs import JOB_KINDS, JobState, ObservedJob, Source, StatusCategory
-from job_auditor.auditor.ports import JobApi, Listing, Publisher, SourceError, StateStore, Stopped
+from job_auditor.auditor.ports import (
+    JobApi,
+    LastAudit,
+    Listing,
+    Publisher,
+    SourceError,
+    StateStore,
+    Stopped,
+)
 
 logger = logging.getLogger(__name__)
 # Outcomes whose reasons people need: where the list omits them, Get is asked once.
@@ -99,6 +107,8 @@ class SourceSummary:
     stopped: bool = False
     error: str | None = None
     duration_ms: int = 0
+    # The source's last-audit record could not be written (`job-auditor status` shows the previous one).
+    audit_record_failures: int = 0
 
     def skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + count
@@ -358,10 +368,11 @@ class Auditor:
     def audit_source(self, source: Source, should_stop: StopCheck = lambda: False) -> SourceSummary:
         """One source. Whatever goes wrong inside it stays its own: logged, counted, summarised."""
         started = time.monotonic()
+        run_started = self._clock()
         calls_before = self._api.api_calls(source)
         result = SourceSummary(source.key, source.spec.id, source.region, source.account)
         try:
-            self._audit(source, result, should_stop)
+            self._audit(source, result, should_stop, run_started)
         except Stopped as exc:
             result.stopped = True
             logger.warning(
@@ -376,10 +387,30 @@ class Auditor:
             )
         result.api_calls = self._api.api_calls(source) - calls_before
         result.duration_ms = int((time.monotonic() - started) * 1000)
+        self._record_audit(source, result, run_started)
         return result
 
-    def _audit(self, source: Source, result: SourceSummary, should_stop: StopCheck) -> None:
-        run_started = self._clock()
+    def _record_audit(self, source: Source, result: SourceSummary, run_started: datetime) -> None:
+        """One write per source and run, for operators; it never fails the audit (counted instead)."""
+        audit = LastAudit(
+            started_at=run_started,
+            finished_at=self._clock(),
+            error=result.error,
+            stopped=result.stopped,
+            transitions=result.transitions,
+            published=result.published,
+            jobs_in_flight=result.jobs_in_flight,
+            checkpoint_advanced=result.checkpoint_advanced,
+        )
+        try:
+            self._store.record_audit(source, audit)
+        except Exception as exc:  # what the run did stands; only the operators' view of it is late
+            result.audit_record_failures += 1
+            logger.warning("could not record the audit", extra={"source": source.key, "error": _failure(exc)})
+
+    def _audit(
+        self, source: Source, result: SourceSummary, should_stop: StopCheck, run_started: datetime
+    ) -> None:
         policy = self._policy
         self._recover(source, result, run_started)
 

@@ -6,7 +6,13 @@ Item layout (one table, generic keys):
               + inflight index keys while the job is not in a terminal status
               + pending* attributes and pending index keys while a claimed transition is unconfirmed
 - checkpoint: pk="SRC#<source>"  sk="CHECKPOINT"
-- history:    pk="SRC#<source>"  sk="HIST#<observed time>#<event id>"  (+ expiresAt TTL)
+- history:    pk="SRC#<source>"  sk="HIST#<observed time>#<event id>"  (+ expiresAt TTL; the published
+              detail, and publishedTransition: the transition encoded as a claim holds it, which
+              `job-auditor replay` re-publishes)
+- parked:     pk="PARKED"        sk="<source>#<event id>"
+- last audit: pk="AUDIT"         sk="<source>"  how the latest run's audit of the source ended (start and
+              end time, ok or failed with the error, transitions, stopped early): one PutItem per source
+              and run, in one partition so `job-auditor status` finds every source with one query
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ as package data, and once installed outside the repo a three-line CDK app synthe
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -58,6 +59,7 @@ def test_the_wheel_holds_the_package_with_its_data_and_nothing_of_the_repo(wheel
         "job_auditor/contract/kinds.py",
         "job_auditor/slack_forwarder/handler.py",
         "job_auditor/infra/job_auditor.py",
+        "job_auditor/cli/commands.py",
         "job_auditor/schemas/transition-event.v1.json",
         "job_auditor/py.typed",
     ):
@@ -86,7 +88,7 @@ def test_the_metadata_is_complete_enough_to_publish(wheel: Path) -> None:
     assert any(c.startswith("Programming Language :: Python :: 3.14") for c in classifiers)
     requires = metadata.get_all("Requires-Dist") or []
     names = {re.split(r"[<>=\[;, ]", r, maxsplit=1)[0] for r in requires}
-    assert names >= {"aws-cdk-lib", "constructs", "cdk-nag", "pydantic", "boto3"}
+    assert names >= {"aws-cdk-lib", "constructs", "cdk-nag", "pydantic", "boto3", "click", "rich"}
 
 
 def test_a_three_line_app_outside_the_repo_synthesizes_with_the_installed_package(
@@ -120,3 +122,43 @@ def test_a_three_line_app_outside_the_repo_synthesizes_with_the_installed_packag
     staged = app_dir / "cdk.out" / asset["source"]["path"]
     assert (staged / "job_auditor" / "auditor" / "handler.py").is_file()
     assert not (staged / "job_auditor" / "infra").exists()
+    assert not (staged / "job_auditor" / "cli").exists()
+
+
+def test_the_installed_console_script_lists_the_commands(wheel: Path, tmp_path: Path) -> None:
+    # Given the wheel installed into a folder of its own (its dependencies are this venv's)
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    with zipfile.ZipFile(wheel) as archive:
+        (entry_points,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        assert "job-auditor = job_auditor.cli:main" in archive.read(entry_points).decode()
+    # When the console script pip wrote is run, outside the repo
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    result = subprocess.run(
+        [str(target / "bin" / "job-auditor"), "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    # Then it is the installed copy's CLI, and its help lists every command
+    assert result.returncode == 0, result.stderr
+    commands = result.stdout.split("Commands:", 1)[1].split()
+    assert {"history", "jobs", "replay", "run", "status"} <= set(commands)
+    version = subprocess.run(
+        [str(target / "bin" / "job-auditor"), "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    import job_auditor
+
+    assert version.stdout.strip() == f"job-auditor, version {job_auditor.__version__}"

@@ -5,9 +5,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from job_auditor.auditor.adapters.clients import ClientFactory
+from job_auditor.auditor.adapters.state_reader import StateReader, replayable
 from job_auditor.auditor.adapters.state_store import DynamoStateStore
 from job_auditor.auditor.domain.diff import Transition, diff, disappeared
 from job_auditor.auditor.domain.jobs import JOB_KINDS, ObservedJob, Source
+from job_auditor.auditor.ports import LastAudit
 from simulator.world import ACCOUNT, REGION, TABLE, World
 
 SOURCE = Source(ACCOUNT, REGION, JOB_KINDS["bedrock-model-import"])
@@ -130,3 +132,49 @@ def test_misses_are_counted_on_the_state_and_a_disappeared_job_leaves_the_in_fli
     assert store.load_in_flight(SOURCE) == []
     (final,) = store.load_jobs_since(SOURCE, T0 - timedelta(days=1)).values()
     assert final.disappeared_at == T0 + timedelta(hours=1) and final.missing_checks == 0
+
+
+def test_last_audit_records_are_read_back_and_never_replaced_by_an_earlier_run(make_world: Any) -> None:
+    make_world()
+    store = _store()
+    reader = StateReader(ClientFactory()("dynamodb", REGION), TABLE)
+    other = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"], ("kb-1",))
+    # Given a run's records of two sources, one of them failed
+    later = LastAudit(T0, T0 + timedelta(seconds=3), transitions=2, published=2, jobs_in_flight=1)
+    store.record_audit(SOURCE, later)
+    store.record_audit(
+        other, LastAudit(T0, T0 + timedelta(seconds=1), error="AccessDenied: no", stopped=True)
+    )
+    # When a run that started earlier records its own afterwards (an overlap)
+    store.record_audit(SOURCE, LastAudit(T0 - timedelta(minutes=5), T0 + timedelta(seconds=9)))
+    # Then one query finds both sources, each with the latest-started run's record
+    found = {s.key: s for s in reader.sources()}
+    assert set(found) == {SOURCE.key, other.key}
+    assert found[SOURCE.key].audit == later
+    assert (found[SOURCE.key].job_kind, found[SOURCE.key].scope_ids) == ("bedrock-model-import", ())
+    failed = found[other.key]
+    assert failed.audit.result == "failed" and failed.audit.stopped and failed.scope_ids == ("kb-1",)
+    # and the source's other items are untouched (its checkpoint is not the record)
+    assert store.load_checkpoint(SOURCE) is None
+    assert reader.checkpoints([SOURCE.key, other.key]) == {}
+
+
+def test_the_reader_finds_jobs_claims_and_history_by_source(make_world: Any) -> None:
+    make_world()
+    store = _store()
+    reader = StateReader(ClientFactory()("dynamodb", REGION), TABLE)
+    # Given a job announced, then a transition claimed but not yet confirmed
+    first = _first(store)
+    claimed = _next(store, "Completed", T0 + timedelta(minutes=5))
+    assert store.claim([claimed], LEASE).won == [claimed]
+    # When the reader is asked
+    (job,) = reader.jobs(SOURCE.key)
+    in_flight = reader.jobs(SOURCE.key, in_flight=True)
+    (item,) = reader.history(SOURCE.key, job_ids=[ARN])
+    # Then it sees the job with its open claim, the claim counted, and the history of the first
+    assert job["pendingEventId"] == claimed.event_id and in_flight == []
+    assert reader.pending_count(SOURCE.key) == 1 and reader.in_flight_count(SOURCE.key) == 0
+    assert item["eventId"] == first.event_id
+    assert replayable(item) == first
+    assert reader.history(SOURCE.key, since=T0 + timedelta(seconds=1)) == []
+    assert reader.history(SOURCE.key, job_ids=["another-job"]) == []

@@ -12,7 +12,11 @@ PACKAGE = ROOT / "job_auditor"
 CONTRACT = PACKAGE / "contract"
 # The package's subpackages the Lambda functions run (and ship in their asset), and the CDK side's.
 LAMBDA_CODE = ("auditor", "contract", "slack_forwarder")
-CDK_SIDE = ("infra", "cli")
+CDK_SIDE = ("infra",)
+# Outside the asset too, but an operator's view of the function's own state and protocol: the CLI reads
+# the table through the auditor's codec and reader, runs `build_auditor` and replays through its
+# publishers, so that no key format or event shape exists twice. The functions never import it.
+OPERATOR_SIDE = ("cli",)
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -77,7 +81,7 @@ def _subpackage(module: str) -> str | None:
 
 
 def test_the_cdk_app_imports_nothing_of_the_lambdas_but_the_contract() -> None:
-    # Given the CDK app and the package's CDK side (constructs, CLI)
+    # Given the CDK app and the package's CDK side (the constructs)
     sources = [ROOT / "app.py", *(p for side in CDK_SIDE for p in sorted((PACKAGE / side).rglob("*.py")))]
     assert len(sources) > 10
     # When their imports are read / Then none reaches into a function's own code
@@ -98,7 +102,8 @@ def test_the_lambda_code_imports_nothing_of_the_cdk_side() -> None:
         f"{path.relative_to(ROOT)}: {name}"
         for path in sources
         for name in _imported_modules(path)
-        if _subpackage(name) in CDK_SIDE or _top(name) in {"aws_cdk", "constructs", "cdk_nag", "pydantic"}
+        if _subpackage(name) in CDK_SIDE + OPERATOR_SIDE
+        or _top(name) in {"aws_cdk", "constructs", "cdk_nag", "pydantic"}
     }
     assert reaching == set()
 

@@ -15,11 +15,14 @@ from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.events import build_detail
 from job_auditor.auditor.domain.jobs import JOB_KINDS, JobState, ObservedJob, Source
+from job_auditor.auditor.ports import LastAudit
 from job_auditor.contract.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY, TTL_ATTRIBUTE
 
 CHECKPOINT_SK = "CHECKPOINT"
 # Parked transitions of every source share one partition, so operators find them with one query.
 PARKED_PK = "PARKED"
+# So do the sources' last-audit records: `job-auditor status` lists every audited source with one query.
+AUDIT_PK = "AUDIT"
 
 _SER = TypeSerializer()
 _DE = TypeDeserializer()
@@ -154,6 +157,44 @@ def checkpoint_of(item: Mapping[str, Any]) -> Checkpoint:
     )
 
 
+def last_audit_item(source: Source, audit: LastAudit) -> dict[str, Any]:
+    """The latest run's audit of a source, keyed by the source under AUDIT_PK."""
+    return to_item(
+        {
+            PARTITION_KEY: AUDIT_PK,
+            SORT_KEY: source.key,
+            "source": source.key,
+            "account": source.account,
+            "region": source.region,
+            "jobKind": source.spec.id,
+            "scopeIds": list(source.scope_ids) or None,
+            "startedAt": timestamp(audit.started_at),
+            "finishedAt": timestamp(audit.finished_at),
+            "result": audit.result,
+            "error": audit.error,
+            "stoppedEarly": audit.stopped,
+            "transitions": audit.transitions,
+            "published": audit.published,
+            "jobsInFlight": audit.jobs_in_flight,
+            "checkpointAdvanced": audit.checkpoint_advanced,
+        }
+    )
+
+
+def last_audit_of(plain: Mapping[str, Any]) -> LastAudit:
+    """A plain (deserialized) last-audit item -> the record."""
+    return LastAudit(
+        started_at=parse_timestamp(plain["startedAt"]),
+        finished_at=parse_timestamp(plain["finishedAt"]),
+        error=plain.get("error"),
+        stopped=bool(plain.get("stoppedEarly", False)),
+        transitions=int(plain.get("transitions", 0)),
+        published=int(plain.get("published", 0)),
+        jobs_in_flight=int(plain.get("jobsInFlight", 0)),
+        checkpoint_advanced=bool(plain.get("checkpointAdvanced", False)),
+    )
+
+
 def history_item(t: Transition, now: datetime, expires: int) -> dict[str, Any]:
     return to_item(
         {
@@ -166,6 +207,8 @@ def history_item(t: Transition, now: datetime, expires: int) -> dict[str, Any]:
             "status": t.status,
             "publishedAt": timestamp(now),
             "detail": json.dumps(build_detail(t)),
+            # The transition as it was published: `job-auditor replay` decodes it as a re-claim does.
+            "publishedTransition": encode_transition(t),
             TTL_ATTRIBUTE: expires,
         }
     )

@@ -35,6 +35,7 @@ from job_auditor.auditor.adapters.state_codec import (
     job_item,
     job_key,
     job_state,
+    last_audit_item,
     parked_item,
     source_pk,
     timestamp,
@@ -43,7 +44,7 @@ from job_auditor.auditor.adapters.state_codec import (
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, Source
-from job_auditor.auditor.ports import ClaimResult, SourceError
+from job_auditor.auditor.ports import ClaimResult, LastAudit, SourceError
 from job_auditor.contract.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY
 
 if TYPE_CHECKING:
@@ -212,6 +213,21 @@ class DynamoStateStore:
             )
         except ClientError:
             logger.info("job moved on before its miss was counted", extra={"job": state.job_id})
+
+    def record_audit(self, source: Source, audit: LastAudit) -> None:
+        item = last_audit_item(source, audit)
+        try:
+            self._call(
+                self._db.put_item,
+                TableName=self._table,
+                Item=item,
+                # An overlapping run that started later has the newer word: never replace it.
+                ConditionExpression="attribute_not_exists(#pk) OR startedAt <= :started",
+                ExpressionAttributeNames={"#pk": PARTITION_KEY},
+                ExpressionAttributeValues={":started": item["startedAt"]},
+            )
+        except ClientError:
+            logger.info("a later run already recorded its audit", extra={"source": source.key})
 
     # -- claims ---------------------------------------------------------------------------------
     def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:

@@ -1,0 +1,227 @@
+"""What each command shows, as plain rows (JSON values, ISO times) built from the state reader. The
+same rows are printed as a table or as JSON (`render`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from job_auditor.auditor.adapters.state_codec import parse_timestamp
+from job_auditor.auditor.adapters.state_reader import (
+    SourceRecord,
+    StateReader,
+    iter_matching_jobs,
+    replayable,
+)
+from job_auditor.auditor.domain.diff import Transition
+from job_auditor.cli.times import iso
+from job_auditor.contract.state_schema import INFLIGHT
+
+_COUNT_CONCURRENCY = 8
+
+
+class NotFound(LookupError):
+    """What the operator asked for is not in the table."""
+
+
+@dataclass(frozen=True)
+class SourceFilter:
+    """Which sources a command looks at (empty: all)."""
+
+    kinds: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+    def keep(self, source: SourceRecord) -> bool:
+        return (
+            (not self.kinds or source.job_kind in self.kinds)
+            and (not self.accounts or source.account in self.accounts)
+            and (not self.regions or source.region in self.regions)
+        )
+
+
+def _sources(reader: StateReader, where: SourceFilter) -> list[SourceRecord]:
+    return sorted((s for s in reader.sources() if where.keep(s)), key=lambda s: s.key)
+
+
+def _when(text: object) -> datetime | None:
+    return parse_timestamp(text) if isinstance(text, str) and text else None
+
+
+def _iso_of(text: object) -> str | None:
+    return iso(_when(text))
+
+
+# -- status ----------------------------------------------------------------------------------------
+def status(reader: StateReader, now: datetime, where: SourceFilter = SourceFilter()) -> dict[str, Any]:
+    """Every audited source with its checkpoint, last run, jobs in flight, claims and lag; and the
+    parked transitions."""
+    sources = _sources(reader, where)
+    checkpoints = reader.checkpoints(s.key for s in sources)
+    parked = [p for p in reader.parked() if p.get("source") in {s.key for s in sources}]
+    parked_by_source = Counter(str(p.get("source")) for p in parked)
+    # Two index counts per source, several sources at once (the client is thread-safe).
+    with ThreadPoolExecutor(max_workers=_COUNT_CONCURRENCY) as pool:
+        counts = list(
+            pool.map(lambda s: (reader.in_flight_count(s.key), reader.pending_count(s.key)), sources)
+        )
+    rows = []
+    for source, (in_flight, pending) in zip(sources, counts, strict=True):
+        checkpoint = checkpoints.get(source.key)
+        audit = source.audit
+        high_water = checkpoint.last_run_started_at if checkpoint else None
+        rows.append(
+            {
+                "source": source.key,
+                "jobKind": source.job_kind,
+                "account": source.account,
+                "region": source.region,
+                "scopeIds": list(source.scope_ids),
+                "checkpoint": iso(high_water),
+                "lastReconciledAt": iso(checkpoint.last_reconciled_at if checkpoint else None),
+                "lastRunStartedAt": iso(audit.started_at),
+                "lastRunFinishedAt": iso(audit.finished_at),
+                "result": audit.result,
+                "error": audit.error,
+                "stoppedEarly": audit.stopped,
+                "transitions": audit.transitions,
+                "published": audit.published,
+                "jobsInFlight": in_flight,
+                "pendingClaims": pending,
+                "parked": parked_by_source.get(source.key, 0),
+                "lagSeconds": int((now - high_water).total_seconds()) if high_water else None,
+            }
+        )
+    return {
+        "generatedAt": iso(now),
+        "sources": rows,
+        "parked": [
+            {
+                "source": p.get("source"),
+                "jobId": p.get("jobId"),
+                "status": p.get("status"),
+                "eventId": p.get("eventId"),
+                "parkedAt": _iso_of(p.get("parkedAt")),
+                "reason": p.get("reason"),
+            }
+            for p in parked
+        ],
+    }
+
+
+# -- jobs ------------------------------------------------------------------------------------------
+def _job_row(source: SourceRecord, item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "source": source.key,
+        "jobKind": source.job_kind,
+        "account": source.account,
+        "region": source.region,
+        "jobId": item.get("jobId"),
+        "jobName": item.get("jobName"),
+        "jobArn": item.get("jobArn"),
+        "status": item.get("status"),
+        "inFlight": INFLIGHT.partition_key in item,
+        "createdAt": _iso_of(item.get("createdAt")),
+        "statusSince": _iso_of(item.get("statusSince")),
+        "endedAt": _iso_of(item.get("endedAt")),
+        "failureMessage": item.get("failureMessage"),
+        "lastEventId": item.get("lastEventId"),
+        "pendingEventId": item.get("pendingEventId"),
+    }
+
+
+def jobs(reader: StateReader, where: SourceFilter, *, in_flight: bool = False) -> list[dict[str, Any]]:
+    """The tracked jobs of the sources kept by `where`, oldest first."""
+    rows = [
+        _job_row(source, item)
+        for source in _sources(reader, where)
+        for item in reader.jobs(source.key, in_flight=in_flight)
+    ]
+    return sorted(rows, key=lambda r: (r["createdAt"] or "", r["source"], r["jobId"] or ""))
+
+
+# -- history ---------------------------------------------------------------------------------------
+def _history_row(source_key: str, item: dict[str, Any]) -> dict[str, Any]:
+    # sk = HIST#<observed time>#<event id>
+    observed = str(item.get("sk", "")).split("#")[1] if "#" in str(item.get("sk", "")) else None
+    return {
+        "observedAt": _iso_of(observed),
+        "source": source_key,
+        "jobId": item.get("jobId"),
+        "transition": item.get("transition"),
+        "previousStatus": item.get("previousStatus"),
+        "status": item.get("status"),
+        "eventId": item.get("eventId"),
+        "publishedAt": _iso_of(item.get("publishedAt")),
+        "replayable": replayable(item) is not None,
+    }
+
+
+def history(reader: StateReader, job: str, where: SourceFilter = SourceFilter()) -> list[dict[str, Any]]:
+    """A job's transitions (by id, ARN or name), oldest first. History is read from the job's
+    creation on, in the job's own source only."""
+    sources = [s.key for s in _sources(reader, where)]
+    matches = list(iter_matching_jobs(reader, sources, job))
+    if not matches:
+        raise NotFound(f"no job {job!r} in the table ({len(sources)} sources searched)")
+    rows: list[dict[str, Any]] = []
+    for source_key, item in matches:
+        created = _when(item.get("createdAt"))
+        items = reader.history(source_key, since=created, job_ids=[str(item["jobId"])])
+        rows.extend(_history_row(source_key, h) for h in items)
+    return sorted(rows, key=lambda r: (r["observedAt"] or "", r["eventId"] or ""))
+
+
+# -- replay ----------------------------------------------------------------------------------------
+@dataclass
+class ReplaySet:
+    """What a replay would send: the transitions, and the history rows that cannot be replayed."""
+
+    transitions: list[Transition]
+    rows: list[dict[str, Any]]
+    not_replayable: list[dict[str, Any]]
+
+
+def replay_set(
+    reader: StateReader,
+    since: datetime,
+    until: datetime | None,
+    *,
+    job: str | None = None,
+    where: SourceFilter = SourceFilter(),
+) -> ReplaySet:
+    """The history observed in [since, until] (of one job if named), as transitions to publish."""
+    sources = [s.key for s in _sources(reader, where)]
+    wanted: dict[str, list[str]] = {key: [] for key in sources}
+    if job is not None:
+        wanted = {}
+        for key, item in iter_matching_jobs(reader, sources, job):
+            wanted.setdefault(key, []).append(str(item["jobId"]))
+        if not wanted:
+            raise NotFound(f"no job {job!r} in the table ({len(sources)} sources searched)")
+    found = ReplaySet([], [], [])
+    for key, job_ids in wanted.items():
+        for item in reader.history(key, since=since, until=until, job_ids=job_ids):
+            row = _history_row(key, item)
+            transition = replayable(item)
+            if transition is None:
+                found.not_replayable.append(row)
+                continue
+            found.transitions.append(transition)
+            found.rows.append({**row, "jobName": transition.job.name, "jobKind": transition.source.spec.id})
+    order = sorted(range(len(found.rows)), key=lambda i: found.rows[i]["observedAt"] or "")
+    found.rows = [found.rows[i] for i in order]
+    found.transitions = [found.transitions[i] for i in order]
+    return found
+
+
+def sent_rows(
+    rows: Sequence[dict[str, Any]], outcomes: Iterable[tuple[str, Callable[[str], bool]]]
+) -> list[dict[str, Any]]:
+    """Each replayed row with, per channel, whether it was delivered."""
+    checks = list(outcomes)
+    return [{**row, **{channel: delivered(row["eventId"]) for channel, delivered in checks}} for row in rows]
