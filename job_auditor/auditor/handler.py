@@ -40,8 +40,11 @@ def _clients() -> ClientFactory:
     return ClientFactory()
 
 
-def build_auditor(settings: Settings, clients: ClientFactory) -> Auditor:
-    """Wire the adapters for one run."""
+def build_auditor(
+    settings: Settings, clients: ClientFactory, *, source_concurrency: int | None = None
+) -> Auditor:
+    """Wire the adapters for one run (`source_concurrency`: sources audited at once, if not the
+    default; the fan-out's batches give each account-region its share)."""
     region = settings.region
     publishers: list[Publisher] = [
         EventBridgePublisher(clients("events", region), settings.event_bus_name, settings.event_source),
@@ -69,6 +72,7 @@ def build_auditor(settings: Settings, clients: ClientFactory) -> Auditor:
             reconcile_lookback=settings.reconcile_lookback,
             max_publish_attempts=settings.max_publish_attempts,
             vanished_after_checks=settings.vanished_after_checks,
+            **({} if source_concurrency is None else {"source_concurrency": source_concurrency}),
         ),
         clock=lambda: datetime.now(UTC),
     )

@@ -99,6 +99,10 @@ class Settings:
     # Which transitions reach people: an SNS filter policy over the message attributes (the
     # subscriptions carry it; the chat topic's publisher applies it). None: every transition.
     notify_filter: dict[str, list[Any]] | None = None
+    # Fan-out (auditMode=stepfunctions): the bucket of the run's item lists and map results, and how
+    # many calls one account-region gets at once.
+    items_bucket: str | None = None
+    account_region_concurrency: int = 2
 
     @property
     def audited_regions(self) -> tuple[str, ...]:
@@ -294,6 +298,11 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "MAX_PUBLISH_ATTEMPTS": ("max_publish_attempts", _int(BOUNDS["MAX_PUBLISH_ATTEMPTS"])),
     "VANISHED_AFTER_CHECKS": ("vanished_after_checks", _int(BOUNDS["VANISHED_AFTER_CHECKS"])),
     "NOTIFY_FILTER": ("notify_filter", _filter_policy),
+    "ITEMS_BUCKET": (
+        "items_bucket",
+        _text("an S3 bucket name: 3 to 63 of a-z 0-9 . -", r"[a-z0-9][a-z0-9.-]*[a-z0-9]", 3, 63),
+    ),
+    "ACCOUNT_REGION_CONCURRENCY": ("account_region_concurrency", _int(BOUNDS["ACCOUNT_REGION_CONCURRENCY"])),
 }
 # Environment variable name -> field name.
 ENV_VARS: dict[str, str] = {name: field_name for name, (field_name, _) in _VARIABLES.items()}

@@ -204,6 +204,8 @@ class AuditorFunction(Construct):
         )
         self.log_group.grant_write(self.role)
 
+        # The variables, also for the fan-out's functions (infra/fanout.py), which run the same code.
+        self.environment = self._environment(config, table=table, bus=bus, topic=topic, chat_topic=chat_topic)
         self.function = shared_python_function(
             self,
             description="job-auditor: polls job statuses and announces transitions",
@@ -219,7 +221,7 @@ class AuditorFunction(Construct):
             # A run that failed or waited too long is not retried: the next scheduled run covers it.
             retry_attempts=0,
             max_event_age=Duration.minutes(max(1, min(config.schedule_rate_minutes, 360))),
-            environment=self._environment(config, table=table, bus=bus, topic=topic, chat_topic=chat_topic),
+            environment=self.environment,
         )
         self._grant(config, table=table, bus=bus, topic=topic)
         if chat_topic is not None:

@@ -44,6 +44,7 @@ _RECONCILE_EVERY = BOUNDS["RECONCILE_EVERY_MINUTES"]
 _RECONCILE_LOOKBACK = BOUNDS["RECONCILE_LOOKBACK_HOURS"]
 _PUBLISH_ATTEMPTS = BOUNDS["MAX_PUBLISH_ATTEMPTS"]
 _VANISHED_CHECKS = BOUNDS["VANISHED_AFTER_CHECKS"]
+_ACCOUNT_REGION_CONCURRENCY = BOUNDS["ACCOUNT_REGION_CONCURRENCY"]
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: tuple[int, ...] = (
@@ -85,6 +86,13 @@ _FIXED_FORMS: dict[str, str] = {
     "reconcileLookbackHours": f"{_RECONCILE_LOOKBACK.form('hours')}, e.g. 24",
     "maxPublishAttempts": f"{_PUBLISH_ATTEMPTS.form()}, e.g. 5",
     "vanishedAfterChecks": f"{_VANISHED_CHECKS.form()}, e.g. 3",
+    "auditMode": "direct (the schedule invokes the auditor function) or stepfunctions (the schedule "
+    "starts a state machine that fans the sources out over a Distributed Map)",
+    "mapMaxConcurrency": "a whole number of child executions from 1 to 10000, e.g. 40",
+    "itemsPerBatch": "a whole number of account-regions per child execution from 1 to 100, e.g. 10",
+    "accountRegionConcurrency": f"{_ACCOUNT_REGION_CONCURRENCY.form('calls in flight')}, e.g. 2",
+    "toleratedFailurePercentage": "a whole number of percent from 0 to 100, e.g. 10",
+    "mapChildExecutionType": "express or standard (the Distributed Map's child executions)",
 }
 
 
@@ -240,6 +248,24 @@ class JobAuditorProps(BaseModel):
         int, Field(alias="vanishedAfterChecks", ge=_VANISHED_CHECKS.low, le=_VANISHED_CHECKS.high)
     ] = 3
 
+    # Fan-out (docs/performance.md, "Organization fan-out"): the defaults are the cheapest that keep
+    # 1,000 sources within a minute per period.
+    audit_mode: Annotated[Literal["direct", "stepfunctions"], Field(alias="auditMode")] = "direct"
+    map_max_concurrency: Annotated[int, Field(alias="mapMaxConcurrency", ge=1, le=10_000)] = 40
+    items_per_batch: Annotated[int, Field(alias="itemsPerBatch", ge=1, le=100)] = 10
+    account_region_concurrency: Annotated[
+        int,
+        Field(
+            alias="accountRegionConcurrency",
+            ge=_ACCOUNT_REGION_CONCURRENCY.low,
+            le=_ACCOUNT_REGION_CONCURRENCY.high,
+        ),
+    ] = 2
+    tolerated_failure_percentage: Annotated[int, Field(alias="toleratedFailurePercentage", ge=0, le=100)] = 10
+    map_child_execution_type: Annotated[
+        Literal["express", "standard"], Field(alias="mapChildExecutionType")
+    ] = "express"
+
     @field_validator(*_LIST_FIELDS, mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -336,6 +362,11 @@ class JobAuditorProps(BaseModel):
         if isinstance(value, str) and value.strip().lower() not in {"true", "false"}:
             raise ValueError(f"got {value!r}")
         return value.strip().lower() == "true" if isinstance(value, str) else value
+
+    @field_validator("audit_mode", "map_child_execution_type", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("removal_policy", "log_level", mode="before")
     @classmethod

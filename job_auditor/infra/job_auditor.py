@@ -17,6 +17,7 @@ from job_auditor.infra.auditor_function import AuditorFunction
 from job_auditor.infra.config import JobAuditorProps, load_config
 from job_auditor.infra.event_bus import TransitionBus
 from job_auditor.infra.event_schema import TransitionEventSchema
+from job_auditor.infra.fanout import AuditStateMachine
 from job_auditor.infra.monitoring import Monitoring
 from job_auditor.infra.notifications import NotificationKey, Notifications
 from job_auditor.infra.schedule import AuditSchedule
@@ -80,12 +81,23 @@ class JobAuditor(Construct):
             removal_policy=removal,
             chat_topic=self.notifications.chat_topic,
         )
+        self.fanout: AuditStateMachine | None = None
+        if config.audit_mode == "stepfunctions":
+            self.fanout = AuditStateMachine(
+                self,
+                "Fanout",
+                config=config,
+                role=self.auditor.role,
+                environment=self.auditor.environment,
+                removal_policy=removal,
+            )
         self.schedule = AuditSchedule(
             self,
             "Schedule",
             function=self.auditor.function,
             rate_minutes=config.schedule_rate_minutes,
             removal_policy=removal,
+            state_machine=self.fanout.state_machine if self.fanout is not None else None,
         )
         self.monitoring = Monitoring(
             self,
@@ -97,6 +109,7 @@ class JobAuditor(Construct):
             ops_emails=config.ops_emails,
             schedule_rate_minutes=config.schedule_rate_minutes,
             heartbeat_periods=config.heartbeat_periods,
+            state_machine=self.fanout.state_machine if self.fanout is not None else None,
         )
         self.slack_webhook: SlackWebhookForwarder | None = None
         if config.slack_webhook_secret_name:

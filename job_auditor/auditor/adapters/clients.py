@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     # Type stubs (requirements-dev.txt): for mypy only, never imported at run time.
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
 
 # botocore has taken user_agent_appid since its User Agent 2.0 (2023); botocore-stubs 1.43.126 does
@@ -61,6 +62,8 @@ class ClientFactory:
     def __call__(self, service: Literal["events"], region: str) -> EventBridgeClient: ...
     @overload
     def __call__(self, service: Literal["sns"], region: str) -> SNSClient: ...
+    @overload
+    def __call__(self, service: Literal["s3"], region: str) -> S3Client: ...
     @overload
     def __call__(self, service: str, region: str) -> BaseClient: ...
     def __call__(self, service: str, region: str) -> BaseClient:
