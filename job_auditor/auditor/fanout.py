@@ -45,6 +45,8 @@ INLINE_ITEMS_MAX_BYTES = 64 * 1024
 # Failures and stopped sources named in a summary, at most (the counts are always whole).
 MAX_NAMED = 100
 SKIPPED_REASON = "previous run still running"
+# Accounts whose sources Plan discovers at once.
+PLAN_CONCURRENCY = 16
 
 # Per-account clients: the `accounts` helper's sessions (AssumeRole into each member) replace this.
 ClientProvider = Callable[[str], ClientFactory]
@@ -168,19 +170,25 @@ def plan(
     sources: list[Source] = []
     seen: dict[str, bool] = {}
     failures: list[SourceSummary] = []
-    for account in _accounts_to_audit(settings, home):
-        auditor = handler.build_auditor(settings, clients_for(account))
+
+    def discover(account: str) -> tuple[list[Source], list[SourceSummary], dict[str, bool]]:
         try:
-            found, failed, scopes = auditor.plan(
+            auditor = handler.build_auditor(settings, clients_for(account))
+            return auditor.plan(
                 account, settings.audited_regions, settings.job_kinds, settings.configured_scopes
             )
         except Exception as exc:  # one account (its role, its session) must not stop the others
             logger.error("account discovery failed", extra={"account": account}, exc_info=True)
-            failures.append(SourceSummary(account, "", "", account, error=f"InternalError: {exc}"))
-            continue
-        sources += found
-        failures += failed
-        seen |= scopes
+            return [], [SourceSummary(account, "", "", account, error=f"InternalError: {exc}")], {}
+
+    accounts = _accounts_to_audit(settings, home)
+    # Accounts are discovered side by side (each account's regions in turn, so one account-region
+    # still sees one discovery call at a time).
+    with ThreadPoolExecutor(max_workers=max(1, min(PLAN_CONCURRENCY, len(accounts)))) as pool:
+        for found, failed, scopes in pool.map(discover, accounts):
+            sources += found
+            failures += failed
+            seen |= scopes
     items = plan_items(sources, seen, settings.account_region_concurrency)
     if items.over_bound:
         logger.warning(
@@ -217,9 +225,16 @@ def audit_batch(
 
     def audit_item(item: Mapping[str, Any]) -> RunCounts:
         sources = decode_item(item)
-        auditor = handler.build_auditor(
-            settings, clients_for(str(item["account"])), source_concurrency=int(item["concurrency"])
-        )
+        try:
+            auditor = handler.build_auditor(
+                settings, clients_for(str(item["account"])), source_concurrency=int(item["concurrency"])
+            )
+        except Exception as exc:  # the account's session (its role): its sources fail, not the batch
+            logger.error("account-region not audited", extra={"item": item["account"]}, exc_info=True)
+            counts = RunCounts(sources=len(sources))
+            counts.fail(f"{item['account']}/{item['region']}", f"InternalError: {exc}", len(sources))
+            counts.totals["SourceFailures"] += len(sources)
+            return counts
         summary = auditor.run(sources, should_stop, scope_seen=dict(item.get(SCOPE_SEEN) or {}))
         done = {s.source for s in summary.sources}
         return RunCounts.of(summary, [s.key for s in sources if s.key not in done])

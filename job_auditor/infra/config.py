@@ -252,7 +252,7 @@ class JobAuditorProps(BaseModel):
     # 1,000 sources within a minute per period.
     audit_mode: Annotated[Literal["direct", "stepfunctions"], Field(alias="auditMode")] = "direct"
     map_max_concurrency: Annotated[int, Field(alias="mapMaxConcurrency", ge=1, le=10_000)] = 40
-    items_per_batch: Annotated[int, Field(alias="itemsPerBatch", ge=1, le=100)] = 10
+    items_per_batch: Annotated[int, Field(alias="itemsPerBatch", ge=1, le=100)] = 20
     account_region_concurrency: Annotated[
         int,
         Field(

@@ -245,6 +245,7 @@ SHARED_NUMBERS = {
     "reconcileLookbackHours": "RECONCILE_LOOKBACK_HOURS",
     "maxPublishAttempts": "MAX_PUBLISH_ATTEMPTS",
     "vanishedAfterChecks": "VANISHED_AFTER_CHECKS",
+    "accountRegionConcurrency": "ACCOUNT_REGION_CONCURRENCY",
 }
 
 
