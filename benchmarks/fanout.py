@@ -111,7 +111,11 @@ def model(accounts: int, regions: int, design: Design) -> Row:
     gb_s_run = (children * child_s + plan_s + SUMMARIZE_S) * MEMORY_GB
     usd = {
         "stepFunctions": transitions_run * SFN_STANDARD_TRANSITION
-        + (children * (SFN_EXPRESS_REQUEST + child_s * EXPRESS_MEMORY_GB * SFN_EXPRESS_GB_SECOND) if design.express else 0),
+        + (
+            children * (SFN_EXPRESS_REQUEST + child_s * EXPRESS_MEMORY_GB * SFN_EXPRESS_GB_SECOND)
+            if design.express
+            else 0
+        ),
         "lambda": gb_s_run * LAMBDA_GB_SECOND + (children + 2) * LAMBDA_REQUEST,
         "s3": (2 + (sources * ITEM_BYTES_PER_SOURCE > INLINE_ITEMS_MAX_BYTES)) * S3_PUT + 3 * S3_GET,
         "dynamodb": sources * (SOURCE_WRITE_UNITS * DDB_WRITE_UNIT + SOURCE_READ_UNITS * DDB_READ_UNIT),
@@ -155,7 +159,9 @@ def report(design: Design = Design()) -> dict[str, Any]:
                     "itemsPerBatch": per_batch,
                     "targetUsdPerMonth": target.usd_per_month,
                     "beyondSingleAccountUsd": round(target.usd_per_month - single, 2),
-                    "orchestrationUsd": round(target.usd_by_service["stepFunctions"] + target.usd_by_service["s3"], 2),
+                    "orchestrationUsd": round(
+                        target.usd_by_service["stepFunctions"] + target.usd_by_service["s3"], 2
+                    ),
                     "wall1000S": thousand.wall_s,
                     "meetsTargets": thousand.wall_s <= 60 and target.usd_per_month - single < 30,
                 }
@@ -172,10 +178,14 @@ def report(design: Design = Design()) -> dict[str, Any]:
 
 def print_report(out: dict[str, Any]) -> None:
     print(f"fan-out model (per source {out['sourceSeconds']} s; design {out['design']})")
-    print(f"{'sources':>8} {'children':>8} {'wall s':>7} {'calls/s/AR':>10} {'SFN trans/mo':>13} {'GB-s/mo':>9} {'USD/mo':>8}")
+    print(
+        f"{'sources':>8} {'children':>8} {'wall s':>7} {'calls/s/AR':>10} {'SFN trans/mo':>13} "
+        f"{'GB-s/mo':>9} {'USD/mo':>8}"
+    )
     for r in out["rows"]:
         print(
-            f"{r['sources']:>8} {r['children']:>8} {r['wall_s']:>7} {r['peak_calls_per_s_per_account_region']:>10} "
+            f"{r['sources']:>8} {r['children']:>8} {r['wall_s']:>7} "
+            f"{r['peak_calls_per_s_per_account_region']:>10} "
             f"{r['transitions_per_month']:>13} {r['lambda_gb_s_per_month']:>9} {r['usd_per_month']:>8}"
         )
     t = out["target"]

@@ -39,8 +39,8 @@ from job_auditor.contract.kinds import JOB_KINDS, default_kind_ids
 __all__ = [
     "BOUNDS",
     "ENV_VARS",
-    "FANOUT_ENV_VARS",
     "EVENT_SOURCE_FORM",
+    "FANOUT_ENV_VARS",
     "Settings",
     "SettingsError",
     "load_settings",
@@ -307,7 +307,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
 }
 # Environment variable name -> field name.
 ENV_VARS: dict[str, str] = {name: field_name for name, (field_name, _) in _VARIABLES.items()}
-# Set on the fan-out's functions only (auditMode=stepfunctions): the direct function's template stays as it was.
+# Set on the fan-out's functions only (auditMode=stepfunctions): the direct function's template
+# stays as it was.
 FANOUT_ENV_VARS = frozenset({"ITEMS_BUCKET", "ACCOUNT_REGION_CONCURRENCY"})
 
 

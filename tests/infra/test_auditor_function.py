@@ -108,7 +108,10 @@ def test_code_asset_is_the_lambda_code_of_the_package_without_pycache(default: S
 
 def test_environment_names_are_exactly_the_lambdas_contract(default: Synth, full: Synth) -> None:
     for synth in (default, full):
-        assert set(_environment(synth)) == (set(ENV_VARS) - FANOUT_ENV_VARS) | set(scope_env_vars()) | POWERTOOLS_VARS
+        assert (
+            set(_environment(synth))
+            == (set(ENV_VARS) - FANOUT_ENV_VARS) | set(scope_env_vars()) | POWERTOOLS_VARS
+        )
 
 
 def test_environment_values_pass_the_lambdas_own_validation(default: Synth, full: Synth) -> None:

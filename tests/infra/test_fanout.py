@@ -3,7 +3,6 @@ definition's structure is asserted here (its behaviour: tests/integration/test_f
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,14 @@ from job_auditor.infra import nag
 from tests.infra.conftest import Synth, synth
 from tests.integration.fanout_driver import synthesized
 
-CONTEXT = {"stackName": "JobAuditorFanout", "auditMode": "stepfunctions", "mapMaxConcurrency": "25",
-           "itemsPerBatch": "7", "toleratedFailurePercentage": "15", "accountRegionConcurrency": "3"}
+CONTEXT = {
+    "stackName": "JobAuditorFanout",
+    "auditMode": "stepfunctions",
+    "mapMaxConcurrency": "25",
+    "itemsPerBatch": "7",
+    "toleratedFailurePercentage": "15",
+    "accountRegionConcurrency": "3",
+}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +36,10 @@ def test_direct_mode_has_no_state_machine_and_the_schedule_invokes_the_function(
     assert default.resources("AWS::StepFunctions::StateMachine") == {}
     assert default.resources("AWS::S3::Bucket") == {}
     (_, schedule) = default.only("AWS::Scheduler::Schedule")
-    assert "lambda" in str(schedule["Properties"]["Target"]["Arn"]).lower() or "Fn::GetAtt" in schedule["Properties"]["Target"]["Arn"]
+    assert (
+        "lambda" in str(schedule["Properties"]["Target"]["Arn"]).lower()
+        or "Fn::GetAtt" in schedule["Properties"]["Target"]["Arn"]
+    )
 
 
 def test_stepfunctions_mode_is_nag_clean_and_the_schedule_starts_the_state_machine(fanout: Synth) -> None:
@@ -45,9 +53,11 @@ def test_stepfunctions_mode_is_nag_clean_and_the_schedule_starts_the_state_machi
 
 
 def test_the_run_bucket_is_encrypted_tls_only_private_and_expires(fanout: Synth) -> None:
-    (bucket_id, bucket) = fanout.only("AWS::S3::Bucket")
+    (_, bucket) = fanout.only("AWS::S3::Bucket")
     props = bucket["Properties"]
-    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"
+    ] == {"SSEAlgorithm": "AES256"}
     assert props["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
     assert props["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 7
     (_, policy) = fanout.only("AWS::S3::BucketPolicy")
@@ -77,14 +87,20 @@ def test_the_map_batches_bounds_tolerates_and_writes_results(definition: dict[st
     assert audit["MaxConcurrency"] == 25
     assert audit["ToleratedFailurePercentage"] == 15
     assert audit["ResultWriter"]["Resource"].endswith(":s3:putObject")
-    assert audit["Catch"][0] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.mapError", "Next": "Summarize"}
+    assert audit["Catch"][0] == {
+        "ErrorEquals": ["States.ALL"],
+        "ResultPath": "$.mapError",
+        "Next": "Summarize",
+    }
     assert audit["Next"] == "Summarize"
 
 
 def test_large_item_lists_are_read_from_s3_and_small_ones_inline(definition: dict[str, Any]) -> None:
     assert definition["States"]["AuditInline"]["ItemsPath"] == "$.plan.items"
     reader = definition["States"]["AuditFromS3"]["ItemReader"]
-    assert reader["ReaderConfig"] == {"InputType": "JSON"} and reader["Parameters"]["Key.$"] == "$.plan.itemsKey"
+    assert (
+        reader["ReaderConfig"] == {"InputType": "JSON"} and reader["Parameters"]["Key.$"] == "$.plan.itemsKey"
+    )
     (rule,) = definition["States"]["ItemsInS3"]["Choices"]
     assert rule == {"Variable": "$.plan.itemsKey", "IsPresent": True, "Next": "AuditFromS3"}
 
@@ -93,7 +109,11 @@ def test_the_guard_comes_first_and_ends_an_overlapping_run(definition: dict[str,
     assert definition["StartAt"] == "Guard"
     guard = definition["States"]["Guard"]
     assert guard["Resource"].endswith(":aws-sdk:sfn:listExecutions")
-    assert guard["Parameters"] == {"StateMachineArn.$": "$$.StateMachine.Id", "StatusFilter": "RUNNING", "MaxResults": 2}
+    assert guard["Parameters"] == {
+        "StateMachineArn.$": "$$.StateMachine.Id",
+        "StatusFilter": "RUNNING",
+        "MaxResults": 2,
+    }
     (rule,) = definition["States"]["Overlap"]["Choices"]
     assert rule["Next"] == "Skipped" and definition["States"]["Overlap"]["Default"] == "Plan"
     assert definition["States"]["Skipped"]["Next"] == "EndedAtOnce"

@@ -29,13 +29,17 @@ from aws_cdk.assertions import Template
 from simulator.world import FakeLambdaContext, World
 
 # The Lambda tasks: which handler a Resource placeholder names.
-HANDLERS = {"PlanFunction": "plan_handler", "BatchFunction": "batch_handler", "SummarizeFunction": "summarize_handler"}
+HANDLERS = {
+    "PlanFunction": "plan_handler",
+    "BatchFunction": "batch_handler",
+    "SummarizeFunction": "summarize_handler",
+}
 
 
 def synthesized(context: Mapping[str, object], outdir: Path) -> tuple[Template, dict[str, Any]]:
     """The stack's template and its state machine definition, tokens replaced by `${LogicalId}`."""
-    from app import build_app  # noqa: PLC0415
-    from job_auditor.infra.config import load_config  # noqa: PLC0415
+    from app import build_app
+    from job_auditor.infra.config import load_config
 
     app = cdk.App(outdir=str(outdir))
     stack = build_app(app, load_config({"auditMode": "stepfunctions", **context}))
@@ -110,7 +114,8 @@ class Driver:
     def _context(self, path: str) -> str:
         return {
             "$$.Execution.Name": self.execution_name,
-            "$$.Execution.Id": f"{self.machine_arn.replace(':stateMachine:', ':execution:')}:{self.execution_name}",
+            "$$.Execution.Id": self.machine_arn.replace(":stateMachine:", ":execution:")
+            + f":{self.execution_name}",
             "$$.StateMachine.Id": self.machine_arn,
         }[path]
 
@@ -140,7 +145,7 @@ class Driver:
 
     # -- tasks ---------------------------------------------------------------------------------------
     def _lambda(self, resource: str, payload: Any) -> Any:
-        from job_auditor.auditor import fanout, handler  # noqa: PLC0415
+        from job_auditor.auditor import fanout, handler
 
         name = next((h for key, h in HANDLERS.items() if key in resource), None)
         assert name is not None, f"unknown Lambda task {resource}"
@@ -155,7 +160,9 @@ class Driver:
         if resource.endswith(":aws-sdk:sfn:listExecutions"):
             assert payload["StateMachineArn"] == self.machine_arn and payload["StatusFilter"] == "RUNNING"
             this = self._context("$$.Execution.Id")
-            result: Any = {"Executions": [{"ExecutionArn": a} for a in [*self.running, this]][: payload["MaxResults"]]}
+            result: Any = {
+                "Executions": [{"ExecutionArn": a} for a in [*self.running, this]][: payload["MaxResults"]]
+            }
         else:
             result = self._lambda(resource, payload)
         if "ResultSelector" in state:
@@ -172,14 +179,15 @@ class Driver:
             return not self._holds(rule["Not"], data)
         variable = rule["Variable"]
         if "IsPresent" in rule:
-            return _has(data, variable) == rule["IsPresent"]
+            return _has(data, variable) is bool(rule["IsPresent"])
         value = _get(data, variable)
-        for op, test in {
+        tests: dict[str, Callable[[Any, Any], bool]] = {
             "NumericGreaterThan": lambda a, b: a > b,
             "NumericEquals": lambda a, b: a == b,
             "BooleanEquals": lambda a, b: a is b,
             "StringEquals": lambda a, b: a == b,
-        }.items():
+        }
+        for op, test in tests.items():
             if op in rule:
                 return bool(test(value, rule[op]))
         raise AssertionError(f"choice rule not interpreted: {rule}")
@@ -188,14 +196,16 @@ class Driver:
     def _items(self, state: Mapping[str, Any], data: Any) -> list[Any]:
         if "ItemReader" in state:
             reader = state["ItemReader"]
-            assert reader["Resource"].endswith(":s3:getObject") and reader["ReaderConfig"]["InputType"] == "JSON"
+            assert (
+                reader["Resource"].endswith(":s3:getObject") and reader["ReaderConfig"]["InputType"] == "JSON"
+            )
             params = self._fill(reader["Parameters"], data)
             body = self.world_s3().get_object(Bucket=self.bucket, Key=params["Key"])["Body"].read()
             return list(json.loads(body))
         return list(_get(data, state["ItemsPath"]))
 
     def world_s3(self) -> Any:
-        import boto3  # noqa: PLC0415
+        import boto3
 
         return boto3.client("s3", region_name=self.world.region)
 
@@ -215,7 +225,9 @@ class Driver:
                 output = self._run(processor, child_input)
                 results["SUCCEEDED"].append({**record, "Status": "SUCCEEDED", "Output": json.dumps(output)})
             except Killed as exc:
-                results["FAILED"].append({**record, "Status": "FAILED", "Error": "Sandbox.Timedout", "Cause": str(exc)})
+                results["FAILED"].append(
+                    {**record, "Status": "FAILED", "Error": "Sandbox.Timedout", "Cause": str(exc)}
+                )
         self.children = [*results["SUCCEEDED"], *results["FAILED"]]
         tolerated = state.get("ToleratedFailurePercentage", 0)
         if batches and 100 * len(results["FAILED"]) / len(batches) > tolerated:
@@ -231,7 +243,10 @@ class Driver:
                 files[status].append({"Key": key, "Size": 0})
         manifest = f"{prefix}/manifest.json"
         s3.put_object(Bucket=self.bucket, Key=manifest, Body=json.dumps({"ResultFiles": files}).encode())
-        return {"MapRunArn": "arn:aws:states:::mapRun/test", "ResultWriterDetails": {"Bucket": self.bucket, "Key": manifest}}
+        return {
+            "MapRunArn": "arn:aws:states:::mapRun/test",
+            "ResultWriterDetails": {"Bucket": self.bucket, "Key": manifest},
+        }
 
     # -- the machine ---------------------------------------------------------------------------------
     def _run(self, machine: Mapping[str, Any], data: Any) -> Any:

@@ -28,7 +28,10 @@ ITEMS_PER_BATCH = 2
 
 @pytest.fixture(scope="module")
 def definition(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    _, body = synthesized({"itemsPerBatch": str(ITEMS_PER_BATCH), "toleratedFailurePercentage": "50"}, tmp_path_factory.mktemp("cdk-fanout"))
+    _, body = synthesized(
+        {"itemsPerBatch": str(ITEMS_PER_BATCH), "toleratedFailurePercentage": "50"},
+        tmp_path_factory.mktemp("cdk-fanout"),
+    )
     return body
 
 
@@ -49,7 +52,9 @@ def _world(make_world: Any, moto_server: MotoServer, regions: tuple[str, ...]) -
     return w
 
 
-def _scopes(w: World, region: str, qconnect_kbs: int, bedrock_kbs: int, data_sources: int) -> list[tuple[str, tuple[str, ...]]]:
+def _scopes(
+    w: World, region: str, qconnect_kbs: int, bedrock_kbs: int, data_sources: int
+) -> list[tuple[str, tuple[str, ...]]]:
     """Knowledge bases and data sources in one region; every source (kind, scope ids) they make."""
     sources: list[tuple[str, tuple[str, ...]]] = [
         (k, ()) for k in default_kind_ids() if not JOB_KINDS[k].discovery
@@ -85,7 +90,7 @@ def accounts() -> Iterator[list[str]]:
         yield audited
 
 
-def test_a_thousand_sources_are_announced_once_with_a_missing_role_a_region_without_the_service_and_a_killed_child(
+def test_a_thousand_sources_announced_once_despite_a_missing_role_a_region_without_service_a_killed_child(
     make_world: Any, moto_server: MotoServer, definition: dict[str, Any], accounts: list[str]
 ) -> None:
     # Given 1,000 sources in four regions (3 Bedrock kinds, 47 Q in Connect knowledge bases and 20
@@ -102,7 +107,10 @@ def test_a_thousand_sources_are_announced_once_with_a_missing_role_a_region_with
     # Then the failures are named: the account without a role, each discovery of the no-service region
     failed = {f["source"] for f in first["failedSources"]}
     assert MISSING_ROLE in failed
-    assert {f"{ACCOUNT}/{NO_SERVICE}/qconnect-import", f"{ACCOUNT}/{NO_SERVICE}/bedrock-kb-ingestion"} <= failed
+    assert {
+        f"{ACCOUNT}/{NO_SERVICE}/qconnect-import",
+        f"{ACCOUNT}/{NO_SERVICE}/bedrock-kb-ingestion",
+    } <= failed
     assert not any(f.startswith(tuple(f"{ACCOUNT}/{r}/" for r in HEALTHY)) for f in failed)
     assert w.events_received() == []  # the baseline is silent
 
@@ -136,8 +144,8 @@ def test_a_thousand_sources_are_announced_once_with_a_missing_role_a_region_with
     # Then every transition of the healthy sources reached the bus exactly once: nothing lost,
     # nothing repeated with a new eventId
     events = w.events_received()
-    ids = Counter(e["detail"]["eventId"] for e in events)
-    assert max(ids.values()) == 1
+    event_ids = Counter(e["detail"]["eventId"] for e in events)
+    assert max(event_ids.values()) == 1
     seen = Counter((e["detail"]["region"], e["detail"]["jobKind"], e["detail"]["jobId"]) for e in events)
     assert set(seen) == expected and len(expected) == 1_000
     assert max(seen.values()) == 1
@@ -155,7 +163,11 @@ def test_a_run_that_finds_the_previous_one_still_running_ends_at_once(
     # When the schedule starts the next one
     out = driver.execute()
     # Then it ends at once, says so, and audits nothing
-    assert out["summary"] == {"status": "skipped", "reason": "previous run still running", "runId": driver.execution_name}
+    assert out["summary"] == {
+        "status": "skipped",
+        "reason": "previous run still running",
+        "runId": driver.execution_name,
+    }
     assert driver.trace == ["Guard", "Overlap", "Skipped", "EndedAtOnce"]
     assert w.plane.count_calls() == 0
     # And when it is not running any more, the run goes the definition's whole way

@@ -21,7 +21,10 @@ def _sources(accounts: int, regions: int, kbs: int) -> list[Source]:
         s
         for a in range(accounts)
         for r in (f"us-east-{n + 1}" for n in range(regions))
-        for s in [Source(f"{a:012d}", r, IMPORT), *(Source(f"{a:012d}", r, QCONNECT, (f"kb-{k}",)) for k in range(kbs))]
+        for s in [
+            Source(f"{a:012d}", r, IMPORT),
+            *(Source(f"{a:012d}", r, QCONNECT, (f"kb-{k}",)) for k in range(kbs)),
+        ]
     ]
 
 
@@ -58,7 +61,9 @@ def test_scope_flags_travel_with_their_sources() -> None:
 
 
 def _summary() -> RunSummary:
-    a = SourceSummary("a", "qconnect-import", "us-east-1", transitions=3, published=3, api_calls=4, jobs_listed=2)
+    a = SourceSummary(
+        "a", "qconnect-import", "us-east-1", transitions=3, published=3, api_calls=4, jobs_listed=2
+    )
     a.transitions_by_status = {"COMPLETE": 2, "FAILED": 1}
     b = SourceSummary("b", "bedrock-model-import", "eu-west-1", error="Throttling: slow down", api_calls=1)
     return RunSummary(started_at="2026-11-02T09:00:00Z", sources=[a, b])
@@ -85,7 +90,12 @@ def test_summarize_emits_exactly_the_direct_handlers_metrics(capsys: pytest.Capt
 
 
 def test_a_failed_child_is_named_with_its_account_regions_and_reason() -> None:
-    item = {"account": "111111111111", "region": "us-east-1", "part": "1/1", "sources": [["bedrock-model-import"]]}
+    item = {
+        "account": "111111111111",
+        "region": "us-east-1",
+        "part": "1/1",
+        "sources": [["bedrock-model-import"]],
+    }
     ok = fanout.RunCounts.of(_summary()).as_dict()
     event = {"plan": {"runId": "r", "sourceCount": 3}, "map": [ok]}
     counts, summary = fanout.summarize(event, None)
