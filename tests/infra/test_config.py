@@ -68,6 +68,12 @@ BAD_VALUES: dict[str, object] = {
     "maxPublishAttempts": "0",
     "vanishedAfterChecks": "101",
     "notifyStuckAlerts": "yes",
+    "auditMode": "lambda",
+    "mapMaxConcurrency": "10001",
+    "itemsPerBatch": "0",
+    "accountRegionConcurrency": "17",
+    "toleratedFailurePercentage": "101",
+    "mapChildExecutionType": "sync",
 }
 
 

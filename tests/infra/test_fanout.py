@@ -36,9 +36,9 @@ def test_direct_mode_has_no_state_machine_and_the_schedule_invokes_the_function(
     assert default.resources("AWS::StepFunctions::StateMachine") == {}
     assert default.resources("AWS::S3::Bucket") == {}
     (_, schedule) = default.only("AWS::Scheduler::Schedule")
-    assert (
-        "lambda" in str(schedule["Properties"]["Target"]["Arn"]).lower()
-        or "Fn::GetAtt" in schedule["Properties"]["Target"]["Arn"]
+    target = schedule["Properties"]["Target"]["Arn"]["Fn::GetAtt"][0]
+    assert default.resources("AWS::Lambda::Function")[target]["Properties"]["Handler"] == (
+        "job_auditor.auditor.handler.lambda_handler"
     )
 
 
@@ -128,3 +128,15 @@ def test_stepfunctions_mode_alarms_on_failed_and_timed_out_executions(fanout: Sy
 def test_standard_children_are_a_context_key(tmp_path: Path) -> None:
     _, body = synthesized({"mapChildExecutionType": "standard"}, tmp_path)
     assert body["States"]["AuditInline"]["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] == "STANDARD"
+
+
+def test_stepfunctions_template_has_no_cfn_lint_errors(fanout: Synth) -> None:
+    from cfnlint.api import lint
+
+    template = (fanout.outdir / fanout.stack.template_file).read_text()
+    errors = [
+        f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})"
+        for m in lint(template, regions=["us-east-1", "eu-west-1"])
+        if m.rule.id.startswith("E")
+    ]
+    assert errors == []
