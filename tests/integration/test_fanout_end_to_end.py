@@ -69,10 +69,12 @@ def _scopes(
 
 
 @pytest.fixture
-def accounts() -> Iterator[list[str]]:
-    """The accounts the run audits: this one and one whose role is missing. (Organization mode's
-    resolve_accounts replaces `_accounts_to_audit`; the count is a parameter of the test.)"""
-    audited = [ACCOUNT, MISSING_ROLE]
+def accounts(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """The healthy accounts the run audits (the test's parameter; this one by default), and one more
+    whose role is missing. Organization mode's resolve_accounts replaces `_accounts_to_audit`; until the
+    simulator separates accounts, every healthy account sees the same jobs, as its own sources."""
+    healthy = list(getattr(request, "param", [ACCOUNT]))
+    audited = [*healthy, MISSING_ROLE]
     real = fanout._client_provider()
 
     def provider() -> fanout.ClientProvider:
@@ -87,15 +89,16 @@ def accounts() -> Iterator[list[str]]:
         patch.object(fanout, "_accounts_to_audit", lambda settings, home: audited),
         patch.object(fanout, "_client_provider", provider),
     ):
-        yield audited
+        yield healthy
 
 
+@pytest.mark.parametrize("accounts", [[ACCOUNT]], indirect=True)
 def test_a_thousand_sources_announced_once_despite_a_missing_role_a_region_without_service_a_killed_child(
     make_world: Any, moto_server: MotoServer, definition: dict[str, Any], accounts: list[str]
 ) -> None:
-    # Given 1,000 sources in four regions (3 Bedrock kinds, 47 Q in Connect knowledge bases and 20
-    # Bedrock knowledge bases x 10 data sources each), a fifth region without the service, and an
-    # account whose role is missing
+    # Given 1,000 sources per healthy account in four regions (3 Bedrock kinds, 47 Q in Connect
+    # knowledge bases and 20 Bedrock knowledge bases x 10 data sources each), a fifth region without the
+    # service, and an account whose role is missing
     w = _world(make_world, moto_server, (*HEALTHY, NO_SERVICE))
     sources = [(region, kind, ids) for region in HEALTHY for kind, ids in _scopes(w, region, 47, 20, 10)]
     assert len(sources) == 1_000
@@ -103,24 +106,26 @@ def test_a_thousand_sources_announced_once_despite_a_missing_role_a_region_witho
     driver = Driver(w, definition, BUCKET)
     # When the baseline run passes
     first = driver.execute()["summary"]
-    assert first["sources"] == 1_000 + 3  # the no-service region's Bedrock kinds still become sources
+    # (the no-service region's Bedrock kinds still become sources: they fail when listed)
+    assert first["sources"] == (1_000 + 3) * len(accounts)
     # Then the failures are named: the account without a role, each discovery of the no-service region
     failed = {f["source"] for f in first["failedSources"]}
     assert MISSING_ROLE in failed
-    assert {
-        f"{ACCOUNT}/{NO_SERVICE}/qconnect-import",
-        f"{ACCOUNT}/{NO_SERVICE}/bedrock-kb-ingestion",
-    } <= failed
-    assert not any(f.startswith(tuple(f"{ACCOUNT}/{r}/" for r in HEALTHY)) for f in failed)
+    for account in accounts:
+        assert {
+            f"{account}/{NO_SERVICE}/qconnect-import",
+            f"{account}/{NO_SERVICE}/bedrock-kb-ingestion",
+        } <= failed
+    assert not any(f.startswith(tuple(f"{a}/{r}/" for a in accounts for r in HEALTHY)) for f in failed)
     assert w.events_received() == []  # the baseline is silent
 
     # And given a finished job appearing in every source, and a child killed mid-batch (its Lambda
     # stops while publishing the second region's transitions)
     w.advance(timedelta(minutes=5))
-    expected = set()
+    expected: set[tuple[str, ...]] = set()
     for region, kind, ids in sources:
         (job,) = w.plane.bulk_create_jobs(kind, region, 1, scope_ids=ids, status=_terminal(kind))
-        expected.add((region, kind, job))
+        expected.update((account, region, kind, job) for account in accounts)
     armed = {"on": True}
     original = EventBridgePublisher.publish
 
@@ -134,7 +139,7 @@ def test_a_thousand_sources_announced_once_despite_a_missing_role_a_region_witho
         armed["on"] = False
         # Then the run names the killed child's account-regions with the reason
         (batch,) = second["failedBatches"]
-        assert f"{ACCOUNT}/{HEALTHY[1]} (part 1/1)" in batch["accountRegions"]
+        assert f"{accounts[0]}/{HEALTHY[1]} (part 1/1)" in batch["accountRegions"]
         assert "Sandbox.Timedout" in batch["reason"]
         assert second["status"] == "partial-failure"
         # And the next period past the claims' lease announces the rest
@@ -146,8 +151,11 @@ def test_a_thousand_sources_announced_once_despite_a_missing_role_a_region_witho
     events = w.events_received()
     event_ids = Counter(e["detail"]["eventId"] for e in events)
     assert max(event_ids.values()) == 1
-    seen = Counter((e["detail"]["region"], e["detail"]["jobKind"], e["detail"]["jobId"]) for e in events)
-    assert set(seen) == expected and len(expected) == 1_000
+    seen = Counter(
+        (e["detail"]["account"], e["detail"]["region"], e["detail"]["jobKind"], e["detail"]["jobId"])
+        for e in events
+    )
+    assert set(seen) == expected and len(expected) == 1_000 * len(accounts)
     assert max(seen.values()) == 1
     assert not w.pending_claims()
     # And the last run names only the failures that are still there
