@@ -490,6 +490,13 @@ def main(argv: list[str] | None = None) -> int:
         line = ", ".join(f"{m} ${v['totalUsd']:.2f}" for m, v in model["monthly"].items())
         print(f"monthly cost ({name}): {line}")
     print(f"report: {args.out} ({report['totalSeconds']} s)")
+    # The fan-out (auditMode=stepfunctions): a modelled row per size (benchmarks/fanout.py, which
+    # reads this module's latencies).
+    from benchmarks import fanout  # noqa: PLC0415
+
+    fanout_report = fanout.report()
+    fanout.print_report(fanout_report)
+    args.out.with_name("fanout.json").write_text(json.dumps(fanout_report, indent=2))
     try:
         from benchmarks.plot import plot  # noqa: PLC0415
 

@@ -48,10 +48,13 @@ def _clients(home_account: str, region: str, role_name: str, external_id: str | 
     return AccountClients(sessions)
 
 
-def build_auditor(settings: Settings, clients: ClientFactory) -> Auditor:
+def build_auditor(
+    settings: Settings, clients: ClientFactory, *, source_concurrency: int | None = None
+) -> Auditor:
     """Wire the adapters for one run. `clients` serves the home account's state table, bus and
     topics; the job APIs are read with `clients.for_account(source.account)` (an AccountClients
-    serves every member account; a plain ClientFactory only its own)."""
+    serves every member account; a plain ClientFactory only its own). `source_concurrency`: sources
+    audited at once, if not the default (the fan-out's batches give each account-region its share)."""
     region = settings.region
     publishers: list[Publisher] = [
         EventBridgePublisher(clients("events", region), settings.event_bus_name, settings.event_source),
@@ -79,6 +82,7 @@ def build_auditor(settings: Settings, clients: ClientFactory) -> Auditor:
             reconcile_lookback=settings.reconcile_lookback,
             max_publish_attempts=settings.max_publish_attempts,
             vanished_after_checks=settings.vanished_after_checks,
+            **({} if source_concurrency is None else {"source_concurrency": source_concurrency}),
         ),
         clock=lambda: datetime.now(UTC),
     )

@@ -325,8 +325,39 @@ class Auditor:
         children = self._api.list_scope(scope, steps[len(prefix)], prefix)
         return [ids for child in dict.fromkeys(children) for ids in self._discover(scope, (*prefix, child))]
 
-    def run(self, sources: Sequence[Source], should_stop: StopCheck = lambda: False) -> RunSummary:
-        """Audit every source, several at once; one failing source does not stop the others."""
+    def plan(
+        self,
+        account: str,
+        regions: Iterable[str],
+        kinds: Iterable[str],
+        configured_scopes: Mapping[str, Sequence[tuple[str, ...]]],
+    ) -> tuple[list[Source], list[SourceSummary], dict[str, bool]]:
+        """Fan-out's first step: discovery only (`sources`), for batches that other invocations audit.
+
+        Also returns, per scope of a discovered source, whether it had been audited before this run
+        (read now, before anything of this run marks it), for `run(..., scope_seen=)`: the batch that
+        audits a scope's sources marks it, as `audit` does at the end of a run. Scopes found empty have
+        no batch, so they are marked here; a failed mark is one more failed summary."""
+        sources, failures = self.sources(account, regions, kinds, configured_scopes)
+        marks = RunSummary(started_at="")
+        self._mark_scopes(marks)  # only the scopes found empty were read by `sources`
+        failures.extend(marks.sources)
+        seen = {s.unscoped.key: self._scope_audited_before(s) for s in sources if s.spec.discovery}
+        return sources, failures, seen
+
+    def run(
+        self,
+        sources: Sequence[Source],
+        should_stop: StopCheck = lambda: False,
+        scope_seen: Mapping[str, bool] | None = None,
+    ) -> RunSummary:
+        """Audit every source, several at once; one failing source does not stop the others.
+
+        `scope_seen` (from `plan`, in another invocation) says which scopes had been audited before
+        the run; their sources' scopes are marked at the end, as after `sources`."""
+        if scope_seen is not None:
+            self._scope_seen = dict(scope_seen)
+            self._scopes_enumerated = {s.unscoped.key: s.unscoped for s in sources if s.spec.discovery}
         summary = RunSummary(started_at=iso(self._clock()) or "")
 
         def audit(source: Source) -> SourceSummary | None:

@@ -50,6 +50,7 @@ __all__ = [
     "BOUNDS",
     "ENV_VARS",
     "EVENT_SOURCE_FORM",
+    "FANOUT_ENV_VARS",
     "Settings",
     "SettingsError",
     "load_settings",
@@ -126,6 +127,11 @@ class Settings:
     def member_accounts(self) -> tuple[str, ...]:
         """The accounts configured by id (none in organization mode: they are listed per run)."""
         return () if isinstance(self.accounts, str) else self.accounts
+
+    # Fan-out (auditMode=stepfunctions): the bucket of the run's item lists and map results, and how
+    # many calls one account-region gets at once.
+    items_bucket: str | None = None
+    account_region_concurrency: int = 2
 
     @property
     def audited_regions(self) -> tuple[str, ...]:
@@ -331,9 +337,17 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
         "member_external_id",
         _text(MEMBER_EXTERNAL_ID_FORM, MEMBER_EXTERNAL_ID_PATTERN, 2, 1224),
     ),
+    "ITEMS_BUCKET": (
+        "items_bucket",
+        _text("an S3 bucket name: 3 to 63 of a-z 0-9 . -", r"[a-z0-9][a-z0-9.-]*[a-z0-9]", 3, 63),
+    ),
+    "ACCOUNT_REGION_CONCURRENCY": ("account_region_concurrency", _int(BOUNDS["ACCOUNT_REGION_CONCURRENCY"])),
 }
 # Environment variable name -> field name.
 ENV_VARS: dict[str, str] = {name: field_name for name, (field_name, _) in _VARIABLES.items()}
+# Set on the fan-out's functions only (auditMode=stepfunctions): the direct function's template
+# stays as it was.
+FANOUT_ENV_VARS = frozenset({"ITEMS_BUCKET", "ACCOUNT_REGION_CONCURRENCY"})
 
 
 def scope_env_vars() -> dict[str, str]:

@@ -72,6 +72,8 @@ BOUNDS: dict[str, Bounds] = {
     # is announced as disappeared: more than 100 of either only hides a fault that is not passing.
     "MAX_PUBLISH_ATTEMPTS": Bounds(1, 100),
     "VANISHED_AFTER_CHECKS": Bounds(1, 100),
+    # Fan-out (auditMode=stepfunctions): calls in flight at once per account-region (one thread each).
+    "ACCOUNT_REGION_CONCURRENCY": Bounds(1, 16),
 }
 
 

@@ -116,7 +116,8 @@ def shared_python_function(
     """A job-auditor function: the shared Lambda asset (one upload for every function), the
     AWS-managed Powertools layer, the newest Python on arm64, X-Ray and JSON logs in its own group.
 
-    Active tracing puts X-Ray's `*` resource in `role`'s policy: acknowledged on `role` here.
+    Active tracing puts X-Ray's `*` resource in `role`'s policy: acknowledged on `role` here, unless
+    `role` is an immutable reference (its policy is not changed, so there is nothing to acknowledge).
     """
     layer = lambda_.LayerVersion.from_layer_version_arn(
         scope,
@@ -125,7 +126,8 @@ def shared_python_function(
             scope, powertools_layer_parameter(powertools_layer_version)
         ),
     )
-    nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.XRAY_RESOURCE_REASON)
+    if isinstance(role, iam.Role):
+        nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.XRAY_RESOURCE_REASON)
     return lambda_.Function(
         scope,
         "Function",
@@ -177,6 +179,8 @@ class AuditorFunction(Construct):
         )
         self.log_group.grant_write(self.role)
 
+        # The variables, also for the fan-out's functions (infra/fanout.py), which run the same code.
+        self.environment = self._environment(config, table=table, bus=bus, topic=topic, chat_topic=chat_topic)
         self.function = shared_python_function(
             self,
             description="job-auditor: polls job statuses and announces transitions",
@@ -192,7 +196,7 @@ class AuditorFunction(Construct):
             # A run that failed or waited too long is not retried: the next scheduled run covers it.
             retry_attempts=0,
             max_event_age=Duration.minutes(max(1, min(config.schedule_rate_minutes, 360))),
-            environment=self._environment(config, table=table, bus=bus, topic=topic, chat_topic=chat_topic),
+            environment=self.environment,
         )
         self._grant(config, table=table, bus=bus, topic=topic)
         if chat_topic is not None:

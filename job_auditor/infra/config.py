@@ -60,6 +60,7 @@ _RECONCILE_EVERY = BOUNDS["RECONCILE_EVERY_MINUTES"]
 _RECONCILE_LOOKBACK = BOUNDS["RECONCILE_LOOKBACK_HOURS"]
 _PUBLISH_ATTEMPTS = BOUNDS["MAX_PUBLISH_ATTEMPTS"]
 _VANISHED_CHECKS = BOUNDS["VANISHED_AFTER_CHECKS"]
+_ACCOUNT_REGION_CONCURRENCY = BOUNDS["ACCOUNT_REGION_CONCURRENCY"]
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: tuple[int, ...] = (
@@ -116,6 +117,13 @@ _FIXED_FORMS: dict[str, str] = {
     "arn:aws:iam::111111111111:role/JobAuditor-AuditorRole1234-ABCD",
     "accountFailurePeriods": f"a whole number of schedule periods from 1 to 180, at most "
     f"{METRICS_INSIGHTS_ALARM_MINUTES} minutes in all, e.g. 3",
+    "auditMode": "direct (the schedule invokes the auditor function) or stepfunctions (the schedule "
+    "starts a state machine that fans the sources out over a Distributed Map)",
+    "mapMaxConcurrency": "a whole number of child executions from 1 to 10000, e.g. 40",
+    "itemsPerBatch": "a whole number of account-regions per child execution from 1 to 100, e.g. 10",
+    "accountRegionConcurrency": f"{_ACCOUNT_REGION_CONCURRENCY.form('calls in flight')}, e.g. 2",
+    "toleratedFailurePercentage": "a whole number of percent from 0 to 100, e.g. 10",
+    "mapChildExecutionType": "express or standard (the Distributed Map's child executions)",
 }
 
 
@@ -289,6 +297,24 @@ class JobAuditorProps(BaseModel):
     auditor_role_arn: Annotated[str | None, Field(alias="auditorRoleArn", pattern=_ROLE_ARN)] = None
     account_failure_periods: Annotated[int, Field(alias="accountFailurePeriods", ge=1, le=180)] = 3
 
+    # Fan-out (docs/performance.md, "Organization fan-out"): the defaults are the cheapest that keep
+    # 1,000 sources within a minute per period.
+    audit_mode: Annotated[Literal["direct", "stepfunctions"], Field(alias="auditMode")] = "direct"
+    map_max_concurrency: Annotated[int, Field(alias="mapMaxConcurrency", ge=1, le=10_000)] = 40
+    items_per_batch: Annotated[int, Field(alias="itemsPerBatch", ge=1, le=100)] = 20
+    account_region_concurrency: Annotated[
+        int,
+        Field(
+            alias="accountRegionConcurrency",
+            ge=_ACCOUNT_REGION_CONCURRENCY.low,
+            le=_ACCOUNT_REGION_CONCURRENCY.high,
+        ),
+    ] = 2
+    tolerated_failure_percentage: Annotated[int, Field(alias="toleratedFailurePercentage", ge=0, le=100)] = 10
+    map_child_execution_type: Annotated[
+        Literal["express", "standard"], Field(alias="mapChildExecutionType")
+    ] = "express"
+
     @field_validator(*_LIST_FIELDS, mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -414,6 +440,11 @@ class JobAuditorProps(BaseModel):
             raise ValueError(f"got {value!r}")
         return value.strip().lower() == "true" if isinstance(value, str) else value
 
+    @field_validator("audit_mode", "map_child_execution_type", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("removal_policy", "log_level", mode="before")
     @classmethod
     def _normalise_case(cls, value: object) -> object:
@@ -422,6 +453,17 @@ class JobAuditorProps(BaseModel):
         return (
             value.strip().lower() if value.strip().lower() in {"retain", "destroy"} else value.strip().upper()
         )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_audit_mode(cls, data: object) -> object:
+        """auditMode not given: direct for the home account alone, stepfunctions once `accounts` names
+        others (one invocation does not reach an organization's sources inside its timeout)."""
+        if isinstance(data, Mapping) and not {"auditMode", "audit_mode"} & set(data):
+            accounts = data.get("accounts")
+            if accounts not in (None, "", [], ()):
+                return {**data, "auditMode": "stepfunctions"}
+        return data
 
     @model_validator(mode="after")
     def _cross_checks(self) -> JobAuditorProps:

@@ -18,6 +18,7 @@ from job_auditor.infra.auditor_function import AuditorFunction
 from job_auditor.infra.config import JobAuditorProps, as_props
 from job_auditor.infra.event_bus import TransitionBus
 from job_auditor.infra.event_schema import TransitionEventSchema
+from job_auditor.infra.fanout import AuditStateMachine
 from job_auditor.infra.member_stackset import MemberStackSet
 from job_auditor.infra.monitoring import Monitoring
 from job_auditor.infra.notifications import NotificationKey, Notifications
@@ -76,12 +77,23 @@ class JobAuditor(Construct):
             removal_policy=removal,
             chat_topic=self.notifications.chat_topic,
         )
+        self.fanout: AuditStateMachine | None = None
+        if config.audit_mode == "stepfunctions":
+            self.fanout = AuditStateMachine(
+                self,
+                "Fanout",
+                config=config,
+                role=self.auditor.role,
+                environment=self.auditor.environment,
+                removal_policy=removal,
+            )
         self.schedule = AuditSchedule(
             self,
             "Schedule",
             function=self.auditor.function,
             rate_minutes=config.schedule_rate_minutes,
             removal_policy=removal,
+            state_machine=self.fanout.state_machine if self.fanout is not None else None,
         )
         self.monitoring = Monitoring(
             self,
@@ -94,6 +106,7 @@ class JobAuditor(Construct):
             schedule_rate_minutes=config.schedule_rate_minutes,
             heartbeat_periods=config.heartbeat_periods,
             account_failure_periods=config.account_failure_periods if config.multi_account else None,
+            state_machine=self.fanout.state_machine if self.fanout is not None else None,
         )
         self.member_stack_set: MemberStackSet | None = None
         if config.member_deployment == "stackset":

@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from job_auditor.infra.alarms import alarm, queue_depth_metric
@@ -62,6 +63,7 @@ class Monitoring(Construct):
         schedule_rate_minutes: int,
         heartbeat_periods: int,
         account_failure_periods: int | None = None,
+        state_machine: sfn.IStateMachine | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.ops_topic = sns.Topic(
@@ -143,6 +145,24 @@ class Monitoring(Construct):
         }
         if account_failure_periods is not None:
             self.alarms["AccountFailures"] = self._account_failures_alarm(rate, account_failure_periods)
+
+        if state_machine is not None:
+            # auditMode=stepfunctions: the heartbeat reads RunSucceeded, which Summarize emits; a run
+            # that fails or times out before Summarize shows here.
+            self.alarms["ExecutionsFailed"] = alarm(
+                self,
+                "ExecutionsFailedAlarm",
+                state_machine.metric_failed(period=five_minutes, statistic="Sum"),
+                description="An audit state machine execution failed (Plan, Summarize or the map run).",
+                topic=topic,
+            )
+            self.alarms["ExecutionsTimedOut"] = alarm(
+                self,
+                "ExecutionsTimedOutAlarm",
+                state_machine.metric_timed_out(period=five_minutes, statistic="Sum"),
+                description="An audit state machine execution timed out.",
+                topic=topic,
+            )
 
         self.dashboard = self._dashboard(function, timeout, rate)
 

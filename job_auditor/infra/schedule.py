@@ -7,6 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from job_auditor.infra import nag
@@ -14,7 +15,8 @@ from job_auditor.infra.dead_letter_queue import dead_letter_queue
 
 
 class AuditSchedule(Construct):
-    """Invokes the function every `rate_minutes`; invocations Scheduler cannot deliver go to the DLQ."""
+    """Invokes the function every `rate_minutes` (or, given `state_machine`, starts an execution of it:
+    auditMode=stepfunctions); invocations Scheduler cannot deliver go to the DLQ."""
 
     def __init__(
         self,
@@ -24,6 +26,7 @@ class AuditSchedule(Construct):
         function: lambda_.IFunction,
         rate_minutes: int,
         removal_policy: RemovalPolicy,
+        state_machine: sfn.IStateMachine | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queue = dead_letter_queue(self, removal_policy=removal_policy)
@@ -49,8 +52,27 @@ class AuditSchedule(Construct):
                     }
                 },
             ),
-            description="job-auditor schedule: invoke the auditor function, feed the dead-letter queue",
+            description="job-auditor schedule: invoke the auditor function, feed the dead-letter queue"
+            if state_machine is None
+            else "job-auditor schedule: start the audit state machine, feed the dead-letter queue",
         )
+        # A run that cannot start within one period is superseded by the next one.
+        max_event_age = Duration.minutes(max(1, min(rate_minutes, 1440)))
+        if state_machine is not None:
+            self.schedule = scheduler.Schedule(
+                self,
+                "Schedule",
+                description="job-auditor: poll job statuses (fan-out)",
+                schedule=scheduler.ScheduleExpression.rate(Duration.minutes(rate_minutes)),
+                target=targets.StepFunctionsStartExecution(
+                    state_machine,
+                    role=self.role,
+                    dead_letter_queue=self.dead_letter_queue,
+                    retry_attempts=3,
+                    max_event_age=max_event_age,
+                ),
+            )
+            return
         self.schedule = scheduler.Schedule(
             self,
             "Schedule",

@@ -77,6 +77,12 @@ BAD_VALUES: dict[str, object] = {
     "organizationId": "o-short",
     "auditorRoleArn": "arn:aws:iam::123:role/JobAuditor",
     "accountFailurePeriods": "0",
+    "auditMode": "lambda",
+    "mapMaxConcurrency": "10001",
+    "itemsPerBatch": "0",
+    "accountRegionConcurrency": "17",
+    "toleratedFailurePercentage": "101",
+    "mapChildExecutionType": "sync",
 }
 
 
@@ -254,6 +260,7 @@ SHARED_NUMBERS = {
     "reconcileLookbackHours": "RECONCILE_LOOKBACK_HOURS",
     "maxPublishAttempts": "MAX_PUBLISH_ATTEMPTS",
     "vanishedAfterChecks": "VANISHED_AFTER_CHECKS",
+    "accountRegionConcurrency": "ACCOUNT_REGION_CONCURRENCY",
 }
 
 

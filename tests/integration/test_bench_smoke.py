@@ -61,3 +61,24 @@ def test_bench_report_shape_and_list_bound(moto_server: MotoServer, tmp_path: An
     assert model["pricesAsOf"] == "2026-11"
     (entry,) = model["scenarios"].values()
     assert set(entry["monthly"]) >= {"1-min idle", "5-min idle", "15-min idle"}
+
+
+def test_fanout_model_has_a_row_per_size_and_prices_the_target_shape() -> None:
+    # Given the fan-out model at its defaults
+    from benchmarks import fanout
+
+    # When it reports
+    report = fanout.report()
+    # Then there is a row per size with every figure the issue asks for, and the target shape priced
+    assert [r["sources"] for r in report["rows"]] == [10, 100, 1_000, 10_000]
+    for row in report["rows"]:
+        for key in (
+            "wall_s",
+            "peak_calls_per_s_per_account_region",
+            "transitions_per_month",
+            "lambda_gb_s_per_month",
+            "usd_per_month",
+        ):
+            assert key in row
+    assert report["target"]["sources"] == 2_000
+    assert {c["itemsPerBatch"] for c in report["choices"]} >= {1, 20}

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_organizations import OrganizationsClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
 
 # botocore has taken user_agent_appid since its User Agent 2.0 (2023); botocore-stubs 1.43.126 does
@@ -100,6 +101,8 @@ class ClientFactory:
     def __call__(self, service: Literal["sns"], region: str) -> SNSClient: ...
     @overload
     def __call__(self, service: Literal["organizations"], region: str) -> OrganizationsClient: ...
+    @overload
+    def __call__(self, service: Literal["s3"], region: str) -> S3Client: ...
     @overload
     def __call__(self, service: str, region: str) -> BaseClient: ...
     def __call__(self, service: str, region: str) -> BaseClient:

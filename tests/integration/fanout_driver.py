@@ -1,0 +1,294 @@
+"""Runs the CDK-synthesized audit state machine in-process: the states in the order the definition
+says, with its own ItemBatcher, ItemReader, ResultWriter, ToleratedFailurePercentage and Catch, each
+Lambda task calling our handler (`job_auditor.auditor.fanout`), against the simulator and moto.
+
+Why not moto's ASL interpreter: moto 5.2.5's grammar has no ItemBatcher, MaxItemsPerBatch or EXPRESS
+token (its lexer, asl/antlr/runtime/ASLLexer.py), so it rejects the definition, and it runs Lambda
+tasks in Docker, which this machine does not have. This driver interprets the subset of the States
+language the definition uses (Task, Choice, Distributed Map, Succeed, Fail; JSONPath Parameters,
+ResultSelector, ResultPath; the two intrinsics it calls) and fails on anything else, so a definition
+change it does not understand shows here instead of passing unnoticed.
+
+Children run one after another (the definition's MaxConcurrency is recorded, not modelled: the
+benchmark models the wall time); a child "killed" by the test is recorded as FAILED with its input,
+as Step Functions' ResultWriter does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+from simulator.world import FakeLambdaContext, World
+
+# The Lambda tasks: which handler a Resource placeholder names.
+HANDLERS = {
+    "PlanFunction": "plan_handler",
+    "BatchFunction": "batch_handler",
+    "SummarizeFunction": "summarize_handler",
+}
+
+
+def synthesized(context: Mapping[str, object], outdir: Path) -> tuple[Template, dict[str, Any]]:
+    """The stack's template and its state machine definition, tokens replaced by `${LogicalId}`."""
+    from app import build_app
+    from job_auditor.infra.config import load_config
+
+    app = cdk.App(outdir=str(outdir))
+    stack = build_app(app, load_config({"auditMode": "stepfunctions", **context}))
+    template = Template.from_stack(stack)
+    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    body = machine["Properties"]["DefinitionString"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    text = "".join(p if isinstance(p, str) else "${" + _token_name(p) + "}" for p in parts)
+    return template, json.loads(text)
+
+
+def _token_name(token: Mapping[str, Any]) -> str:
+    if "Ref" in token:
+        return str(token["Ref"])
+    if "Fn::GetAtt" in token:
+        return str(token["Fn::GetAtt"][0])
+    return json.dumps(token)
+
+
+class Killed(BaseException):
+    """A child's Lambda stopped mid-batch (a timeout, a crash): raised past every `except Exception`."""
+
+
+def _get(data: Any, path: str) -> Any:
+    if path == "$":
+        return data
+    node = data
+    parts = path.removeprefix("$.").split(".")
+    for n, part in enumerate(parts):
+        if part.endswith("[*]"):  # a wildcard: the rest of the path over each element
+            rest = ".".join(parts[n + 1 :])
+            return [_get(e, f"$.{rest}") if rest else e for e in node[part[:-3]]]
+        node = node[part]
+    return node
+
+
+def _has(data: Any, path: str) -> bool:
+    try:
+        _get(data, path)
+    except (KeyError, TypeError):
+        return False
+    return True
+
+
+def _put(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    if path == "$":
+        return dict(value) if isinstance(value, Mapping) else value
+    out = dict(data)
+    node = out
+    parts = path.removeprefix("$.").split(".")
+    for part in parts[:-1]:
+        node[part] = dict(node.get(part) or {})
+        node = node[part]
+    node[parts[-1]] = value
+    return out
+
+
+class Driver:
+    """One deployment's state machine, run against a World."""
+
+    def __init__(self, world: World, definition: dict[str, Any], bucket: str) -> None:
+        self.world = world
+        self.definition = definition
+        self.bucket = bucket
+        self.running: list[str] = []  # other executions the Guard's listExecutions sees
+        self.kill: Callable[[int, dict[str, Any]], None] | None = None
+        self.trace: list[str] = []  # the states entered, in order
+        self.children: list[dict[str, Any]] = []
+        self.machine_arn = "arn:aws:states:us-east-1:123456789012:stateMachine:audit"
+
+    # -- the context object -------------------------------------------------------------------------
+    def _context(self, path: str) -> str:
+        return {
+            "$$.Execution.Name": self.execution_name,
+            "$$.Execution.Id": self.machine_arn.replace(":stateMachine:", ":execution:")
+            + f":{self.execution_name}",
+            "$$.StateMachine.Id": self.machine_arn,
+        }[path]
+
+    def _value(self, data: Any, ref: str) -> Any:
+        if ref.startswith("$$."):
+            return self._context(ref)
+        call = re.fullmatch(r"States\.(\w+)\((.*)\)", ref)
+        if call is None:
+            return _get(data, ref)
+        name, args = call.group(1), [a.strip() for a in call.group(2).split(",")]
+        if name == "ArrayLength":
+            return len(self._value(data, args[0]))
+        if name == "ArrayContains":
+            return self._value(data, args[1]) in self._value(data, args[0])
+        raise AssertionError(f"intrinsic {name} not interpreted")
+
+    def _fill(self, template: Mapping[str, Any], data: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in template.items():
+            if key.endswith(".$"):
+                out[key[:-2]] = self._value(data, value)
+            elif isinstance(value, Mapping):
+                out[key] = self._fill(value, data)
+            else:
+                out[key] = value
+        return out
+
+    # -- tasks ---------------------------------------------------------------------------------------
+    def _lambda(self, resource: str, payload: Any) -> Any:
+        from job_auditor.auditor import fanout, handler
+
+        name = next((h for key, h in HANDLERS.items() if key in resource), None)
+        assert name is not None, f"unknown Lambda task {resource}"
+        handler._clients.cache_clear()  # endpoints are per world
+        self.world.plane.clock.set(self.world.now())
+        context = FakeLambdaContext(remaining_ms=120_000, aws_request_id=str(uuid.uuid4()))
+        return getattr(fanout, name)(payload, context)
+
+    def _task(self, state: Mapping[str, Any], data: Any) -> Any:
+        resource = state["Resource"]
+        payload = self._fill(state["Parameters"], data) if "Parameters" in state else data
+        if resource.endswith(":aws-sdk:sfn:listExecutions"):
+            assert payload["StateMachineArn"] == self.machine_arn and payload["StatusFilter"] == "RUNNING"
+            this = self._context("$$.Execution.Id")
+            result: Any = {
+                "Executions": [{"ExecutionArn": a} for a in [*self.running, this]][: payload["MaxResults"]]
+            }
+        else:
+            result = self._lambda(resource, payload)
+        if "ResultSelector" in state:
+            result = self._fill(state["ResultSelector"], result)
+        return _put(data, state.get("ResultPath", "$"), result)
+
+    # -- choice --------------------------------------------------------------------------------------
+    def _holds(self, rule: Mapping[str, Any], data: Any) -> bool:
+        if "Or" in rule:
+            return any(self._holds(r, data) for r in rule["Or"])
+        if "And" in rule:
+            return all(self._holds(r, data) for r in rule["And"])
+        if "Not" in rule:
+            return not self._holds(rule["Not"], data)
+        variable = rule["Variable"]
+        if "IsPresent" in rule:
+            return _has(data, variable) is bool(rule["IsPresent"])
+        value = _get(data, variable)
+        tests: dict[str, Callable[[Any, Any], bool]] = {
+            "NumericGreaterThan": lambda a, b: a > b,
+            "NumericEquals": lambda a, b: a == b,
+            "BooleanEquals": lambda a, b: a is b,
+            "StringEquals": lambda a, b: a == b,
+        }
+        for op, test in tests.items():
+            if op in rule:
+                return bool(test(value, rule[op]))
+        raise AssertionError(f"choice rule not interpreted: {rule}")
+
+    # -- distributed map -----------------------------------------------------------------------------
+    def _items(self, state: Mapping[str, Any], data: Any) -> list[Any]:
+        if "ItemReader" in state:
+            reader = state["ItemReader"]
+            assert (
+                reader["Resource"].endswith(":s3:getObject") and reader["ReaderConfig"]["InputType"] == "JSON"
+            )
+            params = self._fill(reader["Parameters"], data)
+            body = self.world_s3().get_object(Bucket=self.bucket, Key=params["Key"])["Body"].read()
+            return list(json.loads(body))
+        return list(_get(data, state["ItemsPath"]))
+
+    def world_s3(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", region_name=self.world.region)
+
+    def _map(self, state: Mapping[str, Any], data: Any) -> Any:
+        processor = state["ItemProcessor"]
+        assert processor["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+        items = self._items(state, data)
+        per_batch = state["ItemBatcher"]["MaxItemsPerBatch"]
+        batches = [items[i : i + per_batch] for i in range(0, len(items), per_batch)]
+        results: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": []}
+        for number, batch in enumerate(batches):
+            child_input = {"Items": batch}
+            record: dict[str, Any] = {"Input": json.dumps(child_input), "Name": str(number)}
+            try:
+                if self.kill is not None:
+                    self.kill(number, child_input)
+                output = self._run(processor, child_input)
+                results["SUCCEEDED"].append({**record, "Status": "SUCCEEDED", "Output": json.dumps(output)})
+            except Killed as exc:
+                results["FAILED"].append(
+                    {**record, "Status": "FAILED", "Error": "Sandbox.Timedout", "Cause": str(exc)}
+                )
+        self.children = [*results["SUCCEEDED"], *results["FAILED"]]
+        tolerated = state.get("ToleratedFailurePercentage", 0)
+        if batches and 100 * len(results["FAILED"]) / len(batches) > tolerated:
+            raise _StatesError("States.ExceedToleratedFailureThreshold", "too many children failed")
+        writer = state["ResultWriter"]["Parameters"]
+        prefix = f"{writer['Prefix']}/{uuid.uuid4()}"
+        s3 = self.world_s3()
+        files: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": [], "PENDING": []}
+        for status, entries in results.items():
+            if entries:
+                key = f"{prefix}/{status}_0.json"
+                s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(entries).encode())
+                files[status].append({"Key": key, "Size": 0})
+        manifest = f"{prefix}/manifest.json"
+        s3.put_object(Bucket=self.bucket, Key=manifest, Body=json.dumps({"ResultFiles": files}).encode())
+        return {
+            "MapRunArn": "arn:aws:states:::mapRun/test",
+            "ResultWriterDetails": {"Bucket": self.bucket, "Key": manifest},
+        }
+
+    # -- the machine ---------------------------------------------------------------------------------
+    def _run(self, machine: Mapping[str, Any], data: Any) -> Any:
+        name = machine["StartAt"]
+        while True:
+            state = machine["States"][name]
+            self.trace.append(name)
+            kind = state["Type"]
+            if kind == "Succeed":
+                return data
+            if kind == "Fail":
+                raise _StatesError(state["Error"], state.get("Cause", ""))
+            if kind == "Choice":
+                name = next((c["Next"] for c in state["Choices"] if self._holds(c, data)), state["Default"])
+                continue
+            try:
+                if kind == "Task":
+                    data = self._task(state, data)
+                elif kind == "Map":
+                    data = _put(data, state.get("ResultPath", "$"), self._map(state, data))
+                else:
+                    raise AssertionError(f"state type {kind} not interpreted")
+            except _StatesError as error:
+                catch = next((c for c in state.get("Catch", []) if "States.ALL" in c["ErrorEquals"]), None)
+                if catch is None:
+                    raise
+                data = _put(data, catch["ResultPath"], {"Error": error.error, "Cause": error.cause})
+                name = catch["Next"]
+                continue
+            if state.get("End"):
+                return data
+            name = state["Next"]
+
+    def execute(self) -> dict[str, Any]:
+        """One execution (as the schedule starts it); its final state's data."""
+        self.execution_name = str(uuid.uuid4())
+        self.trace = []
+        result: dict[str, Any] = self._run(self.definition, {})
+        return result
+
+
+class _StatesError(Exception):
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(f"{error}: {cause}")
+        self.error, self.cause = error, cause
