@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -58,35 +60,27 @@ class AuditSchedule(Construct):
         )
         # A run that cannot start within one period is superseded by the next one.
         max_event_age = Duration.minutes(max(1, min(rate_minutes, 1440)))
-        if state_machine is not None:
-            self.schedule = scheduler.Schedule(
-                self,
-                "Schedule",
-                description="job-auditor: poll job statuses (fan-out)",
-                schedule=scheduler.ScheduleExpression.rate(Duration.minutes(rate_minutes)),
-                target=targets.StepFunctionsStartExecution(
-                    state_machine,
-                    role=self.role,
-                    dead_letter_queue=self.dead_letter_queue,
-                    retry_attempts=3,
-                    max_event_age=max_event_age,
-                ),
-            )
-            return
+        delivery: dict[str, Any] = {
+            "role": self.role,
+            "dead_letter_queue": self.dead_letter_queue,
+            "retry_attempts": 3,
+            "max_event_age": max_event_age,
+        }
+        target: scheduler.IScheduleTarget = (
+            targets.LambdaInvoke(function, **delivery)
+            if state_machine is None
+            else targets.StepFunctionsStartExecution(state_machine, **delivery)
+        )
         self.schedule = scheduler.Schedule(
             self,
             "Schedule",
-            description="job-auditor: poll job statuses",
+            description="job-auditor: poll job statuses"
+            + (" (fan-out)" if state_machine is not None else ""),
             schedule=scheduler.ScheduleExpression.rate(Duration.minutes(rate_minutes)),
-            target=targets.LambdaInvoke(
-                function,
-                role=self.role,
-                dead_letter_queue=self.dead_letter_queue,
-                retry_attempts=3,
-                # A run that cannot start within one period is superseded by the next one.
-                max_event_age=Duration.minutes(max(1, min(rate_minutes, 1440))),
-            ),
+            target=target,
         )
+        if state_machine is not None:
+            return
         # LambdaInvoke grants lambda:InvokeFunction on the function and on <function arn>:*.
         nag.acknowledge(
             self.role,

@@ -26,9 +26,10 @@ from job_auditor.auditor.adapters.state_codec import (
     timestamp,
     to_item,
 )
+from job_auditor.auditor.adapters.state_store import dynamodb_error
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
-from job_auditor.auditor.ports import LastAudit, SourceError
+from job_auditor.auditor.ports import LastAudit
 from job_auditor.contract.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY
 
 if TYPE_CHECKING:
@@ -75,16 +76,8 @@ class StateReader:
         """`operation` (the API operation `name`, for the message) with its errors as SourceError."""
         try:
             return operation(*args, **params)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise SourceError(
-                f"DynamoDB {name} on {self._table} failed: {error.get('Message') or exc}",
-                code=error.get("Code", "Error"),
-            ) from exc
-        except BotoCoreError as exc:
-            raise SourceError(
-                f"DynamoDB {name} on {self._table} failed: {exc}", code=type(exc).__name__
-            ) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise dynamodb_error(exc, f"{name} on {self._table}") from exc
 
     def _query(self, **params: Any) -> list[dict[str, Any]]:
         def query() -> list[dict[str, Any]]:

@@ -89,6 +89,17 @@ def explain_claim_failure(t: Transition, old: Mapping[str, Any] | None) -> str |
     )
 
 
+def dynamodb_error(exc: ClientError | BotoCoreError, what: str) -> SourceError:
+    """A failed DynamoDB call (`what`: the operation, and where) as a SourceError with the service's
+    error code, or botocore's exception name for a failure before any answer."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return SourceError(
+            f"DynamoDB {what} failed: {error.get('Message') or exc}", code=error.get("Code", "Error")
+        )
+    return SourceError(f"DynamoDB {what} failed: {exc}", code=type(exc).__name__)
+
+
 class DynamoStateStore:
     """`StateStore` on one DynamoDB table (schema in `state_schema`, items in `state_codec`)."""
 
@@ -115,15 +126,9 @@ class DynamoStateStore:
         except ClientError as exc:
             if _condition_failed(exc):
                 raise
-            error = exc.response.get("Error", {})
-            raise SourceError(
-                f"DynamoDB {operation.__name__} failed: {error.get('Message') or exc}",
-                code=error.get("Code", "Error"),
-            ) from exc
+            raise dynamodb_error(exc, operation.__name__) from exc
         except BotoCoreError as exc:
-            raise SourceError(
-                f"DynamoDB {operation.__name__} failed: {exc}", code=type(exc).__name__
-            ) from exc
+            raise dynamodb_error(exc, operation.__name__) from exc
 
     def _query(self, **params: Any) -> Iterator[dict[str, Any]]:
         while True:
