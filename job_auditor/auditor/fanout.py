@@ -286,23 +286,15 @@ def _item_names(batch_input: Any) -> list[str]:
         return []
 
 
-def _item_sources(batch_input: Any) -> int:
-    try:
-        data = json.loads(batch_input) if isinstance(batch_input, str) else batch_input
-        return sum(len(i["sources"]) for i in data["Items"])
-    except (ValueError, TypeError, KeyError):
-        return 1
-
-
-def _item_accounts(batch_input: Any) -> Counter[str]:
-    """Account -> sources of a child's input; empty when unreadable."""
+def _item_accounts(batch_input: Any) -> Counter[str] | None:
+    """Account -> sources of a child's input ({"Items": [...]}); None when unreadable."""
     accounts: Counter[str] = Counter()
     try:
         data = json.loads(batch_input) if isinstance(batch_input, str) else batch_input
         for item in data["Items"]:
             accounts[str(item["account"])] += len(item["sources"])
     except (ValueError, TypeError, KeyError):
-        return Counter()
+        return None
     return accounts
 
 
@@ -336,10 +328,12 @@ def summarize(event: Mapping[str, Any], store: ItemStore | None) -> tuple[RunCou
         names = _item_names(result.get("Input"))
         reason = f"{result.get('Error') or status}: {result.get('Cause') or 'not started'}"
         failed_batches.append({"accountRegions": names, "status": status, "reason": reason[:1000]})
-        sources = _item_sources(result.get("Input"))
+        accounts = _item_accounts(result.get("Input"))
+        # An unreadable input still stands for at least one source that waits.
+        sources = 1 if accounts is None else sum(accounts.values())
         counts.fail(", ".join(names) or str(result.get("ExecutionArn", "a child execution")), reason, sources)
         counts.totals["SourceFailures"] += sources
-        for account, count in _item_accounts(result.get("Input")).items():
+        for account, count in (accounts or {}).items():
             counts.fail_account(account, count, [reason[:300]])
     map_error = event.get("mapError")
     if map_error:

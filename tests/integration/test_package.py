@@ -48,6 +48,17 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+def _install(wheel: Path, target: Path) -> Path:
+    """`wheel` installed with pip into `target` alone (no dependencies: this venv's serve)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return target
+
+
 def test_the_wheel_holds_the_package_with_its_data_and_nothing_of_the_repo(wheel: Path) -> None:
     # Given the built wheel / When its files are listed
     names = zipfile.ZipFile(wheel).namelist()
@@ -95,13 +106,7 @@ def test_a_three_line_app_outside_the_repo_synthesizes_with_the_installed_packag
     wheel: Path, tmp_path: Path
 ) -> None:
     # Given the wheel installed into a folder of its own (its dependencies are this venv's)
-    target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    target = _install(wheel, tmp_path / "site")
     app_dir = tmp_path / "my-app"
     app_dir.mkdir()
     app = _readme_app()
@@ -127,13 +132,7 @@ def test_a_three_line_app_outside_the_repo_synthesizes_with_the_installed_packag
 
 def test_the_installed_console_script_lists_the_commands(wheel: Path, tmp_path: Path) -> None:
     # Given the wheel installed into a folder of its own (its dependencies are this venv's)
-    target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    target = _install(wheel, tmp_path / "site")
     with zipfile.ZipFile(wheel) as archive:
         (entry_points,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
         assert "job-auditor = job_auditor.cli:main" in archive.read(entry_points).decode()
