@@ -2,7 +2,7 @@
 poller, at several sizes; plus the cold start. Prints a table, writes benchmarks/results/*.json (and a
 PNG of cost against history size when matplotlib is installed).
 
-    python -m benchmarks.run            # the full set (about 10 minutes on 2 cores)
+    python -m benchmarks.run            # the full set (about 20 minutes on 2 cores)
     python -m benchmarks.run --quick    # small sizes, one measured cycle (a few minutes)
 
 Figures only: nothing here asserts on time.
@@ -497,6 +497,14 @@ def main(argv: list[str] | None = None) -> int:
     fanout_report = fanout.report()
     fanout.print_report(fanout_report)
     args.out.with_name("fanout.json").write_text(json.dumps(fanout_report, indent=2))
+    # Organization mode's memory and CPU: Plan and Batch processes at 10 to 1,000 accounts.
+    from benchmarks import org_memory  # noqa: PLC0415
+
+    org_rows = org_memory.report(org_memory.QUICK_SIZES if args.quick else org_memory.SIZES)
+    org_memory.print_rows(org_rows)
+    args.out.with_name("org_memory.json").write_text(
+        json.dumps({"regions": org_memory.REGIONS, "rows": org_rows}, indent=2)
+    )
     try:
         from benchmarks.plot import plot  # noqa: PLC0415
 
