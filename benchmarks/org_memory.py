@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,40 +88,83 @@ class _Context:
         return 600_000  # less than the claim lease (CLAIM_LEASE_SECONDS, 900 s): Batch checks
 
 
-def _count_builds() -> tuple[Counter[str], list[int]]:
-    """Clients built, by service, and botocore sessions made: every client of boto3 or botocore is
-    built by `botocore.session.Session.create_client`, every session by its __init__."""
-    import botocore.session  # noqa: PLC0415
+class _Meter:
+    """What the process built (clients by service, botocore sessions), the most clients alive at once
+    (a client is alive until it is collected, garbage included: on AWS its TLS trust store lives as
+    long), and a stop past the RSS cap, as Lambda stops a function past its memory."""
 
-    clients: Counter[str] = Counter()
-    sessions = [0]
-    create, init = botocore.session.Session.create_client, botocore.session.Session.__init__
+    def __init__(self, cap_mb: float, reply: Any) -> None:
+        self.cap_mb, self.reply = cap_mb, reply
+        self.clients: Counter[str] = Counter()
+        self.sessions = 0
+        self.live: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.max_live = 0
+        self.invocations = 0
+        self.cpu_s = 0.0
+        self.since: float | None = None
+        self.import_cpu_s = 0.0
 
-    def counted_create(self: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
-        clients[service_name] += 1
-        return create(self, service_name, *args, **kwargs)
+    def install(self) -> None:
+        """Every client of boto3 or botocore is built by `botocore.session.Session.create_client`,
+        every session made by its __init__."""
+        import botocore.session  # noqa: PLC0415
 
-    def counted_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        sessions[0] += 1
-        init(self, *args, **kwargs)
+        create, init = botocore.session.Session.create_client, botocore.session.Session.__init__
+        meter = self
 
-    botocore.session.Session.create_client = counted_create  # type: ignore[method-assign]
-    botocore.session.Session.__init__ = counted_init  # type: ignore[method-assign]
-    return clients, sessions
+        def counted_create(session: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
+            client = create(session, service_name, *args, **kwargs)
+            meter.clients[service_name] += 1
+            meter.live.add(client)
+            return client
 
+        def counted_init(session: Any, *args: Any, **kwargs: Any) -> None:
+            meter.sessions += 1
+            init(session, *args, **kwargs)
 
-def _watch(cap_mb: float, report: Any) -> None:
-    """Stop the process (as Lambda does past its memory) once its RSS passes `cap_mb`."""
+        botocore.session.Session.create_client = counted_create  # type: ignore[method-assign,assignment]
+        botocore.session.Session.__init__ = counted_init  # type: ignore[method-assign,assignment]
+        threading.Thread(target=self._watch, daemon=True, name="meter").start()
 
-    def watch() -> None:
+    def _watch(self) -> None:
         while True:
+            self.max_live = max(self.max_live, len(self.live))
             rss = _status_mb("VmRSS")
-            if rss > cap_mb:
-                report({"overCap": True, "rssMb": round(rss, 1)})
+            if rss > self.cap_mb:
+                self.report({"overCap": True, "rssMb": round(rss, 1)})
                 os._exit(OVER_CAP)
             time.sleep(0.02)
 
-    threading.Thread(target=watch, daemon=True, name="rss-cap").start()
+    def report(self, extra: dict[str, Any]) -> None:
+        peak = round(_status_mb("VmHWM"), 1)  # before the trust store measurement adds to it
+        running = _cpu() - self.since if self.since is not None else 0.0
+        row = {
+            "peakRssMb": peak,
+            "importCpuS": round(self.import_cpu_s, 2),
+            "cpuS": round(self.cpu_s + running, 2),
+            "invocations": self.invocations,
+            "clients": dict(self.clients),
+            "sessions": self.sessions,
+            "maxLiveClients": max(self.max_live, len(self.live)),
+            "trustStoreMb": round(_trust_store_mb(), 3),
+            **extra,
+        }
+        self.reply.write(json.dumps(row) + "\n")
+
+
+def _trust_store_mb(samples: int = 10) -> float:
+    """What one client's TLS trust store takes, as botocore makes it: its own SSL context per client
+    (httpsession's `create_urllib3_context`), into which urllib3 loads the CA bundle (`get_cert_path`)
+    on the first HTTPS connection. The local endpoints are plain HTTP, so no client here loads one."""
+    from botocore.httpsession import create_urllib3_context, get_cert_path  # noqa: PLC0415
+
+    before = _status_mb("VmRSS")
+    contexts = []
+    for _ in range(samples):
+        context = create_urllib3_context()
+        context.load_verify_locations(get_cert_path(True))
+        contexts.append(context)
+    return (_status_mb("VmRSS") - before) / samples
 
 
 def child() -> None:
@@ -132,40 +176,23 @@ def child() -> None:
     job = json.loads(sys.stdin.readline())
     os.environ.update(job["env"])
     started_cpu = _cpu()
-    clients, sessions = _count_builds()
-    state: dict[str, Any] = {"invocations": 0, "cpuS": 0.0}
-
-    def report(extra: dict[str, Any]) -> None:
-        reply.write(
-            json.dumps(
-                {
-                    "peakRssMb": round(_status_mb("VmHWM"), 1),
-                    "importCpuS": state.get("importCpuS"),
-                    "cpuS": round(state["cpuS"] + (_cpu() - state["since"] if "since" in state else 0), 2),
-                    "invocations": state["invocations"],
-                    "clients": dict(clients),
-                    "sessions": sessions[0],
-                    **extra,
-                }
-            )
-            + "\n"
-        )
-
-    _watch(float(job["capMb"]), report)
+    meter = _Meter(float(job["capMb"]), reply)
+    meter.install()
     import time_machine  # noqa: PLC0415
 
     module, _, name = job["handler"].rpartition(".")
     handler = getattr(importlib.import_module(module), name)
-    state["importCpuS"] = round(_cpu() - started_cpu, 2)
+    meter.import_cpu_s = _cpu() - started_cpu
     outputs: list[Any] = []
     wall = time.perf_counter()
     with time_machine.travel(job["now"], tick=True):
         for event in job["events"]:
-            state["since"] = _cpu()
+            meter.since = _cpu()
             outputs.append(handler(event, _Context()))
-            state["cpuS"] += _cpu() - state.pop("since")
-            state["invocations"] += 1
-    report({"wallS": round(time.perf_counter() - wall, 1), "outputs": outputs})
+            meter.cpu_s += _cpu() - meter.since
+            meter.since = None
+            meter.invocations += 1
+    meter.report({"wallS": round(time.perf_counter() - wall, 1), "outputs": outputs})
 
 
 # -- the parent: the world, and one child per step ------------------------------------------------------
@@ -219,6 +246,12 @@ def _row(accounts: int, step: str, result: dict[str, Any]) -> dict[str, Any]:
         "clientsBuilt": sum(clients.values()),
         "clientsByService": clients,
         "sessionsBuilt": result["sessions"],
+        "maxLiveClients": result["maxLiveClients"],
+        "trustStoreMb": result["trustStoreMb"],
+        # On AWS every client alive also holds its TLS trust store (the local endpoints are HTTP).
+        "estimatedAwsPeakMb": round(
+            (result.get("rssMb") or result["peakRssMb"]) + result["maxLiveClients"] * result["trustStoreMb"]
+        ),
     }
 
 
@@ -256,15 +289,21 @@ def measure(moto: Any, accounts: int, code: Path, cap_mb: float) -> list[dict[st
 def print_rows(rows: Sequence[dict[str, Any]]) -> None:
     print("organization mode, 4 regions x the default kinds (benchmarks/org_memory.py):")
     print(
-        f"{'accounts':>8}  {'step':<38} {'peak RSS MB':>11} {'CPU s':>7} {'wall s':>7} {'clients':>8}"
-        " sessions"
+        f"{'accounts':>8}  {'step':<38} {'peak RSS MB':>11} {'AWS est. MB':>11} {'CPU s':>7} {'wall s':>7}"
+        f" {'clients':>7} {'alive':>6} {'sessions':>8}"
     )
     for r in rows:
-        rss = f">{r['peakRssMb']:.0f} cap" if r["overCap"] else f"{r['peakRssMb']:.0f}"
+        over = ">" if r["overCap"] else ""
         print(
-            f"{r['accounts']:>8}  {r['step']:<38} {rss:>11} {r['cpuS']:>7.2f} {r['wallS'] or '-':>7}"
-            f" {r['clientsBuilt']:>8} {r['sessionsBuilt']:>8}"
+            f"{r['accounts']:>8}  {r['step']:<38} {over + format(r['peakRssMb'], '.0f'):>11}"
+            f" {over + str(r['estimatedAwsPeakMb']):>11} {r['cpuS']:>7.2f} {r['wallS'] or '-':>7}"
+            f" {r['clientsBuilt']:>7} {r['maxLiveClients']:>6} {r['sessionsBuilt']:>8}"
         )
+    print(
+        "  AWS est.: the peak plus, for every client alive at once, its TLS trust store (botocore gives"
+        f" each client its own, {rows[0]['trustStoreMb'] if rows else 0:.2f} MB here); the local endpoints"
+        " are plain HTTP"
+    )
 
 
 def report(sizes: Sequence[int], code: Path = ROOT, cap_mb: float = DEFAULT_CAP_MB) -> list[dict[str, Any]]:
