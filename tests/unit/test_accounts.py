@@ -315,8 +315,10 @@ def _member_session(clients: AccountClients, account: str) -> botocore.session.S
 
 
 def test_member_accounts_share_one_loader_and_read_each_model_once() -> None:
-    # Given the clients of a run, counting what their loader reads from disk
+    # Given the clients of 100 member accounts (all kept), counting what their loader reads from disk
     clients = _clients()
+    members = _members(100)
+    clients.keep_at_least(len(members))
     loader = clients.sessions.loader
     reads: list[str] = []
     load_file = loader.file_loader.load_file
@@ -326,7 +328,6 @@ def test_member_accounts_share_one_loader_and_read_each_model_once() -> None:
         return load_file(path)
 
     loader.file_loader.load_file = counted
-    members = _members(100)
     # When the first member account's clients are built, then 99 more accounts'
     for service in ("bedrock", "bedrock-agent", "qconnect"):
         clients.for_account(members[0])(service, "us-east-1")
@@ -334,12 +335,12 @@ def test_member_accounts_share_one_loader_and_read_each_model_once() -> None:
     for account in members[1:]:
         clients.for_account(account)("bedrock", "us-west-2")
     # Then every member session holds the one loader, and no model was read again
-    assert all(_member_session(clients, a).get_component("data_loader") is loader for a in members)
+    sessions = [_member_session(clients, a) for a in members]
+    assert all(session.get_component("data_loader") is loader for session in sessions)
     assert any("bedrock" in path for path in first)
     assert reads == first
     # And each account's credentials are its own
-    credentials = {id(_member_session(clients, a).get_credentials()) for a in members}
-    assert len(credentials) == len(members)
+    assert len({id(session.get_credentials()) for session in sessions}) == len(members)
 
 
 def test_the_member_clients_kept_are_bounded_and_evicted_accounts_release_their_session() -> None:
