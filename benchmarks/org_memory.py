@@ -237,11 +237,12 @@ def _seed(world: Any, accounts: Sequence[str]) -> None:
 
 def _row(accounts: int, step: str, result: dict[str, Any]) -> dict[str, Any]:
     clients = result.get("clients") or {}
+    over = bool(result.get("overCap"))
     return {
         "accounts": accounts,
         "step": step,
-        "peakRssMb": result.get("rssMb") if result.get("overCap") else result["peakRssMb"],
-        "overCap": bool(result.get("overCap")),
+        "peakRssMb": result["rssMb"] if over else result["peakRssMb"],
+        "overCap": over,
         "cpuS": result["cpuS"],
         "importCpuS": result.get("importCpuS"),
         "wallS": result.get("wallS"),
@@ -253,11 +254,13 @@ def _row(accounts: int, step: str, result: dict[str, Any]) -> dict[str, Any]:
         "trustStoreMb": result["trustStoreMb"],
         "trustStoreCpuS": result["trustStoreCpuS"],
         # On AWS every client loads a TLS trust store on its first call and holds it while it is alive
-        # (the local endpoints are plain HTTP).
-        "estimatedAwsPeakMb": round(
-            (result.get("rssMb") or result["peakRssMb"]) + result["maxLiveClients"] * result["trustStoreMb"]
-        ),
-        "estimatedAwsCpuS": round(result["cpuS"] + sum(clients.values()) * result["trustStoreCpuS"], 1),
+        # (the local endpoints are plain HTTP). Not for a process stopped at the cap: it ran part of the step.
+        "estimatedAwsPeakMb": None
+        if over
+        else round(result["peakRssMb"] + result["maxLiveClients"] * result["trustStoreMb"]),
+        "estimatedAwsCpuS": None
+        if over
+        else round(result["cpuS"] + sum(clients.values()) * result["trustStoreCpuS"], 1),
     }
 
 
@@ -302,8 +305,8 @@ def print_rows(rows: Sequence[dict[str, Any]]) -> None:
         over = ">" if r["overCap"] else ""
         print(
             f"{r['accounts']:>8}  {r['step']:<38} {over + format(r['peakRssMb'], '.0f'):>11}"
-            f" {over + str(r['estimatedAwsPeakMb']):>8} {over + format(r['cpuS'], '.1f'):>7}"
-            f" {over + str(r['estimatedAwsCpuS']):>8} {r['wallS'] or '-':>7} {r['clientsBuilt']:>7}"
+            f" {r['estimatedAwsPeakMb'] or '-':>8} {over + format(r['cpuS'], '.1f'):>7}"
+            f" {r['estimatedAwsCpuS'] or '-':>8} {r['wallS'] or '-':>7} {r['clientsBuilt']:>7}"
             f" {r['maxLiveClients']:>6} {r['sessionsBuilt']:>8}"
         )
     if rows:
