@@ -1,9 +1,11 @@
 """`make bench`: the real handler against the simulator and moto, beside its lower bounds and a naive
-poller, at several sizes; plus the cold start. Prints a table, writes benchmarks/results/*.json (and a
+poller, at several sizes; plus the cold start, the fan-out's cost model and organization mode's memory
+and CPU per account (benchmarks/org_memory.py). Prints tables, writes benchmarks/results/*.json (and a
 PNG of cost against history size when matplotlib is installed).
 
-    python -m benchmarks.run            # the full set (about 20 minutes on 2 cores)
-    python -m benchmarks.run --quick    # small sizes, one measured cycle (a few minutes)
+    python -m benchmarks.run            # the full set (about 25 minutes on 2 cores, 15 of them
+                                        # organization mode at 1,000 accounts)
+    python -m benchmarks.run --quick    # small sizes, one measured cycle, 10 and 100 accounts
 
 Figures only: nothing here asserts on time.
 """
