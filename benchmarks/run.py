@@ -29,6 +29,7 @@ from benchmarks.cost import cost_model
 from benchmarks.scenario import LISTING_CLASSES, Scenario, listing_class
 from job_auditor.auditor.adapters.state_store import CLAIM_CONCURRENCY
 from job_auditor.contract.kinds import JOB_KINDS, default_kind_ids, job_clients
+from job_auditor.contract.state_schema import JOB_PREFIX, KEY_RANGE_END, source_partition
 from simulator.world import DEFAULT_START, MotoServer, World
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -271,9 +272,9 @@ def _window_query_pages(w: World, s: Scenario, summary: dict[str, Any]) -> int:
             TableName="job-auditor-state",
             KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
             ExpressionAttributeValues={
-                ":pk": {"S": f"SRC#{source['source']}"},
-                ":a": {"S": f"JOB#{start.replace('Z', '')}"},
-                ":b": {"S": "JOB#~"},
+                ":pk": {"S": source_partition(source["source"])},
+                ":a": {"S": f"{JOB_PREFIX}{start.replace('Z', '')}"},
+                ":b": {"S": f"{JOB_PREFIX}{KEY_RANGE_END}"},
             },
         )
         size = sum(item_size(i) for page in items for i in page["Items"])

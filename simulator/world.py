@@ -36,6 +36,7 @@ import time_machine
 from moto.server import ThreadedMotoServer
 
 from job_auditor.contract.kinds import job_clients
+from job_auditor.contract.state_schema import SOURCE_PREFIX
 from simulator import ControlPlane, SimClock, SimulatorServer
 from simulator.moto_accounts import (
     DEFAULT_ROLE_NAME,
@@ -372,7 +373,7 @@ class World:
 
     def pending_claims(self) -> set[str]:
         """Event ids of claimed transitions not yet confirmed as published."""
-        return {str(i["pendingEventId"]) for i in self.table_items("SRC#") if "pendingEventId" in i}
+        return {str(i["pendingEventId"]) for i in self.table_items(SOURCE_PREFIX) if "pendingEventId" in i}
 
     def table_items(self, prefix: str = "") -> Iterator[dict[str, Any]]:
         from boto3.dynamodb.types import TypeDeserializer  # noqa: PLC0415
