@@ -402,16 +402,14 @@ class Soak:
         return hook
 
     def _overlapping_run(self) -> None:
+        from job_auditor.auditor import wiring  # noqa: PLC0415
         from job_auditor.auditor.adapters.clients import ClientFactory  # noqa: PLC0415
-        from job_auditor.auditor.handler import build_auditor  # noqa: PLC0415
         from job_auditor.auditor.settings import load_settings  # noqa: PLC0415
 
         settings = load_settings()
-        auditor = build_auditor(settings, ClientFactory())
-        sources, _ = auditor.sources(
-            ACCOUNT, settings.audited_regions, settings.job_kinds, settings.configured_scopes
-        )
-        auditor.run(sources)
+        clients = ClientFactory()
+        plan = wiring.plan_run(settings, clients, ACCOUNT)
+        wiring.build_audit_step(settings, clients).run(plan)
 
     # -- the loop ---------------------------------------------------------------------------------
     def setup(self) -> None:
