@@ -9,7 +9,6 @@ account's session (its assumed-role credentials, refreshed by botocore) and clie
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -177,9 +176,7 @@ def audit_policy(settings: Settings) -> AuditPolicy:
     )
 
 
-def build_source_auditor(
-    settings: Settings, clients: ClientFactory, clock: Callable[[], datetime] = _clock
-) -> SourceAuditor:
+def build_source_auditor(settings: Settings, clients: ClientFactory) -> SourceAuditor:
     """The auditor of one source. `clients` serves the home account's state table, bus and topics; the
     job APIs are read with `clients.for_account(source.account)` (an AccountClients serves every
     member account; a plain ClientFactory only its own)."""
@@ -188,7 +185,7 @@ def build_source_auditor(
         store=build_store(settings, clients),
         publishers=build_publishers(settings, clients),
         policy=audit_policy(settings),
-        clock=clock,
+        clock=_clock,
     )
 
 
