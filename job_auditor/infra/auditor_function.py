@@ -20,6 +20,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from job_auditor.contract import handlers
 from job_auditor.contract.environment import scope_settings
 from job_auditor.infra import nag
 from job_auditor.infra.config import JobAuditorProps
@@ -29,7 +30,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # What the functions import: the package's own (CDK-free) __init__ and these subpackages. The CDK side
 # (infra, the CLI) and the schema files stay out of the asset.
 LAMBDA_PACKAGES = ("auditor", "contract", "slack_forwarder")
-HANDLER = "job_auditor.auditor.handler.lambda_handler"
+HANDLER = handlers.AUDITOR
 SERVICE_NAME = "job-auditor"
 METRICS_NAMESPACE = "JobAuditor"
 

@@ -14,7 +14,7 @@ CONTRACT = PACKAGE / "contract"
 LAMBDA_CODE = ("auditor", "contract", "slack_forwarder")
 CDK_SIDE = ("infra",)
 # Outside the asset too, but an operator's view of the function's own state and protocol: the CLI reads
-# the table through the auditor's codec and reader, runs `build_auditor` and replays through its
+# the table through the auditor's codec and reader, runs the auditor's wiring and replays through its
 # publishers, so that no key format or event shape exists twice. The functions never import it.
 OPERATOR_SIDE = ("cli",)
 
