@@ -190,3 +190,30 @@ def bedrock_only(synth_variant: Callable[[str], Synth]) -> Synth:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+def role_policies(synth: Synth, role: Any) -> list[dict[str, Any]]:
+    """Every AWS::IAM::Policy attached to `role`: its default policy and the policies of the job kinds
+    that exist only where the kind is offered."""
+    role_id = synth.logical_id(role)
+    return [
+        p
+        for p in synth.resources("AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}]
+    ]
+
+
+def role_statements(synth: Synth, role: Any) -> list[dict[str, Any]]:
+    """Every statement of every policy attached to `role`."""
+    return [s for p in role_policies(synth, role) for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def conditional_statements(synth: Synth, role: Any) -> dict[str, list[dict[str, Any]]]:
+    """The statements of `role`'s conditional policies, by the expression of their condition."""
+    conditions = synth.json.get("Conditions", {})
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for policy in role_policies(synth, role):
+        if "Condition" in policy:
+            expression = dumps(conditions[policy["Condition"]])
+            grouped.setdefault(expression, []).extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return grouped
