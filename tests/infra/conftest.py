@@ -87,6 +87,19 @@ MEMBER_CONTEXT: dict[str, object] = {
     "memberExternalId": "acme-job-auditor",
     "auditorRoleArn": HUB_ROLE_ARN,
 }
+# Reach: Microsoft Teams alone (no Slack), and PagerDuty paged through an API destination for the
+# default categories, one named status and stuck alerts.
+TEAMS_TEAM_ID = "00000000-1111-2222-3333-444444444444"
+TEAMS_TENANT_ID = "55555555-6666-7777-8888-999999999999"
+REACH_CONTEXT: dict[str, object] = {
+    "stackName": "JobAuditorReach",
+    "teamsTeamId": TEAMS_TEAM_ID,
+    "teamsChannelId": "19:0123456789abcdef0123456789abcdef@thread.tacv2",
+    "teamsTenantId": TEAMS_TENANT_ID,
+    "alertDestination": "pagerduty",
+    "alertSecret": "job-auditor/pagerduty",
+    "alertStatuses": "Stopped",
+}
 
 
 @dataclass(frozen=True)
@@ -141,6 +154,7 @@ def synth_variant(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], S
         "accounts": ACCOUNTS_CONTEXT,
         "organization": ORGANIZATION_CONTEXT,
         "member": MEMBER_CONTEXT,
+        "reach": REACH_CONTEXT,
     }
 
     def get(name: str) -> Synth:
@@ -181,6 +195,11 @@ def organization(synth_variant: Callable[[str], Synth]) -> Synth:
 def member(synth_variant: Callable[[str], Synth]) -> Synth:
     """The member stack of MEMBER_CONTEXT (its app also holds the hub)."""
     return synth_variant("member")
+
+
+@pytest.fixture(scope="session")
+def reach(synth_variant: Callable[[str], Synth]) -> Synth:
+    return synth_variant("reach")
 
 
 @pytest.fixture(scope="session")
