@@ -22,8 +22,6 @@ from enum import StrEnum
 from typing import Any
 
 from aws_cdk import Duration, Fn, RemovalPolicy, SecretValue
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sns as sns
@@ -32,7 +30,7 @@ from constructs import Construct
 from job_auditor.contract.environment import STUCK_TRANSITION
 from job_auditor.contract.kinds import JOB_KINDS, StatusCategory
 from job_auditor.infra import nag
-from job_auditor.infra.dead_letter_queue import dead_letter_queue
+from job_auditor.infra.dead_letter_queue import dead_letter_queue, undelivered_alarm
 
 
 class AlertPreset(StrEnum):
@@ -284,24 +282,12 @@ class AlertDestination(Construct):
                 )
             )
             self.rules[severity.name] = rule
-        self._alarm(alarm_topic)
-
-    def _alarm(self, alarm_topic: sns.ITopic | None) -> None:
-        self.alarm = self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-            period=Duration.minutes(5), statistic="Maximum"
-        ).create_alarm(
+        self.alarm = undelivered_alarm(
             self,
-            "UndeliveredAlarm",
-            alarm_description=(
+            self.dead_letter_queue,
+            description=(
                 "A job-auditor page could not be delivered to the paging endpoint (EventBridge retried "
                 "for a day); the event is in the alert destination's dead-letter queue."
             ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_topic=alarm_topic,
         )
-        if alarm_topic is not None:
-            action = cw_actions.SnsAction(alarm_topic)
-            self.alarm.add_alarm_action(action)
-            self.alarm.add_ok_action(action)

@@ -20,7 +20,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from job_auditor.contract.environment import OR_KEY
-from job_auditor.infra.teams_channel import MicrosoftTeamsChannel
+from job_auditor.infra.teams_channel import DENY_ALL, MicrosoftTeamsChannel, relay_only_role
 
 
 class NotificationKey(Construct):
@@ -125,14 +125,7 @@ class Notifications(Construct):
             enforce_ssl=True,
         )
         if slack_workspace_id and slack_channel_id:
-            # The channel only relays notifications: its role has no permissions and the guardrail
-            # denies everything, so nobody can run AWS commands from Slack through it.
-            channel_role = iam.Role(
-                self,
-                "SlackChannelRole",
-                assumed_by=iam.ServicePrincipal("chatbot.amazonaws.com"),
-                description="job-auditor Slack channel: relays notifications only",
-            )
+            channel_role = relay_only_role(self, "SlackChannelRole", "Slack")
             self.slack_channel = chatbot.SlackChannelConfiguration(
                 self,
                 "SlackChannel",
@@ -141,7 +134,7 @@ class Notifications(Construct):
                 slack_channel_id=slack_channel_id,
                 notification_topics=[self.chat_topic],
                 role=channel_role,
-                guardrail_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AWSDenyAll")],
+                guardrail_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(DENY_ALL)],
             )
         if teams_team_id and teams_channel_id and teams_tenant_id:
             self.teams_channel = MicrosoftTeamsChannel(

@@ -14,6 +14,20 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+# The AWS-managed policy denying everything: the guardrail of every job-auditor chat channel.
+DENY_ALL = "AWSDenyAll"
+
+
+def relay_only_role(scope: Construct, construct_id: str, channel: str) -> iam.Role:
+    """The role of a chat channel configuration that only relays notifications: no permissions at all
+    (with `DENY_ALL` as its guardrail, nobody can run AWS commands from the chat through it)."""
+    return iam.Role(
+        scope,
+        construct_id,
+        assumed_by=iam.ServicePrincipal("chatbot.amazonaws.com"),
+        description=f"job-auditor {channel} channel: relays notifications only",
+    )
+
 
 class MicrosoftTeamsChannel(Construct):
     """A Teams channel configuration that relays `topic`'s notifications and can do nothing else.
@@ -32,14 +46,7 @@ class MicrosoftTeamsChannel(Construct):
         tenant_id: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        # As for Slack: the role has no permissions and the guardrail denies everything, so nobody can
-        # run AWS commands from Teams through this channel.
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("chatbot.amazonaws.com"),
-            description="job-auditor Microsoft Teams channel: relays notifications only",
-        )
+        self.role = relay_only_role(self, "Role", "Microsoft Teams")
         self.configuration = chatbot.CfnMicrosoftTeamsChannelConfiguration(
             self,
             "Configuration",
@@ -49,7 +56,5 @@ class MicrosoftTeamsChannel(Construct):
             teams_tenant_id=tenant_id,
             iam_role_arn=self.role.role_arn,
             sns_topic_arns=[topic.topic_arn],
-            guardrail_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name("AWSDenyAll").managed_policy_arn
-            ],
+            guardrail_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(DENY_ALL).managed_policy_arn],
         )
