@@ -13,6 +13,8 @@ The rule, for one service in one region:
 - a service the endpoint data does not list in any partition (bedrock-agent: the legacy data stopped
   growing before it) is offered wherever the service it belongs to is (`OFFERED_WITHIN`): Knowledge
   Bases for Amazon Bedrock do not exist where Bedrock does not;
+- a global service (only a partition endpoint such as `aws-global`: Organizations, IAM) is offered
+  in every region of the partitions that have it;
 - otherwise the service is offered exactly in the regions the data lists for it in that partition
   (none in a partition that has no entry for it: Bedrock in the China regions, Q in Connect outside
   the commercial partition).
@@ -58,13 +60,15 @@ def _regions(service: str, partition: str) -> frozenset[str]:
 
 
 @functools.cache
+def _endpoints(service: str, partition: str) -> frozenset[str]:
+    """Every endpoint of the service in the partition, the non-regional ones (`aws-global`) included."""
+    return frozenset(_session().get_available_regions(service, partition, allow_non_regional=True))
+
+
+@functools.cache
 def _listed(service: str) -> bool:
     """Whether the endpoint data has an entry for `service` in any partition."""
-    session = _session()
-    return any(
-        session.get_available_regions(service, partition, allow_non_regional=True)
-        for partition in session.get_available_partitions()
-    )
+    return any(_endpoints(service, partition) for partition in _session().get_available_partitions())
 
 
 @functools.cache
@@ -79,7 +83,9 @@ def service_offered(service: str, region: str) -> bool:
     if not _listed(service):
         within = OFFERED_WITHIN.get(service)
         return within is None or service_offered(within, region)
-    return region in _regions(service, partition)
+    regional = _regions(service, partition)
+    # A global service (Organizations, IAM) has only a partition endpoint: offered in every region.
+    return region in regional or (not regional and bool(_endpoints(service, partition)))
 
 
 def kind_services(spec: JobKindSpec) -> tuple[str, ...]:

@@ -66,6 +66,17 @@ def test_a_region_or_service_botocore_does_not_know_gets_the_benefit_of_the_doub
     assert all(offered(unknown, r) for r in partition_regions())
 
 
+def test_a_global_service_is_offered_in_every_region_of_its_partitions() -> None:
+    # Organizations has a partition endpoint (aws-global) and no regional one
+    assert BOTOCORE.get_available_regions("organizations", "aws") == []
+    assert all(
+        service_offered("organizations", r) for r in partition_regions(["aws", "aws-us-gov", "aws-cn"])
+    )
+    # and the auditor's own regional services are offered wherever botocore lists a region
+    for service in ("dynamodb", "events", "sns", "sts"):
+        assert all(service_offered(service, r) for r in partition_regions(["aws", "aws-us-gov", "aws-cn"]))
+
+
 def test_not_offered_regions_lists_every_known_region_where_the_kind_is_not_offered() -> None:
     every = partition_regions()
     assert set(not_offered_regions(QCONNECT)) == {r for r in every if not offered(QCONNECT, r)}
