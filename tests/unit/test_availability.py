@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
-from datetime import datetime
 
 import botocore.session
 import pytest
@@ -13,7 +11,6 @@ import pytest
 from job_auditor import availability
 from job_auditor.auditor.adapters.clients import ServiceNotOffered
 from job_auditor.auditor.domain.jobs import Source
-from job_auditor.auditor.ports import Listing
 from job_auditor.availability import (
     kind_services,
     not_offered_regions,
@@ -24,7 +21,7 @@ from job_auditor.availability import (
     service_offered,
 )
 from job_auditor.contract.kinds import JOB_KINDS, DiscoveryStep, default_kind_ids
-from tests.fakes import T0, FakeJob, FakeJobApi, Harness
+from tests.fakes import T0, Clock, FakeJob, FakeJobApi, Harness
 
 IMPORT = JOB_KINDS["bedrock-model-import"]
 QCONNECT = JOB_KINDS["qconnect-import"]
@@ -107,28 +104,23 @@ def test_the_plan_skips_pairs_not_offered_and_logs_each_once(caplog: pytest.LogC
     assert not note_not_offered(QCONNECT, "eu-west-1")
 
 
+def _not_offered_here(scope: Source) -> None:
+    """As AWS: a kind's call in a region that does not offer it finds no endpoint."""
+    for service in kind_services(scope.spec):
+        if not service_offered(service, scope.region):
+            raise ServiceNotOffered(service, scope.region)
+
+
 class RegionalJobApi(FakeJobApi):
-    """The fake job APIs as AWS has them: a kind's calls in a region that does not offer it find no
-    endpoint (every call of a run the plan did not prune fails)."""
+    """The fake job APIs as AWS has them: every call of a kind in a region that does not offer it fails
+    (job calls through the fault hook, scope discovery here, since its hook is not told the scope)."""
 
-    def _check(self, scope: Source) -> None:
-        for service in kind_services(scope.spec):
-            if not service_offered(service, scope.region):
-                raise ServiceNotOffered(service, scope.region)
-
-    def list_jobs(
-        self,
-        source: Source,
-        created_after: datetime | None,
-        should_stop: Callable[[], bool] | None = None,
-        status: str | None = None,
-        created_before: datetime | None = None,
-    ) -> Listing:
-        self._check(source)
-        return super().list_jobs(source, created_after, should_stop, status, created_before)
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self.faults.append(lambda _operation, source: _not_offered_here(source) if source else None)
 
     def list_scope(self, scope: Source, step: DiscoveryStep, parent_ids: tuple[str, ...]) -> list[str]:
-        self._check(scope)
+        _not_offered_here(scope)
         return super().list_scope(scope, step, parent_ids)
 
 
