@@ -6,13 +6,14 @@ accounts in turn (does a warm worker keep accumulating accounts?).
     python -m benchmarks.org_memory --accounts 100     # one size (repeatable)
     python -m benchmarks.org_memory --code OTHER_TREE  # the Lambda's code from another checkout
 
-Each step runs in a fresh process, as a Lambda execution environment runs it: the real handler
-(`job_auditor.auditor.fanout`'s Plan and Batch), its logs and metrics to /dev/null. The world is the
-integration tests' (`simulator.world.World`): the simulator serves the job APIs, moto DynamoDB and STS,
-every member account has its member role in moto's IAM and is read through moto's AssumeRole, for
-real. Every account-region holds what tests/integration/test_fanout_end_to_end.py gives it: a Q in
-Connect knowledge base and a Bedrock knowledge base with one data source, so Plan discovers and a
-Batch audits the five default kinds (the three job API clients) in each of 4 regions.
+Each step runs in a fresh process, as a Lambda execution environment runs it: the handler the state
+machine's task names (`job_auditor.contract.handlers`: PLAN, BATCH), its logs and metrics to
+/dev/null. The world is the integration tests' (`simulator.world.World`): the simulator serves the
+job APIs, moto DynamoDB and STS, every member account has its member role in moto's IAM and is read
+through moto's AssumeRole, for real. Every account-region holds what
+tests/integration/test_fanout_end_to_end.py gives it: a Q in Connect knowledge base and a Bedrock
+knowledge base with one data source, so Plan discovers and a Batch audits the five default kinds (the
+three job API clients) in each of 4 regions.
 
 Peak RSS is the process's high-water mark (VmHWM, imports included: what Lambda reports as Max Memory
 Used); CPU is user + system time of the invocations alone. A process whose RSS passes `--cap-mb` is
@@ -49,10 +50,6 @@ ITEMS_PER_BATCH = 20
 # Batches a warm worker audits in turn (each of other accounts): 200 account-regions, twice the cache
 # bound of adapters/accounts.py, so a warm worker's growth (or its absence) shows.
 WARM_BATCHES = 10
-# The Lambda handlers the state machine's tasks name (job_auditor.infra.fanout's PLAN_HANDLER and
-# BATCH_HANDLER; tests/infra/test_fanout.py keeps them equal).
-PLAN_HANDLER = "job_auditor.auditor.fanout.plan_handler"
-BATCH_HANDLER = "job_auditor.auditor.fanout.batch_handler"
 # A stopped process's exit status.
 OVER_CAP = 3
 # Machine protection, not a Lambda limit: the code before the shared loader needed ~14 MB per account.
@@ -267,6 +264,7 @@ def _row(accounts: int, step: str, result: dict[str, Any]) -> dict[str, Any]:
 def measure(moto: Any, accounts: int, code: Path, cap_mb: float) -> list[dict[str, Any]]:
     """Plan, one Batch, and a warm Batch worker at `accounts` accounts (the home account and members)."""
     from job_auditor.auditor.domain.batches import batches  # noqa: PLC0415
+    from job_auditor.contract import handlers  # noqa: PLC0415
     from simulator.world import DEFAULT_START, World  # noqa: PLC0415
 
     members = [f"2{n:011d}" for n in range(1, accounts)]
@@ -278,18 +276,18 @@ def measure(moto: Any, accounts: int, code: Path, cap_mb: float) -> list[dict[st
     ) as world:
         _seed(world, [world.account, *members])
         common = {"env": world.environment(), "now": world.now().isoformat(), "capMb": cap_mb}
-        plan = _run_child(code, {**common, "handler": PLAN_HANDLER, "events": [{"executionName": "bench"}]})
+        plan = _run_child(code, {**common, "handler": handlers.PLAN, "events": [{"executionName": "bench"}]})
         rows = [_row(accounts, "plan", plan)]
         if plan.get("overCap"):
             return rows
         (plan_out,) = plan["outputs"]
         cut = batches(plan_out["items"], ITEMS_PER_BATCH)
-        one = _run_child(code, {**common, "handler": BATCH_HANDLER, "events": [{"Items": cut[0]}]})
+        one = _run_child(code, {**common, "handler": handlers.BATCH, "events": [{"Items": cut[0]}]})
         rows.append(_row(accounts, f"batch ({len(cut[0])} account-regions)", one))
         warm = cut[:WARM_BATCHES]
         if len(warm) > 1:
             events = [{"Items": batch} for batch in warm]
-            result = _run_child(code, {**common, "handler": BATCH_HANDLER, "events": events})
+            result = _run_child(code, {**common, "handler": handlers.BATCH, "events": events})
             ars = sum(len(batch) for batch in warm)
             rows.append(_row(accounts, f"warm batch x{len(warm)} ({ars} account-regions)", result))
         return rows
