@@ -22,7 +22,7 @@ from rich.console import Console
 
 from job_auditor.auditor.adapters.state_reader import StateReader
 from job_auditor.auditor.ports import SourceError
-from job_auditor.cli import cli, render, views
+from job_auditor.cli import cli, permissions, render, views
 from job_auditor.cli.commands import _read_env_file
 from job_auditor.cli.render import Column, field, left, prefix, right
 from job_auditor.cli.resources import ResourceError, Resources, Target
@@ -330,3 +330,21 @@ def test_the_run_summary_prints_as_the_other_commands_do() -> None:
     assert source["stoppedEarly"] is True and source["result"] == "stopped early"
     assert source["transitionsByStatus"] == {"COMPLETE": 1}  # data keys (statuses) stay as they are
     assert not [k for k in source if "_" in k]
+
+
+# -- the README says what the code does ------------------------------------------------------------
+def _fenced_after(text: str, marker: str, language: str = "") -> str:
+    start = text.index(f"```{language}\n", text.index(marker)) + len(language) + 4
+    return text[start : text.index("```", start)]
+
+
+def test_the_readme_shows_the_golden_captures_and_the_policy_the_cli_prints() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## The `job-auditor` CLI") : readme.index("## How it works")]
+    golden = ROOT / "tests" / "integration" / "golden_cli"
+    assert _fenced_after(section, "What a person sees") == (golden / "status-80.txt").read_text()
+    assert _fenced_after(section, "and at 120 columns") == (golden / "history-120.txt").read_text()
+    policy = permissions.policy(["status", "jobs", "history", "replay"], permissions.PLACEHOLDERS)
+    assert json.loads(_fenced_after(section, "**Permissions.**", "json")) == policy
+    for code in ("`0` ok", "`1` error", "`2` usage", "`3` partial"):
+        assert code in section
