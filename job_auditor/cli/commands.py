@@ -449,15 +449,24 @@ def _can_ask() -> bool:
     return sys.stdin.isatty()
 
 
-def _confirm_notify(count: int, yes: bool) -> None:
-    """People are about to get notifications again: they say so, or --yes does."""
+_LISTED_BEFORE_ASKING = 10
+
+
+def _confirm_notify(rows: Sequence[dict[str, Any]], yes: bool) -> None:
+    """People are about to get notifications again: they see which (on stderr, so that JSON output
+    stays whole) and say so, or --yes does."""
     if yes:
         return
     if not _can_ask():
         raise Refused(
             "--notify sends people the notifications again: confirm with --yes when not at a terminal"
         )
-    question = f"Send {plural(count, 'notification')} to the topic's subscribers (email, chat) again?"
+    for row in rows[:_LISTED_BEFORE_ASKING]:
+        job = row["jobName"] or row["jobId"]
+        click.echo(f"  {row['observedAt']}  {job}  {row['transition']} -> {row['status']}", err=True)
+    if len(rows) > _LISTED_BEFORE_ASKING:
+        click.echo(f"  ... and {len(rows) - _LISTED_BEFORE_ASKING} more (--dry-run lists them all)", err=True)
+    question = f"Send {plural(len(rows), 'notification')} to the topic's subscribers (email, chat) again?"
     if not click.confirm(question, default=False, err=True):
         raise click.ClickException("nothing sent")
 
@@ -547,7 +556,7 @@ def replay(
     delivered: dict[str, set[str]] = {}
     if not dry_run and found.transitions:
         if notify:
-            _confirm_notify(len(found.transitions), yes)
+            _confirm_notify(found.rows, yes)
         delivered = _publish(resources, found, event_source, notify)
     rows = views.sent_rows(found.rows, delivered)
     failed = {name: len(rows) - len(ids) for name, ids in delivered.items() if len(ids) < len(rows)}

@@ -178,13 +178,22 @@ def _one_job(reader: StateReader, sources: Sequence[str], job: str) -> tuple[str
     by_id = [(key, item) for key, item in matches if job in (item.get("jobId"), item.get("jobArn"))]
     chosen = by_id or matches
     if len(chosen) > 1:
-        lines = [
-            f"  {item.get('jobId')}  {key}  created {_iso_of(item.get('createdAt'))}  {item.get('status')}"
-            for key, item in chosen
-        ]
+        # Two lines a job, to read in an 80-column terminal; the account and region if they differ.
+        # A source key is account/region/kind[/scope ids] (Source.key).
+        places = {"/".join(key.split("/")[:2]) for key, _ in chosen}
+        lines = []
+        for key, item in chosen:
+            account, region, kind = [*key.split("/"), "", "", ""][:3]
+            place = f" in {account}/{region}" if len(places) > 1 else ""
+            created = _iso_of(item.get("createdAt"))
+            lines += [
+                f"  {item.get('jobId')}",
+                f"      {kind}{place}, {item.get('status')}, created {created}",
+            ]
         raise Ambiguous(
-            f"{job!r} names {len(chosen)} jobs; name one by its id or ARN "
-            "(or narrow with --kind, --account):\n" + "\n".join(lines)
+            f"{job!r} names {len(chosen)} jobs; name one by its id or ARN:\n"
+            + "\n".join(lines)
+            + "\n(or narrow with --kind or --account)"
         )
     return chosen[0]
 

@@ -14,6 +14,7 @@ import faulthandler
 import sys
 from datetime import datetime
 from types import SimpleNamespace
+from unittest.mock import patch
 
 import time_machine
 from botocore.retries import bucket
@@ -24,9 +25,11 @@ def main(argv: list[str]) -> None:
     from job_auditor.cli import main as cli_main
 
     faulthandler.dump_traceback_later(60, exit=True)
-    service.time = SimpleNamespace(monotonic=lambda: 0.0)  # type: ignore[assignment]
-    bucket.Clock.current_time = lambda _: time_machine.escape_hatch.time.time()  # type: ignore[method-assign]
-    with time_machine.travel(datetime.fromisoformat(argv[0]), tick=False):
+    with (
+        patch.object(service, "time", SimpleNamespace(monotonic=lambda: 0.0)),
+        patch.object(bucket.Clock, "current_time", lambda _: time_machine.escape_hatch.time.time()),
+        time_machine.travel(datetime.fromisoformat(argv[0]), tick=False),
+    ):
         cli_main(argv[1:])
 
 

@@ -408,6 +408,7 @@ def test_notify_asks_first_and_refuses_without_a_terminal(make_world: Any, monke
     # Then nothing is sent (exit 1), and the question said how many people would hear of what
     assert declined.exit_code == 1 and "Error: nothing sent" in declined.output
     assert "Send 1 notification to the topic's subscribers (email, chat) again? [y/N]" in declined.output
+    assert "llama-import  status-changed -> Completed" in declined.output
     assert s.w.drain(replays) == [] and s.w.notifications_received() == []
     # When they accept, the transition goes to the bus and the topic
     accepted = _invoke(*args, input="y\n")
@@ -481,3 +482,16 @@ def test_iam_policy_names_the_stacks_resources(make_world: Any) -> None:
     assert stack["Resource"] == ["arn:${Partition}:cloudformation:${Region}:${Account}:stack/${StackName}/*"]
     table = "arn:${Partition}:dynamodb:${Region}:${Account}:table/${StateTableName}"
     assert query["Resource"] == [table, f"{table}/index/*"] and checkpoints["Resource"] == [table]
+
+
+def test_a_run_with_a_failed_source_exits_3_and_names_it(make_world: Any) -> None:
+    s = _story(make_world)
+    # Given a job API that denies the copy jobs' list
+    s.w.plane.faults.deny(operation="ListModelCopyJobs")
+    # When one run is made from here
+    result = _invoke("run", "--once")
+    # Then it ran (the other sources are audited), says which source failed, and exits 3
+    assert result.exit_code == 3, result.output
+    assert "run partial-failure" in result.output
+    assert "failed: 123456789012/us-east-1/bedrock-model-copy: AccessDeniedException" in result.output
+    assert "Error: run partial-failure: 1 source failed" in result.output
