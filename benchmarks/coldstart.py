@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from job_auditor.contract import handlers
+
 
 def _services() -> tuple[str, ...]:
     """The state and publishing clients, and every client the default kinds and their scope discovery
@@ -28,10 +30,11 @@ def _services() -> tuple[str, ...]:
 
 SERVICES = _services()
 
+# The runtime imports the function's handler module by its Handler name (HANDLER, set below).
 _HANDLER = """
-import json, time
+import importlib, json, time
 t0 = time.perf_counter()
-import job_auditor.auditor.handler
+importlib.import_module(HANDLER.rsplit(".", 1)[0])
 t1 = time.perf_counter()
 from job_auditor.auditor.adapters.clients import ClientFactory
 factory = ClientFactory()
@@ -74,7 +77,7 @@ def _env(root: Path, task_root: str) -> dict[str, str]:
 
 
 def _once(code: str, env: dict[str, str]) -> dict[str, float]:
-    script = f"SERVICES = {SERVICES!r}\n{code}"
+    script = f"SERVICES = {SERVICES!r}\nHANDLER = {handlers.AUDITOR!r}\n{code}"
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, timeout=120
     )

@@ -29,6 +29,7 @@ from benchmarks.cost import cost_model
 from benchmarks.scenario import LISTING_CLASSES, Scenario, listing_class
 from job_auditor.auditor.adapters.state_store import CLAIM_CONCURRENCY
 from job_auditor.contract.kinds import JOB_KINDS, default_kind_ids, job_clients
+from job_auditor.contract.state_schema import JOB_PREFIX, KEY_RANGE_END, source_partition
 from simulator.world import DEFAULT_START, MotoServer, World
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,17 +167,17 @@ def _list_calls_by_kind(
     return by_kind, sum(b["apiBound"] for b in bounds.values()) + s.discovery_bound()
 
 
-def _ddb_minimum(summary: dict[str, Any], window_query_pages: int) -> int:
+def _ddb_minimum(summary: dict[str, Any], window_query_pages: int, scopes: int) -> int:
     """The fewest DynamoDB requests the claim design can make (see docs/performance.md):
     per source the checkpoint read, the in-flight and pending index reads, the window's query pages,
     the checkpoint write and the last-audit write; per transition two conditional writes (the claim,
     and clearing it only while it is still this run's); the history puts at 25 per BatchWriteItem,
-    per source."""
+    per source; per discovered scope the planner's read of its mark."""
     total = 0
     for source in summary["sources"]:
         t = int(source["transitions"])
         total += 4 + 1 + 1 + 2 * t + math.ceil(t / 25)
-    return total + window_query_pages - len(summary["sources"])
+    return total + window_query_pages - len(summary["sources"]) + scopes
 
 
 def _auditor_row(s: Scenario, w: World, answer: dict[str, Any], ddb_pages: int) -> dict[str, Any]:
@@ -187,7 +188,7 @@ def _auditor_row(s: Scenario, w: World, answer: dict[str, Any], ddb_pages: int) 
     per_source_t = [int(x["transitions"]) for x in summary["sources"]]
     rechecked = sum(int(x["jobs_rechecked"]) for x in summary["sources"])
     ddb = _calls(meter, "dynamodb.")
-    ddb_min = _ddb_minimum(summary, ddb_pages)
+    ddb_min = _ddb_minimum(summary, ddb_pages, s.discovered_scopes())
     return {
         "transitions": transitions,
         "listCalls": _job_api_calls(meter, "List"),
@@ -271,9 +272,9 @@ def _window_query_pages(w: World, s: Scenario, summary: dict[str, Any]) -> int:
             TableName="job-auditor-state",
             KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
             ExpressionAttributeValues={
-                ":pk": {"S": f"SRC#{source['source']}"},
-                ":a": {"S": f"JOB#{start.replace('Z', '')}"},
-                ":b": {"S": "JOB#~"},
+                ":pk": {"S": source_partition(source["source"])},
+                ":a": {"S": f"{JOB_PREFIX}{start.replace('Z', '')}"},
+                ":b": {"S": f"{JOB_PREFIX}{KEY_RANGE_END}"},
             },
         )
         size = sum(item_size(i) for page in items for i in page["Items"])

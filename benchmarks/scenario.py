@@ -296,11 +296,16 @@ class Scenario:
         resource per level here, one page)."""
         return sum(len(plan.spec.discovery) for plan in self.plans.values())
 
+    def discovered_scopes(self) -> int:
+        """Scopes the planner discovers per run (one account and region, each kind with discovery),
+        each with one read of its mark (audited before?)."""
+        return sum(1 for plan in self.plans.values() if plan.spec.discovery)
+
     def discovery_ops(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(op for plan in self.plans.values() for op in plan.discovery_ops()))
 
     def _status_calls(self, w: World, kind: str, before: datetime | None) -> int:
-        """The sweep's status-filtered lists (service._list): one listing per in-progress status,
+        """The sweep's status-filtered lists (SourceAuditor._list): one listing per in-progress status,
         created before the sweep's start where the API takes that filter, every page of it."""
         plan = self.plans[kind]
         spec = plan.spec

@@ -9,6 +9,7 @@ handler's logs and EMF metrics go to /dev/null).
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import resource
@@ -75,17 +76,20 @@ def main() -> None:
     session = boto3.session.Session()
     invoke: Any
     if mode == "auditor":
-        from job_auditor.auditor import handler  # noqa: PLC0415
+        from job_auditor.auditor import wiring  # noqa: PLC0415
         from job_auditor.auditor.adapters.clients import ClientFactory  # noqa: PLC0415
+        from job_auditor.contract import handlers  # noqa: PLC0415
         from job_auditor.contract.state_schema import INDEXES  # noqa: PLC0415
 
         meter = Meter(indexes=[(i.partition_key, i.sort_key) for i in INDEXES])
         meter.attach(session)
-        factory = ClientFactory(session=session)
-        handler._clients = lambda *_: factory  # type: ignore[assignment]  # the metered session
+        wiring.reset(ClientFactory(session=session))  # the metered session, for every run
+        # The handler as the Lambda runtime finds it: by its Handler name.
+        module, function = handlers.AUDITOR.rsplit(".", 1)
+        lambda_handler = getattr(importlib.import_module(module), function)
 
         def invoke() -> Any:
-            return handler.lambda_handler({"source": "aws.scheduler"}, _Context())
+            return lambda_handler({"source": "aws.scheduler"}, _Context())
     else:
         from benchmarks.naive import NaivePoller  # noqa: PLC0415
         from job_auditor.contract.kinds import default_kind_ids  # noqa: PLC0415

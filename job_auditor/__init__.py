@@ -2,7 +2,8 @@
 
 `from job_auditor import JobAuditor` gives the CDK construct (`job_auditor.infra`). The Lambda functions
 ship `job_auditor.auditor`, `job_auditor.contract` and `job_auditor.slack_forwarder` with this file and
-nothing else, so importing the package stays free of aws-cdk-lib: the CDK names load on first use.
+`job_auditor.availability` (shared with the CDK side) and nothing else, so importing the package stays
+free of aws-cdk-lib: the CDK names load on first use.
 """
 
 from __future__ import annotations

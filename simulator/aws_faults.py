@@ -37,6 +37,7 @@ from botocore.hooks import BaseEventHooks
 from botocore.model import OperationModel
 
 from job_auditor.auditor.adapters.clients import ClientFactory
+from job_auditor.contract.state_schema import CHECKPOINT_SK
 
 # Where an invocation can be made to crash, by name (event, and what the point means).
 CRASH_POINTS: dict[str, tuple[str, str]] = {
@@ -288,7 +289,8 @@ class AwsFaultInjector:
     def _dynamodb_call(
         self, model: OperationModel, params: dict[str, Any], **_: Any
     ) -> tuple[AWSResponse, Any] | None:
-        if self.fail_checkpoint_writes and model.name == "PutItem" and b'"CHECKPOINT"' in _body(params):
+        checkpoint = f'"{CHECKPOINT_SK}"'.encode()
+        if self.fail_checkpoint_writes and model.name == "PutItem" and checkpoint in _body(params):
             self.counts["CheckpointWriteFailed"] += 1
             return _error("ProvisionedThroughputExceededException", "injected: checkpoint write failed", 400)
         if self._draw(self.rates.dynamodb_error):

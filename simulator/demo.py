@@ -253,7 +253,7 @@ def main() -> int:
         every_kind = {"JOB_KINDS": ",".join(kind_ids())}
         with open(log_path, "w") as log, World(moto, DEFAULT_START, env=every_kind) as w:
             with redirect_stdout(log):
-                import job_auditor.auditor.handler  # noqa: F401, PLC0415 (bind the JSON logger to the log file)
+                import job_auditor.auditor.observability  # noqa: F401, PLC0415 (bind the JSON logger to the log file)
             totals, expected = play(w, log)
             show_cli(w, "llama-3-8b-import")
             print(f"\nDone: {totals[0]} events and {totals[1]} notifications; expected {expected} of each.")

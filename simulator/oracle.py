@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from job_auditor.contract.state_schema import JOB_PREFIX
+
 STATUS_TRANSITIONS = frozenset({"discovered", "status-changed"})
 STUCK = "stuck"
 DISAPPEARED = "disappeared"
@@ -202,7 +204,7 @@ class Truth:
         for d in by_id.values():
             per_job[str(d["jobId"])].append(d)
         recorded = {
-            str(i["jobId"]): i for i in items if str(i.get("sk", "")).startswith("JOB#") and "jobId" in i
+            str(i["jobId"]): i for i in items if str(i.get("sk", "")).startswith(JOB_PREFIX) and "jobId" in i
         }
         lost = 0
         for job_id, job in self.jobs.items():

@@ -38,6 +38,13 @@ from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 from job_auditor.contract.kinds import DiscoveryStep, StatusCategory, kind_ids
+from job_auditor.contract.state_schema import (
+    CHECKPOINT_SK,
+    HISTORY_PREFIX,
+    PARKED_PK,
+    SOURCE_PREFIX,
+    source_partition,
+)
 from simulator.aws_faults import CRASH_POINTS, AwsFaultInjector, AwsFaultRates, SimulatedCrash
 from simulator.faults import FaultPlan
 from simulator.mutators import ResponseMutator, Rule
@@ -395,16 +402,14 @@ class Soak:
         return hook
 
     def _overlapping_run(self) -> None:
+        from job_auditor.auditor import wiring  # noqa: PLC0415
         from job_auditor.auditor.adapters.clients import ClientFactory  # noqa: PLC0415
-        from job_auditor.auditor.handler import build_auditor  # noqa: PLC0415
         from job_auditor.auditor.settings import load_settings  # noqa: PLC0415
 
         settings = load_settings()
-        auditor = build_auditor(settings, ClientFactory())
-        sources, _ = auditor.sources(
-            ACCOUNT, settings.audited_regions, settings.job_kinds, settings.configured_scopes
-        )
-        auditor.run(sources)
+        clients = ClientFactory()
+        plan = wiring.plan_run(settings, clients, ACCOUNT)
+        wiring.build_audit_step(settings, clients).run(plan)
 
     # -- the loop ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -528,16 +533,16 @@ class Soak:
             self.w.run()
             self.events.extend(self.w.events_received())
             self._check_checkpoints()
-        parked = [json.loads(str(i["detail"])) for i in self.w.table_items("PARKED")]
-        return self.truth.verify(self.events, list(self.w.table_items("SRC#")), parked)
+        parked = [json.loads(str(i["detail"])) for i in self.w.table_items(PARKED_PK)]
+        return self.truth.verify(self.events, list(self.w.table_items(SOURCE_PREFIX)), parked)
 
     def _expire_history(self) -> None:
         """History items expire by TTL in AWS; moto keeps them, and its index queries scan the whole
         table, so the soak deletes them (the auditor never reads them back)."""
         keys = [
             {"pk": {"S": i["pk"]}, "sk": {"S": i["sk"]}}
-            for i in self.w.table_items("SRC#")
-            if str(i["sk"]).startswith("HIST#")
+            for i in self.w.table_items(SOURCE_PREFIX)
+            if str(i["sk"]).startswith(HISTORY_PREFIX)
         ]
         for start in range(0, len(keys), 25):
             self.w.dynamodb.batch_write_item(
@@ -553,19 +558,16 @@ class Soak:
         for source_key in {job.source_key for job in self.truth.jobs.values()}:
             item = self.w.dynamodb.get_item(
                 TableName="job-auditor-state",
-                Key={"pk": {"S": f"SRC#{source_key}"}, "sk": {"S": "CHECKPOINT"}},
+                Key={"pk": {"S": source_partition(source_key)}, "sk": {"S": CHECKPOINT_SK}},
                 ConsistentRead=True,
             ).get("Item")
             if item:
                 checkpoints[source_key] = parse_timestamp(item["lastRunStartedAt"]["S"])
 
         def recorded(source_key: str, job: Any) -> bool:
-            from job_auditor.auditor.adapters.state_codec import timestamp  # noqa: PLC0415
+            from job_auditor.auditor.adapters.state_codec import job_sk  # noqa: PLC0415
 
-            key = {
-                "pk": {"S": f"SRC#{source_key}"},
-                "sk": {"S": f"JOB#{timestamp(job.created_at)}#{job.job_id}"},
-            }
+            key = {"pk": {"S": source_partition(source_key)}, "sk": {"S": job_sk(job.job_id, job.created_at)}}
             return "Item" in self.w.dynamodb.get_item(
                 TableName="job-auditor-state", Key=key, ConsistentRead=True
             )

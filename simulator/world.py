@@ -15,6 +15,7 @@ roles and their trust policies while the world is open (`enforce_trust`).
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import logging
@@ -25,17 +26,18 @@ import uuid
 import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from unittest.mock import patch
 
 import boto3
 import time_machine
 from moto.server import ThreadedMotoServer
 
+from job_auditor.contract import handlers
 from job_auditor.contract.kinds import job_clients
+from job_auditor.contract.state_schema import SOURCE_PREFIX
 from simulator import ControlPlane, SimClock, SimulatorServer
 from simulator.moto_accounts import (
     DEFAULT_ROLE_NAME,
@@ -287,7 +289,7 @@ class World:
             FunctionName=function,
             Runtime="python3.14",
             Role=self._function_role(function),
-            Handler="job_auditor.auditor.handler.lambda_handler",
+            Handler=handlers.AUDITOR,
             Code={"ZipFile": _empty_zip()},
             Environment={"Variables": env},
         )
@@ -341,18 +343,36 @@ class World:
         context: FakeLambdaContext | None = None,
         clients: ClientFactory | None = None,
     ) -> dict[str, Any]:
-        """One scheduled invocation of the real handler; `clients` (a ClientFactory, e.g. on a
-        session with fault hooks) replaces the handler's own for this invocation."""
-        from job_auditor.auditor import handler  # noqa: PLC0415 (lambdas on path)
-
-        handler._clients.cache_clear()  # endpoints are per world
+        """One scheduled invocation of the real direct-mode handler; `clients` (a ClientFactory, e.g.
+        on a session with fault hooks) replaces the wiring's own for this invocation."""
         if context is None:
             context = FakeLambdaContext(remaining_ms=remaining_ms)
+        result: dict[str, Any] = self.invoke(handlers.AUDITOR, {"source": "aws.scheduler"}, context, clients)
+        return result
+
+    def invoke(
+        self,
+        handler: str,
+        event: Any,
+        context: FakeLambdaContext | None = None,
+        clients: ClientFactory | None = None,
+    ) -> Any:
+        """One invocation of a function's handler, found by its Handler name as the Lambda runtime
+        finds it (`module.function`), with fresh clients (endpoints are per world; with `clients`,
+        those)."""
+        from job_auditor.auditor import wiring  # noqa: PLC0415 (lambdas on path)
+
+        module, function = handler.rsplit(".", 1)
+        entry = getattr(importlib.import_module(module), function)
+        if context is None:
+            context = FakeLambdaContext()
         context.aws_request_id = str(uuid.uuid4())
         self.plane.clock.set(self.now())
-        with patch.object(handler, "_clients", lambda *_: clients) if clients is not None else nullcontext():
-            result: dict[str, Any] = handler.lambda_handler({"source": "aws.scheduler"}, context)
-        return result
+        wiring.reset(clients)
+        try:
+            return entry(event, context)
+        finally:
+            wiring.reset()
 
     # -- what consumers received ----------------------------------------------------------------
     def drain(self, queue_url: str) -> list[dict[str, Any]]:
@@ -379,7 +399,7 @@ class World:
 
     def pending_claims(self) -> set[str]:
         """Event ids of claimed transitions not yet confirmed as published."""
-        return {str(i["pendingEventId"]) for i in self.table_items("SRC#") if "pendingEventId" in i}
+        return {str(i["pendingEventId"]) for i in self.table_items(SOURCE_PREFIX) if "pendingEventId" in i}
 
     def table_items(self, prefix: str = "") -> Iterator[dict[str, Any]]:
         from boto3.dynamodb.types import TypeDeserializer  # noqa: PLC0415

@@ -1,6 +1,7 @@
 """In-memory fakes of the audit use case's ports: a job control plane, a state store that enforces the
 same conditions as the DynamoDB adapter and can fail any write, and recording publishers that can
-refuse. Any unit test can build an `Auditor` on them; the simulator and moto prove the adapters."""
+refuse. Any unit test can build the planner and the source auditor on them; the simulator and moto
+prove the adapters."""
 
 from __future__ import annotations
 
@@ -13,11 +14,23 @@ from types import MappingProxyType
 from typing import Any
 
 from job_auditor.auditor.adapters.state_store import explain_claim_failure
+from job_auditor.auditor.audit_step import AuditStep
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source
-from job_auditor.auditor.ports import ClaimResult, LastAudit, Listing, PublishResult, SourceError, Stopped
-from job_auditor.auditor.service import Auditor, AuditPolicy
+from job_auditor.auditor.planner import Planner, RunPlan
+from job_auditor.auditor.ports import (
+    ClaimResult,
+    LastAudit,
+    Listing,
+    PublishResult,
+    SourceError,
+    StopCheck,
+    Stopped,
+    never,
+)
+from job_auditor.auditor.source_auditor import AuditPolicy, SourceAuditor
+from job_auditor.auditor.summary import RunSummary
 from job_auditor.contract.kinds import DiscoveryStep
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -402,7 +415,8 @@ POLICY = AuditPolicy(
 
 @dataclass
 class Harness:
-    """An `Auditor` on the fakes, with its clock; `run()` audits the configured sources."""
+    """The planner, the source auditor and the audit step on the fakes, with their clock; `run()`
+    plans and audits the configured sources."""
 
     clock: Clock = field(default_factory=Clock)
     policy: AuditPolicy = POLICY
@@ -418,9 +432,24 @@ class Harness:
     def __post_init__(self) -> None:
         self.api = FakeJobApi(self.clock)
 
-    def auditor(self) -> Auditor:
-        return Auditor(self.api, self.store, [self.publisher], self.policy, self.clock)
+    def source_auditor(self) -> SourceAuditor:
+        return SourceAuditor(self.api, self.store, [self.publisher], self.policy, self.clock)
 
-    def run(self, advance: timedelta = timedelta(minutes=5)) -> Any:
+    def planner(self) -> Planner:
+        return Planner(self.api, self.store)
+
+    def audit_step(self) -> AuditStep:
+        return AuditStep(self.source_auditor(), self.store, self.clock)
+
+    def plan(self, accounts: Sequence[str] = (), should_stop: StopCheck = never) -> RunPlan:
+        """The configured sources of `accounts` (default: the harness's account)."""
+        accounts = tuple(accounts) or (self.account,)
+        return self.planner().plan(accounts, [self.region], self.kinds, self.scopes, should_stop=should_stop)
+
+    def audit(self, accounts: Sequence[str] = (), should_stop: StopCheck = never) -> RunSummary:
+        """Plan and audit, as an entry point does (the clock where it is)."""
+        return self.audit_step().run(self.plan(accounts, should_stop), should_stop)
+
+    def run(self, advance: timedelta = timedelta(minutes=5)) -> RunSummary:
         self.clock.advance(advance)
-        return self.auditor().audit(self.account, [self.region], self.kinds, self.scopes)
+        return self.audit()

@@ -25,6 +25,15 @@ class Stopped(Exception):
     """The time budget ran out: stop before committing anything more; the next run resumes."""
 
 
+# The time budget: true once the run must stop starting work (checked between pages, chunks, sources).
+StopCheck = Callable[[], bool]
+
+
+def never() -> bool:
+    """A time budget that never runs out."""
+    return False
+
+
 @dataclass
 class Listing:
     """What one list pass over a source returned."""

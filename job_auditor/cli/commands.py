@@ -394,10 +394,9 @@ def run(ctx: click.Context, once: bool, env_file: Path | None) -> None:
 
 
 def _run_once(resources: Resources, env: dict[str, str], function_arn: str) -> dict[str, Any]:
-    """The Lambda's own wiring (`build_auditor` on `load_settings`), run in this process."""
-    # Imported here: the handler module sets up Powertools, which the read-only commands do not need.
-    from job_auditor.auditor.adapters.accounts import AccountClients, AccountSessions  # noqa: PLC0415
-    from job_auditor.auditor.handler import accounts_of, build_auditor  # noqa: PLC0415
+    """The Lambda's own wiring (`auditor.wiring` on `load_settings`), run in this process."""
+    # Imported here: the read-only commands need none of the auditor's wiring.
+    from job_auditor.auditor import wiring  # noqa: PLC0415
     from job_auditor.auditor.settings import SettingsError, load_settings  # noqa: PLC0415
 
     try:
@@ -409,28 +408,16 @@ def _run_once(resources: Resources, env: dict[str, str], function_arn: str) -> d
         raise ResourceError("the account to audit is unknown: set ACCOUNT_ID in the environment file")
     # As the Lambda wires it, on the caller's session: member accounts (ACCOUNTS) are read through
     # their roles, which trust only the auditor's role, so from a laptop they fail, each named.
-    sessions = AccountSessions(
-        account,
-        settings.region,
-        role_name=settings.member_role_name,
-        external_id=settings.member_external_id,
-        home_session=resources.session,
-    )
-    clients = AccountClients(sessions)
-    accounts = accounts_of(settings, account, clients)
-    auditor = build_auditor(settings, clients)
+    clients = wiring.member_clients(settings, account, home_session=resources.session)
     # A claim must outlive the run that wrote it (the Lambda checks its timeout against the lease):
     # stop starting new work a minute before the lease would run out.
     deadline = time.monotonic() + max(settings.claim_lease.total_seconds() - 60, 30)
-    summary = auditor.audit_accounts(
-        accounts.accounts,
-        settings.audited_regions,
-        settings.job_kinds,
-        settings.configured_scopes,
-        should_stop=lambda: time.monotonic() > deadline,
-    )
-    summary.account_listing_error = accounts.error
-    return summary.as_dict()
+
+    def should_stop() -> bool:
+        return time.monotonic() > deadline
+
+    plan = wiring.plan_run(settings, clients, account, should_stop=should_stop)
+    return wiring.build_audit_step(settings, clients).run(plan, should_stop).as_dict()
 
 
 # -- replay -----------------------------------------------------------------------------------------

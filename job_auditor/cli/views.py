@@ -19,7 +19,7 @@ from job_auditor.auditor.adapters.state_reader import (
 )
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.cli.times import iso
-from job_auditor.contract.state_schema import INFLIGHT
+from job_auditor.contract.state_schema import INFLIGHT, KEY_SEPARATOR, SORT_KEY
 
 _COUNT_CONCURRENCY = 8
 
@@ -155,7 +155,8 @@ def jobs(reader: StateReader, where: SourceFilter, *, in_flight: bool = False) -
 # -- history ---------------------------------------------------------------------------------------
 def _history_row(source_key: str, item: dict[str, Any]) -> dict[str, Any]:
     # sk = HIST#<observed time>#<event id>
-    observed = str(item.get("sk", "")).split("#")[1] if "#" in str(item.get("sk", "")) else None
+    sort_key = str(item.get(SORT_KEY, ""))
+    observed = sort_key.split(KEY_SEPARATOR)[1] if KEY_SEPARATOR in sort_key else None
     return {
         "observedAt": _iso_of(observed),
         "source": source_key,

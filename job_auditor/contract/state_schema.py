@@ -27,6 +27,26 @@ PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expiresAt"
 
+# The keys' fixed parts, as the layout above has them: the store, its codec, the reader and the CLI
+# take them from here.
+SOURCE_PREFIX = "SRC#"
+JOB_PREFIX = "JOB#"
+HISTORY_PREFIX = "HIST#"
+CHECKPOINT_SK = "CHECKPOINT"
+# Parked transitions of every source share one partition, so operators find them with one query.
+PARKED_PK = "PARKED"
+# So do the sources' last-audit records: `job-auditor status` lists every audited source with one query.
+AUDIT_PK = "AUDIT"
+# Between a sort key's parts (time, job or event id).
+KEY_SEPARATOR = "#"
+# Sorts after every character of a timestamp or an id: the open upper end of a key range.
+KEY_RANGE_END = "~"
+
+
+def source_partition(source_key: str) -> str:
+    """The partition key of a source's items (jobs, checkpoint, history), from its key."""
+    return f"{SOURCE_PREFIX}{source_key}"
+
 
 class Index(NamedTuple):
     name: str

@@ -20,16 +20,18 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from job_auditor.contract import handlers
 from job_auditor.contract.environment import scope_settings
 from job_auditor.infra import nag
 from job_auditor.infra.config import JobAuditorProps
-from job_auditor.infra.job_permissions import grant_job_kinds, list_actions
+from job_auditor.infra.job_permissions import audited_kinds, grant_job_kinds, list_actions
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-# What the functions import: the package's own (CDK-free) __init__ and these subpackages. The CDK side
-# (infra, the CLI) and the schema files stay out of the asset.
+# What the functions import: the package's own (CDK-free) __init__, the module shared with the CDK side
+# (availability) and these subpackages. The CDK side (infra, the CLI) and the schema files stay out.
+LAMBDA_MODULES = ("__init__.py", "availability.py")
 LAMBDA_PACKAGES = ("auditor", "contract", "slack_forwarder")
-HANDLER = "job_auditor.auditor.handler.lambda_handler"
+HANDLER = handlers.AUDITOR
 SERVICE_NAME = "job-auditor"
 METRICS_NAMESPACE = "JobAuditor"
 
@@ -94,7 +96,8 @@ def lambda_asset_dir() -> Path:
     atexit.register(shutil.rmtree, staging, ignore_errors=True)
     target = staging / PACKAGE_DIR.name
     target.mkdir()
-    shutil.copy2(PACKAGE_DIR / "__init__.py", target)
+    for module in LAMBDA_MODULES:
+        shutil.copy2(PACKAGE_DIR / module, target)
     for name in LAMBDA_PACKAGES:
         shutil.copytree(
             PACKAGE_DIR / name, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -181,6 +184,8 @@ class AuditorFunction(Construct):
 
         # The variables, also for the fan-out's functions (infra/fanout.py), which run the same code.
         self.environment = self._environment(config, table=table, bus=bus, topic=topic, chat_topic=chat_topic)
+        # Kinds that none of the audited regions offers are left out (fails synth if named in jobKinds).
+        self.environment["JOB_KINDS"] = ",".join(audited_kinds(config, self._regions(config)))
         self.function = shared_python_function(
             self,
             description="job-auditor: polls job statuses and announces transitions",
@@ -260,13 +265,17 @@ class AuditorFunction(Construct):
             env["MEMBER_EXTERNAL_ID"] = config.member_external_id
         return env
 
+    def _regions(self, config: JobAuditorProps) -> list[str]:
+        """The audited regions: `regions`, or the stack's own (a token in an environment-agnostic stack)."""
+        return list(config.regions) or [Stack.of(self).region]
+
     def _grant(
         self, config: JobAuditorProps, *, table: dynamodb.ITable, bus: events.IEventBus, topic: sns.ITopic
     ) -> None:
-        regions = list(config.regions) or [Stack.of(self).region]
+        regions = self._regions(config)
         grant_job_kinds(self.role, config, regions)
         stars = [nag.XRAY_RESOURCE_REASON]
-        if actions := list_actions(config):
+        if actions := list_actions(config, regions):
             stars.append(
                 f"The list operations ({', '.join(actions)}) have no resource type in the service "
                 "authorization reference either; the list statement is limited to the audited regions "

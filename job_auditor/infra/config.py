@@ -47,6 +47,12 @@ _ORGANIZATION_ID = r"^o-[a-z0-9]{10,32}$"
 _ROLE_NAME = f"^{MEMBER_ROLE_NAME_PATTERN.pattern}$"
 _EXTERNAL_ID = f"^{MEMBER_EXTERNAL_ID_PATTERN.pattern}$"
 _ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}$"
+_GUID = r"^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$"
+# CloudFormation takes a Teams channel id URL-encoded (19%3A...%40thread.tacv2).
+_TEAMS_CHANNEL = r"^[A-Za-z0-9_=+/.,-]*%3[aA][A-Za-z0-9_=+/.,-]*%40[A-Za-z0-9_=+/.,-]*$"
+_SECRET_ID = r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$"  # noqa: S105 (the form of a secret name or ARN)
+_HTTPS_URL = r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
+_HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,512}$"
 # A Metrics Insights alarm evaluates the latest three hours of data only.
 METRICS_INSIGHTS_ALARM_MINUTES = 180
 
@@ -124,6 +130,19 @@ _FIXED_FORMS: dict[str, str] = {
     "accountRegionConcurrency": f"{_ACCOUNT_REGION_CONCURRENCY.form('calls in flight')}, e.g. 2",
     "toleratedFailurePercentage": "a whole number of percent from 0 to 100, e.g. 10",
     "mapChildExecutionType": "express or standard (the Distributed Map's child executions)",
+    "teamsTeamId": "a Microsoft Teams team id (a GUID), given with teamsChannelId and teamsTenantId",
+    "teamsChannelId": "a Microsoft Teams channel id as Teams shows it, 19:...@thread.tacv2, or URL-encoded "
+    "(19%3A...%40thread.tacv2), given with teamsTeamId and teamsTenantId",
+    "teamsTenantId": "a Microsoft Entra tenant id (a GUID), given with teamsTeamId and teamsChannelId",
+    "alertDestination": "pagerduty, opsgenie or https (an EventBridge API destination pages that endpoint)",
+    "alertSecret": "the name or ARN of a Secrets Manager secret holding the PagerDuty routing key, the "
+    "Opsgenie API key or the https endpoint's header value, e.g. job-auditor/pagerduty",
+    "alertUrl": "an https:// URL, e.g. https://events.eu.pagerduty.com/v2/enqueue (required with "
+    "alertDestination=https)",
+    "alertHeaderName": "an HTTP header name, e.g. Authorization (the header alertDestination=https sends)",
+    "alertStatusCategories": f"a comma list of status categories from {', '.join(StatusCategory)}, e.g. "
+    "FAILED,EXPIRED,PARTIAL (the transitions that page)",
+    "alertStuckAlerts": "true or false (true: every stuck alert pages)",
 }
 
 
@@ -135,6 +154,9 @@ def expected_forms() -> dict[str, str]:
         f"a comma list of job statuses from {', '.join(every_status())}, e.g. Completed,Failed"
     )
     forms["notifyJobKinds"] = f"{kinds_form()} (those that notify people)"
+    forms["alertStatuses"] = (
+        f"a comma list of job statuses from {', '.join(every_status())}, e.g. Failed,FAILED"
+    )
     forms["stuckAfterHours"] = stuck_hours_form()
     for spec, setting in scope_settings():
         forms[setting.context_key] = scope_form(spec)
@@ -207,6 +229,8 @@ _LIST_FIELDS = (
     "notify_name_prefixes",
     "accounts",
     "organizational_units",
+    "alert_statuses",
+    "alert_status_categories",
 )
 
 
@@ -314,6 +338,26 @@ class JobAuditorProps(BaseModel):
     map_child_execution_type: Annotated[
         Literal["express", "standard"], Field(alias="mapChildExecutionType")
     ] = "express"
+    # Microsoft Teams through Amazon Q Developer in chat applications (infra/teams_channel.py).
+    teams_team_id: Annotated[str | None, Field(alias="teamsTeamId", pattern=_GUID)] = None
+    teams_channel_id: Annotated[
+        str | None, Field(alias="teamsChannelId", pattern=_TEAMS_CHANNEL, max_length=256)
+    ] = None
+    teams_tenant_id: Annotated[str | None, Field(alias="teamsTenantId", pattern=_GUID)] = None
+    # Paging through an EventBridge API destination (infra/alert_destination.py).
+    alert_destination: Annotated[
+        Literal["pagerduty", "opsgenie", "https"] | None, Field(alias="alertDestination")
+    ] = None
+    alert_secret: Annotated[str | None, Field(alias="alertSecret", pattern=_SECRET_ID)] = None
+    alert_url: Annotated[str | None, Field(alias="alertUrl", pattern=_HTTPS_URL, max_length=2048)] = None
+    alert_header_name: Annotated[str, Field(alias="alertHeaderName", pattern=_HEADER_NAME)] = "Authorization"
+    alert_statuses: Annotated[tuple[str, ...], Field(alias="alertStatuses")] = ()
+    alert_status_categories: Annotated[tuple[str, ...], Field(alias="alertStatusCategories")] = (
+        "FAILED",
+        "EXPIRED",
+        "PARTIAL",
+    )
+    alert_stuck_alerts: Annotated[bool, Field(alias="alertStuckAlerts")] = True
 
     @field_validator(*_LIST_FIELDS, mode="before")
     @classmethod
@@ -334,7 +378,7 @@ class JobAuditorProps(BaseModel):
             raise ValueError(f"unknown job kinds: {bad}")
         return value
 
-    @field_validator("notify_status_categories")
+    @field_validator("notify_status_categories", "alert_status_categories")
     @classmethod
     def _category_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if bad := _bad(value, lambda v: v in StatusCategory.__members__):
@@ -355,7 +399,7 @@ class JobAuditorProps(BaseModel):
             raise ValueError(f"not email addresses: {bad}")
         return value
 
-    @field_validator("notify_statuses")
+    @field_validator("notify_statuses", "alert_statuses")
     @classmethod
     def _status_form(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if bad := _bad(value, every_status().__contains__):
@@ -380,7 +424,7 @@ class JobAuditorProps(BaseModel):
             raise ValueError(f"not organizational unit or root ids: {bad}")
         return value
 
-    @field_validator("member_deployment", mode="before")
+    @field_validator("member_deployment", "alert_destination", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -425,6 +469,26 @@ class JobAuditorProps(BaseModel):
             )
         return value
 
+    @field_validator("teams_channel_id", mode="before")
+    @classmethod
+    def _url_encoded(cls, value: object) -> object:
+        # Teams shows 19:...@thread.tacv2; CloudFormation takes it URL-encoded.
+        return value.strip().replace(":", "%3A").replace("@", "%40") if isinstance(value, str) else value
+
+    @field_validator("alert_secret", mode="before")
+    @classmethod
+    def _not_a_key(cls, value: object) -> object:
+        # A PagerDuty routing key is 32 hexadecimal digits, an Opsgenie API key a GUID: never in context.
+        # The message does not repeat the value.
+        if isinstance(value, str) and re.match(
+            r"^\s*([0-9a-fA-F]{32}|[0-9a-fA-F-]{36}|GenieKey|Bearer)", value
+        ):
+            raise ValueError(
+                "this looks like the key itself; secrets never go in CDK context: store it in Secrets "
+                "Manager and give the secret's name"
+            )
+        return value
+
     @field_validator("log_retention_days")
     @classmethod
     def _retention_form(cls, value: int) -> int:
@@ -432,7 +496,7 @@ class JobAuditorProps(BaseModel):
             raise ValueError(f"CloudWatch Logs does not offer a retention of {value} days")
         return value
 
-    @field_validator("announce_baseline", "notify_stuck_alerts", mode="before")
+    @field_validator("announce_baseline", "notify_stuck_alerts", "alert_stuck_alerts", mode="before")
     @classmethod
     def _strict_bool(cls, value: object) -> object:
         # pydantic also takes yes/no/on/off/1/0; the documented form is true or false only.
@@ -483,7 +547,28 @@ class JobAuditorProps(BaseModel):
                 "(a CloudWatch alarm period is at most one day)"
             )
         self._organization_checks()
+        self._reach_checks()
         return self
+
+    def _reach_checks(self) -> None:
+        """The Teams ids go together; a paging destination needs its secret (and https its URL)."""
+        teams = {"teamsTeamId": self.teams_team_id, "teamsChannelId": self.teams_channel_id}
+        teams["teamsTenantId"] = self.teams_tenant_id
+        if any(teams.values()) and not all(teams.values()):
+            missing = next(key for key, value in teams.items() if not value)
+            raise ValueError(f"{missing}: required when another Teams id is given")
+        if self.alert_destination is None:
+            if self.alert_secret or self.alert_url:
+                raise ValueError("alertDestination: required when alertSecret or alertUrl is given")
+            return
+        if not self.alert_secret:
+            raise ValueError(f"alertSecret: required with alertDestination={self.alert_destination}")
+        if self.alert_destination == "https" and not self.alert_url:
+            raise ValueError("alertUrl: required with alertDestination=https")
+        if not (self.alert_statuses or self.alert_status_categories or self.alert_stuck_alerts):
+            raise ValueError(
+                "alertStatusCategories: empty, as are alertStatuses and alertStuckAlerts: nothing would page"
+            )
 
     def _organization_checks(self) -> None:
         """The rules between the organization mode's keys; each message names the key it is about."""

@@ -22,13 +22,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from job_auditor.contract import fanout_payload as payload
+from job_auditor.contract import handlers
 from job_auditor.infra import nag
 from job_auditor.infra.auditor_function import LOG_RETENTION, shared_python_function
 from job_auditor.infra.config import JobAuditorProps
 
-PLAN_HANDLER = "job_auditor.auditor.fanout.plan_handler"
-BATCH_HANDLER = "job_auditor.auditor.fanout.batch_handler"
-SUMMARIZE_HANDLER = "job_auditor.auditor.fanout.summarize_handler"
 # An Express child runs at most 5 minutes; its one task (the batch Lambda, retried once after a
 # throttle) must end well before: the batch's own time budget stops 30 s before this timeout.
 EXPRESS_BATCH_TIMEOUT_S = 240
@@ -87,11 +86,11 @@ class AuditStateMachine(Construct):
         express = config.map_child_execution_type == "express"
         batch_timeout = min(config.function_timeout_seconds, EXPRESS_BATCH_TIMEOUT_S if express else 900)
         self.plan_function = self._function(
-            "Plan", PLAN_HANDLER, "plan the run's sources", auditor_role, env, config,
+            "Plan", handlers.PLAN, "plan the run's sources", auditor_role, env, config,
             Duration.seconds(config.function_timeout_seconds),
         )  # fmt: skip
         self.batch_function = self._function(
-            "Batch", BATCH_HANDLER, "audit one batch of account-regions", auditor_role, env, config,
+            "Batch", handlers.BATCH, "audit one batch of account-regions", auditor_role, env, config,
             Duration.seconds(batch_timeout),
         )  # fmt: skip
         self.summarize_role = iam.Role(
@@ -103,7 +102,7 @@ class AuditStateMachine(Construct):
         self.log_group.grant_write(self.summarize_role)
         self.bucket.grant_read(self.summarize_role)
         self.summarize_function = self._function(
-            "Summarize", SUMMARIZE_HANDLER, "summarize the run", self.summarize_role, env, config,
+            "Summarize", handlers.SUMMARIZE, "summarize the run", self.summarize_role, env, config,
             Duration.seconds(60),
         )  # fmt: skip
         # Each role's bucket grant, acknowledged on that role: Plan's put (the auditor role) and
@@ -191,18 +190,21 @@ class AuditStateMachine(Construct):
                 "MaxResults": 2,
             },
             result_selector={
-                "running.$": "States.ArrayLength($.Executions)",
-                "selfListed.$": "States.ArrayContains($.Executions[*].ExecutionArn, $$.Execution.Id)",
+                f"{payload.GUARD_RUNNING}.$": "States.ArrayLength($.Executions)",
+                f"{payload.GUARD_SELF_LISTED}.$": (
+                    "States.ArrayContains($.Executions[*].ExecutionArn, $$.Execution.Id)"
+                ),
             },
-            result_path="$.guard",
+            result_path=payload.path(payload.GUARD),
         )
         # Another execution is running: two listed, or one that is not this one (the list is eventually
         # consistent: a new execution may not be in it yet).
+        running = payload.path(payload.GUARD, payload.GUARD_RUNNING)
         overlap = sfn.Condition.or_(
-            sfn.Condition.number_greater_than("$.guard.running", 1),
+            sfn.Condition.number_greater_than(running, 1),
             sfn.Condition.and_(
-                sfn.Condition.number_equals("$.guard.running", 1),
-                sfn.Condition.boolean_equals("$.guard.selfListed", False),
+                sfn.Condition.number_equals(running, 1),
+                sfn.Condition.boolean_equals(payload.path(payload.GUARD, payload.GUARD_SELF_LISTED), False),
             ),
         )
         skipped = tasks.LambdaInvoke(
@@ -210,36 +212,43 @@ class AuditStateMachine(Construct):
             "Skipped",
             lambda_function=self.summarize_function,
             payload=sfn.TaskInput.from_object(
-                {"skipped": True, "reason": "previous run still running", "runId.$": "$$.Execution.Name"}
+                {
+                    payload.SKIPPED: True,
+                    payload.REASON: "previous run still running",
+                    f"{payload.RUN_ID}.$": "$$.Execution.Name",
+                }
             ),
             payload_response_only=True,
-            result_path="$.summary",
+            result_path=payload.path(payload.SUMMARY),
         ).next(sfn.Succeed(self, "EndedAtOnce", comment="The previous run is still running."))
 
         plan = tasks.LambdaInvoke(
             self,
             "Plan",
             lambda_function=self.plan_function,
-            payload=sfn.TaskInput.from_object({"executionName.$": "$$.Execution.Name"}),
+            payload=sfn.TaskInput.from_object({f"{payload.EXECUTION_NAME}.$": "$$.Execution.Name"}),
             payload_response_only=True,
-            result_path="$.plan",
+            result_path=payload.path(payload.PLAN),
         )
-        summarize = self._invoke("Summarize", self.summarize_function, "$.summary")
+        summarize = self._invoke("Summarize", self.summarize_function, payload.path(payload.SUMMARY))
         done = sfn.Choice(self, "MapRunFailed")
         done.when(
-            sfn.Condition.string_equals("$.summary.status", "failed"),
+            sfn.Condition.string_equals(
+                payload.path(payload.SUMMARY, payload.SUMMARY_STATUS), payload.STATUS_FAILED
+            ),
             sfn.Fail(self, "RunFailed", error="MapRunFailed", cause="The map run failed; see the summary."),
         )
         done.otherwise(sfn.Succeed(self, "Done"))
         summarize.next(done)
 
-        inline = self._map("AuditInline", config, express, items_path="$.plan.items")
+        items = payload.path(payload.PLAN, payload.ITEMS)
+        inline = self._map("AuditInline", config, express, items_path=items)
         from_s3 = self._map("AuditFromS3", config, express, item_reader=self._item_reader())
         for audit in (inline, from_s3):
-            audit.add_catch(summarize, errors=["States.ALL"], result_path="$.mapError")
+            audit.add_catch(summarize, errors=["States.ALL"], result_path=payload.path(payload.MAP_ERROR))
             audit.next(summarize)
         where = sfn.Choice(self, "ItemsInS3")
-        where.when(sfn.Condition.is_present("$.plan.itemsKey"), from_s3)
+        where.when(sfn.Condition.is_present(payload.path(payload.PLAN, payload.ITEMS_KEY)), from_s3)
         where.otherwise(inline)
 
         start = sfn.Choice(self, "Overlap")
@@ -301,7 +310,8 @@ class AuditStateMachine(Construct):
         return machine
 
     def _item_reader(self) -> sfn.S3JsonItemReader:
-        return sfn.S3JsonItemReader(bucket=self.bucket, key=sfn.JsonPath.string_at("$.plan.itemsKey"))
+        items_key = sfn.JsonPath.string_at(payload.path(payload.PLAN, payload.ITEMS_KEY))
+        return sfn.S3JsonItemReader(bucket=self.bucket, key=items_key)
 
     def _map(
         self,
@@ -325,7 +335,7 @@ class AuditStateMachine(Construct):
             tolerated_failure_percentage=config.tolerated_failure_percentage,
             map_execution_type=sfn.StateMachineType.EXPRESS if express else sfn.StateMachineType.STANDARD,
             result_writer_v2=sfn.ResultWriterV2(bucket=self.bucket, prefix="results"),
-            result_path="$.map",
+            result_path=payload.path(payload.MAP),
             label=state_id,
         )
         audit.item_processor(self._invoke(f"{state_id}Batch", self.batch_function, "$"))

@@ -1,5 +1,6 @@
-"""The JobAuditor construct: the whole job-auditor (state, auditor, schedule, bus, schema, topics,
-alarms, dashboard) in any stack. It wires the concern constructs together, nothing more."""
+"""The JobAuditor construct: the whole job-auditor (state, auditor, schedule, bus, schema, topics, chat
+channels, paging, alarms, dashboard) in any stack. It wires the concern constructs together, nothing
+more."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from job_auditor import stack_outputs
+from job_auditor.infra.alert_destination import AlertDestination
 from job_auditor.infra.auditor_function import AuditorFunction
 from job_auditor.infra.config import JobAuditorProps, as_props
 from job_auditor.infra.event_bus import TransitionBus
@@ -66,6 +68,9 @@ class JobAuditor(Construct):
             notification_filter=config.notification_filter,
             slack_workspace_id=config.slack_workspace_id,
             slack_channel_id=config.slack_channel_id,
+            teams_team_id=config.teams_team_id,
+            teams_channel_id=config.teams_channel_id,
+            teams_tenant_id=config.teams_tenant_id,
         )
         self.auditor = AuditorFunction(
             self,
@@ -125,6 +130,23 @@ class JobAuditor(Construct):
                 log_retention_days=config.log_retention_days,
                 log_level=config.log_level,
                 powertools_layer_version=config.powertools_layer_version,
+                alarm_topic=self.monitoring.ops_topic,
+            )
+        self.alerts: AlertDestination | None = None
+        if config.alert_destination and config.alert_secret:
+            self.alerts = AlertDestination(
+                self,
+                "Alerts",
+                bus=self.events.bus,
+                event_source=config.event_source,
+                preset=config.alert_destination,
+                secret=config.alert_secret,
+                removal_policy=removal,
+                url=config.alert_url,
+                header_name=config.alert_header_name,
+                statuses=config.alert_statuses,
+                categories=config.alert_status_categories,
+                stuck_alerts=config.alert_stuck_alerts,
                 alarm_topic=self.monitoring.ops_topic,
             )
 

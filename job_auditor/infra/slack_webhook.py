@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -34,7 +32,7 @@ from job_auditor.contract.slack_forwarder import (
     IDEMPOTENCY_TABLE_ENV,
 )
 from job_auditor.infra.auditor_function import LOG_RETENTION, METRICS_NAMESPACE, shared_python_function
-from job_auditor.infra.dead_letter_queue import dead_letter_queue
+from job_auditor.infra.dead_letter_queue import dead_letter_queue, undelivered_alarm
 
 HANDLER = "job_auditor.slack_forwarder.handler.lambda_handler"
 SERVICE_NAME = "job-auditor-slack"
@@ -136,21 +134,12 @@ class SlackWebhookForwarder(Construct):
             subscriptions.LambdaSubscription(self.function, filter_policy=self.subscription_filter)
         )
 
-        self.alarm = self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-            period=Duration.minutes(5), statistic="Maximum"
-        ).create_alarm(
+        self.alarm = undelivered_alarm(
             self,
-            "UndeliveredAlarm",
-            alarm_description=(
+            self.dead_letter_queue,
+            description=(
                 "A job-auditor notification could not be posted to Slack (after retries); the SNS event "
                 "is in the Slack forwarder's dead-letter queue."
             ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_topic=alarm_topic,
         )
-        if alarm_topic is not None:
-            action = cw_actions.SnsAction(alarm_topic)
-            self.alarm.add_alarm_action(action)
-            self.alarm.add_ok_action(action)

@@ -83,6 +83,16 @@ BAD_VALUES: dict[str, object] = {
     "accountRegionConcurrency": "17",
     "toleratedFailurePercentage": "101",
     "mapChildExecutionType": "sync",
+    "teamsTeamId": "not-a-guid",
+    "teamsChannelId": "general",
+    "teamsTenantId": "contoso",
+    "alertDestination": "slack",
+    "alertSecret": "job auditor/pager",
+    "alertUrl": "http://hooks.example.com/page",
+    "alertHeaderName": "X Api Key",
+    "alertStatuses": "Failed,Broken",
+    "alertStatusCategories": "FAILED,LOUD",
+    "alertStuckAlerts": "yes",
 }
 
 

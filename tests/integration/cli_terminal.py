@@ -26,7 +26,7 @@ def main(argv: list[str]) -> None:
 
     faulthandler.dump_traceback_later(60, exit=True)
     with (
-        patch.object(service, "time", SimpleNamespace(monotonic=lambda: 0.0)),
+        patch.object(source_auditor, "time", SimpleNamespace(monotonic=lambda: 0.0)),
         patch.object(bucket.Clock, "current_time", lambda _: time_machine.escape_hatch.time.time()),
         time_machine.travel(datetime.fromisoformat(argv[0]), tick=False),
     ):

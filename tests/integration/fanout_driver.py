@@ -1,6 +1,6 @@
 """Runs the CDK-synthesized audit state machine in-process: the states in the order the definition
 says, with its own ItemBatcher, ItemReader, ResultWriter, ToleratedFailurePercentage and Catch, each
-Lambda task calling our handler (`job_auditor.auditor.fanout`), against the simulator and moto.
+Lambda task calling our handler by its Handler name (`contract.handlers`), against the simulator and moto.
 
 Why not moto's ASL interpreter: moto 5.2.5's grammar has no ItemBatcher, MaxItemsPerBatch or EXPRESS
 token (its lexer, asl/antlr/runtime/ASLLexer.py), so it rejects the definition, and it runs Lambda
@@ -26,13 +26,14 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
+from job_auditor.contract import handlers
 from simulator.world import FakeLambdaContext, World
 
 # The Lambda tasks: which handler a Resource placeholder names.
 HANDLERS = {
-    "PlanFunction": "plan_handler",
-    "BatchFunction": "batch_handler",
-    "SummarizeFunction": "summarize_handler",
+    "PlanFunction": handlers.PLAN,
+    "BatchFunction": handlers.BATCH,
+    "SummarizeFunction": handlers.SUMMARIZE,
 }
 
 
@@ -145,14 +146,9 @@ class Driver:
 
     # -- tasks ---------------------------------------------------------------------------------------
     def _lambda(self, resource: str, payload: Any) -> Any:
-        from job_auditor.auditor import fanout, handler
-
-        name = next((h for key, h in HANDLERS.items() if key in resource), None)
-        assert name is not None, f"unknown Lambda task {resource}"
-        handler._clients.cache_clear()  # endpoints are per world
-        self.world.plane.clock.set(self.world.now())
-        context = FakeLambdaContext(remaining_ms=120_000, aws_request_id=str(uuid.uuid4()))
-        return getattr(fanout, name)(payload, context)
+        handler = next((h for key, h in HANDLERS.items() if key in resource), None)
+        assert handler is not None, f"unknown Lambda task {resource}"
+        return self.world.invoke(handler, payload, FakeLambdaContext(remaining_ms=120_000))
 
     def _task(self, state: Mapping[str, Any], data: Any) -> Any:
         resource = state["Resource"]

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
+from job_auditor.auditor import wiring
 from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.adapters.publishers import EventBridgePublisher
 from job_auditor.auditor.adapters.state_store import DynamoStateStore
 from job_auditor.auditor.domain.diff import Transition
-from job_auditor.auditor.handler import build_auditor
 from job_auditor.auditor.ports import ClaimResult
-from job_auditor.auditor.service import Auditor
 from job_auditor.auditor.settings import load_settings
+from job_auditor.auditor.source_auditor import SourceAuditor
 from simulator import aws_faults
 from simulator.world import ACCOUNT, REGION, World
 
@@ -30,18 +30,20 @@ if TYPE_CHECKING:
 BEDROCK_ONLY = {"JOB_KINDS": "bedrock-model-import"}
 
 
-def _auditor() -> tuple[Auditor, Any]:
-    auditor = build_auditor(load_settings(), ClientFactory())
-    (source,), _ = auditor.sources(ACCOUNT, [REGION], ["bedrock-model-import"], {})
+def _auditor() -> tuple[SourceAuditor, Any]:
+    settings, clients = load_settings(), ClientFactory()
+    auditor = wiring.build_source_auditor(settings, clients)
+    planner = wiring.build_planner(settings, clients)
+    (source,) = planner.plan([ACCOUNT], [REGION], ["bedrock-model-import"], {}).sources
     return auditor, source
 
 
-def _store(auditor: Auditor) -> DynamoStateStore:
-    return cast(DynamoStateStore, auditor._store)
+def _store(auditor: SourceAuditor) -> DynamoStateStore:
+    return cast(DynamoStateStore, auditor.store)
 
 
-def _bus(auditor: Auditor) -> EventBridgePublisher:
-    return cast(EventBridgePublisher, auditor._publishers[0])
+def _bus(auditor: SourceAuditor) -> EventBridgePublisher:
+    return cast(EventBridgePublisher, auditor.publishers[0])
 
 
 def _seed_and_complete(w: World, n: int) -> list[str]:
@@ -66,12 +68,12 @@ def test_two_overlapping_runs_publish_each_transition_once(make_world: Any) -> N
     other: dict[str, Any] = {}
 
     def claim_after_the_other_run(transitions: Sequence[Transition], lease_until: Any) -> ClaimResult:
-        other["summary"] = second.audit_source(source)
+        other["summary"] = second.audit(source)
         return real_claim(transitions, lease_until)
 
     store.claim = claim_after_the_other_run  # type: ignore[method-assign]
     # When the first run claims after the second has published everything
-    mine = first.audit_source(source)
+    mine = first.audit(source)
     # Then each transition was published exactly once in total
     events = w.events_received()
     assert sorted(e["detail"]["jobArn"] for e in events) == sorted(arns)
@@ -114,7 +116,7 @@ def test_putevents_partial_failure_resends_only_failed_entries(
     monkeypatch.setattr(eventbridge._client, "put_events", flaky_put_events)
     eventbridge._sleep = lambda _: None
     # When the run publishes
-    summary = auditor.audit_source(source)
+    summary = auditor.audit(source)
     # Then the retry carried only the two failed entries, and every event arrived once
     assert [len(c) for c in calls] == [6, 2]
     assert calls[1] == [calls[0][1], calls[0][3]]
@@ -132,7 +134,7 @@ def test_publish_failure_keeps_the_claims_and_next_run_delivers_with_same_event_
     w: World = make_world(**BEDROCK_ONLY)
     _seed_and_complete(w, 3)
     auditor, source = _auditor()
-    checkpoint_before = auditor._store.load_checkpoint(source)
+    checkpoint_before = auditor.store.load_checkpoint(source)
     eventbridge = _bus(auditor)
 
     def down_put_events(Entries: list[PutEventsRequestEntryTypeDef]) -> object:
@@ -143,7 +145,7 @@ def test_publish_failure_keeps_the_claims_and_next_run_delivers_with_same_event_
 
     monkeypatch.setattr(eventbridge._client, "put_events", down_put_events)
     eventbridge._sleep = lambda _: None
-    failed_run = auditor.audit_source(source)
+    failed_run = auditor.audit(source)
     # Then nothing was published or confirmed: no history, three claims stay open. The checkpoint may
     # move: the claims are durable and retried whatever the window
     assert failed_run.publish_failures == 3
@@ -153,7 +155,7 @@ def test_publish_failure_keeps_the_claims_and_next_run_delivers_with_same_event_
     claimed = w.pending_claims()
     assert len(claimed) == 3
     assert failed_run.checkpoint_advanced
-    assert auditor._store.load_checkpoint(source) != checkpoint_before
+    assert auditor.store.load_checkpoint(source) != checkpoint_before
     # When the next scheduled run happens with the bus back
     w.advance(timedelta(minutes=5))
     summary = w.run()
@@ -178,7 +180,7 @@ def test_crash_between_publish_and_commit_repeats_with_the_same_event_id(make_wo
 
     _store(auditor).finalize = crash  # type: ignore[method-assign,assignment]
     with pytest.raises(Crash):
-        auditor.audit_source(source)
+        auditor.audit(source)
     first = w.events_received()
     assert len(first) == 4
     # When the next run comes before the claim lease expires, it neither repeats nor loses anything
@@ -215,7 +217,7 @@ def test_a_failed_claim_write_among_concurrent_ones_loses_nothing(make_world: An
 
     _store(auditor)._db.meta.events.register("before-call.dynamodb.PutItem", fail_one)
     # When the run claims, the source fails with the error
-    summary = auditor.audit_source(source)
+    summary = auditor.audit(source)
     assert summary.error is not None and "InternalServerError" in summary.error
     # Then the writes ran on several threads, nothing was published and the checkpoint stayed put;
     # the claims won before the error are held open for a later run, the rest were not written

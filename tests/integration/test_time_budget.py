@@ -5,11 +5,11 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from job_auditor.auditor import wiring
 from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.domain.jobs import Source
-from job_auditor.auditor.handler import build_auditor
-from job_auditor.auditor.service import CLAIM_CHUNK, Auditor
 from job_auditor.auditor.settings import load_settings
+from job_auditor.auditor.source_auditor import CLAIM_CHUNK, SourceAuditor
 from simulator.aws_faults import AwsFaultInjector
 from simulator.world import ACCOUNT, REGION, FakeLambdaContext, World
 
@@ -27,9 +27,11 @@ def _world(make_world: Any) -> tuple[World, list[str]]:
     return w, jobs
 
 
-def _auditor() -> tuple[Auditor, Source]:
-    auditor = build_auditor(load_settings(), ClientFactory())
-    (source,), _ = auditor.sources(ACCOUNT, [REGION], ["qconnect-import"], {})
+def _auditor() -> tuple[SourceAuditor, Source]:
+    settings, clients = load_settings(), ClientFactory()
+    auditor = wiring.build_source_auditor(settings, clients)
+    planner = wiring.build_planner(settings, clients)
+    (source,) = planner.plan([ACCOUNT], [REGION], ["qconnect-import"], {}).sources
     return auditor, source
 
 
@@ -37,17 +39,17 @@ def test_stops_between_pages_without_committing_anything(make_world: Any) -> Non
     # Given 110 completed jobs over two pages, and a budget that runs out after the first page
     w, _ = _world(make_world)
     auditor, source = _auditor()
-    checkpoint = auditor._store.load_checkpoint(source)
+    checkpoint = auditor.store.load_checkpoint(source)
     w.plane.reset_calls()
     # When the source is audited
-    summary = auditor.audit_source(source, should_stop=lambda: auditor._api.api_calls(source) >= 1)
+    summary = auditor.audit(source, should_stop=lambda: auditor.job_api.api_calls(source) >= 1)
     # Then it stopped after one page, claimed and published nothing, and kept the checkpoint
     assert summary.stopped and summary.error is None
     assert w.plane.count_calls("ListImportJobs") == 1
     assert summary.published == 0
     assert w.events_received() == []
     assert w.pending_claims() == set()
-    assert auditor._store.load_checkpoint(source) == checkpoint
+    assert auditor.store.load_checkpoint(source) == checkpoint
     # And the next run announces all 110, once each
     w.advance(timedelta(minutes=5))
     result = w.run()
@@ -59,16 +61,16 @@ def test_stops_between_claim_chunks_and_publishes_what_it_claimed(make_world: An
     # Given 110 transitions and a budget that runs out after the first claim chunk
     w, _ = _world(make_world)
     auditor, source = _auditor()
-    checkpoint = auditor._store.load_checkpoint(source)
+    checkpoint = auditor.store.load_checkpoint(source)
     answers = iter([False, False, True])  # after page 1, before chunk 1, before chunk 2
-    summary = auditor.audit_source(source, should_stop=lambda: next(answers, True))
+    summary = auditor.audit(source, should_stop=lambda: next(answers, True))
     # Then the first chunk was claimed, published and committed; the checkpoint did not move
     assert summary.stopped
     assert summary.published == CLAIM_CHUNK
     assert w.pending_claims() == set()
     first = w.events_received()
     assert len(first) == CLAIM_CHUNK
-    assert auditor._store.load_checkpoint(source) == checkpoint
+    assert auditor.store.load_checkpoint(source) == checkpoint
     # And the next run announces the other 60, none twice
     w.advance(timedelta(minutes=5))
     w.run()

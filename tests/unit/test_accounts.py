@@ -21,8 +21,8 @@ from job_auditor.auditor.adapters.accounts import (
 )
 from job_auditor.auditor.adapters.clients import ClientFactory, ServiceNotOffered
 from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
-from job_auditor.auditor.service import RunSummary, SourceSummary
 from job_auditor.auditor.settings import Settings, SettingsError, load_settings
+from job_auditor.auditor.summary import RunSummary, SourceSummary
 from tests.fakes import FakeJob, Harness
 
 HOME, A, B, C = "123456789012", "111122223333", "444455556666", "777788889999"
@@ -322,9 +322,8 @@ def test_one_accounts_failure_fails_only_its_sources_and_is_summarised_by_accoun
             raise MemberRoleError(f"arn:aws:iam::{B}:role/JobAuditorReader", "AccessDenied", "not authorized")
 
     h.api.faults.append(deny)
-    auditor = h.auditor()
     h.clock.advance(timedelta(minutes=5))
-    summary = auditor.audit_accounts((HOME, A, B), ["us-east-1"], ("bedrock-model-import",), {})
+    summary = h.audit((HOME, A, B))
     # Then the others' sources are audited, B's fails with its reason, named by account
     assert summary.accounts == 3
     assert {s.account: s.error for s in summary.sources} == {
@@ -372,9 +371,7 @@ def test_an_organization_listing_failure_makes_the_run_a_partial_failure() -> No
 def test_accounts_left_unexpanded_when_the_budget_runs_out_wait_for_the_next_run() -> None:
     # Given a budget already spent once the first account's sources are expanded
     h = Harness()
-    summary = h.auditor().audit_accounts(
-        (HOME, A, B), ["us-east-1"], ("bedrock-model-import",), {}, should_stop=lambda: True
-    )
+    summary = h.audit((HOME, A, B), should_stop=lambda: True)
     # Then the run says it stopped early, and audited only what it expanded (nothing of A's or B's)
     assert summary.stopped_early
     assert summary.accounts == 1

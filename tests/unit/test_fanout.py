@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from job_auditor.auditor import fanout, handler
+from job_auditor.auditor import fanout
 from job_auditor.auditor.domain.batches import batches, decode_item, plan_items
 from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
-from job_auditor.auditor.service import RunSummary, SourceSummary
+from job_auditor.auditor.observability import metrics
+from job_auditor.auditor.run_metrics import RunCounts, record_run
+from job_auditor.auditor.summary import RunSummary, SourceSummary
 
 IMPORT, QCONNECT = JOB_KINDS["bedrock-model-import"], JOB_KINDS["qconnect-import"]
 
@@ -70,23 +72,53 @@ def _summary() -> RunSummary:
 
 
 def _emitted(capsys: pytest.CaptureFixture[str], emit: Any) -> list[dict[str, Any]]:
-    handler.metrics.clear_metrics()
+    metrics.clear_metrics()
     emit()
-    handler.metrics.flush_metrics()
+    metrics.flush_metrics()
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     for line in lines:
         line["_aws"].pop("Timestamp")
     return sorted(lines, key=json.dumps)
 
 
-def test_summarize_emits_exactly_the_direct_handlers_metrics(capsys: pytest.CaptureFixture[str]) -> None:
+def _summarized(summary: RunSummary) -> tuple[RunCounts, dict[str, Any]]:
+    """`summary` as Summarize sees it: one batch's counts (as JSON) and the Plan's output."""
+    plan: dict[str, Any] = {"runId": "r", "sourceCount": len(summary.sources)}
+    if summary.account_listing_error:
+        plan["accountListingError"] = summary.account_listing_error
+    return fanout.summarize({"plan": plan, "map": [json.dumps(RunCounts.of(summary).as_dict())]}, None)
+
+
+@pytest.mark.parametrize("listing_error", [None, "AccessDeniedException: cannot list"])
+def test_summarize_emits_exactly_the_direct_handlers_metrics(
+    capsys: pytest.CaptureFixture[str], listing_error: str | None
+) -> None:
     # Given one run's summary, as the direct handler sees it and as batches' counts travel (JSON)
     summary = _summary()
-    counts = fanout.RunCounts.from_dict(json.loads(json.dumps(fanout.RunCounts.of(summary).as_dict())))
+    summary.account_listing_error = listing_error
+    counts, summarized = _summarized(summary)
     # When each path records its metrics / Then they are the same
-    assert _emitted(capsys, lambda: handler._record_metrics(summary)) == _emitted(
-        capsys, lambda: fanout.record_metrics(counts)
+    assert _emitted(capsys, lambda: record_run(summary)) == _emitted(
+        capsys, lambda: fanout.record_summarized(counts, summarized)
     )
+
+
+def test_a_run_whose_accounts_could_not_be_listed_is_not_a_success_in_either_mode(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a run whose every source went through, but Organizations could not be listed
+    summary = RunSummary(
+        started_at="t",
+        sources=[SourceSummary("a", "qconnect-import", "us-east-1")],
+        account_listing_error="AccessDeniedException: cannot list",
+    )
+    counts, summarized = _summarized(summary)
+    # When Summarize records its metrics
+    emitted = _emitted(capsys, lambda: fanout.record_summarized(counts, summarized))
+    # Then the run is a partial failure, as the direct handler's summary says
+    (run,) = [line for line in emitted if "RunSucceeded" in line]
+    assert (run["RunSucceeded"], run["RunPartialFailure"], run["AccountListingFailures"]) == ([0], [1], [1])
+    assert summarized["status"] == summary.status == "partial-failure"
 
 
 def test_a_failed_child_is_named_with_its_account_regions_and_reason() -> None:
@@ -96,7 +128,7 @@ def test_a_failed_child_is_named_with_its_account_regions_and_reason() -> None:
         "part": "1/1",
         "sources": [["bedrock-model-import"]],
     }
-    ok = fanout.RunCounts.of(_summary()).as_dict()
+    ok = RunCounts.of(_summary()).as_dict()
     event = {"plan": {"runId": "r", "sourceCount": 3}, "map": [ok]}
     counts, summary = fanout.summarize(event, None)
     assert summary["failedSources"] == [{"source": "b", "error": "Throttling: slow down"}]

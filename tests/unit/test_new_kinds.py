@@ -35,7 +35,8 @@ def test_ingestion_sources_are_every_data_source_of_every_knowledge_base() -> No
     h = Harness(kinds=("bedrock-kb-ingestion",))
     _discoverable(h)
     # When the auditor expands its configuration
-    sources, failures = h.auditor().sources(ACCOUNT, [REGION], h.kinds, {})
+    plan = h.planner().plan([ACCOUNT], [REGION], h.kinds, {})
+    sources, failures = list(plan.sources), list(plan.failures)
     # Then there is one source per knowledge base and data source, keyed by both
     assert failures == []
     assert [s.key for s in sources] == [
@@ -51,7 +52,7 @@ def test_configured_scopes_are_narrowed_and_only_the_missing_level_is_discovered
     h = Harness(kinds=("bedrock-kb-ingestion",), scopes={"bedrock-kb-ingestion": ((KB_A,), (KB_B, DS_3))})
     _discoverable(h)
     # When the sources are expanded
-    sources, _ = h.auditor().sources(ACCOUNT, [REGION], h.kinds, h.scopes)
+    sources = h.plan([ACCOUNT]).sources
     # Then ListKnowledgeBases is not called, ListDataSources only for KB_A
     assert [s.scope_ids for s in sources] == [(KB_A, DS_1), (KB_A, DS_2), (KB_B, DS_3)]
     operations = [op for op, _ in h.api.requests]

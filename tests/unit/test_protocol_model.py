@@ -76,7 +76,7 @@ class AuditModel(RuleBasedStateMachine):
         self.truth: dict[str, Truth] = {}
         self.refusals = 0
         self.h.publisher.refuse = self._refuse
-        self.first_run_at: datetime | None = None
+        self.first_run_at: str | None = None
         self.silent_keys: set[tuple[str, str]] = set()
         # Noted here, asserted by an invariant: the run would catch an AssertionError as a failure.
         self.violations: list[str] = []

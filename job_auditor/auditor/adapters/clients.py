@@ -2,10 +2,12 @@
 
 Endpoints come from the SDK's standard resolution, so `AWS_ENDPOINT_URL_<SERVICE>` points a client at
 a local simulator or moto without any code path of its own. Before a client is built, botocore's
-endpoint data is asked whether the service is offered in the region at all: where it is not, the
-source fails with `ServiceNotOffered` instead of a connection error to an endpoint that does not
-exist. (An endpoint override changes where a client connects, not where AWS offers a service, so the
-answer is the same with one.)
+endpoint data is asked whether the service is offered in the region at all (`availability.service_offered`,
+the rule the planner and the CDK side use too): where it is not, the call fails with
+`ServiceNotOffered` instead of a connection error to an endpoint that does not exist. A planner that
+skips kinds not offered (`availability.plan_offered`) never asks for such a client: this is the guard.
+(An endpoint override changes where a client connects, not where AWS offers a service, so the answer
+is the same with one.)
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError
 
 from job_auditor.auditor.ports import SourceError
+from job_auditor.availability import service_offered
 
 if TYPE_CHECKING:
     # Type stubs (requirements-dev.txt): for mypy only, never imported at run time.
@@ -53,24 +55,12 @@ def named_client(session: boto3.session.Session, service: str, **kwargs: Any) ->
 
 
 class ServiceNotOffered(SourceError):
-    """botocore's endpoint data does not list the service in the region: nothing to audit there."""
+    """botocore's endpoint data does not offer the service in the region (`availability.service_offered`):
+    a client was asked for where a kind is not offered. Its code, `ServiceNotOffered`, tells it from
+    any failure of a call."""
 
     def __init__(self, service: str, region: str) -> None:
         super().__init__(f"{service} is not offered in {region}", code="ServiceNotOffered")
-
-
-def service_offered(session: boto3.session.Session, service: str, region: str) -> bool:
-    """False only where botocore's endpoint data knows both: the region (STS is in every region of a
-    partition) and the service's regions in that partition, and the region is not among them. A
-    service or region the installed botocore does not list yet is given the benefit of the doubt."""
-    try:
-        partition = session.get_partition_for_region(region)
-    except (BotoCoreError, ValueError):
-        return True
-    offered = session.get_available_regions(service, partition)
-    if not offered or region in offered:
-        return True
-    return region not in session.get_available_regions("sts", partition)
 
 
 class ClientFactory:
@@ -110,7 +100,7 @@ class ClientFactory:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                if not service_offered(self._session, service, region):
+                if not service_offered(service, region):
                     raise ServiceNotOffered(service, region)
                 client = named_client(self._session, service, region_name=region, config=self._config)
                 self._clients[key] = client

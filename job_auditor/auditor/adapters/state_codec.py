@@ -16,13 +16,20 @@ from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.events import build_detail
 from job_auditor.auditor.domain.jobs import JOB_KINDS, JobState, ObservedJob, Source
 from job_auditor.auditor.ports import LastAudit
-from job_auditor.contract.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY, TTL_ATTRIBUTE
-
-CHECKPOINT_SK = "CHECKPOINT"
-# Parked transitions of every source share one partition, so operators find them with one query.
-PARKED_PK = "PARKED"
-# So do the sources' last-audit records: `job-auditor status` lists every audited source with one query.
-AUDIT_PK = "AUDIT"
+from job_auditor.contract.state_schema import (
+    AUDIT_PK,
+    CHECKPOINT_SK,
+    HISTORY_PREFIX,
+    INFLIGHT,
+    JOB_PREFIX,
+    KEY_SEPARATOR,
+    PARKED_PK,
+    PARTITION_KEY,
+    PENDING,
+    SORT_KEY,
+    TTL_ATTRIBUTE,
+    source_partition,
+)
 
 _SER = TypeSerializer()
 _DE = TypeDeserializer()
@@ -55,11 +62,11 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def source_pk(source: Source) -> str:
-    return f"SRC#{source.key}"
+    return source_partition(source.key)
 
 
 def job_sk(job_id: str, created_at: datetime) -> str:
-    return f"JOB#{timestamp(created_at)}#{job_id}"
+    return f"{JOB_PREFIX}{timestamp(created_at)}{KEY_SEPARATOR}{job_id}"
 
 
 def _details_json(details: Mapping[str, Any]) -> str | None:
@@ -199,7 +206,7 @@ def history_item(t: Transition, now: datetime, expires: int) -> dict[str, Any]:
     return to_item(
         {
             PARTITION_KEY: source_pk(t.source),
-            SORT_KEY: f"HIST#{timestamp(t.observed_at)}#{t.event_id}",
+            SORT_KEY: f"{HISTORY_PREFIX}{timestamp(t.observed_at)}{KEY_SEPARATOR}{t.event_id}",
             "eventId": t.event_id,
             "jobId": t.job.job_id,
             "transition": t.type,
@@ -219,7 +226,7 @@ def parked_item(t: Transition, reason: str, now: datetime) -> dict[str, Any]:
     return to_item(
         {
             PARTITION_KEY: PARKED_PK,
-            SORT_KEY: f"{t.source.key}#{t.event_id}",
+            SORT_KEY: f"{t.source.key}{KEY_SEPARATOR}{t.event_id}",
             "source": t.source.key,
             "eventId": t.event_id,
             "jobId": t.job.job_id,

@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from job_auditor.auditor.adapters.state_codec import (
-    AUDIT_PK,
-    CHECKPOINT_SK,
-    PARKED_PK,
     checkpoint_of,
     decode_transition,
     from_item,
@@ -30,7 +27,21 @@ from job_auditor.auditor.adapters.state_store import dynamodb_error
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.ports import LastAudit
-from job_auditor.contract.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY
+from job_auditor.contract.state_schema import (
+    AUDIT_PK,
+    CHECKPOINT_SK,
+    HISTORY_PREFIX,
+    INFLIGHT,
+    JOB_PREFIX,
+    KEY_RANGE_END,
+    KEY_SEPARATOR,
+    PARKED_PK,
+    PARTITION_KEY,
+    PENDING,
+    SORT_KEY,
+    SOURCE_PREFIX,
+    source_partition,
+)
 
 if TYPE_CHECKING:
     # Type stubs (requirements-dev.txt): for mypy only, never imported at run time.
@@ -51,11 +62,6 @@ class SourceRecord:
     job_kind: str
     scope_ids: tuple[str, ...]
     audit: LastAudit
-
-
-def source_pk_of(source_key: str) -> str:
-    """The partition of a source's items, from its key (`Source.key`)."""
-    return f"SRC#{source_key}"
 
 
 def replayable(item: Mapping[str, Any]) -> Transition | None:
@@ -119,7 +125,7 @@ class StateReader:
         found: dict[str, Checkpoint] = {}
         for start in range(0, len(keys), _BATCH_GET_KEYS):
             pending: list[dict[str, Any]] = [
-                to_item({PARTITION_KEY: source_pk_of(k), SORT_KEY: CHECKPOINT_SK})
+                to_item({PARTITION_KEY: source_partition(k), SORT_KEY: CHECKPOINT_SK})
                 for k in keys[start : start + _BATCH_GET_KEYS]
             ]
             while pending:
@@ -128,7 +134,7 @@ class StateReader:
                 )
                 for item in response.get("Responses", {}).get(self._table, []):
                     plain = from_item(item)
-                    found[str(plain[PARTITION_KEY]).removeprefix("SRC#")] = checkpoint_of(item)
+                    found[str(plain[PARTITION_KEY]).removeprefix(SOURCE_PREFIX)] = checkpoint_of(item)
                 unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
                 pending = list(unprocessed["Keys"]) if unprocessed else []
         return found
@@ -163,7 +169,7 @@ class StateReader:
         return self._query(
             KeyConditionExpression="#pk = :pk AND begins_with(#sk, :job)",
             ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY},
-            ExpressionAttributeValues={":pk": {"S": source_pk_of(source_key)}, ":job": {"S": "JOB#"}},
+            ExpressionAttributeValues={":pk": {"S": source_partition(source_key)}, ":job": {"S": JOB_PREFIX}},
         )
 
     def parked(self) -> list[dict[str, Any]]:
@@ -184,13 +190,14 @@ class StateReader:
     ) -> list[dict[str, Any]]:
         """A source's history items (plain) observed in [since, until], oldest first; only those of
         `job_ids` if given (filtered on the server, read all the same)."""
-        low = f"HIST#{timestamp(since)}" if since else "HIST#"
-        high = f"HIST#{timestamp(until)}#~" if until else "HIST#~"
+        low = f"{HISTORY_PREFIX}{timestamp(since)}" if since else HISTORY_PREFIX
+        end = f"{timestamp(until)}{KEY_SEPARATOR}" if until else ""
+        high = f"{HISTORY_PREFIX}{end}{KEY_RANGE_END}"
         params: dict[str, Any] = {
             "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
             "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#sk": SORT_KEY},
             "ExpressionAttributeValues": {
-                ":pk": {"S": source_pk_of(source_key)},
+                ":pk": {"S": source_partition(source_key)},
                 ":low": {"S": low},
                 ":high": {"S": high},
             },

@@ -25,8 +25,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from job_auditor.auditor.adapters.state_codec import (
-    CHECKPOINT_SK,
-    PARKED_PK,
     checkpoint_item,
     checkpoint_of,
     decode_transition,
@@ -45,7 +43,16 @@ from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, Source
 from job_auditor.auditor.ports import ClaimResult, LastAudit, SourceError
-from job_auditor.contract.state_schema import INFLIGHT, PARTITION_KEY, PENDING, SORT_KEY
+from job_auditor.contract.state_schema import (
+    CHECKPOINT_SK,
+    INFLIGHT,
+    JOB_PREFIX,
+    KEY_RANGE_END,
+    PARKED_PK,
+    PARTITION_KEY,
+    PENDING,
+    SORT_KEY,
+)
 
 if TYPE_CHECKING:
     # Type stubs (requirements-dev.txt): for mypy only, never imported at run time.
@@ -176,8 +183,8 @@ class DynamoStateStore:
             ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY},
             ExpressionAttributeValues={
                 ":pk": {"S": source_pk(source)},
-                ":from": {"S": f"JOB#{timestamp(since)}"},
-                ":to": {"S": "JOB#~"},
+                ":from": {"S": f"{JOB_PREFIX}{timestamp(since)}"},
+                ":to": {"S": f"{JOB_PREFIX}{KEY_RANGE_END}"},
             },
             ConsistentRead=True,
         )

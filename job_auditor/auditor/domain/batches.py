@@ -23,18 +23,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
+from job_auditor.contract.fanout_payload import (
+    ITEM_ACCOUNT,
+    ITEM_CONCURRENCY,
+    ITEM_PART,
+    ITEM_REGION,
+    ITEM_SCOPE_SEEN,
+    ITEM_SOURCES,
+)
 
 # Sources in one item at most: about 100 bytes each, well inside a 256 KB batch input.
 MAX_SOURCES_PER_ITEM = 250
-# Item field names (the JSON the map reads and the batch Lambda receives).
-ACCOUNT, REGION, SOURCES, CONCURRENCY, SCOPE_SEEN, PART = (
-    "account",
-    "region",
-    "sources",
-    "concurrency",
-    "scopeSeen",
-    "part",
-)
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class ItemPlan:
 
     @property
     def source_count(self) -> int:
-        return sum(len(item[SOURCES]) for item in self.items)
+        return sum(len(item[ITEM_SOURCES]) for item in self.items)
 
 
 def encode_source(source: Source) -> list[str]:
@@ -56,9 +55,9 @@ def encode_source(source: Source) -> list[str]:
 
 def decode_item(item: Mapping[str, Any]) -> list[Source]:
     """The sources of one item, in order; ValueError on an unknown kind or a malformed entry."""
-    account, region = str(item[ACCOUNT]), str(item[REGION])
+    account, region = str(item[ITEM_ACCOUNT]), str(item[ITEM_REGION])
     sources = []
-    for entry in item[SOURCES]:
+    for entry in item[ITEM_SOURCES]:
         if not isinstance(entry, list) or not entry or not all(isinstance(part, str) for part in entry):
             raise ValueError(f"malformed source entry {entry!r} in item {account}/{region}")
         kind = JOB_KINDS.get(entry[0])
@@ -93,12 +92,12 @@ def plan_items(
             scopes = {s.unscoped.key for s in chunk if s.spec.discovery}
             items.append(
                 {
-                    ACCOUNT: account,
-                    REGION: region,
-                    CONCURRENCY: share,
-                    PART: f"{number + 1}/{parts}",
-                    SOURCES: [encode_source(s) for s in chunk],
-                    SCOPE_SEEN: {key: scope_seen[key] for key in sorted(scopes) if key in scope_seen},
+                    ITEM_ACCOUNT: account,
+                    ITEM_REGION: region,
+                    ITEM_CONCURRENCY: share,
+                    ITEM_PART: f"{number + 1}/{parts}",
+                    ITEM_SOURCES: [encode_source(s) for s in chunk],
+                    ITEM_SCOPE_SEEN: {key: scope_seen[key] for key in sorted(scopes) if key in scope_seen},
                 }
             )
     return ItemPlan(items=items, over_bound=over_bound)

@@ -1,0 +1,177 @@
+"""The counts of a run and its metrics: one RunCounts (it adds up across the fan-out's batches and
+travels as JSON) and one `record_metrics` that every entry point emits the run's metrics with.
+
+The metric names, units and dimensions are what the dashboard and the alarms read (infra/monitoring.py):
+they are defined here once, whichever mode ran the audit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from job_auditor.auditor.observability import count, dimensioned_count
+from job_auditor.auditor.summary import RunSummary, SourceSummary, add_account_failure
+
+# Failures and stopped sources named in counts and summaries, at most (the counts are always whole).
+MAX_NAMED = 100
+
+# Run totals: metric name -> what it sums over the sources.
+TOTALS: dict[str, Callable[[SourceSummary], int]] = {
+    "JobsListed": lambda s: s.jobs_listed + s.jobs_rechecked,
+    "Transitions": lambda s: s.transitions,
+    "Published": lambda s: s.published,
+    "ApiCalls": lambda s: s.api_calls,
+    "JobsInFlight": lambda s: s.jobs_in_flight,
+    "SourceFailures": lambda s: int(s.error is not None),
+    "UnknownStatuses": lambda s: s.unknown_statuses,
+    "PublishFailures": lambda s: s.publish_failures,
+    "ParkedTransitions": lambda s: s.parked,
+    "ClaimConflicts": lambda s: s.claim_conflicts,
+    "DisappearedJobs": lambda s: s.disappeared,
+    "Reconciliations": lambda s: int(s.reconciled and s.checkpoint_advanced),
+    "SkippedJobs": lambda s: sum(s.skipped.values()),
+    "StuckAlerts": lambda s: s.stuck_alerts,
+    "AuditRecordFailures": lambda s: s.audit_record_failures,
+}
+# Per job kind and region (bounded: one series each; per knowledge base would be unbounded).
+PER_SOURCE: dict[str, Callable[[SourceSummary], int]] = {
+    "JobsListed": TOTALS["JobsListed"],
+    "ApiCalls": TOTALS["ApiCalls"],
+    "Transitions": TOTALS["Transitions"],
+}
+
+
+@dataclass
+class RunCounts:
+    """What the run metrics read, in a form that adds up across batches and travels as JSON."""
+
+    sources: int = 0
+    totals: Counter[str] = field(default_factory=Counter)
+    per_source: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    by_status: Counter[tuple[str, str]] = field(default_factory=Counter)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    failed_count: int = 0
+    stopped: list[str] = field(default_factory=list)
+    stopped_count: int = 0
+    # Account -> {"sources": failed sources, "reasons": distinct reasons (the first few)}, as
+    # RunSummary.failed_accounts has it: the AccountFailures metric and the summary's failedAccounts.
+    accounts_failed: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, summary: RunSummary) -> RunCounts:
+        """The counts of one run's (or one batch item's) summary; its unstarted sources count as
+        stopped."""
+        counts = cls(sources=len(summary.sources) + len(summary.not_started))
+        for name, of in TOTALS.items():
+            counts.totals[name] += sum(of(s) for s in summary.sources)
+        for source in summary.sources:
+            for name, of in PER_SOURCE.items():
+                counts.per_source[(source.job_kind, source.region, name)] += of(source)
+            counts.by_status.update(
+                {(source.job_kind, status): n for status, n in source.transitions_by_status.items()}
+            )
+            if source.error:
+                counts.fail(source.source, source.error)
+            elif source.stopped:
+                counts.stop(source.source)
+        for key in summary.not_started:
+            counts.stop(key)
+        for account, entry in summary.failed_accounts().items():
+            counts.fail_account(account, entry["sources"], entry["reasons"])
+        return counts
+
+    def fail(self, source: str, error: str, sources: int = 1) -> None:
+        self.failed_count += sources
+        if len(self.failed) < MAX_NAMED:
+            self.failed.append({"source": source, "error": error})
+
+    def fail_account(self, account: str, sources: int, reasons: Sequence[str]) -> None:
+        add_account_failure(self.accounts_failed, account, sources, reasons)
+
+    def stop(self, source: str) -> None:
+        self.stopped_count += 1
+        if len(self.stopped) < MAX_NAMED:
+            self.stopped.append(source)
+
+    def add(self, other: RunCounts) -> None:
+        self.sources += other.sources
+        self.totals.update(other.totals)
+        self.per_source.update(other.per_source)
+        self.by_status.update(other.by_status)
+        self.failed_count += other.failed_count
+        self.failed += other.failed[: max(0, MAX_NAMED - len(self.failed))]
+        self.stopped_count += other.stopped_count
+        self.stopped += other.stopped[: max(0, MAX_NAMED - len(self.stopped))]
+        for account, entry in other.accounts_failed.items():
+            self.fail_account(account, entry["sources"], entry["reasons"])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sources": self.sources,
+            "totals": dict(self.totals),
+            "perSource": [[*key, value] for key, value in self.per_source.items()],
+            "byStatus": [[*key, value] for key, value in self.by_status.items()],
+            "failed": self.failed,
+            "failedCount": self.failed_count,
+            "stopped": self.stopped,
+            "stoppedCount": self.stopped_count,
+            "failedAccounts": self.accounts_failed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunCounts:
+        return cls(
+            sources=int(data.get("sources", 0)),
+            totals=Counter({str(k): int(v) for k, v in (data.get("totals") or {}).items()}),
+            per_source=Counter(
+                {(str(k), str(r), str(n)): int(v) for k, r, n, v in data.get("perSource") or []}
+            ),
+            by_status=Counter({(str(k), str(s)): int(v) for k, s, v in data.get("byStatus") or []}),
+            failed=list(data.get("failed") or []),
+            failed_count=int(data.get("failedCount", 0)),
+            stopped=[str(s) for s in data.get("stopped") or []],
+            stopped_count=int(data.get("stoppedCount", 0)),
+            accounts_failed={
+                str(account): {
+                    "sources": int(e.get("sources", 0)),
+                    "reasons": [str(r) for r in e.get("reasons") or []],
+                }
+                for account, e in (data.get("failedAccounts") or {}).items()
+            },
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_count == 0 and self.stopped_count == 0
+
+
+def record_metrics(counts: RunCounts, *, succeeded: bool, account_listing_failed: bool) -> None:
+    """The run's metrics, whichever mode audited it. `succeeded`: the run's status is ok (RunSucceeded,
+    which the heartbeat alarm reads, else RunPartialFailure).
+
+    Series by Account only for accounts with failures this run: a custom metric is billed per series
+    and month, and a JobKind/Region series per account would multiply by the organization's size. The
+    per-source series stay per kind and region, summed over accounts."""
+    for account, failed in counts.accounts_failed.items():
+        dimensioned_count("AccountFailures", failed["sources"], {"Account": account})
+    count("AccountListingFailures", int(account_listing_failed))
+    for name in TOTALS:
+        count(name, counts.totals.get(name, 0))
+    count("RunSucceeded", int(succeeded))
+    count("RunPartialFailure", int(not succeeded))
+    for (kind, region, name), value in counts.per_source.items():
+        dimensioned_count(name, value, {"JobKind": kind, "Region": region})
+    for (kind, status), total in counts.by_status.items():
+        dimensioned_count("TransitionsByStatus", total, {"JobKind": kind, "Status": status})
+
+
+def record_run(summary: RunSummary) -> None:
+    """The metrics of a run audited in one invocation (the direct handler)."""
+    record_metrics(
+        RunCounts.of(summary),
+        succeeded=summary.status == "ok",
+        account_listing_failed=summary.account_listing_error is not None,
+    )

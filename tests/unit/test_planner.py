@@ -1,0 +1,114 @@
+"""The planner's RunPlan and the audit step over it: what a run knew before it began (the scopes'
+marks), what it could not discover, and which scopes it marks once it has audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from job_auditor.auditor.domain.checkpoint import advance
+from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
+from job_auditor.auditor.ports import SourceError
+from tests.fakes import FakeJob, Harness
+
+ACCOUNT, OTHER, REGION, EU = "123456789012", "210987654321", "us-east-1", "eu-west-1"
+QCONNECT = JOB_KINDS["qconnect-import"]
+
+
+def _scope(account: str = ACCOUNT, region: str = REGION) -> Source:
+    return Source(account, region, QCONNECT)
+
+
+def _harness() -> Harness:
+    h = Harness(kinds=("bedrock-model-import", "qconnect-import"))
+    h.api.knowledge_bases[(ACCOUNT, REGION)] = ["kb-1", "kb-2"]
+    return h
+
+
+def test_a_plan_holds_the_sources_in_order_and_each_scopes_mark_as_read_before_the_run() -> None:
+    # Given a scope audited before (us-east-1) and one never audited, found empty (eu-west-1)
+    h = _harness()
+    h.store.checkpoints[_scope().key] = advance(None, h.clock())
+    # When the run is planned
+    plan = h.planner().plan([ACCOUNT], [REGION, EU], h.kinds, {})
+    # Then the sources come per region and kind, a knowledge base each, and the marks are as stored
+    assert [s.key for s in plan.sources] == [
+        f"{ACCOUNT}/{REGION}/bedrock-model-import",
+        f"{ACCOUNT}/{REGION}/qconnect-import/kb-1",
+        f"{ACCOUNT}/{REGION}/qconnect-import/kb-2",
+        f"{ACCOUNT}/{EU}/bedrock-model-import",
+    ]
+    assert plan.marks == {_scope().key: True, _scope(region=EU).key: False}
+    assert [m.scope.key for m in plan.empty_scopes] == [_scope(region=EU).key]
+    assert plan.audited_before(plan.sources[1]) and not plan.audited_before(plan.sources[0])
+    assert (plan.failures, plan.accounts, plan.stopped_early) == ((), 1, False)
+
+
+def test_the_audit_step_marks_only_scopes_not_audited_before_once_it_has_audited() -> None:
+    # Given a plan with one scope audited before and one not
+    h = _harness()
+    h.store.checkpoints[_scope().key] = before = advance(None, h.clock())
+    plan = h.planner().plan([ACCOUNT], [REGION, EU], h.kinds, {})
+    h.clock.advance(timedelta(minutes=5))
+    # When it is audited
+    summary = h.audit_step().run(plan)
+    # Then the new scope is marked, the one audited before is left as it was
+    assert summary.status == "ok"
+    assert _scope(region=EU).key in h.store.checkpoints
+    assert h.store.checkpoints[_scope().key] == before
+
+
+def test_a_region_that_cannot_be_discovered_is_a_failed_summary_and_the_others_are_planned() -> None:
+    # Given a second account whose knowledge bases cannot be listed
+    h = _harness()
+
+    def deny(operation: str, source: Source | None) -> None:
+        del source
+        if operation == "list_knowledge_bases":
+            raise SourceError("not authorized", code="AccessDeniedException")
+
+    h.api.knowledge_bases[(OTHER, REGION)] = ["kb-9"]
+    h.api.faults.append(deny)
+    # When both accounts are planned
+    plan = h.planner().plan([ACCOUNT, OTHER], [REGION], h.kinds, {})
+    # Then each account's knowledge base scope failed on its own, the import sources are planned
+    assert [f.source for f in plan.failures] == [_scope().key, _scope(OTHER).key]
+    assert {f.error for f in plan.failures} == {"AccessDeniedException: not authorized"}
+    assert [s.key for s in plan.sources] == [
+        f"{ACCOUNT}/{REGION}/bedrock-model-import",
+        f"{OTHER}/{REGION}/bedrock-model-import",
+    ]
+    assert plan.marks == {}
+    # And the audit step's summary lists them after the audited sources
+    summary = h.audit_step().run(plan)
+    assert [s.source for s in summary.failed_sources] == [_scope().key, _scope(OTHER).key]
+    assert summary.accounts == 2
+
+
+def test_a_resumed_plan_keeps_the_carried_marks_and_reads_only_a_missing_one() -> None:
+    # Given sources planned elsewhere, with the mark of one of their two scopes carried
+    h = _harness()
+    h.store.checkpoints[_scope(OTHER).key] = advance(None, h.clock())
+    sources = [Source(ACCOUNT, REGION, QCONNECT, ("kb-1",)), Source(OTHER, REGION, QCONNECT, ("kb-9",))]
+    reads: list[str] = []
+    h.store.faults.append(reads.append)
+    # When the plan is resumed
+    plan = h.planner().resume(sources, {_scope().key: False})
+    # Then the carried mark stands and the missing one was read, once
+    assert plan.sources == tuple(sources)
+    assert plan.marks == {_scope().key: False, _scope(OTHER).key: True}
+    assert reads == ["load_checkpoint"]
+
+
+def test_a_new_knowledge_base_in_a_scope_audited_before_is_announced_from_its_first_run() -> None:
+    # Given a scope audited before and a knowledge base that appeared since, with a job
+    h = _harness()
+    h.run()
+    h.api.knowledge_bases[(ACCOUNT, REGION)].append("kb-3")
+    source = Source(ACCOUNT, REGION, QCONNECT, ("kb-3",))
+    h.api.add(source, FakeJob("job-1", "START_IN_PROGRESS", h.clock()))
+    # When the next run audits it (its baseline)
+    summary = h.run()
+    # Then its job is announced, not recorded silently
+    (audited,) = [s for s in summary.sources if s.source == source.key]
+    assert audited.baseline and audited.recorded_silently == 0
+    assert h.publisher.statuses("job-1") == [(None, "START_IN_PROGRESS", "discovered")]
