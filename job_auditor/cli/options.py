@@ -24,7 +24,7 @@ OK, ERROR, USAGE, PARTIAL = 0, 1, 2, 3
 EXIT_CODES = {
     OK: "ok",
     ERROR: "error: an AWS call failed; a stack, resource or job not found; declined",
-    USAGE: "usage: a bad option or value, or refused as ambiguous or empty; nothing done",
+    USAGE: "usage: a bad option or value; refused as ambiguous or empty; nothing done",
     PARTIAL: "partial: some sources or deliveries failed; the output says which",
 }
 
