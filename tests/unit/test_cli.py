@@ -348,3 +348,13 @@ def test_the_readme_shows_the_golden_captures_and_the_policy_the_cli_prints() ->
     assert json.loads(_fenced_after(section, "**Permissions.**", "json")) == policy
     for code in ("`0` ok", "`1` error", "`2` usage", "`3` partial"):
         assert code in section
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in cli.commands)])
+def test_every_help_reads_in_80_columns(command: list[str]) -> None:
+    # When a command's help is shown in an 80-column terminal
+    result = CliRunner().invoke(cli, [*command, "--help"], terminal_width=80)
+    # Then no line is wider, and it names its exit codes
+    assert result.exit_code == 0
+    assert max(len(line) for line in result.output.splitlines()) <= 80, result.output
+    assert "Exit codes:" in result.output and "  0  ok" in result.output
