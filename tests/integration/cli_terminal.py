@@ -21,7 +21,7 @@ from botocore.retries import bucket
 
 
 def main(argv: list[str]) -> None:
-    from job_auditor.auditor import service
+    from job_auditor.auditor import source_auditor
     from job_auditor.cli import main as cli_main
 
     faulthandler.dump_traceback_later(60, exit=True)
