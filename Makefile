@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt py
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | sha1sum | cut -c1-12)
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: demo test unit integration infra lint typecheck check synth fmt clean soak bench
+.PHONY: demo test unit integration infra lint typecheck check synth fmt clean soak bench docs
 
 # The package itself goes in editable (its dependencies are the pinned ones above): the `job-auditor`
 # console script then runs this checkout's code.
@@ -73,6 +73,11 @@ soak: $(STAMP)
 ## bench: cost and speed of the auditor against its lower bounds and a naive poller (prints figures)
 bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) -m benchmarks.run
+
+## docs: rewrite the generated docs: the event gallery (docs/events.md) and the dashboard's picture
+docs: $(STAMP) $(NODE_STAMP) $(BENCH_STAMP)
+	$(PY) docs/gallery.py
+	$(PY) -m benchmarks.dashboard
 
 ## synth: write cdk.out offline (no AWS account needed)
 synth: $(STAMP) $(NODE_STAMP)
