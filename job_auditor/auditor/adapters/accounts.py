@@ -76,8 +76,8 @@ ROLE_SESSION_SECONDS = 3600
 # default: a fan-out batch audits all its items at once (`itemsPerBatch`, 20 by default) and Plan
 # discovers 16 accounts at once, one region of each at a time. And it fits the 256 MB default: on AWS an
 # account-region's three job API clients take about 3 MB (each client has its own TLS trust store,
-# ~0.7 MB: botocore builds an SSL context per client and loads its CA bundle into it), so a full cache
-# is about 100 MB beside the ~80 MB of the process itself (benchmarks/org_memory.py).
+# ~0.5 MB: botocore builds an SSL context per client and loads its CA bundle into it), and a warm batch
+# function with a full cache peaks near 215 MB (benchmarks/org_memory.py, docs/organization.md).
 MAX_CACHED_ACCOUNT_REGIONS = 32
 # The account states Organizations reports (`State`; older responses only `Status`) that are audited.
 _ACTIVE = "ACTIVE"
