@@ -15,6 +15,7 @@ import pytest
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 from botocore.exceptions import ClientError
 
+from job_auditor.auditor import fanout, wiring
 from job_auditor.auditor.adapters import accounts
 from job_auditor.auditor.adapters.accounts import (
     AccountClients,
@@ -23,6 +24,7 @@ from job_auditor.auditor.adapters.accounts import (
     resolve_accounts,
 )
 from job_auditor.auditor.adapters.clients import ClientFactory, ServiceNotOffered
+from job_auditor.auditor.domain.batches import plan_items
 from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
 from job_auditor.auditor.settings import Settings, SettingsError, load_settings
 from job_auditor.auditor.summary import RunSummary, SourceSummary
@@ -482,3 +484,25 @@ def test_accounts_left_unexpanded_when_the_budget_runs_out_wait_for_the_next_run
     assert summary.stopped_early
     assert summary.accounts == 1
     assert {s.account for s in summary.sources} <= {HOME}
+
+
+def test_a_fanout_batch_keeps_the_clients_of_every_account_region_it_audits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a batch of more member account-regions than the client cache keeps by default
+    clients = _clients()
+    members = _members(accounts.MAX_CACHED_ACCOUNT_REGIONS + 8)
+    sources = [Source(m, "us-east-1", JOB_KINDS["bedrock-model-import"]) for m in members]
+    items = plan_items(sources, {}, concurrency=1).items
+    bounds: list[int] = []
+
+    def build_audit_step(*_: Any, **__: Any) -> Any:
+        bounds.append(clients.max_account_regions)
+        raise RuntimeError("stop here: only the bound in force while the batch runs matters")
+
+    monkeypatch.setattr(wiring, "build_audit_step", build_audit_step)
+    # When the batch runs
+    counts = fanout.audit_batch(_settings(), items, clients, should_stop=lambda: False)
+    # Then every item was audited (and failed here) with the bound raised to the batch's size
+    assert counts.failed_count == len(members)
+    assert bounds == [len(members)] * len(members)
