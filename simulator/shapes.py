@@ -18,9 +18,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from simulator.clock import epoch, iso, truncate_ms
 from simulator.errors import constraint, validation
-from simulator.records import truncate_ms
-from simulator.wire import epoch, iso
 
 # botocore.model.Shape. Left as Any: the code reads a shape by its type_name, and botocore-stubs types
 # the members of each kind on its subclass (StructureShape.members, ListShape.member, MapShape.key),
@@ -309,6 +308,8 @@ class ValueMaker:
         if enum:
             return str(enum[0])
         pattern = shape.metadata.get("pattern")
+        if pattern == "[0-9]{12}":  # an account id (Bedrock's sourceAccountId): this account's
+            return self.account_id
         low, high = int(shape.metadata.get("min", 1) or 1), int(shape.metadata.get("max", 2048))
         if not pattern:
             return "sim"[: max(high, 1)] if low <= 3 else "s" * low
