@@ -97,6 +97,15 @@ def spec_of(kind: str | JobKindSpec) -> JobKindSpec:
     return spec
 
 
+def kind_listed_by(client: str, list_method: str) -> JobKindSpec:
+    """The registered kind whose jobs `client.list_method` lists (the simulator names kinds by their
+    API, as it names scope levels, never by id)."""
+    for spec in JOB_KINDS.values():
+        if (spec.client, spec.list_method) == (client, list_method):
+            return spec
+    raise ValueError(f"no registered kind lists its jobs with {client} {list_method}")
+
+
 def step_of(client: str, list_method: str) -> StepModel:
     """The discovery level a (client, list method) pair names in any registered kind."""
     for spec in JOB_KINDS.values():

@@ -42,6 +42,7 @@ from simulator.aws_faults import CRASH_POINTS, AwsFaultInjector, AwsFaultRates, 
 from simulator.faults import FaultPlan
 from simulator.mutators import ResponseMutator, Rule
 from simulator.oracle import Truth, Verdict
+from simulator.state import MODEL_COPY, MODEL_IMPORT, QCONNECT_IMPORT
 from simulator.world import ACCOUNT, DEFAULT_START, REGION, FakeLambdaContext, MotoServer, World
 
 if TYPE_CHECKING:
@@ -54,13 +55,14 @@ QCONNECT_NEXT = {
     "START_IN_PROGRESS": ("COMPLETE", "COMPLETE", "FAILED", "DELETE_IN_PROGRESS"),
     "DELETE_IN_PROGRESS": ("DELETED", "DELETE_FAILED"),
 }
-# The kinds with a family of their own in the workload (their own creators and status walks above).
-FAMILY_KINDS = ("bedrock-model-import", "bedrock-model-copy", "qconnect-import")
+# The kinds with a family of their own in the workload (their own creators and status walks above), by
+# the operations that list them.
+FAMILY_KINDS = (MODEL_IMPORT, MODEL_COPY, QCONNECT_IMPORT)
 
 
 def other_kinds() -> list[JobKindSpec]:
     """The registered kinds of the "modeled" family: every kind without a family of its own."""
-    return [spec for spec in JOB_KINDS.values() if spec.id not in FAMILY_KINDS]
+    return [spec for spec in JOB_KINDS.values() if (spec.client, spec.list_method) not in FAMILY_KINDS]
 
 
 @dataclass

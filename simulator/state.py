@@ -22,14 +22,15 @@ from simulator.call_log import CallLog
 from simulator.clock import SimClock, truncate_ms
 from simulator.faults import FaultPlan
 from simulator.kind_model import kind_model
-from simulator.modeled_store import ModeledJob, ModeledStore, spec_of, step_of
+from simulator.modeled_store import ModeledJob, ModeledStore, kind_listed_by, spec_of, step_of
 from simulator.mutators import ResponseMutator
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 
-MODEL_IMPORT = "bedrock-model-import"
-MODEL_COPY = "bedrock-model-copy"
-QCONNECT_IMPORT = "qconnect-import"
+# The original kinds and the Q in Connect knowledge bases, by the operations that list them.
+MODEL_IMPORT = ("bedrock", "list_model_import_jobs")
+MODEL_COPY = ("bedrock", "list_model_copy_jobs")
+QCONNECT_IMPORT = ("qconnect", "list_import_jobs")
 QCONNECT_KNOWLEDGE_BASES = ("qconnect", "list_knowledge_bases")
 
 
@@ -431,7 +432,7 @@ class ControlPlane:
         role = f"arn:aws:iam::{self.account_id}:role/BedrockModelImportRole"
         weights = {"s3DataSource": {"s3Uri": f"s3://sim-model-artifacts-{self.account_id}/{name.lower()}/"}}
         return self.create_job(
-            MODEL_IMPORT,
+            kind_listed_by(*MODEL_IMPORT),
             region,
             name=name,
             status=status,
@@ -462,7 +463,7 @@ class ControlPlane:
             source_account_id = parts[4] if len(parts) > 4 and parts[4] else self.account_id
         target = f"arn:aws:bedrock:{region}:{self.account_id}:custom-model/imported/{self._suffix(region)}"
         return self.create_job(
-            MODEL_COPY,
+            kind_listed_by(*MODEL_COPY),
             region,
             name=target_model_name,
             status=status,
@@ -524,7 +525,7 @@ class ControlPlane:
         if metadata is not None:
             fields["metadata"] = dict(metadata)
         return self.create_job(
-            QCONNECT_IMPORT,
+            kind_listed_by(*QCONNECT_IMPORT),
             region,
             scope_ids=(knowledge_base_id,),
             status=status,
