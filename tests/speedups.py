@@ -1,0 +1,107 @@
+"""What the test harness changes for speed, none of which changes what is tested: each keeps a
+library's results exactly and only stops it doing the same work again and again.
+
+- One botocore data loader, and one set of client methods per service, for the whole process. The
+  handler builds a boto3 session per invocation and one per assumed-role account, and each new session
+  parsed botocore's JSON again (endpoints.json, partitions, every service model it makes a client of)
+  and made each client method again. A Lambda container pays that once; a test process runs hundreds
+  of invocations (the 1,000-source fan-out test thousands of sessions). Sharing is safe: botocore never
+  changes a loaded model (one session already shares its models between its clients), and a client
+  method is made from the service model alone. Each client class is still made per session from a
+  copy of those methods, with the session's own `creating-client-class` handlers.
+- moto's DynamoDB Query reads only the queried partition, and does not sort the table first. moto 5.2.5
+  sorts the whole table on every Query (then keeps the items it matches and sorts those again), so a
+  run that queries every source's items cost O(sources^2 log sources): 70% of the 1,000-source test's
+  CPU. The result is the same items in the same order.
+- moto's SQS reads a queue's retention period directly when it checks a message's age. moto 5.2.5
+  builds every queue attribute for each message it receives (counting every message of the queue
+  each time), so a drain cost O(messages^2).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+from unittest.mock import patch
+
+import botocore.client
+import botocore.loaders
+import botocore.session
+from moto.core.utils import unix_time
+from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb.models.table import Table
+from moto.sqs.models import SQSBackend
+
+
+@contextmanager
+def faster_libraries() -> Iterator[None]:
+    """Within the block, every speed-up above is in place."""
+    with ExitStack() as stack:
+        for speedup in (_shared_botocore(), _partition_query(), _direct_retention()):
+            stack.enter_context(speedup)
+        yield
+
+
+@contextmanager
+def _shared_botocore() -> Iterator[None]:
+    loader = botocore.loaders.create_loader()
+    make_methods = vars(botocore.client.ClientCreator)["_create_methods"]
+    methods: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def register_data_loader(session: botocore.session.Session) -> None:
+        session.register_component("data_loader", loader)
+
+    def client_methods(creator: Any, service_model: Any) -> dict[str, Any]:
+        key = (service_model.service_name, str(service_model.api_version))
+        made = methods.get(key)
+        if made is None:
+            made = methods[key] = make_methods(creator, service_model)
+        return dict(made)  # the class's attributes: the session's handlers may add to them
+
+    with (
+        patch.object(botocore.session.Session, "_register_data_loader", register_data_loader),
+        patch.object(botocore.client.ClientCreator, "_create_methods", client_methods),
+    ):
+        yield
+
+
+@contextmanager
+def _partition_query() -> Iterator[None]:
+    query, all_items = vars(Table)["query"], vars(Table)["all_items"]
+    # What the Query a moto server thread is serving reads: (table, partition or None for an index).
+    reading = threading.local()
+
+    def query_partition(table: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        reading.query = (table, hash_key if index_name is None else None)
+        try:
+            return query(table, hash_key, *args, **kwargs)
+        finally:
+            reading.query = None
+
+    def items(table: Table) -> list[Any]:
+        serving = getattr(reading, "query", None)
+        if serving is None or serving[0] is not table:
+            return list(all_items(table))
+        # Query keeps the items it matches and sorts them itself (by the table's or the index's keys,
+        # the table's primary key last: a total order), so it needs them unsorted, and without an
+        # index only those of its partition.
+        partitions = [table.items.get(serving[1], {})] if serving[1] is not None else table.items.values()
+        if not table.range_key_attr:
+            return [item for item in partitions if isinstance(item, Item)]
+        return [item for partition in partitions for item in partition.values()]
+
+    with patch.object(Table, "query", query_partition), patch.object(Table, "all_items", items):
+        yield
+
+
+@contextmanager
+def _direct_retention() -> Iterator[None]:
+    def retained(backend: SQSBackend, queue_name: str, message: Any) -> bool:
+        retention = int(vars(backend.get_queue(queue_name))["message_retention_period"])
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())
+
+    with patch.object(SQSBackend, "is_message_valid_based_on_retention_period", retained):
+        yield
