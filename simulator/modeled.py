@@ -302,7 +302,7 @@ def _scope(model: KindModel, params: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _require_scope(plane: ControlPlane, model: KindModel, region: str, scope: tuple[str, ...]) -> None:
     try:
-        plane.modeled.require_scope(model, region, scope)
+        plane.store.require_scope(model, region, scope)
     except KeyError as exc:
         raise not_found(str(exc.args[0])) from None
 
@@ -325,7 +325,7 @@ def list_jobs(model: KindModel) -> Handler:
 
         with plane.lock:
             _require_scope(plane, model, region, scope)
-            table = plane.modeled.table(model.spec, region, scope)
+            table = plane.store.table(model.spec, region, scope)
             items, next_cursor = _pager(table, query)(table, query, keep, cursor, limit)
             body: Body = {
                 model.spec.list_result_key: [render(model.item_shape, j.fields, op.protocol) for j in items]
@@ -351,7 +351,7 @@ def get_job(model: KindModel) -> Handler:
         with plane.lock:
             _require_scope(plane, model, region, scope)
             try:
-                job = plane.modeled.find(spec, region, scope, ref)
+                job = plane.store.find(spec, region, scope, ref)
             except KeyError:
                 raise not_found(f"The specified {spec.display_name} {ref} could not be found.") from None
             rendered = render(model.job_shape, job.fields, op.protocol)
@@ -377,10 +377,10 @@ def list_resources(step: StepModel) -> Handler:
         token = params.get(op.input_token)
         with plane.lock:
             try:
-                plane.modeled.require_parents(step, region, parents)
+                plane.store.require_parents(step, region, parents)
             except KeyError as exc:
                 raise not_found(str(exc.args[0])) from None
-            index = plane.modeled.resource_index(step, region, parents)
+            index = plane.store.resource_index(step, region, parents)
             lo = index.bisect_right(str(decode_token(token, binding)[0])) if token is not None else 0
             page = scan(index, lo, len(index), False, lambda _: True, limit)
             body: Body = {

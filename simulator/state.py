@@ -66,7 +66,7 @@ class ControlPlane:
         self._seed = seed
         self._lock = threading.RLock()
         # The jobs of every kind and the resources they are scoped to.
-        self.modeled = ModeledStore(self.clock, account_id, seed)
+        self.store = ModeledStore(self.clock, account_id, seed)
         # Other accounts' planes, by account id (this one is its own account's).
         self._accounts: dict[str, ControlPlane] = {}
         # (account, region, service or None for every service) where calls are refused as AWS refuses
@@ -120,7 +120,7 @@ class ControlPlane:
             self.calls.clear()
             self.faults = FaultPlan()
             self.mutator = None
-            self.modeled.reset()
+            self.store.reset()
             self._accounts.clear()
             self._not_enabled.clear()
 
@@ -145,11 +145,11 @@ class ControlPlane:
 
     def _job(self, job_ref: str, region: str | None = None) -> ModeledJob:
         """A job by id or ARN (or by name within `region`); KeyError if unknown."""
-        job = self.modeled.refs.get(job_ref)
+        job = self.store.refs.get(job_ref)
         if job is not None and (region is None or job.region == region):
             return job
         if region is not None:
-            for (_, table_region, _), table in self.modeled.tables.items():
+            for (_, table_region, _), table in self.store.tables.items():
                 named = table.by_ref.get(job_ref)
                 if table_region == region and named is not None:
                     return named
@@ -172,7 +172,7 @@ class ControlPlane:
         succeeded job made."""
         with self._lock:
             job = self._job(job_ref, region)
-            self.modeled.set_status(job, status, None, when)
+            self.store.set_status(job, status, None, when)
             failure = spec_of(job.kind).failure_field
             if failure_message is not None and failure is not None:
                 shape = kind_model(spec_of(job.kind)).members[failure]
@@ -190,7 +190,7 @@ class ControlPlane:
     def delete_job(self, job_ref: str) -> None:
         """The job is gone from every list and Get (deleted by someone, or expired by the service)."""
         with self._lock:
-            self.modeled.delete(self._job(job_ref))
+            self.store.delete(self._job(job_ref))
 
     def get_job(self, job_ref: str, *, region: str | None = None) -> ModeledJob:
         """The live record of a job by id or ARN (or name with `region`); KeyError if unknown."""
@@ -205,15 +205,13 @@ class ControlPlane:
     def regions(self) -> list[str]:
         """Regions that hold any state."""
         with self._lock:
-            return sorted(
-                {key[1] for key in self.modeled.tables} | {key[2] for key in self.modeled.resources}
-            )
+            return sorted({key[1] for key in self.store.tables} | {key[2] for key in self.store.resources})
 
     def stats(self) -> dict[str, Any]:
         """Counts per region: `jobs` by kind id, `resources` by discovery list method."""
         with self._lock:
             return {
-                name: {"jobs": self.modeled.stats(name), "resources": self.modeled.resource_stats(name)}
+                name: {"jobs": self.store.stats(name), "resources": self.store.resource_stats(name)}
                 for name in self.regions()
             }
 
@@ -241,10 +239,10 @@ class ControlPlane:
         with self._lock:
             scope = tuple(scope_ids)
             self._require_scope(spec, region, scope)
-            job = self.modeled.new_job(
+            job = self.store.new_job(
                 spec, region, scope, status=status, name=name, creation_time=creation_time, fields=fields
             )
-            self.modeled.insert([job])
+            self.store.insert([job])
             return job.job_id
 
     def bulk_create_jobs(
@@ -268,18 +266,18 @@ class ControlPlane:
             scope = tuple(scope_ids)
             self._require_scope(spec, region, scope)
             jobs = [
-                self.modeled.new_job(
+                self.store.new_job(
                     spec,
                     region,
                     scope,
                     status=status,
-                    name=f"{name_prefix}-{self.modeled.next_seq}" if name_prefix else None,
+                    name=f"{name_prefix}-{self.store.next_seq}" if name_prefix else None,
                     creation_time=when,
                     fields=fields,
                 )
-                for when in self.modeled.bulk_times(start, interval, count)
+                for when in self.store.bulk_times(start, interval, count)
             ]
-            self.modeled.insert(jobs)
+            self.store.insert(jobs)
             return [job.job_id for job in jobs]
 
     def creation_time(self, job_ref: str) -> datetime:
@@ -307,20 +305,20 @@ class ControlPlane:
         given: what a list with that time filter returns."""
         spec = spec_of(kind)
         with self._lock:
-            table = self.modeled.tables.get((spec.id, region, tuple(scope_ids)))
+            table = self.store.tables.get((spec.id, region, tuple(scope_ids)))
             jobs = table.index.values if table is not None else []
             when = spec.creation_time_field
             return sum(1 for job in jobs if created_after is None or job.fields[when] > created_after)
 
     def _require_scope(self, spec: JobKindSpec, region: str, scope: tuple[str, ...]) -> None:
-        self.modeled.require_scope(kind_model(spec), region, scope)
+        self.store.require_scope(kind_model(spec), region, scope)
 
     def find_job(
         self, kind: str | JobKindSpec, region: str, job_ref: str, *, scope_ids: Sequence[str] = ()
     ) -> ModeledJob:
         """The live record of a job of a kind and scope by id, ARN or name; KeyError if unknown."""
         with self._lock:
-            return self.modeled.find(spec_of(kind), region, tuple(scope_ids), job_ref)
+            return self.store.find(spec_of(kind), region, tuple(scope_ids), job_ref)
 
     def set_job_status(
         self,
@@ -338,15 +336,15 @@ class ControlPlane:
         `when` (default now), the end time on a terminal status, and a default failure on a failed
         one unless `fields` gives it."""
         with self._lock:
-            job = self.modeled.find(spec_of(kind), region, tuple(scope_ids), job_ref)
-            self.modeled.set_status(job, status, fields, when)
+            job = self.store.find(spec_of(kind), region, tuple(scope_ids), job_ref)
+            self.store.set_status(job, status, fields, when)
 
     def delete_kind_job(
         self, kind: str | JobKindSpec, region: str, job_ref: str, *, scope_ids: Sequence[str] = ()
     ) -> None:
         """Remove a job from every list and Get."""
         with self._lock:
-            self.modeled.delete(self.modeled.find(spec_of(kind), region, tuple(scope_ids), job_ref))
+            self.store.delete(self.store.find(spec_of(kind), region, tuple(scope_ids), job_ref))
 
     def create_scope_resource(
         self,
@@ -362,7 +360,7 @@ class ControlPlane:
         """Create a resource a registered kind's discovery lists with `client.list_method` (a
         knowledge base, a data source); returns its id. Parents must exist."""
         with self._lock:
-            return self.modeled.create_resource(
+            return self.store.create_resource(
                 step_of(client, list_method), region, parent_ids, name=name, status=status, fields=fields
             )
 
@@ -372,7 +370,7 @@ class ControlPlane:
         """A copy of a scope resource's members; KeyError if it does not exist."""
         with self._lock:
             step = step_of(client, list_method)
-            resource = self.modeled.find_resource(step.step, region, tuple(parent_ids), resource_id)
+            resource = self.store.find_resource(step.step, region, tuple(parent_ids), resource_id)
             return copy.deepcopy(resource.fields)
 
     def set_scope_resource_status(
@@ -387,7 +385,7 @@ class ControlPlane:
     ) -> None:
         """Change a scope resource's status (e.g. DELETING)."""
         with self._lock:
-            self.modeled.set_resource_status(
+            self.store.set_resource_status(
                 step_of(client, list_method), region, parent_ids, resource_id, status
             )
 
@@ -396,7 +394,7 @@ class ControlPlane:
     ) -> None:
         """Remove a scope resource with the resources and jobs under it."""
         with self._lock:
-            self.modeled.delete_resource(step_of(client, list_method), region, parent_ids, resource_id)
+            self.store.delete_resource(step_of(client, list_method), region, parent_ids, resource_id)
 
     def create_agent_knowledge_base(
         self, region: str, name: str = "sim-kb", *, status: str = "ACTIVE"
@@ -422,7 +420,7 @@ class ControlPlane:
     # -- the original kinds, with the members their jobs usually carry ----------------------------------
 
     def _suffix(self, region: str, length: int = 12) -> str:
-        return self.modeled.maker(region).suffix(length)
+        return self.store.maker(region).suffix(length)
 
     def create_model_import_job(
         self, region: str, name: str, status: str = "InProgress", creation_time: datetime | None = None
@@ -483,7 +481,7 @@ class ControlPlane:
         naming its id; its id."""
         with self._lock:
             step = step_of(*QCONNECT_KNOWLEDGE_BASES)
-            kb_id = self.modeled.maker(region).string(step.item_shape.members[step.step.id_field])
+            kb_id = self.store.maker(region).string(step.item_shape.members[step.step.id_field])
             return self.create_scope_resource(
                 *QCONNECT_KNOWLEDGE_BASES,
                 region,
