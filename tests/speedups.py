@@ -13,9 +13,11 @@ library's results exactly and only stops it doing the same work again and again.
   sorts the whole table on every Query (then keeps the items it matches and sorts those again), so a
   run that queries every source's items cost O(sources^2 log sources): 70% of the 1,000-source test's
   CPU. The result is the same items in the same order.
-- moto's SQS reads a queue's retention period directly when it checks a message's age. moto 5.2.5
-  builds every queue attribute for each message it receives (counting every message of the queue
-  each time), so a drain cost O(messages^2).
+- moto's SQS reads a queue's retention period directly when it checks a message's age, and reads the
+  clock once when it counts a queue's messages. moto 5.2.5 builds every queue attribute (counting the
+  queue's messages three times, reading the clock twice per message) for each message it sends and
+  each it receives, so filling and draining a queue cost O(messages^2) clock readings. A count at one
+  instant is what each reading approximated.
 """
 
 from __future__ import annotations
@@ -29,17 +31,17 @@ from unittest.mock import patch
 import botocore.client
 import botocore.loaders
 import botocore.session
-from moto.core.utils import unix_time
+from moto.core.utils import unix_time, unix_time_millis
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
-from moto.sqs.models import SQSBackend
+from moto.sqs.models import Queue, SQSBackend
 
 
 @contextmanager
 def faster_libraries() -> Iterator[None]:
     """Within the block, every speed-up above is in place."""
     with ExitStack() as stack:
-        for speedup in (_shared_botocore(), _partition_query(), _direct_retention()):
+        for speedup in (_shared_botocore(), _partition_query(), _direct_retention(), _queue_counts()):
             stack.enter_context(speedup)
         yield
 
@@ -70,31 +72,40 @@ def _shared_botocore() -> Iterator[None]:
 @contextmanager
 def _partition_query() -> Iterator[None]:
     query, all_items = vars(Table)["query"], vars(Table)["all_items"]
-    # What the Query a moto server thread is serving reads: (table, partition or None for an index).
-    reading = threading.local()
+    # The Query a moto server thread is serving: (table, hash key value, index name or None).
+    serving = threading.local()
 
     def query_partition(table: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-        reading.query = (table, hash_key if index_name is None else None)
+        serving.query = (table, hash_key, args[6] if len(args) > 6 else kwargs.get("index_name"))
         try:
             return query(table, hash_key, *args, **kwargs)
         finally:
-            reading.query = None
+            serving.query = None
 
     def items(table: Table) -> list[Any]:
-        serving = getattr(reading, "query", None)
-        if serving is None or serving[0] is not table:
+        current = getattr(serving, "query", None)
+        if current is None or current[0] is not table or current[1] is None:
             return list(all_items(table))
         # Query keeps the items it matches and sorts them itself (by the table's or the index's keys,
-        # the table's primary key last: a total order), so it needs them unsorted, and without an
-        # index only those of its partition.
-        partitions = [table.items.get(serving[1], {})] if serving[1] is not None else table.items.values()
-        if not table.range_key_attr:
-            return [item for item in partitions if isinstance(item, Item)]
-        return [item for partition in partitions for item in partition.values()]
+        # the table's primary key last: a total order): it needs them unsorted, and only those that
+        # may match its hash key.
+        _, hash_key, index_name = current
+        if index_name is None:
+            return _items_of(table.items.get(hash_key, {}))
+        schema = table.get_index(index_name).schema
+        hashes = [key["AttributeName"] for key in schema if key["KeyType"] == "HASH"]
+        candidates = [item for partition in table.items.values() for item in _items_of(partition)]
+        if len(hashes) != 1:
+            return candidates
+        return [i for i in candidates if (value := i.attrs.get(hashes[0])) is not None and value == hash_key]
 
     with patch.object(Table, "query", query_partition), patch.object(Table, "all_items", items):
         yield
+
+
+def _items_of(partition: Any) -> list[Any]:
+    """The items of one hash key: one item (a table without a sort key) or a dict of them."""
+    return [partition] if isinstance(partition, Item) else list(partition.values())
 
 
 @contextmanager
@@ -104,4 +115,27 @@ def _direct_retention() -> Iterator[None]:
         return bool(retention + message.sent_timestamp / 1000 > unix_time())
 
     with patch.object(SQSBackend, "is_message_valid_based_on_retention_period", retained):
+        yield
+
+
+@contextmanager
+def _queue_counts() -> Iterator[None]:
+    # Message.visible is `now > visible_at`, Message.delayed `now < delayed_until`, each reading now.
+    def messages(queue: Queue) -> list[Any]:
+        now = unix_time_millis()
+        return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
+
+    def delayed(queue: Queue) -> int:
+        now = unix_time_millis()
+        return sum(1 for m in queue._messages if now < m.delayed_until)
+
+    def not_visible(queue: Queue) -> int:
+        now = unix_time_millis()
+        return sum(1 for m in queue._messages if not now > m.visible_at)
+
+    with (
+        patch.object(Queue, "messages", property(messages)),
+        patch.object(Queue, "approximate_number_of_messages_delayed", property(delayed)),
+        patch.object(Queue, "approximate_number_of_messages_not_visible", property(not_visible)),
+    ):
         yield

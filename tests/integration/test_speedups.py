@@ -1,6 +1,7 @@
 """The harness's speed-ups (tests/speedups.py) keep moto's answers: a Query reads its partition's items
 in sort-key order either way, pages and reverses as DynamoDB does, and an index Query finds the same
-items; an SQS queue still returns a message within its retention period and not one past it."""
+items; an SQS queue still returns a message within its retention period and not one past it, and counts its
+visible, in-flight and delayed messages."""
 
 from __future__ import annotations
 
@@ -118,3 +119,27 @@ def test_an_sqs_queue_returns_a_message_within_its_retention_period_and_not_one_
     assert "Messages" not in sqs.receive_message(QueueUrl=old, MaxNumberOfMessages=10)
     got = sqs.receive_message(QueueUrl=new, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in got] == ["fresh"]
+
+
+def test_an_sqs_queue_counts_its_visible_in_flight_and_delayed_messages(moto_server: MotoServer) -> None:
+    # Given three messages sent, one of them delayed a minute, and one of the others received
+    moto_server.reset()
+    sqs: SQSClient = boto3.client(
+        "sqs",
+        region_name="us-east-1",
+        endpoint_url=moto_server.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    url = sqs.create_queue(QueueName="counted")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="one")
+    sqs.send_message(QueueUrl=url, MessageBody="two")
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    (received,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
+    # When the queue's counts are read
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    # Then one is visible, one in flight, one delayed
+    assert received["Body"] in ("one", "two")
+    assert counts["ApproximateNumberOfMessages"] == "1"
+    assert counts["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert counts["ApproximateNumberOfMessagesDelayed"] == "1"
