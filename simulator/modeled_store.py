@@ -341,18 +341,28 @@ class ModeledStore:
             record[spec.last_modified_field] = when
         if spec.end_time_field in members:
             record[spec.end_time_field] = when if spec.is_terminal(status) else None
-        category = spec.category(status)
-        for name in _failure_members(model):
-            if name not in fields:
-                record[name] = _default_failure(members[name]) if category in _FAILURE_CATEGORIES else None
-        if category is StatusCategory.SUCCEEDED:
-            maker = self.maker(job.region, when)
-            for name in _product_members(model):
-                if record.get(name) is None:
-                    record[name] = maker.value(members[name])
+        self._apply_outcome(model, job, spec.category(status), fields, when)
         record.update(fields)
         for name in [k for k, v in record.items() if v is None]:
             del record[name]
+
+    def _apply_outcome(
+        self,
+        model: KindModel,
+        job: ModeledJob,
+        category: StatusCategory,
+        fields: Mapping[str, Any],
+        when: datetime,
+    ) -> None:
+        """A failure's members on a failure (cleared otherwise), the model it made on a success."""
+        members, record = model.members, job.fields
+        failed = category in _FAILURE_CATEGORIES
+        for name in (n for n in _failure_members(model) if n not in fields):
+            record[name] = _default_failure(members[name]) if failed else None
+        if category is StatusCategory.SUCCEEDED:
+            maker = self.maker(job.region, when)
+            for name in (n for n in _product_members(model) if record.get(n) is None):
+                record[name] = maker.value(members[name])
 
     def set_status(
         self,

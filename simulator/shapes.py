@@ -37,6 +37,7 @@ _WORD = 8
 _MAX_DEPTH = 12
 # The model named in generated model ARNs (a real Bedrock foundation model id).
 _SAMPLE_MODEL = "amazon.titan-text-express-v1"
+_ACCOUNT_ID = "[0-9]{12}"
 
 
 # -- reading and validating input ------------------------------------------------------------------
@@ -308,8 +309,6 @@ class ValueMaker:
         if enum:
             return str(enum[0])
         pattern = shape.metadata.get("pattern")
-        if pattern == "[0-9]{12}":  # an account id (Bedrock's sourceAccountId): this account's
-            return self.account_id
         low, high = int(shape.metadata.get("min", 1) or 1), int(shape.metadata.get("max", 2048))
         if not pattern:
             return "sim"[: max(high, 1)] if low <= 3 else "s" * low
@@ -332,9 +331,10 @@ class ValueMaker:
 
     def _arn_candidates(self, pattern: str, hints: Mapping[str, Any]) -> list[str]:
         """`arn:aws:<service>:<region>:<account>:<type>/<id>` (and `<type>/<model>/<id>`) when the
-        pattern names a resource type after an account."""
+        pattern names a resource type after an account; this account where the pattern is an account
+        id's (Bedrock's sourceAccountId)."""
         model = _foundation_model_of(hints) or _SAMPLE_MODEL
-        candidates: list[str] = []
+        candidates = [self.account_id] if pattern == _ACCOUNT_ID else []
         # The partition group ("(-[^:]+)?", "(|-us-gov|...)") stands for the "aws" partition here.
         pattern = re.sub(r"arn:aws\([^)]*\)\??", "arn:aws", pattern)
         # An account-less resource (a foundation model): arn:aws:<service>:<region>::<type>/<model>.
