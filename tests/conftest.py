@@ -1,10 +1,12 @@
 """Test hygiene for Powertools (its Logger/Metrics read these at import time of the handler), the
-harness's speed-ups (tests/speedups.py says what and why), and the longest modules first."""
+harness's speed-ups (tests/speedups.py says what and why), Hypothesis without timed checks, and the
+longest modules first."""
 
 import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.speedups import faster_libraries
 
@@ -12,6 +14,11 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "job-auditor")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "JobAuditor")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+# Hypothesis's deadline and too-slow health check are timed assertions: on a busy machine, or beside
+# another test worker, a slow example fails them though nothing is wrong. Speed is the benchmarks' job.
+settings.register_profile("untimed", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("untimed")
 
 
 @pytest.fixture(scope="session", autouse=True)
