@@ -45,6 +45,19 @@ def dynamodb(moto_server: MotoServer) -> Iterator[DynamoDBClient]:
     yield client
 
 
+@pytest.fixture
+def sqs(moto_server: MotoServer) -> SQSClient:
+    moto_server.reset()
+    client: SQSClient = boto3.client(
+        "sqs",
+        region_name="us-east-1",
+        endpoint_url=moto_server.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return client
+
+
 def _keys(page: Any) -> list[str]:
     return [f"{i['pk']['S']}/{i['sk']['S']}" for i in page["Items"]]
 
@@ -96,18 +109,10 @@ def test_an_index_query_finds_the_indexed_items_by_the_index_sort_key(dynamodb: 
 
 
 def test_an_sqs_queue_returns_a_message_within_its_retention_period_and_not_one_past_it(
-    moto_server: MotoServer,
+    sqs: SQSClient,
 ) -> None:
     # Given two queues retaining messages for a minute, one with a message sent two minutes ago, the
     # other with one sent now
-    moto_server.reset()
-    sqs: SQSClient = boto3.client(
-        "sqs",
-        region_name="us-east-1",
-        endpoint_url=moto_server.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
     old, new = (
         sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
         for name in ("old", "new")
@@ -121,16 +126,8 @@ def test_an_sqs_queue_returns_a_message_within_its_retention_period_and_not_one_
     assert [m["Body"] for m in got] == ["fresh"]
 
 
-def test_an_sqs_queue_counts_its_visible_in_flight_and_delayed_messages(moto_server: MotoServer) -> None:
+def test_an_sqs_queue_counts_its_visible_in_flight_and_delayed_messages(sqs: SQSClient) -> None:
     # Given three messages sent, one of them delayed a minute, and one of the others received
-    moto_server.reset()
-    sqs: SQSClient = boto3.client(
-        "sqs",
-        region_name="us-east-1",
-        endpoint_url=moto_server.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
     url = sqs.create_queue(QueueName="counted")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="one")
     sqs.send_message(QueueUrl=url, MessageBody="two")
