@@ -25,6 +25,7 @@ from job_auditor.contract.environment import (
     EVENT_SOURCE_FORM,
     ORGANIZATION,
     REGION_PATTERN,
+    SETTINGS_PARAMETERS,
     Setting,
     parse_parameters,
     settings,
@@ -46,7 +47,7 @@ __all__ = [
 # SSM parameter names -> their values (the names it could not find left out). The composition root
 # passes one that reads each parameter once per cold start (adapters/parameters.py).
 ReadParameters = Callable[[Collection[str]], Mapping[str, str]]
-PARAMETERS_VARIABLE = "SETTINGS_PARAMETERS"
+PARAMETERS_VARIABLE = str(SETTINGS_PARAMETERS.env_var)
 
 
 class SettingsError(ValueError):

@@ -232,7 +232,8 @@ def snake_case(context_key: str) -> str:
     return _CAMEL_HUMP.sub("_", context_key).lower()
 
 
-@dataclass(frozen=True)
+# Compared and hashed by identity: one object per setting.
+@dataclass(frozen=True, eq=False)
 class Setting:
     """One setting, described once.
 
@@ -388,24 +389,112 @@ def write_parameters(pairs: Mapping[str, str]) -> str:
     return ",".join(f"{variable}={name}" for variable, name in pairs.items())
 
 
+# The Lambda's own variables, which the construct sets from what it builds (the state table's name,
+# the topics' ARNs, ...). Named here so the construct refers to them; the table lists them too.
+STATE_TABLE = Setting(
+    text("a DynamoDB table name: 3 to 255 of A-Z a-z 0-9 _ . -", r"[A-Za-z0-9_.-]+", 3, 255),
+    env_var="STATE_TABLE_NAME",
+    help="DynamoDB state table",
+    required=True,
+)
+EVENT_BUS = Setting(
+    text("an EventBridge bus name or ARN", max_len=1600),
+    env_var="EVENT_BUS_NAME",
+    help="bus the events go to",
+    required=True,
+)
+NOTIFICATION_TOPIC = Setting(
+    _TOPIC_ARN, env_var="NOTIFICATION_TOPIC_ARN", help="SNS topic for people", required=True
+)
+ACCOUNT = Setting(
+    text("a 12-digit account id", ACCOUNT_ID_PATTERN),
+    env_var="ACCOUNT_ID",
+    help="account named in events",
+    default_doc="from the function's ARN",
+)
+CHAT_TOPIC = Setting(
+    _TOPIC_ARN,
+    env_var="CHAT_TOPIC_ARN",
+    help="topic of custom notifications for Amazon Q Developer in chat applications",
+    default_doc="none",
+)
+NOTIFY_FILTER = Setting(
+    _NOTIFY_FILTER,
+    env_var="NOTIFY_FILTER",
+    help="JSON SNS filter policy over the message attributes, applied to the chat topic (`null` or "
+    "`{}`: none); the construct builds it from the `notify*` keys",
+    default_doc="none",
+    large=True,
+)
+# A claim's lease must outlive a run (a Lambda runs at most 15 minutes); a crashed run's claims
+# are re-published only once it expires, so an hour is the longest a transition may wait.
+CLAIM_LEASE = _numbers(
+    None,
+    "CLAIM_LEASE_SECONDS",
+    60,
+    60 * 60,
+    900,
+    "after this, an unconfirmed claim is re-published by a later run; the construct sets the "
+    "function timeout plus five minutes",
+)
+ITEMS_BUCKET = Setting(
+    text("an S3 bucket name: 3 to 63 of a-z 0-9 . -", r"[a-z0-9][a-z0-9.-]*[a-z0-9]", 3, 63),
+    env_var="ITEMS_BUCKET",
+    help="stepfunctions mode only: the run bucket (item lists over 64 KB, the map's results)",
+    default_doc="none",
+    fanout_only=True,
+)
+SETTINGS_PARAMETERS = Setting(
+    Form(PARAMETERS_FORM, parse_parameters, write_parameters, empty={}),
+    env_var="SETTINGS_PARAMETERS",
+    help="the variables that did not fit in Lambda's 4 KB environment, each held in an SSM parameter "
+    "and read once per cold start (the construct moves the largest `large` ones there, only when "
+    "needed)",
+    default_doc="none",
+    in_settings=False,
+)
+
+
+# Read by Powertools itself in every function (its log level, metrics namespace and service).
+LOG_LEVEL = Setting(
+    choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
+    "logLevel",
+    "POWERTOOLS_LOG_LEVEL",
+    "INFO",
+    "the functions' log level",
+    describe="one of DEBUG, INFO, WARNING, ERROR",
+    example="DEBUG",
+    in_settings=False,
+)
+METRICS_NAMESPACE = Setting(
+    text("a CloudWatch namespace: 1 to 255 of A-Z a-z 0-9 . - _ / #", r"[A-Za-z0-9.\-_/#]+", 1, 255),
+    "metricsNamespace",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "JobAuditor",
+    "CloudWatch namespace of the auditor's metrics (its alarms and dashboard read the same)",
+    example="Platform/JobAuditor",
+    in_settings=False,
+)
+SERVICE_NAME = Setting(
+    text("a service name: 1 to 255 of A-Z a-z 0-9 . - _", r"[A-Za-z0-9._-]+", 1, 255),
+    "serviceName",
+    "POWERTOOLS_SERVICE_NAME",
+    help="the `service` of the functions' logs and the `service` dimension of their metrics, one per "
+    "copy in an account and region (each copy's alarms and dashboard read its own)",
+    example="job-auditor-test",
+    default_doc="the construct's name in kebab case: `job-auditor` for `app.py`'s stack `JobAuditor`, "
+    "`platform-job-auditor` for a construct `JobAuditor` in a stack `Platform`",
+    in_settings=False,
+)
+
+
 # The table, in the README's order (a kind's scope setting follows `regions`); Lambda-only variables,
 # which the construct sets from what it builds, at the end. A new setting is one entry here; then
 # regenerate the README's tables: `python -m job_auditor.infra.reference README.md`.
 _TABLE: tuple[Setting, ...] = (
-    # The variables every function needs: the construct sets them from what it builds.
-    Setting(
-        text("a DynamoDB table name: 3 to 255 of A-Z a-z 0-9 _ . -", r"[A-Za-z0-9_.-]+", 3, 255),
-        env_var="STATE_TABLE_NAME",
-        help="DynamoDB state table",
-        required=True,
-    ),
-    Setting(
-        text("an EventBridge bus name or ARN", max_len=1600),
-        env_var="EVENT_BUS_NAME",
-        help="bus the events go to",
-        required=True,
-    ),
-    Setting(_TOPIC_ARN, env_var="NOTIFICATION_TOPIC_ARN", help="SNS topic for people", required=True),
+    STATE_TABLE,
+    EVENT_BUS,
+    NOTIFICATION_TOPIC,
     Setting(
         text(
             "a CloudFormation stack name: a letter, then letters, digits or hyphens",
@@ -451,7 +540,7 @@ _TABLE: tuple[Setting, ...] = (
     ),
     Setting(
         listing(
-            every_status().__contains__,
+            lambda status: status in every_status(),
             lambda: f"a comma list of job statuses from {', '.join(every_status())}",
         ),
         "notifyStatuses",
@@ -645,36 +734,9 @@ _TABLE: tuple[Setting, ...] = (
         unit="days",
         example="90",
     ),
-    Setting(
-        choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
-        "logLevel",
-        "POWERTOOLS_LOG_LEVEL",
-        "INFO",
-        "the functions' log level",
-        describe="one of DEBUG, INFO, WARNING, ERROR",
-        example="DEBUG",
-        in_settings=False,
-    ),
-    Setting(
-        text("a CloudWatch namespace: 1 to 255 of A-Z a-z 0-9 . - _ / #", r"[A-Za-z0-9.\-_/#]+", 1, 255),
-        "metricsNamespace",
-        "POWERTOOLS_METRICS_NAMESPACE",
-        "JobAuditor",
-        "CloudWatch namespace of the auditor's metrics (its alarms and dashboard read the same)",
-        example="Platform/JobAuditor",
-        in_settings=False,
-    ),
-    Setting(
-        text("a service name: 1 to 255 of A-Z a-z 0-9 . - _", r"[A-Za-z0-9._-]+", 1, 255),
-        "serviceName",
-        "POWERTOOLS_SERVICE_NAME",
-        help="the `service` of the functions' logs and the `service` dimension of their metrics, one per "
-        "copy in an account and region (each copy's alarms and dashboard read its own)",
-        example="job-auditor-test",
-        default_doc="the construct's name in kebab case: `job-auditor` for `app.py`'s stack `JobAuditor`, "
-        "`platform-job-auditor` for a construct `JobAuditor` in a stack `Platform`",
-        in_settings=False,
-    ),
+    LOG_LEVEL,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
     _numbers(
         "heartbeatPeriods",
         None,
@@ -914,59 +976,23 @@ _TABLE: tuple[Setting, ...] = (
         describe="express or standard (the Distributed Map's child executions)",
         example="standard",
     ),
-    # -- Lambda-only: the construct sets these from what it builds.
-    Setting(
-        text("a 12-digit account id", ACCOUNT_ID_PATTERN),
-        env_var="ACCOUNT_ID",
-        help="account named in events",
-        default_doc="from the function's ARN",
-    ),
-    Setting(
-        _TOPIC_ARN,
-        env_var="CHAT_TOPIC_ARN",
-        help="topic of custom notifications for Amazon Q Developer in chat applications",
-        default_doc="none",
-    ),
-    Setting(
-        _NOTIFY_FILTER,
-        env_var="NOTIFY_FILTER",
-        help="JSON SNS filter policy over the message attributes, applied to the chat topic (`null` or "
-        "`{}`: none); the construct builds it from the `notify*` keys",
-        default_doc="none",
-        large=True,
-    ),
-    # A claim's lease must outlive a run (a Lambda runs at most 15 minutes); a crashed run's claims
-    # are re-published only once it expires, so an hour is the longest a transition may wait.
-    _numbers(
-        None,
-        "CLAIM_LEASE_SECONDS",
-        60,
-        60 * 60,
-        900,
-        "after this, an unconfirmed claim is re-published by a later run; the construct sets the "
-        "function timeout plus five minutes",
-    ),
-    Setting(
-        text("an S3 bucket name: 3 to 63 of a-z 0-9 . -", r"[a-z0-9][a-z0-9.-]*[a-z0-9]", 3, 63),
-        env_var="ITEMS_BUCKET",
-        help="stepfunctions mode only: the run bucket (item lists over 64 KB, the map's results)",
-        default_doc="none",
-        fanout_only=True,
-    ),
-    Setting(
-        Form(PARAMETERS_FORM, parse_parameters, write_parameters, empty={}),
-        env_var="SETTINGS_PARAMETERS",
-        help="variables that did not fit in Lambda's 4 KB environment, each in an SSM parameter of its "
-        "own: read once per cold start (the construct moves the largest of the `large` ones there)",
-        default_doc="none",
-        in_settings=False,
-    ),
+    ACCOUNT,
+    CHAT_TOPIC,
+    NOTIFY_FILTER,
+    CLAIM_LEASE,
+    ITEMS_BUCKET,
+    SETTINGS_PARAMETERS,
 )
 
 
 # -- the registry ---------------------------------------------------------------------------------
 
 _REGISTERED: dict[str, Setting] = {}
+
+
+def _operation(method: str) -> str:
+    """list_knowledge_bases -> ListKnowledgeBases: an SDK method's API operation."""
+    return "".join(word.capitalize() for word in method.split("_"))
 
 
 def _scope_setting(spec: JobKindSpec, scope: ScopeSetting) -> Setting:
@@ -981,9 +1007,9 @@ def _scope_setting(spec: JobKindSpec, scope: ScopeSetting) -> Setting:
         scope.context_key,
         scope.env_var,
         "discover",
-        f"{first.noun}s whose {spec.display_name} jobs are audited: {first.noun} ids or, where the scope "
-        f"has more levels, `/`-joined ids; `discover` lists them with `{first.list_method}`. IAM is "
-        f"narrowed to those named",
+        f"{first.noun}s whose {spec.display_name}s are audited: {first.noun} ids or, where the scope has "
+        f"more levels, `/`-joined ids; `discover` lists them with `{_operation(first.list_method)}`. IAM is "
+        "narrowed to those named",
         example=scope.example,
         describe=lambda: scope_form(spec),
         large=True,

@@ -60,7 +60,8 @@ class Bounds:
         return f"a whole number{f' of {unit}' if unit else ''} from {self.low} to {self.high}"
 
 
-@dataclass(frozen=True)
+# Compared and hashed by identity: one object per setting.
+@dataclass(frozen=True, eq=False)
 class Form:
     """How a setting's value is written as text and read back.
 

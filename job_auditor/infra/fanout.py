@@ -23,7 +23,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from job_auditor.infra import nag
-from job_auditor.infra.auditor_function import LOG_RETENTION, shared_python_function
+from job_auditor.infra.auditor_function import LOG_RETENTION, fanout_environment, shared_python_function
 from job_auditor.infra.config import JobAuditorProps
 
 PLAN_HANDLER = "job_auditor.auditor.fanout.plan_handler"
@@ -71,11 +71,7 @@ class AuditStateMachine(Construct):
             "transient working data written and read only by this state machine's roles, whose calls "
             "CloudTrail already records; access logs would outlive the data they describe.",
         )
-        env = {
-            **environment,
-            "ITEMS_BUCKET": self.bucket.bucket_name,
-            "ACCOUNT_REGION_CONCURRENCY": str(config.account_region_concurrency),
-        }
+        env = {**environment, **fanout_environment(config, self.bucket.bucket_name)}
         self.log_group = logs.LogGroup(
             self, "Logs", retention=LOG_RETENTION[config.log_retention_days], removal_policy=removal_policy
         )

@@ -84,6 +84,7 @@ class Notifications(Construct):
         notification_filter: Mapping[str, Sequence[Any]] | None,
         slack_workspace_id: str | None,
         slack_channel_id: str | None,
+        slack_channel_name: str = f"job-auditor-{Aws.STACK_NAME}",
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
@@ -126,7 +127,7 @@ class Notifications(Construct):
             self.slack_channel = chatbot.SlackChannelConfiguration(
                 self,
                 "SlackChannel",
-                slack_channel_configuration_name=f"job-auditor-{Aws.STACK_NAME}",
+                slack_channel_configuration_name=slack_channel_name,
                 slack_workspace_id=slack_workspace_id,
                 slack_channel_id=slack_channel_id,
                 notification_topics=[self.chat_topic],

@@ -277,9 +277,10 @@ def test_no_stackset_unless_asked(default: Synth, accounts: Synth) -> None:
 
 # -- the per-account failure alarm ------------------------------------------------------------------
 
+# The accounts variant's stack is JobAuditorAccounts: its functions' service is job-auditor-accounts.
 QUERY = (
     'SELECT MAX(AccountFailures) FROM SCHEMA("JobAuditor", Account, service) '
-    "WHERE service = 'job-auditor' GROUP BY Account"
+    "WHERE service = 'job-auditor-accounts' GROUP BY Account"
 )
 
 
