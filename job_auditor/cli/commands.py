@@ -340,11 +340,14 @@ def _run_once(resources: Resources, env: dict[str, str], function_arn: str) -> d
     """The Lambda's own wiring (`build_auditor` on `load_settings`), run in this process."""
     # Imported here: the handler module sets up Powertools, which the read-only commands do not need.
     from job_auditor.auditor.adapters.accounts import AccountClients, AccountSessions  # noqa: PLC0415
+    from job_auditor.auditor.adapters.parameters import ParameterReader  # noqa: PLC0415
     from job_auditor.auditor.handler import accounts_of, build_auditor  # noqa: PLC0415
     from job_auditor.auditor.settings import SettingsError, load_settings  # noqa: PLC0415
 
     try:
-        settings = load_settings(env)
+        # Settings too large for the function's environment are in SSM parameters (SETTINGS_PARAMETERS).
+        reader = ParameterReader(session=resources.session, region=resources.region)
+        settings = load_settings(env, read_parameters=reader)
     except SettingsError as exc:
         raise ResourceError(str(exc)) from exc
     account = settings.account_id or (function_arn.split(":")[4] if function_arn.count(":") >= 4 else "")
