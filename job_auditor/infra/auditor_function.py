@@ -340,7 +340,7 @@ class AuditorFunction(Construct):
                 iam.PolicyStatement(
                     sid="AssumeMemberRoles",
                     actions=["sts:AssumeRole"],
-                    resources=[role_arn(account) for account in config.accounts],
+                    resources=[role_arn(account) for account in config.member_accounts],
                 )
             )
         return stars
