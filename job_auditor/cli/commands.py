@@ -20,6 +20,7 @@ from job_auditor.cli import render, views
 from job_auditor.cli.render import JSON, OUTPUTS, Column, ago, field, plural, seconds, short
 from job_auditor.cli.resources import DEFAULT_STACK, STACK_ENV_VAR, ResourceError, Resources, Target, describe
 from job_auditor.cli.times import FORM, parse_time
+from job_auditor.contract.environment import EVENT_BUS, NOTIFICATION_TOPIC, STATE_TABLE, setting
 from job_auditor.contract.kinds import JOB_KINDS
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -302,10 +303,11 @@ def run(
         env = _read_env_file(env_file)
     else:
         function_arn, env = resources.function_configuration()
+    # The settings table names the variables (contract.environment).
     overrides = {
-        "STATE_TABLE_NAME": kwargs.get("table"),
-        "EVENT_BUS_NAME": bus,
-        "NOTIFICATION_TOPIC_ARN": topic,
+        str(STATE_TABLE.env_var): kwargs.get("table"),
+        str(EVENT_BUS.env_var): bus,
+        str(NOTIFICATION_TOPIC.env_var): topic,
     }
     env.update({name: value for name, value in overrides.items() if value})
     env["AWS_REGION"] = resources.region
@@ -387,7 +389,8 @@ def _event_source(resources: Resources, given: str | None) -> str:
         _, env = resources.function_configuration()
     except ResourceError as exc:
         raise ResourceError(f"{exc} (or pass --event-source)") from exc
-    return env.get("EVENT_SOURCE") or "job-auditor"
+    event_source = setting("eventSource")
+    return env.get(str(event_source.env_var)) or event_source.default_text({})
 
 
 @cli.command()
