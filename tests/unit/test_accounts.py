@@ -230,6 +230,26 @@ def test_clients_per_account_and_region_are_built_once_and_reused() -> None:
     assert plain.for_account(A) is plain
 
 
+def test_member_sessions_share_the_home_sessions_loaded_models_and_few_accounts_are_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a function that has met more member accounts than it keeps
+    monkeypatch.setattr(accounts, "MAX_CACHED_ACCOUNTS", 3)
+    clients = _clients()
+    home_loader = clients.sessions.home_session._session.get_component("data_loader")
+    members = [f"{n:012d}" for n in range(1, 6)]
+    kept = {account: clients.for_account(account) for account in members}
+    # Then every member session reads the models through the home session's loader (parsed once, not
+    # once per account: about 14 MB each)
+    for account in members[-3:]:
+        assert clients.sessions.session(account)._session.get_component("data_loader") is home_loader
+    # And only the accounts used last keep their session and clients: an account used again is kept
+    assert clients.for_account(members[-1]) is kept[members[-1]]
+    assert clients.for_account(members[0]) is not kept[members[0]]  # dropped, built anew
+    assert clients.for_account(members[2]) is not kept[members[2]]  # dropped when the first came back
+    assert len(clients.sessions._sessions) <= 3
+
+
 def test_a_member_session_holds_botocores_refreshable_assumed_role_credentials() -> None:
     sessions = AccountSessions(HOME, "us-east-1", home_session=_home_session(), external_id="ext-id")
     session = sessions.session(A)

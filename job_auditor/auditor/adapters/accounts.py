@@ -49,6 +49,9 @@ ROLE_SESSION_NAME = "job-auditor"
 # An hour: the longest a role chain allows, and the default maximum of a role; botocore refreshes
 # ahead of expiry (15 minutes before), so a run never holds credentials that lapse mid-listing.
 ROLE_SESSION_SECONDS = 3600
+# Member accounts whose session and clients a warm function keeps (least recently used dropped first):
+# each holds about 0.4 MB per client, and a function of the fan-out meets every account over time.
+MAX_CACHED_ACCOUNTS = 64
 # The account states Organizations reports (`State`; older responses only `Status`) that are audited.
 _ACTIVE = "ACTIVE"
 
@@ -167,7 +170,15 @@ class AccountSessions:
         core.register_component(
             "credential_provider", CredentialResolver([_AssumedRoleProvider(credentials)])
         )
+        # The home session's loader: the service models and endpoint data parsed once for every
+        # account (about 14 MB each otherwise: a Lambda of 256 MB could not hold twenty accounts).
+        core.register_component("data_loader", self.home_session._session.get_component("data_loader"))
         return boto3.session.Session(botocore_session=core, region_name=self.region)
+
+    def forget(self, account: str) -> None:
+        """Drop `account`'s session (its next use assumes the role again)."""
+        with self._lock:
+            self._sessions.pop(account, None)
 
 
 def _assume(fetcher: AssumeRoleCredentialFetcher, role_arn: str) -> dict[str, Any]:
@@ -184,12 +195,13 @@ def _assume(fetcher: AssumeRoleCredentialFetcher, role_arn: str) -> dict[str, An
 class AccountClients(ClientFactory):
     """A `ClientFactory` of the home account (what the state store and publishers use) that also
     hands out one factory per member account: `for_account(account)(service, region)`. Each factory
-    builds its clients on first use and keeps them; safe to share across threads and warm
-    invocations."""
+    builds its clients on first use and keeps them, for the MAX_CACHED_ACCOUNTS accounts used last;
+    safe to share across threads and warm invocations."""
 
     def __init__(self, sessions: AccountSessions, config: Config = RETRY_CONFIG) -> None:
         super().__init__(sessions.home_session, config, lock=sessions.home_lock)
         self.sessions = sessions
+        # Least recently used first (dicts keep insertion order; a use moves the account to the end).
         self._members: dict[str, ClientFactory] = {}
         self._members_lock = threading.Lock()
 
@@ -201,9 +213,14 @@ class AccountClients(ClientFactory):
         if account == self.sessions.home_account:
             return self
         with self._members_lock:
-            factory = self._members.get(account)
+            factory = self._members.pop(account, None)
             if factory is None:
-                factory = self._members[account] = ClientFactory(self.sessions.session(account), self._config)
+                factory = ClientFactory(self.sessions.session(account), self._config)
+            self._members[account] = factory
+            while len(self._members) > MAX_CACHED_ACCOUNTS:
+                oldest = next(iter(self._members))
+                del self._members[oldest]
+                self.sessions.forget(oldest)
             return factory
 
 
