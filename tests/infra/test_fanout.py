@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from job_auditor.contract.fanout_payload import BATCH_INPUT_MAX_BYTES
 from job_auditor.infra import nag
 from tests.infra.conftest import Synth, synth
 from tests.integration.fanout_driver import synthesized
@@ -83,7 +84,7 @@ def test_the_map_batches_bounds_tolerates_and_writes_results(definition: dict[st
     audit = definition["States"][state]
     assert audit["Type"] == "Map"
     assert audit["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}
-    assert audit["ItemBatcher"] == {"MaxItemsPerBatch": 7, "MaxInputBytesPerBatch": 262144}
+    assert audit["ItemBatcher"] == {"MaxItemsPerBatch": 7, "MaxInputBytesPerBatch": BATCH_INPUT_MAX_BYTES}
     assert audit["MaxConcurrency"] == 25
     assert audit["ToleratedFailurePercentage"] == 15
     assert audit["ResultWriter"]["Resource"].endswith(":s3:putObject")
