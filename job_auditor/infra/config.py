@@ -7,6 +7,7 @@ Every key is documented in the README ("Context keys") with its default and an e
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
@@ -194,8 +195,11 @@ def _unknown_key(key: str) -> str:
 
 # SNS rejects a subscription filter policy whose "total combination of values" exceeds 150, counted
 # by multiplying the number of values in each array. Read literally for "$or" (its own array too),
-# which is at least what SNS and CDK's own check count, so synth fails before a deploy would.
+# which is at least what SNS and CDK's own check count, so synth fails before a deploy would. A policy
+# also has at most five keys and 256 KB (SNS developer guide, "Filter policy constraints").
 MAX_FILTER_COMBINATIONS = 150
+MAX_FILTER_KEYS = 5
+MAX_FILTER_POLICY_BYTES = 256 * 1024
 
 
 def filter_combinations(policy: Mapping[str, Sequence[Any]] | None) -> int:
@@ -207,6 +211,36 @@ def filter_combinations(policy: Mapping[str, Sequence[Any]] | None) -> int:
             for alternative in values:
                 total *= filter_combinations(alternative)
     return total
+
+
+def filter_keys(policy: Mapping[str, Sequence[Any]] | None) -> set[str]:
+    """The attribute names a policy filters on, those inside "$or" alternatives included."""
+    keys: set[str] = set()
+    for name, values in (policy or {}).items():
+        if name == OR_KEY:
+            for alternative in values:
+                keys |= filter_keys(alternative)
+        else:
+            keys.add(name)
+    return keys
+
+
+def filter_policy_problem(policy: Mapping[str, Sequence[Any]] | None) -> str | None:
+    """Why SNS would reject the policy (too many combinations, keys or bytes), or None."""
+    combinations, keys = filter_combinations(policy), sorted(filter_keys(policy))
+    size = len(json.dumps(policy).encode())
+    for over, what, most in (
+        (
+            combinations > MAX_FILTER_COMBINATIONS,
+            f"of {combinations} combinations of values",
+            MAX_FILTER_COMBINATIONS,
+        ),
+        (len(keys) > MAX_FILTER_KEYS, f"on {len(keys)} keys ({', '.join(keys)})", MAX_FILTER_KEYS),
+        (size > MAX_FILTER_POLICY_BYTES, f"of {size} bytes", MAX_FILTER_POLICY_BYTES),
+    ):
+        if over:
+            return f"policy {what}, and SNS takes at most {most}"
+    return None
 
 
 class ConfigError(ValueError):
@@ -534,12 +568,10 @@ class JobAuditorProps(BaseModel):
         if (self.slack_workspace_id is None) != (self.slack_channel_id is None):
             missing = "slackChannelId" if self.slack_channel_id is None else "slackWorkspaceId"
             raise ValueError(f"{missing}: required when the other Slack id is given")
-        if (combinations := filter_combinations(self.notification_filter)) > MAX_FILTER_COMBINATIONS:
+        if problem := filter_policy_problem(self.notification_filter):
             raise ValueError(
-                f"notifyStatuses, notifyStatusCategories, notifyJobKinds, notifyNamePrefixes: together they "
-                "make an SNS filter "
-                f"policy of {combinations} combinations of values, and SNS takes at most "
-                f"{MAX_FILTER_COMBINATIONS}: list fewer (or set notifyStuckAlerts=false)"
+                "notifyStatuses, notifyStatusCategories, notifyJobKinds, notifyNamePrefixes: together they "
+                f"make an SNS filter {problem}: list fewer (or set notifyStuckAlerts=false)"
             )
         if self.heartbeat_periods * self.schedule_rate_minutes > 1440:
             raise ValueError(
