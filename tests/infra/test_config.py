@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -595,7 +596,12 @@ def test_member_stack_keys_are_accepted_in_their_forms() -> None:
 
 def test_a_filter_beyond_snss_key_and_size_limits_fails_synth() -> None:
     # Given policies SNS would refuse at the subscription: six keys, or more than 256 KB
-    six_keys = {"a": ["1"], "b": ["1"], "c": ["1"], "$or": [{"d": ["1"]}, {"e": ["1"], "f": ["1"]}]}
+    six_keys: dict[str, list[Any]] = {
+        "a": ["1"],
+        "b": ["1"],
+        "c": ["1"],
+        "$or": [{"d": ["1"]}, {"e": ["1"], "f": ["1"]}],
+    }
     too_large = {"jobName": [{"prefix": "p" * 2_000}] * 140}
     # Then the check names the limit
     assert filter_policy_problem(six_keys) == "policy on 6 keys (a, b, c, d, e, f), and SNS takes at most 5"
