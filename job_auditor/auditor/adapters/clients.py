@@ -21,7 +21,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 
 from job_auditor.auditor.ports import SourceError
-from job_auditor.availability import service_offered
+from job_auditor.availability import read_through, service_offered
 
 if TYPE_CHECKING:
     # Type stubs (requirements-dev.txt): for mypy only, never imported at run time.
@@ -77,6 +77,7 @@ class ClientFactory:
         lock: threading.Lock | None = None,
     ) -> None:
         self._session = session or boto3.session.Session()
+        read_through(self._session._session)
         self._config = config
         self._clients: dict[tuple[str, str], BaseClient] = {}
         # Guards client creation: a boto3 session is not safe to build clients from in several threads
