@@ -37,6 +37,13 @@ def definition(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return body
 
 
+@pytest.fixture(scope="module")
+def widest_definition(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The definition at the largest batches itemsPerBatch allows: the largest child payloads."""
+    _, body = synthesized({"itemsPerBatch": "100"}, tmp_path_factory.mktemp("cdk-fanout-widest"))
+    return body
+
+
 def _terminal(kind: str) -> str:
     spec = JOB_KINDS[kind]
     return next(s for s in spec.statuses if spec.is_terminal(s))
@@ -243,10 +250,11 @@ TWO_KINDS = ("bedrock-model-import", "qconnect-import")
 
 
 def test_a_thousand_unreadable_accounts_keep_every_payload_within_the_bound(
-    make_world: Any, moto_server: MotoServer, definition: dict[str, Any]
+    make_world: Any, moto_server: MotoServer, widest_definition: dict[str, Any]
 ) -> None:
     # Given the home account, healthy, with a finished job, and 1,000 accounts that cannot be read
-    # (no member role), in 4 regions: 8,000 sources that fail, half of them in Plan's discovery
+    # (no member role), in 4 regions: 8,000 sources that fail, half of them in Plan's discovery; the
+    # largest batches (100 account-regions a child)
     w = _world(
         make_world,
         moto_server,
@@ -256,7 +264,7 @@ def test_a_thousand_unreadable_accounts_keep_every_payload_within_the_bound(
         ANNOUNCE_BASELINE="true",
     )
     (job,) = w.plane.bulk_create_jobs(TWO_KINDS[0], HEALTHY[0], 1, status="Completed")
-    driver = Driver(w, definition, BUCKET)
+    driver = Driver(w, widest_definition, BUCKET)
     # When a run passes (the driver enforces Step Functions' 256 KiB on every state's input, output,
     # task result and child payload: States.DataLimitExceeded would fail the execution)
     summary = driver.execute()["summary"]
