@@ -116,7 +116,8 @@ class Meter:
         self.wru = 0.0
 
     def attach(self, session: Any) -> None:
-        events = session.events
+        """Meter every call of the clients `session` builds (a boto3 or a bare botocore session)."""
+        events = session.events if hasattr(session, "events") else session.get_component("event_emitter")
         events.register("before-parameter-build", self._remember_params)
         events.register("before-send", self._on_send)
         events.register("after-call", self._on_after_call)

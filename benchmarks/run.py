@@ -1,9 +1,11 @@
 """`make bench`: the real handler against the simulator and moto, beside its lower bounds and a naive
-poller, at several sizes; plus the cold start. Prints a table, writes benchmarks/results/*.json (and a
+poller, at several sizes; plus the cold start, the fan-out's cost model and organization mode's memory
+and CPU per account (benchmarks/org_memory.py). Prints tables, writes benchmarks/results/*.json (and a
 PNG of cost against history size when matplotlib is installed).
 
-    python -m benchmarks.run            # the full set (about 10 minutes on 2 cores)
-    python -m benchmarks.run --quick    # small sizes, one measured cycle (a few minutes)
+    python -m benchmarks.run            # the full set (about 25 minutes on 2 cores, 15 of them
+                                        # organization mode at 1,000 accounts)
+    python -m benchmarks.run --quick    # small sizes, one measured cycle, 10 and 100 accounts
 
 Figures only: nothing here asserts on time.
 """
@@ -501,6 +503,14 @@ def main(argv: list[str] | None = None) -> int:
     fanout_report = fanout.report(fanout_measured)
     fanout.print_report(fanout_report)
     args.out.with_name("fanout.json").write_text(json.dumps(fanout_report, indent=2))
+    # Organization mode's memory and CPU: Plan and Batch processes at 10 to 1,000 accounts.
+    from benchmarks import org_memory  # noqa: PLC0415
+
+    org_rows = org_memory.report(org_memory.QUICK_SIZES if args.quick else org_memory.SIZES)
+    org_memory.print_rows(org_rows)
+    args.out.with_name("org_memory.json").write_text(
+        json.dumps({"regions": org_memory.REGIONS, "rows": org_rows}, indent=2)
+    )
     try:
         from benchmarks.plot import plot  # noqa: PLC0415
 

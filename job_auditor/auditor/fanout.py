@@ -144,6 +144,9 @@ def audit_batch(
     counts = RunCounts()
     if not items:
         return counts
+    # Every account-region of the batch keeps its clients while the batch runs, whatever the cache's
+    # bound (a batch larger than it would otherwise rebuild clients it is still using).
+    clients.keep_at_least(len(items))
     with ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="account-region") as pool:
         for result in pool.map(audit_item, items):
             counts.add(result)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
+import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config
 
@@ -44,13 +45,22 @@ RETRY_CONFIG = Config(  # type: ignore[call-arg]
 )
 
 
-def named_client(session: boto3.session.Session, service: str, **kwargs: Any) -> BaseClient:
+# What clients are built from: a boto3 session (the home account's), or a bare botocore session (a
+# member account's, accounts.AccountSessions: botocore's own `create_client`, with no boto3 layer).
+AnySession = boto3.session.Session | botocore.session.Session
+# The clients of one account: (service, region) -> its client. A ClientFactory is one.
+AccountClientProvider = Callable[[str, str], BaseClient]
+
+
+def named_client(session: AnySession, service: str, **kwargs: Any) -> BaseClient:
     """A client of a service named at run time (a job kind's, from the registry).
 
     boto3-stubs types `Session.client` per literal service name only; every variant returns a
     BaseClient, which is all a name known at run time can promise. An unknown name fails as in boto3
     (`UnknownServiceError`)."""
-    create: Callable[..., BaseClient] = session.client
+    create: Callable[..., BaseClient] = (
+        session.client if isinstance(session, boto3.session.Session) else session.create_client
+    )
     return create(service, **kwargs)
 
 
@@ -71,17 +81,21 @@ class ClientFactory:
 
     def __init__(
         self,
-        session: boto3.session.Session | None = None,
+        session: AnySession | None = None,
         config: Config = RETRY_CONFIG,
         *,
         lock: threading.Lock | None = None,
     ) -> None:
         self._session = session or boto3.session.Session()
-        read_through(self._session._session)
+        # Availability reads the endpoint data this session's clients parse anyway (through the one
+        # loader every member session shares, accounts.AccountSessions), not a session of its own.
+        read_through(
+            self._session._session if isinstance(self._session, boto3.session.Session) else self._session
+        )
         self._config = config
         self._clients: dict[tuple[str, str], BaseClient] = {}
-        # Guards client creation: a boto3 session is not safe to build clients from in several threads
-        # at once. Whatever else builds clients from the same session shares it (`lock`).
+        # Guards client creation: a session is not safe to build clients from in several threads at
+        # once. Whatever else builds clients from the same session (or its loader) shares it (`lock`).
         self._lock = lock or threading.Lock()
 
     @overload
@@ -98,6 +112,10 @@ class ClientFactory:
     def __call__(self, service: str, region: str) -> BaseClient: ...
     def __call__(self, service: str, region: str) -> BaseClient:
         key = (service, region)
+        # A client, once built, is only read: the lock is for building (shared with other factories).
+        client = self._clients.get(key)
+        if client is not None:
+            return client
         with self._lock:
             client = self._clients.get(key)
             if client is None:
@@ -107,8 +125,14 @@ class ClientFactory:
                 self._clients[key] = client
             return client
 
-    def for_account(self, account: str) -> ClientFactory:
-        """The factory of `account`'s clients: this one (a factory holds one account's credentials);
+    def keep_at_least(self, account_regions: int) -> None:
+        """Keep the clients of `account_regions` account-regions (a batch's, all in use at once): a
+        plain factory keeps every client it builds, so there is nothing to do; `accounts.AccountClients`
+        bounds its member accounts' and raises the bound."""
+        del account_regions
+
+    def for_account(self, account: str) -> AccountClientProvider:
+        """`account`'s clients: this factory's (a factory holds one account's credentials);
         `accounts.AccountClients` hands out the member accounts'."""
         del account
         return self
