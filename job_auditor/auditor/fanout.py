@@ -33,7 +33,7 @@ from job_auditor.auditor.domain.batches import decode_item, plan_items
 from job_auditor.auditor.domain.bounded import clip, fit, json_size
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.observability import count, logger, metrics, tracer
-from job_auditor.auditor.run_metrics import RunCounts, record_metrics
+from job_auditor.auditor.run_metrics import RunCounts, accounts_named, record_metrics
 from job_auditor.auditor.settings import Settings, SettingsError, load_settings
 from job_auditor.auditor.summary import SourceSummary
 from job_auditor.contract import fanout_payload as payload
@@ -259,7 +259,7 @@ def summarize(event: Mapping[str, Any], store: ItemStore | None) -> tuple[RunCou
         "failedBatches": fit(failed_batches, SUMMARY_BATCHES_BYTES),
         "failedBatchCount": len(failed_batches),
         "accounts": plan_out.get(payload.ACCOUNTS, 1),
-        "failedAccounts": dict(fit(counts.accounts_failed.items(), SUMMARY_ACCOUNTS_BYTES)),
+        "failedAccounts": accounts_named(counts.accounts_failed, SUMMARY_ACCOUNTS_BYTES),
         "failedAccountCount": len(counts.accounts_failed),
         **({"accountListingError": clip(str(listing_error), LISTING_ERROR_CHARS)} if listing_error else {}),
         "stoppedEarly": counts.stopped_count > 0,

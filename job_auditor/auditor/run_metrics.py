@@ -178,6 +178,29 @@ def _accounts_within(accounts: Mapping[str, Mapping[str, Any]], reasons_bytes: i
     return out
 
 
+def accounts_named(accounts: Mapping[str, Mapping[str, Any]], budget_bytes: int) -> dict[str, Any]:
+    """The failing accounts as a summary names them, within `budget_bytes` of JSON: as many accounts
+    as fit, each with its failed-source count and first reason; then, while room is left, their
+    further reasons in order. Every account named has a reason before any has a second."""
+    out: dict[str, dict[str, Any]] = {}
+    used = 2  # the braces
+    for account, entry in accounts.items():
+        named = {"sources": entry["sources"], "reasons": list(entry["reasons"][:1])}
+        size = json_size(account) + 1 + json_size(named) + (1 if out else 0)  # colon, comma
+        if used + size > budget_bytes:
+            break
+        out[account] = named
+        used += size
+    for account, named in out.items():
+        for reason in accounts[account]["reasons"][1:]:
+            size = json_size(reason) + 1  # and its comma
+            if used + size > budget_bytes:
+                return out
+            named["reasons"].append(reason)
+            used += size
+    return out
+
+
 def record_metrics(counts: RunCounts, *, succeeded: bool, account_listing_failed: bool) -> None:
     """The run's metrics, whichever mode audited it. `succeeded`: the run's status is ok (RunSucceeded,
     which the heartbeat alarm reads, else RunPartialFailure).

@@ -151,10 +151,14 @@ def test_a_thousand_sources_in_fifty_accounts_announced_once_despite_failures(
         MISSING_ROLE: 25,
     }
     assert any("AccessDenied" in r for r in first["failedAccounts"][MISSING_ROLE]["reasons"])
+    # (the summary's names are bounded: every account with its first reason, the first accounts their
+    # further reasons as well, so both the region's causes show)
     for account in HEALTHY_ACCOUNTS:
         reasons = first["failedAccounts"][account]["reasons"]
         assert reasons and all(NO_SERVICE in r for r in reasons)
-        assert any("UnrecognizedClientException" in r for r in reasons)
+    named = [r for e in first["failedAccounts"].values() for r in e["reasons"]]
+    assert any("UnrecognizedClientException" in r for r in named)
+    assert any("ServiceNotOffered" in r for r in named)
     healthy = tuple(f"{a}/{r}/" for a in HEALTHY_ACCOUNTS for r in HEALTHY)
     assert not any(f["source"].startswith(healthy) for f in first["failedSources"])
     assert w.events_received() == []  # the baseline is silent

@@ -19,7 +19,7 @@ from job_auditor.auditor.domain.batches import MAX_SOURCES_PER_ITEM, ItemPlan, p
 from job_auditor.auditor.domain.bounded import clip, fit, json_size
 from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
 from job_auditor.auditor.planner import RunPlan
-from job_auditor.auditor.run_metrics import RunCounts
+from job_auditor.auditor.run_metrics import RunCounts, accounts_named
 from job_auditor.auditor.settings import Settings, load_settings
 from job_auditor.auditor.summary import MAX_ACCOUNT_REASONS, SourceSummary
 from job_auditor.contract import fanout_payload as payload
@@ -232,3 +232,27 @@ def test_fit_keeps_the_first_entries_that_fit_and_clip_marks_a_cut() -> None:
     assert fit(["aa", "bb", "cc"], json_size(["aa", "bb"])) == ["aa", "bb"]
     assert fit(["a" * 100], 50) == [] and fit([], 0) == []
     assert clip("abcdef", 5) == "ab..." and clip("abc", 5) == "abc"
+
+
+def test_a_summary_names_every_account_it_can_with_a_reason_before_any_gets_a_second() -> None:
+    # Given 51 failing accounts with five 200-character reasons each (about 1 KB an account)
+    accounts = {
+        f"{n:012d}": {"sources": 5, "reasons": [f"{n}-{r}-" + "x" * 190 for r in range(5)]} for n in range(51)
+    }
+    budget = 16 * 1024
+    # When a summary names them within 16 KB
+    named = accounts_named(accounts, budget)
+    # Then every account is named with its count and its first reason, and the rest of the budget holds
+    # further reasons of the first accounts, in order, without passing it
+    assert list(named) == list(accounts)
+    assert all(
+        named[a]["sources"] == 5 and named[a]["reasons"][0] == e["reasons"][0] for a, e in accounts.items()
+    )
+    seconds = [a for a in named if len(named[a]["reasons"]) > 1]
+    assert seconds and seconds == list(named)[: len(seconds)]
+    assert all(named[a]["reasons"] == accounts[a]["reasons"][: len(named[a]["reasons"])] for a in named)
+    assert json_size(named) <= budget < json_size(named) + 200
+    # And a budget too small for them all names the first accounts only, still within it
+    few = accounts_named(accounts, 2_000)
+    assert 0 < len(few) < len(accounts) and json_size(few) <= 2_000
+    assert list(few) == list(accounts)[: len(few)]
