@@ -236,7 +236,7 @@ def test_fit_keeps_the_first_entries_that_fit_and_clip_marks_a_cut() -> None:
 
 def test_a_summary_names_every_account_it_can_with_a_reason_before_any_gets_a_second() -> None:
     # Given 51 failing accounts with five 200-character reasons each (about 1 KB an account)
-    accounts = {
+    accounts: dict[str, dict[str, Any]] = {
         f"{n:012d}": {"sources": 5, "reasons": [f"{n}-{r}-" + "x" * 190 for r in range(5)]} for n in range(51)
     }
     budget = 16 * 1024
