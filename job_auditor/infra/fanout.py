@@ -33,8 +33,6 @@ from job_auditor.infra.config import JobAuditorProps
 # An Express child runs at most 5 minutes; its one task (the batch Lambda, retried once after a
 # throttle) must end well before: the batch's own time budget stops 30 s before this timeout.
 EXPRESS_BATCH_TIMEOUT_S = 240
-# The batch input ItemBatcher builds is at most 256 KB.
-MAX_INPUT_BYTES_PER_BATCH = 256 * 1024
 # Item lists and map results are per run: kept a few days for inspection, then expired.
 RUN_DATA_EXPIRY = Duration.days(7)
 # Plan is CPU-bound with many accounts: about 0.33 s of one vCPU per account on AWS (a session, the
@@ -351,7 +349,8 @@ class AuditStateMachine(Construct):
             item_reader=item_reader,
             item_batcher=sfn.ItemBatcher(
                 max_items_per_batch=config.items_per_batch,
-                max_input_bytes_per_batch=MAX_INPUT_BYTES_PER_BATCH,
+                # Within the payload bound (the service takes up to 256 KiB): headroom for its wrapping.
+                max_input_bytes_per_batch=payload.BATCH_INPUT_MAX_BYTES,
             ),
             max_concurrency=config.map_max_concurrency,
             tolerated_failure_percentage=config.tolerated_failure_percentage,

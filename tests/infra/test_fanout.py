@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from job_auditor.contract.fanout_payload import BATCH_INPUT_MAX_BYTES
 from job_auditor.infra import nag
 from tests.infra.conftest import Synth, synth
 from tests.integration.fanout_driver import synthesized
@@ -83,7 +84,7 @@ def test_the_map_batches_bounds_tolerates_and_writes_results(definition: dict[st
     audit = definition["States"][state]
     assert audit["Type"] == "Map"
     assert audit["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}
-    assert audit["ItemBatcher"] == {"MaxItemsPerBatch": 7, "MaxInputBytesPerBatch": 262144}
+    assert audit["ItemBatcher"] == {"MaxItemsPerBatch": 7, "MaxInputBytesPerBatch": BATCH_INPUT_MAX_BYTES}
     assert audit["MaxConcurrency"] == 25
     assert audit["ToleratedFailurePercentage"] == 15
     assert audit["ResultWriter"]["Resource"].endswith(":s3:putObject")
@@ -128,7 +129,7 @@ def test_stepfunctions_mode_alarms_on_failed_and_timed_out_executions(fanout: Sy
 def _plan_function(synthesized: Synth) -> dict[str, Any]:
     functions = synthesized.resources("AWS::Lambda::Function").values()
     (plan,) = (f["Properties"] for f in functions if f["Properties"]["Handler"].endswith(".plan_handler"))
-    return plan
+    return dict(plan)
 
 
 def test_plan_gets_one_vcpu_and_time_for_every_account(fanout: Synth, tmp_path: Path) -> None:
