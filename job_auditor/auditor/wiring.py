@@ -8,9 +8,12 @@ account's session (its assumed-role credentials, refreshed by botocore) and clie
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
+
+import boto3
 
 from job_auditor.auditor.adapters.accounts import (
     AccountClients,
@@ -18,6 +21,7 @@ from job_auditor.auditor.adapters.accounts import (
     AccountSessions,
     resolve_accounts,
 )
+from job_auditor.auditor.adapters.clients import service_offered
 from job_auditor.auditor.adapters.item_store import ItemStore
 from job_auditor.auditor.adapters.job_api import BotoJobApi
 from job_auditor.auditor.adapters.publishers import ChatPublisher, EventBridgePublisher, SnsPublisher
@@ -29,9 +33,8 @@ from job_auditor.auditor.settings import Settings, SettingsError
 from job_auditor.auditor.source_auditor import AuditPolicy, SourceAuditor
 
 if TYPE_CHECKING:
-    import boto3
-
     from job_auditor.auditor.adapters.clients import ClientFactory
+    from job_auditor.contract.kinds import JobKindSpec
 
 # Stop starting new sources when less than this is left of the invocation.
 TIME_BUDGET_MARGIN_MS = 30_000
@@ -198,9 +201,23 @@ def build_audit_step(
     return AuditStep(auditor, auditor.store, _clock, concurrency=source_concurrency)
 
 
+@functools.cache
+def _endpoint_data() -> boto3.session.Session:
+    """A session read for botocore's endpoint data only (no credentials, no call)."""
+    return boto3.session.Session()
+
+
+def kind_offered(spec: JobKindSpec, region: str) -> bool:
+    """Whether every service a kind calls (its own, its scope discovery's) is offered in `region`, by
+    botocore's endpoint data: a kind that is not is never planned there."""
+    services = dict.fromkeys((spec.client, *(step.client for step in spec.discovery)))
+    return all(service_offered(_endpoint_data(), service, region) for service in services)
+
+
 def build_planner(settings: Settings, clients: ClientFactory) -> Planner:
-    """Discovery through the job APIs, the scopes' marks in the state table."""
-    return Planner(BotoJobApi(clients), build_store(settings, clients))
+    """Discovery through the job APIs, the audit records in the state table, the kinds where they are
+    offered."""
+    return Planner(BotoJobApi(clients), build_store(settings, clients), kind_offered, _clock)
 
 
 def build_item_store(settings: Settings, home: str) -> ItemStore | None:

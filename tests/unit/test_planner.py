@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from job_auditor.auditor.domain.checkpoint import advance
 from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
+from job_auditor.auditor.domain.schedule import record_of
 from job_auditor.auditor.ports import SourceError
 from tests.fakes import FakeJob, Harness
 
@@ -27,7 +28,7 @@ def _harness() -> Harness:
 def test_a_plan_holds_the_sources_in_order_and_each_scopes_mark_as_read_before_the_run() -> None:
     # Given a scope audited before (us-east-1) and one never audited, found empty (eu-west-1)
     h = _harness()
-    h.store.checkpoints[_scope().key] = advance(None, h.clock())
+    h.store.records[_scope().key] = record_of(_scope(), first_attempted_at=h.clock(), enumerated=True)
     # When the run is planned
     plan = h.planner().plan([ACCOUNT], [REGION, EU], h.kinds, {})
     # Then the sources come per region and kind, a knowledge base each, and the marks are as stored
@@ -46,15 +47,38 @@ def test_a_plan_holds_the_sources_in_order_and_each_scopes_mark_as_read_before_t
 def test_the_audit_step_marks_only_scopes_not_audited_before_once_it_has_audited() -> None:
     # Given a plan with one scope audited before and one not
     h = _harness()
-    h.store.checkpoints[_scope().key] = before = advance(None, h.clock())
+    h.store.records[_scope().key] = before = record_of(
+        _scope(), first_attempted_at=h.clock(), enumerated=True
+    )
     plan = h.planner().plan([ACCOUNT], [REGION, EU], h.kinds, {})
     h.clock.advance(timedelta(minutes=5))
+    writes: list[str] = []
+    h.store.faults.append(lambda op: writes.append(op) if op == "record_scope" else None)
     # When it is audited
     summary = h.audit_step().run(plan)
-    # Then the new scope is marked, the one audited before is left as it was
+    # Then the new scope is marked (one write), the one audited before is left as it was
     assert summary.status == "ok"
-    assert _scope(region=EU).key in h.store.checkpoints
-    assert h.store.checkpoints[_scope().key] == before
+    assert h.store.records[_scope(region=EU).key].enumerated
+    assert h.store.records[_scope().key] == before
+    assert writes == ["record_scope"]
+
+
+def test_a_scope_marked_by_an_earlier_version_is_audited_before_and_its_mark_moved_in_once() -> None:
+    # Given a scope an earlier version marked (its checkpoint item), with a knowledge base
+    h = _harness()
+    h.store.legacy_checkpoints[_scope().key] = advance(None, h.clock())
+    # When two runs plan and audit it
+    first = h.planner().plan([ACCOUNT], [REGION], h.kinds, {})
+    h.audit_step().run(first)
+    h.clock.advance(timedelta(minutes=5))
+    reads: list[str] = []
+    h.store.faults.append(lambda op: reads.append(op) if op.startswith(("read", "load")) else None)
+    second = h.planner().plan([ACCOUNT], [REGION], h.kinds, {})
+    # Then it was audited before in both, and its mark is now in its record: the second plan reads
+    # the records with its one query (the first run's sources have theirs) and nothing more
+    assert first.marks == second.marks == {_scope().key: True}
+    assert h.store.records[_scope().key].enumerated and not h.store.records[_scope().key].legacy
+    assert reads == ["load_audit_records"]
 
 
 def test_a_region_that_cannot_be_discovered_is_a_failed_summary_and_the_others_are_planned() -> None:
@@ -87,7 +111,9 @@ def test_a_region_that_cannot_be_discovered_is_a_failed_summary_and_the_others_a
 def test_a_resumed_plan_keeps_the_carried_marks_and_reads_only_a_missing_one() -> None:
     # Given sources planned elsewhere, with the mark of one of their two scopes carried
     h = _harness()
-    h.store.checkpoints[_scope(OTHER).key] = advance(None, h.clock())
+    h.store.records[_scope(OTHER).key] = record_of(
+        _scope(OTHER), first_attempted_at=h.clock(), enumerated=True
+    )
     sources = [Source(ACCOUNT, REGION, QCONNECT, ("kb-1",)), Source(OTHER, REGION, QCONNECT, ("kb-9",))]
     reads: list[str] = []
     h.store.faults.append(reads.append)
@@ -96,7 +122,7 @@ def test_a_resumed_plan_keeps_the_carried_marks_and_reads_only_a_missing_one() -
     # Then the carried mark stands and the missing one was read, once
     assert plan.sources == tuple(sources)
     assert plan.marks == {_scope().key: False, _scope(OTHER).key: True}
-    assert reads == ["load_checkpoint"]
+    assert reads == ["read_audit_records"]
 
 
 def test_a_new_knowledge_base_in_a_scope_audited_before_is_announced_from_its_first_run() -> None:

@@ -6,11 +6,23 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Final, Literal
 
 from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source, TransitionType
 
 # Fixed namespace so the same transition always gets the same eventId, in any run, on any machine.
 _EVENT_NAMESPACE = uuid.UUID("8f0b5a52-6c1e-4a8e-9d7a-6a3f1f0e2b11")
+
+# Why a job is announced as `disappeared` (the event's detail.reason): a tracked job the API no longer
+# finds; or one whose source left the audit: its scope (knowledge base, data source) was deleted, its
+# account left the audited accounts, or its kind, region or configured scope is no longer configured.
+OrphanReason = Literal["scope deleted", "account removed", "configuration changed"]
+JOB_NOT_FOUND: Final = "job not found"
+SCOPE_DELETED: Final = "scope deleted"
+ACCOUNT_REMOVED: Final = "account removed"
+CONFIGURATION_CHANGED: Final = "configuration changed"
+ORPHAN_REASONS: Final = (SCOPE_DELETED, ACCOUNT_REMOVED, CONFIGURATION_CHANGED)
+DISAPPEARED_REASONS: Final = (JOB_NOT_FOUND, *ORPHAN_REASONS)
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,9 @@ class Transition:
     observed_at: datetime
     # For `stuck` and `disappeared`: since when the job has held its status.
     stuck_since: datetime | None = None
+    # For `disappeared`: why it is no longer followed (DISAPPEARED_REASONS). Not part of the eventId:
+    # the job's last transition is one fact, whichever run found it.
+    reason: str | None = None
 
     @property
     def status(self) -> str:
@@ -178,9 +193,12 @@ def stuck(
     return alerts
 
 
-def disappeared(source: Source, state: JobState, observed_at: datetime) -> Transition:
-    """A tracked job that re-check after re-check is not found any more: announced once, with the
-    status it was last seen in, and no longer tracked."""
+def disappeared(
+    source: Source, state: JobState, observed_at: datetime, reason: str = JOB_NOT_FOUND
+) -> Transition:
+    """A tracked job that re-check after re-check is not found any more (or, `reason`, whose source
+    left the audit and whose API no longer answers for it): announced once, with the status it was
+    last seen in, and no longer tracked."""
     job = ObservedJob(
         job_id=state.job_id,
         status=state.status,
@@ -200,6 +218,7 @@ def disappeared(source: Source, state: JobState, observed_at: datetime) -> Trans
         previous_sequence=state.sequence,
         observed_at=observed_at,
         stuck_since=state.status_since or state.created_at,
+        reason=reason,
     )
 
 
