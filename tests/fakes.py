@@ -61,6 +61,8 @@ class FakeJob:
     failure_message: str | None = None
     # The kind's detail fields (ingestion statistics, record counts).
     details: dict[str, Any] = field(default_factory=dict)
+    # When it ended, as the API reports it (None: not reported).
+    ended_at: datetime | None = None
 
 
 ApiFault = Callable[[str, Source | None], None]
@@ -115,6 +117,7 @@ class FakeJobApi:
             arn=job.job_id if job.job_id.startswith("arn:") else None,
             failure_message=job.failure_message if failure else None,
             details=MappingProxyType(dict(job.details)),
+            ended_at=job.ended_at,
         )
 
     # -- JobApi ---------------------------------------------------------------------------------
@@ -161,7 +164,7 @@ class FakeJobApi:
     def list_scope(self, scope: Source, step: DiscoveryStep, parent_ids: tuple[str, ...]) -> list[str]:
         """Knowledge bases by (account, region); a knowledge base's data sources by (account, region,
         knowledge base)."""
-        self._call(step.list_method, None, "/".join((scope.key, *parent_ids)))
+        self._call(step.list_method, scope, "/".join((scope.key, *parent_ids)))
         if parent_ids:
             return list(self.data_sources.get((scope.account, scope.region, parent_ids[-1]), []))
         return list(self.knowledge_bases.get((scope.account, scope.region), []))
@@ -496,7 +499,7 @@ class Harness:
         return SourceAuditor(self.api, self.store, [self.publisher], self.policy, self.clock)
 
     def planner(self) -> Planner:
-        return Planner(self.api, self.store)
+        return Planner(self.api, self.store, clock=self.clock)
 
     def audit_step(self) -> AuditStep:
         return AuditStep(self.source_auditor(), self.store, self.clock)

@@ -3,13 +3,17 @@ marks), what it could not discover, and which scopes it marks once it has audite
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+import pytest
+
 from job_auditor.auditor.domain.checkpoint import advance
-from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
+from job_auditor.auditor.domain.jobs import JOB_KINDS, JobKindSpec, Source
 from job_auditor.auditor.domain.schedule import record_of
+from job_auditor.auditor.planner import Planner
 from job_auditor.auditor.ports import SourceError
-from tests.fakes import FakeJob, Harness
+from tests.fakes import FakeJob, Harness, fail_store_once
 
 ACCOUNT, OTHER, REGION, EU = "123456789012", "210987654321", "us-east-1", "eu-west-1"
 QCONNECT = JOB_KINDS["qconnect-import"]
@@ -138,3 +142,54 @@ def test_a_new_knowledge_base_in_a_scope_audited_before_is_announced_from_its_fi
     (audited,) = [s for s in summary.sources if s.source == source.key]
     assert audited.baseline and audited.recorded_silently == 0
     assert h.publisher.statuses("job-1") == [(None, "START_IN_PROGRESS", "discovered")]
+
+
+def test_a_kind_not_offered_in_a_region_is_never_planned_counted_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given Q in Connect not offered in eu-west-1 (as botocore's endpoint data would say)
+    h = _harness()
+    h.api.knowledge_bases[(ACCOUNT, EU)] = ["kb-eu"]
+
+    def offered(spec: JobKindSpec, region: str) -> bool:
+        return not (spec.id == "qconnect-import" and region == EU)
+
+    planner = Planner(h.api, h.store, offered, h.clock)
+    # When two runs are planned
+    with caplog.at_level(logging.INFO, logger="job_auditor.auditor.planner"):
+        plans = [planner.plan([ACCOUNT], [REGION, EU], h.kinds, {}) for _ in range(2)]
+    # Then it is not discovered there, nor planned, nor failed: a counted skip, logged once
+    assert all(f"{ACCOUNT}/{EU}/qconnect-import/kb-eu" not in {s.key for s in p.sources} for p in plans)
+    assert all(p.skipped == {"notOffered": 1} and p.failures == () for p in plans)
+    assert f"{ACCOUNT}/{EU}/qconnect-import" not in h.api.calls
+    assert h.api.calls[f"{ACCOUNT}/{REGION}/qconnect-import"] == 2
+    assert [r.message for r in caplog.records].count("job kind not offered in this region: skipped") <= 1
+    summary = h.audit_step().run(plans[1])
+    assert summary.as_dict()["skippedSources"] == {"notOffered": 1} and summary.status == "ok"
+
+
+def test_a_knowledge_base_taken_out_of_the_configured_ids_is_orphaned_as_configuration_changed() -> None:
+    # Given two configured knowledge bases audited, then one of them taken out of the configuration
+    h = _harness()
+    h.scopes = {"qconnect-import": (("kb-1",), ("kb-2",))}
+    h.run()
+    h.scopes = {"qconnect-import": (("kb-1",),)}
+    # When the next run is planned
+    plan = h.planner().plan([ACCOUNT], [REGION], h.kinds, h.scopes)
+    # Then the one left out is an orphan: configuration changed (not a deleted scope)
+    assert [(o.source.key, o.reason) for o in plan.orphans] == [
+        (f"{ACCOUNT}/{REGION}/qconnect-import/kb-2", "configuration changed")
+    ]
+
+
+def test_a_plan_that_cannot_read_the_records_plans_no_orphans_and_reads_each_source() -> None:
+    # Given a source audited before, whose knowledge base is now gone, and a records query that fails
+    h = _harness()
+    h.run()
+    h.api.knowledge_bases[(ACCOUNT, REGION)] = ["kb-1"]
+    h.store.faults.append(fail_store_once("load_audit_records"))
+    # When the run is planned
+    plan = h.planner().plan([ACCOUNT], [REGION], h.kinds, {})
+    # Then nothing is taken for an orphan, and the planned sources still have their records
+    assert plan.orphans == ()
+    assert all(plan.record(s) is not None and plan.record(s).checkpoint for s in plan.sources)  # type: ignore[union-attr]
