@@ -23,13 +23,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 
-from job_auditor.auditor.domain.diff import (
+from job_auditor.auditor.domain.jobs import (
     ACCOUNT_REMOVED,
     CONFIGURATION_CHANGED,
+    JOB_KINDS,
     SCOPE_DELETED,
+    JobKindSpec,
     OrphanReason,
+    Source,
 )
-from job_auditor.auditor.domain.jobs import JOB_KINDS, JobKindSpec, Source
 from job_auditor.auditor.domain.schedule import (
     AuditRecord,
     Orphan,

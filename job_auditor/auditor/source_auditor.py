@@ -288,7 +288,8 @@ class SourceAuditor:
     ) -> None:
         source = orphan.source
         self._recover(source, result, now)
-        in_flight = self._store.load_in_flight(source)
+        # A job already announced as disappeared with an orphan's reason waits for its source's return.
+        in_flight = [s for s in self._store.load_in_flight(source) if s.disappeared_at is None]
         result.orphaned_jobs = len(in_flight)
         observed, gone = self._final_gets(orphan, in_flight, result, should_stop, now)
         previous = {state.job_id: state for state in in_flight}

@@ -268,3 +268,32 @@ def _deny_account(account: str) -> ApiFault:
             )
 
     return deny
+
+
+def test_a_job_announced_disappeared_while_its_kind_was_out_is_followed_again_once_it_is_back() -> None:
+    # Given a job started long ago (older than the sweep's lookback), followed; then its kind taken out
+    # of the configuration with its grants, so it is announced as disappeared (configuration changed)
+    h = Harness(kinds=("bedrock-model-import", "bedrock-model-copy"))
+    h.run()
+    h.api.add(COPY, FakeJob("arn:copy-old", "InProgress", h.clock() - timedelta(hours=30)))
+    h.run(timedelta(hours=1))
+    h.kinds = ("bedrock-model-import",)
+    denied = _deny_kind("bedrock-model-copy")
+    h.api.faults.append(denied)
+    _runs(h, h.policy.vanished_after_checks + 1)
+    assert _disappeared(h, "arn:copy-old") == ["configuration changed"]
+    # When it completes while its kind is out, and the configuration is edited back
+    h.api.set_status(COPY, "arn:copy-old", "Completed")
+    h.api.faults.remove(denied)
+    h.kinds = ("bedrock-model-import", "bedrock-model-copy")
+    _runs(h, 2)
+    # Then it is followed again from where it stood: its completion is announced
+    assert h.publisher.statuses("arn:copy-old")[-1] == ("InProgress", "Completed", "status-changed")
+
+
+def _deny_kind(kind: str) -> ApiFault:
+    def deny(operation: str, source: Source | None) -> None:
+        if source is not None and source.spec.id == kind:
+            raise SourceError(f"{operation}: not authorized", code="AccessDeniedException")
+
+    return deny

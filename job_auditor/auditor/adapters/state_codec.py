@@ -116,6 +116,7 @@ def job_item(
         "stuckNotifiedAt": _optional(state.stuck_notified_at),
         "missingChecks": state.missing_checks or None,
         "disappearedAt": _optional(state.disappeared_at),
+        "disappearedReason": state.disappeared_reason,
         "lastEventId": event_id,
         "updatedAt": timestamp(now),
     }
@@ -148,6 +149,7 @@ def job_state(item: Mapping[str, Any]) -> JobState:
         stuck_notified_at=_when(item.get("stuckNotifiedAt")),
         missing_checks=int(item.get("missingChecks", 0)),
         disappeared_at=_when(item.get("disappearedAt")),
+        disappeared_reason=item.get("disappearedReason"),
     )
 
 

@@ -24,8 +24,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from job_auditor.auditor.domain.checkpoint import Checkpoint
-from job_auditor.auditor.domain.diff import ORPHAN_REASONS, OrphanReason
-from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
+from job_auditor.auditor.domain.jobs import JOB_KINDS, ORPHAN_REASONS, OrphanReason, Source
 from job_auditor.auditor.domain.schedule import AuditRecord, Orphan, record_of
 from job_auditor.contract.fanout_payload import (
     ITEM_ACCOUNT,

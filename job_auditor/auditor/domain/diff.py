@@ -6,23 +6,11 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Final, Literal
 
-from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source, TransitionType
+from job_auditor.auditor.domain.jobs import JOB_NOT_FOUND, JobState, ObservedJob, Source, TransitionType
 
 # Fixed namespace so the same transition always gets the same eventId, in any run, on any machine.
 _EVENT_NAMESPACE = uuid.UUID("8f0b5a52-6c1e-4a8e-9d7a-6a3f1f0e2b11")
-
-# Why a job is announced as `disappeared` (the event's detail.reason): a tracked job the API no longer
-# finds; or one whose source left the audit: its scope (knowledge base, data source) was deleted, its
-# account left the audited accounts, or its kind, region or configured scope is no longer configured.
-OrphanReason = Literal["scope deleted", "account removed", "configuration changed"]
-JOB_NOT_FOUND: Final = "job not found"
-SCOPE_DELETED: Final = "scope deleted"
-ACCOUNT_REMOVED: Final = "account removed"
-CONFIGURATION_CHANGED: Final = "configuration changed"
-ORPHAN_REASONS: Final = (SCOPE_DELETED, ACCOUNT_REMOVED, CONFIGURATION_CHANGED)
-DISAPPEARED_REASONS: Final = (JOB_NOT_FOUND, *ORPHAN_REASONS)
 
 
 @dataclass(frozen=True)
@@ -72,11 +60,12 @@ class Transition:
     def as_state(self) -> JobState:
         """The job state this transition commits."""
         job = self.job
-        disappeared_at = None
+        disappeared_at, reason = None, None
         if self.type == "stuck":
             status_since, stuck_notified_at = self.stuck_since, self.observed_at
         elif self.type == "disappeared":
             status_since, stuck_notified_at, disappeared_at = self.stuck_since, None, self.observed_at
+            reason = self.reason
         elif self.type == "discovered":
             # First seen: it has held this status at most since it was created.
             status_since, stuck_notified_at = job.last_modified_at or job.created_at, None
@@ -96,6 +85,7 @@ class Transition:
             status_since=status_since,
             stuck_notified_at=stuck_notified_at,
             disappeared_at=disappeared_at,
+            disappeared_reason=reason,
         )
 
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from job_auditor.auditor.domain.checkpoint import Checkpoint
-from job_auditor.auditor.domain.diff import OrphanReason
-from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
+from job_auditor.auditor.domain.jobs import JOB_KINDS, OrphanReason, Source
 
 # Sorts before any audit: a source (or account) no run has audited yet goes first.
 _NEVER = datetime.min.replace(tzinfo=UTC)
