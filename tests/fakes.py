@@ -335,6 +335,7 @@ class InMemoryStateStore:
                     checkpoint=checkpoint or old.checkpoint or audit.checkpoint,
                     first_attempted_at=kept or audit.first_attempted_at or audit.started_at,
                     last_started_at=audit.started_at,
+                    last_turn_at=old.last_turn_at if audit.stopped else audit.started_at,
                     retired=None,
                     legacy=False,
                 )

@@ -84,3 +84,22 @@ def test_the_stalest_sources_age_is_counted() -> None:
     h.audit()
     h.clock.advance(PERIOD)
     assert h.audit().stalest_age_seconds == int(PERIOD.total_seconds())
+
+
+def test_a_source_the_budget_stopped_inside_keeps_its_place_in_line() -> None:
+    # Given five sources audited once each, then a run whose budget stops the first source it starts
+    # inside (after its first page)
+    h = Harness(kinds=KINDS)
+    for _ in range(3):
+        _run(h, 2)
+    order = [s.spec.id for s in h.plan().sources]
+    h.api.page_size = 1
+    first = Source(ACCOUNT, REGION, JOB_KINDS[order[0]])
+    for n in range(2):
+        h.api.add(first, FakeJob(f"arn:job-{n}", "Failed", h.clock()))
+    h.clock.advance(PERIOD)
+    stopped = AuditStep(h.source_auditor(), h.store, h.clock, concurrency=1).run(h.plan(), _budget(h, 1))
+    assert [(s.job_kind, s.stopped) for s in stopped.sources] == [(order[0], True)]
+    # When the next run is planned
+    # Then the stopped source is still first: it did not have its turn
+    assert h.plan().sources[0].spec.id == order[0]

@@ -165,7 +165,7 @@ def _record(source: Source, minutes_ago: int | None) -> AuditRecord:
         return record_of(source)
     at = T0 - timedelta(minutes=minutes_ago)
     return record_of(
-        source, checkpoint=Checkpoint(at, at), first_attempted_at=at - timedelta(days=1), last_started_at=at
+        source, checkpoint=Checkpoint(at, at), first_attempted_at=at - timedelta(days=1), last_turn_at=at
     )
 
 

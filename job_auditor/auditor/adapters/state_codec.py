@@ -247,6 +247,8 @@ def last_audit_update(source: Source, audit: LastAudit) -> Update:
     _identity(update, source)
     update.set("startedAt", timestamp(audit.started_at))
     update.set("finishedAt", timestamp(audit.finished_at))
+    # Its turn, unless the time budget cut it short: a source stopped early keeps its place in line.
+    update.set("turnAt", None if audit.stopped else timestamp(audit.started_at))
     update.set("firstAttemptedAt", timestamp(audit.first_attempted_at or audit.started_at), if_absent=True)
     update.set("result", audit.result)
     update.set("error", audit.error)
@@ -304,6 +306,7 @@ def audit_record_of(plain: Mapping[str, Any]) -> AuditRecord:
         checkpoint=Checkpoint(last_run, _when(plain.get("lastReconciledAt"))) if last_run else None,
         first_attempted_at=first or started,
         last_started_at=started,
+        last_turn_at=_when(plain.get("turnAt")) or (started if first is None else None),
         enumerated=plain.get("enumeratedAt") is not None,
         retired=plain.get("retiredReason"),
         legacy=first is None,

@@ -35,8 +35,10 @@ class AuditRecord:
     checkpoint: Checkpoint | None = None
     # When a run first tried it (audit, or a scope's discovery), whatever came of it. None: never.
     first_attempted_at: datetime | None = None
-    # When the latest run that audited it started (the fair order's key).
+    # When the latest run that audited it started, and the latest whose audit of it was not cut short
+    # by the time budget (its turn: the fair order's key; a source stopped early keeps its place).
     last_started_at: datetime | None = None
+    last_turn_at: datetime | None = None
     # A scope's record: its knowledge bases have been enumerated (a knowledge base found later is new).
     enumerated: bool = False
     # The source left the audit and was wound down (no tracked job, no claim left): the reason.
@@ -62,6 +64,7 @@ def record_of(
     checkpoint: Checkpoint | None = None,
     first_attempted_at: datetime | None = None,
     last_started_at: datetime | None = None,
+    last_turn_at: datetime | None = None,
     enumerated: bool = False,
 ) -> AuditRecord:
     """A record naming `source` (a scope's when it is unscoped and its kind discovered)."""
@@ -75,6 +78,7 @@ def record_of(
         checkpoint=checkpoint,
         first_attempted_at=first_attempted_at,
         last_started_at=last_started_at,
+        last_turn_at=last_turn_at,
         enumerated=enumerated,
     )
 
@@ -88,14 +92,15 @@ class Orphan:
 
 
 def fair_order(sources: Sequence[Source], records: Mapping[str, AuditRecord]) -> list[Source]:
-    """The least recently audited first: sources no run has audited yet, then by when their latest
-    audit started, oldest first; otherwise as planned. A run the time budget cuts short leaves the
-    sources it did not start at the front of the next run's order, so none starves."""
+    """The least recently audited first: sources no run has had its turn at yet, then by when their
+    latest turn started, oldest first; otherwise as planned. A run the time budget cuts short leaves
+    the sources it did not start, and those it stopped inside, at the front of the next run's order,
+    so none starves."""
 
     def age_key(numbered: tuple[int, Source]) -> tuple[datetime, int]:
         number, source = numbered
         record = records.get(source.key)
-        return (record.last_started_at if record and record.last_started_at else _NEVER, number)
+        return (record.last_turn_at if record and record.last_turn_at else _NEVER, number)
 
     return [source for _, source in sorted(enumerate(sources), key=age_key)]
 
@@ -108,7 +113,7 @@ def account_order(accounts: Sequence[str], records: Iterable[AuditRecord]) -> li
     for record in records:
         if record.is_scope or record.retired:
             continue
-        last = record.last_started_at or _NEVER
+        last = record.last_turn_at or _NEVER
         stalest[record.account] = min(stalest.get(record.account, last), last)
 
     def key(numbered: tuple[int, str]) -> tuple[datetime, int]:
