@@ -208,6 +208,7 @@ class Planner:
         should_stop: StopCheck = never,
         account_concurrency: int = 1,
         account_listing_error: str | None = None,
+        find_orphans: bool = True,
     ) -> RunPlan:
         """Every account's sources: a kind with a scope gets one source per knowledge base (and data
         source), configured or discovered. A region whose scope cannot be discovered (denied,
@@ -218,7 +219,8 @@ class Planner:
         Accounts are expanded the one with the least recently audited source first,
         `account_concurrency` side by side (each account's regions in turn, so one account-region sees
         one discovery call at a time). Past the first account, none is started once `should_stop()`
-        is true. The sources start the least recently audited first."""
+        is true. The sources start the least recently audited first. With `find_orphans` (a run of
+        the deployed configuration), the known sources outside this expansion are wound down."""
         now = self._clock()
         known = self._known()
         region_list, kind_list = tuple(regions), tuple(kinds)
@@ -273,7 +275,7 @@ class Planner:
             stopped_early=len(done) < len(accounts),
             records=records,
             failed_scopes=tuple(failed_scopes),
-            orphans=tuple(_orphans(known, expanded)) if known is not None else (),
+            orphans=tuple(_orphans(known, expanded)) if known is not None and find_orphans else (),
             skipped={NOT_OFFERED: skipped} if skipped else {},
             stalest_age_seconds=int(stalest_age(planned, records, now).total_seconds()),
         )

@@ -234,9 +234,11 @@ def plan_run(
     *,
     should_stop: StopCheck = never,
     account_concurrency: int = 1,
+    find_orphans: bool = True,
 ) -> RunPlan:
     """This run's plan as configured: its accounts (listed from Organizations in organization mode),
-    ACCOUNTS x AUDITED_REGIONS x JOB_KINDS, with the configured knowledge bases."""
+    ACCOUNTS x AUDITED_REGIONS x JOB_KINDS, with the configured knowledge bases; and, unless this run's
+    configuration is not the deployed one (`find_orphans` False), the known sources outside it."""
     accounts = accounts_of(settings, home, clients)
     return build_planner(settings, clients).plan(
         accounts.accounts,
@@ -246,4 +248,5 @@ def plan_run(
         should_stop=should_stop,
         account_concurrency=account_concurrency,
         account_listing_error=accounts.error,
+        find_orphans=find_orphans,
     )
