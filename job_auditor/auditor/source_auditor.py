@@ -32,7 +32,14 @@ from job_auditor.auditor.domain.diff import (
     untracked_history,
 )
 from job_auditor.auditor.domain.events import iso
-from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source, StatusCategory
+from job_auditor.auditor.domain.jobs import (
+    JOB_NOT_FOUND,
+    SCOPE_DELETED,
+    JobState,
+    ObservedJob,
+    Source,
+    StatusCategory,
+)
 from job_auditor.auditor.domain.schedule import AuditRecord, Orphan, record_of
 from job_auditor.auditor.ports import (
     JobApi,
@@ -296,7 +303,7 @@ class SourceAuditor:
         transitions = diff(source, previous, observed, now)
         threshold = self._policy.stuck_after.get(source.spec.id, timedelta(hours=24))
         transitions += stuck(source, previous, observed, now, threshold, self._policy.stuck_repeat)
-        transitions += [disappeared(source, state, now, orphan.reason) for state in gone]
+        transitions += [disappeared(source, state, now, reason) for state, reason in gone]
         result.disappeared = len(gone)
         result.transitions = len(transitions)
         self._commit(source, transitions, [], result, should_stop, now + self._policy.claim_lease)
@@ -319,26 +326,32 @@ class SourceAuditor:
         result: SourceSummary,
         should_stop: StopCheck,
         now: datetime,
-    ) -> tuple[list[ObservedJob], list[JobState]]:
+    ) -> tuple[list[ObservedJob], list[tuple[JobState, str]]]:
         """Each tracked job's Get: the jobs it answered for, and the jobs gone (no answer, run after
-        run); a job not answered for fewer times is counted on its state and asked again next run."""
+        run), each with its reason; a job not answered for fewer times is counted on its state and
+        asked again next run. The API that answers "not found" for a job of a source whose account or
+        kind left the audit says the job is gone (`job not found`); one that refuses to answer, that
+        the source left (`account removed`, `configuration changed`). A deleted scope takes its jobs
+        with it: not found there is the scope's doing (`scope deleted`)."""
         source = orphan.source
         observed: list[ObservedJob] = []
-        gone: list[JobState] = []
+        gone: list[tuple[JobState, str]] = []
         for state in in_flight:
             if should_stop():
                 raise Stopped(f"{source.key}: time budget reached while winding the source down")
+            refused = False
             try:
                 current = self._api.get_job(source, state)
             except SourceError as exc:
                 if exc.code not in NO_ANSWER:
                     raise
-                current = None
+                current, refused = None, exc.code != "ResourceNotFoundException"
             result.jobs_rechecked += 1
             if current is not None:
                 observed.append(current)
             elif state.missing_checks + 1 >= self._policy.vanished_after_checks:
-                gone.append(state)
+                scoped = refused or orphan.reason == SCOPE_DELETED
+                gone.append((state, orphan.reason if scoped else JOB_NOT_FOUND))
             else:
                 result.skip("not-found-on-recheck")
                 self._store.record_missing(source, state)
