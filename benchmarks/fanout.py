@@ -7,9 +7,10 @@ children and several batch sizes, so the defaults are picked from numbers.
     python -m benchmarks.fanout            # the table (also part of `make bench`)
 
 Modelled, not measured: an idle source's calls are those the auditor makes (tests/integration/
-test_bench_smoke.py holds it to them: one List, and on DynamoDB a GetItem for the checkpoint, three
-Queries (in flight, recent jobs, expired claims) and a PutItem for the checkpoint), timed at the same
-nominal in-Region latencies as benchmarks/run.py. Figures only: nothing here asserts on time.
+test_bench_smoke.py holds it to them: one List, and on DynamoDB three Queries (in flight, recent jobs,
+expired claims) and one UpdateItem of its audit record, which carries the checkpoint; the records
+themselves come from Plan's one Query of the AUDIT partition and travel in the items), timed at the
+same nominal in-Region latencies as benchmarks/run.py. Figures only: nothing here asserts on time.
 """
 
 from __future__ import annotations
@@ -50,14 +51,20 @@ MEMORY_GB = 256 / 1024  # functionMemoryMb default
 INVOKE_OVERHEAD_S = 0.05
 CHILD_START_S = 0.2  # Distributed Map: a child's start after the previous wave ends
 SUMMARIZE_S = 0.5
-# An idle source: one List on the job API and five DynamoDB calls.
+# An idle source: one List on the job API and four DynamoDB calls.
 SOURCE_JOB_API_CALLS = 1
-SOURCE_DDB_CALLS = 5
+SOURCE_DDB_CALLS = 4
 SOURCE_S = SOURCE_JOB_API_CALLS * JOB_API_LATENCY_S["List"] + SOURCE_DDB_CALLS * NOMINAL_LATENCY_S["dynamodb"]
+# One write: its audit record (the checkpoint in it).
 SOURCE_WRITE_UNITS = 1
-SOURCE_READ_UNITS = 4 * 0.5  # four reads of one item's worth, eventually consistent
+# Two index queries (eventually consistent: half a unit each), the window's query (strongly
+# consistent: one), and its share of Plan's eventually consistent query of the audit records (about
+# 500 bytes each, half a unit per 4 KB).
+AUDIT_RECORD_BYTES = 500
+SOURCE_READ_UNITS = 2 * 0.5 + 1.0 + AUDIT_RECORD_BYTES / 4096 * 0.5
 # Discovery per account-region (Plan): the two discovering kinds list their knowledge bases, the
-# ingestion kind its data sources per knowledge base (a page each), and a GetItem per scope.
+# ingestion kind its data sources per knowledge base (a page each); the scopes' marks come from Plan's
+# query of the audit records.
 DISCOVERY_LISTS_PER_ACCOUNT_REGION = 3
 PLAN_CONCURRENCY = 16  # job_auditor.auditor.fanout.PLAN_CONCURRENCY
 INLINE_ITEMS_MAX_BYTES = 64 * 1024
@@ -100,8 +107,12 @@ def model(accounts: int, regions: int, design: Design) -> Row:
     c = design.account_region_concurrency
     child_s = INVOKE_OVERHEAD_S + math.ceil(per_ar / c) * SOURCE_S
     waves = math.ceil(children / design.max_concurrency)
-    plan_s = INVOKE_OVERHEAD_S + math.ceil(accounts / PLAN_CONCURRENCY) * regions * (
-        DISCOVERY_LISTS_PER_ACCOUNT_REGION * JOB_API_LATENCY_S["List"] + NOMINAL_LATENCY_S["dynamodb"]
+    # One query of the audit records, then each account's discovery, PLAN_CONCURRENCY accounts at once.
+    plan_s = INVOKE_OVERHEAD_S + NOMINAL_LATENCY_S["dynamodb"]
+    plan_s += (
+        math.ceil(accounts / PLAN_CONCURRENCY)
+        * regions
+        * (DISCOVERY_LISTS_PER_ACCOUNT_REGION * JOB_API_LATENCY_S["List"])
     )
     wall = 0.1 + plan_s + waves * (CHILD_START_S + child_s) + SUMMARIZE_S
     runs = MINUTES_PER_MONTH / SCHEDULE_MIN

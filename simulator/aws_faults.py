@@ -37,16 +37,16 @@ from botocore.hooks import BaseEventHooks
 from botocore.model import OperationModel
 
 from job_auditor.auditor.adapters.clients import ClientFactory
-from job_auditor.contract.state_schema import CHECKPOINT_SK
+from job_auditor.contract.state_schema import AUDIT_PK
 
 # Where an invocation can be made to crash, by name (event, and what the point means).
 CRASH_POINTS: dict[str, tuple[str, str]] = {
-    "before-claim": ("before-call.dynamodb.PutItem", "before a conditional claim (or checkpoint) write"),
+    "before-claim": ("before-call.dynamodb.PutItem", "before a conditional claim write"),
     "after-claim": ("after-call.dynamodb.PutItem", "after a claim committed, before publishing"),
     "after-put-events": ("after-call.eventbridge.PutEvents", "after EventBridge took the events"),
     "after-sns-publish": ("after-call.sns.PublishBatch", "after SNS took the messages"),
     "before-finalize": ("before-call.dynamodb.BatchWriteItem", "published, before the commit"),
-    "after-finalize": ("after-call.dynamodb.BatchWriteItem", "committed, before the checkpoint"),
+    "after-finalize": ("after-call.dynamodb.BatchWriteItem", "committed, before the audit record"),
     "mid-list": ("before-call.bedrock.ListModelImportJobs", "while listing"),
 }
 
@@ -127,7 +127,8 @@ class AwsFaultInjector:
         self._passthrough_clients: ClientFactory | None = None
         # Jobs whose events EventBridge refuses every time (a poison transition), while enabled.
         self.poison_job_ids: set[str] = set()
-        # While set, every checkpoint write fails as if throttled beyond the SDK's retries.
+        # While set, every write of the AUDIT partition (a source's record, which carries its checkpoint;
+        # a scope's mark) fails as if throttled beyond the SDK's retries.
         self.fail_checkpoint_writes = False
 
     # -- arming, per invocation -------------------------------------------------------------------
@@ -289,8 +290,8 @@ class AwsFaultInjector:
     def _dynamodb_call(
         self, model: OperationModel, params: dict[str, Any], **_: Any
     ) -> tuple[AWSResponse, Any] | None:
-        checkpoint = f'"{CHECKPOINT_SK}"'.encode()
-        if self.fail_checkpoint_writes and model.name == "PutItem" and checkpoint in _body(params):
+        record = f'"{AUDIT_PK}"'.encode()
+        if self.fail_checkpoint_writes and model.name == "UpdateItem" and record in _body(params):
             self.counts["CheckpointWriteFailed"] += 1
             return _error("ProvisionedThroughputExceededException", "injected: checkpoint write failed", 400)
         if self._draw(self.rates.dynamodb_error):

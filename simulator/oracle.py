@@ -24,6 +24,7 @@ changing the status: in the chain they must repeat the current status (`previous
 
 A job deleted while in flight must end its chain with one `disappeared` event (repeating the status it
 was last seen in, which may be older than its true last one: a status that lasted less than a run),
+naming why it went (the job deleted: `job not found`; its knowledge base deleted: `scope deleted`),
 and be recorded as disappeared. A parked transition (kept in the table for operators after a channel
 refused it too often) counts as announced in its job's chain. A job whose listing lagged is exempt from
 check 5: the checkpoint may pass it before it is visible; the reconciliation sweep finds it.
@@ -53,6 +54,12 @@ class JobTruth:
     deleted_at: datetime | None = None
     # Created hidden from its list for a while (the list API's lag).
     lagging: bool = False
+    # Why it went (a deleted job: "job not found"; its knowledge base deleted: "scope deleted"): what a
+    # `disappeared` event of it must say.
+    gone_reason: str | None = None
+    # Gone with its knowledge base, whether or not it was still running: announced as disappeared if
+    # the auditor still followed it, else its chain simply ends at its true final status.
+    with_scope: bool = False
 
     @property
     def statuses(self) -> list[str]:
@@ -104,8 +111,11 @@ class Truth:
         if not lagging:
             self._unverified[source_key].append(job)
 
-    def deleted(self, job_id: str, when: datetime) -> None:
-        self.jobs[job_id].deleted_at = when
+    def deleted(
+        self, job_id: str, when: datetime, reason: str = "job not found", *, with_scope: bool = False
+    ) -> None:
+        job = self.jobs[job_id]
+        job.deleted_at, job.gone_reason, job.with_scope = when, reason, with_scope
 
     def changed(self, job_id: str, when: datetime, status: str) -> None:
         self.jobs[job_id].history.append((when, status))
@@ -164,6 +174,11 @@ class Truth:
             "transitions": sum(1 for d in by_id.values() if d.get("transition") in STATUS_TRANSITIONS),
             "stuck alerts": sum(1 for d in by_id.values() if d.get("transition") == STUCK),
             "disappeared": sum(1 for d in by_id.values() if d.get("transition") == DISAPPEARED),
+            "disappeared, scope deleted": sum(
+                1
+                for d in by_id.values()
+                if d.get("transition") == DISAPPEARED and d.get("reason") == "scope deleted"
+            ),
             "parked": len(parked_ids),
             "delivered": sum(deliveries.values()),
             "duplicates": sum(deliveries.values()) - len(by_id),
@@ -230,7 +245,12 @@ class Truth:
                 )
                 lost += 1
             sequence, status = int(d["sequence"]), d["status"]
-        if job.deleted_at is not None:
+        ended_seen = (
+            job.with_scope
+            and status == job.final
+            and (not chain or chain[-1].get("transition") != DISAPPEARED)
+        )
+        if job.deleted_at is not None and not ended_seen:
             if not chain or chain[-1].get("transition") != DISAPPEARED:
                 bad.append(f"lost: {job_id} was deleted in flight but never announced as disappeared")
                 lost += 1
@@ -260,6 +280,10 @@ def _check_event(d: Mapping[str, Any], job: JobTruth, event_id: str, bad: list[s
             bad.append(f"{d['transition']} {event_id} changes status {prev} -> {d['status']}")
         if d.get("transition") == DISAPPEARED and job.deleted_at is None:
             bad.append(f"phantom: {d['jobId']} announced as disappeared but never deleted")
+        elif d.get("transition") == DISAPPEARED and d.get("reason") != job.gone_reason:
+            bad.append(
+                f"{d['jobId']} announced as disappeared because {d.get('reason')!r}: {job.gone_reason!r}"
+            )
     elif d.get("transition") not in STATUS_TRANSITIONS:
         bad.append(f"event {event_id} of unknown transition kind {d.get('transition')!r}")
     elif prev is not None and not job.really_changed(prev, d["status"]):

@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
-from job_auditor.contract.kinds import DiscoveryStep, StatusCategory, kind_ids
+from job_auditor.contract.kinds import JOB_KINDS, DiscoveryStep, StatusCategory, kind_ids
 from job_auditor.contract.state_schema import (
-    CHECKPOINT_SK,
+    AUDIT_PK,
     HISTORY_PREFIX,
     PARKED_PK,
     SOURCE_PREFIX,
@@ -93,6 +93,13 @@ class SoakConfig:
     vanish: float = 0.01
     # At this fraction of the cycles a job is created whose events EventBridge always refuses (parked).
     poison_at: float = 0.25
+    # At this fraction of the cycles a Q in Connect knowledge base is deleted with its jobs (those in
+    # flight announced as disappeared: scope deleted); from this one on, for `kind_out_cycles` cycles,
+    # a kind is out of JOB_KINDS (its jobs in flight followed with Get, the new ones found when it is
+    # back).
+    delete_kb_at: float = 0.6
+    kind_out_at: float = 0.45
+    kind_out_cycles: int = 20
 
 
 @dataclass
@@ -455,6 +462,9 @@ class Soak:
                     self._late_scopes()
                 if cycle == int(self.cfg.cycles * self.cfg.poison_at):
                     self._create_poison_job()
+                if cycle == int(self.cfg.cycles * self.cfg.delete_kb_at):
+                    self._delete_a_knowledge_base()
+                self._configure_kinds(cycle)
                 label, context = self._arm(cycle)
                 clients = ClientFactory(session=session)  # fresh clients, as after a cold start
                 self.invoke(label, context, clients)
@@ -492,6 +502,32 @@ class Soak:
             if spec.discovery:
                 first = self.scopes[spec.id][0]
                 self.scopes[spec.id].append(self._new_scope(spec.discovery, first[:-1]))
+
+    def _delete_a_knowledge_base(self) -> None:
+        """A Q in Connect knowledge base deleted, its import jobs with it: those the auditor still
+        follows must be announced as disappeared (scope deleted); the others end where they ended."""
+        if len(self.kbs) < 2:
+            return
+        kb = self.kbs.pop(0)
+        now = self.w.plane.clock.now()
+        self.w.plane.delete_knowledge_base(REGION, kb)
+        gone = {j for j, t in self.truth.jobs.items() if t.source_key.endswith(f"/{kb}")}
+        for job_id in sorted(gone):
+            self.live.pop(job_id, None)
+            self.truth.deleted(job_id, now, "scope deleted", with_scope=True)
+        self.ended_qconnect = [j for j in self.ended_qconnect if j not in gone]
+        self.outages["Knowledge base deleted with its jobs (orphan)"] += 1
+
+    def _configure_kinds(self, cycle: int) -> None:
+        """A kind (the last registered one without a scope) out of JOB_KINDS for a while, then back (a
+        redeploy each time)."""
+        out = int(self.cfg.cycles * self.cfg.kind_out_at)
+        if cycle == out:
+            taken = [k for k in kind_ids() if not JOB_KINDS[k].discovery][-1]
+            self.w.set_env(JOB_KINDS=",".join(k for k in kind_ids() if k != taken))
+            self.outages["Kind out of JOB_KINDS for a while (orphan)"] += 1
+        elif cycle == out + self.cfg.kind_out_cycles:
+            self.w.set_env(JOB_KINDS=",".join(kind_ids()))
 
     def _create_poison_job(self) -> None:
         """An ended import job whose every event EventBridge refuses: parked after the attempt cap."""
@@ -555,14 +591,16 @@ class Soak:
         from job_auditor.auditor.adapters.state_codec import parse_timestamp  # noqa: PLC0415
 
         checkpoints: dict[str, datetime] = {}
-        for source_key in {job.source_key for job in self.truth.jobs.values()}:
-            item = self.w.dynamodb.get_item(
-                TableName="job-auditor-state",
-                Key={"pk": {"S": source_partition(source_key)}, "sk": {"S": CHECKPOINT_SK}},
-                ConsistentRead=True,
-            ).get("Item")
-            if item:
-                checkpoints[source_key] = parse_timestamp(item["lastRunStartedAt"]["S"])
+        # Each source's checkpoint is in its audit record (one query of the AUDIT partition).
+        pages = self.w.dynamodb.get_paginator("query").paginate(
+            TableName="job-auditor-state",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": AUDIT_PK}},
+            ConsistentRead=True,
+        )
+        for item in (i for page in pages for i in page["Items"]):
+            if "lastRunStartedAt" in item:
+                checkpoints[item["sk"]["S"]] = parse_timestamp(item["lastRunStartedAt"]["S"])
 
         def recorded(source_key: str, job: Any) -> bool:
             from job_auditor.auditor.adapters.state_codec import job_sk  # noqa: PLC0415

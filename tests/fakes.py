@@ -13,11 +13,13 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from job_auditor.auditor.adapters.state_codec import with_legacy_checkpoint
 from job_auditor.auditor.adapters.state_store import explain_claim_failure
 from job_auditor.auditor.audit_step import AuditStep
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source
+from job_auditor.auditor.domain.schedule import AuditRecord, record_of
 from job_auditor.auditor.planner import Planner, RunPlan
 from job_auditor.auditor.ports import (
     ClaimResult,
@@ -59,6 +61,8 @@ class FakeJob:
     failure_message: str | None = None
     # The kind's detail fields (ingestion statistics, record counts).
     details: dict[str, Any] = field(default_factory=dict)
+    # When it ended, as the API reports it (None: not reported).
+    ended_at: datetime | None = None
 
 
 ApiFault = Callable[[str, Source | None], None]
@@ -113,6 +117,7 @@ class FakeJobApi:
             arn=job.job_id if job.job_id.startswith("arn:") else None,
             failure_message=job.failure_message if failure else None,
             details=MappingProxyType(dict(job.details)),
+            ended_at=job.ended_at,
         )
 
     # -- JobApi ---------------------------------------------------------------------------------
@@ -159,7 +164,7 @@ class FakeJobApi:
     def list_scope(self, scope: Source, step: DiscoveryStep, parent_ids: tuple[str, ...]) -> list[str]:
         """Knowledge bases by (account, region); a knowledge base's data sources by (account, region,
         knowledge base)."""
-        self._call(step.list_method, None, "/".join((scope.key, *parent_ids)))
+        self._call(step.list_method, scope, "/".join((scope.key, *parent_ids)))
         if parent_ids:
             return list(self.data_sources.get((scope.account, scope.region, parent_ids[-1]), []))
         return list(self.knowledge_bases.get((scope.account, scope.region), []))
@@ -210,7 +215,13 @@ class InMemoryStateStore:
     (and read) and may raise `SourceError` (a throttled or failed call) or `Crash`."""
 
     items: dict[tuple[str, str, datetime], _Item] = field(default_factory=dict)
-    checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+    # The AUDIT partition: each source's (and discovered scope's) record, with its checkpoint.
+    records: dict[str, AuditRecord] = field(default_factory=dict)
+    # What an earlier version kept in items of its own: checkpoints, and scopes' marks (source key ->).
+    legacy_checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+    # While set, load_audit_records answers from this snapshot: an eventually consistent read at its
+    # stalest (the records as some earlier moment had them).
+    stale_records: dict[str, AuditRecord] | None = None
     history: dict[str, Transition] = field(default_factory=dict)
     parked_transitions: dict[str, tuple[Transition, str]] = field(default_factory=dict)
     faults: list[Callable[[str], None]] = field(default_factory=list)
@@ -231,9 +242,34 @@ class InMemoryStateStore:
         return self.items.get(self._key(t.source, t.job.job_id, t.job.created_at))
 
     # -- reads ----------------------------------------------------------------------------------
-    def load_checkpoint(self, source: Source) -> Checkpoint | None:
-        self._op("load_checkpoint")
-        return self.checkpoints.get(source.key)
+    @property
+    def checkpoints(self) -> dict[str, Checkpoint]:
+        """Source key -> its checkpoint (a copy, for assertions)."""
+        with self._lock:
+            return {k: r.checkpoint for k, r in self.records.items() if r.checkpoint and not r.is_scope}
+
+    def load_audit_records(self) -> dict[str, AuditRecord]:
+        self._op("load_audit_records")
+        with self._lock:
+            return dict(self.records if self.stale_records is None else self.stale_records)
+
+    def read_audit_records(self, sources: Sequence[Source]) -> dict[str, AuditRecord]:
+        self._op("read_audit_records")
+        found: dict[str, AuditRecord] = {}
+        with self._lock:
+            for source in sources:
+                record = self.records.get(source.key)
+                legacy = self.legacy_checkpoints.get(source.key)
+                if legacy is not None:
+                    record = with_legacy_checkpoint(record or record_of(source), legacy)
+                if record is not None:
+                    found[source.key] = record
+        return found
+
+    def count_pending(self, source: Source) -> int:
+        self._op("count_pending")
+        with self._lock:
+            return sum(1 for i in self.items.values() if i.source.key == source.key and i.pending is not None)
 
     def load_jobs_since(self, source: Source, since: datetime) -> dict[str, JobState]:
         self._op("load_jobs_since")
@@ -251,12 +287,23 @@ class InMemoryStateStore:
         return sorted((s for s in states if s.tracked(source.spec)), key=lambda s: s.created_at)
 
     # -- writes ---------------------------------------------------------------------------------
-    def save_checkpoint(self, source: Source, checkpoint: Checkpoint) -> None:
-        self._op("save_checkpoint")
+    def record_scope(self, scope: Source, now: datetime, *, enumerated: bool) -> None:
+        self._op("record_scope")
         with self._lock:
-            old = self.checkpoints.get(source.key)
-            if old is None or old.last_run_started_at < checkpoint.last_run_started_at:
-                self.checkpoints[source.key] = checkpoint
+            old = self.records.get(scope.key) or record_of(scope)
+            self.records[scope.key] = replace(
+                old,
+                first_attempted_at=old.first_attempted_at or now,
+                enumerated=old.enumerated or enumerated,
+                legacy=False,
+            )
+
+    def retire(self, source: Source, reason: str, now: datetime) -> None:
+        self._op("retire")
+        with self._lock:
+            self.records[source.key] = replace(
+                self.records.get(source.key) or record_of(source), retired=reason
+            )
 
     def record_silently(self, transitions: Sequence[Transition]) -> int:
         self._op("record_silently")
@@ -274,11 +321,28 @@ class InMemoryStateStore:
                 item.state = replace(item.state, missing_checks=item.state.missing_checks + 1)
 
     def record_audit(self, source: Source, audit: LastAudit) -> None:
+        """As the adapter's UpdateItem: kept unless a later run recorded its own (then only an advance
+        of the checkpoint stands)."""
         self._op("record_audit")
         with self._lock:
-            old = self.audits.get(source.key)
-            if old is None or old.started_at <= audit.started_at:
+            old = self.records.get(source.key) or record_of(source)
+            checkpoint = audit.checkpoint if audit.checkpoint_advanced else None
+            if old.last_started_at is None or old.last_started_at <= audit.started_at:
                 self.audits[source.key] = audit
+                kept = None if old.legacy else old.first_attempted_at
+                self.records[source.key] = replace(
+                    old,
+                    checkpoint=checkpoint or old.checkpoint or audit.checkpoint,
+                    first_attempted_at=kept or audit.first_attempted_at or audit.started_at,
+                    last_started_at=audit.started_at,
+                    last_turn_at=old.last_turn_at if audit.stopped else audit.started_at,
+                    retired=None,
+                    legacy=False,
+                )
+            elif checkpoint is not None and (
+                old.checkpoint is None or old.checkpoint.last_run_started_at < checkpoint.last_run_started_at
+            ):
+                self.records[source.key] = replace(old, checkpoint=checkpoint)
 
     def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:
         result = ClaimResult()
@@ -436,7 +500,7 @@ class Harness:
         return SourceAuditor(self.api, self.store, [self.publisher], self.policy, self.clock)
 
     def planner(self) -> Planner:
-        return Planner(self.api, self.store)
+        return Planner(self.api, self.store, clock=self.clock)
 
     def audit_step(self) -> AuditStep:
         return AuditStep(self.source_auditor(), self.store, self.clock)

@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from job_auditor.auditor import wiring
 from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.adapters.item_store import ItemStore
-from job_auditor.auditor.domain.batches import decode_item, plan_items
+from job_auditor.auditor.domain.batches import decode_item, decode_orphans, decode_records, plan_items
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.observability import count, logger, metrics, tracer
 from job_auditor.auditor.run_metrics import MAX_NAMED, RunCounts, record_metrics
@@ -51,8 +51,16 @@ def plan(
     """Plan every account's sources and cut them into items (inline, or in S3 when large). Scopes
     found empty have no item, so they are marked here; a failed mark is one more failed discovery."""
     run = wiring.plan_run(settings, clients, home, account_concurrency=PLAN_CONCURRENCY)
-    failures = [*run.failures, *wiring.build_audit_step(settings, clients).mark_scopes(run.empty_scopes)]
-    items = plan_items(run.sources, run.marks, settings.account_region_concurrency)
+    step = wiring.build_audit_step(settings, clients)
+    failures = [*run.failures, *step.mark_scopes(run.empty_scopes)]
+    step.record_attempts(run)
+    items = plan_items(
+        run.sources,
+        run.marks,
+        settings.account_region_concurrency,
+        records=run.records,
+        orphans=run.orphans,
+    )
     if items.over_bound:
         logger.warning(
             "account-regions with more sources than the concurrency bound covers",
@@ -68,6 +76,8 @@ def plan(
             {"source": f.source, "account": f.account, "error": f.error or ""} for f in failures
         ],
         payload.OVER_BOUND: items.over_bound,
+        payload.SKIPPED_SOURCES: dict(run.skipped),
+        payload.STALEST_AGE_SECONDS: run.stalest_age_seconds,
     }
     size = len(json.dumps(items.items, separators=(",", ":")))
     if size <= INLINE_ITEMS_MAX_BYTES or store is None:
@@ -97,7 +107,10 @@ def audit_batch(
                 settings, clients, source_concurrency=int(item[payload.ITEM_CONCURRENCY])
             )
             run = wiring.build_planner(settings, clients).resume(
-                sources, dict(item.get(payload.ITEM_SCOPE_SEEN) or {})
+                sources,
+                dict(item.get(payload.ITEM_SCOPE_SEEN) or {}),
+                decode_records(item, sources),
+                decode_orphans(item),
             )
         except Exception as exc:  # the account's session (its role): its sources fail, not the batch
             account = item[payload.ITEM_ACCOUNT]
@@ -159,7 +172,10 @@ def _child_results(event: Mapping[str, Any], store: ItemStore | None) -> Iterabl
 def summarize(event: Mapping[str, Any], store: ItemStore | None) -> tuple[RunCounts, dict[str, Any]]:
     """Add the batches up; name the failed discoveries, sources and children, with their reasons."""
     plan_out = event.get(payload.PLAN) or {}
-    counts = RunCounts()
+    counts = RunCounts(
+        skipped=Counter({str(k): int(v) for k, v in (plan_out.get(payload.SKIPPED_SOURCES) or {}).items()}),
+        stalest_age_seconds=int(plan_out.get(payload.STALEST_AGE_SECONDS) or 0),
+    )
     for failure in plan_out.get(payload.DISCOVERY_FAILURES) or []:
         counts.fail(failure["source"], failure["error"])
         counts.totals["SourceFailures"] += 1
@@ -205,6 +221,11 @@ def summarize(event: Mapping[str, Any], store: ItemStore | None) -> tuple[RunCou
         "stoppedEarly": counts.stopped_count > 0,
         "stoppedSources": counts.stopped,
         "overBound": plan_out.get(payload.OVER_BOUND) or [],
+        "orphanedSources": counts.orphans,
+        "orphanedSourceCount": counts.totals.get("OrphanedSources", 0),
+        "orphanedJobs": counts.totals.get("OrphanedJobs", 0),
+        "skippedSources": dict(counts.skipped),
+        "stalestSourceAgeSeconds": counts.stalest_age_seconds,
     }
     return counts, summary
 

@@ -10,6 +10,7 @@ from typing import Protocol
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source
+from job_auditor.auditor.domain.schedule import AuditRecord
 from job_auditor.contract.kinds import DiscoveryStep
 
 
@@ -80,11 +81,35 @@ class JobApi(Protocol):
 
 
 class StateStore(Protocol):
-    """Durable state: jobs, checkpoints, claimed transitions, history."""
+    """Durable state: jobs, the sources' audit records (with their checkpoints), claimed transitions,
+    history."""
 
-    def load_checkpoint(self, source: Source) -> Checkpoint | None: ...
+    def load_audit_records(self) -> dict[str, AuditRecord]:
+        """Every source's and discovered scope's record, by key: what the planner reads once per run.
+        May be a moment stale (it is read eventually consistent): a stale checkpoint is an earlier one,
+        which only widens a window; a record too new to be returned is read with
+        `read_audit_records`."""
+        ...
 
-    def save_checkpoint(self, source: Source, checkpoint: Checkpoint) -> None: ...
+    def read_audit_records(self, sources: Sequence[Source]) -> dict[str, AuditRecord]:
+        """The records of `sources` (sources, or unscoped discovered scopes), strongly consistent,
+        with what an earlier version kept in items of their own (a source's checkpoint, a scope's
+        mark) folded in; a source without any is left out."""
+        ...
+
+    def record_scope(self, scope: Source, now: datetime, *, enumerated: bool) -> None:
+        """A discovered scope was attempted (its first attempt kept), and, `enumerated`, its knowledge
+        bases were listed: a knowledge base found in it later is new."""
+        ...
+
+    def retire(self, source: Source, reason: str, now: datetime) -> None:
+        """A source outside the audit has nothing left to wind down: later runs pass it over (until it
+        is planned again)."""
+        ...
+
+    def count_pending(self, source: Source) -> int:
+        """Claimed transitions of `source` not yet confirmed (open, or released for a retry)."""
+        ...
 
     def load_jobs_since(self, source: Source, since: datetime) -> dict[str, JobState]:
         """Recorded jobs of `source` created at or after `since`."""
@@ -130,8 +155,10 @@ class StateStore(Protocol):
         ...
 
     def record_audit(self, source: Source, audit: LastAudit) -> None:
-        """How this run's audit of `source` ended, for operators: one write, kept unless a run that
-        started later has already recorded its own."""
+        """How this run's audit of `source` ended, and its checkpoint: the one write per source and
+        run. Kept unless a run that started later has already recorded its own (a checkpoint this run
+        advanced still moves forward then, never back). The first attempt's time is kept from the
+        first write on."""
         ...
 
 
@@ -147,7 +174,12 @@ class LastAudit:
     transitions: int = 0
     published: int = 0
     jobs_in_flight: int = 0
+    # `checkpoint` is where this run moved the source's window to; else it is the checkpoint the run
+    # started from (written only where the record has none yet: state of an earlier version, moved in).
     checkpoint_advanced: bool = False
+    checkpoint: Checkpoint | None = None
+    # The source's first attempt as the run knew it (None: this run's start); kept once written.
+    first_attempted_at: datetime | None = None
 
     @property
     def result(self) -> str:

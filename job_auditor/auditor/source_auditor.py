@@ -15,7 +15,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from job_auditor.auditor.domain.checkpoint import WindowPlan, advance, plan_window, to_recheck
+from job_auditor.auditor.domain.checkpoint import (
+    Checkpoint,
+    WindowPlan,
+    advance,
+    plan_window,
+    silent_on_catch_up,
+    to_recheck,
+)
 from job_auditor.auditor.domain.diff import (
     Transition,
     diff,
@@ -25,7 +32,15 @@ from job_auditor.auditor.domain.diff import (
     untracked_history,
 )
 from job_auditor.auditor.domain.events import iso
-from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source, StatusCategory
+from job_auditor.auditor.domain.jobs import (
+    JOB_NOT_FOUND,
+    SCOPE_DELETED,
+    JobState,
+    ObservedJob,
+    Source,
+    StatusCategory,
+)
+from job_auditor.auditor.domain.schedule import AuditRecord, Orphan, record_of
 from job_auditor.auditor.ports import (
     JobApi,
     LastAudit,
@@ -45,6 +60,21 @@ _FAILURE_CATEGORIES = frozenset({StatusCategory.FAILED, StatusCategory.PARTIAL})
 
 # Claims are written in chunks; the time budget is checked between chunks.
 CLAIM_CHUNK = 50
+# What a job API answers for a source that is outside the configuration and no longer reachable: the
+# job (or its scope) not found, access refused (its member role or the kind's grants are gone), the
+# service or region no longer there. For an orphan's tracked job, each is a miss towards `disappeared`.
+NO_ANSWER = frozenset(
+    {
+        "ResourceNotFoundException",
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "ServiceNotOffered",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "OptInRequired",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -112,19 +142,29 @@ class SourceAuditor:
         return self._policy
 
     def audit(
-        self, source: Source, should_stop: StopCheck = never, *, scope_audited_before: bool = False
+        self,
+        source: Source,
+        should_stop: StopCheck = never,
+        *,
+        scope_audited_before: bool = False,
+        record: AuditRecord | None = None,
     ) -> SourceSummary:
         """One source. Whatever goes wrong inside it stays its own: logged, counted, summarised.
 
         `scope_audited_before`: whether the source's scope (its account, region and kind, for a kind
         whose sources are discovered) had been audited before this run (`RunPlan.audited_before`): a
-        knowledge base that appears after the first deployment is new, and its jobs are announced."""
+        knowledge base that appears after the first deployment is new, and its jobs are announced.
+        `record`: what earlier runs left of it (`RunPlan.record`; an empty one for a source no run has
+        attempted); None: read here."""
         started = time.monotonic()
         run_started = self._clock()
         calls_before = self._api.api_calls(source)
         result = SourceSummary.of(source)
+        advanced: Checkpoint | None = None
         try:
-            self._audit(source, result, should_stop, run_started, scope_audited_before)
+            if record is None:
+                record = self._store.read_audit_records([source]).get(source.key) or record_of(source)
+            advanced = self._audit(source, result, should_stop, run_started, scope_audited_before, record)
         except Stopped as exc:
             result.stopped = True
             logger.warning(
@@ -139,11 +179,20 @@ class SourceAuditor:
             )
         result.api_calls = self._api.api_calls(source) - calls_before
         result.duration_ms = int((time.monotonic() - started) * 1000)
-        self._record_audit(source, result, run_started)
+        self._record_audit(source, result, run_started, record, advanced)
         return result
 
-    def _record_audit(self, source: Source, result: SourceSummary, run_started: datetime) -> None:
-        """One write per source and run, for operators; it never fails the audit (counted instead)."""
+    def _record_audit(
+        self,
+        source: Source,
+        result: SourceSummary,
+        run_started: datetime,
+        record: AuditRecord | None,
+        advanced: Checkpoint | None,
+    ) -> None:
+        """The one write per source and run: how it ended, for operators and the next run's planner,
+        and the checkpoint where the run committed fully. A failed write costs the checkpoint (the next
+        run lists this window again: the source's failure) and the operators' view (counted)."""
         audit = LastAudit(
             started_at=run_started,
             finished_at=self._clock(),
@@ -152,15 +201,20 @@ class SourceAuditor:
             transitions=result.transitions,
             published=result.published,
             jobs_in_flight=result.jobs_in_flight,
-            checkpoint_advanced=result.checkpoint_advanced,
+            checkpoint_advanced=advanced is not None,
+            checkpoint=advanced or (record.checkpoint if record else None),
+            first_attempted_at=record.first_attempted_at if record else None,
         )
         try:
             self._store.record_audit(source, audit)
-        except Exception as exc:  # what the run did stands; only the operators' view of it is late
+        except Exception as exc:
             result.audit_record_failures += 1
-            logger.warning(
-                "could not record the audit", extra={"source": source.key, "error": failure_reason(exc)}
-            )
+            error = failure_reason(exc)
+            logger.warning("could not record the audit", extra={"source": source.key, "error": error})
+            if advanced is not None and result.error is None:
+                result.error = error
+            return
+        result.checkpoint_advanced = advanced is not None
 
     def _audit(
         self,
@@ -169,11 +223,13 @@ class SourceAuditor:
         should_stop: StopCheck,
         run_started: datetime,
         scope_audited_before: bool,
-    ) -> None:
+        record: AuditRecord,
+    ) -> Checkpoint | None:
+        """The audit; the checkpoint it advanced to, if it committed fully."""
         policy = self._policy
         self._recover(source, result, run_started)
 
-        checkpoint = self._store.load_checkpoint(source)
+        checkpoint = record.checkpoint
         in_flight = self._store.load_in_flight(source)
         plan = plan_window(
             checkpoint,
@@ -184,14 +240,16 @@ class SourceAuditor:
             recheck_horizon=policy.recheck_horizon,
             reconcile_every=policy.reconcile_every,
             reconcile_lookback=policy.reconcile_lookback,
+            first_attempted_at=record.first_attempted_at,
         )
         result.window_start = iso(plan.sweep_start if plan.sweep else plan.window_start)
-        result.baseline = plan.baseline
+        result.baseline = plan.first_deployment
+        result.catch_up = plan.catch_up_from is not None
         result.reconciled = plan.sweep
 
         seen = self._observe(source, plan, in_flight, result, should_stop, run_started)
         transitions = self._transitions(source, plan, seen, run_started, result)
-        silent = self._silenced(plan, transitions, scope_audited_before)
+        silent = self._silenced(source, plan, transitions, scope_audited_before)
         lease_until = run_started + policy.claim_lease
         complete = self._commit(source, transitions, silent, result, should_stop, lease_until)
 
@@ -200,9 +258,104 @@ class SourceAuditor:
         result.jobs_in_flight = sum(1 for job in seen.jobs if not source.spec.is_terminal(job.status))
         result.jobs_in_flight += sum(1 for job in in_flight if job.job_id not in listed)
 
-        if complete:
-            self._store.save_checkpoint(source, advance(checkpoint, run_started, swept=plan.sweep))
-            result.checkpoint_advanced = True
+        return advance(checkpoint, run_started, swept=plan.sweep) if complete else None
+
+    # -- orphans --------------------------------------------------------------------------------
+    def wind_down(self, orphan: Orphan, should_stop: StopCheck = never) -> SourceSummary:
+        """A known source outside this run's expansion (`Orphan`): its expired claims are published
+        and each of its tracked jobs gets a Get. A job the API still answers for is diffed and
+        announced as usual, and followed run after run until it ends; one it no longer answers for (not
+        found, or its access refused: the source is outside the configuration), `vanished_after_checks`
+        runs in a row, gets one `disappeared` transition naming the orphan's reason. A throttle or a
+        5xx is retried by the next run. Once nothing is tracked or claimed any more the source is
+        retired: later runs pass it over until it is planned again."""
+        source = orphan.source
+        started = time.monotonic()
+        now = self._clock()
+        calls_before = self._api.api_calls(source)
+        result = SourceSummary.of(source)
+        result.orphaned = orphan.reason
+        try:
+            self._wind_down(orphan, result, should_stop, now)
+        except Stopped:
+            result.stopped = True
+        except Exception as exc:  # retried by the next run
+            result.error = failure_reason(exc)
+            logger.error(
+                "orphaned source not wound down",
+                extra={"source": source.key, "reason": orphan.reason, "error": result.error},
+                exc_info=not isinstance(exc, SourceError),
+            )
+        result.api_calls = self._api.api_calls(source) - calls_before
+        result.duration_ms = int((time.monotonic() - started) * 1000)
+        return result
+
+    def _wind_down(
+        self, orphan: Orphan, result: SourceSummary, should_stop: StopCheck, now: datetime
+    ) -> None:
+        source = orphan.source
+        self._recover(source, result, now)
+        # A job already announced as disappeared with an orphan's reason waits for its source's return.
+        in_flight = [s for s in self._store.load_in_flight(source) if s.disappeared_at is None]
+        result.orphaned_jobs = len(in_flight)
+        observed, gone = self._final_gets(orphan, in_flight, result, should_stop, now)
+        previous = {state.job_id: state for state in in_flight}
+        transitions = diff(source, previous, observed, now)
+        threshold = self._policy.stuck_after.get(source.spec.id, timedelta(hours=24))
+        transitions += stuck(source, previous, observed, now, threshold, self._policy.stuck_repeat)
+        transitions += [disappeared(source, state, now, reason) for state, reason in gone]
+        result.disappeared = len(gone)
+        result.transitions = len(transitions)
+        self._commit(source, transitions, [], result, should_stop, now + self._policy.claim_lease)
+        ended = {job.job_id for job in observed if source.spec.is_terminal(job.status)}
+        result.jobs_in_flight = len(in_flight) - len(ended) - len(gone)
+        if (
+            result.jobs_in_flight
+            or result.stopped
+            or result.claim_conflicts
+            or self._store.count_pending(source)
+        ):
+            return
+        self._store.retire(source, orphan.reason, now)
+        logger.info("orphaned source wound down", extra={"source": source.key, "reason": orphan.reason})
+
+    def _final_gets(
+        self,
+        orphan: Orphan,
+        in_flight: Sequence[JobState],
+        result: SourceSummary,
+        should_stop: StopCheck,
+        now: datetime,
+    ) -> tuple[list[ObservedJob], list[tuple[JobState, str]]]:
+        """Each tracked job's Get: the jobs it answered for, and the jobs gone (no answer, run after
+        run), each with its reason; a job not answered for fewer times is counted on its state and
+        asked again next run. The API that answers "not found" for a job of a source whose account or
+        kind left the audit says the job is gone (`job not found`); one that refuses to answer, that
+        the source left (`account removed`, `configuration changed`). A deleted scope takes its jobs
+        with it: not found there is the scope's doing (`scope deleted`)."""
+        source = orphan.source
+        observed: list[ObservedJob] = []
+        gone: list[tuple[JobState, str]] = []
+        for state in in_flight:
+            if should_stop():
+                raise Stopped(f"{source.key}: time budget reached while winding the source down")
+            refused = False
+            try:
+                current = self._api.get_job(source, state)
+            except SourceError as exc:
+                if exc.code not in NO_ANSWER:
+                    raise
+                current, refused = None, exc.code != "ResourceNotFoundException"
+            result.jobs_rechecked += 1
+            if current is not None:
+                observed.append(current)
+            elif state.missing_checks + 1 >= self._policy.vanished_after_checks:
+                scoped = refused or orphan.reason == SCOPE_DELETED
+                gone.append((state, orphan.reason if scoped else JOB_NOT_FOUND))
+            else:
+                result.skip("not-found-on-recheck")
+                self._store.record_missing(source, state)
+        return observed, gone
 
     # -- observe --------------------------------------------------------------------------------
     def _list(self, source: Source, plan: WindowPlan, should_stop: StopCheck) -> list[Listing]:
@@ -317,15 +470,21 @@ class SourceAuditor:
 
     # -- commit ---------------------------------------------------------------------------------
     def _silenced(
-        self, plan: WindowPlan, transitions: list[Transition], scope_audited_before: bool
+        self, source: Source, plan: WindowPlan, transitions: list[Transition], scope_audited_before: bool
     ) -> list[Transition]:
         """The first deployment's baseline records jobs it finds without announcing them; only jobs
-        with no recorded state: a baseline that is repeated (its checkpoint write failed) announces
-        every change of a job it recorded before. A knowledge base that appears after the first
-        deployment (its scope audited before) is new: its jobs are announced."""
+        with no recorded state: a baseline that is repeated (its record write failed) announces every
+        change of a job it recorded before. A knowledge base that appears after the first deployment
+        (its scope audited before) is new: its jobs are announced. A source attempted before whose
+        attempts all failed (a role not yet deployed, an SCP) is no first deployment: its catch-up
+        records silently only jobs that last changed before its first attempt."""
         if not plan.baseline or self._policy.announce_baseline or scope_audited_before:
             return []
-        return [t for t in transitions if t.type == "discovered"]
+        discovered = [t for t in transitions if t.type == "discovered"]
+        if plan.catch_up_from is None:
+            return discovered
+        since = plan.catch_up_from
+        return [t for t in discovered if silent_on_catch_up(t.job, source.spec, since)]
 
     def _commit(
         self,

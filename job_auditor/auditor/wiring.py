@@ -12,6 +12,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from job_auditor import availability
 from job_auditor.auditor.adapters.accounts import (
     AccountClients,
     AccountList,
@@ -199,8 +200,9 @@ def build_audit_step(
 
 
 def build_planner(settings: Settings, clients: ClientFactory) -> Planner:
-    """Discovery through the job APIs, the scopes' marks in the state table."""
-    return Planner(BotoJobApi(clients), build_store(settings, clients))
+    """Discovery through the job APIs, the audit records in the state table, the kinds where they are
+    offered."""
+    return Planner(BotoJobApi(clients), build_store(settings, clients), availability.offered, _clock)
 
 
 def build_item_store(settings: Settings, home: str) -> ItemStore | None:
@@ -217,9 +219,11 @@ def plan_run(
     *,
     should_stop: StopCheck = never,
     account_concurrency: int = 1,
+    find_orphans: bool = True,
 ) -> RunPlan:
     """This run's plan as configured: its accounts (listed from Organizations in organization mode),
-    ACCOUNTS x AUDITED_REGIONS x JOB_KINDS, with the configured knowledge bases."""
+    ACCOUNTS x AUDITED_REGIONS x JOB_KINDS, with the configured knowledge bases; and, unless this run's
+    configuration is not the deployed one (`find_orphans` False), the known sources outside it."""
     accounts = accounts_of(settings, home, clients)
     return build_planner(settings, clients).plan(
         accounts.accounts,
@@ -229,4 +233,5 @@ def plan_run(
         should_stop=should_stop,
         account_concurrency=account_concurrency,
         account_listing_error=accounts.error,
+        find_orphans=find_orphans,
     )

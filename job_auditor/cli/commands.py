@@ -371,7 +371,8 @@ def run(ctx: click.Context, once: bool, env_file: Path | None) -> None:
     }
     env.update({name: value for name, value in overrides.items() if value})
     env["AWS_REGION"] = resources.region
-    summary = views.run_summary(_run_once(resources, env, function_arn))
+    # An environment file is a configuration of its own: the sources it leaves out are not wound down.
+    summary = views.run_summary(_run_once(resources, env, function_arn, deployed=env_file is None))
     if opts.output == JSON:
         render.emit_json(summary)
     else:
@@ -393,8 +394,11 @@ def run(ctx: click.Context, once: bool, env_file: Path | None) -> None:
         )
 
 
-def _run_once(resources: Resources, env: dict[str, str], function_arn: str) -> dict[str, Any]:
-    """The Lambda's own wiring (`auditor.wiring` on `load_settings`), run in this process."""
+def _run_once(
+    resources: Resources, env: dict[str, str], function_arn: str, *, deployed: bool
+) -> dict[str, Any]:
+    """The Lambda's own wiring (`auditor.wiring` on `load_settings`), run in this process; `deployed`:
+    the environment is the deployed function's (a source outside it is an orphan, wound down)."""
     # Imported here: the read-only commands need none of the auditor's wiring.
     from job_auditor.auditor import wiring  # noqa: PLC0415
     from job_auditor.auditor.settings import SettingsError, load_settings  # noqa: PLC0415
@@ -416,7 +420,7 @@ def _run_once(resources: Resources, env: dict[str, str], function_arn: str) -> d
     def should_stop() -> bool:
         return time.monotonic() > deadline
 
-    plan = wiring.plan_run(settings, clients, account, should_stop=should_stop)
+    plan = wiring.plan_run(settings, clients, account, should_stop=should_stop, find_orphans=deployed)
     return wiring.build_audit_step(settings, clients).run(plan, should_stop).as_dict()
 
 

@@ -69,7 +69,8 @@ def status(reader: StateReader, now: datetime, where: SourceFilter = SourceFilte
     """Every audited source with its checkpoint, last run, jobs in flight, claims and lag; and the
     parked transitions."""
     sources = _sources(reader, where)
-    checkpoints = reader.checkpoints(s.key for s in sources)
+    # Kept in each source's audit record; an earlier version's checkpoint items where it has none yet.
+    checkpoints = reader.checkpoints(s.key for s in sources if s.audit.checkpoint is None)
     parked = [p for p in reader.parked() if p.get("source") in {s.key for s in sources}]
     parked_by_source = Counter(str(p.get("source")) for p in parked)
     # Two index counts per source, several sources at once (the client is thread-safe).
@@ -79,8 +80,8 @@ def status(reader: StateReader, now: datetime, where: SourceFilter = SourceFilte
         )
     rows = []
     for source, (in_flight, pending) in zip(sources, counts, strict=True):
-        checkpoint = checkpoints.get(source.key)
         audit = source.audit
+        checkpoint = audit.checkpoint or checkpoints.get(source.key)
         high_water = checkpoint.last_run_started_at if checkpoint else None
         rows.append(
             {

@@ -4,9 +4,10 @@
     state:   {"plan": <Plan's output>, "map": <the map's result>, "mapError": <its caught error>,
               "summary": <Summarize's output>, "guard": <the Guard's selected result>}
     Plan:    in {"executionName"}; out {"runId", "sourceCount", "itemCount", "accounts",
-              "accountListingError"?, "discoveryFailures", "overBound", and "items" (inline) or
-              "itemsBucket" + "itemsKey" (in S3)}
-    item:    {"account", "region", "concurrency", "part", "sources", "scopeSeen"}: one account-region
+              "accountListingError"?, "discoveryFailures", "overBound", "skippedSources",
+              "stalestSourceAgeSeconds", and "items" (inline) or "itemsBucket" + "itemsKey" (in S3)}
+    item:    {"account", "region", "concurrency", "part", "sources", "scopeSeen", "records"?,
+              "orphans"?}: one account-region
     Batch:   in {"Items": [item, ...]} (ItemBatcher's); out: the batch's counts
     Summarize: out: the run summary, {"status": "ok" | "partial-failure" | "failed", "runId", ...}
     Skipped: Summarize's input for a run that found the previous one running:
@@ -31,6 +32,8 @@ ACCOUNTS = "accounts"
 ACCOUNT_LISTING_ERROR = "accountListingError"
 DISCOVERY_FAILURES = "discoveryFailures"
 OVER_BOUND = "overBound"
+SKIPPED_SOURCES = "skippedSources"
+STALEST_AGE_SECONDS = "stalestSourceAgeSeconds"
 ITEMS = "items"
 ITEMS_BUCKET = "itemsBucket"
 ITEMS_KEY = "itemsKey"
@@ -42,6 +45,11 @@ ITEM_SOURCES = "sources"
 ITEM_CONCURRENCY = "concurrency"
 ITEM_SCOPE_SEEN = "scopeSeen"
 ITEM_PART = "part"
+# Per source of the item (same order), what Plan read of its audit record: [checkpoint's last run
+# start, its last sweep, first attempt] (null where none), or null for a source no run has attempted.
+ITEM_RECORDS = "records"
+# Known sources of this account-region outside the run's expansion: [reason, kind id, *scope ids].
+ITEM_ORPHANS = "orphans"
 
 # A child's input, as the Distributed Map's ItemBatcher builds it (the service's name).
 BATCH_ITEMS = "Items"

@@ -110,6 +110,7 @@ class JobAuditor(Construct):
             ops_emails=config.ops_emails,
             schedule_rate_minutes=config.schedule_rate_minutes,
             heartbeat_periods=config.heartbeat_periods,
+            reconcile_every_minutes=config.reconcile_every_minutes,
             account_failure_periods=config.account_failure_periods if config.multi_account else None,
             state_machine=self.fanout.state_machine if self.fanout is not None else None,
         )

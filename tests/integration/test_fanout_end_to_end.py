@@ -232,3 +232,36 @@ def test_a_large_item_list_goes_through_s3(
     # Then Plan wrote them to the bucket and the map read them from there (ItemReader)
     assert out["plan"]["itemsKey"] == f"runs/{out['plan']['runId']}/items.json" and "items" not in out["plan"]
     assert out["summary"]["status"] == "ok" and out["summary"]["sources"] == 303
+
+
+def test_a_deleted_knowledge_base_is_wound_down_through_the_map(
+    make_world: Any, moto_server: MotoServer, definition: dict[str, Any]
+) -> None:
+    # Given a Q in Connect import job the fan-out follows, in one of two knowledge bases
+    w = _world(make_world, moto_server, HEALTHY[:1])
+    region = HEALTHY[0]
+    (_, (kb,)), (_, (other,)) = [s for s in _scopes(w, region, 2, 0, 0) if s[1]]
+    driver = Driver(w, definition, BUCKET)
+    driver.execute()
+    job = w.plane.create_import_job(region=region, knowledge_base_id=kb, status="START_IN_PROGRESS")
+    w.advance(timedelta(minutes=5))
+    driver.execute()
+    assert [e["detail"]["jobId"] for e in w.events_received()] == [job]
+    # When the knowledge base is deleted, its job with it
+    w.plane.delete_knowledge_base(region, kb)
+    summaries = []
+    for _ in range(4):
+        w.advance(timedelta(minutes=5))
+        summaries.append(driver.execute()["summary"])
+    # Then Plan found it outside the expansion, a batch wound it down, and the job was announced once
+    # as disappeared, naming the reason; then the source was let be
+    events = w.events_received()
+    assert [(e["detail"]["jobId"], e["detail"]["transition"], e["detail"]["reason"]) for e in events] == [
+        (job, "disappeared", "scope deleted")
+    ]
+    source = f"{ACCOUNT}/{region}/qconnect-import/{kb}"
+    assert summaries[0]["orphanedSources"] == [{"source": source, "reason": "scope deleted"}]
+    assert summaries[0]["orphanedJobs"] == 1 and summaries[-1]["orphanedSourceCount"] == 0
+    assert all(s["status"] == "ok" for s in summaries)
+    assert all(s["stalestSourceAgeSeconds"] > 0 for s in summaries)
+    assert other  # the other knowledge base is audited as before

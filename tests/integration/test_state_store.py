@@ -5,8 +5,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from job_auditor.auditor.adapters.clients import ClientFactory
+from job_auditor.auditor.adapters.state_codec import timestamp
 from job_auditor.auditor.adapters.state_reader import StateReader, replayable
 from job_auditor.auditor.adapters.state_store import DynamoStateStore
+from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition, diff, disappeared
 from job_auditor.auditor.domain.jobs import JOB_KINDS, ObservedJob, Source
 from job_auditor.auditor.ports import LastAudit
@@ -157,6 +159,135 @@ def test_last_audit_records_are_read_back_and_never_replaced_by_an_earlier_run(m
     # and the source's other items are untouched (its checkpoint is not the record)
     assert store.load_checkpoint(SOURCE) is None
     assert reader.checkpoints([SOURCE.key, other.key]) == {}
+
+
+def test_one_update_records_the_audit_moves_the_checkpoint_and_keeps_the_first_attempt(
+    make_world: Any,
+) -> None:
+    make_world()
+    store = _store()
+    reader = StateReader(ClientFactory()("dynamodb", REGION), TABLE)
+    moved = Checkpoint(T0, T0)
+    # Given a first run that failed, then one that committed fully
+    store.record_audit(
+        SOURCE, LastAudit(T0 - timedelta(hours=1), T0 - timedelta(hours=1), error="Throttled: x")
+    )
+    store.record_audit(
+        SOURCE, LastAudit(T0, T0 + timedelta(seconds=2), checkpoint_advanced=True, checkpoint=moved)
+    )
+    # When a later run fails without advancing it
+    store.record_audit(
+        SOURCE, LastAudit(T0 + timedelta(minutes=5), T0 + timedelta(minutes=5), checkpoint=moved)
+    )
+    # Then one query reads it all: the checkpoint where it was moved, the first attempt, the last run
+    (record,) = store.load_audit_records().values()
+    assert record.checkpoint == moved and not record.legacy
+    assert record.first_attempted_at == T0 - timedelta(hours=1)
+    assert record.last_started_at == T0 + timedelta(minutes=5)
+    assert store.read_audit_records([SOURCE]) == {SOURCE.key: record}
+    # and the operators' view: the latest run's word (its error gone with it), the checkpoint
+    (row,) = reader.sources()
+    assert row.audit.error is None and row.audit.checkpoint == moved
+
+
+def test_an_earlier_runs_advance_still_moves_the_checkpoint_forward_never_back(make_world: Any) -> None:
+    make_world()
+    store = _store()
+    # Given a run that started later and recorded its audit without advancing the checkpoint
+    store.record_audit(SOURCE, LastAudit(T0, T0, checkpoint_advanced=True, checkpoint=Checkpoint(T0)))
+    store.record_audit(SOURCE, LastAudit(T0 + timedelta(minutes=10), T0 + timedelta(minutes=11)))
+    # When an overlapping run that started between them records its full commit afterwards
+    store.record_audit(
+        SOURCE,
+        LastAudit(
+            T0 + timedelta(minutes=5),
+            T0 + timedelta(minutes=12),
+            checkpoint_advanced=True,
+            checkpoint=Checkpoint(T0 + timedelta(minutes=5)),
+        ),
+    )
+    # Then its checkpoint stands, the later run's record too; and an older advance moves nothing back
+    store.record_audit(
+        SOURCE, LastAudit(T0 - timedelta(minutes=5), T0, checkpoint_advanced=True, checkpoint=Checkpoint(T0))
+    )
+    record = store.read_audit_records([SOURCE])[SOURCE.key]
+    assert record.checkpoint == Checkpoint(T0 + timedelta(minutes=5))
+    assert record.last_started_at == T0 + timedelta(minutes=10)
+
+
+def test_state_an_earlier_version_wrote_is_read_and_moved_into_the_records(make_world: Any) -> None:
+    w = make_world()
+    store = _store()
+    scope = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"])
+    legacy = {"lastRunStartedAt": {"S": timestamp(T0)}, "lastReconciledAt": {"S": timestamp(T0)}}
+    # Given a checkpoint item per source, a scope's mark, and a last-audit record as the previous
+    # version wrote them (PutItem, no first attempt)
+    for key in (SOURCE.key, scope.key):
+        w.dynamodb.put_item(
+            TableName=TABLE, Item={"pk": {"S": f"SRC#{key}"}, "sk": {"S": "CHECKPOINT"}, **legacy}
+        )
+    w.dynamodb.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": "AUDIT"},
+            "sk": {"S": SOURCE.key},
+            "source": {"S": SOURCE.key},
+            "account": {"S": ACCOUNT},
+            "region": {"S": REGION},
+            "jobKind": {"S": SOURCE.spec.id},
+            "startedAt": {"S": timestamp(T0)},
+            "finishedAt": {"S": timestamp(T0)},
+            "result": {"S": "ok"},
+        },
+    )
+    # When the planner reads them
+    (queried,) = store.load_audit_records().values()
+    read = store.read_audit_records([SOURCE, scope])
+    # Then the record is an earlier version's, its checkpoint read from the item; the mark likewise
+    assert queried.legacy and queried.checkpoint is None
+    assert read[SOURCE.key].checkpoint == Checkpoint(T0, T0) and read[SOURCE.key].first_attempted_at == T0
+    assert read[scope.key].is_scope and read[scope.key].enumerated
+    # And a run that fails (no advance) moves the checkpoint it started from into the record
+    store.record_audit(
+        SOURCE,
+        LastAudit(
+            T0 + timedelta(minutes=5),
+            T0 + timedelta(minutes=5),
+            error="x: y",
+            checkpoint=Checkpoint(T0, T0),
+            first_attempted_at=T0,
+        ),
+    )
+    store.record_scope(scope, T0 + timedelta(minutes=5), enumerated=True)
+    records = store.load_audit_records()
+    assert not records[SOURCE.key].legacy and records[SOURCE.key].checkpoint == Checkpoint(T0, T0)
+    assert records[SOURCE.key].first_attempted_at == T0
+    assert records[scope.key].enumerated and records[scope.key].first_attempted_at == T0 + timedelta(
+        minutes=5
+    )
+
+
+def test_scope_records_retirement_and_pending_claims(make_world: Any) -> None:
+    make_world()
+    store = _store()
+    reader = StateReader(ClientFactory()("dynamodb", REGION), TABLE)
+    scope = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"])
+    # Given a scope whose discovery failed, then succeeded; and a source with an open claim
+    store.record_scope(scope, T0, enumerated=False)
+    store.record_scope(scope, T0 + timedelta(minutes=5), enumerated=True)
+    (t,) = diff(SOURCE, {}, [_job("InProgress")], T0)
+    store.claim([t], LEASE)
+    store.record_audit(SOURCE, LastAudit(T0, T0))
+    # Then the scope's record keeps its first attempt and says it was enumerated; operators do not see it
+    record = store.load_audit_records()[scope.key]
+    assert record.is_scope and record.enumerated and record.first_attempted_at == T0
+    assert [s.key for s in reader.sources()] == [SOURCE.key]
+    assert store.count_pending(SOURCE) == 1
+    # And a retired source is marked so, until its next audit record
+    store.retire(SOURCE, "account removed", T0 + timedelta(minutes=10))
+    assert store.load_audit_records()[SOURCE.key].retired == "account removed"
+    store.record_audit(SOURCE, LastAudit(T0 + timedelta(minutes=15), T0 + timedelta(minutes=15)))
+    assert store.load_audit_records()[SOURCE.key].retired is None
 
 
 def test_the_reader_finds_jobs_claims_and_history_by_source(make_world: Any) -> None:

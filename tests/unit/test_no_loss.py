@@ -29,12 +29,12 @@ def _job(h: Harness, n: int, status: str = "InProgress", age: timedelta = timede
 
 
 def test_a_repeated_baseline_announces_changes_of_jobs_it_recorded_before() -> None:
-    # Given a first run that records a job silently, then fails to write its checkpoint
+    # Given a first run that records a job silently, then fails to write its record (its checkpoint)
     h = Harness()
     arn = _job(h, 1)
-    h.store.faults.append(fail_store_once("save_checkpoint"))
+    h.store.faults.append(fail_store_once("record_audit"))
     first = h.run()
-    assert first.sources[0].error is not None and h.store.checkpoints == {}
+    assert first.sources[0].error is not None and h.store.records == {}
     assert h.publisher.delivered == []
     # When the job fails and the next run is again a baseline
     h.api.set_status(IMPORT, arn, "Failed")

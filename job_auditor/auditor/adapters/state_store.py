@@ -1,4 +1,5 @@
-"""DynamoDB state: job items, checkpoints, claimed transitions, history and parked transitions.
+"""DynamoDB state: job items, the sources' audit records (with their checkpoints), claimed
+transitions, history and parked transitions.
 
 Exactly-once announcement rests on conditional writes, one item per job:
 - A claim writes the job's new state *conditional on the state the diff started from and on no other
@@ -11,6 +12,11 @@ Exactly-once announcement rests on conditional writes, one item per job:
   and published again with the same eventId; after too many refusals it is parked.
 No transactions: one item per claim keeps each transition at a single conditional write. The claims
 of one run touch different items and are independent, so they are written concurrently.
+
+A source's checkpoint lives in its audit record (pk=AUDIT): one UpdateItem per source and run records
+how the run ended and moves the checkpoint, and the planner reads every record with one Query. An
+earlier version's checkpoint items (sk=CHECKPOINT) are still read where a record has none, and moved
+into the record by its next write.
 """
 
 from __future__ import annotations
@@ -25,26 +31,33 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from job_auditor.auditor.adapters.state_codec import (
-    checkpoint_item,
+    audit_key,
+    audit_record_of,
     checkpoint_of,
+    checkpoint_update,
     decode_transition,
     from_item,
     history_item,
     job_item,
     job_key,
     job_state,
-    last_audit_item,
+    last_audit_update,
+    legacy_checkpoint_key,
     parked_item,
+    retire_update,
+    scope_update,
     source_pk,
     timestamp,
     to_item,
+    with_legacy_checkpoint,
 )
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, Source
+from job_auditor.auditor.domain.schedule import AuditRecord, record_of
 from job_auditor.auditor.ports import ClaimResult, LastAudit, SourceError
 from job_auditor.contract.state_schema import (
-    CHECKPOINT_SK,
+    AUDIT_PK,
     INFLIGHT,
     JOB_PREFIX,
     KEY_RANGE_END,
@@ -52,6 +65,7 @@ from job_auditor.contract.state_schema import (
     PARTITION_KEY,
     PENDING,
     SORT_KEY,
+    SOURCE_PREFIX,
 )
 
 if TYPE_CHECKING:
@@ -66,6 +80,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _BATCH_WRITE_ITEMS = 25
+_BATCH_GET_KEYS = 100
 # Concurrent claim writes per source (the clients' connection pool is sized for them: adapters.clients).
 CLAIM_CONCURRENCY = 8
 _MAX_ATTEMPTS = 5
@@ -155,26 +170,119 @@ class DynamoStateStore:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
             return list(pool.map(work, items))
 
-    # -- checkpoints ----------------------------------------------------------------------------
-    def load_checkpoint(self, source: Source) -> Checkpoint | None:
-        key = to_item({PARTITION_KEY: source_pk(source), SORT_KEY: CHECKPOINT_SK})
-        item = self._call(self._db.get_item, TableName=self._table, Key=key, ConsistentRead=True).get("Item")
-        return checkpoint_of(item) if item else None
+    # -- audit records (and checkpoints) ------------------------------------------------------
+    def load_audit_records(self) -> dict[str, AuditRecord]:
+        # Eventually consistent (half the read units): a record a moment stale holds an earlier
+        # checkpoint (a wider window) or an earlier last run (an order a moment off); one written so
+        # recently the query misses it is read again, strongly consistent, by read_audit_records.
+        items = self._query(
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": PARTITION_KEY},
+            ExpressionAttributeValues={":pk": {"S": AUDIT_PK}},
+        )
+        records = (audit_record_of(item) for item in items)
+        return {record.key: record for record in records}
 
-    def save_checkpoint(self, source: Source, checkpoint: Checkpoint) -> None:
-        item = checkpoint_item(source, checkpoint, datetime.now(UTC))
+    def read_audit_records(self, sources: Sequence[Source]) -> dict[str, AuditRecord]:
+        keys = list(dict.fromkeys(source.key for source in sources))
+        by_key = {source.key: source for source in sources}
+        found: dict[str, AuditRecord] = {}
+        legacy: dict[str, Checkpoint] = {}
+        # Each source's record and the checkpoint item an earlier version kept, 50 sources a call.
+        for start in range(0, len(keys), _BATCH_GET_KEYS // 2):
+            chunk = keys[start : start + _BATCH_GET_KEYS // 2]
+            request = [audit_key(k) for k in chunk] + [legacy_checkpoint_key(k) for k in chunk]
+            for item in self._batch_get(request):
+                plain = from_item(item)
+                if plain[PARTITION_KEY] == AUDIT_PK:
+                    found[str(plain[SORT_KEY])] = audit_record_of(plain)
+                else:
+                    legacy[str(plain[PARTITION_KEY]).removeprefix(SOURCE_PREFIX)] = checkpoint_of(item)
+        for key, checkpoint in legacy.items():
+            found[key] = with_legacy_checkpoint(found.get(key) or record_of(by_key[key]), checkpoint)
+        return found
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        pending = keys
+        for attempt in range(_MAX_ATTEMPTS):
+            response = self._call(
+                self._db.batch_get_item,
+                RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}},
+            )
+            yield from response.get("Responses", {}).get(self._table, [])
+            unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
+            pending = list(unprocessed["Keys"]) if unprocessed else []
+            if not pending:
+                return
+            self._sleep(min(2.0, 0.05 * 2**attempt))
+        raise SourceError(f"{len(pending)} reads left unprocessed", code="UnprocessedKeys")
+
+    def load_checkpoint(self, source: Source) -> Checkpoint | None:
+        """One source's checkpoint, strongly consistent (for operators and tests)."""
+        record = self.read_audit_records([source]).get(source.key)
+        return record.checkpoint if record else None
+
+    def record_audit(self, source: Source, audit: LastAudit) -> None:
+        update = last_audit_update(source, audit)
         try:
             self._call(
-                self._db.put_item,
+                self._db.update_item,
                 TableName=self._table,
-                Item=item,
-                # An overlapping run that started later may already have moved it: never move it back.
-                ConditionExpression="attribute_not_exists(#pk) OR lastRunStartedAt < :started",
-                ExpressionAttributeNames={"#pk": PARTITION_KEY},
-                ExpressionAttributeValues={":started": item["lastRunStartedAt"]},
+                # An overlapping run that started later has the newer word: never replace it. Its
+                # checkpoint is then at least as far on as this run's would be (a record's checkpoint
+                # never passes its own run's start), except where that run did not advance it.
+                **update.params(source.key, "attribute_not_exists(#startedAt) OR #startedAt <= :startedAt"),
+            )
+        except ClientError:
+            logger.info("a later run already recorded its audit", extra={"source": source.key})
+            if audit.checkpoint_advanced and audit.checkpoint is not None:
+                self._advance_only(source, audit.checkpoint)
+
+    def _advance_only(self, source: Source, checkpoint: Checkpoint) -> None:
+        """Where a later run recorded its audit without advancing the checkpoint: this run's advance
+        still stands, as long as it moves the checkpoint forward."""
+        try:
+            self._call(
+                self._db.update_item,
+                TableName=self._table,
+                **checkpoint_update(checkpoint).params(
+                    source.key,
+                    "attribute_not_exists(#lastRunStartedAt) OR #lastRunStartedAt < :lastRunStartedAt",
+                ),
             )
         except ClientError:
             logger.info("checkpoint already further on", extra={"source": source.key})
+
+    def record_scope(self, scope: Source, now: datetime, *, enumerated: bool) -> None:
+        self._call(
+            self._db.update_item,
+            TableName=self._table,
+            **scope_update(scope, now, enumerated=enumerated).params(scope.key),
+        )
+
+    def retire(self, source: Source, reason: str, now: datetime) -> None:
+        self._call(
+            self._db.update_item,
+            TableName=self._table,
+            **retire_update(source, reason, now).params(source.key),
+        )
+
+    def count_pending(self, source: Source) -> int:
+        total = 0
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": PENDING.name,
+            "KeyConditionExpression": "#src = :src",
+            "ExpressionAttributeNames": {"#src": PENDING.partition_key},
+            "ExpressionAttributeValues": {":src": {"S": source.key}},
+            "Select": "COUNT",
+        }
+        while True:
+            page = self._call(self._db.query, **params)
+            total += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                return total
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # -- jobs -----------------------------------------------------------------------------------
     def load_jobs_since(self, source: Source, since: datetime) -> dict[str, JobState]:
@@ -225,21 +333,6 @@ class DynamoStateStore:
             )
         except ClientError:
             logger.info("job moved on before its miss was counted", extra={"job": state.job_id})
-
-    def record_audit(self, source: Source, audit: LastAudit) -> None:
-        item = last_audit_item(source, audit)
-        try:
-            self._call(
-                self._db.put_item,
-                TableName=self._table,
-                Item=item,
-                # An overlapping run that started later has the newer word: never replace it.
-                ConditionExpression="attribute_not_exists(#pk) OR startedAt <= :started",
-                ExpressionAttributeNames={"#pk": PARTITION_KEY},
-                ExpressionAttributeValues={":started": item["startedAt"]},
-            )
-        except ClientError:
-            logger.info("a later run already recorded its audit", extra={"source": source.key})
 
     # -- claims ---------------------------------------------------------------------------------
     def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:

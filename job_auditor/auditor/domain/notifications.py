@@ -67,6 +67,30 @@ STUCK_EMOJI = ":warning:"
 # A tracked job the API no longer finds: announced once with the status it was last seen in.
 DISAPPEARED_WORD = "DISAPPEARED"
 DISAPPEARED_EMOJI = ":ghost:"
+# A disappeared job whose source left the audit (detail.reason): what the reader should check first.
+_GONE_STEP = {
+    "scope deleted": "Its knowledge base or data source was deleted: the auditor no longer follows its jobs",
+    "account removed": "Its account left the audited accounts: the auditor no longer follows its jobs",
+    "configuration changed": (
+        "Its job kind, region or knowledge base is no longer configured: the auditor no longer follows it"
+    ),
+}
+_NOT_FOUND_STEP = "Check whether the job was deleted; the auditor no longer follows it"
+
+
+def disappeared_text(detail: Mapping[str, Any]) -> str:
+    """'no longer found (last seen InProgress)', or, for a job whose source left the audit,
+    'no longer audited: scope deleted (last seen InProgress)'."""
+    status = detail.get("status") or "?"
+    reason = detail.get("reason")
+    if isinstance(reason, str) and reason in _GONE_STEP:
+        return f"no longer audited: {reason} (last seen {status})"
+    return f"no longer found (last seen {status})"
+
+
+def disappeared_step(detail: Mapping[str, Any]) -> str:
+    """What the reader of a disappeared job's notification should check first."""
+    return _GONE_STEP.get(str(detail.get("reason")), _NOT_FOUND_STEP)
 
 
 @dataclass(frozen=True)
@@ -167,7 +191,7 @@ def _change(detail: Mapping[str, Any]) -> str:
     if detail.get("transition") == STUCK_TRANSITION:
         return f"still {detail['status']} after {duration_text(detail.get('stuckForSeconds'))}"
     if detail.get("transition") == "disappeared":
-        return f"no longer found (last seen {detail['status']})"
+        return disappeared_text(detail)
     previous = detail.get("previousStatus") or "(new job)"
     return f"{previous} -> {detail['status']}"
 
@@ -237,7 +261,7 @@ def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
     if detail.get("transition") == STUCK_TRANSITION:
         next_steps.insert(0, "Check whether the job is still making progress")
     if detail.get("transition") == "disappeared":
-        next_steps.insert(0, "Check whether the job was deleted; the auditor no longer follows it")
+        next_steps.insert(0, disappeared_step(detail))
     return {
         "version": "1.0",
         "source": "custom",
