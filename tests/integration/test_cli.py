@@ -442,8 +442,27 @@ def test_exit_codes_are_in_the_help() -> None:
 
 
 # -- the permissions each command needs ------------------------------------------------------------
+def _an_earlier_versions_source(w: Any) -> str:
+    """A source as the version before the audit records carried checkpoints left it: its record
+    without one, its checkpoint in an item of its own (what `status` reads with BatchGetItem)."""
+    key = f"{ACCOUNT}/{REGION}/bedrock-evaluation"
+    at = "2026-11-02T08:00:00.000000Z"
+    w.dynamodb.put_item(
+        TableName=TABLE,
+        Item={"pk": {"S": f"SRC#{key}"}, "sk": {"S": "CHECKPOINT"}, "lastRunStartedAt": {"S": at}},
+    )
+    record = {"pk": "AUDIT", "sk": key, "source": key, "account": ACCOUNT, "region": REGION}
+    record |= {"jobKind": "bedrock-evaluation", "startedAt": at, "finishedAt": at, "result": "ok"}
+    w.dynamodb.put_item(TableName=TABLE, Item={name: {"S": value} for name, value in record.items()})
+    return key
+
+
 def test_the_permissions_table_holds_exactly_what_the_commands_call(make_world: Any) -> None:
     s = _story(make_world)
+    # Given a source an earlier version audited, its checkpoint still in an item of its own
+    legacy = _an_earlier_versions_source(s.w)
+    (row,) = [r for r in _json("status")["sources"] if r["source"] == legacy]
+    assert row["checkpoint"] == "2026-11-02T08:00:00Z"
     # When each command that only reads, or re-publishes, is run
     calls: dict[str, set[str]] = {}
     for key, args in {
