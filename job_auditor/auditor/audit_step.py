@@ -1,4 +1,5 @@
-"""Audit a RunPlan: its sources, several at once, within the time budget; then mark its scopes.
+"""Audit a RunPlan: its sources, several at once, within the time budget; deliver what they claimed
+(one outbox per run: `delivery`); then mark its scopes.
 
 The one audit path of every entry point: the direct handler and `job-auditor run --once` audit a
 whole plan, a fan-out batch audits each of its items as a plan of its own (its sources, with the
@@ -12,12 +13,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+from job_auditor.auditor.delivery import Outbox
 from job_auditor.auditor.domain.checkpoint import advance
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.domain.jobs import Source
 from job_auditor.auditor.planner import RunPlan, ScopeMark
 from job_auditor.auditor.ports import StateStore, StopCheck, never
-from job_auditor.auditor.source_auditor import SourceAuditor
+from job_auditor.auditor.source_auditor import SourceAuditor, deliver
 from job_auditor.auditor.summary import RunSummary, SourceSummary, failure_reason
 
 logger = logging.getLogger(__name__)
@@ -36,17 +38,27 @@ class AuditStep:
         store: StateStore,
         clock: Callable[[], datetime],
         concurrency: int = SOURCE_CONCURRENCY,
+        *,
+        redrive_parked: bool = False,
     ) -> None:
         self._auditor = auditor
         self._store = store
         self._clock = clock
         self._concurrency = concurrency
+        self._redrive = redrive_parked
 
-    def run(self, plan: RunPlan, should_stop: StopCheck = never) -> RunSummary:
+    def new_outbox(self) -> Outbox:
+        """An outbox several plans can share (a fan-out batch's items): `run(..., outbox=)`."""
+        return self._auditor.new_outbox()
+
+    def run(self, plan: RunPlan, should_stop: StopCheck = never, outbox: Outbox | None = None) -> RunSummary:
         """Audit every source of `plan`; one failing source does not stop the others, and none is
-        started once `should_stop()` is true (it waits for the next run). Then mark the plan's scopes
-        audited. The summary lists the audited sources, the marks that failed, then the plan's
-        discovery failures."""
+        started once `should_stop()` is true (it waits for the next run). Then deliver what they
+        claimed, to every channel at once (unless `outbox` is given: its owner delivers it), and
+        re-drive parked transitions if this step does; then mark the plan's scopes audited. The
+        summary lists the audited sources, the marks that failed, then the plan's discovery
+        failures."""
+        box = outbox or self.new_outbox()
         summary = RunSummary(
             started_at=iso(self._clock()) or "",
             accounts=plan.accounts,
@@ -57,7 +69,9 @@ class AuditStep:
         def audit(source: Source) -> SourceSummary | None:
             if should_stop():
                 return None
-            return self._auditor.audit(source, should_stop, scope_audited_before=plan.audited_before(source))
+            return self._auditor.audit(
+                source, should_stop, scope_audited_before=plan.audited_before(source), outbox=box
+            )
 
         workers = max(1, min(self._concurrency, len(plan.sources)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="source") as pool:
@@ -68,6 +82,8 @@ class AuditStep:
             else:
                 summary.sources.append(result)
             summary.stopped_early = summary.stopped_early or result is None or result.stopped
+        if outbox is None:
+            summary.redriven = deliver(box, summary.sources, redrive_parked=self._redrive)
         if summary.not_started:
             logger.warning("time budget reached; remaining sources wait for the next run")
         summary.sources += self.mark_scopes(plan.scopes)

@@ -8,8 +8,10 @@ Summarize. Each step is as thin as the direct handler, over the same wiring: pla
   (`domain.batches`); small lists go inline, large ones to S3.
 - Batch audits the items the map's ItemBatcher gave it: each item is a plan of its own (its sources,
   with the scope marks Plan read), audited with at most its item's `concurrency` threads, all items
-  of the batch at once, within the invocation's time budget; it returns counts and failures only (a
-  per-source summary of 1,000 sources would pass 256 KB).
+  of the batch at once, within the invocation's time budget; then it delivers what they all claimed
+  (one outbox per batch, so a digest covers the batch); it returns counts and failures only (a
+  per-source summary of 1,000 sources would pass 256 KB). Plan re-drives parked transitions, once per
+  run.
 - Summarize adds the batches' counts up (from the map's ResultWriter files in S3, failed children
   included) and emits the run metrics with the direct handler's `record_metrics`, so the dashboard
   and the heartbeat read the same series in both modes.
@@ -32,8 +34,10 @@ from job_auditor.auditor.adapters.item_store import ItemStore
 from job_auditor.auditor.domain.batches import decode_item, plan_items
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.observability import count, logger, metrics, tracer
-from job_auditor.auditor.run_metrics import MAX_NAMED, RunCounts, record_metrics
+from job_auditor.auditor.run_metrics import MAX_NAMED, REDRIVEN, RunCounts, record_metrics
 from job_auditor.auditor.settings import Settings, SettingsError, load_settings
+from job_auditor.auditor.source_auditor import deliver
+from job_auditor.auditor.summary import RunSummary
 from job_auditor.contract import fanout_payload as payload
 
 # An item list up to this size travels in the state's payload (256 KB at most, with the rest of the
@@ -51,7 +55,10 @@ def plan(
     """Plan every account's sources and cut them into items (inline, or in S3 when large). Scopes
     found empty have no item, so they are marked here; a failed mark is one more failed discovery."""
     run = wiring.plan_run(settings, clients, home, account_concurrency=PLAN_CONCURRENCY)
-    failures = [*run.failures, *wiring.build_audit_step(settings, clients).mark_scopes(run.empty_scopes)]
+    step = wiring.build_audit_step(settings, clients)
+    failures = [*run.failures, *step.mark_scopes(run.empty_scopes)]
+    # Once per run (the Guard runs one at a time), not in every batch: parked transitions.
+    count(REDRIVEN, deliver(step.new_outbox(), [], redrive_parked=True))
     items = plan_items(run.sources, run.marks, settings.account_region_concurrency)
     if items.over_bound:
         logger.warning(
@@ -89,8 +96,12 @@ def audit_batch(
 ) -> RunCounts:
     """Audit every item at once, each account-region with its item's share of threads."""
     items = list(items)
+    counts = RunCounts()
+    if not items:
+        return counts
+    outbox = wiring.build_audit_step(settings, clients).new_outbox()
 
-    def audit_item(item: Mapping[str, Any]) -> RunCounts:
+    def audit_item(item: Mapping[str, Any]) -> RunSummary | RunCounts:
         sources = decode_item(item)
         try:
             step = wiring.build_audit_step(
@@ -106,14 +117,14 @@ def audit_batch(
             counts.fail(f"{account}/{item[payload.ITEM_REGION]}", f"InternalError: {exc}", len(sources))
             counts.totals["SourceFailures"] += len(sources)
             return counts
-        return RunCounts.of(step.run(run, should_stop))
+        return step.run(run, should_stop, outbox=outbox)
 
-    counts = RunCounts()
-    if not items:
-        return counts
     with ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="account-region") as pool:
-        for result in pool.map(audit_item, items):
-            counts.add(result)
+        results = list(pool.map(audit_item, items))
+    summaries = [r for r in results if isinstance(r, RunSummary)]
+    deliver(outbox, [s for summary in summaries for s in summary.sources])
+    for result in results:
+        counts.add(result if isinstance(result, RunCounts) else RunCounts.of(result))
     return counts
 
 

@@ -1,6 +1,8 @@
-"""Audit one source: recover -> plan the window -> observe -> diff -> claim -> publish -> finalize ->
-advance -> record the last audit. Every so often a source's run is a reconciliation sweep (a wider
-listing diffed against all of its state), which catches whatever the incremental window missed.
+"""Audit one source: recover -> plan the window -> observe -> diff -> claim -> advance; what it
+claimed (and took over) goes to the run's outbox (`delivery.Outbox`), which delivers it once the run's
+audits are done, then records the source's last audit. Every so often a source's run is a
+reconciliation sweep (a wider listing diffed against all of its state), which catches whatever the
+incremental window missed.
 
 No boto3 here: everything goes through the ports in `auditor.ports`. Which sources a run audits, and
 how many at once, is the planner's and the audit step's (`planner`, `audit_step`).
@@ -9,12 +11,14 @@ how many at once, is the planner's and the audit step's (`planner`, `audit_step`
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
+from job_auditor.auditor.delivery import DeliveryPolicy, Outbox
 from job_auditor.auditor.domain.checkpoint import WindowPlan, advance, plan_window, to_recheck
 from job_auditor.auditor.domain.diff import (
     Transition,
@@ -27,6 +31,7 @@ from job_auditor.auditor.domain.diff import (
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source, StatusCategory
 from job_auditor.auditor.ports import (
+    Claim,
     JobApi,
     LastAudit,
     Listing,
@@ -62,8 +67,11 @@ class AuditPolicy:
     # A reconciliation sweep every this often (zero: every run), reaching back at least this far.
     reconcile_every: timedelta = timedelta(hours=1)
     reconcile_lookback: timedelta = timedelta(hours=24)
-    # Failed publishes of one transition before it is parked instead of retried.
-    max_publish_attempts: int = 5
+    # How long a channel that refuses a transition for a passing reason is retried before it parks it
+    # (re-driven once the channel takes messages again); more transitions for people than
+    # `digest_threshold` in one delivery: one digest on their channels instead (0: never).
+    publish_retry: timedelta = timedelta(hours=24)
+    digest_threshold: int = 20
     # Re-checks in a row that do not find a tracked job before it is announced as disappeared.
     vanished_after_checks: int = 3
 
@@ -94,6 +102,15 @@ class SourceAuditor:
         self._publishers = list(publishers)
         self._policy = policy
         self._clock = clock
+        self._delivery = DeliveryPolicy(
+            retry_for=policy.publish_retry, digest_threshold=policy.digest_threshold
+        )
+        # The outbox of the audit under way on each thread (a source is audited on one thread).
+        self._local = threading.local()
+
+    def new_outbox(self) -> Outbox:
+        """An outbox for one run's claims, on this auditor's store and channels."""
+        return Outbox(self._store, self._publishers, self._delivery, self._clock)
 
     @property
     def job_api(self) -> JobApi:
@@ -112,17 +129,26 @@ class SourceAuditor:
         return self._policy
 
     def audit(
-        self, source: Source, should_stop: StopCheck = never, *, scope_audited_before: bool = False
+        self,
+        source: Source,
+        should_stop: StopCheck = never,
+        *,
+        scope_audited_before: bool = False,
+        outbox: Outbox | None = None,
     ) -> SourceSummary:
         """One source. Whatever goes wrong inside it stays its own: logged, counted, summarised.
 
         `scope_audited_before`: whether the source's scope (its account, region and kind, for a kind
         whose sources are discovered) had been audited before this run (`RunPlan.audited_before`): a
-        knowledge base that appears after the first deployment is new, and its jobs are announced."""
+        knowledge base that appears after the first deployment is new, and its jobs are announced.
+        `outbox`: the run's, which the caller delivers once every source is audited; without one, the
+        source's claims are delivered before this returns."""
         started = time.monotonic()
         run_started = self._clock()
         calls_before = self._api.api_calls(source)
         result = SourceSummary.of(source)
+        box = outbox or self.new_outbox()
+        self._local.outbox = box
         try:
             self._audit(source, result, should_stop, run_started, scope_audited_before)
         except Stopped as exc:
@@ -137,9 +163,13 @@ class SourceAuditor:
                 extra={"source": source.key, "error": result.error},
                 exc_info=not isinstance(exc, SourceError),
             )
+        finally:
+            self._local.outbox = None
         result.api_calls = self._api.api_calls(source) - calls_before
         result.duration_ms = int((time.monotonic() - started) * 1000)
-        self._record_audit(source, result, run_started)
+        box.after_delivery(lambda: self._record_audit(source, result, run_started))
+        if outbox is None:
+            deliver(box, [result])
         return result
 
     def _record_audit(self, source: Source, result: SourceSummary, run_started: datetime) -> None:
@@ -370,53 +400,30 @@ class SourceAuditor:
 
     # -- deliver --------------------------------------------------------------------------------
     def _recover(self, source: Source, result: SourceSummary, now: datetime) -> None:
-        """Publish what a crashed or failed earlier run claimed but did not confirm."""
-        expired = self._store.reclaim_expired(source, now, now + self._policy.claim_lease)
+        """Deliver again what a crashed or failed earlier run claimed but did not finish, to the
+        channels still owed it, once its lease (a crash's, or a refusal's back-off) is over."""
+        lease_until = now + self._policy.claim_lease
+        expired = self._store.reclaim_expired(source, now, lease_until, self._delivery.recover_limit)
         if not expired:
             return
         result.recovered = len(expired)
-        logger.warning("re-publishing claimed transitions left unconfirmed", extra={"count": len(expired)})
-        self._deliver(expired, result)
+        logger.warning("delivering claimed transitions left unfinished", extra={"count": len(expired)})
+        self._local.outbox.add(expired, result)
 
     def _deliver(self, transitions: Sequence[Transition], result: SourceSummary) -> None:
-        """Publish to every channel, then confirm what all channels took. A transition a channel
-        refused stays claimed (durably: the next run retries it whatever its window) until it has
-        failed `max_publish_attempts` times; then it is parked, so one poison transition cannot hold
-        its job or its source back for ever."""
-        if not transitions:
-            return
-        pending = list(transitions)
-        failed: list[Transition] = []
-        errors: dict[str, int] = {}
-        for publisher in self._publishers:
-            outcome = publisher.publish(pending)
-            if outcome.failed:
-                logger.error(
-                    "publish failed",
-                    extra={
-                        "channel": publisher.name,
-                        "failed": len(outcome.failed),
-                        "errors": outcome.errors,
-                    },
-                )
-                for code, count in outcome.errors.items():
-                    key = f"{publisher.name}: {code}"
-                    errors[key] = errors.get(key, 0) + count
-            failed.extend(outcome.failed)
-            pending = outcome.delivered
-        self._store.finalize(pending, self._clock())
-        result.published += len(pending)
-        if not failed:
-            return
-        result.publish_failures += len(failed)
-        attempts = self._store.release(failed)
-        poison = [t for t in failed if attempts.get(t.event_id, 0) >= self._policy.max_publish_attempts]
-        if poison:
-            refused = "; ".join(f"{k} x{v}" for k, v in sorted(errors.items())) or "publish failed"
-            reason = f"refused {self._policy.max_publish_attempts} times; last run: {refused}"
-            self._store.park(poison, reason, self._clock())
-            result.parked += len(poison)
-            logger.error(
-                "transitions parked after repeated publish failures",
-                extra={"eventIds": [t.event_id for t in poison], "reason": reason},
-            )
+        """Hand claimed transitions to the run's outbox: delivered to every channel once the run's
+        audits are done (a crash before that leaves them claimed: a later run takes them over)."""
+        self._local.outbox.add([Claim(t) for t in transitions], result)
+
+
+def deliver(outbox: Outbox, results: Sequence[SourceSummary], *, redrive_parked: bool = False) -> int:
+    """Deliver a run's outbox; an unexpected error fails the run's sources (their claims stay and are
+    delivered later), never the run. Returns the parked transitions re-driven."""
+    try:
+        return outbox.deliver(redrive_parked=redrive_parked).redriven
+    except Exception as exc:
+        error = f"delivery failed: {failure_reason(exc)}"
+        logger.error("delivery failed", extra={"error": error}, exc_info=True)
+        for result in results:
+            result.error = result.error or error
+        return 0

@@ -46,7 +46,10 @@ class SourceSummary:
     claimed_elsewhere: int = 0
     claim_conflicts: int = 0
     recovered: int = 0
+    # Transitions some channel refused this run, and per channel; transitions finished with some
+    # channel given up on them (parked).
     publish_failures: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
     parked: int = 0
     stuck_alerts: int = 0
     disappeared: int = 0
@@ -104,6 +107,8 @@ class RunSummary:
     account_listing_error: str | None = None
     # Keys of the sources the time budget left unstarted: they wait for the next run.
     not_started: list[str] = field(default_factory=list)
+    # Parked transitions delivered again this run (a channel took them after an outage).
+    redriven: int = 0
 
     @property
     def failed_sources(self) -> list[SourceSummary]:
@@ -130,6 +135,7 @@ class RunSummary:
             "transitions": sum(s.transitions for s in self.sources),
             "published": sum(s.published for s in self.sources),
             "parked": sum(s.parked for s in self.sources),
+            "redriven": self.redriven,
             "failedSources": [s.source for s in self.failed_sources],
             "accounts": self.accounts,
             "failedAccounts": self.failed_accounts(),

@@ -237,7 +237,8 @@ class AuditorFunction(Construct):
             "STUCK_REPEAT_HOURS": str(config.stuck_repeat_hours),
             "RECONCILE_EVERY_MINUTES": str(config.reconcile_every_minutes),
             "RECONCILE_LOOKBACK_HOURS": str(config.reconcile_lookback_hours),
-            "MAX_PUBLISH_ATTEMPTS": str(config.max_publish_attempts),
+            "PUBLISH_RETRY_HOURS": str(config.publish_retry_hours),
+            "DIGEST_THRESHOLD": str(config.digest_threshold),
             "VANISHED_AFTER_CHECKS": str(config.vanished_after_checks),
             "ACCOUNT_ID": Aws.ACCOUNT_ID,
             # Empty values read as unset by the Lambda.
