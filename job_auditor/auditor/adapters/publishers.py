@@ -148,8 +148,14 @@ class _RetryingPublisher(Generic[_E]):
 
     def _publish_rendered(self, rendered: Sequence[Rendered[_E]]) -> PublishResult:
         result = PublishResult()
+        for t, _, size in rendered:
+            if size > MAX_REQUEST_BYTES:
+                result.refused(ENTRY_TOO_LARGE)
+                reason = f"{ENTRY_TOO_LARGE}: {size} bytes, over the {MAX_REQUEST_BYTES} of a request"
+                result.give_up(t, reason, permanent=True)
         down: CallFailed | None = None
-        for batch in _batches(rendered, lambda item: item[2]):
+        sendable = [item for item in rendered if item[2] <= MAX_REQUEST_BYTES]
+        for batch in _batches(sendable, lambda item: item[2]):
             if down is not None:
                 for item in batch:
                     result.refused(down.code)
@@ -161,13 +167,7 @@ class _RetryingPublisher(Generic[_E]):
     def _send_batch(self, batch: list[Rendered[_E]], result: PublishResult) -> CallFailed | None:
         """One batch, resending entries refused for a passing reason; the failure of a whole request
         for a passing reason (the channel is down), if one happened."""
-        too_large = [item for item in batch if item[2] > MAX_REQUEST_BYTES]
-        for t, _, size in too_large:
-            result.refused(ENTRY_TOO_LARGE)
-            result.give_up(
-                t, f"{ENTRY_TOO_LARGE}: {size} bytes, over the {MAX_REQUEST_BYTES}", permanent=True
-            )
-        pending = [item for item in batch if item[2] <= MAX_REQUEST_BYTES]
+        pending = batch
         for attempt in range(self._max_attempts):
             if not pending:
                 return None
@@ -273,16 +273,8 @@ def _sns_size(entry: SnsEntry) -> int:
     return len(entry["Message"].encode()) + len(entry.get("Subject", "").encode()) + 1024 + attribute_bytes
 
 
-def _message_attributes(
-    values: dict[str, str] | dict[str, list[str] | str],
-) -> dict[str, MessageAttributeValueTypeDef]:
-    """SNS message attributes: a list is a String.Array (a filter policy matches one of its values)."""
-    return {
-        name: {"DataType": "String.Array", "StringValue": json.dumps(value, ensure_ascii=False)}
-        if isinstance(value, list)
-        else {"DataType": "String", "StringValue": value}
-        for name, value in values.items()
-    }
+def _message_attributes(values: dict[str, str]) -> dict[str, MessageAttributeValueTypeDef]:
+    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
 
 
 def _digest_entry(digest: Digest, message: str, *, structured: bool) -> SnsEntry:

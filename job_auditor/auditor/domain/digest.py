@@ -32,10 +32,6 @@ from job_auditor.contract.environment import STUCK_TRANSITION
 MAX_DIGEST_JOBS = 25
 # A failure message in a digest: its first line, cut here.
 MAX_DIGEST_FAILURE_CHARS = 200
-# Distinct values per message attribute (each cut to MAX_ATTRIBUTE_CHARS), the first transition's
-# first: enough for the subscriptions' filter policy to match, bounded whatever the run's size.
-MAX_ATTRIBUTE_VALUES = 50
-MAX_ATTRIBUTE_CHARS = 100
 DIGEST_TRANSITION = "digest"
 DIGEST_EMOJI = ":bookmark_tabs:"
 _NEEDS_SOMEONE = frozenset(
@@ -120,10 +116,11 @@ class Digest:
         return text
 
     def subject(self) -> str:
-        """At most 100 ASCII characters: the counts by category."""
-        text = ascii_text(f"[DIGEST] {_plural(len(self.details), 'job transition')}: ")
-        text += _counts(category_label(d) for d in self.details)
-        return text if len(text) <= MAX_SUBJECT_CHARS else text[: MAX_SUBJECT_CHARS - 3] + "..."
+        """At most 100 ASCII characters: how many, and how many need someone."""
+        text = f"[DIGEST] {_plural(len(self.details), 'job transition')}"
+        if attention := len(self.attention):
+            text += f", {attention} need{'s' if attention == 1 else ''} attention"
+        return ascii_text(text)[:MAX_SUBJECT_CHARS]
 
     def _line(self, detail: Mapping[str, Any]) -> str:
         where = f"{detail['account']}, {detail['region']}"
@@ -183,7 +180,8 @@ class Digest:
                 "title": f"{DIGEST_EMOJI} job-auditor: {self.headline()}",
                 "description": description,
                 "nextSteps": [
-                    "Each transition is an event on the bus; `job-auditor history <job>` lists a job's"
+                    "Each transition is an event on the bus; `job-auditor history <job>` lists a job's "
+                    "transitions"
                 ],
                 "keywords": [DIGEST_TRANSITION, *kinds],
             },
@@ -195,21 +193,12 @@ class Digest:
             },
         }
 
-    def message_attributes(self) -> dict[str, list[str] | str]:
-        """Each attribute a transition carries, as the list of its distinct values (String.Array: a
-        subscription's filter matches when one of them does), the first transition's first: every
-        transition of a digest passed the notification filter, so the digest passes it too. The
-        eventId is the digest's."""
-        values: dict[str, list[str]] = {}
-        for detail in self.details:
-            for name, value in attributes(detail).items():
-                if name == "eventId":
-                    continue
-                seen = values.setdefault(name, [])
-                value = value[:MAX_ATTRIBUTE_CHARS]  # noqa: PLW2901
-                if value not in seen and len(seen) < MAX_ATTRIBUTE_VALUES:
-                    seen.append(value)
-        return {**values, "eventId": self.digest_id}
+    def message_attributes(self) -> dict[str, str]:
+        """The attributes of the first transition it lists, which passed the notification filter (as
+        every transition of a digest did), so every subscription carrying that filter gets the digest;
+        the eventId is the digest's, and `digest` says it is one. (String attributes only: a filter's
+        prefix on a String.Array attribute is not something we could check.)"""
+        return {**attributes(self.details[0]), "eventId": self.digest_id, DIGEST_TRANSITION: "true"}
 
     def sns_message(self) -> str:
         """The `Message` of a `MessageStructure='json'` publish: email text, the chat notification for
