@@ -56,9 +56,10 @@ class DeliveryPolicy:
     digest_threshold: int = 20
     backoff_base: timedelta = timedelta(minutes=1)
     backoff_cap: timedelta = timedelta(minutes=30)
-    # Claims taken over per source and run, and parked transitions re-driven per run: an outage's
-    # backlog drains over several runs, each within its time budget.
+    # Claims taken over per source and per run, and parked transitions re-driven per run: an outage's
+    # backlog drains over several runs, each delivered within the run's time budget.
     recover_limit: int = 100
+    recover_per_run: int = 500
     redrive_limit: int = 50
 
     def backoff(self, attempts: int) -> timedelta:
@@ -218,10 +219,23 @@ class Outbox:
         self._lock = threading.Lock()
         self._claims: dict[str, tuple[Claim, SourceSummary]] = {}
         self._after: list[Callable[[], None]] = []
+        self._recoveries_left = policy.recover_per_run
 
     @property
     def policy(self) -> DeliveryPolicy:
         return self._policy
+
+    def reserve_recoveries(self, wanted: int) -> int:
+        """How many unfinished claims a source may take over now (at most `wanted`): the run's
+        allowance is shared by its sources; `refund` what was not used."""
+        with self._lock:
+            granted = max(0, min(wanted, self._recoveries_left))
+            self._recoveries_left -= granted
+            return granted
+
+    def refund(self, unused: int) -> None:
+        with self._lock:
+            self._recoveries_left += max(0, unused)
 
     def add(self, claims: Iterable[Claim], result: SourceSummary) -> None:
         """Deliver these claims of one source (counted on `result`) with the run's others."""

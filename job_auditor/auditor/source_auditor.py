@@ -402,13 +402,17 @@ class SourceAuditor:
     def _recover(self, source: Source, result: SourceSummary, now: datetime) -> None:
         """Deliver again what a crashed or failed earlier run claimed but did not finish, to the
         channels still owed it, once its lease (a crash's, or a refusal's back-off) is over."""
-        lease_until = now + self._policy.claim_lease
-        expired = self._store.reclaim_expired(source, now, lease_until, self._delivery.recover_limit)
+        box = self._local.outbox
+        allowed = box.reserve_recoveries(self._delivery.recover_limit)
+        if not allowed:
+            return  # the run has taken over all it can deliver in time: the next run takes these
+        expired = self._store.reclaim_expired(source, now, now + self._policy.claim_lease, allowed)
+        box.refund(allowed - len(expired))
         if not expired:
             return
         result.recovered = len(expired)
         logger.warning("delivering claimed transitions left unfinished", extra={"count": len(expired)})
-        self._local.outbox.add(expired, result)
+        box.add(expired, result)
 
     def _deliver(self, transitions: Sequence[Transition], result: SourceSummary) -> None:
         """Hand claimed transitions to the run's outbox: delivered to every channel once the run's

@@ -8,12 +8,13 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from job_auditor import __version__
+from job_auditor.auditor.adapters.publishers import CHANNEL_NAMES
 from job_auditor.auditor.adapters.state_reader import StateReader
 from job_auditor.auditor.ports import SourceError
 from job_auditor.cli import render, views
@@ -21,6 +22,10 @@ from job_auditor.cli.render import JSON, OUTPUTS, Column, ago, field, plural, se
 from job_auditor.cli.resources import DEFAULT_STACK, STACK_ENV_VAR, ResourceError, Resources, Target, describe
 from job_auditor.cli.times import FORM, parse_time
 from job_auditor.contract.kinds import JOB_KINDS
+
+if TYPE_CHECKING:
+    from job_auditor.auditor.adapters.accounts import AccountClients
+    from job_auditor.auditor.settings import Settings
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 # What every command accepts: where the stack is, how to reach it, how to print.
@@ -336,9 +341,11 @@ def run(
         raise SystemExit(1)
 
 
-def _run_once(resources: Resources, env: dict[str, str], function_arn: str) -> dict[str, Any]:
-    """The Lambda's own wiring (`auditor.wiring` on `load_settings`), run in this process."""
-    # Imported here: the read-only commands need none of the auditor's wiring.
+def _auditor(
+    resources: Resources, env: dict[str, str], function_arn: str
+) -> tuple[Settings, AccountClients, str]:
+    """The auditor's settings (`load_settings` on its environment), its clients as the Lambda wires
+    them on the caller's session, and the home account."""
     from job_auditor.auditor import wiring  # noqa: PLC0415
     from job_auditor.auditor.settings import SettingsError, load_settings  # noqa: PLC0415
 
@@ -351,7 +358,15 @@ def _run_once(resources: Resources, env: dict[str, str], function_arn: str) -> d
         raise ResourceError("the account to audit is unknown: set ACCOUNT_ID in the environment file")
     # As the Lambda wires it, on the caller's session: member accounts (ACCOUNTS) are read through
     # their roles, which trust only the auditor's role, so from a laptop they fail, each named.
-    clients = wiring.member_clients(settings, account, home_session=resources.session)
+    return settings, wiring.member_clients(settings, account, home_session=resources.session), account
+
+
+def _run_once(resources: Resources, env: dict[str, str], function_arn: str) -> dict[str, Any]:
+    """The Lambda's own wiring (`auditor.wiring` on `load_settings`), run in this process."""
+    # Imported here: the read-only commands need none of the auditor's wiring.
+    from job_auditor.auditor import wiring  # noqa: PLC0415
+
+    settings, clients, account = _auditor(resources, env, function_arn)
     # A claim must outlive the run that wrote it (the Lambda checks its timeout against the lease):
     # stop starting new work a minute before the lease would run out.
     deadline = time.monotonic() + max(settings.claim_lease.total_seconds() - 60, 30)
@@ -376,8 +391,19 @@ def _event_source(resources: Resources, given: str | None) -> str:
 
 @cli.command()
 @_common
-@click.option("--since", required=True, type=TIME, help=f"From this observation time: {FORM}.")
+@click.option("--since", type=TIME, help=f"From this observation time: {FORM}.")
 @click.option("--until", type=TIME, help="Up to this observation time (default: now).")
+@click.option(
+    "--parked",
+    is_flag=True,
+    help="Instead of history: the parked transitions, to the channels that gave up on them.",
+)
+@click.option(
+    "--channel",
+    type=click.Choice(CHANNEL_NAMES),
+    help="With --parked: only to this channel (and only transitions it parked).",
+)
+@click.option("--yes", is_flag=True, help="With --parked: do not ask before sending.")
 @click.option("--job", metavar="JOB", help="Only this job (its id, ARN or name).")
 @click.option(
     "--notify",
@@ -395,8 +421,11 @@ def _event_source(resources: Resources, given: str | None) -> str:
 )
 def replay(
     output: str,
-    since: datetime,
+    since: datetime | None,
     until: datetime | None,
+    parked: bool,
+    channel: str | None,
+    yes: bool,
     job: str | None,
     notify: bool,
     dry_run: bool,
@@ -406,10 +435,18 @@ def replay(
     **kwargs: Any,
 ) -> None:
     """Re-publish transitions from history, as first published (same eventId and detail), to the
-    event bus only unless --notify. Consumers that deduplicate on eventId see them once."""
+    event bus only unless --notify. Consumers that deduplicate on eventId see them once. With
+    --parked: deliver the parked transitions to the channels that gave up on them, each channel that
+    takes one removed from it."""
     from job_auditor.auditor.adapters.publishers import EventBridgePublisher, SnsPublisher  # noqa: PLC0415
 
+    if parked == (since is not None):
+        raise click.UsageError("give --since (history) or --parked, not both")
     resources = _resources(kwargs, bus=bus, topic=topic)
+    if parked:
+        _replay_parked(resources, output, job=job, channel=channel, dry_run=dry_run, yes=yes, bus=bus)
+        return
+    assert since is not None
     found = views.replay_set(_reader(resources), since, until, job=job)
     outcomes: list[tuple[str, Callable[[str], bool]]] = []
     failed = 0
@@ -450,6 +487,70 @@ def replay(
             )
     if failed:
         raise click.ClickException(f"{failed} deliveries failed; run the replay again to retry them")
+
+
+def _replay_parked(
+    resources: Resources,
+    output: str,
+    *,
+    job: str | None,
+    channel: str | None,
+    dry_run: bool,
+    yes: bool,
+    bus: str | None,
+) -> None:
+    """Re-drive parked transitions with the auditor's own channels (its environment), original
+    eventIds."""
+    from job_auditor.auditor import wiring  # noqa: PLC0415
+    from job_auditor.auditor.delivery import redrive  # noqa: PLC0415
+
+    found = views.parked_set(_reader(resources), job=job, channel=channel)
+    outcomes: list[Any] = []
+    if found and not dry_run:
+        where = channel or "the channels that gave up on them"
+        if not yes:
+            click.confirm(f"Re-drive {plural(len(found), 'parked transition')} to {where}?", abort=True)
+        function_arn, env = resources.function_configuration()
+        env.update({"STATE_TABLE_NAME": resources.table_name, "AWS_REGION": resources.region})
+        if bus:
+            env["EVENT_BUS_NAME"] = bus
+        settings, clients, _ = _auditor(resources, env, function_arn)
+        outcomes = redrive(
+            wiring.build_store(settings, clients),
+            wiring.build_publishers(settings, clients),
+            found,
+            datetime.now(UTC),
+            digest_threshold=settings.digest_threshold,
+            channels=None if channel is None else {channel},
+            only_retryable=False,
+        )
+    rows = views.parked_rows(found, outcomes)
+    if output == JSON:
+        render.emit_json({"dryRun": dry_run, "parked": rows})
+    else:
+        render.table(
+            f"{'would re-drive' if dry_run else 're-drove'} {plural(len(rows), 'parked transition')}",
+            [
+                Column("parked", field("parkedAt")),
+                Column("job", lambda r: str(r["jobName"] or r["jobId"])),
+                Column("to", field("status")),
+                Column("eventId", field("eventId")),
+                Column("channels", lambda r: ", ".join(f"{c}: {why}" for c, why in r["channels"].items())),
+                *(
+                    []
+                    if dry_run
+                    else [
+                        Column(
+                            "re-driven", lambda r: ", ".join(f"{c}: {w}" for c, w in r["redriven"].items())
+                        )
+                    ]
+                ),
+            ],
+            rows,
+        )
+    failed = sum(what != "delivered" for o in outcomes for what in o.channels.values())
+    if failed:
+        raise click.ClickException(f"{failed} deliveries failed; they stay parked")
 
 
 def main(args: Sequence[str] | None = None) -> None:

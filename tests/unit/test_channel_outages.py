@@ -348,3 +348,34 @@ def test_the_operators_redrive_sends_a_parked_transition_to_one_channel_with_its
     # And the automatic re-drive never retries what was refused for good
     h.run()
     assert h.channel("sns").delivered == []
+
+
+def test_a_run_takes_over_at_most_its_allowance_of_unfinished_claims_across_sources() -> None:
+    # Given six accounts with 100 completions each, pending while the bus was down
+    h = Harness()
+    accounts = [f"1111111111{n:02d}" for n in range(6)]
+    sources = [Source(account, REGION, JOB_KINDS["bedrock-model-import"]) for account in accounts]
+    arns = {
+        source.key: [
+            h.api.add(source, FakeJob(f"job-{source.account}-{n}", "InProgress", h.clock())).job_id
+            for n in range(100)
+        ]
+        for source in sources
+    }
+    h.clock.advance(FIVE_MINUTES)
+    h.audit(accounts)
+    h.publisher.outage = down_until(h.clock, h.clock() + timedelta(minutes=20))
+    for source in sources:
+        for arn in arns[source.key]:
+            h.api.set_status(source, arn, "Completed")
+    h.clock.advance(FIVE_MINUTES)
+    h.audit(accounts)
+    assert len(h.store.pending()) == 600
+    # When the bus is back
+    h.clock.advance(timedelta(minutes=31))
+    h.audit(accounts)
+    # Then that run delivered 500 of them (the run's allowance), and the next one the rest
+    assert len(h.publisher.delivered) == 500
+    h.clock.advance(FIVE_MINUTES)
+    h.audit(accounts)
+    assert len({t.event_id for t in h.publisher.delivered}) == 600 and h.store.pending() == []

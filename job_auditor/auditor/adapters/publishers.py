@@ -63,6 +63,10 @@ PERMANENT_ERRORS = frozenset(
 )
 
 
+# The channels' names, as claims and parked transitions record them (each publisher's `name`).
+CHANNEL_NAMES = ("eventbridge", "sns", "chat")
+
+
 def is_permanent(code: str) -> bool:
     """Whether a channel's refusal with `code` is final for that entry (PERMANENT_ERRORS)."""
     return code in PERMANENT_ERRORS
