@@ -59,6 +59,11 @@ class AuditStep:
         summary lists the audited sources, the marks that failed, then the plan's discovery
         failures."""
         box = outbox or self.new_outbox()
+
+        def should_stop_claiming() -> bool:
+            """The time budget, or the run's outbox holds as many claims as it can deliver in time."""
+            return should_stop() or box.full()
+
         summary = RunSummary(
             started_at=iso(self._clock()) or "",
             accounts=plan.accounts,
@@ -67,10 +72,10 @@ class AuditStep:
         )
 
         def audit(source: Source) -> SourceSummary | None:
-            if should_stop():
+            if should_stop_claiming():
                 return None
             return self._auditor.audit(
-                source, should_stop, scope_audited_before=plan.audited_before(source), outbox=box
+                source, should_stop_claiming, scope_audited_before=plan.audited_before(source), outbox=box
             )
 
         workers = max(1, min(self._concurrency, len(plan.sources)))

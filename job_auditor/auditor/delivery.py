@@ -61,6 +61,9 @@ class DeliveryPolicy:
     recover_limit: int = 100
     recover_per_run: int = 500
     redrive_limit: int = 50
+    # Claims one run delivers at most (new and taken over): its sources stop claiming past it, as at
+    # the time budget, so that the delivery fits in the time left after the audits (the 30 s margin).
+    max_per_run: int = 2_000
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failed delivery (exponential, capped)."""
@@ -108,12 +111,15 @@ def advance(
     )
 
 
-def publish(publisher: Publisher, transitions: Sequence[Transition], digest_threshold: int) -> PublishResult:
+def publish(
+    publisher: Publisher, transitions: Sequence[Transition], digest_threshold: int
+) -> tuple[PublishResult, bool]:
     """Deliver `transitions` to one channel: one message each, or, when people would read more than
-    `digest_threshold` of them there, one digest of those (and the others one by one)."""
+    `digest_threshold` of them there, one digest of those (and the others one by one). Says whether
+    a digest was sent."""
     people = publisher.for_people(transitions) if digest_threshold else []
     if len(people) <= digest_threshold:
-        return publisher.publish(transitions)
+        return publisher.publish(transitions), False
     digested = publisher.publish_digest(people)
     logger.info(
         "digest instead of messages",
@@ -122,7 +128,7 @@ def publish(publisher: Publisher, transitions: Sequence[Transition], digest_thre
     in_digest = {t.event_id for t in people}
     rest = [t for t in transitions if t.event_id not in in_digest]
     if not rest:
-        return digested
+        return digested, True
     others = publisher.publish(rest)
     others.delivered += digested.delivered
     others.failed += digested.failed
@@ -131,7 +137,7 @@ def publish(publisher: Publisher, transitions: Sequence[Transition], digest_thre
     others.requests += digested.requests
     for code, count in digested.errors.items():
         others.refused(code, count)
-    return others
+    return others, True
 
 
 def _refusals(result: PublishResult) -> dict[str, Refusal]:
@@ -188,7 +194,7 @@ def redrive(
         due = [p for p in parked if name in (p.retryable if only_retryable else p.channels)]
         if not due:
             continue
-        result = publish(publisher, [p.transition for p in due], digest_threshold)
+        result, _ = publish(publisher, [p.transition for p in due], digest_threshold)
         for t in result.delivered:
             outcomes[t.event_id].channels[name] = "delivered"
         for event_id, (reason, permanent) in _refusals(result).items():
@@ -237,6 +243,11 @@ class Outbox:
         with self._lock:
             self._recoveries_left += max(0, unused)
 
+    def full(self) -> bool:
+        """Whether this run has as many claims as it delivers: its sources stop claiming."""
+        with self._lock:
+            return len(self._claims) >= self._policy.max_per_run
+
     def add(self, claims: Iterable[Claim], result: SourceSummary) -> None:
         """Deliver these claims of one source (counted on `result`) with the run's others."""
         with self._lock:
@@ -277,8 +288,8 @@ class Outbox:
             owed = [c.transition for c, _ in entries if publisher.name in c.deliveries.owed(names)]
             if not owed:
                 continue
-            result = publish(publisher, owed, self._policy.digest_threshold)
-            report.digests += int(len(publisher.for_people(owed)) > self._policy.digest_threshold > 0)
+            result, digested = publish(publisher, owed, self._policy.digest_threshold)
+            report.digests += int(digested and bool(result.delivered))
             for t in result.delivered:
                 accepted[t.event_id].add(publisher.name)
             for event_id, refusal in _refusals(result).items():

@@ -372,16 +372,16 @@ class SourceAuditor:
             result.recorded_silently = self._store.record_silently(silent)
             chosen = {t.event_id for t in silent}
             transitions = [t for t in transitions if t.event_id not in chosen]
-        claimed: list[Transition] = []
         complete = True
         for start in range(0, len(transitions), CLAIM_CHUNK):
             if should_stop():
-                # Claimed so far is published below; the rest is diffed again by the next run.
+                # Claimed so far is delivered with the run; the rest is diffed again by the next run.
                 result.stopped = True
                 complete = False
                 break
             outcome = self._store.claim(transitions[start : start + CLAIM_CHUNK], lease_until)
-            claimed += outcome.won
+            # Handed over chunk by chunk: the run's outbox counts them against what it can deliver.
+            self._deliver(outcome.won, result)
             result.claimed_elsewhere += len(outcome.elsewhere)
             for t, reason in outcome.conflicts:
                 result.claim_conflicts += 1
@@ -395,7 +395,6 @@ class SourceAuditor:
                         "reason": reason,
                     },
                 )
-        self._deliver(claimed, result)
         return complete
 
     # -- deliver --------------------------------------------------------------------------------

@@ -381,3 +381,21 @@ def test_a_run_takes_over_at_most_its_allowance_of_unfinished_claims_across_sour
     h.clock.advance(FIVE_MINUTES)
     h.audit(accounts)
     assert len({t.event_id for t in h.publisher.delivered}) == 600 and h.store.pending() == []
+
+
+def test_a_run_claims_no_more_than_it_can_deliver_and_the_next_run_resumes() -> None:
+    # Given 2,100 jobs that all complete between two runs (more than a run delivers: 2,000)
+    h = Harness()
+    jobs = [_job(h, n) for n in range(2_100)]
+    h.run()
+    for arn in jobs:
+        h.api.set_status(IMPORT, arn, "Completed")
+    # When the next run audits them
+    first = h.run()
+    # Then it stopped claiming once its outbox was full, delivered what it claimed, kept its checkpoint
+    delivered = len(h.publisher.delivered)
+    assert 2_000 <= delivered < 2_100 and first.stopped_early
+    assert not first.sources[0].checkpoint_advanced and h.store.pending() == []
+    # And the next run announces the rest, none twice
+    h.run()
+    assert len({t.event_id for t in h.publisher.delivered}) == len(h.publisher.delivered) == 2_100
