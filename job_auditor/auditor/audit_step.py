@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from job_auditor.auditor.delivery import Outbox
+from job_auditor.auditor.delivery import Outbox, deliver
 from job_auditor.auditor.domain.checkpoint import advance
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.domain.jobs import Source
 from job_auditor.auditor.planner import RunPlan, ScopeMark
 from job_auditor.auditor.ports import StateStore, StopCheck, never
-from job_auditor.auditor.source_auditor import SourceAuditor, deliver
+from job_auditor.auditor.source_auditor import SourceAuditor
 from job_auditor.auditor.summary import RunSummary, SourceSummary, failure_reason
 
 logger = logging.getLogger(__name__)

@@ -374,3 +374,16 @@ class Outbox:
                 "parked transitions re-driven",
                 extra={"redriven": report.redriven, "tried": len(outcomes)},
             )
+
+
+def deliver(outbox: Outbox, results: Sequence[SourceSummary], *, redrive_parked: bool = False) -> int:
+    """Deliver a run's outbox; an unexpected error fails the run's sources (their claims stay and are
+    delivered later), never the run. Returns the parked transitions re-driven."""
+    try:
+        return outbox.deliver(redrive_parked=redrive_parked).redriven
+    except Exception as exc:
+        error = f"delivery failed: {failure_reason(exc)}"
+        logger.error("delivery failed", extra={"error": error}, exc_info=True)
+        for result in results:
+            result.error = result.error or error
+        return 0

@@ -31,12 +31,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from job_auditor.auditor import wiring
 from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.adapters.item_store import ItemStore
+from job_auditor.auditor.delivery import deliver
 from job_auditor.auditor.domain.batches import decode_item, plan_items
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.observability import count, logger, metrics, tracer
 from job_auditor.auditor.run_metrics import MAX_NAMED, REDRIVEN, RunCounts, record_metrics
 from job_auditor.auditor.settings import Settings, SettingsError, load_settings
-from job_auditor.auditor.source_auditor import deliver
 from job_auditor.auditor.summary import RunSummary
 from job_auditor.contract import fanout_payload as payload
 

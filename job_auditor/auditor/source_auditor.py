@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from job_auditor.auditor.delivery import DeliveryPolicy, Outbox
+from job_auditor.auditor.delivery import DeliveryPolicy, Outbox, deliver
 from job_auditor.auditor.domain.checkpoint import WindowPlan, advance, plan_window, to_recheck
 from job_auditor.auditor.domain.diff import (
     Transition,
@@ -417,16 +417,3 @@ class SourceAuditor:
         """Hand claimed transitions to the run's outbox: delivered to every channel once the run's
         audits are done (a crash before that leaves them claimed: a later run takes them over)."""
         self._local.outbox.add([Claim(t) for t in transitions], result)
-
-
-def deliver(outbox: Outbox, results: Sequence[SourceSummary], *, redrive_parked: bool = False) -> int:
-    """Deliver a run's outbox; an unexpected error fails the run's sources (their claims stay and are
-    delivered later), never the run. Returns the parked transitions re-driven."""
-    try:
-        return outbox.deliver(redrive_parked=redrive_parked).redriven
-    except Exception as exc:
-        error = f"delivery failed: {failure_reason(exc)}"
-        logger.error("delivery failed", extra={"error": error}, exc_info=True)
-        for result in results:
-            result.error = result.error or error
-        return 0
