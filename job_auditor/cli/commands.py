@@ -190,7 +190,7 @@ def status(output: str, kinds: tuple[str, ...], accounts: tuple[str, ...], **kwa
             render.note(f"failed: {row['source']}: {row['error']}")
     if data["parked"]:
         render.table(
-            "parked transitions (not announced; see docs/reliability.md)",
+            "parked transitions (channels that gave up on them; job-auditor replay --parked re-drives)",
             [
                 Column("source", field("source")),
                 Column("job", field("jobId")),
