@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -284,11 +285,15 @@ class Outbox:
         names = [p.name for p in self._publishers]
         accepted: dict[str, set[str]] = {c.transition.event_id: set() for c, _ in entries}
         refused: dict[str, dict[str, Refusal]] = {c.transition.event_id: {} for c, _ in entries}
-        for publisher in self._publishers:
-            owed = [c.transition for c, _ in entries if publisher.name in c.deliveries.owed(names)]
-            if not owed:
-                continue
-            result, digested = publish(publisher, owed, self._policy.digest_threshold)
+        owed = {
+            p.name: [c.transition for c, _ in entries if p.name in c.deliveries.owed(names)]
+            for p in self._publishers
+        }
+        busy = [p for p in self._publishers if owed[p.name]]
+        # Each channel on a thread of its own: a slow or hanging channel holds no other back.
+        with ThreadPoolExecutor(max_workers=max(1, len(busy)), thread_name_prefix="channel") as pool:
+            outcomes = list(pool.map(lambda p: publish(p, owed[p.name], self._policy.digest_threshold), busy))
+        for publisher, (result, digested) in zip(busy, outcomes, strict=True):
             report.digests += int(digested and bool(result.delivered))
             for t in result.delivered:
                 accepted[t.event_id].add(publisher.name)

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.adapters.publishers import ChatPublisher, EventBridgePublisher, SnsPublisher
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.infra.config import load_config
@@ -305,3 +306,19 @@ def test_a_refused_digest_fails_every_transition_in_it() -> None:
         stub.add_client_error("publish_batch", "KMSAccessDenied", http_status_code=400)
         result = SnsPublisher(client, TOPIC, "job-auditor").publish_digest(_transitions(21))
     assert result.delivered == [] and len(result.failed) == 21 and result.permanent == set()
+
+
+def test_the_channels_clients_fail_fast_and_the_others_keep_the_adaptive_retries() -> None:
+    # Given the clients of a run
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    clients = ClientFactory(session)
+    # Then the bus and the topics try three times in all, without the rate limiter's waits
+    for service in ("events", "sns"):
+        config = clients(service, "us-east-1").meta.config
+        assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+        assert config.read_timeout == 10 and config.max_pool_connections == 32
+    # And the table keeps the adaptive mode's eight retries
+    assert clients("dynamodb", "us-east-1").meta.config.retries == {
+        "mode": "adaptive",
+        "total_max_attempts": 9,
+    }
