@@ -1,18 +1,19 @@
 """In-memory fakes of the audit use case's ports: a job control plane, a state store that enforces the
-same conditions as the DynamoDB adapter and can fail any write, and recording publishers that can
-refuse. Any unit test can build the planner and the source auditor on them; the simulator and moto
-prove the adapters."""
+same conditions as the DynamoDB adapter and can fail any write, and recording publishers (the bus,
+the notification topic, the chat topic) that can each refuse entries or be down. Any unit test can
+build the planner and the source auditor on them; the simulator and moto prove the adapters."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from job_auditor.auditor.adapters.publishers import is_permanent
 from job_auditor.auditor.adapters.state_codec import with_legacy_checkpoint
 from job_auditor.auditor.adapters.state_store import explain_claim_failure
 from job_auditor.auditor.audit_step import AuditStep
@@ -22,9 +23,12 @@ from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source
 from job_auditor.auditor.domain.schedule import AuditRecord, record_of
 from job_auditor.auditor.planner import Planner, RunPlan
 from job_auditor.auditor.ports import (
+    Claim,
     ClaimResult,
+    Deliveries,
     LastAudit,
     Listing,
+    Parked,
     PublishResult,
     SourceError,
     StopCheck,
@@ -193,7 +197,7 @@ class _Item:
     last_event_id: str | None = None
     pending: Transition | None = None
     lease_until: datetime | None = None
-    attempts: int = 0
+    deliveries: Deliveries = field(default_factory=Deliveries)
 
     def plain(self) -> dict[str, Any]:
         """The attributes `explain_claim_failure` reads, as the DynamoDB item has them."""
@@ -222,8 +226,8 @@ class InMemoryStateStore:
     # While set, load_audit_records answers from this snapshot: an eventually consistent read at its
     # stalest (the records as some earlier moment had them).
     stale_records: dict[str, AuditRecord] | None = None
-    history: dict[str, Transition] = field(default_factory=dict)
-    parked_transitions: dict[str, tuple[Transition, str]] = field(default_factory=dict)
+    history: dict[str, Claim] = field(default_factory=dict)
+    parked_transitions: dict[str, Parked] = field(default_factory=dict)
     faults: list[Callable[[str], None]] = field(default_factory=list)
     audits: dict[str, LastAudit] = field(default_factory=dict)
 
@@ -371,55 +375,80 @@ class InMemoryStateStore:
                 result.conflicts.append((t, reason))
         return result
 
-    def reclaim_expired(self, source: Source, now: datetime, lease_until: datetime) -> list[Transition]:
+    def reclaim_expired(
+        self, source: Source, now: datetime, lease_until: datetime, limit: int
+    ) -> list[Claim]:
         self._op("reclaim_expired")
-        taken = []
         with self._lock:
-            for item in self.items.values():
-                if item.source.key != source.key or item.pending is None:
-                    continue
-                if item.lease_until is not None and item.lease_until < now:
-                    item.lease_until = lease_until
-                    taken.append(item.pending)
+            expired = [
+                item
+                for item in self.items.values()
+                if item.source.key == source.key
+                and item.pending is not None
+                and item.lease_until is not None
+                and item.lease_until < now
+            ]
+            taken = []
+            for item in sorted(expired, key=lambda i: i.lease_until or now)[:limit]:
+                assert item.pending is not None
+                item.lease_until = lease_until
+                taken.append(Claim(item.pending, item.deliveries))
         return taken
 
-    def release(self, transitions: Sequence[Transition]) -> dict[str, int]:
-        attempts: dict[str, int] = {}
-        for t in transitions:
-            self._op("release")
+    def retry_later(self, claims: Sequence[tuple[Claim, datetime]]) -> None:
+        for claim, lease_until in claims:
+            self._op("retry_later")
             with self._lock:
-                item = self._item_of(t)
-                if item is None or item.pending is None or item.pending.event_id != t.event_id:
+                item = self._item_of(claim.transition)
+                if item is None or item.pending is None or item.pending.event_id != claim.transition.event_id:
                     continue
-                item.lease_until = datetime.min.replace(tzinfo=UTC)
-                item.attempts += 1
-                attempts[t.event_id] = item.attempts
-        return attempts
+                item.lease_until, item.deliveries = lease_until, claim.deliveries
 
-    def park(self, transitions: Sequence[Transition], reason: str, now: datetime) -> None:
-        for t in transitions:
-            self._op("park")
-            with self._lock:
-                self.parked_transitions[t.event_id] = (t, reason)
-            self._clear(t)
-
-    def finalize(self, transitions: Sequence[Transition], now: datetime) -> int:
+    def finalize(self, claims: Sequence[Claim], now: datetime) -> int:
         cleared = 0
-        for t in transitions:
+        for claim in claims:
             self._op("finalize")
-            cleared += self._clear(t)
+            deliveries = claim.deliveries
+            if deliveries.parked:
+                with self._lock:
+                    parked = Parked(claim.transition, deliveries.parked, deliveries.retryable, now)
+                    self.parked_transitions[claim.transition.event_id] = parked
+            cleared += self._clear(claim.transition)
         self._op("history")
         with self._lock:
-            for t in transitions:
-                self.history[t.event_id] = t
+            for claim in claims:
+                self.history[claim.transition.event_id] = claim
         return cleared
+
+    def parked_due(self, limit: int) -> list[Parked]:
+        self._op("parked_due")
+        with self._lock:
+            return [p for p in self.parked_transitions.values() if p.retryable][:limit]
+
+    def unpark(
+        self, parked: Parked, delivered: Collection[str], refused: Mapping[str, str], now: datetime
+    ) -> None:
+        self._op("unpark")
+        event_id = parked.transition.event_id
+        with self._lock:
+            left = {c: refused.get(c, why) for c, why in parked.channels.items() if c not in delivered}
+            if left:
+                retryable = parked.retryable - set(delivered) - set(refused)
+                self.parked_transitions[event_id] = replace(parked, channels=left, retryable=retryable)
+            else:
+                self.parked_transitions.pop(event_id, None)
+            if (done := self.history.get(event_id)) is not None:
+                d = done.deliveries
+                parked_left = {c: why for c, why in d.parked.items() if c not in delivered}
+                moved = replace(d, delivered=d.delivered | frozenset(delivered), parked=parked_left)
+                self.history[event_id] = replace(done, deliveries=moved)
 
     def _clear(self, t: Transition) -> bool:
         with self._lock:
             item = self._item_of(t)
             if item is None or item.pending is None or item.pending.event_id != t.event_id:
                 return False
-            item.pending, item.lease_until, item.attempts = None, None, 0
+            item.pending, item.lease_until, item.deliveries = None, None, Deliveries()
             item.state, item.last_event_id = t.as_state(), t.event_id
             return True
 
@@ -444,29 +473,76 @@ def fail_store_once(operation: str, error: BaseException | None = None) -> Calla
 
 
 # -- publishers ------------------------------------------------------------------------------------
+def down_until(clock: Clock, until: datetime, code: str = "InternalFailure") -> Callable[[], str | None]:
+    """An outage of a channel until `until` on `clock`: every call fails with `code`."""
+    return lambda: code if clock() < until else None
+
+
 @dataclass
 class RecordingPublisher:
-    """Records every transition it accepts (repeats included); `refuse(t)` returns an error code to
-    refuse one."""
+    """Records every transition it accepts (repeats included), and every digest. `refuse(t)` returns
+    an error code to refuse one entry; `outage()` an error code while the whole channel is down (each
+    call fails as a whole); `people`: a channel people read (digests apply)."""
 
-    name: str = "recording"
+    name: str = "eventbridge"
     refuse: Callable[[Transition], str | None] = lambda _: None
+    outage: Callable[[], str | None] = lambda: None
+    people: bool = False
     delivered: list[Transition] = field(default_factory=list)
+    digests: list[list[Transition]] = field(default_factory=list)
+    calls: int = 0
+
+    def _down(self, transitions: Sequence[Transition], result: PublishResult) -> bool:
+        self.calls += 1
+        result.requests = 1
+        code = self.outage()
+        if code is None:
+            return False
+        for t in transitions:
+            result.refused(code)
+            result.give_up(t, f"{code}: {self.name} is down", permanent=is_permanent(code))
+        return True
 
     def publish(self, transitions: Sequence[Transition]) -> PublishResult:
-        result = PublishResult(requests=1)
+        result = PublishResult()
+        if not transitions or self._down(transitions, result):
+            return result
         for t in transitions:
             code = self.refuse(t)
             if code is None:
                 result.delivered.append(t)
             else:
-                result.failed.append(t)
-                result.errors[code] = result.errors.get(code, 0) + 1
+                result.refused(code)
+                result.give_up(t, f"{code}: refused", permanent=is_permanent(code))
         self.delivered.extend(result.delivered)
         return result
 
+    def for_people(self, transitions: Sequence[Transition]) -> list[Transition]:
+        return list(transitions) if self.people else []
+
+    def publish_digest(self, transitions: Sequence[Transition]) -> PublishResult:
+        result = PublishResult()
+        if self._down(transitions, result):
+            return result
+        self.digests.append(list(transitions))
+        result.delivered.extend(transitions)
+        return result
+
+    def announced(self) -> set[str]:
+        """EventIds this channel carried, one by one or in a digest."""
+        return {t.event_id for t in self.delivered} | {t.event_id for d in self.digests for t in d}
+
     def statuses(self, job_id: str) -> list[tuple[str | None, str, str]]:
         return [(t.previous_status, t.status, t.type) for t in self.delivered if t.job.job_id == job_id]
+
+
+def channels() -> list[RecordingPublisher]:
+    """The bus, the notification topic and the chat topic, as the wiring configures them."""
+    return [
+        RecordingPublisher("eventbridge"),
+        RecordingPublisher("sns", people=True),
+        RecordingPublisher("chat", people=True),
+    ]
 
 
 POLICY = AuditPolicy(
@@ -491,19 +567,27 @@ class Harness:
     scopes: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     api: FakeJobApi = field(init=False)
     store: InMemoryStateStore = field(default_factory=InMemoryStateStore)
-    publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
+    channels: list[RecordingPublisher] = field(default_factory=channels)
 
     def __post_init__(self) -> None:
         self.api = FakeJobApi(self.clock)
 
+    @property
+    def publisher(self) -> RecordingPublisher:
+        """The bus (the first channel)."""
+        return self.channels[0]
+
+    def channel(self, name: str) -> RecordingPublisher:
+        return next(c for c in self.channels if c.name == name)
+
     def source_auditor(self) -> SourceAuditor:
-        return SourceAuditor(self.api, self.store, [self.publisher], self.policy, self.clock)
+        return SourceAuditor(self.api, self.store, list(self.channels), self.policy, self.clock)
 
     def planner(self) -> Planner:
         return Planner(self.api, self.store, clock=self.clock)
 
     def audit_step(self) -> AuditStep:
-        return AuditStep(self.source_auditor(), self.store, self.clock)
+        return AuditStep(self.source_auditor(), self.store, self.clock, redrive_parked=True)
 
     def plan(self, accounts: Sequence[str] = (), should_stop: StopCheck = never) -> RunPlan:
         """The configured sources of `accounts` (default: the harness's account)."""

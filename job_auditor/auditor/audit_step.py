@@ -1,5 +1,5 @@
 """Audit a RunPlan: its sources, several at once, within the time budget, then wind its orphans down;
-then mark its scopes.
+deliver what they claimed (one outbox per run: `delivery`); then mark its scopes.
 
 The one audit path of every entry point: the direct handler and `job-auditor run --once` audit a
 whole plan, a fan-out batch audits each of its items as a plan of its own (its sources, with the
@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+from job_auditor.auditor.delivery import Outbox, deliver
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.domain.jobs import Source
 from job_auditor.auditor.domain.schedule import Orphan, record_of
@@ -37,19 +38,33 @@ class AuditStep:
         store: StateStore,
         clock: Callable[[], datetime],
         concurrency: int = SOURCE_CONCURRENCY,
+        *,
+        redrive_parked: bool = False,
     ) -> None:
         self._auditor = auditor
         self._store = store
         self._clock = clock
         self._concurrency = concurrency
+        self._redrive = redrive_parked
 
-    def run(self, plan: RunPlan, should_stop: StopCheck = never) -> RunSummary:
+    def new_outbox(self) -> Outbox:
+        """An outbox several plans can share (a fan-out batch's items): `run(..., outbox=)`."""
+        return self._auditor.new_outbox()
+
+    def run(self, plan: RunPlan, should_stop: StopCheck = never, outbox: Outbox | None = None) -> RunSummary:
         """Audit every source of `plan` (in its order: the least recently audited first), then wind
         down its orphans; one failing source does not stop the others, and none is started once
-        `should_stop()` is true (it waits for the next run). Then mark the plan's scopes audited
-        (those whose every source was started) and record the attempt of those that could not be
-        discovered. The summary lists the audited sources, the marks that failed, then the plan's
-        discovery failures."""
+        `should_stop()` is true (it waits for the next run). Then deliver what they claimed, to every
+        channel at once (unless `outbox` is given: its owner delivers it), and re-drive parked
+        transitions if this step does; then mark the plan's scopes audited (those whose every source
+        was started) and record the attempt of those that could not be discovered. The summary lists
+        the audited sources, the marks that failed, then the plan's discovery failures."""
+        box = outbox or self.new_outbox()
+
+        def should_stop_claiming() -> bool:
+            """The time budget, or the run's outbox holds as many claims as it can deliver in time."""
+            return should_stop() or box.full()
+
         summary = RunSummary(
             started_at=iso(self._clock()) or "",
             accounts=plan.accounts,
@@ -60,15 +75,16 @@ class AuditStep:
         )
 
         def audit(work: Source | Orphan) -> SourceSummary | None:
-            if should_stop():
+            if should_stop_claiming():
                 return None
             if isinstance(work, Orphan):
-                return self._auditor.wind_down(work, should_stop)
+                return self._auditor.wind_down(work, should_stop_claiming, outbox=box)
             return self._auditor.audit(
                 work,
-                should_stop,
+                should_stop_claiming,
                 scope_audited_before=plan.audited_before(work),
                 record=plan.record(work) or record_of(work),
+                outbox=box,
             )
 
         work: list[Source | Orphan] = [*plan.sources, *plan.orphans]
@@ -84,6 +100,10 @@ class AuditStep:
             else:
                 summary.sources.append(result)
             summary.stopped_early = summary.stopped_early or result is None or result.stopped
+        if outbox is None:
+            summary.redriven = deliver(
+                box, [*summary.sources, *summary.orphans], redrive_parked=self._redrive
+            )
         if summary.not_started:
             logger.warning("time budget reached; remaining sources wait for the next run")
         waiting = set(summary.not_started)

@@ -8,8 +8,10 @@ Summarize. Each step is as thin as the direct handler, over the same wiring: pla
   (`domain.batches`); small lists go inline, large ones to S3.
 - Batch audits the items the map's ItemBatcher gave it: each item is a plan of its own (its sources,
   with the scope marks Plan read), audited with at most its item's `concurrency` threads, all items
-  of the batch at once, within the invocation's time budget; it returns counts and failures only (a
-  per-source summary of 1,000 sources would pass 256 KB).
+  of the batch at once, within the invocation's time budget; then it delivers what they all claimed
+  (one outbox per batch, so a digest covers the batch); it returns counts and failures only (a
+  per-source summary of 1,000 sources would pass 256 KB). Plan re-drives parked transitions, once per
+  run.
 - Summarize adds the batches' counts up (from the map's ResultWriter files in S3, failed children
   included) and emits the run metrics with the direct handler's `record_metrics`, so the dashboard
   and the heartbeat read the same series in both modes.
@@ -29,11 +31,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from job_auditor.auditor import wiring
 from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.adapters.item_store import ItemStore
+from job_auditor.auditor.delivery import deliver
 from job_auditor.auditor.domain.batches import decode_item, decode_orphans, decode_records, plan_items
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.observability import count, logger, metrics, tracer
-from job_auditor.auditor.run_metrics import MAX_NAMED, RunCounts, record_metrics
+from job_auditor.auditor.run_metrics import MAX_NAMED, REDRIVEN, RunCounts, record_metrics
 from job_auditor.auditor.settings import Settings, SettingsError, load_settings
+from job_auditor.auditor.summary import RunSummary
 from job_auditor.contract import fanout_payload as payload
 
 # An item list up to this size travels in the state's payload (256 KB at most, with the rest of the
@@ -54,6 +58,8 @@ def plan(
     step = wiring.build_audit_step(settings, clients)
     failures = [*run.failures, *step.mark_scopes(run.empty_scopes)]
     step.record_attempts(run)
+    # Once per run (the Guard runs one at a time), not in every batch: parked transitions.
+    count(REDRIVEN, deliver(step.new_outbox(), [], redrive_parked=True))
     items = plan_items(
         run.sources,
         run.marks,
@@ -99,8 +105,15 @@ def audit_batch(
 ) -> RunCounts:
     """Audit every item at once, each account-region with its item's share of threads."""
     items = list(items)
+    counts = RunCounts()
+    if not items:
+        return counts
+    # Every account-region of the batch keeps its clients while the batch runs, whatever the cache's
+    # bound (a batch larger than it would otherwise rebuild clients it is still using).
+    clients.keep_at_least(len(items))
+    outbox = wiring.build_source_auditor(settings, clients).new_outbox()
 
-    def audit_item(item: Mapping[str, Any]) -> RunCounts:
+    def audit_item(item: Mapping[str, Any]) -> RunSummary | RunCounts:
         sources = decode_item(item)
         try:
             step = wiring.build_audit_step(
@@ -119,17 +132,14 @@ def audit_batch(
             counts.fail(f"{account}/{item[payload.ITEM_REGION]}", f"InternalError: {exc}", len(sources))
             counts.totals["SourceFailures"] += len(sources)
             return counts
-        return RunCounts.of(step.run(run, should_stop))
+        return step.run(run, should_stop, outbox=outbox)
 
-    counts = RunCounts()
-    if not items:
-        return counts
-    # Every account-region of the batch keeps its clients while the batch runs, whatever the cache's
-    # bound (a batch larger than it would otherwise rebuild clients it is still using).
-    clients.keep_at_least(len(items))
     with ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="account-region") as pool:
-        for result in pool.map(audit_item, items):
-            counts.add(result)
+        results = list(pool.map(audit_item, items))
+    summaries = [r for r in results if isinstance(r, RunSummary)]
+    deliver(outbox, [s for summary in summaries for s in (*summary.sources, *summary.orphans)])
+    for result in results:
+        counts.add(result if isinstance(result, RunCounts) else RunCounts.of(result))
     return counts
 
 

@@ -39,6 +39,8 @@ TOTALS: dict[str, Callable[[SourceSummary], int]] = {
     "OrphanedSources": lambda s: int(s.orphaned is not None),
     "OrphanedJobs": lambda s: s.orphaned_jobs,
 }
+# Parked transitions a run delivered again (run-wide, not per source).
+REDRIVEN = "RedrivenTransitions"
 # Per job kind and region (bounded: one series each; per knowledge base would be unbounded).
 PER_SOURCE: dict[str, Callable[[SourceSummary], int]] = {
     "JobsListed": TOTALS["JobsListed"],
@@ -82,6 +84,7 @@ class RunCounts:
         every = [*summary.sources, *summary.orphans]
         for name, of in TOTALS.items():
             counts.totals[name] += sum(of(s) for s in every)
+        counts.totals[REDRIVEN] += summary.redriven
         for source in every:
             for name, of in PER_SOURCE.items():
                 counts.per_source[(source.job_kind, source.region, name)] += of(source)
@@ -184,7 +187,7 @@ def record_metrics(counts: RunCounts, *, succeeded: bool, account_listing_failed
     for account, failed in counts.accounts_failed.items():
         dimensioned_count("AccountFailures", failed["sources"], {"Account": account})
     count("AccountListingFailures", int(account_listing_failed))
-    for name in TOTALS:
+    for name in (*TOTALS, REDRIVEN):
         count(name, counts.totals.get(name, 0))
     count("RunSucceeded", int(succeeded))
     count("RunPartialFailure", int(not succeeded))

@@ -101,8 +101,10 @@ class Settings:
     # reconcile_every_minutes (0: every run), to find transitions the windowed lists missed.
     reconcile_every_minutes: int = 60
     reconcile_lookback_hours: int = 24
-    # A transition whose publish failed this many times is parked instead of retried every run.
-    max_publish_attempts: int = 5
+    # A channel refusing a transition for a passing reason is retried this long, then parks it; more
+    # transitions for people than digest_threshold in one run: one digest instead (0: never).
+    publish_retry_hours: int = 24
+    digest_threshold: int = 20
     # A job not found this many re-checks in a row is announced as disappeared.
     vanished_after_checks: int = 3
     # The topic Amazon Q Developer in chat applications subscribes to (custom notifications).
@@ -173,6 +175,10 @@ class Settings:
     @property
     def reconcile_lookback(self) -> timedelta:
         return timedelta(hours=self.reconcile_lookback_hours)
+
+    @property
+    def publish_retry(self) -> timedelta:
+        return timedelta(hours=self.publish_retry_hours)
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -324,7 +330,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "STUCK_REPEAT_HOURS": ("stuck_repeat_hours", _int(BOUNDS["STUCK_REPEAT_HOURS"])),
     "RECONCILE_EVERY_MINUTES": ("reconcile_every_minutes", _int(BOUNDS["RECONCILE_EVERY_MINUTES"])),
     "RECONCILE_LOOKBACK_HOURS": ("reconcile_lookback_hours", _int(BOUNDS["RECONCILE_LOOKBACK_HOURS"])),
-    "MAX_PUBLISH_ATTEMPTS": ("max_publish_attempts", _int(BOUNDS["MAX_PUBLISH_ATTEMPTS"])),
+    "PUBLISH_RETRY_HOURS": ("publish_retry_hours", _int(BOUNDS["PUBLISH_RETRY_HOURS"])),
+    "DIGEST_THRESHOLD": ("digest_threshold", _int(BOUNDS["DIGEST_THRESHOLD"])),
     "VANISHED_AFTER_CHECKS": ("vanished_after_checks", _int(BOUNDS["VANISHED_AFTER_CHECKS"])),
     "NOTIFY_FILTER": ("notify_filter", _filter_policy),
     "ACCOUNTS": ("accounts", parse_accounts),

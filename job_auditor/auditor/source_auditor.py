@@ -1,6 +1,8 @@
-"""Audit one source: recover -> plan the window -> observe -> diff -> claim -> publish -> finalize ->
-advance -> record the last audit. Every so often a source's run is a reconciliation sweep (a wider
-listing diffed against all of its state), which catches whatever the incremental window missed.
+"""Audit one source: recover -> plan the window -> observe -> diff -> claim -> advance; what it
+claimed (and took over) goes to the run's outbox (`delivery.Outbox`), which delivers it once the run's
+audits are done, then records the source's last audit. Every so often a source's run is a
+reconciliation sweep (a wider listing diffed against all of its state), which catches whatever the
+incremental window missed.
 
 No boto3 here: everything goes through the ports in `auditor.ports`. Which sources a run audits, and
 how many at once, is the planner's and the audit step's (`planner`, `audit_step`).
@@ -9,12 +11,14 @@ how many at once, is the planner's and the audit step's (`planner`, `audit_step`
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
+from job_auditor.auditor.delivery import DeliveryPolicy, Outbox, deliver
 from job_auditor.auditor.domain.checkpoint import (
     Checkpoint,
     WindowPlan,
@@ -42,6 +46,7 @@ from job_auditor.auditor.domain.jobs import (
 )
 from job_auditor.auditor.domain.schedule import AuditRecord, Orphan, record_of
 from job_auditor.auditor.ports import (
+    Claim,
     JobApi,
     LastAudit,
     Listing,
@@ -92,8 +97,11 @@ class AuditPolicy:
     # A reconciliation sweep every this often (zero: every run), reaching back at least this far.
     reconcile_every: timedelta = timedelta(hours=1)
     reconcile_lookback: timedelta = timedelta(hours=24)
-    # Failed publishes of one transition before it is parked instead of retried.
-    max_publish_attempts: int = 5
+    # How long a channel that refuses a transition for a passing reason is retried before it parks it
+    # (re-driven once the channel takes messages again); more transitions for people than
+    # `digest_threshold` in one delivery: one digest on their channels instead (0: never).
+    publish_retry: timedelta = timedelta(hours=24)
+    digest_threshold: int = 20
     # Re-checks in a row that do not find a tracked job before it is announced as disappeared.
     vanished_after_checks: int = 3
 
@@ -124,6 +132,15 @@ class SourceAuditor:
         self._publishers = list(publishers)
         self._policy = policy
         self._clock = clock
+        self._delivery = DeliveryPolicy(
+            retry_for=policy.publish_retry, digest_threshold=policy.digest_threshold
+        )
+        # The outbox of the audit under way on each thread (a source is audited on one thread).
+        self._local = threading.local()
+
+    def new_outbox(self) -> Outbox:
+        """An outbox for one run's claims, on this auditor's store and channels."""
+        return Outbox(self._store, self._publishers, self._delivery, self._clock)
 
     @property
     def job_api(self) -> JobApi:
@@ -148,6 +165,7 @@ class SourceAuditor:
         *,
         scope_audited_before: bool = False,
         record: AuditRecord | None = None,
+        outbox: Outbox | None = None,
     ) -> SourceSummary:
         """One source. Whatever goes wrong inside it stays its own: logged, counted, summarised.
 
@@ -155,12 +173,16 @@ class SourceAuditor:
         whose sources are discovered) had been audited before this run (`RunPlan.audited_before`): a
         knowledge base that appears after the first deployment is new, and its jobs are announced.
         `record`: what earlier runs left of it (`RunPlan.record`; an empty one for a source no run has
-        attempted); None: read here."""
+        attempted); None: read here.
+        `outbox`: the run's, which the caller delivers once every source is audited; without one, the
+        source's claims are delivered before this returns."""
         started = time.monotonic()
         run_started = self._clock()
         calls_before = self._api.api_calls(source)
         result = SourceSummary.of(source)
         advanced: Checkpoint | None = None
+        box = outbox or self.new_outbox()
+        self._local.outbox = box
         try:
             if record is None:
                 record = self._store.read_audit_records([source]).get(source.key) or record_of(source)
@@ -177,9 +199,13 @@ class SourceAuditor:
                 extra={"source": source.key, "error": result.error},
                 exc_info=not isinstance(exc, SourceError),
             )
+        finally:
+            self._local.outbox = None
         result.api_calls = self._api.api_calls(source) - calls_before
         result.duration_ms = int((time.monotonic() - started) * 1000)
-        self._record_audit(source, result, run_started, record, advanced)
+        box.after_delivery(lambda: self._record_audit(source, result, run_started, record, advanced))
+        if outbox is None:
+            deliver(box, [result])
         return result
 
     def _record_audit(
@@ -190,9 +216,11 @@ class SourceAuditor:
         record: AuditRecord | None,
         advanced: Checkpoint | None,
     ) -> None:
-        """The one write per source and run: how it ended, for operators and the next run's planner,
-        and the checkpoint where the run committed fully. A failed write costs the checkpoint (the next
-        run lists this window again: the source's failure) and the operators' view (counted)."""
+        """The one write per source and run, once the run's outbox is delivered (so it counts what was
+        published): how it ended, for operators and the next run's planner, and the checkpoint where
+        the run claimed fully (the claims are durable whatever their delivery). A failed write costs
+        the checkpoint (the next run lists this window again: the source's failure) and the operators'
+        view (counted)."""
         audit = LastAudit(
             started_at=run_started,
             finished_at=self._clock(),
@@ -261,22 +289,28 @@ class SourceAuditor:
         return advance(checkpoint, run_started, swept=plan.sweep) if complete else None
 
     # -- orphans --------------------------------------------------------------------------------
-    def wind_down(self, orphan: Orphan, should_stop: StopCheck = never) -> SourceSummary:
-        """A known source outside this run's expansion (`Orphan`): its expired claims are published
+    def wind_down(
+        self, orphan: Orphan, should_stop: StopCheck = never, *, outbox: Outbox | None = None
+    ) -> SourceSummary:
+        """A known source outside this run's expansion (`Orphan`): its expired claims are delivered
         and each of its tracked jobs gets a Get. A job the API still answers for is diffed and
         announced as usual, and followed run after run until it ends; one it no longer answers for (not
         found, or its access refused: the source is outside the configuration), `vanished_after_checks`
         runs in a row, gets one `disappeared` transition naming the orphan's reason. A throttle or a
-        5xx is retried by the next run. Once nothing is tracked or claimed any more the source is
-        retired: later runs pass it over until it is planned again."""
+        5xx is retried by the next run. Once nothing is tracked or claimed any more (after the run's
+        delivery: a claim a channel still owes stays) the source is retired: later runs pass it over
+        until it is planned again. `outbox` as for `audit`."""
         source = orphan.source
         started = time.monotonic()
         now = self._clock()
         calls_before = self._api.api_calls(source)
         result = SourceSummary.of(source)
         result.orphaned = orphan.reason
+        box = outbox or self.new_outbox()
+        self._local.outbox = box
+        settled = False
         try:
-            self._wind_down(orphan, result, should_stop, now)
+            settled = self._wind_down(orphan, result, should_stop, now)
         except Stopped:
             result.stopped = True
         except Exception as exc:  # retried by the next run
@@ -286,13 +320,21 @@ class SourceAuditor:
                 extra={"source": source.key, "reason": orphan.reason, "error": result.error},
                 exc_info=not isinstance(exc, SourceError),
             )
+        finally:
+            self._local.outbox = None
         result.api_calls = self._api.api_calls(source) - calls_before
         result.duration_ms = int((time.monotonic() - started) * 1000)
+        if settled:
+            box.after_delivery(lambda: self._retire(orphan, result, now))
+        if outbox is None:
+            deliver(box, [result])
         return result
 
     def _wind_down(
         self, orphan: Orphan, result: SourceSummary, should_stop: StopCheck, now: datetime
-    ) -> None:
+    ) -> bool:
+        """The final Gets and their transitions, claimed; True when nothing of the source is left to
+        follow (it is retired once its claims are delivered)."""
         source = orphan.source
         self._recover(source, result, now)
         # A job already announced as disappeared with an orphan's reason waits for its source's return.
@@ -309,14 +351,20 @@ class SourceAuditor:
         self._commit(source, transitions, [], result, should_stop, now + self._policy.claim_lease)
         ended = {job.job_id for job in observed if source.spec.is_terminal(job.status)}
         result.jobs_in_flight = len(in_flight) - len(ended) - len(gone)
-        if (
-            result.jobs_in_flight
-            or result.stopped
-            or result.claim_conflicts
-            or self._store.count_pending(source)
-        ):
+        return not (result.jobs_in_flight or result.stopped or result.claim_conflicts)
+
+    def _retire(self, orphan: Orphan, result: SourceSummary, now: datetime) -> None:
+        """After the delivery: retire the orphan if none of its claims is left (a channel that
+        refused one keeps it until delivered or parked). A failure waits for the next run."""
+        source = orphan.source
+        try:
+            if result.error or self._store.count_pending(source):
+                return
+            self._store.retire(source, orphan.reason, now)
+        except Exception as exc:  # the next run winds it down again
+            result.error = failure_reason(exc)
+            logger.error("orphaned source not retired", extra={"source": source.key, "error": result.error})
             return
-        self._store.retire(source, orphan.reason, now)
         logger.info("orphaned source wound down", extra={"source": source.key, "reason": orphan.reason})
 
     def _final_gets(
@@ -501,16 +549,16 @@ class SourceAuditor:
             result.recorded_silently = self._store.record_silently(silent)
             chosen = {t.event_id for t in silent}
             transitions = [t for t in transitions if t.event_id not in chosen]
-        claimed: list[Transition] = []
         complete = True
         for start in range(0, len(transitions), CLAIM_CHUNK):
             if should_stop():
-                # Claimed so far is published below; the rest is diffed again by the next run.
+                # Claimed so far is delivered with the run; the rest is diffed again by the next run.
                 result.stopped = True
                 complete = False
                 break
             outcome = self._store.claim(transitions[start : start + CLAIM_CHUNK], lease_until)
-            claimed += outcome.won
+            # Handed over chunk by chunk: the run's outbox counts them against what it can deliver.
+            self._deliver(outcome.won, result)
             result.claimed_elsewhere += len(outcome.elsewhere)
             for t, reason in outcome.conflicts:
                 result.claim_conflicts += 1
@@ -524,58 +572,25 @@ class SourceAuditor:
                         "reason": reason,
                     },
                 )
-        self._deliver(claimed, result)
         return complete
 
     # -- deliver --------------------------------------------------------------------------------
     def _recover(self, source: Source, result: SourceSummary, now: datetime) -> None:
-        """Publish what a crashed or failed earlier run claimed but did not confirm."""
-        expired = self._store.reclaim_expired(source, now, now + self._policy.claim_lease)
+        """Deliver again what a crashed or failed earlier run claimed but did not finish, to the
+        channels still owed it, once its lease (a crash's, or a refusal's back-off) is over."""
+        box = self._local.outbox
+        allowed = box.reserve_recoveries(self._delivery.recover_limit)
+        if not allowed:
+            return  # the run has taken over all it can deliver in time: the next run takes these
+        expired = self._store.reclaim_expired(source, now, now + self._policy.claim_lease, allowed)
+        box.refund(allowed - len(expired))
         if not expired:
             return
         result.recovered = len(expired)
-        logger.warning("re-publishing claimed transitions left unconfirmed", extra={"count": len(expired)})
-        self._deliver(expired, result)
+        logger.warning("delivering claimed transitions left unfinished", extra={"count": len(expired)})
+        box.add(expired, result)
 
     def _deliver(self, transitions: Sequence[Transition], result: SourceSummary) -> None:
-        """Publish to every channel, then confirm what all channels took. A transition a channel
-        refused stays claimed (durably: the next run retries it whatever its window) until it has
-        failed `max_publish_attempts` times; then it is parked, so one poison transition cannot hold
-        its job or its source back for ever."""
-        if not transitions:
-            return
-        pending = list(transitions)
-        failed: list[Transition] = []
-        errors: dict[str, int] = {}
-        for publisher in self._publishers:
-            outcome = publisher.publish(pending)
-            if outcome.failed:
-                logger.error(
-                    "publish failed",
-                    extra={
-                        "channel": publisher.name,
-                        "failed": len(outcome.failed),
-                        "errors": outcome.errors,
-                    },
-                )
-                for code, count in outcome.errors.items():
-                    key = f"{publisher.name}: {code}"
-                    errors[key] = errors.get(key, 0) + count
-            failed.extend(outcome.failed)
-            pending = outcome.delivered
-        self._store.finalize(pending, self._clock())
-        result.published += len(pending)
-        if not failed:
-            return
-        result.publish_failures += len(failed)
-        attempts = self._store.release(failed)
-        poison = [t for t in failed if attempts.get(t.event_id, 0) >= self._policy.max_publish_attempts]
-        if poison:
-            refused = "; ".join(f"{k} x{v}" for k, v in sorted(errors.items())) or "publish failed"
-            reason = f"refused {self._policy.max_publish_attempts} times; last run: {refused}"
-            self._store.park(poison, reason, self._clock())
-            result.parked += len(poison)
-            logger.error(
-                "transitions parked after repeated publish failures",
-                extra={"eventIds": [t.event_id for t in poison], "reason": reason},
-            )
+        """Hand claimed transitions to the run's outbox: delivered to every channel once the run's
+        audits are done (a crash before that leaves them claimed: a later run takes them over)."""
+        self._local.outbox.add([Claim(t) for t in transitions], result)

@@ -49,7 +49,10 @@ class SourceSummary:
     claimed_elsewhere: int = 0
     claim_conflicts: int = 0
     recovered: int = 0
+    # Transitions some channel refused this run, and per channel; transitions finished with some
+    # channel given up on them (parked).
     publish_failures: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
     parked: int = 0
     stuck_alerts: int = 0
     disappeared: int = 0
@@ -116,6 +119,8 @@ class RunSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     # The stalest planned source's age (since its last fully committed audit) when the run began.
     stalest_age_seconds: int = 0
+    # Parked transitions delivered again this run (a channel took them after an outage).
+    redriven: int = 0
 
     @property
     def failed_sources(self) -> list[SourceSummary]:
@@ -143,6 +148,7 @@ class RunSummary:
             "transitions": sum(s.transitions for s in every),
             "published": sum(s.published for s in every),
             "parked": sum(s.parked for s in every),
+            "redriven": self.redriven,
             "failedSources": [s.source for s in self.failed_sources],
             "accounts": self.accounts,
             "failedAccounts": self.failed_accounts(),

@@ -152,7 +152,7 @@ def build_publishers(settings: Settings, clients: ClientFactory) -> list[Publish
     region, source = settings.region, settings.event_source
     publishers: list[Publisher] = [
         EventBridgePublisher(clients("events", region), settings.event_bus_name, source),
-        SnsPublisher(clients("sns", region), settings.notification_topic_arn, source),
+        SnsPublisher(clients("sns", region), settings.notification_topic_arn, source, settings.notify_filter),
     ]
     if settings.chat_topic_arn:
         publishers.append(
@@ -172,7 +172,8 @@ def audit_policy(settings: Settings) -> AuditPolicy:
         stuck_repeat=settings.stuck_repeat,
         reconcile_every=settings.reconcile_every,
         reconcile_lookback=settings.reconcile_lookback,
-        max_publish_attempts=settings.max_publish_attempts,
+        publish_retry=settings.publish_retry,
+        digest_threshold=settings.digest_threshold,
         vanished_after_checks=settings.vanished_after_checks,
     )
 
@@ -194,9 +195,10 @@ def build_audit_step(
     settings: Settings, clients: ClientFactory, source_concurrency: int = SOURCE_CONCURRENCY
 ) -> AuditStep:
     """Audits a plan, `source_concurrency` sources at once (the fan-out gives each account-region its
-    share of the bound)."""
+    share of the bound), delivers what it claimed and re-drives parked transitions (the fan-out's
+    batches deliver their items' claims together, and its Plan step re-drives: `fanout`)."""
     auditor = build_source_auditor(settings, clients)
-    return AuditStep(auditor, auditor.store, _clock, concurrency=source_concurrency)
+    return AuditStep(auditor, auditor.store, _clock, concurrency=source_concurrency, redrive_parked=True)
 
 
 def build_planner(settings: Settings, clients: ClientFactory) -> Planner:

@@ -68,9 +68,13 @@ BOUNDS: dict[str, Bounds] = {
     "RECONCILE_EVERY_MINUTES": Bounds(0, 7 * 24 * 60),
     # How far back the sweep re-lists: up to a year, like the re-check horizon.
     "RECONCILE_LOOKBACK_HOURS": Bounds(1, 365 * 24),
-    # Publish attempts before a transition is parked, and consecutive not-found re-checks before a job
-    # is announced as disappeared: more than 100 of either only hides a fault that is not passing.
-    "MAX_PUBLISH_ATTEMPTS": Bounds(1, 100),
+    # How long a channel refusing a transition for a passing reason is retried before it parks it
+    # (re-driven automatically once it takes messages again): an hour to a month.
+    "PUBLISH_RETRY_HOURS": Bounds(1, 720),
+    # More transitions for people than this in one run: one digest on their channels (0: never).
+    "DIGEST_THRESHOLD": Bounds(0, 1_000),
+    # Consecutive not-found re-checks before a job is announced as disappeared: more than 100 only
+    # hides a fault that is not passing.
     "VANISHED_AFTER_CHECKS": Bounds(1, 100),
     # Fan-out (auditMode=stepfunctions): calls in flight at once per account-region (one thread each).
     "ACCOUNT_REGION_CONCURRENCY": Bounds(1, 16),

@@ -41,9 +41,12 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
 # Exactly the DynamoDB calls the state store makes (job_auditor/auditor/adapters/state_store.py):
-# conditional PutItem claims, UpdateItem leases, BatchWriteItem puts, GetItem and Query reads.
+# conditional PutItem claims, UpdateItem leases, BatchWriteItem puts, GetItem and Query reads,
+# BatchGetItem of the audit records a Query missed, DeleteItem of a parked item once re-driven.
 TABLE_ACTIONS: tuple[str, ...] = (
+    "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",
@@ -241,7 +244,8 @@ class AuditorFunction(Construct):
             "STUCK_REPEAT_HOURS": str(config.stuck_repeat_hours),
             "RECONCILE_EVERY_MINUTES": str(config.reconcile_every_minutes),
             "RECONCILE_LOOKBACK_HOURS": str(config.reconcile_lookback_hours),
-            "MAX_PUBLISH_ATTEMPTS": str(config.max_publish_attempts),
+            "PUBLISH_RETRY_HOURS": str(config.publish_retry_hours),
+            "DIGEST_THRESHOLD": str(config.digest_threshold),
             "VANISHED_AFTER_CHECKS": str(config.vanished_after_checks),
             "ACCOUNT_ID": Aws.ACCOUNT_ID,
             # Empty values read as unset by the Lambda.

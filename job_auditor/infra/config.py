@@ -64,7 +64,8 @@ _HISTORY = BOUNDS["HISTORY_TTL_DAYS"]
 _STUCK_REPEAT = BOUNDS["STUCK_REPEAT_HOURS"]
 _RECONCILE_EVERY = BOUNDS["RECONCILE_EVERY_MINUTES"]
 _RECONCILE_LOOKBACK = BOUNDS["RECONCILE_LOOKBACK_HOURS"]
-_PUBLISH_ATTEMPTS = BOUNDS["MAX_PUBLISH_ATTEMPTS"]
+_PUBLISH_RETRY = BOUNDS["PUBLISH_RETRY_HOURS"]
+_DIGEST = BOUNDS["DIGEST_THRESHOLD"]
 _VANISHED_CHECKS = BOUNDS["VANISHED_AFTER_CHECKS"]
 _ACCOUNT_REGION_CONCURRENCY = BOUNDS["ACCOUNT_REGION_CONCURRENCY"]
 
@@ -106,7 +107,8 @@ _FIXED_FORMS: dict[str, str] = {
     "eventSource": f"{EVENT_SOURCE_FORM}, e.g. job-auditor",
     "reconcileEveryMinutes": f"{_RECONCILE_EVERY.form('minutes')} (0: every run), e.g. 60",
     "reconcileLookbackHours": f"{_RECONCILE_LOOKBACK.form('hours')}, e.g. 24",
-    "maxPublishAttempts": f"{_PUBLISH_ATTEMPTS.form()}, e.g. 5",
+    "publishRetryHours": f"{_PUBLISH_RETRY.form('hours')}, e.g. 24",
+    "digestThreshold": f"{_DIGEST.form()} (0: never a digest), e.g. 20",
     "vanishedAfterChecks": f"{_VANISHED_CHECKS.form()}, e.g. 3",
     "accounts": f"a comma list of 12-digit AWS account ids, e.g. 111111111111,222222222222, or "
     f"{ORGANIZATION!r} (every active account of the organization, from AWS Organizations)",
@@ -184,8 +186,16 @@ def is_cdk_key(key: str) -> bool:
     return key.startswith(_CDK_KEY_PREFIXES) or key in _CDK_KEYS or _LOOKUP_KEY.fullmatch(key) is not None
 
 
+# Keys job-auditor no longer defines -> what replaced them.
+_REPLACED_KEYS = {
+    "maxPublishAttempts": "publishRetryHours (a channel is retried for a time, not a count of runs)",
+}
+
+
 def _unknown_key(key: str) -> str:
     """The problem with a key job-auditor does not define, naming the closest one it does."""
+    if key in _REPLACED_KEYS:
+        return f"context key {key!r} was replaced by {_REPLACED_KEYS[key]}"
     by_case = {known.lower(): known for known in context_keys()}
     close = difflib.get_close_matches(key.lower(), by_case, n=1, cutoff=0.6)
     hint = f"did you mean {by_case[close[0]]!r}?" if close else "the README lists the context keys"
@@ -298,9 +308,10 @@ class JobAuditorProps(BaseModel):
     reconcile_lookback_hours: Annotated[
         int, Field(alias="reconcileLookbackHours", ge=_RECONCILE_LOOKBACK.low, le=_RECONCILE_LOOKBACK.high)
     ] = 24
-    max_publish_attempts: Annotated[
-        int, Field(alias="maxPublishAttempts", ge=_PUBLISH_ATTEMPTS.low, le=_PUBLISH_ATTEMPTS.high)
-    ] = 5
+    publish_retry_hours: Annotated[
+        int, Field(alias="publishRetryHours", ge=_PUBLISH_RETRY.low, le=_PUBLISH_RETRY.high)
+    ] = 24
+    digest_threshold: Annotated[int, Field(alias="digestThreshold", ge=_DIGEST.low, le=_DIGEST.high)] = 20
     vanished_after_checks: Annotated[
         int, Field(alias="vanishedAfterChecks", ge=_VANISHED_CHECKS.low, le=_VANISHED_CHECKS.high)
     ] = 3

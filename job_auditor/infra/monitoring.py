@@ -129,14 +129,15 @@ class Monitoring(Construct):
                 missing_data=cloudwatch.TreatMissingData.BREACHING,
                 topic=topic,
             ),
-            # Each parked transition waits for an operator (kept in the state table under pk=PARKED).
+            # A parked transition waits for its channel (re-driven automatically once it takes messages
+            # again) or for an operator (`job-auditor replay --parked`); kept under pk=PARKED.
             "Parked": alarm(
                 self,
                 "ParkedTransitionsAlarm",
                 auditor_metric("ParkedTransitions", period=five_minutes),
                 description=(
-                    "A transition was refused by a channel MAX_PUBLISH_ATTEMPTS times and parked; "
-                    "it is in the state table under pk=PARKED."
+                    "A channel gave up on a transition (refused for good, or refused for longer than "
+                    "PUBLISH_RETRY_HOURS) and parked it under pk=PARKED; see job-auditor status."
                 ),
                 topic=topic,
             ),

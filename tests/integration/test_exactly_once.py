@@ -29,7 +29,8 @@ from simulator.world import ACCOUNT, REGION, World
 if TYPE_CHECKING:
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
-BEDROCK_ONLY = {"JOB_KINDS": "bedrock-model-import"}
+# One message per transition on the topic too (no digest), so each SNS message has its eventId to count.
+BEDROCK_ONLY = {"JOB_KINDS": "bedrock-model-import", "DIGEST_THRESHOLD": "0"}
 
 
 def _checkpoint(auditor: SourceAuditor, source: Source) -> Checkpoint | None:
@@ -154,11 +155,13 @@ def test_publish_failure_keeps_the_claims_and_next_run_delivers_with_same_event_
     monkeypatch.setattr(eventbridge._client, "put_events", down_put_events)
     eventbridge._sleep = lambda _: None
     failed_run = auditor.audit(source)
-    # Then nothing was published or confirmed: no history, three claims stay open. The checkpoint may
-    # move: the claims are durable and retried whatever the window
+    # Then the bus has nothing and the claims are not confirmed: no history, three claims stay open,
+    # owed to the bus only: the topic, which is up, had them at once. The checkpoint may move: the
+    # claims are durable and retried whatever the window
     assert failed_run.publish_failures == 3
+    assert failed_run.refused == {"eventbridge": 3}
     assert w.events_received() == []
-    assert w.notifications_received() == []
+    assert len(w.notifications_received()) == 3
     assert [i for i in w.table_items("SRC#") if i["sk"].startswith("HIST#")] == []
     claimed = w.pending_claims()
     assert len(claimed) == 3
@@ -172,6 +175,8 @@ def test_publish_failure_keeps_the_claims_and_next_run_delivers_with_same_event_
     assert {e["detail"]["eventId"] for e in events} == claimed
     assert summary["sources"][0]["recovered"] == 3
     assert w.pending_claims() == set()
+    # And the topic did not get them twice
+    assert w.notifications_received() == []
 
 
 def test_crash_between_publish_and_commit_repeats_with_the_same_event_id(make_world: Any) -> None:

@@ -2,16 +2,17 @@
 promises, the real adapter does with real condition expressions."""
 
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from job_auditor.auditor.adapters.clients import ClientFactory
-from job_auditor.auditor.adapters.state_codec import timestamp
+from job_auditor.auditor.adapters.state_codec import parked_of, timestamp
 from job_auditor.auditor.adapters.state_reader import StateReader, replayable
 from job_auditor.auditor.adapters.state_store import DynamoStateStore
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition, diff, disappeared
 from job_auditor.auditor.domain.jobs import JOB_KINDS, ObservedJob, Source
-from job_auditor.auditor.ports import LastAudit
+from job_auditor.auditor.ports import Claim, Deliveries, LastAudit
 from simulator.world import ACCOUNT, REGION, TABLE, World
 
 SOURCE = Source(ACCOUNT, REGION, JOB_KINDS["bedrock-model-import"])
@@ -31,7 +32,7 @@ def _job(status: str, created: datetime = T0) -> ObservedJob:
 def _first(store: DynamoStateStore, status: str = "InProgress") -> Transition:
     (t,) = diff(SOURCE, {}, [_job(status)], T0)
     assert store.claim([t], LEASE).won == [t]
-    assert store.finalize([t], T0) == 1
+    assert store.finalize([Claim(t)], T0) == 1
     return t
 
 
@@ -81,11 +82,11 @@ def test_clearing_a_claim_taken_over_and_superseded_reverts_nothing(make_world: 
     # Given a claim whose run stalled, then a newer claim on the same job after it was cleared
     stalled = _next(store, "Completed", T0 + timedelta(minutes=5))
     assert store.claim([stalled], LEASE).won == [stalled]
-    assert store.finalize([stalled], T0 + timedelta(minutes=20)) == 1  # the run that took it over
+    assert store.finalize([Claim(stalled)], T0 + timedelta(minutes=20)) == 1  # the run that took it over
     newer = _next(store, "Failed", T0 + timedelta(hours=1))
     assert store.claim([newer], LEASE + timedelta(hours=1)).won == [newer]
     # When the stalled run finally clears its old claim
-    cleared = store.finalize([stalled], T0 + timedelta(hours=1))
+    cleared = store.finalize([Claim(stalled)], T0 + timedelta(hours=1))
     # Then nothing was reverted: the newer claim is open and the state is the newer one
     assert cleared == 0
     assert w.pending_claims() == {newer.event_id}
@@ -93,25 +94,70 @@ def test_clearing_a_claim_taken_over_and_superseded_reverts_nothing(make_world: 
     assert state.status == "Failed"
 
 
-def test_release_counts_attempts_and_park_keeps_the_transition_and_frees_the_job(make_world: Any) -> None:
+def test_a_refused_claim_keeps_its_channels_state_and_waits_for_its_backoff(make_world: Any) -> None:
+    make_world()
+    store = _store()
+    _first(store)
+    t = _next(store, "Failed", T0 + timedelta(minutes=5))
+    assert store.claim([t], LEASE).won == [t]
+    # Given the bus took it and the topic refused it; its back-off runs to T0 + 1 hour
+    state = Deliveries(
+        channels=frozenset({"eventbridge", "sns"}),
+        delivered=frozenset({"eventbridge"}),
+        failing_since=MappingProxyType({"sns": T0}),
+        errors=MappingProxyType({"sns": "KMSAccessDenied: key policy"}),
+        attempts=1,
+    )
+    store.retry_later([(Claim(t, state), T0 + timedelta(hours=1))])
+    # When a run looks for expired claims before the back-off is over, Then it finds none
+    assert store.reclaim_expired(SOURCE, T0 + timedelta(minutes=30), T0 + timedelta(minutes=45), 10) == []
+    # And after it, Then it takes the claim over with where it stands on each channel
+    (claim,) = store.reclaim_expired(SOURCE, T0 + timedelta(hours=2), T0 + timedelta(hours=2, minutes=15), 10)
+    assert claim == Claim(t, state)
+
+
+def test_finalize_parks_for_the_channels_that_gave_up_and_unpark_removes_them(make_world: Any) -> None:
     w: World = make_world()
     store = _store()
     _first(store)
     poison = _next(store, "Failed", T0 + timedelta(minutes=5))
     assert store.claim([poison], LEASE).won == [poison]
-    # When publishing fails three times
-    attempts = [store.release([poison]) for _ in range(3)]
-    # Then each release counts one more attempt
-    assert attempts == [{poison.event_id: 1}, {poison.event_id: 2}, {poison.event_id: 3}]
-    # And when it is parked, Then operators find it, the claim is gone and the job holds its new state
-    store.park([poison], "refused 3 times; last run: eventbridge: ValidationException x1", T0)
+    # Given every channel is done with it: the topic took it, the bus refused it as invalid, the chat
+    # topic refused it for longer than the retry time
+    done = Deliveries(
+        delivered=frozenset({"sns"}),
+        parked=MappingProxyType({"eventbridge": "ValidationException: bad", "chat": "refused for 24 h"}),
+        retryable=frozenset({"chat"}),
+    )
+    # When it is finalized
+    assert store.finalize([Claim(poison, done)], T0) == 1
+    # Then operators find it parked, with its channels, the claim is gone and the job moved on
     (parked,) = store.parked()
     assert parked["eventId"] == poison.event_id and parked["source"] == SOURCE.key
+    assert parked["channels"] == {"eventbridge": "ValidationException: bad", "chat": "refused for 24 h"}
     assert "ValidationException" in parked["reason"]
     assert w.pending_claims() == set()
-    assert store.reclaim_expired(SOURCE, T0 + timedelta(days=1), T0 + timedelta(days=2)) == []
+    assert store.reclaim_expired(SOURCE, T0 + timedelta(days=1), T0 + timedelta(days=2), 10) == []
     (state,) = store.load_jobs_since(SOURCE, T0 - timedelta(days=1)).values()
     assert (state.status, state.sequence) == ("Failed", 2)
+    # And history holds it, with the channel that took it and those that gave up
+    reader = StateReader(ClientFactory()("dynamodb", REGION), TABLE)
+    (item,) = [h for h in reader.history(SOURCE.key) if h["eventId"] == poison.event_id]
+    assert item["channels"] == {"sns"} and item["parkedChannels"] == {"eventbridge", "chat"}
+    # And only the channel parked for a passing reason is due for the automatic re-drive
+    (due,) = store.parked_due(10)
+    assert due.transition == poison and due.retryable == {"chat"}
+    # When the chat topic takes it, Then only the bus is left, and history says so
+    store.unpark(due, ["chat"], {}, T0 + timedelta(days=2))
+    (left,) = store.parked()
+    assert left["channels"] == {"eventbridge": "ValidationException: bad"} and "retryable" not in left
+    assert store.parked_due(10) == []
+    (item,) = [h for h in reader.history(SOURCE.key) if h["eventId"] == poison.event_id]
+    assert item["channels"] == {"sns", "chat"} and item["parkedChannels"] == {"eventbridge"}
+    # And once the bus takes it too, Then nothing is parked any more
+    (last,) = store.parked()
+    store.unpark(parked_of(last), ["eventbridge"], {}, T0 + timedelta(days=3))
+    assert store.parked() == []
 
 
 def test_misses_are_counted_on_the_state_and_a_disappeared_job_leaves_the_in_flight_index(
@@ -130,7 +176,7 @@ def test_misses_are_counted_on_the_state_and_a_disappeared_job_leaves_the_in_fli
     # And once its disappearance is claimed and cleared, it is no longer in flight
     gone = disappeared(SOURCE, missed, T0 + timedelta(hours=1))
     assert store.claim([gone], LEASE + timedelta(hours=1)).won == [gone]
-    assert store.finalize([gone], T0 + timedelta(hours=1)) == 1
+    assert store.finalize([Claim(gone)], T0 + timedelta(hours=1)) == 1
     assert store.load_in_flight(SOURCE) == []
     (final,) = store.load_jobs_since(SOURCE, T0 - timedelta(days=1)).values()
     assert final.disappeared_at == T0 + timedelta(hours=1) and final.missing_checks == 0

@@ -2,11 +2,12 @@
 
 Hypothesis drives a world of jobs (created at any age, with a visibility lag, changed, deleted) and
 injects faults (throttled and malformed API answers, failed or crashing store writes, refused
-publishes) between scheduled runs; between runs it also deletes knowledge bases (and their jobs),
-takes a job kind or a member account out of the configuration (and, for some, revokes the access to
-its API) and puts it back, lets a member account's role go missing for a while (an outage), runs
-under a tight time budget, and lets a run read the audit records a run behind (an eventually
-consistent read at its stalest). The oracle:
+publishes, outages of any length of each channel: the bus, the notification topic, the chat topic;
+entries a channel refuses for good) between scheduled runs of any spacing; between runs it also
+deletes knowledge bases (and their jobs), takes a job kind or a member account out of the
+configuration (and, for some, revokes the access to its API) and puts it back, lets a member
+account's role go missing for a while (an outage), runs under a tight time budget, and lets a run
+read the audit records a run behind (an eventually consistent read at its stalest). The oracle:
 - every run returns a summary (a crash injected on purpose is the only exception that escapes);
 - nothing is announced that did not happen: every announced status (and previous status) is one the
   job really had, and a job announced as disappeared was really gone, or no longer audited and its
@@ -15,14 +16,16 @@ consistent read at its stalest). The oracle:
 - a baseline records silently only jobs that have no state yet, and (a catch-up after failed
   attempts) only jobs created before the source's first attempt;
 - once faults stop and the configuration is put back, within one sweep period (plus a claim lease)
-  every job's recorded state is its real status, and every recorded state was announced (or parked),
-  except the first deployment's baseline and history from before it; a job that was tracked when it
-  went (or when its knowledge base went) was announced as disappeared.
+  every job's recorded state is its real status, and every recorded state was announced on EVERY
+  channel (one by one or in a digest), except on a channel that refused it for good (parked for
+  operators), and except the first deployment's baseline and history from before it; what a channel
+  parked for a passing reason (an outage longer than the retry time) has been re-driven to it; a job
+  that was tracked when it went (or when its knowledge base went) was announced as disappeared.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +36,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
 from job_auditor.auditor.ports import SourceError, StopCheck, never
 from job_auditor.auditor.summary import RunSummary
-from tests.fakes import POLICY, Crash, FakeJob, Harness, fail_once, fail_store_once
+from tests.fakes import POLICY, Crash, FakeJob, Harness, down_until, fail_once, fail_store_once
 
 ACCOUNT, MEMBER, REGION = "123456789012", "210987654321", "us-east-1"
 KB, KB2 = "0f6f1c2e-1111-4a3b-9c8d-000000000002", "0f6f1c2e-1111-4a3b-9c8d-000000000003"
@@ -63,12 +66,25 @@ STORE_OPS = (
     "history",
     "record_audit",
     "record_silently",
-    "release",
+    "retry_later",
+    "reclaim_expired",
+    "unpark",
     "load_jobs_since",
     "load_audit_records",
     "read_audit_records",
     "record_scope",
     "retire",
+)
+CHANNELS = ("eventbridge", "sns", "chat")
+# A digest past three transitions for people in one run, so that the model meets digests often.
+MODEL_POLICY = replace(POLICY, digest_threshold=3)
+# What an outage answers: throttling, 5xx, a broken key policy, a deleted bus or topic, an SCP.
+OUTAGE_CODES = (
+    "ThrottlingException",
+    "InternalFailure",
+    "KMSAccessDenied",
+    "ResourceNotFoundException",
+    "AccessDeniedException",
 )
 
 
@@ -103,11 +119,14 @@ def _kind(name: str) -> str:
 class AuditModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.h = Harness(kinds=KINDS, policy=POLICY)
+        self.h = Harness(kinds=KINDS, policy=MODEL_POLICY)
         self.h.api.knowledge_bases[(ACCOUNT, REGION)] = [KB, KB2]
         self.truth: dict[str, Truth] = {}
-        self.refusals = 0
-        self.h.publisher.refuse = self._refuse
+        # Per channel: entries still to refuse for a passing reason, and jobs refused for good.
+        self.refusals = dict.fromkeys(CHANNELS, 0)
+        self.poisoned: dict[str, set[str]] = {name: set() for name in CHANNELS}
+        for name in CHANNELS:
+            self.h.channel(name).refuse = self._refuser(name)
         self.first_run_at: str | None = None
         self.silent_keys: set[tuple[str, str]] = set()
         # Noted here, asserted by an invariant: the run would catch an AssertionError as a failure.
@@ -136,11 +155,16 @@ class AuditModel(RuleBasedStateMachine):
         self.h.store.record_silently = record_silently  # type: ignore[method-assign]
         self.h.api.faults.append(self._denied)
 
-    def _refuse(self, _: Any) -> str | None:
-        if self.refusals > 0:
-            self.refusals -= 1
-            return "ThrottlingException"
-        return None
+    def _refuser(self, name: str) -> Any:
+        def refuse(t: Any) -> str | None:
+            if t.job.job_id in self.poisoned[name]:
+                return "ValidationException"
+            if self.refusals[name] > 0:
+                self.refusals[name] -= 1
+                return "ThrottlingException"
+            return None
+
+        return refuse
 
     def _denied(self, operation: str, source: Source | None) -> None:
         """A source whose access was revoked (its kind's grants, its account's role) refuses every call."""
@@ -275,9 +299,43 @@ class AuditModel(RuleBasedStateMachine):
         error = Crash() if crash else SourceError(f"{operation} throttled", code="ThrottlingException")
         self.h.store.faults.append(fail_store_once(operation, error))
 
-    @rule(times=st.integers(1, 3))
-    def refuse_publishes(self, times: int) -> None:
-        self.refusals += times
+    @rule(channel=st.sampled_from(CHANNELS), times=st.integers(1, 3))
+    def refuse_publishes(self, channel: str, times: int) -> None:
+        self.refusals[channel] += times
+
+    @rule(
+        channel=st.sampled_from(CHANNELS),
+        minutes=st.sampled_from([25, 3 * 60, 30 * 60, 30 * 60]),
+        code=st.sampled_from(OUTAGE_CODES),
+    )
+    def channel_outage(self, channel: str, minutes: int, code: str) -> None:
+        """The channel fails every call for this long, from now (any length: past the retry time too)."""
+        self.h.channel(channel).outage = down_until(
+            self.h.clock, self.h.clock() + timedelta(minutes=minutes), code
+        )
+
+    @precondition(lambda self: any(t.gone_at is None and t.statuses[-1] in NEXT for t in self.truth.values()))
+    @rule(
+        channel=st.sampled_from(CHANNELS),
+        minutes=st.sampled_from([25, 3 * 60, 30 * 60]),
+        code=st.sampled_from(OUTAGE_CODES),
+        data=st.data(),
+    )
+    def a_job_moves_on_during_an_outage(
+        self, channel: str, minutes: int, code: str, data: st.DataObject
+    ) -> None:
+        """A channel goes down, a job moves on, and runs go on every half hour until it is back."""
+        back = self.h.clock() + timedelta(minutes=minutes)
+        self.channel_outage(channel, minutes, code)
+        self.change_status(data)
+        while self.h.clock() < back:
+            self.run(30)
+
+    @precondition(lambda self: bool(self.truth))
+    @rule(channel=st.sampled_from(CHANNELS), data=st.data())
+    def channel_refuses_a_job_for_good(self, channel: str, data: st.DataObject) -> None:
+        """One job's entries are invalid for this channel (parked at once for it alone)."""
+        self.poisoned[channel].add(data.draw(st.sampled_from(sorted(self.truth))))
 
     @rule(minutes=st.sampled_from([5, 20]))
     def run_reading_stale_records(self, minutes: int) -> None:
@@ -323,13 +381,22 @@ class AuditModel(RuleBasedStateMachine):
         before = sum(self.h.api.calls.values())
         self._audit(5, lambda: sum(self.h.api.calls.values()) - before >= calls)
 
+    @rule(hours=st.sampled_from([4, 26]))
+    def hours_of_runs(self, hours: int) -> None:
+        """Runs every two hours for a while: long enough for an outage to pass the retry time."""
+        for _ in range(hours // 2):
+            self.run(120)
+
     @rule()
     def quiesce_and_check(self) -> None:
         """Faults stop and the configuration is put back; one sweep period and a lease later every
         job's state is caught up and was announced."""
         self.h.api.faults[:] = [self._denied]
         self.h.store.faults.clear()
-        self.refusals = 0
+        self.refusals = dict.fromkeys(CHANNELS, 0)
+        for name in CHANNELS:
+            self.h.channel(name).outage = lambda: None
+            self.poisoned[name].clear()
         self.restore_configuration()
         period = timedelta(minutes=5)
         runs = (POLICY.reconcile_every + POLICY.claim_lease) // period + POLICY.vanished_after_checks + 2
@@ -339,8 +406,7 @@ class AuditModel(RuleBasedStateMachine):
 
     def _check_converged(self) -> None:
         now = self.h.clock()
-        announced = {t.event_id for t in self.h.publisher.delivered}
-        announced |= set(self.h.store.parked_transitions)
+        self._check_every_channel()
         for job_id, truth in self.truth.items():
             source = SOURCES[truth.source]
             state = self.h.store.state_of(source, job_id)
@@ -358,8 +424,25 @@ class AuditModel(RuleBasedStateMachine):
             key = (item.source.key, item.state.job_id)
             if item.last_event_id is None:
                 assert key in self.silent_keys and item.state.sequence == 1, item
-            else:
-                assert item.last_event_id in announced, item
+
+    def _check_every_channel(self) -> None:
+        """Every committed transition was announced on every channel (one by one or in a digest), or
+        that channel refused it for good; nothing parked for a passing reason is left."""
+        parked = self.h.store.parked_transitions
+        assert all(not p.retryable for p in parked.values()), parked
+        for item in self.h.store.items.values():
+            event_id = item.last_event_id
+            if event_id is None:
+                continue
+            for channel in self.h.channels:
+                refused_for_good = event_id in parked and channel.name in parked[event_id].channels
+                assert event_id in channel.announced() or refused_for_good, (channel.name, item)
+
+    def _announcements(self) -> list[Any]:
+        """Every transition any channel carried, one by one or in a digest."""
+        return [
+            t for c in self.h.channels for t in [*c.delivered, *(t for digest in c.digests for t in digest)]
+        ]
 
     # -- always ---------------------------------------------------------------------------------
     @invariant()
@@ -368,7 +451,7 @@ class AuditModel(RuleBasedStateMachine):
 
     @invariant()
     def nothing_announced_that_did_not_happen(self) -> None:
-        for t in self.h.publisher.delivered:
+        for t in self._announcements():
             truth = self.truth[t.job.job_id]
             assert t.status in truth.statuses, (t, truth.statuses)
             assert t.previous_status is None or t.previous_status in truth.statuses, (t, truth.statuses)
@@ -395,14 +478,14 @@ class AuditModel(RuleBasedStateMachine):
     def one_event_id_per_transition(self) -> None:
         by_id: dict[str, tuple[Any, ...]] = {}
         by_sequence: dict[tuple[str, int], str] = {}
-        for t in self.h.publisher.delivered:
+        for t in self._announcements():
             content = (t.job.job_id, t.sequence, t.previous_status, t.status, t.type)
             assert by_id.setdefault(t.event_id, content) == content, (t.event_id, content)
             assert by_sequence.setdefault((t.job.job_id, t.sequence), t.event_id) == t.event_id, t
 
 
 AuditModel.TestCase.settings = settings(
-    max_examples=40,
+    max_examples=80,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

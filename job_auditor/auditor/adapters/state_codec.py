@@ -18,7 +18,7 @@ from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.events import build_detail
 from job_auditor.auditor.domain.jobs import JOB_KINDS, JobState, ObservedJob, Source
 from job_auditor.auditor.domain.schedule import AuditRecord
-from job_auditor.auditor.ports import LastAudit
+from job_auditor.auditor.ports import Claim, Deliveries, LastAudit, Parked
 from job_auditor.contract.state_schema import (
     AUDIT_PK,
     CHECKPOINT_SK,
@@ -340,11 +340,22 @@ def last_audit_of(plain: Mapping[str, Any]) -> LastAudit:
     )
 
 
-def history_item(t: Transition, now: datetime, expires: int) -> dict[str, Any]:
+def history_key(t: Transition) -> dict[str, Any]:
+    """Where a transition's history item is: under its source, by observation time and eventId."""
     return to_item(
         {
             PARTITION_KEY: source_pk(t.source),
             SORT_KEY: f"{HISTORY_PREFIX}{timestamp(t.observed_at)}{KEY_SEPARATOR}{t.event_id}",
+        }
+    )
+
+
+def history_item(claim: Claim, now: datetime, expires: int) -> dict[str, Any]:
+    """A finished transition: the channels that took it (`channels`) and those that gave up on it
+    (`parkedChannels`, kept under PARKED until re-driven)."""
+    t, deliveries = claim.transition, claim.deliveries
+    return history_key(t) | to_item(
+        {
             "eventId": t.event_id,
             "jobId": t.job.job_id,
             "transition": t.type,
@@ -354,26 +365,87 @@ def history_item(t: Transition, now: datetime, expires: int) -> dict[str, Any]:
             "detail": json.dumps(build_detail(t)),
             # The transition as it was published: `job-auditor replay` decodes it as a re-claim does.
             "publishedTransition": encode_transition(t),
+            "channels": set(deliveries.delivered) or None,
+            "parkedChannels": set(deliveries.parked) or None,
             TTL_ATTRIBUTE: expires,
         }
     )
 
 
-def parked_item(t: Transition, reason: str, now: datetime) -> dict[str, Any]:
-    """Kept without expiry until an operator has dealt with it."""
-    return to_item(
+def parked_key(t: Transition) -> dict[str, Any]:
+    """Where a transition parked for operators is: in the one PARKED partition."""
+    return to_item({PARTITION_KEY: PARKED_PK, SORT_KEY: f"{t.source.key}{KEY_SEPARATOR}{t.event_id}"})
+
+
+def parked_item(parked: Parked) -> dict[str, Any]:
+    """Kept without expiry until every channel that gave up on it has taken it (re-driven)."""
+    t = parked.transition
+    return parked_key(t) | to_item(
         {
-            PARTITION_KEY: PARKED_PK,
-            SORT_KEY: f"{t.source.key}{KEY_SEPARATOR}{t.event_id}",
             "source": t.source.key,
             "eventId": t.event_id,
             "jobId": t.job.job_id,
             "status": t.status,
-            "reason": reason,
-            "parkedAt": timestamp(now),
+            "channels": dict(parked.channels),
+            # Parked for a passing reason: the automatic re-drive tries these channels again.
+            "retryable": set(parked.retryable) or None,
+            "reason": "; ".join(f"{channel}: {why}" for channel, why in sorted(parked.channels.items())),
+            "parkedAt": timestamp(parked.parked_at),
             "transition": encode_transition(t),
             "detail": json.dumps(build_detail(t)),
         }
+    )
+
+
+def parked_of(plain: Mapping[str, Any]) -> Parked:
+    """A plain (deserialized) parked item -> the parked transition. Items parked before channels
+    were kept apart name no channel: every channel gave up on them then."""
+    channels = plain.get("channels")
+    if not isinstance(channels, Mapping):
+        channels = {"eventbridge": str(plain.get("reason") or "parked")}
+    return Parked(
+        transition=decode_transition(str(plain["transition"])),
+        channels=MappingProxyType({str(k): str(v) for k, v in channels.items()}),
+        retryable=frozenset(str(c) for c in plain.get("retryable") or ()),
+        parked_at=parse_timestamp(str(plain["parkedAt"])),
+    )
+
+
+def encode_deliveries(deliveries: Deliveries) -> str:
+    """A claim's delivery state as the job item keeps it (`pendingDeliveries`)."""
+    return json.dumps(
+        {
+            "channels": None if deliveries.channels is None else sorted(deliveries.channels),
+            "delivered": sorted(deliveries.delivered),
+            "parked": dict(deliveries.parked),
+            "retryable": sorted(deliveries.retryable),
+            "failingSince": {c: timestamp(when) for c, when in deliveries.failing_since.items()},
+            "errors": dict(deliveries.errors),
+            "attempts": deliveries.attempts,
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+
+
+def deliveries_of(plain: Mapping[str, Any]) -> Deliveries:
+    """A job item's delivery state: none yet for a claim never refused (or written before channels
+    were kept apart: then its `pendingAttempts`)."""
+    text = plain.get("pendingDeliveries")
+    if not isinstance(text, str) or not text:
+        return Deliveries(attempts=int(plain.get("pendingAttempts", 0)))
+    data = json.loads(text)
+    channels = data.get("channels")
+    return Deliveries(
+        channels=None if channels is None else frozenset(channels),
+        delivered=frozenset(data.get("delivered", ())),
+        parked=MappingProxyType(dict(data.get("parked", {}))),
+        retryable=frozenset(data.get("retryable", ())),
+        failing_since=MappingProxyType(
+            {c: parse_timestamp(when) for c, when in data.get("failingSince", {}).items()}
+        ),
+        errors=MappingProxyType(dict(data.get("errors", {}))),
+        attempts=int(data.get("attempts", 0)),
     )
 
 

@@ -100,7 +100,7 @@ class Notification:
     attributes: dict[str, str]
 
 
-def _ascii(text: str) -> str:
+def ascii_text(text: str) -> str:
     """SNS rewrites subjects with control or non-ASCII characters: fold accents, replace the rest."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     if not folded.strip() and text.strip():
@@ -108,11 +108,13 @@ def _ascii(text: str) -> str:
     return _CONTROL.sub(" ", folded).strip()
 
 
-def _name(detail: Mapping[str, Any]) -> str:
+def job_label(detail: Mapping[str, Any]) -> str:
+    """The job's name, else its id."""
     return str(detail.get("jobName") or detail["jobId"])
 
 
-def _word(detail: Mapping[str, Any]) -> str:
+def headline_word(detail: Mapping[str, Any]) -> str:
+    """What a subject or title says first: the category's word, STUCK or DISAPPEARED."""
     if detail.get("transition") == STUCK_TRANSITION:
         return STUCK_WORD
     if detail.get("transition") == "disappeared":
@@ -142,11 +144,11 @@ def _jobs_url(detail: Mapping[str, Any]) -> str | None:
 
 def subject(detail: Mapping[str, Any]) -> str:
     """At most 100 ASCII characters on one line: outcome, job kind, job name, region."""
-    word = _word(detail)
+    word = headline_word(detail)
     kind = str(detail["jobKind"])
-    name = _ascii(_name(detail)) or "?"
+    name = ascii_text(job_label(detail)) or "?"
     region = str(detail["region"])
-    text = _ascii(f"[{word}] {kind} {name} ({region})")
+    text = ascii_text(f"[{word}] {kind} {name} ({region})")
     if len(text) <= MAX_SUBJECT_CHARS:
         return text
     # Cut the name, the only unbounded part, and keep the region visible.
@@ -187,7 +189,8 @@ def detail_lines(detail: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _change(detail: Mapping[str, Any]) -> str:
+def change_text(detail: Mapping[str, Any]) -> str:
+    """'InProgress -> Failed', 'still InProgress after ...', 'no longer found (last seen ...)'."""
     if detail.get("transition") == STUCK_TRANSITION:
         return f"still {detail['status']} after {duration_text(detail.get('stuckForSeconds'))}"
     if detail.get("transition") == "disappeared":
@@ -199,7 +202,7 @@ def _change(detail: Mapping[str, Any]) -> str:
 def body(detail: Mapping[str, Any]) -> str:
     """Plain text a person can read in an email."""
     lines = [
-        f"{detail['jobKind']} {_name(detail)}: {_change(detail)}",
+        f"{detail['jobKind']} {job_label(detail)}: {change_text(detail)}",
         "",
         f"Account:        {detail['account']}",
         f"Region:         {detail['region']}",
@@ -212,7 +215,7 @@ def body(detail: Mapping[str, Any]) -> str:
     if detail.get("dataSourceId"):
         lines.append(f"Data source:    {detail['dataSourceId']}")
     lines += [
-        f"Status:         {_change(detail)}",
+        f"Status:         {change_text(detail)}",
         f"Created:        {detail.get('creationTime') or '-'}",
         f"Ended:          {detail.get('endTime') or '-'}",
         f"Duration:       {duration_text(detail.get('durationSeconds'))}",
@@ -235,7 +238,7 @@ def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
     emoji = special.get(str(detail.get("transition"))) or category_look(detail).emoji
     job_ref = str(detail.get("jobArn") or detail["jobId"])
     lines = [
-        f"*{_change(detail)}*",
+        f"*{change_text(detail)}*",
         f"*Account* {detail['account']}  *Region* {detail['region']}",
         f"*Job* `{job_ref}`",
     ]
@@ -268,14 +271,14 @@ def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
         "id": str(detail["eventId"]),
         "content": {
             "textType": "client-markdown",
-            "title": f"{emoji} {detail['jobKind']} {_name(detail)}: {_word(detail)}",
+            "title": f"{emoji} {detail['jobKind']} {job_label(detail)}: {headline_word(detail)}",
             "description": description,
             "nextSteps": next_steps,
             "keywords": [str(detail["jobKind"]), str(detail["status"]), str(detail["region"])],
         },
         "metadata": {
             "threadId": job_ref,
-            "summary": f"{detail['jobKind']} {_name(detail)}: {_change(detail)}",
+            "summary": f"{detail['jobKind']} {job_label(detail)}: {change_text(detail)}",
             "eventType": str(detail["transition"]),
             "relatedResources": [r for r in (detail.get("jobArn"),) if r],
             "additionalContext": {
@@ -298,7 +301,7 @@ def attributes(detail: Mapping[str, Any]) -> dict[str, str]:
         "transition": str(detail["transition"]),
         "region": str(detail["region"]),
         "account": str(detail["account"]),
-        "jobName": _name(detail),
+        "jobName": job_label(detail),
         # Lets SNS consumers deduplicate a repeat exactly as bus consumers do.
         "eventId": str(detail["eventId"]),
     }
