@@ -28,6 +28,7 @@ READS = frozenset(
         "load_in_flight",
         "reclaim_expired",
         "count_pending",
+        "parked_due",
     }
 )
 
@@ -45,6 +46,8 @@ def test_an_idle_source_costs_one_write_and_no_read_of_its_own_record_per_run() 
     assert summary.status == "ok" and all(s.checkpoint_advanced for s in summary.sources)
     assert [op for op in ops if op not in READS] == ["record_audit", "record_audit"]
     assert ops.count("load_audit_records") == 1
+    # (and the parked transitions due for a re-drive from one more: one per run, whatever the sources)
+    assert ops.count("parked_due") == 1
     assert "read_audit_records" not in ops and "load_checkpoint" not in ops
     assert h.store.checkpoints[IMPORT.key].last_run_started_at == h.clock()
 
