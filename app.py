@@ -64,7 +64,8 @@ def main() -> int:
     app = cdk.App()
     apply_project_context(app)
     try:
-        # Some checks need the stack's region (a job kind offered in none of the audited regions).
+        # The constructs check what only they can measure (the functions' environment against
+        # Lambda's 4 KB, a job kind offered in none of the audited regions) and raise the same error.
         build_app(app, app_config(app))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -30,6 +30,7 @@ from benchmarks import coldstart
 from benchmarks.cost import cost_model
 from benchmarks.scenario import LISTING_CLASSES, Scenario, listing_class
 from job_auditor.auditor.adapters.state_store import CLAIM_CONCURRENCY
+from job_auditor.contract.environment import setting
 from job_auditor.contract.kinds import JOB_KINDS, default_kind_ids, job_clients
 from job_auditor.contract.state_schema import AUDIT_PK, JOB_PREFIX, KEY_RANGE_END, source_partition
 from simulator.world import DEFAULT_START, MotoServer, World
@@ -38,8 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "benchmarks" / "results"
 CYCLE = timedelta(minutes=5)
-# The auditor's default RECONCILE_EVERY_MINUTES: a run this long after the last sweep sweeps again.
-SWEEP_EVERY = timedelta(minutes=60)
+# The auditor's default reconciliation period (the settings table's): a run this long after the last
+# sweep sweeps again.
+SWEEP_EVERY = timedelta(minutes=setting("reconcileEveryMinutes").default_value({}))
 BASE = (10_000, 500, 200)
 FULL = [
     (1_000, 500, 200),

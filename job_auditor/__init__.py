@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+# The one version of the distribution (pyproject.toml reads it); CHANGELOG.md says what each changed.
+__version__ = "0.3.0.dev0"
 
 # Public name -> the module of this package that defines it (imported on first access, PEP 562).
 _LAZY = {

@@ -36,7 +36,7 @@ from job_auditor.auditor.domain.batches import decode_item, decode_orphans, deco
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.observability import count, logger, metrics, tracer
 from job_auditor.auditor.run_metrics import MAX_NAMED, REDRIVEN, RunCounts, record_metrics
-from job_auditor.auditor.settings import Settings, SettingsError, load_settings
+from job_auditor.auditor.settings import Settings, SettingsError
 from job_auditor.auditor.summary import RunSummary
 from job_auditor.contract import fanout_payload as payload
 
@@ -255,7 +255,7 @@ def record_summarized(counts: RunCounts, summary: Mapping[str, Any]) -> None:
 @tracer.capture_lambda_handler
 def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Plan: the run's sources as map items."""
-    settings = load_settings()
+    settings = wiring.load_settings()
     run_id = str(event.get(payload.EXECUTION_NAME) or iso(datetime.now(UTC)) or context.aws_request_id)
     home = wiring.home_account(settings, context)
     clients = wiring.clients_for(settings, home)
@@ -267,7 +267,7 @@ def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 @tracer.capture_lambda_handler
 def batch_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One child of the map: {"Items": [item, ...]} (ItemBatcher's input) -> counts and failures."""
-    settings = load_settings()
+    settings = wiring.load_settings()
     wiring.check_lease(settings, context)
     clients = wiring.clients_for(settings, wiring.home_account(settings, context))
     counts = audit_batch(
@@ -289,7 +289,7 @@ def summarize_handler(event: dict[str, Any], context: LambdaContext) -> dict[str
         logger.warning("run skipped: previous run still running", extra={"run": event.get(payload.RUN_ID)})
         run_id = event.get(payload.RUN_ID)
         return {payload.SUMMARY_STATUS: "skipped", payload.REASON: SKIPPED_REASON, payload.RUN_ID: run_id}
-    settings = load_settings()
+    settings = wiring.load_settings()
     store = wiring.build_item_store(settings, wiring.home_account(settings, context))
     counts, summary = summarize(event, store)
     record_summarized(counts, summary)

@@ -46,6 +46,7 @@ from job_auditor.cli.render import (
 )
 from job_auditor.cli.resources import ResourceError, Resources
 from job_auditor.cli.times import FORM, duration, parse_time
+from job_auditor.contract.environment import EVENT_BUS, NOTIFICATION_TOPIC, STATE_TABLE, setting
 from job_auditor.contract.kinds import JOB_KINDS
 
 if TYPE_CHECKING:
@@ -371,10 +372,11 @@ def run(ctx: click.Context, once: bool, env_file: Path | None) -> None:
         env = _read_env_file(env_file)
     else:
         function_arn, env = resources.function_configuration()
+    # The settings table names the variables (contract.environment).
     overrides = {
-        "STATE_TABLE_NAME": opts.table,
-        "EVENT_BUS_NAME": opts.bus,
-        "NOTIFICATION_TOPIC_ARN": opts.topic,
+        str(STATE_TABLE.env_var): opts.table,
+        str(EVENT_BUS.env_var): opts.bus,
+        str(NOTIFICATION_TOPIC.env_var): opts.topic,
     }
     env.update({name: value for name, value in overrides.items() if value})
     env["AWS_REGION"] = resources.region
@@ -407,10 +409,13 @@ def _auditor(
     """The auditor's settings (`load_settings` on its environment), its clients as the Lambda wires
     them on the caller's session, and the home account."""
     from job_auditor.auditor import wiring  # noqa: PLC0415
+    from job_auditor.auditor.adapters.parameters import ParameterReader  # noqa: PLC0415
     from job_auditor.auditor.settings import SettingsError, load_settings  # noqa: PLC0415
 
     try:
-        settings = load_settings(env)
+        # Settings too large for the function's environment are in SSM parameters (SETTINGS_PARAMETERS).
+        reader = ParameterReader(session=resources.session, region=resources.region)
+        settings = load_settings(env, read_parameters=reader)
     except SettingsError as exc:
         raise ResourceError(str(exc)) from exc
     account = settings.account_id or (function_arn.split(":")[4] if function_arn.count(":") >= 4 else "")
@@ -449,7 +454,8 @@ def _event_source(resources: Resources, given: str | None) -> str:
         _, env = resources.function_configuration()
     except ResourceError as exc:
         raise ResourceError(f"{exc} (or pass --event-source)") from exc
-    return env.get("EVENT_SOURCE") or "job-auditor"
+    event_source = setting("eventSource")
+    return env.get(str(event_source.env_var)) or event_source.default_text({})
 
 
 def _can_ask() -> bool:

@@ -13,6 +13,8 @@ Summarize reads the map's results and writes logs and metrics only, under a role
 
 from __future__ import annotations
 
+import math
+
 from aws_cdk import Aws, Duration, Fn, Names, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -25,7 +27,7 @@ from constructs import Construct
 from job_auditor.contract import fanout_payload as payload
 from job_auditor.contract import handlers
 from job_auditor.infra import nag
-from job_auditor.infra.auditor_function import LOG_RETENTION, shared_python_function
+from job_auditor.infra.auditor_function import LOG_RETENTION, fanout_environment, shared_python_function
 from job_auditor.infra.config import JobAuditorProps
 
 # An Express child runs at most 5 minutes; its one task (the batch Lambda, retried once after a
@@ -35,7 +37,29 @@ EXPRESS_BATCH_TIMEOUT_S = 240
 MAX_INPUT_BYTES_PER_BATCH = 256 * 1024
 # Item lists and map results are per run: kept a few days for inspection, then expired.
 RUN_DATA_EXPIRY = Duration.days(7)
+# Plan is CPU-bound with many accounts: about 0.33 s of one vCPU per account on AWS (a session, the
+# discovery clients and their TLS trust stores, the discovery and state calls; docs/organization.md).
+# Lambda gives a function one full vCPU at 1,769 MB; the GB-seconds of CPU-bound work, and so its price,
+# stay about the same whatever the memory. Its timeout allows twice the measured time per account,
+# up to Lambda's 15 minutes (an organization listed at run time gets those).
+PLAN_MEMORY_MB = 1769
+PLAN_SECONDS_PER_ACCOUNT = 0.66
+LAMBDA_MAX_TIMEOUT_S = 900
 STATE_NAMES = ("Guard", "Overlap", "Skipped", "Plan", "ItemsInS3", "AuditInline", "AuditFromS3", "Summarize")
+
+
+def plan_sizing(config: JobAuditorProps) -> tuple[int, int]:
+    """The Plan function's memory (MB) and timeout (s): one vCPU and time for every account when several
+    are audited (never less than functionMemoryMb and functionTimeoutSeconds)."""
+    if not config.multi_account:
+        return config.function_memory_mb, config.function_timeout_seconds
+    if config.organization_mode:
+        needed = LAMBDA_MAX_TIMEOUT_S
+    else:
+        needed = min(
+            LAMBDA_MAX_TIMEOUT_S, 30 + math.ceil(PLAN_SECONDS_PER_ACCOUNT * len(config.member_accounts))
+        )
+    return max(config.function_memory_mb, PLAN_MEMORY_MB), max(config.function_timeout_seconds, needed)
 
 
 class AuditStateMachine(Construct):
@@ -70,11 +94,7 @@ class AuditStateMachine(Construct):
             "transient working data written and read only by this state machine's roles, whose calls "
             "CloudTrail already records; access logs would outlive the data they describe.",
         )
-        env = {
-            **environment,
-            "ITEMS_BUCKET": self.bucket.bucket_name,
-            "ACCOUNT_REGION_CONCURRENCY": str(config.account_region_concurrency),
-        }
+        env = {**environment, **fanout_environment(config, self.bucket.bucket_name)}
         self.log_group = logs.LogGroup(
             self, "Logs", retention=LOG_RETENTION[config.log_retention_days], removal_policy=removal_policy
         )
@@ -85,9 +105,10 @@ class AuditStateMachine(Construct):
         self.bucket.grant_put(role)
         express = config.map_child_execution_type == "express"
         batch_timeout = min(config.function_timeout_seconds, EXPRESS_BATCH_TIMEOUT_S if express else 900)
+        plan_memory, plan_timeout = plan_sizing(config)
         self.plan_function = self._function(
             "Plan", handlers.PLAN, "plan the run's sources", auditor_role, env, config,
-            Duration.seconds(config.function_timeout_seconds),
+            Duration.seconds(plan_timeout), memory_mb=plan_memory,
         )  # fmt: skip
         self.batch_function = self._function(
             "Batch", handlers.BATCH, "audit one batch of account-regions", auditor_role, env, config,
@@ -140,6 +161,7 @@ class AuditStateMachine(Construct):
         env: dict[str, str],
         config: JobAuditorProps,
         timeout: Duration,
+        memory_mb: int | None = None,
     ) -> lambda_.Function:
         return shared_python_function(
             Construct(self, f"{name}Function"),
@@ -149,7 +171,7 @@ class AuditStateMachine(Construct):
             log_group=self.log_group,
             log_level=config.log_level,
             powertools_layer_version=config.powertools_layer_version,
-            memory_size=config.function_memory_mb,
+            memory_size=memory_mb or config.function_memory_mb,
             timeout=timeout,
             # The state machine retries what is worth retrying; the next period covers the rest.
             retry_attempts=0,

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from aws_cdk import Aws, CfnCondition, CfnResource, Fn, ICfnConditionExpression, Token
+from aws_cdk import Aws, CfnCondition, CfnResource, Fn, ICfnConditionExpression, Stack, Token
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
@@ -58,7 +58,7 @@ def audited_kinds(config: JobAuditorProps, regions: Sequence[str]) -> tuple[str,
     kept = tuple(k for k in config.job_kinds if any(offered(JOB_KINDS[k], r) for r in regions))
     missing = [k for k in config.job_kinds if k not in kept]
     where = ", ".join(regions)
-    if missing and "job_kinds" in config.model_fields_set:
+    if missing and "job_kinds" in config.given:
         raise ConfigError(
             f"jobKinds: {', '.join(missing)} not offered in {where} (botocore's endpoint data): leave "
             "them out of jobKinds, or add a region where they are offered to regions"
@@ -201,14 +201,16 @@ def _grant_where_offered(role: iam.Role, kind: str, items: Sequence[JobKindState
     """The kind's statements as a policy of `role` that exists only in the regions offering the kind.
 
     The policy sits beside the role, not under it: what depends on the role (the function) must not
-    depend on a resource that may not exist. Kinds decided by the same services share a condition."""
+    depend on a resource that may not exist. Kinds decided by the same services share a condition, and
+    so do the JobAuditors of one stack: the condition is the stack's and depends on the region only."""
     scope = cast(Construct, role.node.scope)
+    stack = Stack.of(role)
     services = deciding_services(JOB_KINDS[kind])
     name = "".join(_sid(s) for s in services) or _sid(kind)
-    condition = scope.node.try_find_child(f"{name}Offered")
+    condition = stack.node.try_find_child(f"{name}Offered")
     if not isinstance(condition, CfnCondition):
         condition = CfnCondition(
-            scope, f"{name}Offered", expression=Fn.condition_not(_any_region(items[0].unless_region_in))
+            stack, f"{name}Offered", expression=Fn.condition_not(_any_region(items[0].unless_region_in))
         )
     policy = iam.Policy(
         scope, f"{role.node.id}{_sid(kind)}Policy", statements=[i.statement for i in items], roles=[role]

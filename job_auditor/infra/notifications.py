@@ -89,6 +89,8 @@ class Notifications(Construct):
         teams_team_id: str | None = None,
         teams_channel_id: str | None = None,
         teams_tenant_id: str | None = None,
+        slack_channel_name: str = f"job-auditor-{Aws.STACK_NAME}",
+        teams_channel_name: str = f"job-auditor-teams-{Aws.STACK_NAME}",
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
@@ -129,7 +131,7 @@ class Notifications(Construct):
             self.slack_channel = chatbot.SlackChannelConfiguration(
                 self,
                 "SlackChannel",
-                slack_channel_configuration_name=f"job-auditor-{Aws.STACK_NAME}",
+                slack_channel_configuration_name=slack_channel_name,
                 slack_workspace_id=slack_workspace_id,
                 slack_channel_id=slack_channel_id,
                 notification_topics=[self.chat_topic],
@@ -144,4 +146,5 @@ class Notifications(Construct):
                 team_id=teams_team_id,
                 channel_id=teams_channel_id,
                 tenant_id=teams_tenant_id,
+                configuration_name=teams_channel_name,
             )

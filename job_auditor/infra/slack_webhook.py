@@ -26,16 +26,17 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from job_auditor.contract.environment import LOG_LEVEL, METRICS_NAMESPACE, SERVICE_NAME
 from job_auditor.contract.slack_forwarder import (
     IDEMPOTENCY_EXPIRY_ATTRIBUTE,
     IDEMPOTENCY_KEY_ATTRIBUTE,
     IDEMPOTENCY_TABLE_ENV,
 )
-from job_auditor.infra.auditor_function import LOG_RETENTION, METRICS_NAMESPACE, shared_python_function
+from job_auditor.infra.auditor_function import LOG_RETENTION, shared_python_function, variable
 from job_auditor.infra.dead_letter_queue import dead_letter_queue, undelivered_alarm
+from job_auditor.infra.monitoring import AuditorMetrics
 
 HANDLER = "job_auditor.slack_forwarder.handler.lambda_handler"
-SERVICE_NAME = "job-auditor-slack"
 # Four attempts with Retry-After waits of up to 30 s fit; the function keeps 3 s to log and flush.
 TIMEOUT = Duration.seconds(60)
 # Lambda's own retries of a failed invocation, before the event goes to the dead-letter queue.
@@ -63,6 +64,7 @@ class SlackWebhookForwarder(Construct):
         secret_name: str,
         filter_policy: Mapping[str, sns.SubscriptionFilter] | None,
         removal_policy: RemovalPolicy,
+        metrics: AuditorMetrics,
         log_retention_days: int = 30,
         log_level: str = "INFO",
         powertools_layer_version: str = "latest",
@@ -124,9 +126,10 @@ class SlackWebhookForwarder(Construct):
                 # The secret's name, not its value: the function reads the URL at run time.
                 "WEBHOOK_SECRET_NAME": secret_name,
                 IDEMPOTENCY_TABLE_ENV: self.idempotency_table.table_name,
-                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": log_level,
+                # Its own service beside the auditor's, in the same namespace.
+                variable(SERVICE_NAME): f"{metrics.service}-slack",
+                variable(METRICS_NAMESPACE): metrics.namespace,
+                variable(LOG_LEVEL): log_level,
             },
         )
         self.subscription_filter = dict(filter_policy) if filter_policy else None

@@ -44,13 +44,14 @@ class MicrosoftTeamsChannel(Construct):
         team_id: str,
         channel_id: str,
         tenant_id: str,
+        configuration_name: str = f"job-auditor-teams-{Aws.STACK_NAME}",
     ) -> None:
         super().__init__(scope, construct_id)
         self.role = relay_only_role(self, "Role", "Microsoft Teams")
         self.configuration = chatbot.CfnMicrosoftTeamsChannelConfiguration(
             self,
             "Configuration",
-            configuration_name=f"job-auditor-teams-{Aws.STACK_NAME}",
+            configuration_name=configuration_name,
             team_id=team_id,
             teams_channel_id=channel_id,
             teams_tenant_id=tenant_id,

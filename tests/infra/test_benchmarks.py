@@ -6,4 +6,4 @@ from job_auditor.infra.config import JobAuditorProps
 
 
 def test_the_memory_benchmark_cuts_batches_of_the_default_size() -> None:
-    assert JobAuditorProps.model_fields["items_per_batch"].default == org_memory.ITEMS_PER_BATCH
+    assert JobAuditorProps().items_per_batch == org_memory.ITEMS_PER_BATCH

@@ -125,6 +125,29 @@ def test_stepfunctions_mode_alarms_on_failed_and_timed_out_executions(fanout: Sy
     assert {"ExecutionsFailed", "ExecutionsTimedOut", "RunSucceeded"} <= metrics
 
 
+def _plan_function(synthesized: Synth) -> dict[str, Any]:
+    functions = synthesized.resources("AWS::Lambda::Function").values()
+    (plan,) = (f["Properties"] for f in functions if f["Properties"]["Handler"].endswith(".plan_handler"))
+    return dict(plan)
+
+
+def test_plan_gets_one_vcpu_and_time_for_every_account(fanout: Synth, tmp_path: Path) -> None:
+    # Given a single-account fan-out: Plan keeps the function settings
+    assert (_plan_function(fanout)["MemorySize"], _plan_function(fanout)["Timeout"]) == (256, 120)
+    # Given 500 named accounts: one vCPU (1,769 MB) and 0.66 s per account plus 30 s
+    accounts = ",".join(str(100000000000 + i) for i in range(500))
+    named = _plan_function(synth(CONTEXT | {"accounts": accounts}, tmp_path / "named"))
+    assert (named["MemorySize"], named["Timeout"]) == (1769, 360)
+    # Given the organization's accounts (listed at run time): Lambda's 15 minutes
+    org = _plan_function(synth(CONTEXT | {"accounts": "organization"}, tmp_path / "org"))
+    assert (org["MemorySize"], org["Timeout"]) == (1769, 900)
+    # And a larger memory asked for is kept
+    big = _plan_function(
+        synth(CONTEXT | {"accounts": "organization", "functionMemoryMb": "3008"}, tmp_path / "b")
+    )
+    assert big["MemorySize"] == 3008
+
+
 def test_standard_children_are_a_context_key(tmp_path: Path) -> None:
     _, body = synthesized({"mapChildExecutionType": "standard"}, tmp_path)
     assert body["States"]["AuditInline"]["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] == "STANDARD"

@@ -67,7 +67,7 @@ def test_teams_ids_go_together_and_the_channel_id_is_url_encoded() -> None:
             {
                 "alertDestination": "opsgenie",
                 "alertSecret": "s",
-                "alertStatusCategories": "",
+                "alertStatusCategories": "none",
                 "alertStuckAlerts": "false",
             },
             "alertStatusCategories: empty, as are alertStatuses and alertStuckAlerts: nothing would page",

@@ -3,12 +3,15 @@ bound. No assertion on time (the benchmark prints figures; it never judges them)
 
 from typing import Any
 
+import pytest
+
 from benchmarks.cost import cost_model
 from benchmarks.run import Options, run_scenario
 from job_auditor.contract.kinds import default_kind_ids
 from simulator.world import MotoServer
 
 
+@pytest.mark.long
 def test_bench_report_shape_and_list_bound(moto_server: MotoServer, tmp_path: Any) -> None:
     # Given two toy scenarios (with and without transitions), the naive poller running at both
     opts = Options(

@@ -26,7 +26,9 @@ def _checkpoint(auditor: SourceAuditor, source: Source) -> Checkpoint | None:
 def _world(make_world: Any) -> tuple[World, list[str]]:
     w: World = make_world(JOB_KINDS="qconnect-import")
     kb = w.plane.create_knowledge_base(region=REGION, name="kb")
-    jobs = w.plane.bulk_create_import_jobs(REGION, kb, JOBS, start=w.now() - timedelta(minutes=30))
+    jobs = w.plane.bulk_create_jobs(
+        "qconnect-import", REGION, scope_ids=(kb,), count=JOBS, start=w.now() - timedelta(minutes=30)
+    )
     w.run()  # baseline
     w.advance(timedelta(minutes=5))
     for job in jobs:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 import boto3
+import botocore.loaders
 import botocore.session
 import pytest
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
@@ -319,6 +320,8 @@ def _member_session(clients: AccountClients, account: str) -> botocore.session.S
 def test_member_accounts_share_one_loader_and_read_each_model_once() -> None:
     # Given the clients of 100 member accounts (all kept), counting what their loader reads from disk
     clients = _clients()
+    # (a loader of its own: the test harness shares one across the process, which has read the models)
+    clients.sessions.loader = botocore.loaders.create_loader()
     members = _members(100)
     clients.keep_at_least(len(members))
     loader = clients.sessions.loader
