@@ -290,6 +290,16 @@ def test_the_replaced_publish_attempts_key_fails_naming_its_replacement() -> Non
     assert "context key 'maxPublishAttempts' was replaced by publishRetryHours" in str(caught.value)
 
 
+def test_the_replaced_publish_attempts_keyword_fails_naming_its_replacement() -> None:
+    # Given an app that passed the retired keyword argument to the construct
+    # When its props are built
+    with pytest.raises(ConfigError) as caught:
+        JobAuditorProps(max_publish_attempts=5)  # type: ignore[call-arg]
+    # Then they fail naming the keyword that replaced it, not a near spelling of the old one
+    assert "keyword argument 'max_publish_attempts' was replaced by publish_retry_hours" in str(caught.value)
+    assert "did you mean" not in str(caught.value)
+
+
 def test_history_retention_beyond_ten_years_is_rejected() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config({"historyRetentionDays": "3000000"})

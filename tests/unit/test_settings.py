@@ -359,6 +359,26 @@ def test_reconciliation_and_publish_protocol_defaults() -> None:
     assert settings.vanished_after_checks == 3
 
 
+def test_the_retired_publish_attempts_variable_is_ignored_with_a_warning_naming_its_replacement(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a function that still has the variable an earlier version read (hand-set, or mid-deployment)
+    # When its settings are loaded
+    with caplog.at_level("WARNING", logger="job_auditor.auditor.settings"):
+        settings = load_settings(VALID | {"MAX_PUBLISH_ATTEMPTS": "5"})
+    # Then the run goes on with the time-based retry, and the log says what replaced the variable
+    assert settings.publish_retry == timedelta(hours=24)
+    (record,) = caplog.records
+    assert record.getMessage().startswith(
+        "MAX_PUBLISH_ATTEMPTS is no longer read (ignored): it was replaced by PUBLISH_RETRY_HOURS ("
+    )
+    # And without it nothing is logged
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="job_auditor.auditor.settings"):
+        load_settings(VALID)
+    assert not caplog.records
+
+
 def test_reconcile_every_zero_means_every_run() -> None:
     assert load_settings(VALID | {"RECONCILE_EVERY_MINUTES": "0"}).reconcile_every == timedelta(0)
 
