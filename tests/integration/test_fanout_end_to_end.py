@@ -115,8 +115,8 @@ def test_a_thousand_sources_in_fifty_accounts_announced_once_despite_failures(
     organization: World, definition: dict[str, Any]
 ) -> None:
     # Given 50 accounts x 4 regions x the 5 default kinds (1,000 sources, each account read through
-    # its assumed member role), a fifth region not enabled in any account, and an account whose role
-    # is missing
+    # its assumed member role), a fifth region not enabled in any account (nor offering Q in Connect),
+    # and an account whose role is missing
     w = organization
     sources = [
         (account, region, kind, ids)
@@ -133,14 +133,16 @@ def test_a_thousand_sources_in_fifty_accounts_announced_once_despite_failures(
     # Then the failures are named, each with its reason and counted by account: the account without a
     # role, and every account's region that is not enabled
     assert first["accounts"] == len(HEALTHY_ACCOUNTS) + 1
-    # (the missing role: 3 kinds listed and 2 discovered in 5 regions; the region not enabled: 5 in
-    # each of 50 accounts; no other)
-    assert first["failedSourceCount"] == 25 + 250
+    # (the missing role: 3 kinds listed and 2 discovered in 4 regions, and 4 in the fifth, which does
+    # not offer Q in Connect; the region not enabled: those 4 in each of 50 accounts; no other)
+    assert first["failedSourceCount"] == 24 + 200
     assert set(first["failedAccounts"]) == {*HEALTHY_ACCOUNTS, MISSING_ROLE}
     assert {a: e["sources"] for a, e in first["failedAccounts"].items()} == {
-        **dict.fromkeys(HEALTHY_ACCOUNTS, 5),
-        MISSING_ROLE: 25,
+        **dict.fromkeys(HEALTHY_ACCOUNTS, 4),
+        MISSING_ROLE: 24,
     }
+    # (Q in Connect in the fifth region is never planned: one kind-region skipped, whatever the accounts)
+    assert first["skippedSources"] == {"notOffered": 1}
     assert any("AccessDenied" in r for r in first["failedAccounts"][MISSING_ROLE]["reasons"])
     for account in HEALTHY_ACCOUNTS:
         reasons = first["failedAccounts"][account]["reasons"]
