@@ -4,7 +4,7 @@ Prices: AWS list prices, us-east-1, as read for this model in 2026-11 (check the
 the figures: https://aws.amazon.com/lambda/pricing/, /dynamodb/pricing/on-demand/,
 /eventbridge/pricing/, /sns/pricing/). Free tiers are ignored.
 
-Model: a run's cost = a fixed part (the run with no transitions: list, state reads, checkpoint write,
+Model: a run's cost = a fixed part (the run with no transitions: list, state reads, audit record write,
 Lambda duration) + a per-transition part (the difference to the run with transitions, divided by
 their count). The fixed part is paid every scheduled run; the per-transition part once per
 transition, whatever the schedule, so it is priced per month from an assumed transition rate.

@@ -32,7 +32,7 @@ from benchmarks.scenario import LISTING_CLASSES, Scenario, listing_class
 from job_auditor.auditor.adapters.state_store import CLAIM_CONCURRENCY
 from job_auditor.contract.environment import setting
 from job_auditor.contract.kinds import JOB_KINDS, default_kind_ids, job_clients
-from job_auditor.contract.state_schema import JOB_PREFIX, KEY_RANGE_END, source_partition
+from job_auditor.contract.state_schema import AUDIT_PK, JOB_PREFIX, KEY_RANGE_END, source_partition
 from simulator.world import DEFAULT_START, MotoServer, World
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,20 +171,23 @@ def _list_calls_by_kind(
     return by_kind, sum(b["apiBound"] for b in bounds.values()) + s.discovery_bound()
 
 
-def _ddb_minimum(summary: dict[str, Any], window_query_pages: int, scopes: int) -> int:
-    """The fewest DynamoDB requests the claim design can make (see docs/performance.md):
-    per source the checkpoint read, the in-flight and pending index reads, the window's query pages,
-    the checkpoint write and the last-audit write; per transition two conditional writes (the claim,
-    and clearing it only while it is still this run's); the history puts at 25 per BatchWriteItem,
-    per source; per discovered scope the planner's read of its mark."""
+def _ddb_minimum(summary: dict[str, Any], window_query_pages: int, audit_query_pages: int) -> int:
+    """The fewest DynamoDB requests the claim design can make (see docs/performance.md): per run the
+    planner's query of every audit record (its 1 MB pages: each source's checkpoint and each scope's
+    mark come from it); per source the in-flight and pending index reads, the window's query pages and
+    the one write of its audit record (which carries the checkpoint); per transition two conditional
+    writes (the claim, and clearing it only while it is still this run's); the history puts at 25 per
+    BatchWriteItem, per source."""
     total = 0
     for source in summary["sources"]:
         t = int(source["transitions"])
-        total += 4 + 1 + 1 + 2 * t + math.ceil(t / 25)
-    return total + window_query_pages - len(summary["sources"]) + scopes
+        total += 2 + 1 + 2 * t + math.ceil(t / 25)
+    return total + window_query_pages + audit_query_pages
 
 
-def _auditor_row(s: Scenario, w: World, answer: dict[str, Any], ddb_pages: int) -> dict[str, Any]:
+def _auditor_row(
+    s: Scenario, w: World, answer: dict[str, Any], ddb_pages: int, audit_pages: int
+) -> dict[str, Any]:
     summary = answer["result"]
     meter = answer["meter"]
     by_kind, list_bound = _list_calls_by_kind(s, w, answer)
@@ -192,7 +195,7 @@ def _auditor_row(s: Scenario, w: World, answer: dict[str, Any], ddb_pages: int) 
     per_source_t = [int(x["transitions"]) for x in summary["sources"]]
     rechecked = sum(int(x["jobs_rechecked"]) for x in summary["sources"])
     ddb = _calls(meter, "dynamodb.")
-    ddb_min = _ddb_minimum(summary, ddb_pages, s.discovered_scopes())
+    ddb_min = _ddb_minimum(summary, ddb_pages, audit_pages)
     return {
         "transitions": transitions,
         "listCalls": _job_api_calls(meter, "List"),
@@ -286,6 +289,19 @@ def _window_query_pages(w: World, s: Scenario, summary: dict[str, Any]) -> int:
     return pages
 
 
+def _audit_query_pages(w: World) -> int:
+    """1 MB query pages of the AUDIT partition (every source's and scope's record), by size."""
+    from benchmarks.meter import item_size  # noqa: PLC0415
+
+    items = w.dynamodb.get_paginator("query").paginate(
+        TableName="job-auditor-state",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": AUDIT_PK}},
+    )
+    size = sum(item_size(i) for page in items for i in page["Items"])
+    return max(1, math.ceil(size / (1024 * 1024)))
+
+
 def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts from the last cycle (they repeat); time and memory the median / max of the cycles."""
     row = dict(rows[-1])
@@ -323,7 +339,7 @@ def run_scenario(moto: MotoServer, size: tuple[int, int, int], opts: Options, lo
                 s.mutate(w, cycle)
                 answer = auditor.invoke(w.now())
                 pages = _window_query_pages(w, s, answer["result"])
-                row = _auditor_row(s, w, answer, pages)
+                row = _auditor_row(s, w, answer, pages, _audit_query_pages(w))
                 n_answer = naive.invoke(w.now()) if naive else None
                 if cycle == 0:
                     continue

@@ -282,11 +282,6 @@ class Scenario:
         resource per level here, one page)."""
         return sum(len(plan.spec.discovery) for plan in self.plans.values())
 
-    def discovered_scopes(self) -> int:
-        """Scopes the planner discovers per run (one account and region, each kind with discovery),
-        each with one read of its mark (audited before?)."""
-        return sum(1 for plan in self.plans.values() if plan.spec.discovery)
-
     def discovery_ops(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(op for plan in self.plans.values() for op in plan.discovery_ops()))
 

@@ -26,7 +26,13 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 from job_auditor.auditor.domain.diff import Transition  # noqa: E402
 from job_auditor.auditor.domain.events import build_event  # noqa: E402
-from job_auditor.auditor.domain.jobs import JOB_KINDS, JobKindSpec, ObservedJob, Source  # noqa: E402
+from job_auditor.auditor.domain.jobs import (  # noqa: E402
+    JOB_KINDS,
+    JOB_NOT_FOUND,
+    JobKindSpec,
+    ObservedJob,
+    Source,
+)
 from job_auditor.contract.kinds import StatusCategory  # noqa: E402
 
 SCHEMA_PATH = ROOT / "job_auditor" / "schemas" / "transition-event.v1.json"
@@ -106,6 +112,7 @@ def transition(spec: JobKindSpec, kind_of_transition: str) -> Transition:
         previous_sequence=sequence,
         observed_at=observed_at,
         stuck_since=since,
+        reason=JOB_NOT_FOUND if kind_of_transition == "disappeared" else None,
     )
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import botocore.session
@@ -147,15 +147,20 @@ class OfferedPlan:
     not_offered: tuple[tuple[str, str], ...] = field(default=())
 
 
-def plan_offered(specs: Sequence[JobKindSpec], regions: Sequence[str]) -> OfferedPlan:
+def plan_offered(
+    specs: Sequence[JobKindSpec],
+    regions: Sequence[str],
+    is_offered: Callable[[JobKindSpec, str], bool] = offered,
+) -> OfferedPlan:
     """Split the configured kinds x regions into those offered and those skipped (`note_not_offered`
-    logs each skipped pair the first time this process sees it)."""
+    logs each skipped pair the first time this process sees it). `is_offered` is `offered` but where a
+    test states its own world."""
     kinds_by_region: dict[str, tuple[str, ...]] = {}
     skipped: list[tuple[str, str]] = []
     for region in regions:
         kept = []
         for spec in specs:
-            if offered(spec, region):
+            if is_offered(spec, region):
                 kept.append(spec.id)
             else:
                 note_not_offered(spec, region)

@@ -11,6 +11,9 @@ the other half: what the auditor's *own* AWS calls can suffer.
   call (retries included): a PutEvents answered with `FailedEntryCount` > 0 for some entries (the
   others really are delivered), a PutEvents or SNS PublishBatch that fails outright, a DynamoDB call
   that fails with throttling or with `ConditionalCheckFailedException`.
+* A channel outage (`start_outage`): every call to one channel (the bus, the notification topic, the
+  chat topic) fails with one error code (5xx, throttling, AccessDenied or a KMS error as a broken key
+  policy gives, ResourceNotFound as a deleted bus gives) until a time on the world's clock.
 * A crash (`SimulatedCrash`, a BaseException so no `except Exception` swallows it) is raised at an
   armed point: the n-th AWS call of the invocation, or a named point such as "after PutEvents" or
   "before the finalize BatchWriteItem" (between publish and commit). A Lambda timeout is the same
@@ -27,6 +30,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -37,16 +41,16 @@ from botocore.hooks import BaseEventHooks
 from botocore.model import OperationModel
 
 from job_auditor.auditor.adapters.clients import ClientFactory
-from job_auditor.contract.state_schema import CHECKPOINT_SK
+from job_auditor.contract.state_schema import AUDIT_PK
 
 # Where an invocation can be made to crash, by name (event, and what the point means).
 CRASH_POINTS: dict[str, tuple[str, str]] = {
-    "before-claim": ("before-call.dynamodb.PutItem", "before a conditional claim (or checkpoint) write"),
+    "before-claim": ("before-call.dynamodb.PutItem", "before a conditional claim write"),
     "after-claim": ("after-call.dynamodb.PutItem", "after a claim committed, before publishing"),
     "after-put-events": ("after-call.eventbridge.PutEvents", "after EventBridge took the events"),
     "after-sns-publish": ("after-call.sns.PublishBatch", "after SNS took the messages"),
     "before-finalize": ("before-call.dynamodb.BatchWriteItem", "published, before the commit"),
-    "after-finalize": ("after-call.dynamodb.BatchWriteItem", "committed, before the checkpoint"),
+    "after-finalize": ("after-call.dynamodb.BatchWriteItem", "committed, before the audit record"),
     "mid-list": ("before-call.bedrock.ListModelImportJobs", "while listing"),
 }
 
@@ -127,8 +131,13 @@ class AwsFaultInjector:
         self._passthrough_clients: ClientFactory | None = None
         # Jobs whose events EventBridge refuses every time (a poison transition), while enabled.
         self.poison_job_ids: set[str] = set()
-        # While set, every checkpoint write fails as if throttled beyond the SDK's retries.
+        # While set, every write of the AUDIT partition (a source's record, which carries its checkpoint;
+        # a scope's mark) fails as if throttled beyond the SDK's retries.
         self.fail_checkpoint_writes = False
+        # Channel -> (until, error code): every call to it fails, while enabled. Topics are told apart
+        # by `topic_channels` (topic ARN -> channel; any other topic is "sns").
+        self.channel_outages: dict[str, tuple[datetime, str]] = {}
+        self.topic_channels: dict[str, str] = {}
 
     # -- arming, per invocation -------------------------------------------------------------------
     def start_invocation(self, *, budget_ms: int | None = None) -> None:
@@ -163,6 +172,19 @@ class AwsFaultInjector:
             # As FakeLambdaContext: within the claim lease, which the handler checks.
             return 300_000
         return self._budget_ms - self._elapsed_ms
+
+    def start_outage(self, channel: str, until: datetime, code: str) -> None:
+        """`channel` ("eventbridge", "sns", "chat") refuses every call with `code` until `until` (the
+        world's clock, which moves datetime.now)."""
+        self.channel_outages[channel] = (until, code)
+
+    def _outage(self, channel: str) -> tuple[AWSResponse, dict[str, Any]] | None:
+        until, code = self.channel_outages.get(channel, (None, ""))
+        if not self.enabled or until is None or datetime.now(UTC) >= until:
+            return None
+        self.counts[f"{channel} outage (calls refused)"] += 1
+        status = 500 if code in ("InternalFailure", "InternalError") else 400
+        return _error(code, f"injected: {channel} outage", status)
 
     # -- registration -----------------------------------------------------------------------------
     def session(self, **kwargs: Any) -> boto3.session.Session:
@@ -232,6 +254,8 @@ class AwsFaultInjector:
         }
 
     def _put_events(self, context: dict[str, Any], **kwargs: Any) -> tuple[AWSResponse, Any] | None:
+        if down := self._outage("eventbridge"):
+            return down
         if self._draw(self.rates.put_events_error):
             self.counts["PutEventsError"] += 1
             return _error("InternalFailure", "injected PutEvents failure", 500)
@@ -263,6 +287,9 @@ class AwsFaultInjector:
         return _response(200, json.dumps(parsed).encode()), parsed
 
     def _publish_batch(self, context: dict[str, Any], **kwargs: Any) -> tuple[AWSResponse, Any] | None:
+        topic = str(context["injector_params"].get("TopicArn", ""))
+        if down := self._outage(self.topic_channels.get(topic, "sns")):
+            return down
         if self._draw(self.rates.sns_error):
             self.counts["SnsError"] += 1
             return _error("InternalError", "injected SNS failure", 500)
@@ -289,8 +316,8 @@ class AwsFaultInjector:
     def _dynamodb_call(
         self, model: OperationModel, params: dict[str, Any], **_: Any
     ) -> tuple[AWSResponse, Any] | None:
-        checkpoint = f'"{CHECKPOINT_SK}"'.encode()
-        if self.fail_checkpoint_writes and model.name == "PutItem" and checkpoint in _body(params):
+        record = f'"{AUDIT_PK}"'.encode()
+        if self.fail_checkpoint_writes and model.name == "UpdateItem" and record in _body(params):
             self.counts["CheckpointWriteFailed"] += 1
             return _error("ProvisionedThroughputExceededException", "injected: checkpoint write failed", 400)
         if self._draw(self.rates.dynamodb_error):

@@ -24,8 +24,14 @@ changing the status: in the chain they must repeat the current status (`previous
 
 A job deleted while in flight must end its chain with one `disappeared` event (repeating the status it
 was last seen in, which may be older than its true last one: a status that lasted less than a run),
-and be recorded as disappeared. A parked transition (kept in the table for operators after a channel
-refused it too often) counts as announced in its job's chain. A job whose listing lagged is exempt from
+naming why it went (the job deleted: `job not found`; its knowledge base deleted: `scope deleted`),
+and be recorded as disappeared. A parked transition (kept in the table for operators after the bus
+refused it for good) counts as announced in its job's chain.
+
+6. every channel: every transition of the chains reached each other channel's consumer too (the
+   notification topic, the chat topic), unless that channel refused it for good (parked for it);
+   nothing is left parked for a passing reason (an outage longer than the retry time is re-driven
+   once the channel is back). A job whose listing lagged is exempt from
 check 5: the checkpoint may pass it before it is visible; the reconciliation sweep finds it.
 """
 
@@ -53,6 +59,12 @@ class JobTruth:
     deleted_at: datetime | None = None
     # Created hidden from its list for a while (the list API's lag).
     lagging: bool = False
+    # Why it went (a deleted job: "job not found"; its knowledge base deleted: "scope deleted"): what a
+    # `disappeared` event of it must say.
+    gone_reason: str | None = None
+    # Gone with its knowledge base, whether or not it was still running: announced as disappeared if
+    # the auditor still followed it, else its chain simply ends at its true final status.
+    with_scope: bool = False
 
     @property
     def statuses(self) -> list[str]:
@@ -73,6 +85,20 @@ class JobTruth:
             if held == previous:
                 seen_previous = True
         return False
+
+
+@dataclass(frozen=True)
+class ParkedChannels:
+    """The channels a parked item names, and those of them parked for a passing reason."""
+
+    channels: frozenset[str]
+    retryable: frozenset[str]
+
+    @classmethod
+    def of(cls, item: Mapping[str, Any]) -> ParkedChannels:
+        channels = item.get("channels")
+        names = frozenset(channels) if isinstance(channels, Mapping) else frozenset({"eventbridge"})
+        return cls(names, frozenset(item.get("retryable") or ()))
 
 
 @dataclass
@@ -104,8 +130,11 @@ class Truth:
         if not lagging:
             self._unverified[source_key].append(job)
 
-    def deleted(self, job_id: str, when: datetime) -> None:
-        self.jobs[job_id].deleted_at = when
+    def deleted(
+        self, job_id: str, when: datetime, reason: str = "job not found", *, with_scope: bool = False
+    ) -> None:
+        job = self.jobs[job_id]
+        job.deleted_at, job.gone_reason, job.with_scope = when, reason, with_scope
 
     def changed(self, job_id: str, when: datetime, status: str) -> None:
         self.jobs[job_id].history.append((when, status))
@@ -144,9 +173,13 @@ class Truth:
         events: Iterable[Mapping[str, Any]],
         items: Iterable[Mapping[str, Any]],
         parked: Iterable[Mapping[str, Any]] = (),
+        *,
+        channels: Mapping[str, Iterable[str]] | None = None,
+        parked_channels: Mapping[str, ParkedChannels] | None = None,
     ) -> Verdict:
         """`events`: every event the bus consumer received; `items`: the state table's items;
-        `parked`: the details of the parked transitions."""
+        `parked`: the details of the parked transitions; `channels`: the eventIds each other channel's
+        consumer received; `parked_channels`: by eventId, the channels that parked it."""
         verdict = Verdict(violations=list(self.checkpoint_violations))
         bad = verdict.violations
         parked = list(parked)
@@ -158,16 +191,26 @@ class Truth:
         if open_claims:
             bad.append(f"{len(open_claims)} claims left open after the final run: {open_claims[:5]}")
         lost = self._check_chains(by_id, items, bad)
+        lost_on = _check_channels(by_id, channels or {}, parked_channels or {}, bad)
         verdict.figures = {
             "jobs": len(self.jobs),
             "truth status changes": self.status_changes,
             "transitions": sum(1 for d in by_id.values() if d.get("transition") in STATUS_TRANSITIONS),
             "stuck alerts": sum(1 for d in by_id.values() if d.get("transition") == STUCK),
             "disappeared": sum(1 for d in by_id.values() if d.get("transition") == DISAPPEARED),
+            "disappeared, scope deleted": sum(
+                1
+                for d in by_id.values()
+                if d.get("transition") == DISAPPEARED and d.get("reason") == "scope deleted"
+            ),
             "parked": len(parked_ids),
             "delivered": sum(deliveries.values()),
             "duplicates": sum(deliveries.values()) - len(by_id),
             "lost": lost,
+            **{f"lost on {channel}": n for channel, n in lost_on.items()},
+            "parked for a passing reason, left": sum(
+                1 for p in (parked_channels or {}).values() if p.retryable
+            ),
             "violations": len(bad),
         }
         return verdict
@@ -230,7 +273,12 @@ class Truth:
                 )
                 lost += 1
             sequence, status = int(d["sequence"]), d["status"]
-        if job.deleted_at is not None:
+        ended_seen = (
+            job.with_scope
+            and status == job.final
+            and (not chain or chain[-1].get("transition") != DISAPPEARED)
+        )
+        if job.deleted_at is not None and not ended_seen:
             if not chain or chain[-1].get("transition") != DISAPPEARED:
                 bad.append(f"lost: {job_id} was deleted in flight but never announced as disappeared")
                 lost += 1
@@ -260,7 +308,39 @@ def _check_event(d: Mapping[str, Any], job: JobTruth, event_id: str, bad: list[s
             bad.append(f"{d['transition']} {event_id} changes status {prev} -> {d['status']}")
         if d.get("transition") == DISAPPEARED and job.deleted_at is None:
             bad.append(f"phantom: {d['jobId']} announced as disappeared but never deleted")
+        elif d.get("transition") == DISAPPEARED and d.get("reason") != job.gone_reason:
+            bad.append(
+                f"{d['jobId']} announced as disappeared because {d.get('reason')!r}: {job.gone_reason!r}"
+            )
     elif d.get("transition") not in STATUS_TRANSITIONS:
         bad.append(f"event {event_id} of unknown transition kind {d.get('transition')!r}")
     elif prev is not None and not job.really_changed(prev, d["status"]):
         bad.append(f"phantom: {d['jobId']} never went {prev} -> {d['status']} (event {event_id})")
+
+
+def _check_channels(
+    by_id: Mapping[str, Mapping[str, Any]],
+    channels: Mapping[str, Iterable[str]],
+    parked: Mapping[str, ParkedChannels],
+    bad: list[str],
+) -> dict[str, int]:
+    """Check 6: per channel, the transitions announced on the bus (or parked) that its consumer never
+    received and that it did not refuse for good."""
+    for event_id, where in parked.items():
+        if where.retryable:
+            bad.append(
+                f"parked for a passing reason and never re-driven: {event_id} on {sorted(where.retryable)}"
+            )
+    lost: dict[str, int] = {}
+    for channel, received in channels.items():
+        seen = set(received)
+        missing = [
+            event_id
+            for event_id in by_id
+            if event_id not in seen
+            and channel not in parked.get(event_id, ParkedChannels(frozenset(), frozenset())).channels
+        ]
+        lost[channel] = len(missing)
+        if missing:
+            bad.append(f"lost on {channel}: {len(missing)} transitions never reached it, e.g. {missing[:3]}")
+    return lost

@@ -13,7 +13,12 @@ status the auditor does not know), then invokes the handler with faults:
   (retried) and throttles out of retries, spurious conditional-check failures on re-claims
   (`simulator.aws_faults`);
 * crashes ~2% of invocations, at a random call or at a named point (between publish and commit in
-  particular), Lambda timeouts under a virtual clock, and overlapping invocations now and then.
+  particular), Lambda timeouts under a virtual clock, and overlapping invocations now and then;
+* channel outages of any length (`SoakConfig.channel_outages`): the bus down for 25 minutes, the
+  notification topic refused by a broken key policy for 3 hours while the bus is up, the bus denied
+  for 30 hours (longer than the 24-hour retry time: parked, then re-driven once it is back; the
+  schedule's runs are two hours apart while it lasts, so a short soak covers it), the chat topic
+  throttled for an hour, the bus deleted and recreated 40 minutes later.
 
 The SDK's retry back-off is recorded, not slept (`virtual back-off` in the figures), so 1,000 cycles
 run in minutes. At the end, faults are switched off, the clock passes the claim lease, the handler
@@ -39,7 +44,7 @@ from unittest.mock import patch
 
 from job_auditor.contract.kinds import JOB_KINDS, DiscoveryStep, JobKindSpec, StatusCategory, kind_ids
 from job_auditor.contract.state_schema import (
-    CHECKPOINT_SK,
+    AUDIT_PK,
     HISTORY_PREFIX,
     PARKED_PK,
     SOURCE_PREFIX,
@@ -48,9 +53,17 @@ from job_auditor.contract.state_schema import (
 from simulator.aws_faults import CRASH_POINTS, AwsFaultInjector, AwsFaultRates, SimulatedCrash
 from simulator.faults import FaultPlan
 from simulator.mutators import ResponseMutator, Rule
-from simulator.oracle import Truth, Verdict
+from simulator.oracle import ParkedChannels, Truth, Verdict
 from simulator.state import MODEL_COPY, MODEL_IMPORT, QCONNECT_IMPORT
-from simulator.world import ACCOUNT, DEFAULT_START, REGION, FakeLambdaContext, MotoServer, World
+from simulator.world import (
+    ACCOUNT,
+    CHAT_TOPIC,
+    DEFAULT_START,
+    REGION,
+    FakeLambdaContext,
+    MotoServer,
+    World,
+)
 
 if TYPE_CHECKING:
     from job_auditor.auditor.adapters.clients import ClientFactory
@@ -101,6 +114,26 @@ class SoakConfig:
     vanish: float = 0.01
     # At this fraction of the cycles a job is created whose events EventBridge always refuses (parked).
     poison_at: float = 0.25
+    # At this fraction of the cycles a Q in Connect knowledge base is deleted with its jobs (those in
+    # flight announced as disappeared: scope deleted); from this one on, for `kind_out_cycles` cycles,
+    # a kind is out of JOB_KINDS (its jobs in flight followed with Get, the new ones found when it is
+    # back).
+    delete_kb_at: float = 0.6
+    kind_out_at: float = 0.45
+    kind_out_cycles: int = 20
+    # (fraction of the cycles, channel, hours, error code): every call to that channel fails for that
+    # long from then on. Runs are two hours apart while an outage longer than LONG_OUTAGE lasts.
+    channel_outages: tuple[tuple[float, str, float, str], ...] = (
+        (0.10, "eventbridge", 25 / 60, "InternalFailure"),
+        (0.30, "sns", 3, "KMSAccessDenied"),
+        (0.50, "eventbridge", 30, "AccessDeniedException"),
+        (0.70, "chat", 1, "ThrottlingException"),
+        (0.85, "eventbridge", 40 / 60, "ResourceNotFoundException"),
+    )
+
+
+# An outage longer than this is run through with the schedule's runs two hours apart.
+LONG_OUTAGE = timedelta(hours=6)
 
 
 @dataclass
@@ -207,6 +240,14 @@ class Soak:
         )
         self.outages: Counter[str] = Counter()
         self._outages_armed = 0
+        # The channel outages alone (shared with `injector`), for overlapping invocations.
+        self._outages_only = AwsFaultInjector(seed=config.seed)
+        self._outages_only.channel_outages = self.injector.channel_outages
+        self._outages_only.topic_channels = self.injector.topic_channels
+        # Channel -> eventIds its consumer received (the bus's are in `events`).
+        self.notified: dict[str, list[str]] = {"sns": [], "chat": []}
+        self._chat_queue = ""
+        self._long_outage_until: datetime | None = None
 
     # -- workload ---------------------------------------------------------------------------------
     def _source_key(self, job_id: str) -> str:
@@ -297,6 +338,8 @@ class Soak:
         gap = self.cfg.interval + timedelta(seconds=self.rng.uniform(-30, 30))
         if self.rng.random() < 0.01:
             gap = timedelta(hours=self.rng.uniform(1, 4))  # the schedule skipped for a while
+        if self._long_outage_until is not None and self.w.now() < self._long_outage_until:
+            gap = timedelta(hours=2)  # through a long channel outage in a few runs
         parts = self.rng.randint(1, 3)
         for _ in range(parts):
             self.w.advance(gap / parts)
@@ -415,12 +458,15 @@ class Soak:
         from job_auditor.auditor.settings import load_settings  # noqa: PLC0415
 
         settings = load_settings()
-        clients = ClientFactory()
+        # The channel outages hold for every invocation: an overlapping run sees them too.
+        clients = ClientFactory(session=self._outages_only.session())
         plan = wiring.plan_run(settings, clients, ACCOUNT)
         wiring.build_audit_step(settings, clients).run(plan)
 
     # -- the loop ---------------------------------------------------------------------------------
     def setup(self) -> None:
+        self._chat_queue = self.w.subscribe_topic(None, "chat-consumer", topic_arn=self.w.chat_topic_arn)
+        self.injector.topic_channels[self.w.chat_topic_arn] = "chat"
         plane = self.w.plane
         plane.faults = FaultPlan(seed=self.cfg.seed)
         self.kbs = [plane.create_knowledge_base(REGION, "kb-0")]
@@ -436,10 +482,27 @@ class Soak:
         try:
             result = self.w.run(context=context, clients=clients)
             self.runs[f"{result['status']}" if label == "normal" else f"{label} (survived)"] += 1
+            self.runs["parked transitions re-driven"] += int(result.get("redriven", 0))
         except SimulatedCrash:
             self.runs[label] += 1
+        self._received()
+
+    def _received(self) -> None:
+        """What the bus, the notification topic and the chat topic delivered to their consumers."""
         self.events.extend(self.w.events_received())
-        self.w.notifications_received()
+        notes = self.w.notifications_received()
+        self.notified["sns"] += [str(n["MessageAttributes"]["eventId"]["Value"]) for n in notes]
+        self.notified["chat"] += [str(json.loads(m["Message"])["id"]) for m in self.w.drain(self._chat_queue)]
+
+    def _start_outages(self, cycle: int) -> None:
+        for at, channel, hours, code in self.cfg.channel_outages:
+            if cycle != int(self.cfg.cycles * at):
+                continue
+            length = timedelta(hours=hours)
+            self.injector.start_outage(channel, self.w.now() + length, code)
+            if length > LONG_OUTAGE:
+                self._long_outage_until = self.w.now() + length
+            self.outages[f"Channel outage: {channel} {_length(length)} ({code})"] += 1
 
     def run(self, progress: bool = False) -> SoakReport:
         from job_auditor.auditor.adapters.clients import ClientFactory  # noqa: PLC0415
@@ -463,6 +526,10 @@ class Soak:
                     self._late_scopes()
                 if cycle == int(self.cfg.cycles * self.cfg.poison_at):
                     self._create_poison_job()
+                if cycle == int(self.cfg.cycles * self.cfg.delete_kb_at):
+                    self._delete_a_knowledge_base()
+                self._configure_kinds(cycle)
+                self._start_outages(cycle)
                 label, context = self._arm(cycle)
                 clients = ClientFactory(session=session)  # fresh clients, as after a cold start
                 self.invoke(label, context, clients)
@@ -475,6 +542,7 @@ class Soak:
         faults: Counter[str] = Counter()
         faults.update({f"job API {k}": v for k, v in self.w.plane.faults.counts.items()})
         faults.update({f"AWS {k}": v for k, v in self.injector.counts.items()})
+        faults.update({f"AWS {k}": v for k, v in self._outages_only.counts.items()})
         faults.update(self.outages)
         self.runs["overlapping invocations"] = self.runs.pop("overlapped", 0)
         return SoakReport(
@@ -501,6 +569,32 @@ class Soak:
                 first = self.scopes[spec.id][0]
                 self.scopes[spec.id].append(self._new_scope(spec.discovery, first[:-1]))
 
+    def _delete_a_knowledge_base(self) -> None:
+        """A Q in Connect knowledge base deleted, its import jobs with it: those the auditor still
+        follows must be announced as disappeared (scope deleted); the others end where they ended."""
+        if len(self.kbs) < 2:
+            return
+        kb = self.kbs.pop(0)
+        now = self.w.plane.clock.now()
+        self.w.plane.delete_knowledge_base(REGION, kb)
+        gone = {j for j, t in self.truth.jobs.items() if t.source_key.endswith(f"/{kb}")}
+        for job_id in sorted(gone):
+            self.live.pop(job_id, None)
+            self.truth.deleted(job_id, now, "scope deleted", with_scope=True)
+        self.ended_qconnect = [j for j in self.ended_qconnect if j not in gone]
+        self.outages["Knowledge base deleted with its jobs (orphan)"] += 1
+
+    def _configure_kinds(self, cycle: int) -> None:
+        """A kind (the last registered one without a scope) out of JOB_KINDS for a while, then back (a
+        redeploy each time)."""
+        out = int(self.cfg.cycles * self.cfg.kind_out_at)
+        if cycle == out:
+            taken = [k for k in kind_ids() if not JOB_KINDS[k].discovery][-1]
+            self.w.set_env(JOB_KINDS=",".join(k for k in kind_ids() if k != taken))
+            self.outages["Kind out of JOB_KINDS for a while (orphan)"] += 1
+        elif cycle == out + self.cfg.kind_out_cycles:
+            self.w.set_env(JOB_KINDS=",".join(kind_ids()))
+
     def _create_poison_job(self) -> None:
         """An ended import job whose every event EventBridge refuses: parked after the attempt cap."""
         job_id = self.w.plane.create_model_import_job(REGION, "soak-poison", status="Failed")
@@ -518,13 +612,13 @@ class Soak:
         self.w.run(clients=ClientFactory(session=session))
         self.injector.fail_checkpoint_writes = False
         self.truth.take_baseline()
-        self.events.extend(self.w.events_received())
+        self._received()
         self.w.advance(self.cfg.interval)
         for job_id in list(self.live):
             if self.rng.random() < self.cfg.progress:
                 self._progress(job_id)
         self.w.run(clients=ClientFactory(session=session))
-        self.events.extend(self.w.events_received())
+        self._received()
         self.injector.enabled = True
         self.outages["Checkpoint writes failed during the baseline"] += 1
 
@@ -533,14 +627,21 @@ class Soak:
         enough for a vanished job's re-checks; then the oracle."""
         self.w.plane.faults.clear()
         self.injector.enabled = False
+        self.injector.channel_outages.clear()
         self.injector.start_invocation()
         for minutes in (16, 16, 61, 16, 16):
             self.w.advance(timedelta(minutes=minutes))
-            self.w.run()
-            self.events.extend(self.w.events_received())
+            self.runs["parked transitions re-driven"] += int(self.w.run().get("redriven", 0))
+            self._received()
             self._check_checkpoints()
-        parked = [json.loads(str(i["detail"])) for i in self.w.table_items(PARKED_PK)]
-        return self.truth.verify(self.events, list(self.w.table_items(SOURCE_PREFIX)), parked)
+        parked = list(self.w.table_items(PARKED_PK))
+        return self.truth.verify(
+            self.events,
+            list(self.w.table_items(SOURCE_PREFIX)),
+            [json.loads(str(i["detail"])) for i in parked],
+            channels=self.notified,
+            parked_channels={str(i["eventId"]): ParkedChannels.of(i) for i in parked},
+        )
 
     def _expire_history(self) -> None:
         """History items expire by TTL in AWS; moto keeps them, and its index queries scan the whole
@@ -561,14 +662,16 @@ class Soak:
         from job_auditor.auditor.adapters.state_codec import parse_timestamp  # noqa: PLC0415
 
         checkpoints: dict[str, datetime] = {}
-        for source_key in {job.source_key for job in self.truth.jobs.values()}:
-            item = self.w.dynamodb.get_item(
-                TableName="job-auditor-state",
-                Key={"pk": {"S": source_partition(source_key)}, "sk": {"S": CHECKPOINT_SK}},
-                ConsistentRead=True,
-            ).get("Item")
-            if item:
-                checkpoints[source_key] = parse_timestamp(item["lastRunStartedAt"]["S"])
+        # Each source's checkpoint is in its audit record (one query of the AUDIT partition).
+        pages = self.w.dynamodb.get_paginator("query").paginate(
+            TableName="job-auditor-state",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": AUDIT_PK}},
+            ConsistentRead=True,
+        )
+        for item in (i for page in pages for i in page["Items"]):
+            if "lastRunStartedAt" in item:
+                checkpoints[item["sk"]["S"]] = parse_timestamp(item["lastRunStartedAt"]["S"])
 
         def recorded(source_key: str, job: Any) -> bool:
             from job_auditor.auditor.adapters.state_codec import job_sk  # noqa: PLC0415
@@ -581,6 +684,14 @@ class Soak:
         self.truth.check_checkpoints(checkpoints, recorded)
 
 
+CHAT_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{CHAT_TOPIC}"
+
+
+def _length(length: timedelta) -> str:
+    minutes = int(length.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+
+
 @contextmanager
 def soak_world(moto: MotoServer | None = None) -> Iterator[World]:
     """A world for a soak (starts its own moto server unless one is given)."""
@@ -589,7 +700,10 @@ def soak_world(moto: MotoServer | None = None) -> Iterator[World]:
     if own:
         server.start()
     try:
-        with World(server, DEFAULT_START, env={"JOB_KINDS": ",".join(kind_ids())}) as w:
+        # The chat topic too; one message per transition on the topics (no digest: the digest has its
+        # own end-to-end tests), so the oracle checks every transition reached every channel.
+        env = {"JOB_KINDS": ",".join(kind_ids()), "CHAT_TOPIC_ARN": CHAT_TOPIC_ARN, "DIGEST_THRESHOLD": "0"}
+        with World(server, DEFAULT_START, env=env) as w:
             yield w
     finally:
         if own:

@@ -215,6 +215,11 @@ class World:
         env.update(self._extra_env)
         return env
 
+    def set_env(self, **env: str) -> None:
+        """Change the function's environment between runs (a redeploy with another configuration);
+        restored when the world closes."""
+        self._set_env(env)
+
     def _set_env(self, env: Mapping[str, str]) -> None:
         for name, value in env.items():
             self._saved_env.setdefault(name, os.environ.get(name))

@@ -1,28 +1,34 @@
 """In-memory fakes of the audit use case's ports: a job control plane, a state store that enforces the
-same conditions as the DynamoDB adapter and can fail any write, and recording publishers that can
-refuse. Any unit test can build the planner and the source auditor on them; the simulator and moto
-prove the adapters."""
+same conditions as the DynamoDB adapter and can fail any write, and recording publishers (the bus,
+the notification topic, the chat topic) that can each refuse entries or be down. Any unit test can
+build the planner and the source auditor on them; the simulator and moto prove the adapters."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from job_auditor.auditor.adapters.publishers import is_permanent
+from job_auditor.auditor.adapters.state_codec import with_legacy_checkpoint
 from job_auditor.auditor.adapters.state_store import explain_claim_failure
 from job_auditor.auditor.audit_step import AuditStep
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source
+from job_auditor.auditor.domain.schedule import AuditRecord, record_of
 from job_auditor.auditor.planner import Planner, RunPlan
 from job_auditor.auditor.ports import (
+    Claim,
     ClaimResult,
+    Deliveries,
     LastAudit,
     Listing,
+    Parked,
     PublishResult,
     SourceError,
     StopCheck,
@@ -59,6 +65,8 @@ class FakeJob:
     failure_message: str | None = None
     # The kind's detail fields (ingestion statistics, record counts).
     details: dict[str, Any] = field(default_factory=dict)
+    # When it ended, as the API reports it (None: not reported).
+    ended_at: datetime | None = None
 
 
 ApiFault = Callable[[str, Source | None], None]
@@ -113,6 +121,7 @@ class FakeJobApi:
             arn=job.job_id if job.job_id.startswith("arn:") else None,
             failure_message=job.failure_message if failure else None,
             details=MappingProxyType(dict(job.details)),
+            ended_at=job.ended_at,
         )
 
     # -- JobApi ---------------------------------------------------------------------------------
@@ -159,7 +168,7 @@ class FakeJobApi:
     def list_scope(self, scope: Source, step: DiscoveryStep, parent_ids: tuple[str, ...]) -> list[str]:
         """Knowledge bases by (account, region); a knowledge base's data sources by (account, region,
         knowledge base)."""
-        self._call(step.list_method, None, "/".join((scope.key, *parent_ids)))
+        self._call(step.list_method, scope, "/".join((scope.key, *parent_ids)))
         if parent_ids:
             return list(self.data_sources.get((scope.account, scope.region, parent_ids[-1]), []))
         return list(self.knowledge_bases.get((scope.account, scope.region), []))
@@ -188,7 +197,7 @@ class _Item:
     last_event_id: str | None = None
     pending: Transition | None = None
     lease_until: datetime | None = None
-    attempts: int = 0
+    deliveries: Deliveries = field(default_factory=Deliveries)
 
     def plain(self) -> dict[str, Any]:
         """The attributes `explain_claim_failure` reads, as the DynamoDB item has them."""
@@ -210,9 +219,15 @@ class InMemoryStateStore:
     (and read) and may raise `SourceError` (a throttled or failed call) or `Crash`."""
 
     items: dict[tuple[str, str, datetime], _Item] = field(default_factory=dict)
-    checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
-    history: dict[str, Transition] = field(default_factory=dict)
-    parked_transitions: dict[str, tuple[Transition, str]] = field(default_factory=dict)
+    # The AUDIT partition: each source's (and discovered scope's) record, with its checkpoint.
+    records: dict[str, AuditRecord] = field(default_factory=dict)
+    # What an earlier version kept in items of its own: checkpoints, and scopes' marks (source key ->).
+    legacy_checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+    # While set, load_audit_records answers from this snapshot: an eventually consistent read at its
+    # stalest (the records as some earlier moment had them).
+    stale_records: dict[str, AuditRecord] | None = None
+    history: dict[str, Claim] = field(default_factory=dict)
+    parked_transitions: dict[str, Parked] = field(default_factory=dict)
     faults: list[Callable[[str], None]] = field(default_factory=list)
     audits: dict[str, LastAudit] = field(default_factory=dict)
 
@@ -231,9 +246,34 @@ class InMemoryStateStore:
         return self.items.get(self._key(t.source, t.job.job_id, t.job.created_at))
 
     # -- reads ----------------------------------------------------------------------------------
-    def load_checkpoint(self, source: Source) -> Checkpoint | None:
-        self._op("load_checkpoint")
-        return self.checkpoints.get(source.key)
+    @property
+    def checkpoints(self) -> dict[str, Checkpoint]:
+        """Source key -> its checkpoint (a copy, for assertions)."""
+        with self._lock:
+            return {k: r.checkpoint for k, r in self.records.items() if r.checkpoint and not r.is_scope}
+
+    def load_audit_records(self) -> dict[str, AuditRecord]:
+        self._op("load_audit_records")
+        with self._lock:
+            return dict(self.records if self.stale_records is None else self.stale_records)
+
+    def read_audit_records(self, sources: Sequence[Source]) -> dict[str, AuditRecord]:
+        self._op("read_audit_records")
+        found: dict[str, AuditRecord] = {}
+        with self._lock:
+            for source in sources:
+                record = self.records.get(source.key)
+                legacy = self.legacy_checkpoints.get(source.key)
+                if legacy is not None:
+                    record = with_legacy_checkpoint(record or record_of(source), legacy)
+                if record is not None:
+                    found[source.key] = record
+        return found
+
+    def count_pending(self, source: Source) -> int:
+        self._op("count_pending")
+        with self._lock:
+            return sum(1 for i in self.items.values() if i.source.key == source.key and i.pending is not None)
 
     def load_jobs_since(self, source: Source, since: datetime) -> dict[str, JobState]:
         self._op("load_jobs_since")
@@ -251,12 +291,23 @@ class InMemoryStateStore:
         return sorted((s for s in states if s.tracked(source.spec)), key=lambda s: s.created_at)
 
     # -- writes ---------------------------------------------------------------------------------
-    def save_checkpoint(self, source: Source, checkpoint: Checkpoint) -> None:
-        self._op("save_checkpoint")
+    def record_scope(self, scope: Source, now: datetime, *, enumerated: bool) -> None:
+        self._op("record_scope")
         with self._lock:
-            old = self.checkpoints.get(source.key)
-            if old is None or old.last_run_started_at < checkpoint.last_run_started_at:
-                self.checkpoints[source.key] = checkpoint
+            old = self.records.get(scope.key) or record_of(scope)
+            self.records[scope.key] = replace(
+                old,
+                first_attempted_at=old.first_attempted_at or now,
+                enumerated=old.enumerated or enumerated,
+                legacy=False,
+            )
+
+    def retire(self, source: Source, reason: str, now: datetime) -> None:
+        self._op("retire")
+        with self._lock:
+            self.records[source.key] = replace(
+                self.records.get(source.key) or record_of(source), retired=reason
+            )
 
     def record_silently(self, transitions: Sequence[Transition]) -> int:
         self._op("record_silently")
@@ -274,11 +325,28 @@ class InMemoryStateStore:
                 item.state = replace(item.state, missing_checks=item.state.missing_checks + 1)
 
     def record_audit(self, source: Source, audit: LastAudit) -> None:
+        """As the adapter's UpdateItem: kept unless a later run recorded its own (then only an advance
+        of the checkpoint stands)."""
         self._op("record_audit")
         with self._lock:
-            old = self.audits.get(source.key)
-            if old is None or old.started_at <= audit.started_at:
+            old = self.records.get(source.key) or record_of(source)
+            checkpoint = audit.checkpoint if audit.checkpoint_advanced else None
+            if old.last_started_at is None or old.last_started_at <= audit.started_at:
                 self.audits[source.key] = audit
+                kept = None if old.legacy else old.first_attempted_at
+                self.records[source.key] = replace(
+                    old,
+                    checkpoint=checkpoint or old.checkpoint or audit.checkpoint,
+                    first_attempted_at=kept or audit.first_attempted_at or audit.started_at,
+                    last_started_at=audit.started_at,
+                    last_turn_at=old.last_turn_at if audit.stopped else audit.started_at,
+                    retired=None,
+                    legacy=False,
+                )
+            elif checkpoint is not None and (
+                old.checkpoint is None or old.checkpoint.last_run_started_at < checkpoint.last_run_started_at
+            ):
+                self.records[source.key] = replace(old, checkpoint=checkpoint)
 
     def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:
         result = ClaimResult()
@@ -307,55 +375,80 @@ class InMemoryStateStore:
                 result.conflicts.append((t, reason))
         return result
 
-    def reclaim_expired(self, source: Source, now: datetime, lease_until: datetime) -> list[Transition]:
+    def reclaim_expired(
+        self, source: Source, now: datetime, lease_until: datetime, limit: int
+    ) -> list[Claim]:
         self._op("reclaim_expired")
-        taken = []
         with self._lock:
-            for item in self.items.values():
-                if item.source.key != source.key or item.pending is None:
-                    continue
-                if item.lease_until is not None and item.lease_until < now:
-                    item.lease_until = lease_until
-                    taken.append(item.pending)
+            expired = [
+                item
+                for item in self.items.values()
+                if item.source.key == source.key
+                and item.pending is not None
+                and item.lease_until is not None
+                and item.lease_until < now
+            ]
+            taken = []
+            for item in sorted(expired, key=lambda i: i.lease_until or now)[:limit]:
+                assert item.pending is not None
+                item.lease_until = lease_until
+                taken.append(Claim(item.pending, item.deliveries))
         return taken
 
-    def release(self, transitions: Sequence[Transition]) -> dict[str, int]:
-        attempts: dict[str, int] = {}
-        for t in transitions:
-            self._op("release")
+    def retry_later(self, claims: Sequence[tuple[Claim, datetime]]) -> None:
+        for claim, lease_until in claims:
+            self._op("retry_later")
             with self._lock:
-                item = self._item_of(t)
-                if item is None or item.pending is None or item.pending.event_id != t.event_id:
+                item = self._item_of(claim.transition)
+                if item is None or item.pending is None or item.pending.event_id != claim.transition.event_id:
                     continue
-                item.lease_until = datetime.min.replace(tzinfo=UTC)
-                item.attempts += 1
-                attempts[t.event_id] = item.attempts
-        return attempts
+                item.lease_until, item.deliveries = lease_until, claim.deliveries
 
-    def park(self, transitions: Sequence[Transition], reason: str, now: datetime) -> None:
-        for t in transitions:
-            self._op("park")
-            with self._lock:
-                self.parked_transitions[t.event_id] = (t, reason)
-            self._clear(t)
-
-    def finalize(self, transitions: Sequence[Transition], now: datetime) -> int:
+    def finalize(self, claims: Sequence[Claim], now: datetime) -> int:
         cleared = 0
-        for t in transitions:
+        for claim in claims:
             self._op("finalize")
-            cleared += self._clear(t)
+            deliveries = claim.deliveries
+            if deliveries.parked:
+                with self._lock:
+                    parked = Parked(claim.transition, deliveries.parked, deliveries.retryable, now)
+                    self.parked_transitions[claim.transition.event_id] = parked
+            cleared += self._clear(claim.transition)
         self._op("history")
         with self._lock:
-            for t in transitions:
-                self.history[t.event_id] = t
+            for claim in claims:
+                self.history[claim.transition.event_id] = claim
         return cleared
+
+    def parked_due(self, limit: int) -> list[Parked]:
+        self._op("parked_due")
+        with self._lock:
+            return [p for p in self.parked_transitions.values() if p.retryable][:limit]
+
+    def unpark(
+        self, parked: Parked, delivered: Collection[str], refused: Mapping[str, str], now: datetime
+    ) -> None:
+        self._op("unpark")
+        event_id = parked.transition.event_id
+        with self._lock:
+            left = {c: refused.get(c, why) for c, why in parked.channels.items() if c not in delivered}
+            if left:
+                retryable = parked.retryable - set(delivered) - set(refused)
+                self.parked_transitions[event_id] = replace(parked, channels=left, retryable=retryable)
+            else:
+                self.parked_transitions.pop(event_id, None)
+            if (done := self.history.get(event_id)) is not None:
+                d = done.deliveries
+                parked_left = {c: why for c, why in d.parked.items() if c not in delivered}
+                moved = replace(d, delivered=d.delivered | frozenset(delivered), parked=parked_left)
+                self.history[event_id] = replace(done, deliveries=moved)
 
     def _clear(self, t: Transition) -> bool:
         with self._lock:
             item = self._item_of(t)
             if item is None or item.pending is None or item.pending.event_id != t.event_id:
                 return False
-            item.pending, item.lease_until, item.attempts = None, None, 0
+            item.pending, item.lease_until, item.deliveries = None, None, Deliveries()
             item.state, item.last_event_id = t.as_state(), t.event_id
             return True
 
@@ -380,29 +473,76 @@ def fail_store_once(operation: str, error: BaseException | None = None) -> Calla
 
 
 # -- publishers ------------------------------------------------------------------------------------
+def down_until(clock: Clock, until: datetime, code: str = "InternalFailure") -> Callable[[], str | None]:
+    """An outage of a channel until `until` on `clock`: every call fails with `code`."""
+    return lambda: code if clock() < until else None
+
+
 @dataclass
 class RecordingPublisher:
-    """Records every transition it accepts (repeats included); `refuse(t)` returns an error code to
-    refuse one."""
+    """Records every transition it accepts (repeats included), and every digest. `refuse(t)` returns
+    an error code to refuse one entry; `outage()` an error code while the whole channel is down (each
+    call fails as a whole); `people`: a channel people read (digests apply)."""
 
-    name: str = "recording"
+    name: str = "eventbridge"
     refuse: Callable[[Transition], str | None] = lambda _: None
+    outage: Callable[[], str | None] = lambda: None
+    people: bool = False
     delivered: list[Transition] = field(default_factory=list)
+    digests: list[list[Transition]] = field(default_factory=list)
+    calls: int = 0
+
+    def _down(self, transitions: Sequence[Transition], result: PublishResult) -> bool:
+        self.calls += 1
+        result.requests = 1
+        code = self.outage()
+        if code is None:
+            return False
+        for t in transitions:
+            result.refused(code)
+            result.give_up(t, f"{code}: {self.name} is down", permanent=is_permanent(code))
+        return True
 
     def publish(self, transitions: Sequence[Transition]) -> PublishResult:
-        result = PublishResult(requests=1)
+        result = PublishResult()
+        if not transitions or self._down(transitions, result):
+            return result
         for t in transitions:
             code = self.refuse(t)
             if code is None:
                 result.delivered.append(t)
             else:
-                result.failed.append(t)
-                result.errors[code] = result.errors.get(code, 0) + 1
+                result.refused(code)
+                result.give_up(t, f"{code}: refused", permanent=is_permanent(code))
         self.delivered.extend(result.delivered)
         return result
 
+    def for_people(self, transitions: Sequence[Transition]) -> list[Transition]:
+        return list(transitions) if self.people else []
+
+    def publish_digest(self, transitions: Sequence[Transition]) -> PublishResult:
+        result = PublishResult()
+        if self._down(transitions, result):
+            return result
+        self.digests.append(list(transitions))
+        result.delivered.extend(transitions)
+        return result
+
+    def announced(self) -> set[str]:
+        """EventIds this channel carried, one by one or in a digest."""
+        return {t.event_id for t in self.delivered} | {t.event_id for d in self.digests for t in d}
+
     def statuses(self, job_id: str) -> list[tuple[str | None, str, str]]:
         return [(t.previous_status, t.status, t.type) for t in self.delivered if t.job.job_id == job_id]
+
+
+def channels() -> list[RecordingPublisher]:
+    """The bus, the notification topic and the chat topic, as the wiring configures them."""
+    return [
+        RecordingPublisher("eventbridge"),
+        RecordingPublisher("sns", people=True),
+        RecordingPublisher("chat", people=True),
+    ]
 
 
 POLICY = AuditPolicy(
@@ -427,19 +567,27 @@ class Harness:
     scopes: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     api: FakeJobApi = field(init=False)
     store: InMemoryStateStore = field(default_factory=InMemoryStateStore)
-    publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
+    channels: list[RecordingPublisher] = field(default_factory=channels)
 
     def __post_init__(self) -> None:
         self.api = FakeJobApi(self.clock)
 
+    @property
+    def publisher(self) -> RecordingPublisher:
+        """The bus (the first channel)."""
+        return self.channels[0]
+
+    def channel(self, name: str) -> RecordingPublisher:
+        return next(c for c in self.channels if c.name == name)
+
     def source_auditor(self) -> SourceAuditor:
-        return SourceAuditor(self.api, self.store, [self.publisher], self.policy, self.clock)
+        return SourceAuditor(self.api, self.store, list(self.channels), self.policy, self.clock)
 
     def planner(self) -> Planner:
-        return Planner(self.api, self.store)
+        return Planner(self.api, self.store, clock=self.clock)
 
     def audit_step(self) -> AuditStep:
-        return AuditStep(self.source_auditor(), self.store, self.clock)
+        return AuditStep(self.source_auditor(), self.store, self.clock, redrive_parked=True)
 
     def plan(self, accounts: Sequence[str] = (), should_stop: StopCheck = never) -> RunPlan:
         """The configured sources of `accounts` (default: the harness's account)."""

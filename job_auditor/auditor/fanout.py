@@ -8,8 +8,10 @@ Summarize. Each step is as thin as the direct handler, over the same wiring: pla
   (`domain.batches`); small lists go inline, large ones to S3.
 - Batch audits the items the map's ItemBatcher gave it: each item is a plan of its own (its sources,
   with the scope marks Plan read), audited with at most its item's `concurrency` threads, all items
-  of the batch at once, within the invocation's time budget; it returns counts and failures only (a
-  per-source summary of 1,000 sources would pass 256 KB).
+  of the batch at once, within the invocation's time budget; then it delivers what they all claimed
+  (one outbox per batch, so a digest covers the batch); it returns counts and failures only (a
+  per-source summary of 1,000 sources would pass 256 KB). Plan re-drives parked transitions, once per
+  run.
 - Summarize adds the batches' counts up (from the map's ResultWriter files in S3, failed children
   included) and emits the run metrics with the direct handler's `record_metrics`, so the dashboard
   and the heartbeat read the same series in both modes.
@@ -29,13 +31,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from job_auditor.auditor import wiring
 from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.adapters.item_store import ItemStore
-from job_auditor.auditor.domain.batches import decode_item, plan_items
+from job_auditor.auditor.delivery import deliver
+from job_auditor.auditor.domain.batches import decode_item, decode_orphans, decode_records, plan_items
 from job_auditor.auditor.domain.bounded import clip, fit, json_size
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.observability import count, logger, metrics, tracer
-from job_auditor.auditor.run_metrics import RunCounts, accounts_named, record_metrics
+from job_auditor.auditor.run_metrics import REDRIVEN, RunCounts, accounts_named, record_metrics
 from job_auditor.auditor.settings import Settings, SettingsError
-from job_auditor.auditor.summary import SourceSummary
+from job_auditor.auditor.summary import RunSummary, SourceSummary
 from job_auditor.contract import fanout_payload as payload
 
 # An item list up to this size travels in the state's payload; a larger one goes to S3.
@@ -50,6 +53,7 @@ SUMMARY_SOURCES_BYTES = payload.SUMMARY_MAX_BYTES // 4
 SUMMARY_BATCHES_BYTES = payload.SUMMARY_MAX_BYTES // 5
 SUMMARY_ACCOUNTS_BYTES = payload.SUMMARY_MAX_BYTES // 4
 SUMMARY_STOPPED_BYTES = payload.SUMMARY_MAX_BYTES // 8
+SUMMARY_ORPHANS_BYTES = payload.SUMMARY_MAX_BYTES // 16
 # A failed child's account-regions named in the summary (the child's input holds up to itemsPerBatch).
 BATCH_NAMES_BYTES = 1_000
 SKIPPED_REASON = "previous run still running"
@@ -64,8 +68,18 @@ def plan(
     """Plan every account's sources and cut them into items (inline, or in S3 when large). Scopes
     found empty have no item, so they are marked here; a failed mark is one more failed discovery."""
     run = wiring.plan_run(settings, clients, home, account_concurrency=PLAN_CONCURRENCY)
-    failures = [*run.failures, *wiring.build_audit_step(settings, clients).mark_scopes(run.empty_scopes)]
-    items = plan_items(run.sources, run.marks, settings.account_region_concurrency)
+    step = wiring.build_audit_step(settings, clients)
+    failures = [*run.failures, *step.mark_scopes(run.empty_scopes)]
+    step.record_attempts(run)
+    # Once per run (the Guard runs one at a time), not in every batch: parked transitions.
+    count(REDRIVEN, deliver(step.new_outbox(), [], redrive_parked=True))
+    items = plan_items(
+        run.sources,
+        run.marks,
+        settings.account_region_concurrency,
+        records=run.records,
+        orphans=run.orphans,
+    )
     if items.over_bound:
         logger.warning(
             "account-regions with more sources than the concurrency bound covers",
@@ -84,6 +98,8 @@ def plan(
         **_discovery_failures(failures, store, run_id),
         payload.OVER_BOUND: fit(items.over_bound, OVER_BOUND_BYTES),
         payload.OVER_BOUND_COUNT: len(items.over_bound),
+        payload.SKIPPED_SOURCES: dict(run.skipped),
+        payload.STALEST_AGE_SECONDS: run.stalest_age_seconds,
     }
     size = json_size(items.items)
     if size <= INLINE_ITEMS_MAX_BYTES or store is None:
@@ -122,15 +138,25 @@ def audit_batch(
 ) -> RunCounts:
     """Audit every item at once, each account-region with its item's share of threads."""
     items = list(items)
+    counts = RunCounts()
+    if not items:
+        return counts
+    # Every account-region of the batch keeps its clients while the batch runs, whatever the cache's
+    # bound (a batch larger than it would otherwise rebuild clients it is still using).
+    clients.keep_at_least(len(items))
+    outbox = wiring.build_source_auditor(settings, clients).new_outbox()
 
-    def audit_item(item: Mapping[str, Any]) -> RunCounts:
+    def audit_item(item: Mapping[str, Any]) -> RunSummary | RunCounts:
         sources = decode_item(item)
         try:
             step = wiring.build_audit_step(
                 settings, clients, source_concurrency=int(item[payload.ITEM_CONCURRENCY])
             )
             run = wiring.build_planner(settings, clients).resume(
-                sources, dict(item.get(payload.ITEM_SCOPE_SEEN) or {})
+                sources,
+                dict(item.get(payload.ITEM_SCOPE_SEEN) or {}),
+                decode_records(item, sources),
+                decode_orphans(item),
             )
         except Exception as exc:  # the account's session (its role): its sources fail, not the batch
             account = item[payload.ITEM_ACCOUNT]
@@ -139,17 +165,14 @@ def audit_batch(
             counts.fail(f"{account}/{item[payload.ITEM_REGION]}", f"InternalError: {exc}", len(sources))
             counts.totals["SourceFailures"] += len(sources)
             return counts
-        return RunCounts.of(step.run(run, should_stop))
+        return step.run(run, should_stop, outbox=outbox)
 
-    counts = RunCounts()
-    if not items:
-        return counts
-    # Every account-region of the batch keeps its clients while the batch runs, whatever the cache's
-    # bound (a batch larger than it would otherwise rebuild clients it is still using).
-    clients.keep_at_least(len(items))
     with ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="account-region") as pool:
-        for result in pool.map(audit_item, items):
-            counts.add(result)
+        results = list(pool.map(audit_item, items))
+    summaries = [r for r in results if isinstance(r, RunSummary)]
+    deliver(outbox, [s for summary in summaries for s in (*summary.sources, *summary.orphans)])
+    for result in results:
+        counts.add(result if isinstance(result, RunCounts) else RunCounts.of(result))
     return counts
 
 
@@ -211,7 +234,10 @@ def summarize(event: Mapping[str, Any], store: ItemStore | None) -> tuple[RunCou
     The counts are whole (the metrics read them); the summary, a state's payload, names the first of
     each within payload.SUMMARY_MAX_BYTES and counts them all."""
     plan_out = event.get(payload.PLAN) or {}
-    counts = RunCounts()
+    counts = RunCounts(
+        skipped=Counter({str(k): int(v) for k, v in (plan_out.get(payload.SKIPPED_SOURCES) or {}).items()}),
+        stalest_age_seconds=int(plan_out.get(payload.STALEST_AGE_SECONDS) or 0),
+    )
     plan_failures = _plan_failures(plan_out, store)
     for failure in plan_failures:
         counts.fail(failure["source"], failure["error"])
@@ -269,6 +295,11 @@ def summarize(event: Mapping[str, Any], store: ItemStore | None) -> tuple[RunCou
         "overBoundCount": int(
             plan_out.get(payload.OVER_BOUND_COUNT, len(plan_out.get(payload.OVER_BOUND) or []))
         ),
+        "orphanedSources": fit(counts.orphans, SUMMARY_ORPHANS_BYTES),
+        "orphanedSourceCount": counts.totals.get("OrphanedSources", 0),
+        "orphanedJobs": counts.totals.get("OrphanedJobs", 0),
+        "skippedSources": dict(counts.skipped),
+        "stalestSourceAgeSeconds": counts.stalest_age_seconds,
     }
     return counts, summary
 

@@ -63,6 +63,11 @@ def count(name: str, value: int) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
+def seconds(name: str, value: int) -> None:
+    """A duration in the invocation's metrics, in seconds, with the service dimension."""
+    metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
+
+
 def dimensioned_count(name: str, value: int, dimensions: dict[str, str]) -> None:
     """A count with its own dimensions (besides the service's), emitted at once as its own EMF
     line: the invocation's metrics share one set of dimensions."""

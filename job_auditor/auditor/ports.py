@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Protocol
 
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source
+from job_auditor.auditor.domain.schedule import AuditRecord
 from job_auditor.contract.kinds import DiscoveryStep
 
 
@@ -80,11 +82,35 @@ class JobApi(Protocol):
 
 
 class StateStore(Protocol):
-    """Durable state: jobs, checkpoints, claimed transitions, history."""
+    """Durable state: jobs, the sources' audit records (with their checkpoints), claimed transitions,
+    history."""
 
-    def load_checkpoint(self, source: Source) -> Checkpoint | None: ...
+    def load_audit_records(self) -> dict[str, AuditRecord]:
+        """Every source's and discovered scope's record, by key: what the planner reads once per run.
+        May be a moment stale (it is read eventually consistent): a stale checkpoint is an earlier one,
+        which only widens a window; a record too new to be returned is read with
+        `read_audit_records`."""
+        ...
 
-    def save_checkpoint(self, source: Source, checkpoint: Checkpoint) -> None: ...
+    def read_audit_records(self, sources: Sequence[Source]) -> dict[str, AuditRecord]:
+        """The records of `sources` (sources, or unscoped discovered scopes), strongly consistent,
+        with what an earlier version kept in items of their own (a source's checkpoint, a scope's
+        mark) folded in; a source without any is left out."""
+        ...
+
+    def record_scope(self, scope: Source, now: datetime, *, enumerated: bool) -> None:
+        """A discovered scope was attempted (its first attempt kept), and, `enumerated`, its knowledge
+        bases were listed: a knowledge base found in it later is new."""
+        ...
+
+    def retire(self, source: Source, reason: str, now: datetime) -> None:
+        """A source outside the audit has nothing left to wind down: later runs pass it over (until it
+        is planned again)."""
+        ...
+
+    def count_pending(self, source: Source) -> int:
+        """Claimed transitions of `source` not yet confirmed (open, or released for a retry)."""
+        ...
 
     def load_jobs_since(self, source: Source, since: datetime) -> dict[str, JobState]:
         """Recorded jobs of `source` created at or after `since`."""
@@ -105,24 +131,38 @@ class StateStore(Protocol):
         another claim is open, the item is not where the state said)."""
         ...
 
-    def reclaim_expired(self, source: Source, now: datetime, lease_until: datetime) -> list[Transition]:
-        """Pending claims whose lease expired (a crashed or failed run left them): take them over."""
+    def reclaim_expired(
+        self, source: Source, now: datetime, lease_until: datetime, limit: int
+    ) -> list[Claim]:
+        """Pending claims whose lease expired (a crashed run left them, or a channel refused them and
+        their back-off is over): take over at most `limit` of them, oldest lease first, each with
+        where it stands on every channel."""
         ...
 
-    def release(self, transitions: Sequence[Transition]) -> dict[str, int]:
-        """Keep these claims pending with their lease expired, so the next run retries them at once.
-        Returns each one's failed publish attempts so far, by eventId."""
+    def retry_later(self, claims: Sequence[tuple[Claim, datetime]]) -> None:
+        """Keep these claims pending with their delivery state as given, each until its new lease
+        (the back-off): only while the claim is still that transition's."""
         ...
 
-    def park(self, transitions: Sequence[Transition], reason: str, now: datetime) -> None:
-        """Give up publishing these claims: keep each as a parked transition for operators, and commit
-        the job's state so the job (and the checkpoint) move on."""
+    def finalize(self, claims: Sequence[Claim], now: datetime) -> int:
+        """Every channel accepted each of these claims or gave up on it: keep a parked transition for
+        the channels that gave up (if any), clear each claim, conditional on it still being this
+        transition's, and write history (with the channels that took it and those parked). Returns
+        how many were cleared (a run that outlived its lease may find its claims taken over, even
+        finished, by another run: it reverts nothing)."""
         ...
 
-    def finalize(self, transitions: Sequence[Transition], now: datetime) -> int:
-        """Published: clear each claim, conditional on it still being this transition's, and write
-        history. Returns how many were cleared (a run that outlived its lease may find its claims
-        taken over, even finished, by another run: it reverts nothing)."""
+    def parked_due(self, limit: int) -> list[Parked]:
+        """Up to `limit` parked transitions that a channel gave up on for a passing reason (an outage
+        longer than the retry time), for the automatic re-drive."""
+        ...
+
+    def unpark(
+        self, parked: Parked, delivered: Collection[str], refused: Mapping[str, str], now: datetime
+    ) -> None:
+        """A re-drive's outcome: the channels in `delivered` took the transition (removed from the
+        parked item, which goes once none is left; history says so); those in `refused` (channel ->
+        reason) refused it for good (no longer re-driven automatically)."""
         ...
 
     def record_missing(self, source: Source, state: JobState) -> None:
@@ -130,8 +170,10 @@ class StateStore(Protocol):
         ...
 
     def record_audit(self, source: Source, audit: LastAudit) -> None:
-        """How this run's audit of `source` ended, for operators: one write, kept unless a run that
-        started later has already recorded its own."""
+        """How this run's audit of `source` ended, and its checkpoint: the one write per source and
+        run. Kept unless a run that started later has already recorded its own (a checkpoint this run
+        advanced still moves forward then, never back). The first attempt's time is kept from the
+        first write on."""
         ...
 
 
@@ -147,7 +189,12 @@ class LastAudit:
     transitions: int = 0
     published: int = 0
     jobs_in_flight: int = 0
+    # `checkpoint` is where this run moved the source's window to; else it is the checkpoint the run
+    # started from (written only where the record has none yet: state of an earlier version, moved in).
     checkpoint_advanced: bool = False
+    checkpoint: Checkpoint | None = None
+    # The source's first attempt as the run knew it (None: this run's start); kept once written.
+    first_attempted_at: datetime | None = None
 
     @property
     def result(self) -> str:
@@ -173,11 +220,89 @@ class PublishResult:
     # Error code -> count, for logs and the summary.
     errors: dict[str, int] = field(default_factory=dict)
     requests: int = 0
+    # Why each failed transition failed, by eventId ("Code: message"), and those the channel refused
+    # for good (validation, too large: sending it again can only fail again).
+    reasons: dict[str, str] = field(default_factory=dict)
+    permanent: set[str] = field(default_factory=set)
+
+    def refused(self, code: str, count: int = 1) -> None:
+        """Count refusals of one error code (retried ones included)."""
+        self.errors[code] = self.errors.get(code, 0) + count
+
+    def give_up(self, transition: Transition, reason: str, *, permanent: bool) -> None:
+        """`transition` was not delivered this time, for `reason`."""
+        self.failed.append(transition)
+        self.reasons[transition.event_id] = reason
+        if permanent:
+            self.permanent.add(transition.event_id)
 
 
 class Publisher(Protocol):
-    """Delivers transitions to one channel."""
+    """Delivers transitions to one channel (named: the delivery state on a claim is kept per name)."""
 
     name: str
 
-    def publish(self, transitions: Sequence[Transition]) -> PublishResult: ...
+    def publish(self, transitions: Sequence[Transition]) -> PublishResult:
+        """One message per transition; stops calling the channel for the rest once a whole call fails
+        for a passing reason (the SDK has retried it already: the channel is down)."""
+        ...
+
+    def for_people(self, transitions: Sequence[Transition]) -> list[Transition]:
+        """Those of `transitions` people read on this channel (none on the bus)."""
+        ...
+
+    def publish_digest(self, transitions: Sequence[Transition]) -> PublishResult:
+        """One summary message of `transitions` (people's channels only): all delivered, or all
+        failed."""
+        ...
+
+
+# -- delivery state ----------------------------------------------------------------------------------
+_NO_REASONS: Mapping[str, str] = MappingProxyType({})
+_NO_TIMES: Mapping[str, datetime] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Deliveries:
+    """Where a claimed transition stands on each channel, kept on its job item while the claim is
+    open: each run delivers it only to the channels still owed it, so a channel that refuses it holds
+    no other channel back."""
+
+    # The channels owed it (recorded at its first failure; None: every channel configured now).
+    channels: frozenset[str] | None = None
+    delivered: frozenset[str] = frozenset()
+    # Channels that gave up on it -> why; `retryable` of them gave up for a passing reason (refused
+    # for longer than the retry time), so the automatic re-drive tries them again.
+    parked: Mapping[str, str] = field(default_factory=lambda: _NO_REASONS)
+    retryable: frozenset[str] = frozenset()
+    # Channels refusing it for a passing reason -> the first refusal, and their last error.
+    failing_since: Mapping[str, datetime] = field(default_factory=lambda: _NO_TIMES)
+    errors: Mapping[str, str] = field(default_factory=lambda: _NO_REASONS)
+    # Failed deliveries so far: the exponent of the back-off.
+    attempts: int = 0
+
+    def owed(self, configured: Collection[str]) -> list[str]:
+        """The configured channels still owed it, in configured order: a channel removed since is done
+        with it, a channel added since gets only newer transitions."""
+        wanted = configured if self.channels is None else [c for c in configured if c in self.channels]
+        return [c for c in wanted if c not in self.delivered and c not in self.parked]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed transition and where it stands on each channel."""
+
+    transition: Transition
+    deliveries: Deliveries = field(default_factory=Deliveries)
+
+
+@dataclass(frozen=True)
+class Parked:
+    """A transition some channels gave up on, kept for operators (pk=PARKED) until every one of them
+    took it."""
+
+    transition: Transition
+    # Channel -> why it gave up; `retryable`: those whose reason was passing.
+    channels: Mapping[str, str]
+    retryable: frozenset[str]
+    parked_at: datetime

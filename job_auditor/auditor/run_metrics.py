@@ -14,7 +14,7 @@ from typing import Any
 
 from job_auditor.auditor.domain.bounded import clip, fit, json_size
 from job_auditor.auditor.domain.jobs import JOB_KINDS
-from job_auditor.auditor.observability import count, dimensioned_count
+from job_auditor.auditor.observability import count, dimensioned_count, seconds
 from job_auditor.auditor.summary import RunSummary, SourceSummary, add_account_failure
 from job_auditor.contract.fanout_payload import BATCH_OUTPUT_MAX_BYTES
 
@@ -28,6 +28,7 @@ OTHER_STATUS = "UNKNOWN"
 NAMED_FAILURES_BYTES = BATCH_OUTPUT_MAX_BYTES // 4
 NAMED_STOPPED_BYTES = BATCH_OUTPUT_MAX_BYTES // 8
 ACCOUNT_REASONS_BYTES = BATCH_OUTPUT_MAX_BYTES // 8
+NAMED_ORPHANS_BYTES = BATCH_OUTPUT_MAX_BYTES // 8
 
 # Run totals: metric name -> what it sums over the sources.
 TOTALS: dict[str, Callable[[SourceSummary], int]] = {
@@ -46,7 +47,12 @@ TOTALS: dict[str, Callable[[SourceSummary], int]] = {
     "SkippedJobs": lambda s: sum(s.skipped.values()),
     "StuckAlerts": lambda s: s.stuck_alerts,
     "AuditRecordFailures": lambda s: s.audit_record_failures,
+    # Known sources outside the run's expansion that it wound down, and the tracked jobs they held.
+    "OrphanedSources": lambda s: int(s.orphaned is not None),
+    "OrphanedJobs": lambda s: s.orphaned_jobs,
 }
+# Parked transitions a run delivered again (run-wide, not per source).
+REDRIVEN = "RedrivenTransitions"
 # Per job kind and region (bounded: one series each; per knowledge base would be unbounded).
 PER_SOURCE: dict[str, Callable[[SourceSummary], int]] = {
     "JobsListed": TOTALS["JobsListed"],
@@ -70,15 +76,28 @@ class RunCounts:
     # Account -> {"sources": failed sources, "reasons": distinct reasons (the first few)}, as
     # RunSummary.failed_accounts has it: the AccountFailures metric and the summary's failedAccounts.
     accounts_failed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Reason -> sources (kind-region pairs) the plan left out: the SkippedSources metric.
+    skipped: Counter[str] = field(default_factory=Counter)
+    # The stalest planned source's age when the run began (the largest over batches).
+    stalest_age_seconds: int = 0
+    # Orphaned sources named, at most MAX_NAMED (the count is OrphanedSources).
+    orphans: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
     def of(cls, summary: RunSummary) -> RunCounts:
         """The counts of one run's (or one batch item's) summary; its unstarted sources count as
         stopped."""
-        counts = cls(sources=len(summary.sources) + len(summary.not_started))
+        counts = cls(
+            sources=len(summary.sources) + len(summary.not_started),
+            skipped=Counter(summary.skipped),
+            stalest_age_seconds=summary.stalest_age_seconds,
+            orphans=[{"source": s.source, "reason": s.orphaned or ""} for s in summary.orphans[:MAX_NAMED]],
+        )
+        every = [*summary.sources, *summary.orphans]
         for name, of in TOTALS.items():
-            counts.totals[name] += sum(of(s) for s in summary.sources)
-        for source in summary.sources:
+            counts.totals[name] += sum(of(s) for s in every)
+        counts.totals[REDRIVEN] += summary.redriven
+        for source in every:
             for name, of in PER_SOURCE.items():
                 counts.per_source[(source.job_kind, source.region, name)] += of(source)
             for status, n in source.transitions_by_status.items():
@@ -117,6 +136,9 @@ class RunCounts:
         self.stopped += other.stopped[: max(0, MAX_NAMED - len(self.stopped))]
         for account, entry in other.accounts_failed.items():
             self.fail_account(account, entry["sources"], entry["reasons"])
+        self.skipped.update(other.skipped)
+        self.stalest_age_seconds = max(self.stalest_age_seconds, other.stalest_age_seconds)
+        self.orphans += other.orphans[: max(0, MAX_NAMED - len(self.orphans))]
 
     def as_dict(self) -> dict[str, Any]:
         """The counts as a batch returns them, within BATCH_OUTPUT_MAX_BYTES: every count whole (each
@@ -132,6 +154,9 @@ class RunCounts:
             "stopped": fit(self.stopped, NAMED_STOPPED_BYTES),
             "stoppedCount": self.stopped_count,
             "failedAccounts": _accounts_within(self.accounts_failed, ACCOUNT_REASONS_BYTES),
+            "skipped": dict(self.skipped),
+            "stalestAgeSeconds": self.stalest_age_seconds,
+            "orphans": fit(self.orphans, NAMED_ORPHANS_BYTES),
         }
 
     @classmethod
@@ -154,6 +179,11 @@ class RunCounts:
                 }
                 for account, e in (data.get("failedAccounts") or {}).items()
             },
+            skipped=Counter({str(k): int(v) for k, v in (data.get("skipped") or {}).items()}),
+            stalest_age_seconds=int(data.get("stalestAgeSeconds", 0)),
+            orphans=[
+                {"source": str(o["source"]), "reason": str(o["reason"])} for o in data.get("orphans") or []
+            ],
         )
 
     @property
@@ -211,7 +241,7 @@ def record_metrics(counts: RunCounts, *, succeeded: bool, account_listing_failed
     for account, failed in counts.accounts_failed.items():
         dimensioned_count("AccountFailures", failed["sources"], {"Account": account})
     count("AccountListingFailures", int(account_listing_failed))
-    for name in TOTALS:
+    for name in (*TOTALS, REDRIVEN):
         count(name, counts.totals.get(name, 0))
     count("RunSucceeded", int(succeeded))
     count("RunPartialFailure", int(not succeeded))
@@ -219,6 +249,9 @@ def record_metrics(counts: RunCounts, *, succeeded: bool, account_listing_failed
         dimensioned_count(name, value, {"JobKind": kind, "Region": region})
     for (kind, status), total in counts.by_status.items():
         dimensioned_count("TransitionsByStatus", total, {"JobKind": kind, "Status": status})
+    for reason, total in counts.skipped.items():
+        dimensioned_count("SkippedSources", total, {"Reason": reason})
+    seconds("StalestSourceAgeSeconds", counts.stalest_age_seconds)
 
 
 def record_run(summary: RunSummary) -> None:

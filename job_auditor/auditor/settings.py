@@ -13,6 +13,7 @@ pydantic and building the model's schema cost ~130 ms of every cold start (bench
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields
@@ -25,6 +26,7 @@ from job_auditor.contract.environment import (
     EVENT_SOURCE_FORM,
     ORGANIZATION,
     REGION_PATTERN,
+    RETIRED_SETTINGS,
     SETTINGS_PARAMETERS,
     Setting,
     parse_parameters,
@@ -48,6 +50,7 @@ __all__ = [
 # passes one that reads each parameter once per cold start (adapters/parameters.py).
 ReadParameters = Callable[[Collection[str]], Mapping[str, str]]
 PARAMETERS_VARIABLE = str(SETTINGS_PARAMETERS.env_var)
+logger = logging.getLogger(__name__)
 
 
 class SettingsError(ValueError):
@@ -87,8 +90,10 @@ class Settings:
     # reconcile_every_minutes (0: every run), to find transitions the windowed lists missed.
     reconcile_every_minutes: int
     reconcile_lookback_hours: int
-    # A transition whose publish failed this many times is parked instead of retried every run.
-    max_publish_attempts: int
+    # A channel refusing a transition for a passing reason is retried this long, then parks it; more
+    # transitions for people than digest_threshold in one run: one digest instead (0: never).
+    publish_retry_hours: int
+    digest_threshold: int
     # A job not found this many re-checks in a row is announced as disappeared.
     vanished_after_checks: int
     # The topic Amazon Q Developer in chat applications subscribes to (custom notifications).
@@ -165,6 +170,10 @@ class Settings:
     @property
     def reconcile_lookback(self) -> timedelta:
         return timedelta(hours=self.reconcile_lookback_hours)
+
+    @property
+    def publish_retry(self) -> timedelta:
+        return timedelta(hours=self.publish_retry_hours)
 
 
 _DECLARED = frozenset(f.name for f in fields(Settings))
@@ -258,11 +267,25 @@ def load_settings(
             _REGION.read(region)
         except ValueError as exc:
             problems.append(f"{region_from}: {exc}")
+    _warn_retired(env)
     if values.get("organizational_units") and values.get("accounts") != ORGANIZATION:
         problems.append(f"ORGANIZATIONAL_UNITS: only with ACCOUNTS={ORGANIZATION}")
     if problems:
         raise SettingsError("invalid auditor environment: " + "; ".join(problems))
     return _settings(values, region)
+
+
+def _warn_retired(env: Mapping[str, str]) -> None:
+    """A variable an earlier version read is ignored, saying what replaced it: the construct no longer
+    sets it, so only a hand-set one (or a function caught mid-deployment) carries it."""
+    for retired in RETIRED_SETTINGS:
+        if env.get(retired.env_var, "").strip():
+            logger.warning(
+                "%s is no longer read (ignored): it was replaced by %s",
+                retired.env_var,
+                retired.instead(lambda s: s.env_var),
+                extra={"variable": retired.env_var},
+            )
 
 
 def _settings(values: Mapping[str, Any], region: str) -> Settings:

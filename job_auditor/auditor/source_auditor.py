@@ -1,6 +1,8 @@
-"""Audit one source: recover -> plan the window -> observe -> diff -> claim -> publish -> finalize ->
-advance -> record the last audit. Every so often a source's run is a reconciliation sweep (a wider
-listing diffed against all of its state), which catches whatever the incremental window missed.
+"""Audit one source: recover -> plan the window -> observe -> diff -> claim -> advance; what it
+claimed (and took over) goes to the run's outbox (`delivery.Outbox`), which delivers it once the run's
+audits are done, then records the source's last audit. Every so often a source's run is a
+reconciliation sweep (a wider listing diffed against all of its state), which catches whatever the
+incremental window missed.
 
 No boto3 here: everything goes through the ports in `auditor.ports`. Which sources a run audits, and
 how many at once, is the planner's and the audit step's (`planner`, `audit_step`).
@@ -9,13 +11,22 @@ how many at once, is the planner's and the audit step's (`planner`, `audit_step`
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from job_auditor.auditor.domain.checkpoint import WindowPlan, advance, plan_window, to_recheck
+from job_auditor.auditor.delivery import DeliveryPolicy, Outbox, deliver
+from job_auditor.auditor.domain.checkpoint import (
+    Checkpoint,
+    WindowPlan,
+    advance,
+    plan_window,
+    silent_on_catch_up,
+    to_recheck,
+)
 from job_auditor.auditor.domain.diff import (
     Transition,
     diff,
@@ -25,8 +36,17 @@ from job_auditor.auditor.domain.diff import (
     untracked_history,
 )
 from job_auditor.auditor.domain.events import iso
-from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source, StatusCategory
+from job_auditor.auditor.domain.jobs import (
+    JOB_NOT_FOUND,
+    SCOPE_DELETED,
+    JobState,
+    ObservedJob,
+    Source,
+    StatusCategory,
+)
+from job_auditor.auditor.domain.schedule import AuditRecord, Orphan, record_of
 from job_auditor.auditor.ports import (
+    Claim,
     JobApi,
     LastAudit,
     Listing,
@@ -45,6 +65,21 @@ _FAILURE_CATEGORIES = frozenset({StatusCategory.FAILED, StatusCategory.PARTIAL})
 
 # Claims are written in chunks; the time budget is checked between chunks.
 CLAIM_CHUNK = 50
+# What a job API answers for a source that is outside the configuration and no longer reachable: the
+# job (or its scope) not found, access refused (its member role or the kind's grants are gone), the
+# service or region no longer there. For an orphan's tracked job, each is a miss towards `disappeared`.
+NO_ANSWER = frozenset(
+    {
+        "ResourceNotFoundException",
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "ServiceNotOffered",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "OptInRequired",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -62,8 +97,11 @@ class AuditPolicy:
     # A reconciliation sweep every this often (zero: every run), reaching back at least this far.
     reconcile_every: timedelta = timedelta(hours=1)
     reconcile_lookback: timedelta = timedelta(hours=24)
-    # Failed publishes of one transition before it is parked instead of retried.
-    max_publish_attempts: int = 5
+    # How long a channel that refuses a transition for a passing reason is retried before it parks it
+    # (re-driven once the channel takes messages again); more transitions for people than
+    # `digest_threshold` in one delivery: one digest on their channels instead (0: never).
+    publish_retry: timedelta = timedelta(hours=24)
+    digest_threshold: int = 20
     # Re-checks in a row that do not find a tracked job before it is announced as disappeared.
     vanished_after_checks: int = 3
 
@@ -94,6 +132,15 @@ class SourceAuditor:
         self._publishers = list(publishers)
         self._policy = policy
         self._clock = clock
+        self._delivery = DeliveryPolicy(
+            retry_for=policy.publish_retry, digest_threshold=policy.digest_threshold
+        )
+        # The outbox of the audit under way on each thread (a source is audited on one thread).
+        self._local = threading.local()
+
+    def new_outbox(self) -> Outbox:
+        """An outbox for one run's claims, on this auditor's store and channels."""
+        return Outbox(self._store, self._publishers, self._delivery, self._clock)
 
     @property
     def job_api(self) -> JobApi:
@@ -112,19 +159,34 @@ class SourceAuditor:
         return self._policy
 
     def audit(
-        self, source: Source, should_stop: StopCheck = never, *, scope_audited_before: bool = False
+        self,
+        source: Source,
+        should_stop: StopCheck = never,
+        *,
+        scope_audited_before: bool = False,
+        record: AuditRecord | None = None,
+        outbox: Outbox | None = None,
     ) -> SourceSummary:
         """One source. Whatever goes wrong inside it stays its own: logged, counted, summarised.
 
         `scope_audited_before`: whether the source's scope (its account, region and kind, for a kind
         whose sources are discovered) had been audited before this run (`RunPlan.audited_before`): a
-        knowledge base that appears after the first deployment is new, and its jobs are announced."""
+        knowledge base that appears after the first deployment is new, and its jobs are announced.
+        `record`: what earlier runs left of it (`RunPlan.record`; an empty one for a source no run has
+        attempted); None: read here.
+        `outbox`: the run's, which the caller delivers once every source is audited; without one, the
+        source's claims are delivered before this returns."""
         started = time.monotonic()
         run_started = self._clock()
         calls_before = self._api.api_calls(source)
         result = SourceSummary.of(source)
+        advanced: Checkpoint | None = None
+        box = outbox or self.new_outbox()
+        self._local.outbox = box
         try:
-            self._audit(source, result, should_stop, run_started, scope_audited_before)
+            if record is None:
+                record = self._store.read_audit_records([source]).get(source.key) or record_of(source)
+            advanced = self._audit(source, result, should_stop, run_started, scope_audited_before, record)
         except Stopped as exc:
             result.stopped = True
             logger.warning(
@@ -137,13 +199,28 @@ class SourceAuditor:
                 extra={"source": source.key, "error": result.error},
                 exc_info=not isinstance(exc, SourceError),
             )
+        finally:
+            self._local.outbox = None
         result.api_calls = self._api.api_calls(source) - calls_before
         result.duration_ms = int((time.monotonic() - started) * 1000)
-        self._record_audit(source, result, run_started)
+        box.after_delivery(lambda: self._record_audit(source, result, run_started, record, advanced))
+        if outbox is None:
+            deliver(box, [result])
         return result
 
-    def _record_audit(self, source: Source, result: SourceSummary, run_started: datetime) -> None:
-        """One write per source and run, for operators; it never fails the audit (counted instead)."""
+    def _record_audit(
+        self,
+        source: Source,
+        result: SourceSummary,
+        run_started: datetime,
+        record: AuditRecord | None,
+        advanced: Checkpoint | None,
+    ) -> None:
+        """The one write per source and run, once the run's outbox is delivered (so it counts what was
+        published): how it ended, for operators and the next run's planner, and the checkpoint where
+        the run claimed fully (the claims are durable whatever their delivery). A failed write costs
+        the checkpoint (the next run lists this window again: the source's failure) and the operators'
+        view (counted)."""
         audit = LastAudit(
             started_at=run_started,
             finished_at=self._clock(),
@@ -152,15 +229,20 @@ class SourceAuditor:
             transitions=result.transitions,
             published=result.published,
             jobs_in_flight=result.jobs_in_flight,
-            checkpoint_advanced=result.checkpoint_advanced,
+            checkpoint_advanced=advanced is not None,
+            checkpoint=advanced or (record.checkpoint if record else None),
+            first_attempted_at=record.first_attempted_at if record else None,
         )
         try:
             self._store.record_audit(source, audit)
-        except Exception as exc:  # what the run did stands; only the operators' view of it is late
+        except Exception as exc:
             result.audit_record_failures += 1
-            logger.warning(
-                "could not record the audit", extra={"source": source.key, "error": failure_reason(exc)}
-            )
+            error = failure_reason(exc)
+            logger.warning("could not record the audit", extra={"source": source.key, "error": error})
+            if advanced is not None and result.error is None:
+                result.error = error
+            return
+        result.checkpoint_advanced = advanced is not None
 
     def _audit(
         self,
@@ -169,11 +251,13 @@ class SourceAuditor:
         should_stop: StopCheck,
         run_started: datetime,
         scope_audited_before: bool,
-    ) -> None:
+        record: AuditRecord,
+    ) -> Checkpoint | None:
+        """The audit; the checkpoint it advanced to, if it committed fully."""
         policy = self._policy
         self._recover(source, result, run_started)
 
-        checkpoint = self._store.load_checkpoint(source)
+        checkpoint = record.checkpoint
         in_flight = self._store.load_in_flight(source)
         plan = plan_window(
             checkpoint,
@@ -184,14 +268,16 @@ class SourceAuditor:
             recheck_horizon=policy.recheck_horizon,
             reconcile_every=policy.reconcile_every,
             reconcile_lookback=policy.reconcile_lookback,
+            first_attempted_at=record.first_attempted_at,
         )
         result.window_start = iso(plan.sweep_start if plan.sweep else plan.window_start)
-        result.baseline = plan.baseline
+        result.baseline = plan.first_deployment
+        result.catch_up = plan.catch_up_from is not None
         result.reconciled = plan.sweep
 
         seen = self._observe(source, plan, in_flight, result, should_stop, run_started)
         transitions = self._transitions(source, plan, seen, run_started, result)
-        silent = self._silenced(plan, transitions, scope_audited_before)
+        silent = self._silenced(source, plan, transitions, scope_audited_before)
         lease_until = run_started + policy.claim_lease
         complete = self._commit(source, transitions, silent, result, should_stop, lease_until)
 
@@ -200,9 +286,124 @@ class SourceAuditor:
         result.jobs_in_flight = sum(1 for job in seen.jobs if not source.spec.is_terminal(job.status))
         result.jobs_in_flight += sum(1 for job in in_flight if job.job_id not in listed)
 
-        if complete:
-            self._store.save_checkpoint(source, advance(checkpoint, run_started, swept=plan.sweep))
-            result.checkpoint_advanced = True
+        return advance(checkpoint, run_started, swept=plan.sweep) if complete else None
+
+    # -- orphans --------------------------------------------------------------------------------
+    def wind_down(
+        self, orphan: Orphan, should_stop: StopCheck = never, *, outbox: Outbox | None = None
+    ) -> SourceSummary:
+        """A known source outside this run's expansion (`Orphan`): its expired claims are delivered
+        and each of its tracked jobs gets a Get. A job the API still answers for is diffed and
+        announced as usual, and followed run after run until it ends; one it no longer answers for (not
+        found, or its access refused: the source is outside the configuration), `vanished_after_checks`
+        runs in a row, gets one `disappeared` transition naming the orphan's reason. A throttle or a
+        5xx is retried by the next run. Once nothing is tracked or claimed any more (after the run's
+        delivery: a claim a channel still owes stays) the source is retired: later runs pass it over
+        until it is planned again. `outbox` as for `audit`."""
+        source = orphan.source
+        started = time.monotonic()
+        now = self._clock()
+        calls_before = self._api.api_calls(source)
+        result = SourceSummary.of(source)
+        result.orphaned = orphan.reason
+        box = outbox or self.new_outbox()
+        self._local.outbox = box
+        settled = False
+        try:
+            settled = self._wind_down(orphan, result, should_stop, now)
+        except Stopped:
+            result.stopped = True
+        except Exception as exc:  # retried by the next run
+            result.error = failure_reason(exc)
+            logger.error(
+                "orphaned source not wound down",
+                extra={"source": source.key, "reason": orphan.reason, "error": result.error},
+                exc_info=not isinstance(exc, SourceError),
+            )
+        finally:
+            self._local.outbox = None
+        result.api_calls = self._api.api_calls(source) - calls_before
+        result.duration_ms = int((time.monotonic() - started) * 1000)
+        if settled:
+            box.after_delivery(lambda: self._retire(orphan, result, now))
+        if outbox is None:
+            deliver(box, [result])
+        return result
+
+    def _wind_down(
+        self, orphan: Orphan, result: SourceSummary, should_stop: StopCheck, now: datetime
+    ) -> bool:
+        """The final Gets and their transitions, claimed; True when nothing of the source is left to
+        follow (it is retired once its claims are delivered)."""
+        source = orphan.source
+        self._recover(source, result, now)
+        # A job already announced as disappeared with an orphan's reason waits for its source's return.
+        in_flight = [s for s in self._store.load_in_flight(source) if s.disappeared_at is None]
+        result.orphaned_jobs = len(in_flight)
+        observed, gone = self._final_gets(orphan, in_flight, result, should_stop, now)
+        previous = {state.job_id: state for state in in_flight}
+        transitions = diff(source, previous, observed, now)
+        threshold = self._policy.stuck_after.get(source.spec.id, timedelta(hours=24))
+        transitions += stuck(source, previous, observed, now, threshold, self._policy.stuck_repeat)
+        transitions += [disappeared(source, state, now, reason) for state, reason in gone]
+        result.disappeared = len(gone)
+        result.transitions = len(transitions)
+        self._commit(source, transitions, [], result, should_stop, now + self._policy.claim_lease)
+        ended = {job.job_id for job in observed if source.spec.is_terminal(job.status)}
+        result.jobs_in_flight = len(in_flight) - len(ended) - len(gone)
+        return not (result.jobs_in_flight or result.stopped or result.claim_conflicts)
+
+    def _retire(self, orphan: Orphan, result: SourceSummary, now: datetime) -> None:
+        """After the delivery: retire the orphan if none of its claims is left (a channel that
+        refused one keeps it until delivered or parked). A failure waits for the next run."""
+        source = orphan.source
+        try:
+            if result.error or self._store.count_pending(source):
+                return
+            self._store.retire(source, orphan.reason, now)
+        except Exception as exc:  # the next run winds it down again
+            result.error = failure_reason(exc)
+            logger.error("orphaned source not retired", extra={"source": source.key, "error": result.error})
+            return
+        logger.info("orphaned source wound down", extra={"source": source.key, "reason": orphan.reason})
+
+    def _final_gets(
+        self,
+        orphan: Orphan,
+        in_flight: Sequence[JobState],
+        result: SourceSummary,
+        should_stop: StopCheck,
+        now: datetime,
+    ) -> tuple[list[ObservedJob], list[tuple[JobState, str]]]:
+        """Each tracked job's Get: the jobs it answered for, and the jobs gone (no answer, run after
+        run), each with its reason; a job not answered for fewer times is counted on its state and
+        asked again next run. The API that answers "not found" for a job of a source whose account or
+        kind left the audit says the job is gone (`job not found`); one that refuses to answer, that
+        the source left (`account removed`, `configuration changed`). A deleted scope takes its jobs
+        with it: not found there is the scope's doing (`scope deleted`)."""
+        source = orphan.source
+        observed: list[ObservedJob] = []
+        gone: list[tuple[JobState, str]] = []
+        for state in in_flight:
+            if should_stop():
+                raise Stopped(f"{source.key}: time budget reached while winding the source down")
+            refused = False
+            try:
+                current = self._api.get_job(source, state)
+            except SourceError as exc:
+                if exc.code not in NO_ANSWER:
+                    raise
+                current, refused = None, exc.code != "ResourceNotFoundException"
+            result.jobs_rechecked += 1
+            if current is not None:
+                observed.append(current)
+            elif state.missing_checks + 1 >= self._policy.vanished_after_checks:
+                scoped = refused or orphan.reason == SCOPE_DELETED
+                gone.append((state, orphan.reason if scoped else JOB_NOT_FOUND))
+            else:
+                result.skip("not-found-on-recheck")
+                self._store.record_missing(source, state)
+        return observed, gone
 
     # -- observe --------------------------------------------------------------------------------
     def _list(self, source: Source, plan: WindowPlan, should_stop: StopCheck) -> list[Listing]:
@@ -317,15 +518,21 @@ class SourceAuditor:
 
     # -- commit ---------------------------------------------------------------------------------
     def _silenced(
-        self, plan: WindowPlan, transitions: list[Transition], scope_audited_before: bool
+        self, source: Source, plan: WindowPlan, transitions: list[Transition], scope_audited_before: bool
     ) -> list[Transition]:
         """The first deployment's baseline records jobs it finds without announcing them; only jobs
-        with no recorded state: a baseline that is repeated (its checkpoint write failed) announces
-        every change of a job it recorded before. A knowledge base that appears after the first
-        deployment (its scope audited before) is new: its jobs are announced."""
+        with no recorded state: a baseline that is repeated (its record write failed) announces every
+        change of a job it recorded before. A knowledge base that appears after the first deployment
+        (its scope audited before) is new: its jobs are announced. A source attempted before whose
+        attempts all failed (a role not yet deployed, an SCP) is no first deployment: its catch-up
+        records silently only jobs that last changed before its first attempt."""
         if not plan.baseline or self._policy.announce_baseline or scope_audited_before:
             return []
-        return [t for t in transitions if t.type == "discovered"]
+        discovered = [t for t in transitions if t.type == "discovered"]
+        if plan.catch_up_from is None:
+            return discovered
+        since = plan.catch_up_from
+        return [t for t in discovered if silent_on_catch_up(t.job, source.spec, since)]
 
     def _commit(
         self,
@@ -342,16 +549,16 @@ class SourceAuditor:
             result.recorded_silently = self._store.record_silently(silent)
             chosen = {t.event_id for t in silent}
             transitions = [t for t in transitions if t.event_id not in chosen]
-        claimed: list[Transition] = []
         complete = True
         for start in range(0, len(transitions), CLAIM_CHUNK):
             if should_stop():
-                # Claimed so far is published below; the rest is diffed again by the next run.
+                # Claimed so far is delivered with the run; the rest is diffed again by the next run.
                 result.stopped = True
                 complete = False
                 break
             outcome = self._store.claim(transitions[start : start + CLAIM_CHUNK], lease_until)
-            claimed += outcome.won
+            # Handed over chunk by chunk: the run's outbox counts them against what it can deliver.
+            self._deliver(outcome.won, result)
             result.claimed_elsewhere += len(outcome.elsewhere)
             for t, reason in outcome.conflicts:
                 result.claim_conflicts += 1
@@ -365,58 +572,25 @@ class SourceAuditor:
                         "reason": reason,
                     },
                 )
-        self._deliver(claimed, result)
         return complete
 
     # -- deliver --------------------------------------------------------------------------------
     def _recover(self, source: Source, result: SourceSummary, now: datetime) -> None:
-        """Publish what a crashed or failed earlier run claimed but did not confirm."""
-        expired = self._store.reclaim_expired(source, now, now + self._policy.claim_lease)
+        """Deliver again what a crashed or failed earlier run claimed but did not finish, to the
+        channels still owed it, once its lease (a crash's, or a refusal's back-off) is over."""
+        box = self._local.outbox
+        allowed = box.reserve_recoveries(self._delivery.recover_limit)
+        if not allowed:
+            return  # the run has taken over all it can deliver in time: the next run takes these
+        expired = self._store.reclaim_expired(source, now, now + self._policy.claim_lease, allowed)
+        box.refund(allowed - len(expired))
         if not expired:
             return
         result.recovered = len(expired)
-        logger.warning("re-publishing claimed transitions left unconfirmed", extra={"count": len(expired)})
-        self._deliver(expired, result)
+        logger.warning("delivering claimed transitions left unfinished", extra={"count": len(expired)})
+        box.add(expired, result)
 
     def _deliver(self, transitions: Sequence[Transition], result: SourceSummary) -> None:
-        """Publish to every channel, then confirm what all channels took. A transition a channel
-        refused stays claimed (durably: the next run retries it whatever its window) until it has
-        failed `max_publish_attempts` times; then it is parked, so one poison transition cannot hold
-        its job or its source back for ever."""
-        if not transitions:
-            return
-        pending = list(transitions)
-        failed: list[Transition] = []
-        errors: dict[str, int] = {}
-        for publisher in self._publishers:
-            outcome = publisher.publish(pending)
-            if outcome.failed:
-                logger.error(
-                    "publish failed",
-                    extra={
-                        "channel": publisher.name,
-                        "failed": len(outcome.failed),
-                        "errors": outcome.errors,
-                    },
-                )
-                for code, count in outcome.errors.items():
-                    key = f"{publisher.name}: {code}"
-                    errors[key] = errors.get(key, 0) + count
-            failed.extend(outcome.failed)
-            pending = outcome.delivered
-        self._store.finalize(pending, self._clock())
-        result.published += len(pending)
-        if not failed:
-            return
-        result.publish_failures += len(failed)
-        attempts = self._store.release(failed)
-        poison = [t for t in failed if attempts.get(t.event_id, 0) >= self._policy.max_publish_attempts]
-        if poison:
-            refused = "; ".join(f"{k} x{v}" for k, v in sorted(errors.items())) or "publish failed"
-            reason = f"refused {self._policy.max_publish_attempts} times; last run: {refused}"
-            self._store.park(poison, reason, self._clock())
-            result.parked += len(poison)
-            logger.error(
-                "transitions parked after repeated publish failures",
-                extra={"eventIds": [t.event_id for t in poison], "reason": reason},
-            )
+        """Hand claimed transitions to the run's outbox: delivered to every channel once the run's
+        audits are done (a crash before that leaves them claimed: a later run takes them over)."""
+        self._local.outbox.add([Claim(t) for t in transitions], result)

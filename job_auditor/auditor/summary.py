@@ -33,7 +33,10 @@ class SourceSummary:
     region: str
     account: str = ""
     window_start: str | None = None
+    # No run had attempted it: the first deployment's baseline (recorded silently).
     baseline: bool = False
+    # Attempted before, never committed (its earlier attempts failed): caught up from its first attempt.
+    catch_up: bool = False
     reconciled: bool = False
     pages: int = 0
     api_calls: int = 0
@@ -46,7 +49,10 @@ class SourceSummary:
     claimed_elsewhere: int = 0
     claim_conflicts: int = 0
     recovered: int = 0
+    # Transitions some channel refused this run, and per channel; transitions finished with some
+    # channel given up on them (parked).
     publish_failures: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
     parked: int = 0
     stuck_alerts: int = 0
     disappeared: int = 0
@@ -61,6 +67,9 @@ class SourceSummary:
     duration_ms: int = 0
     # The source's last-audit record could not be written (`job-auditor status` shows the previous one).
     audit_record_failures: int = 0
+    # A known source outside this run's expansion, wound down: why, and the tracked jobs it still had.
+    orphaned: str | None = None
+    orphaned_jobs: int = 0
 
     @classmethod
     def of(cls, source: Source, error: str | None = None) -> SourceSummary:
@@ -104,10 +113,18 @@ class RunSummary:
     account_listing_error: str | None = None
     # Keys of the sources the time budget left unstarted: they wait for the next run.
     not_started: list[str] = field(default_factory=list)
+    # Known sources outside this run's expansion, wound down after the planned ones.
+    orphans: list[SourceSummary] = field(default_factory=list)
+    # Reason -> (kind, region) pairs the plan left out (a kind not offered in a region).
+    skipped: dict[str, int] = field(default_factory=dict)
+    # The stalest planned source's age (since its last fully committed audit) when the run began.
+    stalest_age_seconds: int = 0
+    # Parked transitions delivered again this run (a channel took them after an outage).
+    redriven: int = 0
 
     @property
     def failed_sources(self) -> list[SourceSummary]:
-        return [s for s in self.sources if s.error]
+        return [s for s in [*self.sources, *self.orphans] if s.error]
 
     @property
     def status(self) -> str:
@@ -123,16 +140,23 @@ class RunSummary:
         return failed
 
     def as_dict(self) -> dict[str, Any]:
+        every = [*self.sources, *self.orphans]
         return {
             "status": self.status,
             "startedAt": self.started_at,
             "stoppedEarly": self.stopped_early,
-            "transitions": sum(s.transitions for s in self.sources),
-            "published": sum(s.published for s in self.sources),
-            "parked": sum(s.parked for s in self.sources),
+            "transitions": sum(s.transitions for s in every),
+            "published": sum(s.published for s in every),
+            "parked": sum(s.parked for s in every),
+            "redriven": self.redriven,
             "failedSources": [s.source for s in self.failed_sources],
             "accounts": self.accounts,
             "failedAccounts": self.failed_accounts(),
             **({"accountListingError": self.account_listing_error} if self.account_listing_error else {}),
+            "orphanedSources": [{"source": s.source, "reason": s.orphaned} for s in self.orphans],
+            "orphanedJobs": sum(s.orphaned_jobs for s in self.orphans),
+            "skippedSources": dict(self.skipped),
+            "stalestSourceAgeSeconds": self.stalest_age_seconds,
             "sources": [s.as_dict() for s in self.sources],
+            "orphans": [s.as_dict() for s in self.orphans],
         }

@@ -12,6 +12,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from job_auditor import availability
 from job_auditor.auditor.adapters.accounts import (
     AccountClients,
     AccountList,
@@ -166,7 +167,7 @@ def build_publishers(settings: Settings, clients: ClientFactory) -> list[Publish
     region, source = settings.region, settings.event_source
     publishers: list[Publisher] = [
         EventBridgePublisher(clients("events", region), settings.event_bus_name, source),
-        SnsPublisher(clients("sns", region), settings.notification_topic_arn, source),
+        SnsPublisher(clients("sns", region), settings.notification_topic_arn, source, settings.notify_filter),
     ]
     if settings.chat_topic_arn:
         publishers.append(
@@ -186,7 +187,8 @@ def audit_policy(settings: Settings) -> AuditPolicy:
         stuck_repeat=settings.stuck_repeat,
         reconcile_every=settings.reconcile_every,
         reconcile_lookback=settings.reconcile_lookback,
-        max_publish_attempts=settings.max_publish_attempts,
+        publish_retry=settings.publish_retry,
+        digest_threshold=settings.digest_threshold,
         vanished_after_checks=settings.vanished_after_checks,
     )
 
@@ -208,14 +210,16 @@ def build_audit_step(
     settings: Settings, clients: ClientFactory, source_concurrency: int = SOURCE_CONCURRENCY
 ) -> AuditStep:
     """Audits a plan, `source_concurrency` sources at once (the fan-out gives each account-region its
-    share of the bound)."""
+    share of the bound), delivers what it claimed and re-drives parked transitions (the fan-out's
+    batches deliver their items' claims together, and its Plan step re-drives: `fanout`)."""
     auditor = build_source_auditor(settings, clients)
-    return AuditStep(auditor, auditor.store, _clock, concurrency=source_concurrency)
+    return AuditStep(auditor, auditor.store, _clock, concurrency=source_concurrency, redrive_parked=True)
 
 
 def build_planner(settings: Settings, clients: ClientFactory) -> Planner:
-    """Discovery through the job APIs, the scopes' marks in the state table."""
-    return Planner(BotoJobApi(clients), build_store(settings, clients))
+    """Discovery through the job APIs, the audit records in the state table, the kinds where they are
+    offered."""
+    return Planner(BotoJobApi(clients), build_store(settings, clients), availability.offered, _clock)
 
 
 def build_item_store(settings: Settings, home: str) -> ItemStore | None:
@@ -232,9 +236,11 @@ def plan_run(
     *,
     should_stop: StopCheck = never,
     account_concurrency: int = 1,
+    find_orphans: bool = True,
 ) -> RunPlan:
     """This run's plan as configured: its accounts (listed from Organizations in organization mode),
-    ACCOUNTS x AUDITED_REGIONS x JOB_KINDS, with the configured knowledge bases."""
+    ACCOUNTS x AUDITED_REGIONS x JOB_KINDS, with the configured knowledge bases; and, unless this run's
+    configuration is not the deployed one (`find_orphans` False), the known sources outside it."""
     accounts = accounts_of(settings, home, clients)
     return build_planner(settings, clients).plan(
         accounts.accounts,
@@ -244,4 +250,5 @@ def plan_run(
         should_stop=should_stop,
         account_concurrency=account_concurrency,
         account_listing_error=accounts.error,
+        find_orphans=find_orphans,
     )

@@ -9,11 +9,12 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from job_auditor import __version__
+from job_auditor.auditor.adapters.publishers import CHANNEL_NAMES
 from job_auditor.auditor.adapters.state_reader import StateReader
 from job_auditor.cli import permissions, render, views
 from job_auditor.cli.options import (
@@ -47,6 +48,10 @@ from job_auditor.cli.resources import ResourceError, Resources
 from job_auditor.cli.times import FORM, duration, parse_time
 from job_auditor.contract.environment import EVENT_BUS, NOTIFICATION_TOPIC, STATE_TABLE, setting
 from job_auditor.contract.kinds import JOB_KINDS
+
+if TYPE_CHECKING:
+    from job_auditor.auditor.adapters.accounts import AccountClients
+    from job_auditor.auditor.settings import Settings
 
 
 def now() -> datetime:
@@ -194,7 +199,9 @@ def status(ctx: click.Context, kinds: tuple[str, ...], accounts: tuple[str, ...]
             render.note(f"failed: {row['source']}: {row['error']}")
     if data["parked"]:
         render.table(
-            "parked transitions (not announced; see docs/reliability.md)", _PARKED_COLUMNS, data["parked"]
+            "parked transitions (channels that gave up on them; job-auditor replay --parked re-drives)",
+            _PARKED_COLUMNS,
+            data["parked"],
         )
 
 
@@ -373,7 +380,8 @@ def run(ctx: click.Context, once: bool, env_file: Path | None) -> None:
     }
     env.update({name: value for name, value in overrides.items() if value})
     env["AWS_REGION"] = resources.region
-    summary = views.run_summary(_run_once(resources, env, function_arn))
+    # An environment file is a configuration of its own: the sources it leaves out are not wound down.
+    summary = views.run_summary(_run_once(resources, env, function_arn, deployed=env_file is None))
     if opts.output == JSON:
         render.emit_json(summary)
     else:
@@ -395,9 +403,11 @@ def run(ctx: click.Context, once: bool, env_file: Path | None) -> None:
         )
 
 
-def _run_once(resources: Resources, env: dict[str, str], function_arn: str) -> dict[str, Any]:
-    """The Lambda's own wiring (`auditor.wiring` on `load_settings`), run in this process."""
-    # Imported here: the read-only commands need none of the auditor's wiring.
+def _auditor(
+    resources: Resources, env: dict[str, str], function_arn: str
+) -> tuple[Settings, AccountClients, str]:
+    """The auditor's settings (`load_settings` on its environment), its clients as the Lambda wires
+    them on the caller's session, and the home account."""
     from job_auditor.auditor import wiring  # noqa: PLC0415
     from job_auditor.auditor.adapters.parameters import ParameterReader  # noqa: PLC0415
     from job_auditor.auditor.settings import SettingsError, load_settings  # noqa: PLC0415
@@ -413,7 +423,18 @@ def _run_once(resources: Resources, env: dict[str, str], function_arn: str) -> d
         raise ResourceError("the account to audit is unknown: set ACCOUNT_ID in the environment file")
     # As the Lambda wires it, on the caller's session: member accounts (ACCOUNTS) are read through
     # their roles, which trust only the auditor's role, so from a laptop they fail, each named.
-    clients = wiring.member_clients(settings, account, home_session=resources.session)
+    return settings, wiring.member_clients(settings, account, home_session=resources.session), account
+
+
+def _run_once(
+    resources: Resources, env: dict[str, str], function_arn: str, *, deployed: bool
+) -> dict[str, Any]:
+    """The Lambda's own wiring (`auditor.wiring` on `load_settings`), run in this process; `deployed`:
+    the environment is the deployed function's (a source outside it is an orphan, wound down)."""
+    # Imported here: the read-only commands need none of the auditor's wiring.
+    from job_auditor.auditor import wiring  # noqa: PLC0415
+
+    settings, clients, account = _auditor(resources, env, function_arn)
     # A claim must outlive the run that wrote it (the Lambda checks its timeout against the lease):
     # stop starting new work a minute before the lease would run out.
     deadline = time.monotonic() + max(settings.claim_lease.total_seconds() - 60, 30)
@@ -421,7 +442,7 @@ def _run_once(resources: Resources, env: dict[str, str], function_arn: str) -> d
     def should_stop() -> bool:
         return time.monotonic() > deadline
 
-    plan = wiring.plan_run(settings, clients, account, should_stop=should_stop)
+    plan = wiring.plan_run(settings, clients, account, should_stop=should_stop, find_orphans=deployed)
     return wiring.build_audit_step(settings, clients).run(plan, should_stop).as_dict()
 
 
@@ -445,23 +466,32 @@ def _can_ask() -> bool:
 _LISTED_BEFORE_ASKING = 10
 
 
-def _confirm_notify(rows: Sequence[dict[str, Any]], yes: bool) -> None:
-    """People are about to get notifications again: they see which (on stderr, so that JSON output
-    stays whole) and say so, or --yes does."""
+def _confirm(question: str, yes: bool, refusal: str) -> None:
+    """Ask before sending people or channels something again: --yes answers; off a terminal without
+    it, the command is refused (exit 2); a person who says no stops it (exit 1)."""
     if yes:
         return
     if not _can_ask():
-        raise Refused(
-            "--notify sends people the notifications again: confirm with --yes when not at a terminal"
-        )
-    for row in rows[:_LISTED_BEFORE_ASKING]:
-        job = row["jobName"] or row["jobId"]
-        click.echo(f"  {row['observedAt']}  {job}  {row['transition']} -> {row['status']}", err=True)
-    if len(rows) > _LISTED_BEFORE_ASKING:
-        click.echo(f"  ... and {len(rows) - _LISTED_BEFORE_ASKING} more (--dry-run lists them all)", err=True)
-    question = f"Send {plural(len(rows), 'notification')} to the topic's subscribers (email, chat) again?"
+        raise Refused(f"{refusal}: confirm with --yes when not at a terminal")
     if not click.confirm(question, default=False, err=True):
         raise click.ClickException("nothing sent")
+
+
+def _confirm_notify(rows: Sequence[dict[str, Any]], yes: bool) -> None:
+    """People are about to get notifications again: they see which (on stderr, so that JSON output
+    stays whole) and say so, or --yes does."""
+    if not yes and _can_ask():
+        for row in rows[:_LISTED_BEFORE_ASKING]:
+            job = row["jobName"] or row["jobId"]
+            click.echo(f"  {row['observedAt']}  {job}  {row['transition']} -> {row['status']}", err=True)
+        if len(rows) > _LISTED_BEFORE_ASKING:
+            more = len(rows) - _LISTED_BEFORE_ASKING
+            click.echo(f"  ... and {more} more (--dry-run lists them all)", err=True)
+    _confirm(
+        f"Send {plural(len(rows), 'notification')} to the topic's subscribers (email, chat) again?",
+        yes,
+        "--notify sends people the notifications again",
+    )
 
 
 def _publish(
@@ -502,8 +532,18 @@ _CHANNELS = {"eventbridge": "the event bus", "sns": "the notification topic"}
 
 @cli.command(epilog=exit_codes_help((OK, ERROR, USAGE, PARTIAL)))
 @command_options
-@click.option("--since", required=True, type=TIME, help=f"From this observation time: {FORM}.")
+@click.option("--since", type=TIME, help=f"From this observation time: {FORM}.")
 @click.option("--until", type=TIME, help="Up to this observation time (default: now).")
+@click.option(
+    "--parked",
+    is_flag=True,
+    help="Instead of history: the parked transitions, to the channels that gave up on them.",
+)
+@click.option(
+    "--channel",
+    type=click.Choice(CHANNEL_NAMES),
+    help="With --parked: only to this channel (and only transitions it parked).",
+)
 @click.option(
     "--job", metavar="JOB", help="Only this job (its id or ARN, or its name if no other job has it)."
 )
@@ -515,7 +555,7 @@ _CHANNELS = {"eventbridge": "the event bus", "sns": "the notification topic"}
     help="Also publish to the notification topic: people get the notifications again (asks first). "
     "Default: the event bus only.",
 )
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before --notify (needed off a terminal).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask (--notify, --parked; needed off a terminal).")
 @click.option("--dry-run", is_flag=True, help="List what would be sent; send nothing.")
 @click.option(
     "--event-source",
@@ -525,8 +565,10 @@ _CHANNELS = {"eventbridge": "the event bus", "sns": "the notification topic"}
 @click.pass_context
 def replay(
     ctx: click.Context,
-    since: datetime,
+    since: datetime | None,
     until: datetime | None,
+    parked: bool,
+    channel: str | None,
     job: str | None,
     kinds: tuple[str, ...],
     accounts: tuple[str, ...],
@@ -538,8 +580,16 @@ def replay(
     """Re-publish transitions from history, as first published (same eventId and detail), to the
     event bus only unless --notify. Consumers that deduplicate on eventId see them once. Only what
     history holds is sent; a --job name several jobs share, and an empty or reversed window, are
-    refused (exit 2)."""
+    refused (exit 2). With --parked instead of --since: deliver the parked transitions to the
+    channels that gave up on them, each channel that takes one removed from it."""
     opts = options(ctx)
+    if parked == (since is not None):
+        raise Refused("give --since (history) or --parked, one of them")
+    if parked:
+        where = _where(kinds, accounts)
+        _replay_parked(opts, job=job, channel=channel, where=where, dry_run=dry_run, yes=yes)
+        return
+    assert since is not None
     try:
         views.check_window(since, until, now())
     except views.EmptyWindow as exc:
@@ -597,7 +647,9 @@ def replay(
     "commands",
     multiple=True,
     type=click.Choice(list(permissions.COMMANDS)),
-    help="Only what this command needs (repeatable; default: every command).",
+    metavar="COMMAND",
+    help=f"Only what this command needs: {', '.join(permissions.COMMANDS)} (repeatable; default: every "
+    "command).",
 )
 @click.option(
     "--template",
@@ -616,6 +668,70 @@ def iam_policy(ctx: click.Context, commands: tuple[str, ...], template: bool) ->
         resources = _resources(opts)
         values = permissions.values_of(opts.stack, resources.region, resources.outputs)
     render.emit_json(permissions.policy(wanted, values))
+
+
+def _per_channel(name: str) -> render.Cell:
+    return lambda row: ", ".join(f"{channel}: {what}" for channel, what in row[name].items())
+
+
+def _replay_parked(
+    opts: Options,
+    *,
+    job: str | None,
+    channel: str | None,
+    where: views.SourceFilter,
+    dry_run: bool,
+    yes: bool,
+) -> None:
+    """Re-drive parked transitions with the auditor's own channels (its environment, with the global
+    options' table, bus and topic), original eventIds."""
+    from job_auditor.auditor import wiring  # noqa: PLC0415
+    from job_auditor.auditor.delivery import redrive  # noqa: PLC0415
+
+    resources = _resources(opts)
+    found = views.parked_set(_reader(resources), job=job, channel=channel, where=where)
+    outcomes: list[Any] = []
+    if found and not dry_run:
+        to = channel or "the channels that gave up on them"
+        _confirm(
+            f"Re-drive {plural(len(found), 'parked transition')} to {to}?",
+            yes,
+            "--parked delivers parked transitions again",
+        )
+        function_arn, env = resources.function_configuration()
+        overrides = {"EVENT_BUS_NAME": opts.bus, "NOTIFICATION_TOPIC_ARN": opts.topic}
+        env.update({name: value for name, value in overrides.items() if value})
+        env.update({"STATE_TABLE_NAME": resources.table_name, "AWS_REGION": resources.region})
+        settings, clients, _ = _auditor(resources, env, function_arn)
+        outcomes = redrive(
+            wiring.build_store(settings, clients),
+            wiring.build_publishers(settings, clients),
+            found,
+            now(),
+            digest_threshold=settings.digest_threshold,
+            channels=None if channel is None else {channel},
+            only_retryable=False,
+        )
+    rows = views.parked_rows(found, outcomes)
+    if opts.output == JSON:
+        render.emit_json({"dryRun": dry_run, "parked": rows})
+    else:
+        verb = "would re-drive" if dry_run else "re-drove"
+        render.table(
+            f"{verb} {plural(len(rows), 'parked transition')}",
+            [
+                left("parked", field("parkedAt"), rank=3),
+                left("job", lambda r: str(r["jobName"] or r["jobId"]), short=last_part(field("jobId"))),
+                left("to", field("status"), rank=2),
+                left("eventId", field("eventId"), rank=2, short=prefix("eventId")),
+                left("channels", _per_channel("channels"), wrap=True),
+                *([] if dry_run else [left("re-driven", _per_channel("redriven"), wrap=True)]),
+            ],
+            rows,
+        )
+    failed = sum(what != "delivered" for o in outcomes for what in o.channels.values())
+    if failed:
+        raise Partial(f"{failed} deliveries failed; they stay parked")
 
 
 def main(args: Sequence[str] | None = None) -> None:

@@ -38,12 +38,18 @@ WRITE_STATE = Access(
     (
         "dynamodb:BatchGetItem",
         "dynamodb:BatchWriteItem",
+        "dynamodb:DeleteItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
         "dynamodb:UpdateItem",
     ),
     (_TABLE, _TABLE + "/index/*"),
+)
+# `replay --parked`: a channel that takes a parked transition leaves its parked item (rewritten, or
+# deleted with the last one) and is added to its history item.
+UNPARK = Access(
+    "RedriveParkedTransitions", ("dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), (_TABLE,)
 )
 FUNCTION = Access(
     "ReadTheAuditorsConfiguration",
@@ -93,6 +99,7 @@ COMMANDS: dict[str, tuple[Access, ...]] = {
     "history": (STACK, QUERY_STATE),
     "replay": (STACK, QUERY_STATE, FUNCTION, BUS),
     "replay --notify": (STACK, QUERY_STATE, FUNCTION, BUS, TOPIC, TOPIC_KEY),
+    "replay --parked": (STACK, QUERY_STATE, FUNCTION, UNPARK, BUS, TOPIC, TOPIC_KEY),
     "run": (STACK, FUNCTION, WRITE_STATE, BUS, TOPIC, TOPIC_KEY, *job_kind_access()),
     "iam-policy": (STACK,),
 }

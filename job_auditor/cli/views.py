@@ -10,14 +10,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from job_auditor.auditor.adapters.state_codec import parse_timestamp
+from job_auditor.auditor.adapters.state_codec import parked_of, parse_timestamp
 from job_auditor.auditor.adapters.state_reader import (
     SourceRecord,
     StateReader,
     iter_matching_jobs,
     replayable,
 )
+from job_auditor.auditor.delivery import RedriveOutcome
 from job_auditor.auditor.domain.diff import Transition
+from job_auditor.auditor.ports import Parked
 from job_auditor.cli.times import iso
 from job_auditor.contract.state_schema import INFLIGHT, KEY_SEPARATOR, SORT_KEY
 
@@ -69,7 +71,8 @@ def status(reader: StateReader, now: datetime, where: SourceFilter = SourceFilte
     """Every audited source with its checkpoint, last run, jobs in flight, claims and lag; and the
     parked transitions."""
     sources = _sources(reader, where)
-    checkpoints = reader.checkpoints(s.key for s in sources)
+    # Kept in each source's audit record; an earlier version's checkpoint items where it has none yet.
+    checkpoints = reader.checkpoints(s.key for s in sources if s.audit.checkpoint is None)
     parked = [p for p in reader.parked() if p.get("source") in {s.key for s in sources}]
     parked_by_source = Counter(str(p.get("source")) for p in parked)
     # Two index counts per source, several sources at once (the client is thread-safe).
@@ -79,8 +82,8 @@ def status(reader: StateReader, now: datetime, where: SourceFilter = SourceFilte
         )
     rows = []
     for source, (in_flight, pending) in zip(sources, counts, strict=True):
-        checkpoint = checkpoints.get(source.key)
         audit = source.audit
+        checkpoint = audit.checkpoint or checkpoints.get(source.key)
         high_water = checkpoint.last_run_started_at if checkpoint else None
         rows.append(
             {
@@ -291,3 +294,48 @@ def run_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
         row["result"] = "failed" if row.get("error") else "stopped early" if row.get("stoppedEarly") else "ok"
         sources.append(row)
     return {**summary, "startedAt": _iso_text(summary.get("startedAt")), "sources": sources}
+
+
+# -- replay --parked -------------------------------------------------------------------------------
+def parked_set(
+    reader: StateReader,
+    *,
+    job: str | None = None,
+    channel: str | None = None,
+    where: SourceFilter = SourceFilter(),
+) -> list[Parked]:
+    """The parked transitions (of one job, by id, ARN or name; parked by one channel; of the sources
+    `where` keeps), oldest first."""
+    parked = [
+        p
+        for p in map(parked_of, reader.parked())
+        if (not where.kinds or p.transition.source.spec.id in where.kinds)
+        and (not where.accounts or p.transition.source.account in where.accounts)
+    ]
+    if job is not None:
+        parked = [
+            p for p in parked if job in (p.transition.job.job_id, p.transition.job.arn, p.transition.job.name)
+        ]
+        if not parked:
+            raise NotFound(f"no parked transition of job {job!r}")
+    if channel is not None:
+        parked = [p for p in parked if channel in p.channels]
+    return sorted(parked, key=lambda p: (p.parked_at, p.transition.event_id))
+
+
+def parked_rows(parked: Sequence[Parked], outcomes: Sequence[RedriveOutcome] = ()) -> list[dict[str, Any]]:
+    """Each parked transition with its channels, and what a re-drive did on each."""
+    done = {o.parked.transition.event_id: o.channels for o in outcomes}
+    return [
+        {
+            "parkedAt": iso(p.parked_at),
+            "source": p.transition.source.key,
+            "jobId": p.transition.job.job_id,
+            "jobName": p.transition.job.name,
+            "status": p.transition.status,
+            "eventId": p.transition.event_id,
+            "channels": dict(p.channels),
+            "redriven": done.get(p.transition.event_id, {}),
+        }
+        for p in parked
+    ]

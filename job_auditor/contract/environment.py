@@ -47,12 +47,15 @@ from job_auditor.contract.kinds import (
 __all__ = [
     "BOUNDS",
     "ENVELOPE_VERSION",
+    "RETIRED_SETTINGS",
     "Bounds",
     "Invalid",
+    "RetiredSetting",
     "Setting",
     "invalid",
     "register_setting",
     "registered_setting",
+    "retired_setting",
     "settings",
     "shown",
     "split_csv",
@@ -930,17 +933,35 @@ _TABLE: tuple[Setting, ...] = (
         unit="hours",
         example="72",
     ),
-    # Publish attempts before a transition is parked, and consecutive not-found re-checks before a job
-    # is announced as disappeared: more than 100 of either only hides a fault that is not passing.
+    # How long a channel refusing a transition for a passing reason is retried before it parks it
+    # (re-driven automatically once it takes messages again): an hour to a month.
     _numbers(
-        "maxPublishAttempts",
-        "MAX_PUBLISH_ATTEMPTS",
+        "publishRetryHours",
+        "PUBLISH_RETRY_HOURS",
         1,
-        100,
-        5,
-        "publish attempts before a transition is parked instead of retried every run",
-        example="10",
+        720,
+        24,
+        "how long a channel (the bus, the topic, the chat topic) that refuses a transition for a passing "
+        "reason (throttling, 5xx, access or key errors, a missing bus or topic) is retried, with back-off, "
+        "before it parks it; a parked transition is re-driven automatically once the channel takes "
+        "messages again. Replaces `maxPublishAttempts`, which synth now refuses",
+        unit="hours",
+        example="72",
     ),
+    # More transitions for people than this in one run: one digest on their channels (0: never).
+    _numbers(
+        "digestThreshold",
+        "DIGEST_THRESHOLD",
+        0,
+        1_000,
+        20,
+        "when one run has more transitions than this for people, the topic and the chat topic get one "
+        "digest message instead (the bus still gets every event; see [Digests](#digests))",
+        note="0: never a digest",
+        example="50",
+    ),
+    # Consecutive not-found re-checks before a job is announced as disappeared: more than 100 only
+    # hides a fault that is not passing.
     _numbers(
         "vanishedAfterChecks",
         "VANISHED_AFTER_CHECKS",
@@ -1199,6 +1220,46 @@ def setting(name: str) -> Setting:
         if name in (candidate.name, candidate.context_key, candidate.env_var):
             return candidate
     raise KeyError(name)
+
+
+# -- settings an earlier version had ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetiredSetting:
+    """A setting an earlier version defined and this one does not: synth refuses its context key and
+    keyword argument naming `replacement` (a setting of the table), and the Lambda ignores its variable
+    with a warning, so a deployment that still sets it learns what to use instead."""
+
+    context_key: str
+    env_var: str
+    replacement: str
+    why: str
+
+    @property
+    def name(self) -> str:
+        return snake_case(self.context_key)
+
+    def instead(self, spelling: Callable[[Setting], str | None]) -> str:
+        """What replaced it and why, the replacement spelled as `spelling` spells a setting (its context
+        key, variable or name)."""
+        return f"{spelling(setting(self.replacement))} ({self.why})"
+
+
+RETIRED_SETTINGS: tuple[RetiredSetting, ...] = (
+    RetiredSetting(
+        "maxPublishAttempts",
+        "MAX_PUBLISH_ATTEMPTS",
+        "publishRetryHours",
+        "a channel that refuses a transition is retried for a time, then parks it for automatic "
+        "re-drive, instead of a count of failed runs",
+    ),
+)
+
+
+def retired_setting(name: str) -> RetiredSetting | None:
+    """The retired setting of that context key, keyword argument or variable (None: not a retired one)."""
+    return next((r for r in RETIRED_SETTINGS if name in (r.context_key, r.name, r.env_var)), None)
 
 
 # The range of every whole-number variable, by name (tests and docs read it).

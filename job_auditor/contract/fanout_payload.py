@@ -6,8 +6,10 @@
     Plan:    in {"executionName"}; out {"runId", "sourceCount", "itemCount", "accounts",
               "accountListingError"?, "discoveryFailures" (the first few), "discoveryFailureCount",
               "discoveryFailuresKey"? (all of them, in S3), "overBound" (the first few),
-              "overBoundCount", and "items" (inline) or "itemsBucket" + "itemsKey" (in S3)}
-    item:    {"account", "region", "concurrency", "part", "sources", "scopeSeen"}: one account-region
+              "overBoundCount", "skippedSources", "stalestSourceAgeSeconds", and "items" (inline) or
+              "itemsBucket" + "itemsKey" (in S3)}
+    item:    {"account", "region", "concurrency", "part", "sources", "scopeSeen", "records"?,
+              "orphans"?}: one account-region
     Batch:   in {"Items": [item, ...]} (ItemBatcher's); out: the batch's counts
     Summarize: out: the run summary, {"status": "ok" | "partial-failure" | "failed", "runId", ...}
     Skipped: Summarize's input for a run that found the previous one running:
@@ -57,6 +59,8 @@ DISCOVERY_FAILURE_COUNT = "discoveryFailureCount"
 DISCOVERY_FAILURES_KEY = "discoveryFailuresKey"
 OVER_BOUND = "overBound"
 OVER_BOUND_COUNT = "overBoundCount"
+SKIPPED_SOURCES = "skippedSources"
+STALEST_AGE_SECONDS = "stalestSourceAgeSeconds"
 ITEMS = "items"
 ITEMS_BUCKET = "itemsBucket"
 ITEMS_KEY = "itemsKey"
@@ -68,6 +72,11 @@ ITEM_SOURCES = "sources"
 ITEM_CONCURRENCY = "concurrency"
 ITEM_SCOPE_SEEN = "scopeSeen"
 ITEM_PART = "part"
+# Per source of the item (same order), what Plan read of its audit record: [checkpoint's last run
+# start, its last sweep, first attempt] (null where none), or null for a source no run has attempted.
+ITEM_RECORDS = "records"
+# Known sources of this account-region outside the run's expansion: [reason, kind id, *scope ids].
+ITEM_ORPHANS = "orphans"
 
 # A child's input, as the Distributed Map's ItemBatcher builds it (the service's name).
 BATCH_ITEMS = "Items"

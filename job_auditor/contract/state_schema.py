@@ -5,14 +5,23 @@ Item layout (one table, generic keys):
 - job:        pk="SRC#<source>"  sk="JOB#<creation time>#<job id>"
               + inflight index keys while the job is not in a terminal status
               + pending* attributes and pending index keys while a claimed transition is unconfirmed
-- checkpoint: pk="SRC#<source>"  sk="CHECKPOINT"
+- checkpoint: pk="SRC#<source>"  sk="CHECKPOINT"  what an earlier version wrote per source (and as a
+              discovered scope's mark); still read where a source's audit record has no checkpoint,
+              never written: the next record write moves it in
 - history:    pk="SRC#<source>"  sk="HIST#<observed time>#<event id>"  (+ expiresAt TTL; the published
               detail, and publishedTransition: the transition encoded as a claim holds it, which
               `job-auditor replay` re-publishes)
 - parked:     pk="PARKED"        sk="<source>#<event id>"
 - last audit: pk="AUDIT"         sk="<source>"  how the latest run's audit of the source ended (start and
-              end time, ok or failed with the error, transitions, stopped early): one PutItem per source
-              and run, in one partition so `job-auditor status` finds every source with one query
+              end time, ok or failed with the error, transitions, stopped early), its checkpoint
+              (lastRunStartedAt, lastReconciledAt), its first attempt (firstAttemptedAt, kept from the
+              first write on), its last turn (turnAt: the latest run the time budget did not cut
+              short), and, once an orphan is wound down, retiredAt/retiredReason: one UpdateItem per
+              source and run, in one partition so the planner reads every source with one query (and
+              `job-auditor status` lists them)
+- scope:      pk="AUDIT"         sk="<account/region/kind>"  recordType="scope": a discovered scope's
+              first attempt (firstAttemptedAt) and when its knowledge bases were first enumerated
+              (enumeratedAt: a knowledge base found later is new, not a baseline)
 """
 
 from __future__ import annotations

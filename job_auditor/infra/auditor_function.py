@@ -51,9 +51,12 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
 # Exactly the DynamoDB calls the state store makes (job_auditor/auditor/adapters/state_store.py):
-# conditional PutItem claims, UpdateItem leases, BatchWriteItem puts, GetItem and Query reads.
+# conditional PutItem claims, UpdateItem leases, BatchWriteItem puts, GetItem and Query reads,
+# BatchGetItem of the audit records a Query missed, DeleteItem of a parked item once re-driven.
 TABLE_ACTIONS: tuple[str, ...] = (
+    "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",

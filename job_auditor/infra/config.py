@@ -26,6 +26,7 @@ from job_auditor.contract.environment import (
     ORGANIZATION,
     STUCK_TRANSITION,
     Setting,
+    retired_setting,
     settings,
 )
 from job_auditor.contract.forms import Invalid, shown
@@ -109,7 +110,8 @@ class JobAuditorOptions(TypedDict, total=False):
     event_source: str
     reconcile_every_minutes: int | Duration
     reconcile_lookback_hours: int | Duration
-    max_publish_attempts: int
+    publish_retry_hours: int | Duration
+    digest_threshold: int
     vanished_after_checks: int
     accounts: Sequence[str] | Literal["organization"]
     organizational_units: Sequence[str]
@@ -259,7 +261,8 @@ class JobAuditorProps:
     event_source: str
     reconcile_every_minutes: int
     reconcile_lookback_hours: int
-    max_publish_attempts: int
+    publish_retry_hours: int
+    digest_threshold: int
     vanished_after_checks: int
     # Organization mode (docs/organization.md). (): the home account only; "organization": every active
     # account AWS Organizations lists (limited to organizational_units when given).
@@ -574,7 +577,11 @@ def is_cdk_key(key: str) -> bool:
 
 
 def _unknown(key: str, known: Sequence[str], what: str) -> str:
-    """The problem with a key job-auditor does not define, naming the closest one it does."""
+    """The problem with a key job-auditor does not define, naming the closest one it does (or, for a
+    key an earlier version defined, the one that replaced it)."""
+    if retired := retired_setting(key):
+        spelling = (lambda s: s.context_key) if key == retired.context_key else (lambda s: s.name)
+        return f"{what} {key!r} was replaced by {retired.instead(spelling)}"
     by_case = {name.lower(): name for name in known}
     close = difflib.get_close_matches(key.lower(), by_case, n=1, cutoff=0.6)
     hint = f"did you mean {by_case[close[0]]!r}?" if close else "the README lists the context keys"

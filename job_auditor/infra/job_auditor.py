@@ -183,6 +183,7 @@ class JobAuditor(Construct):
             alarm_topic=alarm_topic,
             schedule_rate_minutes=config.schedule_rate_minutes,
             heartbeat_periods=config.heartbeat_periods,
+            reconcile_every_minutes=config.reconcile_every_minutes,
             account_failure_periods=config.account_failure_periods if config.multi_account else None,
             state_machine=self.fanout.state_machine if self.fanout is not None else None,
         )

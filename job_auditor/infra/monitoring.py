@@ -21,6 +21,11 @@ DURATION_ALARM_FRACTION = 0.8
 # A claim conflict is normal once in a while (two runs overlapped); one every other run for an hour is
 # a job the auditor cannot claim (e.g. its item is not where its state says).
 CLAIM_CONFLICTS_PER_HOUR = 6
+# A source is a schedule period behind when all is well (its age at plan time: since the start of its
+# last fully committed audit). One that has not committed for this many sweep periods is failing run
+# after run (a role, a grant, a deleted scope still configured) or starving under the time budget:
+# what the auditor promises to announce within one sweep period waits that long.
+STALEST_SOURCE_SWEEP_PERIODS = 3
 ACCOUNT_FAILURES = "AccountFailures"
 
 
@@ -55,8 +60,8 @@ class AuditorMetrics:
 
 
 class Monitoring(Construct):
-    """Error, throttle, duration, DLQ, heartbeat, parked-transition and claim-conflict alarms on an
-    ops topic, with several accounts a per-account failure alarm too; one dashboard."""
+    """Error, throttle, duration, DLQ, heartbeat, parked-transition, stalest-source and claim-conflict
+    alarms on an ops topic, with several accounts a per-account failure alarm too; one dashboard."""
 
     def __init__(
         self,
@@ -72,6 +77,7 @@ class Monitoring(Construct):
         alarm_topic: sns.ITopic | None = None,
         schedule_rate_minutes: int,
         heartbeat_periods: int,
+        reconcile_every_minutes: int = 60,
         account_failure_periods: int | None = None,
         state_machine: sfn.IStateMachine | None = None,
     ) -> None:
@@ -88,6 +94,9 @@ class Monitoring(Construct):
         five_minutes = Duration.minutes(5)
         heartbeat_minutes = schedule_rate_minutes * heartbeat_periods
         topic = self.ops_topic
+        # The sweep period (every run when it is 0), at least one schedule period.
+        sweep_minutes = max(reconcile_every_minutes, schedule_rate_minutes)
+        stalest_seconds = STALEST_SOURCE_SWEEP_PERIODS * sweep_minutes * 60
         self.alarms: dict[str, cloudwatch.Alarm] = {
             "Errors": alarm(
                 self,
@@ -132,15 +141,33 @@ class Monitoring(Construct):
                 missing_data=cloudwatch.TreatMissingData.BREACHING,
                 topic=topic,
             ),
-            # Each parked transition waits for an operator (kept in the state table under pk=PARKED).
+            # A parked transition waits for its channel (re-driven automatically once it takes messages
+            # again) or for an operator (`job-auditor replay --parked`); kept under pk=PARKED.
             "Parked": alarm(
                 self,
                 "ParkedTransitionsAlarm",
                 metrics.metric("ParkedTransitions", period=five_minutes),
                 description=(
-                    "A transition was refused by a channel MAX_PUBLISH_ATTEMPTS times and parked; "
-                    "it is in the state table under pk=PARKED."
+                    "A channel gave up on a transition (refused for good, or refused for longer than "
+                    "PUBLISH_RETRY_HOURS) and parked it under pk=PARKED; see job-auditor status."
                 ),
+                topic=topic,
+            ),
+            "StalestSource": alarm(
+                self,
+                "StalestSourceAlarm",
+                metrics.metric(
+                    "StalestSourceAgeSeconds",
+                    period=Duration.minutes(max(5, schedule_rate_minutes)),
+                    statistic="Maximum",
+                ),
+                description=(
+                    f"A source has not been audited to the end for {STALEST_SOURCE_SWEEP_PERIODS} sweep "
+                    f"periods ({stalest_seconds // 60} minutes): it fails every run, or the time budget "
+                    "keeps leaving it out; `job-auditor status` shows its last run and error."
+                ),
+                threshold=stalest_seconds,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 topic=topic,
             ),
             "ClaimConflicts": alarm(
@@ -263,6 +290,22 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(
                 title="Jobs in flight",
                 left=[self.metrics.metric("JobsInFlight", period=period, statistic="Maximum")],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Stalest source (seconds since its last full audit)",
+                left=[self.metrics.metric("StalestSourceAgeSeconds", period=period, statistic="Maximum")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Orphaned sources and jobs, skipped sources",
+                left=[
+                    self.metrics.metric("OrphanedSources", period=period),
+                    self.metrics.metric("OrphanedJobs", period=period),
+                    self.metrics.metric("DisappearedJobs", period=period),
+                ],
                 width=12,
             ),
         )

@@ -15,6 +15,7 @@ from typing import Any
 from job_auditor.auditor.domain.notifications import (
     category_look,
     detail_lines,
+    disappeared_text,
     duration_text,
     kind_jobs,
     kind_name,
@@ -99,7 +100,7 @@ def change_text(detail: Mapping[str, Any]) -> str:
     if is_stuck(detail):
         return f"still {status} after {duration_text(detail.get('stuckForSeconds'))}"
     if detail.get("transition") == "disappeared":
-        return f"no longer found (last seen {status})"
+        return disappeared_text(detail)
     previous = _str(detail, "previousStatus") or "new job"
     return f"{previous} → {status}"
 

@@ -36,7 +36,8 @@ FULL_CONTEXT: dict[str, object] = {
     "stuckRepeatHours": "12",
     "reconcileEveryMinutes": "0",
     "reconcileLookbackHours": "168",
-    "maxPublishAttempts": "10",
+    "publishRetryHours": "48",
+    "digestThreshold": "0",
     "vanishedAfterChecks": "4",
 }
 

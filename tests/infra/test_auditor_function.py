@@ -25,7 +25,8 @@ SAMPLE_VALUES = {
 RECONCILE_VARS = (
     "RECONCILE_EVERY_MINUTES",
     "RECONCILE_LOOKBACK_HOURS",
-    "MAX_PUBLISH_ATTEMPTS",
+    "PUBLISH_RETRY_HOURS",
+    "DIGEST_THRESHOLD",
     "VANISHED_AFTER_CHECKS",
 )
 LAMBDA_REQUIRED = {
@@ -167,7 +168,8 @@ def test_environment_values(default: Synth, full: Synth) -> None:
         "STUCK_REPEAT_HOURS": "0",
         "RECONCILE_EVERY_MINUTES": "60",
         "RECONCILE_LOOKBACK_HOURS": "24",
-        "MAX_PUBLISH_ATTEMPTS": "5",
+        "PUBLISH_RETRY_HOURS": "24",
+        "DIGEST_THRESHOLD": "20",
         "VANISHED_AFTER_CHECKS": "3",
         "POWERTOOLS_SERVICE_NAME": "job-auditor",
         "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
@@ -189,13 +191,15 @@ def test_reconciliation_and_publish_protocol_keys_are_passed_to_the_lambda(full:
     assert {name: env[name] for name in RECONCILE_VARS} == {
         "RECONCILE_EVERY_MINUTES": "0",
         "RECONCILE_LOOKBACK_HOURS": "168",
-        "MAX_PUBLISH_ATTEMPTS": "10",
+        "PUBLISH_RETRY_HOURS": "48",
+        "DIGEST_THRESHOLD": "0",
         "VANISHED_AFTER_CHECKS": "4",
     }
     settings = load_settings({name: env[name] for name in RECONCILE_VARS} | LAMBDA_REQUIRED)
     assert settings.reconcile_every == timedelta(0)
     assert settings.reconcile_lookback == timedelta(days=7)
-    assert (settings.max_publish_attempts, settings.vanished_after_checks) == (10, 4)
+    assert (settings.publish_retry, settings.digest_threshold) == (timedelta(hours=48), 0)
+    assert settings.vanished_after_checks == 4
 
 
 def test_role_has_no_managed_policies(default: Synth) -> None:

@@ -69,7 +69,8 @@ BAD_VALUES: dict[str, object] = {
     "eventSource": "aws.bedrock",
     "reconcileEveryMinutes": "10081",
     "reconcileLookbackHours": "0",
-    "maxPublishAttempts": "0",
+    "publishRetryHours": "721",
+    "digestThreshold": "-1",
     "vanishedAfterChecks": "101",
     "notifyStuckAlerts": "yes",
     "accounts": "111111111111,12345",
@@ -156,7 +157,8 @@ def test_defaults() -> None:
     assert config.event_source == "job-auditor"
     assert config.reconcile_every_minutes == 60
     assert config.reconcile_lookback_hours == 24
-    assert config.max_publish_attempts == 5
+    assert config.publish_retry_hours == 24
+    assert config.digest_threshold == 20
     assert config.vanished_after_checks == 3
 
 
@@ -274,10 +276,30 @@ SHARED_NUMBERS = {
     "stuckRepeatHours": "STUCK_REPEAT_HOURS",
     "reconcileEveryMinutes": "RECONCILE_EVERY_MINUTES",
     "reconcileLookbackHours": "RECONCILE_LOOKBACK_HOURS",
-    "maxPublishAttempts": "MAX_PUBLISH_ATTEMPTS",
+    "publishRetryHours": "PUBLISH_RETRY_HOURS",
+    "digestThreshold": "DIGEST_THRESHOLD",
     "vanishedAfterChecks": "VANISHED_AFTER_CHECKS",
     "accountRegionConcurrency": "ACCOUNT_REGION_CONCURRENCY",
 }
+
+
+def test_the_replaced_publish_attempts_key_fails_naming_its_replacement() -> None:
+    # Given a cdk.json from before publishing was retried for a time
+    # When it is synthesized
+    with pytest.raises(ConfigError) as caught:
+        load_config({"maxPublishAttempts": "5"})
+    # Then synth fails and says which key replaced it
+    assert "context key 'maxPublishAttempts' was replaced by publishRetryHours" in str(caught.value)
+
+
+def test_the_replaced_publish_attempts_keyword_fails_naming_its_replacement() -> None:
+    # Given an app that passed the retired keyword argument to the construct
+    # When its props are built
+    with pytest.raises(ConfigError) as caught:
+        JobAuditorProps(max_publish_attempts=5)  # type: ignore[call-arg]
+    # Then they fail naming the keyword that replaced it, not a near spelling of the old one
+    assert "keyword argument 'max_publish_attempts' was replaced by publish_retry_hours" in str(caught.value)
+    assert "did you mean" not in str(caught.value)
 
 
 def test_history_retention_beyond_ten_years_is_rejected() -> None:

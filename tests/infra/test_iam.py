@@ -16,7 +16,9 @@ from tests.infra.conftest import (
 )
 
 TABLE_ACTIONS = [
+    "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",

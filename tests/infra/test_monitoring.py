@@ -15,12 +15,21 @@ def _alarms(synth: Synth) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_seven_alarms_each_notify_the_ops_topic_on_alarm_and_ok(default: Synth) -> None:
+def test_eight_alarms_each_notify_the_ops_topic_on_alarm_and_ok(default: Synth) -> None:
     ops = {"Ref": default.logical_id(default.stack.job_auditor.monitoring.ops_topic)}
     alarms = _alarms(default)
-    expected = {"Errors", "Throttles", "Duration", "DeadLetters", "Heartbeat", "Parked", "ClaimConflicts"}
+    expected = {
+        "Errors",
+        "Throttles",
+        "Duration",
+        "DeadLetters",
+        "Heartbeat",
+        "Parked",
+        "StalestSource",
+        "ClaimConflicts",
+    }
     assert set(alarms) == expected
-    default.template.resource_count_is("AWS::CloudWatch::Alarm", 7)
+    default.template.resource_count_is("AWS::CloudWatch::Alarm", 8)
     for props in alarms.values():
         assert props["AlarmActions"] == [ops]
         assert props["OKActions"] == [ops]
@@ -120,3 +129,13 @@ def test_parked_transitions_and_repeated_claim_conflicts_alarm(default: Synth) -
         assert (props["Statistic"], props["Period"], props["Threshold"]) == ("Sum", period, threshold)
         assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert props["TreatMissingData"] == "notBreaching"
+
+
+def test_a_source_not_audited_to_the_end_for_three_sweep_periods_alarms(default: Synth) -> None:
+    # The default: a sweep every 60 minutes, runs every 5: three hours without a full audit alarms
+    props = _alarms(default)["StalestSource"]
+    assert (props["Namespace"], props["MetricName"]) == ("JobAuditor", "StalestSourceAgeSeconds")
+    assert props["Dimensions"] == [{"Name": "service", "Value": "job-auditor"}]
+    assert (props["Statistic"], props["Period"]) == ("Maximum", 300)
+    assert (props["Threshold"], props["ComparisonOperator"]) == (3 * 3600, "GreaterThanThreshold")
+    assert props["TreatMissingData"] == "notBreaching"

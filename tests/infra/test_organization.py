@@ -313,7 +313,7 @@ def test_account_failures_alarm_fires_per_account_after_consecutive_periods(acco
     assert props["TreatMissingData"] == "notBreaching"
     assert props["AlarmActions"] == [ops] and props["OKActions"] == [ops]
     # (with several accounts the fan-out is the default: its two state machine alarms are counted)
-    accounts.template.resource_count_is("AWS::CloudWatch::Alarm", 10)
+    accounts.template.resource_count_is("AWS::CloudWatch::Alarm", 11)
 
 
 def test_dashboard_graphs_failures_by_account_only_with_several_accounts(

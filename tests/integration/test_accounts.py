@@ -159,7 +159,66 @@ def test_a_member_whose_role_is_missing_fails_alone_and_catches_up_once_the_role
     assert w.events_received() == []
 
 
-def test_a_region_without_the_service_and_a_region_not_enabled_fail_only_their_sources(org: Any) -> None:
+def test_an_account_dropped_from_accounts_announces_its_followed_jobs_disappeared(org: Any) -> None:
+    # Given three accounts, a job running in member B that the auditor follows
+    w: World = org(regions=("us-east-1",))
+    w.run()
+    arn = w.plane_of(MEMBER_B).create_model_import_job(region="us-east-1", name="imp-b")
+    w.advance(timedelta(minutes=5))
+    w.run()
+    assert [e["detail"]["jobId"] for e in w.events_received()] == [arn]
+    # When B leaves the audited accounts, and its member role with it
+    w.set_env(ACCOUNTS=MEMBER_A)
+    w.delete_member_role(MEMBER_B)
+    summaries = []
+    for _ in range(4):
+        w.advance(timedelta(minutes=5))
+        summaries.append(w.run())
+    # Then its job is announced once as disappeared, naming the reason; no run failed for it
+    events = w.events_received()
+    assert [(e["detail"]["jobId"], e["detail"]["transition"], e["detail"].get("reason")) for e in events] == [
+        (arn, "disappeared", "account removed")
+    ]
+    assert all(s["status"] == "ok" and s["failedAccounts"] == {} for s in summaries)
+    removed = {o["source"] for o in summaries[0]["orphanedSources"]}
+    assert f"{MEMBER_B}/us-east-1/bedrock-model-import" in removed
+    assert {o["reason"] for o in summaries[0]["orphanedSources"]} == {"account removed"}
+    assert summaries[-1]["orphanedSources"] == []
+
+
+def test_a_member_role_missing_for_a_day_then_deployed_announces_the_job_that_failed_meanwhile(
+    org: Any,
+) -> None:
+    # Given member B's role not deployed yet when the auditor starts, and an import job that starts in
+    # B and fails during the day it takes to deploy it
+    w: World = org(regions=("us-east-1",))
+    w.delete_member_role(MEMBER_B)
+    plane = w.plane_of(MEMBER_B)
+    before = plane.create_model_import_job(region="us-east-1", name="before", status="Completed")
+    for hour in range(0, 24, 4):
+        w.advance(timedelta(hours=4))
+        if hour == 4:
+            failed = plane.create_model_import_job(region="us-east-1", name="during", status="InProgress")
+        if hour == 12:
+            plane.set_status(failed, "Failed", region="us-east-1")
+        assert w.run()["failedAccounts"].keys() == {MEMBER_B}
+    assert w.events_received() == []
+    # When the role is deployed
+    w.create_member_role(MEMBER_B)
+    w.advance(timedelta(minutes=5))
+    healed = w.run()
+    # Then the job that failed meanwhile is announced; the one that ended before the first attempt is not
+    assert healed["status"] == "ok"
+    events = w.events_received()
+    assert [(e["detail"]["jobId"], e["detail"]["status"]) for e in events] == [(failed, "Failed")]
+    assert before not in {e["detail"]["jobId"] for e in events}
+    (b,) = [s for s in healed["sources"] if s["source"] == f"{MEMBER_B}/us-east-1/bedrock-model-import"]
+    assert b["catch_up"] and not b["baseline"]
+
+
+def test_a_region_without_the_service_is_skipped_and_a_region_not_enabled_fails_only_its_sources(
+    org: Any,
+) -> None:
     # Given eu-west-1, where botocore's endpoint data does not offer Q in Connect, and member A, which
     # has not enabled eu-west-1 (AWS answers UnrecognizedClientException there)
     regions = ("us-east-1", "eu-west-1")
@@ -167,26 +226,23 @@ def test_a_region_without_the_service_and_a_region_not_enabled_fail_only_their_s
     w.plane.disable_region(MEMBER_A, "eu-west-1")
     jobs = {k: v for k, v in _seed(w, regions).items() if k != (MEMBER_A, "eu-west-1")}
     first = w.run()
-    # Then Q in Connect fails in eu-west-1 in every account, with the reason, and A fails in eu-west-1
+    # Then Q in Connect is not planned in eu-west-1 (a counted skip, not a failure), and A fails there
     failed = {s["source"]: s["error"] for s in first["sources"] if s["error"]}
-    not_offered = {f"{a}/eu-west-1/qconnect-import" for a in ACCOUNTS}
-    assert not_offered <= set(failed)
-    for source in not_offered:
-        assert failed[source] == "ServiceNotOffered: qconnect is not offered in eu-west-1"
+    assert first["skippedSources"] == {"notOffered": 1}
+    assert not any("/eu-west-1/qconnect-import" in s["source"] for s in first["sources"])
     a_in_region = {source for source in failed if source.startswith(f"{MEMBER_A}/eu-west-1/")}
     assert {s.split("/")[2] for s in a_in_region} == {
         "bedrock-model-import",
         "bedrock-model-copy",
         "bedrock-evaluation",
         "bedrock-kb-ingestion",
-        "qconnect-import",
     }
-    for source in a_in_region - not_offered:
+    for source in a_in_region:
         assert failed[source].startswith(f"UnrecognizedClientException: {source}")
         assert "may not be enabled" in failed[source]
-    assert set(failed) == not_offered | a_in_region
-    assert first["failedAccounts"][MEMBER_A]["sources"] == 5
-    assert first["failedAccounts"][ACCOUNT]["sources"] == 1
+    assert set(failed) == a_in_region
+    assert first["failedAccounts"] == {MEMBER_A: first["failedAccounts"][MEMBER_A]}
+    assert first["failedAccounts"][MEMBER_A]["sources"] == 4
     # And every other source's transitions arrive, once
     _progress(w, jobs)
     w.run()

@@ -38,19 +38,23 @@ def test_first_run_records_a_silent_baseline(make_world: Any) -> None:
     w.plane.create_import_job(region=REGION, knowledge_base_id=kb, status="START_IN_PROGRESS")
     # When the auditor runs for the first time
     summary = w.run()
-    # Then nothing is announced, yet every job is recorded and every source has a checkpoint
+    # Then nothing is announced, yet every job is recorded and every source has a checkpoint in its
+    # audit record (no item of its own: one write per source and run)
     assert summary["status"] == "ok"
     assert summary["published"] == 0
     assert w.events_received() == []
     assert w.notifications_received() == []
     jobs = [i for i in w.table_items("SRC#") if i["sk"].startswith("JOB#")]
     assert sorted(j["status"] for j in jobs) == ["Completed", "InProgress", "START_IN_PROGRESS"]
-    checkpoints = {i["pk"] for i in w.table_items("SRC#") if i["sk"] == "CHECKPOINT"}
-    assert checkpoints == {f"SRC#{s['source']}" for s in summary["sources"]} | {
-        # the scopes themselves (Q in Connect's, and the Bedrock knowledge bases' though there is none
-        # yet): knowledge bases discovered later are announced, not baselined
-        f"SRC#{ACCOUNT}/{REGION}/qconnect-import",
-        f"SRC#{ACCOUNT}/{REGION}/bedrock-kb-ingestion",
+    assert [i for i in w.table_items("SRC#") if i["sk"] == "CHECKPOINT"] == []
+    records = {i["sk"]: i for i in w.table_items("AUDIT")}
+    checkpoints = {key for key, i in records.items() if "lastRunStartedAt" in i}
+    assert checkpoints == {s["source"] for s in summary["sources"]}
+    # and the scopes themselves are marked (Q in Connect's, and the Bedrock knowledge bases' though
+    # there is none yet): knowledge bases discovered later are announced, not baselined
+    assert {key for key, i in records.items() if i.get("enumeratedAt")} == {
+        f"{ACCOUNT}/{REGION}/qconnect-import",
+        f"{ACCOUNT}/{REGION}/bedrock-kb-ingestion",
     }
     # every kind audited by default has its sources (evaluation jobs too, though there are none)
     assert {s["source"] for s in summary["sources"]} == {

@@ -41,14 +41,16 @@ def _record(model: Any, **_: Any) -> None:
     CALLS.append(permissions.iam_action(model.service_model.signing_name, model.name))
 
 
-def _story(make_world: Any) -> Story:
-    return tell(make_world(JOB_KINDS=KINDS))
+def _story(make_world: Any, **env: str) -> Story:
+    return tell(make_world(JOB_KINDS=KINDS, **env))
 
 
 def _permissions_key(args: tuple[str, ...]) -> str | None:
     command = next((a for a in args if a in cli.commands), None)
     if command == "replay" and "--notify" in args:
         return "replay --notify"
+    if command == "replay" and "--parked" in args:
+        return "replay --parked"
     return command
 
 
@@ -83,12 +85,13 @@ def test_status_shows_every_source_as_the_table_holds_it(make_world: Any) -> Non
     table = _invoke("status")
     # Then there is one row per audited source, each as DynamoDB has it
     rows = {r["source"]: r for r in data["sources"]}
-    audits = {i["sk"]: i for i in items if i["pk"] == "AUDIT"}
+    # (a discovered scope's record is not a source's)
+    audits = {i["sk"]: i for i in items if i["pk"] == "AUDIT" and i.get("recordType") != "scope"}
     assert set(rows) == set(audits)
     assert {r["jobKind"] for r in rows.values()} == set(KINDS.split(","))
     for key, row in rows.items():
-        checkpoint = next(i for i in items if i["pk"] == f"SRC#{key}" and i["sk"] == "CHECKPOINT")
-        assert row["checkpoint"] == checkpoint["lastRunStartedAt"][:19] + "Z"
+        # the checkpoint is in the source's record
+        assert row["checkpoint"] == audits[key]["lastRunStartedAt"][:19] + "Z"
         assert row["lastRunFinishedAt"] == audits[key]["finishedAt"][:19] + "Z"
         in_flight = [i for i in items if i["pk"] == f"SRC#{key}" and "inflightSource" in i]
         assert row["jobsInFlight"] == len(in_flight)
@@ -108,22 +111,54 @@ def test_status_shows_every_source_as_the_table_holds_it(make_world: Any) -> Non
         assert kind in table.output
 
 
-def test_status_counts_pending_and_parked_claims(make_world: Any) -> None:
-    # Given a bus that refuses every event for as many runs as it takes to park a transition
-    s = _story(make_world)
+def test_status_counts_pending_and_parked_claims_and_replay_parked_redrives_them(
+    make_world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a bus deleted by mistake (a one-hour retry time) while the phi import completes
+    s = _story(make_world, PUBLISH_RETRY_HOURS="1")
     s.w.plane.set_status(s.phi, "Completed")
     s.w.events.delete_event_bus(Name="job-auditor")
-    for _ in range(5):
+    for _ in range(3):
         s.w.advance(timedelta(minutes=5))
         s.w.run()
-    # When the status is asked for
+    # When the status is asked for while the bus is missing, Then the transition is pending, not parked
+    (row,) = _json("status", "--kind", "bedrock-model-import")["sources"]
+    assert row["pendingClaims"] == 1 and row["parked"] == 0
+    # And once the bus has been missing for longer than the retry time, it is parked, for the bus only
+    for _ in range(3):
+        s.w.advance(timedelta(minutes=30))
+        s.w.run()
     data = _json("status", "--kind", "bedrock-model-import")
-    # Then the import source shows its parked transition, and its failure to publish
     (row,) = data["sources"]
     assert row["parked"] == 1 and row["pendingClaims"] == 0
     (parked,) = data["parked"]
     assert parked["jobId"] == s.phi and parked["status"] == "Completed"
-    assert "refused 5 times" in parked["reason"]
+    assert parked["reason"].startswith("eventbridge: refused for 1 h or more")
+    assert "ResourceNotFoundException" in parked["reason"]
+    # When the bus is recreated and the operator re-drives the parked transitions
+    s.w.events.create_event_bus(Name="job-auditor")
+    redriven = s.w.subscribe_bus({"source": [EVENT_SOURCE]}, "after-the-outage")
+    dry = _json("replay", "--parked", "--dry-run")
+    (listed,) = dry["parked"]
+    assert listed["channels"].keys() == {"eventbridge"} and s.w.drain(redriven) == []
+    refused = _invoke("replay", "--parked")  # off a terminal without --yes: refused, nothing sent
+    assert refused.exit_code == 2 and "--yes" in refused.output and s.w.drain(redriven) == []
+    monkeypatch.setattr("job_auditor.cli.commands._can_ask", lambda: True)
+    declined = _invoke("replay", "--parked", input="n\n")  # at a terminal, asked: no
+    assert declined.exit_code == 1 and "Re-drive 1 parked transition" in declined.output
+    assert s.w.drain(redriven) == []
+    sent = _json("replay", "--parked", "--channel", "eventbridge", "--yes")
+    # Then the bus got it with the eventId it was claimed with, and nothing is parked any more
+    assert sent["parked"][0]["redriven"] == {"eventbridge": "delivered"}
+    (event,) = s.w.drain(redriven)
+    assert event["detail"]["eventId"] == listed["eventId"] and event["detail"]["jobId"] == s.phi
+    assert _json("status")["parked"] == []
+    (item,) = [h for h in _json("history", "phi-import") if h["eventId"] == listed["eventId"]]
+    assert item["transition"] == "status-changed"
+    # And the people were told once, when it happened (the topic never held it back)
+    assert [n["Subject"][:11] for n in s.w.notifications_received()] == ["[Succeeded]"]
+    # And --parked and --since do not go together
+    assert _invoke("replay", "--parked", "--since", "1d").exit_code == 2
 
 
 def test_jobs_lists_the_tracked_jobs_and_filters_them(make_world: Any) -> None:
@@ -441,8 +476,27 @@ def test_exit_codes_are_in_the_help() -> None:
 
 
 # -- the permissions each command needs ------------------------------------------------------------
+def _an_earlier_versions_source(w: Any) -> str:
+    """A source as the version before the audit records carried checkpoints left it: its record
+    without one, its checkpoint in an item of its own (what `status` reads with BatchGetItem)."""
+    key = f"{ACCOUNT}/{REGION}/bedrock-evaluation"
+    at = "2026-11-02T08:00:00.000000Z"
+    w.dynamodb.put_item(
+        TableName=TABLE,
+        Item={"pk": {"S": f"SRC#{key}"}, "sk": {"S": "CHECKPOINT"}, "lastRunStartedAt": {"S": at}},
+    )
+    record = {"pk": "AUDIT", "sk": key, "source": key, "account": ACCOUNT, "region": REGION}
+    record |= {"jobKind": "bedrock-evaluation", "startedAt": at, "finishedAt": at, "result": "ok"}
+    w.dynamodb.put_item(TableName=TABLE, Item={name: {"S": value} for name, value in record.items()})
+    return key
+
+
 def test_the_permissions_table_holds_exactly_what_the_commands_call(make_world: Any) -> None:
     s = _story(make_world)
+    # Given a source an earlier version audited, its checkpoint still in an item of its own
+    legacy = _an_earlier_versions_source(s.w)
+    (row,) = [r for r in _json("status")["sources"] if r["source"] == legacy]
+    assert row["checkpoint"] == "2026-11-02T08:00:00Z"
     # When each command that only reads, or re-publishes, is run
     calls: dict[str, set[str]] = {}
     for key, args in {

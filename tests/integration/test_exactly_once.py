@@ -17,7 +17,9 @@ from job_auditor.auditor import wiring
 from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.adapters.publishers import EventBridgePublisher
 from job_auditor.auditor.adapters.state_store import DynamoStateStore
+from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
+from job_auditor.auditor.domain.jobs import Source
 from job_auditor.auditor.ports import ClaimResult
 from job_auditor.auditor.settings import load_settings
 from job_auditor.auditor.source_auditor import SourceAuditor
@@ -27,7 +29,14 @@ from simulator.world import ACCOUNT, REGION, World
 if TYPE_CHECKING:
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
-BEDROCK_ONLY = {"JOB_KINDS": "bedrock-model-import"}
+# One message per transition on the topic too (no digest), so each SNS message has its eventId to count.
+BEDROCK_ONLY = {"JOB_KINDS": "bedrock-model-import", "DIGEST_THRESHOLD": "0"}
+
+
+def _checkpoint(auditor: SourceAuditor, source: Source) -> Checkpoint | None:
+    """The source's checkpoint as its audit record holds it (read strongly consistent)."""
+    record = auditor.store.read_audit_records([source]).get(source.key)
+    return record.checkpoint if record else None
 
 
 def _auditor() -> tuple[SourceAuditor, Any]:
@@ -134,7 +143,7 @@ def test_publish_failure_keeps_the_claims_and_next_run_delivers_with_same_event_
     w: World = make_world(**BEDROCK_ONLY)
     _seed_and_complete(w, 3)
     auditor, source = _auditor()
-    checkpoint_before = auditor.store.load_checkpoint(source)
+    checkpoint_before = _checkpoint(auditor, source)
     eventbridge = _bus(auditor)
 
     def down_put_events(Entries: list[PutEventsRequestEntryTypeDef]) -> object:
@@ -146,16 +155,18 @@ def test_publish_failure_keeps_the_claims_and_next_run_delivers_with_same_event_
     monkeypatch.setattr(eventbridge._client, "put_events", down_put_events)
     eventbridge._sleep = lambda _: None
     failed_run = auditor.audit(source)
-    # Then nothing was published or confirmed: no history, three claims stay open. The checkpoint may
-    # move: the claims are durable and retried whatever the window
+    # Then the bus has nothing and the claims are not confirmed: no history, three claims stay open,
+    # owed to the bus only: the topic, which is up, had them at once. The checkpoint may move: the
+    # claims are durable and retried whatever the window
     assert failed_run.publish_failures == 3
+    assert failed_run.refused == {"eventbridge": 3}
     assert w.events_received() == []
-    assert w.notifications_received() == []
+    assert len(w.notifications_received()) == 3
     assert [i for i in w.table_items("SRC#") if i["sk"].startswith("HIST#")] == []
     claimed = w.pending_claims()
     assert len(claimed) == 3
     assert failed_run.checkpoint_advanced
-    assert auditor.store.load_checkpoint(source) != checkpoint_before
+    assert _checkpoint(auditor, source) != checkpoint_before
     # When the next scheduled run happens with the bus back
     w.advance(timedelta(minutes=5))
     summary = w.run()
@@ -164,6 +175,8 @@ def test_publish_failure_keeps_the_claims_and_next_run_delivers_with_same_event_
     assert {e["detail"]["eventId"] for e in events} == claimed
     assert summary["sources"][0]["recovered"] == 3
     assert w.pending_claims() == set()
+    # And the topic did not get them twice
+    assert w.notifications_received() == []
 
 
 def test_crash_between_publish_and_commit_repeats_with_the_same_event_id(make_world: Any) -> None:

@@ -124,8 +124,8 @@ def test_a_thousand_sources_in_fifty_accounts_announced_once_despite_failures(
     organization: World, definition: dict[str, Any]
 ) -> None:
     # Given 50 accounts x 4 regions x the 5 default kinds (1,000 sources, each account read through
-    # its assumed member role), a fifth region not enabled in any account, and an account whose role
-    # is missing
+    # its assumed member role), a fifth region not enabled in any account (nor offering Q in Connect),
+    # and an account whose role is missing
     w = organization
     sources = [
         (account, region, kind, ids)
@@ -142,14 +142,16 @@ def test_a_thousand_sources_in_fifty_accounts_announced_once_despite_failures(
     # Then the failures are named, each with its reason and counted by account: the account without a
     # role, and every account's region that is not enabled
     assert first["accounts"] == len(HEALTHY_ACCOUNTS) + 1
-    # (the missing role: 3 kinds listed and 2 discovered in 5 regions; the region not enabled: 5 in
-    # each of 50 accounts; no other)
-    assert first["failedSourceCount"] == 25 + 250
+    # (the missing role: 3 kinds listed and 2 discovered in 4 regions, and 4 in the fifth, which does
+    # not offer Q in Connect; the region not enabled: those 4 in each of 50 accounts; no other)
+    assert first["failedSourceCount"] == 24 + 200
     assert set(first["failedAccounts"]) == {*HEALTHY_ACCOUNTS, MISSING_ROLE}
     assert {a: e["sources"] for a, e in first["failedAccounts"].items()} == {
-        **dict.fromkeys(HEALTHY_ACCOUNTS, 5),
-        MISSING_ROLE: 25,
+        **dict.fromkeys(HEALTHY_ACCOUNTS, 4),
+        MISSING_ROLE: 24,
     }
+    # (Q in Connect in the fifth region is never planned: one kind-region skipped, whatever the accounts)
+    assert first["skippedSources"] == {"notOffered": 1}
     assert any("AccessDenied" in r for r in first["failedAccounts"][MISSING_ROLE]["reasons"])
     # (the summary's names are bounded: every account with its first reason, the first accounts their
     # further reasons as well, so both the region's causes show)
@@ -283,3 +285,36 @@ def test_a_thousand_unreadable_accounts_keep_every_payload_within_the_bound(
     assert [e["detail"]["jobId"] for e in w.events_received()] == [job]
     # And no state's payload came near the quota: each stayed within our own bound
     assert max(driver.peak.values()) <= PAYLOAD_BOUND_BYTES, driver.peak
+
+
+def test_a_deleted_knowledge_base_is_wound_down_through_the_map(
+    make_world: Any, moto_server: MotoServer, definition: dict[str, Any]
+) -> None:
+    # Given a Q in Connect import job the fan-out follows, in one of two knowledge bases
+    w = _world(make_world, moto_server, HEALTHY[:1])
+    region = HEALTHY[0]
+    (_, (kb,)), (_, (other,)) = [s for s in _scopes(w, region, 2, 0, 0) if s[1]]
+    driver = Driver(w, definition, BUCKET)
+    driver.execute()
+    job = w.plane.create_import_job(region=region, knowledge_base_id=kb, status="START_IN_PROGRESS")
+    w.advance(timedelta(minutes=5))
+    driver.execute()
+    assert [e["detail"]["jobId"] for e in w.events_received()] == [job]
+    # When the knowledge base is deleted, its job with it
+    w.plane.delete_knowledge_base(region, kb)
+    summaries = []
+    for _ in range(4):
+        w.advance(timedelta(minutes=5))
+        summaries.append(driver.execute()["summary"])
+    # Then Plan found it outside the expansion, a batch wound it down, and the job was announced once
+    # as disappeared, naming the reason; then the source was let be
+    events = w.events_received()
+    assert [(e["detail"]["jobId"], e["detail"]["transition"], e["detail"]["reason"]) for e in events] == [
+        (job, "disappeared", "scope deleted")
+    ]
+    source = f"{ACCOUNT}/{region}/qconnect-import/{kb}"
+    assert summaries[0]["orphanedSources"] == [{"source": source, "reason": "scope deleted"}]
+    assert summaries[0]["orphanedJobs"] == 1 and summaries[-1]["orphanedSourceCount"] == 0
+    assert all(s["status"] == "ok" for s in summaries)
+    assert all(s["stalestSourceAgeSeconds"] > 0 for s in summaries)
+    assert other  # the other knowledge base is audited as before

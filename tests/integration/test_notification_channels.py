@@ -144,3 +144,56 @@ def test_stuck_alert_stays_out_of_chat_when_opted_out(make_world: Any) -> None:
     _stuck_then_completed(w)
     assert _transitions(w.drain(chat)) == ["status-changed"]
     assert "stuck" in _transitions(w.notifications_received())
+
+
+# Issue 22, item 3: a busy run reaches people as one digest; the bus still gets every event.
+
+
+def _imports_complete_in_one_run(w: World, names: list[str], status: str = "Completed") -> None:
+    arns = [w.plane.create_model_import_job(region=REGION, name=name, status="InProgress") for name in names]
+    w.run()
+    w.advance(timedelta(minutes=5))
+    for arn in arns:
+        w.plane.set_status(arn, status, failure_message="bad weights" if status == "Failed" else None)
+    w.run()
+
+
+def test_thirty_transitions_in_one_run_are_thirty_events_and_one_digest_per_topic(make_world: Any) -> None:
+    # Given the chat topic configured, and a consumer on the bus, the topic and the chat topic
+    w: World = make_world(JOB_KINDS="bedrock-model-import")
+    w._set_env({"CHAT_TOPIC_ARN": w.chat_topic_arn})
+    chat = w.subscribe_topic(None, "chat-consumer", topic_arn=w.chat_topic_arn)
+    # When 30 jobs complete between two runs
+    _imports_complete_in_one_run(w, [f"imp-{i}" for i in range(30)])
+    # Then the bus carries 30 events, the topic one digest and the chat topic one digest
+    events = w.events_received()
+    assert len(events) == 30 and len({e["detail"]["eventId"] for e in events}) == 30
+    (email,) = w.notifications_received()
+    (chat_message,) = w.drain(chat)
+    assert email["Subject"] == "[DIGEST] 30 job transitions"
+    assert email["Message"].startswith("job-auditor digest: 30 job transitions in one run.")
+    assert email["MessageAttributes"]["eventId"]["Value"].startswith("digest-")
+    payload = json.loads(chat_message["Message"])
+    jsonschema.validate(payload, CHAT_SCHEMA)
+    assert payload["content"]["title"] == ":bookmark_tabs: job-auditor: 30 job transitions in one run"
+    assert w.pending_claims() == set()
+
+
+def test_a_digest_reaches_a_filtered_subscription_and_what_the_filter_drops_does_not(make_world: Any) -> None:
+    # Given people's filter (finished prod-* jobs) on a subscription and in the auditor's environment
+    w: World = make_world(JOB_KINDS="bedrock-model-import", NOTIFY_FILTER=json.dumps(POLICY))
+    filtered = w.subscribe_topic(POLICY, "finished-prod-only")
+    # When 22 prod-* and 5 dev-* jobs fail in one run
+    _imports_complete_in_one_run(
+        w, [f"prod-{i}" for i in range(22)] + [f"dev-{i}" for i in range(5)], "Failed"
+    )
+    # Then the filtered subscription gets one digest of the 22 (it carries the attributes of one of
+    # them, which pass the filter), and none of the dev-* messages
+    (digest,) = w.drain(filtered)
+    assert digest["Subject"] == "[DIGEST] 22 job transitions, 22 need attention"
+    assert digest["MessageAttributes"]["digest"]["Value"] == "true"
+    assert "Need attention (22):" in digest["Message"]
+    # And the unfiltered subscriber sees that digest and the five dev-* transitions one by one
+    everything = w.notifications_received()
+    assert sorted(n["Subject"][:9] for n in everything) == ["[DIGEST] ", *["[FAILED] "] * 5]
+    assert len(w.events_received()) == 27

@@ -2,14 +2,17 @@
 promises, the real adapter does with real condition expressions."""
 
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from job_auditor.auditor.adapters.clients import ClientFactory
+from job_auditor.auditor.adapters.state_codec import parked_of, timestamp
 from job_auditor.auditor.adapters.state_reader import StateReader, replayable
 from job_auditor.auditor.adapters.state_store import DynamoStateStore
+from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition, diff, disappeared
 from job_auditor.auditor.domain.jobs import JOB_KINDS, ObservedJob, Source
-from job_auditor.auditor.ports import LastAudit
+from job_auditor.auditor.ports import Claim, Deliveries, LastAudit
 from simulator.world import ACCOUNT, REGION, TABLE, World
 
 SOURCE = Source(ACCOUNT, REGION, JOB_KINDS["bedrock-model-import"])
@@ -29,7 +32,7 @@ def _job(status: str, created: datetime = T0) -> ObservedJob:
 def _first(store: DynamoStateStore, status: str = "InProgress") -> Transition:
     (t,) = diff(SOURCE, {}, [_job(status)], T0)
     assert store.claim([t], LEASE).won == [t]
-    assert store.finalize([t], T0) == 1
+    assert store.finalize([Claim(t)], T0) == 1
     return t
 
 
@@ -79,11 +82,11 @@ def test_clearing_a_claim_taken_over_and_superseded_reverts_nothing(make_world: 
     # Given a claim whose run stalled, then a newer claim on the same job after it was cleared
     stalled = _next(store, "Completed", T0 + timedelta(minutes=5))
     assert store.claim([stalled], LEASE).won == [stalled]
-    assert store.finalize([stalled], T0 + timedelta(minutes=20)) == 1  # the run that took it over
+    assert store.finalize([Claim(stalled)], T0 + timedelta(minutes=20)) == 1  # the run that took it over
     newer = _next(store, "Failed", T0 + timedelta(hours=1))
     assert store.claim([newer], LEASE + timedelta(hours=1)).won == [newer]
     # When the stalled run finally clears its old claim
-    cleared = store.finalize([stalled], T0 + timedelta(hours=1))
+    cleared = store.finalize([Claim(stalled)], T0 + timedelta(hours=1))
     # Then nothing was reverted: the newer claim is open and the state is the newer one
     assert cleared == 0
     assert w.pending_claims() == {newer.event_id}
@@ -91,25 +94,70 @@ def test_clearing_a_claim_taken_over_and_superseded_reverts_nothing(make_world: 
     assert state.status == "Failed"
 
 
-def test_release_counts_attempts_and_park_keeps_the_transition_and_frees_the_job(make_world: Any) -> None:
+def test_a_refused_claim_keeps_its_channels_state_and_waits_for_its_backoff(make_world: Any) -> None:
+    make_world()
+    store = _store()
+    _first(store)
+    t = _next(store, "Failed", T0 + timedelta(minutes=5))
+    assert store.claim([t], LEASE).won == [t]
+    # Given the bus took it and the topic refused it; its back-off runs to T0 + 1 hour
+    state = Deliveries(
+        channels=frozenset({"eventbridge", "sns"}),
+        delivered=frozenset({"eventbridge"}),
+        failing_since=MappingProxyType({"sns": T0}),
+        errors=MappingProxyType({"sns": "KMSAccessDenied: key policy"}),
+        attempts=1,
+    )
+    store.retry_later([(Claim(t, state), T0 + timedelta(hours=1))])
+    # When a run looks for expired claims before the back-off is over, Then it finds none
+    assert store.reclaim_expired(SOURCE, T0 + timedelta(minutes=30), T0 + timedelta(minutes=45), 10) == []
+    # And after it, Then it takes the claim over with where it stands on each channel
+    (claim,) = store.reclaim_expired(SOURCE, T0 + timedelta(hours=2), T0 + timedelta(hours=2, minutes=15), 10)
+    assert claim == Claim(t, state)
+
+
+def test_finalize_parks_for_the_channels_that_gave_up_and_unpark_removes_them(make_world: Any) -> None:
     w: World = make_world()
     store = _store()
     _first(store)
     poison = _next(store, "Failed", T0 + timedelta(minutes=5))
     assert store.claim([poison], LEASE).won == [poison]
-    # When publishing fails three times
-    attempts = [store.release([poison]) for _ in range(3)]
-    # Then each release counts one more attempt
-    assert attempts == [{poison.event_id: 1}, {poison.event_id: 2}, {poison.event_id: 3}]
-    # And when it is parked, Then operators find it, the claim is gone and the job holds its new state
-    store.park([poison], "refused 3 times; last run: eventbridge: ValidationException x1", T0)
+    # Given every channel is done with it: the topic took it, the bus refused it as invalid, the chat
+    # topic refused it for longer than the retry time
+    done = Deliveries(
+        delivered=frozenset({"sns"}),
+        parked=MappingProxyType({"eventbridge": "ValidationException: bad", "chat": "refused for 24 h"}),
+        retryable=frozenset({"chat"}),
+    )
+    # When it is finalized
+    assert store.finalize([Claim(poison, done)], T0) == 1
+    # Then operators find it parked, with its channels, the claim is gone and the job moved on
     (parked,) = store.parked()
     assert parked["eventId"] == poison.event_id and parked["source"] == SOURCE.key
+    assert parked["channels"] == {"eventbridge": "ValidationException: bad", "chat": "refused for 24 h"}
     assert "ValidationException" in parked["reason"]
     assert w.pending_claims() == set()
-    assert store.reclaim_expired(SOURCE, T0 + timedelta(days=1), T0 + timedelta(days=2)) == []
+    assert store.reclaim_expired(SOURCE, T0 + timedelta(days=1), T0 + timedelta(days=2), 10) == []
     (state,) = store.load_jobs_since(SOURCE, T0 - timedelta(days=1)).values()
     assert (state.status, state.sequence) == ("Failed", 2)
+    # And history holds it, with the channel that took it and those that gave up
+    reader = StateReader(ClientFactory()("dynamodb", REGION), TABLE)
+    (item,) = [h for h in reader.history(SOURCE.key) if h["eventId"] == poison.event_id]
+    assert item["channels"] == {"sns"} and item["parkedChannels"] == {"eventbridge", "chat"}
+    # And only the channel parked for a passing reason is due for the automatic re-drive
+    (due,) = store.parked_due(10)
+    assert due.transition == poison and due.retryable == {"chat"}
+    # When the chat topic takes it, Then only the bus is left, and history says so
+    store.unpark(due, ["chat"], {}, T0 + timedelta(days=2))
+    (left,) = store.parked()
+    assert left["channels"] == {"eventbridge": "ValidationException: bad"} and "retryable" not in left
+    assert store.parked_due(10) == []
+    (item,) = [h for h in reader.history(SOURCE.key) if h["eventId"] == poison.event_id]
+    assert item["channels"] == {"sns", "chat"} and item["parkedChannels"] == {"eventbridge"}
+    # And once the bus takes it too, Then nothing is parked any more
+    (last,) = store.parked()
+    store.unpark(parked_of(last), ["eventbridge"], {}, T0 + timedelta(days=3))
+    assert store.parked() == []
 
 
 def test_misses_are_counted_on_the_state_and_a_disappeared_job_leaves_the_in_flight_index(
@@ -128,7 +176,7 @@ def test_misses_are_counted_on_the_state_and_a_disappeared_job_leaves_the_in_fli
     # And once its disappearance is claimed and cleared, it is no longer in flight
     gone = disappeared(SOURCE, missed, T0 + timedelta(hours=1))
     assert store.claim([gone], LEASE + timedelta(hours=1)).won == [gone]
-    assert store.finalize([gone], T0 + timedelta(hours=1)) == 1
+    assert store.finalize([Claim(gone)], T0 + timedelta(hours=1)) == 1
     assert store.load_in_flight(SOURCE) == []
     (final,) = store.load_jobs_since(SOURCE, T0 - timedelta(days=1)).values()
     assert final.disappeared_at == T0 + timedelta(hours=1) and final.missing_checks == 0
@@ -157,6 +205,135 @@ def test_last_audit_records_are_read_back_and_never_replaced_by_an_earlier_run(m
     # and the source's other items are untouched (its checkpoint is not the record)
     assert store.load_checkpoint(SOURCE) is None
     assert reader.checkpoints([SOURCE.key, other.key]) == {}
+
+
+def test_one_update_records_the_audit_moves_the_checkpoint_and_keeps_the_first_attempt(
+    make_world: Any,
+) -> None:
+    make_world()
+    store = _store()
+    reader = StateReader(ClientFactory()("dynamodb", REGION), TABLE)
+    moved = Checkpoint(T0, T0)
+    # Given a first run that failed, then one that committed fully
+    store.record_audit(
+        SOURCE, LastAudit(T0 - timedelta(hours=1), T0 - timedelta(hours=1), error="Throttled: x")
+    )
+    store.record_audit(
+        SOURCE, LastAudit(T0, T0 + timedelta(seconds=2), checkpoint_advanced=True, checkpoint=moved)
+    )
+    # When a later run fails without advancing it
+    store.record_audit(
+        SOURCE, LastAudit(T0 + timedelta(minutes=5), T0 + timedelta(minutes=5), checkpoint=moved)
+    )
+    # Then one query reads it all: the checkpoint where it was moved, the first attempt, the last run
+    (record,) = store.load_audit_records().values()
+    assert record.checkpoint == moved and not record.legacy
+    assert record.first_attempted_at == T0 - timedelta(hours=1)
+    assert record.last_started_at == T0 + timedelta(minutes=5)
+    assert store.read_audit_records([SOURCE]) == {SOURCE.key: record}
+    # and the operators' view: the latest run's word (its error gone with it), the checkpoint
+    (row,) = reader.sources()
+    assert row.audit.error is None and row.audit.checkpoint == moved
+
+
+def test_an_earlier_runs_advance_still_moves_the_checkpoint_forward_never_back(make_world: Any) -> None:
+    make_world()
+    store = _store()
+    # Given a run that started later and recorded its audit without advancing the checkpoint
+    store.record_audit(SOURCE, LastAudit(T0, T0, checkpoint_advanced=True, checkpoint=Checkpoint(T0)))
+    store.record_audit(SOURCE, LastAudit(T0 + timedelta(minutes=10), T0 + timedelta(minutes=11)))
+    # When an overlapping run that started between them records its full commit afterwards
+    store.record_audit(
+        SOURCE,
+        LastAudit(
+            T0 + timedelta(minutes=5),
+            T0 + timedelta(minutes=12),
+            checkpoint_advanced=True,
+            checkpoint=Checkpoint(T0 + timedelta(minutes=5)),
+        ),
+    )
+    # Then its checkpoint stands, the later run's record too; and an older advance moves nothing back
+    store.record_audit(
+        SOURCE, LastAudit(T0 - timedelta(minutes=5), T0, checkpoint_advanced=True, checkpoint=Checkpoint(T0))
+    )
+    record = store.read_audit_records([SOURCE])[SOURCE.key]
+    assert record.checkpoint == Checkpoint(T0 + timedelta(minutes=5))
+    assert record.last_started_at == T0 + timedelta(minutes=10)
+
+
+def test_state_an_earlier_version_wrote_is_read_and_moved_into_the_records(make_world: Any) -> None:
+    w = make_world()
+    store = _store()
+    scope = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"])
+    legacy = {"lastRunStartedAt": {"S": timestamp(T0)}, "lastReconciledAt": {"S": timestamp(T0)}}
+    # Given a checkpoint item per source, a scope's mark, and a last-audit record as the previous
+    # version wrote them (PutItem, no first attempt)
+    for key in (SOURCE.key, scope.key):
+        w.dynamodb.put_item(
+            TableName=TABLE, Item={"pk": {"S": f"SRC#{key}"}, "sk": {"S": "CHECKPOINT"}, **legacy}
+        )
+    w.dynamodb.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": "AUDIT"},
+            "sk": {"S": SOURCE.key},
+            "source": {"S": SOURCE.key},
+            "account": {"S": ACCOUNT},
+            "region": {"S": REGION},
+            "jobKind": {"S": SOURCE.spec.id},
+            "startedAt": {"S": timestamp(T0)},
+            "finishedAt": {"S": timestamp(T0)},
+            "result": {"S": "ok"},
+        },
+    )
+    # When the planner reads them
+    (queried,) = store.load_audit_records().values()
+    read = store.read_audit_records([SOURCE, scope])
+    # Then the record is an earlier version's, its checkpoint read from the item; the mark likewise
+    assert queried.legacy and queried.checkpoint is None
+    assert read[SOURCE.key].checkpoint == Checkpoint(T0, T0) and read[SOURCE.key].first_attempted_at == T0
+    assert read[scope.key].is_scope and read[scope.key].enumerated
+    # And a run that fails (no advance) moves the checkpoint it started from into the record
+    store.record_audit(
+        SOURCE,
+        LastAudit(
+            T0 + timedelta(minutes=5),
+            T0 + timedelta(minutes=5),
+            error="x: y",
+            checkpoint=Checkpoint(T0, T0),
+            first_attempted_at=T0,
+        ),
+    )
+    store.record_scope(scope, T0 + timedelta(minutes=5), enumerated=True)
+    records = store.load_audit_records()
+    assert not records[SOURCE.key].legacy and records[SOURCE.key].checkpoint == Checkpoint(T0, T0)
+    assert records[SOURCE.key].first_attempted_at == T0
+    assert records[scope.key].enumerated and records[scope.key].first_attempted_at == T0 + timedelta(
+        minutes=5
+    )
+
+
+def test_scope_records_retirement_and_pending_claims(make_world: Any) -> None:
+    make_world()
+    store = _store()
+    reader = StateReader(ClientFactory()("dynamodb", REGION), TABLE)
+    scope = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"])
+    # Given a scope whose discovery failed, then succeeded; and a source with an open claim
+    store.record_scope(scope, T0, enumerated=False)
+    store.record_scope(scope, T0 + timedelta(minutes=5), enumerated=True)
+    (t,) = diff(SOURCE, {}, [_job("InProgress")], T0)
+    store.claim([t], LEASE)
+    store.record_audit(SOURCE, LastAudit(T0, T0))
+    # Then the scope's record keeps its first attempt and says it was enumerated; operators do not see it
+    record = store.load_audit_records()[scope.key]
+    assert record.is_scope and record.enumerated and record.first_attempted_at == T0
+    assert [s.key for s in reader.sources()] == [SOURCE.key]
+    assert store.count_pending(SOURCE) == 1
+    # And a retired source is marked so, until its next audit record
+    store.retire(SOURCE, "account removed", T0 + timedelta(minutes=10))
+    assert store.load_audit_records()[SOURCE.key].retired == "account removed"
+    store.record_audit(SOURCE, LastAudit(T0 + timedelta(minutes=15), T0 + timedelta(minutes=15)))
+    assert store.load_audit_records()[SOURCE.key].retired is None
 
 
 def test_the_reader_finds_jobs_claims_and_history_by_source(make_world: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from job_auditor.auditor import wiring
 from job_auditor.auditor.adapters.clients import ClientFactory
+from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.jobs import Source
 from job_auditor.auditor.settings import load_settings
 from job_auditor.auditor.source_auditor import CLAIM_CHUNK, SourceAuditor
@@ -14,6 +15,12 @@ from simulator.aws_faults import AwsFaultInjector
 from simulator.world import ACCOUNT, REGION, FakeLambdaContext, World
 
 JOBS = 110  # two pages of Q in Connect's ListImportJobs (100 a page), three claim chunks (50, 50, 10)
+
+
+def _checkpoint(auditor: SourceAuditor, source: Source) -> Checkpoint | None:
+    """The source's checkpoint as its audit record holds it (read strongly consistent)."""
+    record = auditor.store.read_audit_records([source]).get(source.key)
+    return record.checkpoint if record else None
 
 
 def _world(make_world: Any) -> tuple[World, list[str]]:
@@ -41,7 +48,7 @@ def test_stops_between_pages_without_committing_anything(make_world: Any) -> Non
     # Given 110 completed jobs over two pages, and a budget that runs out after the first page
     w, _ = _world(make_world)
     auditor, source = _auditor()
-    checkpoint = auditor.store.load_checkpoint(source)
+    checkpoint = _checkpoint(auditor, source)
     w.plane.reset_calls()
     # When the source is audited
     summary = auditor.audit(source, should_stop=lambda: auditor.job_api.api_calls(source) >= 1)
@@ -51,7 +58,7 @@ def test_stops_between_pages_without_committing_anything(make_world: Any) -> Non
     assert summary.published == 0
     assert w.events_received() == []
     assert w.pending_claims() == set()
-    assert auditor.store.load_checkpoint(source) == checkpoint
+    assert _checkpoint(auditor, source) == checkpoint
     # And the next run announces all 110, once each
     w.advance(timedelta(minutes=5))
     result = w.run()
@@ -63,7 +70,7 @@ def test_stops_between_claim_chunks_and_publishes_what_it_claimed(make_world: An
     # Given 110 transitions and a budget that runs out after the first claim chunk
     w, _ = _world(make_world)
     auditor, source = _auditor()
-    checkpoint = auditor.store.load_checkpoint(source)
+    checkpoint = _checkpoint(auditor, source)
     answers = iter([False, False, True])  # after page 1, before chunk 1, before chunk 2
     summary = auditor.audit(source, should_stop=lambda: next(answers, True))
     # Then the first chunk was claimed, published and committed; the checkpoint did not move
@@ -72,7 +79,7 @@ def test_stops_between_claim_chunks_and_publishes_what_it_claimed(make_world: An
     assert w.pending_claims() == set()
     first = w.events_received()
     assert len(first) == CLAIM_CHUNK
-    assert auditor.store.load_checkpoint(source) == checkpoint
+    assert _checkpoint(auditor, source) == checkpoint
     # And the next run announces the other 60, none twice
     w.advance(timedelta(minutes=5))
     w.run()

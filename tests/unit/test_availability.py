@@ -12,6 +12,7 @@ from job_auditor import availability
 from job_auditor.auditor.adapters.clients import ServiceNotOffered
 from job_auditor.auditor.domain.jobs import Source
 from job_auditor.availability import (
+    NOT_OFFERED,
     kind_services,
     not_offered_regions,
     note_not_offered,
@@ -148,7 +149,11 @@ def test_a_run_in_any_region_is_ok_and_counts_the_kinds_not_offered(region: str)
     assert {s.job_kind for s in summary.sources} == set(h.kinds)
     assert {k for k, _ in plan.not_offered} == {s.id for s in specs if not offered(s, region)}
     assert len(plan.not_offered) + len(h.kinds) == len(specs)
-    # And without the plan, the kinds not offered would have failed the run
-    if plan.not_offered:
-        h.kinds = default_kind_ids()
-        assert h.run().status == "partial-failure"
+    # And a run given every kind plans by the same rule: the kinds not offered are skipped, counted
+    h.kinds = default_kind_ids()
+    everything = h.run()
+    assert everything.status == "ok", everything.failed_sources
+    assert {s.job_kind for s in everything.sources} == {k for k in h.kinds if offered(JOB_KINDS[k], region)}
+    assert everything.as_dict()["skippedSources"] == (
+        {NOT_OFFERED: len(plan.not_offered)} if plan.not_offered else {}
+    )

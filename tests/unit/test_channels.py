@@ -7,6 +7,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from job_auditor.auditor.domain.digest import Digest
 from job_auditor.auditor.domain.events import build_detail
 from job_auditor.auditor.domain.jobs import JOB_KINDS
 from job_auditor.auditor.domain.notifications import (
@@ -188,3 +189,20 @@ STUCK_OFF = {"status": ["Completed", "Failed"], "jobKind": ["bedrock-model-impor
 )
 def test_filter_matcher_or_operator(policy: dict[str, Any], attrs: dict[str, str], expected: bool) -> None:
     assert matches(policy, attrs) is expected
+
+
+def test_a_digest_of_thousands_stays_small_and_its_chat_notification_follows_the_schema() -> None:
+    # Given 2,000 failures with long messages and long names in one run
+    details = [
+        build_detail(
+            transition(job(n, "Failed", name=f"job-{n}-" + "n" * 60, failure_message="oops " * 2_000))
+        )
+        for n in range(2_000)
+    ]
+    digest = Digest.of(details)
+    # Then the whole SNS message stays far below 256 KB, and each rendering within its own limits
+    assert len(digest.sns_message().encode()) < 64 * 1024
+    assert len(digest.subject()) <= 100
+    jsonschema.validate(digest.chat(), CHAT_SCHEMA)
+    assert len(digest.chat()["content"]["description"]) <= 2_800
+    assert "... and 1975 more transitions, not listed here." in digest.text()

@@ -1,10 +1,11 @@
 from datetime import timedelta
+from typing import Any
 
 from job_auditor.auditor.domain.checkpoint import Checkpoint, WindowPlan, advance, plan_window, to_recheck
 from job_auditor.auditor.domain.jobs import JOB_KINDS, JobState
 from tests.unit.factories import T0
 
-RULES = {
+RULES: dict[str, Any] = {
     "initial_lookback": timedelta(hours=24),
     "overlap": timedelta(minutes=5),
     "recheck_horizon": timedelta(hours=72),

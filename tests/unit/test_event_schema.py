@@ -140,7 +140,7 @@ def test_the_readme_sample_is_an_event_of_the_schema_and_names_every_member() ->
         section[section.index("```json") + 7 : section.index("```", section.index("```json") + 7)]
     )
     STRICT.validate(sample | {"id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718"})
-    optional = {"stuckForSeconds"}
+    optional = {"stuckForSeconds", "reason"}
     assert set(DETAIL["properties"]) - optional == set(sample["detail"])
 
 

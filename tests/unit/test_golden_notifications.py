@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from job_auditor.auditor.domain.digest import Digest
 from job_auditor.auditor.domain.events import build_detail
 from job_auditor.auditor.domain.jobs import JOB_KINDS
 from job_auditor.auditor.domain.notifications import body, chat_notification, subject
@@ -104,3 +105,17 @@ def test_chat_golden(kind: str) -> None:
         GOLDEN / f"chat_{kind}.json",
         json.dumps(chat_notification(detail), indent=2, ensure_ascii=False) + "\n",
     )
+
+
+# Issue 22, item 3: one run's transitions for people as one digest.
+DIGESTED = [*KINDS.values(), *(transition(job(100 + n, "Completed")) for n in range(20))]
+
+
+def test_digest_email_golden() -> None:
+    digest = Digest.of([build_detail(t) for t in DIGESTED])
+    _check(GOLDEN / "digest_email.txt", f"Subject: {digest.subject()}\n\n{digest.text()}\n")
+
+
+def test_digest_chat_golden() -> None:
+    digest = Digest.of([build_detail(t) for t in DIGESTED])
+    _check(GOLDEN / "digest_chat.json", json.dumps(digest.chat(), indent=2, ensure_ascii=False) + "\n")

@@ -53,25 +53,30 @@ def test_a_failed_source_is_recorded_as_failed_with_its_error() -> None:
     assert not audit.checkpoint_advanced
 
 
-def test_a_failed_record_write_is_counted_and_fails_nothing() -> None:
-    # Given a store that refuses the last-audit write once
+def test_a_failed_record_write_is_counted_and_keeps_the_checkpoint_back() -> None:
+    # Given a store that refuses the last-audit write (which carries the checkpoint) once
     h = Harness()
     h.api.add(IMPORT, FakeJob(_arn(1), "InProgress", h.clock() - timedelta(minutes=1)))
     h.run()
+    before = h.store.checkpoints[IMPORT.key]
     h.api.set_status(IMPORT, _arn(1), "Failed")
     h.store.faults.append(fail_store_once("record_audit"))
     # When the run audits the source
     summary = h.run()
-    # Then the run is ok, its transition announced and its checkpoint moved; the failure is counted
+    # Then its transition is announced, the failure counted, and the checkpoint stays where it was
+    # (the source's failure: the next run lists this window again)
     source = summary.sources[0]
-    assert summary.status == "ok" and source.error is None
     assert source.audit_record_failures == 1
+    assert source.error == "ThrottlingException: record_audit failed (injected)"
+    assert not source.checkpoint_advanced and summary.status == "partial-failure"
     assert h.publisher.statuses(_arn(1)) == [("InProgress", "Failed", "status-changed")]
-    assert h.store.checkpoints[IMPORT.key].last_run_started_at == h.clock()
-    # and the record left is the previous run's, until the next run writes its own
+    assert h.store.checkpoints[IMPORT.key] == before
+    # and the record left is the previous run's, until the next run writes its own, moving on
     assert h.store.audits[IMPORT.key].finished_at < h.clock()
     h.run()
     assert h.store.audits[IMPORT.key].finished_at == h.clock()
+    assert h.store.checkpoints[IMPORT.key].last_run_started_at == h.clock()
+    assert h.publisher.statuses(_arn(1)) == [("InProgress", "Failed", "status-changed")]
 
 
 def test_an_older_run_never_replaces_a_later_runs_record() -> None:

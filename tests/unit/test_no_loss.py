@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
-from job_auditor.auditor.ports import SourceError
+from job_auditor.auditor.ports import Claim, SourceError
 from tests.fakes import Crash, FakeJob, Harness, fail_once, fail_store_once
 
 KB = "0f6f1c2e-1111-4a3b-9c8d-000000000001"
@@ -29,12 +29,12 @@ def _job(h: Harness, n: int, status: str = "InProgress", age: timedelta = timede
 
 
 def test_a_repeated_baseline_announces_changes_of_jobs_it_recorded_before() -> None:
-    # Given a first run that records a job silently, then fails to write its checkpoint
+    # Given a first run that records a job silently, then fails to write its record (its checkpoint)
     h = Harness()
     arn = _job(h, 1)
-    h.store.faults.append(fail_store_once("save_checkpoint"))
+    h.store.faults.append(fail_store_once("record_audit"))
     first = h.run()
-    assert first.sources[0].error is not None and h.store.checkpoints == {}
+    assert first.sources[0].error is not None and h.store.records == {}
     assert h.publisher.delivered == []
     # When the job fails and the next run is again a baseline
     h.api.set_status(IMPORT, arn, "Failed")
@@ -192,22 +192,30 @@ def test_a_claim_whose_condition_fails_for_another_reason_does_not_move_the_chec
     assert h.store.checkpoints[IMPORT.key] == checkpoint
 
 
-def test_a_transition_refused_every_time_is_parked_and_the_checkpoint_moves() -> None:
-    # Given a channel that refuses one job's transition every time, and another job that is fine
+def test_a_transition_the_bus_refuses_for_good_is_parked_for_the_bus_only_and_the_checkpoint_moves() -> None:
+    # Given a bus that refuses one job's transition as invalid every time, and another job that is fine
     h = Harness()
     poison, fine = _job(h, 1), _job(h, 2)
     h.run()
     h.publisher.refuse = lambda t: "ValidationException" if t.job.job_id == poison else None
     h.api.set_status(IMPORT, poison, "Failed")
     h.api.set_status(IMPORT, fine, "Completed")
-    # When runs go on past the attempt cap
-    summaries = [h.run(timedelta(minutes=20)) for _ in range(h.policy.max_publish_attempts + 2)]
-    # Then the fine job was announced at once, the poison one parked after the cap, kept for operators,
-    # and from then on the checkpoint moves again and nothing is retried
+    # When runs go on
+    summaries = [h.run(timedelta(minutes=20)) for _ in range(3)]
+    # Then the fine job was announced at once; the poison one was parked at once for the bus alone,
+    # kept for operators, and still reached the topic and the chat channel, once each
     assert h.publisher.statuses(fine) == [("InProgress", "Completed", "status-changed")]
-    (parked, reason) = h.store.parked_transitions[next(iter(h.store.parked_transitions))]
-    assert parked.job.job_id == poison and "ValidationException" in reason
+    (parked,) = h.store.parked_transitions.values()
+    assert parked.transition.job.job_id == poison
+    assert (
+        list(parked.channels) == ["eventbridge"] and "ValidationException" in parked.channels["eventbridge"]
+    )
+    assert parked.retryable == frozenset()  # refused for good: not re-driven automatically
+    for name in ("sns", "chat"):
+        assert h.channel(name).statuses(poison) == [("InProgress", "Failed", "status-changed")]
+    assert summaries[0].sources[0].parked == 1
     assert sum(s.sources[0].parked for s in summaries) == 1
+    # And from then on the checkpoint moves again and nothing is retried
     assert h.store.pending() == []
     assert summaries[-1].sources[0].checkpoint_advanced
     assert summaries[-1].sources[0].publish_failures == 0
@@ -259,7 +267,7 @@ def test_a_run_that_outlived_its_lease_reverts_nothing() -> None:
     h.run(timedelta(hours=1))  # the sweep sees an ended job change
     (newer,) = h.store.pending()
     # And the stalled run finally confirms its old claim
-    cleared = h.store.finalize([claimed], h.clock())
+    cleared = h.store.finalize([Claim(claimed)], h.clock())
     # Then it reverted nothing: the newer claim is still open, the state is the newer one
     assert cleared == 0
     assert h.store.pending() == [newer]

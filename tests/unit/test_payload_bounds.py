@@ -65,8 +65,16 @@ class FakeItemStore:
 
 
 class _NoMarks:
+    """The audit step, as far as Plan uses it: no scope to mark, no attempt to record, nothing parked."""
+
     def mark_scopes(self, scopes: object) -> list[SourceSummary]:
         return []
+
+    def record_attempts(self, run: object) -> None:
+        return None
+
+    def new_outbox(self) -> None:
+        return None
 
 
 def _worst_items() -> list[dict[str, Any]]:
@@ -95,7 +103,8 @@ def _worst_plan(monkeypatch: pytest.MonkeyPatch, store: FakeItemStore | None) ->
     over_bound = [f"{a}/{r}" for a in ACCOUNTS for r in REGIONS][:10_000]
     monkeypatch.setattr(wiring, "plan_run", lambda *args, **kwargs: run)
     monkeypatch.setattr(wiring, "build_audit_step", lambda *args, **kwargs: _NoMarks())
-    monkeypatch.setattr(fanout, "plan_items", lambda *args: ItemPlan(_worst_items(), over_bound))
+    monkeypatch.setattr(fanout, "deliver", lambda *args, **kwargs: 0)
+    monkeypatch.setattr(fanout, "plan_items", lambda *args, **kwargs: ItemPlan(_worst_items(), over_bound))
     out = fanout.plan(_settings(), HOME, None, store, "run-1")  # type: ignore[arg-type]
     assert payload.ITEMS in out, "the worst case is the one with the items inline"
     return out
@@ -119,6 +128,10 @@ def _worst_counts(accounts: list[str]) -> RunCounts:
         counts.stop(f"{accounts[n % len(accounts)]}/{REGIONS[0]}/{'k' * 300}/{n}")
     for account in accounts:
         counts.fail_account(account, 10**6, [f"{LONG} {n}" for n in range(MAX_ACCOUNT_REASONS)])
+    counts.orphans = [
+        {"source": f"{accounts[n % len(accounts)]}/{REGIONS[0]}/{'k' * 300}/{n}", "reason": LONG}
+        for n in range(200)
+    ]
     return counts
 
 

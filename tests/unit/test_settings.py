@@ -354,8 +354,29 @@ def test_reconciliation_and_publish_protocol_defaults() -> None:
     settings = load_settings(VALID)
     assert settings.reconcile_every == timedelta(hours=1)
     assert settings.reconcile_lookback == timedelta(hours=24)
-    assert settings.max_publish_attempts == 5
+    assert settings.publish_retry == timedelta(hours=24)
+    assert settings.digest_threshold == 20
     assert settings.vanished_after_checks == 3
+
+
+def test_the_retired_publish_attempts_variable_is_ignored_with_a_warning_naming_its_replacement(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a function that still has the variable an earlier version read (hand-set, or mid-deployment)
+    # When its settings are loaded
+    with caplog.at_level("WARNING", logger="job_auditor.auditor.settings"):
+        settings = load_settings(VALID | {"MAX_PUBLISH_ATTEMPTS": "5"})
+    # Then the run goes on with the time-based retry, and the log says what replaced the variable
+    assert settings.publish_retry == timedelta(hours=24)
+    (record,) = caplog.records
+    assert record.getMessage().startswith(
+        "MAX_PUBLISH_ATTEMPTS is no longer read (ignored): it was replaced by PUBLISH_RETRY_HOURS ("
+    )
+    # And without it nothing is logged
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="job_auditor.auditor.settings"):
+        load_settings(VALID)
+    assert not caplog.records
 
 
 def test_reconcile_every_zero_means_every_run() -> None:
@@ -369,8 +390,10 @@ def test_reconcile_every_zero_means_every_run() -> None:
         ("RECONCILE_EVERY_MINUTES", "-1", "expected a whole number from 0 to 10080, got '-1'"),
         ("RECONCILE_LOOKBACK_HOURS", "0", "expected a whole number from 1 to 8760, got '0'"),
         ("RECONCILE_LOOKBACK_HOURS", "8761", "expected a whole number from 1 to 8760, got '8761'"),
-        ("MAX_PUBLISH_ATTEMPTS", "0", "expected a whole number from 1 to 100, got '0'"),
-        ("MAX_PUBLISH_ATTEMPTS", "101", "expected a whole number from 1 to 100, got '101'"),
+        ("PUBLISH_RETRY_HOURS", "0", "expected a whole number from 1 to 720, got '0'"),
+        ("PUBLISH_RETRY_HOURS", "721", "expected a whole number from 1 to 720, got '721'"),
+        ("DIGEST_THRESHOLD", "-1", "expected a whole number from 0 to 1000, got '-1'"),
+        ("DIGEST_THRESHOLD", "1001", "expected a whole number from 0 to 1000, got '1001'"),
         ("VANISHED_AFTER_CHECKS", "0", "expected a whole number from 1 to 100, got '0'"),
         ("VANISHED_AFTER_CHECKS", "three", "expected a whole number from 1 to 100, got 'three'"),
     ],

@@ -52,6 +52,15 @@ AnySession = boto3.session.Session | botocore.session.Session
 AccountClientProvider = Callable[[str, str], BaseClient]
 
 
+# The channels' clients retry less: a run delivers at the end of its time budget, and a channel that
+# stays down is retried across runs with back-off (auditor.delivery), so its request must fail fast
+# (three attempts, standard mode, no rate-limiter waits) rather than spend the run's last seconds.
+SERVICE_CONFIG: dict[str, Config] = {
+    service: Config(retries={"mode": "standard", "total_max_attempts": 3}, read_timeout=10)
+    for service in ("events", "sns")
+}
+
+
 def named_client(session: AnySession, service: str, **kwargs: Any) -> BaseClient:
     """A client of a service named at run time (a job kind's, from the registry).
 
@@ -121,7 +130,10 @@ class ClientFactory:
             if client is None:
                 if not service_offered(service, region):
                     raise ServiceNotOffered(service, region)
-                client = named_client(self._session, service, region_name=region, config=self._config)
+                config = (
+                    self._config.merge(SERVICE_CONFIG[service]) if service in SERVICE_CONFIG else self._config
+                )
+                client = named_client(self._session, service, region_name=region, config=config)
                 self._clients[key] = client
             return client
 

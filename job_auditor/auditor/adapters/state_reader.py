@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from job_auditor.auditor.adapters.state_codec import (
+    RECORD_TYPE,
+    SCOPE_RECORD,
     checkpoint_of,
     decode_transition,
     from_item,
@@ -117,10 +119,14 @@ class StateReader:
                 audit=last_audit_of(item),
             )
             for item in items
+            # A discovered scope's record (its first attempt, its mark) and a source's record that
+            # only says it was wound down name no audit.
+            if item.get(RECORD_TYPE) != SCOPE_RECORD and "startedAt" in item
         ]
 
     def checkpoints(self, source_keys: Iterable[str]) -> dict[str, Checkpoint]:
-        """Source key -> its checkpoint, for those that have one."""
+        """Source key -> the checkpoint item an earlier version kept for it, for those that have one
+        (the current version keeps a source's checkpoint in its audit record)."""
         keys = list(dict.fromkeys(source_keys))
         found: dict[str, Checkpoint] = {}
         for start in range(0, len(keys), _BATCH_GET_KEYS):

@@ -1,4 +1,5 @@
-"""DynamoDB state: job items, checkpoints, claimed transitions, history and parked transitions.
+"""DynamoDB state: job items, the sources' audit records (with their checkpoints), claimed
+transitions, history and parked transitions.
 
 Exactly-once announcement rests on conditional writes, one item per job:
 - A claim writes the job's new state *conditional on the state the diff started from and on no other
@@ -7,44 +8,65 @@ Exactly-once announcement rests on conditional writes, one item per job:
   the same transition claimed or committed by another run, or a conflict the run must not step over.
 - The claim is cleared (and history written) only after publishing, and only while it is still this
   transition's claim: a run that outlived its lease reverts nothing.
-- A claim whose lease expired (its run crashed, or a channel refused it) is taken over by a later run
-  and published again with the same eventId; after too many refusals it is parked.
+- A claim keeps where it stands on each channel; a channel that refused it sets its lease to a
+  back-off. A claim whose lease expired (its run crashed, or its back-off is over) is taken over by a
+  later run and delivered again, with the same eventId, to the channels still owed it. It is
+  finalized once every channel took it or gave up on it (parked: kept under pk=PARKED).
 No transactions: one item per claim keeps each transition at a single conditional write. The claims
 of one run touch different items and are independent, so they are written concurrently.
+
+A source's checkpoint lives in its audit record (pk=AUDIT): one UpdateItem per source and run records
+how the run ended and moves the checkpoint, and the planner reads every record with one Query. An
+earlier version's checkpoint items (sk=CHECKPOINT) are still read where a record has none, and moved
+into the record by its next write.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from job_auditor.auditor.adapters.state_codec import (
-    checkpoint_item,
+    audit_key,
+    audit_record_of,
     checkpoint_of,
+    checkpoint_update,
     decode_transition,
+    deliveries_of,
+    encode_deliveries,
     from_item,
     history_item,
+    history_key,
     job_item,
     job_key,
     job_state,
-    last_audit_item,
+    last_audit_update,
+    legacy_checkpoint_key,
     parked_item,
+    parked_key,
+    parked_of,
+    retire_update,
+    scope_update,
     source_pk,
     timestamp,
     to_item,
+    with_legacy_checkpoint,
 )
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, Source
-from job_auditor.auditor.ports import ClaimResult, LastAudit, SourceError
+from job_auditor.auditor.domain.schedule import AuditRecord, record_of
+from job_auditor.auditor.ports import Claim, ClaimResult, LastAudit, Parked, SourceError
 from job_auditor.contract.state_schema import (
-    CHECKPOINT_SK,
+    AUDIT_PK,
     INFLIGHT,
     JOB_PREFIX,
     KEY_RANGE_END,
@@ -52,6 +74,7 @@ from job_auditor.contract.state_schema import (
     PARTITION_KEY,
     PENDING,
     SORT_KEY,
+    SOURCE_PREFIX,
 )
 
 if TYPE_CHECKING:
@@ -66,10 +89,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _BATCH_WRITE_ITEMS = 25
+_BATCH_GET_KEYS = 100
 # Concurrent claim writes per source (the clients' connection pool is sized for them: adapters.clients).
 CLAIM_CONCURRENCY = 8
 _MAX_ATTEMPTS = 5
-_EXPIRED = "1970-01-01T00:00:00.000000Z"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -155,26 +178,119 @@ class DynamoStateStore:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
             return list(pool.map(work, items))
 
-    # -- checkpoints ----------------------------------------------------------------------------
-    def load_checkpoint(self, source: Source) -> Checkpoint | None:
-        key = to_item({PARTITION_KEY: source_pk(source), SORT_KEY: CHECKPOINT_SK})
-        item = self._call(self._db.get_item, TableName=self._table, Key=key, ConsistentRead=True).get("Item")
-        return checkpoint_of(item) if item else None
+    # -- audit records (and checkpoints) ------------------------------------------------------
+    def load_audit_records(self) -> dict[str, AuditRecord]:
+        # Eventually consistent (half the read units): a record a moment stale holds an earlier
+        # checkpoint (a wider window) or an earlier last run (an order a moment off); one written so
+        # recently the query misses it is read again, strongly consistent, by read_audit_records.
+        items = self._query(
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": PARTITION_KEY},
+            ExpressionAttributeValues={":pk": {"S": AUDIT_PK}},
+        )
+        records = (audit_record_of(item) for item in items)
+        return {record.key: record for record in records}
 
-    def save_checkpoint(self, source: Source, checkpoint: Checkpoint) -> None:
-        item = checkpoint_item(source, checkpoint, datetime.now(UTC))
+    def read_audit_records(self, sources: Sequence[Source]) -> dict[str, AuditRecord]:
+        keys = list(dict.fromkeys(source.key for source in sources))
+        by_key = {source.key: source for source in sources}
+        found: dict[str, AuditRecord] = {}
+        legacy: dict[str, Checkpoint] = {}
+        # Each source's record and the checkpoint item an earlier version kept, 50 sources a call.
+        for start in range(0, len(keys), _BATCH_GET_KEYS // 2):
+            chunk = keys[start : start + _BATCH_GET_KEYS // 2]
+            request = [audit_key(k) for k in chunk] + [legacy_checkpoint_key(k) for k in chunk]
+            for item in self._batch_get(request):
+                plain = from_item(item)
+                if plain[PARTITION_KEY] == AUDIT_PK:
+                    found[str(plain[SORT_KEY])] = audit_record_of(plain)
+                else:
+                    legacy[str(plain[PARTITION_KEY]).removeprefix(SOURCE_PREFIX)] = checkpoint_of(item)
+        for key, checkpoint in legacy.items():
+            found[key] = with_legacy_checkpoint(found.get(key) or record_of(by_key[key]), checkpoint)
+        return found
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        pending = keys
+        for attempt in range(_MAX_ATTEMPTS):
+            response = self._call(
+                self._db.batch_get_item,
+                RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}},
+            )
+            yield from response.get("Responses", {}).get(self._table, [])
+            unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
+            pending = list(unprocessed["Keys"]) if unprocessed else []
+            if not pending:
+                return
+            self._sleep(min(2.0, 0.05 * 2**attempt))
+        raise SourceError(f"{len(pending)} reads left unprocessed", code="UnprocessedKeys")
+
+    def load_checkpoint(self, source: Source) -> Checkpoint | None:
+        """One source's checkpoint, strongly consistent (for operators and tests)."""
+        record = self.read_audit_records([source]).get(source.key)
+        return record.checkpoint if record else None
+
+    def record_audit(self, source: Source, audit: LastAudit) -> None:
+        update = last_audit_update(source, audit)
         try:
             self._call(
-                self._db.put_item,
+                self._db.update_item,
                 TableName=self._table,
-                Item=item,
-                # An overlapping run that started later may already have moved it: never move it back.
-                ConditionExpression="attribute_not_exists(#pk) OR lastRunStartedAt < :started",
-                ExpressionAttributeNames={"#pk": PARTITION_KEY},
-                ExpressionAttributeValues={":started": item["lastRunStartedAt"]},
+                # An overlapping run that started later has the newer word: never replace it. Its
+                # checkpoint is then at least as far on as this run's would be (a record's checkpoint
+                # never passes its own run's start), except where that run did not advance it.
+                **update.params(source.key, "attribute_not_exists(#startedAt) OR #startedAt <= :startedAt"),
+            )
+        except ClientError:
+            logger.info("a later run already recorded its audit", extra={"source": source.key})
+            if audit.checkpoint_advanced and audit.checkpoint is not None:
+                self._advance_only(source, audit.checkpoint)
+
+    def _advance_only(self, source: Source, checkpoint: Checkpoint) -> None:
+        """Where a later run recorded its audit without advancing the checkpoint: this run's advance
+        still stands, as long as it moves the checkpoint forward."""
+        try:
+            self._call(
+                self._db.update_item,
+                TableName=self._table,
+                **checkpoint_update(checkpoint).params(
+                    source.key,
+                    "attribute_not_exists(#lastRunStartedAt) OR #lastRunStartedAt < :lastRunStartedAt",
+                ),
             )
         except ClientError:
             logger.info("checkpoint already further on", extra={"source": source.key})
+
+    def record_scope(self, scope: Source, now: datetime, *, enumerated: bool) -> None:
+        self._call(
+            self._db.update_item,
+            TableName=self._table,
+            **scope_update(scope, now, enumerated=enumerated).params(scope.key),
+        )
+
+    def retire(self, source: Source, reason: str, now: datetime) -> None:
+        self._call(
+            self._db.update_item,
+            TableName=self._table,
+            **retire_update(source, reason, now).params(source.key),
+        )
+
+    def count_pending(self, source: Source) -> int:
+        total = 0
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": PENDING.name,
+            "KeyConditionExpression": "#src = :src",
+            "ExpressionAttributeNames": {"#src": PENDING.partition_key},
+            "ExpressionAttributeValues": {":src": {"S": source.key}},
+            "Select": "COUNT",
+        }
+        while True:
+            page = self._call(self._db.query, **params)
+            total += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                return total
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # -- jobs -----------------------------------------------------------------------------------
     def load_jobs_since(self, source: Source, since: datetime) -> dict[str, JobState]:
@@ -226,21 +342,6 @@ class DynamoStateStore:
         except ClientError:
             logger.info("job moved on before its miss was counted", extra={"job": state.job_id})
 
-    def record_audit(self, source: Source, audit: LastAudit) -> None:
-        item = last_audit_item(source, audit)
-        try:
-            self._call(
-                self._db.put_item,
-                TableName=self._table,
-                Item=item,
-                # An overlapping run that started later has the newer word: never replace it.
-                ConditionExpression="attribute_not_exists(#pk) OR startedAt <= :started",
-                ExpressionAttributeNames={"#pk": PARTITION_KEY},
-                ExpressionAttributeValues={":started": item["startedAt"]},
-            )
-        except ClientError:
-            logger.info("a later run already recorded its audit", extra={"source": source.key})
-
     # -- claims ---------------------------------------------------------------------------------
     def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:
         now = datetime.now(UTC)
@@ -289,15 +390,23 @@ class DynamoStateStore:
             return reason
         return ""
 
-    def reclaim_expired(self, source: Source, now: datetime, lease_until: datetime) -> list[Transition]:
-        items = self._query(
+    def reclaim_expired(
+        self, source: Source, now: datetime, lease_until: datetime, limit: int
+    ) -> list[Claim]:
+        page = self._call(
+            self._db.query,
+            TableName=self._table,
             IndexName=PENDING.name,
             KeyConditionExpression="#src = :src AND #lease < :now",
             ExpressionAttributeNames={"#src": PENDING.partition_key, "#lease": PENDING.sort_key},
             ExpressionAttributeValues={":src": {"S": source.key}, ":now": {"S": timestamp(now)}},
+            # Oldest lease first, one page: thousands of claims left by an outage are taken over a
+            # bounded number per run, so each run stays within its time budget.
+            Limit=max(1, limit),
         )
-        taken: list[Transition] = []
-        for item in items:
+        items = [from_item(item) for item in page.get("Items", [])]
+
+        def take_over(item: dict[str, Any]) -> Claim | None:
             try:
                 self._call(
                     self._db.update_item,
@@ -313,43 +422,52 @@ class DynamoStateStore:
                     },
                 )
             except ClientError:
-                continue  # another run took it over first
-            taken.append(decode_transition(item["pendingTransition"]))
-        return taken
+                return None  # another run took it over first
+            return Claim(decode_transition(item["pendingTransition"]), deliveries_of(item))
 
-    def release(self, transitions: Sequence[Transition]) -> dict[str, int]:
-        def release_one(t: Transition) -> int | None:
+        return [claim for claim in self._each("reclaim", take_over, items) if claim is not None]
+
+    def retry_later(self, claims: Sequence[tuple[Claim, datetime]]) -> None:
+        def retry_one(entry: tuple[Claim, datetime]) -> None:
+            claim, lease_until = entry
+            t = claim.transition
             try:
-                response = self._call(
+                self._call(
                     self._db.update_item,
                     TableName=self._table,
                     Key=job_key(t.source, t.job.job_id, t.job.created_at),
-                    UpdateExpression="SET #lease = :expired ADD pendingAttempts :one",
+                    UpdateExpression="SET #lease = :lease, pendingDeliveries = :deliveries",
                     ConditionExpression="pendingEventId = :event",
                     ExpressionAttributeNames={"#lease": PENDING.sort_key},
                     ExpressionAttributeValues={
-                        ":expired": {"S": _EXPIRED},
+                        ":lease": {"S": timestamp(lease_until)},
+                        ":deliveries": {"S": encode_deliveries(claim.deliveries)},
                         ":event": {"S": t.event_id},
-                        ":one": {"N": "1"},
                     },
-                    ReturnValues="UPDATED_NEW",
                 )
             except ClientError:
                 logger.info("claim already taken over", extra={"eventId": t.event_id})
-                return None
-            return int(response["Attributes"]["pendingAttempts"]["N"])
 
-        attempts = self._each("release", release_one, transitions)
-        return {t.event_id: n for t, n in zip(transitions, attempts, strict=True) if n is not None}
+        self._each("retry", retry_one, claims)
 
-    def park(self, transitions: Sequence[Transition], reason: str, now: datetime) -> None:
-        def park_one(t: Transition) -> None:
-            # The parked copy first: should the second write fail, the claim is still there to retry.
-            self._call(self._db.put_item, TableName=self._table, Item=parked_item(t, reason, now))
-            self._clear_claim(t, now)
+    def finalize(self, claims: Sequence[Claim], now: datetime) -> int:
+        # The parked copy first: should a later write fail, the claim is still there to retry. Each job
+        # item is rewritten without its claim, conditional on the claim still being this transition's;
+        # history is written for every finished transition (its key is the event's, so a repeat
+        # overwrites the same item).
+        def finish(claim: Claim) -> bool:
+            deliveries = claim.deliveries
+            if deliveries.parked:
+                parked = Parked(claim.transition, deliveries.parked, deliveries.retryable, now)
+                self._call(self._db.put_item, TableName=self._table, Item=parked_item(parked))
+            return self._clear_claim(claim.transition, now)
 
-        self._each("park", park_one, transitions)
+        cleared = sum(self._each("finalize", finish, claims))
+        expires = int((now + self._history_ttl).timestamp())
+        self._batch_write_all([{"PutRequest": {"Item": history_item(c, now, expires)}} for c in claims])
+        return cleared
 
+    # -- parked transitions ---------------------------------------------------------------------
     def parked(self) -> list[dict[str, Any]]:
         """Every parked transition (plain items), for operators."""
         return list(
@@ -360,14 +478,46 @@ class DynamoStateStore:
             )
         )
 
-    def finalize(self, transitions: Sequence[Transition], now: datetime) -> int:
-        # Each job item is rewritten without its claim, conditional on the claim still being this
-        # transition's; history is written for every published transition (its key is the event's,
-        # so a repeat overwrites the same item).
-        cleared = sum(self._each("finalize", lambda t: self._clear_claim(t, now), transitions))
-        expires = int((now + self._history_ttl).timestamp())
-        self._batch_write_all([{"PutRequest": {"Item": history_item(t, now, expires)}} for t in transitions])
-        return cleared
+    def parked_due(self, limit: int) -> list[Parked]:
+        due: list[Parked] = []
+        items = self._query(
+            KeyConditionExpression="#pk = :pk",
+            FilterExpression="attribute_exists(retryable)",
+            ExpressionAttributeNames={"#pk": PARTITION_KEY},
+            ExpressionAttributeValues={":pk": {"S": PARKED_PK}},
+        )
+        for item in items:
+            if len(due) >= limit:
+                break
+            due.append(parked_of(item))
+        return due
+
+    def unpark(
+        self, parked: Parked, delivered: Collection[str], refused: Mapping[str, str], now: datetime
+    ) -> None:
+        t = parked.transition
+        left = {c: refused.get(c, why) for c, why in parked.channels.items() if c not in delivered}
+        if left:
+            retryable = frozenset(parked.retryable - set(delivered) - set(refused))
+            again = replace(parked, channels=MappingProxyType(left), retryable=retryable)
+            self._call(self._db.put_item, TableName=self._table, Item=parked_item(again))
+        else:
+            self._call(self._db.delete_item, TableName=self._table, Key=parked_key(t))
+        if not delivered:
+            return
+        try:
+            self._call(
+                self._db.update_item,
+                TableName=self._table,
+                Key=history_key(t),
+                UpdateExpression="ADD channels :channels DELETE parkedChannels :channels",
+                # History may have expired meanwhile: then there is nothing to correct.
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames={"#pk": PARTITION_KEY},
+                ExpressionAttributeValues={":channels": {"SS": sorted(delivered)}},
+            )
+        except ClientError:
+            logger.info("no history left to mark re-driven", extra={"eventId": t.event_id})
 
     def _clear_claim(self, t: Transition, now: datetime) -> bool:
         try:

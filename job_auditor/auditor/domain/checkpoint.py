@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from job_auditor.auditor.domain.jobs import JobKindSpec, JobState
+from job_auditor.auditor.domain.jobs import JobKindSpec, JobState, ObservedJob
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,16 @@ class WindowPlan:
     # became visible late, one that changed after it ended, one older than the first lookback.
     sweep: bool = False
     sweep_start: datetime | None = None
+    # A baseline of a source attempted before (every earlier attempt failed, or stopped before it
+    # committed): a catch-up from its first attempt, not a first deployment. What changed since then
+    # is news (a job that failed during an outage); only what had last changed before it is what that
+    # first attempt would have recorded silently.
+    catch_up_from: datetime | None = None
+
+    @property
+    def first_deployment(self) -> bool:
+        """A source no run has attempted: its first deployment's baseline, recorded silently."""
+        return self.baseline and self.catch_up_from is None
 
 
 def sweep_due(checkpoint: Checkpoint | None, now: datetime, every: timedelta) -> bool:
@@ -52,26 +62,31 @@ def plan_window(
     recheck_horizon: timedelta,
     reconcile_every: timedelta = timedelta(hours=1),
     reconcile_lookback: timedelta = timedelta(hours=24),
+    first_attempted_at: datetime | None = None,
 ) -> WindowPlan:
     """Choose the window of a run.
 
-    First run: look back `initial_lookback`. Later runs: start at the earlier of the previous run's
-    start and the creation of the oldest job still in progress, minus `overlap` for clock skew, so a
-    job that takes days is listed until it ends. Jobs in flight for longer than `recheck_horizon` do
-    not widen the window; they are re-checked one by one instead (`to_recheck`), which keeps every
-    list bounded.
+    First run: look back `initial_lookback` (from the first attempt, `first_attempted_at`, for a
+    source attempted before whose attempts all failed: a catch-up). Later runs: start at the earlier
+    of the previous run's start and the creation of the oldest job still in progress, minus `overlap`
+    for clock skew, so a job that takes days is listed until it ends. Jobs in flight for longer than
+    `recheck_horizon` do not widen the window; they are re-checked one by one instead (`to_recheck`),
+    which keeps every list bounded.
     Every `reconcile_every` the run is also a sweep reaching back at least `reconcile_lookback`.
     """
     sweep = sweep_due(checkpoint, now, reconcile_every)
     if checkpoint is None:
-        start = now - initial_lookback
-        return WindowPlan(start, baseline=True, sweep=True, sweep_start=min(start, now - reconcile_lookback))
+        # A first attempt ahead of this clock (skew between invocations) counts as now.
+        catch_up = min(first_attempted_at, now) if first_attempted_at is not None else None
+        start = (now if catch_up is None else catch_up) - initial_lookback
+        sweep_start = min(start, now - reconcile_lookback)
+        return WindowPlan(start, baseline=True, sweep=True, sweep_start=sweep_start, catch_up_from=catch_up)
 
     horizon = now - recheck_horizon
     recent = [job.created_at for job in in_flight if job.created_at >= horizon]
     start = min([checkpoint.last_run_started_at, *recent]) - overlap
-    sweep_start = min(start, now - reconcile_lookback) if sweep else None
-    return WindowPlan(start, baseline=False, sweep=sweep, sweep_start=sweep_start)
+    swept_from = min(start, now - reconcile_lookback) if sweep else None
+    return WindowPlan(start, baseline=False, sweep=sweep, sweep_start=swept_from)
 
 
 def to_recheck(
@@ -105,3 +120,20 @@ def advance(checkpoint: Checkpoint | None, run_started_at: datetime, *, swept: b
     if checkpoint is not None and checkpoint.last_run_started_at >= run_started_at:
         last = checkpoint.last_run_started_at
     return Checkpoint(last_run_started_at=last, last_reconciled_at=reconciled)
+
+
+def last_change(job: ObservedJob, spec: JobKindSpec) -> datetime | None:
+    """When the job last changed, as far as its API says: its end, else its last modification; for a
+    job still running with neither, its creation (it has run since). None: unknown."""
+    known = job.ended_at or job.last_modified_at
+    if known is None and not spec.is_terminal(job.status):
+        return job.created_at
+    return known
+
+
+def silent_on_catch_up(job: ObservedJob, spec: JobKindSpec, catch_up_from: datetime) -> bool:
+    """Whether a catch-up records `job` without announcing it: only if it last changed before the
+    source's first attempt, which would have recorded it silently. A change during the outage, or one
+    whose time the API does not give, is announced."""
+    changed = last_change(job, spec)
+    return changed is not None and changed < catch_up_from

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source, TransitionType
+from job_auditor.auditor.domain.jobs import JOB_NOT_FOUND, JobState, ObservedJob, Source, TransitionType
 
 # Fixed namespace so the same transition always gets the same eventId, in any run, on any machine.
 _EVENT_NAMESPACE = uuid.UUID("8f0b5a52-6c1e-4a8e-9d7a-6a3f1f0e2b11")
@@ -26,6 +26,9 @@ class Transition:
     observed_at: datetime
     # For `stuck` and `disappeared`: since when the job has held its status.
     stuck_since: datetime | None = None
+    # For `disappeared`: why it is no longer followed (DISAPPEARED_REASONS). Not part of the eventId:
+    # the job's last transition is one fact, whichever run found it.
+    reason: str | None = None
 
     @property
     def status(self) -> str:
@@ -57,11 +60,12 @@ class Transition:
     def as_state(self) -> JobState:
         """The job state this transition commits."""
         job = self.job
-        disappeared_at = None
+        disappeared_at, reason = None, None
         if self.type == "stuck":
             status_since, stuck_notified_at = self.stuck_since, self.observed_at
         elif self.type == "disappeared":
             status_since, stuck_notified_at, disappeared_at = self.stuck_since, None, self.observed_at
+            reason = self.reason
         elif self.type == "discovered":
             # First seen: it has held this status at most since it was created.
             status_since, stuck_notified_at = job.last_modified_at or job.created_at, None
@@ -81,6 +85,7 @@ class Transition:
             status_since=status_since,
             stuck_notified_at=stuck_notified_at,
             disappeared_at=disappeared_at,
+            disappeared_reason=reason,
         )
 
 
@@ -178,9 +183,12 @@ def stuck(
     return alerts
 
 
-def disappeared(source: Source, state: JobState, observed_at: datetime) -> Transition:
-    """A tracked job that re-check after re-check is not found any more: announced once, with the
-    status it was last seen in, and no longer tracked."""
+def disappeared(
+    source: Source, state: JobState, observed_at: datetime, reason: str = JOB_NOT_FOUND
+) -> Transition:
+    """A tracked job that re-check after re-check is not found any more (or, `reason`, whose source
+    left the audit and whose API no longer answers for it): announced once, with the status it was
+    last seen in, and no longer tracked."""
     job = ObservedJob(
         job_id=state.job_id,
         status=state.status,
@@ -200,6 +208,7 @@ def disappeared(source: Source, state: JobState, observed_at: datetime) -> Trans
         previous_sequence=state.sequence,
         observed_at=observed_at,
         stuck_since=state.status_since or state.created_at,
+        reason=reason,
     )
 
 

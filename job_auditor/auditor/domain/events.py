@@ -111,6 +111,8 @@ def build_detail(transition: Transition) -> dict[str, Any]:
     }
     if transition.type == "stuck" and transition.stuck_since is not None:
         detail["stuckForSeconds"] = int((transition.observed_at - transition.stuck_since).total_seconds())
+    if transition.type == "disappeared" and transition.reason:
+        detail["reason"] = transition.reason
     return detail
 
 

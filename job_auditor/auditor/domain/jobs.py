@@ -10,15 +10,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from job_auditor.contract.kinds import JOB_KINDS, JobKindSpec, StatusCategory
 
 __all__ = [
+    "ACCOUNT_REMOVED",
+    "CONFIGURATION_CHANGED",
+    "DISAPPEARED_REASONS",
     "JOB_KINDS",
+    "JOB_NOT_FOUND",
+    "ORPHAN_REASONS",
+    "SCOPE_DELETED",
     "JobKindSpec",
     "JobState",
     "ObservedJob",
+    "OrphanReason",
     "Source",
     "StatusCategory",
     "TransitionType",
@@ -93,12 +100,30 @@ class JobState:
     stuck_notified_at: datetime | None = None
     # Re-checks in a row that did not find the job (reset by its next transition).
     missing_checks: int = 0
-    # Set by a `disappeared` transition: the job is no longer tracked.
+    # Set by a `disappeared` transition, with its reason (DISAPPEARED_REASONS).
     disappeared_at: datetime | None = None
+    disappeared_reason: str | None = None
 
     def tracked(self, spec: JobKindSpec) -> bool:
-        """Still followed run after run: not in a terminal status and not gone."""
-        return self.disappeared_at is None and not spec.is_terminal(self.status)
+        """Still followed run after run: not in a terminal status and not gone. A job announced as
+        disappeared because its source left the audit (ORPHAN_REASONS) is kept among the jobs in
+        flight: should its source be audited again (a kind configured again, an account back), it is
+        followed again from where it stood; while its source stays out, nothing asks for it."""
+        if spec.is_terminal(self.status):
+            return False
+        return self.disappeared_at is None or self.disappeared_reason in ORPHAN_REASONS
 
 
 TransitionType = Literal["discovered", "status-changed", "stuck", "disappeared"]
+
+# Why a job is announced as `disappeared` (the event's detail.reason): a tracked job the API no longer
+# finds; or one whose source left the audit and whose API no longer answers for it: its scope
+# (knowledge base, data source) was deleted, its account left the audited accounts, or its kind,
+# region or configured scope is no longer configured.
+OrphanReason = Literal["scope deleted", "account removed", "configuration changed"]
+JOB_NOT_FOUND: Final = "job not found"
+SCOPE_DELETED: Final = "scope deleted"
+ACCOUNT_REMOVED: Final = "account removed"
+CONFIGURATION_CHANGED: Final = "configuration changed"
+ORPHAN_REASONS: Final = (SCOPE_DELETED, ACCOUNT_REMOVED, CONFIGURATION_CHANGED)
+DISAPPEARED_REASONS: Final = (JOB_NOT_FOUND, *ORPHAN_REASONS)

@@ -67,6 +67,30 @@ STUCK_EMOJI = ":warning:"
 # A tracked job the API no longer finds: announced once with the status it was last seen in.
 DISAPPEARED_WORD = "DISAPPEARED"
 DISAPPEARED_EMOJI = ":ghost:"
+# A disappeared job whose source left the audit (detail.reason): what the reader should check first.
+_GONE_STEP = {
+    "scope deleted": "Its knowledge base or data source was deleted: the auditor no longer follows its jobs",
+    "account removed": "Its account left the audited accounts: the auditor no longer follows its jobs",
+    "configuration changed": (
+        "Its job kind, region or knowledge base is no longer configured: the auditor no longer follows it"
+    ),
+}
+_NOT_FOUND_STEP = "Check whether the job was deleted; the auditor no longer follows it"
+
+
+def disappeared_text(detail: Mapping[str, Any]) -> str:
+    """'no longer found (last seen InProgress)', or, for a job whose source left the audit,
+    'no longer audited: scope deleted (last seen InProgress)'."""
+    status = detail.get("status") or "?"
+    reason = detail.get("reason")
+    if isinstance(reason, str) and reason in _GONE_STEP:
+        return f"no longer audited: {reason} (last seen {status})"
+    return f"no longer found (last seen {status})"
+
+
+def disappeared_step(detail: Mapping[str, Any]) -> str:
+    """What the reader of a disappeared job's notification should check first."""
+    return _GONE_STEP.get(str(detail.get("reason")), _NOT_FOUND_STEP)
 
 
 @dataclass(frozen=True)
@@ -76,7 +100,7 @@ class Notification:
     attributes: dict[str, str]
 
 
-def _ascii(text: str) -> str:
+def ascii_text(text: str) -> str:
     """SNS rewrites subjects with control or non-ASCII characters: fold accents, replace the rest."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     if not folded.strip() and text.strip():
@@ -84,11 +108,13 @@ def _ascii(text: str) -> str:
     return _CONTROL.sub(" ", folded).strip()
 
 
-def _name(detail: Mapping[str, Any]) -> str:
+def job_label(detail: Mapping[str, Any]) -> str:
+    """The job's name, else its id."""
     return str(detail.get("jobName") or detail["jobId"])
 
 
-def _word(detail: Mapping[str, Any]) -> str:
+def headline_word(detail: Mapping[str, Any]) -> str:
+    """What a subject or title says first: the category's word, STUCK or DISAPPEARED."""
     if detail.get("transition") == STUCK_TRANSITION:
         return STUCK_WORD
     if detail.get("transition") == "disappeared":
@@ -118,11 +144,11 @@ def _jobs_url(detail: Mapping[str, Any]) -> str | None:
 
 def subject(detail: Mapping[str, Any]) -> str:
     """At most 100 ASCII characters on one line: outcome, job kind, job name, region."""
-    word = _word(detail)
+    word = headline_word(detail)
     kind = str(detail["jobKind"])
-    name = _ascii(_name(detail)) or "?"
+    name = ascii_text(job_label(detail)) or "?"
     region = str(detail["region"])
-    text = _ascii(f"[{word}] {kind} {name} ({region})")
+    text = ascii_text(f"[{word}] {kind} {name} ({region})")
     if len(text) <= MAX_SUBJECT_CHARS:
         return text
     # Cut the name, the only unbounded part, and keep the region visible.
@@ -163,11 +189,12 @@ def detail_lines(detail: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _change(detail: Mapping[str, Any]) -> str:
+def change_text(detail: Mapping[str, Any]) -> str:
+    """'InProgress -> Failed', 'still InProgress after ...', 'no longer found (last seen ...)'."""
     if detail.get("transition") == STUCK_TRANSITION:
         return f"still {detail['status']} after {duration_text(detail.get('stuckForSeconds'))}"
     if detail.get("transition") == "disappeared":
-        return f"no longer found (last seen {detail['status']})"
+        return disappeared_text(detail)
     previous = detail.get("previousStatus") or "(new job)"
     return f"{previous} -> {detail['status']}"
 
@@ -175,7 +202,7 @@ def _change(detail: Mapping[str, Any]) -> str:
 def body(detail: Mapping[str, Any]) -> str:
     """Plain text a person can read in an email."""
     lines = [
-        f"{detail['jobKind']} {_name(detail)}: {_change(detail)}",
+        f"{detail['jobKind']} {job_label(detail)}: {change_text(detail)}",
         "",
         f"Account:        {detail['account']}",
         f"Region:         {detail['region']}",
@@ -188,7 +215,7 @@ def body(detail: Mapping[str, Any]) -> str:
     if detail.get("dataSourceId"):
         lines.append(f"Data source:    {detail['dataSourceId']}")
     lines += [
-        f"Status:         {_change(detail)}",
+        f"Status:         {change_text(detail)}",
         f"Created:        {detail.get('creationTime') or '-'}",
         f"Ended:          {detail.get('endTime') or '-'}",
         f"Duration:       {duration_text(detail.get('durationSeconds'))}",
@@ -211,7 +238,7 @@ def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
     emoji = special.get(str(detail.get("transition"))) or category_look(detail).emoji
     job_ref = str(detail.get("jobArn") or detail["jobId"])
     lines = [
-        f"*{_change(detail)}*",
+        f"*{change_text(detail)}*",
         f"*Account* {detail['account']}  *Region* {detail['region']}",
         f"*Job* `{job_ref}`",
     ]
@@ -237,21 +264,21 @@ def chat_notification(detail: Mapping[str, Any]) -> dict[str, Any]:
     if detail.get("transition") == STUCK_TRANSITION:
         next_steps.insert(0, "Check whether the job is still making progress")
     if detail.get("transition") == "disappeared":
-        next_steps.insert(0, "Check whether the job was deleted; the auditor no longer follows it")
+        next_steps.insert(0, disappeared_step(detail))
     return {
         "version": "1.0",
         "source": "custom",
         "id": str(detail["eventId"]),
         "content": {
             "textType": "client-markdown",
-            "title": f"{emoji} {detail['jobKind']} {_name(detail)}: {_word(detail)}",
+            "title": f"{emoji} {detail['jobKind']} {job_label(detail)}: {headline_word(detail)}",
             "description": description,
             "nextSteps": next_steps,
             "keywords": [str(detail["jobKind"]), str(detail["status"]), str(detail["region"])],
         },
         "metadata": {
             "threadId": job_ref,
-            "summary": f"{detail['jobKind']} {_name(detail)}: {_change(detail)}",
+            "summary": f"{detail['jobKind']} {job_label(detail)}: {change_text(detail)}",
             "eventType": str(detail["transition"]),
             "relatedResources": [r for r in (detail.get("jobArn"),) if r],
             "additionalContext": {
@@ -274,7 +301,7 @@ def attributes(detail: Mapping[str, Any]) -> dict[str, str]:
         "transition": str(detail["transition"]),
         "region": str(detail["region"]),
         "account": str(detail["account"]),
-        "jobName": _name(detail),
+        "jobName": job_label(detail),
         # Lets SNS consumers deduplicate a repeat exactly as bus consumers do.
         "eventId": str(detail["eventId"]),
     }
