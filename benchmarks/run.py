@@ -171,18 +171,23 @@ def _list_calls_by_kind(
     return by_kind, sum(b["apiBound"] for b in bounds.values()) + s.discovery_bound()
 
 
-def _ddb_minimum(summary: dict[str, Any], window_query_pages: int, audit_query_pages: int) -> int:
-    """The fewest DynamoDB requests the claim design can make (see docs/performance.md): per run the
-    planner's query of every audit record (its 1 MB pages: each source's checkpoint and each scope's
-    mark come from it); per source the in-flight and pending index reads, the window's query pages and
-    the one write of its audit record (which carries the checkpoint); per transition two conditional
-    writes (the claim, and clearing it only while it is still this run's); the history puts at 25 per
-    BatchWriteItem, per source."""
+def _ddb_minimum(
+    summary: dict[str, Any], window_query_pages: int, audit_query_pages: int, runs: int = 1
+) -> int:
+    """The fewest DynamoDB requests the claim design can make (see docs/performance.md): per source the
+    in-flight and pending index reads, the window's query pages and the one write of its audit record
+    (which carries the checkpoint); per transition two conditional writes (the claim, and clearing it
+    only while it is still this run's); per run (`runs`: 0 for a source's share alone) the planner's
+    query of every audit record (its 1 MB pages: each source's checkpoint and each scope's mark come
+    from it), the query of the parked transitions due for re-drive, and the history puts of the run's
+    delivery, 25 per BatchWriteItem."""
     total = 0
     for source in summary["sources"]:
         t = int(source["transitions"])
-        total += 2 + 1 + 2 * t + math.ceil(t / 25)
-    return total + window_query_pages + audit_query_pages
+        total += 2 + 1 + 2 * t
+    transitions = sum(int(source["transitions"]) for source in summary["sources"])
+    per_run = 1 + math.ceil(transitions / 25) if runs else 0
+    return total + window_query_pages + audit_query_pages + per_run
 
 
 def _auditor_row(
@@ -192,7 +197,6 @@ def _auditor_row(
     meter = answer["meter"]
     by_kind, list_bound = _list_calls_by_kind(s, w, answer)
     transitions = int(summary["transitions"])
-    per_source_t = [int(x["transitions"]) for x in summary["sources"]]
     rechecked = sum(int(x["jobs_rechecked"]) for x in summary["sources"])
     ddb = _calls(meter, "dynamodb.")
     ddb_min = _ddb_minimum(summary, ddb_pages, audit_pages)

@@ -376,7 +376,12 @@ class InMemoryStateStore:
         return result
 
     def reclaim_expired(
-        self, source: Source, now: datetime, lease_until: datetime, limit: int
+        self,
+        source: Source,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        reserve: Callable[[int], int] | None = None,
     ) -> list[Claim]:
         self._op("reclaim_expired")
         with self._lock:
@@ -388,8 +393,11 @@ class InMemoryStateStore:
                 and item.lease_until is not None
                 and item.lease_until < now
             ]
+            expired = sorted(expired, key=lambda i: i.lease_until or now)[:limit]
+            if expired and reserve is not None:
+                expired = expired[: reserve(len(expired))]
             taken = []
-            for item in sorted(expired, key=lambda i: i.lease_until or now)[:limit]:
+            for item in expired:
                 assert item.pending is not None
                 item.lease_until = lease_until
                 taken.append(Claim(item.pending, item.deliveries))

@@ -240,6 +240,11 @@ class Outbox:
             self._recoveries_left -= granted
             return granted
 
+    def can_recover(self) -> bool:
+        """Whether the run's allowance of claims to take over has any left."""
+        with self._lock:
+            return self._recoveries_left > 0
+
     def refund(self, unused: int) -> None:
         with self._lock:
             self._recoveries_left += max(0, unused)

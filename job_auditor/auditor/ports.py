@@ -132,11 +132,17 @@ class StateStore(Protocol):
         ...
 
     def reclaim_expired(
-        self, source: Source, now: datetime, lease_until: datetime, limit: int
+        self,
+        source: Source,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        reserve: Callable[[int], int] | None = None,
     ) -> list[Claim]:
         """Pending claims whose lease expired (a crashed run left them, or a channel refused them and
         their back-off is over): take over at most `limit` of them, oldest lease first, each with
-        where it stands on every channel."""
+        where it stands on every channel. With `reserve`, only as many as it grants of those found
+        (asked only when some are found: a source with none takes nothing from a shared allowance)."""
         ...
 
     def retry_later(self, claims: Sequence[tuple[Claim, datetime]]) -> None:

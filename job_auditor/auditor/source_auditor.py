@@ -579,11 +579,20 @@ class SourceAuditor:
         """Deliver again what a crashed or failed earlier run claimed but did not finish, to the
         channels still owed it, once its lease (a crash's, or a refusal's back-off) is over."""
         box = self._local.outbox
-        allowed = box.reserve_recoveries(self._delivery.recover_limit)
-        if not allowed:
+        if not box.can_recover():
             return  # the run has taken over all it can deliver in time: the next run takes these
-        expired = self._store.reclaim_expired(source, now, now + self._policy.claim_lease, allowed)
-        box.refund(allowed - len(expired))
+        # The allowance is taken only for claims found: sources audited at once, most with nothing
+        # to take over, must not hold it from one another (a source left out each time would wait).
+        granted: list[int] = []
+
+        def reserve(found: int) -> int:
+            granted.append(box.reserve_recoveries(found))
+            return granted[-1]
+
+        expired = self._store.reclaim_expired(
+            source, now, now + self._policy.claim_lease, self._delivery.recover_limit, reserve
+        )
+        box.refund(sum(granted) - len(expired))
         if not expired:
             return
         result.recovered = len(expired)

@@ -391,7 +391,12 @@ class DynamoStateStore:
         return ""
 
     def reclaim_expired(
-        self, source: Source, now: datetime, lease_until: datetime, limit: int
+        self,
+        source: Source,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        reserve: Callable[[int], int] | None = None,
     ) -> list[Claim]:
         page = self._call(
             self._db.query,
@@ -405,6 +410,8 @@ class DynamoStateStore:
             Limit=max(1, limit),
         )
         items = [from_item(item) for item in page.get("Items", [])]
+        if items and reserve is not None:
+            items = items[: reserve(len(items))]
 
         def take_over(item: dict[str, Any]) -> Claim | None:
             try:
