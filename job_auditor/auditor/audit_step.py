@@ -54,6 +54,8 @@ class AuditStep:
             stopped_early=plan.stopped_early,
         )
 
+        self._auditor.take_starts(plan.sources, [mark.scope.key for mark in plan.scopes], should_stop)
+
         def audit(source: Source) -> SourceSummary | None:
             if should_stop():
                 return None

@@ -18,6 +18,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
+from job_auditor.contract.discovery import START_QUEUE_URL
 from job_auditor.contract.environment import (
     ACCOUNT_ID_PATTERN,
     BOUNDS,
@@ -132,6 +133,8 @@ class Settings:
     # many calls one account-region gets at once.
     items_bucket: str | None = None
     account_region_concurrency: int = 2
+    # discovery=cloudtrail: the queue of the announced job starts (None: every source lists its window).
+    start_queue_url: str | None = None
 
     @property
     def audited_regions(self) -> tuple[str, ...]:
@@ -342,6 +345,12 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
         _text("an S3 bucket name: 3 to 63 of a-z 0-9 . -", r"[a-z0-9][a-z0-9.-]*[a-z0-9]", 3, 63),
     ),
     "ACCOUNT_REGION_CONCURRENCY": ("account_region_concurrency", _int(BOUNDS["ACCOUNT_REGION_CONCURRENCY"])),
+    START_QUEUE_URL: (
+        "start_queue_url",
+        _text(
+            "an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)", r"https://\S+", 10, 2048
+        ),
+    ),
 }
 # Environment variable name -> field name.
 ENV_VARS: dict[str, str] = {name: field_name for name, (field_name, _) in _VARIABLES.items()}

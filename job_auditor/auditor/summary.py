@@ -61,6 +61,10 @@ class SourceSummary:
     duration_ms: int = 0
     # The source's last-audit record could not be written (`job-auditor status` shows the previous one).
     audit_record_failures: int = 0
+    # Job starts announced for this source (discovery=cloudtrail).
+    starts_announced: int = 0
+    # Why a due sweep was not made this run (backing off after failed sweeps), if it was not.
+    sweep_postponed: str | None = None
 
     @classmethod
     def of(cls, source: Source, error: str | None = None) -> SourceSummary:

@@ -6,6 +6,9 @@ Item layout (one table, generic keys):
               + inflight index keys while the job is not in a terminal status
               + pending* attributes and pending index keys while a claimed transition is unconfirmed
 - checkpoint: pk="SRC#<source>"  sk="CHECKPOINT"
+- sweep:      pk="SRC#<source>"  sk="SWEEP"  the latest sweep attempt: started, running / stopped (and the
+              listing token to resume at) / failed (and how many in a row), so a sweep that dies or fails
+              backs off instead of being every run
 - history:    pk="SRC#<source>"  sk="HIST#<observed time>#<event id>"  (+ expiresAt TTL; the published
               detail, and publishedTransition: the transition encoded as a claim holds it, which
               `job-auditor replay` re-publishes)
@@ -33,6 +36,7 @@ SOURCE_PREFIX = "SRC#"
 JOB_PREFIX = "JOB#"
 HISTORY_PREFIX = "HIST#"
 CHECKPOINT_SK = "CHECKPOINT"
+SWEEP_SK = "SWEEP"
 # Parked transitions of every source share one partition, so operators find them with one query.
 PARKED_PK = "PARKED"
 # So do the sources' last-audit records: `job-auditor status` lists every audited source with one query.

@@ -36,12 +36,16 @@ from job_auditor.auditor.adapters.state_codec import (
     last_audit_item,
     parked_item,
     source_pk,
+    sweep_item,
+    sweep_key,
+    sweep_of,
     timestamp,
     to_item,
 )
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, Source
+from job_auditor.auditor.domain.sweep import SweepProgress
 from job_auditor.auditor.ports import ClaimResult, LastAudit, SourceError
 from job_auditor.contract.state_schema import (
     CHECKPOINT_SK,
@@ -66,6 +70,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _BATCH_WRITE_ITEMS = 25
+# BatchGetItem's limit: a list page of Q in Connect (100 jobs) is one request.
+_BATCH_GET_KEYS = 100
 # Concurrent claim writes per source (the clients' connection pool is sized for them: adapters.clients).
 CLAIM_CONCURRENCY = 8
 _MAX_ATTEMPTS = 5
@@ -190,6 +196,44 @@ class DynamoStateStore:
         )
         states = (job_state(item) for item in items)
         return {state.job_id: state for state in states}
+
+    def load_jobs(self, source: Source, keys: Sequence[tuple[str, datetime]]) -> dict[str, JobState]:
+        # Eventually consistent: half the read units, and a state older than the last write is caught
+        # by the claim's condition (the conflict is diffed again by the next run).
+        found: dict[str, JobState] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _BATCH_GET_KEYS):
+            wanted = [
+                job_key(source, job_id, created)
+                for job_id, created in unique[start : start + _BATCH_GET_KEYS]
+            ]
+            for item in self._batch_get(wanted):
+                state = job_state(item)
+                found[state.job_id] = state
+        return found
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        pending: list[dict[str, Any]] = keys
+        for attempt in range(_MAX_ATTEMPTS):
+            response = self._call(self._db.batch_get_item, RequestItems={self._table: {"Keys": pending}})
+            for item in response.get("Responses", {}).get(self._table, []):
+                yield from_item(item)
+            unprocessed = response.get("UnprocessedKeys", {})
+            pending = list(unprocessed[self._table]["Keys"]) if self._table in unprocessed else []
+            if not pending:
+                return
+            self._sleep(min(2.0, 0.05 * 2**attempt))
+        raise SourceError(f"{len(pending)} reads left unprocessed", code="UnprocessedKeys")
+
+    def load_sweep(self, source: Source) -> SweepProgress | None:
+        response = self._call(
+            self._db.get_item, TableName=self._table, Key=sweep_key(source), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return sweep_of(item) if item else None
+
+    def save_sweep(self, source: Source, progress: SweepProgress) -> None:
+        self._call(self._db.put_item, TableName=self._table, Item=sweep_item(source, progress))
 
     def load_in_flight(self, source: Source) -> list[JobState]:
         items = self._query(
