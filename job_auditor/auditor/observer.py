@@ -57,6 +57,8 @@ class Observation:
     vanished: list[JobState] = field(default_factory=list)
     # Announced starts to leave for a later run (their job is not found yet).
     keep: list[AnnouncedStart] = field(default_factory=list)
+    # The earliest creation time whose state the batch holds for announced jobs.
+    late_from: datetime | None = None
 
 
 @dataclass
@@ -87,12 +89,14 @@ class Observer:
         *,
         recheck_horizon: timedelta,
         vanished_after_checks: int,
+        reconcile_lookback: timedelta,
     ) -> None:
         self._api = api
         self._store = store
         self._feed = feed
         self._horizon = recheck_horizon
         self._vanished_after = vanished_after_checks
+        self._lookback = reconcile_lookback
         # The feed's starts were taken this run: until then (or if taking them failed) sources list.
         self.feed_ready = False
 
@@ -245,8 +249,10 @@ class Observer:
                 logger.warning("tracked job not found", extra={"source": source.key, "job": state.job_id})
                 self._store.record_missing(source, state)
         window_from = plan.sweep_start if plan.sweep and plan.sweep_start else plan.window_start
-        for start, current in zip(announced, found[len(recheck) :], strict=True):
-            self._announced_job(source, start, current, window_from, seen, result, now)
+        found_starts = list(zip(announced, found[len(recheck) :], strict=True))
+        self._state_of_late_starts(source, [job for _, job in found_starts], window_from, seen, now)
+        for start, current in found_starts:
+            self._announced_job(start, current, seen, result, now)
         return seen
 
     @staticmethod
@@ -264,19 +270,40 @@ class Observer:
             out[start.job_id] = start
         return list(out.values())
 
-    def _announced_job(
+    def _state_of_late_starts(
         self,
         source: Source,
+        jobs: Sequence[ObservedJob | None],
+        window_from: datetime,
+        seen: Observation,
+        now: datetime,
+    ) -> None:
+        """Announced jobs created before the window whose state the run has not read (events delivered
+        late, a backlog after an outage): the state from the earliest of them on, by creation time and
+        matched by id, as the window's. Only as far back as a sweep reaches: an older one is the
+        sweep's to find (a job still running), or history (one that ended)."""
+        late = [
+            job.created_at
+            for job in jobs
+            if job is not None and job.job_id not in seen.previous and job.created_at < window_from
+        ]
+        seen.late_from = window_from
+        earliest = max(min(late, default=window_from), now - self._lookback)
+        if earliest < window_from:
+            for job_id, state in self._store.load_jobs_since(source, earliest).items():
+                seen.previous.setdefault(job_id, state)
+            seen.late_from = earliest
+
+    @staticmethod
+    def _announced_job(
         start: AnnouncedStart,
         current: ObservedJob | None,
-        window_from: datetime,
         seen: Observation,
         result: SourceSummary,
         now: datetime,
     ) -> None:
         """An announced job as Get found it: diffed with the rest; not found, kept for a later run
-        for a while; created before the window and not recorded, left to the sweep (a late event: its
-        item, if any, may be keyed by the listing's creation time)."""
+        for a while; created before the state the run read and not recorded, left to the sweep."""
         if current is None:
             if now - start.announced_at < START_GRACE:
                 result.skip("start-not-found-yet")
@@ -284,12 +311,10 @@ class Observer:
             else:
                 result.skip("start-not-found")
             return
-        if current.job_id not in seen.previous and current.created_at < window_from:
-            recorded = self._store.load_jobs(source, [(current.job_id, current.created_at)])
-            if current.job_id not in recorded:
-                result.skip("late-start")
-                return
-            seen.previous.update(recorded)
+        known = current.job_id in seen.previous
+        if not known and seen.late_from is not None and current.created_at < seen.late_from:
+            result.skip("late-start")
+            return
         seen.jobs.append(current)
 
     def _get_all(

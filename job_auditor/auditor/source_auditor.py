@@ -89,6 +89,7 @@ class SourceAuditor:
             start_feed,
             recheck_horizon=policy.recheck_horizon,
             vanished_after_checks=policy.vanished_after_checks,
+            reconcile_lookback=policy.reconcile_lookback,
         )
 
     @property
