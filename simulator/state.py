@@ -97,6 +97,9 @@ class ControlPlane:
         # (account, region, service or None for every service) where calls are refused as AWS refuses
         # them in an opt-in region the account has not enabled.
         self._not_enabled: set[tuple[str, str, str | None]] = set()
+        # Told of every job started here (kind, region, scope ids, [(job id, creation time)]): what
+        # CloudTrail would record of its Start call (simulator.cloudtrail).
+        self.start_listeners: list[StartListener] = []
 
     # -- accounts ------------------------------------------------------------------------------------
 
@@ -178,6 +181,13 @@ class ControlPlane:
             self._accounts.clear()
             self._not_enabled.clear()
 
+    def _started(
+        self, spec: JobKindSpec, region: str, scope: tuple[str, ...], jobs: Sequence[tuple[str, datetime]]
+    ) -> None:
+        """Tell the start listeners of jobs that just started."""
+        for listener in list(self.start_listeners):
+            listener(spec, region, scope, jobs)
+
     # -- calls ---------------------------------------------------------------------------------------
 
     def count_calls(
@@ -246,6 +256,13 @@ class ControlPlane:
         if jobs:
             index, _ = self._index(region, jobs[0])
             index.extend([(self._index(region, job)[1], job) for job in jobs])
+        if jobs and self.start_listeners:
+            spec = next(s for s in JOB_KINDS.values() if s.list_method == _LIST_METHOD_OF[type(jobs[0])])
+            scope = (jobs[0].knowledge_base_id,) if isinstance(jobs[0], ImportJob) else ()
+            created = [
+                (self._ref(j), j.created_time if isinstance(j, ImportJob) else j.creation_time) for j in jobs
+            ]
+            self._started(spec, region, scope, created)
 
     def create_model_import_job(
         self,
@@ -668,6 +685,7 @@ class ControlPlane:
                 spec, region, scope, status=status, name=name, creation_time=creation_time, fields=fields
             )
             self.modeled.insert([job])
+            self._started_modeled(spec, region, scope, [job])
             return job.job_id
 
     def bulk_create_jobs(
@@ -704,7 +722,21 @@ class ControlPlane:
                 for when in self.modeled.bulk_times(start, interval, count)
             ]
             self.modeled.insert(jobs)
+            self._started_modeled(spec, region, scope, jobs)
             return [job.job_id for job in jobs]
+
+    def _started_modeled(
+        self, spec: JobKindSpec, region: str, scope: tuple[str, ...], jobs: Sequence[ModeledJob]
+    ) -> None:
+        if self.start_listeners:
+            when = spec.creation_time_field
+            times = [
+                j.fields[when]
+                if isinstance(j.fields[when], datetime)
+                else datetime.fromisoformat(str(j.fields[when]))
+                for j in jobs
+            ]
+            self._started(spec, region, scope, [(j.job_id, t) for j, t in zip(jobs, times, strict=True)])
 
     def creation_time(self, job_ref: str) -> datetime:
         """When a job of any kind was created (its list's time field)."""
@@ -862,6 +894,9 @@ class ControlPlane:
             status=status,
         )
 
+
+# Told of jobs started in a plane: (kind, region, scope ids, [(job id, creation time)]).
+StartListener = Callable[[JobKindSpec, str, tuple[str, ...], Sequence[tuple[str, datetime]]], None]
 
 # The kinds with hand-written handlers (simulator.api.ROUTES), created by their own creators: by list
 # operation, as their routes are found by operation name. Every other kind is model-driven.
