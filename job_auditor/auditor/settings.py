@@ -348,7 +348,10 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     START_QUEUE_URL: (
         "start_queue_url",
         _text(
-            "an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)", r"https?://\S+", 10, 2048
+            "an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
+            r"https?://\S+",
+            10,
+            2048,
         ),
     ),
 }

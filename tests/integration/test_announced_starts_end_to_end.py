@@ -34,6 +34,7 @@ def _statuses(events: list[dict[str, Any]], job: str) -> list[tuple[str | None, 
 
 def _source(summary: dict[str, Any]) -> dict[str, Any]:
     (source,) = summary["sources"]
+    assert isinstance(source, dict)
     return source
 
 

@@ -172,7 +172,7 @@ def test_when_the_feed_cannot_be_read_the_sources_list() -> None:
     def broken(*_: object) -> None:
         raise SourceError("Access denied", code="AccessDenied")
 
-    h.feed.take = broken  # type: ignore[method-assign]
+    h.feed.take = broken  # type: ignore[method-assign,assignment]
     h.run()
     # Then the source lists its window, as in listing mode, and finds the new job
     assert h.publisher.statuses("job-1") == [(None, "START_IN_PROGRESS", "discovered")]
