@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from job_auditor.contract.discovery import start_event_pattern
 from job_auditor.contract.environment import (
     ACCOUNT_ID_PATTERN,
     BOUNDS,
@@ -124,6 +125,8 @@ _FIXED_FORMS: dict[str, str] = {
     "accountRegionConcurrency": f"{_ACCOUNT_REGION_CONCURRENCY.form('calls in flight')}, e.g. 2",
     "toleratedFailurePercentage": "a whole number of percent from 0 to 100, e.g. 10",
     "mapChildExecutionType": "express or standard (the Distributed Map's child executions)",
+    "discovery": "listing (every run lists each source's window) or cloudtrail (new Q in Connect import "
+    "jobs are announced by CloudTrail and followed with Get; listed in full only by the sweep)",
 }
 
 
@@ -314,6 +317,7 @@ class JobAuditorProps(BaseModel):
     map_child_execution_type: Annotated[
         Literal["express", "standard"], Field(alias="mapChildExecutionType")
     ] = "express"
+    discovery: Annotated[Literal["listing", "cloudtrail"], Field(alias="discovery")] = "listing"
 
     @field_validator(*_LIST_FIELDS, mode="before")
     @classmethod
@@ -440,7 +444,7 @@ class JobAuditorProps(BaseModel):
             raise ValueError(f"got {value!r}")
         return value.strip().lower() == "true" if isinstance(value, str) else value
 
-    @field_validator("audit_mode", "map_child_execution_type", mode="before")
+    @field_validator("audit_mode", "map_child_execution_type", "discovery", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -483,6 +487,13 @@ class JobAuditorProps(BaseModel):
                 "(a CloudWatch alarm period is at most one day)"
             )
         self._organization_checks()
+        if self.discovery == "cloudtrail" and self.audit_mode != "direct":
+            raise ValueError(
+                "discovery: cloudtrail needs auditMode=direct (one run drains the queue of announced "
+                "starts; the fan-out's children would take each other's)"
+            )
+        if self.discovery == "cloudtrail" and start_event_pattern(self.job_kinds) is None:
+            raise ValueError("discovery: cloudtrail needs a job kind whose starts CloudTrail announces")
         return self
 
     def _organization_checks(self) -> None:

@@ -14,6 +14,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from job_auditor import stack_outputs
+from job_auditor.contract.discovery import CLOUDTRAIL, START_QUEUE_URL
 from job_auditor.infra.auditor_function import AuditorFunction
 from job_auditor.infra.config import JobAuditorProps, as_props
 from job_auditor.infra.event_bus import TransitionBus
@@ -24,6 +25,7 @@ from job_auditor.infra.monitoring import Monitoring
 from job_auditor.infra.notifications import NotificationKey, Notifications
 from job_auditor.infra.schedule import AuditSchedule
 from job_auditor.infra.slack_webhook import SlackWebhookForwarder
+from job_auditor.infra.start_discovery import JobStartDiscovery
 from job_auditor.infra.state_table import StateTable
 
 
@@ -77,6 +79,17 @@ class JobAuditor(Construct):
             removal_policy=removal,
             chat_topic=self.notifications.chat_topic,
         )
+        self.start_discovery: JobStartDiscovery | None = None
+        if config.discovery == CLOUDTRAIL:
+            self.start_discovery = JobStartDiscovery(
+                self,
+                "StartDiscovery",
+                kind_ids=config.job_kinds,
+                consumer=self.auditor.function,
+                function_timeout=self.auditor.timeout,
+                removal_policy=removal,
+            )
+            self.auditor.function.add_environment(START_QUEUE_URL, self.start_discovery.queue.queue_url)
         self.fanout: AuditStateMachine | None = None
         if config.audit_mode == "stepfunctions":
             self.fanout = AuditStateMachine(

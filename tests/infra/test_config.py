@@ -83,6 +83,7 @@ BAD_VALUES: dict[str, object] = {
     "accountRegionConcurrency": "17",
     "toleratedFailurePercentage": "101",
     "mapChildExecutionType": "sync",
+    "discovery": "events",
 }
 
 

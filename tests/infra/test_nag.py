@@ -12,7 +12,16 @@ from job_auditor.infra import nag
 from job_auditor.infra.config import load_config
 from tests.infra.conftest import Synth
 
-VARIANTS = ("default", "full", "bedrock_only", "all_kinds", "accounts", "organization", "member")
+VARIANTS = (
+    "default",
+    "full",
+    "bedrock_only",
+    "all_kinds",
+    "accounts",
+    "organization",
+    "member",
+    "cloudtrail",
+)
 
 
 def _acknowledgments(synth: Synth) -> set[tuple[str, str]]:
