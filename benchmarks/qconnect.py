@@ -1,0 +1,256 @@
+"""Q in Connect's history, and latency: part of `make bench` (figures, never assertions).
+
+1. **History.** One knowledge base of 1k, 10k and 100k import jobs (finished, recorded in state), 20
+   in flight, 20 transitions per 5-minute cycle, in both discovery modes: a steady run's calls and
+   modelled time, and the hourly sweep's calls, modelled time and peak RSS (the real handler in a warm
+   worker process of its own, as `benchmarks.run` measures it). `ListImportJobs` has neither a time
+   filter nor an order: in `listing` mode every run reads every page; in `cloudtrail` mode a run reads
+   the queue of announced starts and Gets the jobs started and in flight, and only the sweep lists.
+2. **Latency.** The time from a status change to its event reaching the bus's subscriber queue, on the
+   simulator at the default schedule (5 minutes, a sweep every 60): changes happen at random instants
+   between two runs; p50 and p95 over two hours of runs, for the fast path (a job started or finished:
+   the next run sees it) and the sweep path (what only a sweep sees: a finished job deleted later, and
+   in cloudtrail mode a job whose start event was lost).
+
+    python -m benchmarks.qconnect            # 1k, 10k, 100k; latency
+    python -m benchmarks.qconnect --quick    # 1k and 10k; one hour of latency
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from benchmarks.run import (
+    CYCLE,
+    RESULTS,
+    SWEEP_EVERY,
+    Worker,
+    _calls,
+    _job_api_calls,
+    _times,
+    _without_consumers,
+)
+from benchmarks.scenario import Scenario
+from job_auditor.contract.discovery import CLOUDTRAIL, DISCOVERY_MODES, LISTING
+from simulator.world import DEFAULT_START, REGION, MotoServer, World
+
+KIND = "qconnect-import"
+HISTORIES = (1_000, 10_000, 100_000)
+IN_FLIGHT = 20
+TRANSITIONS = 20
+# The last ReceiveMessage of a run finds the queue empty and long-polls for a second.
+EMPTY_POLL_S = 1.0
+
+
+def _steady(answer: dict[str, Any]) -> dict[str, Any]:
+    meter = answer["meter"]
+    sqs = _calls(meter, "sqs.")
+    return {
+        "listCalls": _job_api_calls(meter, "List"),
+        "getCalls": _job_api_calls(meter, "Get"),
+        "sqsCalls": sqs,
+        "dynamodbRequests": _calls(meter, "dynamodb."),
+        "apiCalls": sum(meter["calls"].values()),
+        "modelledS": round(_times(answer)["modelledS"] + (EMPTY_POLL_S if sqs else 0.0), 2),
+        "wallS": answer["wallS"],
+        "peakRssMb": answer["peakRssMb"],
+    }
+
+
+def run_history(moto: MotoServer, history: int, mode: str, log: IO[str]) -> dict[str, Any]:
+    """One knowledge base of `history` finished jobs in `mode`: the baseline, two measured cycles,
+    then the sweep an hour after the baseline."""
+    s = Scenario(history, IN_FLIGHT, TRANSITIONS, kinds=(KIND,))
+    started = time.perf_counter()
+    with World(moto, DEFAULT_START, env={"ANNOUNCE_BASELINE": "false", **s.env}, discovery=mode) as w:
+        _without_consumers(w)
+        if w.announcer is not None:  # the history and the jobs in flight predate the deployment
+            w.announcer.enabled = False
+        s.setup(w)
+        if w.announcer is not None:
+            w.announcer.enabled = True
+        worker = Worker("auditor", w.environment(), log)
+        try:
+            baseline = worker.invoke(w.now())
+            cycles = []
+            for cycle in range(3):  # one warm-up cycle, two measured
+                w.advance(CYCLE)
+                s.mutate(w, cycle)
+                cycles.append(_steady(worker.invoke(w.now())))
+            w.advance(SWEEP_EVERY - CYCLE * 3)
+            answer = worker.invoke(w.now())
+            assert all(x["reconciled"] for x in answer["result"]["sources"]), "the measured run did not sweep"
+            sweep = {
+                **_steady(answer),
+                "jobsListed": sum(int(x["jobs_listed"]) for x in answer["result"]["sources"]),
+            }
+        finally:
+            worker.close()
+    return {
+        "mode": mode,
+        "history": history,
+        "baseline": {"wallS": baseline["wallS"], "peakRssMb": baseline["peakRssMb"]},
+        "cycle": cycles[-1],
+        "sweep": sweep,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+# -- latency ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Change:
+    path: str
+    at: datetime
+
+
+def _receive_with_times(w: World) -> list[tuple[dict[str, Any], datetime]]:
+    """The bus subscriber's messages with the time each was sent (SQS's SentTimestamp)."""
+    out = []
+    while True:
+        batch = w.sqs.receive_message(
+            QueueUrl=w.bus_queue, MaxNumberOfMessages=10, AttributeNames=["SentTimestamp"]
+        ).get("Messages", [])
+        if not batch:
+            return out
+        for message in batch:
+            sent = datetime.fromtimestamp(
+                int(message["Attributes"]["SentTimestamp"]) / 1000, tz=DEFAULT_START.tzinfo
+            )
+            out.append((json.loads(message["Body"]), sent))
+        w.sqs.delete_message_batch(
+            QueueUrl=w.bus_queue,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+
+
+def measure_latency(moto: MotoServer, mode: str, hours: int, seed: int = 7) -> dict[str, Any]:
+    """Latency per path in `mode` over `hours` of 5-minute runs (the sweep's default period)."""
+    rng = random.Random(seed)
+    env = {"JOB_KINDS": KIND, "ANNOUNCE_BASELINE": "false"}
+    changes: dict[tuple[str, str], _Change] = {}
+    latencies: dict[str, list[float]] = {"fast": [], "sweep": []}
+    with World(moto, DEFAULT_START, env=env, discovery=mode) as w:
+        kb = w.plane.create_knowledge_base(REGION, "kb")
+        if w.announcer is not None:
+            w.announcer.enabled = False
+        old = w.plane.bulk_create_import_jobs(
+            REGION, kb, 300, start=w.now() - timedelta(days=10), status="COMPLETE"
+        )
+        if w.announcer is not None:
+            w.announcer.enabled = True
+        w.run()
+        running: list[str] = []
+        for _ in range(hours * 12):
+            w.advance(CYCLE)
+            now = w.now()
+
+            def instant(now: datetime = now) -> datetime:
+                return now - timedelta(seconds=rng.uniform(1, CYCLE.total_seconds() - 1))
+
+            for job in running[:3]:  # jobs finish
+                at = instant()
+                w.plane.set_status(job, "COMPLETE", when=at)
+                changes[(job, "COMPLETE")] = _Change("fast", at)
+            running = running[3:]
+            for _ in range(3):  # and start
+                at = instant()
+                job = w.plane.create_import_job(REGION, kb, created_time=at)
+                running.append(job)
+                changes[(job, "START_IN_PROGRESS")] = _Change("fast", at)
+            at = instant()  # a finished job deleted: only a sweep sees it
+            deleted = old.pop()
+            w.plane.set_status(deleted, "DELETE_IN_PROGRESS", when=at)
+            changes[(deleted, "DELETE_IN_PROGRESS")] = _Change("sweep", at)
+            if w.announcer is not None:  # a start whose event is lost: only a sweep sees it
+                at = instant()
+                w.announcer.lose = lambda _job: True
+                lost = w.plane.create_import_job(REGION, kb, status="COMPLETE", created_time=at)
+                w.announcer.lose = lambda _job: False
+                changes[(lost, "COMPLETE")] = _Change("sweep", at)
+            w.run()
+            for event, sent in _receive_with_times(w):
+                change = changes.pop((event["detail"]["jobId"], event["detail"]["status"]), None)
+                if change is not None:
+                    latencies[change.path].append((sent - change.at).total_seconds())
+    return {
+        "mode": mode,
+        "hours": hours,
+        **{path: _percentiles(values) for path, values in latencies.items()},
+    }
+
+
+def _percentiles(values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {"n": 0}
+    cuts = statistics.quantiles(values, n=20, method="inclusive")
+    return {
+        "n": len(values),
+        "p50": round(statistics.median(values), 1),
+        "p95": round(cuts[18], 1),
+        "max": round(max(values), 1),
+    }
+
+
+# -- report -----------------------------------------------------------------------------------------
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print("Q in Connect history (one knowledge base; 20 in flight, 20 transitions a cycle):")
+    print("mode        history | run: list  get  sqs  ddb  calls model s | sweep: list  ddb  model s  RSS MB")
+    for row in report["history"]:
+        c, s = row["cycle"], row["sweep"]
+        print(
+            f"{row['mode']:<10} {row['history']:>8} |     {c['listCalls']:>4} {c['getCalls']:>4}"
+            f" {c['sqsCalls']:>4} {c['dynamodbRequests']:>4} {c['apiCalls']:>6} {c['modelledS']:>7.2f} |"
+            f"  {s['listCalls']:>5} {s['dynamodbRequests']:>4} {s['modelledS']:>8.2f} {s['peakRssMb']:>7.0f}"
+        )
+    print("latency from a status change to its event (5-minute schedule, sweep every 60 minutes), seconds:")
+    print("mode       path     n    p50    p95    max")
+    for row in report["latency"]:
+        for path in ("fast", "sweep"):
+            p = row[path]
+            if p["n"]:
+                cells = f"{p['n']:>4} {p['p50']:>6.0f} {p['p95']:>6.0f} {p['max']:>6.0f}"
+                print(f"{row['mode']:<10} {path:<5} {cells}")
+
+
+def report(moto: MotoServer, histories: tuple[int, ...], hours: int, log: IO[str]) -> dict[str, Any]:
+    rows = [run_history(moto, h, mode, log) for mode in DISCOVERY_MODES for h in histories]
+    latency = [measure_latency(moto, mode, hours) for mode in (LISTING, CLOUDTRAIL)]
+    return {"history": rows, "latency": latency}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="1k and 10k history, one hour of latency")
+    parser.add_argument("--history", type=int, action="append", default=[], help="history sizes (repeatable)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "qconnect.json")
+    args = parser.parse_args(argv)
+    histories = tuple(args.history) or (HISTORIES[:2] if args.quick else HISTORIES)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    moto = MotoServer()
+    moto.start()
+    try:
+        with open(RESULTS / "workers-qconnect.log", "w", encoding="utf-8") as log:
+            out = report(moto, histories, 1 if args.quick else 2, log)
+    finally:
+        moto.stop()
+    args.out.write_text(json.dumps(out, indent=2))
+    print_report(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
