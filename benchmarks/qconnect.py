@@ -137,8 +137,11 @@ def _receive_with_times(w: World) -> list[tuple[dict[str, Any], datetime]]:
         )
 
 
-def measure_latency(moto: MotoServer, mode: str, hours: int, seed: int = 7) -> dict[str, Any]:
-    """Latency per path in `mode` over `hours` of 5-minute runs (the sweep's default period)."""
+def measure_latency(
+    moto: MotoServer, mode: str, hours: int, seed: int = 7, *, runs: int | None = None
+) -> dict[str, Any]:
+    """Latency per path in `mode` over `hours` of 5-minute runs (the sweep's default period), or over
+    `runs` runs."""
     rng = random.Random(seed)
     env = {"JOB_KINDS": KIND, "ANNOUNCE_BASELINE": "false"}
     changes: dict[tuple[str, str], _Change] = {}
@@ -154,7 +157,7 @@ def measure_latency(moto: MotoServer, mode: str, hours: int, seed: int = 7) -> d
             w.announcer.enabled = True
         w.run()
         running: list[str] = []
-        for _ in range(hours * 12):
+        for _ in range(runs or hours * 12):
             w.advance(CYCLE)
             now = w.now()
 

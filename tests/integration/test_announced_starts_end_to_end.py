@@ -12,12 +12,16 @@ from typing import Any
 
 import pytest
 
+from job_auditor.auditor.adapters.clients import ClientFactory
+from job_auditor.auditor.adapters.start_queue import SqsStartFeed
+from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
 from job_auditor.contract.discovery import CLOUDTRAIL
 from simulator.world import ACCOUNT, REGION, MotoServer, World
 from tests.integration.conftest import START
 
 FIVE = timedelta(minutes=5)
-Q_ONLY = {"JOB_KINDS": "qconnect-import"}
+KIND = "qconnect-import"
+Q_ONLY = {"JOB_KINDS": KIND}
 
 
 @pytest.fixture
@@ -158,3 +162,37 @@ def test_a_job_hidden_from_lists_is_found_by_get_from_its_announcement(world: Wo
     w.run()
     # Then Get finds it: announced at once, not an hour later
     assert _statuses(w.events_received(), job) == [(None, "START_IN_PROGRESS")]
+
+
+def test_a_backlog_is_taken_within_the_bound_and_the_time_budget(world: World) -> None:
+    w = world
+    kb = w.plane.create_knowledge_base(region=REGION, name="kb")
+    source = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"], (kb,))
+    # Given 45 announced starts waiting after an outage
+    jobs = w.plane.bulk_create_import_jobs(REGION, kb, 45)
+    assert _queued(w) == 45
+    sqs = ClientFactory()("sqs", REGION)
+
+    def feed(bound: int) -> SqsStartFeed:
+        return SqsStartFeed(
+            sqs, w.start_queue_url, account=ACCOUNT, region=REGION, kinds=[KIND], max_messages=bound
+        )
+
+    # When a run's time budget runs out after two receives (ten messages each)
+    checks = iter(range(100))
+    run = feed(1000)
+    run.take([source], {source.unscoped.key}, should_stop=lambda: next(checks) >= 2)
+    taken = run.starts(source)
+    # Then it took what it received, and what it took is acknowledged; the rest waits for later runs
+    assert len(taken) == 20 and {s.job_id for s in taken} <= set(jobs)
+    run.acknowledge(taken)
+    assert _queued(w) == 25
+    # And a run takes at most its bound
+    bounded = feed(15)
+    bounded.take([source], {source.unscoped.key})
+    assert len(bounded.starts(source)) == 15
+    # And a run stopped at once takes nothing and loses nothing
+    stopped = feed(1000)
+    stopped.take([source], {source.unscoped.key}, should_stop=lambda: True)
+    # (the bounded run did not acknowledge its 15: received, not deleted, they come back later)
+    assert stopped.starts(source) == [] and _queued(w) == 25

@@ -82,3 +82,24 @@ def test_fanout_model_has_a_row_per_size_and_prices_the_target_shape() -> None:
             assert key in row
     assert report["target"]["sources"] == 2_000
     assert {c["itemsPerBatch"] for c in report["choices"]} >= {1, 20}
+
+
+def test_qconnect_history_and_latency_have_their_shape(moto_server: MotoServer, tmp_path: Any) -> None:
+    # Given a knowledge base of 300 finished import jobs, in each discovery mode
+    from benchmarks import qconnect
+
+    with open(tmp_path / "workers.log", "w", encoding="utf-8") as log:
+        listing = qconnect.run_history(moto_server, 300, "listing", log)
+        cloudtrail = qconnect.run_history(moto_server, 300, "cloudtrail", log)
+    # Then a listing run reads every page; a cloudtrail run reads none, Gets what is announced or in
+    # flight and drains the queue; both sweeps read every page
+    pages = (300 + qconnect.IN_FLIGHT + 99) // 100
+    assert listing["cycle"]["listCalls"] >= pages and listing["cycle"]["sqsCalls"] == 0
+    assert cloudtrail["cycle"]["listCalls"] == 0 and cloudtrail["cycle"]["sqsCalls"] > 0
+    assert cloudtrail["cycle"]["getCalls"] >= qconnect.TRANSITIONS // 2
+    for row in (listing, cloudtrail):
+        assert row["sweep"]["listCalls"] >= pages and row["sweep"]["peakRssMb"] > 0
+    # And latency is measured on both paths (13 runs: one sweep after the baseline's)
+    latency = qconnect.measure_latency(moto_server, "cloudtrail", 1, runs=13)
+    assert latency["fast"]["n"] > 0 and latency["sweep"]["n"] > 0
+    assert {"p50", "p95", "max"} <= set(latency["fast"])
