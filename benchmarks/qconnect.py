@@ -39,15 +39,22 @@ from benchmarks.run import (
     _times,
     _without_consumers,
 )
-from benchmarks.scenario import Scenario, operation_label
+from benchmarks.scenario import KindPlan, Scenario, _create_scope, operation_label
 from job_auditor.contract.discovery import CLOUDTRAIL, DISCOVERY_MODES, LISTING
+from job_auditor.contract.kinds import JOB_KINDS, StatusCategory
 from simulator.world import DEFAULT_START, REGION, MotoServer, World
 
-KIND = "qconnect-import"
+# The kind this is about: its list has neither a time filter nor an order, and its starts are announced.
+SPEC = next(
+    spec
+    for spec in JOB_KINDS.values()
+    if spec.start_event is not None and spec.time_filter_param is None and not spec.newest_first
+)
+KIND = SPEC.id
 HISTORIES = (1_000, 10_000, 100_000)
 IN_FLIGHT = 20
 TRANSITIONS = 20
-LIST_IMPORT_JOBS = operation_label("qconnect", "list_import_jobs")
+LIST_IMPORT_JOBS = operation_label(SPEC.client, SPEC.list_method)
 # The last ReceiveMessage of a run finds the queue empty and long-polls for a second.
 EMPTY_POLL_S = 1.0
 
@@ -137,63 +144,87 @@ def _receive_with_times(w: World) -> list[tuple[dict[str, Any], datetime]]:
         )
 
 
+class _LatencyWorld:
+    """Changes at random instants between two runs, and when each reached the bus's subscriber."""
+
+    def __init__(self, w: World, rng: random.Random) -> None:
+        self.w = w
+        self.rng = rng
+        self.plan = KindPlan.of(SPEC)
+        # A change after the job ended (Q in Connect: a finished import job deleted later).
+        self.later = next(
+            (
+                s
+                for s, c in SPEC.statuses.items()
+                if c is StatusCategory.IN_PROGRESS and s != self.plan.running
+            ),
+            self.plan.failed,
+        )
+        self.scope = _create_scope(w.plane, SPEC.discovery)
+        self.changes: dict[tuple[str, str], _Change] = {}
+        self.latencies: dict[str, list[float]] = {"fast": [], "sweep": []}
+        self.running: list[str] = []
+        self.old: list[str] = []
+
+    def _instant(self) -> datetime:
+        return self.w.now() - timedelta(seconds=self.rng.uniform(1, CYCLE.total_seconds() - 1))
+
+    def _start(self, status: str, path: str) -> str:
+        at = self._instant()
+        job = self.w.plane.create_job(SPEC, REGION, scope_ids=self.scope, status=status, creation_time=at)
+        self.changes[(job, status)] = _Change(path, at)
+        return job
+
+    def _change(self, job: str, status: str, path: str) -> None:
+        at = self._instant()
+        self.w.plane.set_status(job, status, when=at)
+        self.changes[(job, status)] = _Change(path, at)
+
+    def history(self, jobs: int) -> None:
+        """Finished jobs from before the deployment (not announced)."""
+        announcer = self.w.announcer
+        if announcer is not None:
+            announcer.enabled = False
+        start = self.w.now() - timedelta(days=10)
+        self.old = self.w.plane.bulk_create_jobs(
+            SPEC, REGION, jobs, scope_ids=self.scope, start=start, status=self.plan.terminal
+        )
+        if announcer is not None:
+            announcer.enabled = True
+
+    def cycle(self) -> None:
+        """Three jobs finish and three start (the fast path), a finished one changes (the sweep's); in
+        cloudtrail mode a job whose start event is lost (the sweep's too). Then one run."""
+        for job in self.running[:3]:
+            self._change(job, self.plan.terminal, "fast")
+        self.running = self.running[3:] + [self._start(self.plan.running, "fast") for _ in range(3)]
+        self._change(self.old.pop(), self.later, "sweep")
+        if self.w.announcer is not None:
+            self.w.announcer.lose = lambda _job: True
+            self._start(self.plan.terminal, "sweep")
+            self.w.announcer.lose = lambda _job: False
+        self.w.run()
+        for event, sent in _receive_with_times(self.w):
+            change = self.changes.pop((event["detail"]["jobId"], event["detail"]["status"]), None)
+            if change is not None:
+                self.latencies[change.path].append((sent - change.at).total_seconds())
+
+
 def measure_latency(
     moto: MotoServer, mode: str, hours: int, seed: int = 7, *, runs: int | None = None
 ) -> dict[str, Any]:
     """Latency per path in `mode` over `hours` of 5-minute runs (the sweep's default period), or over
     `runs` runs."""
-    rng = random.Random(seed)
     env = {"JOB_KINDS": KIND, "ANNOUNCE_BASELINE": "false"}
-    changes: dict[tuple[str, str], _Change] = {}
-    latencies: dict[str, list[float]] = {"fast": [], "sweep": []}
     with World(moto, DEFAULT_START, env=env, discovery=mode) as w:
-        kb = w.plane.create_knowledge_base(REGION, "kb")
-        if w.announcer is not None:
-            w.announcer.enabled = False
-        old = w.plane.bulk_create_import_jobs(
-            REGION, kb, 300, start=w.now() - timedelta(days=10), status="COMPLETE"
-        )
-        if w.announcer is not None:
-            w.announcer.enabled = True
+        world = _LatencyWorld(w, random.Random(seed))
+        world.history(300)
         w.run()
-        running: list[str] = []
         for _ in range(runs or hours * 12):
             w.advance(CYCLE)
-            now = w.now()
-
-            def instant(now: datetime = now) -> datetime:
-                return now - timedelta(seconds=rng.uniform(1, CYCLE.total_seconds() - 1))
-
-            for job in running[:3]:  # jobs finish
-                at = instant()
-                w.plane.set_status(job, "COMPLETE", when=at)
-                changes[(job, "COMPLETE")] = _Change("fast", at)
-            running = running[3:]
-            for _ in range(3):  # and start
-                at = instant()
-                job = w.plane.create_import_job(REGION, kb, created_time=at)
-                running.append(job)
-                changes[(job, "START_IN_PROGRESS")] = _Change("fast", at)
-            at = instant()  # a finished job deleted: only a sweep sees it
-            deleted = old.pop()
-            w.plane.set_status(deleted, "DELETE_IN_PROGRESS", when=at)
-            changes[(deleted, "DELETE_IN_PROGRESS")] = _Change("sweep", at)
-            if w.announcer is not None:  # a start whose event is lost: only a sweep sees it
-                at = instant()
-                w.announcer.lose = lambda _job: True
-                lost = w.plane.create_import_job(REGION, kb, status="COMPLETE", created_time=at)
-                w.announcer.lose = lambda _job: False
-                changes[(lost, "COMPLETE")] = _Change("sweep", at)
-            w.run()
-            for event, sent in _receive_with_times(w):
-                change = changes.pop((event["detail"]["jobId"], event["detail"]["status"]), None)
-                if change is not None:
-                    latencies[change.path].append((sent - change.at).total_seconds())
-    return {
-        "mode": mode,
-        "hours": hours,
-        **{path: _percentiles(values) for path, values in latencies.items()},
-    }
+            world.cycle()
+    measured = {path: _percentiles(values) for path, values in world.latencies.items()}
+    return {"mode": mode, "hours": hours, **measured}
 
 
 def _percentiles(values: list[float]) -> dict[str, float | int]:
