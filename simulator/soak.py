@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
+from job_auditor.contract.discovery import DISCOVERY_MODES, LISTING
 from job_auditor.contract.kinds import DiscoveryStep, StatusCategory, kind_ids
 from job_auditor.contract.state_schema import (
     CHECKPOINT_SK,
@@ -93,6 +94,10 @@ class SoakConfig:
     vanish: float = 0.01
     # At this fraction of the cycles a job is created whose events EventBridge always refuses (parked).
     poison_at: float = 0.25
+    # discovery=cloudtrail: job starts are announced through the queue, and this fraction of the start
+    # events is lost (CloudTrail delivers on a best-effort basis): the sweep must find those jobs.
+    discovery: str = LISTING
+    lost_starts: float = 0.05
 
 
 @dataclass
@@ -199,6 +204,16 @@ class Soak:
         )
         self.outages: Counter[str] = Counter()
         self._outages_armed = 0
+        if world.announcer is not None:
+            world.announcer.lose = self._lose_start_event(random.Random(config.seed + 1))  # noqa: S311
+
+    def _lose_start_event(self, rng: random.Random) -> Callable[[str], bool]:
+        def lose(_job_id: str) -> bool:
+            lost = rng.random() < self.cfg.lost_starts
+            self.outages["Start event lost (cloudtrail)"] += lost
+            return lost
+
+        return lose
 
     # -- workload ---------------------------------------------------------------------------------
     def _source_key(self, job_id: str) -> str:
@@ -576,14 +591,14 @@ class Soak:
 
 
 @contextmanager
-def soak_world(moto: MotoServer | None = None) -> Iterator[World]:
+def soak_world(moto: MotoServer | None = None, discovery: str = LISTING) -> Iterator[World]:
     """A world for a soak (starts its own moto server unless one is given)."""
     own = moto is None
     server = moto or MotoServer()
     if own:
         server.start()
     try:
-        with World(server, DEFAULT_START, env={"JOB_KINDS": ",".join(kind_ids())}) as w:
+        with World(server, DEFAULT_START, env={"JOB_KINDS": ",".join(kind_ids())}, discovery=discovery) as w:
             yield w
     finally:
         if own:
@@ -591,7 +606,7 @@ def soak_world(moto: MotoServer | None = None) -> Iterator[World]:
 
 
 def run_soak(config: SoakConfig, moto: MotoServer | None = None, progress: bool = False) -> SoakReport:
-    with soak_world(moto) as w:
+    with soak_world(moto, config.discovery) as w:
         return Soak(w, config).run(progress=progress)
 
 
@@ -601,12 +616,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cycles", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--discovery", choices=DISCOVERY_MODES, default=LISTING)
     args = parser.parse_args(argv)
     import logging  # noqa: PLC0415
 
     logging.disable(logging.CRITICAL)  # the handler's JSON logs and metrics would drown the figures
     with open(os.devnull, "w") as devnull, redirect_stdout(devnull):
-        report = run_soak(SoakConfig(cycles=args.cycles, seed=args.seed), progress=True)
+        report = run_soak(
+            SoakConfig(cycles=args.cycles, seed=args.seed, discovery=args.discovery), progress=True
+        )
     print("\n".join(report.lines()))
     return 0 if report.verdict.ok else 1
 
