@@ -1,9 +1,11 @@
 """`make bench`: the real handler against the simulator and moto, beside its lower bounds and a naive
-poller, at several sizes; plus the cold start. Prints a table, writes benchmarks/results/*.json (and a
+poller, at several sizes; plus the cold start, the fan-out's cost model and organization mode's memory
+and CPU per account (benchmarks/org_memory.py). Prints tables, writes benchmarks/results/*.json (and a
 PNG of cost against history size when matplotlib is installed).
 
-    python -m benchmarks.run            # the full set (about 10 minutes on 2 cores)
-    python -m benchmarks.run --quick    # small sizes, one measured cycle (a few minutes)
+    python -m benchmarks.run            # the full set (about 25 minutes on 2 cores, 15 of them
+                                        # organization mode at 1,000 accounts)
+    python -m benchmarks.run --quick    # small sizes, one measured cycle, 10 and 100 accounts
 
 Figures only: nothing here asserts on time.
 """
@@ -28,6 +30,7 @@ from benchmarks import coldstart
 from benchmarks.cost import cost_model
 from benchmarks.scenario import LISTING_CLASSES, Scenario, listing_class
 from job_auditor.auditor.adapters.state_store import CLAIM_CONCURRENCY
+from job_auditor.contract.environment import setting
 from job_auditor.contract.kinds import JOB_KINDS, default_kind_ids, job_clients
 from job_auditor.contract.state_schema import JOB_PREFIX, KEY_RANGE_END, source_partition
 from simulator.world import DEFAULT_START, MotoServer, World
@@ -36,8 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "benchmarks" / "results"
 CYCLE = timedelta(minutes=5)
-# The auditor's default RECONCILE_EVERY_MINUTES: a run this long after the last sweep sweeps again.
-SWEEP_EVERY = timedelta(minutes=60)
+# The auditor's default reconciliation period (the settings table's): a run this long after the last
+# sweep sweeps again.
+SWEEP_EVERY = timedelta(minutes=setting("reconcileEveryMinutes").default_value({}))
 BASE = (10_000, 500, 200)
 FULL = [
     (1_000, 500, 200),
@@ -505,6 +509,14 @@ def main(argv: list[str] | None = None) -> int:
     fanout_report = fanout.report()
     fanout.print_report(fanout_report)
     args.out.with_name("fanout.json").write_text(json.dumps(fanout_report, indent=2))
+    # Organization mode's memory and CPU: Plan and Batch processes at 10 to 1,000 accounts.
+    from benchmarks import org_memory  # noqa: PLC0415
+
+    org_rows = org_memory.report(org_memory.QUICK_SIZES if args.quick else org_memory.SIZES)
+    org_memory.print_rows(org_rows)
+    args.out.with_name("org_memory.json").write_text(
+        json.dumps({"regions": org_memory.REGIONS, "rows": org_rows}, indent=2)
+    )
     try:
         from benchmarks.plot import plot  # noqa: PLC0415
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -127,29 +127,15 @@ def window_calls(spec: JobKindSpec, in_window: int, total: int) -> int:
     return max(1, math.ceil(total / page))
 
 
-# Scope levels served by the simulator's hand-written routes, created by their own creators; every
-# other level is a model-driven scope resource.
-_HAND_WRITTEN_SCOPES: Mapping[tuple[str, str], Callable[[ControlPlane, Sequence[str]], str]] = {
-    ("qconnect", "list_knowledge_bases"): lambda plane, _parents: plane.create_knowledge_base(
-        REGION, "bench-kb"
-    ),
-}
-
-
 def _create_scope(plane: ControlPlane, steps: Sequence[DiscoveryStep]) -> tuple[str, ...]:
     """One resource per level of a scope (a knowledge base, then a data source in it); their ids."""
     ids: list[str] = []
     for step in steps:
-        make = _HAND_WRITTEN_SCOPES.get((step.client, step.list_method))
-        if make is not None:
-            ids.append(make(plane, ids))
-        else:
-            name = "bench-" + step.noun.replace(" ", "-")
-            ids.append(
-                plane.create_scope_resource(
-                    step.client, step.list_method, REGION, parent_ids=tuple(ids), name=name
-                )
-            )
+        name, parents = "bench-" + step.noun.replace(" ", "-"), tuple(ids)
+        resource = plane.create_scope_resource(
+            step.client, step.list_method, REGION, parent_ids=parents, name=name
+        )
+        ids.append(resource)
     return tuple(ids)
 
 

@@ -2,14 +2,16 @@
 
 `from job_auditor import JobAuditor` gives the CDK construct (`job_auditor.infra`). The Lambda functions
 ship `job_auditor.auditor`, `job_auditor.contract` and `job_auditor.slack_forwarder` with this file and
-nothing else, so importing the package stays free of aws-cdk-lib: the CDK names load on first use.
+`job_auditor.availability` (shared with the CDK side) and nothing else, so importing the package stays
+free of aws-cdk-lib: the CDK names load on first use.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+# The one version of the distribution (pyproject.toml reads it); CHANGELOG.md says what each changed.
+__version__ = "0.3.0.dev0"
 
 # Public name -> the module of this package that defines it (imported on first access, PEP 562).
 _LAZY = {

@@ -1,10 +1,9 @@
 """A local, wire-faithful simulator of the job APIs job-auditor polls.
 
-Bedrock ListModelImportJobs / GetModelImportJob / ListModelCopyJobs / GetModelCopyJob and Amazon Q in
-Connect ListImportJobs / GetImportJob / ListKnowledgeBases (hand-written handlers), and every other
-registered job kind's list, get and scope discovery operations from botocore's model
-(`simulator.modeled`), served over REST-JSON to real boto3 clients, with a controllable clock, a
-record of served calls and seeded fault injection.
+Every registered job kind's list, get and scope discovery operations (Bedrock model import, copy,
+evaluation, customization and batch inference jobs, knowledge base ingestion jobs, Amazon Q in Connect
+import jobs), served from botocore's model by one engine (`simulator.modeled`) over REST-JSON to real
+boto3 clients, with a controllable clock, a record of served calls and seeded fault injection.
 """
 
 from simulator.call_log import CallLog, CallRecord
@@ -12,7 +11,7 @@ from simulator.clock import SimClock
 from simulator.errors import ApiError
 from simulator.faults import FaultDecision, FaultPlan, FaultRates, FaultRule
 from simulator.httpd import SimulatorServer
-from simulator.records import ImportJob, KnowledgeBase, ModelCopyJob, ModelImportJob
+from simulator.modeled_store import ModeledJob
 from simulator.state import DEFAULT_ACCOUNT_ID, ControlPlane
 
 __all__ = [
@@ -25,10 +24,7 @@ __all__ = [
     "FaultPlan",
     "FaultRates",
     "FaultRule",
-    "ImportJob",
-    "KnowledgeBase",
-    "ModelCopyJob",
-    "ModelImportJob",
+    "ModeledJob",
     "SimClock",
     "SimulatorServer",
 ]

@@ -1,4 +1,5 @@
-"""A controllable clock, so tests decide what "now" is for creation and modification times."""
+"""A controllable clock, so tests decide what "now" is for creation and modification times, and the
+time helpers of records and wire formats."""
 
 from __future__ import annotations
 
@@ -54,3 +55,34 @@ class SimClock:
             self._base = value
             self._anchor = time.monotonic()
         return value
+
+
+# -- the time helpers of records and wire formats --------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_micros(when: datetime) -> int:
+    """Exact integer microseconds since the epoch of an aware datetime (the sort key of a job)."""
+    if when.tzinfo is None:
+        raise ValueError(f"timestamps must be timezone-aware, got naive {when!r}")
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def truncate_ms(when: datetime) -> datetime:
+    """Drop sub-millisecond precision: the real APIs report milliseconds, so a timestamp a client read
+    from a response and sends back as a filter compares exactly."""
+    return when.astimezone(UTC).replace(microsecond=when.microsecond - when.microsecond % 1000)
+
+
+def iso(when: datetime) -> str:
+    """An ISO 8601 wire timestamp: UTC, milliseconds (Bedrock's)."""
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def epoch(when: datetime) -> float | int:
+    """An epoch-seconds wire timestamp: a JSON number, fractional when needed (Q in Connect's)."""
+    micros = to_micros(when)
+    return micros // 1_000_000 if micros % 1_000_000 == 0 else micros / 1_000_000

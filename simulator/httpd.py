@@ -29,31 +29,25 @@ Every endpoint that creates or changes jobs and resources, and `state`, takes an
 (in the body, or `?account=` on a GET): the account whose plane it acts on (default: the plane's).
 =======  ==============================  ===========================================================
 GET      /_sim/health                    `{"ok": true, "accountId", "accounts", "now"}`
-GET      /_sim/state                     job and knowledge base counts per region
+GET      /_sim/state                     per region: `jobs` by kind, `resources` by discovery list
 POST     /_sim/reset                     forget all state, recorded calls and faults
 GET      /_sim/clock                     `{"now"}`
 POST     /_sim/clock                     `{"set": time}` or `{"advanceSeconds": n}` -> `{"now"}`
 POST     /_sim/model-import-jobs         `{region, name, status?, creationTime?}` -> `{"jobArn"}`
-POST     /_sim/model-import-jobs/bulk    `{region, count, start?, intervalSeconds?, status?, namePrefix?}`
-                                         -> `{"jobArns"}`
 POST     /_sim/model-copy-jobs           `{region, targetModelName, sourceModelArn?, sourceAccountId?,
                                          status?, creationTime?, sourceModelName?}` -> `{"jobArn"}`
-POST     /_sim/model-copy-jobs/bulk      `{region, count, start?, intervalSeconds?, status?,
-                                         targetNamePrefix?, sourceAccountId?}` -> `{"jobArns"}`
 POST     /_sim/knowledge-bases           `{region, name, knowledgeBaseType?, status?}`
                                          -> `{"knowledgeBaseId", "knowledgeBaseArn"}`
 POST     /_sim/knowledge-bases/status    `{region, knowledgeBaseId, status}`
 POST     /_sim/knowledge-bases/delete    `{region, knowledgeBaseId}`
 POST     /_sim/import-jobs               `{region, knowledgeBaseId, status?, createdTime?, metadata?}`
                                          -> `{"importJobId"}`
-POST     /_sim/import-jobs/bulk          `{region, knowledgeBaseId, count, start?, intervalSeconds?,
-                                         status?}` -> `{"importJobIds"}`
 POST     /_sim/status                    `{jobRef, status, failureMessage?, region?}` (any status string;
                                          jobRef may be a job of any kind, by id or ARN)
-POST     /_sim/jobs                      a job of any model-driven kind: `{kind, region, scopeIds?, status?,
+POST     /_sim/jobs                      a job of any registered kind: `{kind, region, scopeIds?, status?,
                                          name?, creationTime?, fields?}` -> `{"jobId", "jobArn"?}`
 POST     /_sim/jobs/bulk                 `{kind, region, count, scopeIds?, start?, intervalSeconds?,
-                                         status?, namePrefix?}` -> `{"jobIds"}`
+                                         status?, namePrefix?, fields?}` -> `{"jobIds"}`
 POST     /_sim/jobs/status               `{kind, region, jobId, status, scopeIds?, fields?}` (fields:
                                          failureReasons, statistics, message, failureMessages, ...)
 POST     /_sim/jobs/delete               `{kind, region, jobId, scopeIds?}`
@@ -96,12 +90,13 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from simulator import modeled, wire
+from simulator import modeled
 from simulator.call_log import CallRecord
+from simulator.clock import iso
 from simulator.errors import ApiError, not_found, validation
 from simulator.faults import FaultPlan
 from simulator.modeled_store import spec_of
-from simulator.state import ControlPlane
+from simulator.state import QCONNECT_KNOWLEDGE_BASES, ControlPlane
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +185,7 @@ def control(root: ControlPlane, method: str, parts: list[str], query: Mapping[st
     account = _account_of_request(body, query)
     # The account's plane for what holds state; the server-wide things (clock, calls, faults) are root's.
     plane = root.for_account(account)
-    now = wire.iso(root.clock.now())
+    now = iso(root.clock.now())
     actions: dict[tuple[str, str], Callable[[], Any]] = {
         ("GET", "health"): lambda: {
             "ok": True,
@@ -220,16 +215,6 @@ def control(root: ControlPlane, method: str, parts: list[str], query: Mapping[st
                 creation_time=_time(body, "creationTime"),
             )
         },
-        ("POST", "model-import-jobs/bulk"): lambda: {
-            "jobArns": plane.bulk_create_model_import_jobs(
-                region=_required(body, "region"),
-                count=int(_required(body, "count")),
-                start=_time(body, "start"),
-                interval=_interval(body),
-                status=body.get("status", "InProgress"),
-                name_prefix=body.get("namePrefix", "import-job"),
-            )
-        },
         ("POST", "model-copy-jobs"): lambda: {
             "jobArn": plane.create_model_copy_job(
                 region=_required(body, "region"),
@@ -239,17 +224,6 @@ def control(root: ControlPlane, method: str, parts: list[str], query: Mapping[st
                 status=body.get("status", "InProgress"),
                 creation_time=_time(body, "creationTime"),
                 source_model_name=body.get("sourceModelName"),
-            )
-        },
-        ("POST", "model-copy-jobs/bulk"): lambda: {
-            "jobArns": plane.bulk_create_model_copy_jobs(
-                region=_required(body, "region"),
-                count=int(_required(body, "count")),
-                start=_time(body, "start"),
-                interval=_interval(body),
-                status=body.get("status", "InProgress"),
-                target_name_prefix=body.get("targetNamePrefix", "copied-model"),
-                source_account_id=body.get("sourceAccountId"),
             )
         },
         ("POST", "knowledge-bases"): lambda: _create_kb(plane, body),
@@ -268,16 +242,6 @@ def control(root: ControlPlane, method: str, parts: list[str], query: Mapping[st
                 status=body.get("status", "START_IN_PROGRESS"),
                 created_time=_time(body, "createdTime"),
                 metadata=body.get("metadata"),
-            )
-        },
-        ("POST", "import-jobs/bulk"): lambda: {
-            "importJobIds": plane.bulk_create_import_jobs(
-                region=_required(body, "region"),
-                knowledge_base_id=_required(body, "knowledgeBaseId"),
-                count=int(_required(body, "count")),
-                start=_time(body, "start"),
-                interval=_interval(body),
-                status=body.get("status", "START_IN_PROGRESS"),
             )
         },
         ("POST", "status"): _empty(
@@ -330,7 +294,7 @@ def _clock(plane: ControlPlane, body: Mapping[str, Any]) -> dict[str, str]:
         plane.clock.set(when)
     if body.get("advanceSeconds") is not None:
         plane.clock.advance(timedelta(seconds=float(body["advanceSeconds"])))
-    return {"now": wire.iso(plane.clock.now())}
+    return {"now": iso(plane.clock.now())}
 
 
 def _create_kb(plane: ControlPlane, body: Mapping[str, Any]) -> dict[str, str]:
@@ -341,11 +305,12 @@ def _create_kb(plane: ControlPlane, body: Mapping[str, Any]) -> dict[str, str]:
         knowledge_base_type=body.get("knowledgeBaseType", "QUICK_RESPONSES"),
         status=body.get("status", "ACTIVE"),
     )
-    return {"knowledgeBaseId": kb_id, "knowledgeBaseArn": plane.knowledge_base(region, kb_id).arn}
+    kb = plane.scope_resource(*QCONNECT_KNOWLEDGE_BASES, region, kb_id)
+    return {"knowledgeBaseId": kb_id, "knowledgeBaseArn": kb["knowledgeBaseArn"]}
 
 
 def _kind_actions(plane: ControlPlane, body: Mapping[str, Any]) -> dict[tuple[str, str], Callable[[], Any]]:
-    """The control endpoints of the model-driven kinds (see the module docstring)."""
+    """The control endpoints of jobs of any kind and of scope resources (see the module docstring)."""
 
     def scope() -> tuple[str, ...]:
         return tuple(body.get("scopeIds") or ())
@@ -368,6 +333,7 @@ def _kind_actions(plane: ControlPlane, body: Mapping[str, Any]) -> dict[tuple[st
                 interval=_interval(body),
                 status=body.get("status"),
                 name_prefix=body.get("namePrefix"),
+                fields=body.get("fields"),
             )
         },
         ("POST", "jobs/status"): _empty(

@@ -8,6 +8,7 @@ model.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -187,11 +188,29 @@ class KindModel:
         return {**self.item_shape.members, **self.job_shape.members}
 
     @property
+    def lists_by_id(self) -> bool:
+        """Whether the list promises no order (no sort parameter, no creation-time filter), as Q in
+        Connect's ListImportJobs. The simulator returns such a list by job id: deterministic, and
+        unrelated to creation, so a client that relies on creation order fails here as in AWS."""
+        sort = self.sort
+        return sort.order_path is None and sort.attribute_path is None and not self.spec.time_filter_param
+
+    @property
     def page_limits(self) -> tuple[int, int]:
         """(default, maximum) maxResults."""
         member = self.list_op.input_member(self.list_op.limit_key)
         maximum = int(member.metadata.get("max", self.spec.max_page_size)) if member is not None else 1000
         return min(DEFAULT_PAGE_SIZE, maximum), maximum
+
+
+def scope_id(step: DiscoveryStep, raw: str) -> str:
+    """The resource id a scope parameter names: the id itself, or the resource's ARN, whose resource
+    part carries the id (Q in Connect takes either for knowledgeBaseId)."""
+    if raw.startswith("arn:"):
+        for part in raw.split(":", 5)[-1].split("/")[1:]:
+            if re.fullmatch(step.id_pattern, part):
+                return part
+    return raw
 
 
 def _list_item(op: OperationInfo, result_key: str) -> Shape:

@@ -1,27 +1,32 @@
-"""The model-driven engine: every operation of every registered job kind, routed and served from
+"""The simulator's one engine: every operation of every registered job kind, routed and served from
 botocore's service model and the kind's `JobKindSpec`.
 
-`operations()` is the simulator's one routing table. It is built from the registry: for each kind,
-its list and get operations and the list operation of each scope discovery step, with the HTTP method
-and `requestUri` of the operation model. An operation with a hand-written handler in
-`simulator.api.ROUTES` (the three original kinds) is served by it; every other one by the generic
-handlers here, which read input members from uri, querystring or JSON body as the model locates
-them, validate them against the input shape, and render records to exactly the output shape.
+`operations()` is the routing table. It is built from the registry: for each kind, its list and get
+operations and the list operation of each scope discovery step, with the HTTP method and `requestUri`
+of the operation model. Their handlers read input members from uri, querystring or JSON body as the
+model locates them, validate them against the input shape (types, bounds, enums, patterns: a
+`maxResults` over the model's maximum is the server's ValidationException, as in AWS), and render
+records to exactly the output shape.
 
 List semantics (from the spec and the model):
 
 * the spec's time filter params keep jobs created strictly after / strictly before;
 * its status filter (`statusEquals`, or a `filters` list of `{attribute, operator: EQ, values}`);
-  any other `<member>Equals` / `<member>Contains` input filters on that record member;
+  any other `<member>Equals` / `<member>Contains` input filters on that record member (or on
+  `<member>Id`: Bedrock's `sourceAccountEquals` is on `sourceAccountId`);
 * sort: the input member whose enum is a direction (Bedrock `sortOrder`, bedrock-agent
   `sortBy.order`) and the attribute (`sortBy` / `sortBy.attribute`: a creation-time attribute, or
   another record member such as STATUS). Without one: newest first by the creation field (Bedrock
-  documents Descending as the default; bedrock-agent documents none, so the same is used);
+  documents Descending as the default; bedrock-agent documents none, so the same is used); a list
+  with neither a sort nor a time filter promises no order and is returned by job id
+  (`KindModel.lists_by_id`, Q in Connect's ListImportJobs);
+* a scope parameter names its resource by id or by ARN (Q in Connect's knowledgeBaseId);
 * paging with the paginator model's limit key (default 100, maximum the model's) and signed
   `nextToken`s bound to every filter and sort parameter (`simulator.paging`).
 
-Sorting by creation time bisects the table's sorted index, so a first page costs O(log n + page)
-however long the history; sorting by another attribute sorts the matching jobs per call.
+Sorting by creation time (or by id) bisects the table's sorted index, so a first page costs
+O(log n + page) however long the history; sorting by another attribute sorts the matching jobs per
+call.
 """
 
 from __future__ import annotations
@@ -32,13 +37,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from job_auditor.contract.kinds import JOB_KINDS, JobKindSpec, StatusFilterStyle
-from simulator import api
+from job_auditor.contract.kinds import JOB_KINDS, DiscoveryStep, JobKindSpec, StatusFilterStyle
+from simulator.clock import to_micros
 from simulator.errors import constraint, not_found
-from simulator.kind_model import KindModel, OperationInfo, StepModel, field_for_attribute, kind_model
+from simulator.kind_model import (
+    KindModel,
+    OperationInfo,
+    StepModel,
+    field_for_attribute,
+    kind_model,
+    scope_id,
+)
 from simulator.modeled_store import JobTable, ModeledJob
 from simulator.paging import binding_of, creation_bounds, decode_token, encode_token, scan
-from simulator.records import to_micros
 from simulator.shapes import InputSource, read_input, render
 from simulator.state import ControlPlane
 
@@ -82,7 +93,6 @@ class Operation:
     handler: Handler
     # The scope id fault rules match as knowledge_base_id.
     scope_of: Callable[[Request], str | None]
-    modeled: bool
 
     def match(self, parts: list[str]) -> dict[str, str] | None:
         """Path parameters when the decoded path segments fit this operation's template."""
@@ -139,10 +149,11 @@ def _convention_filter(model: KindModel, name: str, value: Any) -> Predicate | N
     members = model.members
     for suffix, test in (("Equals", _equals), ("Contains", _contains)):
         if name.endswith(suffix):
-            field = name.removesuffix(suffix)
-            field = model.spec.name_field if field == "name" else field
-            if field in members:
-                return _member_test(field, value, test)
+            stem = name.removesuffix(suffix)
+            stem = model.spec.name_field if stem == "name" else stem
+            for field in (stem, f"{stem}Id"):
+                if field in members:
+                    return _member_test(field, value, test)
     return None
 
 
@@ -218,6 +229,25 @@ def _page_by_creation(
     return page.items, list(page.next_key) if page.next_key is not None else None
 
 
+def _in_window(query: ListQuery, job: ModeledJob) -> bool:
+    micros = _micros(job.fields[_creation(job)]) or 0
+    return (query.after is None or micros > query.after) and (query.before is None or micros < query.before)
+
+
+def _page_by_id(
+    table: JobTable,
+    query: ListQuery,
+    keep: Callable[[ModeledJob], bool],
+    cursor: list[Any] | None,
+    limit: int,
+) -> tuple[list[ModeledJob], list[Any] | None]:
+    """A list that promises no order, by job id."""
+    index = table.index
+    lo = index.bisect_right(str(cursor[0])) if cursor is not None else 0
+    page = scan(index, lo, len(index), False, lambda job: _in_window(query, job) and keep(job), limit)
+    return page.items, [page.next_key] if page.next_key is not None else None
+
+
 def _page_by_attribute(
     table: JobTable,
     query: ListQuery,
@@ -230,19 +260,19 @@ def _page_by_attribute(
     def key(job: ModeledJob) -> list[Any]:
         return [str(job.fields.get(query.sort_field)), _micros(job.fields[_creation(job)]), job.seq]
 
-    def in_window(job: ModeledJob) -> bool:
-        micros = _micros(job.fields[_creation(job)]) or 0
-        return (query.after is None or micros > query.after) and (
-            query.before is None or micros < query.before
-        )
-
-    matching = sorted((j for j in table.index.values if in_window(j) and keep(j)), key=key)
+    matching = sorted((j for j in table.index.values if _in_window(query, j) and keep(j)), key=key)
     if query.descending:
         matching.reverse()
     if cursor is not None:
         matching = [j for j in matching if (key(j) < cursor if query.descending else key(j) > cursor)]
     items = matching[:limit]
     return items, key(items[-1]) if len(matching) > limit else None
+
+
+def _pager(table: JobTable, query: ListQuery) -> Callable[..., tuple[list[ModeledJob], list[Any] | None]]:
+    if table.by_id:
+        return _page_by_id
+    return _page_by_creation if query.sort_field == table.spec.creation_time_field else _page_by_attribute
 
 
 def _creation(job: ModeledJob) -> str:
@@ -267,12 +297,12 @@ def _binding(op: OperationInfo, region: str, params: Mapping[str, Any]) -> str:
 
 
 def _scope(model: KindModel, params: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(str(params[name]) for name in model.spec.scope_params)
+    return tuple(scope_id(step, str(params[step.id_param])) for step in model.spec.discovery)
 
 
 def _require_scope(plane: ControlPlane, model: KindModel, region: str, scope: tuple[str, ...]) -> None:
     try:
-        plane.modeled.require_scope(model, region, scope)
+        plane.store.require_scope(model, region, scope)
     except KeyError as exc:
         raise not_found(str(exc.args[0])) from None
 
@@ -291,14 +321,12 @@ def list_jobs(model: KindModel) -> Handler:
         cursor = decode_token(token, binding) if token is not None else None
 
         def keep(job: ModeledJob) -> bool:
-            return query.keeps(job.fields) and plane.listed_modeled(job)
+            return query.keeps(job.fields) and plane.listed(job)
 
         with plane.lock:
             _require_scope(plane, model, region, scope)
-            table = plane.modeled.table(model.spec, region, scope)
-            by_creation = query.sort_field == model.spec.creation_time_field
-            page = _page_by_creation if by_creation else _page_by_attribute
-            items, next_cursor = page(table, query, keep, cursor, limit)
+            table = plane.store.table(model.spec, region, scope)
+            items, next_cursor = _pager(table, query)(table, query, keep, cursor, limit)
             body: Body = {
                 model.spec.list_result_key: [render(model.item_shape, j.fields, op.protocol) for j in items]
             }
@@ -323,7 +351,7 @@ def get_job(model: KindModel) -> Handler:
         with plane.lock:
             _require_scope(plane, model, region, scope)
             try:
-                job = plane.modeled.find(spec, region, scope, ref)
+                job = plane.store.find(spec, region, scope, ref)
             except KeyError:
                 raise not_found(f"The specified {spec.display_name} {ref} could not be found.") from None
             rendered = render(model.job_shape, job.fields, op.protocol)
@@ -338,7 +366,10 @@ def list_resources(step: StepModel) -> Handler:
 
     def handle(plane: ControlPlane, region: str, request: Request) -> Body:
         params = read_input(op.input_shape, request.source())
-        parents = tuple(str(params[name]) for name in step.parent_params)
+        parents = tuple(
+            scope_id(parent, str(params[name]))
+            for parent, name in zip(step.ancestors, step.parent_params, strict=True)
+        )
         member = op.input_member(op.limit_key)
         maximum = int(member.metadata.get("max", step.step.max_page_size)) if member is not None else 1000
         limit = _limit(op, params, (min(100, maximum), maximum))
@@ -346,10 +377,10 @@ def list_resources(step: StepModel) -> Handler:
         token = params.get(op.input_token)
         with plane.lock:
             try:
-                plane.modeled.require_parents(step, region, parents)
+                plane.store.require_parents(step, region, parents)
             except KeyError as exc:
                 raise not_found(str(exc.args[0])) from None
-            index = plane.modeled.resource_index(step, region, parents)
+            index = plane.store.resource_index(step, region, parents)
             lo = index.bisect_right(str(decode_token(token, binding)[0])) if token is not None else 0
             page = scan(index, lo, len(index), False, lambda _: True, limit)
             body: Body = {
@@ -365,51 +396,41 @@ def list_resources(step: StepModel) -> Handler:
 # -- routing -------------------------------------------------------------------------------------------
 
 
-def _legacy(handler: api.Handler) -> Handler:
-    def handle(plane: ControlPlane, region: str, request: Request) -> Body:
-        return handler(plane, region, request.path, request.query)
-
-    return handle
-
-
-def _legacy_scope(request: Request) -> str | None:
-    return api.require_knowledge_base_scope(request.path)
+def _scope_of(steps: tuple[DiscoveryStep, ...]) -> Callable[[Request], str | None]:
+    """What fault rules match as knowledge_base_id: the outermost scope id of a call, by id even
+    when the call names it by ARN."""
+    if not steps:
+        return lambda request: None
+    step = steps[0]
+    return lambda request: None if (raw := request.value(step.id_param)) is None else scope_id(step, raw)
 
 
-def _scope_param(name: str | None) -> Callable[[Request], str | None]:
-    return lambda request: request.value(name)
-
-
-def _served(model: KindModel) -> list[tuple[OperationInfo, Handler, str | None]]:
-    """A kind's operations with their generic handlers and the param fault rules scope on."""
-    first = model.spec.scope_params[0] if model.spec.scope_params else None
-    served: list[tuple[OperationInfo, Handler, str | None]] = [
-        (model.list_op, list_jobs(model), first),
-        (model.get_op, get_job(model), first),
+def _served(model: KindModel) -> list[tuple[OperationInfo, Handler, tuple[DiscoveryStep, ...]]]:
+    """A kind's operations with their handlers and the scope levels their parameters name."""
+    scope = model.spec.discovery
+    served: list[tuple[OperationInfo, Handler, tuple[DiscoveryStep, ...]]] = [
+        (model.list_op, list_jobs(model), scope),
+        (model.get_op, get_job(model), scope),
     ]
-    for step in model.steps:
-        served.append((step.op, list_resources(step), step.parent_params[0] if step.parent_params else None))
+    served += [(step.op, list_resources(step), step.ancestors) for step in model.steps]
     return served
 
 
 def _build() -> tuple[Operation, ...]:
-    overrides = {(route.service, route.operation): route for route in api.ROUTES}
     table: dict[tuple[str, str], Operation] = {}
     for spec in JOB_KINDS.values():
-        for info, handler, scope_param in _served(kind_model(spec)):
-            key = (info.client, info.name)
-            if key in table:
-                continue
-            override = overrides.get(key)
-            table[key] = Operation(
-                name=info.name,
-                client=info.client,
-                signing_name=info.signing_name,
-                method=info.http_method,
-                segments=info.segments,
-                handler=_legacy(override.handler) if override else handler,
-                scope_of=_legacy_scope if override else _scope_param(scope_param),
-                modeled=override is None,
+        for info, handler, scope in _served(kind_model(spec)):
+            table.setdefault(
+                (info.client, info.name),
+                Operation(
+                    name=info.name,
+                    client=info.client,
+                    signing_name=info.signing_name,
+                    method=info.http_method,
+                    segments=info.segments,
+                    handler=handler,
+                    scope_of=_scope_of(scope),
+                ),
             )
     # Every more specific template first: literal segments win over parameters.
     return tuple(sorted(table.values(), key=lambda o: -sum(not s.startswith("{") for s in o.segments)))

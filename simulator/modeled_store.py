@@ -1,10 +1,16 @@
-"""The records of model-driven job kinds: generic jobs (a dict of wire members per job) and the scope
-resources their lists are scoped to (knowledge bases, data sources), per region, kind and scope.
+"""What the simulated control planes hold: jobs of every registered kind (a dict of wire members per
+job) and the scope resources their lists are scoped to (knowledge bases, data sources), per region,
+kind and scope.
 
 A job table keeps its jobs sorted by (creation micros, sequence number), so a newest-first first page
-of a long history costs O(log n + page). Values nobody set are generated from the model once per kind
-and region (a template copied into every job) and ids are drawn per job; timestamps come from the
-plane's clock. Callers hold the plane's lock.
+of a long history costs O(log n + page); a kind whose list promises no order (`KindModel.lists_by_id`)
+is kept by job id instead. Values nobody set are generated from the model once per kind and region (a
+template copied into every job) and ids are drawn per job; timestamps come from the plane's clock. A
+job carries its scope resources' members of the same family (a Q in Connect import job the
+knowledgeBaseArn of its knowledge base). A status change sets the last-modified and end times, a
+failure's members (`fail*` and the spec's failure field) on a failed status, and the model a job made
+(`*ModelArn`, `*ModelName`: Bedrock's imported or custom model) on success. Callers hold the plane's
+lock.
 """
 
 from __future__ import annotations
@@ -17,20 +23,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from job_auditor.contract.kinds import JOB_KINDS, DiscoveryStep, JobKindSpec, StatusCategory
-from simulator.clock import SimClock
+from simulator.clock import SimClock, to_micros, truncate_ms
 from simulator.errors import ApiError
 from simulator.kind_model import KindModel, StepModel, kind_model
-from simulator.records import to_micros, truncate_ms
 from simulator.shapes import Shape, ValueMaker, coerce, compiled, validate
 from simulator.sorted_index import SortedIndex
 
 DEFAULT_FAILURE = "The job failed (simulated)."
 _FAILURE_CATEGORIES = frozenset({StatusCategory.FAILED, StatusCategory.PARTIAL, StatusCategory.EXPIRED})
+# The members naming the model a succeeded job made (importedModelArn, customModelName).
+_PRODUCT_SUFFIXES = ("ModelArn", "ModelName")
 
 
 @dataclass
 class ModeledJob:
-    """One job of a model-driven kind: its wire members (timestamps as datetimes)."""
+    """One job of any kind: its wire members (timestamps as datetimes)."""
 
     kind: str
     region: str
@@ -54,11 +61,18 @@ class ModeledJob:
 
 @dataclass
 class JobTable:
-    """The jobs of one kind in one region and scope."""
+    """The jobs of one kind in one region and scope, in the order the kind's list returns them."""
 
-    index: SortedIndex[tuple[int, int], ModeledJob] = field(default_factory=SortedIndex)
+    spec: JobKindSpec
+    # Ordered by job id (a list that promises no order), else by (creation micros, sequence number).
+    by_id: bool
+    index: SortedIndex[Any, ModeledJob] = field(default_factory=SortedIndex)
     by_ref: dict[str, ModeledJob] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
+
+    def key(self, job: ModeledJob) -> Any:
+        """A job's position in the index."""
+        return job.job_id if self.by_id else (to_micros(job.fields[self.spec.creation_time_field]), job.seq)
 
 
 @dataclass
@@ -83,6 +97,15 @@ def spec_of(kind: str | JobKindSpec) -> JobKindSpec:
     return spec
 
 
+def kind_listed_by(client: str, list_method: str) -> JobKindSpec:
+    """The registered kind whose jobs `client.list_method` lists (the simulator names kinds by their
+    API, as it names scope levels, never by id)."""
+    for spec in JOB_KINDS.values():
+        if (spec.client, spec.list_method) == (client, list_method):
+            return spec
+    raise ValueError(f"no registered kind lists its jobs with {client} {list_method}")
+
+
 def step_of(client: str, list_method: str) -> StepModel:
     """The discovery level a (client, list method) pair names in any registered kind."""
     for spec in JOB_KINDS.values():
@@ -93,7 +116,7 @@ def step_of(client: str, list_method: str) -> StepModel:
 
 
 class ModeledStore:
-    """Jobs and scope resources of the model-driven kinds (not thread-safe: hold the plane's lock)."""
+    """Jobs of every kind and their scope resources (not thread-safe: hold the plane's lock)."""
 
     def __init__(self, clock: SimClock, account_id: str, seed: int | None) -> None:
         self.clock = clock
@@ -114,7 +137,8 @@ class ModeledStore:
         """The sequence number the next job gets (bulk names use it)."""
         return self._seq + 1
 
-    def _maker(self, region: str, now: datetime | None = None) -> ValueMaker:
+    def maker(self, region: str, now: datetime | None = None) -> ValueMaker:
+        """Values for a region's members, drawn from this store's seeded generator."""
         return ValueMaker(self.rng, region, self.account_id, now or self.clock.now())
 
     # -- scope resources -----------------------------------------------------------------------------
@@ -155,17 +179,22 @@ class ModeledStore:
             raise ValueError(f"a {step.step.noun} needs {len(step.parent_params)} parent id(s)")
         self.require_parents(step, region, parents)
         shape = step.item_shape
-        maker = self._maker(region)
+        maker = self.maker(region)
         record = maker.structure(shape, 0)
         record.update(dict(zip(step.parent_params, parents, strict=True)))
         if name is not None and "name" in shape.members:
             record["name"] = name
         if status is not None:
             record[step.step.status_field] = status
-        record.update(coerce(shape, dict(fields or {}), ""))
-        rid = maker.string(shape.members[step.step.id_field])
-        record[step.step.id_field] = rid
-        self.resource_index(step, region, parents).insert(rid, ScopeResource(rid, record))
+        given = coerce(shape, dict(fields or {}), "")
+        record.update(given)
+        id_field = step.step.id_field
+        rid = str(given[id_field]) if id_field in given else maker.string(shape.members[id_field])
+        record[id_field] = rid
+        index = self.resource_index(step, region, parents)
+        if rid in index.keys[index.bisect_left(rid) : index.bisect_right(rid)]:
+            raise ValueError(f"a {step.step.noun} {rid} already exists in {region}")
+        index.insert(rid, ScopeResource(rid, record))
         return rid
 
     def require_parents(self, step: StepModel, region: str, parents: tuple[str, ...]) -> None:
@@ -209,7 +238,7 @@ class ModeledStore:
         key = (spec.id, region, scope)
         table = self.tables.get(key)
         if table is None:
-            table = self.tables[key] = JobTable()
+            table = self.tables[key] = JobTable(spec, kind_model(spec).lists_by_id)
         return table
 
     def _template(self, model: KindModel, region: str) -> dict[str, Any]:
@@ -217,7 +246,7 @@ class ModeledStore:
         key = (model.spec.id, region)
         template = self._templates.get(key)
         if template is None:
-            maker = self._maker(region)
+            maker = self.maker(region)
             required = [*model.job_shape.required_members, *model.item_shape.required_members]
             template = {name: _value_for_both(maker, model, name) for name in dict.fromkeys(required)}
             self._templates[key] = template
@@ -239,14 +268,16 @@ class ModeledStore:
         members = model.members
         created = truncate_ms(creation_time or self.clock.now())
         record = _retime(copy.deepcopy(self._template(model, region)), created)
-        record.update(dict(zip(spec.scope_params, scope, strict=True)))
+        record.update(self._scope_members(model, region, scope))
         self._seq += 1
         record[spec.creation_time_field] = created
         if spec.name_field not in (spec.id_field, spec.arn_field) and spec.name_field in members:
+            if name is not None:
+                validate(members[spec.name_field], name, spec.name_field)
             record[spec.name_field] = name or self._default_name(members[spec.name_field])
         given = _coerce_fields(model, fields)
         record.update(given)
-        maker = self._maker(region, created)
+        maker = self.maker(region, created)
         for ident in dict.fromkeys(f for f in (spec.id_field, spec.arn_field) if f):
             if ident not in given and ident in members:
                 record[ident] = maker.string(members[ident], record)
@@ -254,12 +285,25 @@ class ModeledStore:
         self.apply_status(model, job, status or next(iter(spec.statuses)), given, created)
         return job
 
+    def _scope_members(self, model: KindModel, region: str, scope: tuple[str, ...]) -> dict[str, Any]:
+        """The scope ids, and each scope resource's other members of the same family a job also has
+        (knowledgeBaseArn beside knowledgeBaseId)."""
+        members: dict[str, Any] = {}
+        for depth, step in enumerate(model.steps):
+            resource = self.find_resource(step.step, region, scope[:depth], scope[depth])
+            family = step.step.id_param.removesuffix("Id")
+            members.update(
+                (k, v) for k, v in resource.fields.items() if k.startswith(family) and k in model.members
+            )
+            members[step.step.id_param] = scope[depth]
+        return members
+
     def _default_name(self, shape: Shape) -> str:
         candidate = f"sim-job-{self._seq}"
         pattern = shape.metadata.get("pattern")
         if pattern is None or compiled(pattern).fullmatch(candidate):
             return candidate
-        return self._maker("us-east-1").string(shape)
+        return self.maker("us-east-1").string(shape)
 
     def insert(self, jobs: Sequence[ModeledJob]) -> None:
         """Add jobs of one kind, region and scope: name check, look-up tables, one sorted insert."""
@@ -279,8 +323,7 @@ class ModeledStore:
             self.refs[job.job_id] = job
             if spec.arn_field and isinstance(job.fields.get(spec.arn_field), str):
                 self.refs[job.fields[spec.arn_field]] = job
-        key = spec.creation_time_field
-        table.index.extend([((to_micros(job.fields[key]), job.seq), job) for job in jobs])
+        table.index.extend([(table.key(job), job) for job in jobs])
 
     def apply_status(
         self,
@@ -290,21 +333,36 @@ class ModeledStore:
         fields: Mapping[str, Any],
         when: datetime,
     ) -> None:
-        """Set the status, the last-modified and end times, and a failure where the status needs one."""
+        """Set the status, the last-modified and end times, a failure's members where the status is a
+        failure (cleared where it is not), and the model the job made where it succeeded."""
         spec, members, record = model.spec, model.members, job.fields
         record[spec.status_field] = status
         if spec.last_modified_field in members:
             record[spec.last_modified_field] = when
         if spec.end_time_field in members:
             record[spec.end_time_field] = when if spec.is_terminal(status) else None
-        failure = spec.failure_field
-        if failure in members and failure not in fields:
-            record[failure] = (
-                _default_failure(members[failure]) if spec.category(status) in (_FAILURE_CATEGORIES) else None
-            )
+        self._apply_outcome(model, job, spec.category(status), fields, when)
         record.update(fields)
         for name in [k for k, v in record.items() if v is None]:
             del record[name]
+
+    def _apply_outcome(
+        self,
+        model: KindModel,
+        job: ModeledJob,
+        category: StatusCategory,
+        fields: Mapping[str, Any],
+        when: datetime,
+    ) -> None:
+        """A failure's members on a failure (cleared otherwise), the model it made on a success."""
+        members, record = model.members, job.fields
+        failed = category in _FAILURE_CATEGORIES
+        for name in (n for n in _failure_members(model) if n not in fields):
+            record[name] = _default_failure(members[name]) if failed else None
+        if category is StatusCategory.SUCCEEDED:
+            maker = self.maker(job.region, when)
+            for name in (n for n in _product_members(model) if record.get(n) is None):
+                record[name] = maker.value(members[name])
 
     def set_status(
         self,
@@ -321,7 +379,8 @@ class ModeledStore:
         self.apply_status(model, job, status, given, truncate_ms(when or self.clock.now()))
 
     def find(self, spec: JobKindSpec, region: str, scope: tuple[str, ...], ref: str) -> ModeledJob:
-        job = self.tables.get((spec.id, region, scope), JobTable()).by_ref.get(ref)
+        table = self.tables.get((spec.id, region, scope))
+        job = table.by_ref.get(ref) if table is not None else None
         if job is None:
             raise KeyError(f"no {spec.display_name} {ref!r} in {region}")
         return job
@@ -329,7 +388,7 @@ class ModeledStore:
     def delete(self, job: ModeledJob) -> None:
         spec = spec_of(job.kind)
         table = self.table(spec, job.region, job.scope)
-        table.index.remove((to_micros(job.fields[spec.creation_time_field]), job.seq))
+        table.index.remove(table.key(job))
         for ref in job.refs(spec):
             table.by_ref.pop(ref, None)
             if self.refs.get(ref) is job:
@@ -345,6 +404,14 @@ class ModeledStore:
         for (kind, table_region, _), table in self.tables.items():
             if table_region == region:
                 counts[kind] = counts.get(kind, 0) + len(table.index)
+        return counts
+
+    def resource_stats(self, region: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for (client, method, resource_region, _), index in self.resources.items():
+            if resource_region == region:
+                key = f"{client} {method}"
+                counts[key] = counts.get(key, 0) + len(index)
         return counts
 
     def bulk_times(self, start: datetime | None, interval: timedelta, count: int) -> list[datetime]:
@@ -379,6 +446,16 @@ def _value_for_both(maker: ValueMaker, model: KindModel, name: str) -> Any:
             continue
         return value
     return value
+
+
+def _failure_members(model: KindModel) -> list[str]:
+    """The spec's failure field and every member named for a failure (failedRecordReport)."""
+    failure = model.spec.failure_field
+    return [n for n in model.members if n == failure or n.startswith("fail")]
+
+
+def _product_members(model: KindModel) -> list[str]:
+    return [n for n in model.members if n.endswith(_PRODUCT_SUFFIXES)]
 
 
 def _default_failure(shape: Shape) -> Any:

@@ -18,9 +18,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from simulator.clock import epoch, iso, truncate_ms
 from simulator.errors import constraint, validation
-from simulator.records import truncate_ms
-from simulator.wire import epoch, iso
 
 # botocore.model.Shape. Left as Any: the code reads a shape by its type_name, and botocore-stubs types
 # the members of each kind on its subclass (StructureShape.members, ListShape.member, MapShape.key),
@@ -38,6 +37,7 @@ _WORD = 8
 _MAX_DEPTH = 12
 # The model named in generated model ARNs (a real Bedrock foundation model id).
 _SAMPLE_MODEL = "amazon.titan-text-express-v1"
+_ACCOUNT_ID = "[0-9]{12}"
 
 
 # -- reading and validating input ------------------------------------------------------------------
@@ -331,9 +331,10 @@ class ValueMaker:
 
     def _arn_candidates(self, pattern: str, hints: Mapping[str, Any]) -> list[str]:
         """`arn:aws:<service>:<region>:<account>:<type>/<id>` (and `<type>/<model>/<id>`) when the
-        pattern names a resource type after an account."""
+        pattern names a resource type after an account; this account where the pattern is an account
+        id's (Bedrock's sourceAccountId)."""
         model = _foundation_model_of(hints) or _SAMPLE_MODEL
-        candidates: list[str] = []
+        candidates = [self.account_id] if pattern == _ACCOUNT_ID else []
         # The partition group ("(-[^:]+)?", "(|-us-gov|...)") stands for the "aws" partition here.
         pattern = re.sub(r"arn:aws\([^)]*\)\??", "arn:aws", pattern)
         # An account-less resource (a foundation model): arn:aws:<service>:<region>::<type>/<model>.

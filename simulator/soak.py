@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 from job_auditor.contract.discovery import DISCOVERY_MODES, LISTING
-from job_auditor.contract.kinds import DiscoveryStep, StatusCategory, kind_ids
+from job_auditor.contract.kinds import JOB_KINDS, DiscoveryStep, JobKindSpec, StatusCategory, kind_ids
 from job_auditor.contract.state_schema import (
     CHECKPOINT_SK,
     HISTORY_PREFIX,
@@ -50,7 +50,7 @@ from simulator.aws_faults import CRASH_POINTS, AwsFaultInjector, AwsFaultRates, 
 from simulator.faults import FaultPlan
 from simulator.mutators import ResponseMutator, Rule
 from simulator.oracle import Truth, Verdict
-from simulator.records import ImportJob
+from simulator.state import MODEL_COPY, MODEL_IMPORT, QCONNECT_IMPORT
 from simulator.world import ACCOUNT, DEFAULT_START, REGION, FakeLambdaContext, MotoServer, World
 
 if TYPE_CHECKING:
@@ -63,6 +63,14 @@ QCONNECT_NEXT = {
     "START_IN_PROGRESS": ("COMPLETE", "COMPLETE", "FAILED", "DELETE_IN_PROGRESS"),
     "DELETE_IN_PROGRESS": ("DELETED", "DELETE_FAILED"),
 }
+# The kinds with a family of their own in the workload (their own creators and status walks above), by
+# the operations that list them.
+FAMILY_KINDS = (MODEL_IMPORT, MODEL_COPY, QCONNECT_IMPORT)
+
+
+def other_kinds() -> list[JobKindSpec]:
+    """The registered kinds of the "modeled" family: every kind without a family of its own."""
+    return [spec for spec in JOB_KINDS.values() if (spec.client, spec.list_method) not in FAMILY_KINDS]
 
 
 @dataclass
@@ -185,7 +193,7 @@ class Soak:
         self.events: list[dict[str, Any]] = []
         self.runs: Counter[str] = Counter()
         self.kbs: list[str] = []
-        # The model-driven kinds' scopes (knowledge base, data source), by kind id.
+        # The other kinds' scopes (knowledge base, data source), by kind id.
         self.scopes: dict[str, list[tuple[str, ...]]] = {}
         self.live: dict[str, tuple[str, str]] = {}  # job id -> (family, status), jobs not yet terminal
         self.ended_qconnect: list[str] = []  # Q in Connect jobs that ended: candidates for a late delete
@@ -246,8 +254,8 @@ class Soak:
             self.live[job_id] = (family, status)
 
     def _create_modeled_job(self, terminal: bool) -> tuple[str, str]:
-        """A job of one of the other registered kinds (the model-driven ones), in one of its scopes."""
-        spec = self.rng.choice(self.w.plane.modeled_kinds())
+        """A job of one of the other registered kinds, in one of its scopes."""
+        spec = self.rng.choice(other_kinds())
         scope = self.rng.choice(self.scopes[spec.id]) if spec.discovery else ()
         running = [s for s, c in spec.statuses.items() if c is StatusCategory.IN_PROGRESS]
         ended = [
@@ -257,7 +265,7 @@ class Soak:
         return self.w.plane.create_job(spec, REGION, scope_ids=scope, status=status), status
 
     def _next_statuses(self, family: str, job_id: str, status: str) -> tuple[str, ...]:
-        """Where a job may go from `status` (empty: it has ended). The model-driven kinds follow their
+        """Where a job may go from `status` (empty: it has ended). The other kinds follow their
         categories: running to any other running status or an outcome (success twice as likely), and
         stopping only to an outcome."""
         if family != "modeled":
@@ -279,7 +287,7 @@ class Soak:
         new = self.rng.choice(self._next_statuses(family, job_id, status))
         failure = None
         if new in ("Failed", "FAILED") and self.rng.random() < 0.2:
-            # Long messages are cut in events; the model-driven kinds' members take what their
+            # Long messages are cut in events; the other kinds' failures stay within what their
             # models allow (ingestion failure reasons at most 2,048 characters each).
             lengths = (10, 2000) if family == "modeled" else (10, 5000, 20_000)
             failure = "x" * self.rng.choice(lengths)
@@ -431,7 +439,7 @@ class Soak:
         plane = self.w.plane
         plane.faults = FaultPlan(seed=self.cfg.seed)
         self.kbs = [plane.create_knowledge_base(REGION, "kb-0")]
-        for spec in plane.modeled_kinds():
+        for spec in other_kinds():
             if spec.discovery:
                 self.scopes[spec.id] = [self._new_scope(spec.discovery)]
         for _ in range(6):
@@ -503,7 +511,7 @@ class Soak:
     def _late_scopes(self) -> None:
         """A third of the way in, scoped kinds get a new resource at their last level (a data source
         in an existing knowledge base): its jobs must be announced, not baselined."""
-        for spec in self.w.plane.modeled_kinds():
+        for spec in other_kinds():
             if spec.discovery:
                 first = self.scopes[spec.id][0]
                 self.scopes[spec.id].append(self._new_scope(spec.discovery, first[:-1]))
@@ -511,9 +519,7 @@ class Soak:
     def _create_poison_job(self) -> None:
         """An ended import job whose every event EventBridge refuses: parked after the attempt cap."""
         job_id = self.w.plane.create_model_import_job(REGION, "soak-poison", status="Failed")
-        record = self.w.plane.snapshot(job_id)
-        assert not isinstance(record, ImportJob)
-        self.truth.created(job_id, self._source_key(job_id), record.creation_time, "Failed")
+        self.truth.created(job_id, self._source_key(job_id), self.w.plane.creation_time(job_id), "Failed")
         self.injector.poison_job_ids.add(job_id)
         self.outages["Poison transition (refused every time)"] += 1
 

@@ -1,59 +1,41 @@
-"""The simulated control planes: jobs and knowledge bases per region (the records in
-`simulator.records`, their indexes `simulator.sorted_index`), and the log of served calls
-(`simulator.call_log`).
+"""The simulated control planes: every registered kind's jobs and the resources they are scoped to, per
+account and region (held by `simulator.modeled_store`, served by `simulator.modeled`), the fault plan
+and the log of served calls (`simulator.call_log`).
 
-Jobs of each bedrock kind are kept per region in a list sorted by (creation time, sequence number);
-listing bisects into it, so a `creationTimeAfter` filter costs O(log n + page), not O(n). Q in Connect
-import jobs are kept per knowledge base sorted by import job id, the deterministic but
-creation-unrelated order ListImportJobs returns them in.
+Jobs of every kind are created, changed and deleted through one vocabulary (`create_job`,
+`set_status`, `delete_job`, `hide_from_lists`, scope resources); the creators of the three original
+kinds (`create_model_import_job`, `create_model_copy_job`, `create_knowledge_base`,
+`create_import_job`) are that vocabulary with the members those jobs usually carry.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import random
+import copy
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from job_auditor.contract.kinds import JOB_KINDS, JobKindSpec
+from job_auditor.contract.kinds import JobKindSpec
 from simulator.call_log import CallLog
-from simulator.clock import SimClock
+from simulator.clock import SimClock, truncate_ms
 from simulator.faults import FaultPlan
 from simulator.kind_model import kind_model
-from simulator.modeled_store import ModeledJob, ModeledStore, spec_of, step_of
+from simulator.modeled_store import ModeledJob, ModeledStore, kind_listed_by, spec_of, step_of
 from simulator.mutators import ResponseMutator
-from simulator.records import AnyJob, ImportJob, KnowledgeBase, ModelCopyJob, ModelImportJob, truncate_ms
-from simulator.sorted_index import SortedIndex
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 
-BEDROCK_TERMINAL_STATUSES = frozenset({"Completed", "Failed"})
-_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9\+\-\.])*")
-
-
-@dataclass
-class RegionState:
-    """Everything one region holds."""
-
-    import_jobs: SortedIndex[tuple[int, int], ModelImportJob] = field(default_factory=SortedIndex)
-    copy_jobs: SortedIndex[tuple[int, int], ModelCopyJob] = field(default_factory=SortedIndex)
-    import_jobs_by_arn: dict[str, ModelImportJob] = field(default_factory=dict)
-    import_jobs_by_name: dict[str, ModelImportJob] = field(default_factory=dict)
-    copy_jobs_by_arn: dict[str, ModelCopyJob] = field(default_factory=dict)
-    knowledge_bases: SortedIndex[str, KnowledgeBase] = field(default_factory=SortedIndex)
-    kb_by_id: dict[str, KnowledgeBase] = field(default_factory=dict)
-    kb_jobs: dict[str, SortedIndex[str, ImportJob]] = field(default_factory=dict)
-
-
-# -- the control plane ---------------------------------------------------------------------------------
+# The original kinds and the Q in Connect knowledge bases, by the operations that list them.
+MODEL_IMPORT = ("bedrock", "list_model_import_jobs")
+MODEL_COPY = ("bedrock", "list_model_copy_jobs")
+QCONNECT_IMPORT = ("qconnect", "list_import_jobs")
+QCONNECT_KNOWLEDGE_BASES = ("qconnect", "list_knowledge_bases")
 
 
 class ControlPlane:
-    """The state behind the simulated Bedrock and Q in Connect APIs; thread-safe.
+    """The state behind the simulated job APIs; thread-safe.
 
     Everything is per region; the account id is fixed per instance. `seed` makes generated ids
     reproducible (None: random). `faults` is applied by the HTTP server before serving a call and may
@@ -83,15 +65,8 @@ class ControlPlane:
         self.calls = CallLog()
         self._seed = seed
         self._lock = threading.RLock()
-        self._rng = random.Random(seed)  # noqa: S311 - ids, not secrets
-        self._regions: dict[str, RegionState] = {}
-        self._jobs_by_ref: dict[str, tuple[str, AnyJob]] = {}
-        # Job ref -> when its list operation starts returning it: the list API's visibility lag (Get
-        # finds the job at once).
-        self._listed_from: dict[str, datetime] = {}
-        self._seq = 0
-        # The model-driven kinds (simulator.modeled): generic jobs and the resources they are scoped to.
-        self.modeled = ModeledStore(self.clock, account_id, seed)
+        # The jobs of every kind and the resources they are scoped to.
+        self.store = ModeledStore(self.clock, account_id, seed)
         # Other accounts' planes, by account id (this one is its own account's).
         self._accounts: dict[str, ControlPlane] = {}
         # (account, region, service or None for every service) where calls are refused as AWS refuses
@@ -142,51 +117,15 @@ class ControlPlane:
         """The lock guarding all state (the API layer holds it while it reads a page)."""
         return self._lock
 
-    def region(self, region: str) -> RegionState:
-        """The state of a region, created on first use."""
-        with self._lock:
-            state = self._regions.get(region)
-            if state is None:
-                state = self._regions[region] = RegionState()
-            return state
-
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
-    def _suffix(self) -> str:
-        # 12 lowercase hex digits: within AWS's [a-z0-9]{12} and cheap enough for 100k-job histories.
-        return f"{self._rng.getrandbits(48):012x}"
-
-    def _uuid(self) -> str:
-        # A version-4 UUID from the seeded generator (formatted by hand: uuid.UUID is slow in bulk).
-        h = f"{self._rng.getrandbits(128):032x}"
-        variant = "89ab"[int(h[16], 16) & 3]
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
-
-    def _when(self, value: datetime | None) -> datetime:
-        return truncate_ms(value if value is not None else self.clock.now())
-
     def reset(self) -> None:
-        """Forget all jobs, knowledge bases and recorded calls; faults are replaced by an empty plan."""
+        """Forget all jobs, resources and recorded calls; faults are replaced by an empty plan."""
         with self._lock:
-            self._regions.clear()
-            self._jobs_by_ref.clear()
-            self._listed_from.clear()
-            self._rng = random.Random(self._seed)  # noqa: S311
             self.calls.clear()
             self.faults = FaultPlan()
             self.mutator = None
-            self.modeled.reset()
+            self.store.reset()
             self._accounts.clear()
             self._not_enabled.clear()
-
-    def _started(
-        self, spec: JobKindSpec, region: str, scope: tuple[str, ...], jobs: Sequence[tuple[str, datetime]]
-    ) -> None:
-        """Tell the start listeners of jobs that just started."""
-        for listener in list(self.start_listeners):
-            listener(spec, region, scope, jobs)
 
     # -- calls ---------------------------------------------------------------------------------------
 
@@ -205,333 +144,19 @@ class ControlPlane:
         """Forget the recorded calls."""
         self.calls.clear()
 
-    # -- Bedrock model import jobs -------------------------------------------------------------------
+    # -- jobs of any kind ----------------------------------------------------------------------------
 
-    def _new_import_job(
-        self, region: str, name: str, status: str, creation_time: datetime | None
-    ) -> ModelImportJob:
-        if not (1 <= len(name) <= 63 and _JOB_NAME.fullmatch(name)):
-            raise ValueError(f"invalid model import job name {name!r}")
-        created = self._when(creation_time)
-        job = ModelImportJob(
-            arn=f"arn:aws:bedrock:{region}:{self.account_id}:model-import-job/{self._suffix()}",
-            name=name,
-            region=region,
-            status="InProgress",
-            creation_time=created,
-            last_modified_time=created,
-            seq=self._next_seq(),
-            role_arn=f"arn:aws:iam::{self.account_id}:role/BedrockModelImportRole",
-            s3_uri=f"s3://sim-model-artifacts-{self.account_id}/{name.lower()}/",
-        )
-        self._apply_status(job, status, None, created)
-        return job
-
-    @staticmethod
-    def _ref(job: AnyJob) -> str:
-        return job.import_job_id if isinstance(job, ImportJob) else job.arn
-
-    def _index(self, region: str, job: AnyJob) -> tuple[SortedIndex[Any, Any], Any]:
-        """The sorted index a job is listed from, and its key there."""
-        state = self.region(region)
-        if isinstance(job, ModelImportJob):
-            return state.import_jobs, job.sort_key
-        if isinstance(job, ModelCopyJob):
-            return state.copy_jobs, job.sort_key
-        return state.kb_jobs[job.knowledge_base_id], job.import_job_id
-
-    def _insert(self, region: str, jobs: Sequence[AnyJob]) -> None:
-        """The one way jobs enter the plane (one at a time or in bulk, all of one kind and scope): the
-        look-up tables, then one sorted insert."""
-        state = self.region(region)
-        for job in jobs:
-            if isinstance(job, ModelImportJob):
-                if job.name in state.import_jobs_by_name:
-                    raise ValueError(f"a model import job named {job.name!r} already exists in {region}")
-                state.import_jobs_by_arn[job.arn] = job
-                state.import_jobs_by_name[job.name] = job
-            elif isinstance(job, ModelCopyJob):
-                state.copy_jobs_by_arn[job.arn] = job
-            self._jobs_by_ref[self._ref(job)] = (region, job)
-        if jobs:
-            index, _ = self._index(region, jobs[0])
-            index.extend([(self._index(region, job)[1], job) for job in jobs])
-        if jobs and self.start_listeners:
-            spec = next(s for s in JOB_KINDS.values() if s.list_method == _LIST_METHOD_OF[type(jobs[0])])
-            scope = (jobs[0].knowledge_base_id,) if isinstance(jobs[0], ImportJob) else ()
-            created = [
-                (self._ref(j), j.created_time if isinstance(j, ImportJob) else j.creation_time) for j in jobs
-            ]
-            self._started(spec, region, scope, created)
-
-    def create_model_import_job(
-        self,
-        region: str,
-        name: str,
-        status: str = "InProgress",
-        creation_time: datetime | None = None,
-    ) -> str:
-        """Create a model import job; returns its ARN. Job names are unique per region, as in AWS."""
-        with self._lock:
-            # Checked before the job's ids are drawn too, so a refused name leaves the seeded ids as
-            # they were.
-            if name in self.region(region).import_jobs_by_name:
-                raise ValueError(f"a model import job named {name!r} already exists in {region}")
-            job = self._new_import_job(region, name, status, creation_time)
-            self._insert(region, [job])
-            return job.arn
-
-    def bulk_create_model_import_jobs(
-        self,
-        region: str,
-        count: int,
-        *,
-        start: datetime | None = None,
-        interval: timedelta = timedelta(seconds=1),
-        status: str = "InProgress",
-        name_prefix: str = "import-job",
-    ) -> list[str]:
-        """Create `count` import jobs created `interval` apart from `start` (default now); returns ARNs.
-
-        Names are `{name_prefix}-{sequence number}`, so repeated calls never collide.
-        """
-        with self._lock:
-            base = self._when(start)
-            jobs = [
-                self._new_import_job(region, f"{name_prefix}-{self._seq + 1}", status, base + interval * i)
-                for i in range(count)
-            ]
-            self._insert(region, jobs)
-            return [job.arn for job in jobs]
-
-    # -- Bedrock model copy jobs ---------------------------------------------------------------------
-
-    def _new_copy_job(
-        self,
-        region: str,
-        target_model_name: str,
-        source_model_arn: str | None,
-        source_account_id: str | None,
-        status: str,
-        creation_time: datetime | None,
-        source_model_name: str | None,
-    ) -> ModelCopyJob:
-        if source_model_arn is None:
-            owner = source_account_id or self.account_id
-            source_model_arn = f"arn:aws:bedrock:{region}:{owner}:custom-model/imported/{self._suffix()}"
-        if source_account_id is None:
-            parts = source_model_arn.split(":")
-            source_account_id = parts[4] if len(parts) > 4 and parts[4] else self.account_id
-        created = self._when(creation_time)
-        job = ModelCopyJob(
-            arn=f"arn:aws:bedrock:{region}:{self.account_id}:model-copy-job/{self._suffix()}",
-            region=region,
-            status="InProgress",
-            creation_time=created,
-            seq=self._next_seq(),
-            target_model_name=target_model_name,
-            target_model_arn=f"arn:aws:bedrock:{region}:{self.account_id}:custom-model/imported/{self._suffix()}",
-            source_model_arn=source_model_arn,
-            source_account_id=source_account_id,
-            source_model_name=source_model_name or f"{target_model_name}-source",
-        )
-        self._apply_status(job, status, None, created)
-        return job
-
-    def create_model_copy_job(
-        self,
-        region: str,
-        target_model_name: str,
-        source_model_arn: str | None = None,
-        source_account_id: str | None = None,
-        status: str = "InProgress",
-        creation_time: datetime | None = None,
-        source_model_name: str | None = None,
-    ) -> str:
-        """Create a model copy job; returns its ARN.
-
-        `source_model_arn` defaults to an imported custom model owned by `source_account_id` (itself
-        defaulting to the account in the source ARN, else this account).
-        """
-        with self._lock:
-            job = self._new_copy_job(
-                region,
-                target_model_name,
-                source_model_arn,
-                source_account_id,
-                status,
-                creation_time,
-                source_model_name,
-            )
-            self._insert(region, [job])
-            return job.arn
-
-    def bulk_create_model_copy_jobs(
-        self,
-        region: str,
-        count: int,
-        *,
-        start: datetime | None = None,
-        interval: timedelta = timedelta(seconds=1),
-        status: str = "InProgress",
-        target_name_prefix: str = "copied-model",
-        source_account_id: str | None = None,
-    ) -> list[str]:
-        """Create `count` copy jobs created `interval` apart from `start` (default now); returns ARNs."""
-        with self._lock:
-            base = self._when(start)
-            jobs = [
-                self._new_copy_job(
-                    region,
-                    f"{target_name_prefix}-{self._seq + 1}",
-                    None,
-                    source_account_id,
-                    status,
-                    base + interval * i,
-                    None,
-                )
-                for i in range(count)
-            ]
-            self._insert(region, jobs)
-            return [job.arn for job in jobs]
-
-    # -- Q in Connect --------------------------------------------------------------------------------
-
-    def create_knowledge_base(
-        self,
-        region: str,
-        name: str,
-        *,
-        knowledge_base_type: str = "QUICK_RESPONSES",
-        status: str = "ACTIVE",
-    ) -> str:
-        """Create a knowledge base; returns its id (a UUID)."""
-        with self._lock:
-            state = self.region(region)
-            kb_id = self._uuid()
-            kb = KnowledgeBase(
-                knowledge_base_id=kb_id,
-                arn=f"arn:aws:wisdom:{region}:{self.account_id}:knowledge-base/{kb_id}",
-                name=name,
-                region=region,
-                knowledge_base_type=knowledge_base_type,
-                status=status,
-                last_modified_time=self._when(None),
-            )
-            state.knowledge_bases.insert(kb_id, kb)
-            state.kb_by_id[kb_id] = kb
-            state.kb_jobs[kb_id] = SortedIndex()
-            return kb_id
-
-    def set_knowledge_base_status(self, region: str, knowledge_base_id: str, status: str) -> None:
-        """Change a knowledge base's status (e.g. DELETE_IN_PROGRESS) without removing it."""
-        with self._lock:
-            kb = self.region(region).kb_by_id.get(knowledge_base_id)
-            if kb is None:
-                raise KeyError(f"no knowledge base {knowledge_base_id} in {region}")
-            kb.status = status
-            kb.last_modified_time = self._when(None)
-
-    def delete_knowledge_base(self, region: str, knowledge_base_id: str) -> None:
-        """Remove a knowledge base and its import jobs; later calls naming it get a 404."""
-        with self._lock:
-            state = self.region(region)
-            if state.kb_by_id.pop(knowledge_base_id, None) is None:
-                raise KeyError(f"no knowledge base {knowledge_base_id} in {region}")
-            state.knowledge_bases.remove(knowledge_base_id)
-            for job in state.kb_jobs.pop(knowledge_base_id).values:
-                self._jobs_by_ref.pop(job.import_job_id, None)
-
-    def _new_import_job_q(
-        self,
-        kb: KnowledgeBase,
-        status: str,
-        created_time: datetime | None,
-        metadata: Mapping[str, str] | None,
-    ) -> ImportJob:
-        created = self._when(created_time)
-        job_id = self._uuid()
-        upload_id = f"{self._uuid()}/{self._uuid()}"
-        job = ImportJob(
-            import_job_id=job_id,
-            knowledge_base_id=kb.knowledge_base_id,
-            knowledge_base_arn=kb.arn,
-            region=kb.region,
-            upload_id=upload_id,
-            status="START_IN_PROGRESS",
-            created_time=created,
-            last_modified_time=created,
-            url=f"https://sim-qconnect-uploads.s3.{kb.region}.amazonaws.com/{upload_id}?X-Amz-Expires=3600",
-            url_expiry=created + timedelta(hours=1),
-            metadata=dict(metadata or {}),
-        )
-        self._apply_status(job, status, None, created)
-        return job
-
-    def _kb(self, region: str, knowledge_base_id: str) -> KnowledgeBase:
-        kb = self.region(region).kb_by_id.get(knowledge_base_id)
-        if kb is None:
-            raise KeyError(f"no knowledge base {knowledge_base_id} in {region}")
-        return kb
-
-    def create_import_job(
-        self,
-        region: str,
-        knowledge_base_id: str,
-        status: str = "START_IN_PROGRESS",
-        created_time: datetime | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> str:
-        """Create a Q in Connect import job in a knowledge base; returns its id (a UUID)."""
-        with self._lock:
-            kb = self._kb(region, knowledge_base_id)
-            job = self._new_import_job_q(kb, status, created_time, metadata)
-            self._insert(region, [job])
-            return job.import_job_id
-
-    def bulk_create_import_jobs(
-        self,
-        region: str,
-        knowledge_base_id: str,
-        count: int,
-        *,
-        start: datetime | None = None,
-        interval: timedelta = timedelta(seconds=1),
-        status: str = "START_IN_PROGRESS",
-    ) -> list[str]:
-        """Create `count` import jobs in a knowledge base, `interval` apart from `start`; returns ids."""
-        with self._lock:
-            kb = self._kb(region, knowledge_base_id)
-            base = self._when(start)
-            jobs = [self._new_import_job_q(kb, status, base + interval * i, None) for i in range(count)]
-            self._insert(region, jobs)
-            return [job.import_job_id for job in jobs]
-
-    # -- status changes ------------------------------------------------------------------------------
-
-    def _apply_status(self, job: AnyJob, status: str, failure_message: str | None, now: datetime) -> None:
-        job.status = status
-        if isinstance(job, ImportJob):
-            job.last_modified_time = now
-            job.failed_record_report = (
-                f"https://sim-qconnect-uploads.s3.{job.region}.amazonaws.com/{job.upload_id}/failed.csv"
-                if status == "FAILED"
-                else None
-            )
-            return
-        job.failure_message = failure_message if status == "Failed" else None
-        if status == "Failed" and failure_message is None:
-            job.failure_message = "The job failed (simulated)."
-        if isinstance(job, ModelCopyJob):
-            return
-        job.last_modified_time = now
-        # endTime is present exactly when the job reached a terminal status.
-        job.end_time = now if status in BEDROCK_TERMINAL_STATUSES else None
-        if status == "Completed" and job.imported_model_arn is None:
-            job.imported_model_name = re.sub(r"[^0-9a-zA-Z_-]", "-", job.name)
-            job.imported_model_arn = (
-                f"arn:aws:bedrock:{job.region}:{self.account_id}:imported-model/{self._suffix()}"
-            )
+    def _job(self, job_ref: str, region: str | None = None) -> ModeledJob:
+        """A job by id or ARN (or by name within `region`); KeyError if unknown."""
+        job = self.store.refs.get(job_ref)
+        if job is not None and (region is None or job.region == region):
+            return job
+        if region is not None:
+            for (_, table_region, _), table in self.store.tables.items():
+                named = table.by_ref.get(job_ref)
+                if table_region == region and named is not None:
+                    return named
+        raise KeyError(f"no job {job_ref!r}")
 
     def set_status(
         self,
@@ -542,115 +167,56 @@ class ControlPlane:
         region: str | None = None,
         when: datetime | None = None,
     ) -> None:
-        """Change any job's status, by ARN (bedrock) or import job id (Q in Connect).
-
-        A model import job may also be named by its name together with `region`. Any string is
-        accepted as a status (AWS adds statuses; clients must cope). Updates lastModifiedTime to
-        `when` (default now) and, for import jobs, sets endTime on Completed/Failed.
-        """
+        """Change a job's status, by id or ARN (a named job also by name with `region`), with a
+        failure message if given. Any string is accepted as a status (AWS adds statuses; clients must
+        cope), and a failure message is kept as given, however long (the model's bound is AWS's
+        promise, not something the auditor may rely on). Sets the last-modified member to `when`
+        (default now), the end time on a terminal status, a failure on a failed one and the model a
+        succeeded job made."""
         with self._lock:
-            modeled = self._modeled_ref(job_ref, region)
-            if modeled is not None:
-                spec = spec_of(modeled.kind)
-                failure = spec.failure_field
-                fields = {}
-                if failure_message is not None and failure is not None:
-                    shape = self._kind_members(spec)[failure]
-                    fields[failure] = [failure_message] if shape.type_name == "list" else failure_message
-                self.modeled.set_status(modeled, status, fields, when)
-                return
-            job = self.get_job(job_ref, region=region)
-            self._apply_status(job, status, failure_message, self._when(when))
+            job = self._job(job_ref, region)
+            self.store.set_status(job, status, None, when)
+            failure = spec_of(job.kind).failure_field
+            if failure_message is not None and failure is not None:
+                shape = kind_model(spec_of(job.kind)).members[failure]
+                job.fields[failure] = [failure_message] if shape.type_name == "list" else failure_message
 
     def hide_from_lists(self, job_ref: str, until: datetime) -> None:
         """The job's list operation leaves it out until `until` (a list that lags behind Get)."""
         with self._lock:
-            modeled = self._modeled_ref(job_ref, None)
-            if modeled is not None:
-                modeled.listed_from = until
-                return
-            self.get_job(job_ref)
-            self._listed_from[job_ref] = until
+            self._job(job_ref).listed_from = until
 
-    def listed(self, job: AnyJob) -> bool:
-        """Whether the list operations return `job` now."""
-        until = self._listed_from.get(self._ref(job))
-        return until is None or self.clock.now() >= until
+    def listed(self, job: ModeledJob) -> bool:
+        """Whether the list operations return a job now (see `hide_from_lists`)."""
+        return job.listed_from is None or self.clock.now() >= job.listed_from
 
     def delete_job(self, job_ref: str) -> None:
         """The job is gone from every list and Get (deleted by someone, or expired by the service)."""
         with self._lock:
-            modeled = self._modeled_ref(job_ref, None)
-            if modeled is not None:
-                self.modeled.delete(modeled)
-                return
-            region, job = self._jobs_by_ref.pop(job_ref)
-            state = self.region(region)
-            index, key = self._index(region, job)
-            index.remove(key)
-            if isinstance(job, ModelImportJob):
-                del state.import_jobs_by_arn[job.arn]
-                del state.import_jobs_by_name[job.name]
-            elif isinstance(job, ModelCopyJob):
-                del state.copy_jobs_by_arn[job.arn]
-            self._listed_from.pop(job_ref, None)
+            self.store.delete(self._job(job_ref))
 
-    def get_job(self, job_ref: str, *, region: str | None = None) -> AnyJob:
-        """The live record of a job by ARN / id (or import job name with `region`); KeyError if unknown."""
+    def get_job(self, job_ref: str, *, region: str | None = None) -> ModeledJob:
+        """The live record of a job by id or ARN (or name with `region`); KeyError if unknown."""
         with self._lock:
-            found = self._jobs_by_ref.get(job_ref)
-            if found is not None:
-                return found[1]
-            if region is not None:
-                named = self.region(region).import_jobs_by_name.get(job_ref)
-                if named is not None:
-                    return named
-            raise KeyError(f"no job {job_ref!r}")
+            return self._job(job_ref, region)
 
-    def snapshot(self, job_ref: str, *, region: str | None = None) -> AnyJob:
+    def snapshot(self, job_ref: str, *, region: str | None = None) -> ModeledJob:
         """A detached copy of a job's record, safe to keep while the simulation moves on."""
         with self._lock:
-            return dataclasses.replace(self.get_job(job_ref, region=region))
-
-    def knowledge_base(self, region: str, knowledge_base_id: str) -> KnowledgeBase:
-        """A detached copy of a knowledge base's record; KeyError if unknown."""
-        with self._lock:
-            return dataclasses.replace(self._kb(region, knowledge_base_id))
+            return copy.deepcopy(self._job(job_ref, region))
 
     def regions(self) -> list[str]:
         """Regions that hold any state."""
         with self._lock:
-            return sorted(self._regions)
+            return sorted({key[1] for key in self.store.tables} | {key[2] for key in self.store.resources})
 
     def stats(self) -> dict[str, Any]:
-        """Counts per region and kind, for the control API and quick sanity checks (`jobs`: the
-        model-driven kinds' jobs by kind id)."""
+        """Counts per region: `jobs` by kind id, `resources` by discovery list method."""
         with self._lock:
-            names = sorted({*self._regions, *(key[1] for key in self.modeled.tables)})
             return {
-                name: {
-                    "modelImportJobs": len(state.import_jobs),
-                    "modelCopyJobs": len(state.copy_jobs),
-                    "knowledgeBases": len(state.knowledge_bases),
-                    "importJobs": sum(len(jobs) for jobs in state.kb_jobs.values()),
-                    "jobs": self.modeled.stats(name),
-                }
-                for name, state in ((name, self.region(name)) for name in names)
+                name: {"jobs": self.store.stats(name), "resources": self.store.resource_stats(name)}
+                for name in self.regions()
             }
-
-    # -- model-driven kinds (simulator.modeled) ------------------------------------------------------
-
-    def _modeled_ref(self, job_ref: str, region: str | None) -> ModeledJob | None:
-        job = self.modeled.refs.get(job_ref)
-        return job if job is not None and (region is None or job.region == region) else None
-
-    @staticmethod
-    def _kind_members(spec: JobKindSpec) -> dict[str, Any]:
-        return kind_model(spec).members
-
-    def listed_modeled(self, job: ModeledJob) -> bool:
-        """Whether the list operations return a model-driven job now (see `hide_from_lists`)."""
-        return job.listed_from is None or self.clock.now() >= job.listed_from
 
     def create_job(
         self,
@@ -667,25 +233,20 @@ class ControlPlane:
         Bedrock jobs).
 
         `scope_ids` name the resources its list is scoped to (knowledge base, data source), which must
-        exist. `status` defaults to the spec's first status, `creation_time` to now. `fields` sets
-        wire members of a model-driven job (any member of the list summary or Get shape; timestamps as
-        datetimes or ISO 8601 strings); every other required member gets a generated value. A kind
-        with hand-written handlers is created by its own creator (`fields` is not taken there).
+        exist. `status` defaults to the spec's first status, `creation_time` to now, `name` (where the
+        kind has one: unique per region) to a generated one. `fields` sets wire members (any member of
+        the list summary or Get shape; timestamps as datetimes or ISO 8601 strings); every other
+        required member gets a generated value.
         """
         spec = spec_of(kind)
-        if spec.list_method in _HAND_WRITTEN:
-            if fields:
-                raise ValueError(f"{spec.id}: fields are only taken for model-driven kinds")
-            start = creation_time or self.clock.now()
-            return self.bulk_create_jobs(spec, region, 1, scope_ids=scope_ids, start=start, status=status)[0]
         with self._lock:
             scope = tuple(scope_ids)
             self._require_scope(spec, region, scope)
-            job = self.modeled.new_job(
+            job = self.store.new_job(
                 spec, region, scope, status=status, name=name, creation_time=creation_time, fields=fields
             )
-            self.modeled.insert([job])
-            self._started_modeled(spec, region, scope, [job])
+            self.store.insert([job])
+            self._started(spec, region, scope, [job])
             return job.job_id
 
     def bulk_create_jobs(
@@ -699,70 +260,51 @@ class ControlPlane:
         interval: timedelta = timedelta(seconds=1),
         status: str | None = None,
         name_prefix: str | None = None,
+        fields: Mapping[str, Any] | None = None,
     ) -> list[str]:
         """Create `count` jobs of any registered kind, created `interval` apart from `start` (default
-        now); their ids."""
+        now), named `{name_prefix}-{sequence number}` if a prefix is given, each with `fields`; their
+        ids."""
         spec = spec_of(kind)
-        status = status or next(iter(spec.statuses))
-        if creator := _HAND_WRITTEN.get(spec.list_method):
-            return creator(self, region, tuple(scope_ids), count, start, interval, status)
         with self._lock:
             scope = tuple(scope_ids)
             self._require_scope(spec, region, scope)
             jobs = [
-                self.modeled.new_job(
+                self.store.new_job(
                     spec,
                     region,
                     scope,
                     status=status,
-                    name=f"{name_prefix}-{self.modeled.next_seq}" if name_prefix else None,
+                    name=f"{name_prefix}-{self.store.next_seq}" if name_prefix else None,
                     creation_time=when,
-                    fields=None,
+                    fields=fields,
                 )
-                for when in self.modeled.bulk_times(start, interval, count)
+                for when in self.store.bulk_times(start, interval, count)
             ]
-            self.modeled.insert(jobs)
-            self._started_modeled(spec, region, scope, jobs)
+            self.store.insert(jobs)
+            self._started(spec, region, scope, jobs)
             return [job.job_id for job in jobs]
 
-    def _started_modeled(
+    def _started(
         self, spec: JobKindSpec, region: str, scope: tuple[str, ...], jobs: Sequence[ModeledJob]
     ) -> None:
+        """Tell the start listeners of jobs that just started (with their creation times)."""
         if self.start_listeners:
-            when = spec.creation_time_field
-            times = [
-                j.fields[when]
-                if isinstance(j.fields[when], datetime)
-                else datetime.fromisoformat(str(j.fields[when]))
-                for j in jobs
-            ]
-            self._started(spec, region, scope, [(j.job_id, t) for j, t in zip(jobs, times, strict=True)])
+            started = [(job.job_id, _created(spec, job)) for job in jobs]
+            for listener in list(self.start_listeners):
+                listener(spec, region, scope, started)
 
     def creation_time(self, job_ref: str) -> datetime:
         """When a job of any kind was created (its list's time field)."""
         with self._lock:
-            modeled = self._modeled_ref(job_ref, None)
-            if modeled is not None:
-                value = modeled.fields[spec_of(modeled.kind).creation_time_field]
-                return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-            job = self.get_job(job_ref)
-            return job.created_time if isinstance(job, ImportJob) else job.creation_time
+            job = self._job(job_ref)
+            return _created(spec_of(job.kind), job)
 
     def source_of(self, job_ref: str) -> tuple[JobKindSpec, tuple[str, ...]]:
-        """The kind of a job of any kind and the ids of its scope (knowledge base, data source)."""
+        """The kind of a job and the ids of its scope (knowledge base, data source)."""
         with self._lock:
-            modeled = self._modeled_ref(job_ref, None)
-            if modeled is not None:
-                return spec_of(modeled.kind), modeled.scope
-            job = self.get_job(job_ref)
-            list_method = _LIST_METHOD_OF[type(job)]
-            spec = next(s for s in JOB_KINDS.values() if s.list_method == list_method)
-            return spec, (job.knowledge_base_id,) if isinstance(job, ImportJob) else ()
-
-    @staticmethod
-    def modeled_kinds() -> list[JobKindSpec]:
-        """The registered kinds the model-driven engine serves (those without hand-written handlers)."""
-        return [spec for spec in JOB_KINDS.values() if spec.list_method not in _HAND_WRITTEN]
+            job = self._job(job_ref)
+            return spec_of(job.kind), job.scope
 
     def count_jobs(
         self,
@@ -776,35 +318,20 @@ class ControlPlane:
         given: what a list with that time filter returns."""
         spec = spec_of(kind)
         with self._lock:
-            times = self._creation_times(spec, region, tuple(scope_ids))
-            return sum(1 for when in times if created_after is None or when > created_after)
-
-    def _creation_times(self, spec: JobKindSpec, region: str, scope: tuple[str, ...]) -> list[datetime]:
-        if spec.list_method in _HAND_WRITTEN:
-            state = self.region(region)
-            jobs: list[AnyJob]
-            if spec.list_method == "list_import_jobs":
-                jobs = list(state.kb_jobs[scope[0]].values)
-            elif spec.list_method == "list_model_import_jobs":
-                jobs = list(state.import_jobs.values)
-            else:
-                jobs = list(state.copy_jobs.values)
-            return [j.created_time if isinstance(j, ImportJob) else j.creation_time for j in jobs]
-        table = self.modeled.tables.get((spec.id, region, scope))
-        if table is None:
-            return []
-        when = spec.creation_time_field
-        return [job.fields[when] for job in table.index.values]
+            table = self.store.tables.get((spec.id, region, tuple(scope_ids)))
+            jobs = table.index.values if table is not None else []
+            when = spec.creation_time_field
+            return sum(1 for job in jobs if created_after is None or job.fields[when] > created_after)
 
     def _require_scope(self, spec: JobKindSpec, region: str, scope: tuple[str, ...]) -> None:
-        self.modeled.require_scope(kind_model(spec), region, scope)
+        self.store.require_scope(kind_model(spec), region, scope)
 
     def find_job(
         self, kind: str | JobKindSpec, region: str, job_ref: str, *, scope_ids: Sequence[str] = ()
     ) -> ModeledJob:
-        """The live record of a model-driven job by id, ARN or name; KeyError if unknown."""
+        """The live record of a job of a kind and scope by id, ARN or name; KeyError if unknown."""
         with self._lock:
-            return self.modeled.find(spec_of(kind), region, tuple(scope_ids), job_ref)
+            return self.store.find(spec_of(kind), region, tuple(scope_ids), job_ref)
 
     def set_job_status(
         self,
@@ -817,20 +344,20 @@ class ControlPlane:
         fields: Mapping[str, Any] | None = None,
         when: datetime | None = None,
     ) -> None:
-        """Change a model-driven job's status (any string), with failure or other members in `fields`
+        """Change a job's status (any string), with failure or other members in `fields`
         (e.g. failureReasons, statistics, message, failureMessages). Sets the last-modified member to
         `when` (default now), the end time on a terminal status, and a default failure on a failed
         one unless `fields` gives it."""
         with self._lock:
-            job = self.modeled.find(spec_of(kind), region, tuple(scope_ids), job_ref)
-            self.modeled.set_status(job, status, fields, when)
+            job = self.store.find(spec_of(kind), region, tuple(scope_ids), job_ref)
+            self.store.set_status(job, status, fields, when)
 
     def delete_kind_job(
         self, kind: str | JobKindSpec, region: str, job_ref: str, *, scope_ids: Sequence[str] = ()
     ) -> None:
-        """Remove a model-driven job from every list and Get."""
+        """Remove a job from every list and Get."""
         with self._lock:
-            self.modeled.delete(self.modeled.find(spec_of(kind), region, tuple(scope_ids), job_ref))
+            self.store.delete(self.store.find(spec_of(kind), region, tuple(scope_ids), job_ref))
 
     def create_scope_resource(
         self,
@@ -846,9 +373,18 @@ class ControlPlane:
         """Create a resource a registered kind's discovery lists with `client.list_method` (a
         knowledge base, a data source); returns its id. Parents must exist."""
         with self._lock:
-            return self.modeled.create_resource(
+            return self.store.create_resource(
                 step_of(client, list_method), region, parent_ids, name=name, status=status, fields=fields
             )
+
+    def scope_resource(
+        self, client: str, list_method: str, region: str, resource_id: str, *, parent_ids: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """A copy of a scope resource's members; KeyError if it does not exist."""
+        with self._lock:
+            step = step_of(client, list_method)
+            resource = self.store.find_resource(step.step, region, tuple(parent_ids), resource_id)
+            return copy.deepcopy(resource.fields)
 
     def set_scope_resource_status(
         self,
@@ -862,7 +398,7 @@ class ControlPlane:
     ) -> None:
         """Change a scope resource's status (e.g. DELETING)."""
         with self._lock:
-            self.modeled.set_resource_status(
+            self.store.set_resource_status(
                 step_of(client, list_method), region, parent_ids, resource_id, status
             )
 
@@ -871,7 +407,7 @@ class ControlPlane:
     ) -> None:
         """Remove a scope resource with the resources and jobs under it."""
         with self._lock:
-            self.modeled.delete_resource(step_of(client, list_method), region, parent_ids, resource_id)
+            self.store.delete_resource(step_of(client, list_method), region, parent_ids, resource_id)
 
     def create_agent_knowledge_base(
         self, region: str, name: str = "sim-kb", *, status: str = "ACTIVE"
@@ -894,26 +430,126 @@ class ControlPlane:
             status=status,
         )
 
+    # -- the original kinds, with the members their jobs usually carry ----------------------------------
+
+    def _suffix(self, region: str, length: int = 12) -> str:
+        return self.store.maker(region).suffix(length)
+
+    def create_model_import_job(
+        self, region: str, name: str, status: str = "InProgress", creation_time: datetime | None = None
+    ) -> str:
+        """A Bedrock model import job with its role and the S3 location of its weights; its ARN. Names
+        are unique per region, as in AWS."""
+        role = f"arn:aws:iam::{self.account_id}:role/BedrockModelImportRole"
+        weights = {"s3DataSource": {"s3Uri": f"s3://sim-model-artifacts-{self.account_id}/{name.lower()}/"}}
+        return self.create_job(
+            kind_listed_by(*MODEL_IMPORT),
+            region,
+            name=name,
+            status=status,
+            creation_time=creation_time,
+            fields={"roleArn": role, "modelDataSource": weights},
+        )
+
+    def create_model_copy_job(
+        self,
+        region: str,
+        target_model_name: str,
+        source_model_arn: str | None = None,
+        source_account_id: str | None = None,
+        status: str = "InProgress",
+        creation_time: datetime | None = None,
+        source_model_name: str | None = None,
+    ) -> str:
+        """A Bedrock model copy job; its ARN. `source_model_arn` defaults to an imported custom model
+        owned by `source_account_id` (itself defaulting to the account in the source ARN, else this
+        account)."""
+        if source_model_arn is None:
+            owner = source_account_id or self.account_id
+            source_model_arn = (
+                f"arn:aws:bedrock:{region}:{owner}:custom-model/imported/{self._suffix(region)}"
+            )
+        if source_account_id is None:
+            parts = source_model_arn.split(":")
+            source_account_id = parts[4] if len(parts) > 4 and parts[4] else self.account_id
+        target = f"arn:aws:bedrock:{region}:{self.account_id}:custom-model/imported/{self._suffix(region)}"
+        return self.create_job(
+            kind_listed_by(*MODEL_COPY),
+            region,
+            name=target_model_name,
+            status=status,
+            creation_time=creation_time,
+            fields={
+                "targetModelArn": target,
+                "sourceModelArn": source_model_arn,
+                "sourceAccountId": source_account_id,
+                "sourceModelName": source_model_name or f"{target_model_name}-source",
+            },
+        )
+
+    def create_knowledge_base(
+        self, region: str, name: str, *, knowledge_base_type: str = "QUICK_RESPONSES", status: str = "ACTIVE"
+    ) -> str:
+        """An Amazon Q in Connect knowledge base (what ListKnowledgeBases of qconnect returns), its ARN
+        naming its id; its id."""
+        with self._lock:
+            step = step_of(*QCONNECT_KNOWLEDGE_BASES)
+            kb_id = self.store.maker(region).string(step.item_shape.members[step.step.id_field])
+            return self.create_scope_resource(
+                *QCONNECT_KNOWLEDGE_BASES,
+                region,
+                name=name,
+                status=status,
+                fields={
+                    "knowledgeBaseId": kb_id,
+                    "knowledgeBaseArn": f"arn:aws:wisdom:{region}:{self.account_id}:knowledge-base/{kb_id}",
+                    "knowledgeBaseType": knowledge_base_type,
+                    "lastModifiedTime": truncate_ms(self.clock.now()),
+                },
+            )
+
+    def set_knowledge_base_status(self, region: str, knowledge_base_id: str, status: str) -> None:
+        """Change a Q in Connect knowledge base's status (e.g. DELETE_IN_PROGRESS) without removing it."""
+        self.set_scope_resource_status(*QCONNECT_KNOWLEDGE_BASES, region, knowledge_base_id, status)
+
+    def delete_knowledge_base(self, region: str, knowledge_base_id: str) -> None:
+        """Remove a Q in Connect knowledge base and its import jobs; later calls naming it get a 404."""
+        self.delete_scope_resource(*QCONNECT_KNOWLEDGE_BASES, region, knowledge_base_id)
+
+    def create_import_job(
+        self,
+        region: str,
+        knowledge_base_id: str,
+        status: str = "START_IN_PROGRESS",
+        created_time: datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """A Q in Connect import job in a knowledge base, with its upload and a presigned URL valid for
+        an hour; its id."""
+        created = truncate_ms(created_time or self.clock.now())
+        upload = f"{self._suffix(region, 32)}/{self._suffix(region, 32)}"
+        fields: dict[str, Any] = {
+            "uploadId": upload,
+            "url": f"https://sim-qconnect-uploads.s3.{region}.amazonaws.com/{upload}?X-Amz-Expires=3600",
+            "urlExpiry": created + timedelta(hours=1),
+        }
+        if metadata is not None:
+            fields["metadata"] = dict(metadata)
+        return self.create_job(
+            kind_listed_by(*QCONNECT_IMPORT),
+            region,
+            scope_ids=(knowledge_base_id,),
+            status=status,
+            creation_time=created,
+            fields=fields,
+        )
+
 
 # Told of jobs started in a plane: (kind, region, scope ids, [(job id, creation time)]).
 StartListener = Callable[[JobKindSpec, str, tuple[str, ...], Sequence[tuple[str, datetime]]], None]
 
-# The kinds with hand-written handlers (simulator.api.ROUTES), created by their own creators: by list
-# operation, as their routes are found by operation name. Every other kind is model-driven.
-_Creator = Callable[[ControlPlane, str, tuple[str, ...], int, datetime | None, timedelta, str], list[str]]
-_LIST_METHOD_OF: dict[type, str] = {
-    ModelImportJob: "list_model_import_jobs",
-    ModelCopyJob: "list_model_copy_jobs",
-    ImportJob: "list_import_jobs",
-}
-_HAND_WRITTEN: dict[str, _Creator] = {
-    "list_model_import_jobs": lambda plane, region, scope, count, start, interval, status: (
-        plane.bulk_create_model_import_jobs(region, count, start=start, interval=interval, status=status)
-    ),
-    "list_model_copy_jobs": lambda plane, region, scope, count, start, interval, status: (
-        plane.bulk_create_model_copy_jobs(region, count, start=start, interval=interval, status=status)
-    ),
-    "list_import_jobs": lambda plane, region, scope, count, start, interval, status: (
-        plane.bulk_create_import_jobs(region, scope[0], count, start=start, interval=interval, status=status)
-    ),
-}
+
+def _created(spec: JobKindSpec, job: ModeledJob) -> datetime:
+    """A job's creation time (its list's time field; timestamps may be held as ISO 8601 strings)."""
+    value = job.fields[spec.creation_time_field]
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

@@ -112,7 +112,11 @@ class FakeLambdaContext:
 
 
 class World:
-    """Simulator + moto + resources + environment + clock. Use as a context manager."""
+    """Simulator + moto + resources + environment + clock. Use as a context manager.
+
+    `tick=False` stops the clock between `advance` calls and `seed` draws the simulator's ids from a
+    seeded generator: the same story then leaves the same state, to the second and to the id (the
+    CLI's golden terminal captures)."""
 
     def __init__(
         self,
@@ -126,8 +130,11 @@ class World:
         member_role_name: str = DEFAULT_ROLE_NAME,
         member_external_id: str | None = None,
         discovery: str = LISTING,
+        tick: bool = True,
+        seed: int | None = None,
     ) -> None:
         self.moto = moto
+        self._tick = tick
         # cloudtrail: jobs started in the home account's plane are announced on moto's default bus,
         # whose rule feeds the auditor's queue (START_QUEUE_URL), as the stack's construct wires it.
         self.discovery = discovery
@@ -138,7 +145,7 @@ class World:
         self.member_accounts = tuple(member_accounts)
         self.member_role_name = member_role_name
         self.member_external_id = member_external_id
-        self.plane = ControlPlane(clock=SimClock(start=start), account_id=account)
+        self.plane = ControlPlane(clock=SimClock(start=start), account_id=account, seed=seed)
         self.simulator = SimulatorServer(self.plane, host="127.0.0.1", port=0, account_of=moto_account_of)
         self._trust: Any = None
         self._start = start
@@ -153,7 +160,7 @@ class World:
     def __enter__(self) -> World:
         self.moto.reset()
         self.simulator.start()
-        self._travel = time_machine.travel(self._start, tick=True)
+        self._travel = time_machine.travel(self._start, tick=self._tick)
         self._traveller = self._travel.start()
         self._set_env(self.environment())
         self._create_resources()

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """An app of one's own that embeds job-auditor in its platform stack and routes failed jobs to its own
-queue. It needs only `pip install job-auditor` (this repo: `pip install .`), nothing of the repo's layout.
+queue. It needs only the job-auditor package (README, "Use the construct in your own app"), nothing of
+the repo's layout.
 
     cdk synth --app "python app.py"        # or: CDK_OUTDIR=cdk.out python app.py
 """
@@ -15,7 +16,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from job_auditor import JobAuditor, JobAuditorProps, add_nag_checks
+from job_auditor import JobAuditor, add_nag_checks
 
 
 class MlPlatformStack(cdk.Stack):
@@ -26,11 +27,9 @@ class MlPlatformStack(cdk.Stack):
         auditor = JobAuditor(
             self,
             "JobAuditor",
-            props=JobAuditorProps(
-                regions=("us-east-1", "us-west-2"),
-                notification_emails=("ml-platform@example.com",),
-                schedule_rate_minutes=10,
-            ),
+            regions=["us-east-1", "us-west-2"],
+            notification_emails=["ml-platform@example.com"],
+            schedule_rate_minutes=cdk.Duration.minutes(10),
         )
         dead_letters = sqs.Queue(
             self, "FailedJobsDeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True

@@ -33,7 +33,7 @@ from job_auditor.auditor.domain.batches import decode_item, plan_items
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.observability import count, logger, metrics, tracer
 from job_auditor.auditor.run_metrics import MAX_NAMED, RunCounts, record_metrics
-from job_auditor.auditor.settings import Settings, SettingsError, load_settings
+from job_auditor.auditor.settings import Settings, SettingsError
 from job_auditor.contract import fanout_payload as payload
 
 # An item list up to this size travels in the state's payload (256 KB at most, with the rest of the
@@ -111,6 +111,9 @@ def audit_batch(
     counts = RunCounts()
     if not items:
         return counts
+    # Every account-region of the batch keeps its clients while the batch runs, whatever the cache's
+    # bound (a batch larger than it would otherwise rebuild clients it is still using).
+    clients.keep_at_least(len(items))
     with ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="account-region") as pool:
         for result in pool.map(audit_item, items):
             counts.add(result)
@@ -221,7 +224,7 @@ def record_summarized(counts: RunCounts, summary: Mapping[str, Any]) -> None:
 @tracer.capture_lambda_handler
 def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Plan: the run's sources as map items."""
-    settings = load_settings()
+    settings = wiring.load_settings()
     run_id = str(event.get(payload.EXECUTION_NAME) or iso(datetime.now(UTC)) or context.aws_request_id)
     home = wiring.home_account(settings, context)
     clients = wiring.clients_for(settings, home)
@@ -233,7 +236,7 @@ def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 @tracer.capture_lambda_handler
 def batch_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One child of the map: {"Items": [item, ...]} (ItemBatcher's input) -> counts and failures."""
-    settings = load_settings()
+    settings = wiring.load_settings()
     wiring.check_lease(settings, context)
     clients = wiring.clients_for(settings, wiring.home_account(settings, context))
     counts = audit_batch(
@@ -255,7 +258,7 @@ def summarize_handler(event: dict[str, Any], context: LambdaContext) -> dict[str
         logger.warning("run skipped: previous run still running", extra={"run": event.get(payload.RUN_ID)})
         run_id = event.get(payload.RUN_ID)
         return {payload.SUMMARY_STATUS: "skipped", payload.REASON: SKIPPED_REASON, payload.RUN_ID: run_id}
-    settings = load_settings()
+    settings = wiring.load_settings()
     store = wiring.build_item_store(settings, wiring.home_account(settings, context))
     counts, summary = summarize(event, store)
     record_summarized(counts, summary)

@@ -14,7 +14,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from job_auditor.auditor import wiring
 from job_auditor.auditor.observability import logger, metrics, tracer
 from job_auditor.auditor.run_metrics import record_run
-from job_auditor.auditor.settings import load_settings
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -23,7 +22,7 @@ from job_auditor.auditor.settings import load_settings
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Scheduled entry point; returns the run summary (per source: window, pages, jobs, transitions,
     API calls, duration)."""
-    settings = load_settings()
+    settings = wiring.load_settings()
     wiring.check_lease(settings, context)
     home = wiring.home_account(settings, context)
     clients = wiring.clients_for(settings, home)

@@ -20,6 +20,7 @@ from job_auditor.auditor.adapters.accounts import (
 )
 from job_auditor.auditor.adapters.item_store import ItemStore
 from job_auditor.auditor.adapters.job_api import BotoJobApi
+from job_auditor.auditor.adapters.parameters import ParameterReader
 from job_auditor.auditor.adapters.publishers import ChatPublisher, EventBridgePublisher, SnsPublisher
 from job_auditor.auditor.adapters.start_queue import SqsStartFeed
 from job_auditor.auditor.adapters.state_store import DynamoStateStore
@@ -27,6 +28,7 @@ from job_auditor.auditor.audit_step import SOURCE_CONCURRENCY, AuditStep
 from job_auditor.auditor.planner import Planner, RunPlan
 from job_auditor.auditor.ports import Publisher, StopCheck, never
 from job_auditor.auditor.settings import Settings, SettingsError
+from job_auditor.auditor.settings import load_settings as settings_from
 from job_auditor.auditor.source_auditor import AuditPolicy, SourceAuditor
 
 if TYPE_CHECKING:
@@ -101,10 +103,23 @@ def clients_for(settings: Settings, home: str) -> ClientFactory:
 
 
 def reset(clients: ClientFactory | None = None) -> None:
-    """Forget the cached clients: the next run builds its own, as after a cold start. With `clients`,
-    every run uses those until the next reset (a session with its own credentials, endpoints or
-    event hooks)."""
+    """Forget the cached clients and parameters: the next run builds its own, as after a cold start.
+    With `clients`, every run uses those until the next reset (a session with its own credentials,
+    endpoints or event hooks)."""
+    global _PARAMETERS  # noqa: PLW0603 (a cold start's state, replaced whole)
     _CACHE.reset(clients)
+    _PARAMETERS = ParameterReader()
+
+
+# -- settings -----------------------------------------------------------------------------------------
+# The SSM parameters holding what did not fit in the function's environment, read once per process.
+_PARAMETERS = ParameterReader()
+
+
+def load_settings() -> Settings:
+    """The function's settings: its environment, and the SSM parameters SETTINGS_PARAMETERS names for
+    the variables too large for it (infra/settings_parameters.py)."""
+    return settings_from(read_parameters=_PARAMETERS)
 
 
 # -- the invocation -----------------------------------------------------------------------------------

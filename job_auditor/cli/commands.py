@@ -1,30 +1,57 @@
 """The `job-auditor` commands: thin Click wrappers over the views (`views`), the output (`render`)
-and the resources found from the stack (`resources`)."""
+and the resources found from the stack (`resources`). The global options and exit codes are in
+`options`, the permissions each command needs in `permissions`."""
 
 from __future__ import annotations
 
-import functools
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError
 
 from job_auditor import __version__
 from job_auditor.auditor.adapters.state_reader import StateReader
-from job_auditor.auditor.ports import SourceError
-from job_auditor.cli import render, views
-from job_auditor.cli.render import JSON, OUTPUTS, Column, ago, field, plural, seconds, short
-from job_auditor.cli.resources import DEFAULT_STACK, STACK_ENV_VAR, ResourceError, Resources, Target, describe
-from job_auditor.cli.times import FORM, parse_time
+from job_auditor.cli import permissions, render, views
+from job_auditor.cli.options import (
+    ERROR,
+    OK,
+    PARTIAL,
+    USAGE,
+    Command,
+    Options,
+    Partial,
+    Refused,
+    command_options,
+    exit_codes_help,
+    group_options,
+    options,
+)
+from job_auditor.cli.render import (
+    CSV,
+    JSON,
+    Column,
+    ago,
+    field,
+    last_part,
+    left,
+    plural,
+    prefix,
+    right,
+    seconds,
+)
+from job_auditor.cli.resources import ResourceError, Resources
+from job_auditor.cli.times import FORM, duration, parse_time
+from job_auditor.contract.environment import EVENT_BUS, NOTIFICATION_TOPIC, STATE_TABLE, setting
 from job_auditor.contract.kinds import JOB_KINDS
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-# What every command accepts: where the stack is, how to reach it, how to print.
-_CONNECTION = ("stack", "construct", "region", "profile", "table")
+
+def now() -> datetime:
+    """The time the commands read ages and windows against."""
+    return datetime.now(UTC)
 
 
 class _Time(click.ParamType[datetime, Any]):
@@ -34,7 +61,7 @@ class _Time(click.ParamType[datetime, Any]):
         if isinstance(value, datetime):
             return value
         try:
-            return parse_time(str(value), datetime.now(UTC))
+            return parse_time(str(value), now())
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 
@@ -42,63 +69,8 @@ class _Time(click.ParamType[datetime, Any]):
 TIME = _Time()
 
 
-def _common(command: _F) -> _F:
-    """The options of every command, and its errors reported as one line (exit code 1)."""
-    options = [
-        click.option(
-            "--stack",
-            metavar="NAME",
-            envvar=STACK_ENV_VAR,
-            default=DEFAULT_STACK,
-            show_default=True,
-            help=f"CloudFormation stack holding the JobAuditor construct (also ${STACK_ENV_VAR}).",
-        ),
-        click.option(
-            "--construct",
-            metavar="PATH",
-            help="The construct's path in the stack (its outputs' prefix), when the stack holds several.",
-        ),
-        click.option(
-            "--region",
-            metavar="REGION",
-            help="AWS region of the stack (default: the SDK's: AWS_REGION, profile).",
-        ),
-        click.option(
-            "--profile",
-            metavar="PROFILE",
-            help="AWS profile of the caller's credentials (default: the SDK's).",
-        ),
-        click.option("--table", metavar="NAME", help="State table, instead of the stack's StateTableName."),
-        click.option(
-            "--output",
-            "-o",
-            type=click.Choice(OUTPUTS),
-            default=render.TABLE,
-            show_default=True,
-            help="A table for people, or JSON for scripts.",
-        ),
-    ]
-
-    @functools.wraps(command)
-    def reported(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (ResourceError, views.NotFound) as exc:
-            raise click.ClickException(str(exc)) from exc
-        except SourceError as exc:
-            raise click.ClickException(f"{exc.code}: {exc}") from exc
-        except (ClientError, BotoCoreError) as exc:
-            raise click.ClickException(describe(exc)) from exc
-
-    wrapped: Any = reported
-    for option in reversed(options):
-        wrapped = option(wrapped)
-    return cast(_F, wrapped)
-
-
-def _resources(kwargs: dict[str, Any], **extra: str | None) -> Resources:
-    given = {name: kwargs.get(name) for name in _CONNECTION}
-    return Resources(Target(**{k: v for k, v in {**given, **extra}.items() if v is not None}))
+def _resources(opts: Options) -> Resources:
+    return Resources(opts.target())
 
 
 def _reader(resources: Resources) -> StateReader:
@@ -129,128 +101,201 @@ _ACCOUNT = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class _Group(click.Group):
+    command_class = Command
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=exit_codes_help(),
+)
 @click.version_option(__version__, prog_name="job-auditor")
-def cli() -> None:
+@group_options
+def cli(**_: Any) -> None:
     """Operate a deployed job-auditor: its sources, jobs and transitions, a run from here, replays.
 
     Resources are found from the stack's CloudFormation outputs (--stack, default JobAuditor), with
-    the caller's AWS credentials; AWS_ENDPOINT_URL_<SERVICE> points any service elsewhere."""
+    the caller's AWS credentials; AWS_ENDPOINT_URL_<SERVICE> points any service elsewhere. The
+    global options go before or after the command's name."""
 
 
-# -- status ----------------------------------------------------------------------------------------
-def _status_columns(rows: Sequence[dict[str, Any]], now: datetime) -> list[Column]:
-    columns = [Column("job kind", field("jobKind"))]
-    if len({r["account"] for r in rows}) > 1:
-        columns.append(Column("account", field("account")))
-    if len({r["region"] for r in rows}) > 1:
-        columns.append(Column("region", field("region")))
-    if any(r["scopeIds"] for r in rows):
-        columns.append(Column("scope", lambda r: "/".join(r["scopeIds"]) or "-"))
+def _several(rows: Sequence[dict[str, Any]], name: str) -> bool:
+    return len({str(r.get(name)) for r in rows}) > 1
+
+
+def _where_columns(rows: Sequence[dict[str, Any]]) -> list[Column]:
+    """Account and region columns, each only when the rows are of several."""
+    return [left(name, field(name), rank=2) for name in ("account", "region") if _several(rows, name)]
+
+
+def _scope_column(rows: Sequence[dict[str, Any]]) -> list[Column]:
+    if not any(r.get("scopeIds") for r in rows):
+        return []
     return [
-        *columns,
-        Column("checkpoint", field("checkpoint")),
-        Column("lag", seconds("lagSeconds"), "right"),
-        Column("last run", ago("lastRunFinishedAt", now), "right"),
-        Column("result", lambda r: r["result"] + (" (stopped early)" if r["stoppedEarly"] else "")),
-        Column("transitions", field("transitions"), "right"),
-        Column("in flight", field("jobsInFlight"), "right"),
-        Column("pending", field("pendingClaims"), "right"),
-        Column("parked", field("parked"), "right"),
+        left(
+            "scope",
+            lambda r: "/".join(r["scopeIds"]) or "-",
+            rank=2,
+            short=lambda r: "/".join(i[:8] for i in r["scopeIds"]) or "-",
+        )
     ]
 
 
-@cli.command()
-@_common
+# -- status ----------------------------------------------------------------------------------------
+def _status_columns(rows: Sequence[dict[str, Any]], at: datetime) -> list[Column]:
+    return [
+        left("job kind", field("jobKind")),
+        *_where_columns(rows),
+        *_scope_column(rows),
+        left("checkpoint", field("checkpoint"), rank=4),
+        right("lag", seconds("lagSeconds"), rank=2),
+        right("last run", ago("lastRunFinishedAt", at), rank=2),
+        left("result", lambda r: r["result"] + (" (stopped early)" if r["stoppedEarly"] else "")),
+        right("transitions", field("transitions"), rank=3),
+        right("in flight", field("jobsInFlight"), rank=2),
+        right("pending", field("pendingClaims"), rank=3),
+        right("parked", field("parked"), rank=2),
+    ]
+
+
+_PARKED_COLUMNS = [
+    left("source", field("source"), rank=3),
+    left("job", field("jobId"), short=last_part(field("jobId"))),
+    left("status", field("status"), rank=2),
+    left("eventId", field("eventId"), rank=2, short=prefix("eventId")),
+    left("parked", field("parkedAt"), rank=3),
+    left("reason", field("reason"), wrap=True),
+]
+
+
+@cli.command(epilog=exit_codes_help((OK, ERROR, USAGE)))
+@command_options
 @_KIND
 @_ACCOUNT
-def status(output: str, kinds: tuple[str, ...], accounts: tuple[str, ...], **kwargs: Any) -> None:
+@click.pass_context
+def status(ctx: click.Context, kinds: tuple[str, ...], accounts: tuple[str, ...]) -> None:
     """Every source: checkpoint, last run and its result, jobs in flight, pending and parked claims,
-    lag (now - the checkpoint)."""
-    resources = _resources(kwargs)
-    now = datetime.now(UTC)
-    data = views.status(_reader(resources), now, _where(kinds, accounts))
-    if output == JSON:
+    lag (now - the checkpoint); and the parked transitions."""
+    opts = options(ctx)
+    resources = _resources(opts)
+    at = now()
+    data = views.status(_reader(resources), at, _where(kinds, accounts))
+    if opts.output == JSON:
         render.emit_json(data)
         return
     rows = data["sources"]
-    accounts_seen = sorted({r["account"] for r in rows})
-    regions_seen = sorted({r["region"] for r in rows})
     title = f"{plural(len(rows), 'source')} in {resources.table_name}"
-    if len(accounts_seen) == 1 and len(regions_seen) == 1:
-        title += f" (account {accounts_seen[0]}, {regions_seen[0]})"
-    render.table(title, _status_columns(rows, now), rows)
+    if rows and not _several(rows, "account") and not _several(rows, "region"):
+        title += f" (account {rows[0]['account']}, {rows[0]['region']})"
+    render.table(title, _status_columns(rows, at), rows)
     for row in rows:
         if row["error"]:
             render.note(f"failed: {row['source']}: {row['error']}")
     if data["parked"]:
         render.table(
-            "parked transitions (not announced; see docs/reliability.md)",
-            [
-                Column("source", field("source")),
-                Column("job", field("jobId")),
-                Column("status", field("status")),
-                Column("eventId", field("eventId")),
-                Column("parked", field("parkedAt")),
-                Column("reason", field("reason")),
-            ],
-            data["parked"],
+            "parked transitions (not announced; see docs/reliability.md)", _PARKED_COLUMNS, data["parked"]
         )
 
 
 # -- jobs ------------------------------------------------------------------------------------------
-@cli.command()
-@_common
+JOB_FIELDS = (
+    "source",
+    "jobKind",
+    "account",
+    "region",
+    "jobId",
+    "jobName",
+    "jobArn",
+    "status",
+    "inFlight",
+    "createdAt",
+    "statusSince",
+    "endedAt",
+    "failureMessage",
+    "lastEventId",
+    "pendingEventId",
+)
+
+
+@cli.command(epilog=exit_codes_help((OK, ERROR, USAGE)))
+@command_options
 @click.option("--in-flight", is_flag=True, help="Only jobs still tracked (not in a terminal status).")
 @_KIND
 @_ACCOUNT
-def jobs(
-    output: str, in_flight: bool, kinds: tuple[str, ...], accounts: tuple[str, ...], **kwargs: Any
-) -> None:
+@click.pass_context
+def jobs(ctx: click.Context, in_flight: bool, kinds: tuple[str, ...], accounts: tuple[str, ...]) -> None:
     """The jobs the auditor tracks, oldest first."""
-    resources = _resources(kwargs)
-    now = datetime.now(UTC)
-    rows = views.jobs(_reader(resources), _where(kinds, accounts), in_flight=in_flight)
-    if output == JSON:
+    opts = options(ctx, render.OUTPUTS)
+    at = now()
+    rows = views.jobs(_reader(_resources(opts)), _where(kinds, accounts), in_flight=in_flight)
+    if opts.output == JSON:
         render.emit_json(rows)
+        return
+    if opts.output == CSV:
+        render.emit_csv(rows, JOB_FIELDS)
         return
     render.table(
         plural(len(rows), "job") + (" in flight" if in_flight else ""),
         [
-            Column("job kind", field("jobKind")),
-            Column("job", lambda r: str(r["jobName"] or r["jobId"])),
-            Column("status", field("status")),
-            Column("created", field("createdAt")),
-            Column("in status for", ago("statusSince", now), "right"),
-            Column("in flight", field("inFlight")),
-            Column("pending claim", short("pendingEventId")),
+            left("job kind", field("jobKind")),
+            *_where_columns(rows),
+            left(
+                "job",
+                lambda r: str(r["jobName"] or r["jobId"]),
+                short=lambda r: str(r["jobName"] or last_part(field("jobId"))(r)),
+            ),
+            left("status", field("status")),
+            left("created", field("createdAt"), rank=3),
+            right("in status for", ago("statusSince", at), rank=2),
+            left("in flight", field("inFlight"), rank=3),
+            left("pending claim", field("pendingEventId"), rank=3, short=prefix("pendingEventId")),
         ],
         rows,
     )
 
 
 # -- history ---------------------------------------------------------------------------------------
-@cli.command()
-@_common
+HISTORY_FIELDS = (
+    "observedAt",
+    "source",
+    "jobId",
+    "jobName",
+    "transition",
+    "previousStatus",
+    "status",
+    "eventId",
+    "publishedAt",
+    "replayable",
+)
+
+
+@cli.command(epilog=exit_codes_help((OK, ERROR, USAGE)))
+@command_options
+@_KIND
+@_ACCOUNT
 @click.argument("job")
-def history(output: str, job: str, **kwargs: Any) -> None:
-    """A job's transitions (JOB: its id, ARN or name) with their times and eventIds."""
-    resources = _resources(kwargs)
-    rows = views.history(_reader(resources), job)
-    if output == JSON:
+@click.pass_context
+def history(ctx: click.Context, job: str, kinds: tuple[str, ...], accounts: tuple[str, ...]) -> None:
+    """The transitions of one job (JOB: its id or ARN, or its name if no other job has it) with their
+    times and eventIds. A name several jobs share is refused, listing them (exit 2)."""
+    opts = options(ctx, render.OUTPUTS)
+    rows = views.history(_reader(_resources(opts)), job, _where(kinds, accounts))
+    if opts.output == JSON:
         render.emit_json(rows)
         return
-    several = len({r["jobId"] for r in rows}) > 1  # jobs of the same name
+    if opts.output == CSV:
+        render.emit_csv(rows, HISTORY_FIELDS)
+        return
     render.table(
         f"{plural(len(rows), 'transition')} of {job}",
         [
-            *([Column("job", field("jobId"))] if several else []),
-            Column("observed", field("observedAt")),
-            Column("transition", field("transition")),
-            Column("from", field("previousStatus", "(new)")),
-            Column("to", field("status")),
-            Column("eventId", field("eventId")),
-            Column("published", field("publishedAt")),
+            left("observed", field("observedAt")),
+            left("transition", field("transition")),
+            left("from", field("previousStatus", "(new)"), rank=3),
+            left("to", field("status")),
+            left("eventId", field("eventId"), rank=2, short=prefix("eventId")),
+            left("published", field("publishedAt"), rank=4),
         ],
         rows,
     )
@@ -258,92 +303,109 @@ def history(output: str, job: str, **kwargs: Any) -> None:
 
 # -- run --------------------------------------------------------------------------------------------
 def _read_env_file(path: Path) -> dict[str, str]:
-    """NAME=VALUE lines (blank lines and # comments skipped; values taken as they are)."""
-    env: dict[str, str] = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        name, sep, value = text.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"line {number}: expected NAME=VALUE", param_hint="--env-file")
-        env[name.strip().removeprefix("export ").strip()] = value.strip()
-    return env
+    """The file's variables with dotenv's rules (quotes, `export`, inline comments, ${VAR}); a line
+    dotenv cannot parse, or a name without a value, is a usage error naming its line."""
+    # Imported here: only this option needs python-dotenv.
+    from dotenv import dotenv_values  # noqa: PLC0415
+    from dotenv.parser import parse_stream  # noqa: PLC0415
+
+    with path.open(encoding="utf-8") as stream:
+        for binding in parse_stream(stream):
+            if binding.error:
+                line = binding.original
+                raise click.BadParameter(
+                    f"line {line.line}: expected NAME=VALUE, got {line.string.strip()!r}",
+                    param_hint="--env-file",
+                )
+    values = dotenv_values(path, encoding="utf-8")
+    missing = [name for name, value in values.items() if value is None]
+    if missing:
+        raise click.BadParameter(
+            f"{', '.join(missing)}: no value (expected NAME=VALUE)", param_hint="--env-file"
+        )
+    return {name: value for name, value in values.items() if value is not None}
 
 
-def _summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+def _run_columns(rows: Sequence[dict[str, Any]]) -> list[Column]:
     return [
-        {**s, "result": "failed" if s["error"] else ("stopped early" if s["stopped"] else "ok")}
-        for s in summary["sources"]
+        left("job kind", field("jobKind")),
+        *_where_columns(rows),
+        *_scope_column(rows),
+        left("window from", field("windowStart"), rank=4),
+        right("listed", field("jobsListed"), rank=3),
+        right("in flight", field("jobsInFlight"), rank=2),
+        right("transitions", field("transitions")),
+        right("published", field("published")),
+        right("API calls", field("apiCalls"), rank=3),
+        right("took", lambda r: duration(r["durationMs"]), rank=3),
+        left("result", field("result")),
     ]
 
 
-@cli.command("run")
-@_common
+@cli.command("run", epilog=exit_codes_help((OK, ERROR, USAGE, PARTIAL)))
+@command_options
 @click.option("--once", is_flag=True, help="One audit, now (required: the schedule runs the others).")
 @click.option(
     "--env-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The auditor's environment (NAME=VALUE lines) instead of the deployed function's.",
+    help="The auditor's environment (a .env file: NAME=VALUE lines, dotenv's quoting) instead of the "
+    "deployed function's.",
 )
-@click.option("--bus", metavar="NAME", help="Event bus, instead of the function's EVENT_BUS_NAME.")
-@click.option("--topic", metavar="ARN", help="Topic, instead of the function's NOTIFICATION_TOPIC_ARN.")
-def run(
-    output: str, once: bool, env_file: Path | None, bus: str | None, topic: str | None, **kwargs: Any
-) -> None:
+@click.pass_context
+def run(ctx: click.Context, once: bool, env_file: Path | None) -> None:
     """One audit from here with the caller's credentials, configured as the deployed function is
     (its environment variables), printing the run summary. Claims, checkpoints and events are the
     real ones: a transition announced here is not announced again by the schedule."""
     if not once:
         raise click.UsageError("only one run at a time is supported: pass --once")
-    resources = _resources(kwargs)
+    opts = options(ctx)
+    resources = _resources(opts)
     function_arn = ""
     if env_file is not None:
         env = _read_env_file(env_file)
     else:
         function_arn, env = resources.function_configuration()
+    # The settings table names the variables (contract.environment).
     overrides = {
-        "STATE_TABLE_NAME": kwargs.get("table"),
-        "EVENT_BUS_NAME": bus,
-        "NOTIFICATION_TOPIC_ARN": topic,
+        str(STATE_TABLE.env_var): opts.table,
+        str(EVENT_BUS.env_var): opts.bus,
+        str(NOTIFICATION_TOPIC.env_var): opts.topic,
     }
     env.update({name: value for name, value in overrides.items() if value})
     env["AWS_REGION"] = resources.region
-    summary = _run_once(resources, env, function_arn)
-    if output == JSON:
+    summary = views.run_summary(_run_once(resources, env, function_arn))
+    if opts.output == JSON:
         render.emit_json(summary)
     else:
+        rows = summary["sources"]
         render.table(
             f"run {summary['status']}: {plural(summary['transitions'], 'transition')}, "
             f"{summary['published']} published",
-            [
-                Column("source", field("source")),
-                Column("window from", field("window_start")),
-                Column("listed", field("jobs_listed"), "right"),
-                Column("in flight", field("jobs_in_flight"), "right"),
-                Column("transitions", field("transitions"), "right"),
-                Column("published", field("published"), "right"),
-                Column("API calls", field("api_calls"), "right"),
-                Column("ms", field("duration_ms"), "right"),
-                Column("result", field("result")),
-            ],
-            _summary_rows(summary),
+            _run_columns(rows),
+            rows,
         )
-        for source in summary["sources"]:
+        for source in rows:
             if source["error"]:
                 render.note(f"failed: {source['source']}: {source['error']}")
     if summary["status"] != "ok":
-        raise SystemExit(1)
+        failed = len(summary["failedSources"])
+        raise Partial(
+            f"run {summary['status']}: {plural(failed, 'source')} failed"
+            + (", stopped early" if summary["stoppedEarly"] else "")
+        )
 
 
 def _run_once(resources: Resources, env: dict[str, str], function_arn: str) -> dict[str, Any]:
     """The Lambda's own wiring (`auditor.wiring` on `load_settings`), run in this process."""
     # Imported here: the read-only commands need none of the auditor's wiring.
     from job_auditor.auditor import wiring  # noqa: PLC0415
+    from job_auditor.auditor.adapters.parameters import ParameterReader  # noqa: PLC0415
     from job_auditor.auditor.settings import SettingsError, load_settings  # noqa: PLC0415
 
     try:
-        settings = load_settings(env)
+        # Settings too large for the function's environment are in SSM parameters (SETTINGS_PARAMETERS).
+        reader = ParameterReader(session=resources.session, region=resources.region)
+        settings = load_settings(env, read_parameters=reader)
     except SettingsError as exc:
         raise ResourceError(str(exc)) from exc
     account = settings.account_id or (function_arn.split(":")[4] if function_arn.count(":") >= 4 else "")
@@ -371,75 +433,147 @@ def _event_source(resources: Resources, given: str | None) -> str:
         _, env = resources.function_configuration()
     except ResourceError as exc:
         raise ResourceError(f"{exc} (or pass --event-source)") from exc
-    return env.get("EVENT_SOURCE") or "job-auditor"
+    event_source = setting("eventSource")
+    return env.get(str(event_source.env_var)) or event_source.default_text({})
 
 
-@cli.command()
-@_common
+def _can_ask() -> bool:
+    """Whether a person can answer a question: standard input is a terminal."""
+    return sys.stdin.isatty()
+
+
+_LISTED_BEFORE_ASKING = 10
+
+
+def _confirm_notify(rows: Sequence[dict[str, Any]], yes: bool) -> None:
+    """People are about to get notifications again: they see which (on stderr, so that JSON output
+    stays whole) and say so, or --yes does."""
+    if yes:
+        return
+    if not _can_ask():
+        raise Refused(
+            "--notify sends people the notifications again: confirm with --yes when not at a terminal"
+        )
+    for row in rows[:_LISTED_BEFORE_ASKING]:
+        job = row["jobName"] or row["jobId"]
+        click.echo(f"  {row['observedAt']}  {job}  {row['transition']} -> {row['status']}", err=True)
+    if len(rows) > _LISTED_BEFORE_ASKING:
+        click.echo(f"  ... and {len(rows) - _LISTED_BEFORE_ASKING} more (--dry-run lists them all)", err=True)
+    question = f"Send {plural(len(rows), 'notification')} to the topic's subscribers (email, chat) again?"
+    if not click.confirm(question, default=False, err=True):
+        raise click.ClickException("nothing sent")
+
+
+def _publish(
+    resources: Resources, found: views.ReplaySet, event_source: str | None, notify: bool
+) -> dict[str, set[str]]:
+    """The transitions through the auditor's own publishers (the bus; the topic with --notify): the
+    eventIds each channel delivered."""
+    from job_auditor.auditor.adapters.publishers import EventBridgePublisher, SnsPublisher  # noqa: PLC0415
+
+    source = _event_source(resources, event_source)
+    channels: list[tuple[str, Any]] = [
+        ("eventbridge", EventBridgePublisher(resources.events(), resources.bus_name, source))
+    ]
+    if notify:
+        channels.append(("sns", SnsPublisher(resources.sns(), resources.topic_arn, source)))
+    delivered: dict[str, set[str]] = {}
+    for name, publisher in channels:
+        result = publisher.publish(found.transitions)
+        delivered[name] = {t.event_id for t in result.delivered}
+    return delivered
+
+
+def _delivery_cell(channel: str) -> render.Cell:
+    return lambda row: "sent" if row["delivered"][channel] else "FAILED"
+
+
+def _replay_title(rows: Sequence[dict[str, Any]], delivered: dict[str, set[str]], dry_run: bool) -> str:
+    if dry_run:
+        return f"would replay {plural(len(rows), 'transition')} (dry run: nothing sent)"
+    if not rows:
+        return "nothing to replay: no transition observed in that window"
+    counts = ", ".join(f"{len(ids)} of {len(rows)} to {_CHANNELS[name]}" for name, ids in delivered.items())
+    return f"replayed {counts}"
+
+
+_CHANNELS = {"eventbridge": "the event bus", "sns": "the notification topic"}
+
+
+@cli.command(epilog=exit_codes_help((OK, ERROR, USAGE, PARTIAL)))
+@command_options
 @click.option("--since", required=True, type=TIME, help=f"From this observation time: {FORM}.")
 @click.option("--until", type=TIME, help="Up to this observation time (default: now).")
-@click.option("--job", metavar="JOB", help="Only this job (its id, ARN or name).")
+@click.option(
+    "--job", metavar="JOB", help="Only this job (its id or ARN, or its name if no other job has it)."
+)
+@_KIND
+@_ACCOUNT
 @click.option(
     "--notify",
     is_flag=True,
-    help="Also publish to the notification topic: people get the notifications again. "
+    help="Also publish to the notification topic: people get the notifications again (asks first). "
     "Default: the event bus only.",
 )
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before --notify (needed off a terminal).")
 @click.option("--dry-run", is_flag=True, help="List what would be sent; send nothing.")
-@click.option("--bus", metavar="NAME", help="Event bus, instead of the stack's EventBusName.")
-@click.option("--topic", metavar="ARN", help="Topic (--notify), instead of the stack's NotificationTopicArn.")
 @click.option(
     "--event-source",
     metavar="SOURCE",
     help="The events' source (default: the auditor function's EVENT_SOURCE).",
 )
+@click.pass_context
 def replay(
-    output: str,
+    ctx: click.Context,
     since: datetime,
     until: datetime | None,
     job: str | None,
+    kinds: tuple[str, ...],
+    accounts: tuple[str, ...],
     notify: bool,
+    yes: bool,
     dry_run: bool,
-    bus: str | None,
-    topic: str | None,
     event_source: str | None,
-    **kwargs: Any,
 ) -> None:
     """Re-publish transitions from history, as first published (same eventId and detail), to the
-    event bus only unless --notify. Consumers that deduplicate on eventId see them once."""
-    from job_auditor.auditor.adapters.publishers import EventBridgePublisher, SnsPublisher  # noqa: PLC0415
-
-    resources = _resources(kwargs, bus=bus, topic=topic)
-    found = views.replay_set(_reader(resources), since, until, job=job)
-    outcomes: list[tuple[str, Callable[[str], bool]]] = []
-    failed = 0
+    event bus only unless --notify. Consumers that deduplicate on eventId see them once. Only what
+    history holds is sent; a --job name several jobs share, and an empty or reversed window, are
+    refused (exit 2)."""
+    opts = options(ctx)
+    try:
+        views.check_window(since, until, now())
+    except views.EmptyWindow as exc:
+        raise Refused(str(exc)) from exc
+    resources = _resources(opts)
+    found = views.replay_set(_reader(resources), since, until, job=job, where=_where(kinds, accounts))
+    delivered: dict[str, set[str]] = {}
     if not dry_run and found.transitions:
-        source = _event_source(resources, event_source)
-        channels: list[tuple[str, Any]] = [
-            ("eventbridge", EventBridgePublisher(resources.events(), resources.bus_name, source))
-        ]
         if notify:
-            channels.append(("sns", SnsPublisher(resources.sns(), resources.topic_arn, source)))
-        for name, publisher in channels:
-            result = publisher.publish(found.transitions)
-            delivered = {t.event_id for t in result.delivered}
-            failed += len(result.failed)
-            outcomes.append((name, delivered.__contains__))
-    rows = views.sent_rows(found.rows, outcomes)
-    if output == JSON:
-        render.emit_json({"dryRun": dry_run, "replayed": rows, "notReplayable": found.not_replayable})
+            _confirm_notify(found.rows, yes)
+        delivered = _publish(resources, found, event_source, notify)
+    rows = views.sent_rows(found.rows, delivered)
+    failed = {name: len(rows) - len(ids) for name, ids in delivered.items() if len(ids) < len(rows)}
+    if opts.output == JSON:
+        render.emit_json(
+            {
+                "dryRun": dry_run,
+                "transitions": rows,
+                "sent": {name: len(ids) for name, ids in delivered.items()},
+                "failed": failed,
+                "notReplayable": found.not_replayable,
+            }
+        )
     else:
-        verb = "would replay" if dry_run else "replayed"
         render.table(
-            f"{verb} {plural(len(rows), 'transition')}",
+            _replay_title(rows, delivered, dry_run),
             [
-                Column("observed", field("observedAt")),
-                Column("job kind", field("jobKind")),
-                Column("job", lambda r: str(r["jobName"] or r["jobId"])),
-                Column("transition", field("transition")),
-                Column("to", field("status")),
-                Column("eventId", field("eventId")),
-                *(Column(name, field(name)) for name, _ in outcomes),
+                left("observed", field("observedAt")),
+                left("job kind", field("jobKind"), rank=3),
+                left("job", lambda r: str(r["jobName"] or r["jobId"]), short=last_part(field("jobId"))),
+                left("transition", field("transition"), rank=2),
+                left("to", field("status"), rank=2),
+                left("eventId", field("eventId"), rank=2, short=prefix("eventId")),
+                *(left(name, _delivery_cell(name)) for name in delivered),
             ],
             rows,
         )
@@ -449,7 +583,39 @@ def replay(
                 "transition kept): not replayed"
             )
     if failed:
-        raise click.ClickException(f"{failed} deliveries failed; run the replay again to retry them")
+        raise Partial(
+            "; ".join(f"{count} deliveries to {_CHANNELS[name]} failed" for name, count in failed.items())
+            + ": run the replay again to retry them (consumers deduplicate on eventId)"
+        )
+
+
+# -- iam-policy -------------------------------------------------------------------------------------
+@cli.command("iam-policy", epilog=exit_codes_help((OK, ERROR, USAGE)))
+@command_options
+@click.option(
+    "--command",
+    "commands",
+    multiple=True,
+    type=click.Choice(list(permissions.COMMANDS)),
+    help="Only what this command needs (repeatable; default: every command).",
+)
+@click.option(
+    "--template",
+    is_flag=True,
+    help="ARNs with ${Output} placeholders for the stack's outputs, without reading the stack.",
+)
+@click.pass_context
+def iam_policy(ctx: click.Context, commands: tuple[str, ...], template: bool) -> None:
+    """The least-privilege IAM policy (JSON) an operator needs for these commands, its ARNs those of the
+    stack's resources (read from its outputs)."""
+    opts = options(ctx)  # the policy is JSON whatever --output says: it is for IAM, not for people
+    wanted = commands or tuple(permissions.COMMANDS)
+    if template:
+        values = permissions.PLACEHOLDERS
+    else:
+        resources = _resources(opts)
+        values = permissions.values_of(opts.stack, resources.region, resources.outputs)
+    render.emit_json(permissions.policy(wanted, values))
 
 
 def main(args: Sequence[str] | None = None) -> None:

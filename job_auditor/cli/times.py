@@ -49,3 +49,12 @@ def age(delta: timedelta | None) -> str:
     else:
         text = f"{secs}s"
     return sign + text
+
+
+def duration(milliseconds: int | None) -> str:
+    """A run's duration: tenths of a second under a minute (0.4s, 12.5s), else as `age` prints it."""
+    if milliseconds is None:
+        return "-"
+    if milliseconds < 60_000:
+        return f"{milliseconds / 1000:.1f}s"
+    return age(timedelta(milliseconds=milliseconds))

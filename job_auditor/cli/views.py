@@ -4,7 +4,7 @@ same rows are printed as a table or as JSON (`render`)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +26,14 @@ _COUNT_CONCURRENCY = 8
 
 class NotFound(LookupError):
     """What the operator asked for is not in the table."""
+
+
+class Ambiguous(LookupError):
+    """What the operator named matches several things; the message names them."""
+
+
+class EmptyWindow(ValueError):
+    """A time window with nothing in it by construction: reversed, or of no length."""
 
 
 @dataclass(frozen=True)
@@ -162,18 +170,42 @@ def _history_row(source_key: str, item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def history(reader: StateReader, job: str, where: SourceFilter = SourceFilter()) -> list[dict[str, Any]]:
-    """A job's transitions (by id, ARN or name), oldest first. History is read from the job's
-    creation on, in the job's own source only."""
-    sources = [s.key for s in _sources(reader, where)]
+def _one_job(reader: StateReader, sources: Sequence[str], job: str) -> tuple[str, dict[str, Any]]:
+    """The one job `job` names (its id or ARN; else its name), and its source. NotFound if none,
+    Ambiguous (naming each) if several: the operator picks one by id or ARN."""
     matches = list(iter_matching_jobs(reader, sources, job))
     if not matches:
         raise NotFound(f"no job {job!r} in the table ({len(sources)} sources searched)")
-    rows: list[dict[str, Any]] = []
-    for source_key, item in matches:
-        created = _when(item.get("createdAt"))
-        items = reader.history(source_key, since=created, job_ids=[str(item["jobId"])])
-        rows.extend(_history_row(source_key, h) for h in items)
+    by_id = [(key, item) for key, item in matches if job in (item.get("jobId"), item.get("jobArn"))]
+    chosen = by_id or matches
+    if len(chosen) > 1:
+        # Two lines a job, to read in an 80-column terminal; the account and region if they differ.
+        # A source key is account/region/kind[/scope ids] (Source.key).
+        places = {"/".join(key.split("/")[:2]) for key, _ in chosen}
+        lines = []
+        for key, item in chosen:
+            account, region, kind = [*key.split("/"), "", "", ""][:3]
+            place = f" in {account}/{region}" if len(places) > 1 else ""
+            created = _iso_of(item.get("createdAt"))
+            lines += [
+                f"  {item.get('jobId')}",
+                f"      {kind}{place}, {item.get('status')}, created {created}",
+            ]
+        raise Ambiguous(
+            f"{job!r} names {len(chosen)} jobs; name one by its id or ARN:\n"
+            + "\n".join(lines)
+            + "\n(or narrow with --kind or --account)"
+        )
+    return chosen[0]
+
+
+def history(reader: StateReader, job: str, where: SourceFilter = SourceFilter()) -> list[dict[str, Any]]:
+    """The transitions of the one job `job` names (by id, ARN or name), oldest first. History is read
+    from the job's creation on, in the job's own source only."""
+    source_key, item = _one_job(reader, [s.key for s in _sources(reader, where)], job)
+    created = _when(item.get("createdAt"))
+    items = reader.history(source_key, since=created, job_ids=[str(item["jobId"])])
+    rows = [{**_history_row(source_key, h), "jobName": item.get("jobName")} for h in items]
     return sorted(rows, key=lambda r: (r["observedAt"] or "", r["eventId"] or ""))
 
 
@@ -187,6 +219,15 @@ class ReplaySet:
     not_replayable: list[dict[str, Any]]
 
 
+def check_window(since: datetime, until: datetime | None, now: datetime) -> None:
+    """EmptyWindow if [since, until (or now)] holds no time: reversed, of no length, or in the future."""
+    end = until or now
+    if since > now:
+        raise EmptyWindow(f"--since {iso(since)} is in the future (now is {iso(now)})")
+    if since >= end:
+        raise EmptyWindow(f"the window is empty: --since {iso(since)} is not before --until {iso(end)}")
+
+
 def replay_set(
     reader: StateReader,
     since: datetime,
@@ -195,15 +236,13 @@ def replay_set(
     job: str | None = None,
     where: SourceFilter = SourceFilter(),
 ) -> ReplaySet:
-    """The history observed in [since, until] (of one job if named), as transitions to publish."""
+    """The history observed in [since, until] (of the one job `job` names, if given), as the
+    transitions first published, to publish again."""
     sources = [s.key for s in _sources(reader, where)]
     wanted: dict[str, list[str]] = {key: [] for key in sources}
     if job is not None:
-        wanted = {}
-        for key, item in iter_matching_jobs(reader, sources, job):
-            wanted.setdefault(key, []).append(str(item["jobId"]))
-        if not wanted:
-            raise NotFound(f"no job {job!r} in the table ({len(sources)} sources searched)")
+        key, item = _one_job(reader, sources, job)
+        wanted = {key: [str(item["jobId"])]}
     found = ReplaySet([], [], [])
     for key, job_ids in wanted.items():
         for item in reader.history(key, since=since, until=until, job_ids=job_ids):
@@ -220,9 +259,35 @@ def replay_set(
     return found
 
 
-def sent_rows(
-    rows: Sequence[dict[str, Any]], outcomes: Iterable[tuple[str, Callable[[str], bool]]]
-) -> list[dict[str, Any]]:
+def sent_rows(rows: Sequence[dict[str, Any]], delivered: Mapping[str, Set[str]]) -> list[dict[str, Any]]:
     """Each replayed row with, per channel, whether it was delivered."""
-    checks = list(outcomes)
-    return [{**row, **{channel: delivered(row["eventId"]) for channel, delivered in checks}} for row in rows]
+    return [
+        {**row, "delivered": {channel: row["eventId"] in ids for channel, ids in delivered.items()}}
+        for row in rows
+    ]
+
+
+# -- run -------------------------------------------------------------------------------------------
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+# The run summary's names that say something else in the other commands' output.
+_RENAMED = {"stopped": "stoppedEarly"}
+
+
+def _iso_text(value: object) -> str | None:
+    return iso(datetime.fromisoformat(value)) if isinstance(value, str) and value else None
+
+
+def run_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The auditor's run summary as the other commands print: camelCase keys, times in ISO 8601 to the
+    second, and each source's result (`ok`, `failed`, `stopped early`) as `status` words it."""
+    sources = []
+    for source in summary.get("sources", []):
+        row = {_RENAMED.get(k, _camel(k)): v for k, v in source.items()}
+        row["windowStart"] = _iso_text(row.get("windowStart"))
+        row["result"] = "failed" if row.get("error") else "stopped early" if row.get("stoppedEarly") else "ok"
+        sources.append(row)
+    return {**summary, "startedAt": _iso_text(summary.get("startedAt")), "sources": sources}

@@ -115,6 +115,8 @@ class ScopeSetting:
 
     context_key: str
     env_var: str
+    # A value for the README's example column.
+    example: str = ""
 
 
 @dataclass(frozen=True)
@@ -406,7 +408,11 @@ register(
         # Q in Connect authorizes ListImportJobs and GetImportJob on the knowledge base.
         iam=(IamGrant(("wisdom:ListImportJobs", "wisdom:GetImportJob"), "knowledge-base/{0}"),),
         discovery=(_KB_DISCOVERY,),
-        scope_setting=ScopeSetting("qconnectKnowledgeBaseIds", "QCONNECT_KNOWLEDGE_BASE_IDS"),
+        scope_setting=ScopeSetting(
+            "qconnectKnowledgeBaseIds",
+            "QCONNECT_KNOWLEDGE_BASE_IDS",
+            "3f2c4a1e-1b2c-4d5e-8f90-a1b2c3d4e5f6,9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d",
+        ),
         # EventBridge's event reference names qconnect.amazonaws.com; the API's endpoint and IAM prefix
         # are wisdom: both are matched (see the AWS facts in docs/performance.md).
         start_event=StartEvent(
@@ -508,7 +514,9 @@ register(
                 noun="data source",
             ),
         ),
-        scope_setting=ScopeSetting("bedrockKnowledgeBaseIds", "BEDROCK_KNOWLEDGE_BASE_IDS"),
+        scope_setting=ScopeSetting(
+            "bedrockKnowledgeBaseIds", "BEDROCK_KNOWLEDGE_BASE_IDS", "ABCDEFGHIJ,KLMNOPQRST/UVWXYZ0123"
+        ),
         detail_fields=("statistics",),
     )
 )

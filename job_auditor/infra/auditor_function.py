@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import atexit
 import functools
-import json
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +21,31 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from job_auditor.contract import handlers
-from job_auditor.contract.environment import scope_settings
+from job_auditor.contract.environment import (
+    ACCOUNT,
+    CHAT_TOPIC,
+    CLAIM_LEASE,
+    EVENT_BUS,
+    ITEMS_BUCKET,
+    NOTIFICATION_TOPIC,
+    NOTIFY_FILTER,
+    START_QUEUE,
+    STATE_TABLE,
+    Setting,
+    setting,
+)
 from job_auditor.infra import nag
-from job_auditor.infra.config import JobAuditorProps
-from job_auditor.infra.job_permissions import grant_job_kinds, list_actions
+from job_auditor.infra.config import JobAuditorProps, cdk_settings
+from job_auditor.infra.job_permissions import audited_kinds, grant_job_kinds, list_actions
+from job_auditor.infra.settings_parameters import SettingsParameters
+from job_auditor.infra.start_discovery import JobStartDiscovery
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-# What the functions import: the package's own (CDK-free) __init__ and these subpackages. The CDK side
-# (infra, the CLI) and the schema files stay out of the asset.
+# What the functions import: the package's own (CDK-free) __init__, the module shared with the CDK side
+# (availability) and these subpackages. The CDK side (infra, the CLI) and the schema files stay out.
+LAMBDA_MODULES = ("__init__.py", "availability.py")
 LAMBDA_PACKAGES = ("auditor", "contract", "slack_forwarder")
 HANDLER = handlers.AUDITOR
-SERVICE_NAME = "job-auditor"
-METRICS_NAMESPACE = "JobAuditor"
 
 # The newest Python runtime Lambda offers in this aws-cdk-lib; the layer name and its SSM path
 # follow it (python3.14 -> AWSLambdaPowertoolsPythonV3-python314-arm64).
@@ -75,6 +88,11 @@ LOG_RETENTION = {
 }
 
 
+def fanout_environment(config: JobAuditorProps, items_bucket: str) -> dict[str, str]:
+    """The variables only the fan-out's functions get: the run bucket and their own settings."""
+    return {variable(ITEMS_BUCKET): items_bucket, **settings_environment(config, fanout=True)}
+
+
 def powertools_layer_parameter(version: str) -> str:
     """Public SSM parameter that holds the AWS-managed Powertools v3 layer ARN for this runtime.
 
@@ -95,7 +113,8 @@ def lambda_asset_dir() -> Path:
     atexit.register(shutil.rmtree, staging, ignore_errors=True)
     target = staging / PACKAGE_DIR.name
     target.mkdir()
-    shutil.copy2(PACKAGE_DIR / "__init__.py", target)
+    for module in LAMBDA_MODULES:
+        shutil.copy2(PACKAGE_DIR / module, target)
     for name in LAMBDA_PACKAGES:
         shutil.copytree(
             PACKAGE_DIR / name, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -148,6 +167,32 @@ def shared_python_function(
     )
 
 
+def variable(setting: Setting) -> str:
+    """A Lambda-only setting's variable name."""
+    assert setting.env_var, "a Lambda-only setting has a variable"
+    return setting.env_var
+
+
+def settings_environment(
+    config: JobAuditorProps, *, fanout: bool = False, overrides: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """The variables of the table's settings that have a context key too, written from the props (the
+    fan-out's own ones with `fanout`); `overrides`: values by name the construct decided (the service
+    name it derives). A setting whose `env_when` does not hold, or with no value, is left out."""
+    values: dict[str, Any] = {
+        s.name: config.scope_ids(s.kind) if s.kind else config.value(s.name) for s in cdk_settings()
+    }
+    values |= {name: value for name, value in (overrides or {}).items() if value is not None}
+    return {
+        s.env_var: s.form.write(values[s.name])
+        for s in cdk_settings()
+        if s.env_var
+        and s.fanout_only == fanout
+        and values[s.name] is not None
+        and (s.env_when is None or s.env_when(values))
+    }
+
+
 class AuditorFunction(Construct):
     """The scheduled auditor function and the only permissions it needs."""
 
@@ -157,11 +202,13 @@ class AuditorFunction(Construct):
         construct_id: str,
         *,
         config: JobAuditorProps,
+        service_name: str,
         table: dynamodb.ITable,
         bus: events.IEventBus,
         topic: sns.ITopic,
         removal_policy: RemovalPolicy,
         chat_topic: sns.ITopic | None = None,
+        start_discovery: JobStartDiscovery | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.timeout = Duration.seconds(config.function_timeout_seconds)
@@ -180,8 +227,35 @@ class AuditorFunction(Construct):
         )
         self.log_group.grant_write(self.role)
 
-        # The variables, also for the fan-out's functions (infra/fanout.py), which run the same code.
-        self.environment = self._environment(config, table=table, bus=bus, topic=topic, chat_topic=chat_topic)
+        # The variables, also for the fan-out's functions (infra/fanout.py), which run the same code:
+        # what the construct built, then every setting the Lambda shares with the context.
+        built = {
+            variable(STATE_TABLE): table.table_name,
+            variable(EVENT_BUS): bus.event_bus_name,
+            variable(NOTIFICATION_TOPIC): topic.topic_arn,
+            variable(ACCOUNT): Aws.ACCOUNT_ID,
+            variable(CLAIM_LEASE): str(config.claim_lease_seconds),
+            # Empty values read as unset by the Lambda.
+            variable(CHAT_TOPIC): chat_topic.topic_arn if chat_topic is not None else "",
+            variable(NOTIFY_FILTER): NOTIFY_FILTER.form.write(config.notification_filter),
+        }
+        if start_discovery is not None:
+            # discovery=cloudtrail: the queue of announced job starts; unset, every source lists its window.
+            built[variable(START_QUEUE)] = start_discovery.queue.queue_url
+            start_discovery.grant_consume(self.role)
+        overrides = {"service_name": service_name}
+        self.settings = SettingsParameters(
+            self,
+            "Settings",
+            environment=built
+            | settings_environment(config, overrides=overrides)
+            # Kinds that none of the audited regions offers are left out (fails synth if named in jobKinds).
+            | {variable(setting("job_kinds")): ",".join(audited_kinds(config, self._regions(config)))},
+            # The fan-out's functions add theirs (the bucket's name is at most 63 characters).
+            reserve=fanout_environment(config, "b" * 63) if config.audit_mode == "stepfunctions" else None,
+        )
+        self.environment = self.settings.environment
+        self.settings.grant_read([self.role])
         self.function = shared_python_function(
             self,
             description="job-auditor: polls job statuses and announces transitions",
@@ -203,71 +277,17 @@ class AuditorFunction(Construct):
         if chat_topic is not None:
             chat_topic.grant_publish(self.role)
 
-    @staticmethod
-    def _environment(
-        config: JobAuditorProps,
-        *,
-        table: dynamodb.ITable,
-        bus: events.IEventBus,
-        topic: sns.ITopic,
-        chat_topic: sns.ITopic | None,
-    ) -> dict[str, str]:
-        """Variables named as `auditor.settings.ENV_VARS` and the kinds' scope variables (plus
-        Powertools' own); the organization mode's only when several accounts are audited, so a
-        single-account function's environment is what it always was."""
-        return {
-            **AuditorFunction._account_environment(config),
-            "STATE_TABLE_NAME": table.table_name,
-            "EVENT_BUS_NAME": bus.event_bus_name,
-            "NOTIFICATION_TOPIC_ARN": topic.topic_arn,
-            "EVENT_SOURCE": config.event_source,
-            "JOB_KINDS": ",".join(config.job_kinds),
-            "REGIONS": ",".join(config.regions),
-            **{
-                setting.env_var: ",".join("/".join(ids) for ids in config.scope_ids(spec.id)) or "discover"
-                for spec, setting in scope_settings()
-            },
-            "INITIAL_LOOKBACK_MINUTES": str(config.initial_lookback_minutes),
-            "OVERLAP_SECONDS": str(config.overlap_seconds),
-            "RECHECK_HORIZON_HOURS": str(config.recheck_horizon_hours),
-            "ANNOUNCE_BASELINE": "true" if config.announce_baseline else "false",
-            "HISTORY_TTL_DAYS": str(config.history_retention_days),
-            "CLAIM_LEASE_SECONDS": str(config.claim_lease_seconds),
-            "STUCK_AFTER_HOURS": config.stuck_after_hours,
-            "STUCK_REPEAT_HOURS": str(config.stuck_repeat_hours),
-            "RECONCILE_EVERY_MINUTES": str(config.reconcile_every_minutes),
-            "RECONCILE_LOOKBACK_HOURS": str(config.reconcile_lookback_hours),
-            "MAX_PUBLISH_ATTEMPTS": str(config.max_publish_attempts),
-            "VANISHED_AFTER_CHECKS": str(config.vanished_after_checks),
-            "ACCOUNT_ID": Aws.ACCOUNT_ID,
-            # Empty values read as unset by the Lambda.
-            "CHAT_TOPIC_ARN": chat_topic.topic_arn if chat_topic is not None else "",
-            "NOTIFY_FILTER": json.dumps(config.notification_filter) if config.notification_filter else "",
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": config.log_level,
-        }
-
-    @staticmethod
-    def _account_environment(config: JobAuditorProps) -> dict[str, str]:
-        """ACCOUNTS (a comma list, or `organization`), ORGANIZATIONAL_UNITS, MEMBER_ROLE_NAME and
-        MEMBER_EXTERNAL_ID, each only when configured."""
-        if not config.multi_account:
-            return {}
-        env = {"ACCOUNTS": ",".join(config.accounts), "MEMBER_ROLE_NAME": config.member_role_name}
-        if config.organizational_units and config.organization_mode:
-            env["ORGANIZATIONAL_UNITS"] = ",".join(config.organizational_units)
-        if config.member_external_id:
-            env["MEMBER_EXTERNAL_ID"] = config.member_external_id
-        return env
+    def _regions(self, config: JobAuditorProps) -> list[str]:
+        """The audited regions: `regions`, or the stack's own (a token in an environment-agnostic stack)."""
+        return list(config.regions) or [Stack.of(self).region]
 
     def _grant(
         self, config: JobAuditorProps, *, table: dynamodb.ITable, bus: events.IEventBus, topic: sns.ITopic
     ) -> None:
-        regions = list(config.regions) or [Stack.of(self).region]
+        regions = self._regions(config)
         grant_job_kinds(self.role, config, regions)
         stars = [nag.XRAY_RESOURCE_REASON]
-        if actions := list_actions(config):
+        if actions := list_actions(config, regions):
             stars.append(
                 f"The list operations ({', '.join(actions)}) have no resource type in the service "
                 "authorization reference either; the list statement is limited to the audited regions "
@@ -338,7 +358,7 @@ class AuditorFunction(Construct):
                 iam.PolicyStatement(
                     sid="AssumeMemberRoles",
                     actions=["sts:AssumeRole"],
-                    resources=[role_arn(account) for account in config.accounts],
+                    resources=[role_arn(account) for account in config.member_accounts],
                 )
             )
         return stars

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Stack
 from aws_cdk import aws_eventschemas as eventschemas
 from constructs import Construct
 
@@ -19,15 +18,15 @@ def schema_file(version: str = ENVELOPE_VERSION) -> Path:
 
 
 class TransitionEventSchema(Construct):
-    """A registry of the stack's own and the transition event's schema (JSON Schema Draft 4)."""
+    """A registry of the JobAuditor's own (`<name>-events`) and the transition event's schema (JSON Schema
+    Draft 4)."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, name: str) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self).stack_name
         self.registry = eventschemas.CfnRegistry(
             self,
             "Registry",
-            registry_name=f"{stack}-events",
+            registry_name=f"{name}-events",
             description="job-auditor: the events it puts on its bus",
         )
         self.schema = eventschemas.CfnSchema(

@@ -25,7 +25,7 @@ from constructs import Construct
 from job_auditor.contract import fanout_payload as payload
 from job_auditor.contract import handlers
 from job_auditor.infra import nag
-from job_auditor.infra.auditor_function import LOG_RETENTION, shared_python_function
+from job_auditor.infra.auditor_function import LOG_RETENTION, fanout_environment, shared_python_function
 from job_auditor.infra.config import JobAuditorProps
 
 # An Express child runs at most 5 minutes; its one task (the batch Lambda, retried once after a
@@ -70,11 +70,7 @@ class AuditStateMachine(Construct):
             "transient working data written and read only by this state machine's roles, whose calls "
             "CloudTrail already records; access logs would outlive the data they describe.",
         )
-        env = {
-            **environment,
-            "ITEMS_BUCKET": self.bucket.bucket_name,
-            "ACCOUNT_REGION_CONCURRENCY": str(config.account_region_concurrency),
-        }
+        env = {**environment, **fanout_environment(config, self.bucket.bucket_name)}
         self.log_group = logs.LogGroup(
             self, "Logs", retention=LOG_RETENTION[config.log_retention_days], removal_policy=removal_policy
         )

@@ -1,11 +1,15 @@
-"""The JobAuditor construct: the whole job-auditor (state, auditor, schedule, bus, schema, topics,
-alarms, dashboard) in any stack. It wires the concern constructs together, nothing more."""
+"""The JobAuditor construct: the whole job-auditor (state, auditor, schedule, bus, schema, topics, chat
+channels, paging, alarms, dashboard) in any stack, as many times as wanted. It wires the concern
+constructs together, nothing more."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
+from typing import Unpack
 
-from aws_cdk import CfnOutput, RemovalPolicy, Tags
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack, Tags, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -14,26 +18,67 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from job_auditor import stack_outputs
-from job_auditor.contract.discovery import CLOUDTRAIL, START_QUEUE_URL
+from job_auditor.contract.discovery import CLOUDTRAIL
+from job_auditor.contract.forms import shown
+from job_auditor.infra.alert_destination import AlertDestination
 from job_auditor.infra.auditor_function import AuditorFunction
-from job_auditor.infra.config import JobAuditorProps, as_props
+from job_auditor.infra.config import ConfigError, JobAuditorOptions, JobAuditorProps, as_props
 from job_auditor.infra.event_bus import TransitionBus
 from job_auditor.infra.event_schema import TransitionEventSchema
 from job_auditor.infra.fanout import AuditStateMachine
 from job_auditor.infra.member_stackset import MemberStackSet
-from job_auditor.infra.monitoring import Monitoring
+from job_auditor.infra.monitoring import AuditorMetrics, Monitoring
 from job_auditor.infra.notifications import NotificationKey, Notifications
 from job_auditor.infra.schedule import AuditSchedule
 from job_auditor.infra.slack_webhook import SlackWebhookForwarder
 from job_auditor.infra.start_discovery import JobStartDiscovery
 from job_auditor.infra.state_table import StateTable
 
+# A physical name's stem: what the strictest of the names built from it takes (a StackSet name:
+# [a-zA-Z][-a-zA-Z0-9]*), short enough for the shortest (a Schema Registry name, `<name>-events`, is at
+# most 64 characters).
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+MAX_NAME_LENGTH = 57
+NAME_FORM = f"a letter, then letters, digits or hyphens, at most {MAX_NAME_LENGTH} characters"
+
+
+def path_name(construct: Construct) -> str:
+    """A name unique in the account and region, from the construct's place: its stack's name and its
+    path below the stack, joined by hyphens ("Default" left out, as CDK leaves it out of logical ids).
+    `JobAuditor` for app.py's stack (construct "Default"), `Platform-JobAuditor` for a construct
+    `JobAuditor` in a stack `Platform`; a long path is cut short and ends in a hash of the whole."""
+    stack = Stack.of(construct)
+    scopes = construct.node.scopes
+    below = [c.node.id for c in scopes[scopes.index(stack) + 1 :] if c.node.id != "Default"]
+    stack_name = stack.node.id if Token.is_unresolved(stack.stack_name) else stack.stack_name
+    name = re.sub(r"-+", "-", re.sub(r"[^A-Za-z0-9-]", "-", "-".join([stack_name, *below]))).strip("-")
+    if len(name) > MAX_NAME_LENGTH:
+        digest = hashlib.sha256(construct.node.path.encode()).hexdigest()[:8]
+        name = f"{name[: MAX_NAME_LENGTH - 9].rstrip('-')}-{digest}"
+    return name
+
+
+def kebab_case(name: str) -> str:
+    """JobAuditor -> job-auditor, Platform-JobAuditor -> platform-job-auditor: a service name."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name)
+    return re.sub(r"[^a-z0-9]+", "-", words.lower()).strip("-")
+
 
 class JobAuditor(Construct):
     """Scheduled auditor, its state, the transition bus and topic, alarms and a dashboard.
 
-    `props` is a JobAuditorProps, or a mapping of the context keys of the README (validated by the same
-    model as `cdk synth`: a bad key or value raises ConfigError naming it); None takes every default.
+    Settings are keyword arguments, the context keys of the README in snake_case
+    (`schedule_rate_minutes=10` or `=Duration.minutes(10)`, `removal_policy=RemovalPolicy.DESTROY`,
+    `qconnect_knowledge_base_ids=[...]`), or `props`: a JobAuditorProps, or a mapping of the context keys
+    themselves (validated as `cdk synth` validates them); nothing takes every default. A bad value raises
+    ConfigError naming it.
+
+    `prefix` names what has a physical name (the schema registry `<prefix>-events`, the Slack channel
+    configuration, the member role's StackSet); by default the construct's path (`path_name`), so several
+    JobAuditors sit in one stack or account. `alarm_topic`: an existing SNS topic for the alarms instead
+    of one of its own; `event_bus`: an existing bus in this account for the transitions instead of one of
+    its own (the archive and the events' source are the construct's either way).
+
     The stack outputs (StateTableName, EventBusName, ...) are the construct's, so `job-auditor` (the CLI)
     finds them by stack name wherever the construct sits.
     """
@@ -44,10 +89,23 @@ class JobAuditor(Construct):
         construct_id: str,
         *,
         props: JobAuditorProps | Mapping[str, object] | None = None,
+        prefix: str | None = None,
+        alarm_topic: sns.ITopic | None = None,
+        event_bus: events.IEventBus | None = None,
+        **options: Unpack[JobAuditorOptions],
     ) -> None:
         super().__init__(scope, construct_id)
-        config = as_props(props)
+        if props is not None and options:
+            raise ConfigError(
+                f"invalid job-auditor props: give props or keyword arguments, not both (got props and "
+                f"{', '.join(sorted(options))})"
+            )
+        config = JobAuditorProps(**options) if options else as_props(props)
+        if prefix is not None and not (NAME_PATTERN.fullmatch(prefix) and len(prefix) <= MAX_NAME_LENGTH):
+            raise ConfigError(f"invalid job-auditor props: prefix: expected {NAME_FORM}, got {shown(prefix)}")
         self.config = config
+        self.name = prefix or path_name(self)
+        self.metrics = AuditorMetrics(config.metrics_namespace, config.service_name or kebab_case(self.name))
         Tags.of(self).add("project", "job-auditor")
         removal = RemovalPolicy.RETAIN if config.removal_policy == "retain" else RemovalPolicy.DESTROY
 
@@ -57,8 +115,9 @@ class JobAuditor(Construct):
             "Events",
             event_source=config.event_source,
             archive_retention_days=config.archive_retention_days,
+            bus=event_bus,
         )
-        self.event_schema = TransitionEventSchema(self, "EventSchema")
+        self.event_schema = TransitionEventSchema(self, "EventSchema", name=self.name)
         self.key = NotificationKey(self, "NotificationKey", removal_policy=removal)
         self.notifications = Notifications(
             self,
@@ -68,28 +127,34 @@ class JobAuditor(Construct):
             notification_filter=config.notification_filter,
             slack_workspace_id=config.slack_workspace_id,
             slack_channel_id=config.slack_channel_id,
+            teams_team_id=config.teams_team_id,
+            teams_channel_id=config.teams_channel_id,
+            teams_tenant_id=config.teams_tenant_id,
+            # app.py's stack keeps the name it always had (a new name would replace the channel).
+            slack_channel_name=(
+                f"job-auditor-{Aws.STACK_NAME}"
+                if self.name == Stack.of(self).stack_name
+                else f"job-auditor-{self.name}"
+            ),
+            teams_channel_name=(
+                f"job-auditor-teams-{Aws.STACK_NAME}"
+                if self.name == Stack.of(self).stack_name
+                else f"job-auditor-teams-{self.name}"
+            ),
         )
+        self.start_discovery = self._start_discovery(config, removal)
         self.auditor = AuditorFunction(
             self,
             "Auditor",
             config=config,
+            service_name=self.metrics.service,
             table=self.state.table,
             bus=self.events.bus,
             topic=self.notifications.topic,
             removal_policy=removal,
             chat_topic=self.notifications.chat_topic,
+            start_discovery=self.start_discovery,
         )
-        self.start_discovery: JobStartDiscovery | None = None
-        if config.discovery == CLOUDTRAIL:
-            self.start_discovery = JobStartDiscovery(
-                self,
-                "StartDiscovery",
-                kind_ids=config.job_kinds,
-                consumer=self.auditor.function,
-                function_timeout=self.auditor.timeout,
-                removal_policy=removal,
-            )
-            self.auditor.function.add_environment(START_QUEUE_URL, self.start_discovery.queue.queue_url)
         self.fanout: AuditStateMachine | None = None
         if config.audit_mode == "stepfunctions":
             self.fanout = AuditStateMachine(
@@ -100,6 +165,8 @@ class JobAuditor(Construct):
                 environment=self.auditor.environment,
                 removal_policy=removal,
             )
+            # Summarize reads the settings too, under a role of its own.
+            self.auditor.settings.grant_read([self.fanout.summarize_role])
         self.schedule = AuditSchedule(
             self,
             "Schedule",
@@ -112,10 +179,12 @@ class JobAuditor(Construct):
             self,
             "Monitoring",
             function=self.auditor.function,
+            metrics=self.metrics,
             timeout=self.auditor.timeout,
             dead_letter_queue=self.schedule.dead_letter_queue,
             key=self.key.key,
             ops_emails=config.ops_emails,
+            alarm_topic=alarm_topic,
             schedule_rate_minutes=config.schedule_rate_minutes,
             heartbeat_periods=config.heartbeat_periods,
             account_failure_periods=config.account_failure_periods if config.multi_account else None,
@@ -124,7 +193,7 @@ class JobAuditor(Construct):
         self.member_stack_set: MemberStackSet | None = None
         if config.member_deployment == "stackset":
             self.member_stack_set = MemberStackSet(
-                self, "MemberStackSet", config=config, auditor_role=self.auditor.role
+                self, "MemberStackSet", config=config, auditor_role=self.auditor.role, name=self.name
             )
         self.slack_webhook: SlackWebhookForwarder | None = None
         if config.slack_webhook_secret_name:
@@ -135,9 +204,27 @@ class JobAuditor(Construct):
                 secret_name=config.slack_webhook_secret_name,
                 filter_policy=self.notifications.filter_policy,
                 removal_policy=removal,
+                metrics=self.metrics,
                 log_retention_days=config.log_retention_days,
                 log_level=config.log_level,
                 powertools_layer_version=config.powertools_layer_version,
+                alarm_topic=self.monitoring.ops_topic,
+            )
+        self.alerts: AlertDestination | None = None
+        if config.alert_destination and config.alert_secret:
+            self.alerts = AlertDestination(
+                self,
+                "Alerts",
+                bus=self.events.bus,
+                event_source=config.event_source,
+                preset=config.alert_destination,
+                secret=config.alert_secret,
+                removal_policy=removal,
+                url=config.alert_url,
+                header_name=config.alert_header_name,
+                statuses=config.alert_statuses,
+                categories=config.alert_status_categories,
+                stuck_alerts=config.alert_stuck_alerts,
                 alarm_topic=self.monitoring.ops_topic,
             )
 
@@ -161,6 +248,18 @@ class JobAuditor(Construct):
             outputs[stack_outputs.SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL] = dead_letters
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)
+
+    def _start_discovery(self, config: JobAuditorProps, removal: RemovalPolicy) -> JobStartDiscovery | None:
+        """discovery=cloudtrail: the rule and queue of announced job starts (None: every run lists)."""
+        if config.discovery != CLOUDTRAIL:
+            return None
+        return JobStartDiscovery(
+            self,
+            "StartDiscovery",
+            kind_ids=config.job_kinds,
+            function_timeout=Duration.seconds(config.function_timeout_seconds),
+            removal_policy=removal,
+        )
 
     @property
     def event_bus(self) -> events.IEventBus:

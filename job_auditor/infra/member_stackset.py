@@ -13,7 +13,7 @@ import tempfile
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import Aws, Stack
+from aws_cdk import Aws
 from aws_cdk import aws_cloudformation as cloudformation
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -48,7 +48,13 @@ class MemberStackSet(Construct):
     this stack's region (IAM is global: one stack instance per account)."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: JobAuditorProps, auditor_role: iam.IRole
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: JobAuditorProps,
+        auditor_role: iam.IRole,
+        name: str,
     ) -> None:
         super().__init__(scope, construct_id)
         flags = {k: v for k, v in self.node.get_all_context().items() if is_cdk_key(k) and k.startswith("@")}
@@ -62,7 +68,7 @@ class MemberStackSet(Construct):
         self.stack_set = cloudformation.CfnStackSet(
             self,
             "StackSet",
-            stack_set_name=f"{Stack.of(self).stack_name}-member-role",
+            stack_set_name=f"{name}-member-role",
             description="job-auditor member role: lets the hub's auditor read each account's job statuses",
             permission_model="SERVICE_MANAGED",
             auto_deployment=cloudformation.CfnStackSet.AutoDeploymentProperty(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -15,35 +16,42 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from job_auditor.infra.alarms import alarm, queue_depth_metric
-from job_auditor.infra.auditor_function import METRICS_NAMESPACE, SERVICE_NAME
 
 DURATION_ALARM_FRACTION = 0.8
 # A claim conflict is normal once in a while (two runs overlapped); one every other run for an hour is
 # a job the auditor cannot claim (e.g. its item is not where its state says).
 CLAIM_CONFLICTS_PER_HOUR = 6
-_SERVICE = {"service": SERVICE_NAME}
 ACCOUNT_FAILURES = "AccountFailures"
 
 
-def account_failures_query() -> str:
-    """A Metrics Insights query of the largest AccountFailures of each account (the Lambda emits it,
-    dimensions Account and service, only for an account that had failures in a run)."""
-    # Built from this module's constants only (S608 is about untrusted input).
-    return (
-        f'SELECT MAX({ACCOUNT_FAILURES}) FROM SCHEMA("{METRICS_NAMESPACE}", Account, service) '  # noqa: S608
-        f"WHERE service = '{SERVICE_NAME}' GROUP BY Account"
-    )
+@dataclass(frozen=True)
+class AuditorMetrics:
+    """Where one JobAuditor's functions put their metrics: its namespace and its `service` dimension
+    (POWERTOOLS_METRICS_NAMESPACE and POWERTOOLS_SERVICE_NAME of its functions), so two copies in an
+    account each watch their own."""
 
+    namespace: str
+    service: str
 
-def auditor_metric(name: str, *, period: Duration, statistic: str = "Sum") -> cloudwatch.Metric:
-    """A metric the Lambda emits with Powertools (namespace JobAuditor, dimension service)."""
-    return cloudwatch.Metric(
-        namespace=METRICS_NAMESPACE,
-        metric_name=name,
-        dimensions_map=_SERVICE,
-        statistic=statistic,
-        period=period,
-    )
+    def metric(self, name: str, *, period: Duration, statistic: str = "Sum") -> cloudwatch.Metric:
+        """A metric the Lambda emits with Powertools."""
+        return cloudwatch.Metric(
+            namespace=self.namespace,
+            metric_name=name,
+            dimensions_map={"service": self.service},
+            statistic=statistic,
+            period=period,
+        )
+
+    def account_failures_query(self) -> str:
+        """A Metrics Insights query of the largest AccountFailures of each account (the Lambda emits it,
+        dimensions Account and service, only for an account that had failures in a run)."""
+        # From validated settings (the table's forms allow no quotes in either); S608 is about
+        # untrusted input.
+        return (
+            f'SELECT MAX({ACCOUNT_FAILURES}) FROM SCHEMA("{self.namespace}", Account, service) '  # noqa: S608
+            f"WHERE service = '{self.service}' GROUP BY Account"
+        )
 
 
 class Monitoring(Construct):
@@ -56,17 +64,21 @@ class Monitoring(Construct):
         construct_id: str,
         *,
         function: lambda_.IFunction,
+        metrics: AuditorMetrics,
         timeout: Duration,
         dead_letter_queue: sqs.IQueue,
         key: kms.IKey,
         ops_emails: Sequence[str],
+        alarm_topic: sns.ITopic | None = None,
         schedule_rate_minutes: int,
         heartbeat_periods: int,
         account_failure_periods: int | None = None,
         state_machine: sfn.IStateMachine | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.ops_topic = sns.Topic(
+        self.metrics = metrics
+        # An existing topic of the caller's, or a topic of its own encrypted with the notification key.
+        self.ops_topic: sns.ITopic = alarm_topic or sns.Topic(
             self, "OpsTopic", display_name="job-auditor alarms", master_key=key, enforce_ssl=True
         )
         for email in ops_emails:
@@ -111,7 +123,7 @@ class Monitoring(Construct):
             "Heartbeat": alarm(
                 self,
                 "HeartbeatAlarm",
-                auditor_metric("RunSucceeded", period=Duration.minutes(heartbeat_minutes)),
+                metrics.metric("RunSucceeded", period=Duration.minutes(heartbeat_minutes)),
                 description=(
                     f"No successful auditor run in {heartbeat_periods} schedule periods "
                     f"({heartbeat_minutes} minutes)."
@@ -124,7 +136,7 @@ class Monitoring(Construct):
             "Parked": alarm(
                 self,
                 "ParkedTransitionsAlarm",
-                auditor_metric("ParkedTransitions", period=five_minutes),
+                metrics.metric("ParkedTransitions", period=five_minutes),
                 description=(
                     "A transition was refused by a channel MAX_PUBLISH_ATTEMPTS times and parked; "
                     "it is in the state table under pk=PARKED."
@@ -134,7 +146,7 @@ class Monitoring(Construct):
             "ClaimConflicts": alarm(
                 self,
                 "ClaimConflictsAlarm",
-                auditor_metric("ClaimConflicts", period=Duration.hours(1)),
+                metrics.metric("ClaimConflicts", period=Duration.hours(1)),
                 description=(
                     f"{CLAIM_CONFLICTS_PER_HOUR} or more claim conflicts in an hour: a transition the "
                     "auditor keeps failing to claim (see the 'claim condition failed' log lines)."
@@ -175,7 +187,7 @@ class Monitoring(Construct):
             self,
             "AccountFailuresAlarm",
             cloudwatch.MathExpression(
-                expression=account_failures_query(),
+                expression=self.metrics.account_failures_query(),
                 using_metrics={},
                 period=rate,
                 label="Failures by account",
@@ -193,8 +205,8 @@ class Monitoring(Construct):
     ) -> cloudwatch.Dashboard:
         period = Duration.minutes(max(5, int(rate.to_minutes())))
         search = (
-            f"{{{METRICS_NAMESPACE},JobKind,Status,service}} "
-            f'MetricName="TransitionsByStatus" service="{SERVICE_NAME}"'
+            f"{{{self.metrics.namespace},JobKind,Status,service}} "
+            f'MetricName="TransitionsByStatus" service="{self.metrics.service}"'
         )
         by_status = cloudwatch.MathExpression(
             expression=f"SEARCH('{search}', 'Sum', {int(period.to_seconds())})",
@@ -206,8 +218,8 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(
                 title="Runs",
                 left=[
-                    auditor_metric("RunSucceeded", period=period),
-                    auditor_metric("RunPartialFailure", period=period),
+                    self.metrics.metric("RunSucceeded", period=period),
+                    self.metrics.metric("RunPartialFailure", period=period),
                     function.metric_errors(period=period, statistic="Sum"),
                     function.metric_throttles(period=period, statistic="Sum"),
                 ],
@@ -234,9 +246,9 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(
                 title="Transitions, jobs listed, unknown statuses",
                 left=[
-                    auditor_metric("Transitions", period=period),
-                    auditor_metric("JobsListed", period=period),
-                    auditor_metric("UnknownStatuses", period=period),
+                    self.metrics.metric("Transitions", period=period),
+                    self.metrics.metric("JobsListed", period=period),
+                    self.metrics.metric("UnknownStatuses", period=period),
                 ],
                 width=12,
             ),
@@ -244,13 +256,13 @@ class Monitoring(Construct):
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="API calls and source failures",
-                left=[auditor_metric("ApiCalls", period=period)],
-                right=[auditor_metric("SourceFailures", period=period)],
+                left=[self.metrics.metric("ApiCalls", period=period)],
+                right=[self.metrics.metric("SourceFailures", period=period)],
                 width=12,
             ),
             cloudwatch.GraphWidget(
                 title="Jobs in flight",
-                left=[auditor_metric("JobsInFlight", period=period, statistic="Maximum")],
+                left=[self.metrics.metric("JobsInFlight", period=period, statistic="Maximum")],
                 width=12,
             ),
         )
@@ -260,7 +272,7 @@ class Monitoring(Construct):
                     title="Failures by account",
                     left=[
                         cloudwatch.MathExpression(
-                            expression=account_failures_query(),
+                            expression=self.metrics.account_failures_query(),
                             using_metrics={},
                             period=period,
                         )

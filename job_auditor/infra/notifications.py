@@ -1,9 +1,9 @@
-"""Notifications: the KMS key, the transition topic with its email subscriptions, and Slack.
+"""Notifications: the KMS key, the transition topic with its email subscriptions, Slack and Teams.
 
 Message formats are the Lambda's (auditor.domain.notifications): one publish per transition with a
 rendering per protocol. Amazon Q Developer in chat applications gets its own topic of custom
-notifications. A webhook subscriber is added with `topic.add_subscription(...)` and the same
-`filter_policy`.
+notifications, relayed to the Slack channel, the Microsoft Teams channel (teams_channel.py), or both.
+A webhook subscriber is added with `topic.add_subscription(...)` and the same `filter_policy`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from job_auditor.contract.environment import OR_KEY
+from job_auditor.infra.teams_channel import DENY_ALL, MicrosoftTeamsChannel, relay_only_role
 
 
 class NotificationKey(Construct):
@@ -72,7 +73,8 @@ def subscription_filter(
 
 
 class Notifications(Construct):
-    """The topic every transition is published to, its email subscribers and the Slack channel."""
+    """The topic every transition is published to, its email subscribers, and the chat channels
+    (Slack: workspace and channel ids; Microsoft Teams: team, channel and tenant ids)."""
 
     def __init__(
         self,
@@ -84,6 +86,11 @@ class Notifications(Construct):
         notification_filter: Mapping[str, Sequence[Any]] | None,
         slack_workspace_id: str | None,
         slack_channel_id: str | None,
+        teams_team_id: str | None = None,
+        teams_channel_id: str | None = None,
+        teams_tenant_id: str | None = None,
+        slack_channel_name: str = f"job-auditor-{Aws.STACK_NAME}",
+        teams_channel_name: str = f"job-auditor-teams-{Aws.STACK_NAME}",
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
@@ -103,33 +110,41 @@ class Notifications(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(email, filter_policy=filter_policy))
 
         self.slack_channel: chatbot.SlackChannelConfiguration | None = None
+        self.teams_channel: MicrosoftTeamsChannel | None = None
         self.chat_topic: sns.Topic | None = None
+        if not (slack_workspace_id and slack_channel_id) and not (
+            teams_team_id and teams_channel_id and teams_tenant_id
+        ):
+            return
+        # Chatbot creates and owns its subscriptions, so they cannot carry a filter policy: the chat
+        # channels get a topic of their own, to which the Lambda publishes only the custom
+        # notifications that pass the same filter.
+        self.chat_topic = sns.Topic(
+            self,
+            "ChatTopic",
+            display_name="job-auditor chat notifications",
+            master_key=key,
+            enforce_ssl=True,
+        )
         if slack_workspace_id and slack_channel_id:
-            # Chatbot creates and owns its subscription, so it cannot carry a filter policy: it gets
-            # a topic of its own, to which the Lambda publishes only the custom notifications that
-            # pass the same filter.
-            self.chat_topic = sns.Topic(
-                self,
-                "ChatTopic",
-                display_name="job-auditor chat notifications",
-                master_key=key,
-                enforce_ssl=True,
-            )
-            # The channel only relays notifications: its role has no permissions and the guardrail
-            # denies everything, so nobody can run AWS commands from Slack through it.
-            channel_role = iam.Role(
-                self,
-                "SlackChannelRole",
-                assumed_by=iam.ServicePrincipal("chatbot.amazonaws.com"),
-                description="job-auditor Slack channel: relays notifications only",
-            )
+            channel_role = relay_only_role(self, "SlackChannelRole", "Slack")
             self.slack_channel = chatbot.SlackChannelConfiguration(
                 self,
                 "SlackChannel",
-                slack_channel_configuration_name=f"job-auditor-{Aws.STACK_NAME}",
+                slack_channel_configuration_name=slack_channel_name,
                 slack_workspace_id=slack_workspace_id,
                 slack_channel_id=slack_channel_id,
                 notification_topics=[self.chat_topic],
                 role=channel_role,
-                guardrail_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AWSDenyAll")],
+                guardrail_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(DENY_ALL)],
+            )
+        if teams_team_id and teams_channel_id and teams_tenant_id:
+            self.teams_channel = MicrosoftTeamsChannel(
+                self,
+                "TeamsChannel",
+                topic=self.chat_topic,
+                team_id=teams_team_id,
+                channel_id=teams_channel_id,
+                tenant_id=teams_tenant_id,
+                configuration_name=teams_channel_name,
             )

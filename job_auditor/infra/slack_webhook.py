@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -28,16 +26,17 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from job_auditor.contract.environment import LOG_LEVEL, METRICS_NAMESPACE, SERVICE_NAME
 from job_auditor.contract.slack_forwarder import (
     IDEMPOTENCY_EXPIRY_ATTRIBUTE,
     IDEMPOTENCY_KEY_ATTRIBUTE,
     IDEMPOTENCY_TABLE_ENV,
 )
-from job_auditor.infra.auditor_function import LOG_RETENTION, METRICS_NAMESPACE, shared_python_function
-from job_auditor.infra.dead_letter_queue import dead_letter_queue
+from job_auditor.infra.auditor_function import LOG_RETENTION, shared_python_function, variable
+from job_auditor.infra.dead_letter_queue import dead_letter_queue, undelivered_alarm
+from job_auditor.infra.monitoring import AuditorMetrics
 
 HANDLER = "job_auditor.slack_forwarder.handler.lambda_handler"
-SERVICE_NAME = "job-auditor-slack"
 # Four attempts with Retry-After waits of up to 30 s fit; the function keeps 3 s to log and flush.
 TIMEOUT = Duration.seconds(60)
 # Lambda's own retries of a failed invocation, before the event goes to the dead-letter queue.
@@ -65,6 +64,7 @@ class SlackWebhookForwarder(Construct):
         secret_name: str,
         filter_policy: Mapping[str, sns.SubscriptionFilter] | None,
         removal_policy: RemovalPolicy,
+        metrics: AuditorMetrics,
         log_retention_days: int = 30,
         log_level: str = "INFO",
         powertools_layer_version: str = "latest",
@@ -126,9 +126,10 @@ class SlackWebhookForwarder(Construct):
                 # The secret's name, not its value: the function reads the URL at run time.
                 "WEBHOOK_SECRET_NAME": secret_name,
                 IDEMPOTENCY_TABLE_ENV: self.idempotency_table.table_name,
-                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": log_level,
+                # Its own service beside the auditor's, in the same namespace.
+                variable(SERVICE_NAME): f"{metrics.service}-slack",
+                variable(METRICS_NAMESPACE): metrics.namespace,
+                variable(LOG_LEVEL): log_level,
             },
         )
         self.subscription_filter = dict(filter_policy) if filter_policy else None
@@ -136,21 +137,12 @@ class SlackWebhookForwarder(Construct):
             subscriptions.LambdaSubscription(self.function, filter_policy=self.subscription_filter)
         )
 
-        self.alarm = self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-            period=Duration.minutes(5), statistic="Maximum"
-        ).create_alarm(
+        self.alarm = undelivered_alarm(
             self,
-            "UndeliveredAlarm",
-            alarm_description=(
+            self.dead_letter_queue,
+            description=(
                 "A job-auditor notification could not be posted to Slack (after retries); the SNS event "
                 "is in the Slack forwarder's dead-letter queue."
             ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_topic=alarm_topic,
         )
-        if alarm_topic is not None:
-            action = cw_actions.SnsAction(alarm_topic)
-            self.alarm.add_alarm_action(action)
-            self.alarm.add_ok_action(action)

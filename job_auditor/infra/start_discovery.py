@@ -35,7 +35,8 @@ MAX_RECEIVES = 20
 
 
 class JobStartDiscovery(Construct):
-    """The rule, the queue and its dead-letter queue; `consumer` may receive and delete messages."""
+    """The rule, the queue and its dead-letter queue; `grant_consume` lets the auditor receive and
+    delete messages. `function_timeout`: the consumer's, which a received message stays hidden for."""
 
     def __init__(
         self,
@@ -43,7 +44,6 @@ class JobStartDiscovery(Construct):
         construct_id: str,
         *,
         kind_ids: Sequence[str],
-        consumer: iam.IGrantable,
         function_timeout: Duration,
         removal_policy: RemovalPolicy,
     ) -> None:
@@ -76,5 +76,8 @@ class JobStartDiscovery(Construct):
             ),
             targets=[targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue)],
         )
-        # Least privilege: receive and delete (the adapter reads no attribute and changes no visibility).
+
+    def grant_consume(self, consumer: iam.IGrantable) -> None:
+        """Least privilege: receive and delete (the adapter reads no attribute and changes no
+        visibility)."""
         self.queue.grant(consumer, "sqs:ReceiveMessage", "sqs:DeleteMessage")

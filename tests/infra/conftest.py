@@ -95,6 +95,19 @@ MEMBER_CONTEXT: dict[str, object] = {
     "memberExternalId": "acme-job-auditor",
     "auditorRoleArn": HUB_ROLE_ARN,
 }
+# Reach: Microsoft Teams alone (no Slack), and PagerDuty paged through an API destination for the
+# default categories, one named status and stuck alerts.
+TEAMS_TEAM_ID = "00000000-1111-2222-3333-444444444444"
+TEAMS_TENANT_ID = "55555555-6666-7777-8888-999999999999"
+REACH_CONTEXT: dict[str, object] = {
+    "stackName": "JobAuditorReach",
+    "teamsTeamId": TEAMS_TEAM_ID,
+    "teamsChannelId": "19:0123456789abcdef0123456789abcdef@thread.tacv2",
+    "teamsTenantId": TEAMS_TENANT_ID,
+    "alertDestination": "pagerduty",
+    "alertSecret": "job-auditor/pagerduty",
+    "alertStatuses": "Stopped",
+}
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,7 @@ def synth_variant(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], S
         "organization": ORGANIZATION_CONTEXT,
         "member": MEMBER_CONTEXT,
         "cloudtrail": CLOUDTRAIL_CONTEXT,
+        "reach": REACH_CONTEXT,
     }
 
     def get(name: str) -> Synth:
@@ -198,9 +212,41 @@ def cloudtrail(synth_variant: Callable[[str], Synth]) -> Synth:
 
 
 @pytest.fixture(scope="session")
+def reach(synth_variant: Callable[[str], Synth]) -> Synth:
+    return synth_variant("reach")
+
+
+@pytest.fixture(scope="session")
 def bedrock_only(synth_variant: Callable[[str], Synth]) -> Synth:
     return synth_variant("bedrock_only")
 
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+def role_policies(synth: Synth, role: Any) -> list[dict[str, Any]]:
+    """Every AWS::IAM::Policy attached to `role`: its default policy and the policies of the job kinds
+    that exist only where the kind is offered."""
+    role_id = synth.logical_id(role)
+    return [
+        p
+        for p in synth.resources("AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}]
+    ]
+
+
+def role_statements(synth: Synth, role: Any) -> list[dict[str, Any]]:
+    """Every statement of every policy attached to `role`."""
+    return [s for p in role_policies(synth, role) for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def conditional_statements(synth: Synth, role: Any) -> dict[str, list[dict[str, Any]]]:
+    """The statements of `role`'s conditional policies, by the expression of their condition."""
+    conditions = synth.json.get("Conditions", {})
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for policy in role_policies(synth, role):
+        if "Condition" in policy:
+            expression = dumps(conditions[policy["Condition"]])
+            grouped.setdefault(expression, []).extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return grouped

@@ -108,7 +108,13 @@ def test_code_asset_is_the_lambda_code_of_the_package_without_pycache(default: S
     assert "job_auditor/slack_forwarder/handler.py" in files
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     # and none of the CDK side: the constructs, the CLI, the schema files
-    assert {f.split("/")[1] for f in files} == {"__init__.py", "auditor", "contract", "slack_forwarder"}
+    assert {f.split("/")[1] for f in files} == {
+        "__init__.py",
+        "availability.py",
+        "auditor",
+        "contract",
+        "slack_forwarder",
+    }
 
 
 # The single-account variants leave the account variables unset (today's template unchanged); the

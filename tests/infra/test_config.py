@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import aws_cdk as cdk
 import pytest
 
 from job_auditor.auditor.settings import BOUNDS, SettingsError, load_settings
+from job_auditor.contract.environment import setting, snake_case
 from job_auditor.contract.kinds import default_kind_ids, every_status
 from job_auditor.infra.config import (
     ConfigError,
@@ -83,6 +85,18 @@ BAD_VALUES: dict[str, object] = {
     "accountRegionConcurrency": "17",
     "toleratedFailurePercentage": "101",
     "mapChildExecutionType": "sync",
+    "teamsTeamId": "not-a-guid",
+    "teamsChannelId": "general",
+    "teamsTenantId": "contoso",
+    "alertDestination": "slack",
+    "alertSecret": "job auditor/pager",
+    "alertUrl": "http://hooks.example.com/page",
+    "alertHeaderName": "X Api Key",
+    "alertStatuses": "Failed,Broken",
+    "alertStatusCategories": "FAILED,LOUD",
+    "alertStuckAlerts": "yes",
+    "metricsNamespace": "Job Auditor",
+    "serviceName": "job auditor",
     "discovery": "events",
 }
 
@@ -279,7 +293,7 @@ def test_numbers_have_the_lambdas_bounds(key: str, variable: str) -> None:
     bounds = BOUNDS[variable]
     # Then synth accepts exactly the values the Lambda accepts
     for inside in (bounds.low, bounds.high):
-        assert load_config({key: str(inside)}).model_dump(by_alias=True)[key] == inside
+        assert load_config({key: str(inside)}).value(snake_case(key)) == inside
         load_settings(VALID | {variable: str(inside)})
     for outside in (bounds.low - 1, bounds.high + 1):
         with pytest.raises(ConfigError, match=f"{key}: "):
@@ -288,12 +302,10 @@ def test_numbers_have_the_lambdas_bounds(key: str, variable: str) -> None:
 
 def test_every_number_in_the_context_has_an_upper_and_a_lower_bound() -> None:
     # log retention takes one of CloudWatch's values, which bounds it too
+    numbers = [f.name for f in dataclasses.fields(JobAuditorProps) if f.type == "int"]
+    assert "schedule_rate_minutes" in numbers
     unbounded = [
-        name
-        for name, info in JobAuditorProps.model_fields.items()
-        if info.annotation is int
-        and name != "log_retention_days"
-        and not {"Ge", "Le"} <= {type(m).__name__ for m in info.metadata}
+        name for name in numbers if name != "log_retention_days" and setting(name).form.bounds is None
     ]
     assert unbounded == []
 

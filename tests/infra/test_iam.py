@@ -1,10 +1,19 @@
-"""The function's role: exactly the statements the enabled job kinds need, no wildcard actions."""
+"""The function's role: exactly the statements the enabled job kinds need where they are offered, no
+wildcard actions."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.infra.conftest import BEDROCK_KB_DS, BEDROCK_KB_ID, KB_ID, Synth, dumps
+from tests.infra.conftest import (
+    BEDROCK_KB_DS,
+    BEDROCK_KB_ID,
+    KB_ID,
+    Synth,
+    dumps,
+    role_policies,
+    role_statements,
+)
 
 TABLE_ACTIONS = [
     "dynamodb:BatchWriteItem",
@@ -16,14 +25,8 @@ TABLE_ACTIONS = [
 
 
 def _auditor_statements(synth: Synth) -> list[dict[str, Any]]:
-    role_id = synth.logical_id(synth.stack.job_auditor.auditor.role)
-    policies = [
-        p
-        for p in synth.resources("AWS::IAM::Policy").values()
-        if p["Properties"]["Roles"] == [{"Ref": role_id}]
-    ]
-    assert len(policies) == 1
-    return list(policies[0]["Properties"]["PolicyDocument"]["Statement"])
+    """Every statement the auditor's role holds, in its default policy and its job kinds' policies."""
+    return role_statements(synth, synth.stack.job_auditor.auditor.role)
 
 
 def _arn(service: str, region: Any, resource: str) -> dict[str, Any]:
@@ -98,9 +101,9 @@ def _statement(sid: str, actions: str | list[str], resource: Any) -> dict[str, A
     return {"Sid": sid, "Action": actions, "Effect": "Allow", "Resource": resource}
 
 
-def _list_jobs(actions: list[str], regions: list[Any]) -> dict[str, Any]:
+def _list_jobs(actions: list[str], regions: list[Any], sid: str = "ListJobs") -> dict[str, Any]:
     return {
-        "Sid": "ListJobs",
+        "Sid": sid,
         "Action": sorted(actions) if len(actions) > 1 else actions[0],
         "Effect": "Allow",
         "Resource": "*",
@@ -108,35 +111,41 @@ def _list_jobs(actions: list[str], regions: list[Any]) -> dict[str, Any]:
     }
 
 
+def _kind_policies(synth: Synth) -> dict[str, list[str]]:
+    """The auditor's conditional policies: their condition's logical id -> their statement ids."""
+    return {
+        f"{p['Condition']}:{i}": sorted(s["Sid"] for s in p["Properties"]["PolicyDocument"]["Statement"])
+        for i, p in enumerate(role_policies(synth, synth.stack.job_auditor.auditor.role))
+        if "Condition" in p
+    }
+
+
 def test_default_statements_discover_knowledge_bases_in_the_stack_region(default: Synth) -> None:
+    # Given an environment-agnostic stack: the region is known at deploy time only
     region = {"Ref": "AWS::Region"}
     expected = [
         *_common(default),
-        _list_jobs(
-            [
-                "bedrock:ListModelImportJobs",
-                "bedrock:ListModelCopyJobs",
-                "wisdom:ListKnowledgeBases",
-                "bedrock:ListEvaluationJobs",
-                "bedrock:ListKnowledgeBases",
-            ],
-            [region],
-        ),
+        # Then each kind's list actions and resource statements form a policy of its own
+        _list_jobs(["bedrock:ListModelImportJobs"], [region]),
         _statement(
             "BedrockModelImport1", "bedrock:GetModelImportJob", _arn("bedrock", region, "model-import-job/*")
         ),
+        _list_jobs(["bedrock:ListModelCopyJobs"], [region]),
         _statement(
             "BedrockModelCopy1", "bedrock:GetModelCopyJob", _arn("bedrock", region, "model-copy-job/*")
         ),
+        _list_jobs(["wisdom:ListKnowledgeBases"], [region]),
         _statement(
             "QconnectImport0",
             ["wisdom:GetImportJob", "wisdom:ListImportJobs"],
             _arn("wisdom", region, "knowledge-base/*"),
         ),
+        _list_jobs(["bedrock:ListEvaluationJobs"], [region]),
         _statement(
             "BedrockEvaluation1", "bedrock:GetEvaluationJob", _arn("bedrock", region, "evaluation-job/*")
         ),
         # bedrock-agent's ingestion calls and ListDataSources are authorized on the knowledge base.
+        _list_jobs(["bedrock:ListKnowledgeBases"], [region]),
         _statement(
             "BedrockKbIngestion0",
             ["bedrock:GetIngestionJob", "bedrock:ListIngestionJobs"],
@@ -147,6 +156,12 @@ def test_default_statements_discover_knowledge_bases_in_the_stack_region(default
         ),
     ]
     _assert_same(_auditor_statements(default), expected)
+    # And each policy exists only where botocore offers its kind: Q in Connect's under a condition of
+    # its own, the Bedrock kinds' under Bedrock's (tests/infra/test_regions.py evaluates them)
+    policies = _kind_policies(default)
+    assert len(policies) == 5
+    conditions = {key.split(":")[0].removeprefix("Auditor")[:14] for key in policies}
+    assert conditions == {"BedrockOffered", "QconnectOffere"}
 
 
 def _plain(service: str, region: str, resource: str) -> dict[str, Any]:
@@ -167,8 +182,11 @@ def _plain(service: str, region: str, resource: str) -> dict[str, Any]:
 def test_named_knowledge_bases_and_regions_narrow_the_resources(full: Synth) -> None:
     regions = ["us-east-1", "eu-west-1"]
 
-    def each(service: str, resource: str) -> list[dict[str, Any]]:
-        return [_plain(service, r, resource) for r in regions]
+    def each(
+        service: str, resource: str, where: list[str] = regions
+    ) -> list[dict[str, Any]] | dict[str, Any]:
+        arns = [_plain(service, r, resource) for r in where]
+        return arns if len(arns) > 1 else arns[0]
 
     topics = [full.stack.job_auditor.notifications.topic, full.stack.job_auditor.notifications.chat_topic]
     expected = [
@@ -185,10 +203,11 @@ def test_named_knowledge_bases_and_regions_narrow_the_resources(full: Synth) -> 
         ),
         _statement("BedrockModelImport1", "bedrock:GetModelImportJob", each("bedrock", "model-import-job/*")),
         _statement("BedrockModelCopy1", "bedrock:GetModelCopyJob", each("bedrock", "model-copy-job/*")),
+        # Q in Connect is not offered in eu-west-1 (botocore's endpoint data): granted in us-east-1 only
         _statement(
             "QconnectImport0",
             ["wisdom:GetImportJob", "wisdom:ListImportJobs"],
-            each("wisdom", f"knowledge-base/{KB_ID}"),
+            each("wisdom", f"knowledge-base/{KB_ID}", ["us-east-1"]),
         ),
         _statement("BedrockEvaluation1", "bedrock:GetEvaluationJob", each("bedrock", "evaluation-job/*")),
         _statement(
@@ -206,6 +225,8 @@ def test_named_knowledge_bases_and_regions_narrow_the_resources(full: Synth) -> 
         },
     ]
     _assert_same(_auditor_statements(full), expected)
+    # The regions are known at synth: no conditional policy, one default policy
+    assert len(role_policies(full, full.stack.job_auditor.auditor.role)) == 1
 
 
 def test_all_seven_kinds_get_exactly_their_list_and_get_actions(all_kinds: Synth) -> None:
@@ -214,18 +235,18 @@ def test_all_seven_kinds_get_exactly_their_list_and_get_actions(all_kinds: Synth
     kb_arns = [_arn("bedrock", region, f"knowledge-base/{kb}") for kb in (BEDROCK_KB_ID, BEDROCK_KB_DS[0])]
     expected = [
         *_common(all_kinds),
-        # Then the list actions, which have no resource type, are limited to the region; no
+        # Then each kind's list actions, which have no resource type, are limited to the region; no
         # bedrock:ListKnowledgeBases: every ingestion scope starts at a named knowledge base
-        _list_jobs(
-            [
+        *(
+            _list_jobs([action], [region])
+            for action in (
                 "bedrock:ListModelImportJobs",
                 "bedrock:ListModelCopyJobs",
                 "wisdom:ListKnowledgeBases",
                 "bedrock:ListEvaluationJobs",
                 "bedrock:ListModelCustomizationJobs",
                 "bedrock:ListModelInvocationJobs",
-            ],
-            [region],
+            )
         ),
         # And each Get takes its own resource type
         _statement(

@@ -61,12 +61,20 @@ def test_dead_letter_queue_depth_alarm(default: Synth) -> None:
     assert (props["Threshold"], props["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
 
 
+def _service(synth: Synth) -> str:
+    """The service dimension the auditor function writes its metrics with (its Powertools variable)."""
+    function = synth.resources("AWS::Lambda::Function")[synth.logical_id(synth.stack.job_auditor.function)]
+    return str(function["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"])
+
+
 def test_heartbeat_alarm_breaches_without_a_successful_run_in_n_periods(default: Synth, full: Synth) -> None:
+    # app.py's stack keeps the service it always had; another stack's copy has its own
+    assert (_service(default), _service(full)) == ("job-auditor", "job-auditor-full")
     for synth, period_seconds in ((default, 3 * 5 * 60), (full, 4 * 10 * 60)):
         props = _alarms(synth)["Heartbeat"]
         assert props["Namespace"] == "JobAuditor"
         assert props["MetricName"] == "RunSucceeded"
-        assert props["Dimensions"] == [{"Name": "service", "Value": "job-auditor"}]
+        assert props["Dimensions"] == [{"Name": "service", "Value": _service(synth)}]
         assert props["Statistic"] == "Sum"
         assert props["Period"] == period_seconds
         assert props["EvaluationPeriods"] == 1

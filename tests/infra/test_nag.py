@@ -20,6 +20,7 @@ VARIANTS = (
     "accounts",
     "organization",
     "member",
+    "reach",
     "cloudtrail",
 )
 

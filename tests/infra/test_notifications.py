@@ -95,6 +95,8 @@ def test_slack_channel_relays_the_chat_topic_and_can_do_nothing_else(full: Synth
     props = channel["Properties"]
     assert props["SlackWorkspaceId"] == "T0123ABCD"
     assert props["SlackChannelId"] == "C0123ABCD"
+    # app.py's stack keeps the channel configuration's name it always had (a new one replaces it)
+    assert props["ConfigurationName"] == {"Fn::Join": ["", ["job-auditor-", {"Ref": "AWS::StackName"}]]}
     assert props["SnsTopicArns"] == [{"Ref": topic_id}]
     assert props["GuardrailPolicies"] == [
         {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::aws:policy/AWSDenyAll"]]}

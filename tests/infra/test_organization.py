@@ -21,21 +21,16 @@ from tests.infra.conftest import (
     ORGANIZATION_ID,
     ORGANIZATIONAL_UNITS,
     Synth,
+    conditional_statements,
     dumps,
+    role_statements,
 )
 
 PARTITION = {"Ref": "AWS::Partition"}
 
 
 def _policy_statements(synth: Synth, role: Any) -> list[dict[str, Any]]:
-    role_id = synth.logical_id(role)
-    policies = [
-        p
-        for p in synth.resources("AWS::IAM::Policy").values()
-        if p["Properties"]["Roles"] == [{"Ref": role_id}]
-    ]
-    assert len(policies) == 1
-    return list(policies[0]["Properties"]["PolicyDocument"]["Statement"])
+    return role_statements(synth, role)
 
 
 def _by_sid(statements: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -64,45 +59,56 @@ def test_member_role_grants_exactly_the_auditors_home_statements(member: Synth) 
         for s in job_kind_statements(config, [Aws.REGION])
     ]
     assert sorted(map(dumps, statements)) == sorted(map(dumps, home))
-    # and exactly these actions: the list/get operations of the enabled kinds, nothing else
-    assert {sid: _actions(s) for sid, s in _by_sid(statements).items()} == {
-        "ListJobs": [
-            "bedrock:ListEvaluationJobs",
-            "bedrock:ListModelCopyJobs",
-            "bedrock:ListModelCustomizationJobs",
-            "bedrock:ListModelImportJobs",
-            "bedrock:ListModelInvocationJobs",
-            "wisdom:ListKnowledgeBases",
-        ],
-        "BedrockModelImport1": ["bedrock:GetModelImportJob"],
-        "BedrockModelCopy1": ["bedrock:GetModelCopyJob"],
-        "QconnectImport0": ["wisdom:GetImportJob", "wisdom:ListImportJobs"],
-        "BedrockEvaluation1": ["bedrock:GetEvaluationJob"],
-        "BedrockKbIngestion0": ["bedrock:GetIngestionJob", "bedrock:ListIngestionJobs"],
-        "BedrockKbIngestion1": ["bedrock:ListDataSources"],
-        "BedrockCustomization1": ["bedrock:GetModelCustomizationJob"],
-        "BedrockBatchInference1": ["bedrock:GetModelInvocationJob"],
+    # and exactly these actions, each kind's in a policy that exists only where the kind is offered:
+    # the list/get operations of the enabled kinds, nothing else
+    by_condition = {
+        expression: sorted((s["Sid"], _actions(s)) for s in group)
+        for expression, group in conditional_statements(member, member.stack.member_role.role).items()
     }
-    assert len(statements) == 9
-    assert _by_sid(statements)["ListJobs"]["Resource"] == "*"
-    assert _by_sid(statements)["ListJobs"]["Condition"] == {
-        "StringEquals": {"aws:RequestedRegion": [{"Ref": "AWS::Region"}]}
-    }
+    qconnect = next(e for e in by_condition if "us-gov-west-1" in e and "eu-west-1" in e)
+    bedrock = next(e for e in by_condition if e != qconnect)
+    assert len(by_condition) == 2
+    assert by_condition[qconnect] == [
+        ("ListJobs", ["wisdom:ListKnowledgeBases"]),
+        ("QconnectImport0", ["wisdom:GetImportJob", "wisdom:ListImportJobs"]),
+    ]
+    assert by_condition[bedrock] == [
+        ("BedrockBatchInference1", ["bedrock:GetModelInvocationJob"]),
+        ("BedrockCustomization1", ["bedrock:GetModelCustomizationJob"]),
+        ("BedrockEvaluation1", ["bedrock:GetEvaluationJob"]),
+        ("BedrockKbIngestion0", ["bedrock:GetIngestionJob", "bedrock:ListIngestionJobs"]),
+        ("BedrockKbIngestion1", ["bedrock:ListDataSources"]),
+        ("BedrockModelCopy1", ["bedrock:GetModelCopyJob"]),
+        ("BedrockModelImport1", ["bedrock:GetModelImportJob"]),
+        ("ListJobs", ["bedrock:ListEvaluationJobs"]),
+        ("ListJobs", ["bedrock:ListModelCopyJobs"]),
+        ("ListJobs", ["bedrock:ListModelCustomizationJobs"]),
+        ("ListJobs", ["bedrock:ListModelImportJobs"]),
+        ("ListJobs", ["bedrock:ListModelInvocationJobs"]),
+    ]
+    assert len(statements) == 14
+    for statement in statements:
+        if statement["Sid"] == "ListJobs":
+            assert statement["Resource"] == "*"
+            assert statement["Condition"] == {
+                "StringEquals": {"aws:RequestedRegion": [{"Ref": "AWS::Region"}]}
+            }
 
 
 def test_member_role_statements_are_the_hubs_auditor_statements_too(member: Synth) -> None:
-    # Given the same context's hub stack (in the same app) / Then its auditor has the same job statements
-    hub = member.stack.node.root.node.find_child("JobAuditorHub")
-    hub_template = hub.resolve(
-        hub.job_auditor.auditor.role.node.find_child("DefaultPolicy").document.to_json()
+    # Given the same context's hub stack (in the same app) / Then its auditor has the same job
+    # statements, under the same conditions
+    from tests.infra.conftest import Synth as Synthesized
+
+    hub_stack = member.stack.node.root.node.find_child("JobAuditorHub")
+    hub = Synthesized(
+        stack=hub_stack, template=cdk.assertions.Template.from_stack(hub_stack), outdir=member.outdir
     )
-    hub_job_statements = [
-        s
-        for s in hub_template["Statement"]
-        if s.get("Sid", "").startswith(("ListJobs", "Bedrock", "Qconnect"))
-    ]
-    member_statements = _policy_statements(member, member.stack.member_role.role)
-    assert sorted(map(dumps, member_statements)) == sorted(map(dumps, hub_job_statements))
+    hub_groups = conditional_statements(hub, hub_stack.job_auditor.auditor.role)
+    member_groups = conditional_statements(member, member.stack.member_role.role)
+    assert {e: sorted(map(dumps, g)) for e, g in hub_groups.items()} == {
+        e: sorted(map(dumps, g)) for e, g in member_groups.items()
+    }
 
 
 def test_member_role_trusts_only_the_auditor_role_of_the_hub_in_the_organization(member: Synth) -> None:
@@ -256,9 +262,13 @@ def test_member_role_stackset_is_service_managed_and_auto_deployed_to_the_ous(or
     # The body is the member stack: no bootstrap rule or CDK metadata, the ARN as its parameter
     assert len(body.encode()) <= TEMPLATE_BODY_LIMIT
     template = json.loads(body)
-    assert set(template) == {"Description", "Parameters", "Resources", "Outputs"}
+    assert set(template) == {"Description", "Parameters", "Conditions", "Resources", "Outputs"}
     assert list(template["Parameters"]) == ["AuditorRoleArn"]
-    assert sorted(r["Type"] for r in template["Resources"].values()) == ["AWS::IAM::Policy", "AWS::IAM::Role"]
+    # the role and one policy per default kind, each existing only where its kind is offered (the
+    # stack's region is known at deploy time only)
+    types = sorted(r["Type"] for r in template["Resources"].values())
+    assert types == ["AWS::IAM::Policy"] * 5 + ["AWS::IAM::Role"]
+    assert sorted(template["Conditions"]) == ["BedrockOffered", "QconnectOffered"]
     (member_role,) = (r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role")
     assert member_role["Properties"]["RoleName"] == "AuditReader"
     (trust,) = member_role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
@@ -277,9 +287,10 @@ def test_no_stackset_unless_asked(default: Synth, accounts: Synth) -> None:
 
 # -- the per-account failure alarm ------------------------------------------------------------------
 
+# The accounts variant's stack is JobAuditorAccounts: its functions' service is job-auditor-accounts.
 QUERY = (
     'SELECT MAX(AccountFailures) FROM SCHEMA("JobAuditor", Account, service) '
-    "WHERE service = 'job-auditor' GROUP BY Account"
+    "WHERE service = 'job-auditor-accounts' GROUP BY Account"
 )
 
 

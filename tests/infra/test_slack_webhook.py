@@ -106,7 +106,8 @@ def test_function_runs_the_forwarder_from_the_shared_asset(slack: Synth) -> None
     assert env == {
         "WEBHOOK_SECRET_NAME": SECRET_NAME,
         IDEMPOTENCY_TABLE_ENV: {"Ref": table_id},
-        "POWERTOOLS_SERVICE_NAME": "job-auditor-slack",
+        # Its own service beside its JobAuditor's (job-auditor-slack-webhook, from the stack's name)
+        "POWERTOOLS_SERVICE_NAME": "job-auditor-slack-webhook-slack",
         "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }

@@ -1,4 +1,4 @@
-"""A simulator with its control API and boto3 clients, for the tests of the model-driven kinds."""
+"""A simulator with its control API and boto3 clients, for the tests of the simulator's engine."""
 
 from __future__ import annotations
 

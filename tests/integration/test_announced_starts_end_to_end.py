@@ -59,7 +59,9 @@ def test_a_started_job_is_announced_without_listing_its_knowledge_base(world: Wo
     kb = w.plane.create_knowledge_base(region=REGION, name="kb")
     assert w.announcer is not None
     w.announcer.enabled = False
-    w.plane.bulk_create_import_jobs(REGION, kb, 500, start=w.now() - timedelta(days=30), status="COMPLETE")
+    w.plane.bulk_create_jobs(
+        "qconnect-import", REGION, 500, scope_ids=(kb,), start=w.now() - timedelta(days=30), status="COMPLETE"
+    )
     w.announcer.enabled = True
     w.run()  # the baseline: a sweep, which lists every page
     w.plane.reset_calls()
@@ -169,7 +171,7 @@ def test_a_backlog_is_taken_within_the_bound_and_the_time_budget(world: World) -
     kb = w.plane.create_knowledge_base(region=REGION, name="kb")
     source = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"], (kb,))
     # Given 45 announced starts waiting after an outage
-    jobs = w.plane.bulk_create_import_jobs(REGION, kb, 45)
+    jobs = w.plane.bulk_create_jobs("qconnect-import", REGION, 45, scope_ids=(kb,))
     assert _queued(w) == 45
     sqs = ClientFactory()("sqs", REGION)
 

@@ -118,7 +118,9 @@ def test_null_result_list_is_an_empty_page(sim: Any) -> None:
 def test_same_job_on_two_pages_is_listed_twice_and_diffed_once(sim: Any) -> None:
     plane, api = sim
     kb = plane.create_knowledge_base(REGION, "kb")
-    plane.bulk_create_import_jobs(REGION, kb, 150, start=NOW - timedelta(minutes=30))
+    plane.bulk_create_jobs(
+        "qconnect-import", REGION, scope_ids=(kb,), count=150, start=NOW - timedelta(minutes=30)
+    )
     plane.mutator = ResponseMutator().repeat_last_item_on_next_page("ListImportJobs")
     listing = _list(api, QCONNECT, kb)
     assert len(listing.jobs) == 151

@@ -3,12 +3,15 @@ bound. No assertion on time (the benchmark prints figures; it never judges them)
 
 from typing import Any
 
+import pytest
+
 from benchmarks.cost import cost_model
 from benchmarks.run import Options, run_scenario
 from job_auditor.contract.kinds import default_kind_ids
 from simulator.world import MotoServer
 
 
+@pytest.mark.long
 def test_bench_report_shape_and_list_bound(moto_server: MotoServer, tmp_path: Any) -> None:
     # Given two toy scenarios (with and without transitions), the naive poller running at both
     opts = Options(
@@ -103,3 +106,29 @@ def test_qconnect_history_and_latency_have_their_shape(moto_server: MotoServer, 
     latency = qconnect.measure_latency(moto_server, "cloudtrail", 1, runs=13)
     assert latency["fast"]["n"] > 0 and latency["sweep"]["n"] > 0
     assert {"p50", "p95", "max"} <= set(latency["fast"])
+
+
+def test_org_memory_measures_plan_and_a_batch_each_in_its_own_process(moto_server: MotoServer) -> None:
+    # Given five accounts (the home account and four members on their roles) in the benchmark's regions:
+    # one batch of account-regions
+    from benchmarks import org_memory
+
+    accounts, regions = 5, len(org_memory.REGIONS)
+    # When the benchmark measures them
+    rows = org_memory.measure(moto_server, accounts, org_memory.ROOT, org_memory.DEFAULT_CAP_MB)
+    # Then Plan and one Batch each report their peak RSS, CPU and what they built, none over the cap
+    plan, batch = rows
+    assert [plan["step"], batch["step"]] == ["plan", f"batch ({org_memory.ITEMS_PER_BATCH} account-regions)"]
+    for row in rows:
+        assert not row["overCap"]
+        assert row["peakRssMb"] > 0 and row["cpuS"] > 0 and row["invocations"] == 1
+    # And Plan built only the discovery clients, one per service and account-region, and each member
+    # account's role was assumed (an STS client per member)
+    built = plan["clientsByService"]
+    assert built["qconnect"] == built["bedrock-agent"] == accounts * regions
+    assert "bedrock" not in built
+    assert built["sts"] == accounts - 1
+    # And the batch built the three job API clients of each of its account-regions
+    assert {
+        s: batch["clientsByService"][s] for s in ("bedrock", "bedrock-agent", "qconnect")
+    } == dict.fromkeys(("bedrock", "bedrock-agent", "qconnect"), org_memory.ITEMS_PER_BATCH)

@@ -3,57 +3,65 @@ resources found from a moto CloudFormation stack as from a deployed one."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-from job_auditor.cli import cli
-from simulator.world import ACCOUNT, EVENT_SOURCE, REGION, TABLE, World
+from job_auditor.cli import cli, permissions
+from job_auditor.cli.resources import Resources
+from simulator.world import ACCOUNT, EVENT_SOURCE, REGION, TABLE
+from tests.integration.cli_story import KINDS, Story, tell
 
-KINDS = "bedrock-model-import,bedrock-model-copy,qconnect-import"
+
+@pytest.fixture(autouse=True)
+def _record_aws_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every AWS call a command makes, recorded by a botocore event hook on the CLI's session (the
+    one `run --once` builds its clients on too)."""
+    built = Resources.__init__
+
+    def init(self: Resources, target: Any, session: Any = None) -> None:
+        built(self, target, session)
+        self.session.events.register("before-call.*.*", _record)
+
+    monkeypatch.setattr(Resources, "__init__", init)
+    CALLS.clear()
 
 
-@dataclass
-class Story:
-    w: World
-    llama: str
-    phi: str
-    copy: str
-    quick: str
-    # What the bus consumer's queue received, in the cycles after the baseline.
-    events: list[dict[str, Any]]
+CALLS: list[str] = []
+# Per command of the permissions table: the IAM actions its calls needed, over the tests.
+EXERCISED: dict[str, set[str]] = {}
+
+
+def _record(model: Any, **_: Any) -> None:
+    CALLS.append(permissions.iam_action(model.service_model.signing_name, model.name))
 
 
 def _story(make_world: Any) -> Story:
-    """A baseline of three jobs, then: the llama import completes and a phi import starts, then the
-    copy job fails; the Q in Connect import and the phi import stay in progress."""
-    w: World = make_world(JOB_KINDS=KINDS)
-    plane = w.plane
-    llama = plane.create_model_import_job(region=REGION, name="llama-import", status="InProgress")
-    copy = plane.create_model_copy_job(region=REGION, target_model_name="llama-eu", status="InProgress")
-    kb = plane.create_knowledge_base(region=REGION, name="support-answers")
-    quick = plane.create_import_job(region=REGION, knowledge_base_id=kb, status="START_IN_PROGRESS")
-    w.run()
-    w.advance(timedelta(minutes=5))
-    plane.set_status(llama, "Completed")
-    phi = plane.create_model_import_job(region=REGION, name="phi-import", status="InProgress")
-    w.run()
-    w.advance(timedelta(minutes=5))
-    plane.set_status(copy, "Failed", failure_message="The key policy denies the target account")
-    w.run()
-    events = w.events_received()
-    w.notifications_received()
-    assert len(events) == 3
-    w.deploy_stack()
-    return Story(w, llama, phi, copy, quick, events)
+    return tell(make_world(JOB_KINDS=KINDS))
 
 
-def _invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+def _permissions_key(args: tuple[str, ...]) -> str | None:
+    command = next((a for a in args if a in cli.commands), None)
+    if command == "replay" and "--notify" in args:
+        return "replay --notify"
+    return command
+
+
+def _invoke(*args: str, input: str | None = None) -> Result:
+    """The command, in-process; and a check that the permissions table covers each AWS call it made."""
+    CALLS.clear()
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, input=input)
+    key = _permissions_key(args)
+    if key is not None and key in permissions.COMMANDS:
+        uncovered = set(CALLS) - permissions.actions_of(key)
+        assert not uncovered, f"{key}: {sorted(uncovered)} not in job_auditor.cli.permissions"
+        EXERCISED.setdefault(key, set()).update(CALLS)
+    return result
 
 
 def _json(*args: str) -> Any:
@@ -167,10 +175,12 @@ def test_replay_republishes_with_the_original_event_id_and_detail(make_world: An
     sent = _json("replay", "--since", "1d")
     received = s.w.drain(replays)
     nothing_to_people = s.w.notifications_received()
-    one = _invoke("replay", "--since", "2026-11-01T00:00:00Z", "--job", "llama-import", "--notify")
+    one = _invoke("replay", "--since", "2026-11-01T00:00:00Z", "--job", "llama-import", "--notify", "--yes")
     # Then the dry run listed the three transitions, and the replay delivered them as first published
-    assert sorted(r["eventId"] for r in dry["replayed"]) == sorted(_event_ids(s.events))
-    assert all(r["eventbridge"] for r in sent["replayed"])
+    assert sorted(r["eventId"] for r in dry["transitions"]) == sorted(_event_ids(s.events))
+    assert dry["sent"] == {} and all(r["delivered"] == {} for r in dry["transitions"])
+    assert sent["sent"] == {"eventbridge": 3} and sent["failed"] == {}
+    assert all(r["delivered"] == {"eventbridge": True} for r in sent["transitions"])
     original = {e["detail"]["eventId"]: e for e in s.events}
     assert sorted(e["detail"]["eventId"] for e in received) == sorted(original)
     for event in received:
@@ -192,7 +202,7 @@ def test_replay_window_and_time_forms(make_world: Any) -> None:
     newest = max(e["detail"]["observedTime"] for e in s.events)
     early = _json("replay", "--since", "1h", "--until", "3m", "--dry-run")
     # Then only the earlier transitions are in it
-    ids = {r["eventId"] for r in early["replayed"]}
+    ids = {r["eventId"] for r in early["transitions"]}
     assert ids == {e["detail"]["eventId"] for e in s.events if e["detail"]["observedTime"] < newest}
     # And a time in no known form is a usage error
     bad = _invoke("replay", "--since", "yesterday")
@@ -209,7 +219,7 @@ def test_run_once_audits_with_the_functions_environment(make_world: Any) -> None
     summary = _json("run", "--once")
     # Then it audited the function's kinds, announced the transition, and says so
     assert summary["status"] == "ok" and summary["transitions"] == summary["published"] == 1
-    assert {x["job_kind"] for x in summary["sources"]} == set(KINDS.split(","))
+    assert {x["jobKind"] for x in summary["sources"]} == set(KINDS.split(","))
     (event,) = s.w.events_received()
     assert event["detail"]["jobId"] == s.phi and event["detail"]["status"] == "Completed"
     # and the next scheduled run does not announce it again
@@ -228,14 +238,15 @@ def test_run_once_from_an_environment_file_needs_no_stack(make_world: Any, tmp_p
     # Given the auditor's environment in a file, and no stack by that name
     env = s.w.environment()
     wanted = ("STATE_TABLE_NAME", "EVENT_BUS_NAME", "NOTIFICATION_TOPIC_ARN", "EVENT_SOURCE", "ACCOUNT_ID")
-    lines = ["# the auditor's variables", *(f"{name}={env[name]}" for name in wanted)]
+    # quoted and commented as .env files are (EVENT_BUS_NAME="job-auditor" reads job-auditor)
+    lines = ["# the auditor's variables", *(f'{name}="{env[name]}"  # as deployed' for name in wanted)]
     (tmp_path / "auditor.env").write_text("\n".join([*lines, "JOB_KINDS=bedrock-model-copy", ""]))
     s.w.advance(timedelta(minutes=5))
     s.w.plane.set_status(s.phi, "Completed")
     # When one run is made with it
     summary = _json("run", "--once", "--stack", "Nowhere", "--env-file", str(tmp_path / "auditor.env"))
     # Then it audited only the file's kinds (the import that completed waits for the schedule)
-    assert [x["job_kind"] for x in summary["sources"]] == ["bedrock-model-copy"]
+    assert [x["jobKind"] for x in summary["sources"]] == ["bedrock-model-copy"]
     assert summary["status"] == "ok" and summary["transitions"] == 0
     # And a malformed environment is named, in one line
     (tmp_path / "bad.env").write_text("STATE_TABLE_NAME=x\nEVENT_BUS_NAME=b\nNOTIFICATION_TOPIC_ARN=nope\n")
@@ -249,9 +260,11 @@ def test_a_replay_the_bus_refuses_fails_and_says_so(make_world: Any) -> None:
     s.w.events.delete_event_bus(Name="job-auditor")
     # When the last day is replayed
     result = _invoke("replay", "--since", "1d")
-    # Then the command fails, after listing what was not delivered
-    assert result.exit_code == 1
-    assert "3 deliveries failed; run the replay again to retry them" in result.output
+    # Then the command fails in part (exit 3), and says nothing reached the bus
+    assert result.exit_code == 3
+    assert "replayed 0 of 3 to the event bus" in result.output
+    assert result.output.count("FAILED") == 3
+    assert "3 deliveries to the event bus failed: run the replay again to retry them" in result.output
 
 
 def test_resources_from_an_embedded_construct_or_given_outright(make_world: Any) -> None:
@@ -289,3 +302,196 @@ def test_help_lists_the_commands() -> None:
         assert f"  {command} " in result.output
     replay = _invoke("replay", "--help")
     assert "Default: the event bus only." in " ".join(replay.output.split())
+
+
+# -- global options --------------------------------------------------------------------------------
+def test_global_options_go_before_or_after_the_command(make_world: Any) -> None:
+    _story(make_world)
+    # When the same question is asked with the global options before and after the command's name
+    before = _invoke("--region", REGION, "--stack", "JobAuditor", "-o", "json", "jobs", "--in-flight")
+    after = _invoke("jobs", "--in-flight", "--region", REGION, "--stack", "JobAuditor", "-o", "json")
+    mixed = _invoke("--output", "json", "--table", TABLE, "jobs", "--region", REGION, "--in-flight")
+    # Then each answers alike
+    assert before.exit_code == after.exit_code == mixed.exit_code == 0, before.output + after.output
+    assert json.loads(before.output) == json.loads(after.output) == json.loads(mixed.output)
+    # And the same option given both ways with different values is refused, naming both (exit 2)
+    twice = _invoke("--region", "eu-west-1", "status", "--region", REGION)
+    assert twice.exit_code == 2
+    assert twice.output.strip() == (
+        f"Error: --region given twice (eu-west-1 before the command, {REGION} after it): give it once"
+    )
+    # and an output a command does not have is a usage error
+    csv_status = _invoke("status", "-o", "csv")
+    assert csv_status.exit_code == 2 and "status prints table or json, not csv" in csv_status.output
+
+
+def test_jobs_and_history_as_csv_carry_every_field(make_world: Any) -> None:
+    s = _story(make_world)
+    # When jobs and a history are asked for as CSV and as JSON
+    jobs_csv = list(csv.DictReader(io.StringIO(_invoke("-o", "csv", "jobs").output)))
+    jobs_json = _json("jobs")
+    history_csv = list(csv.DictReader(io.StringIO(_invoke("history", s.copy, "-o", "csv").output)))
+    # Then the CSV has a row per job with the JSON's camelCase keys and values in full
+    assert [r["jobId"] for r in jobs_csv] == [r["jobId"] for r in jobs_json]
+    assert set(jobs_csv[0]) >= {"jobKind", "jobId", "jobArn", "status", "inFlight", "createdAt"}
+    by_id = {r["jobId"]: r for r in jobs_csv}
+    assert by_id[s.copy]["status"] == "Failed" and by_id[s.copy]["inFlight"] == "false"
+    assert by_id[s.phi]["createdAt"].endswith("Z") and by_id[s.phi]["pendingEventId"] == ""
+    assert [(r["previousStatus"], r["status"], r["eventId"]) for r in history_csv] == [
+        ("InProgress", "Failed", _event_ids(s.events, s.copy)[0])
+    ]
+
+
+# -- refusals: commands act only on what they name -------------------------------------------------
+def _twins(s: Story) -> str:
+    """A copy job whose target model is named as the phi import job is: two jobs of one name."""
+    twin = s.w.plane.create_model_copy_job(region=REGION, target_model_name="phi-import", status="InProgress")
+    s.w.advance(timedelta(minutes=5))
+    s.w.run()
+    s.w.events_received()
+    return twin
+
+
+def test_a_name_several_jobs_share_is_refused_naming_them(make_world: Any) -> None:
+    s = _story(make_world)
+    twin = _twins(s)
+    # When the history of that name is asked for, and a replay of it
+    history = _invoke("history", "phi-import")
+    replay = _invoke("replay", "--since", "1d", "--job", "phi-import")
+    # Then both are refused (exit 2), listing each job, and nothing reached the bus
+    for result in (history, replay):
+        assert result.exit_code == 2, result.output
+        assert "Error: 'phi-import' names 2 jobs; name one by its id or ARN" in result.output
+        assert s.phi in result.output and twin in result.output
+    assert s.w.events_received() == []
+    # And naming one by its id, or narrowing by kind, answers for that job alone
+    assert {r["jobId"] for r in _json("history", twin)} == {twin}
+    assert {r["jobId"] for r in _json("history", "phi-import", "--kind", "bedrock-model-import")} == {s.phi}
+    narrowed = _json("replay", "--since", "1d", "--job", "phi-import", "--kind", "bedrock-model-copy")
+    assert [r["jobId"] for r in narrowed["transitions"]] == [twin]
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        (
+            ["--since", "1h", "--until", "2h"],
+            "the window is empty: --since 2026-11-02T08:1",
+        ),
+        (["--since", "2026-11-02T09:00:00Z", "--until", "2026-11-02T09:00:00Z"], "the window is empty"),
+        (["--since", "2026-11-03T00:00:00Z"], "--since 2026-11-03T00:00:00Z is in the future"),
+    ],
+)
+def test_an_empty_or_reversed_window_is_refused(make_world: Any, window: list[str], message: str) -> None:
+    s = _story(make_world)
+    # When a replay is asked for over a window that holds no time
+    result = _invoke("replay", *window)
+    # Then it is refused (exit 2) with the reason, and nothing is sent
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: ") and message in result.output
+    assert s.w.events_received() == []
+
+
+def test_notify_asks_first_and_refuses_without_a_terminal(make_world: Any, monkeypatch: Any) -> None:
+    s = _story(make_world)
+    replays = s.w.subscribe_bus({"source": [EVENT_SOURCE]}, "replay-consumer")
+    args = ("replay", "--since", "1d", "--job", "llama-import", "--notify")
+    # When --notify is asked for off a terminal without --yes
+    refused = _invoke(*args)
+    # Then it is refused (exit 2) and nothing is sent anywhere
+    assert refused.exit_code == 2
+    assert "--notify sends people the notifications again: confirm with --yes" in refused.output
+    assert s.w.drain(replays) == [] and s.w.notifications_received() == []
+    # When a person at a terminal declines
+    monkeypatch.setattr("job_auditor.cli.commands._can_ask", lambda: True)
+    declined = _invoke(*args, input="n\n")
+    # Then nothing is sent (exit 1), and the question said how many people would hear of what
+    assert declined.exit_code == 1 and "Error: nothing sent" in declined.output
+    assert "Send 1 notification to the topic's subscribers (email, chat) again? [y/N]" in declined.output
+    assert "llama-import  status-changed -> Completed" in declined.output
+    assert s.w.drain(replays) == [] and s.w.notifications_received() == []
+    # When they accept, the transition goes to the bus and the topic
+    accepted = _invoke(*args, input="y\n")
+    assert (
+        accepted.exit_code == 0
+        and "replayed 1 of 1 to the event bus, 1 of 1 to the notification topic"
+        in (" ".join(accepted.output.split()))
+    )
+    assert _event_ids(s.w.drain(replays)) == _event_ids(s.events, s.llama)
+    assert len(s.w.notifications_received()) == 1
+
+
+def test_a_window_with_nothing_in_it_says_so_and_sends_nothing(make_world: Any) -> None:
+    s = _story(make_world)
+    # When the window ends before the first transition was observed
+    result = _invoke("replay", "--since", "2026-11-01T00:00:00Z", "--until", "2026-11-01T12:00:00Z")
+    # Then nothing was replayed, and the output does not claim otherwise
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0] == "nothing to replay: no transition observed in that window"
+    assert s.w.events_received() == []
+
+
+def test_exit_codes_are_in_the_help() -> None:
+    result = _invoke("--help")
+    text = " ".join(result.output.split())
+    for line in ("0 ok", "1 error:", "2 usage:", "3 partial:"):
+        assert line in text
+    assert "3 partial" not in " ".join(_invoke("status", "--help").output.split())
+    assert "3 partial" in " ".join(_invoke("replay", "--help").output.split())
+
+
+# -- the permissions each command needs ------------------------------------------------------------
+def test_the_permissions_table_holds_exactly_what_the_commands_call(make_world: Any) -> None:
+    s = _story(make_world)
+    # When each command that only reads, or re-publishes, is run
+    calls: dict[str, set[str]] = {}
+    for key, args in {
+        "status": ("status",),
+        "jobs": ("jobs", "--in-flight"),
+        "history": ("history", "llama-import"),
+        "replay": ("replay", "--since", "1d"),
+        "replay --notify": ("replay", "--since", "1d", "--notify", "--yes"),
+        "iam-policy": ("iam-policy",),
+    }.items():
+        assert _invoke(*args).exit_code == 0
+        calls[key] = set(CALLS)
+    # Then the table grants each what it called (KMS is SNS's call with the caller's rights), no more
+    for key, called in calls.items():
+        granted = {a for a in permissions.actions_of(key) if not a.startswith("kms:")}
+        assert called == granted, key
+    assert s.w.events_received()  # the replays did publish
+
+
+def test_iam_policy_names_the_stacks_resources(make_world: Any) -> None:
+    _story(make_world)
+    # When the policy for status and replay is printed from the stack, and as a template
+    policy = _json("iam-policy", "--command", "status", "--command", "replay")
+    template = json.loads(_invoke("iam-policy", "--template", "--command", "status").output)
+    # Then its statements name this stack's table, function and bus
+    resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+    assert f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}" in resources
+    assert f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}/index/*" in resources
+    assert f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:JobAuditor-auditor" in resources
+    assert f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/job-auditor" in resources
+    assert f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/JobAuditor/*" in resources
+    assert all("*" not in a for statement in policy["Statement"] for a in statement["Action"])
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert actions == permissions.actions_of("status") | permissions.actions_of("replay")
+    # and the template keeps the outputs' placeholders
+    (stack, query, checkpoints) = template["Statement"]
+    assert stack["Resource"] == ["arn:${Partition}:cloudformation:${Region}:${Account}:stack/${StackName}/*"]
+    table = "arn:${Partition}:dynamodb:${Region}:${Account}:table/${StateTableName}"
+    assert query["Resource"] == [table, f"{table}/index/*"] and checkpoints["Resource"] == [table]
+
+
+def test_a_run_with_a_failed_source_exits_3_and_names_it(make_world: Any) -> None:
+    s = _story(make_world)
+    # Given a job API that denies the copy jobs' list
+    s.w.plane.faults.deny(operation="ListModelCopyJobs")
+    # When one run is made from here
+    result = _invoke("run", "--once")
+    # Then it ran (the other sources are audited), says which source failed, and exits 3
+    assert result.exit_code == 3, result.output
+    assert "run partial-failure" in result.output
+    assert "failed: 123456789012/us-east-1/bedrock-model-copy: AccessDeniedException" in result.output
+    assert "Error: run partial-failure: 1 source failed" in result.output

@@ -110,6 +110,7 @@ def _one_scope_each(w: World, account: str, region: str) -> list[tuple[str, tupl
     ]
 
 
+@pytest.mark.long
 def test_a_thousand_sources_in_fifty_accounts_announced_once_despite_failures(
     organization: World, definition: dict[str, Any]
 ) -> None:

@@ -16,10 +16,12 @@ def test_untimed_listing_reads_every_page_but_keeps_only_the_window(make_world: 
     # Given a knowledge base with 180 import jobs from last week and 30 from the last hour
     w: World = make_world(JOB_KINDS="qconnect-import")
     kb = w.plane.create_knowledge_base(region=REGION, name="kb")
-    old = w.plane.bulk_create_import_jobs(
-        REGION, kb, 180, start=w.now() - timedelta(days=7), status="COMPLETE"
+    old = w.plane.bulk_create_jobs(
+        "qconnect-import", REGION, 180, scope_ids=(kb,), start=w.now() - timedelta(days=7), status="COMPLETE"
     )
-    new = w.plane.bulk_create_import_jobs(REGION, kb, 30, start=w.now() - timedelta(minutes=40))
+    new = w.plane.bulk_create_jobs(
+        "qconnect-import", REGION, scope_ids=(kb,), count=30, start=w.now() - timedelta(minutes=40)
+    )
     api = BotoJobApi(ClientFactory())
     source = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"], (kb,))
     # When the jobs created in the last hour are listed
@@ -35,8 +37,8 @@ def test_a_listing_read_page_by_page_resumes_at_a_page_token(make_world: Any) ->
     # Given a knowledge base with 250 import jobs
     w: World = make_world(JOB_KINDS="qconnect-import")
     kb = w.plane.create_knowledge_base(region=REGION, name="kb")
-    ids = w.plane.bulk_create_import_jobs(
-        REGION, kb, 250, start=w.now() - timedelta(days=7), status="COMPLETE"
+    ids = w.plane.bulk_create_jobs(
+        "qconnect-import", REGION, 250, scope_ids=(kb,), start=w.now() - timedelta(days=7), status="COMPLETE"
     )
     api = BotoJobApi(ClientFactory())
     source = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"], (kb,))
@@ -54,7 +56,9 @@ def test_a_listing_read_page_by_page_resumes_at_a_page_token(make_world: Any) ->
 def test_a_listing_page_by_page_stops_between_pages_when_time_runs_out(make_world: Any) -> None:
     w: World = make_world(JOB_KINDS="qconnect-import")
     kb = w.plane.create_knowledge_base(region=REGION, name="kb")
-    w.plane.bulk_create_import_jobs(REGION, kb, 250, start=w.now() - timedelta(days=7), status="COMPLETE")
+    w.plane.bulk_create_jobs(
+        "qconnect-import", REGION, 250, scope_ids=(kb,), start=w.now() - timedelta(days=7), status="COMPLETE"
+    )
     source = Source(ACCOUNT, REGION, JOB_KINDS["qconnect-import"], (kb,))
     pages = []
     with pytest.raises(Stopped):

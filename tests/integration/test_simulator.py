@@ -154,7 +154,7 @@ def test_sort_order_defaults_to_descending(sim: Sim) -> None:
 
 
 def test_paging_2500_import_jobs_at_1000_takes_three_calls(sim: Sim) -> None:
-    created = sim.plane.bulk_create_model_import_jobs(REGION, 2500, start=START)
+    created = sim.plane.bulk_create_jobs("bedrock-model-import", REGION, 2500, start=START)
     sim.plane.reset_calls()
 
     pages = sim.bedrock.get_paginator("list_model_import_jobs").paginate(
@@ -172,7 +172,7 @@ def test_paging_2500_import_jobs_at_1000_takes_three_calls(sim: Sim) -> None:
 
 
 def test_jobs_created_while_paging_never_repeat_or_skip_returned_items(sim: Sim) -> None:
-    sim.plane.bulk_create_model_import_jobs(REGION, 30, start=START)
+    sim.plane.bulk_create_jobs("bedrock-model-import", REGION, 30, start=START)
     sim.clock.set(START + timedelta(hours=1))
     seen: list[str] = []
     token: str | None = None
@@ -200,7 +200,9 @@ def _all_import_jobs(sim: Sim) -> list[dict[str, Any]]:
 
 
 def test_creation_time_after_bisects_a_large_history(sim: Sim) -> None:
-    sim.plane.bulk_create_model_import_jobs(REGION, 20_000, start=START, interval=timedelta(seconds=1))
+    sim.plane.bulk_create_jobs(
+        "bedrock-model-import", REGION, 20_000, start=START, interval=timedelta(seconds=1)
+    )
 
     page = sim.bedrock.list_model_import_jobs(
         creationTimeAfter=START + timedelta(seconds=19_994), sortOrder="Ascending"
@@ -335,7 +337,7 @@ def test_qconnect_timestamps_are_epoch_seconds_on_the_wire(sim: Sim) -> None:
 
 def test_qconnect_paginator_over_250_jobs_in_an_order_that_is_not_creation(sim: Sim) -> None:
     kb = sim.plane.create_knowledge_base(region=REGION, name="bulk")
-    created = sim.plane.bulk_create_import_jobs(REGION, kb, 250, start=START)
+    created = sim.plane.bulk_create_jobs("qconnect-import", REGION, scope_ids=(kb,), count=250, start=START)
     sim.plane.reset_calls()
 
     pages = list(
@@ -399,7 +401,7 @@ def test_max_results_above_the_limit_is_rejected_by_the_server(sim: Sim) -> None
 
 
 def test_bad_or_foreign_next_token_is_a_validation_error(sim: Sim) -> None:
-    sim.plane.bulk_create_model_import_jobs(REGION, 5, start=START)
+    sim.plane.bulk_create_jobs("bedrock-model-import", REGION, 5, start=START)
     token = sim.bedrock.list_model_import_jobs(maxResults=2, statusEquals="InProgress")["nextToken"]
 
     for kwargs in (
@@ -563,7 +565,9 @@ def test_control_api_drives_the_simulation(sim: Sim) -> None:
     sim.control("POST", "status", {"jobRef": arn, "status": "Completed"})
     kb = sim.control("POST", "knowledge-bases", {"region": REGION, "name": "kb"})["knowledgeBaseId"]
     job = sim.control("POST", "import-jobs", {"region": REGION, "knowledgeBaseId": kb})["importJobId"]
-    bulk = sim.control("POST", "model-copy-jobs/bulk", {"region": REGION, "count": 3})["jobArns"]
+    bulk = sim.control("POST", "jobs/bulk", {"kind": "bedrock-model-copy", "region": REGION, "count": 3})[
+        "jobIds"
+    ]
 
     got = sim.bedrock.get_model_import_job(jobIdentifier=arn)
     assert got["status"] == "Completed"

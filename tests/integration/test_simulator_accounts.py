@@ -75,7 +75,9 @@ def test_each_caller_sees_its_own_accounts_jobs(server: SimulatorServer) -> None
     assert server.plane.count_calls("ListModelImportJobs", account=MEMBER) == 1
     calls = _control(server, "GET", f"calls?account={MEMBER}")["calls"]
     assert [c["account"] for c in calls] == [MEMBER]
-    assert _control(server, "GET", f"state?account={MEMBER}")["us-east-1"]["modelImportJobs"] == 1
+    assert _control(server, "GET", f"state?account={MEMBER}")["us-east-1"]["jobs"] == {
+        "bedrock-model-import": 1
+    }
     assert _control(server, "GET", "health")["accounts"] == [HOME, MEMBER]
 
 

@@ -1,9 +1,8 @@
-"""The model-driven engine: any registered job kind served from its spec and botocore's model, through
+"""The simulator's engine: any registered job kind served from its spec and botocore's model, through
 real boto3 clients and the control API."""
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from job_auditor.contract.kinds import registered
-from simulator import api, modeled
+from simulator import modeled
 from simulator.state import ControlPlane
 from tests.integration.simkit import REGION, START, Sim, running_sim
 from tests.kinds import THROUGHPUT
@@ -145,13 +144,13 @@ def test_a_newest_first_first_page_costs_the_same_however_long_the_history(
         INGESTION, REGION, history, scope_ids=(kb, ds), start=START - timedelta(days=30), status="COMPLETE"
     )
     examined = []
-    listed = ControlPlane.listed_modeled
+    listed = ControlPlane.listed
 
     def counting(plane: ControlPlane, job: Any) -> bool:
         examined.append(job)
         return listed(plane, job)
 
-    monkeypatch.setattr(ControlPlane, "listed_modeled", counting)
+    monkeypatch.setattr(ControlPlane, "listed", counting)
 
     # When: the newest 25 are listed
     page = agent.list_ingestion_jobs(
@@ -337,35 +336,45 @@ def test_control_api_creates_jobs_of_any_kind(sim: Sim) -> None:
     assert status == 404
 
 
-def test_the_routing_table_serves_hand_written_handlers_by_operation_name() -> None:
+def test_the_routing_table_serves_every_kinds_operations_from_the_model() -> None:
+    # Given the registry / When the routing table is built / Then every kind's list and get and every
+    # discovery list is routed once, by the method and path template of botocore's operation model
     served = {(op.client, op.name): op for op in modeled.operations()}
-    for route in api.ROUTES:
-        op = served[(route.service, route.operation)]
-        assert not op.modeled
-        assert op.segments == route.segments
-        assert op.method == "GET"
-    new = {name for (client, name), op in served.items() if op.modeled}
-    assert new == {
-        "ListEvaluationJobs",
-        "GetEvaluationJob",
-        "ListIngestionJobs",
-        "GetIngestionJob",
-        "ListKnowledgeBases",
-        "ListDataSources",
-        "ListModelCustomizationJobs",
-        "GetModelCustomizationJob",
-        "ListModelInvocationJobs",
-        "GetModelInvocationJob",
+    assert set(served) == {
+        ("bedrock", "ListModelImportJobs"),
+        ("bedrock", "GetModelImportJob"),
+        ("bedrock", "ListModelCopyJobs"),
+        ("bedrock", "GetModelCopyJob"),
+        ("qconnect", "ListKnowledgeBases"),
+        ("qconnect", "ListImportJobs"),
+        ("qconnect", "GetImportJob"),
+        ("bedrock", "ListEvaluationJobs"),
+        ("bedrock", "GetEvaluationJob"),
+        ("bedrock-agent", "ListIngestionJobs"),
+        ("bedrock-agent", "GetIngestionJob"),
+        ("bedrock-agent", "ListKnowledgeBases"),
+        ("bedrock-agent", "ListDataSources"),
+        ("bedrock", "ListModelCustomizationJobs"),
+        ("bedrock", "GetModelCustomizationJob"),
+        ("bedrock", "ListModelInvocationJobs"),
+        ("bedrock", "GetModelInvocationJob"),
     }
+    assert served[("qconnect", "GetImportJob")].segments == (
+        "knowledgeBases",
+        "{knowledgeBaseId}",
+        "importJobs",
+        "{importJobId}",
+    )
+    assert served[("bedrock", "GetModelCopyJob")].segments == ("model-copy-jobs", "{jobArn}")
+    assert {op.method for (_, name), op in served.items() if name.startswith("Get")} == {"GET"}
     # bedrock-agent's POST /knowledgebases/ and Q in Connect's GET /knowledgeBases are different routes
     assert modeled.resolve("POST", ["knowledgebases"], "bedrock") is not None
     assert modeled.resolve("POST", ["knowledgebases"], "bedrock")[0].client == "bedrock-agent"  # type: ignore[index]
     assert modeled.resolve("GET", ["knowledgeBases"], "wisdom")[0].client == "qconnect"  # type: ignore[index]
-    assert json.dumps(sorted(new))
 
 
 def test_jobs_of_every_registered_kind_are_created_counted_and_listed_the_same_way(sim: Sim) -> None:
-    # Given one job API per registered kind, hand-written or model-driven, each with its scope
+    # Given one job API per registered kind, each with its scope
     from job_auditor.contract.kinds import JOB_KINDS
 
     scopes = {

@@ -1,6 +1,8 @@
 """The short soak (the long one is `make soak`): the real handler for many scheduled cycles under
 seeded faults of every kind, then the oracle's checks against the simulator's ground truth."""
 
+import pytest
+
 from simulator.soak import SoakConfig, run_soak
 from simulator.world import MotoServer
 
@@ -17,6 +19,7 @@ SHORT = SoakConfig(
 )
 
 
+@pytest.mark.long
 def test_short_soak_keeps_every_promise(moto_server: MotoServer) -> None:
     # Given the short soak's seeded workload and faults
     # When it runs and the oracle checks the outcome

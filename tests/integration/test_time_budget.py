@@ -19,7 +19,9 @@ JOBS = 110  # two pages of Q in Connect's ListImportJobs (100 a page), three cla
 def _world(make_world: Any) -> tuple[World, list[str]]:
     w: World = make_world(JOB_KINDS="qconnect-import")
     kb = w.plane.create_knowledge_base(region=REGION, name="kb")
-    jobs = w.plane.bulk_create_import_jobs(REGION, kb, JOBS, start=w.now() - timedelta(minutes=30))
+    jobs = w.plane.bulk_create_jobs(
+        "qconnect-import", REGION, scope_ids=(kb,), count=JOBS, start=w.now() - timedelta(minutes=30)
+    )
     w.run()  # baseline
     w.advance(timedelta(minutes=5))
     for job in jobs:
@@ -106,8 +108,13 @@ def test_a_sweep_stopped_between_pages_resumes_there_at_the_next_run(make_world:
     # Given 350 import jobs recorded long ago (four pages), and the hourly sweep due
     w: World = make_world(JOB_KINDS="qconnect-import")
     kb = w.plane.create_knowledge_base(region=REGION, name="kb")
-    jobs = w.plane.bulk_create_import_jobs(
-        REGION, kb, 350, start=w.now() - timedelta(hours=20), status="COMPLETE"
+    jobs = w.plane.bulk_create_jobs(
+        "qconnect-import",
+        REGION,
+        350,
+        scope_ids=(kb,),
+        start=w.now() - timedelta(hours=20),
+        status="COMPLETE",
     )
     w.run()  # baseline (a sweep): records them
     w.advance(timedelta(hours=1))

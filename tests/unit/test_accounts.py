@@ -3,15 +3,20 @@ Organizations client), the per-account sessions and clients, and the failure of 
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any, cast
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 from botocore.exceptions import ClientError
 
+from job_auditor.auditor import fanout, wiring
 from job_auditor.auditor.adapters import accounts
 from job_auditor.auditor.adapters.accounts import (
     AccountClients,
@@ -20,6 +25,7 @@ from job_auditor.auditor.adapters.accounts import (
     resolve_accounts,
 )
 from job_auditor.auditor.adapters.clients import ClientFactory, ServiceNotOffered
+from job_auditor.auditor.domain.batches import plan_items
 from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
 from job_auditor.auditor.settings import Settings, SettingsError, load_settings
 from job_auditor.auditor.summary import RunSummary, SourceSummary
@@ -218,7 +224,7 @@ def test_clients_per_account_and_region_are_built_once_and_reused() -> None:
     clients = _clients()
     member = clients.for_account(A)
     bedrock = member("bedrock", "us-east-1")
-    assert clients.for_account(A) is member
+    assert clients.for_account(A)("bedrock", "us-east-1") is bedrock
     assert member("bedrock", "us-east-1") is bedrock
     assert member("bedrock", "us-west-2") is not bedrock
     assert clients.for_account(B)("bedrock", "us-east-1") is not bedrock
@@ -301,6 +307,111 @@ def test_a_region_where_the_service_is_not_offered_fails_before_any_client_is_bu
     clients.for_account(A)("bedrock", "xx-mars-1")
 
 
+def _members(count: int) -> list[str]:
+    return [f"2{n:011d}" for n in range(1, count + 1)]
+
+
+def _member_session(clients: AccountClients, account: str) -> botocore.session.Session:
+    session = clients.sessions.session(account)
+    assert isinstance(session, botocore.session.Session)
+    return session
+
+
+def test_member_accounts_share_one_loader_and_read_each_model_once() -> None:
+    # Given the clients of 100 member accounts (all kept), counting what their loader reads from disk
+    clients = _clients()
+    # (a loader of its own: the test harness shares one across the process, which has read the models)
+    clients.sessions.loader = botocore.loaders.create_loader()
+    members = _members(100)
+    clients.keep_at_least(len(members))
+    loader = clients.sessions.loader
+    reads: list[str] = []
+    load_file = loader.file_loader.load_file
+
+    def counted(path: str) -> Any:
+        reads.append(path)
+        return load_file(path)
+
+    loader.file_loader.load_file = counted
+    # When the first member account's clients are built, then 99 more accounts'
+    for service in ("bedrock", "bedrock-agent", "qconnect"):
+        clients.for_account(members[0])(service, "us-east-1")
+    first = list(reads)
+    for account in members[1:]:
+        clients.for_account(account)("bedrock", "us-west-2")
+    # Then every member session holds the one loader, and no model was read again
+    sessions = [_member_session(clients, a) for a in members]
+    assert all(session.get_component("data_loader") is loader for session in sessions)
+    assert any("bedrock" in path for path in first)
+    assert reads == first
+    # And each account's credentials are its own
+    assert len({id(session.get_credentials()) for session in sessions}) == len(members)
+
+
+def test_the_member_clients_kept_are_bounded_and_evicted_accounts_release_their_session() -> None:
+    # Given more member accounts than the clients kept (one region each)
+    clients = _clients()
+    bound = accounts.MAX_CACHED_ACCOUNT_REGIONS
+    members = _members(bound + 50)
+    first = clients.for_account(members[0])("bedrock", "us-east-1")
+    sessions: dict[str, weakref.ref[botocore.session.Session]] = {}
+    # When each is used once
+    for account in members:
+        clients.for_account(account)("bedrock", "us-east-1")
+        sessions[account] = weakref.ref(_member_session(clients, account))
+    gc.collect()
+    # Then the cache holds the bound: the account-regions used last
+    assert clients.cached_account_regions == tuple((a, "us-east-1") for a in members[-bound:])
+    # And the evicted accounts' sessions are gone (their credentials with them); the kept ones live
+    assert [a for a in members if sessions[a]() is None] == members[:-bound]
+    assert clients.sessions.member_sessions() == bound
+    # And an evicted account used again gets new clients on a new session
+    again = clients.for_account(members[0])("bedrock", "us-east-1")
+    assert again is not first
+    assert clients.cached_account_regions[-1] == (members[0], "us-east-1")
+    assert len(clients.cached_account_regions) == bound
+
+
+def test_a_batch_larger_than_the_bound_keeps_all_its_account_regions_until_the_next_one() -> None:
+    # Given a batch of more account-regions than the default bound, announced before it runs
+    clients = _clients()
+    bound = accounts.MAX_CACHED_ACCOUNT_REGIONS
+    members = _members(bound + 8)
+    clients.keep_at_least(len(members))
+    # When each is used, and then the first again
+    first = [clients.for_account(a)("bedrock", "us-east-1") for a in members]
+    # Then none was evicted: the first account's client is the one it had
+    assert len(clients.cached_account_regions) == len(members)
+    assert clients.for_account(members[0])("bedrock", "us-east-1") is first[0]
+    # And a smaller batch next brings the default bound back, keeping the most recently used
+    clients.keep_at_least(5)
+    assert len(clients.cached_account_regions) == bound
+    assert clients.cached_account_regions[-1] == (members[0], "us-east-1")
+
+
+def test_the_least_recently_used_account_region_is_evicted_and_an_account_keeps_its_session() -> None:
+    clients = AccountClients(
+        AccountSessions(HOME, "us-east-1", home_session=_home_session()), max_account_regions=3
+    )
+    # Given A in two regions and B in one: the cache is full
+    a_east = clients.for_account(A)("bedrock", "us-east-1")
+    clients.for_account(A)("bedrock", "us-west-2")
+    clients.for_account(B)("bedrock", "us-east-1")
+    session_a = weakref.ref(_member_session(clients, A))
+    # When A's first region is used again and C arrives
+    assert clients.for_account(A)("bedrock", "us-east-1") is a_east
+    clients.for_account(C)("bedrock", "us-east-1")
+    gc.collect()
+    # Then the least recently used account-region (A's second) is evicted, and A keeps its one session
+    assert clients.cached_account_regions == ((B, "us-east-1"), (A, "us-east-1"), (C, "us-east-1"))
+    assert session_a() is _member_session(clients, A)
+    # And the home account's clients are never evicted
+    home = clients("dynamodb", "us-east-1")
+    for account in (B, C, A):
+        clients.for_account(account)("bedrock-agent", "eu-west-1")
+    assert clients.for_account(HOME)("dynamodb", "us-east-1") is home
+
+
 # -- the use case: one account failing ------------------------------------------------------------
 
 
@@ -376,3 +487,25 @@ def test_accounts_left_unexpanded_when_the_budget_runs_out_wait_for_the_next_run
     assert summary.stopped_early
     assert summary.accounts == 1
     assert {s.account for s in summary.sources} <= {HOME}
+
+
+def test_a_fanout_batch_keeps_the_clients_of_every_account_region_it_audits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a batch of more member account-regions than the client cache keeps by default
+    clients = _clients()
+    members = _members(accounts.MAX_CACHED_ACCOUNT_REGIONS + 8)
+    sources = [Source(m, "us-east-1", JOB_KINDS["bedrock-model-import"]) for m in members]
+    items = plan_items(sources, {}, concurrency=1).items
+    bounds: list[int] = []
+
+    def build_audit_step(*_: Any, **__: Any) -> Any:
+        bounds.append(clients.max_account_regions)
+        raise RuntimeError("stop here: only the bound in force while the batch runs matters")
+
+    monkeypatch.setattr(wiring, "build_audit_step", build_audit_step)
+    # When the batch runs
+    counts = fanout.audit_batch(_settings(), items, clients, should_stop=lambda: False)
+    # Then every item was audited (and failed here) with the bound raised to the batch's size
+    assert counts.failed_count == len(members)
+    assert bounds == [len(members)] * len(members)

@@ -12,6 +12,8 @@ PACKAGE = ROOT / "job_auditor"
 CONTRACT = PACKAGE / "contract"
 # The package's subpackages the Lambda functions run (and ship in their asset), and the CDK side's.
 LAMBDA_CODE = ("auditor", "contract", "slack_forwarder")
+# Shared by both sides like the contract, but reading botocore (which both have): where kinds are offered.
+SHARED_MODULES = ("availability.py",)
 CDK_SIDE = ("infra",)
 # Outside the asset too, but an operator's view of the function's own state and protocol: the CLI reads
 # the table through the auditor's codec and reader, runs the auditor's wiring and replays through its
@@ -97,6 +99,7 @@ def test_the_cdk_app_imports_nothing_of_the_lambdas_but_the_contract() -> None:
 def test_the_lambda_code_imports_nothing_of_the_cdk_side() -> None:
     # Given every module the functions run
     sources = [p for name in LAMBDA_CODE for p in sorted((PACKAGE / name).rglob("*.py"))]
+    sources += [PACKAGE / name for name in SHARED_MODULES]
     # When their imports are read / Then none is the CDK side's, the CDK's or pydantic (not in the asset)
     reaching = {
         f"{path.relative_to(ROOT)}: {name}"
@@ -142,7 +145,7 @@ def test_the_lambda_asset_holds_the_functions_code_and_nothing_of_the_cdk_side()
     # When its top level is listed / Then it is the package with the Lambda's subpackages only
     assert [p.name for p in asset.iterdir()] == ["job_auditor"]
     inside = {p.name for p in (asset / "job_auditor").iterdir()}
-    assert inside == {"__init__.py", *LAMBDA_CODE}
+    assert inside == {"__init__.py", *SHARED_MODULES, *LAMBDA_CODE}
     assert (asset / "job_auditor" / "auditor" / "handler.py").is_file()
     assert not list(asset.rglob("__pycache__"))
 

@@ -40,6 +40,12 @@ KINDS: dict[str, Any] = {
     ),
     "unknown-status": transition(job(4, "Paused")),
     "stuck": STUCK,
+    # A tracked job its API no longer finds: announced once, in the status it was last seen in.
+    "disappeared": replace(
+        transition(job(13, "InProgress", created_minutes=-6 * 60), previous_status="InProgress"),
+        type="disappeared",
+        stuck_since=T0 - timedelta(hours=6),
+    ),
     # A kind scoped by knowledge base and data source, with statistics and failure reasons.
     "ingestion-failed": transition(
         replace(

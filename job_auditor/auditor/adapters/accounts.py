@@ -4,10 +4,23 @@ The deploying (home) account is read with the function's own credentials. Every 
 read through its member role, `arn:<partition>:iam::<account>:role/<MEMBER_ROLE_NAME>`, with
 botocore's own refreshable assumed-role credentials (`AssumeRoleCredentialFetcher` behind
 `DeferredRefreshableCredentials`): the role is assumed on the first call that needs it and again
-shortly before the credentials expire, by botocore, with no cache of ours. One session per account,
-built on first use; clients per (account, service, region), built on first use and reused, so each
-account-region has its own adaptive retry rate limiter (one throttled account does not slow the
-others).
+shortly before the credentials expire, by botocore, with no cache of ours.
+
+Memory. botocore resolves a session's credentials once and keeps them (`Session.get_credentials`),
+so refreshable per-account credentials need a session per account (a client given keys,
+`create_client(aws_access_key_id=...)`, keeps those keys and never refreshes them). What a session
+otherwise costs is its data loader, which parses and caches the service models, the endpoint rules
+and the endpoints and partitions data: about 14 MB for an account's discovery clients in 4 regions.
+So every member session is a bare botocore session into which one loader is registered
+(`register_component("data_loader", ...)`, botocore's public way to give a session its loader): the
+models are read once per process, and a member account costs its credentials and its clients (about
+0.3 MB a client, and on AWS 0.7 MB more: each client's TLS trust store). Clients are built per
+(account, service, region) on first use and reused, so each account-region keeps its own adaptive
+retry rate limiter (one throttled account does not slow the others). Only the account-regions used
+last keep their clients (`MAX_CACHED_ACCOUNT_REGIONS`), so a warm worker that serves account after
+account stops growing; an account whose account-regions are all evicted releases its session (at
+Python's next cyclic garbage collection: botocore's objects refer to each other), and assumes its
+role again when next needed.
 
 An account whose role cannot be assumed fails each of its sources with a `SourceError` that names the
 role (`AccessDenied: cannot assume arn:aws:iam::111122223333:role/JobAuditorReader: ...`); nothing of
@@ -19,12 +32,15 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.session
+from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import (
     AssumeRoleCredentialFetcher,
@@ -34,7 +50,12 @@ from botocore.credentials import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
-from job_auditor.auditor.adapters.clients import RETRY_CONFIG, ClientFactory
+from job_auditor.auditor.adapters.clients import (
+    RETRY_CONFIG,
+    AccountClientProvider,
+    AnySession,
+    ClientFactory,
+)
 from job_auditor.auditor.ports import SourceError
 from job_auditor.contract.environment import DEFAULT_MEMBER_ROLE_NAME
 
@@ -49,6 +70,15 @@ ROLE_SESSION_NAME = "job-auditor"
 # An hour: the longest a role chain allows, and the default maximum of a role; botocore refreshes
 # ahead of expiry (15 minutes before), so a run never holds credentials that lapse mid-listing.
 ROLE_SESSION_SECONDS = 3600
+# Member account-regions whose clients are kept (the most recently used), unless a caller asks for
+# more (`keep_at_least`). Why 32: an account-region in use must not be evicted (it would be built again,
+# with a new rate limiter, and its account's role assumed again), and 32 covers what runs at once by
+# default: a fan-out batch audits all its items at once (`itemsPerBatch`, 20 by default) and Plan
+# discovers 16 accounts at once, one region of each at a time. And it fits the 256 MB default: on AWS an
+# account-region's three job API clients take about 3 MB (each client has its own TLS trust store,
+# ~0.5 MB: botocore builds an SSL context per client and loads its CA bundle into it), and a warm batch
+# function with a full cache peaks near 215 MB (benchmarks/org_memory.py, docs/organization.md).
+MAX_CACHED_ACCOUNT_REGIONS = 32
 # The account states Organizations reports (`State`; older responses only `Status`) that are audited.
 _ACTIVE = "ACTIVE"
 
@@ -92,7 +122,7 @@ class _AssumedRoleProvider(CredentialProvider):
 
 
 class AccountSessions:
-    """The home account's session and one session per member account, each built on first use.
+    """The home account's session, and a session per member account while any of its clients is in use.
 
     `region` is the function's own: AssumeRole goes to that region's STS endpoint (botocore's default,
     `sts_regional_endpoints=regional`), and it names the partition of the member role ARNs.
@@ -112,20 +142,29 @@ class AccountSessions:
         self.region = region
         self.role_name = role_name
         self.external_id = external_id
-        self.home_session = home_session or boto3.session.Session()
+        core = botocore.session.Session()
+        # The one loader of every member session (and of the home session, unless one is given): its
+        # `data_path` is the standard configuration's (AWS_DATA_PATH), as a session of its own would have.
+        self.loader = core.get_component("data_loader")
+        self.home_session = home_session or boto3.session.Session(botocore_session=core)
         self.partition = self.home_session.get_partition_for_region(region)
         self._sts_config = sts_config
-        self._sessions: dict[str, boto3.session.Session] = {}
+        # Held by the clients built from them (AccountClients): a session whose clients are all gone is
+        # released, and the next one of that account assumes its role again.
+        self._sessions: weakref.WeakValueDictionary[str, botocore.session.Session] = (
+            weakref.WeakValueDictionary()
+        )
         self._lock = threading.Lock()
-        # Creating clients from one session is not thread-safe: the STS clients of the refreshes (in
-        # several threads) and the home account's clients (AccountClients) share this lock.
-        self.home_lock = threading.Lock()
+        # Building clients is not thread-safe on one session, and the sessions share one loader: every
+        # client built here (the home account's, the members', and the STS clients of the refreshes,
+        # in several threads) is built under this lock. Clients once built are used without it.
+        self.client_lock = threading.Lock()
         logging.getLogger("botocore.credentials").addFilter(_QUIET)
 
     def role_arn(self, account: str) -> str:
         return f"arn:{self.partition}:iam::{account}:role/{self.role_name}"
 
-    def session(self, account: str) -> boto3.session.Session:
+    def session(self, account: str) -> AnySession:
         """The account's session: the home one, or one on the account's member role."""
         if account == self.home_account:
             return self.home_session
@@ -135,8 +174,12 @@ class AccountSessions:
                 session = self._sessions[account] = self._member_session(account)
             return session
 
+    def member_sessions(self) -> int:
+        """Member sessions alive (held by some client)."""
+        return len(self._sessions)
+
     def _sts_client(self, service: str, **kwargs: Any) -> Any:
-        with self.home_lock:
+        with self.client_lock:
             return self.home_session.client(
                 service,  # type: ignore[call-overload]
                 region_name=self.region,
@@ -144,7 +187,7 @@ class AccountSessions:
                 **kwargs,
             )
 
-    def _member_session(self, account: str) -> boto3.session.Session:
+    def _member_session(self, account: str) -> botocore.session.Session:
         role_arn = self.role_arn(account)
         extra: dict[str, Any] = {
             "RoleSessionName": ROLE_SESSION_NAME,
@@ -152,7 +195,7 @@ class AccountSessions:
         }
         if self.external_id:
             extra["ExternalId"] = self.external_id
-        with self.home_lock:
+        with self.client_lock:
             source_credentials = self.home_session.get_credentials()
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=self._sts_client,
@@ -163,11 +206,16 @@ class AccountSessions:
         credentials = DeferredRefreshableCredentials(
             refresh_using=functools.partial(_assume, fetcher, role_arn), method=_AssumedRoleProvider.METHOD
         )
+        # A bare botocore session, not a boto3 one: boto3's Session appends its own data path to the
+        # loader it is given, so one loader shared by many boto3 sessions would grow a search path per
+        # account. A member account needs clients only (no boto3 resources).
         core = botocore.session.Session()
+        core.register_component("data_loader", self.loader)
         core.register_component(
             "credential_provider", CredentialResolver([_AssumedRoleProvider(credentials)])
         )
-        return boto3.session.Session(botocore_session=core, region_name=self.region)
+        core.set_config_variable("region", self.region)
+        return core
 
 
 def _assume(fetcher: AssumeRoleCredentialFetcher, role_arn: str) -> dict[str, Any]:
@@ -183,28 +231,73 @@ def _assume(fetcher: AssumeRoleCredentialFetcher, role_arn: str) -> dict[str, An
 
 class AccountClients(ClientFactory):
     """A `ClientFactory` of the home account (what the state store and publishers use) that also
-    hands out one factory per member account: `for_account(account)(service, region)`. Each factory
-    builds its clients on first use and keeps them; safe to share across threads and warm
-    invocations."""
+    hands out each member account's clients: `for_account(account)(service, region)`. Built on first
+    use and reused; the member accounts' for the `max_account_regions` account-regions used most
+    recently. Safe to share across threads and warm invocations."""
 
-    def __init__(self, sessions: AccountSessions, config: Config = RETRY_CONFIG) -> None:
-        super().__init__(sessions.home_session, config, lock=sessions.home_lock)
+    def __init__(
+        self,
+        sessions: AccountSessions,
+        config: Config = RETRY_CONFIG,
+        *,
+        max_account_regions: int = MAX_CACHED_ACCOUNT_REGIONS,
+    ) -> None:
+        super().__init__(sessions.home_session, config, lock=sessions.client_lock)
         self.sessions = sessions
-        self._members: dict[str, ClientFactory] = {}
+        self._default_bound = max_account_regions
+        self.max_account_regions = max_account_regions
+        # (account, region) -> that account-region's clients, least recently used first.
+        self._members: OrderedDict[tuple[str, str], ClientFactory] = OrderedDict()
         self._members_lock = threading.Lock()
 
     @property
     def home_account(self) -> str:
         return self.sessions.home_account
 
-    def for_account(self, account: str) -> ClientFactory:
+    @property
+    def cached_account_regions(self) -> tuple[tuple[str, str], ...]:
+        """The member account-regions whose clients are kept, least recently used first."""
+        with self._members_lock:
+            return tuple(self._members)
+
+    def keep_at_least(self, account_regions: int) -> None:
+        """Keep `account_regions` member account-regions from now on, if more than the default bound
+        (the items of a batch larger than it, all audited at once); fewer, the default bound again."""
+        with self._members_lock:
+            self.max_account_regions = max(self._default_bound, account_regions)
+            self._evict()
+
+    def for_account(self, account: str) -> AccountClientProvider:
         if account == self.sessions.home_account:
             return self
+        return functools.partial(self._member_client, account)
+
+    def _member_client(self, account: str, service: str, region: str) -> BaseClient:
+        return self._account_region(account, region)(service, region)
+
+    def _account_region(self, account: str, region: str) -> ClientFactory:
+        """The account-region's clients, now the most recently used; the least recently used beyond
+        the bound are dropped (and with the last of an account's, its session)."""
+        key = (account, region)
         with self._members_lock:
-            factory = self._members.get(account)
-            if factory is None:
-                factory = self._members[account] = ClientFactory(self.sessions.session(account), self._config)
+            factory = self._members.get(key)
+            if factory is not None:
+                self._members.move_to_end(key)
+                return factory
+        # Outside the lock: a new account's session takes a while to build, and meanwhile the other
+        # threads' clients are only looked up.
+        session = self.sessions.session(account)
+        with self._members_lock:
+            factory = self._members.setdefault(
+                key, ClientFactory(session, self._config, lock=self.sessions.client_lock)
+            )
+            self._members.move_to_end(key)
+            self._evict()
             return factory
+
+    def _evict(self) -> None:
+        while len(self._members) > self.max_account_regions:
+            self._members.popitem(last=False)
 
 
 # -- which accounts ---------------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 Endpoints come from the SDK's standard resolution, so `AWS_ENDPOINT_URL_<SERVICE>` points a client at
 a local simulator or moto without any code path of its own. Before a client is built, botocore's
-endpoint data is asked whether the service is offered in the region at all: where it is not, the
-source fails with `ServiceNotOffered` instead of a connection error to an endpoint that does not
-exist. (An endpoint override changes where a client connects, not where AWS offers a service, so the
-answer is the same with one.)
+endpoint data is asked whether the service is offered in the region at all (`availability.service_offered`,
+the rule the planner and the CDK side use too): where it is not, the call fails with
+`ServiceNotOffered` instead of a connection error to an endpoint that does not exist. A planner that
+skips kinds not offered (`availability.plan_offered`) never asks for such a client: this is the guard.
+(An endpoint override changes where a client connects, not where AWS offers a service, so the answer
+is the same with one.)
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
+import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError
 
 from job_auditor.auditor.ports import SourceError
+from job_auditor.availability import service_offered
 
 if TYPE_CHECKING:
     # Type stubs (requirements-dev.txt): for mypy only, never imported at run time.
@@ -43,35 +46,32 @@ RETRY_CONFIG = Config(  # type: ignore[call-arg]
 )
 
 
-def named_client(session: boto3.session.Session, service: str, **kwargs: Any) -> BaseClient:
+# What clients are built from: a boto3 session (the home account's), or a bare botocore session (a
+# member account's, accounts.AccountSessions: botocore's own `create_client`, with no boto3 layer).
+AnySession = boto3.session.Session | botocore.session.Session
+# The clients of one account: (service, region) -> its client. A ClientFactory is one.
+AccountClientProvider = Callable[[str, str], BaseClient]
+
+
+def named_client(session: AnySession, service: str, **kwargs: Any) -> BaseClient:
     """A client of a service named at run time (a job kind's, from the registry).
 
     boto3-stubs types `Session.client` per literal service name only; every variant returns a
     BaseClient, which is all a name known at run time can promise. An unknown name fails as in boto3
     (`UnknownServiceError`)."""
-    create: Callable[..., BaseClient] = session.client
+    create: Callable[..., BaseClient] = (
+        session.client if isinstance(session, boto3.session.Session) else session.create_client
+    )
     return create(service, **kwargs)
 
 
 class ServiceNotOffered(SourceError):
-    """botocore's endpoint data does not list the service in the region: nothing to audit there."""
+    """botocore's endpoint data does not offer the service in the region (`availability.service_offered`):
+    a client was asked for where a kind is not offered. Its code, `ServiceNotOffered`, tells it from
+    any failure of a call."""
 
     def __init__(self, service: str, region: str) -> None:
         super().__init__(f"{service} is not offered in {region}", code="ServiceNotOffered")
-
-
-def service_offered(session: boto3.session.Session, service: str, region: str) -> bool:
-    """False only where botocore's endpoint data knows both: the region (STS is in every region of a
-    partition) and the service's regions in that partition, and the region is not among them. A
-    service or region the installed botocore does not list yet is given the benefit of the doubt."""
-    try:
-        partition = session.get_partition_for_region(region)
-    except (BotoCoreError, ValueError):
-        return True
-    offered = session.get_available_regions(service, partition)
-    if not offered or region in offered:
-        return True
-    return region not in session.get_available_regions("sts", partition)
 
 
 class ClientFactory:
@@ -82,7 +82,7 @@ class ClientFactory:
 
     def __init__(
         self,
-        session: boto3.session.Session | None = None,
+        session: AnySession | None = None,
         config: Config = RETRY_CONFIG,
         *,
         lock: threading.Lock | None = None,
@@ -90,8 +90,8 @@ class ClientFactory:
         self._session = session or boto3.session.Session()
         self._config = config
         self._clients: dict[tuple[str, str], BaseClient] = {}
-        # Guards client creation: a boto3 session is not safe to build clients from in several threads
-        # at once. Whatever else builds clients from the same session shares it (`lock`).
+        # Guards client creation: a session is not safe to build clients from in several threads at
+        # once. Whatever else builds clients from the same session (or its loader) shares it (`lock`).
         self._lock = lock or threading.Lock()
 
     @overload
@@ -110,17 +110,27 @@ class ClientFactory:
     def __call__(self, service: str, region: str) -> BaseClient: ...
     def __call__(self, service: str, region: str) -> BaseClient:
         key = (service, region)
+        # A client, once built, is only read: the lock is for building (shared with other factories).
+        client = self._clients.get(key)
+        if client is not None:
+            return client
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                if not service_offered(self._session, service, region):
+                if not service_offered(service, region):
                     raise ServiceNotOffered(service, region)
                 client = named_client(self._session, service, region_name=region, config=self._config)
                 self._clients[key] = client
             return client
 
-    def for_account(self, account: str) -> ClientFactory:
-        """The factory of `account`'s clients: this one (a factory holds one account's credentials);
+    def keep_at_least(self, account_regions: int) -> None:
+        """Keep the clients of `account_regions` account-regions (a batch's, all in use at once): a
+        plain factory keeps every client it builds, so there is nothing to do; `accounts.AccountClients`
+        bounds its member accounts' and raises the bound."""
+        del account_regions
+
+    def for_account(self, account: str) -> AccountClientProvider:
+        """`account`'s clients: this factory's (a factory holds one account's credentials);
         `accounts.AccountClients` hands out the member accounts'."""
         del account
         return self

@@ -1,0 +1,160 @@
+"""What each command may call, in one table: the IAM actions and the resources they act on, as ARNs
+built from the stack's outputs. `job-auditor iam-policy` prints the policy; a test records every AWS
+call the commands make and checks this table covers it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from job_auditor import stack_outputs
+from job_auditor.contract.kinds import JOB_KINDS, IamGrant, JobKindSpec
+
+
+@dataclass(frozen=True)
+class Access:
+    """One statement: actions on resources (ARN templates with `${Name}` placeholders)."""
+
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    condition: Mapping[str, Any] = field(default_factory=dict)
+
+
+_ACCOUNT_ARN = "arn:${Partition}:{service}:${Region}:${Account}:"
+_TABLE = "arn:${Partition}:dynamodb:${Region}:${Account}:table/${" + stack_outputs.STATE_TABLE_NAME + "}"
+
+STACK = Access(
+    "ReadTheStacksOutputs",
+    ("cloudformation:DescribeStacks",),
+    ("arn:${Partition}:cloudformation:${Region}:${Account}:stack/${StackName}/*",),
+)
+QUERY_STATE = Access("QueryTheStateTable", ("dynamodb:Query",), (_TABLE, _TABLE + "/index/*"))
+READ_CHECKPOINTS = Access("ReadTheCheckpoints", ("dynamodb:BatchGetItem",), (_TABLE,))
+# What the auditor's own run does to its table (its role's grant, less the Scan it never makes).
+WRITE_STATE = Access(
+    "AuditIntoTheStateTable",
+    (
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+    ),
+    (_TABLE, _TABLE + "/index/*"),
+)
+FUNCTION = Access(
+    "ReadTheAuditorsConfiguration",
+    ("lambda:GetFunctionConfiguration",),
+    ("arn:${Partition}:lambda:${Region}:${Account}:function:${" + stack_outputs.AUDITOR_FUNCTION_NAME + "}",),
+)
+BUS = Access("PutEventsOnTheBus", ("events:PutEvents",), ("${" + stack_outputs.EVENT_BUS_ARN + "}",))
+TOPIC = Access(
+    "PublishToTheNotificationTopic", ("sns:Publish",), ("${" + stack_outputs.NOTIFICATION_TOPIC_ARN + "}",)
+)
+# The topic's customer managed key, used only through SNS in the stack's region (its ARN is no output).
+TOPIC_KEY = Access(
+    "UseTheTopicsKeyThroughSns",
+    ("kms:Decrypt", "kms:GenerateDataKey*"),
+    ("arn:${Partition}:kms:${Region}:${Account}:key/*",),
+    {"StringEquals": {"kms:ViaService": "sns.${Region}.amazonaws.com"}},
+)
+
+
+def _grants(spec: JobKindSpec) -> list[IamGrant]:
+    return [*spec.iam, *(step.iam for step in spec.discovery)]
+
+
+def job_kind_access(kinds: Iterable[str] = JOB_KINDS) -> list[Access]:
+    """What `run --once` needs to read these kinds' jobs (the auditor role's grants, from the job-kind
+    registry): the list operations, which have no resource type, on `*` in the stack's region only;
+    the others on their resource type, any id."""
+    specs = [JOB_KINDS[k] for k in kinds]
+    unscoped = sorted({a for s in specs for g in _grants(s) if g.resource is None for a in g.actions})
+    found = [
+        Access("ListJobs", tuple(unscoped), ("*",), {"StringEquals": {"aws:RequestedRegion": "${Region}"}})
+    ]
+    for spec in specs:
+        for number, grant in enumerate(g for g in _grants(spec) if g.resource is not None):
+            resource = str(grant.resource).format(*("*" for _ in range(str(grant.resource).count("{"))))
+            sid = "Read" + "".join(part.capitalize() for part in spec.id.split("-")) + str(number)
+            arn = _ACCOUNT_ARN.replace("{service}", grant.service) + resource
+            found.append(Access(sid, tuple(sorted(grant.actions)), (arn,)))
+    return found
+
+
+# The table: each command, and what it needs. `replay --notify` is apart from `replay` so that an
+# operator may re-drive the bus without being able to notify people again.
+COMMANDS: dict[str, tuple[Access, ...]] = {
+    "status": (STACK, QUERY_STATE, READ_CHECKPOINTS),
+    "jobs": (STACK, QUERY_STATE),
+    "history": (STACK, QUERY_STATE),
+    "replay": (STACK, QUERY_STATE, FUNCTION, BUS),
+    "replay --notify": (STACK, QUERY_STATE, FUNCTION, BUS, TOPIC, TOPIC_KEY),
+    "run": (STACK, FUNCTION, WRITE_STATE, BUS, TOPIC, TOPIC_KEY, *job_kind_access()),
+    "iam-policy": (STACK,),
+}
+
+PLACEHOLDERS: dict[str, str] = {}  # `--template`: every ${Name} stays as it is
+
+
+# API operations authorized by an action of another name (the Service Authorization Reference has no
+# sns:PublishBatch: a batch is authorized by sns:Publish, as the auditor's own role is granted).
+_ACTION_OF_OPERATION = {"sns:PublishBatch": "sns:Publish"}
+
+
+def iam_action(service: str, operation: str) -> str:
+    """The IAM action that authorizes an API operation (`service` is its signing name: wisdom, ...)."""
+    name = f"{service}:{operation}"
+    return _ACTION_OF_OPERATION.get(name, name)
+
+
+def actions_of(command: str) -> set[str]:
+    """The IAM actions the table grants `command`."""
+    return {action for access in COMMANDS[command] for action in access.actions}
+
+
+def values_of(stack: str, region: str, outputs: Mapping[str, str]) -> dict[str, str]:
+    """The placeholders' values for one deployed stack: its outputs, its name and region, and the
+    partition and account of its bus's ARN."""
+    arn = outputs.get(stack_outputs.EVENT_BUS_ARN) or outputs.get(stack_outputs.NOTIFICATION_TOPIC_ARN, "")
+    parts = arn.split(":")
+    partition, account = (parts[1], parts[4]) if len(parts) > 4 else ("aws", "${Account}")
+    return {**outputs, "StackName": stack, "Region": region, "Partition": partition, "Account": account}
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+def _filled(value: Any, values: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return _fill(value, values)
+    if isinstance(value, Mapping):
+        return {k: _filled(v, values) for k, v in value.items()}
+    return value
+
+
+def policy(commands: Sequence[str], values: Mapping[str, str]) -> dict[str, Any]:
+    """The IAM policy document for `commands`: each statement once, placeholders filled from `values`."""
+    statements: dict[str, Access] = {}
+    for command in commands:
+        for access in COMMANDS[command]:
+            statements.setdefault(access.sid, access)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": access.sid,
+                "Effect": "Allow",
+                "Action": list(access.actions),
+                "Resource": [_fill(r, values) for r in access.resources],
+                **({"Condition": _filled(access.condition, values)} if access.condition else {}),
+            }
+            for access in statements.values()
+        ],
+    }
