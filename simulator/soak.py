@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
-from job_auditor.contract.discovery import DISCOVERY_MODES, LISTING
+from job_auditor.contract.discovery import CLOUDTRAIL, DISCOVERY_MODES, LISTING, announced_kinds
 from job_auditor.contract.kinds import JOB_KINDS, DiscoveryStep, JobKindSpec, StatusCategory, kind_ids
 from job_auditor.contract.state_schema import (
     CHECKPOINT_SK,
@@ -575,6 +575,12 @@ class Soak:
     def _check_checkpoints(self) -> None:
         from job_auditor.auditor.adapters.state_codec import parse_timestamp  # noqa: PLC0415
 
+        # discovery=cloudtrail: a run that is not a sweep lists none of an announced kind's sources, so
+        # its checkpoint moves past jobs whose start event was lost; what vouches for every job created
+        # before it is the last completed sweep's start (lastReconciledAt).
+        announced = (
+            {spec.id for spec in announced_kinds(kind_ids())} if self.cfg.discovery == CLOUDTRAIL else set()
+        )
         checkpoints: dict[str, datetime] = {}
         for source_key in {job.source_key for job in self.truth.jobs.values()}:
             item = self.w.dynamodb.get_item(
@@ -582,8 +588,9 @@ class Soak:
                 Key={"pk": {"S": source_partition(source_key)}, "sk": {"S": CHECKPOINT_SK}},
                 ConsistentRead=True,
             ).get("Item")
-            if item:
-                checkpoints[source_key] = parse_timestamp(item["lastRunStartedAt"]["S"])
+            mark = "lastReconciledAt" if source_key.split("/")[2] in announced else "lastRunStartedAt"
+            if item and "S" in item.get(mark, {}):
+                checkpoints[source_key] = parse_timestamp(item[mark]["S"])
 
         def recorded(source_key: str, job: Any) -> bool:
             from job_auditor.auditor.adapters.state_codec import job_sk  # noqa: PLC0415
