@@ -1,23 +1,43 @@
-"""Cold start: the handler module's import and first client construction, beside a bare
-`import boto3` building the same clients, each in fresh interpreters, median of several runs.
+"""Cold start: whole processes, paired and alternating.
 
-The child interpreters get the Lambda runtime's markers (LAMBDA_TASK_ROOT, function name, region)
-and tracing on, as deployed: the X-Ray SDK chooses its Lambda code path from LAMBDA_TASK_ROOT (off
-Lambda it builds two X-Ray clients at import, which would be measured by mistake).
+A handler process does what the Lambda runtime's first invocation environment does before the first
+run: a fresh interpreter imports the handler module by its Handler name and builds the clients a
+default deployment's first run builds. A bare process imports boto3 and builds the same clients. Each
+pair runs one of each, in alternating order (the handler's first in even pairs, the bare one's first
+in odd ones), so drift and cache warmth fall on both alike. Each process is timed from the parent,
+from its start until it reports ready (the interpreter's start included, its exit not: a Lambda
+environment stays up after its init); the ratio is the median handler process over the median bare
+one, beside the median of the pairs' own ratios and the ratio of the processes' CPU time until ready
+(user and system), which a busy machine disturbs far less than wall time. At least 9 pairs.
+
+The child interpreters get the Lambda runtime's markers (LAMBDA_TASK_ROOT, function name, region) and
+tracing on, as deployed: the X-Ray SDK chooses its Lambda code path from LAMBDA_TASK_ROOT (off Lambda it
+builds two X-Ray clients at import, which would be measured by mistake). The Tracer is built on the
+first traced invocation, not at import: a third process does that too, and its CPU beside the bare
+one's says what a traced function's first invocation pays in all.
+
+    python -m benchmarks.coldstart               # 15 pairs, the table
+    python -m benchmarks.coldstart --importtime  # and what the handler imports beyond boto3
+
+Figures only: nothing here asserts on time.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from job_auditor.contract import handlers
+
+MIN_PAIRS = 9
 
 
 def _services() -> tuple[str, ...]:
@@ -32,7 +52,7 @@ SERVICES = _services()
 
 # The runtime imports the function's handler module by its Handler name (HANDLER, set below).
 _HANDLER = """
-import importlib, json, time
+import importlib, time
 t0 = time.perf_counter()
 importlib.import_module(HANDLER.rsplit(".", 1)[0])
 t1 = time.perf_counter()
@@ -41,11 +61,26 @@ factory = ClientFactory()
 for service in SERVICES:
     factory(service, "us-east-1")
 t2 = time.perf_counter()
-print(json.dumps({"import": t1 - t0, "clients": t2 - t1}))
+"""
+
+# The same, and what a traced function's first invocation adds as it starts: the Tracer (the X-Ray SDK
+# imported, botocore patched), built lazily (auditor/observability.py).
+_TRACED = """
+import importlib, time
+t0 = time.perf_counter()
+importlib.import_module(HANDLER.rsplit(".", 1)[0])
+t1 = time.perf_counter()
+from job_auditor.auditor.adapters.clients import ClientFactory
+from job_auditor.auditor.observability import tracer
+tracer.tracer()
+factory = ClientFactory()
+for service in SERVICES:
+    factory(service, "us-east-1")
+t2 = time.perf_counter()
 """
 
 _BARE = """
-import json, time
+import time
 t0 = time.perf_counter()
 import boto3
 t1 = time.perf_counter()
@@ -53,15 +88,16 @@ session = boto3.session.Session()
 for service in SERVICES:
     session.client(service, region_name="us-east-1")
 t2 = time.perf_counter()
-print(json.dumps({"import": t1 - t0, "clients": t2 - t1}))
 """
 
 
 def _env(root: Path, task_root: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "POWERTOOLS_"))}
+    # Bytecode written (the warm-up run caches every module's), so no measured run compiles source.
+    dropped = ("AWS_ENDPOINT_URL", "POWERTOOLS_", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
     env.update(
         {
-            "PYTHONPATH": f"{root / 'lambdas'}",
+            "PYTHONPATH": str(root),
             "LAMBDA_TASK_ROOT": task_root,
             "AWS_LAMBDA_FUNCTION_NAME": "job-auditor",
             "AWS_REGION": "us-east-1",
@@ -70,53 +106,139 @@ def _env(root: Path, task_root: str) -> dict[str, str]:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "POWERTOOLS_SERVICE_NAME": "job-auditor",
             "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
-            "PYTHONDONTWRITEBYTECODE": "0",
         }
     )
     return env
 
 
+# Every process reports once ready (its imports done and clients built): its own split, and its CPU
+# time so far (user and system: far less sensitive to a busy machine than wall time).
+_READY = """
+import json, resource
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime
+print(json.dumps({"import": t1 - t0, "clients": t2 - t1, "cpu": cpu}), flush=True)
+"""
+
+
+def _script(code: str) -> str:
+    return f"SERVICES = {SERVICES!r}\nHANDLER = {handlers.AUDITOR!r}\n{code}{_READY}"
+
+
 def _once(code: str, env: dict[str, str]) -> dict[str, float]:
-    script = f"SERVICES = {SERVICES!r}\nHANDLER = {handlers.AUDITOR!r}\n{code}"
-    out = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, timeout=120
-    )
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    """One process from its start until it is ready, seen from here (interpreter start included; its
+    exit not: a Lambda environment does not exit between invocations), and its own figures."""
+    command = [sys.executable, "-c", _script(code)]
+    started = time.perf_counter()
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        ready = time.perf_counter() - started
+        child.stdout.read()
+        if child.wait(timeout=120) != 0 or not line:
+            raise RuntimeError(f"the measured process failed (exit {child.returncode})")
+    result: dict[str, float] = json.loads(line)
+    return {**result, "process": ready}
 
 
-def measure(runs: int = 7) -> dict[str, Any]:
+def _median(rows: list[dict[str, float]], key: str) -> float:
+    return round(statistics.median(r[key] for r in rows), 4)
+
+
+def measure(pairs: int = 15) -> dict[str, Any]:
+    """`pairs` (at least MIN_PAIRS) alternating pairs of whole processes; their medians and ratios."""
+    pairs = max(pairs, MIN_PAIRS)
     root = Path(__file__).resolve().parent.parent
+    kinds = (_HANDLER, _BARE, _TRACED)
+    runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory() as task_root:
         env = _env(root, task_root)
-        _once(_HANDLER, env)  # warm the page cache and .pyc files once; not counted
-        _once(_BARE, env)
-        handler, bare = [], []
-        for _ in range(runs):  # interleaved, so drift affects both alike
-            handler.append(_once(_HANDLER, env))
-            bare.append(_once(_BARE, env))
-
-    def median(rows: list[dict[str, float]], key: str) -> float:
-        return round(statistics.median(r[key] for r in rows), 4)
-
-    def median_total(rows: list[dict[str, float]]) -> float:
-        return round(statistics.median(r["import"] + r["clients"] for r in rows), 4)
-
-    handler_import, handler_total = median(handler, "import"), median_total(handler)
-    bare_import, bare_total = median(bare, "import"), median_total(bare)
+        for kind in kinds:  # warm the page cache and .pyc files once; not counted
+            _once(kind, env)
+        for pair in range(pairs):
+            # The handler and the bare process side by side, in turns; the traced one after both.
+            order = (_HANDLER, _BARE) if pair % 2 == 0 else (_BARE, _HANDLER)
+            for kind in (*order, _TRACED):
+                runs[kind].append(_once(kind, env))
+    handler, bare, traced = runs[_HANDLER], runs[_BARE], runs[_TRACED]
+    handler_process, bare_process = _median(handler, "process"), _median(bare, "process")
     return {
-        "runs": runs,
+        "pairs": pairs,
         "services": list(SERVICES),
-        "handlerImportS": handler_import,
-        "handlerClientsS": median(handler, "clients"),
-        "handlerTotalS": handler_total,
-        "boto3ImportS": bare_import,
-        "boto3ClientsS": median(bare, "clients"),
-        "boto3TotalS": bare_total,
-        "ratio": round(handler_total / bare_total, 2),
-        "importRatio": round(handler_import / bare_import, 2),
+        "handlerProcessS": handler_process,
+        "boto3ProcessS": bare_process,
+        "ratio": round(handler_process / bare_process, 3),
+        "pairRatio": round(
+            statistics.median(h["process"] / b["process"] for h, b in zip(handler, bare, strict=True)), 3
+        ),
+        "handlerCpuS": _median(handler, "cpu"),
+        "boto3CpuS": _median(bare, "cpu"),
+        "cpuRatio": round(_median(handler, "cpu") / _median(bare, "cpu"), 3),
+        "tracedFirstInvocationCpuRatio": round(_median(traced, "cpu") / _median(bare, "cpu"), 3),
+        "handlerImportS": _median(handler, "import"),
+        "handlerClientsS": _median(handler, "clients"),
+        "boto3ImportS": _median(bare, "import"),
+        "boto3ClientsS": _median(bare, "clients"),
+        "importRatio": round(_median(handler, "import") / _median(bare, "import"), 3),
     }
 
 
+def _import_times(code: str, env: dict[str, str], runs: int) -> dict[str, int]:
+    """Module -> its own import time in microseconds (`python -X importtime`), the least of `runs`."""
+    best: dict[str, int] = {}
+    for _ in range(runs):
+        err = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", _script(code)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stderr
+        for line in err.splitlines():
+            fields = line.removeprefix("import time:").split("|")
+            if len(fields) != 3 or not fields[0].strip().isdigit():
+                continue
+            name = fields[2].strip()
+            best[name] = min(best.get(name, sys.maxsize), int(fields[0]))
+    return best
+
+
+def imports_beyond_boto3(runs: int = 5) -> dict[str, Any]:
+    """What the handler process imports that the bare one does not, by package, and its modules'
+    own import times (the least of `runs`): where a cold start's extra time goes."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as task_root:
+        env = _env(root, task_root)
+        handler = _import_times(_HANDLER, env, runs)
+        bare = _import_times(_BARE, env, runs)
+    extra = {name: us for name, us in handler.items() if name not in bare}
+    packages: dict[str, int] = {}
+    for name, us in extra.items():
+        package = name.split(".")[0]
+        packages[package] = packages.get(package, 0) + us
+    return {
+        "extraMs": round(sum(extra.values()) / 1000, 1),
+        "byPackageMs": {p: round(us / 1000, 1) for p, us in sorted(packages.items(), key=lambda i: -i[1])},
+        "slowestModulesMs": {
+            n: round(us / 1000, 2) for n, us in sorted(extra.items(), key=lambda i: -i[1])[:15]
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pairs", type=int, default=15, help=f"process pairs (at least {MIN_PAIRS})")
+    parser.add_argument("--importtime", action="store_true", help="also list the imports beyond boto3")
+    args = parser.parse_args(argv)
+    out = measure(args.pairs)
+    if args.importtime:
+        out["importsBeyondBoto3"] = imports_beyond_boto3()
+    print(json.dumps(out, indent=2))
+    return 0
+
+
 if __name__ == "__main__":
-    print(json.dumps(measure(), indent=2))
+    raise SystemExit(main())

@@ -96,6 +96,8 @@ class Meter:
         self._shadow: dict[tuple[str, str, str], dict[str, Any]] = {}
         # The auditor writes claims from several threads.
         self._lock = threading.RLock()
+        # Off: the hooks return at once (to measure the CPU of the metered code without the meter's).
+        self.enabled = True
         self.reset()
 
     def reset(self) -> None:
@@ -114,7 +116,8 @@ class Meter:
         self.wru = 0.0
 
     def attach(self, session: Any) -> None:
-        events = session.events
+        """Meter every call of the clients `session` builds (a boto3 or a bare botocore session)."""
+        events = session.events if hasattr(session, "events") else session.get_component("event_emitter")
         events.register("before-parameter-build", self._remember_params)
         events.register("before-send", self._on_send)
         events.register("after-call", self._on_after_call)
@@ -128,6 +131,8 @@ class Meter:
     def _remember_params(
         self, params: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any
     ) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             context["bench_t0"] = time.perf_counter()
             if self._in_flight == 0:
@@ -137,6 +142,8 @@ class Meter:
             context["bench_params"] = json.loads(json.dumps(params, default=str))
 
     def _on_send(self, **_: Any) -> None:
+        if not self.enabled:
+            return
         self.attempts["http"] += 1
 
     def _call_ended(self, context: dict[str, Any]) -> float:
@@ -149,12 +156,16 @@ class Meter:
         return now - float(context.pop("bench_t0"))
 
     def _on_call_error(self, context: dict[str, Any], **_: Any) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             self._call_ended(context)
 
     def _on_after_call(
         self, http_response: Any, parsed: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any
     ) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             name = self._name(model)
             self.calls[name] += 1

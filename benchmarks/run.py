@@ -125,8 +125,8 @@ class Worker:
         self._proc.stdin.write(json.dumps(message) + "\n")
         self._proc.stdin.flush()
 
-    def invoke(self, now: datetime) -> dict[str, Any]:
-        self._send({"now": now.isoformat()})
+    def invoke(self, now: datetime, *, metered: bool = True) -> dict[str, Any]:
+        self._send({"now": now.isoformat(), "metered": metered})
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
         if not line:
@@ -458,12 +458,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     started = time.perf_counter()
     if not args.no_coldstart:
-        report["coldStart"] = coldstart.measure(runs=3 if args.quick else 7)
+        report["coldStart"] = coldstart.measure(pairs=coldstart.MIN_PAIRS if args.quick else 15)
         c = report["coldStart"]
         print(
-            f"cold start: handler import {c['handlerImportS']:.3f}s + clients {c['handlerClientsS']:.3f}s"
-            f" vs import boto3 {c['boto3ImportS']:.3f}s + clients {c['boto3ClientsS']:.3f}s:"
-            f" ratio {c['ratio']} (import alone {c['importRatio']})",
+            f"cold start ({c['pairs']} alternating pairs of whole processes, medians): handler"
+            f" {c['handlerProcessS']:.3f}s (import {c['handlerImportS']:.3f}s + clients"
+            f" {c['handlerClientsS']:.3f}s) vs bare boto3 {c['boto3ProcessS']:.3f}s (import"
+            f" {c['boto3ImportS']:.3f}s + clients {c['boto3ClientsS']:.3f}s): ratio {c['ratio']}"
+            f" (per pair {c['pairRatio']})",
             flush=True,
         )
     moto = MotoServer()
@@ -480,6 +482,11 @@ def main(argv: list[str] | None = None) -> int:
 
             histories = qconnect.HISTORIES[:2] if args.quick else qconnect.HISTORIES
             qconnect_report = qconnect.report(moto, histories, 1 if args.quick else 2, log)
+            # The fan-out (auditMode=stepfunctions): its real handlers metered on the same servers,
+            # then priced per size (benchmarks/fanout.py).
+            from benchmarks import fanout  # noqa: PLC0415
+
+            fanout_measured = fanout.measure(moto, log=log)
     finally:
         moto.stop()
     args.out.with_name("qconnect.json").write_text(json.dumps(qconnect_report, indent=2))
@@ -502,11 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"monthly cost ({name}): {line}")
     qconnect.print_report(qconnect_report)
     print(f"report: {args.out} ({report['totalSeconds']} s)")
-    # The fan-out (auditMode=stepfunctions): a modelled row per size (benchmarks/fanout.py, which
-    # reads this module's latencies).
-    from benchmarks import fanout  # noqa: PLC0415
-
-    fanout_report = fanout.report()
+    fanout_report = fanout.report(fanout_measured)
     fanout.print_report(fanout_report)
     args.out.with_name("fanout.json").write_text(json.dumps(fanout_report, indent=2))
     # Organization mode's memory and CPU: Plan and Batch processes at 10 to 1,000 accounts.

@@ -43,15 +43,36 @@ logger = logging.getLogger(__name__)
 OFFERED_WITHIN = {"bedrock-agent": "bedrock"}
 # The run summary's count of (kind, region) pairs skipped because the kind is not offered there.
 NOT_OFFERED = "notOffered"
-# STS is offered in every region of every partition: its regions are the partition's regions.
-_EVERY_REGION_SERVICE = "sts"
+
+
+_reader: list[botocore.session.Session] = []
+_reader_lock = threading.Lock()
+
+
+def read_through(session: botocore.session.Session) -> None:
+    """Read the endpoint data through `session` (one that builds clients, which parses the same data
+    for its endpoint resolver), unless it has been read already: a second session would parse it
+    again and register botocore's handlers again, a good part of a cold start."""
+    with _reader_lock:
+        if not _reader:
+            _reader.append(session)
+
+
+def _session() -> botocore.session.Session:
+    """The botocore session the endpoint data is read through (no credentials, no network): the one
+    `read_through` named, else one of its own."""
+    with _reader_lock:
+        if not _reader:
+            _reader.append(botocore.session.get_session())
+        return _reader[0]
 
 
 @functools.cache
-def _session() -> botocore.session.Session:
-    """A botocore session used only to read the endpoint data shipped with botocore (no credentials,
-    no network)."""
-    return botocore.session.get_session()
+def _partition_regions(partition: str) -> frozenset[str]:
+    """The regions the endpoint data places in `partition` (its `regions`), read from the data the
+    session's endpoint resolver has parsed already: no service model is loaded for it."""
+    data = _session().get_data("endpoints")
+    return frozenset(next((p["regions"] for p in data["partitions"] if p["partition"] == partition), ()))
 
 
 @functools.cache
@@ -78,7 +99,7 @@ def service_offered(service: str, region: str) -> bool:
         partition = _session().get_partition_for_region(region)
     except (BotoCoreError, ValueError):
         return True
-    if region not in _regions(_EVERY_REGION_SERVICE, partition):
+    if region not in _partition_regions(partition):
         return True
     if not _listed(service):
         within = OFFERED_WITHIN.get(service)
@@ -109,7 +130,7 @@ def partition_regions(partitions: Iterable[str] | None = None) -> tuple[str, ...
     """Every region botocore lists in `partitions` (default: all of them), in partition order."""
     session = _session()
     names = session.get_available_partitions() if partitions is None else partitions
-    return tuple(r for p in names for r in sorted(_regions(_EVERY_REGION_SERVICE, p)))
+    return tuple(r for p in names for r in sorted(_partition_regions(p)))
 
 
 def not_offered_regions(spec: JobKindSpec) -> tuple[str, ...]:

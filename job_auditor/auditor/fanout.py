@@ -30,15 +30,28 @@ from job_auditor.auditor import wiring
 from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.adapters.item_store import ItemStore
 from job_auditor.auditor.domain.batches import decode_item, plan_items
+from job_auditor.auditor.domain.bounded import clip, fit, json_size
 from job_auditor.auditor.domain.events import iso
 from job_auditor.auditor.observability import count, logger, metrics, tracer
-from job_auditor.auditor.run_metrics import MAX_NAMED, RunCounts, record_metrics
+from job_auditor.auditor.run_metrics import RunCounts, accounts_named, record_metrics
 from job_auditor.auditor.settings import Settings, SettingsError
+from job_auditor.auditor.summary import SourceSummary
 from job_auditor.contract import fanout_payload as payload
 
-# An item list up to this size travels in the state's payload (256 KB at most, with the rest of the
-# state); a larger one goes to S3 and the map reads it with ItemReader.
-INLINE_ITEMS_MAX_BYTES = 64 * 1024
+# An item list up to this size travels in the state's payload; a larger one goes to S3.
+INLINE_ITEMS_MAX_BYTES = payload.INLINE_ITEMS_MAX_BYTES
+# Plan's named lists, within payload.PLAN_NAMED_MAX_BYTES (an item list up to
+# INLINE_ITEMS_MAX_BYTES travels inline; a larger one goes to S3 and the map reads it with ItemReader).
+FAILURES_BYTES = payload.PLAN_NAMED_MAX_BYTES * 3 // 4
+OVER_BOUND_BYTES = payload.PLAN_NAMED_MAX_BYTES // 6
+LISTING_ERROR_CHARS = 1_000
+# Summarize's named lists, within payload.SUMMARY_MAX_BYTES (with Plan's overBound, carried along).
+SUMMARY_SOURCES_BYTES = payload.SUMMARY_MAX_BYTES // 4
+SUMMARY_BATCHES_BYTES = payload.SUMMARY_MAX_BYTES // 5
+SUMMARY_ACCOUNTS_BYTES = payload.SUMMARY_MAX_BYTES // 4
+SUMMARY_STOPPED_BYTES = payload.SUMMARY_MAX_BYTES // 8
+# A failed child's account-regions named in the summary (the child's input holds up to itemsPerBatch).
+BATCH_NAMES_BYTES = 1_000
 SKIPPED_REASON = "previous run still running"
 # Accounts whose sources Plan discovers at once.
 PLAN_CONCURRENCY = 16
@@ -56,20 +69,23 @@ def plan(
     if items.over_bound:
         logger.warning(
             "account-regions with more sources than the concurrency bound covers",
-            extra={"accountRegions": items.over_bound},
+            extra={"accountRegions": fit(items.over_bound, OVER_BOUND_BYTES), "count": len(items.over_bound)},
         )
     out: dict[str, Any] = {
         payload.RUN_ID: run_id,
         payload.SOURCE_COUNT: items.source_count,
         payload.ITEM_COUNT: len(items.items),
         payload.ACCOUNTS: run.accounts,
-        **({payload.ACCOUNT_LISTING_ERROR: run.account_listing_error} if run.account_listing_error else {}),
-        payload.DISCOVERY_FAILURES: [
-            {"source": f.source, "account": f.account, "error": f.error or ""} for f in failures
-        ],
-        payload.OVER_BOUND: items.over_bound,
+        **(
+            {payload.ACCOUNT_LISTING_ERROR: clip(run.account_listing_error, LISTING_ERROR_CHARS)}
+            if run.account_listing_error
+            else {}
+        ),
+        **_discovery_failures(failures, store, run_id),
+        payload.OVER_BOUND: fit(items.over_bound, OVER_BOUND_BYTES),
+        payload.OVER_BOUND_COUNT: len(items.over_bound),
     }
-    size = len(json.dumps(items.items, separators=(",", ":")))
+    size = json_size(items.items)
     if size <= INLINE_ITEMS_MAX_BYTES or store is None:
         out[payload.ITEMS] = items.items
     else:
@@ -77,6 +93,23 @@ def plan(
         store.put_json(key, items.items)
         out[payload.ITEMS_BUCKET], out[payload.ITEMS_KEY] = store.bucket, key
     logger.info("plan", extra={k: v for k, v in out.items() if k != payload.ITEMS} | {"itemsBytes": size})
+    return out
+
+
+def _discovery_failures(
+    failures: list[SourceSummary], store: ItemStore | None, run_id: str
+) -> dict[str, Any]:
+    """Plan's failed discoveries: the first within their share of the payload, all of them counted,
+    and all of them in S3 when some were left out (Summarize counts them by account from there)."""
+    entries = [{"source": f.source, "account": f.account, "error": f.error or ""} for f in failures]
+    named = fit(
+        [{**e, "source": clip(e["source"]), "error": clip(e["error"])} for e in entries], FAILURES_BYTES
+    )
+    out: dict[str, Any] = {payload.DISCOVERY_FAILURES: named, payload.DISCOVERY_FAILURE_COUNT: len(entries)}
+    if len(named) < len(entries) and store is not None:
+        key = f"runs/{run_id}/discovery-failures.json"
+        store.put_json(key, entries)
+        out[payload.DISCOVERY_FAILURES_KEY] = key
     return out
 
 
@@ -156,15 +189,40 @@ def _child_results(event: Mapping[str, Any], store: ItemStore | None) -> Iterabl
     return [("SUCCEEDED", {"Output": r}) for r in mapped or []] if isinstance(mapped, list) else []
 
 
+def _plan_failures(plan_out: Mapping[str, Any], store: ItemStore | None) -> list[Mapping[str, Any]]:
+    """Plan's failed discoveries: all of them from S3 when Plan put them there, else those it named."""
+    key = plan_out.get(payload.DISCOVERY_FAILURES_KEY)
+    if key and store is not None:
+        return list(store.get_json(str(key)))
+    return list(plan_out.get(payload.DISCOVERY_FAILURES) or [])
+
+
+def _failed_batch(names: list[str], status: str, reason: str) -> dict[str, Any]:
+    return {
+        "accountRegions": fit(names, BATCH_NAMES_BYTES),
+        "accountRegionCount": len(names),
+        "status": status,
+        "reason": clip(reason),
+    }
+
+
 def summarize(event: Mapping[str, Any], store: ItemStore | None) -> tuple[RunCounts, dict[str, Any]]:
-    """Add the batches up; name the failed discoveries, sources and children, with their reasons."""
+    """Add the batches up; name the failed discoveries, sources and children, with their reasons.
+    The counts are whole (the metrics read them); the summary, a state's payload, names the first of
+    each within payload.SUMMARY_MAX_BYTES and counts them all."""
     plan_out = event.get(payload.PLAN) or {}
     counts = RunCounts()
-    for failure in plan_out.get(payload.DISCOVERY_FAILURES) or []:
+    plan_failures = _plan_failures(plan_out, store)
+    for failure in plan_failures:
         counts.fail(failure["source"], failure["error"])
         counts.totals["SourceFailures"] += 1
         if failure.get("account"):
             counts.fail_account(failure["account"], 1, [failure["error"]])
+    # Plan counted what it could not name (without a bucket to put the rest in).
+    unnamed = int(plan_out.get(payload.DISCOVERY_FAILURE_COUNT) or 0) - len(plan_failures)
+    if unnamed > 0:
+        counts.failed_count += unnamed
+        counts.totals["SourceFailures"] += unnamed
     failed_batches: list[dict[str, Any]] = []
     for status, result in _child_results(event, store):
         if status == "SUCCEEDED":
@@ -174,17 +232,17 @@ def summarize(event: Mapping[str, Any], store: ItemStore | None) -> tuple[RunCou
         # A child that failed (a crash, a timeout) or never started: its sources wait for the next run.
         names = _item_names(result.get("Input"))
         reason = f"{result.get('Error') or status}: {result.get('Cause') or 'not started'}"
-        failed_batches.append({"accountRegions": names, "status": status, "reason": reason[:1000]})
+        failed_batches.append(_failed_batch(names, status, reason))
         accounts = _item_accounts(result.get("Input"))
         # An unreadable input still stands for at least one source that waits.
         sources = 1 if accounts is None else sum(accounts.values())
         counts.fail(", ".join(names) or str(result.get("ExecutionArn", "a child execution")), reason, sources)
         counts.totals["SourceFailures"] += sources
         for account, waiting in (accounts or {}).items():
-            counts.fail_account(account, waiting, [reason[:300]])
+            counts.fail_account(account, waiting, [reason])
     map_error = event.get(payload.MAP_ERROR)
     if map_error:
-        counts.fail("map run", f"{map_error.get('Error')}: {map_error.get('Cause')}"[:1000])
+        counts.fail("map run", f"{map_error.get('Error')}: {map_error.get('Cause')}")
     listing_error = plan_out.get(payload.ACCOUNT_LISTING_ERROR)
     status = "ok" if counts.ok and not listing_error else "partial-failure"
     if map_error:
@@ -196,15 +254,21 @@ def summarize(event: Mapping[str, Any], store: ItemStore | None) -> tuple[RunCou
         "transitions": counts.totals.get("Transitions", 0),
         "published": counts.totals.get("Published", 0),
         "parked": counts.totals.get("ParkedTransitions", 0),
-        "failedSources": counts.failed,
+        "failedSources": fit(counts.failed, SUMMARY_SOURCES_BYTES),
         "failedSourceCount": counts.failed_count,
-        "failedBatches": failed_batches[:MAX_NAMED],
+        "failedBatches": fit(failed_batches, SUMMARY_BATCHES_BYTES),
+        "failedBatchCount": len(failed_batches),
         "accounts": plan_out.get(payload.ACCOUNTS, 1),
-        "failedAccounts": counts.accounts_failed,
-        **({"accountListingError": listing_error} if listing_error else {}),
+        "failedAccounts": accounts_named(counts.accounts_failed, SUMMARY_ACCOUNTS_BYTES),
+        "failedAccountCount": len(counts.accounts_failed),
+        **({"accountListingError": clip(str(listing_error), LISTING_ERROR_CHARS)} if listing_error else {}),
         "stoppedEarly": counts.stopped_count > 0,
-        "stoppedSources": counts.stopped,
-        "overBound": plan_out.get(payload.OVER_BOUND) or [],
+        "stoppedSources": fit(counts.stopped, SUMMARY_STOPPED_BYTES),
+        "stoppedSourceCount": counts.stopped_count,
+        "overBound": fit(plan_out.get(payload.OVER_BOUND) or [], OVER_BOUND_BYTES),
+        "overBoundCount": int(
+            plan_out.get(payload.OVER_BOUND_COUNT, len(plan_out.get(payload.OVER_BOUND) or []))
+        ),
     }
     return counts, summary
 

@@ -12,11 +12,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from job_auditor.auditor.domain.bounded import clip, fit, json_size
+from job_auditor.auditor.domain.jobs import JOB_KINDS
 from job_auditor.auditor.observability import count, dimensioned_count
 from job_auditor.auditor.summary import RunSummary, SourceSummary, add_account_failure
+from job_auditor.contract.fanout_payload import BATCH_OUTPUT_MAX_BYTES
 
 # Failures and stopped sources named in counts and summaries, at most (the counts are always whole).
 MAX_NAMED = 100
+# A status a kind does not list counts as this in TransitionsByStatus: each status is a metric series
+# (billed per month) and an entry in the counts a batch returns, and an API may send any string.
+OTHER_STATUS = "UNKNOWN"
+# The shares of BATCH_OUTPUT_MAX_BYTES the named lists of a batch's counts take; the rest holds the
+# totals and the per-kind-and-region counts (kinds x regions x 3 at most) whole.
+NAMED_FAILURES_BYTES = BATCH_OUTPUT_MAX_BYTES // 4
+NAMED_STOPPED_BYTES = BATCH_OUTPUT_MAX_BYTES // 8
+ACCOUNT_REASONS_BYTES = BATCH_OUTPUT_MAX_BYTES // 8
 
 # Run totals: metric name -> what it sums over the sources.
 TOTALS: dict[str, Callable[[SourceSummary], int]] = {
@@ -70,9 +81,8 @@ class RunCounts:
         for source in summary.sources:
             for name, of in PER_SOURCE.items():
                 counts.per_source[(source.job_kind, source.region, name)] += of(source)
-            counts.by_status.update(
-                {(source.job_kind, status): n for status, n in source.transitions_by_status.items()}
-            )
+            for status, n in source.transitions_by_status.items():
+                counts.by_status[(source.job_kind, _known_status(source.job_kind, status))] += n
             if source.error:
                 counts.fail(source.source, source.error)
             elif source.stopped:
@@ -86,15 +96,15 @@ class RunCounts:
     def fail(self, source: str, error: str, sources: int = 1) -> None:
         self.failed_count += sources
         if len(self.failed) < MAX_NAMED:
-            self.failed.append({"source": source, "error": error})
+            self.failed.append({"source": clip(source), "error": clip(error)})
 
     def fail_account(self, account: str, sources: int, reasons: Sequence[str]) -> None:
-        add_account_failure(self.accounts_failed, account, sources, reasons)
+        add_account_failure(self.accounts_failed, account, sources, [clip(r) for r in reasons])
 
     def stop(self, source: str) -> None:
         self.stopped_count += 1
         if len(self.stopped) < MAX_NAMED:
-            self.stopped.append(source)
+            self.stopped.append(clip(source))
 
     def add(self, other: RunCounts) -> None:
         self.sources += other.sources
@@ -109,16 +119,19 @@ class RunCounts:
             self.fail_account(account, entry["sources"], entry["reasons"])
 
     def as_dict(self) -> dict[str, Any]:
+        """The counts as a batch returns them, within BATCH_OUTPUT_MAX_BYTES: every count whole (each
+        failing account's too, which its AccountFailures metric needs), the named failures, stopped
+        sources and accounts' reasons each cut to their share."""
         return {
             "sources": self.sources,
             "totals": dict(self.totals),
             "perSource": [[*key, value] for key, value in self.per_source.items()],
             "byStatus": [[*key, value] for key, value in self.by_status.items()],
-            "failed": self.failed,
+            "failed": fit(self.failed, NAMED_FAILURES_BYTES),
             "failedCount": self.failed_count,
-            "stopped": self.stopped,
+            "stopped": fit(self.stopped, NAMED_STOPPED_BYTES),
             "stoppedCount": self.stopped_count,
-            "failedAccounts": self.accounts_failed,
+            "failedAccounts": _accounts_within(self.accounts_failed, ACCOUNT_REASONS_BYTES),
         }
 
     @classmethod
@@ -146,6 +159,46 @@ class RunCounts:
     @property
     def ok(self) -> bool:
         return self.failed_count == 0 and self.stopped_count == 0
+
+
+def _known_status(kind_id: str, status: str) -> str:
+    """`status` if the kind lists it (or the kind is not registered here), else OTHER_STATUS."""
+    spec = JOB_KINDS.get(kind_id)
+    return status if spec is None or spec.is_known(status) else OTHER_STATUS
+
+
+def _accounts_within(accounts: Mapping[str, Mapping[str, Any]], reasons_bytes: int) -> dict[str, Any]:
+    """Every account with its failed sources; their reasons, in order, while `reasons_bytes` lasts."""
+    out: dict[str, Any] = {}
+    left = reasons_bytes
+    for account, entry in accounts.items():
+        reasons = fit(entry["reasons"], left) if left > 2 else []
+        left -= json_size(reasons)
+        out[account] = {"sources": entry["sources"], "reasons": reasons}
+    return out
+
+
+def accounts_named(accounts: Mapping[str, Mapping[str, Any]], budget_bytes: int) -> dict[str, Any]:
+    """The failing accounts as a summary names them, within `budget_bytes` of JSON: as many accounts
+    as fit, each with its failed-source count and first reason; then, while room is left, their
+    further reasons in order. Every account named has a reason before any has a second."""
+    out: dict[str, dict[str, Any]] = {}
+    used = 2  # the braces
+    for account, entry in accounts.items():
+        named = {"sources": entry["sources"], "reasons": list(entry["reasons"][:1])}
+        size = json_size(account) + 1 + json_size(named) + (1 if out else 0)  # colon, comma
+        if used + size > budget_bytes:
+            break
+        out[account] = named
+        used += size
+    for account, named in out.items():
+        for reason in accounts[account]["reasons"][1:]:
+            size = json_size(reason) + 1  # and its comma
+            if used + size > budget_bytes:
+                return out
+            named["reasons"].append(reason)
+            used += size
+    return out
 
 
 def record_metrics(counts: RunCounts, *, succeeded: bool, account_listing_failed: bool) -> None:

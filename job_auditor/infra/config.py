@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -429,8 +430,11 @@ def _setting(name: str) -> Setting:
 
 # SNS rejects a subscription filter policy whose "total combination of values" exceeds 150, counted
 # by multiplying the number of values in each array. Read literally for "$or" (its own array too),
-# which is at least what SNS and CDK's own check count, so synth fails before a deploy would.
+# which is at least what SNS and CDK's own check count, so synth fails before a deploy would. A policy
+# also has at most five keys and 256 KB (SNS developer guide, "Filter policy constraints").
 MAX_FILTER_COMBINATIONS = 150
+MAX_FILTER_KEYS = 5
+MAX_FILTER_POLICY_BYTES = 256 * 1024
 
 
 def filter_combinations(policy: Mapping[str, Sequence[Any]] | None) -> int:
@@ -444,6 +448,36 @@ def filter_combinations(policy: Mapping[str, Sequence[Any]] | None) -> int:
     return total
 
 
+def filter_keys(policy: Mapping[str, Sequence[Any]] | None) -> set[str]:
+    """The attribute names a policy filters on, those inside "$or" alternatives included."""
+    keys: set[str] = set()
+    for name, values in (policy or {}).items():
+        if name == OR_KEY:
+            for alternative in values:
+                keys |= filter_keys(alternative)
+        else:
+            keys.add(name)
+    return keys
+
+
+def filter_policy_problem(policy: Mapping[str, Sequence[Any]] | None) -> str | None:
+    """Why SNS would reject the policy (too many combinations, keys or bytes), or None."""
+    combinations, keys = filter_combinations(policy), sorted(filter_keys(policy))
+    size = len(json.dumps(policy).encode())
+    for over, what, most in (
+        (
+            combinations > MAX_FILTER_COMBINATIONS,
+            f"of {combinations} combinations of values",
+            MAX_FILTER_COMBINATIONS,
+        ),
+        (len(keys) > MAX_FILTER_KEYS, f"on {len(keys)} keys ({', '.join(keys)})", MAX_FILTER_KEYS),
+        (size > MAX_FILTER_POLICY_BYTES, f"of {size} bytes", MAX_FILTER_POLICY_BYTES),
+    ):
+        if over:
+            return f"policy {what}, and SNS takes at most {most}"
+    return None
+
+
 def _rule_problems(values: Mapping[str, Any], key: Callable[[str], str]) -> list[str]:
     """The rules between settings; each message names the setting it is about first."""
     problems: list[str] = []
@@ -452,11 +486,10 @@ def _rule_problems(values: Mapping[str, Any], key: Callable[[str], str]) -> list
         problems.append(f"{key(missing)}: required when the other Slack id is given")
     statuses, categories, kinds, prefixes = (values[name] for name in _NOTIFY)
     policy = notification_filter(statuses, categories, kinds, prefixes, values["notify_stuck_alerts"])
-    if (combinations := filter_combinations(policy)) > MAX_FILTER_COMBINATIONS:
+    if problem := filter_policy_problem(policy):
         notify = ", ".join(key(name) for name in _NOTIFY)
         problems.append(
-            f"{notify}: together they make an SNS filter policy of {combinations} combinations of values, "
-            f"and SNS takes at most {MAX_FILTER_COMBINATIONS}: list fewer (or set "
+            f"{notify}: together they make an SNS filter {problem}: list fewer (or set "
             f"{key('notify_stuck_alerts')}=false)"
         )
     heartbeat, rate = key("heartbeat_periods"), key("schedule_rate_minutes")

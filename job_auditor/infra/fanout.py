@@ -13,6 +13,8 @@ Summarize reads the map's results and writes logs and metrics only, under a role
 
 from __future__ import annotations
 
+import math
+
 from aws_cdk import Aws, Duration, Fn, Names, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -31,11 +33,31 @@ from job_auditor.infra.config import JobAuditorProps
 # An Express child runs at most 5 minutes; its one task (the batch Lambda, retried once after a
 # throttle) must end well before: the batch's own time budget stops 30 s before this timeout.
 EXPRESS_BATCH_TIMEOUT_S = 240
-# The batch input ItemBatcher builds is at most 256 KB.
-MAX_INPUT_BYTES_PER_BATCH = 256 * 1024
 # Item lists and map results are per run: kept a few days for inspection, then expired.
 RUN_DATA_EXPIRY = Duration.days(7)
+# Plan is CPU-bound with many accounts: about 0.33 s of one vCPU per account on AWS (a session, the
+# discovery clients and their TLS trust stores, the discovery and state calls; docs/organization.md).
+# Lambda gives a function one full vCPU at 1,769 MB; the GB-seconds of CPU-bound work, and so its price,
+# stay about the same whatever the memory. Its timeout allows twice the measured time per account,
+# up to Lambda's 15 minutes (an organization listed at run time gets those).
+PLAN_MEMORY_MB = 1769
+PLAN_SECONDS_PER_ACCOUNT = 0.66
+LAMBDA_MAX_TIMEOUT_S = 900
 STATE_NAMES = ("Guard", "Overlap", "Skipped", "Plan", "ItemsInS3", "AuditInline", "AuditFromS3", "Summarize")
+
+
+def plan_sizing(config: JobAuditorProps) -> tuple[int, int]:
+    """The Plan function's memory (MB) and timeout (s): one vCPU and time for every account when several
+    are audited (never less than functionMemoryMb and functionTimeoutSeconds)."""
+    if not config.multi_account:
+        return config.function_memory_mb, config.function_timeout_seconds
+    if config.organization_mode:
+        needed = LAMBDA_MAX_TIMEOUT_S
+    else:
+        needed = min(
+            LAMBDA_MAX_TIMEOUT_S, 30 + math.ceil(PLAN_SECONDS_PER_ACCOUNT * len(config.member_accounts))
+        )
+    return max(config.function_memory_mb, PLAN_MEMORY_MB), max(config.function_timeout_seconds, needed)
 
 
 class AuditStateMachine(Construct):
@@ -81,9 +103,10 @@ class AuditStateMachine(Construct):
         self.bucket.grant_put(role)
         express = config.map_child_execution_type == "express"
         batch_timeout = min(config.function_timeout_seconds, EXPRESS_BATCH_TIMEOUT_S if express else 900)
+        plan_memory, plan_timeout = plan_sizing(config)
         self.plan_function = self._function(
             "Plan", handlers.PLAN, "plan the run's sources", auditor_role, env, config,
-            Duration.seconds(config.function_timeout_seconds),
+            Duration.seconds(plan_timeout), memory_mb=plan_memory,
         )  # fmt: skip
         self.batch_function = self._function(
             "Batch", handlers.BATCH, "audit one batch of account-regions", auditor_role, env, config,
@@ -136,6 +159,7 @@ class AuditStateMachine(Construct):
         env: dict[str, str],
         config: JobAuditorProps,
         timeout: Duration,
+        memory_mb: int | None = None,
     ) -> lambda_.Function:
         return shared_python_function(
             Construct(self, f"{name}Function"),
@@ -145,7 +169,7 @@ class AuditStateMachine(Construct):
             log_group=self.log_group,
             log_level=config.log_level,
             powertools_layer_version=config.powertools_layer_version,
-            memory_size=config.function_memory_mb,
+            memory_size=memory_mb or config.function_memory_mb,
             timeout=timeout,
             # The state machine retries what is worth retrying; the next period covers the rest.
             retry_attempts=0,
@@ -325,7 +349,8 @@ class AuditStateMachine(Construct):
             item_reader=item_reader,
             item_batcher=sfn.ItemBatcher(
                 max_items_per_batch=config.items_per_batch,
-                max_input_bytes_per_batch=MAX_INPUT_BYTES_PER_BATCH,
+                # Within the payload bound (the service takes up to 256 KiB): headroom for its wrapping.
+                max_input_bytes_per_batch=payload.BATCH_INPUT_MAX_BYTES,
             ),
             max_concurrency=config.map_max_concurrency,
             tolerated_failure_percentage=config.tolerated_failure_percentage,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -22,6 +23,7 @@ from job_auditor.infra.config import (
     context_keys,
     expected_forms,
     filter_combinations,
+    filter_policy_problem,
     load_config,
 )
 from tests.unit.test_settings import VALID
@@ -593,3 +595,27 @@ def test_member_stack_keys_are_accepted_in_their_forms() -> None:
     assert config.auditor_role_arn == arn
     assert config.member_role_name == "Audit.Reader@team"
     assert config.member_external_id == "acme:job-auditor/1"
+
+
+def test_a_filter_beyond_snss_key_and_size_limits_fails_synth() -> None:
+    # Given policies SNS would refuse at the subscription: six keys, or more than 256 KB
+    six_keys: dict[str, list[Any]] = {
+        "a": ["1"],
+        "b": ["1"],
+        "c": ["1"],
+        "$or": [{"d": ["1"]}, {"e": ["1"], "f": ["1"]}],
+    }
+    too_large = {"jobName": [{"prefix": "p" * 2_000}] * 140}
+    # Then the check names the limit
+    assert filter_policy_problem(six_keys) == "policy on 6 keys (a, b, c, d, e, f), and SNS takes at most 5"
+    assert "bytes, and SNS takes at most 262144" in (filter_policy_problem(too_large) or "")
+    # And the largest policy the context can make passes: every key, 150 combinations of the longest
+    # prefixes the context takes (63 characters)
+    context = {
+        "notifyStatuses": "Failed",
+        "notifyStatusCategories": "FAILED",
+        "notifyJobKinds": "qconnect-import",
+        "notifyNamePrefixes": ",".join(f"{n:02d}" + "p" * 61 for n in range(25)),
+    }
+    policy = load_config(context).notification_filter
+    assert filter_combinations(policy) == 75 and filter_policy_problem(policy) is None

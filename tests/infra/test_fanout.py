@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from job_auditor.contract.fanout_payload import BATCH_INPUT_MAX_BYTES
 from job_auditor.infra import nag
 from tests.infra.conftest import Synth, synth
 from tests.integration.fanout_driver import synthesized
@@ -83,7 +84,7 @@ def test_the_map_batches_bounds_tolerates_and_writes_results(definition: dict[st
     audit = definition["States"][state]
     assert audit["Type"] == "Map"
     assert audit["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}
-    assert audit["ItemBatcher"] == {"MaxItemsPerBatch": 7, "MaxInputBytesPerBatch": 262144}
+    assert audit["ItemBatcher"] == {"MaxItemsPerBatch": 7, "MaxInputBytesPerBatch": BATCH_INPUT_MAX_BYTES}
     assert audit["MaxConcurrency"] == 25
     assert audit["ToleratedFailurePercentage"] == 15
     assert audit["ResultWriter"]["Resource"].endswith(":s3:putObject")
@@ -123,6 +124,29 @@ def test_stepfunctions_mode_alarms_on_failed_and_timed_out_executions(fanout: Sy
     alarms = fanout.resources("AWS::CloudWatch::Alarm")
     metrics = {a["Properties"].get("MetricName") for a in alarms.values()}
     assert {"ExecutionsFailed", "ExecutionsTimedOut", "RunSucceeded"} <= metrics
+
+
+def _plan_function(synthesized: Synth) -> dict[str, Any]:
+    functions = synthesized.resources("AWS::Lambda::Function").values()
+    (plan,) = (f["Properties"] for f in functions if f["Properties"]["Handler"].endswith(".plan_handler"))
+    return dict(plan)
+
+
+def test_plan_gets_one_vcpu_and_time_for_every_account(fanout: Synth, tmp_path: Path) -> None:
+    # Given a single-account fan-out: Plan keeps the function settings
+    assert (_plan_function(fanout)["MemorySize"], _plan_function(fanout)["Timeout"]) == (256, 120)
+    # Given 500 named accounts: one vCPU (1,769 MB) and 0.66 s per account plus 30 s
+    accounts = ",".join(str(100000000000 + i) for i in range(500))
+    named = _plan_function(synth(CONTEXT | {"accounts": accounts}, tmp_path / "named"))
+    assert (named["MemorySize"], named["Timeout"]) == (1769, 360)
+    # Given the organization's accounts (listed at run time): Lambda's 15 minutes
+    org = _plan_function(synth(CONTEXT | {"accounts": "organization"}, tmp_path / "org"))
+    assert (org["MemorySize"], org["Timeout"]) == (1769, 900)
+    # And a larger memory asked for is kept
+    big = _plan_function(
+        synth(CONTEXT | {"accounts": "organization", "functionMemoryMb": "3008"}, tmp_path / "b")
+    )
+    assert big["MemorySize"] == 3008
 
 
 def test_standard_children_are_a_context_key(tmp_path: Path) -> None:

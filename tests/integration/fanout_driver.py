@@ -12,6 +12,11 @@ change it does not understand shows here instead of passing unnoticed.
 Children run one after another (the definition's MaxConcurrency is recorded, not modelled: the
 benchmark models the wall time); a child "killed" by the test is recorded as FAILED with its input,
 as Step Functions' ResultWriter does.
+
+The payload quota is the service's: every state's input (after Parameters) and output, each Lambda
+task's result and each child's input and output at most 256 KiB, else `States.DataLimitExceeded`, which
+no Catch handles (States.ALL does not match it): the execution fails. The ItemBatcher cuts batches by
+MaxItemsPerBatch and MaxInputBytesPerBatch both. `peak` records the largest payload seen per state.
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
 from job_auditor.contract import handlers
+from job_auditor.contract.fanout_payload import STATE_PAYLOAD_LIMIT_BYTES
 from simulator.world import FakeLambdaContext, World
+
+# Not matched by States.ALL: the execution fails.
+DATA_LIMIT_EXCEEDED = "States.DataLimitExceeded"
 
 # The Lambda tasks: which handler a Resource placeholder names.
 HANDLERS = {
@@ -85,6 +94,11 @@ def _has(data: Any, path: str) -> bool:
     return True
 
 
+def payload_bytes(value: Any) -> int:
+    """A payload's size as the quota counts it: UTF-8 bytes of its JSON."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
 def _put(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     if path == "$":
         return dict(value) if isinstance(value, Mapping) else value
@@ -109,6 +123,8 @@ class Driver:
         self.kill: Callable[[int, dict[str, Any]], None] | None = None
         self.trace: list[str] = []  # the states entered, in order
         self.children: list[dict[str, Any]] = []
+        # The largest payload seen per state (its input, output or task result), in bytes.
+        self.peak: dict[str, int] = {}
         self.machine_arn = "arn:aws:states:us-east-1:123456789012:stateMachine:audit"
 
     # -- the context object -------------------------------------------------------------------------
@@ -144,15 +160,28 @@ class Driver:
                 out[key] = value
         return out
 
+    # -- the payload quota ---------------------------------------------------------------------------
+    def _bounded(self, state: str, what: str, value: Any) -> Any:
+        size = payload_bytes(value)
+        self.peak[state] = max(self.peak.get(state, 0), size)
+        if size > STATE_PAYLOAD_LIMIT_BYTES:
+            raise StatesError(
+                DATA_LIMIT_EXCEEDED,
+                f"The state/task '{state}' {what} has a size of {size} bytes that exceeds the maximum "
+                f"number of bytes service limit ({STATE_PAYLOAD_LIMIT_BYTES}).",
+            )
+        return value
+
     # -- tasks ---------------------------------------------------------------------------------------
     def _lambda(self, resource: str, payload: Any) -> Any:
         handler = next((h for key, h in HANDLERS.items() if key in resource), None)
         assert handler is not None, f"unknown Lambda task {resource}"
         return self.world.invoke(handler, payload, FakeLambdaContext(remaining_ms=120_000))
 
-    def _task(self, state: Mapping[str, Any], data: Any) -> Any:
+    def _task(self, name: str, state: Mapping[str, Any], data: Any) -> Any:
         resource = state["Resource"]
         payload = self._fill(state["Parameters"], data) if "Parameters" in state else data
+        self._bounded(name, "input (after Parameters)", payload)
         if resource.endswith(":aws-sdk:sfn:listExecutions"):
             assert payload["StateMachineArn"] == self.machine_arn and payload["StatusFilter"] == "RUNNING"
             this = self._context("$$.Execution.Id")
@@ -160,7 +189,7 @@ class Driver:
                 "Executions": [{"ExecutionArn": a} for a in [*self.running, this]][: payload["MaxResults"]]
             }
         else:
-            result = self._lambda(resource, payload)
+            result = self._bounded(name, "result", self._lambda(resource, payload))
         if "ResultSelector" in state:
             result = self._fill(state["ResultSelector"], result)
         return _put(data, state.get("ResultPath", "$"), result)
@@ -205,29 +234,51 @@ class Driver:
 
         return boto3.client("s3", region_name=self.world.region)
 
-    def _map(self, state: Mapping[str, Any], data: Any) -> Any:
+    def _batches(self, name: str, batcher: Mapping[str, Any], items: list[Any]) -> list[list[Any]]:
+        """The ItemBatcher's cut: a batch ends at MaxItemsPerBatch items or before its input
+        ({"Items": [...]}) would pass MaxInputBytesPerBatch."""
+        per_batch, max_bytes = batcher["MaxItemsPerBatch"], batcher.get("MaxInputBytesPerBatch")
+        batches: list[list[Any]] = []
+        size = 0
+        for item in items:
+            item_size = payload_bytes(item) + 1
+            full = batches and (len(batches[-1]) >= per_batch or (max_bytes and size + item_size > max_bytes))
+            if not batches or full:
+                batches.append([])
+                size = payload_bytes({"Items": []})
+                if max_bytes and size + item_size > max_bytes:
+                    raise StatesError(DATA_LIMIT_EXCEEDED, f"'{name}': an item of {item_size} bytes")
+            batches[-1].append(item)
+            size += item_size
+        return batches
+
+    def _map(self, name: str, state: Mapping[str, Any], data: Any) -> Any:
         processor = state["ItemProcessor"]
         assert processor["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
         items = self._items(state, data)
-        per_batch = state["ItemBatcher"]["MaxItemsPerBatch"]
-        batches = [items[i : i + per_batch] for i in range(0, len(items), per_batch)]
+        batches = self._batches(name, state["ItemBatcher"], items)
         results: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": []}
         for number, batch in enumerate(batches):
             child_input = {"Items": batch}
             record: dict[str, Any] = {"Input": json.dumps(child_input), "Name": str(number)}
             try:
+                self._bounded(f"{name} child", "input", child_input)
                 if self.kill is not None:
                     self.kill(number, child_input)
-                output = self._run(processor, child_input)
+                output = self._bounded(f"{name} child", "output", self._run(processor, child_input))
                 results["SUCCEEDED"].append({**record, "Status": "SUCCEEDED", "Output": json.dumps(output)})
             except Killed as exc:
                 results["FAILED"].append(
                     {**record, "Status": "FAILED", "Error": "Sandbox.Timedout", "Cause": str(exc)}
                 )
+            except StatesError as error:  # the child execution failed (its data limit included)
+                results["FAILED"].append(
+                    {**record, "Status": "FAILED", "Error": error.error, "Cause": error.cause}
+                )
         self.children = [*results["SUCCEEDED"], *results["FAILED"]]
         tolerated = state.get("ToleratedFailurePercentage", 0)
         if batches and 100 * len(results["FAILED"]) / len(batches) > tolerated:
-            raise _StatesError("States.ExceedToleratedFailureThreshold", "too many children failed")
+            raise StatesError("States.ExceedToleratedFailureThreshold", "too many children failed")
         writer = state["ResultWriter"]["Parameters"]
         prefix = f"{writer['Prefix']}/{uuid.uuid4()}"
         s3 = self.world_s3()
@@ -250,26 +301,29 @@ class Driver:
         while True:
             state = machine["States"][name]
             self.trace.append(name)
+            self._bounded(name, "input", data)
             kind = state["Type"]
             if kind == "Succeed":
                 return data
             if kind == "Fail":
-                raise _StatesError(state["Error"], state.get("Cause", ""))
+                raise StatesError(state["Error"], state.get("Cause", ""))
             if kind == "Choice":
                 name = next((c["Next"] for c in state["Choices"] if self._holds(c, data)), state["Default"])
                 continue
             try:
                 if kind == "Task":
-                    data = self._task(state, data)
+                    data = self._task(name, state, data)
                 elif kind == "Map":
-                    data = _put(data, state.get("ResultPath", "$"), self._map(state, data))
+                    data = _put(data, state.get("ResultPath", "$"), self._map(name, state, data))
                 else:
                     raise AssertionError(f"state type {kind} not interpreted")
-            except _StatesError as error:
+                self._bounded(name, "output", data)
+            except StatesError as error:
                 catch = next((c for c in state.get("Catch", []) if "States.ALL" in c["ErrorEquals"]), None)
-                if catch is None:
+                if catch is None or error.error == DATA_LIMIT_EXCEEDED:
                     raise
                 data = _put(data, catch["ResultPath"], {"Error": error.error, "Cause": error.cause})
+                self._bounded(name, "output (caught)", data)
                 name = catch["Next"]
                 continue
             if state.get("End"):
@@ -284,7 +338,9 @@ class Driver:
         return result
 
 
-class _StatesError(Exception):
+class StatesError(Exception):
+    """An error the execution reports (`error` is its name, as `States.DataLimitExceeded`)."""
+
     def __init__(self, error: str, cause: str) -> None:
         super().__init__(f"{error}: {cause}")
         self.error, self.cause = error, cause

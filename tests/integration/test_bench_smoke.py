@@ -66,25 +66,46 @@ def test_bench_report_shape_and_list_bound(moto_server: MotoServer, tmp_path: An
     assert set(entry["monthly"]) >= {"1-min idle", "5-min idle", "15-min idle"}
 
 
-def test_fanout_model_has_a_row_per_size_and_prices_the_target_shape() -> None:
-    # Given the fan-out model at its defaults
-    from benchmarks import fanout
+def test_fanout_cost_model_is_fed_by_the_measured_counts(moto_server: MotoServer, tmp_path: Any) -> None:
+    # Given the fan-out's and the direct mode's real handlers measured on the simulator and moto
+    from dataclasses import replace
 
-    # When it reports
-    report = fanout.report()
-    # Then there is a row per size with every figure the issue asks for, and the target shape priced
+    from benchmarks import fanout
+    from benchmarks.run import _ddb_minimum
+
+    with open(tmp_path / "workers.log", "w", encoding="utf-8") as log:
+        measured = fanout.measure(moto_server, cycles=1, log=log)
+    # Then an idle source costs what the auditor's DynamoDB floor says (the bench's lower bound for a
+    # source without transitions), one list call, and write and read units and CPU time of its own
+    source = measured.source
+    ddb = sum(n for op, n in source.calls.items() if op.startswith("dynamodb."))
+    assert ddb == _ddb_minimum({"sources": [{"transitions": 0}]}, 1, 0)
+    assert sum(n for op, n in source.calls.items() if not op.startswith("dynamodb.")) == 1
+    assert source.write_units >= 1 and source.read_units > 0 and source.cpu_s > 0
+    assert measured.plan.calls and measured.direct.cpu_s > 0 and measured.shape["sources"] == 100
+    # When the model prices the target shape
+    report = fanout.report(measured)
     assert [r["sources"] for r in report["rows"]] == [10, 100, 1_000, 10_000]
-    for row in report["rows"]:
-        for key in (
-            "wall_s",
-            "peak_calls_per_s_per_account_region",
-            "transitions_per_month",
-            "lambda_gb_s_per_month",
-            "usd_per_month",
-        ):
-            assert key in row
     assert report["target"]["sources"] == 2_000
     assert {c["itemsPerBatch"] for c in report["choices"]} >= {1, 20}
+    assert all(p["source"] and p["usd"] > 0 for p in report["prices"].values())
+    # Then a source's DynamoDB cost is its measured units at the on-demand prices, every period
+    target = fanout.model(*fanout.TARGET_SHAPE, fanout.Design(), measured)
+    # And one write less per source, measured, is that write's price less, every source and period
+    lighter = replace(
+        measured,
+        source=replace(source, write_units=source.write_units - 1),
+        source_sweep=replace(measured.source_sweep, write_units=measured.source_sweep.write_units - 1),
+    )
+    saved = (
+        target.usd_by_service["dynamodb"]
+        - fanout.model(*fanout.TARGET_SHAPE, fanout.Design(), lighter).usd_by_service["dynamodb"]
+    )
+    runs = fanout.MINUTES_PER_MONTH / fanout.SCHEDULE_MIN
+    assert saved == pytest.approx(2_000 * runs * fanout.usd("dynamodbWriteUnit"), abs=0.02)
+    # And a child (100 sources) is billed at least their CPU at the memory's vCPU share
+    cpu = source.blend(measured.source_sweep, fanout.SCHEDULE_MIN / fanout.RECONCILE_EVERY_MIN).cpu_s
+    assert target.child_s >= 100 * cpu / fanout.vcpu_share(fanout.MEMORY_MB) - 0.01
 
 
 def test_qconnect_history_and_latency_have_their_shape(moto_server: MotoServer, tmp_path: Any) -> None:

@@ -22,7 +22,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 
 from job_auditor.auditor.ports import SourceError
-from job_auditor.availability import service_offered
+from job_auditor.availability import read_through, service_offered
 
 if TYPE_CHECKING:
     # Type stubs (requirements-dev.txt): for mypy only, never imported at run time.
@@ -88,6 +88,11 @@ class ClientFactory:
         lock: threading.Lock | None = None,
     ) -> None:
         self._session = session or boto3.session.Session()
+        # Availability reads the endpoint data this session's clients parse anyway (through the one
+        # loader every member session shares, accounts.AccountSessions), not a session of its own.
+        read_through(
+            self._session._session if isinstance(self._session, boto3.session.Session) else self._session
+        )
         self._config = config
         self._clients: dict[tuple[str, str], BaseClient] = {}
         # Guards client creation: a session is not safe to build clients from in several threads at
