@@ -207,3 +207,24 @@ def test_a_late_announcement_of_a_recorded_job_announces_nothing_again() -> None
     # Then it is consumed against the recorded state: nothing announced again, nothing skipped
     assert h.publisher.statuses("job-1") == [(None, "COMPLETE", "discovered")]
     assert summary.transitions == 0 and summary.skipped == {} and h.feed.queue == []
+
+
+def test_a_deleted_knowledge_base_in_cloudtrail_mode_is_wound_down_and_its_late_starts_consumed() -> None:
+    # Given a job the auditor follows through its announcement, and the knowledge base then deleted
+    # with its jobs while a late start event of another of its jobs is still in the queue
+    h = _harness()
+    _start(h, "job-1")
+    h.run()
+    assert h.feed is not None
+    h.api.knowledge_bases[(ACCOUNT, REGION)].remove(KB)
+    h.api.jobs.pop(QCONNECT.key, None)
+    h.feed.announce(QCONNECT, "job-2", h.clock())
+    # When runs go on
+    summaries = [h.run() for _ in range(h.policy.vanished_after_checks + 1)]
+    # Then the orphan is wound down like any other: its tracked job announced once as disappeared,
+    # naming the reason; the start event of a knowledge base no run audits is consumed, not kept
+    gone = [t.reason for t in h.publisher.delivered if t.job.job_id == "job-1" and t.type == "disappeared"]
+    assert gone == ["scope deleted"]
+    assert summaries[0].as_dict()["orphanedSources"] == [{"source": QCONNECT.key, "reason": "scope deleted"}]
+    assert h.feed.queue == [] and h.feed.dropped == {"scope-not-audited": 1}
+    assert h.publisher.statuses("job-2") == []

@@ -238,3 +238,45 @@ def test_a_lost_page_fault_in_a_streamed_sweep_fails_only_that_source() -> None:
     # Then the source fails, the failure is recorded and the checkpoint stays
     assert summary.error and not summary.checkpoint_advanced
     assert h.store.sweeps[QCONNECT.key].state is SweepState.FAILED
+
+
+def test_a_streamed_sweep_delivers_its_pages_once_per_run_on_each_channel() -> None:
+    # Given a recorded history of three pages and a job changed on each page
+    h = _harness()
+    old = _history(h, 300)
+    h.run()
+    h.clock.advance(HOUR)
+    for n in (5, 150, 295):
+        h.api.set_status(QCONNECT, old[n], "DELETE_IN_PROGRESS")
+    calls = {c.name: c.calls for c in h.channels}
+    # When the hourly sweep reads the three pages
+    swept = h.run().sources[0]
+    # Then the pages' transitions reach each channel together, with one call per channel for the run
+    # (the run's outbox), not one per page; each once
+    assert swept.reconciled and swept.pages >= 3 and swept.published == 3
+    assert {c.name: c.calls - calls[c.name] for c in h.channels} == {"eventbridge": 1, "sns": 1, "chat": 1}
+    for channel in h.channels:
+        assert sorted(t.job.job_id for t in channel.delivered) == [old[5], old[150], old[295]]
+
+
+def test_a_full_outbox_stops_a_streamed_sweep_between_pages_and_the_next_run_resumes() -> None:
+    # Given 2,100 recorded jobs (21 pages) that all change before the next sweep: more transitions
+    # than one run delivers (2,000)
+    h = _harness()
+    old = _history(h, 2_100)
+    h.run()
+    h.clock.advance(HOUR)
+    for job_id in old:
+        h.api.set_status(QCONNECT, job_id, "DELETE_IN_PROGRESS")
+    # When the sweep runs
+    first = h.run().sources[0]
+    # Then it stopped claiming once the run's outbox was full, delivered what it claimed, and its record
+    # says where to resume
+    delivered = len(h.publisher.delivered)
+    assert first.stopped and 2_000 <= delivered < 2_100
+    record = h.store.sweeps[QCONNECT.key]
+    assert record.state is SweepState.STOPPED and record.cursor is not None
+    # And the next run resumes at that page, announces the rest, none twice, and completes the sweep
+    second = h.run().sources[0]
+    assert second.reconciled and second.checkpoint_advanced and second.pages < 21
+    assert len({t.event_id for t in h.publisher.delivered}) == len(h.publisher.delivered) == 2_100
