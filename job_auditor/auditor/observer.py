@@ -70,6 +70,9 @@ class SweepRun:
     streamed: bool
     cursor: str | None = None
     pages: int = 0
+    # Whether the sweep's listing answered at all: a failure before it is the source's (its role
+    # missing, its API down), not the sweep's, and does not count towards the sweep's back-off.
+    reached: bool = False
 
 
 def streams(source: Source) -> bool:
@@ -125,11 +128,16 @@ class Observer:
                 source, plan, plan.sweep_start, in_flight, starts, result, should_stop, now, sweep
             )
             return
-        yield self._window(source, plan, in_flight, starts, result, should_stop, now)
+        yield self._window(source, plan, in_flight, starts, result, should_stop, now, sweep)
 
     # -- the window -----------------------------------------------------------------------------
     def _list(
-        self, source: Source, plan: WindowPlan, starts: Sequence[AnnouncedStart], should_stop: StopCheck
+        self,
+        source: Source,
+        plan: WindowPlan,
+        starts: Sequence[AnnouncedStart],
+        should_stop: StopCheck,
+        sweep: SweepRun | None = None,
     ) -> list[Listing]:
         """The fast path lists the window, unless every start of the source is announced by job (an
         event that did not name its job makes the run list). A sweep lists from `sweep_start`, and each
@@ -140,6 +148,8 @@ class Observer:
                 return []
             return [self._api.list_jobs(source, plan.window_start, should_stop)]
         listings = [self._api.list_jobs(source, plan.sweep_start, should_stop)]
+        if sweep is not None:
+            sweep.reached = True
         if spec.status_filter_param is not None:
             before = plan.sweep_start if spec.time_filter_before_param else None
             for status in spec.in_progress_statuses:
@@ -157,9 +167,10 @@ class Observer:
         result: SourceSummary,
         should_stop: StopCheck,
         now: datetime,
+        sweep: SweepRun | None = None,
     ) -> Observation:
         listed_jobs: list[ObservedJob] = []
-        for listing in self._list(source, plan, starts, should_stop):
+        for listing in self._list(source, plan, starts, should_stop, sweep):
             result.pages += listing.pages
             for reason, count in listing.skipped.items():
                 result.skip(reason, count)
@@ -194,6 +205,7 @@ class Observer:
         wanted = {s.job_id for s in starts if s.job_id}
         listed: set[str] = set()
         for page in self._api.list_pages(source, should_stop, sweep.cursor):
+            sweep.reached = True
             result.pages += 1
             for reason, count in page.skipped.items():
                 result.skip(reason, count)

@@ -311,7 +311,7 @@ class SourceAuditor:
             raise
         except Exception as exc:
             if sweep is not None:
-                self._save_sweep(source, failed(sweep.progress, self._clock(), failure_reason(exc)))
+                self._sweep_failed(source, sweep, failure_reason(exc))
             raise
         if not complete:
             if sweep is not None:
@@ -507,6 +507,17 @@ class SourceAuditor:
         if streamed:
             self._store.save_sweep(source, decision.progress)
         return SweepRun(decision.progress, streamed, cursor=decision.resume_at if streamed else None)
+
+    def _sweep_failed(self, source: Source, sweep: SweepRun, error: str) -> None:
+        """A sweep whose listing answered, then failed, backs off. One that failed before its listing
+        answered failed with its source (a member role missing for a day, the API down): that is the
+        source's failure, not the sweep's, so it adds nothing to the back-off and the sweep is made (a
+        streamed one resumed where it stood) as soon as the source answers again."""
+        now = self._clock()
+        if sweep.reached:
+            self._save_sweep(source, failed(sweep.progress, now, error))
+        elif sweep.streamed:
+            self._save_sweep(source, stopped(sweep.progress, now, sweep.cursor, sweep.pages))
 
     def _save_sweep(self, source: Source, progress: SweepProgress) -> None:
         """Best effort: a record left `running` counts as a failure once its run must have ended."""

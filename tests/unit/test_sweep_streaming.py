@@ -233,11 +233,40 @@ def test_a_lost_page_fault_in_a_streamed_sweep_fails_only_that_source() -> None:
     _history(h, 400)
     h.run()
     h.clock.advance(HOUR)
-    h.api.faults.append(fail_once("list", AttributeError("'str' object has no attribute 'get'")))
+    malformed = fail_once("list", AttributeError("'str' object has no attribute 'get'"))
+
+    def on_a_later_page(operation: str, source: Source | None) -> None:
+        if h.api.requests and h.api.requests[-1][1].get("token"):
+            malformed(operation, source)
+
+    h.api.faults.append(on_a_later_page)
     summary = h.audit().sources[0]
     # Then the source fails, the failure is recorded and the checkpoint stays
     assert summary.error and not summary.checkpoint_advanced
     assert h.store.sweeps[QCONNECT.key].state is SweepState.FAILED
+
+
+def test_a_sweep_that_fails_with_its_source_does_not_back_off_once_the_source_answers() -> None:
+    # Given a streamed source whose every call is refused for a day (its role missing) while sweeps
+    # are due
+    h = _harness()
+    _history(h, 300)
+    h.run()
+    denied = {"on": True}
+
+    def refuse(operation: str, source: Source | None) -> None:
+        if denied["on"] and source == QCONNECT:
+            raise SourceError("not authorized", code="AccessDenied")
+
+    h.api.faults.append(refuse)
+    failing = [h.run().sources[0] for _ in range(12 * 24)]
+    assert all(s.error for s in failing)
+    # When access comes back
+    denied["on"] = False
+    summary = h.run().sources[0]
+    # Then the very next run sweeps and completes: the day of refusals was the source's failure,
+    # not the sweep's (no back-off of up to four sweep periods)
+    assert summary.reconciled and summary.checkpoint_advanced and not summary.sweep_postponed
 
 
 def test_a_streamed_sweep_delivers_its_pages_once_per_run_on_each_channel() -> None:
