@@ -498,6 +498,11 @@ def main(argv: list[str] | None = None) -> int:
                 row = run_scenario(moto, size, opts, log)
                 report["scenarios"].append(row)
                 print(_fmt(row), flush=True)
+            # Q in Connect's history in both discovery modes, and latency (benchmarks/qconnect.py).
+            from benchmarks import qconnect  # noqa: PLC0415
+
+            histories = qconnect.HISTORIES[:2] if args.quick else qconnect.HISTORIES
+            qconnect_report = qconnect.report(moto, histories, 1 if args.quick else 2, log)
             # The fan-out (auditMode=stepfunctions): its real handlers metered on the same servers,
             # then priced per size (benchmarks/fanout.py).
             from benchmarks import fanout  # noqa: PLC0415
@@ -505,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
             fanout_measured = fanout.measure(moto, log=log)
     finally:
         moto.stop()
+    args.out.with_name("qconnect.json").write_text(json.dumps(qconnect_report, indent=2))
     report["costModel"] = cost_model(report)
     report["totalSeconds"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(report, indent=2, default=str))
@@ -522,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, model in report["costModel"]["scenarios"].items():
         line = ", ".join(f"{m} ${v['totalUsd']:.2f}" for m, v in model["monthly"].items())
         print(f"monthly cost ({name}): {line}")
+    qconnect.print_report(qconnect_report)
     print(f"report: {args.out} ({report['totalSeconds']} s)")
     fanout_report = fanout.report(fanout_measured)
     fanout.print_report(fanout_report)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,6 +72,9 @@ class ControlPlane:
         # (account, region, service or None for every service) where calls are refused as AWS refuses
         # them in an opt-in region the account has not enabled.
         self._not_enabled: set[tuple[str, str, str | None]] = set()
+        # Told of every job started here (kind, region, scope ids, [(job id, creation time)]): what
+        # CloudTrail would record of its Start call (simulator.cloudtrail).
+        self.start_listeners: list[StartListener] = []
 
     # -- accounts ------------------------------------------------------------------------------------
 
@@ -243,6 +246,7 @@ class ControlPlane:
                 spec, region, scope, status=status, name=name, creation_time=creation_time, fields=fields
             )
             self.store.insert([job])
+            self._started(spec, region, scope, [job])
             return job.job_id
 
     def bulk_create_jobs(
@@ -278,14 +282,23 @@ class ControlPlane:
                 for when in self.store.bulk_times(start, interval, count)
             ]
             self.store.insert(jobs)
+            self._started(spec, region, scope, jobs)
             return [job.job_id for job in jobs]
+
+    def _started(
+        self, spec: JobKindSpec, region: str, scope: tuple[str, ...], jobs: Sequence[ModeledJob]
+    ) -> None:
+        """Tell the start listeners of jobs that just started (with their creation times)."""
+        if self.start_listeners:
+            started = [(job.job_id, _created(spec, job)) for job in jobs]
+            for listener in list(self.start_listeners):
+                listener(spec, region, scope, started)
 
     def creation_time(self, job_ref: str) -> datetime:
         """When a job of any kind was created (its list's time field)."""
         with self._lock:
             job = self._job(job_ref)
-            value = job.fields[spec_of(job.kind).creation_time_field]
-            return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+            return _created(spec_of(job.kind), job)
 
     def source_of(self, job_ref: str) -> tuple[JobKindSpec, tuple[str, ...]]:
         """The kind of a job and the ids of its scope (knowledge base, data source)."""
@@ -530,3 +543,13 @@ class ControlPlane:
             creation_time=created,
             fields=fields,
         )
+
+
+# Told of jobs started in a plane: (kind, region, scope ids, [(job id, creation time)]).
+StartListener = Callable[[JobKindSpec, str, tuple[str, ...], Sequence[tuple[str, datetime]]], None]
+
+
+def _created(spec: JobKindSpec, job: ModeledJob) -> datetime:
+    """A job's creation time (its list's time field; timestamps may be held as ISO 8601 strings)."""
+    value = job.fields[spec.creation_time_field]
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

@@ -36,9 +36,11 @@ import time_machine
 from moto.server import ThreadedMotoServer
 
 from job_auditor.contract import handlers
-from job_auditor.contract.kinds import job_clients
+from job_auditor.contract.discovery import CLOUDTRAIL, LISTING, START_QUEUE_URL, start_event_pattern
+from job_auditor.contract.kinds import default_kind_ids, job_clients
 from job_auditor.contract.state_schema import SOURCE_PREFIX
 from simulator import ControlPlane, SimClock, SimulatorServer
+from simulator.cloudtrail import CloudTrailAnnouncer
 from simulator.moto_accounts import (
     DEFAULT_ROLE_NAME,
     create_role,
@@ -58,6 +60,8 @@ BUS = "job-auditor"
 TOPIC = "job-auditor-notifications"
 CHAT_TOPIC = "job-auditor-chat"
 EVENT_SOURCE = "job-auditor"
+START_QUEUE = "job-auditor-job-starts"
+START_RULE = "job-auditor-job-starts"
 
 
 def free_port() -> int:
@@ -125,11 +129,17 @@ class World:
         member_accounts: tuple[str, ...] | list[str] = (),
         member_role_name: str = DEFAULT_ROLE_NAME,
         member_external_id: str | None = None,
+        discovery: str = LISTING,
         tick: bool = True,
         seed: int | None = None,
     ) -> None:
         self.moto = moto
         self._tick = tick
+        # cloudtrail: jobs started in the home account's plane are announced on moto's default bus,
+        # whose rule feeds the auditor's queue (START_QUEUE_URL), as the stack's construct wires it.
+        self.discovery = discovery
+        self.announcer: CloudTrailAnnouncer | None = None
+        self.start_queue_url = ""
         self.account = account
         self.region = region
         self.member_accounts = tuple(member_accounts)
@@ -212,6 +222,8 @@ class World:
             env["MEMBER_ROLE_NAME"] = self.member_role_name
         if self.member_external_id:
             env["MEMBER_EXTERNAL_ID"] = self.member_external_id
+        if self.start_queue_url:
+            env[START_QUEUE_URL] = self.start_queue_url
         env.update(self._extra_env)
         return env
 
@@ -238,6 +250,23 @@ class World:
         self.sqs = boto3.client("sqs", region_name=self.region)
         self.bus_queue = self.subscribe_bus({"source": [EVENT_SOURCE]}, "bus-consumer")
         self.topic_queue = self.subscribe_topic(None, "topic-consumer")
+        if self.discovery == CLOUDTRAIL:
+            self._announce_starts()
+
+    def _announce_starts(self) -> None:
+        """discovery=cloudtrail: the rule on the default bus and its queue, as the stack's
+        JobStartDiscovery construct creates them; the plane announces every job it starts."""
+        kinds = self._extra_env.get("JOB_KINDS", "").split(",") if self._extra_env.get("JOB_KINDS") else None
+        pattern = start_event_pattern(kinds or default_kind_ids())
+        url, arn = self._queue(START_QUEUE)
+        # The auditor's receives leave a message invisible for as long as the function may run.
+        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "150"})
+        self.events.put_rule(Name=START_RULE, EventPattern=json.dumps(pattern))
+        self.events.put_targets(Rule=START_RULE, Targets=[{"Id": "queue", "Arn": arn}])
+        self.start_queue_url = url
+        self._set_env({START_QUEUE_URL: url})
+        self.announcer = CloudTrailAnnouncer(self.events, self.account)
+        self.plane.start_listeners.append(self.announcer)
 
     def _queue(self, name: str) -> tuple[str, str]:
         url = self.sqs.create_queue(QueueName=name)["QueueUrl"]

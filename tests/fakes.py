@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -21,13 +21,16 @@ from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source
 from job_auditor.auditor.domain.schedule import AuditRecord, record_of
+from job_auditor.auditor.domain.sweep import SweepProgress
 from job_auditor.auditor.planner import Planner, RunPlan
 from job_auditor.auditor.ports import (
+    AnnouncedStart,
     Claim,
     ClaimResult,
     Deliveries,
     LastAudit,
     Listing,
+    ListingPage,
     Parked,
     PublishResult,
     SourceError,
@@ -155,6 +158,28 @@ class FakeJobApi:
                 raise Stopped(f"{source.key}: stopped after {listing.pages} pages")
         return listing
 
+    def list_pages(
+        self, source: Source, should_stop: Callable[[], bool] | None = None, start_token: str | None = None
+    ) -> Iterator[ListingPage]:
+        """Pages in creation order; a token is the index of the page it starts (what a real token
+        resumes: the listing as it is when it is used)."""
+        page = int(start_token) if start_token is not None else 0
+        while True:
+            token = str(page) if page else None
+            self._call("list", source, source.key, created_after=None, status=None, token=token)
+            jobs = sorted(self._visible(source), key=lambda j: (j.created_at, j.job_id))
+            chunk = jobs[page * self.page_size : (page + 1) * self.page_size]
+            more = (page + 1) * self.page_size < len(jobs)
+            out = ListingPage(next_token=str(page + 1) if more else None)
+            out.pages = 1
+            out.jobs = [self._observed(job, failure=source.spec.failure_in_list) for job in chunk]
+            yield out
+            if not more:
+                return
+            if should_stop is not None and should_stop():
+                raise Stopped(f"{source.key}: stopped after page {page + 1}")
+            page += 1
+
     def get_job(self, source: Source, job: JobState) -> ObservedJob | None:
         self._call("get", source, source.key, job_id=job.job_id)
         found = next((j for j in self._visible(source) if j.job_id == job.job_id), None)
@@ -230,9 +255,16 @@ class InMemoryStateStore:
     parked_transitions: dict[str, Parked] = field(default_factory=dict)
     faults: list[Callable[[str], None]] = field(default_factory=list)
     audits: dict[str, LastAudit] = field(default_factory=dict)
+    sweeps: dict[str, SweepProgress] = field(default_factory=dict)
+    # The most job states one read returned: what a run holds of the state at once.
+    largest_read: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
+
+    def _read(self, states: dict[str, JobState]) -> dict[str, JobState]:
+        self.largest_read = max(self.largest_read, len(states))
+        return states
 
     def _op(self, operation: str) -> None:
         for fault in list(self.faults):
@@ -278,11 +310,27 @@ class InMemoryStateStore:
     def load_jobs_since(self, source: Source, since: datetime) -> dict[str, JobState]:
         self._op("load_jobs_since")
         with self._lock:
-            return {
-                item.state.job_id: item.state
-                for (key, _, created), item in self.items.items()
-                if key == source.key and created >= since
-            }
+            return self._read(
+                {
+                    item.state.job_id: item.state
+                    for (key, _, created), item in self.items.items()
+                    if key == source.key and created >= since
+                }
+            )
+
+    def load_jobs(self, source: Source, keys: Sequence[tuple[str, datetime]]) -> dict[str, JobState]:
+        self._op("load_jobs")
+        with self._lock:
+            found = (self.items.get(self._key(source, job_id, created)) for job_id, created in keys)
+            return self._read({item.state.job_id: item.state for item in found if item is not None})
+
+    def load_sweep(self, source: Source) -> SweepProgress | None:
+        self._op("load_sweep")
+        return self.sweeps.get(source.key)
+
+    def save_sweep(self, source: Source, progress: SweepProgress) -> None:
+        self._op("save_sweep")
+        self.sweeps[source.key] = progress
 
     def load_in_flight(self, source: Source) -> list[JobState]:
         self._op("load_in_flight")
@@ -480,6 +528,63 @@ def fail_store_once(operation: str, error: BaseException | None = None) -> Calla
     return fault
 
 
+# -- start feed ------------------------------------------------------------------------------------
+@dataclass
+class _Message:
+    """An announced start as the queue holds it; `received` by a run and not acknowledged, it comes
+    back to the next."""
+
+    key: str  # the source key it names (account/region/kind/scope ids)
+    job_id: str | None
+    announced_at: datetime
+    receipt: str
+    receives: int = 0
+
+
+@dataclass
+class FakeStartFeed:
+    """`StartFeed` with a queue's semantics: `announce` enqueues; a run `take`s up to `max_per_run`;
+    what it does not acknowledge is delivered again to the next run."""
+
+    covered: Callable[[Source], bool] = lambda _: True
+    max_per_run: int = 1000
+    queue: list[_Message] = field(default_factory=list)
+    acknowledged: list[str] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+    _taken: dict[str, list[AnnouncedStart]] = field(default_factory=dict)
+    _count: int = 0
+
+    def announce(self, source: Source, job_id: str | None, at: datetime) -> None:
+        self._count += 1
+        self.queue.append(_Message(source.key, job_id, at, f"r{self._count}"))
+
+    def covers(self, source: Source) -> bool:
+        return self.covered(source)
+
+    def take(
+        self, sources: Sequence[Source], expanded: Collection[str], should_stop: StopCheck = never
+    ) -> None:
+        wanted = {source.key for source in sources}
+        self._taken = {}
+        for message in list(self.queue[: self.max_per_run]):
+            message.receives += 1
+            unscoped = "/".join(message.key.split("/")[:3])
+            if message.key in wanted:
+                start = AnnouncedStart(message.job_id, message.announced_at, message.receipt)
+                self._taken.setdefault(message.key, []).append(start)
+            elif unscoped in expanded:
+                self.dropped["scope-not-audited"] = self.dropped.get("scope-not-audited", 0) + 1
+                self.acknowledge([AnnouncedStart(None, message.announced_at, message.receipt)])
+
+    def starts(self, source: Source) -> list[AnnouncedStart]:
+        return list(self._taken.get(source.key, []))
+
+    def acknowledge(self, starts: Sequence[AnnouncedStart]) -> None:
+        receipts = {start.receipt for start in starts}
+        self.acknowledged += sorted(receipts)
+        self.queue = [m for m in self.queue if m.receipt not in receipts]
+
+
 # -- publishers ------------------------------------------------------------------------------------
 def down_until(clock: Clock, until: datetime, code: str = "InternalFailure") -> Callable[[], str | None]:
     """An outage of a channel until `until` on `clock`: every call fails with `code`."""
@@ -576,6 +681,8 @@ class Harness:
     api: FakeJobApi = field(init=False)
     store: InMemoryStateStore = field(default_factory=InMemoryStateStore)
     channels: list[RecordingPublisher] = field(default_factory=channels)
+    # A start feed (discovery=cloudtrail), if the test wires one.
+    feed: FakeStartFeed | None = None
 
     def __post_init__(self) -> None:
         self.api = FakeJobApi(self.clock)
@@ -589,7 +696,7 @@ class Harness:
         return next(c for c in self.channels if c.name == name)
 
     def source_auditor(self) -> SourceAuditor:
-        return SourceAuditor(self.api, self.store, list(self.channels), self.policy, self.clock)
+        return SourceAuditor(self.api, self.store, list(self.channels), self.policy, self.clock, self.feed)
 
     def planner(self) -> Planner:
         return Planner(self.api, self.store, clock=self.clock)

@@ -74,6 +74,8 @@ class AuditStep:
             stalest_age_seconds=plan.stalest_age_seconds,
         )
 
+        self._auditor.take_starts(plan.sources, [mark.scope.key for mark in plan.scopes], should_stop)
+
         def audit(work: Source | Orphan) -> SourceSummary | None:
             if should_stop_claiming():
                 return None

@@ -28,7 +28,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     clients = wiring.clients_for(settings, home)
     should_stop = wiring.time_budget(context)
     plan = wiring.plan_run(settings, clients, home, should_stop=should_stop)
-    summary = wiring.build_audit_step(settings, clients).run(plan, should_stop)
+    summary = wiring.build_audit_step(settings, clients, home=home).run(plan, should_stop)
     record_run(summary)
     result = summary.as_dict()
     log = logger.warning if summary.status != "ok" else logger.info

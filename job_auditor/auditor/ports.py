@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -12,6 +12,7 @@ from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source
 from job_auditor.auditor.domain.schedule import AuditRecord
+from job_auditor.auditor.domain.sweep import SweepProgress
 from job_auditor.contract.kinds import DiscoveryStep
 
 
@@ -49,6 +50,13 @@ class Listing:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
+@dataclass
+class ListingPage(Listing):
+    """One page of a listing, and the token of the page after it (None: the last page)."""
+
+    next_token: str | None = None
+
+
 class JobApi(Protocol):
     """Reads one job control plane."""
 
@@ -63,6 +71,14 @@ class JobApi(Protocol):
         """Every job of `source` created after `created_after` (None: whatever its age), and before
         `created_before` and in `status` if given (filters the kind must have), all pages; raises
         `Stopped` between pages once `should_stop()` is true."""
+        ...
+
+    def list_pages(
+        self, source: Source, should_stop: Callable[[], bool] | None = None, start_token: str | None = None
+    ) -> Iterator[ListingPage]:
+        """Every job of `source` whatever its age, one page at a time, from `start_token` (a page's
+        `next_token`; None: the first page): a caller keeps only the page in hand. Raises `Stopped`
+        before fetching a further page once `should_stop()` is true."""
         ...
 
     def get_job(self, source: Source, job: JobState) -> ObservedJob | None:
@@ -118,6 +134,19 @@ class StateStore(Protocol):
 
     def load_in_flight(self, source: Source) -> list[JobState]:
         """Recorded jobs of `source` not yet in a terminal status, oldest first."""
+        ...
+
+    def load_jobs(self, source: Source, keys: Sequence[tuple[str, datetime]]) -> dict[str, JobState]:
+        """The recorded state of each (job id, creation time) of `source` that has one, by job id:
+        a page's worth of jobs at a time (what a sweep holds at once)."""
+        ...
+
+    def load_sweep(self, source: Source) -> SweepProgress | None:
+        """The record of the source's latest sweep attempt (None: none yet)."""
+        ...
+
+    def save_sweep(self, source: Source, progress: SweepProgress) -> None:
+        """Replace the record of the source's sweep attempt."""
         ...
 
     def record_silently(self, transitions: Sequence[Transition]) -> int:
@@ -312,3 +341,44 @@ class Parked:
     channels: Mapping[str, str]
     retryable: frozenset[str]
     parked_at: datetime
+
+
+@dataclass(frozen=True)
+class AnnouncedStart:
+    """A job start the control plane announced (a CloudTrail management event of its Start call),
+    matched to one source."""
+
+    # None: the event named no job (its response elements were left out): the source is listed.
+    job_id: str | None
+    # When the call was made (the event's time).
+    announced_at: datetime
+    # The feed's handle on the message, to acknowledge it.
+    receipt: str
+
+
+class StartFeed(Protocol):
+    """Job starts announced between runs (adapters.start_queue: an SQS queue a rule on the default
+    bus fills with the kinds' Start calls). A run takes them at its start (`take`), follows each
+    announced job with Get instead of listing, and acknowledges them once their jobs are recorded."""
+
+    def covers(self, source: Source) -> bool:
+        """Whether every job start of `source` is announced here (its account, region and kind)."""
+        ...
+
+    def take(
+        self, sources: Sequence[Source], expanded: Collection[str], should_stop: StopCheck = never
+    ) -> None:
+        """Receive what was announced (up to a bound per run) and keep the starts of `sources`. What
+        no run will ask for is acknowledged at once (logged and counted): a malformed event, a failed
+        call, another account or region, a kind not audited, and a scope missing from a kind whose
+        sources this run expanded in full (`expanded`: the unscoped keys of account, region and kind
+        whose scopes were all enumerated). The rest is left for a later run."""
+        ...
+
+    def starts(self, source: Source) -> list[AnnouncedStart]:
+        """The starts taken for `source` (each job once)."""
+        ...
+
+    def acknowledge(self, starts: Sequence[AnnouncedStart]) -> None:
+        """Done with these starts: they are not delivered again."""
+        ...

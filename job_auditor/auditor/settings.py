@@ -112,6 +112,8 @@ class Settings:
     # many calls one account-region gets at once.
     items_bucket: str | None
     account_region_concurrency: int
+    # discovery=cloudtrail: the queue of the announced job starts (None: every source lists its window).
+    start_queue_url: str | None
     # Variables of the settings table this class has no field for (a plug-in's or a test's setting),
     # by field name: read them with value().
     other: Mapping[str, Any]

@@ -2,7 +2,8 @@
 claimed (and took over) goes to the run's outbox (`delivery.Outbox`), which delivers it once the run's
 audits are done, then records the source's last audit. Every so often a source's run is a
 reconciliation sweep (a wider listing diffed against all of its state), which catches whatever the
-incremental window missed.
+incremental window missed. What is observed, batch by batch (a streamed sweep's pages), is the
+observer's (`observer`); each batch is diffed and claimed into the outbox before the next is read.
 
 No boto3 here: everything goes through the ports in `auditor.ports`. Which sources a run audits, and
 how many at once, is the planner's and the audit step's (`planner`, `audit_step`).
@@ -25,13 +26,11 @@ from job_auditor.auditor.domain.checkpoint import (
     advance,
     plan_window,
     silent_on_catch_up,
-    to_recheck,
 )
 from job_auditor.auditor.domain.diff import (
     Transition,
     diff,
     disappeared,
-    latest_observations,
     stuck,
     untracked_history,
 )
@@ -45,13 +44,16 @@ from job_auditor.auditor.domain.jobs import (
     StatusCategory,
 )
 from job_auditor.auditor.domain.schedule import AuditRecord, Orphan, record_of
+from job_auditor.auditor.domain.sweep import SweepProgress, completed, failed, start_sweep, stopped
+from job_auditor.auditor.observer import Observation, Observer, SweepRun, streams
 from job_auditor.auditor.ports import (
+    AnnouncedStart,
     Claim,
     JobApi,
     LastAudit,
-    Listing,
     Publisher,
     SourceError,
+    StartFeed,
     StateStore,
     StopCheck,
     Stopped,
@@ -106,15 +108,6 @@ class AuditPolicy:
     vanished_after_checks: int = 3
 
 
-@dataclass
-class _Observation:
-    """What one source's run saw: the jobs, their recorded state, and the jobs gone missing."""
-
-    jobs: list[ObservedJob]
-    previous: dict[str, JobState]
-    vanished: list[JobState]
-
-
 class SourceAuditor:
     """Audits one source at a time against the ports it is given (several threads may share it:
     it keeps no state between sources)."""
@@ -126,6 +119,7 @@ class SourceAuditor:
         publishers: Sequence[Publisher],
         policy: AuditPolicy,
         clock: Callable[[], datetime],
+        start_feed: StartFeed | None = None,
     ) -> None:
         self._api = job_api
         self._store = store
@@ -137,6 +131,15 @@ class SourceAuditor:
         )
         # The outbox of the audit under way on each thread (a source is audited on one thread).
         self._local = threading.local()
+        self._feed = start_feed
+        self._observer = Observer(
+            job_api,
+            store,
+            start_feed,
+            recheck_horizon=policy.recheck_horizon,
+            vanished_after_checks=policy.vanished_after_checks,
+            reconcile_lookback=policy.reconcile_lookback,
+        )
 
     def new_outbox(self) -> Outbox:
         """An outbox for one run's claims, on this auditor's store and channels."""
@@ -157,6 +160,24 @@ class SourceAuditor:
     @property
     def policy(self) -> AuditPolicy:
         return self._policy
+
+    def take_starts(
+        self, sources: Sequence[Source], scope_keys: Sequence[str], should_stop: StopCheck = never
+    ) -> None:
+        """At the start of a run, take the announced job starts of its `sources` (if a start feed is
+        wired). `scope_keys`: the plan's enumerated scopes; with the sources' own account, region and
+        kind they are what this run expanded in full, so an announcement for a scope in none of them is
+        for a scope no run audits."""
+        if self._feed is None:
+            return
+        expanded = {source.unscoped.key for source in sources} | set(scope_keys)
+        self._observer.feed_ready = False
+        try:
+            self._feed.take(sources, expanded, should_stop)
+        except Exception as exc:  # the sources are listed instead: nothing is lost, only the saving
+            logger.error("could not take announced job starts", extra={"error": failure_reason(exc)})
+            return
+        self._observer.feed_ready = True
 
     def audit(
         self,
@@ -270,23 +291,39 @@ class SourceAuditor:
             reconcile_lookback=policy.reconcile_lookback,
             first_attempted_at=record.first_attempted_at,
         )
+        sweep = self._begin_sweep(source, plan, checkpoint, run_started, result) if plan.sweep else None
+        if plan.sweep and sweep is None:
+            plan = replace(plan, sweep=False, sweep_start=None)
         result.window_start = iso(plan.sweep_start if plan.sweep else plan.window_start)
         result.baseline = plan.first_deployment
         result.catch_up = plan.catch_up_from is not None
         result.reconciled = plan.sweep
+        starts = self._observer.starts(source)
+        result.starts_announced = len(starts)
 
-        seen = self._observe(source, plan, in_flight, result, should_stop, run_started)
-        transitions = self._transitions(source, plan, seen, run_started, result)
-        silent = self._silenced(source, plan, transitions, scope_audited_before)
-        lease_until = run_started + policy.claim_lease
-        complete = self._commit(source, transitions, silent, result, should_stop, lease_until)
-
-        # One observation per job already: the listings are merged, and Get only fetches the others.
-        listed = {job.job_id for job in seen.jobs}
-        result.jobs_in_flight = sum(1 for job in seen.jobs if not source.spec.is_terminal(job.status))
-        result.jobs_in_flight += sum(1 for job in in_flight if job.job_id not in listed)
-
-        return advance(checkpoint, run_started, swept=plan.sweep) if complete else None
+        try:
+            complete, keep = self._observe_and_commit(
+                source, plan, in_flight, starts, result, should_stop, run_started, scope_audited_before, sweep
+            )
+        except Stopped:
+            if sweep is not None and sweep.streamed:
+                self._save_sweep(source, stopped(sweep.progress, self._clock(), sweep.cursor, sweep.pages))
+            raise
+        except Exception as exc:
+            if sweep is not None:
+                self._sweep_failed(source, sweep, failure_reason(exc))
+            raise
+        if not complete:
+            if sweep is not None:
+                self._save_sweep(source, failed(sweep.progress, self._clock(), "not committed in full"))
+            return None
+        if starts:
+            self._acknowledge(source, [s for s in starts if s not in keep])
+        # Carried by the run's one audit-record write (`_record_audit`); a sweep's own record is
+        # not written again: the checkpoint's lastReconciledAt says it completed.
+        if sweep is not None:
+            return completed(checkpoint, sweep.progress)
+        return advance(checkpoint, run_started, swept=False)
 
     # -- orphans --------------------------------------------------------------------------------
     def wind_down(
@@ -405,71 +442,107 @@ class SourceAuditor:
                 self._store.record_missing(source, state)
         return observed, gone
 
-    # -- observe --------------------------------------------------------------------------------
-    def _list(self, source: Source, plan: WindowPlan, should_stop: StopCheck) -> list[Listing]:
-        """The fast path lists the window. A sweep lists from `sweep_start`, and each in-progress
-        status created before it (a job still running is news at any age); where the API has neither a
-        time filter nor a newest-first order to stop at, every job on every page."""
-        spec = source.spec
-        if not plan.sweep:
-            return [self._api.list_jobs(source, plan.window_start, should_stop)]
-        if spec.time_filter_param is None and not spec.newest_first:
-            return [self._api.list_jobs(source, None, should_stop)]
-        listings = [self._api.list_jobs(source, plan.sweep_start, should_stop)]
-        if spec.status_filter_param is not None:
-            before = plan.sweep_start if spec.time_filter_before_param else None
-            for status in spec.in_progress_statuses:
-                listings.append(
-                    self._api.list_jobs(source, None, should_stop, status=status, created_before=before)
-                )
-        return listings
-
-    def _observe(
+    def _observe_and_commit(
         self,
         source: Source,
         plan: WindowPlan,
         in_flight: Sequence[JobState],
+        starts: Sequence[AnnouncedStart],
         result: SourceSummary,
         should_stop: StopCheck,
+        run_started: datetime,
+        scope_audited_before: bool,
+        sweep: SweepRun | None,
+    ) -> tuple[bool, list[AnnouncedStart]]:
+        """Each batch of the observation diffed and committed before the next is read. True if
+        nothing is left that only a wider window would find; and the announced starts to keep."""
+        lease_until = run_started + self._policy.claim_lease
+        complete = True
+        keep: list[AnnouncedStart] = []
+        tracked = {state.job_id for state in in_flight}
+        seen_tracked: set[str] = set()
+        batches = self._observer.batches(
+            source, plan, in_flight, starts, result, should_stop, run_started, sweep
+        )
+        for seen in batches:
+            transitions = self._transitions(source, plan, seen, run_started, result)
+            silent = self._silenced(source, plan, transitions, scope_audited_before)
+            complete = (
+                self._commit(source, transitions, silent, result, should_stop, lease_until) and complete
+            )
+            keep += seen.keep
+            # One observation per job already: the listings are merged, and Get only fetches the others.
+            result.jobs_in_flight += sum(1 for job in seen.jobs if not source.spec.is_terminal(job.status))
+            seen_tracked.update(job.job_id for job in seen.jobs if job.job_id in tracked)
+            if result.stopped:
+                # Claimed so far is published; this batch is observed again by the next run.
+                raise Stopped(f"{source.key}: time budget reached while claiming")
+        result.jobs_in_flight += len(tracked - seen_tracked)
+        return complete, keep
+
+    def _begin_sweep(
+        self,
+        source: Source,
+        plan: WindowPlan,
+        checkpoint: Checkpoint | None,
         now: datetime,
-    ) -> _Observation:
-        """List, then re-check every tracked job the listing did not return."""
-        listed_jobs: list[ObservedJob] = []
-        for listing in self._list(source, plan, should_stop):
-            result.pages += listing.pages
-            for reason, count in listing.skipped.items():
-                result.skip(reason, count)
-            listed_jobs.extend(listing.jobs)
-        jobs = latest_observations(listed_jobs)
-        result.jobs_listed = len(jobs)
+        result: SourceSummary,
+    ) -> SweepRun | None:
+        """The sweep this run makes of `source`, or None: backing off after failed sweeps (or another
+        run's may still be going), the run audits its window. A sweep that reads the whole history
+        writes its record before the first page, so one that dies is known as such."""
+        policy = self._policy
+        decision = start_sweep(
+            self._store.load_sweep(source),
+            checkpoint,
+            now,
+            every=policy.reconcile_every,
+            lease=policy.claim_lease,
+        )
+        if not decision.allowed or decision.progress is None:
+            result.sweep_postponed = decision.reason
+            logger.warning("sweep postponed", extra={"source": source.key, "reason": decision.reason})
+            return None
+        streamed = streams(source)
+        if streamed:
+            self._store.save_sweep(source, decision.progress)
+        return SweepRun(decision.progress, streamed, cursor=decision.resume_at if streamed else None)
 
-        since = min([plan.window_start, *(job.created_at for job in jobs)])
-        previous = self._store.load_jobs_since(source, since)
-        for state in in_flight:
-            previous.setdefault(state.job_id, state)
+    def _sweep_failed(self, source: Source, sweep: SweepRun, error: str) -> None:
+        """A sweep whose listing answered, then failed, backs off. One that failed before its listing
+        answered failed with its source (a member role missing for a day, the API down): that is the
+        source's failure, not the sweep's, so it adds nothing to the back-off and the sweep is made (a
+        streamed one resumed where it stood) as soon as the source answers again."""
+        now = self._clock()
+        if sweep.reached:
+            self._save_sweep(source, failed(sweep.progress, now, error))
+        elif sweep.streamed:
+            self._save_sweep(source, stopped(sweep.progress, now, sweep.cursor, sweep.pages))
 
-        listed = {job.job_id for job in jobs}
-        vanished: list[JobState] = []
-        recheck = to_recheck(plan, in_flight, listed, source.spec, now, self._policy.recheck_horizon)
-        for state in recheck:
-            if should_stop():
-                raise Stopped(f"{source.key}: time budget reached while re-checking in-flight jobs")
-            current = self._api.get_job(source, state)
-            result.jobs_rechecked += 1
-            if current is not None:
-                jobs.append(current)
-                continue
-            result.skip("not-found-on-recheck")
-            if state.missing_checks + 1 >= self._policy.vanished_after_checks:
-                vanished.append(state)
-            else:
-                logger.warning("tracked job not found", extra={"source": source.key, "job": state.job_id})
-                self._store.record_missing(source, state)
-        return _Observation(jobs, previous, vanished)
+    def _save_sweep(self, source: Source, progress: SweepProgress) -> None:
+        """Best effort: a record left `running` counts as a failure once its run must have ended."""
+        try:
+            self._store.save_sweep(source, progress)
+        except Exception as exc:  # the run's own failure is what the summary reports
+            logger.warning(
+                "could not record the sweep", extra={"source": source.key, "error": failure_reason(exc)}
+            )
+
+    def _acknowledge(self, source: Source, starts: Sequence[AnnouncedStart]) -> None:
+        """The announced starts are recorded: not delivered again. A failure only delivers them again."""
+        if not starts or self._feed is None:
+            return
+        try:
+            self._feed.acknowledge(starts)
+        except Exception as exc:
+            logger.warning(
+                "could not acknowledge announced starts",
+                extra={"source": source.key, "error": failure_reason(exc)},
+            )
 
     # -- diff -----------------------------------------------------------------------------------
     def _transitions(
-        self, source: Source, plan: WindowPlan, seen: _Observation, now: datetime, result: SourceSummary
+        self, source: Source, plan: WindowPlan, seen: Observation, now: datetime, result: SourceSummary
     ) -> list[Transition]:
         jobs = seen.jobs
         if plan.sweep and plan.sweep_start is not None:
@@ -479,14 +552,14 @@ class SourceAuditor:
                 jobs = [job for job in jobs if job.job_id not in old]
         transitions = self._with_failure_messages(source, diff(source, seen.previous, jobs, now))
         gone = [disappeared(source, state, now) for state in seen.vanished]
-        result.disappeared = len(gone)
+        result.disappeared += len(gone)
         transitions += gone
         if not plan.baseline:
             threshold = self._policy.stuck_after.get(source.spec.id, timedelta(hours=24))
             alerts = stuck(source, seen.previous, jobs, now, threshold, self._policy.stuck_repeat)
-            result.stuck_alerts = len(alerts)
+            result.stuck_alerts += len(alerts)
             transitions += alerts
-        result.transitions = len(transitions)
+        result.transitions += len(transitions)
         for transition in transitions:
             status = transition.status
             result.transitions_by_status[status] = result.transitions_by_status.get(status, 0) + 1

@@ -70,6 +70,10 @@ class SourceSummary:
     # A known source outside this run's expansion, wound down: why, and the tracked jobs it still had.
     orphaned: str | None = None
     orphaned_jobs: int = 0
+    # Job starts announced for this source (discovery=cloudtrail).
+    starts_announced: int = 0
+    # Why a due sweep was not made this run (backing off after failed sweeps), if it was not.
+    sweep_postponed: str | None = None
 
     @classmethod
     def of(cls, source: Source, error: str | None = None) -> SourceSummary:

@@ -23,6 +23,7 @@ from job_auditor.auditor.adapters.item_store import ItemStore
 from job_auditor.auditor.adapters.job_api import BotoJobApi
 from job_auditor.auditor.adapters.parameters import ParameterReader
 from job_auditor.auditor.adapters.publishers import ChatPublisher, EventBridgePublisher, SnsPublisher
+from job_auditor.auditor.adapters.start_queue import SqsStartFeed
 from job_auditor.auditor.adapters.state_store import DynamoStateStore
 from job_auditor.auditor.audit_step import SOURCE_CONCURRENCY, AuditStep
 from job_auditor.auditor.planner import Planner, RunPlan
@@ -193,26 +194,48 @@ def audit_policy(settings: Settings) -> AuditPolicy:
     )
 
 
-def build_source_auditor(settings: Settings, clients: ClientFactory) -> SourceAuditor:
+def build_start_feed(settings: Settings, clients: ClientFactory, home: str | None) -> SqsStartFeed | None:
+    """discovery=cloudtrail (START_QUEUE_URL set): the announced starts of the home account's jobs in
+    the function's region; else None (every source lists)."""
+    if not settings.start_queue_url or home is None:
+        return None
+    return SqsStartFeed(
+        clients("sqs", settings.region),
+        settings.start_queue_url,
+        account=home,
+        region=settings.region,
+        kinds=settings.job_kinds,
+    )
+
+
+def build_source_auditor(
+    settings: Settings, clients: ClientFactory, home: str | None = None
+) -> SourceAuditor:
     """The auditor of one source. `clients` serves the home account's state table, bus and topics; the
     job APIs are read with `clients.for_account(source.account)` (an AccountClients serves every
-    member account; a plain ClientFactory only its own)."""
+    member account; a plain ClientFactory only its own). With `home` (the deploying account), the
+    start feed of discovery=cloudtrail if configured."""
     return SourceAuditor(
         job_api=BotoJobApi(clients),
         store=build_store(settings, clients),
         publishers=build_publishers(settings, clients),
         policy=audit_policy(settings),
         clock=_clock,
+        start_feed=build_start_feed(settings, clients, home),
     )
 
 
 def build_audit_step(
-    settings: Settings, clients: ClientFactory, source_concurrency: int = SOURCE_CONCURRENCY
+    settings: Settings,
+    clients: ClientFactory,
+    source_concurrency: int = SOURCE_CONCURRENCY,
+    home: str | None = None,
 ) -> AuditStep:
     """Audits a plan, `source_concurrency` sources at once (the fan-out gives each account-region its
     share of the bound), delivers what it claimed and re-drives parked transitions (the fan-out's
-    batches deliver their items' claims together, and its Plan step re-drives: `fanout`)."""
-    auditor = build_source_auditor(settings, clients)
+    batches deliver their items' claims together, and its Plan step re-drives: `fanout`); with
+    `home`, announced job starts replace listings where configured."""
+    auditor = build_source_auditor(settings, clients, home)
     return AuditStep(auditor, auditor.store, _clock, concurrency=source_concurrency, redrive_parked=True)
 
 

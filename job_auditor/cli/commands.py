@@ -443,7 +443,7 @@ def _run_once(
         return time.monotonic() > deadline
 
     plan = wiring.plan_run(settings, clients, account, should_stop=should_stop, find_orphans=deployed)
-    return wiring.build_audit_step(settings, clients).run(plan, should_stop).as_dict()
+    return wiring.build_audit_step(settings, clients, home=account).run(plan, should_stop).as_dict()
 
 
 # -- replay -----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from job_auditor.contract.discovery import CLOUDTRAIL, DISCOVERY_MODES, LISTING, START_QUEUE_URL
 from job_auditor.contract.forms import (
     Bounds,
     Form,
@@ -484,6 +485,13 @@ ITEMS_BUCKET = Setting(
     help="stepfunctions mode only: the run bucket (item lists over 64 KB, the map's results)",
     default_doc="none",
     fanout_only=True,
+)
+START_QUEUE = Setting(
+    text("an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)", r"https?://\S+", 10, 2048),
+    env_var=START_QUEUE_URL,
+    help="`discovery=cloudtrail`: the SQS queue of announced job starts; unset, every source lists its "
+    "window",
+    default_doc="none",
 )
 SETTINGS_PARAMETERS = Setting(
     Form(PARAMETERS_FORM, parse_parameters, write_parameters, empty={}),
@@ -1136,11 +1144,25 @@ _TABLE: tuple[Setting, ...] = (
         describe="express or standard (the Distributed Map's child executions)",
         example="standard",
     ),
+    Setting(
+        choice(*DISCOVERY_MODES),
+        "discovery",
+        default=LISTING,
+        help=f"`{LISTING}`: every run lists each source's window; `{CLOUDTRAIL}`: new jobs of the kinds "
+        "whose starts CloudTrail records (Q in Connect import jobs) are announced by their `StartImportJob` "
+        "events through a queue, followed with Get, and listed in full only by the sweep (needs a trail "
+        "recording management events, a kind it announces, and `auditMode=direct`; see [New jobs from "
+        "CloudTrail](#new-jobs-from-cloudtrail))",
+        describe=f"{LISTING} (every run lists each source's window) or {CLOUDTRAIL} (new Q in Connect import "
+        "jobs are announced by CloudTrail and followed with Get; listed in full only by the sweep)",
+        example=CLOUDTRAIL,
+    ),
     ACCOUNT,
     CHAT_TOPIC,
     NOTIFY_FILTER,
     CLAIM_LEASE,
     ITEMS_BUCKET,
+    START_QUEUE,
     SETTINGS_PARAMETERS,
 )
 

@@ -120,6 +120,20 @@ class ScopeSetting:
 
 
 @dataclass(frozen=True)
+class StartEvent:
+    """The CloudTrail management event of a kind's Start call, as EventBridge's default bus receives it
+    (detail-type "AWS API Call via CloudTrail") where a trail records management events: the run
+    learns of new jobs from it instead of listing (contract.discovery, discovery=cloudtrail)."""
+
+    # detail.eventSource; more than one where AWS's documents name the service differently.
+    event_sources: tuple[str, ...]
+    event_names: tuple[str, ...]
+    # Where detail.responseElements holds the new job's id. The scope ids are the request parameters
+    # named as the kind's scope parameters (an id or its ARN).
+    job_id_path: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class JobKindSpec:
     """Everything job-auditor needs to know about one job API."""
 
@@ -171,6 +185,9 @@ class JobKindSpec:
     enabled_by_default: bool = True
     # Bedrock's own EventBridge event for this kind, if it has one (the README explains the overlap).
     native_detail_type: str | None = None
+    # Set where announcing starts saves calls: a kind whose list has neither a time filter nor an order
+    # reads its whole history every run; the others list their window in a page or so.
+    start_event: StartEvent | None = None
 
     def category(self, status: str) -> StatusCategory:
         """The meaning of a status; UNKNOWN for a value this spec does not list (AWS adds them)."""
@@ -395,6 +412,13 @@ register(
             "qconnectKnowledgeBaseIds",
             "QCONNECT_KNOWLEDGE_BASE_IDS",
             "3f2c4a1e-1b2c-4d5e-8f90-a1b2c3d4e5f6,9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d",
+        ),
+        # EventBridge's event reference names qconnect.amazonaws.com; the API's endpoint and IAM prefix
+        # are wisdom: both are matched (see the AWS facts in docs/performance.md).
+        start_event=StartEvent(
+            event_sources=("wisdom.amazonaws.com", "qconnect.amazonaws.com"),
+            event_names=("StartImportJob",),
+            job_id_path=("importJob", "importJobId"),
         ),
     )
 )

@@ -8,6 +8,9 @@ Item layout (one table, generic keys):
 - checkpoint: pk="SRC#<source>"  sk="CHECKPOINT"  what an earlier version wrote per source (and as a
               discovered scope's mark); still read where a source's audit record has no checkpoint,
               never written: the next record write moves it in
+- sweep:      pk="SRC#<source>"  sk="SWEEP"  the latest sweep attempt: started, running / stopped (and the
+              listing token to resume at) / failed (and how many in a row), so a sweep that dies or fails
+              backs off instead of being every run
 - history:    pk="SRC#<source>"  sk="HIST#<observed time>#<event id>"  (+ expiresAt TTL; the published
               detail, and publishedTransition: the transition encoded as a claim holds it, which
               `job-auditor replay` re-publishes)
@@ -42,6 +45,7 @@ SOURCE_PREFIX = "SRC#"
 JOB_PREFIX = "JOB#"
 HISTORY_PREFIX = "HIST#"
 CHECKPOINT_SK = "CHECKPOINT"
+SWEEP_SK = "SWEEP"
 # Parked transitions of every source share one partition, so operators find them with one query.
 PARKED_PK = "PARKED"
 # So do the sources' last-audit records: `job-auditor status` lists every audited source with one query.

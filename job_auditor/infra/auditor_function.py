@@ -29,6 +29,7 @@ from job_auditor.contract.environment import (
     ITEMS_BUCKET,
     NOTIFICATION_TOPIC,
     NOTIFY_FILTER,
+    START_QUEUE,
     STATE_TABLE,
     Setting,
     setting,
@@ -37,6 +38,7 @@ from job_auditor.infra import nag
 from job_auditor.infra.config import JobAuditorProps, cdk_settings
 from job_auditor.infra.job_permissions import audited_kinds, grant_job_kinds, list_actions
 from job_auditor.infra.settings_parameters import SettingsParameters
+from job_auditor.infra.start_discovery import JobStartDiscovery
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # What the functions import: the package's own (CDK-free) __init__, the module shared with the CDK side
@@ -209,6 +211,7 @@ class AuditorFunction(Construct):
         topic: sns.ITopic,
         removal_policy: RemovalPolicy,
         chat_topic: sns.ITopic | None = None,
+        start_discovery: JobStartDiscovery | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.timeout = Duration.seconds(config.function_timeout_seconds)
@@ -239,6 +242,10 @@ class AuditorFunction(Construct):
             variable(CHAT_TOPIC): chat_topic.topic_arn if chat_topic is not None else "",
             variable(NOTIFY_FILTER): NOTIFY_FILTER.form.write(config.notification_filter),
         }
+        if start_discovery is not None:
+            # discovery=cloudtrail: the queue of announced job starts; unset, every source lists its window.
+            built[variable(START_QUEUE)] = start_discovery.queue.queue_url
+            start_discovery.grant_consume(self.role)
         overrides = {"service_name": service_name}
         self.settings = SettingsParameters(
             self,

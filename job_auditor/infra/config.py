@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
+from job_auditor.contract.discovery import CLOUDTRAIL, announced_kinds, start_event_pattern
 from job_auditor.contract.environment import (
     LOG_RETENTION_DAYS,
     METRICS_INSIGHTS_ALARM_MINUTES,
@@ -30,6 +31,7 @@ from job_auditor.contract.environment import (
     settings,
 )
 from job_auditor.contract.forms import Invalid, shown
+from job_auditor.contract.kinds import kind_ids
 
 if TYPE_CHECKING:
     from aws_cdk import Duration, RemovalPolicy
@@ -128,6 +130,7 @@ class JobAuditorOptions(TypedDict, total=False):
     account_region_concurrency: int
     tolerated_failure_percentage: int
     map_child_execution_type: Literal["express", "standard"]
+    discovery: Literal["listing", "cloudtrail"]
     teams_team_id: str
     teams_channel_id: str
     teams_tenant_id: str
@@ -284,6 +287,8 @@ class JobAuditorProps:
     account_region_concurrency: int
     tolerated_failure_percentage: int
     map_child_execution_type: str
+    # How new jobs are found: listing, or cloudtrail (announced starts; infra/start_discovery.py).
+    discovery: str
     # Microsoft Teams through Amazon Q Developer in chat applications (infra/teams_channel.py).
     teams_team_id: str | None
     teams_channel_id: str | None
@@ -496,7 +501,30 @@ def _rule_problems(values: Mapping[str, Any], key: Callable[[str], str]) -> list
             f"{heartbeat}: {heartbeat} x {rate} must be at most 1440 minutes (a CloudWatch alarm period is "
             "at most one day)"
         )
-    return problems + _organization_problems(values, key) + _reach_problems(values, key)
+    return (
+        problems
+        + _organization_problems(values, key)
+        + _reach_problems(values, key)
+        + _discovery_problems(values, key)
+    )
+
+
+def _discovery_problems(values: Mapping[str, Any], key: Callable[[str], str]) -> list[str]:
+    """discovery=cloudtrail: one run drains the queue, and some audited kind's starts are announced."""
+    discovery = key("discovery")
+    if values["discovery"] != CLOUDTRAIL:
+        return []
+    if values["audit_mode"] != "direct":
+        return [
+            f"{discovery}: {CLOUDTRAIL} needs {key('audit_mode')}=direct (one run drains the queue of "
+            "announced starts; the fan-out's children would take each other's)"
+        ]
+    if start_event_pattern(values["job_kinds"]) is None:
+        return [
+            f"{discovery}: {CLOUDTRAIL} needs a job kind whose starts CloudTrail announces in "
+            f"{key('job_kinds')} (" + ", ".join(spec.id for spec in announced_kinds(kind_ids())) + ")"
+        ]
+    return []
 
 
 def _reach_problems(values: Mapping[str, Any], key: Callable[[str], str]) -> list[str]:

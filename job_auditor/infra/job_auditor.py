@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from typing import Unpack
 
-from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack, Tags, Token
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack, Tags, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -18,6 +18,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from job_auditor import stack_outputs
+from job_auditor.contract.discovery import CLOUDTRAIL
 from job_auditor.contract.forms import shown
 from job_auditor.infra.alert_destination import AlertDestination
 from job_auditor.infra.auditor_function import AuditorFunction
@@ -30,6 +31,7 @@ from job_auditor.infra.monitoring import AuditorMetrics, Monitoring
 from job_auditor.infra.notifications import NotificationKey, Notifications
 from job_auditor.infra.schedule import AuditSchedule
 from job_auditor.infra.slack_webhook import SlackWebhookForwarder
+from job_auditor.infra.start_discovery import JobStartDiscovery
 from job_auditor.infra.state_table import StateTable
 
 # A physical name's stem: what the strictest of the names built from it takes (a StackSet name:
@@ -140,6 +142,7 @@ class JobAuditor(Construct):
                 else f"job-auditor-teams-{self.name}"
             ),
         )
+        self.start_discovery = self._start_discovery(config, removal)
         self.auditor = AuditorFunction(
             self,
             "Auditor",
@@ -150,6 +153,7 @@ class JobAuditor(Construct):
             topic=self.notifications.topic,
             removal_policy=removal,
             chat_topic=self.notifications.chat_topic,
+            start_discovery=self.start_discovery,
         )
         self.fanout: AuditStateMachine | None = None
         if config.audit_mode == "stepfunctions":
@@ -245,6 +249,18 @@ class JobAuditor(Construct):
             outputs[stack_outputs.SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL] = dead_letters
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)
+
+    def _start_discovery(self, config: JobAuditorProps, removal: RemovalPolicy) -> JobStartDiscovery | None:
+        """discovery=cloudtrail: the rule and queue of announced job starts (None: every run lists)."""
+        if config.discovery != CLOUDTRAIL:
+            return None
+        return JobStartDiscovery(
+            self,
+            "StartDiscovery",
+            kind_ids=config.job_kinds,
+            function_timeout=Duration.seconds(config.function_timeout_seconds),
+            removal_policy=removal,
+        )
 
     @property
     def event_bus(self) -> events.IEventBus:

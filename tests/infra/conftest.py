@@ -59,6 +59,14 @@ BEDROCK_ONLY_CONTEXT: dict[str, object] = {
 }
 
 
+# discovery=cloudtrail: Q in Connect's job starts announced through a queue (with another kind).
+CLOUDTRAIL_CONTEXT: dict[str, object] = {
+    "stackName": "JobAuditorCloudTrail",
+    "jobKinds": "qconnect-import,bedrock-model-import",
+    "discovery": "cloudtrail",
+}
+
+
 # Organization mode. Two member accounts named, with an ExternalId.
 MEMBER_ACCOUNTS = ("111111111111", "222222222222")
 ACCOUNTS_CONTEXT: dict[str, object] = {
@@ -155,6 +163,7 @@ def synth_variant(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], S
         "accounts": ACCOUNTS_CONTEXT,
         "organization": ORGANIZATION_CONTEXT,
         "member": MEMBER_CONTEXT,
+        "cloudtrail": CLOUDTRAIL_CONTEXT,
         "reach": REACH_CONTEXT,
     }
 
@@ -196,6 +205,11 @@ def organization(synth_variant: Callable[[str], Synth]) -> Synth:
 def member(synth_variant: Callable[[str], Synth]) -> Synth:
     """The member stack of MEMBER_CONTEXT (its app also holds the hub)."""
     return synth_variant("member")
+
+
+@pytest.fixture(scope="session")
+def cloudtrail(synth_variant: Callable[[str], Synth]) -> Synth:
+    return synth_variant("cloudtrail")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from typing import Any
 from aws_cdk.assertions import Match
 
 from job_auditor.auditor.settings import ENV_VARS, FANOUT_ENV_VARS, load_settings, scope_env_vars
+from job_auditor.contract.discovery import START_QUEUE_URL
 from job_auditor.infra.config import JobAuditorProps
 from tests.infra.conftest import Synth
 
@@ -21,6 +22,7 @@ SAMPLE_VALUES = {
     "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:JobAuditor-Topic-1ABC",
     "ACCOUNT_ID": "123456789012",
     "CHAT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:JobAuditor-ChatTopic-1ABC",
+    START_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/JobAuditor-StartDiscoveryQueue-1ABC",
 }
 RECONCILE_VARS = (
     "RECONCILE_EVERY_MINUTES",
@@ -122,19 +124,21 @@ ACCOUNT_VARS = {"ACCOUNTS", "ORGANIZATIONAL_UNITS", "MEMBER_ROLE_NAME", "MEMBER_
 
 
 def test_environment_names_are_exactly_the_lambdas_contract(
-    default: Synth, full: Synth, accounts: Synth, organization: Synth
+    default: Synth, full: Synth, accounts: Synth, organization: Synth, cloudtrail: Synth
 ) -> None:
     contract = (set(ENV_VARS) - FANOUT_ENV_VARS) | set(scope_env_vars()) | POWERTOOLS_VARS
     for synth in (default, full):
-        assert set(_environment(synth)) == contract - ACCOUNT_VARS
+        assert set(_environment(synth)) == contract - ACCOUNT_VARS - {START_QUEUE_URL}
+    # discovery=cloudtrail adds the queue of announced job starts
+    assert set(_environment(cloudtrail)) == contract - ACCOUNT_VARS
     assert ACCOUNT_VARS - {"ORGANIZATIONAL_UNITS"} <= set(_environment(accounts)) <= contract
     assert ACCOUNT_VARS - {"MEMBER_EXTERNAL_ID"} <= set(_environment(organization)) <= contract
 
 
 def test_environment_values_pass_the_lambdas_own_validation(
-    default: Synth, full: Synth, accounts: Synth, organization: Synth
+    default: Synth, full: Synth, accounts: Synth, organization: Synth, cloudtrail: Synth
 ) -> None:
-    for synth in (default, full, accounts, organization):
+    for synth in (default, full, accounts, organization, cloudtrail):
         env = {
             name: SAMPLE_VALUES[name] if not isinstance(value, str) else value
             for name, value in _environment(synth).items()

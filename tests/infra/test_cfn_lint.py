@@ -11,7 +11,18 @@ from tests.infra.conftest import Synth
 
 
 @pytest.mark.parametrize(
-    "variant", ["default", "full", "bedrock_only", "all_kinds", "accounts", "organization", "member", "reach"]
+    "variant",
+    [
+        "default",
+        "full",
+        "bedrock_only",
+        "all_kinds",
+        "accounts",
+        "organization",
+        "member",
+        "reach",
+        "cloudtrail",
+    ],
 )
 def test_template_has_no_cfn_lint_errors(variant: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(variant)

@@ -100,6 +100,7 @@ BAD_VALUES: dict[str, object] = {
     "alertStuckAlerts": "yes",
     "metricsNamespace": "Job Auditor",
     "serviceName": "job auditor",
+    "discovery": "events",
 }
 
 

@@ -12,7 +12,17 @@ from job_auditor.infra import nag
 from job_auditor.infra.config import load_config
 from tests.infra.conftest import Synth
 
-VARIANTS = ("default", "full", "bedrock_only", "all_kinds", "accounts", "organization", "member", "reach")
+VARIANTS = (
+    "default",
+    "full",
+    "bedrock_only",
+    "all_kinds",
+    "accounts",
+    "organization",
+    "member",
+    "reach",
+    "cloudtrail",
+)
 
 
 def _acknowledgments(synth: Synth) -> set[tuple[str, str]]:

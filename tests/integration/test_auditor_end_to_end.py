@@ -414,17 +414,26 @@ def test_sources_are_audited_at_the_same_time_each_with_its_own_counts(
     kb_jobs = [w.plane.create_import_job(region=REGION, knowledge_base_id=kb) for kb in kbs]
     # and a job API whose listing waits until all four sources are listing at once
     all_listing = threading.Barrier(4, timeout=20)
-    real_list = BotoJobApi.list_jobs
+    real_list, real_pages = BotoJobApi.list_jobs, BotoJobApi.list_pages
 
     first_listing: set[str] = set()
 
-    def list_together(self: BotoJobApi, source: Any, *args: Any, **kwargs: Any) -> Any:
+    def together(source: Any) -> None:
         if source.key not in first_listing:  # a sweep lists a source more than once
             first_listing.add(source.key)
             all_listing.wait()  # raises BrokenBarrierError (the source fails) if sources ran one by one
+
+    def list_together(self: BotoJobApi, source: Any, *args: Any, **kwargs: Any) -> Any:
+        together(source)
         return real_list(self, source, *args, **kwargs)
 
+    def pages_together(self: BotoJobApi, source: Any, *args: Any, **kwargs: Any) -> Any:
+        # A sweep of Q in Connect's unfiltered listing reads it page by page.
+        together(source)
+        return real_pages(self, source, *args, **kwargs)
+
     monkeypatch.setattr(BotoJobApi, "list_jobs", list_together)
+    monkeypatch.setattr(BotoJobApi, "list_pages", pages_together)
     # When the first run audits them, Then all four list concurrently and both knowledge bases'
     # baselines stay silent (neither takes the other's scope mark for an earlier deployment)
     first = w.run()

@@ -108,6 +108,27 @@ def test_fanout_cost_model_is_fed_by_the_measured_counts(moto_server: MotoServer
     assert target.child_s >= 100 * cpu / fanout.vcpu_share(fanout.MEMORY_MB) - 0.01
 
 
+def test_qconnect_history_and_latency_have_their_shape(moto_server: MotoServer, tmp_path: Any) -> None:
+    # Given a knowledge base of 300 finished import jobs, in each discovery mode
+    from benchmarks import qconnect
+
+    with open(tmp_path / "workers.log", "w", encoding="utf-8") as log:
+        listing = qconnect.run_history(moto_server, 300, "listing", log)
+        cloudtrail = qconnect.run_history(moto_server, 300, "cloudtrail", log)
+    # Then a listing run reads every page; a cloudtrail run reads none, Gets what is announced or in
+    # flight and drains the queue; both sweeps read every page
+    pages = (300 + qconnect.IN_FLIGHT + 99) // 100
+    assert listing["cycle"]["listCalls"] >= pages and listing["cycle"]["sqsCalls"] == 0
+    assert cloudtrail["cycle"]["listCalls"] == 0 and cloudtrail["cycle"]["sqsCalls"] > 0
+    assert cloudtrail["cycle"]["getCalls"] >= qconnect.TRANSITIONS // 2
+    for row in (listing, cloudtrail):
+        assert row["sweep"]["listCalls"] >= pages and row["sweep"]["peakRssMb"] > 0
+    # And latency is measured on both paths (13 runs: one sweep after the baseline's)
+    latency = qconnect.measure_latency(moto_server, "cloudtrail", 1, runs=13)
+    assert latency["fast"]["n"] > 0 and latency["sweep"]["n"] > 0
+    assert {"p50", "p95", "max"} <= set(latency["fast"])
+
+
 def test_org_memory_measures_plan_and_a_batch_each_in_its_own_process(moto_server: MotoServer) -> None:
     # Given five accounts (the home account and four members on their roles) in the benchmark's regions:
     # one batch of account-regions

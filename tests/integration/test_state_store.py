@@ -12,6 +12,7 @@ from job_auditor.auditor.adapters.state_store import DynamoStateStore
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition, diff, disappeared
 from job_auditor.auditor.domain.jobs import JOB_KINDS, ObservedJob, Source
+from job_auditor.auditor.domain.sweep import SweepProgress, SweepState, stopped
 from job_auditor.auditor.ports import Claim, Deliveries, LastAudit
 from simulator.world import ACCOUNT, REGION, TABLE, World
 
@@ -355,3 +356,28 @@ def test_the_reader_finds_jobs_claims_and_history_by_source(make_world: Any) -> 
     assert replayable(item) == first
     assert reader.history(SOURCE.key, since=T0 + timedelta(seconds=1)) == []
     assert reader.history(SOURCE.key, job_ids=["another-job"]) == []
+
+
+def test_jobs_are_read_by_key_a_page_at_a_time_and_a_sweep_record_round_trips(make_world: Any) -> None:
+    make_world()
+    store = _store()
+    # Given 150 recorded jobs
+    jobs = [
+        ObservedJob(f"{ARN}{n:03d}", "Completed", T0 - timedelta(days=30, seconds=n), arn=f"{ARN}{n:03d}")
+        for n in range(150)
+    ]
+    transitions = diff(SOURCE, {}, jobs, T0)
+    assert store.record_silently(transitions) == 150
+    # When 120 of them and 3 unknown keys are read by key
+    keys = [(j.job_id, j.created_at) for j in jobs[:120]] + [(f"{ARN}-missing-{n}", T0) for n in range(3)]
+    found = store.load_jobs(SOURCE, keys)
+    # Then exactly the recorded ones come back (two BatchGetItem requests), by job id
+    assert set(found) == {j.job_id for j in jobs[:120]}
+    assert found[jobs[7].job_id].status == "Completed" and found[jobs[7].job_id].sequence == 1
+    # And a sweep record is kept as written
+    assert store.load_sweep(SOURCE) is None
+    progress = stopped(
+        SweepProgress(T0, T0, SweepState.RUNNING, failures=2), T0 + timedelta(minutes=1), "tok", 7
+    )
+    store.save_sweep(SOURCE, progress)
+    assert store.load_sweep(SOURCE) == progress

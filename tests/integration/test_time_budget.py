@@ -109,3 +109,35 @@ def test_handler_stops_before_the_lambda_timeout_and_the_next_run_resumes(make_w
     w.run()
     ids = Counter(e["detail"]["eventId"] for e in announced + w.events_received())
     assert len(ids) == JOBS and max(ids.values()) == 1
+
+
+def test_a_sweep_stopped_between_pages_resumes_there_at_the_next_run(make_world: Any) -> None:
+    # Given 350 import jobs recorded long ago (four pages), and the hourly sweep due
+    w: World = make_world(JOB_KINDS="qconnect-import")
+    kb = w.plane.create_knowledge_base(region=REGION, name="kb")
+    jobs = w.plane.bulk_create_jobs(
+        "qconnect-import",
+        REGION,
+        350,
+        scope_ids=(kb,),
+        start=w.now() - timedelta(hours=20),
+        status="COMPLETE",
+    )
+    w.run()  # baseline (a sweep): records them
+    w.advance(timedelta(hours=1))
+    for job in (jobs[0], jobs[-1]):
+        w.plane.set_status(job, "DELETE_IN_PROGRESS")
+    auditor, source = _auditor()
+    w.plane.reset_calls()
+    # When the sweep's run stops after two pages
+    first = auditor.audit(source, should_stop=lambda: w.plane.count_calls("ListImportJobs") >= 2)
+    assert first.stopped and first.reconciled and not first.checkpoint_advanced
+    # Then the next run lists only the pages after them, announces what changed anywhere, and completes
+    w.advance(timedelta(minutes=5))
+    w.plane.reset_calls()
+    second = w.run()
+    (summary,) = second["sources"]
+    assert summary["reconciled"] and summary["checkpoint_advanced"]
+    assert w.plane.count_calls("ListImportJobs") == 2
+    announced = {(e["detail"]["jobId"], e["detail"]["status"]) for e in w.events_received()}
+    assert announced == {(jobs[0], "DELETE_IN_PROGRESS"), (jobs[-1], "DELETE_IN_PROGRESS")}

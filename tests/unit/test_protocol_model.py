@@ -36,7 +36,16 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
 from job_auditor.auditor.ports import SourceError, StopCheck, never
 from job_auditor.auditor.summary import RunSummary
-from tests.fakes import POLICY, Crash, FakeJob, Harness, down_until, fail_once, fail_store_once
+from tests.fakes import (
+    POLICY,
+    Crash,
+    FakeJob,
+    FakeStartFeed,
+    Harness,
+    down_until,
+    fail_once,
+    fail_store_once,
+)
 
 ACCOUNT, MEMBER, REGION = "123456789012", "210987654321", "us-east-1"
 KB, KB2 = "0f6f1c2e-1111-4a3b-9c8d-000000000002", "0f6f1c2e-1111-4a3b-9c8d-000000000003"
@@ -491,3 +500,61 @@ AuditModel.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestAuditProtocol = AuditModel.TestCase
+
+
+class AnnouncedStartsModel(AuditModel):
+    """The same world and oracle with discovery=cloudtrail for Q in Connect: its job starts are
+    announced, but events may be lost, repeated or delivered late, and the queue may be unreadable
+    for a run. The sweep still catches everything within one sweep period."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        covered = SOURCES["qconnect-import"].key
+        self.h.feed = FakeStartFeed(covered=lambda source: source.key == covered)
+        self.late: list[tuple[str, Any]] = []
+
+    @rule(
+        kind=st.sampled_from(tuple(SOURCES)),
+        first=st.integers(0, 2),
+        age_hours=st.sampled_from([0, 2, 30, 80]),
+        lag_minutes=st.sampled_from([0, 0, 40]),
+        delivery=st.sampled_from(["on-time", "on-time", "lost", "twice", "late"]),
+    )
+    def start_announced_job(
+        self, kind: str, first: int, age_hours: int, lag_minutes: int, delivery: str
+    ) -> None:
+        created = len(self.truth)
+        self.create_job(kind, first, age_hours, lag_minutes)
+        if len(self.truth) == created:
+            return  # its knowledge base was deleted: no job, nothing announced
+        job_id, truth = list(self.truth.items())[-1]
+        if kind != "qconnect-import" or self.h.feed is None or delivery == "lost":
+            return
+        if delivery == "late":
+            self.late.append((job_id, truth.created_at))
+            return
+        for _ in range(2 if delivery == "twice" else 1):
+            self.h.feed.announce(SOURCES[kind], job_id, truth.created_at)
+
+    @rule()
+    def deliver_late_events(self) -> None:
+        assert self.h.feed is not None
+        for job_id, at in self.late:
+            self.h.feed.announce(SOURCES["qconnect-import"], job_id, at)
+        self.late.clear()
+
+    @rule()
+    def queue_unreadable_next_run(self) -> None:
+        assert self.h.feed is not None
+        feed = self.h.feed
+        real = feed.take
+
+        def once(*args: Any, **kwargs: Any) -> None:
+            feed.take = real  # type: ignore[method-assign]
+            raise SourceError("Access denied", code="AccessDenied")
+
+        feed.take = once  # type: ignore[method-assign]
+
+
+AnnouncedStartsModel.TestCase.settings = AuditModel.TestCase.settings
+TestAnnouncedStartsProtocol = AnnouncedStartsModel.TestCase

@@ -103,3 +103,28 @@ def test_a_stale_read_of_the_records_only_widens_the_window() -> None:
     assert stale.sources[0].window_start == iso(behind - h.policy.overlap)
     assert h.publisher.statuses("arn:job-1") == [(None, "Failed", "discovered")]
     assert h.store.checkpoints[IMPORT.key].last_run_started_at == h.clock()
+
+
+def test_a_streamed_sweep_keeps_its_own_record_written_once_per_sweep_not_per_run() -> None:
+    # Given an idle Q in Connect knowledge base (no time filter: its sweep streams every page)
+    h = Harness(kinds=("qconnect-import",))
+    h.api.knowledge_bases[(ACCOUNT, REGION)] = [KB]
+    h.run()
+    ops: list[str] = []
+    h.store.faults.append(ops.append)
+    # When runs go on for a sweep period and the next sweep is due
+    h.run()
+    idle = [op for op in ops if op not in READS | {"load_sweep", "load_jobs"}]
+    ops.clear()
+    h.clock.advance(timedelta(hours=1))
+    swept = h.run()
+    # Then a run that is not a sweep writes only the audit record; the sweep writes its own record
+    # before its first page (a sweep that dies is known by it) and the audit record, whose
+    # lastReconciledAt says the sweep completed: its record is not written again
+    assert idle == ["record_audit"]
+    assert swept.sources[0].reconciled and swept.sources[0].checkpoint_advanced
+    assert [op for op in ops if op not in READS | {"load_sweep", "load_jobs"}] == [
+        "save_sweep",
+        "record_audit",
+    ]
+    assert h.store.checkpoints[Source(ACCOUNT, REGION, QCONNECT, (KB,)).key].last_reconciled_at == h.clock()

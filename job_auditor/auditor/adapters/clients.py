@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mypy_boto3_organizations import OrganizationsClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
 # botocore has taken user_agent_appid since its User Agent 2.0 (2023); botocore-stubs 1.43.126 does
 # not list it yet (mypy reports this ignore as unused once it does).
@@ -117,6 +118,8 @@ class ClientFactory:
     def __call__(self, service: Literal["organizations"], region: str) -> OrganizationsClient: ...
     @overload
     def __call__(self, service: Literal["s3"], region: str) -> S3Client: ...
+    @overload
+    def __call__(self, service: Literal["sqs"], region: str) -> SQSClient: ...
     @overload
     def __call__(self, service: str, region: str) -> BaseClient: ...
     def __call__(self, service: str, region: str) -> BaseClient:

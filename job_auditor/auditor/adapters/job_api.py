@@ -19,7 +19,7 @@ from botocore.parsers import ResponseParserError
 from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.domain.events import TRUNCATION_MARK
 from job_auditor.auditor.domain.jobs import JobKindSpec, JobState, ObservedJob, Source
-from job_auditor.auditor.ports import Listing, SourceError, Stopped
+from job_auditor.auditor.ports import Listing, ListingPage, SourceError, Stopped
 from job_auditor.contract.kinds import DiscoveryStep, StatusFilterStyle
 
 logger = logging.getLogger(__name__)
@@ -218,6 +218,30 @@ class BotoJobApi:
                 if should_stop is not None and page.get("nextToken") and should_stop():
                     raise Stopped(f"{source.key}: time budget reached after {listing.pages} pages")
         return listing
+
+    def list_pages(
+        self, source: Source, should_stop: Callable[[], bool] | None = None, start_token: str | None = None
+    ) -> Iterator[ListingPage]:
+        spec = source.spec
+        params = _list_params(source, None, None, None)
+        if start_token is not None:
+            # The API's own token as the first request's: botocore's StartingToken would read a token
+            # holding "___" as its own legacy format.
+            params["nextToken"] = start_token
+        with _translated(source.key):
+            client = self._client(source, spec.client)
+            pages = self._pages(client, spec.list_method, params, spec.max_page_size, source.key, source.key)
+            for page in pages:
+                token = page.get("nextToken")
+                out = ListingPage(next_token=token if isinstance(token, str) and token else None)
+                out.pages = 1
+                for item in _items(page, spec.list_result_key, out):
+                    job = parse_job(spec, item, out)
+                    if job is not None:
+                        out.jobs.append(job)
+                yield out
+                if out.next_token and should_stop is not None and should_stop():
+                    raise Stopped(f"{source.key}: time budget reached after a page")
 
     def get_job(self, source: Source, job: JobState) -> ObservedJob | None:
         spec = source.spec

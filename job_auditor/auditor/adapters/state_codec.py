@@ -18,6 +18,7 @@ from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.events import build_detail
 from job_auditor.auditor.domain.jobs import JOB_KINDS, JobState, ObservedJob, Source
 from job_auditor.auditor.domain.schedule import AuditRecord
+from job_auditor.auditor.domain.sweep import SweepProgress, SweepState
 from job_auditor.auditor.ports import Claim, Deliveries, LastAudit, Parked
 from job_auditor.contract.state_schema import (
     AUDIT_PK,
@@ -30,6 +31,7 @@ from job_auditor.contract.state_schema import (
     PARTITION_KEY,
     PENDING,
     SORT_KEY,
+    SWEEP_SK,
     TTL_ATTRIBUTE,
     source_partition,
 )
@@ -160,6 +162,39 @@ def checkpoint_of(item: Mapping[str, Any]) -> Checkpoint:
     return Checkpoint(
         last_run_started_at=parse_timestamp(plain["lastRunStartedAt"]),
         last_reconciled_at=_when(plain.get("lastReconciledAt")),
+    )
+
+
+def sweep_key(source: Source) -> dict[str, Any]:
+    return to_item({PARTITION_KEY: source_pk(source), SORT_KEY: SWEEP_SK})
+
+
+def sweep_item(source: Source, progress: SweepProgress) -> dict[str, Any]:
+    return to_item(
+        {
+            PARTITION_KEY: source_pk(source),
+            SORT_KEY: SWEEP_SK,
+            "startedAt": timestamp(progress.started_at),
+            "updatedAt": timestamp(progress.updated_at),
+            "state": progress.state.value,
+            "failures": progress.failures,
+            "cursor": progress.cursor,
+            "pages": progress.pages,
+            "error": progress.error,
+        }
+    )
+
+
+def sweep_of(item: Mapping[str, Any]) -> SweepProgress:
+    plain = from_item(item)
+    return SweepProgress(
+        started_at=parse_timestamp(plain["startedAt"]),
+        updated_at=parse_timestamp(plain["updatedAt"]),
+        state=SweepState(plain["state"]),
+        failures=int(plain.get("failures", 0)),
+        cursor=plain.get("cursor"),
+        pages=int(plain.get("pages", 0)),
+        error=plain.get("error"),
     )
 
 

@@ -56,6 +56,9 @@ from job_auditor.auditor.adapters.state_codec import (
     retire_update,
     scope_update,
     source_pk,
+    sweep_item,
+    sweep_key,
+    sweep_of,
     timestamp,
     to_item,
     with_legacy_checkpoint,
@@ -64,6 +67,7 @@ from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.jobs import JobState, Source
 from job_auditor.auditor.domain.schedule import AuditRecord, record_of
+from job_auditor.auditor.domain.sweep import SweepProgress
 from job_auditor.auditor.ports import Claim, ClaimResult, LastAudit, Parked, SourceError
 from job_auditor.contract.state_schema import (
     AUDIT_PK,
@@ -89,6 +93,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _BATCH_WRITE_ITEMS = 25
+# BatchGetItem's limit: a list page of Q in Connect (100 jobs) is one request.
 _BATCH_GET_KEYS = 100
 # Concurrent claim writes per source (the clients' connection pool is sized for them: adapters.clients).
 CLAIM_CONCURRENCY = 8
@@ -210,12 +215,13 @@ class DynamoStateStore:
             found[key] = with_legacy_checkpoint(found.get(key) or record_of(by_key[key]), checkpoint)
         return found
 
-    def _batch_get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def _batch_get(self, keys: list[dict[str, Any]], *, consistent: bool = True) -> Iterator[dict[str, Any]]:
+        """The items of `keys` (at most 100) as DynamoDB returns them, unprocessed keys retried."""
         pending = keys
         for attempt in range(_MAX_ATTEMPTS):
             response = self._call(
                 self._db.batch_get_item,
-                RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}},
+                RequestItems={self._table: {"Keys": pending, "ConsistentRead": consistent}},
             )
             yield from response.get("Responses", {}).get(self._table, [])
             unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
@@ -306,6 +312,31 @@ class DynamoStateStore:
         )
         states = (job_state(item) for item in items)
         return {state.job_id: state for state in states}
+
+    def load_jobs(self, source: Source, keys: Sequence[tuple[str, datetime]]) -> dict[str, JobState]:
+        # Eventually consistent: half the read units, and a state older than the last write is caught
+        # by the claim's condition (the conflict is diffed again by the next run).
+        found: dict[str, JobState] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _BATCH_GET_KEYS):
+            wanted = [
+                job_key(source, job_id, created)
+                for job_id, created in unique[start : start + _BATCH_GET_KEYS]
+            ]
+            for item in self._batch_get(wanted, consistent=False):
+                state = job_state(from_item(item))
+                found[state.job_id] = state
+        return found
+
+    def load_sweep(self, source: Source) -> SweepProgress | None:
+        response = self._call(
+            self._db.get_item, TableName=self._table, Key=sweep_key(source), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return sweep_of(item) if item else None
+
+    def save_sweep(self, source: Source, progress: SweepProgress) -> None:
+        self._call(self._db.put_item, TableName=self._table, Item=sweep_item(source, progress))
 
     def load_in_flight(self, source: Source) -> list[JobState]:
         items = self._query(
