@@ -604,7 +604,7 @@ class Soak:
     def _recorded_ended(self, job_ids: set[str]) -> dict[str, str]:
         """Of `job_ids`, those the auditor recorded in an ended status (it no longer follows them), by
         job id: their recorded status."""
-        spec = JOB_KINDS["qconnect-import"]
+        spec = next(k for k in JOB_KINDS.values() if (k.client, k.list_method) == QCONNECT_IMPORT)
         return {
             str(item["jobId"]): str(item["status"])
             for item in self.w.table_items(SOURCE_PREFIX)
