@@ -65,6 +65,10 @@ class JobTruth:
     # Gone with its knowledge base, whether or not it was still running: announced as disappeared if
     # the auditor still followed it, else its chain simply ends at its true final status.
     with_scope: bool = False
+    # Gone with its knowledge base while the auditor recorded it ended (it follows it no longer): the
+    # ended status it recorded. A change after that, made between two runs just before the deletion
+    # (an ended job being deleted), is one no run could see: its chain may end at this status.
+    ended_as: str | None = None
 
     @property
     def statuses(self) -> list[str]:
@@ -131,10 +135,17 @@ class Truth:
             self._unverified[source_key].append(job)
 
     def deleted(
-        self, job_id: str, when: datetime, reason: str = "job not found", *, with_scope: bool = False
+        self,
+        job_id: str,
+        when: datetime,
+        reason: str = "job not found",
+        *,
+        with_scope: bool = False,
+        ended_as: str | None = None,
     ) -> None:
         job = self.jobs[job_id]
         job.deleted_at, job.gone_reason, job.with_scope = when, reason, with_scope
+        job.ended_as = ended_as
 
     def changed(self, job_id: str, when: datetime, status: str) -> None:
         self.jobs[job_id].history.append((when, status))
@@ -275,7 +286,7 @@ class Truth:
             sequence, status = int(d["sequence"]), d["status"]
         ended_seen = (
             job.with_scope
-            and status == job.final
+            and status in (job.final, job.ended_as)
             and (not chain or chain[-1].get("transition") != DISAPPEARED)
         )
         if job.deleted_at is not None and not ended_seen:
@@ -285,15 +296,17 @@ class Truth:
             elif item is None or not item.get("disappearedAt") or int(item["sequence"]) != sequence:
                 bad.append(f"state: {job_id} announced as disappeared but not recorded so: {item}")
             return lost
-        if status != job.final:
-            bad.append(f"lost: {job_id} ends at {job.final} but the last announced status is {status}")
+        # Where the auditor saw the job end, if its knowledge base took a later change along.
+        final = job.ended_as if ended_seen and status == job.ended_as else job.final
+        if status != final:
+            bad.append(f"lost: {job_id} ends at {final} but the last announced status is {status}")
             lost += 1
         if item is None:
             bad.append(f"state: {job_id} is not recorded in DynamoDB")
-        elif item["status"] != job.final or int(item["sequence"]) != sequence:
+        elif item["status"] != final or int(item["sequence"]) != sequence:
             bad.append(
                 f"state: {job_id} recorded ({item['sequence']}, {item['status']}), "
-                f"truth ({sequence}, {job.final})"
+                f"truth ({sequence}, {final})"
             )
         return lost
 

@@ -594,11 +594,22 @@ class Soak:
         now = self.w.plane.clock.now()
         self.w.plane.delete_knowledge_base(REGION, kb)
         gone = {j for j, t in self.truth.jobs.items() if t.source_key.endswith(f"/{kb}")}
+        ended = self._recorded_ended(gone)
         for job_id in sorted(gone):
             self.live.pop(job_id, None)
-            self.truth.deleted(job_id, now, "scope deleted", with_scope=True)
+            self.truth.deleted(job_id, now, "scope deleted", with_scope=True, ended_as=ended.get(job_id))
         self.ended_qconnect = [j for j in self.ended_qconnect if j not in gone]
         self.outages["Knowledge base deleted with its jobs (orphan)"] += 1
+
+    def _recorded_ended(self, job_ids: set[str]) -> dict[str, str]:
+        """Of `job_ids`, those the auditor recorded in an ended status (it no longer follows them), by
+        job id: their recorded status."""
+        spec = next(k for k in JOB_KINDS.values() if (k.client, k.list_method) == QCONNECT_IMPORT)
+        return {
+            str(item["jobId"]): str(item["status"])
+            for item in self.w.table_items(SOURCE_PREFIX)
+            if item.get("jobId") in job_ids and spec.is_terminal(str(item.get("status", "")))
+        }
 
     def _configure_kinds(self, cycle: int) -> None:
         """A kind (the last registered one without a scope) out of JOB_KINDS for a while, then back (a
