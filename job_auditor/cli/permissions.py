@@ -10,6 +10,7 @@ from typing import Any
 
 from job_auditor import stack_outputs
 from job_auditor.contract.kinds import JOB_KINDS, IamGrant, JobKindSpec
+from job_auditor.contract.state_schema import STATE_STORE_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -35,15 +36,7 @@ READ_CHECKPOINTS = Access("ReadTheCheckpoints", ("dynamodb:BatchGetItem",), (_TA
 # What the auditor's own run does to its table (its role's grant, less the Scan it never makes).
 WRITE_STATE = Access(
     "AuditIntoTheStateTable",
-    (
-        "dynamodb:BatchGetItem",
-        "dynamodb:BatchWriteItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:Query",
-        "dynamodb:UpdateItem",
-    ),
+    STATE_STORE_ACTIONS,
     (_TABLE, _TABLE + "/index/*"),
 )
 # `replay --parked`: a channel that takes a parked transition leaves its parked item (rewritten, or

@@ -97,3 +97,18 @@ def table_definition(table_name: str) -> CreateTableInputTypeDef:
             for index in INDEXES
         ],
     }
+
+
+# Exactly the DynamoDB calls the state store makes (auditor/adapters/state_store.py): conditional
+# PutItem claims, UpdateItem leases, BatchWriteItem puts, GetItem and Query reads, BatchGetItem of the
+# audit records a Query missed, DeleteItem of a parked item once re-driven. The auditor's role (infra)
+# and `run --once`'s operator policy (cli) both grant these.
+STATE_STORE_ACTIONS: tuple[str, ...] = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+)

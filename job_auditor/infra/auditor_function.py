@@ -34,6 +34,7 @@ from job_auditor.contract.environment import (
     Setting,
     setting,
 )
+from job_auditor.contract.state_schema import STATE_STORE_ACTIONS
 from job_auditor.infra import nag
 from job_auditor.infra.config import JobAuditorProps, cdk_settings
 from job_auditor.infra.job_permissions import audited_kinds, grant_job_kinds, list_actions
@@ -52,18 +53,6 @@ HANDLER = handlers.AUDITOR
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
-# Exactly the DynamoDB calls the state store makes (job_auditor/auditor/adapters/state_store.py):
-# conditional PutItem claims, UpdateItem leases, BatchWriteItem puts, GetItem and Query reads,
-# BatchGetItem of the audit records a Query missed, DeleteItem of a parked item once re-driven.
-TABLE_ACTIONS: tuple[str, ...] = (
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:UpdateItem",
-)
 
 LOG_RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -303,7 +292,7 @@ class AuditorFunction(Construct):
 
         # Table.grant covers the table's indexes too (<table arn>/index/*): the state store queries the
         # 'inflight' GSI.
-        table.grant(self.role, *TABLE_ACTIONS)
+        table.grant(self.role, *STATE_STORE_ACTIONS)
         nag.acknowledge(
             self.role,
             nag.wildcard_resource(self, f"{table.table_arn}/index/*"),
