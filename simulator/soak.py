@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
+from job_auditor.auditor.domain.sweep import RETRY_CAP_PERIODS
 from job_auditor.contract.discovery import CLOUDTRAIL, DISCOVERY_MODES, LISTING, announced_kinds
 from job_auditor.contract.kinds import JOB_KINDS, DiscoveryStep, JobKindSpec, StatusCategory, kind_ids
 from job_auditor.contract.state_schema import (
@@ -49,6 +50,7 @@ from job_auditor.contract.state_schema import (
     HISTORY_PREFIX,
     PARKED_PK,
     SOURCE_PREFIX,
+    SWEEP_SK,
     source_partition,
 )
 from simulator.aws_faults import CRASH_POINTS, AwsFaultInjector, AwsFaultRates, SimulatedCrash
@@ -76,6 +78,9 @@ QCONNECT_NEXT = {
     "START_IN_PROGRESS": ("COMPLETE", "COMPLETE", "FAILED", "DELETE_IN_PROGRESS"),
     "DELETE_IN_PROGRESS": ("DELETED", "DELETE_FAILED"),
 }
+# The longest the clean runs at the end wait for every source's sweep: the longest back-off after failed
+# sweeps (RETRY_CAP_PERIODS hourly sweep periods), a lease, and two periods to make it.
+FINISH_LIMIT = timedelta(hours=RETRY_CAP_PERIODS + 3)
 # The kinds with a family of their own in the workload (their own creators and status walks above), by
 # the operations that list them.
 FAMILY_KINDS = (MODEL_IMPORT, MODEL_COPY, QCONNECT_IMPORT)
@@ -651,24 +656,52 @@ class Soak:
 
     def finish(self) -> Verdict:
         """Faults off; clean runs past the claim lease, past every listing lag and through one sweep,
-        enough for a vanished job's re-checks; then the oracle."""
+        enough for a vanished job's re-checks; then more, until every source has completed a sweep
+        that began after the faults stopped (a sweep backing off after failed attempts waits up to
+        RETRY_CAP_PERIODS sweep periods), at most FINISH_LIMIT; then the oracle."""
         self.w.plane.faults.clear()
         self.injector.enabled = False
         self.injector.channel_outages.clear()
         self.injector.start_invocation()
-        for minutes in (16, 16, 61, 16, 16):
-            self.w.advance(timedelta(minutes=minutes))
-            self.runs["parked transitions re-driven"] += int(self.w.run().get("redriven", 0))
+        faults_off = self.w.now()
+        sources: set[str] = set()
+        steps = [16, 16, 61, 16, 16]
+        while steps or (unswept := self._unswept(sources, faults_off)):
+            if not steps and self.w.now() - faults_off >= FINISH_LIMIT:
+                return self._verify([f"no sweep completed after the faults stopped: {u}" for u in unswept])
+            self.w.advance(timedelta(minutes=steps.pop(0) if steps else 16))
+            summary = self.w.run()
+            sources = {str(s["source"]) for s in summary.get("sources", ())}
+            self.runs["clean runs at the end"] += 1
+            self.runs["parked transitions re-driven"] += int(summary.get("redriven", 0))
             self._received()
             self._check_checkpoints()
+        return self._verify([])
+
+    def _verify(self, violations: list[str]) -> Verdict:
         parked = list(self.w.table_items(PARKED_PK))
-        return self.truth.verify(
+        verdict = self.truth.verify(
             self.events,
             list(self.w.table_items(SOURCE_PREFIX)),
             [json.loads(str(i["detail"])) for i in parked],
             channels=self.notified,
             parked_channels={str(i["eventId"]): ParkedChannels.of(i) for i in parked},
         )
+        verdict.violations.extend(violations)
+        return verdict
+
+    def _unswept(self, sources: set[str], since: datetime) -> list[str]:
+        """Of the sources the last run audited, those whose last completed sweep began before `since`,
+        each with its sweep record."""
+        from job_auditor.auditor.adapters.state_codec import parse_timestamp  # noqa: PLC0415
+
+        reconciled: dict[str, datetime] = {}
+        for item in self.w.table_items(AUDIT_PK):
+            if item.get("lastReconciledAt"):
+                reconciled[str(item["sk"])] = parse_timestamp(str(item["lastReconciledAt"]))
+        late = sorted(s for s in sources if s not in reconciled or reconciled[s] < since)
+        records = {str(i["pk"]): i for i in self.w.table_items(SOURCE_PREFIX) if i.get("sk") == SWEEP_SK}
+        return [f"{s} (sweep record: {records.get(source_partition(s))})" for s in late]
 
     def _expire_history(self) -> None:
         """History items expire by TTL in AWS; moto keeps them, and its index queries scan the whole

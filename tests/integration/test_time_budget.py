@@ -5,6 +5,8 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from job_auditor.auditor import wiring
 from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.domain.checkpoint import Checkpoint
@@ -111,7 +113,19 @@ def test_handler_stops_before_the_lambda_timeout_and_the_next_run_resumes(make_w
     assert len(ids) == JOBS and max(ids.values()) == 1
 
 
-def test_a_sweep_stopped_between_pages_resumes_there_at_the_next_run(make_world: Any) -> None:
+@pytest.mark.parametrize(
+    ("changed_on_page", "pages_listed_again"),
+    [
+        # The budget runs out after page 2 is listed: with nothing to claim there, page 2 is committed
+        # and the next run lists pages 3 and 4; with a change to claim, the claim is not made, page 2
+        # is not committed, and the next run lists it again (pages 2, 3 and 4).
+        (1, 2),
+        (2, 3),
+    ],
+)
+def test_a_sweep_stopped_between_pages_resumes_there_at_the_next_run(
+    make_world: Any, changed_on_page: int, pages_listed_again: int
+) -> None:
     # Given 350 import jobs recorded long ago (four pages), and the hourly sweep due
     w: World = make_world(JOB_KINDS="qconnect-import")
     kb = w.plane.create_knowledge_base(region=REGION, name="kb")
@@ -125,19 +139,24 @@ def test_a_sweep_stopped_between_pages_resumes_there_at_the_next_run(make_world:
     )
     w.run()  # baseline (a sweep): records them
     w.advance(timedelta(hours=1))
-    for job in (jobs[0], jobs[-1]):
+    # The simulator lists Q in Connect imports by job id, 100 a page: one changed job on the page
+    # chosen, one on the last.
+    by_id = sorted(jobs)
+    changed = (by_id[(changed_on_page - 1) * 100], by_id[-1])
+    for job in changed:
         w.plane.set_status(job, "DELETE_IN_PROGRESS")
     auditor, source = _auditor()
     w.plane.reset_calls()
-    # When the sweep's run stops after two pages
+    # When the sweep's run stops once two pages are listed
     first = auditor.audit(source, should_stop=lambda: w.plane.count_calls("ListImportJobs") >= 2)
     assert first.stopped and first.reconciled and not first.checkpoint_advanced
-    # Then the next run lists only the pages after them, announces what changed anywhere, and completes
+    # Then the next run lists only the pages not committed, announces what changed anywhere, once,
+    # and completes
     w.advance(timedelta(minutes=5))
     w.plane.reset_calls()
     second = w.run()
     (summary,) = second["sources"]
     assert summary["reconciled"] and summary["checkpoint_advanced"]
-    assert w.plane.count_calls("ListImportJobs") == 2
-    announced = {(e["detail"]["jobId"], e["detail"]["status"]) for e in w.events_received()}
-    assert announced == {(jobs[0], "DELETE_IN_PROGRESS"), (jobs[-1], "DELETE_IN_PROGRESS")}
+    assert w.plane.count_calls("ListImportJobs") == pages_listed_again
+    announced = [(e["detail"]["jobId"], e["detail"]["status"]) for e in w.events_received()]
+    assert sorted(announced) == sorted((job, "DELETE_IN_PROGRESS") for job in changed)
