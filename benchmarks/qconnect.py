@@ -22,6 +22,7 @@ import argparse
 import json
 import random
 import statistics
+import sys
 import time
 from contextlib import redirect_stdout
 from dataclasses import dataclass
@@ -277,7 +278,12 @@ def print_report(report: dict[str, Any]) -> None:
 
 def report(moto: MotoServer, histories: tuple[int, ...], hours: int, log: IO[str]) -> dict[str, Any]:
     """Both parts; the in-process handler's logs (latency) go to `log`."""
-    rows = [run_history(moto, h, mode, log) for mode in DISCOVERY_MODES for h in histories]
+    rows = []
+    for mode in DISCOVERY_MODES:
+        for h in histories:
+            rows.append(run_history(moto, h, mode, log))
+            # Each row as it is measured: a 100k history takes a long while on moto.
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     with redirect_stdout(log):
         latency = [measure_latency(moto, mode, hours) for mode in (LISTING, CLOUDTRAIL)]
     return {"history": rows, "latency": latency}

@@ -198,6 +198,11 @@ class FakeJobApi:
             return list(self.data_sources.get((scope.account, scope.region, parent_ids[-1]), []))
         return list(self.knowledge_bases.get((scope.account, scope.region), []))
 
+    def check_access(self, source: Source) -> None:
+        """No request of the source's own: a fault on "AssumeRole" stands for its role refused."""
+        for fault in list(self.faults):
+            fault("AssumeRole", source)
+
     def api_calls(self, source: Source) -> int:
         return self.calls[source.key]
 

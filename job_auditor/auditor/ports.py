@@ -91,6 +91,11 @@ class JobApi(Protocol):
         deleted; every page."""
         ...
 
+    def check_access(self, source: Source) -> None:
+        """Raises `SourceError` if the source's account cannot be read at all (its member role
+        refused): what a source checks before it reads its state."""
+        ...
+
     def api_calls(self, source: Source) -> int:
         """Requests made so far for one source (pages and gets), for the run summary. Per source:
         sources are audited concurrently."""

@@ -277,6 +277,9 @@ class SourceAuditor:
         """The audit; the checkpoint it advanced to, if it committed fully."""
         policy = self._policy
         self._recover(source, result, run_started)
+        # What earlier runs claimed is delivered whatever the account; its state is read only if the
+        # account can be read (a thousand accounts without their role cost no reads).
+        self._api.check_access(source)
 
         checkpoint = record.checkpoint
         in_flight = self._store.load_in_flight(source)

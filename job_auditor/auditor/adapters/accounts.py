@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -70,6 +71,15 @@ ROLE_SESSION_NAME = "job-auditor"
 # An hour: the longest a role chain allows, and the default maximum of a role; botocore refreshes
 # ahead of expiry (15 minutes before), so a run never holds credentials that lapse mid-listing.
 ROLE_SESSION_SECONDS = 3600
+# How long a refused role (its AssumeRole answered AccessDenied: the role missing, or its trust policy not
+# naming this function's role) is not asked again: the account's other sources in the run fail at once
+# with the same reason instead of each assuming it again (a thousand accounts without the StackSet's role
+# would cost a thousand AssumeRole calls per region and kind). Short: a role deployed mid-run is used
+# by the next run, or within this long by a run still going.
+REFUSAL_SECONDS = 60.0
+# STS errors that say the same whatever the moment: anything else (throttling, a 5xx, a network error)
+# is asked again at the next need.
+_REFUSALS = frozenset({"AccessDenied", "RegionDisabledException"})
 # Member account-regions whose clients are kept (the most recently used), unless a caller asks for
 # more (`keep_at_least`). Why 32: an account-region in use must not be evicted (it would be built again,
 # with a new rate limiter, and its account's role assumed again), and 32 covers what runs at once by
@@ -90,6 +100,7 @@ class MemberRoleError(SourceError):
     def __init__(self, role_arn: str, code: str, message: str) -> None:
         super().__init__(f"cannot assume {role_arn}: {message}", code=code)
         self.role_arn = role_arn
+        self.message = message
 
 
 class _QuietRefreshFailure(logging.Filter):
@@ -155,6 +166,9 @@ class AccountSessions:
             weakref.WeakValueDictionary()
         )
         self._lock = threading.Lock()
+        # Accounts whose role was refused: when (monotonic), the error's code and message (the error
+        # itself would keep its traceback's frames).
+        self._refused: dict[str, tuple[float, str, str]] = {}
         # Building clients is not thread-safe on one session, and the sessions share one loader: every
         # client built here (the home account's, the members', and the STS clients of the refreshes,
         # in several threads) is built under this lock. Clients once built are used without it.
@@ -204,7 +218,8 @@ class AccountSessions:
             extra_args=extra,
         )
         credentials = DeferredRefreshableCredentials(
-            refresh_using=functools.partial(_assume, fetcher, role_arn), method=_AssumedRoleProvider.METHOD
+            refresh_using=functools.partial(self._assume, account, fetcher),
+            method=_AssumedRoleProvider.METHOD,
         )
         # A bare botocore session, not a boto3 one: boto3's Session appends its own data path to the
         # loader it is given, so one loader shared by many boto3 sessions would grow a search path per
@@ -216,6 +231,35 @@ class AccountSessions:
         )
         core.set_config_variable("region", self.region)
         return core
+
+    def _assume(self, account: str, fetcher: AssumeRoleCredentialFetcher) -> dict[str, Any]:
+        """botocore's fetch, its failures as the account's reason; a refusal remembered for
+        REFUSAL_SECONDS (the account's other sources fail with it, without a call)."""
+        self.raise_if_refused(account)
+        try:
+            return _assume(fetcher, self.role_arn(account))
+        except MemberRoleError as exc:
+            if exc.code in _REFUSALS:
+                with self._lock:
+                    self._refused[account] = (time.monotonic(), exc.code, exc.message)
+            raise
+
+    def raise_if_refused(self, account: str) -> None:
+        """Raises MemberRoleError if `account`'s role was refused a moment ago (REFUSAL_SECONDS)."""
+        with self._lock:
+            refused = self._refused.get(account)
+        if refused is not None and time.monotonic() - refused[0] < REFUSAL_SECONDS:
+            raise MemberRoleError(self.role_arn(account), refused[1], refused[2])
+
+    def check_credentials(self, account: str) -> None:
+        """Resolve `account`'s credentials now (its role assumed, unless held or refused a moment
+        ago): raises MemberRoleError if they cannot be had."""
+        if account == self.home_account:
+            return
+        self.raise_if_refused(account)
+        credentials = self.session(account).get_credentials()
+        if credentials is not None:
+            credentials.get_frozen_credentials()
 
 
 def _assume(fetcher: AssumeRoleCredentialFetcher, role_arn: str) -> dict[str, Any]:
@@ -267,6 +311,11 @@ class AccountClients(ClientFactory):
             self.max_account_regions = max(self._default_bound, account_regions)
             self._evict()
 
+    def check_credentials(self, account: str) -> None:
+        """Assume `account`'s role now if not held (MemberRoleError if refused): call it once a client
+        of the account is built, which holds the session the credentials are kept in."""
+        self.sessions.check_credentials(account)
+
     def for_account(self, account: str) -> AccountClientProvider:
         if account == self.sessions.home_account:
             return self
@@ -286,6 +335,7 @@ class AccountClients(ClientFactory):
                 return factory
         # Outside the lock: a new account's session takes a while to build, and meanwhile the other
         # threads' clients are only looked up.
+        self.sessions.raise_if_refused(account)  # a refused account costs no session nor clients
         session = self.sessions.session(account)
         with self._members_lock:
             factory = self._members.setdefault(

@@ -146,6 +146,11 @@ class ClientFactory:
         bounds its member accounts' and raises the bound."""
         del account_regions
 
+    def check_credentials(self, account: str) -> None:
+        """Nothing to check: a factory holds one account's credentials, the function's own (or the
+        session's given); `accounts.AccountClients` assumes a member account's role here."""
+        del account
+
     def for_account(self, account: str) -> AccountClientProvider:
         """`account`'s clients: this factory's (a factory holds one account's credentials);
         `accounts.AccountClients` hands out the member accounts'."""

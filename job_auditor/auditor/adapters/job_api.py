@@ -143,6 +143,12 @@ class BotoJobApi:
             return clients.for_account(source.account)(service, source.region)
         return clients(service, source.region)
 
+    def check_access(self, source: Source) -> None:
+        with _translated(source.key):
+            self._client(source, source.spec.client)  # it holds the session the credentials go in
+            if isinstance(self._clients, ClientFactory):
+                self._clients.check_credentials(source.account)
+
     def api_calls(self, source: Source) -> int:
         return self._calls[source.key]
 
