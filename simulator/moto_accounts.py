@@ -110,7 +110,13 @@ def _denial(role_arn: str, caller_account: str, caller_arn: str, external_id: st
     if len(parts) < 6 or not parts[5].startswith("role/"):
         return True
     partition, account, role_name = parts[1], parts[4], parts[5].rsplit("/", 1)[-1]
-    roles = [r for r in iam_backends[account][partition].get_roles() if r.name == role_name]
+    # `.get`, not `[...]`: moto's indexing creates an IAM for any account id, and moto reads every
+    # account's IAM on each request to find whose access key signed it (`get_account_id_from`): a
+    # thousand accounts without a role would make every later request a thousand times slower.
+    account_iam = iam_backends.get(account)
+    if account_iam is None:
+        return True
+    roles = [r for r in account_iam[partition].get_roles() if r.name == role_name]
     if not roles:
         return True
     document = json.loads(unquote(roles[0].assume_role_policy_document))
