@@ -31,6 +31,8 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
+from job_auditor.auditor import wiring
+from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.contract import handlers
 from job_auditor.contract.fanout_payload import STATE_PAYLOAD_LIMIT_BYTES
 from simulator.world import FakeLambdaContext, World
@@ -126,6 +128,8 @@ class Driver:
         # The largest payload seen per state (its input, output or task result), in bytes.
         self.peak: dict[str, int] = {}
         self.machine_arn = "arn:aws:states:us-east-1:123456789012:stateMachine:audit"
+        # Each function's clients while its execution environment stays warm (`_warm_clients`).
+        self.warm: dict[str, ClientFactory] = {}
 
     # -- the context object -------------------------------------------------------------------------
     def _context(self, path: str) -> str:
@@ -176,7 +180,23 @@ class Driver:
     def _lambda(self, resource: str, payload: Any) -> Any:
         handler = next((h for key, h in HANDLERS.items() if key in resource), None)
         assert handler is not None, f"unknown Lambda task {resource}"
-        return self.world.invoke(handler, payload, FakeLambdaContext(remaining_ms=120_000))
+        context = FakeLambdaContext(remaining_ms=120_000)
+        try:
+            return self.world.invoke(handler, payload, context, self._warm_clients(handler, context))
+        except Killed:
+            self.warm.pop(handler, None)  # a timed-out environment is discarded: the next one is cold
+            raise
+
+    def _warm_clients(self, handler: str, context: FakeLambdaContext) -> ClientFactory:
+        """The function's clients, kept from its first invocation on, as Lambda keeps a function's
+        execution environment warm between invocations (each function its own)."""
+        clients = self.warm.get(handler)
+        if clients is None:
+            settings = wiring.load_settings()
+            clients = self.warm[handler] = wiring.member_clients(
+                settings, wiring.home_account(settings, context)
+            )
+        return clients
 
     def _task(self, name: str, state: Mapping[str, Any], data: Any) -> Any:
         resource = state["Resource"]
