@@ -7,7 +7,7 @@ each source's state reads, before failing the same way."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -63,8 +63,8 @@ def test_a_refused_account_reads_none_of_its_state_and_still_delivers_what_it_cl
     assert h.store.pending() == []
 
 
-def _sessions(monkeypatch: pytest.MonkeyPatch, error: ClientError) -> tuple[AccountClients, list[str]]:
-    """Member sessions whose every AssumeRole fails with `error`, counting the attempts."""
+def _sessions(monkeypatch: pytest.MonkeyPatch, error: ClientError | None) -> tuple[AccountClients, list[str]]:
+    """Member sessions whose every AssumeRole fails with `error` (None: succeeds), counting them."""
     asked: list[str] = []
 
     class Fetcher:
@@ -73,7 +73,10 @@ def _sessions(monkeypatch: pytest.MonkeyPatch, error: ClientError) -> tuple[Acco
 
         def fetch_credentials(self) -> dict[str, Any]:
             asked.append(self.role_arn)
-            raise error
+            if error is not None:
+                raise error
+            expiry = datetime.now(UTC) + timedelta(hours=1)
+            return {"access_key": "AKIA", "secret_key": "s", "token": "t", "expiry_time": expiry.isoformat()}
 
     monkeypatch.setattr(accounts, "AssumeRoleCredentialFetcher", Fetcher)
     home = boto3.session.Session(
@@ -82,38 +85,75 @@ def _sessions(monkeypatch: pytest.MonkeyPatch, error: ClientError) -> tuple[Acco
     return AccountClients(AccountSessions(HOME, REGION, home_session=home)), asked
 
 
+REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1")
+
+
 def test_a_refused_role_is_asked_once_for_a_while_and_builds_no_clients_meanwhile(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a member account whose role is refused (AccessDenied)
     denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "AssumeRole")
     clients, asked = _sessions(monkeypatch, denied)
-    # When its sources in four regions need its credentials, one after another
-    for region in ("us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1"):
+    # When its sources in four regions check its credentials, one after another
+    for region in REGIONS:
         with pytest.raises(MemberRoleError) as raised:
-            clients.for_account(MEMBER)("bedrock", region)
-            clients.check_credentials(MEMBER)
+            clients.check_credentials(MEMBER, region)
         assert str(raised.value) == f"cannot assume {ROLE}: not authorized"
         assert raised.value.code == "AccessDenied"
-    # Then the role was asked once, and the later regions built no clients
+    # Then the role was asked once, and no clients were built for it
     assert asked == [ROLE]
-    assert clients.cached_account_regions == ((MEMBER, "us-east-1"),)
+    assert clients.cached_account_regions == ()
+    # (nor are any while the refusal holds)
+    with pytest.raises(MemberRoleError):
+        clients.for_account(MEMBER)("bedrock", REGION)
     # And once REFUSAL_SECONDS have passed, it is asked again (a role deployed meanwhile is used)
     later = time.monotonic() + accounts.REFUSAL_SECONDS + 1
     monkeypatch.setattr(time, "monotonic", lambda: later)
     with pytest.raises(MemberRoleError):
-        clients.check_credentials(MEMBER)
+        clients.check_credentials(MEMBER, REGION)
     assert asked == [ROLE, ROLE]
+
+
+def test_a_readable_account_is_assumed_once_and_its_checked_regions_keep_their_clients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a member account whose role is assumed
+    clients, asked = _sessions(monkeypatch, None)
+    # When its sources in four regions check its credentials, then use their clients
+    for region in REGIONS:
+        clients.check_credentials(MEMBER, region)
+        clients.for_account(MEMBER)("bedrock", region)
+    # Then the role was assumed once (the session holds the credentials), and each region's clients
+    # are kept from the check on
+    assert asked == [ROLE]
+    assert clients.cached_account_regions == tuple((MEMBER, r) for r in REGIONS)
+    # And the home account needs no check
+    clients.check_credentials(HOME, REGION)
+    assert asked == [ROLE]
 
 
 def test_a_throttled_assume_role_is_asked_again_at_the_next_need(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given AssumeRole throttled past botocore's retries (a passing condition, not the role's answer)
     throttled = ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "AssumeRole")
     clients, asked = _sessions(monkeypatch, throttled)
-    # When two sources of the account need its credentials
+    # When two sources of the account check its credentials
     for _ in range(2):
-        clients.for_account(MEMBER)("bedrock", REGION)
         with pytest.raises(MemberRoleError, match="Rate exceeded"):
-            clients.check_credentials(MEMBER)
+            clients.check_credentials(MEMBER, REGION)
     # Then each asked: nothing is remembered of a passing failure
     assert asked == [ROLE, ROLE]
+
+
+def test_one_sts_client_assumes_every_accounts_role_while_the_home_credentials_stay() -> None:
+    # Given the member sessions of one function
+    home = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    )
+    sessions = AccountSessions(HOME, REGION, home_session=home)
+    keys = {"aws_access_key_id": "AKIA1", "aws_secret_access_key": "s1", "aws_session_token": "t1"}
+    # When botocore's fetchers of many accounts ask for their STS client with the same home credentials
+    first = sessions._sts_client("sts", **keys)
+    # Then they share one (building a client per AssumeRole cost a thousand clients a run)
+    assert all(sessions._sts_client("sts", **keys) is first for _ in range(3))
+    # And rotated home credentials get a client of their own
+    assert sessions._sts_client("sts", **{**keys, "aws_session_token": "t2"}) is not first

@@ -166,6 +166,8 @@ class AccountSessions:
             weakref.WeakValueDictionary()
         )
         self._lock = threading.Lock()
+        # The STS client of the home credentials of the moment (`_sts_client`).
+        self._sts: tuple[tuple[str, tuple[tuple[str, Any], ...]], Any] | None = None
         # Accounts whose role was refused: when (monotonic), the error's code and message (the error
         # itself would keep its traceback's frames).
         self._refused: dict[str, tuple[float, str, str]] = {}
@@ -193,13 +195,20 @@ class AccountSessions:
         return len(self._sessions)
 
     def _sts_client(self, service: str, **kwargs: Any) -> Any:
+        """The client botocore's fetcher asks for on each AssumeRole, with the home credentials of the
+        moment: one kept while those stay the same (a thousand accounts' roles assumed by one STS
+        client, not a client built for each)."""
+        key = (service, tuple(sorted(kwargs.items())))
         with self.client_lock:
-            return self.home_session.client(
-                service,  # type: ignore[call-overload]
-                region_name=self.region,
-                config=self._sts_config,
-                **kwargs,
-            )
+            if self._sts is None or self._sts[0] != key:
+                client = self.home_session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=self.region,
+                    config=self._sts_config,
+                    **kwargs,
+                )
+                self._sts = (key, client)
+            return self._sts[1]
 
     def _member_session(self, account: str) -> botocore.session.Session:
         role_arn = self.role_arn(account)
@@ -251,15 +260,17 @@ class AccountSessions:
         if refused is not None and time.monotonic() - refused[0] < REFUSAL_SECONDS:
             raise MemberRoleError(self.role_arn(account), refused[1], refused[2])
 
-    def check_credentials(self, account: str) -> None:
-        """Resolve `account`'s credentials now (its role assumed, unless held or refused a moment
-        ago): raises MemberRoleError if they cannot be had."""
+    def checked_session(self, account: str) -> AnySession:
+        """`account`'s session, its credentials resolved now (its role assumed, unless held or refused
+        a moment ago): raises MemberRoleError if they cannot be had."""
         if account == self.home_account:
-            return
-        self.raise_if_refused(account)
-        credentials = self.session(account).get_credentials()
+            return self.home_session
+        self.raise_if_refused(account)  # before a session is built for it again
+        session = self.session(account)
+        credentials = session.get_credentials()
         if credentials is not None:
             credentials.get_frozen_credentials()
+        return session
 
 
 def _assume(fetcher: AssumeRoleCredentialFetcher, role_arn: str) -> dict[str, Any]:
@@ -311,10 +322,12 @@ class AccountClients(ClientFactory):
             self.max_account_regions = max(self._default_bound, account_regions)
             self._evict()
 
-    def check_credentials(self, account: str) -> None:
-        """Assume `account`'s role now if not held (MemberRoleError if refused): call it once a client
-        of the account is built, which holds the session the credentials are kept in."""
-        self.sessions.check_credentials(account)
+    def check_credentials(self, account: str, region: str) -> None:
+        """Assume `account`'s role now if not held (MemberRoleError if refused), then keep the
+        account-region's clients, which hold the session the credentials are kept in: an account
+        whose role is refused builds no clients."""
+        if account != self.sessions.home_account:
+            self._account_region(account, region, self.sessions.checked_session(account))
 
     def for_account(self, account: str) -> AccountClientProvider:
         if account == self.sessions.home_account:
@@ -324,7 +337,7 @@ class AccountClients(ClientFactory):
     def _member_client(self, account: str, service: str, region: str) -> BaseClient:
         return self._account_region(account, region)(service, region)
 
-    def _account_region(self, account: str, region: str) -> ClientFactory:
+    def _account_region(self, account: str, region: str, session: AnySession | None = None) -> ClientFactory:
         """The account-region's clients, now the most recently used; the least recently used beyond
         the bound are dropped (and with the last of an account's, its session)."""
         key = (account, region)
@@ -336,7 +349,7 @@ class AccountClients(ClientFactory):
         # Outside the lock: a new account's session takes a while to build, and meanwhile the other
         # threads' clients are only looked up.
         self.sessions.raise_if_refused(account)  # a refused account costs no session nor clients
-        session = self.sessions.session(account)
+        session = session or self.sessions.session(account)
         with self._members_lock:
             factory = self._members.setdefault(
                 key, ClientFactory(session, self._config, lock=self.sessions.client_lock)

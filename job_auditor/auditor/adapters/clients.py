@@ -146,10 +146,10 @@ class ClientFactory:
         bounds its member accounts' and raises the bound."""
         del account_regions
 
-    def check_credentials(self, account: str) -> None:
+    def check_credentials(self, account: str, region: str) -> None:
         """Nothing to check: a factory holds one account's credentials, the function's own (or the
         session's given); `accounts.AccountClients` assumes a member account's role here."""
-        del account
+        del account, region
 
     def for_account(self, account: str) -> AccountClientProvider:
         """`account`'s clients: this factory's (a factory holds one account's credentials);

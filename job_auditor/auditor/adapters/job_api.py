@@ -145,9 +145,9 @@ class BotoJobApi:
 
     def check_access(self, source: Source) -> None:
         with _translated(source.key):
-            self._client(source, source.spec.client)  # it holds the session the credentials go in
             if isinstance(self._clients, ClientFactory):
-                self._clients.check_credentials(source.account)
+                self._clients.check_credentials(source.account, source.region)
+            self._client(source, source.spec.client)
 
     def api_calls(self, source: Source) -> int:
         return self._calls[source.key]
