@@ -172,7 +172,7 @@ class AccountSessions:
         # itself would keep its traceback's frames).
         self._refused: dict[str, tuple[float, str, str]] = {}
         # Building clients is not thread-safe on one session, and the sessions share one loader: every
-        # client built here (the home account's, the members', and the STS clients of the refreshes,
+        # client built here (the home account's, the members', and the STS client of the refreshes,
         # in several threads) is built under this lock. Clients once built are used without it.
         self.client_lock = threading.Lock()
         logging.getLogger("botocore.credentials").addFilter(_QUIET)
