@@ -152,25 +152,30 @@ def synth(context: Mapping[str, object], outdir: Path, *, member: bool = False) 
     return Synth(stack=stack, template=template, outdir=outdir)
 
 
+# Every synthesized variant, by its fixture name: what the checks of every template (cdk-nag, cfn-lint)
+# run over.
+VARIANT_CONTEXTS: dict[str, dict[str, object]] = {
+    "default": {},
+    "full": FULL_CONTEXT,
+    "bedrock_only": BEDROCK_ONLY_CONTEXT,
+    "all_kinds": ALL_KINDS_CONTEXT,
+    "accounts": ACCOUNTS_CONTEXT,
+    "organization": ORGANIZATION_CONTEXT,
+    "member": MEMBER_CONTEXT,
+    "reach": REACH_CONTEXT,
+    "cloudtrail": CLOUDTRAIL_CONTEXT,
+}
+VARIANTS = tuple(VARIANT_CONTEXTS)
+
+
 @pytest.fixture(scope="session")
 def synth_variant(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synth]:
     cache: dict[str, Synth] = {}
-    contexts = {
-        "default": {},
-        "full": FULL_CONTEXT,
-        "bedrock_only": BEDROCK_ONLY_CONTEXT,
-        "all_kinds": ALL_KINDS_CONTEXT,
-        "accounts": ACCOUNTS_CONTEXT,
-        "organization": ORGANIZATION_CONTEXT,
-        "member": MEMBER_CONTEXT,
-        "cloudtrail": CLOUDTRAIL_CONTEXT,
-        "reach": REACH_CONTEXT,
-    }
 
     def get(name: str) -> Synth:
         if name not in cache:
             outdir = tmp_path_factory.mktemp(f"cdk-{name}")
-            cache[name] = synth(contexts[name], outdir, member=name == "member")
+            cache[name] = synth(VARIANT_CONTEXTS[name], outdir, member=name == "member")
         return cache[name]
 
     return get

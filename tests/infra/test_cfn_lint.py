@@ -7,23 +7,10 @@ import json
 import pytest
 from cfnlint.api import lint
 
-from tests.infra.conftest import Synth
+from tests.infra.conftest import VARIANTS, Synth
 
 
-@pytest.mark.parametrize(
-    "variant",
-    [
-        "default",
-        "full",
-        "bedrock_only",
-        "all_kinds",
-        "accounts",
-        "organization",
-        "member",
-        "reach",
-        "cloudtrail",
-    ],
-)
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_template_has_no_cfn_lint_errors(variant: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(variant)
     template = (synth.outdir / synth.stack.template_file).read_text()

@@ -10,19 +10,7 @@ from aws_cdk import aws_iam as iam
 
 from job_auditor.infra import nag
 from job_auditor.infra.config import load_config
-from tests.infra.conftest import Synth
-
-VARIANTS = (
-    "default",
-    "full",
-    "bedrock_only",
-    "all_kinds",
-    "accounts",
-    "organization",
-    "member",
-    "reach",
-    "cloudtrail",
-)
+from tests.infra.conftest import VARIANTS, Synth
 
 
 def _acknowledgments(synth: Synth) -> set[tuple[str, str]]:
