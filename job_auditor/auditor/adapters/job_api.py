@@ -144,10 +144,11 @@ class BotoJobApi:
         return clients(service, source.region)
 
     def check_access(self, source: Source) -> None:
-        with _translated(source.key):
-            if isinstance(self._clients, ClientFactory):
+        # A factory of member accounts assumes the account's role here; the source's clients are
+        # built when it first calls.
+        if isinstance(self._clients, ClientFactory):
+            with _translated(source.key):
                 self._clients.check_credentials(source.account, source.region)
-            self._client(source, source.spec.client)
 
     def api_calls(self, source: Source) -> int:
         return self._calls[source.key]
