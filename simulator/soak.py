@@ -696,12 +696,27 @@ class Soak:
         from job_auditor.auditor.adapters.state_codec import parse_timestamp  # noqa: PLC0415
 
         reconciled: dict[str, datetime] = {}
-        for item in self.w.table_items(AUDIT_PK):
-            if item.get("lastReconciledAt"):
-                reconciled[str(item["sk"])] = parse_timestamp(str(item["lastReconciledAt"]))
+        for item in self._audit_records():
+            if "S" in item.get("lastReconciledAt", {}):
+                reconciled[item["sk"]["S"]] = parse_timestamp(item["lastReconciledAt"]["S"])
         late = sorted(s for s in sources if s not in reconciled or reconciled[s] < since)
-        records = {str(i["pk"]): i for i in self.w.table_items(SOURCE_PREFIX) if i.get("sk") == SWEEP_SK}
-        return [f"{s} (sweep record: {records.get(source_partition(s))})" for s in late]
+        return [f"{s} (sweep record: {self._sweep_record(s)})" for s in late]
+
+    def _audit_records(self) -> Iterator[dict[str, Any]]:
+        """Every item of the AUDIT partition (one query), in DynamoDB's wire form."""
+        pages = self.w.dynamodb.get_paginator("query").paginate(
+            TableName="job-auditor-state",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": AUDIT_PK}},
+            ConsistentRead=True,
+        )
+        for page in pages:
+            yield from page["Items"]
+
+    def _sweep_record(self, source_key: str) -> dict[str, Any] | None:
+        key = {"pk": {"S": source_partition(source_key)}, "sk": {"S": SWEEP_SK}}
+        item = self.w.dynamodb.get_item(TableName="job-auditor-state", Key=key, ConsistentRead=True)
+        return item.get("Item")
 
     def _expire_history(self) -> None:
         """History items expire by TTL in AWS; moto keeps them, and its index queries scan the whole
@@ -728,14 +743,8 @@ class Soak:
             {spec.id for spec in announced_kinds(kind_ids())} if self.cfg.discovery == CLOUDTRAIL else set()
         )
         checkpoints: dict[str, datetime] = {}
-        # Each source's checkpoint is in its audit record (one query of the AUDIT partition).
-        pages = self.w.dynamodb.get_paginator("query").paginate(
-            TableName="job-auditor-state",
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": AUDIT_PK}},
-            ConsistentRead=True,
-        )
-        for item in (i for page in pages for i in page["Items"]):
+        # Each source's checkpoint is in its audit record.
+        for item in self._audit_records():
             source_key = item["sk"]["S"]
             kind = source_key.split("/")[2] if source_key.count("/") >= 2 else ""
             mark = "lastReconciledAt" if kind in announced else "lastRunStartedAt"
