@@ -19,11 +19,9 @@ from job_auditor.auditor.adapters.accounts import (
     AccountSessions,
     resolve_accounts,
 )
-from job_auditor.auditor.adapters.item_store import ItemStore
 from job_auditor.auditor.adapters.job_api import BotoJobApi
 from job_auditor.auditor.adapters.parameters import ParameterReader
 from job_auditor.auditor.adapters.publishers import ChatPublisher, EventBridgePublisher, SnsPublisher
-from job_auditor.auditor.adapters.start_queue import SqsStartFeed
 from job_auditor.auditor.adapters.state_store import DynamoStateStore
 from job_auditor.auditor.audit_step import SOURCE_CONCURRENCY, AuditStep
 from job_auditor.auditor.planner import Planner, RunPlan
@@ -36,6 +34,8 @@ if TYPE_CHECKING:
     import boto3
 
     from job_auditor.auditor.adapters.clients import ClientFactory
+    from job_auditor.auditor.adapters.item_store import ItemStore
+    from job_auditor.auditor.adapters.start_queue import SqsStartFeed
 
 # Stop starting new sources when less than this is left of the invocation.
 TIME_BUDGET_MARGIN_MS = 30_000
@@ -199,6 +199,9 @@ def build_start_feed(settings: Settings, clients: ClientFactory, home: str | Non
     the function's region; else None (every source lists)."""
     if not settings.start_queue_url or home is None:
         return None
+    # Imported here: a deployment that lists (the default) never loads the CloudTrail feed.
+    from job_auditor.auditor.adapters.start_queue import SqsStartFeed  # noqa: PLC0415
+
     return SqsStartFeed(
         clients("sqs", settings.region),
         settings.start_queue_url,
@@ -249,6 +252,9 @@ def build_item_store(settings: Settings, home: str) -> ItemStore | None:
     """The fan-out's run bucket (ITEMS_BUCKET), if set."""
     if not settings.items_bucket:
         return None
+    # Imported here: only the fan-out's steps have a run bucket; the direct handler never loads it.
+    from job_auditor.auditor.adapters.item_store import ItemStore  # noqa: PLC0415
+
     return ItemStore(clients_for(settings, home)("s3", settings.region), settings.items_bucket)
 
 

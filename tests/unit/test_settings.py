@@ -235,9 +235,9 @@ def test_every_variable_names_a_field_and_the_required_ones_are_the_tables() -> 
             load_settings({k: v for k, v in VALID.items() if k != name})
 
 
-def test_the_lambda_does_not_import_pydantic() -> None:
-    # Given a fresh interpreter with the Lambda's asset (as synth stages it) on the path, as the runtime
-    # loads it
+def _modules_the_lambda_loads(handlers: str, prefixes: tuple[str, ...]) -> list[str]:
+    """The modules starting with `prefixes` that a fresh interpreter holds after importing `handlers`
+    from the Lambda's asset (as synth stages it), as the runtime loads it."""
     from job_auditor.infra.auditor_function import lambda_asset_dir
 
     asset = lambda_asset_dir()
@@ -250,14 +250,10 @@ def test_the_lambda_does_not_import_pydantic() -> None:
         "POWERTOOLS_METRICS_NAMESPACE": "JobAuditor",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-    # The type stubs of boto3 are installed for mypy only (requirements-dev.txt), and the mypy_boto3_*
-    # packages ship importable modules: a stray run-time import would pass here and fail in AWS.
-    unwanted = ("pydantic", "aws_cdk", "mypy_boto3", "types_boto3", "boto3_stubs", "botocore_stubs")
     code = (
-        "import sys, job_auditor.auditor.handler, job_auditor.slack_forwarder.handler; "
-        f"print(sorted(m for m in sys.modules if m.startswith({unwanted!r})))"
+        f"import json, sys, {handlers}; "
+        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))"
     )
-    # When it imports the handlers (Powertools' Logger, Metrics and Tracer included)
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=asset,
@@ -267,9 +263,35 @@ def test_the_lambda_does_not_import_pydantic() -> None:
         timeout=120,
         check=True,
     )
+    loaded: list[str] = json.loads(result.stdout)
+    return loaded
+
+
+def test_the_lambda_does_not_import_pydantic() -> None:
+    # Given a fresh interpreter with the Lambda's asset on the path
+    # The type stubs of boto3 are installed for mypy only (requirements-dev.txt), and the mypy_boto3_*
+    # packages ship importable modules: a stray run-time import would pass here and fail in AWS.
+    unwanted = ("pydantic", "aws_cdk", "mypy_boto3", "types_boto3", "boto3_stubs", "botocore_stubs")
+    # When it imports the handlers (Powertools' Logger, Metrics and Tracer included)
+    loaded = _modules_the_lambda_loads(
+        "job_auditor.auditor.handler, job_auditor.slack_forwarder.handler", unwanted
+    )
     # Then pydantic (~130 ms of cold start, benchmarks/coldstart.py), the CDK and the type stubs were
     # never imported
-    assert result.stdout.strip() == "[]"
+    assert loaded == []
+
+
+def test_the_direct_handler_does_not_load_what_a_default_run_does_not_use() -> None:
+    # Given the modules only some deployments run: the fan-out's steps and run bucket, the CloudTrail
+    # start feed (discovery=cloudtrail), the X-Ray SDK (built on the first traced invocation)
+    optional = (
+        "job_auditor.auditor.fanout",
+        "job_auditor.auditor.adapters.item_store",
+        "job_auditor.auditor.adapters.start_queue",
+        "aws_xray_sdk",
+    )
+    # When the runtime imports the direct handler / Then none of them is loaded (each costs a cold start)
+    assert _modules_the_lambda_loads("job_auditor.auditor.handler", optional) == []
 
 
 # Issue 10, item 11: every number bounded, every list de-duplicated, the same rules as the CDK context.
