@@ -334,6 +334,8 @@ class World:
             stack_outputs.NOTIFICATION_TOPIC_ARN: self.topic_arn,
             stack_outputs.AUDITOR_FUNCTION_NAME: function,
         }
+        if env.get("CHAT_TOPIC_ARN"):
+            outputs[stack_outputs.CHAT_TOPIC_ARN] = env["CHAT_TOPIC_ARN"]
         suffix = "1A2B3C4D" if construct else ""
         template = {
             # moto needs one resource; it creates nothing for this one.

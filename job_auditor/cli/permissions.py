@@ -53,7 +53,10 @@ BUS = Access("PutEventsOnTheBus", ("events:PutEvents",), ("${" + stack_outputs.E
 TOPIC = Access(
     "PublishToTheNotificationTopic", ("sns:Publish",), ("${" + stack_outputs.NOTIFICATION_TOPIC_ARN + "}",)
 )
-# The topic's customer managed key, used only through SNS in the stack's region (its ARN is no output).
+# Only where the stack has a chat channel (its ChatTopicArn output): the auditor's own channels, which
+# `replay --parked` and `run --once` publish through, include the chat topic.
+CHAT_TOPIC = Access("PublishToTheChatTopic", ("sns:Publish",), ("${" + stack_outputs.CHAT_TOPIC_ARN + "}",))
+# The topics' customer managed key, used only through SNS in the stack's region (its ARN is no output).
 TOPIC_KEY = Access(
     "UseTheTopicsKeyThroughSns",
     ("kms:Decrypt", "kms:GenerateDataKey*"),
@@ -92,8 +95,8 @@ COMMANDS: dict[str, tuple[Access, ...]] = {
     "history": (STACK, QUERY_STATE),
     "replay": (STACK, QUERY_STATE, FUNCTION, BUS),
     "replay --notify": (STACK, QUERY_STATE, FUNCTION, BUS, TOPIC, TOPIC_KEY),
-    "replay --parked": (STACK, QUERY_STATE, FUNCTION, UNPARK, BUS, TOPIC, TOPIC_KEY),
-    "run": (STACK, FUNCTION, WRITE_STATE, BUS, TOPIC, TOPIC_KEY, *job_kind_access()),
+    "replay --parked": (STACK, QUERY_STATE, FUNCTION, UNPARK, BUS, TOPIC, CHAT_TOPIC, TOPIC_KEY),
+    "run": (STACK, FUNCTION, WRITE_STATE, BUS, TOPIC, CHAT_TOPIC, TOPIC_KEY, *job_kind_access()),
     "iam-policy": (STACK,),
 }
 
@@ -139,22 +142,32 @@ def _filled(value: Any, values: Mapping[str, str]) -> Any:
     return value
 
 
+def _absent(resource: str, values: Mapping[str, str]) -> bool:
+    """Whether `resource` names an output the stack does not have (a chat topic where no chat channel is
+    configured). With no values at all (`--template`) every placeholder stays."""
+    return bool(values) and any(
+        "${" + name + "}" in resource and name not in values for name in stack_outputs.OPTIONAL
+    )
+
+
 def policy(commands: Sequence[str], values: Mapping[str, str]) -> dict[str, Any]:
-    """The IAM policy document for `commands`: each statement once, placeholders filled from `values`."""
+    """The IAM policy document for `commands`: each statement once, placeholders filled from `values`;
+    a statement only on resources the stack does not have is left out."""
     statements: dict[str, Access] = {}
     for command in commands:
         for access in COMMANDS[command]:
             statements.setdefault(access.sid, access)
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": access.sid,
-                "Effect": "Allow",
-                "Action": list(access.actions),
-                "Resource": [_fill(r, values) for r in access.resources],
-                **({"Condition": _filled(access.condition, values)} if access.condition else {}),
-            }
-            for access in statements.values()
-        ],
-    }
+    found = []
+    for access in statements.values():
+        resources = [_fill(r, values) for r in access.resources if not _absent(r, values)]
+        if resources:
+            found.append(
+                {
+                    "Sid": access.sid,
+                    "Effect": "Allow",
+                    "Action": list(access.actions),
+                    "Resource": resources,
+                    **({"Condition": _filled(access.condition, values)} if access.condition else {}),
+                }
+            )
+    return {"Version": "2012-10-17", "Statement": found}

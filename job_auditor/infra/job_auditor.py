@@ -229,6 +229,11 @@ class JobAuditor(Construct):
                 alarm_topic=self.monitoring.ops_topic,
             )
 
+        for output_id, value in self._outputs(config).items():
+            CfnOutput(self, output_id, value=value)
+
+    def _outputs(self, config: JobAuditorProps) -> dict[str, str]:
+        """Output name -> value: what the CLI finds the deployed resources by (stack_outputs)."""
         outputs = {
             stack_outputs.STATE_TABLE_NAME: self.state.table.table_name,
             stack_outputs.EVENT_BUS_NAME: self.events.bus.event_bus_name,
@@ -244,11 +249,13 @@ class JobAuditor(Construct):
         if config.multi_account:
             # What the member roles trust: the stand-alone member stack takes it as auditorRoleArn.
             outputs[stack_outputs.AUDITOR_ROLE_ARN] = self.auditor.role.role_arn
+        if self.notifications.chat_topic is not None:
+            # What `job-auditor replay --parked` and `run --once` publish chat notifications to.
+            outputs[stack_outputs.CHAT_TOPIC_ARN] = self.notifications.chat_topic.topic_arn
         if self.slack_webhook is not None:
             dead_letters = self.slack_webhook.dead_letter_queue.queue_url
             outputs[stack_outputs.SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL] = dead_letters
-        for output_id, value in outputs.items():
-            CfnOutput(self, output_id, value=value)
+        return outputs
 
     def _start_discovery(self, config: JobAuditorProps, removal: RemovalPolicy) -> JobStartDiscovery | None:
         """discovery=cloudtrail: the rule and queue of announced job starts (None: every run lists)."""

@@ -18,6 +18,7 @@ from job_auditor.contract.slack_forwarder import (
     IDEMPOTENCY_TABLE_ENV,
 )
 from job_auditor.infra import nag
+from job_auditor import stack_outputs
 from tests.infra.conftest import FULL_CONTEXT, Synth, synth
 
 SECRET_NAME = "job-auditor/slack-webhook"
@@ -225,6 +226,13 @@ def test_failed_invocations_are_retried_then_dead_lettered_and_alarmed(slack: Sy
         },
     )
     assert "SlackWebhookDeadLetterQueueUrl" in slack.json["Outputs"]
+
+
+def test_the_chat_topic_is_a_stack_output_only_where_there_is_one(slack: Synth, default: Synth) -> None:
+    # What `job-auditor iam-policy` grants `replay --parked` and `run --once` publish on
+    chat_id = slack.logical_id(slack.stack.job_auditor.notifications.chat_topic)
+    assert slack.json["Outputs"][stack_outputs.CHAT_TOPIC_ARN]["Value"] == {"Ref": chat_id}
+    assert stack_outputs.CHAT_TOPIC_ARN not in default.json["Outputs"]
 
 
 def test_log_group_has_the_configured_retention(slack: Synth) -> None:

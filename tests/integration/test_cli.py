@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from job_auditor.cli import cli, permissions
 from job_auditor.cli.resources import Resources
-from simulator.world import ACCOUNT, EVENT_SOURCE, REGION, TABLE
+from simulator.world import ACCOUNT, CHAT_TOPIC, EVENT_SOURCE, REGION, TABLE
 from tests.integration.cli_story import KINDS, Story, tell
 
 
@@ -27,18 +27,26 @@ def _record_aws_calls(monkeypatch: pytest.MonkeyPatch) -> None:
     def init(self: Resources, target: Any, session: Any = None) -> None:
         built(self, target, session)
         self.session.events.register("before-call.*.*", _record)
+        self.session.events.register("before-parameter-build.sns.*", _record_topic)
 
     monkeypatch.setattr(Resources, "__init__", init)
     CALLS.clear()
 
 
 CALLS: list[str] = []
+# The topics the commands' SNS calls named, in order.
+TOPICS: list[str] = []
 # Per command of the permissions table: the IAM actions its calls needed, over the tests.
 EXERCISED: dict[str, set[str]] = {}
 
 
 def _record(model: Any, **_: Any) -> None:
     CALLS.append(permissions.iam_action(model.service_model.signing_name, model.name))
+
+
+def _record_topic(params: Any, **_: Any) -> None:
+    if "TopicArn" in params:
+        TOPICS.append(params["TopicArn"])
 
 
 def _story(make_world: Any, **env: str) -> Story:
@@ -57,6 +65,7 @@ def _permissions_key(args: tuple[str, ...]) -> str | None:
 def _invoke(*args: str, input: str | None = None) -> Result:
     """The command, in-process; and a check that the permissions table covers each AWS call it made."""
     CALLS.clear()
+    TOPICS.clear()
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False, input=input)
     key = _permissions_key(args)
     if key is not None and key in permissions.COMMANDS:
@@ -159,6 +168,51 @@ def test_status_counts_pending_and_parked_claims_and_replay_parked_redrives_them
     assert [n["Subject"][:11] for n in s.w.notifications_received()] == ["[Succeeded]"]
     # And --parked and --since do not go together
     assert _invoke("replay", "--parked", "--since", "1d").exit_code == 2
+
+
+def _published_to(policy: dict[str, Any]) -> set[str]:
+    """The topics a policy lets its holder publish to."""
+    return {r for s in policy["Statement"] if "sns:Publish" in s["Action"] for r in s["Resource"]}
+
+
+def test_replay_parked_redrives_the_chat_channel_within_the_policy_it_prints(make_world: Any) -> None:
+    # Given a deployment with a chat channel (Slack, Teams) whose topic is deleted by mistake (a one-hour
+    # retry time) while the phi import completes
+    chat = f"arn:aws:sns:{REGION}:{ACCOUNT}:{CHAT_TOPIC}"
+    s = _story(make_world, PUBLISH_RETRY_HOURS="1", CHAT_TOPIC_ARN=chat)
+    s.w.sns.delete_topic(TopicArn=chat)
+    s.w.plane.set_status(s.phi, "Completed")
+    for _ in range(5):
+        s.w.run()
+        s.w.advance(timedelta(minutes=30))
+    (parked,) = _json("status")["parked"]
+    assert parked["jobId"] == s.phi and parked["reason"].startswith("chat: refused for 1 h or more")
+    # When the topic is back and the operator re-drives the chat channel's parked transitions
+    s.w.sns.create_topic(Name=CHAT_TOPIC)
+    people = s.w.subscribe_topic(None, "chat-after-the-outage", topic_arn=chat)
+    sent = _json("replay", "--parked", "--channel", "chat", "--yes")
+    published_to = set(TOPICS)
+    # Then the chat channel got the completion once, and nothing is parked any more
+    assert sent["parked"][0]["redriven"] == {"chat": "delivered"}
+    (message,) = s.w.drain(people)
+    assert "phi-import" in message["Message"]
+    assert _json("status")["parked"] == []
+    # And the policy `iam-policy` prints for it lets it publish there: the stack names its chat topic
+    policy = _json("iam-policy", "--command", "replay --parked")
+    assert published_to == {chat} and published_to <= _published_to(policy)
+    assert "${" not in json.dumps(policy)
+
+
+def test_a_stack_without_a_chat_channel_gets_no_chat_statement(make_world: Any) -> None:
+    _story(make_world)
+    # When the policy of the commands that publish through the auditor's channels is printed
+    policy = _json("iam-policy", "--command", "replay --parked", "--command", "run")
+    template = json.loads(_invoke("iam-policy", "--template", "--command", "replay --parked").output)
+    # Then it names only the notification topic, with no placeholder left for the missing chat topic
+    assert _published_to(policy) == {f"arn:aws:sns:{REGION}:{ACCOUNT}:job-auditor-notifications"}
+    assert "${" not in json.dumps(policy)
+    # and the template keeps the chat topic's statement for stacks that have one
+    assert "${ChatTopicArn}" in _published_to(template)
 
 
 def test_jobs_lists_the_tracked_jobs_and_filters_them(make_world: Any) -> None:
