@@ -18,6 +18,10 @@ one's says what a traced function's first invocation pays in all.
 
     python -m benchmarks.coldstart               # 15 pairs, the table
     python -m benchmarks.coldstart --importtime  # and what the handler imports beyond boto3
+    python -m benchmarks.coldstart --python /path/to/python3.13  # measured on another interpreter
+
+`--python` runs the measured processes on another interpreter (one whose site-packages hold boto3 and
+Powertools at requirements.txt's pins): the Lambda runs a newer Python than a development machine may.
 
 Figures only: nothing here asserts on time.
 """
@@ -125,10 +129,10 @@ def _script(code: str) -> str:
     return f"SERVICES = {SERVICES!r}\nHANDLER = {handlers.AUDITOR!r}\n{code}{_READY}"
 
 
-def _once(code: str, env: dict[str, str]) -> dict[str, float]:
+def _once(code: str, env: dict[str, str], python: str) -> dict[str, float]:
     """One process from its start until it is ready, seen from here (interpreter start included; its
     exit not: a Lambda environment does not exit between invocations), and its own figures."""
-    command = [sys.executable, "-c", _script(code)]
+    command = [python, "-c", _script(code)]
     started = time.perf_counter()
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as child:
         assert child.stdout is not None
@@ -145,8 +149,19 @@ def _median(rows: list[dict[str, float]], key: str) -> float:
     return round(statistics.median(r[key] for r in rows), 4)
 
 
-def measure(pairs: int = 15) -> dict[str, Any]:
-    """`pairs` (at least MIN_PAIRS) alternating pairs of whole processes; their medians and ratios."""
+def _version(python: str) -> str:
+    return subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+
+
+def measure(pairs: int = 15, python: str = sys.executable) -> dict[str, Any]:
+    """`pairs` (at least MIN_PAIRS) alternating pairs of whole processes on `python`; their medians and
+    ratios."""
     pairs = max(pairs, MIN_PAIRS)
     root = Path(__file__).resolve().parent.parent
     kinds = (_HANDLER, _BARE, _TRACED)
@@ -154,16 +169,17 @@ def measure(pairs: int = 15) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as task_root:
         env = _env(root, task_root)
         for kind in kinds:  # warm the page cache and .pyc files once; not counted
-            _once(kind, env)
+            _once(kind, env, python)
         for pair in range(pairs):
             # The handler and the bare process side by side, in turns; the traced one after both.
             order = (_HANDLER, _BARE) if pair % 2 == 0 else (_BARE, _HANDLER)
             for kind in (*order, _TRACED):
-                runs[kind].append(_once(kind, env))
+                runs[kind].append(_once(kind, env, python))
     handler, bare, traced = runs[_HANDLER], runs[_BARE], runs[_TRACED]
     handler_process, bare_process = _median(handler, "process"), _median(bare, "process")
     return {
         "pairs": pairs,
+        "python": _version(python),
         "services": list(SERVICES),
         "handlerProcessS": handler_process,
         "boto3ProcessS": bare_process,
@@ -183,12 +199,12 @@ def measure(pairs: int = 15) -> dict[str, Any]:
     }
 
 
-def _import_times(code: str, env: dict[str, str], runs: int) -> dict[str, int]:
+def _import_times(code: str, env: dict[str, str], runs: int, python: str) -> dict[str, int]:
     """Module -> its own import time in microseconds (`python -X importtime`), the least of `runs`."""
     best: dict[str, int] = {}
     for _ in range(runs):
         err = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", _script(code)],
+            [python, "-X", "importtime", "-c", _script(code)],
             env=env,
             capture_output=True,
             text=True,
@@ -204,14 +220,56 @@ def _import_times(code: str, env: dict[str, str], runs: int) -> dict[str, int]:
     return best
 
 
-def imports_beyond_boto3(runs: int = 5) -> dict[str, Any]:
+# The handler's import once more, each class the `dataclasses` module builds during it timed (its
+# generated methods are compiled at class creation, at every cold start): what the import's own
+# classes cost beside its modules. Diagnostic only, apart from the measured pairs; a Python whose
+# dataclasses module no longer has `_process_class` reports none.
+_DATACLASSES = """
+import dataclasses, importlib, json, time
+import boto3
+built = []
+process = getattr(dataclasses, "_process_class", None)
+if process is not None:
+    def timed(cls, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return process(cls, *args, **kwargs)
+        finally:
+            built.append(time.perf_counter() - started)
+    dataclasses._process_class = timed
+importlib.import_module(HANDLER.rsplit(".", 1)[0])
+print(json.dumps({"count": len(built), "seconds": sum(built)} if process else None))
+"""
+
+
+def _dataclasses_built(env: dict[str, str], runs: int, python: str) -> dict[str, Any] | None:
+    """How many dataclasses the handler's import builds and their time (ms, the least of `runs`)."""
+    found = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [python, "-c", f"HANDLER = {handlers.AUDITOR!r}\n{_DATACLASSES}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+        found.append(json.loads(out))
+    if None in found:
+        return None
+    return {"count": found[0]["count"], "ms": round(min(f["seconds"] for f in found) * 1000, 1)}
+
+
+def imports_beyond_boto3(runs: int = 5, python: str = sys.executable) -> dict[str, Any]:
     """What the handler process imports that the bare one does not, by package, and its modules'
-    own import times (the least of `runs`): where a cold start's extra time goes."""
+    own import times (the least of `runs`), with the dataclasses the import builds among them: where
+    a cold start's extra time goes."""
     root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as task_root:
         env = _env(root, task_root)
-        handler = _import_times(_HANDLER, env, runs)
-        bare = _import_times(_BARE, env, runs)
+        handler = _import_times(_HANDLER, env, runs, python)
+        bare = _import_times(_BARE, env, runs, python)
+        dataclasses_built = _dataclasses_built(env, runs, python)
     extra = {name: us for name, us in handler.items() if name not in bare}
     packages: dict[str, int] = {}
     for name, us in extra.items():
@@ -219,6 +277,8 @@ def imports_beyond_boto3(runs: int = 5) -> dict[str, Any]:
         packages[package] = packages.get(package, 0) + us
     return {
         "extraMs": round(sum(extra.values()) / 1000, 1),
+        "extraModules": len(extra),
+        "dataclassesBuilt": dataclasses_built,
         "byPackageMs": {p: round(us / 1000, 1) for p, us in sorted(packages.items(), key=lambda i: -i[1])},
         "slowestModulesMs": {
             n: round(us / 1000, 2) for n, us in sorted(extra.items(), key=lambda i: -i[1])[:15]
@@ -232,10 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pairs", type=int, default=15, help=f"process pairs (at least {MIN_PAIRS})")
     parser.add_argument("--importtime", action="store_true", help="also list the imports beyond boto3")
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter of the measured processes (boto3 and Powertools installed); default: this one",
+    )
     args = parser.parse_args(argv)
-    out = measure(args.pairs)
+    out = measure(args.pairs, args.python)
     if args.importtime:
-        out["importsBeyondBoto3"] = imports_beyond_boto3()
+        out["importsBeyondBoto3"] = imports_beyond_boto3(python=args.python)
     print(json.dumps(out, indent=2))
     return 0
 
