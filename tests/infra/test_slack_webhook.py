@@ -12,13 +12,13 @@ import pytest
 from aws_cdk.assertions import Match
 from cfnlint.api import lint
 
+from job_auditor import stack_outputs
 from job_auditor.contract.slack_forwarder import (
     IDEMPOTENCY_EXPIRY_ATTRIBUTE,
     IDEMPOTENCY_KEY_ATTRIBUTE,
     IDEMPOTENCY_TABLE_ENV,
 )
 from job_auditor.infra import nag
-from job_auditor import stack_outputs
 from tests.infra.conftest import FULL_CONTEXT, Synth, synth
 
 SECRET_NAME = "job-auditor/slack-webhook"
