@@ -88,9 +88,10 @@ def fanout_environment(config: JobAuditorProps, items_bucket: str) -> dict[str, 
 def powertools_layer_parameter(version: str) -> str:
     """Public SSM parameter that holds the AWS-managed Powertools v3 layer ARN for this runtime.
 
-    AWS publishes `/aws/service/powertools/python/{arch}/{python}/{version|latest}` in every region
-    where the layer exists; CloudFormation resolves it at deploy time in the stack's region, so
-    synth needs no AWS call and the ARN always matches the region and architecture.
+    AWS publishes `/aws/service/powertools/python/{arch}/{python}/{version|latest}` in the commercial
+    regions Powertools' release workflow lists (not GovCloud or China); CloudFormation resolves it at
+    deploy time in the stack's region, so synth needs no AWS call and the ARN always matches the
+    region and architecture.
     """
     arch = "arm64" if ARCHITECTURE.name == "arm64" else "x86_64"
     return f"/aws/service/powertools/python/{arch}/{RUNTIME.name}/{version}"

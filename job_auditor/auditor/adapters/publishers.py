@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_ENTRIES_PER_CALL = 10
-# PutEvents and SNS PublishBatch both cap a request at 256 KB in total.
+# A request's total: SNS PublishBatch's (256 KB by default) and PutEvents' before 2026 (1 MB since): the
+# stricter of the two bounds both.
 MAX_REQUEST_BYTES = 256 * 1024
 # An entry larger than a whole request on its own: never sent, refused for good.
 ENTRY_TOO_LARGE = "EntryTooLarge"

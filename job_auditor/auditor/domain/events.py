@@ -11,7 +11,8 @@ from urllib.parse import quote
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.contract.environment import ENVELOPE_VERSION
 
-# Failure messages are cut here so every entry stays far below EventBridge's 256 KB and SNS's 256 KB.
+# Failure messages are cut here so every entry stays far below EventBridge's and SNS's 256 KB
+# (EventBridge takes 1 MB since 2026-01; SNS 256 KB by default).
 MAX_FAILURE_MESSAGE_CHARS = 4_000
 TRUNCATION_MARK = " [truncated]"
 # The console's ARN redirect to a resource's own page. The list page (jobsConsoleUrl) goes alongside it,
