@@ -137,6 +137,9 @@ class AwsFaultInjector:
         # Channel -> (until, error code): every call to it fails, while enabled. Topics are told apart
         # by `topic_channels` (topic ARN -> channel; any other topic is "sns").
         self.channel_outages: dict[str, tuple[datetime, str]] = {}
+        # Channel -> calls its current outage refused: an outage refuses at least one (shared like
+        # `channel_outages`).
+        self.outage_refusals: dict[str, int] = {}
         self.topic_channels: dict[str, str] = {}
 
     # -- arming, per invocation -------------------------------------------------------------------
@@ -175,13 +178,19 @@ class AwsFaultInjector:
 
     def start_outage(self, channel: str, until: datetime, code: str) -> None:
         """`channel` ("eventbridge", "sns", "chat") refuses every call with `code` until `until` (the
-        world's clock, which moves datetime.now)."""
+        world's clock, which moves datetime.now), and past it until it has refused a call: an outage
+        the traffic did not meet in its length (the clock jumped, no transition to deliver) would test
+        nothing."""
         self.channel_outages[channel] = (until, code)
+        self.outage_refusals[channel] = 0
 
     def _outage(self, channel: str) -> tuple[AWSResponse, dict[str, Any]] | None:
         until, code = self.channel_outages.get(channel, (None, ""))
-        if not self.enabled or until is None or datetime.now(UTC) >= until:
+        if not self.enabled or until is None:
             return None
+        if datetime.now(UTC) >= until and self.outage_refusals.get(channel, 0) > 0:
+            return None
+        self.outage_refusals[channel] = self.outage_refusals.get(channel, 0) + 1
         self.counts[f"{channel} outage (calls refused)"] += 1
         status = 500 if code in ("InternalFailure", "InternalError") else 400
         return _error(code, f"injected: {channel} outage", status)

@@ -18,7 +18,8 @@ status the auditor does not know), then invokes the handler with faults:
   notification topic refused by a broken key policy for 3 hours while the bus is up, the bus denied
   for 30 hours (longer than the 24-hour retry time: parked, then re-driven once it is back; the
   schedule's runs are two hours apart while it lasts, so a short soak covers it), the chat topic
-  throttled for an hour, the bus deleted and recreated 40 minutes later.
+  throttled for an hour, the bus deleted and recreated 40 minutes later. Each outage refuses at
+  least one call: one the traffic did not meet in its length lasts until it does.
 
 The SDK's retry back-off is recorded, not slept (`virtual back-off` in the figures), so 1,000 cycles
 run in minutes. At the end, faults are switched off, the clock passes the claim lease, the handler
@@ -254,6 +255,7 @@ class Soak:
         # The channel outages alone (shared with `injector`), for overlapping invocations.
         self._outages_only = AwsFaultInjector(seed=config.seed)
         self._outages_only.channel_outages = self.injector.channel_outages
+        self._outages_only.outage_refusals = self.injector.outage_refusals
         self._outages_only.topic_channels = self.injector.topic_channels
         # Channel -> eventIds its consumer received (the bus's are in `events`).
         self.notified: dict[str, list[str]] = {"sns": [], "chat": []}
