@@ -75,6 +75,11 @@ OR_KEY = "$or"
 # The transition type of a stuck alert (the filter policy lets it through on its own).
 STUCK_TRANSITION = "stuck"
 DEFAULT_STUCK_HOURS = 24
+# A Lambda layer version ARN (its region in the group "region"): powertoolsLayerVersion's third form.
+POWERTOOLS_LAYER_ARN_PATTERN = (
+    r"arn:aws(?:-cn|-us-gov|-iso[a-z]?)?:lambda:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):\d{12}:layer:"
+    r"[A-Za-z0-9_-]{1,140}:[1-9]\d{0,9}"
+)
 # The events' source, shared with the context key eventSource. EventBridge reserves sources starting
 # with "aws." (any case) for AWS services.
 EVENT_SOURCE_FORM = "an event source: 1 to 256 of A-Z a-z 0-9 . _ - /, not starting with aws."
@@ -900,12 +905,15 @@ _TABLE: tuple[Setting, ...] = (
     ),
     Setting(
         text(
-            "latest, or a Powertools for AWS Lambda (Python) v3 release such as 3.37.0", r"latest|3\.\d+\.\d+"
+            "latest, a Powertools for AWS Lambda (Python) v3 release such as 3.37.0, or a layer version ARN "
+            "(arn:aws:lambda:<region>:<account>:layer:<name>:<version>)",
+            rf"latest|3\.\d+\.\d+|{POWERTOOLS_LAYER_ARN_PATTERN}",
         ),
         "powertoolsLayerVersion",
         # The Powertools release pinned in requirements.txt (tests/infra/test_powertools_pin.py).
         default="3.37.0",
-        help="version of the AWS-managed Powertools layer (see below)",
+        help="version of the AWS-managed Powertools layer, or the ARN of a Powertools v3 layer for "
+        "python3.14 on arm64 in the stack's region where AWS publishes none (see below)",
         example="latest",
         default_doc="`3.37.0`, the release `requirements.txt` pins",
     ),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import atexit
 import functools
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -29,6 +30,7 @@ from job_auditor.contract.environment import (
     ITEMS_BUCKET,
     NOTIFICATION_TOPIC,
     NOTIFY_FILTER,
+    POWERTOOLS_LAYER_ARN_PATTERN,
     START_QUEUE,
     STATE_TABLE,
     Setting,
@@ -36,7 +38,7 @@ from job_auditor.contract.environment import (
 )
 from job_auditor.contract.state_schema import STATE_STORE_ACTIONS
 from job_auditor.infra import nag
-from job_auditor.infra.config import JobAuditorProps, cdk_settings
+from job_auditor.infra.config import ConfigError, JobAuditorProps, cdk_settings
 from job_auditor.infra.job_permissions import audited_kinds, grant_job_kinds, list_actions
 from job_auditor.infra.settings_parameters import SettingsParameters
 from job_auditor.infra.start_discovery import JobStartDiscovery
@@ -97,6 +99,23 @@ def powertools_layer_parameter(version: str) -> str:
     return f"/aws/service/powertools/python/{arch}/{RUNTIME.name}/{version}"
 
 
+def powertools_layer_arn(scope: Construct, version: str) -> str:
+    """The Powertools layer's version ARN: given outright (powertoolsLayerVersion's ARN form, for a
+    region where AWS publishes no parameter), else the AWS-managed layer's, from its public parameter.
+    Lambda takes only a layer of the function's own region: an ARN of another region fails synth
+    where the stack's region is known (an environment-agnostic stack learns it from CreateFunction)."""
+    given = re.fullmatch(POWERTOOLS_LAYER_ARN_PATTERN, version)
+    if given is None:
+        return ssm.StringParameter.value_for_string_parameter(scope, powertools_layer_parameter(version))
+    region = Stack.of(scope).region
+    if not Token.is_unresolved(region) and given["region"] != region:
+        raise ConfigError(
+            f"powertoolsLayerVersion: the layer {version} is in {given['region']}, not in the stack's "
+            f"region {region}: Lambda takes only a layer of the function's own region"
+        )
+    return version
+
+
 @functools.cache
 def lambda_asset_dir() -> Path:
     """A directory holding `job_auditor/` with only the Lambda's code, copied once per process from the
@@ -133,11 +152,7 @@ def shared_python_function(
     `role` is an immutable reference (its policy is not changed, so there is nothing to acknowledge).
     """
     layer = lambda_.LayerVersion.from_layer_version_arn(
-        scope,
-        "Powertools",
-        ssm.StringParameter.value_for_string_parameter(
-            scope, powertools_layer_parameter(powertools_layer_version)
-        ),
+        scope, "Powertools", powertools_layer_arn(scope, powertools_layer_version)
     )
     if isinstance(role, iam.Role):
         nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.XRAY_RESOURCE_REASON)

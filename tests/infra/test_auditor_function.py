@@ -6,9 +6,13 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from aws_cdk.assertions import Match
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Match, Template
 
+from job_auditor import ConfigError, JobAuditor
 from job_auditor.auditor.settings import ENV_VARS, FANOUT_ENV_VARS, load_settings, scope_env_vars
+from job_auditor.contract import handlers
 from job_auditor.contract.discovery import START_QUEUE_URL
 from job_auditor.infra.config import JobAuditorProps
 from tests.infra.conftest import Synth
@@ -216,3 +220,33 @@ def test_role_has_no_managed_policies(default: Synth) -> None:
             "ManagedPolicyArns": Match.absent(),
         },
     )
+
+
+GOVCLOUD_LAYER = "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:layer:PowertoolsPythonV3-python314-arm64:4"
+
+
+def test_a_layer_version_arn_replaces_the_public_parameter_where_aws_publishes_none() -> None:
+    # Given a stack in a region where AWS publishes no Powertools parameter (GovCloud) and a layer of
+    # one's own there
+    stack = cdk.Stack(cdk.App(), "Host", env=cdk.Environment(account="123456789012", region="us-gov-west-1"))
+    JobAuditor(stack, "JobAuditor", props={"powertoolsLayerVersion": GOVCLOUD_LAYER})
+    template = Template.from_stack(stack).to_json()
+    # When it is synthesized / Then the auditor runs on that layer, and no parameter is read for it
+    (function,) = [
+        f["Properties"]
+        for f in template["Resources"].values()
+        if f["Type"] == "AWS::Lambda::Function" and f["Properties"].get("Handler") == handlers.AUDITOR
+    ]
+    assert function["Layers"] == [GOVCLOUD_LAYER]
+    assert "powertools" not in json.dumps(template.get("Parameters", {}))
+
+
+def test_a_layer_of_another_region_fails_synth_naming_the_key() -> None:
+    # Lambda takes only a layer of the function's own region: CreateFunction would fail at deploy
+    stack = cdk.Stack(cdk.App(), "Host", env=cdk.Environment(account="123456789012", region="us-gov-east-1"))
+    with pytest.raises(
+        ConfigError,
+        match=r"powertoolsLayerVersion: the layer .* is in us-gov-west-1, not in the stack's region "
+        r"us-gov-east-1",
+    ):
+        JobAuditor(stack, "JobAuditor", props={"powertoolsLayerVersion": GOVCLOUD_LAYER})

@@ -641,3 +641,10 @@ def test_a_filter_beyond_snss_key_and_size_limits_fails_synth() -> None:
     }
     policy = load_config(context).notification_filter
     assert filter_combinations(policy) == 75 and filter_policy_problem(policy) is None
+
+
+def test_the_powertools_layer_may_be_a_layer_version_arn_and_a_malformed_one_is_refused() -> None:
+    arn = "arn:aws-cn:lambda:cn-north-1:123456789012:layer:PowertoolsPythonV3-python314-arm64:2"
+    assert load_config({"powertoolsLayerVersion": arn}).powertools_layer_version == arn
+    with pytest.raises(ConfigError, match=r"powertoolsLayerVersion: expected latest, .* a layer version ARN"):
+        load_config({"powertoolsLayerVersion": "arn:aws:lambda:us-east-1:123456789012:function:pt"})
