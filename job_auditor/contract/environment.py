@@ -77,7 +77,7 @@ STUCK_TRANSITION = "stuck"
 DEFAULT_STUCK_HOURS = 24
 # A Lambda layer version ARN (its region in the group "region"): powertoolsLayerVersion's third form.
 POWERTOOLS_LAYER_ARN_PATTERN = (
-    r"arn:aws(?:-cn|-us-gov|-iso[a-z]?)?:lambda:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):\d{12}:layer:"
+    r"arn:aws(?:-[a-z]+)*:lambda:(?P<region>[a-z]+(?:-[a-z]+)+-\d):\d{12}:layer:"
     r"[A-Za-z0-9_-]{1,140}:[1-9]\d{0,9}"
 )
 # The events' source, shared with the context key eventSource. EventBridge reserves sources starting

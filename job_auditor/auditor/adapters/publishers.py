@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_ENTRIES_PER_CALL = 10
-# A request's total: SNS PublishBatch's (256 KB by default) and PutEvents' before 2026 (1 MB since): the
-# stricter of the two bounds both.
+# A request's total: SNS PublishBatch takes 256 KB (by default), PutEvents 1 MB since 2026-01 (256 KB
+# before); the stricter bound serves both.
 MAX_REQUEST_BYTES = 256 * 1024
 # An entry larger than a whole request on its own: never sent, refused for good.
 ENTRY_TOO_LARGE = "EntryTooLarge"
