@@ -75,9 +75,10 @@ OR_KEY = "$or"
 # The transition type of a stuck alert (the filter policy lets it through on its own).
 STUCK_TRANSITION = "stuck"
 DEFAULT_STUCK_HOURS = 24
-# A Lambda layer version ARN (its region in the group "region"): powertoolsLayerVersion's third form.
+# A Lambda layer version ARN (its partition and region in groups of those names): powertoolsLayerVersion's
+# third form.
 POWERTOOLS_LAYER_ARN_PATTERN = (
-    r"arn:aws(?:-[a-z]+)*:lambda:(?P<region>[a-z]+(?:-[a-z]+)+-\d):\d{12}:layer:"
+    r"arn:(?P<partition>aws(?:-[a-z]+)*):lambda:(?P<region>[a-z]+(?:-[a-z]+)+-\d):\d{12}:layer:"
     r"[A-Za-z0-9_-]{1,140}:[1-9]\d{0,9}"
 )
 # The events' source, shared with the context key eventSource. EventBridge reserves sources starting

@@ -19,6 +19,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
+from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
 from job_auditor.contract import handlers
@@ -102,11 +103,18 @@ def powertools_layer_parameter(version: str) -> str:
 def powertools_layer_arn(scope: Construct, version: str) -> str:
     """The Powertools layer's version ARN: given outright (powertoolsLayerVersion's ARN form, for a
     region where AWS publishes no parameter), else the AWS-managed layer's, from its public parameter.
-    Lambda takes only a layer of the function's own region: an ARN of another region fails synth
-    where the stack's region is known (an environment-agnostic stack learns it from CreateFunction)."""
+    Lambda takes only a layer of the function's own region: an ARN whose partition is not its
+    region's, or of another region than the stack's where that is known, fails synth (an
+    environment-agnostic stack learns it from CreateFunction)."""
     given = re.fullmatch(POWERTOOLS_LAYER_ARN_PATTERN, version)
     if given is None:
         return ssm.StringParameter.value_for_string_parameter(scope, powertools_layer_parameter(version))
+    partition = RegionInfo.get(given["region"]).partition
+    if partition is not None and partition != given["partition"]:
+        raise ConfigError(
+            f"powertoolsLayerVersion: the layer {version} names the region {given['region']}, which is "
+            f"in the partition {partition}, not {given['partition']}"
+        )
     region = Stack.of(scope).region
     if not Token.is_unresolved(region) and given["region"] != region:
         raise ConfigError(

@@ -250,3 +250,20 @@ def test_a_layer_of_another_region_fails_synth_naming_the_key() -> None:
         r"us-gov-east-1",
     ):
         JobAuditor(stack, "JobAuditor", props={"powertoolsLayerVersion": GOVCLOUD_LAYER})
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws-cn:lambda:us-east-1:123456789012:layer:PT:3",
+        "arn:aws:lambda:cn-north-1:123456789012:layer:PT:3",
+        "arn:aws:lambda:us-gov-west-1:123456789012:layer:PT:3",
+    ],
+)
+def test_a_layer_whose_partition_is_not_its_regions_fails_synth(arn: str) -> None:
+    # An ARN no layer can have: CreateFunction would refuse it mid-deploy, after the retained resources
+    stack = cdk.Stack(cdk.App(), "Host")
+    with pytest.raises(
+        ConfigError, match=r"powertoolsLayerVersion: the layer .* names the region .* partition"
+    ):
+        JobAuditor(stack, "JobAuditor", props={"powertoolsLayerVersion": arn})
