@@ -24,6 +24,8 @@ EVENT_SCHEMA_NAME = "EventSchemaName"
 SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL = "SlackWebhookDeadLetterQueueUrl"
 # Only with a chat channel (Slack, Teams): the topic the auditor publishes chat notifications to.
 CHAT_TOPIC_ARN = "ChatTopicArn"
+# Only with discovery=cloudtrail: the queue of announced job starts the auditor drains.
+START_QUEUE_ARN = "StartQueueArn"
 # Only with several accounts: the role the member roles trust.
 AUDITOR_ROLE_ARN = "AuditorRoleArn"
 
@@ -40,10 +42,11 @@ NAMES = (
     EVENT_SCHEMA_NAME,
     SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL,
     CHAT_TOPIC_ARN,
+    START_QUEUE_ARN,
     AUDITOR_ROLE_ARN,
 )
 # The outputs a stack has only when configured so: a reader must not expect them.
-OPTIONAL = frozenset({SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL, CHAT_TOPIC_ARN, AUDITOR_ROLE_ARN})
+OPTIONAL = frozenset({SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL, CHAT_TOPIC_ARN, START_QUEUE_ARN, AUDITOR_ROLE_ARN})
 
 _KEY = re.compile(r"^(?P<prefix>[A-Za-z0-9]*?)(?P<name>" + "|".join(NAMES) + r")(?:[0-9A-F]{8})?$")
 

@@ -268,11 +268,14 @@ class World:
         self.announcer = CloudTrailAnnouncer(self.events, self.account)
         self.plane.start_listeners.append(self.announcer)
 
+    def _queue_arn(self, url: str) -> str:
+        return str(
+            self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        )
+
     def _queue(self, name: str) -> tuple[str, str]:
         url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        arn = self._queue_arn(url)
         return url, arn
 
     def subscribe_bus(self, pattern: Mapping[str, Any], name: str) -> str:
@@ -336,6 +339,8 @@ class World:
         }
         if env.get("CHAT_TOPIC_ARN"):
             outputs[stack_outputs.CHAT_TOPIC_ARN] = env["CHAT_TOPIC_ARN"]
+        if self.start_queue_url:
+            outputs[stack_outputs.START_QUEUE_ARN] = self._queue_arn(self.start_queue_url)
         suffix = "1A2B3C4D" if construct else ""
         template = {
             # moto needs one resource; it creates nothing for this one.

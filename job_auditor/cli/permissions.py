@@ -56,6 +56,13 @@ TOPIC = Access(
 # Only where the stack has a chat channel (its ChatTopicArn output): the auditor's own channels, which
 # `replay --parked` and `run --once` publish through, include the chat topic.
 CHAT_TOPIC = Access("PublishToTheChatTopic", ("sns:Publish",), ("${" + stack_outputs.CHAT_TOPIC_ARN + "}",))
+# Only where the stack has discovery=cloudtrail (its StartQueueArn output): `run --once` drains the
+# announced job starts as the auditor does (the queue is encrypted with SQS's own keys).
+START_QUEUE = Access(
+    "ReadTheAnnouncedJobStarts",
+    ("sqs:DeleteMessage", "sqs:ReceiveMessage"),
+    ("${" + stack_outputs.START_QUEUE_ARN + "}",),
+)
 # The topics' customer managed key, used only through SNS in the stack's region (its ARN is no output).
 TOPIC_KEY = Access(
     "UseTheTopicsKeyThroughSns",
@@ -96,7 +103,7 @@ COMMANDS: dict[str, tuple[Access, ...]] = {
     "replay": (STACK, QUERY_STATE, FUNCTION, BUS),
     "replay --notify": (STACK, QUERY_STATE, FUNCTION, BUS, TOPIC, TOPIC_KEY),
     "replay --parked": (STACK, QUERY_STATE, FUNCTION, UNPARK, BUS, TOPIC, CHAT_TOPIC, TOPIC_KEY),
-    "run": (STACK, FUNCTION, WRITE_STATE, BUS, TOPIC, CHAT_TOPIC, TOPIC_KEY, *job_kind_access()),
+    "run": (STACK, FUNCTION, WRITE_STATE, BUS, TOPIC, CHAT_TOPIC, TOPIC_KEY, START_QUEUE, *job_kind_access()),
     "iam-policy": (STACK,),
 }
 
@@ -104,8 +111,9 @@ PLACEHOLDERS: dict[str, str] = {}  # `--template`: every ${Name} stays as it is
 
 
 # API operations authorized by an action of another name (the Service Authorization Reference has no
-# sns:PublishBatch: a batch is authorized by sns:Publish, as the auditor's own role is granted).
-_ACTION_OF_OPERATION = {"sns:PublishBatch": "sns:Publish"}
+# sns:PublishBatch nor sqs:DeleteMessageBatch: a batch is authorized by the single call's action, as the
+# auditor's own role is granted).
+_ACTION_OF_OPERATION = {"sns:PublishBatch": "sns:Publish", "sqs:DeleteMessageBatch": "sqs:DeleteMessage"}
 
 
 def iam_action(service: str, operation: str) -> str:

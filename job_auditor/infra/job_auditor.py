@@ -252,6 +252,9 @@ class JobAuditor(Construct):
         if self.notifications.chat_topic is not None:
             # What `job-auditor replay --parked` and `run --once` publish chat notifications to.
             outputs[stack_outputs.CHAT_TOPIC_ARN] = self.notifications.chat_topic.topic_arn
+        if self.start_discovery is not None:
+            # What `job-auditor run --once` drains, as the auditor does.
+            outputs[stack_outputs.START_QUEUE_ARN] = self.start_discovery.queue.queue_arn
         if self.slack_webhook is not None:
             dead_letters = self.slack_webhook.dead_letter_queue.queue_url
             outputs[stack_outputs.SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL] = dead_letters

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from job_auditor import stack_outputs
 from job_auditor.contract.discovery import START_QUEUE_URL
 from job_auditor.infra.config import ConfigError, load_config
 from tests.infra.conftest import Synth
@@ -118,3 +119,14 @@ def test_bad_discovery_settings_fail_synth_with_a_message_naming_the_key(
 
 def test_the_mode_is_read_in_any_case() -> None:
     assert load_config({"discovery": " CloudTrail "}).discovery == "cloudtrail"
+
+
+def test_the_start_queue_is_a_stack_output_only_with_cloudtrail_discovery(
+    cloudtrail: Synth, default: Synth
+) -> None:
+    # What `job-auditor iam-policy` grants `run --once` to drain, as the auditor does
+    queue = cloudtrail.logical_id(cloudtrail.stack.job_auditor.start_discovery.queue)
+    assert cloudtrail.json["Outputs"][stack_outputs.START_QUEUE_ARN]["Value"] == {
+        "Fn::GetAtt": [queue, "Arn"]
+    }
+    assert stack_outputs.START_QUEUE_ARN not in default.json["Outputs"]

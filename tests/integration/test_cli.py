@@ -14,8 +14,10 @@ from click.testing import CliRunner, Result
 
 from job_auditor.cli import cli, permissions
 from job_auditor.cli.resources import Resources
-from simulator.world import ACCOUNT, CHAT_TOPIC, EVENT_SOURCE, REGION, TABLE
+from job_auditor.contract.discovery import CLOUDTRAIL
+from simulator.world import ACCOUNT, CHAT_TOPIC, EVENT_SOURCE, REGION, TABLE, World
 from tests.integration.cli_story import KINDS, Story, tell
+from tests.integration.conftest import START
 
 
 @pytest.fixture(autouse=True)
@@ -213,6 +215,26 @@ def test_a_stack_without_a_chat_channel_gets_no_chat_statement(make_world: Any) 
     assert "${" not in json.dumps(policy)
     # and the template keeps the chat topic's statement for stacks that have one
     assert "${ChatTopicArn}" in _published_to(template)
+
+
+def test_run_once_on_a_cloudtrail_stack_drains_the_start_queue_within_its_policy(moto_server: Any) -> None:
+    # Given a deployment with discovery=cloudtrail and a Q in Connect import started since its last run
+    with World(moto_server, START, env={"JOB_KINDS": "qconnect-import"}, discovery=CLOUDTRAIL) as w:
+        w.run()
+        w.deploy_stack()
+        kb = w.plane.create_knowledge_base(region=REGION, name="support-answers")
+        job = w.plane.create_import_job(region=REGION, knowledge_base_id=kb, status="START_IN_PROGRESS")
+        w.advance(timedelta(minutes=5))
+        # When an operator runs the auditor once from the CLI (each call checked against the table)
+        ran = _json("run", "--once")
+        # Then it drained the announced start as the Lambda does, and announced the job
+        assert ran["status"] == "ok"
+        assert [e["detail"]["jobId"] for e in w.events_received()] == [job]
+        # And the policy printed for it names the stack's start queue
+        policy = _json("iam-policy", "--command", "run")
+        (statement,) = [s for s in policy["Statement"] if "sqs:ReceiveMessage" in s["Action"]]
+        assert statement["Resource"] == [w._queue_arn(str(w.start_queue_url))]
+        assert "${" not in json.dumps(policy)
 
 
 def test_jobs_lists_the_tracked_jobs_and_filters_them(make_world: Any) -> None:
