@@ -64,6 +64,7 @@ from simulator.world import (
     CHAT_TOPIC,
     DEFAULT_START,
     REGION,
+    TABLE,
     FakeLambdaContext,
     MotoServer,
     World,
@@ -707,7 +708,7 @@ class Soak:
     def _audit_records(self) -> Iterator[dict[str, Any]]:
         """Every item of the AUDIT partition (one query), in DynamoDB's wire form."""
         pages = self.w.dynamodb.get_paginator("query").paginate(
-            TableName="job-auditor-state",
+            TableName=TABLE,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": AUDIT_PK}},
             ConsistentRead=True,
@@ -717,7 +718,7 @@ class Soak:
 
     def _sweep_record(self, source_key: str) -> dict[str, Any] | None:
         key = {"pk": {"S": source_partition(source_key)}, "sk": {"S": SWEEP_SK}}
-        item = self.w.dynamodb.get_item(TableName="job-auditor-state", Key=key, ConsistentRead=True)
+        item = self.w.dynamodb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)
         return item.get("Item")
 
     def _expire_history(self) -> None:
@@ -730,9 +731,7 @@ class Soak:
         ]
         for start in range(0, len(keys), 25):
             self.w.dynamodb.batch_write_item(
-                RequestItems={
-                    "job-auditor-state": [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]
-                }
+                RequestItems={TABLE: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]}
             )
 
     def _check_checkpoints(self) -> None:
@@ -757,9 +756,7 @@ class Soak:
             from job_auditor.auditor.adapters.state_codec import job_sk  # noqa: PLC0415
 
             key = {"pk": {"S": source_partition(source_key)}, "sk": {"S": job_sk(job.job_id, job.created_at)}}
-            return "Item" in self.w.dynamodb.get_item(
-                TableName="job-auditor-state", Key=key, ConsistentRead=True
-            )
+            return "Item" in self.w.dynamodb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)
 
         self.truth.check_checkpoints(checkpoints, recorded)
 

@@ -140,6 +140,7 @@ class World:
         self.discovery = discovery
         self.announcer: CloudTrailAnnouncer | None = None
         self.start_queue_url = ""
+        self.start_queue_arn = ""
         self.account = account
         self.region = region
         self.member_accounts = tuple(member_accounts)
@@ -263,19 +264,16 @@ class World:
         self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "150"})
         self.events.put_rule(Name=START_RULE, EventPattern=json.dumps(pattern))
         self.events.put_targets(Rule=START_RULE, Targets=[{"Id": "queue", "Arn": arn}])
-        self.start_queue_url = url
+        self.start_queue_url, self.start_queue_arn = url, arn
         self._set_env({START_QUEUE_URL: url})
         self.announcer = CloudTrailAnnouncer(self.events, self.account)
         self.plane.start_listeners.append(self.announcer)
 
-    def _queue_arn(self, url: str) -> str:
-        return str(
-            self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        )
-
     def _queue(self, name: str) -> tuple[str, str]:
         url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self._queue_arn(url)
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         return url, arn
 
     def subscribe_bus(self, pattern: Mapping[str, Any], name: str) -> str:
@@ -339,8 +337,8 @@ class World:
         }
         if env.get("CHAT_TOPIC_ARN"):
             outputs[stack_outputs.CHAT_TOPIC_ARN] = env["CHAT_TOPIC_ARN"]
-        if self.start_queue_url:
-            outputs[stack_outputs.START_QUEUE_ARN] = self._queue_arn(self.start_queue_url)
+        if self.start_queue_arn:
+            outputs[stack_outputs.START_QUEUE_ARN] = self.start_queue_arn
         suffix = "1A2B3C4D" if construct else ""
         template = {
             # moto needs one resource; it creates nothing for this one.

@@ -233,7 +233,7 @@ def test_run_once_on_a_cloudtrail_stack_drains_the_start_queue_within_its_policy
         # And the policy printed for it names the stack's start queue
         policy = _json("iam-policy", "--command", "run")
         (statement,) = [s for s in policy["Statement"] if "sqs:ReceiveMessage" in s["Action"]]
-        assert statement["Resource"] == [w._queue_arn(str(w.start_queue_url))]
+        assert statement["Resource"] == [w.start_queue_arn]
         assert "${" not in json.dumps(policy)
 
 
