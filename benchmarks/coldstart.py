@@ -23,6 +23,13 @@ one's says what a traced function's first invocation pays in all.
 `--python` runs the measured processes on another interpreter (one whose site-packages hold boto3 and
 Powertools at requirements.txt's pins): the Lambda runs a newer Python than a development machine may.
 
+The handler processes import the Lambda asset as synth stages it (`stage_lambda_asset`: only the
+modules the functions ship) from the task root, as the runtime does, and write no bytecode (/var/task
+is read-only). Their asset carries its bytecode, compiled by the measured interpreter, as synth ships
+it where it has the runtime's Python; boto3's installed wheels have theirs. A fourth process imports
+the asset without bytecode, as synth ships it where it does not: every cold start compiles the package
+from source, and `sourceOnlyRatio` says what that costs beside bare boto3.
+
 Figures only: nothing here asserts on time.
 """
 
@@ -34,7 +41,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +71,8 @@ factory = ClientFactory()
 for service in SERVICES:
     factory(service, "us-east-1")
 t2 = time.perf_counter()
+import os, job_auditor
+assert job_auditor.__file__.startswith(os.environ["LAMBDA_TASK_ROOT"]), job_auditor.__file__
 """
 
 # The same, and what a traced function's first invocation adds as it starts: the Tracer (the X-Ray SDK
@@ -95,14 +103,17 @@ t2 = time.perf_counter()
 """
 
 
-def _env(root: Path, task_root: str) -> dict[str, str]:
-    # Bytecode written (the warm-up run caches every module's), so no measured run compiles source.
-    dropped = ("AWS_ENDPOINT_URL", "POWERTOOLS_", "PYTHONDONTWRITEBYTECODE")
+def _env(task_root: Path) -> dict[str, str]:
+    """The child's environment, as the runtime's: the asset is the task root, on PYTHONPATH (and the
+    child runs in it, as the runtime's working directory is /var/task: `python -c` puts the working
+    directory first on sys.path, so a child run in a checkout would import the checkout)."""
+    dropped = ("AWS_ENDPOINT_URL", "POWERTOOLS_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
     env.update(
         {
-            "PYTHONPATH": str(root),
-            "LAMBDA_TASK_ROOT": task_root,
+            "PYTHONPATH": str(task_root),
+            "PYTHONDONTWRITEBYTECODE": "1",  # as on /var/task: read-only
+            "LAMBDA_TASK_ROOT": str(task_root),
             "AWS_LAMBDA_FUNCTION_NAME": "job-auditor",
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -134,7 +145,9 @@ def _once(code: str, env: dict[str, str], python: str) -> dict[str, float]:
     exit not: a Lambda environment does not exit between invocations), and its own figures."""
     command = [python, "-c", _script(code)]
     started = time.perf_counter()
-    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as child:
+    with subprocess.Popen(
+        command, env=env, cwd=env["LAMBDA_TASK_ROOT"], stdout=subprocess.PIPE, text=True
+    ) as child:
         assert child.stdout is not None
         line = child.stdout.readline()
         ready = time.perf_counter() - started
@@ -159,22 +172,31 @@ def _version(python: str) -> str:
     ).stdout.strip()
 
 
+def _asset(interpreter: str | None) -> Path:
+    """The functions' asset as synth stages it, with bytecode compiled by `interpreter` (None: none)."""
+    from job_auditor.infra.auditor_function import stage_lambda_asset  # noqa: PLC0415 (CDK: only here)
+
+    return stage_lambda_asset(interpreter)
+
+
 def measure(pairs: int = 15, python: str = sys.executable) -> dict[str, Any]:
     """`pairs` (at least MIN_PAIRS) alternating pairs of whole processes on `python`; their medians and
     ratios."""
     pairs = max(pairs, MIN_PAIRS)
-    root = Path(__file__).resolve().parent.parent
-    kinds = (_HANDLER, _BARE, _TRACED)
+    # The source-only process: the same code, in its own copy, never caching bytecode.
+    source_only = "#source-only\n" + _HANDLER
+    kinds = (_HANDLER, _BARE, _TRACED, source_only)
     runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
-    with tempfile.TemporaryDirectory() as task_root:
-        env = _env(root, task_root)
-        for kind in kinds:  # warm the page cache and .pyc files once; not counted
-            _once(kind, env, python)
-        for pair in range(pairs):
-            # The handler and the bare process side by side, in turns; the traced one after both.
-            order = (_HANDLER, _BARE) if pair % 2 == 0 else (_BARE, _HANDLER)
-            for kind in (*order, _TRACED):
-                runs[kind].append(_once(kind, env, python))
+    envs = dict.fromkeys(kinds, _env(_asset(python)))
+    envs[source_only] = _env(_asset(None))
+    for kind in kinds:  # warm the page cache once; not counted
+        _once(kind, envs[kind], python)
+    for pair in range(pairs):
+        # The handler and the bare process side by side, in turns; the traced and source-only ones
+        # after both.
+        order = (_HANDLER, _BARE) if pair % 2 == 0 else (_BARE, _HANDLER)
+        for kind in (*order, _TRACED, source_only):
+            runs[kind].append(_once(kind, envs[kind], python))
     handler, bare, traced = runs[_HANDLER], runs[_BARE], runs[_TRACED]
     handler_process, bare_process = _median(handler, "process"), _median(bare, "process")
     return {
@@ -191,6 +213,9 @@ def measure(pairs: int = 15, python: str = sys.executable) -> dict[str, Any]:
         "boto3CpuS": _median(bare, "cpu"),
         "cpuRatio": round(_median(handler, "cpu") / _median(bare, "cpu"), 3),
         "tracedFirstInvocationCpuRatio": round(_median(traced, "cpu") / _median(bare, "cpu"), 3),
+        "sourceOnlyProcessS": _median(runs[source_only], "process"),
+        "sourceOnlyRatio": round(_median(runs[source_only], "process") / bare_process, 3),
+        "sourceOnlyCpuRatio": round(_median(runs[source_only], "cpu") / _median(bare, "cpu"), 3),
         "handlerImportS": _median(handler, "import"),
         "handlerClientsS": _median(handler, "clients"),
         "boto3ImportS": _median(bare, "import"),
@@ -206,6 +231,7 @@ def _import_times(code: str, env: dict[str, str], runs: int, python: str) -> dic
         err = subprocess.run(
             [python, "-X", "importtime", "-c", _script(code)],
             env=env,
+            cwd=env["LAMBDA_TASK_ROOT"],
             capture_output=True,
             text=True,
             check=True,
@@ -249,6 +275,7 @@ def _dataclasses_built(env: dict[str, str], runs: int, python: str) -> dict[str,
         out = subprocess.run(
             [python, "-c", f"HANDLER = {handlers.AUDITOR!r}\n{_DATACLASSES}"],
             env=env,
+            cwd=env["LAMBDA_TASK_ROOT"],
             capture_output=True,
             text=True,
             check=True,
@@ -264,12 +291,10 @@ def imports_beyond_boto3(runs: int = 5, python: str = sys.executable) -> dict[st
     """What the handler process imports that the bare one does not, by package, and its modules'
     own import times (the least of `runs`), with the dataclasses the import builds among them: where
     a cold start's extra time goes."""
-    root = Path(__file__).resolve().parent.parent
-    with tempfile.TemporaryDirectory() as task_root:
-        env = _env(root, task_root)
-        handler = _import_times(_HANDLER, env, runs, python)
-        bare = _import_times(_BARE, env, runs, python)
-        dataclasses_built = _dataclasses_built(env, runs, python)
+    env = _env(_asset(python))
+    handler = _import_times(_HANDLER, env, runs, python)
+    bare = _import_times(_BARE, env, runs, python)
+    dataclasses_built = _dataclasses_built(env, runs, python)
     extra = {name: us for name, us in handler.items() if name not in bare}
     packages: dict[str, int] = {}
     for name, us in extra.items():

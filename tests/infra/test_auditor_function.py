@@ -14,6 +14,7 @@ from job_auditor import ConfigError, JobAuditor
 from job_auditor.auditor.settings import ENV_VARS, FANOUT_ENV_VARS, load_settings, scope_env_vars
 from job_auditor.contract import handlers
 from job_auditor.contract.discovery import START_QUEUE_URL
+from job_auditor.infra.auditor_function import RUNTIME_PYTHON, bytecode_interpreter
 from job_auditor.infra.config import JobAuditorProps
 from tests.infra.conftest import Synth
 
@@ -100,7 +101,7 @@ def test_powertools_layer_comes_from_the_public_ssm_parameter_for_arm64_python31
     }
 
 
-def test_code_asset_is_the_lambda_code_of_the_package_without_pycache(default: Synth) -> None:
+def test_code_asset_is_the_lambda_code_of_the_package_and_only_the_runtimes_bytecode(default: Synth) -> None:
     # The function's S3Key is "<asset hash>.zip"; the assets manifest maps the hash to the staged folder.
     key = _function(default)["Code"]["S3Key"]
     manifest = json.loads((default.outdir / f"{default.stack.artifact_id}.assets.json").read_text())
@@ -111,7 +112,12 @@ def test_code_asset_is_the_lambda_code_of_the_package_without_pycache(default: S
     assert "job_auditor/auditor/settings.py" in files
     assert "job_auditor/contract/state_schema.py" in files
     assert "job_auditor/slack_forwarder/handler.py" in files
-    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
+    # Bytecode only for the runtime's Python (none of this checkout's), and only where synth has that
+    # Python (tests/infra/test_lambda_asset.py)
+    runtime_tag = f"cpython-{RUNTIME_PYTHON.replace('.', '')}"
+    bytecode = [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
+    assert all(f.endswith(f".{runtime_tag}.pyc") for f in bytecode), bytecode
+    assert bool(bytecode) == (bytecode_interpreter(RUNTIME_PYTHON) is not None)
     # and none of the CDK side: the constructs, the CLI, the schema files
     assert {f.split("/")[1] for f in files} == {
         "__init__.py",
