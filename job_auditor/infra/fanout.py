@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from aws_cdk import Aws, Duration, Fn, Names, RemovalPolicy
+from aws_cdk import ArnFormat, Aws, Duration, Fn, Names, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -364,9 +364,12 @@ class AuditStateMachine(Construct):
 
 
 def _execution_prefix(machine: sfn.StateMachine) -> str:
-    """The ARN prefix of the state machine's executions, as CDK's DistributedMapPolicy writes it."""
+    """The ARN prefix of the state machine's executions, as CDK's DistributedMapPolicy writes it: with
+    the stack's formatArn, so a stack with a concrete environment gets its literal region and account."""
     name = Fn.select(6, Fn.split(":", machine.state_machine_arn))
-    return f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:{name}"
+    return Stack.of(machine).format_arn(
+        service="states", resource="execution", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+    )
 
 
 def _state_machine_arn(name: str) -> str:
