@@ -43,6 +43,7 @@ from job_auditor.contract.environment import (
 from job_auditor.contract.state_schema import STATE_STORE_ACTIONS
 from job_auditor.infra import nag
 from job_auditor.infra.config import ConfigError, JobAuditorProps, cdk_settings
+from job_auditor.infra.iam_limits import chunked
 from job_auditor.infra.job_permissions import audited_kinds, grant_job_kinds, list_actions
 from job_auditor.infra.settings_parameters import SettingsParameters
 from job_auditor.infra.start_discovery import JobStartDiscovery
@@ -432,13 +433,16 @@ class AuditorFunction(Construct):
             )
             stars += self._grant_organizations(config)
         else:
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="AssumeMemberRoles",
-                    actions=["sts:AssumeRole"],
-                    resources=[role_arn(account) for account in config.member_accounts],
+            # A role ARN per account: in statements CDK can place in managed policies of their own.
+            roles = chunked(self, [role_arn(account) for account in config.member_accounts])
+            for number, chunk in enumerate(roles, start=1):
+                self.role.add_to_policy(
+                    iam.PolicyStatement(
+                        sid="AssumeMemberRoles" + (str(number) if number > 1 else ""),
+                        actions=["sts:AssumeRole"],
+                        resources=chunk,
+                    )
                 )
-            )
         return stars
 
     def _grant_organizations(self, config: JobAuditorProps) -> list[str]:

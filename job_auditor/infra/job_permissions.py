@@ -27,6 +27,7 @@ from job_auditor.availability import deciding_services, not_offered_regions, off
 from job_auditor.contract.kinds import JOB_KINDS, IamGrant, JobKindSpec
 from job_auditor.infra import nag
 from job_auditor.infra.config import ConfigError, JobAuditorProps
+from job_auditor.infra.iam_limits import MAX_MANAGED_POLICY_CHARS, chars, chunked
 
 LIST_JOBS_SID = "ListJobs"
 # Fn::Or takes 2 to 10 conditions.
@@ -134,7 +135,12 @@ def _list_statement(sid: str, actions: Sequence[str], regions: Sequence[str]) ->
 
 
 def _kind_statements(
-    spec: JobKindSpec, config: JobAuditorProps, regions: list[str], unless: tuple[str, ...], shared: bool
+    scope: IConstruct,
+    spec: JobKindSpec,
+    config: JobAuditorProps,
+    regions: list[str],
+    unless: tuple[str, ...],
+    shared: bool,
 ) -> list[JobKindStatement]:
     """One kind's statements: its list actions (unless `shared`: they go to the common ListJobs) and a
     statement per grant with a resource, with a statement id stable whatever other kinds are enabled."""
@@ -152,20 +158,23 @@ def _kind_statements(
                 arn for ids in scopes for arn in _arns(grant.service, regions, _resource(grant.resource, ids))
             )
         )
-        statement = iam.PolicyStatement(
-            sid=f"{_sid(spec.id)}{number}", actions=sorted(grant.actions), resources=resources
-        )
         reason = (
             f"{', '.join(grant.actions)} act on the {spec.display_name}s (or their scope) the auditor finds "
             "at run time, whose ids are unknown at deploy time: scoped to the account, the audited regions "
             f"and the resource type the service authorization reference gives{hint}"
         )
-        statements.append(JobKindStatement(statement, reason, spec.id, unless))
+        # Many scope ids x regions: statements CDK can place in managed policies of their own.
+        for part, chunk in enumerate(chunked(scope, resources), start=1):
+            sid = f"{_sid(spec.id)}{number}" + (f"Part{part}" if part > 1 else "")
+            statement = iam.PolicyStatement(sid=sid, actions=sorted(grant.actions), resources=chunk)
+            statements.append(JobKindStatement(statement, reason, spec.id, unless))
     return statements
 
 
-def job_kind_statements(config: JobAuditorProps, regions: Sequence[str]) -> list[JobKindStatement]:
-    """The statements that read the audited kinds' jobs in `regions` of the stack's account.
+def job_kind_statements(
+    scope: IConstruct, config: JobAuditorProps, regions: Sequence[str]
+) -> list[JobKindStatement]:
+    """The statements that read the audited kinds' jobs in `regions` of the account of `scope`'s stack.
 
     Actions without a resource type in the Service Authorization Reference (the list operations) take
     "*" limited to the kind's regions with aws:RequestedRegion: one `ListJobs` statement for the kinds
@@ -179,7 +188,7 @@ def job_kind_statements(config: JobAuditorProps, regions: Sequence[str]) -> list
         shared = not unless and kind_regions == list(regions)
         if shared:
             shared_actions += _list_actions(spec, config)
-        statements += _kind_statements(spec, config, kind_regions, unless, shared)
+        statements += _kind_statements(scope, spec, config, kind_regions, unless, shared)
     if shared_actions:
         statement = _list_statement(LIST_JOBS_SID, shared_actions, regions)
         statements.insert(0, JobKindStatement(statement, _list_reason(statement.actions)))
@@ -212,12 +221,45 @@ def _grant_where_offered(role: iam.Role, kind: str, items: Sequence[JobKindState
         condition = CfnCondition(
             stack, f"{name}Offered", expression=Fn.condition_not(_any_region(items[0].unless_region_in))
         )
-    policy = iam.Policy(
-        scope, f"{role.node.id}{_sid(kind)}Policy", statements=[i.statement for i in items], roles=[role]
-    )
-    cast(CfnResource, policy.node.default_child).cfn_options.condition = condition
-    for item in items:
-        _acknowledge(policy, item)
+    inline, groups = _policy_groups(stack, items)
+    for number, group in enumerate(groups, start=1):
+        statements = [i.statement for i in group]
+        policy: iam.Policy | iam.ManagedPolicy
+        if inline:
+            name = f"{role.node.id}{_sid(kind)}Policy"
+            policy = iam.Policy(scope, name, statements=statements, roles=[role])
+        else:
+            # Too large to sit among the role's inline policies (10,240 characters together): managed
+            # policies of their own, each within IAM's 6,144.
+            name = f"{role.node.id}{_sid(kind)}ManagedPolicy{number}"
+            policy = iam.ManagedPolicy(scope, name, statements=statements, roles=[role])
+        cast(CfnResource, policy.node.default_child).cfn_options.condition = condition
+        for item in group:
+            _acknowledge(policy, item)
+
+
+# A kind's conditional statements stay one inline policy up to this size (a few scope ids); beyond it
+# they go to managed policies.
+_INLINE_KIND_CHARS = 2_048
+
+
+def _policy_groups(
+    stack: Stack, items: Sequence[JobKindStatement]
+) -> tuple[bool, list[list[JobKindStatement]]]:
+    """Whether `items` stay one inline policy, and else their groups, a managed policy each (within
+    IAM's limit, less the document's wrapping)."""
+    sizes = [chars(stack.resolve(i.statement.to_statement_json())) + 1 for i in items]
+    if sum(sizes) <= _INLINE_KIND_CHARS:
+        return True, [list(items)]
+    groups: list[list[JobKindStatement]] = [[]]
+    total = 0
+    for item, size in zip(items, sizes, strict=True):
+        if groups[-1] and total + size > MAX_MANAGED_POLICY_CHARS - 100:
+            groups.append([])
+            total = 0
+        groups[-1].append(item)
+        total += size
+    return False, groups
 
 
 def _acknowledge(scope: IConstruct, item: JobKindStatement) -> None:
@@ -236,7 +278,7 @@ def grant_job_kinds(
 
     A role has one acknowledgment of `Resource::*`: a role with other statements on "*" acknowledges it
     again afterwards with a reason covering them all (the last one counts)."""
-    statements = job_kind_statements(config, regions)
+    statements = job_kind_statements(role, config, regions)
     conditional: dict[str, list[JobKindStatement]] = {}
     for item in statements:
         if item.unless_region_in and item.kind is not None:

@@ -13,12 +13,13 @@ import tempfile
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import Aws
+from aws_cdk import Aws, cx_api
 from aws_cdk import aws_cloudformation as cloudformation
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from job_auditor.infra.config import JobAuditorProps, is_cdk_key
+from job_auditor.infra.config import ConfigError, JobAuditorProps, is_cdk_key
+from job_auditor.infra.iam_limits import sizing_advice
 from job_auditor.infra.member_role import AUDITOR_ROLE_ARN_PARAMETER, JobAuditorMemberStack
 
 # CloudFormation's limit of a TemplateBody passed inline.
@@ -39,7 +40,14 @@ def member_template(config: JobAuditorProps, feature_flags: dict[str, Any]) -> d
             config=config,
             analytics_reporting=False,
         )
-        template: dict[str, Any] = app.synth().get_stack_artifact(stack.artifact_id).template
+        artifact = app.synth().get_stack_artifact(stack.artifact_id)
+        # What the member role's own checks found (IAM's limits): in an app of its own, nothing else
+        # would report it.
+        error = cx_api.SynthesisMessageLevel.ERROR
+        errors = [str(m.entry.data) for m in artifact.messages if m.level == error]
+        if errors:
+            raise ConfigError(f"memberDeployment=stackset: the member role: {' '.join(errors)}")
+        template: dict[str, Any] = artifact.template
     return template
 
 
@@ -61,9 +69,10 @@ class MemberStackSet(Construct):
         self.template = member_template(config, flags)
         body = json.dumps(self.template, separators=(",", ":"), sort_keys=True)
         if len(body.encode()) > TEMPLATE_BODY_LIMIT:
-            raise ValueError(
-                f"the member role's template is {len(body.encode())} bytes, more than CloudFormation's "
-                f"TemplateBody limit of {TEMPLATE_BODY_LIMIT}"
+            raise ConfigError(
+                f"memberDeployment=stackset: the member role's template would be {len(body.encode())} "
+                f"bytes, more than CloudFormation's TemplateBody limit of {TEMPLATE_BODY_LIMIT}. "
+                + sizing_advice(config)
             )
         self.stack_set = cloudformation.CfnStackSet(
             self,

@@ -3,53 +3,34 @@
 policy at most 6,144 (whitespace not counted). aws-cdk-lib moves a role's statements past the inline
 limit into managed policies of their own ("OverflowPolicy"); these tests make sure what it leaves is
 within the limits, with each deploy-time value (a Ref, an attribute) counted as an ARN of
-TOKEN_CHARS characters.
+TOKEN_CHARS characters and a pseudo parameter at its longest (the measure of
+job_auditor/infra/iam_limits.py, which checks every JobAuditor's roles at synth too).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 
+from job_auditor.infra.iam_limits import (
+    MAX_MANAGED_POLICY_CHARS,
+    MAX_ROLE_INLINE_CHARS,
+    PSEUDO_PARAMETER_CHARS,
+    TOKEN_CHARS,
+    chars,
+)
 from tests.infra.conftest import Synth
 
 MAX_RESOURCES = 500
-MAX_ROLE_INLINE_CHARS = 10_240
-MAX_MANAGED_POLICY_CHARS = 6_144
-# A deploy-time value, at the length of a long ARN.
-TOKEN_CHARS = 128
 VARIANTS = ("default", "full", "all_kinds", "accounts", "organization", "member", "reach")
-
-
-def _rendered(value: Any) -> Any:
-    """`value` with each intrinsic function replaced by text of its longest possible length."""
-    if isinstance(value, list):
-        return [_rendered(v) for v in value]
-    if not isinstance(value, Mapping):
-        return value
-    if len(value) == 1:
-        ((name, args),) = value.items()
-        if name == "Fn::Join":
-            return str(args[0]).join(str(_rendered(part)) for part in args[1])
-        if name == "Fn::If":
-            return max((json.dumps(_rendered(branch)) for branch in args[1:]), key=len)
-        if name in ("Ref", "Fn::GetAtt", "Fn::ImportValue", "Fn::Sub", "Fn::Select", "Fn::FindInMap"):
-            return "x" * TOKEN_CHARS
-    return {k: _rendered(v) for k, v in value.items()}
-
-
-def _chars(document: Any) -> int:
-    """A policy document's characters as IAM counts them: without whitespace."""
-    return len(json.dumps(_rendered(document), separators=(",", ":")))
 
 
 def _inline_chars_by_role(resources: Mapping[str, Any]) -> dict[str, int]:
     """Each role's inline policies (its own and the AWS::IAM::Policy resources attached to it)."""
     totals = {
-        name: sum(_chars(p["PolicyDocument"]) for p in r["Properties"].get("Policies", []))
+        name: sum(chars(p["PolicyDocument"]) for p in r["Properties"].get("Policies", []))
         for name, r in resources.items()
         if r["Type"] == "AWS::IAM::Role"
     }
@@ -58,7 +39,7 @@ def _inline_chars_by_role(resources: Mapping[str, Any]) -> dict[str, int]:
             continue
         for role in resource["Properties"].get("Roles", []):
             if isinstance(role, Mapping) and role.get("Ref") in totals:
-                totals[role["Ref"]] += _chars(resource["Properties"]["PolicyDocument"])
+                totals[role["Ref"]] += chars(resource["Properties"]["PolicyDocument"])
     return totals
 
 
@@ -72,9 +53,13 @@ def test_every_stack_variant_is_within_cloudformations_and_iams_limits(
     assert inline and max(inline.values()) <= MAX_ROLE_INLINE_CHARS, inline
     for name, resource in resources.items():
         if resource["Type"] == "AWS::IAM::ManagedPolicy":
-            assert _chars(resource["Properties"]["PolicyDocument"]) <= MAX_MANAGED_POLICY_CHARS, name
+            assert chars(resource["Properties"]["PolicyDocument"]) <= MAX_MANAGED_POLICY_CHARS, name
 
 
-def test_the_measure_counts_a_deploy_time_value_as_a_long_arn() -> None:
-    document = {"Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":sns"]]}}
-    assert _chars(document) == len('{"Resource":"arn:') + TOKEN_CHARS + len(':sns"}')
+def test_the_measure_counts_a_deploy_time_value_as_a_long_arn_and_a_pseudo_parameter_at_its_longest() -> None:
+    document = {
+        "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":sns:", {"Ref": "Topic"}]]}
+    }
+    partition = PSEUDO_PARAMETER_CHARS["AWS::Partition"]
+    assert chars(document) == len('{"Resource":"arn:') + partition + len(":sns:") + TOKEN_CHARS + len('"}')
+    assert partition >= len("aws-us-gov")

@@ -56,7 +56,7 @@ def test_member_role_grants_exactly_the_auditors_home_statements(member: Synth) 
     config = load_config(MEMBER_CONTEXT)
     home = [
         member.stack.resolve(s.statement.to_statement_json())
-        for s in job_kind_statements(config, [Aws.REGION])
+        for s in job_kind_statements(member.stack, config, [Aws.REGION])
     ]
     assert sorted(map(dumps, statements)) == sorted(map(dumps, home))
     # and exactly these actions, each kind's in a policy that exists only where the kind is offered:
