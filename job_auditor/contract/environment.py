@@ -522,7 +522,14 @@ LOG_LEVEL = Setting(
     in_settings=False,
 )
 METRICS_NAMESPACE = Setting(
-    text("a CloudWatch namespace: 1 to 255 of A-Z a-z 0-9 . - _ / #", r"[A-Za-z0-9.\-_/#]+", 1, 255),
+    # CloudWatch keeps the namespaces beginning with AWS/ for AWS's own metrics (PutMetricData refuses
+    # them): metrics there would never be published and the heartbeat alarm would fire for ever.
+    text(
+        "a CloudWatch namespace: 1 to 255 of A-Z a-z 0-9 . - _ / #, not beginning with AWS/ (AWS's own)",
+        r"(?!AWS/)[A-Za-z0-9.\-_/#]+",
+        1,
+        255,
+    ),
     "metricsNamespace",
     "POWERTOOLS_METRICS_NAMESPACE",
     "JobAuditor",

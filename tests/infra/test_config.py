@@ -648,3 +648,13 @@ def test_the_powertools_layer_may_be_a_layer_version_arn_and_a_malformed_one_is_
     assert load_config({"powertoolsLayerVersion": arn}).powertools_layer_version == arn
     with pytest.raises(ConfigError, match=r"powertoolsLayerVersion: expected latest, .* a layer version ARN"):
         load_config({"powertoolsLayerVersion": "arn:aws:lambda:us-east-1:123456789012:function:pt"})
+
+
+def test_a_metrics_namespace_of_aws_own_is_refused() -> None:
+    # CloudWatch refuses PutMetricData in a namespace beginning with AWS/: the heartbeat would never beat
+    with pytest.raises(ConfigError, match=r"metricsNamespace: .*not beginning with AWS/.*got 'AWS/Lambda'"):
+        load_config({"metricsNamespace": "AWS/Lambda"})
+    assert (
+        load_config({"metricsNamespace": "Platform/AWS/JobAuditor"}).metrics_namespace
+        == "Platform/AWS/JobAuditor"
+    )
