@@ -658,3 +658,11 @@ def test_a_metrics_namespace_of_aws_own_is_refused() -> None:
         load_config({"metricsNamespace": "Platform/AWS/JobAuditor"}).metrics_namespace
         == "Platform/AWS/JobAuditor"
     )
+
+
+def test_regions_takes_every_region_name_of_every_partition() -> None:
+    from botocore.loaders import create_loader
+
+    partitions = create_loader().load_data("endpoints")["partitions"]
+    names = tuple(name for partition in partitions for name in partition["regions"])
+    assert load_config({"regions": ",".join(names)}).regions == names

@@ -457,3 +457,14 @@ def test_notify_filter_or_operator_is_checked(policy: dict[str, Any], message: s
     with pytest.raises(SettingsError) as caught:
         load_settings(VALID | {"NOTIFY_FILTER": json.dumps(policy)})
     assert str(caught.value).removeprefix("invalid auditor environment: ").startswith(message)
+
+
+def test_every_region_of_every_partition_botocore_knows_is_a_region_to_the_lambda() -> None:
+    # The European Sovereign Cloud's eusc-de-east-1 among them: a run there must not fail on its region
+    from botocore.loaders import create_loader
+
+    partitions = create_loader().load_data("endpoints")["partitions"]
+    names = [name for partition in partitions for name in partition["regions"]]
+    assert "eusc-de-east-1" in names
+    for name in names:
+        assert load_settings({**VALID, "AWS_REGION": name, "REGIONS": name}).region == name
