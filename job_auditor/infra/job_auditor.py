@@ -49,8 +49,10 @@ def path_name(construct: Construct) -> str:
     path below the stack, joined by hyphens ("Default" left out, as CDK leaves it out of logical ids).
     `JobAuditor` for app.py's stack (construct "Default"), `Platform-JobAuditor` for a construct
     `JobAuditor` in a stack `Platform`; a long path is cut short and ends in a hash of the whole."""
-    stack = Stack.of(construct)
     scopes = construct.node.scopes
+    # The outermost stack: a nested stack's name is only known at deploy time, and two nested stacks of
+    # one id under different parents would give one name.
+    stack = next(c for c in scopes if isinstance(c, Stack))
     below = [c.node.id for c in scopes[scopes.index(stack) + 1 :] if c.node.id != "Default"]
     stack_name = stack.node.id if Token.is_unresolved(stack.stack_name) else stack.stack_name
     name = re.sub(r"-+", "-", re.sub(r"[^A-Za-z0-9-]", "-", "-".join([stack_name, *below]))).strip("-")
@@ -58,6 +60,23 @@ def path_name(construct: Construct) -> str:
         digest = hashlib.sha256(construct.node.path.encode()).hexdigest()[:8]
         name = f"{name[: MAX_NAME_LENGTH - 9].rstrip('-')}-{digest}"
     return name
+
+
+def _refuse_a_taken_name(auditor: JobAuditor) -> None:
+    """Two JobAuditors of one app in stacks of the same account and region must not share a name: their
+    named resources (the schema registry, the chat channels, the StackSet) and their metrics' service
+    would collide at deploy. Names can meet where construct ids differ only in characters a name cannot
+    hold (Job.Auditor, Job_Auditor) or where a prefix repeats."""
+    here = Stack.of(auditor)
+    for other in auditor.node.root.node.find_all():
+        if not isinstance(other, JobAuditor) or other is auditor or other.name != auditor.name:
+            continue
+        there = Stack.of(other)
+        if (there.account, there.region) == (here.account, here.region):
+            raise ConfigError(
+                f"invalid job-auditor props: {auditor.node.path} and {other.node.path} would both be named "
+                f"{auditor.name!r} in the same account and region: give one a prefix of its own"
+            )
 
 
 def kebab_case(name: str) -> str:
@@ -107,6 +126,7 @@ class JobAuditor(Construct):
             raise ConfigError(f"invalid job-auditor props: prefix: expected {NAME_FORM}, got {shown(prefix)}")
         self.config = config
         self.name = prefix or path_name(self)
+        _refuse_a_taken_name(self)
         self.metrics = AuditorMetrics(config.metrics_namespace, config.service_name or kebab_case(self.name))
         Tags.of(self).add("project", "job-auditor")
         removal = RemovalPolicy.RETAIN if config.removal_policy == "retain" else RemovalPolicy.DESTROY

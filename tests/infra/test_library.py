@@ -253,3 +253,33 @@ def test_each_auditors_alarms_read_its_own_service(two_auditors: tuple[cdk.Stack
         assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
         services.append(service)
     assert services == ["platform-prod", "platform-staging"]
+
+
+def test_auditors_in_nested_stacks_of_two_parents_are_named_by_their_parents() -> None:
+    app = cdk.App()
+    names = []
+    for parent in ("Team1", "Team2"):
+        nested = cdk.NestedStack(cdk.Stack(app, parent), "Nested")
+        names.append(JobAuditor(nested, "JobAuditor").name)
+    assert names == ["Team1-Nested-JobAuditor", "Team2-Nested-JobAuditor"]
+
+
+def test_two_auditors_whose_names_would_meet_in_one_account_and_region_are_refused() -> None:
+    stack = cdk.Stack(cdk.App(), "Platform")
+    JobAuditor(stack, "Job.Auditor")
+    with pytest.raises(
+        ConfigError,
+        match=r"Platform/Job_Auditor and Platform/Job\.Auditor would both be named "
+        r"'Platform-Job-Auditor'.*give one a prefix",
+    ):
+        JobAuditor(stack, "Job_Auditor")
+    # and a prefix of its own settles it
+    assert JobAuditor(stack, "Job_Auditor_2", prefix="platform-audit-2").name == "platform-audit-2"
+
+
+def test_one_stack_name_in_two_accounts_may_hold_an_auditor_each() -> None:
+    app = cdk.App()
+    for account in ("111111111111", "222222222222"):
+        env = cdk.Environment(account=account, region="eu-west-1")
+        stack = cdk.Stack(app, f"Platform{account}", stack_name="platform", env=env)
+        assert JobAuditor(stack, "JobAuditor").name == "platform-JobAuditor"
