@@ -69,13 +69,33 @@ def _refuse_a_taken_name(auditor: JobAuditor) -> None:
     hold (Job.Auditor, Job_Auditor) or where a prefix repeats."""
     here = Stack.of(auditor)
     for other in auditor.node.root.node.find_all():
-        if not isinstance(other, JobAuditor) or other is auditor or other.name != auditor.name:
+        if (
+            not isinstance(other, JobAuditor)
+            or other is auditor
+            or getattr(other, "name", None) != auditor.name
+        ):
             continue
         there = Stack.of(other)
         if (there.account, there.region) == (here.account, here.region):
             raise ConfigError(
                 f"invalid job-auditor props: {auditor.node.path} and {other.node.path} would both be named "
                 f"{auditor.name!r} in the same account and region: give one a prefix of its own"
+            )
+
+
+def _refuse_a_shared_source(auditor: JobAuditor) -> None:
+    """Two JobAuditors of one app on one bus (`event_bus=`) must put their events under sources of their
+    own: each copy's rules (its alerts, its archive) match its source, so with one source each would page
+    for and archive the other's jobs."""
+    for other in auditor.node.root.node.find_all():
+        if not isinstance(other, JobAuditor) or other is auditor or not hasattr(other, "events"):
+            continue
+        same_bus = other.events.bus.event_bus_name == auditor.events.bus.event_bus_name
+        if same_bus and other.config.event_source == auditor.config.event_source:
+            raise ConfigError(
+                f"invalid job-auditor props: {auditor.node.path} and {other.node.path} put their events on "
+                f"one bus under one source {auditor.config.event_source!r}: give one an eventSource "
+                "(event_source=) of its own, or a bus of its own"
             )
 
 
@@ -139,6 +159,7 @@ class JobAuditor(Construct):
             archive_retention_days=config.archive_retention_days,
             bus=event_bus,
         )
+        _refuse_a_shared_source(self)
         self.event_schema = TransitionEventSchema(self, "EventSchema", name=self.name)
         self.key = NotificationKey(self, "NotificationKey", removal_policy=removal)
         self.notifications = Notifications(

@@ -283,3 +283,25 @@ def test_one_stack_name_in_two_accounts_may_hold_an_auditor_each() -> None:
         env = cdk.Environment(account=account, region="eu-west-1")
         stack = cdk.Stack(app, f"Platform{account}", stack_name="platform", env=env)
         assert JobAuditor(stack, "JobAuditor").name == "platform-JobAuditor"
+
+
+def test_two_auditors_on_one_bus_need_sources_of_their_own() -> None:
+    from aws_cdk import aws_events as events
+
+    refused = cdk.Stack(cdk.App(), "Platform")
+    bus = events.EventBus(refused, "Shared")
+    JobAuditor(refused, "TeamA", event_bus=bus)
+    with pytest.raises(
+        ConfigError,
+        match=r"Platform/TeamB and Platform/TeamA put their events on one bus under one source "
+        r"'job-auditor'.*eventSource",
+    ):
+        JobAuditor(refused, "TeamB", event_bus=bus)
+    # Given sources of their own, each copy's archive (and alert rules) match its own source only
+    stack = cdk.Stack(cdk.App(), "Platform")
+    bus = events.EventBus(stack, "Shared")
+    JobAuditor(stack, "TeamA", event_bus=bus)
+    JobAuditor(stack, "TeamC", event_bus=bus, event_source="team-c.job-auditor")
+    archives = Template.from_stack(stack).find_resources("AWS::Events::Archive")
+    sources = sorted(a["Properties"]["EventPattern"]["source"][0] for a in archives.values())
+    assert sources == ["job-auditor", "team-c.job-auditor"]
