@@ -66,8 +66,9 @@ __all__ = [
 # auditor writes, the Slack forwarder reads and the stack registers in the Schema Registry.
 ENVELOPE_VERSION = "1"
 # Every partition's region names (botocore's endpoints.json regionRegex): us-east-1, us-gov-west-1,
-# cn-north-1, us-isob-east-1, eu-isoe-west-1, eusc-de-east-1 (the European Sovereign Cloud).
-REGION_PATTERN = re.compile(r"^[a-z]{2,4}(-[a-z]+){1,2}-\d+$")
+# cn-north-1, us-isob-east-1, eu-isoe-west-1, eusc-de-east-1 (the European Sovereign Cloud, the one
+# partition whose names start with four letters; a new partition's prefix is added here).
+REGION_PATTERN = re.compile(r"^([a-z]{2}|eusc)(-[a-z]+){1,2}-\d+$")
 # Message attributes the auditor sets on every SNS publish (auditor.domain.notifications.attributes).
 FILTER_ATTRIBUTES = frozenset(
     {"jobKind", "status", "statusCategory", "previousStatus", "transition", "region", "account", "jobName"}

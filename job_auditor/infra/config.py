@@ -418,10 +418,12 @@ def _validated(
             problems.append(_problem(key(setting), setting, exc))
     if problems:
         raise ConfigError(f"invalid job-auditor {what}: " + " | ".join(problems))
+    given_names = {name for name, value in values.items() if value is not None}
     for setting in cdk_settings():
         if values.get(setting.name) is None:
             values[setting.name] = setting.default_value(values)
     problems += _rule_problems(values, lambda name: key(_setting(name)))
+    problems += _unused_problems(values, given_names, lambda name: key(_setting(name)))
     if problems:
         raise ConfigError(f"invalid job-auditor {what}: " + " | ".join(problems))
     return values
@@ -507,6 +509,49 @@ def _rule_problems(values: Mapping[str, Any], key: Callable[[str], str]) -> list
         + _reach_problems(values, key)
         + _discovery_problems(values, key)
     )
+
+
+# Settings that act only with another: given without it they would be taken and do nothing, which
+# hides a mistake (the other one forgotten, or the wrong mode). Each: the settings, when they act, and
+# the setting (and value) they need, for the message.
+_FANOUT = (
+    "map_max_concurrency",
+    "items_per_batch",
+    "tolerated_failure_percentage",
+    "map_child_execution_type",
+)
+_ONLY_WITH: tuple[tuple[tuple[str, ...], Callable[[Mapping[str, Any]], bool], str, str], ...] = (
+    (
+        ("alert_statuses", "alert_status_categories", "alert_stuck_alerts", "alert_header_name"),
+        lambda values: values["alert_destination"] is not None,
+        "alert_destination",
+        "",
+    ),
+    (
+        ("alert_header_name",),
+        lambda values: values["alert_destination"] in (None, "https"),
+        "alert_destination",
+        "https",
+    ),
+    (
+        (*_FANOUT, "account_region_concurrency"),
+        lambda values: values["audit_mode"] == "stepfunctions",
+        "audit_mode",
+        "stepfunctions",
+    ),
+    (("account_failure_periods",), lambda values: bool(values["accounts"]), "accounts", ""),
+)
+
+
+def _unused_problems(values: Mapping[str, Any], given: set[str], key: Callable[[str], str]) -> list[str]:
+    """A given setting that does nothing in this configuration (`_ONLY_WITH`)."""
+    problems = []
+    for names, acts, needed, value in _ONLY_WITH:
+        if acts(values):
+            continue
+        for name in (n for n in names if n in given):
+            problems.append(f"{key(name)}: only used with {key(needed)}" + (f"={value}" if value else ""))
+    return problems
 
 
 def _discovery_problems(values: Mapping[str, Any], key: Callable[[str], str]) -> list[str]:

@@ -311,17 +311,33 @@ def test_history_retention_beyond_ten_years_is_rejected() -> None:
     assert load_config({"historyRetentionDays": "3650"}).history_retention_days == 3650
 
 
+# Keys that act only with another (given alone they fail synth: test_a_key_that_would_do_nothing_...).
+ONLY_WITH: dict[str, dict[str, object]] = {
+    key: {"accounts": "111111111111"}
+    for key in (
+        "mapMaxConcurrency",
+        "itemsPerBatch",
+        "toleratedFailurePercentage",
+        "mapChildExecutionType",
+        "accountRegionConcurrency",
+        "accountFailurePeriods",
+    )
+}
+
+
 @pytest.mark.parametrize(("key", "variable"), sorted(SHARED_NUMBERS.items()))
 def test_numbers_have_the_lambdas_bounds(key: str, variable: str) -> None:
     # Given a context key passed on as a Lambda variable
     bounds = BOUNDS[variable]
+    # (with what the key needs to act at all)
+    needs = ONLY_WITH.get(key, {})
     # Then synth accepts exactly the values the Lambda accepts
     for inside in (bounds.low, bounds.high):
-        assert load_config({key: str(inside)}).value(snake_case(key)) == inside
+        assert load_config({key: str(inside), **needs}).value(snake_case(key)) == inside
         load_settings(VALID | {variable: str(inside)})
     for outside in (bounds.low - 1, bounds.high + 1):
         with pytest.raises(ConfigError, match=f"{key}: "):
-            load_config({key: str(outside)})
+            load_config({key: str(outside), **needs})
 
 
 def test_every_number_in_the_context_has_an_upper_and_a_lower_bound() -> None:
@@ -666,3 +682,47 @@ def test_regions_takes_every_region_name_of_every_partition() -> None:
     partitions = create_loader().load_data("endpoints")["partitions"]
     names = tuple(name for partition in partitions for name in partition["regions"])
     assert load_config({"regions": ",".join(names)}).regions == names
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"alertStatuses": "Failed"}, "alertStatuses: only used with alertDestination"),
+        ({"alertStuckAlerts": "false"}, "alertStuckAlerts: only used with alertDestination"),
+        (
+            {"alertDestination": "pagerduty", "alertSecret": "ops/pagerduty", "alertHeaderName": "X-Key"},
+            "alertHeaderName: only used with alertDestination=https",
+        ),
+        ({"mapMaxConcurrency": "10"}, "mapMaxConcurrency: only used with auditMode=stepfunctions"),
+        (
+            {"accounts": "111111111111", "auditMode": "direct", "itemsPerBatch": "5"},
+            "itemsPerBatch: only used with auditMode=stepfunctions",
+        ),
+        ({"accountFailurePeriods": "2"}, "accountFailurePeriods: only used with accounts"),
+    ],
+)
+def test_a_key_that_would_do_nothing_in_its_configuration_fails_naming_what_it_needs(
+    context: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(context)
+
+
+def test_the_same_keys_with_what_they_need_are_taken() -> None:
+    config = load_config(
+        {
+            "accounts": "111111111111",
+            "mapMaxConcurrency": "10",
+            "accountFailurePeriods": "2",
+            "alertDestination": "https",
+            "alertSecret": "ops/hook",
+            "alertUrl": "https://hooks.example.com/page",
+            "alertHeaderName": "X-Key",
+            "alertStatuses": "Failed",
+        }
+    )
+    assert (config.map_max_concurrency, config.account_failure_periods, config.alert_header_name) == (
+        10,
+        2,
+        "X-Key",
+    )
