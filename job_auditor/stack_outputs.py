@@ -28,6 +28,14 @@ CHAT_TOPIC_ARN = "ChatTopicArn"
 START_QUEUE_ARN = "StartQueueArn"
 # Only with several accounts: the role the member roles trust.
 AUDITOR_ROLE_ARN = "AuditorRoleArn"
+# What the auditor audits (comma lists): its regions (the stack's own where `regions` is not set) and
+# its job kinds. `iam-policy` grants `run --once` these only (a stack deployed before has neither:
+# the stack's region and every kind).
+AUDITED_REGIONS = "AuditedRegions"
+AUDITED_JOB_KINDS = "AuditedJobKinds"
+# Only where settings moved to SSM parameters (too large for Lambda's environment): their ARNs, a comma
+# list, which `run --once` and `replay --parked` read as the auditor does.
+SETTINGS_PARAMETER_ARNS = "SettingsParameterArns"
 
 NAMES = (
     STATE_TABLE_NAME,
@@ -44,9 +52,25 @@ NAMES = (
     CHAT_TOPIC_ARN,
     START_QUEUE_ARN,
     AUDITOR_ROLE_ARN,
+    AUDITED_REGIONS,
+    AUDITED_JOB_KINDS,
+    SETTINGS_PARAMETER_ARNS,
 )
-# The outputs a stack has only when configured so: a reader must not expect them.
-OPTIONAL = frozenset({SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL, CHAT_TOPIC_ARN, START_QUEUE_ARN, AUDITOR_ROLE_ARN})
+# The outputs a stack has only when configured so (or only since a version): a reader must not expect
+# them.
+OPTIONAL = frozenset(
+    {
+        SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL,
+        CHAT_TOPIC_ARN,
+        START_QUEUE_ARN,
+        AUDITOR_ROLE_ARN,
+        AUDITED_REGIONS,
+        AUDITED_JOB_KINDS,
+        SETTINGS_PARAMETER_ARNS,
+    }
+)
+# The outputs whose value is a comma list.
+LISTS = frozenset({AUDITED_REGIONS, AUDITED_JOB_KINDS, SETTINGS_PARAMETER_ARNS})
 
 _KEY = re.compile(r"^(?P<prefix>[A-Za-z0-9]*?)(?P<name>" + "|".join(NAMES) + r")(?:[0-9A-F]{8})?$")
 

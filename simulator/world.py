@@ -315,10 +315,13 @@ class World:
         whose environment is the world's: what `job-auditor --stack <name>` reads. Output name ->
         value."""
         from job_auditor import stack_outputs  # noqa: PLC0415
-        from job_auditor.auditor.settings import ENV_VARS  # noqa: PLC0415
+        from job_auditor.auditor.settings import ENV_VARS, PARAMETERS_VARIABLE, scope_env_vars  # noqa: PLC0415
+        from job_auditor.contract.environment import SETTINGS_PARAMETERS  # noqa: PLC0415
 
         function = f"{name}-auditor"
-        env = {k: v for k, v in self.environment().items() if k in ENV_VARS or k.startswith("POWERTOOLS_")}
+        # The Lambda's own variables (its settings, the kinds' scopes, the moved settings' pointer).
+        variables = {*ENV_VARS, *scope_env_vars(), PARAMETERS_VARIABLE}
+        env = {k: v for k, v in self.environment().items() if k in variables or k.startswith("POWERTOOLS_")}
         self.lambda_ = boto3.client("lambda", region_name=self.region)
         self.lambda_.create_function(
             FunctionName=function,
@@ -335,6 +338,13 @@ class World:
             stack_outputs.NOTIFICATION_TOPIC_ARN: self.topic_arn,
             stack_outputs.AUDITOR_FUNCTION_NAME: function,
         }
+        outputs[stack_outputs.AUDITED_REGIONS] = env.get("REGIONS") or self.region
+        if env.get("JOB_KINDS"):
+            outputs[stack_outputs.AUDITED_JOB_KINDS] = env["JOB_KINDS"]
+        if env.get("SETTINGS_PARAMETERS"):
+            names = SETTINGS_PARAMETERS.form.read(env["SETTINGS_PARAMETERS"]).values()
+            arn = f"arn:aws:ssm:{self.region}:{self.account}:parameter"
+            outputs[stack_outputs.SETTINGS_PARAMETER_ARNS] = ",".join(f"{arn}/{n.lstrip('/')}" for n in names)
         if env.get("CHAT_TOPIC_ARN"):
             outputs[stack_outputs.CHAT_TOPIC_ARN] = env["CHAT_TOPIC_ARN"]
         if self.start_queue_arn:

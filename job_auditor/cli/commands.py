@@ -46,7 +46,7 @@ from job_auditor.cli.render import (
 )
 from job_auditor.cli.resources import ResourceError, Resources
 from job_auditor.cli.times import FORM, duration, parse_time
-from job_auditor.contract.environment import EVENT_BUS, NOTIFICATION_TOPIC, STATE_TABLE, setting
+from job_auditor.contract.environment import CHAT_TOPIC, EVENT_BUS, NOTIFICATION_TOPIC, STATE_TABLE, setting
 from job_auditor.contract.kinds import JOB_KINDS
 
 if TYPE_CHECKING:
@@ -488,7 +488,7 @@ def _confirm_notify(rows: Sequence[dict[str, Any]], yes: bool) -> None:
             more = len(rows) - _LISTED_BEFORE_ASKING
             click.echo(f"  ... and {more} more (--dry-run lists them all)", err=True)
     _confirm(
-        f"Send {plural(len(rows), 'notification')} to the topic's subscribers (email, chat) again?",
+        f"Send {plural(len(rows), 'notification')} to the topics' subscribers (email, chat) again?",
         yes,
         "--notify sends people the notifications again",
     )
@@ -507,11 +507,37 @@ def _publish(
     ]
     if notify:
         channels.append(("sns", SnsPublisher(resources.sns(), resources.topic_arn, source)))
+        if (chat := _chat_channel(resources, source)) is not None:
+            channels.append(("chat", chat))
     delivered: dict[str, set[str]] = {}
     for name, publisher in channels:
         result = publisher.publish(found.transitions)
         delivered[name] = {t.event_id for t in result.delivered}
     return delivered
+
+
+def _chat_channel(resources: Resources, source: str) -> Any | None:
+    """The auditor's chat channel where it has one (Slack and Teams through Amazon Q Developer subscribe
+    to its chat topic, not to the notification topic): the chat topic, with the notify filter the
+    auditor applies there (a chat subscription takes no filter policy). None without one."""
+    from job_auditor.auditor.adapters.parameters import ParameterReader  # noqa: PLC0415
+    from job_auditor.auditor.adapters.publishers import ChatPublisher  # noqa: PLC0415
+    from job_auditor.auditor.settings import SettingsError, load_settings  # noqa: PLC0415
+
+    try:
+        _, env = resources.function_configuration()
+    except ResourceError as exc:
+        render.note(f"the chat channels are not notified: {exc}")
+        return None
+    if not env.get(str(CHAT_TOPIC.env_var)):
+        return None
+    env.update({"STATE_TABLE_NAME": resources.table_name, "AWS_REGION": resources.region})
+    try:
+        reader = ParameterReader(session=resources.session, region=resources.region)
+        settings = load_settings(env, read_parameters=reader)
+    except SettingsError as exc:
+        raise ResourceError(str(exc)) from exc
+    return ChatPublisher(resources.sns(), str(settings.chat_topic_arn), source, settings.notify_filter)
 
 
 def _delivery_cell(channel: str) -> render.Cell:
@@ -527,7 +553,7 @@ def _replay_title(rows: Sequence[dict[str, Any]], delivered: dict[str, set[str]]
     return f"replayed {counts}"
 
 
-_CHANNELS = {"eventbridge": "the event bus", "sns": "the notification topic"}
+_CHANNELS = {"eventbridge": "the event bus", "sns": "the notification topic", "chat": "the chat topic"}
 
 
 @cli.command(epilog=exit_codes_help((OK, ERROR, USAGE, PARTIAL)))

@@ -63,6 +63,11 @@ START_QUEUE = Access(
     ("sqs:DeleteMessage", "sqs:ReceiveMessage"),
     ("${" + stack_outputs.START_QUEUE_ARN + "}",),
 )
+# Only where settings moved to SSM parameters (its SettingsParameterArns output): `run --once` and
+# `replay --parked` load the auditor's settings as it does, reading them back.
+SETTINGS = Access(
+    "ReadTheMovedSettings", ("ssm:GetParameters",), ("${" + stack_outputs.SETTINGS_PARAMETER_ARNS + "}",)
+)
 # The topics' customer managed key, used only through SNS in the stack's region (its ARN is no output).
 TOPIC_KEY = Access(
     "UseTheTopicsKeyThroughSns",
@@ -76,36 +81,48 @@ def _grants(spec: JobKindSpec) -> list[IamGrant]:
     return [*spec.iam, *(step.iam for step in spec.discovery)]
 
 
+# The audited regions (the AuditedRegions output; the stack's region for a stack without it).
+_IN_AUDITED_REGIONS = {"StringEquals": {"aws:RequestedRegion": "${" + stack_outputs.AUDITED_REGIONS + "}"}}
+
+
 def job_kind_access(kinds: Iterable[str] = JOB_KINDS) -> list[Access]:
     """What `run --once` needs to read these kinds' jobs (the auditor role's grants, from the job-kind
-    registry): the list operations, which have no resource type, on `*` in the stack's region only;
-    the others on their resource type, any id."""
+    registry), in the audited regions only (aws:RequestedRegion): the list operations, which have no
+    resource type, on `*`; the others on their resource type, any id."""
     specs = [JOB_KINDS[k] for k in kinds]
     unscoped = sorted({a for s in specs for g in _grants(s) if g.resource is None for a in g.actions})
-    found = [
-        Access("ListJobs", tuple(unscoped), ("*",), {"StringEquals": {"aws:RequestedRegion": "${Region}"}})
-    ]
+    found = [Access("ListJobs", tuple(unscoped), ("*",), _IN_AUDITED_REGIONS)]
     for spec in specs:
         for number, grant in enumerate(g for g in _grants(spec) if g.resource is not None):
             resource = str(grant.resource).format(*("*" for _ in range(str(grant.resource).count("{"))))
             sid = "Read" + "".join(part.capitalize() for part in spec.id.split("-")) + str(number)
-            arn = _ACCOUNT_ARN.replace("{service}", grant.service) + resource
-            found.append(Access(sid, tuple(sorted(grant.actions)), (arn,)))
+            arn = f"arn:${{Partition}}:{grant.service}:*:${{Account}}:{resource}"
+            found.append(Access(sid, tuple(sorted(grant.actions)), (arn,), _IN_AUDITED_REGIONS))
     return found
 
 
-# The table: each command, and what it needs. `replay --notify` is apart from `replay` so that an
-# operator may re-drive the bus without being able to notify people again.
-COMMANDS: dict[str, tuple[Access, ...]] = {
-    "status": (STACK, QUERY_STATE, READ_CHECKPOINTS),
-    "jobs": (STACK, QUERY_STATE),
-    "history": (STACK, QUERY_STATE),
-    "replay": (STACK, QUERY_STATE, FUNCTION, BUS),
-    "replay --notify": (STACK, QUERY_STATE, FUNCTION, BUS, TOPIC, TOPIC_KEY),
-    "replay --parked": (STACK, QUERY_STATE, FUNCTION, UNPARK, BUS, TOPIC, CHAT_TOPIC, TOPIC_KEY),
-    "run": (STACK, FUNCTION, WRITE_STATE, BUS, TOPIC, CHAT_TOPIC, TOPIC_KEY, START_QUEUE, *job_kind_access()),
-    "iam-policy": (STACK,),
-}
+def command_table(kinds: Iterable[str] = JOB_KINDS) -> dict[str, tuple[Access, ...]]:
+    """The table for a stack auditing `kinds`: each command, and what it needs. `replay --notify` is apart
+    from `replay` so that an operator may re-drive the bus without being able to notify people again."""
+    return {
+        "status": (STACK, QUERY_STATE, READ_CHECKPOINTS),
+        "jobs": (STACK, QUERY_STATE),
+        "history": (STACK, QUERY_STATE),
+        "replay": (STACK, QUERY_STATE, FUNCTION, BUS),
+        "replay --notify": (STACK, QUERY_STATE, FUNCTION, SETTINGS, BUS, TOPIC, CHAT_TOPIC, TOPIC_KEY),
+        "replay --parked": (
+            *(STACK, QUERY_STATE, FUNCTION, SETTINGS, UNPARK, BUS, TOPIC, CHAT_TOPIC, TOPIC_KEY),
+        ),
+        "run": (
+            *(STACK, FUNCTION, SETTINGS, WRITE_STATE, BUS, TOPIC, CHAT_TOPIC, TOPIC_KEY, START_QUEUE),
+            *job_kind_access(kinds),
+        ),
+        "iam-policy": (STACK,),
+    }
+
+
+# The table for a stack auditing every kind (one deployed before the AuditedJobKinds output).
+COMMANDS = command_table()
 
 PLACEHOLDERS: dict[str, str] = {}  # `--template`: every ${Name} stays as it is
 
@@ -133,7 +150,14 @@ def values_of(stack: str, region: str, outputs: Mapping[str, str]) -> dict[str, 
     arn = outputs.get(stack_outputs.EVENT_BUS_ARN) or outputs.get(stack_outputs.NOTIFICATION_TOPIC_ARN, "")
     parts = arn.split(":")
     partition, account = (parts[1], parts[4]) if len(parts) > 4 else ("aws", "${Account}")
-    return {**outputs, "StackName": stack, "Region": region, "Partition": partition, "Account": account}
+    return {
+        stack_outputs.AUDITED_REGIONS: region,  # a stack deployed before the output audits its own
+        **outputs,
+        "StackName": stack,
+        "Region": region,
+        "Partition": partition,
+        "Account": account,
+    }
 
 
 def _fill(text: str, values: Mapping[str, str]) -> str:
@@ -142,9 +166,18 @@ def _fill(text: str, values: Mapping[str, str]) -> str:
     return text
 
 
+def _listed(text: str, values: Mapping[str, str]) -> list[str] | None:
+    """The items of a comma-list output `text` names alone ("${AuditedRegions}"), if it has a value."""
+    for name in stack_outputs.LISTS:
+        if text == "${" + name + "}" and values.get(name):
+            return [item for item in values[name].split(",") if item]
+    return None
+
+
 def _filled(value: Any, values: Mapping[str, str]) -> Any:
     if isinstance(value, str):
-        return _fill(value, values)
+        listed = _listed(value, values)
+        return listed if listed is not None else _fill(value, values)
     if isinstance(value, Mapping):
         return {k: _filled(v, values) for k, v in value.items()}
     return value
@@ -161,13 +194,20 @@ def _absent(resource: str, values: Mapping[str, str]) -> bool:
 def policy(commands: Sequence[str], values: Mapping[str, str]) -> dict[str, Any]:
     """The IAM policy document for `commands`: each statement once, placeholders filled from `values`;
     a statement only on resources the stack does not have is left out."""
+    kinds = _listed("${" + stack_outputs.AUDITED_JOB_KINDS + "}", values)
+    table = COMMANDS if kinds is None else command_table([k for k in kinds if k in JOB_KINDS])
     statements: dict[str, Access] = {}
     for command in commands:
-        for access in COMMANDS[command]:
+        for access in table[command]:
             statements.setdefault(access.sid, access)
     found = []
     for access in statements.values():
-        resources = [_fill(r, values) for r in access.resources if not _absent(r, values)]
+        resources = [
+            item
+            for r in access.resources
+            if not _absent(r, values)
+            for item in (_listed(r, values) or [_fill(r, values)])
+        ]
         if resources:
             found.append(
                 {

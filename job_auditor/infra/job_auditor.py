@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Unpack
 
-from aws_cdk import AspectPriority, Aspects, Aws, CfnOutput, Duration, RemovalPolicy, Stack, Tags, Token
+from aws_cdk import AspectPriority, Aspects, Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, Tags, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -28,6 +28,7 @@ from job_auditor.infra.event_bus import TransitionBus
 from job_auditor.infra.event_schema import TransitionEventSchema
 from job_auditor.infra.fanout import AuditStateMachine
 from job_auditor.infra.iam_limits import IamLimitsCheck, sizing_advice
+from job_auditor.infra.job_permissions import audited_kinds
 from job_auditor.infra.member_stackset import MemberStackSet
 from job_auditor.infra.monitoring import AuditorMetrics, Monitoring
 from job_auditor.infra.notifications import NotificationKey, Notifications
@@ -293,6 +294,14 @@ class JobAuditor(Construct):
             stack_outputs.EVENT_SCHEMA_REGISTRY_NAME: self.event_schema.registry.attr_registry_name,
             stack_outputs.EVENT_SCHEMA_NAME: self.event_schema.schema.attr_schema_name,
         }
+        regions = list(config.regions) or [Stack.of(self).region]
+        outputs[stack_outputs.AUDITED_REGIONS] = Fn.join(",", regions)
+        outputs[stack_outputs.AUDITED_JOB_KINDS] = ",".join(audited_kinds(config, regions))
+        if parameters := self.auditor.settings.parameters:
+            # What `run --once` and `replay --parked` read the moved settings from.
+            outputs[stack_outputs.SETTINGS_PARAMETER_ARNS] = Fn.join(
+                ",", [parameter.parameter_arn for parameter in parameters.values()]
+            )
         if config.multi_account:
             # What the member roles trust: the stand-alone member stack takes it as auditorRoleArn.
             outputs[stack_outputs.AUDITOR_ROLE_ARN] = self.auditor.role.role_arn

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from job_auditor import stack_outputs
 from job_auditor.contract.environment import Setting, registered_setting
 from job_auditor.contract.forms import text
-from job_auditor.infra.config import ConfigError
+from job_auditor.infra.config import ConfigError, load_config
 from job_auditor.infra.settings_parameters import ENVIRONMENT_LIMIT, TOKEN_ALLOWANCE
-from tests.infra.conftest import Synth, synth
+from tests.infra.conftest import FULL_CONTEXT, Synth, synth
 from tests.infra.test_config import _run_app
 
 ACCOUNTS = tuple(f"{100000000000 + i}" for i in range(300))
@@ -162,3 +163,22 @@ def test_cdk_synth_of_the_app_reports_it_as_a_context_error(tmp_path: Path) -> N
     assert result.stderr.splitlines()[-1].startswith(
         "error: invalid job-auditor context: accounts: 9099 bytes"
     )
+
+
+def test_the_moved_settings_parameters_are_a_stack_output_and_only_then(large: Synth, default: Synth) -> None:
+    # What the CLI's least-privilege policy grants `run --once` and `replay --parked` to read
+    (value,) = [
+        v["Value"] for k, v in large.json["Outputs"].items() if k == stack_outputs.SETTINGS_PARAMETER_ARNS
+    ]
+    separator, parts = value["Fn::Join"]
+    parameters = large.resources("AWS::SSM::Parameter")
+    assert separator == "," and len(parts) == len(parameters) >= 2
+    assert stack_outputs.SETTINGS_PARAMETER_ARNS not in default.json["Outputs"]
+
+
+def test_the_audited_regions_and_kinds_are_stack_outputs(default: Synth, full: Synth) -> None:
+    outputs = {k: v["Value"] for k, v in full.json["Outputs"].items()}
+    assert outputs[stack_outputs.AUDITED_REGIONS] == "us-east-1,eu-west-1"
+    assert outputs[stack_outputs.AUDITED_JOB_KINDS] == ",".join(load_config(FULL_CONTEXT).job_kinds)
+    # an environment-agnostic stack without regions audits its own region, known at deploy time
+    assert default.json["Outputs"][stack_outputs.AUDITED_REGIONS]["Value"] == {"Ref": "AWS::Region"}

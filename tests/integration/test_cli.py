@@ -9,12 +9,14 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
 from click.testing import CliRunner, Result
 
 from job_auditor.cli import cli, permissions
 from job_auditor.cli.resources import Resources
 from job_auditor.contract.discovery import CLOUDTRAIL
+from job_auditor.infra.config import load_config
 from simulator.world import ACCOUNT, CHAT_TOPIC, EVENT_SOURCE, REGION, TABLE, World
 from tests.integration.cli_story import KINDS, Story, tell
 from tests.integration.conftest import START
@@ -42,8 +44,14 @@ TOPICS: list[str] = []
 EXERCISED: dict[str, set[str]] = {}
 
 
-def _record(model: Any, **_: Any) -> None:
-    CALLS.append(permissions.iam_action(model.service_model.signing_name, model.name))
+# (IAM action, region) of each call, for the policy's region conditions.
+CALLS_IN: list[tuple[str, str]] = []
+
+
+def _record(model: Any, request_signer: Any = None, **_: Any) -> None:
+    action = permissions.iam_action(model.service_model.signing_name, model.name)
+    CALLS.append(action)
+    CALLS_IN.append((action, getattr(request_signer, "region_name", "")))
 
 
 def _record_topic(params: Any, **_: Any) -> None:
@@ -67,6 +75,7 @@ def _permissions_key(args: tuple[str, ...]) -> str | None:
 def _invoke(*args: str, input: str | None = None) -> Result:
     """The command, in-process; and a check that the permissions table covers each AWS call it made."""
     CALLS.clear()
+    CALLS_IN.clear()
     TOPICS.clear()
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False, input=input)
     key = _permissions_key(args)
@@ -235,6 +244,80 @@ def test_run_once_on_a_cloudtrail_stack_drains_the_start_queue_within_its_policy
         (statement,) = [s for s in policy["Statement"] if "sqs:ReceiveMessage" in s["Action"]]
         assert statement["Resource"] == [w.start_queue_arn]
         assert "${" not in json.dumps(policy)
+
+
+def _granted_regions(policy: dict[str, Any], action: str) -> set[str]:
+    """The regions a policy grants `action` in (its statements' aws:RequestedRegion)."""
+    regions: set[str] = set()
+    for statement in policy["Statement"]:
+        if action in statement["Action"]:
+            named = statement["Condition"]["StringEquals"]["aws:RequestedRegion"]
+            regions |= set(named if isinstance(named, list) else [named])
+    return regions
+
+
+OTHER_REGION = "us-west-2"
+
+
+def test_run_once_reads_each_audited_region_and_kind_within_the_policy_it_prints(moto_server: Any) -> None:
+    # Given a deployment auditing model imports in two regions, with a job in the second
+    env = {"JOB_KINDS": "bedrock-model-import", "REGIONS": f"{REGION},{OTHER_REGION}"}
+    with World(moto_server, START, env=env) as w:
+        w.run()
+        w.deploy_stack()
+        job = w.plane.create_model_import_job(region=OTHER_REGION, name="west-import")
+        w.advance(timedelta(minutes=5))
+        # When an operator runs the auditor once
+        ran = _json("run", "--once")
+        called = [(action, region) for action, region in CALLS_IN if action.startswith("bedrock:")]
+        # Then it read both regions and announced the job
+        assert ran["status"] == "ok" and job in [e["detail"]["jobId"] for e in w.events_received()]
+        assert {region for _, region in called} == {REGION, OTHER_REGION}
+        # And the policy printed for it grants each of those calls in its region, and no other kind
+        policy = _json("iam-policy", "--command", "run")
+        for action, region in called:
+            assert region in _granted_regions(policy, action), (action, region)
+        granted = {a for statement in policy["Statement"] for a in statement["Action"]}
+        assert {"bedrock:ListModelImportJobs", "bedrock:GetModelImportJob"} <= granted
+        assert not [
+            a for a in granted if a.startswith(("wisdom:", "bedrock:ListModelCopy", "bedrock:GetEval"))
+        ]
+        assert "${" not in json.dumps(policy)
+
+
+def test_run_once_reads_settings_moved_to_ssm_within_the_policy_it_prints(
+    moto_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployment whose knowledge base ids did not fit the function's environment (an SSM
+    # parameter holds them, as the construct writes it)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", moto_server.url)
+    moved = {"SETTINGS_PARAMETERS": "QCONNECT_KNOWLEDGE_BASE_IDS=CFN-KnowledgeBases"}
+    with World(moto_server, START, env={"JOB_KINDS": "qconnect-import", **moved}) as w:
+        kb = w.plane.create_knowledge_base(region=REGION, name="support-answers")
+        job = w.plane.create_import_job(region=REGION, knowledge_base_id=kb)
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name="CFN-KnowledgeBases", Value=kb, Type="String"
+        )
+        w.run()
+        w.deploy_stack()
+        w.plane.set_status(job, "COMPLETE")
+        w.advance(timedelta(minutes=5))
+        # When an operator runs the auditor once
+        ran = _json("run", "--once")
+        # Then it read the moved setting and audited that knowledge base's import
+        assert "ssm:GetParameters" in CALLS and "wisdom:ListKnowledgeBases" not in CALLS
+        assert ran["status"] == "ok" and job in [e["detail"]["jobId"] for e in w.events_received()]
+        # And the policy printed for it lets it read exactly that parameter
+        policy = _json("iam-policy", "--command", "run")
+        (statement,) = [s for s in policy["Statement"] if "ssm:GetParameters" in s["Action"]]
+        assert statement["Resource"] == [f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/CFN-KnowledgeBases"]
+
+
+def test_a_stack_without_moved_settings_gets_no_ssm_statement(make_world: Any) -> None:
+    _story(make_world)
+    policy = _json("iam-policy", "--command", "run", "--command", "replay --parked")
+    assert not [s for s in policy["Statement"] if "ssm:GetParameters" in s["Action"]]
+    assert "${" not in json.dumps(policy)
 
 
 def test_jobs_lists_the_tracked_jobs_and_filters_them(make_world: Any) -> None:
@@ -518,7 +601,7 @@ def test_notify_asks_first_and_refuses_without_a_terminal(make_world: Any, monke
     declined = _invoke(*args, input="n\n")
     # Then nothing is sent (exit 1), and the question said how many people would hear of what
     assert declined.exit_code == 1 and "Error: nothing sent" in declined.output
-    assert "Send 1 notification to the topic's subscribers (email, chat) again? [y/N]" in declined.output
+    assert "Send 1 notification to the topics' subscribers (email, chat) again? [y/N]" in declined.output
     assert "llama-import  status-changed -> Completed" in declined.output
     assert s.w.drain(replays) == [] and s.w.notifications_received() == []
     # When they accept, the transition goes to the bus and the topic
@@ -530,6 +613,25 @@ def test_notify_asks_first_and_refuses_without_a_terminal(make_world: Any, monke
     )
     assert _event_ids(s.w.drain(replays)) == _event_ids(s.events, s.llama)
     assert len(s.w.notifications_received()) == 1
+
+
+def test_notify_reaches_the_chat_channels_too_within_the_policy_it_prints(make_world: Any) -> None:
+    # Given a deployment with a chat channel (Slack, Teams through Amazon Q Developer subscribe to the
+    # chat topic, not to the notification topic) that sends people failures only
+    chat = f"arn:aws:sns:{REGION}:{ACCOUNT}:{CHAT_TOPIC}"
+    failures_only = json.dumps(load_config({"notifyStatuses": "Failed"}).notification_filter)
+    s = _story(make_world, CHAT_TOPIC_ARN=chat, NOTIFY_FILTER=failures_only)
+    people = s.w.subscribe_topic(None, "chat-replay", topic_arn=chat)
+    # When the day's transitions are replayed with --notify
+    sent = _json("replay", "--since", "1d", "--notify", "--yes")
+    published_to = set(TOPICS)
+    # Then the chat channel got the failure again, as the auditor words it for chat, and nothing else
+    messages = s.w.drain(people)
+    assert len(messages) == 1 and "copy" in messages[0]["Message"]
+    assert sent["sent"]["chat"] == len(sent["transitions"])
+    # And the policy printed for replay --notify lets it publish to both topics
+    policy = _json("iam-policy", "--command", "replay --notify")
+    assert chat in published_to and published_to <= _published_to(policy)
 
 
 def test_a_window_with_nothing_in_it_says_so_and_sends_nothing(make_world: Any) -> None:
@@ -585,9 +687,11 @@ def test_the_permissions_table_holds_exactly_what_the_commands_call(make_world: 
     }.items():
         assert _invoke(*args).exit_code == 0
         calls[key] = set(CALLS)
-    # Then the table grants each what it called (KMS is SNS's call with the caller's rights), no more
+    # Then the policy printed for this stack grants each what it called (KMS is SNS's call with the
+    # caller's rights), no more
     for key, called in calls.items():
-        granted = {a for a in permissions.actions_of(key) if not a.startswith("kms:")}
+        printed = _json("iam-policy", "--command", key)
+        granted = {a for st in printed["Statement"] for a in st["Action"] if not a.startswith("kms:")}
         assert called == granted, key
     assert s.w.events_received()  # the replays did publish
 
