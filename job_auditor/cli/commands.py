@@ -59,14 +59,23 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def command_line_now(ctx: click.Context) -> datetime:
+    """The one "now" of a command line: its ages (`--since 1d --until 1d`) and its window's end are
+    measured from it, so a window of no length is one."""
+    moment: datetime = ctx.find_root().meta.setdefault("job_auditor.now", now())
+    return moment
+
+
 class _Time(click.ParamType[datetime, Any]):
     name = "TIME"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
         if isinstance(value, datetime):
             return value
+        # One "now" for every time of a command line: `--since 1d --until 1d` is a window of no length.
+        moment = now() if ctx is None else command_line_now(ctx)
         try:
-            return parse_time(str(value), now())
+            return parse_time(str(value), moment)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 
@@ -371,7 +380,13 @@ def run(ctx: click.Context, once: bool, env_file: Path | None) -> None:
     if env_file is not None:
         env = _read_env_file(env_file)
     else:
-        function_arn, env = resources.function_configuration()
+        try:
+            function_arn, env = resources.function_configuration()
+        except ResourceError as exc:
+            # The run needs the function's whole configuration: --table, --bus and --topic are not it.
+            raise ResourceError(
+                f"{exc} (or pass --env-file: run --once needs the function's environment)"
+            ) from exc
     # The settings table names the variables (contract.environment).
     overrides = {
         str(STATE_TABLE.env_var): opts.table,
@@ -611,13 +626,22 @@ def replay(
     opts = options(ctx)
     if parked == (since is not None):
         raise Refused("give --since (history) or --parked, one of them")
+    # An option the chosen form does not use is a mistake to say, not to ignore.
+    unused = (
+        {"--until": until, "--notify": notify, "--event-source": event_source}
+        if parked
+        else {"--channel": channel}
+    )
+    if given := [name for name, value in unused.items() if value]:
+        form = "--parked" if parked else "--since"
+        raise Refused(f"{', '.join(given)}: not used with {form}")
     if parked:
         where = _where(kinds, accounts)
         _replay_parked(opts, job=job, channel=channel, where=where, dry_run=dry_run, yes=yes)
         return
     assert since is not None
     try:
-        views.check_window(since, until, now())
+        views.check_window(since, until, command_line_now(ctx))
     except views.EmptyWindow as exc:
         raise Refused(str(exc)) from exc
     resources = _resources(opts)

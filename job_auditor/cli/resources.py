@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+from botocore.parsers import ResponseParserError
 
 from job_auditor import stack_outputs
 from job_auditor.stack_outputs import OutputsError, job_auditor_outputs
@@ -28,6 +29,9 @@ STACK_ENV_VAR = "JOB_AUDITOR_STACK"
 
 class ResourceError(Exception):
     """A resource the command needs cannot be found or read; the message says what to do."""
+
+
+NOT_AWS = "the reply was not an AWS response (a proxy, or a wrong endpoint?)"
 
 
 def describe(exc: ClientError | BotoCoreError) -> str:
@@ -103,6 +107,10 @@ class Resources:
             raise ResourceError(f"cannot read stack {name!r}: {describe(exc)}") from exc
         except BotoCoreError as exc:
             raise ResourceError(f"cannot read stack {name!r}: {describe(exc)}") from exc
+        # A reply that is not AWS's (a proxy's sign-in page, a wrong endpoint): botocore fails to parse
+        # it, or parses a document without the result.
+        except (ResponseParserError, KeyError) as exc:
+            raise ResourceError(f"cannot read stack {name!r}: {NOT_AWS}") from exc
         try:
             outputs = [
                 {"OutputKey": o.get("OutputKey", ""), "OutputValue": o.get("OutputValue", "")}
@@ -113,12 +121,13 @@ class Resources:
             where = f" under construct {self.target.construct!r}" if self.target.construct else ""
             raise ResourceError(f"stack {name!r}{where}: {exc}") from exc
 
-    def _output(self, name: str, given: str | None, option: str) -> str:
+    def _output(self, name: str, given: str | None, option: str | None) -> str:
         if given:
             return given
         value = self.outputs.get(name)
         if not value:
-            raise ResourceError(f"stack {self.target.stack!r} has no {name} output: pass {option}")
+            instead = f": pass {option}" if option else ""
+            raise ResourceError(f"stack {self.target.stack!r} has no {name} output{instead}")
         return value
 
     @property
@@ -135,7 +144,8 @@ class Resources:
 
     @property
     def function_name(self) -> str:
-        return self._output(stack_outputs.AUDITOR_FUNCTION_NAME, None, "--env-file")
+        # What stands in for the function depends on the command: each caller says (run: --env-file).
+        return self._output(stack_outputs.AUDITOR_FUNCTION_NAME, None, None)
 
     def function_configuration(self) -> tuple[str, dict[str, str]]:
         """The auditor function's ARN and environment variables, as the Lambda runs with them."""

@@ -16,7 +16,10 @@ def parse_time(text: str, now: datetime) -> datetime:
     value = text.strip()
     age = _AGE.fullmatch(value.lower())
     if age:
-        return now - timedelta(**{_UNITS[age["unit"]]: int(age["count"])})
+        try:
+            return now - timedelta(**{_UNITS[age["unit"]]: int(age["count"])})
+        except OverflowError:
+            raise ValueError(f"{text!r} reaches before year 1: expected {FORM}") from None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:

@@ -729,3 +729,34 @@ def test_a_run_with_a_failed_source_exits_3_and_names_it(make_world: Any) -> Non
     assert "run partial-failure" in result.output
     assert "failed: 123456789012/us-east-1/bedrock-model-copy: AccessDeniedException" in result.output
     assert "Error: run partial-failure: 1 source failed" in result.output
+
+
+def test_a_reply_that_is_not_aws_is_an_error_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a CloudFormation endpoint that answers with a web page (a proxy's, a wrong URL)
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = b"<html><body>Sign in to the proxy</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFORMATION", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        result = CliRunner().invoke(cli, ["--stack", "JobAuditor", "--region", "us-east-1", "status"])
+    finally:
+        server.shutdown()
+    # Then one line names the stack and says the reply was not AWS's (exit 1)
+    assert result.exit_code == 1, result.output
+    assert "cannot read stack 'JobAuditor': the reply was not an AWS response" in result.output

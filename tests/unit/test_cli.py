@@ -358,3 +358,27 @@ def test_every_help_reads_in_80_columns(command: list[str]) -> None:
     assert result.exit_code == 0
     assert max(len(line) for line in result.output.splitlines()) <= 80, result.output
     assert "Exit codes:" in result.output and "  0  ok" in result.output
+
+
+# -- what an operator may type by mistake -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("replay", "--since", "1d", "--until", "1d"), "the window is empty"),
+        (("replay", "--since", "0m"), "the window is empty"),
+        (("replay", "--since", "1000000d"), "reaches before year 1"),
+        (("replay", "--since", "99999999999d"), "reaches before year 1"),
+        (("replay", "--since", "1d", "--channel", "sns"), "--channel: not used with --since"),
+        (("replay", "--parked", "--until", "1h"), "--until: not used with --parked"),
+        (("replay", "--parked", "--notify"), "--notify: not used with --parked"),
+    ],
+)
+def test_a_window_of_no_length_a_time_too_far_and_an_option_of_the_other_form_are_refused(
+    args: tuple[str, ...], message: str
+) -> None:
+    # Refused before any AWS call (there is no stack here): exit 2, saying what is wrong
+    result = CliRunner().invoke(cli, ["--stack", "Nowhere", "--region", "us-east-1", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
