@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from job_auditor import __version__
+from job_auditor import __version__, stack_outputs
 from job_auditor.auditor.adapters.publishers import CHANNEL_NAMES
 from job_auditor.auditor.adapters.state_reader import StateReader
 from job_auditor.cli import permissions, render, views
@@ -716,8 +716,25 @@ def iam_policy(ctx: click.Context, commands: tuple[str, ...], template: bool) ->
         values = permissions.PLACEHOLDERS
     else:
         resources = _resources(opts)
-        values = permissions.values_of(opts.stack, resources.region, resources.outputs)
-    render.emit_json(permissions.policy(wanted, values))
+        # The resources the other commands would use: --table, --topic override the stack's outputs.
+        given = {
+            stack_outputs.STATE_TABLE_NAME: opts.table,
+            stack_outputs.NOTIFICATION_TOPIC_ARN: opts.topic,
+        }
+        outputs = {**resources.outputs, **{name: value for name, value in given.items() if value}}
+        values = permissions.values_of(opts.stack, resources.region, outputs)
+        if opts.bus:
+            values[stack_outputs.EVENT_BUS_ARN] = (
+                f"arn:{values['Partition']}:events:{resources.region}:{values['Account']}:event-bus/{opts.bus}"
+            )
+    document = permissions.policy(wanted, values)
+    if not template and (missing := permissions.unfilled(document)):
+        named = ", ".join("${" + name + "}" for name in missing)
+        raise ResourceError(
+            f"stack {opts.stack!r}: the policy would keep {named}, which its outputs do not give (a stack "
+            "deployed by an older version, or not a JobAuditor's): redeploy it, or pass --template"
+        )
+    render.emit_json(document)
 
 
 def _per_channel(name: str) -> render.Cell:

@@ -4,6 +4,8 @@ call the commands make and checks this table covers it."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,3 +221,8 @@ def policy(commands: Sequence[str], values: Mapping[str, str]) -> dict[str, Any]
                 }
             )
     return {"Version": "2012-10-17", "Statement": found}
+
+
+def unfilled(document: Mapping[str, Any]) -> list[str]:
+    """The placeholders a filled policy still holds (`${Name}`: an output the stack does not have)."""
+    return sorted(set(re.findall(r"\$\{([A-Za-z]+)\}", json.dumps(document))))

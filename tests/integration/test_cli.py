@@ -760,3 +760,43 @@ def test_a_reply_that_is_not_aws_is_an_error_not_a_traceback(monkeypatch: pytest
     # Then one line names the stack and says the reply was not AWS's (exit 1)
     assert result.exit_code == 1, result.output
     assert "cannot read stack 'JobAuditor': the reply was not an AWS response" in result.output
+
+
+def test_iam_policy_names_the_resources_given_on_the_command_line(make_world: Any) -> None:
+    _story(make_world)
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:other-topic"
+    policy = _json(
+        "--table",
+        "other-table",
+        "--bus",
+        "other-bus",
+        "--topic",
+        topic,
+        "iam-policy",
+        "--command",
+        "replay --notify",
+    )
+    text = json.dumps(policy)
+    assert "table/other-table" in text and "event-bus/other-bus" in text and topic in text
+    assert TABLE not in text
+
+
+def test_iam_policy_of_a_stack_missing_outputs_is_refused_not_printed_with_placeholders(
+    make_world: Any,
+) -> None:
+    make_world()
+    template = {
+        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {"StateTableName": {"Value": TABLE}},
+    }
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName="Partial", TemplateBody=json.dumps(template)
+        )
+    result = _invoke("--stack", "Partial", "iam-policy")
+    assert result.exit_code == 1
+    assert "the policy would keep" in result.output and "${EventBusArn}" in result.output
+    assert "--template" in result.output
