@@ -37,7 +37,8 @@ AUDITED_JOB_KINDS = "AuditedJobKinds"
 # list, which `run --once` and `replay --parked` read as the auditor does.
 SETTINGS_PARAMETER_ARNS = "SettingsParameterArns"
 
-NAMES = (
+# Every stack has these.
+_ALWAYS = (
     STATE_TABLE_NAME,
     EVENT_BUS_NAME,
     EVENT_BUS_ARN,
@@ -48,6 +49,10 @@ NAMES = (
     DASHBOARD_NAME,
     EVENT_SCHEMA_REGISTRY_NAME,
     EVENT_SCHEMA_NAME,
+)
+# The outputs a stack has only when configured so (or only since a version): a reader must not expect
+# them.
+_SOMETIMES = (
     SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL,
     CHAT_TOPIC_ARN,
     START_QUEUE_ARN,
@@ -56,19 +61,8 @@ NAMES = (
     AUDITED_JOB_KINDS,
     SETTINGS_PARAMETER_ARNS,
 )
-# The outputs a stack has only when configured so (or only since a version): a reader must not expect
-# them.
-OPTIONAL = frozenset(
-    {
-        SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL,
-        CHAT_TOPIC_ARN,
-        START_QUEUE_ARN,
-        AUDITOR_ROLE_ARN,
-        AUDITED_REGIONS,
-        AUDITED_JOB_KINDS,
-        SETTINGS_PARAMETER_ARNS,
-    }
-)
+NAMES = (*_ALWAYS, *_SOMETIMES)
+OPTIONAL = frozenset(_SOMETIMES)
 # The outputs whose value is a comma list.
 LISTS = frozenset({AUDITED_REGIONS, AUDITED_JOB_KINDS, SETTINGS_PARAMETER_ARNS})
 
