@@ -795,6 +795,7 @@ _TABLE: tuple[Setting, ...] = (
         "notification (one number for every kind, or kind=hours pairs)",
         describe=stuck_hours_form,
         example=stuck_hours_example,
+        unit="hours",
     ),
     _numbers(
         "stuckRepeatHours",

@@ -92,7 +92,7 @@ class JobAuditorOptions(TypedDict, total=False):
     slack_workspace_id: str
     slack_channel_id: str
     slack_webhook_secret_name: str
-    stuck_after_hours: int | Mapping[str, int] | str
+    stuck_after_hours: int | Duration | Mapping[str, int | Duration] | str
     stuck_repeat_hours: int | Duration
     initial_lookback_minutes: int | Duration
     overlap_seconds: int | Duration
@@ -184,14 +184,20 @@ def _scalar_text(value: object) -> str | None:
     return str(value.value) if isinstance(value, enum.Enum) else None
 
 
+def _is_duration(value: object) -> bool:
+    return hasattr(value, "to_human_string") and hasattr(value, "to_seconds")  # cdk.Duration
+
+
 def _as_text(setting: Setting, value: object) -> str:
     """A given value written as the setting's text, the way `-c key=...` would give it."""
     if (scalar := _scalar_text(value)) is not None:
         return scalar
-    if hasattr(value, "to_human_string") and hasattr(value, "to_seconds"):  # cdk.Duration
+    if _is_duration(value):
         return _duration_text(setting, value)
-    if isinstance(value, Mapping) and all(isinstance(v, int) for v in value.values()):
-        return ",".join(f"{key}={hours}" for key, hours in value.items())
+    if isinstance(value, Mapping) and all(isinstance(v, int) or _is_duration(v) for v in value.values()):
+        return ",".join(
+            f"{key}={_duration_text(setting, v) if _is_duration(v) else v}" for key, v in value.items()
+        )
     if isinstance(value, Sequence) and not isinstance(value, bytes):
         return ",".join(_item_text(setting, item) for item in value)
     raise Invalid(setting.context_form, shown(value))

@@ -305,3 +305,20 @@ def test_two_auditors_on_one_bus_need_sources_of_their_own() -> None:
     archives = Template.from_stack(stack).find_resources("AWS::Events::Archive")
     sources = sorted(a["Properties"]["EventPattern"]["source"][0] for a in archives.values())
     assert sources == ["job-auditor", "team-c.job-auditor"]
+
+
+def test_stuck_after_hours_takes_a_duration_for_every_kind_or_per_kind() -> None:
+    stack = cdk.Stack(cdk.App(), "Host")
+    every = JobAuditor(stack, "Every", stuck_after_hours=cdk.Duration.days(2))
+    per_kind = JobAuditor(
+        stack,
+        "PerKind",
+        stuck_after_hours={"bedrock-model-import": cdk.Duration.hours(48), "qconnect-import": 6},
+    )
+    assert set(every.config.stuck_after_hours.values()) == {48}
+    assert per_kind.config.stuck_after_hours["bedrock-model-import"] == 48
+    assert per_kind.config.stuck_after_hours["qconnect-import"] == 6
+    with pytest.raises(
+        ConfigError, match=r"stuck_after_hours: .*got 1 hour 30 minutes, not a whole number of hours"
+    ):
+        JobAuditor(stack, "Odd", stuck_after_hours=cdk.Duration.minutes(90))
