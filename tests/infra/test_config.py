@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -726,3 +727,20 @@ def test_the_same_keys_with_what_they_need_are_taken() -> None:
         2,
         "X-Key",
     )
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com:99999/x", "https://-/", "https://localhost/page", "https://a.example.com:0/"]
+)
+def test_an_alert_url_with_no_public_host_or_an_impossible_port_is_refused(url: str) -> None:
+    context = {"alertDestination": "https", "alertSecret": "ops/hook", "alertUrl": url}
+    with pytest.raises(ConfigError, match=f"alertUrl: expected an https:// URL.*got '{re.escape(url)}'"):
+        load_config(context)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hooks.example.com:8443/v2/page?team=ml", "https://events.pagerduty.com/v2"]
+)
+def test_an_alert_url_with_a_port_and_a_query_is_taken(url: str) -> None:
+    context = {"alertDestination": "https", "alertSecret": "ops/hook", "alertUrl": url}
+    assert load_config(context).alert_url == url
