@@ -419,10 +419,11 @@ def run(ctx: click.Context, once: bool, env_file: Path | None) -> None:
 
 
 def _auditor(
-    resources: Resources, env: dict[str, str], function_arn: str
+    resources: Resources, env: dict[str, str], function_arn: str, *, from_file: bool = False
 ) -> tuple[Settings, AccountClients, str]:
     """The auditor's settings (`load_settings` on its environment), its clients as the Lambda wires
-    them on the caller's session, and the home account."""
+    them on the caller's session, and the home account. A bad value in an environment file the
+    operator gave is a bad value given (exit 2); in the deployed function's, an error (exit 1)."""
     from job_auditor.auditor import wiring  # noqa: PLC0415
     from job_auditor.auditor.adapters.parameters import ParameterReader  # noqa: PLC0415
     from job_auditor.auditor.settings import SettingsError, load_settings  # noqa: PLC0415
@@ -432,7 +433,7 @@ def _auditor(
         reader = ParameterReader(session=resources.session, region=resources.region)
         settings = load_settings(env, read_parameters=reader)
     except SettingsError as exc:
-        raise ResourceError(str(exc)) from exc
+        raise (Refused if from_file else ResourceError)(str(exc)) from exc
     account = settings.account_id or (function_arn.split(":")[4] if function_arn.count(":") >= 4 else "")
     if not account:
         raise ResourceError("the account to audit is unknown: set ACCOUNT_ID in the environment file")
@@ -449,7 +450,7 @@ def _run_once(
     # Imported here: the read-only commands need none of the auditor's wiring.
     from job_auditor.auditor import wiring  # noqa: PLC0415
 
-    settings, clients, account = _auditor(resources, env, function_arn)
+    settings, clients, account = _auditor(resources, env, function_arn, from_file=not deployed)
     # A claim must outlive the run that wrote it (the Lambda checks its timeout against the lease):
     # stop starting new work a minute before the lease would run out.
     deadline = time.monotonic() + max(settings.claim_lease.total_seconds() - 60, 30)

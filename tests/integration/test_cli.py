@@ -442,10 +442,10 @@ def test_run_once_from_an_environment_file_needs_no_stack(make_world: Any, tmp_p
     # Then it audited only the file's kinds (the import that completed waits for the schedule)
     assert [x["jobKind"] for x in summary["sources"]] == ["bedrock-model-copy"]
     assert summary["status"] == "ok" and summary["transitions"] == 0
-    # And a malformed environment is named, in one line
+    # And a malformed environment is named, in one line: a bad value given (exit 2), as a bad option is
     (tmp_path / "bad.env").write_text("STATE_TABLE_NAME=x\nEVENT_BUS_NAME=b\nNOTIFICATION_TOPIC_ARN=nope\n")
     bad = _invoke("run", "--once", "--env-file", str(tmp_path / "bad.env"))
-    assert bad.exit_code == 1 and "NOTIFICATION_TOPIC_ARN: expected an SNS topic ARN" in bad.output
+    assert bad.exit_code == 2 and "NOTIFICATION_TOPIC_ARN: expected an SNS topic ARN" in bad.output
 
 
 def test_a_replay_the_bus_refuses_fails_and_says_so(make_world: Any) -> None:
