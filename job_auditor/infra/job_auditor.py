@@ -63,12 +63,23 @@ def path_name(construct: Construct) -> str:
     return name
 
 
+def _same_place(one: Construct, other: Construct) -> bool:
+    """Whether two constructs surely deploy to one account and region: one stack, or stacks whose
+    environments are known and equal. Environment-agnostic stacks (or Stages) may go anywhere: they are
+    not refused on a guess."""
+    here, there = Stack.of(one), Stack.of(other)
+    if here is there:
+        return True
+    places = (here.account, here.region, there.account, there.region)
+    known = not any(Token.is_unresolved(value) for value in places)
+    return known and (here.account, here.region) == (there.account, there.region)
+
+
 def _refuse_a_taken_name(auditor: JobAuditor) -> None:
     """Two JobAuditors of one app in stacks of the same account and region must not share a name: their
     named resources (the schema registry, the chat channels, the StackSet) and their metrics' service
     would collide at deploy. Names can meet where construct ids differ only in characters a name cannot
     hold (Job.Auditor, Job_Auditor) or where a prefix repeats."""
-    here = Stack.of(auditor)
     for other in auditor.node.root.node.find_all():
         if (
             not isinstance(other, JobAuditor)
@@ -76,8 +87,7 @@ def _refuse_a_taken_name(auditor: JobAuditor) -> None:
             or getattr(other, "name", None) != auditor.name
         ):
             continue
-        there = Stack.of(other)
-        if (there.account, there.region) == (here.account, here.region):
+        if _same_place(other, auditor):
             raise ConfigError(
                 f"invalid job-auditor props: {auditor.node.path} and {other.node.path} would both be named "
                 f"{auditor.name!r} in the same account and region: give one a prefix of its own"
@@ -92,7 +102,8 @@ def _refuse_a_shared_source(auditor: JobAuditor) -> None:
         if not isinstance(other, JobAuditor) or other is auditor or not hasattr(other, "events"):
             continue
         same_bus = other.events.bus.event_bus_name == auditor.events.bus.event_bus_name
-        if same_bus and other.config.event_source == auditor.config.event_source:
+        same_source = other.config.event_source == auditor.config.event_source
+        if same_bus and same_source and _same_place(other, auditor):
             raise ConfigError(
                 f"invalid job-auditor props: {auditor.node.path} and {other.node.path} put their events on "
                 f"one bus under one source {auditor.config.event_source!r}: give one an eventSource "

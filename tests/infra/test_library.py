@@ -322,3 +322,20 @@ def test_stuck_after_hours_takes_a_duration_for_every_kind_or_per_kind() -> None
         ConfigError, match=r"stuck_after_hours: .*got 1 hour 30 minutes, not a whole number of hours"
     ):
         JobAuditor(stack, "Odd", stuck_after_hours=cdk.Duration.minutes(90))
+
+
+def test_copies_in_other_accounts_regions_or_stages_may_share_a_bus_name_and_a_source() -> None:
+    from aws_cdk import aws_events as events
+
+    app = cdk.App()
+    places = [("111111111111", "us-east-1"), ("222222222222", "us-east-1"), ("111111111111", "eu-west-1")]
+    for number, (account, region) in enumerate(places):
+        stack = cdk.Stack(app, f"Audit{number}", env=cdk.Environment(account=account, region=region))
+        bus = events.EventBus.from_event_bus_name(stack, "Bus", "default")
+        JobAuditor(stack, "JobAuditor", event_bus=bus)
+    # and a pipeline's stages, each an environment-agnostic stack of its own
+    for stage in ("Dev", "Prod"):
+        stack = cdk.Stack(cdk.Stage(app, stage), "Audit")
+        JobAuditor(
+            stack, "JobAuditor", event_bus=events.EventBus.from_event_bus_name(stack, "Bus", "default")
+        )
