@@ -26,9 +26,9 @@ from job_auditor.infra.config import JobAuditorProps
 
 MAX_ROLE_INLINE_CHARS = 10_240
 MAX_MANAGED_POLICY_CHARS = 6_144
-# The quota "Managed policies per role" is 10 by default and may be raised to 20 (aws-cdk-lib warns
-# past 10 itself).
-MAX_MANAGED_POLICIES_PER_ROLE = 20
+# The quota "Managed policies per role" is 10 by default (it may be raised to 20): past 10 a deploy
+# fails unless the account raised it, and aws-cdk-lib warns (a warning fails app.py's synth).
+MAX_MANAGED_POLICIES_PER_ROLE = 10
 # A deploy-time value (a Ref, an attribute) counted at the length of a long ARN; the pseudo parameters
 # at their longest (aws-iso-b / aws-us-gov, ap-southeast-7 ...).
 TOKEN_CHARS = 128
@@ -120,8 +120,8 @@ class IamLimitsCheck:
             )
         if managed > MAX_MANAGED_POLICIES_PER_ROLE:
             problems.append(
-                f"it would have {managed} managed policies, over IAM's quota of at most "
-                f"{MAX_MANAGED_POLICIES_PER_ROLE} per role"
+                f"it would have {managed} managed policies, over IAM's default quota of "
+                f"{MAX_MANAGED_POLICIES_PER_ROLE} per role (20 at most, on request)"
             )
         for problem in problems:
             Annotations.of(node).add_error(

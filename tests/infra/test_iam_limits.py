@@ -135,7 +135,7 @@ def test_a_kind_granted_where_offered_goes_to_managed_policies_with_its_conditio
 
 
 def test_what_cannot_fit_fails_synth_naming_the_settings(tmp_path: Path) -> None:
-    # Given 500 knowledge bases in four regions: ~40 managed policies, over IAM's 20 a role
+    # Given 500 knowledge bases in four regions: ~59 managed policies, over IAM's default 10 a role
     from app import build_app
     from job_auditor.infra.config import load_config
 
@@ -146,7 +146,7 @@ def test_what_cannot_fit_fails_synth_naming_the_settings(tmp_path: Path) -> None
     with pytest.raises(RuntimeError, match="IAM would refuse this role at deploy") as failed:
         app.synth()
     message = str(failed.value)
-    assert "managed policies, over IAM's quota" in message
+    assert "managed policies, over IAM's default quota of 10 per role" in message
     assert "bedrockKnowledgeBaseIds names 500" in message and "regions names 4 regions" in message
 
 
