@@ -160,7 +160,7 @@ def bytecode_interpreter(version: str) -> str | None:
                 [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                 capture_output=True,
                 text=True,
-                timeout=60,
+                timeout=10,
                 check=False,
             ).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
@@ -174,7 +174,8 @@ def stage_lambda_asset(interpreter: str | None) -> Path:
     """A new directory holding `job_auditor/` with only the Lambda's code and, given `interpreter`, its
     bytecode compiled by it. Bytecode is "checked-hash": Python checks it against the source's hash (an
     edited source is compiled again, whatever the zip's timestamps), and the same interpreter writes the
-    same bytes, so the asset's hash is its content's, the same on every machine with that Python."""
+    same bytes, so the asset's hash is its content's, the same on every machine with that Python. An
+    interpreter that fails to compile it leaves the sources alone (said on stderr), as none would."""
     staging = Path(tempfile.mkdtemp(prefix="job-auditor-asset-"))
     atexit.register(shutil.rmtree, staging, ignore_errors=True)
     target = staging / PACKAGE_DIR.name
@@ -196,13 +197,27 @@ def stage_lambda_asset(interpreter: str | None) -> Path:
             text=True,
             timeout=300,
             check=False,
-            env={**os.environ, "PYTHONHASHSEED": "0"},  # sets and frozensets marshalled in one order
+            env=_compile_environment(),
         )
-        if compiled.returncode != 0:
-            raise ConfigError(
-                f"the Lambda asset does not compile with {interpreter}: {compiled.stdout}{compiled.stderr}"
+        sources = list(target.rglob("*.py"))
+        written = list(target.rglob("__pycache__/*.pyc"))
+        if compiled.returncode != 0 or len(written) != len(sources):
+            # An interpreter that cannot do it (a broken install): the sources alone, as without one.
+            for cache in list(target.rglob("__pycache__")):
+                shutil.rmtree(cache)
+            print(
+                f"job-auditor: the Lambda asset ships without bytecode: {interpreter} did not compile it "
+                f"({compiled.stderr.strip() or compiled.stdout.strip() or 'no bytecode written'})",
+                file=sys.stderr,
             )
     return staging
+
+
+def _compile_environment() -> dict[str, str]:
+    """The compiler's environment: none of the caller's Python settings, which would put the bytecode
+    elsewhere (PYTHONPYCACHEPREFIX), name it for -O (PYTHONOPTIMIZE) or not write it; a fixed hash seed,
+    so sets and frozensets are marshalled in one order (the same bytes on every machine)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")} | {"PYTHONHASHSEED": "0"}
 
 
 def shared_python_function(

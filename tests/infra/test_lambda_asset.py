@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from job_auditor import ConfigError
 from job_auditor.contract import handlers
 from job_auditor.infra.auditor_function import (
     LAMBDA_TASK_ROOT,
@@ -149,7 +148,24 @@ def test_the_runtime_python_is_the_functions_runtime() -> None:
     assert RUNTIME_PYTHON == "3.14"
 
 
-def test_an_asset_that_does_not_compile_fails_synth_naming_the_interpreter(tmp_path: Path) -> None:
+def test_an_interpreter_that_cannot_compile_leaves_the_sources_alone_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     broken = _fake_python(tmp_path, "python3.99", "SyntaxError: bad input", exit_code=1)
-    with pytest.raises(ConfigError, match=r"does not compile with .*python3\.99: SyntaxError: bad input"):
-        stage_lambda_asset(str(broken))
+    asset = stage_lambda_asset(str(broken))
+    assert not [p for p in asset.rglob("*") if p.suffix == ".pyc" or p.name == "__pycache__"]
+    assert (asset / "job_auditor/auditor/handler.py").is_file()
+    assert f"ships without bytecode: {broken} did not compile it" in capsys.readouterr().err
+
+
+def test_the_callers_python_settings_do_not_move_or_rename_the_bytecode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a shell that puts bytecode elsewhere, optimizes, or writes none
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("PYTHONOPTIMIZE", "1")
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    asset = stage_lambda_asset(sys.executable)
+    # Then the asset still holds the bytecode the runtime reads, by its plain name
+    assert (asset / "job_auditor/auditor/__pycache__" / f"handler.{CACHE_TAG}.pyc").is_file()
+    assert not list(asset.rglob("*.opt-1.pyc")) and not (tmp_path / "elsewhere").exists()
