@@ -33,6 +33,10 @@ AUDITOR_ROLE_ARN = "AuditorRoleArn"
 # the stack's region and every kind).
 AUDITED_REGIONS = "AuditedRegions"
 AUDITED_JOB_KINDS = "AuditedJobKinds"
+# Only with several accounts: where they come from, "organization" (AWS Organizations lists them at
+# run time: `run --once` lists them too) or "listed" (the accounts setting).
+AUDITED_ACCOUNTS = "AuditedAccounts"
+ORGANIZATION_ACCOUNTS = "organization"
 # Only where settings moved to SSM parameters (too large for Lambda's environment): their ARNs, a comma
 # list, which `run --once` and `replay --parked` read as the auditor does.
 SETTINGS_PARAMETER_ARNS = "SettingsParameterArns"
@@ -59,6 +63,7 @@ _SOMETIMES = (
     AUDITOR_ROLE_ARN,
     AUDITED_REGIONS,
     AUDITED_JOB_KINDS,
+    AUDITED_ACCOUNTS,
     SETTINGS_PARAMETER_ARNS,
 )
 NAMES = (*_ALWAYS, *_SOMETIMES)

@@ -339,6 +339,9 @@ class World:
             stack_outputs.AUDITOR_FUNCTION_NAME: function,
         }
         outputs[stack_outputs.AUDITED_REGIONS] = env.get("REGIONS") or self.region
+        if env.get("ACCOUNTS"):
+            organization = env["ACCOUNTS"] == stack_outputs.ORGANIZATION_ACCOUNTS
+            outputs[stack_outputs.AUDITED_ACCOUNTS] = "organization" if organization else "listed"
         if env.get("JOB_KINDS"):
             outputs[stack_outputs.AUDITED_JOB_KINDS] = env["JOB_KINDS"]
         if env.get("SETTINGS_PARAMETERS"):

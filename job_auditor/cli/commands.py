@@ -723,6 +723,14 @@ def iam_policy(ctx: click.Context, commands: tuple[str, ...], template: bool) ->
             stack_outputs.NOTIFICATION_TOPIC_ARN: opts.topic,
         }
         outputs = {**resources.outputs, **{name: value for name, value in given.items() if value}}
+        # What run --once and the replays that use the auditor's settings need is only known from the
+        # outputs a stack has had since 0.3 (its regions, kinds, accounts, moved settings).
+        if set(wanted) & permissions.NEED_THE_AUDIT_SCOPE and stack_outputs.AUDITED_REGIONS not in outputs:
+            raise ResourceError(
+                f"stack {opts.stack!r} was deployed by a version without the AuditedRegions output: its "
+                "policy for run and replay --parked/--notify cannot be known (the audited regions and kinds, "
+                "settings in SSM): redeploy it, or choose --command status, jobs, history or replay"
+            )
         values = permissions.values_of(opts.stack, resources.region, outputs)
         if opts.bus:
             values[stack_outputs.EVENT_BUS_ARN] = (

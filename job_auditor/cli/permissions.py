@@ -23,6 +23,8 @@ class Access:
     actions: tuple[str, ...]
     resources: tuple[str, ...]
     condition: Mapping[str, Any] = field(default_factory=dict)
+    # Only for a stack whose output (name, value) is so: e.g. organization mode's listing.
+    only_where: tuple[str, str] | None = None
 
 
 _ACCOUNT_ARN = "arn:${Partition}:{service}:${Region}:${Account}:"
@@ -69,6 +71,21 @@ START_QUEUE = Access(
 # `replay --parked` load the auditor's settings as it does, reading them back.
 SETTINGS = Access(
     "ReadTheMovedSettings", ("ssm:GetParameters",), ("${" + stack_outputs.SETTINGS_PARAMETER_ARNS + "}",)
+)
+# Only in organization mode (its AuditedAccounts output): `run --once` lists the accounts as the auditor
+# does (ListAccounts has no resource type; with organizationalUnits, the OUs' accounts and child OUs).
+_ORGANIZATION_MODE = (stack_outputs.AUDITED_ACCOUNTS, stack_outputs.ORGANIZATION_ACCOUNTS)
+LIST_ACCOUNTS = Access(
+    "ListTheOrganizationsAccounts", ("organizations:ListAccounts",), ("*",), only_where=_ORGANIZATION_MODE
+)
+LIST_TREE = Access(
+    "ListTheOrganizationalUnits",
+    ("organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent"),
+    (
+        "arn:${Partition}:organizations::*:ou/o-*/ou-*",
+        "arn:${Partition}:organizations::*:root/o-*/r-*",
+    ),
+    only_where=_ORGANIZATION_MODE,
 )
 # The topics' customer managed key, used only through SNS in the stack's region (its ARN is no output).
 TOPIC_KEY = Access(
@@ -117,12 +134,15 @@ def command_table(kinds: Iterable[str] = JOB_KINDS) -> dict[str, tuple[Access, .
         ),
         "run": (
             *(STACK, FUNCTION, SETTINGS, WRITE_STATE, BUS, TOPIC, CHAT_TOPIC, TOPIC_KEY, START_QUEUE),
+            *(LIST_ACCOUNTS, LIST_TREE),
             *job_kind_access(kinds),
         ),
         "iam-policy": (STACK,),
     }
 
 
+# The commands that load the auditor's settings (its regions, kinds, accounts, SSM parameters).
+NEED_THE_AUDIT_SCOPE = frozenset({"run", "replay --parked", "replay --notify"})
 # The table for a stack auditing every kind (one deployed before the AuditedJobKinds output).
 COMMANDS = command_table()
 
@@ -204,6 +224,8 @@ def policy(commands: Sequence[str], values: Mapping[str, str]) -> dict[str, Any]
             statements.setdefault(access.sid, access)
     found = []
     for access in statements.values():
+        if values and access.only_where and values.get(access.only_where[0]) != access.only_where[1]:
+            continue
         resources = [
             item
             for r in access.resources

@@ -314,6 +314,9 @@ class JobAuditor(Construct):
                 ",", [parameter.parameter_arn for parameter in parameters.values()]
             )
         if config.multi_account:
+            outputs[stack_outputs.AUDITED_ACCOUNTS] = (
+                stack_outputs.ORGANIZATION_ACCOUNTS if config.organization_mode else "listed"
+            )
             # What the member roles trust: the stand-alone member stack takes it as auditorRoleArn.
             outputs[stack_outputs.AUDITOR_ROLE_ARN] = self.auditor.role.role_arn
         if self.notifications.chat_topic is not None:

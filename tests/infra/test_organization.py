@@ -373,3 +373,14 @@ def test_the_member_role_construct_in_an_app_of_ones_own_takes_context_keys(tmp_
         ["bedrock:ListModelImportJobs"],
         ["bedrock:GetModelImportJob"],
     ]
+
+
+def test_the_accounts_source_is_an_output_with_several_accounts_only(
+    organization: Synth, accounts: Synth, default: Synth
+) -> None:
+    # What `iam-policy` grants `run --once` the organization's listing by
+    from job_auditor import stack_outputs
+
+    assert organization.json["Outputs"][stack_outputs.AUDITED_ACCOUNTS]["Value"] == "organization"
+    assert accounts.json["Outputs"][stack_outputs.AUDITED_ACCOUNTS]["Value"] == "listed"
+    assert stack_outputs.AUDITED_ACCOUNTS not in default.json["Outputs"]

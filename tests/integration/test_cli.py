@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from datetime import timedelta
 from typing import Any
 
@@ -789,8 +790,6 @@ def test_iam_policy_of_a_stack_missing_outputs_is_refused_not_printed_with_place
         "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": {"StateTableName": {"Value": TABLE}},
     }
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         boto3.client("cloudformation", region_name=REGION).create_stack(
@@ -800,3 +799,56 @@ def test_iam_policy_of_a_stack_missing_outputs_is_refused_not_printed_with_place
     assert result.exit_code == 1
     assert "the policy would keep" in result.output and "${EventBusArn}" in result.output
     assert "--template" in result.output
+
+
+def test_run_once_in_organization_mode_lists_the_accounts_within_the_policy_it_prints(
+    make_world: Any,
+) -> None:
+    # Given an organization-mode deployment in an organization's management account (its only account
+    # yet: a member's role would trust the auditor's role only, not the operator)
+    w = make_world(ACCOUNTS="organization", JOB_KINDS="bedrock-model-import")
+    boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")
+    w.deploy_stack()
+    # When an operator runs the auditor once (each call checked against the table)
+    ran = _json("run", "--once")
+    # Then it listed the organization's accounts, as the auditor does
+    assert ran["status"] == "ok" and "organizations:ListAccounts" in CALLS
+    # And the policy printed for it grants that listing, read-only
+    policy = _json("iam-policy", "--command", "run")
+    (listing,) = [s for s in policy["Statement"] if "organizations:ListAccounts" in s["Action"]]
+    assert listing["Resource"] == ["*"]
+
+
+def test_a_stack_of_listed_accounts_or_one_account_gets_no_organizations_statement(make_world: Any) -> None:
+    for env in ({"ACCOUNTS": "111122223333"}, {}):
+        w = make_world(**env)
+        w.deploy_stack(name=f"Stack{len(env)}")
+        policy = _json("--stack", f"Stack{len(env)}", "iam-policy", "--command", "run")
+        assert not [s for s in policy["Statement"] if s["Action"][0].startswith("organizations:")]
+
+
+def test_iam_policy_of_a_stack_from_before_the_audit_scope_outputs_is_refused_for_what_needs_them(
+    make_world: Any,
+) -> None:
+    # Given a stack deployed before AuditedRegions (its function may hold settings in SSM, regions)
+    make_world()
+    template = {
+        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {
+            "StateTableName": {"Value": TABLE},
+            "EventBusArn": {"Value": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/job-auditor"},
+            "NotificationTopicArn": {"Value": f"arn:aws:sns:{REGION}:{ACCOUNT}:job-auditor-notifications"},
+            "AuditorFunctionName": {"Value": "job-auditor"},
+        },
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName="Before", TemplateBody=json.dumps(template)
+        )
+    # When the policy for run is asked for: refused, saying to redeploy
+    refused = _invoke("--stack", "Before", "iam-policy", "--command", "run")
+    assert refused.exit_code == 1 and "without the AuditedRegions output" in refused.output
+    assert "redeploy it" in refused.output
+    # And the commands that need none of it still get theirs
+    assert _json("--stack", "Before", "iam-policy", "--command", "status", "--command", "replay")["Statement"]
