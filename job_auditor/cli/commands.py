@@ -705,7 +705,8 @@ def replay(
 @click.option(
     "--template",
     is_flag=True,
-    help="ARNs with ${Output} placeholders for the stack's outputs, without reading the stack.",
+    help="ARNs with ${Output} placeholders for the stack's outputs, without reading the stack (a comma-list "
+    "output, ${AuditedRegions} or ${SettingsParameterArns}, stands for its items, one list element each).",
 )
 @click.pass_context
 def iam_policy(ctx: click.Context, commands: tuple[str, ...], template: bool) -> None:
