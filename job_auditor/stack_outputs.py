@@ -51,12 +51,12 @@ _ALWAYS = (
     AUDITOR_FUNCTION_NAME,
     DEAD_LETTER_QUEUE_URL,
     DASHBOARD_NAME,
+)
+# The outputs a stack has only when configured so (or only since a version, or only where the service
+# is offered): a reader must not expect them.
+_SOMETIMES = (
     EVENT_SCHEMA_REGISTRY_NAME,
     EVENT_SCHEMA_NAME,
-)
-# The outputs a stack has only when configured so (or only since a version): a reader must not expect
-# them.
-_SOMETIMES = (
     SLACK_WEBHOOK_DEAD_LETTER_QUEUE_URL,
     CHAT_TOPIC_ARN,
     START_QUEUE_ARN,

@@ -289,7 +289,13 @@ class JobAuditor(Construct):
             )
 
         for output_id, value in self._outputs(config).items():
-            CfnOutput(self, output_id, value=value)
+            output = CfnOutput(self, output_id, value=value)
+            schema_output = output_id in (
+                stack_outputs.EVENT_SCHEMA_REGISTRY_NAME,
+                stack_outputs.EVENT_SCHEMA_NAME,
+            )
+            if schema_output and self.event_schema.condition is not None:
+                output.condition = self.event_schema.condition  # where the registry exists
 
     def _outputs(self, config: JobAuditorProps) -> dict[str, str]:
         """Output name -> value: what the CLI finds the deployed resources by (stack_outputs)."""
@@ -302,9 +308,10 @@ class JobAuditor(Construct):
             stack_outputs.AUDITOR_FUNCTION_NAME: self.auditor.function.function_name,
             stack_outputs.DEAD_LETTER_QUEUE_URL: self.schedule.dead_letter_queue.queue_url,
             stack_outputs.DASHBOARD_NAME: self.monitoring.dashboard.dashboard_name,
-            stack_outputs.EVENT_SCHEMA_REGISTRY_NAME: self.event_schema.registry.attr_registry_name,
-            stack_outputs.EVENT_SCHEMA_NAME: self.event_schema.schema.attr_schema_name,
         }
+        if self.event_schema.registry is not None and self.event_schema.schema is not None:
+            outputs[stack_outputs.EVENT_SCHEMA_REGISTRY_NAME] = self.event_schema.registry.attr_registry_name
+            outputs[stack_outputs.EVENT_SCHEMA_NAME] = self.event_schema.schema.attr_schema_name
         regions = list(config.regions) or [Stack.of(self).region]
         outputs[stack_outputs.AUDITED_REGIONS] = Fn.join(",", regions)
         outputs[stack_outputs.AUDITED_JOB_KINDS] = ",".join(audited_kinds(config, regions))

@@ -195,7 +195,7 @@ def job_kind_statements(
     return statements
 
 
-def _any_region(names: Sequence[str]) -> ICfnConditionExpression:
+def any_region(names: Sequence[str]) -> ICfnConditionExpression:
     """A condition true when the stack's region is one of `names` (nested Fn::Or of at most ten)."""
     conditions: list[ICfnConditionExpression] = [Fn.condition_equals(Aws.REGION, name) for name in names]
     while len(conditions) > 1:
@@ -219,7 +219,7 @@ def _grant_where_offered(role: iam.Role, kind: str, items: Sequence[JobKindState
     condition = stack.node.try_find_child(f"{name}Offered")
     if not isinstance(condition, CfnCondition):
         condition = CfnCondition(
-            stack, f"{name}Offered", expression=Fn.condition_not(_any_region(items[0].unless_region_in))
+            stack, f"{name}Offered", expression=Fn.condition_not(any_region(items[0].unless_region_in))
         )
     inline, groups = _policy_groups(stack, items)
     for number, group in enumerate(groups, start=1):
