@@ -795,7 +795,7 @@ def test_iam_policy_of_a_stack_missing_outputs_is_refused_not_printed_with_place
         boto3.client("cloudformation", region_name=REGION).create_stack(
             StackName="Partial", TemplateBody=json.dumps(template)
         )
-    result = _invoke("--stack", "Partial", "iam-policy")
+    result = _invoke("--stack", "Partial", "iam-policy", "--command", "replay")
     assert result.exit_code == 1
     assert "the policy would keep" in result.output and "${EventBusArn}" in result.output
     assert "--template" in result.output
