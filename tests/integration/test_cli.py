@@ -782,19 +782,24 @@ def test_iam_policy_names_the_resources_given_on_the_command_line(make_world: An
     assert TABLE not in text
 
 
+def _stack_with_outputs(name: str, outputs: dict[str, str]) -> None:
+    """A stack in moto with just these outputs (one deployed by another version, or by hand)."""
+    template = {
+        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "WaitConditionHandle is not supported"
+        boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName=name, TemplateBody=json.dumps(template)
+        )
+
+
 def test_iam_policy_of_a_stack_missing_outputs_is_refused_not_printed_with_placeholders(
     make_world: Any,
 ) -> None:
     make_world()
-    template = {
-        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-        "Outputs": {"StateTableName": {"Value": TABLE}},
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        boto3.client("cloudformation", region_name=REGION).create_stack(
-            StackName="Partial", TemplateBody=json.dumps(template)
-        )
+    _stack_with_outputs("Partial", {"StateTableName": TABLE})
     result = _invoke("--stack", "Partial", "iam-policy", "--command", "replay")
     assert result.exit_code == 1
     assert "the policy would keep" in result.output and "${EventBusArn}" in result.output
@@ -832,20 +837,15 @@ def test_iam_policy_of_a_stack_from_before_the_audit_scope_outputs_is_refused_fo
 ) -> None:
     # Given a stack deployed before AuditedRegions (its function may hold settings in SSM, regions)
     make_world()
-    template = {
-        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-        "Outputs": {
-            "StateTableName": {"Value": TABLE},
-            "EventBusArn": {"Value": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/job-auditor"},
-            "NotificationTopicArn": {"Value": f"arn:aws:sns:{REGION}:{ACCOUNT}:job-auditor-notifications"},
-            "AuditorFunctionName": {"Value": "job-auditor"},
+    _stack_with_outputs(
+        "Before",
+        {
+            "StateTableName": TABLE,
+            "EventBusArn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/job-auditor",
+            "NotificationTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:job-auditor-notifications",
+            "AuditorFunctionName": "job-auditor",
         },
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        boto3.client("cloudformation", region_name=REGION).create_stack(
-            StackName="Before", TemplateBody=json.dumps(template)
-        )
+    )
     # When the policy for run is asked for: refused, saying to redeploy
     refused = _invoke("--stack", "Before", "iam-policy", "--command", "run")
     assert refused.exit_code == 1 and "without the AuditedRegions output" in refused.output
