@@ -12,12 +12,13 @@ large.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import jsii
-from aws_cdk import Annotations, IAspect, Stack
+from aws_cdk import Annotations, AspectPriority, Aspects, IAspect, Stack
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
@@ -38,6 +39,22 @@ PSEUDO_PARAMETER_CHARS = {"AWS::Partition": 10, "AWS::Region": 16, "AWS::Account
 # id and the policy's wrapping.
 CHUNK_CHARS = MAX_MANAGED_POLICY_CHARS - 1_000
 
+T = TypeVar("T")
+
+
+def packed(items: Sequence[T], sizes: Sequence[int], budget: int) -> list[list[T]]:
+    """`items` in consecutive groups whose `sizes` add up to at most `budget` (an item larger than it
+    alone in its group), in order: one statement's resources, or one policy's statements."""
+    groups: list[list[T]] = [[]]
+    total = 0
+    for item, size in zip(items, sizes, strict=True):
+        if groups[-1] and total + size > budget:
+            groups.append([])
+            total = 0
+        groups[-1].append(item)
+        total += size
+    return groups
+
 
 def chunked(scope: IConstruct, resources: Sequence[str]) -> list[list[str]]:
     """`resources` in consecutive chunks each within CHUNK_CHARS as IAM will count them, for a statement
@@ -45,16 +62,16 @@ def chunked(scope: IConstruct, resources: Sequence[str]) -> list[list[str]]:
     so it places each such statement in a managed policy of its own, where one statement of them all
     would fit none."""
     stack = Stack.of(scope)
-    chunks: list[list[str]] = [[]]
-    size = 0
-    for resource in resources:
-        length = len(json.dumps(rendered(stack.resolve(resource)))) + 1  # its quotes and the comma
-        if chunks[-1] and size + length > CHUNK_CHARS:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(resource)
-        size += length
-    return chunks
+    # Each resource with its quotes and the comma.
+    sizes = [len(json.dumps(rendered(stack.resolve(resource)))) + 1 for resource in resources]
+    return packed(resources, sizes, CHUNK_CHARS)
+
+
+def check_iam_limits(scope: IConstruct, config: JobAuditorProps) -> None:
+    """Measure the roles under `scope` once aws-cdk-lib has split their large policies (its aspect is a
+    mutating one, this one reads): `IamLimitsCheck`, with what in `config` makes them large."""
+    check = IamLimitsCheck(functools.partial(sizing_advice, config))
+    Aspects.of(scope).add(check, priority=AspectPriority.READONLY)
 
 
 def rendered(value: Any) -> Any:

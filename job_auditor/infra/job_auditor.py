@@ -4,13 +4,12 @@ constructs together, nothing more."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from collections.abc import Mapping
 from typing import Unpack
 
-from aws_cdk import AspectPriority, Aspects, Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, Tags, Token
+from aws_cdk import Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, Tags, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -27,7 +26,7 @@ from job_auditor.infra.config import ConfigError, JobAuditorOptions, JobAuditorP
 from job_auditor.infra.event_bus import TransitionBus
 from job_auditor.infra.event_schema import TransitionEventSchema
 from job_auditor.infra.fanout import AuditStateMachine
-from job_auditor.infra.iam_limits import IamLimitsCheck, sizing_advice
+from job_auditor.infra.iam_limits import check_iam_limits
 from job_auditor.infra.job_permissions import audited_kinds
 from job_auditor.infra.member_stackset import MemberStackSet
 from job_auditor.infra.monitoring import AuditorMetrics, Monitoring
@@ -251,10 +250,7 @@ class JobAuditor(Construct):
             self.member_stack_set = MemberStackSet(
                 self, "MemberStackSet", config=config, auditor_role=self.auditor.role, name=self.name
             )
-        # Measured after aws-cdk-lib has split the large policies (its aspect is a mutating one).
-        Aspects.of(self).add(
-            IamLimitsCheck(functools.partial(sizing_advice, config)), priority=AspectPriority.READONLY
-        )
+        check_iam_limits(self, config)
         self.slack_webhook: SlackWebhookForwarder | None = None
         if config.slack_webhook_secret_name:
             self.slack_webhook = SlackWebhookForwarder(

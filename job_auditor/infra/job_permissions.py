@@ -27,7 +27,7 @@ from job_auditor.availability import deciding_services, not_offered_regions, off
 from job_auditor.contract.kinds import JOB_KINDS, IamGrant, JobKindSpec
 from job_auditor.infra import nag
 from job_auditor.infra.config import ConfigError, JobAuditorProps
-from job_auditor.infra.iam_limits import MAX_MANAGED_POLICY_CHARS, chars, chunked
+from job_auditor.infra.iam_limits import MAX_MANAGED_POLICY_CHARS, chars, chunked, packed
 
 LIST_JOBS_SID = "ListJobs"
 # Fn::Or takes 2 to 10 conditions.
@@ -251,15 +251,7 @@ def _policy_groups(
     sizes = [chars(stack.resolve(i.statement.to_statement_json())) + 1 for i in items]
     if sum(sizes) <= _INLINE_KIND_CHARS:
         return True, [list(items)]
-    groups: list[list[JobKindStatement]] = [[]]
-    total = 0
-    for item, size in zip(items, sizes, strict=True):
-        if groups[-1] and total + size > MAX_MANAGED_POLICY_CHARS - 100:
-            groups.append([])
-            total = 0
-        groups[-1].append(item)
-        total += size
-    return False, groups
+    return False, packed(items, sizes, MAX_MANAGED_POLICY_CHARS - 100)
 
 
 def _acknowledge(scope: IConstruct, item: JobKindStatement) -> None:

@@ -9,15 +9,12 @@ fixed name (`memberRoleName`), so the hub builds its ARN for any account.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import (
     Arn,
     ArnFormat,
-    AspectPriority,
-    Aspects,
     BootstraplessSynthesizer,
     CfnOutput,
     CfnParameter,
@@ -29,7 +26,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from job_auditor.infra.config import JobAuditorProps, as_props
-from job_auditor.infra.iam_limits import IamLimitsCheck, sizing_advice
+from job_auditor.infra.iam_limits import check_iam_limits
 from job_auditor.infra.job_permissions import grant_job_kinds
 
 # The member stack's parameter for the hub's auditor role when the ARN is not known at synth (the
@@ -86,9 +83,7 @@ class JobAuditorMemberRole(Construct):
         )
         regions = list(config.regions) or [Stack.of(self).region]
         self.statements = grant_job_kinds(self.role, config, regions)
-        Aspects.of(self).add(
-            IamLimitsCheck(functools.partial(sizing_advice, config)), priority=AspectPriority.READONLY
-        )
+        check_iam_limits(self, config)
 
 
 class JobAuditorMemberStack(Stack):
