@@ -44,7 +44,7 @@ from job_auditor.contract.state_schema import STATE_STORE_ACTIONS
 from job_auditor.infra import nag
 from job_auditor.infra.config import ConfigError, JobAuditorProps, cdk_settings
 from job_auditor.infra.iam_limits import chunked
-from job_auditor.infra.job_permissions import audited_kinds, grant_job_kinds, list_actions
+from job_auditor.infra.job_permissions import audited_kinds, audited_regions, grant_job_kinds, list_actions
 from job_auditor.infra.settings_parameters import SettingsParameters
 from job_auditor.infra.start_discovery import JobStartDiscovery
 
@@ -338,13 +338,16 @@ class AuditorFunction(Construct):
             built[variable(START_QUEUE)] = start_discovery.queue.queue_url
             start_discovery.grant_consume(self.role)
         overrides = {"service_name": service_name}
+        # What it audits: the regions, and the configured kinds offered in at least one of them.
+        self.regions = audited_regions(self, config)
+        self.kinds = audited_kinds(config, self.regions)
         self.settings = SettingsParameters(
             self,
             "Settings",
             environment=built
             | settings_environment(config, overrides=overrides)
             # Kinds that none of the audited regions offers are left out (fails synth if named in jobKinds).
-            | {variable(setting("job_kinds")): ",".join(audited_kinds(config, self._regions(config)))},
+            | {variable(setting("job_kinds")): ",".join(self.kinds)},
             # The fan-out's functions add theirs (the bucket's name is at most 63 characters).
             reserve=fanout_environment(config, "b" * 63) if config.audit_mode == "stepfunctions" else None,
         )
@@ -371,14 +374,10 @@ class AuditorFunction(Construct):
         if chat_topic is not None:
             chat_topic.grant_publish(self.role)
 
-    def _regions(self, config: JobAuditorProps) -> list[str]:
-        """The audited regions: `regions`, or the stack's own (a token in an environment-agnostic stack)."""
-        return list(config.regions) or [Stack.of(self).region]
-
     def _grant(
         self, config: JobAuditorProps, *, table: dynamodb.ITable, bus: events.IEventBus, topic: sns.ITopic
     ) -> None:
-        regions = self._regions(config)
+        regions = self.regions
         grant_job_kinds(self.role, config, regions)
         stars = [nag.XRAY_RESOURCE_REASON]
         if actions := list_actions(config, regions):

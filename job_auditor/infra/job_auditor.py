@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Unpack
 
 from aws_cdk import Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, Tags, Token
@@ -27,7 +27,6 @@ from job_auditor.infra.event_bus import TransitionBus
 from job_auditor.infra.event_schema import TransitionEventSchema
 from job_auditor.infra.fanout import AuditStateMachine
 from job_auditor.infra.iam_limits import check_iam_limits
-from job_auditor.infra.job_permissions import audited_kinds
 from job_auditor.infra.member_stackset import MemberStackSet
 from job_auditor.infra.monitoring import AuditorMetrics, Monitoring
 from job_auditor.infra.notifications import NotificationKey, Notifications
@@ -74,19 +73,20 @@ def _same_place(one: Construct, other: Construct) -> bool:
     return known and (here.account, here.region) == (there.account, there.region)
 
 
+def _other_auditors(auditor: JobAuditor) -> Iterator[JobAuditor]:
+    """The app's other JobAuditors (one built before may have stopped half-way on an error)."""
+    for other in auditor.node.root.node.find_all():
+        if isinstance(other, JobAuditor) and other is not auditor:
+            yield other
+
+
 def _refuse_a_taken_name(auditor: JobAuditor) -> None:
     """Two JobAuditors of one app in stacks of the same account and region must not share a name: their
     named resources (the schema registry, the chat channels, the StackSet) and their metrics' service
     would collide at deploy. Names can meet where construct ids differ only in characters a name cannot
     hold (Job.Auditor, Job_Auditor) or where a prefix repeats."""
-    for other in auditor.node.root.node.find_all():
-        if (
-            not isinstance(other, JobAuditor)
-            or other is auditor
-            or getattr(other, "name", None) != auditor.name
-        ):
-            continue
-        if _same_place(other, auditor):
+    for other in _other_auditors(auditor):
+        if getattr(other, "name", None) == auditor.name and _same_place(other, auditor):
             raise ConfigError(
                 f"invalid job-auditor props: {auditor.node.path} and {other.node.path} would both be named "
                 f"{auditor.name!r} in the same account and region: give one a prefix of its own"
@@ -97,8 +97,8 @@ def _refuse_a_shared_source(auditor: JobAuditor) -> None:
     """Two JobAuditors of one app on one bus (`event_bus=`) must put their events under sources of their
     own: each copy's rules (its alerts, its archive) match its source, so with one source each would page
     for and archive the other's jobs."""
-    for other in auditor.node.root.node.find_all():
-        if not isinstance(other, JobAuditor) or other is auditor or not hasattr(other, "events"):
+    for other in _other_auditors(auditor):
+        if not hasattr(other, "events"):
             continue
         same_bus = other.events.bus.event_bus_name == auditor.events.bus.event_bus_name
         same_source = other.config.event_source == auditor.config.event_source
@@ -308,9 +308,8 @@ class JobAuditor(Construct):
         if self.event_schema.registry is not None and self.event_schema.schema is not None:
             outputs[stack_outputs.EVENT_SCHEMA_REGISTRY_NAME] = self.event_schema.registry.attr_registry_name
             outputs[stack_outputs.EVENT_SCHEMA_NAME] = self.event_schema.schema.attr_schema_name
-        regions = list(config.regions) or [Stack.of(self).region]
-        outputs[stack_outputs.AUDITED_REGIONS] = Fn.join(",", regions)
-        outputs[stack_outputs.AUDITED_JOB_KINDS] = ",".join(audited_kinds(config, regions))
+        outputs[stack_outputs.AUDITED_REGIONS] = Fn.join(",", self.auditor.regions)
+        outputs[stack_outputs.AUDITED_JOB_KINDS] = ",".join(self.auditor.kinds)
         if parameters := self.auditor.settings.parameters:
             # What `run --once` and `replay --parked` read the moved settings from.
             outputs[stack_outputs.SETTINGS_PARAMETER_ARNS] = Fn.join(

@@ -50,6 +50,11 @@ def _deploy_time(regions: Sequence[str]) -> bool:
     return any(Token.is_unresolved(region) for region in regions)
 
 
+def audited_regions(scope: IConstruct, config: JobAuditorProps) -> list[str]:
+    """The audited regions: `regions`, or the stack's own (a token in an environment-agnostic stack)."""
+    return list(config.regions) or [Stack.of(scope).region]
+
+
 def audited_kinds(config: JobAuditorProps, regions: Sequence[str]) -> tuple[str, ...]:
     """The configured kinds offered in at least one of `regions` (every configured kind when the region
     is only known at deploy time). A kind named in jobKinds that none of the regions offers fails synth,

@@ -27,7 +27,7 @@ from constructs import Construct
 
 from job_auditor.infra.config import JobAuditorProps, as_props
 from job_auditor.infra.iam_limits import check_iam_limits
-from job_auditor.infra.job_permissions import grant_job_kinds
+from job_auditor.infra.job_permissions import audited_regions, grant_job_kinds
 
 # The member stack's parameter for the hub's auditor role when the ARN is not known at synth (the
 # StackSet passes it); and its output.
@@ -81,8 +81,7 @@ class JobAuditorMemberRole(Construct):
             max_session_duration=SESSION_DURATION,
             description="job-auditor member role: the hub's auditor reads this account's job statuses",
         )
-        regions = list(config.regions) or [Stack.of(self).region]
-        self.statements = grant_job_kinds(self.role, config, regions)
+        self.statements = grant_job_kinds(self.role, config, audited_regions(self, config))
         check_iam_limits(self, config)
 
 
