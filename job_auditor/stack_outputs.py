@@ -29,14 +29,14 @@ START_QUEUE_ARN = "StartQueueArn"
 # Only with several accounts: the role the member roles trust.
 AUDITOR_ROLE_ARN = "AuditorRoleArn"
 # What the auditor audits (comma lists): its regions (the stack's own where `regions` is not set) and
-# its job kinds. `iam-policy` grants `run --once` these only (a stack deployed before has neither:
-# the stack's region and every kind).
+# its job kinds. `iam-policy` grants `run --once` these only (and refuses a stack deployed before them).
 AUDITED_REGIONS = "AuditedRegions"
 AUDITED_JOB_KINDS = "AuditedJobKinds"
 # Only with several accounts: where they come from, "organization" (AWS Organizations lists them at
 # run time: `run --once` lists them too) or "listed" (the accounts setting).
 AUDITED_ACCOUNTS = "AuditedAccounts"
 ORGANIZATION_ACCOUNTS = "organization"
+LISTED_ACCOUNTS = "listed"
 # Only where settings moved to SSM parameters (too large for Lambda's environment): their ARNs, a comma
 # list, which `run --once` and `replay --parked` read as the auditor does.
 SETTINGS_PARAMETER_ARNS = "SettingsParameterArns"

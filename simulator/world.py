@@ -340,8 +340,11 @@ class World:
         }
         outputs[stack_outputs.AUDITED_REGIONS] = env.get("REGIONS") or self.region
         if env.get("ACCOUNTS"):
+            # The setting's word and the output's are one: "organization".
             organization = env["ACCOUNTS"] == stack_outputs.ORGANIZATION_ACCOUNTS
-            outputs[stack_outputs.AUDITED_ACCOUNTS] = "organization" if organization else "listed"
+            outputs[stack_outputs.AUDITED_ACCOUNTS] = (
+                stack_outputs.ORGANIZATION_ACCOUNTS if organization else stack_outputs.LISTED_ACCOUNTS
+            )
         if env.get("JOB_KINDS"):
             outputs[stack_outputs.AUDITED_JOB_KINDS] = env["JOB_KINDS"]
         if env.get("SETTINGS_PARAMETERS"):

@@ -422,24 +422,30 @@ def _auditor(
     resources: Resources, env: dict[str, str], function_arn: str, *, from_file: bool = False
 ) -> tuple[Settings, AccountClients, str]:
     """The auditor's settings (`load_settings` on its environment), its clients as the Lambda wires
-    them on the caller's session, and the home account. A bad value in an environment file the
-    operator gave is a bad value given (exit 2); in the deployed function's, an error (exit 1)."""
+    them on the caller's session, and the home account (`from_file`: see `_load_settings`)."""
     from job_auditor.auditor import wiring  # noqa: PLC0415
-    from job_auditor.auditor.adapters.parameters import ParameterReader  # noqa: PLC0415
-    from job_auditor.auditor.settings import SettingsError, load_settings  # noqa: PLC0415
 
-    try:
-        # Settings too large for the function's environment are in SSM parameters (SETTINGS_PARAMETERS).
-        reader = ParameterReader(session=resources.session, region=resources.region)
-        settings = load_settings(env, read_parameters=reader)
-    except SettingsError as exc:
-        raise (Refused if from_file else ResourceError)(str(exc)) from exc
+    settings = _load_settings(resources, env, from_file=from_file)
     account = settings.account_id or (function_arn.split(":")[4] if function_arn.count(":") >= 4 else "")
     if not account:
         raise ResourceError("the account to audit is unknown: set ACCOUNT_ID in the environment file")
     # As the Lambda wires it, on the caller's session: member accounts (ACCOUNTS) are read through
     # their roles, which trust only the auditor's role, so from a laptop they fail, each named.
     return settings, wiring.member_clients(settings, account, home_session=resources.session), account
+
+
+def _load_settings(resources: Resources, env: dict[str, str], *, from_file: bool = False) -> Settings:
+    """`load_settings` on the auditor's environment, as the Lambda does (settings too large for the
+    function's environment are in SSM parameters, SETTINGS_PARAMETERS). A bad value in an environment
+    file the operator gave is a bad value given (exit 2); in the deployed function's, an error (exit 1)."""
+    from job_auditor.auditor.adapters.parameters import ParameterReader  # noqa: PLC0415
+    from job_auditor.auditor.settings import SettingsError, load_settings  # noqa: PLC0415
+
+    try:
+        reader = ParameterReader(session=resources.session, region=resources.region)
+        return load_settings(env, read_parameters=reader)
+    except SettingsError as exc:
+        raise (Refused if from_file else ResourceError)(str(exc)) from exc
 
 
 def _run_once(
@@ -536,9 +542,7 @@ def _chat_channel(resources: Resources, source: str) -> Any | None:
     """The auditor's chat channel where it has one (Slack and Teams through Amazon Q Developer subscribe
     to its chat topic, not to the notification topic): the chat topic, with the notify filter the
     auditor applies there (a chat subscription takes no filter policy). None without one."""
-    from job_auditor.auditor.adapters.parameters import ParameterReader  # noqa: PLC0415
     from job_auditor.auditor.adapters.publishers import ChatPublisher  # noqa: PLC0415
-    from job_auditor.auditor.settings import SettingsError, load_settings  # noqa: PLC0415
 
     try:
         _, env = resources.function_configuration()
@@ -547,12 +551,8 @@ def _chat_channel(resources: Resources, source: str) -> Any | None:
         return None
     if not env.get(str(CHAT_TOPIC.env_var)):
         return None
-    env.update({"STATE_TABLE_NAME": resources.table_name, "AWS_REGION": resources.region})
-    try:
-        reader = ParameterReader(session=resources.session, region=resources.region)
-        settings = load_settings(env, read_parameters=reader)
-    except SettingsError as exc:
-        raise ResourceError(str(exc)) from exc
+    env.update({str(STATE_TABLE.env_var): resources.table_name, "AWS_REGION": resources.region})
+    settings = _load_settings(resources, env)
     return ChatPublisher(resources.sns(), str(settings.chat_topic_arn), source, settings.notify_filter)
 
 

@@ -100,7 +100,7 @@ def _grants(spec: JobKindSpec) -> list[IamGrant]:
     return [*spec.iam, *(step.iam for step in spec.discovery)]
 
 
-# The audited regions (the AuditedRegions output; the stack's region for a stack without it).
+# The audited regions (the AuditedRegions output: `iam-policy` refuses a stack without it).
 _IN_AUDITED_REGIONS = {"StringEquals": {"aws:RequestedRegion": "${" + stack_outputs.AUDITED_REGIONS + "}"}}
 
 
@@ -143,7 +143,7 @@ def command_table(kinds: Iterable[str] = JOB_KINDS) -> dict[str, tuple[Access, .
 
 # The commands that load the auditor's settings (its regions, kinds, accounts, SSM parameters).
 NEED_THE_AUDIT_SCOPE = frozenset({"run", "replay --parked", "replay --notify"})
-# The table for a stack auditing every kind (one deployed before the AuditedJobKinds output).
+# The table with every kind: what a command may call at most (`--template`, the tests' call check).
 COMMANDS = command_table()
 
 PLACEHOLDERS: dict[str, str] = {}  # `--template`: every ${Name} stays as it is
@@ -172,14 +172,7 @@ def values_of(stack: str, region: str, outputs: Mapping[str, str]) -> dict[str, 
     arn = outputs.get(stack_outputs.EVENT_BUS_ARN) or outputs.get(stack_outputs.NOTIFICATION_TOPIC_ARN, "")
     parts = arn.split(":")
     partition, account = (parts[1], parts[4]) if len(parts) > 4 else ("aws", "${Account}")
-    return {
-        stack_outputs.AUDITED_REGIONS: region,  # a stack deployed before the output audits its own
-        **outputs,
-        "StackName": stack,
-        "Region": region,
-        "Partition": partition,
-        "Account": account,
-    }
+    return {**outputs, "StackName": stack, "Region": region, "Partition": partition, "Account": account}
 
 
 def _fill(text: str, values: Mapping[str, str]) -> str:

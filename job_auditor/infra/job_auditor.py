@@ -317,7 +317,9 @@ class JobAuditor(Construct):
             )
         if config.multi_account:
             outputs[stack_outputs.AUDITED_ACCOUNTS] = (
-                stack_outputs.ORGANIZATION_ACCOUNTS if config.organization_mode else "listed"
+                stack_outputs.ORGANIZATION_ACCOUNTS
+                if config.organization_mode
+                else stack_outputs.LISTED_ACCOUNTS
             )
             # What the member roles trust: the stand-alone member stack takes it as auditorRoleArn.
             outputs[stack_outputs.AUDITOR_ROLE_ARN] = self.auditor.role.role_arn
