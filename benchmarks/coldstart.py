@@ -183,21 +183,25 @@ def measure(pairs: int = 15, python: str = sys.executable) -> dict[str, Any]:
     """`pairs` (at least MIN_PAIRS) alternating pairs of whole processes on `python`; their medians and
     ratios."""
     pairs = max(pairs, MIN_PAIRS)
-    # The source-only process: the same code, in its own copy, never caching bytecode.
-    source_only = "#source-only\n" + _HANDLER
-    kinds = (_HANDLER, _BARE, _TRACED, source_only)
-    runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
-    envs = dict.fromkeys(kinds, _env(_asset(python)))
-    envs[source_only] = _env(_asset(None))
-    for kind in kinds:  # warm the page cache once; not counted
-        _once(kind, envs[kind], python)
+    compiled = _env(_asset(python))
+    # Each process: its code and its task root (the source-only one: the handler, in an asset of its
+    # own without bytecode).
+    processes = {
+        "handler": (_HANDLER, compiled),
+        "bare": (_BARE, compiled),
+        "traced": (_TRACED, compiled),
+        "sourceOnly": (_HANDLER, _env(_asset(None))),
+    }
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in processes}
+    for code, env in processes.values():  # warm the page cache once; not counted
+        _once(code, env, python)
     for pair in range(pairs):
         # The handler and the bare process side by side, in turns; the traced and source-only ones
         # after both.
-        order = (_HANDLER, _BARE) if pair % 2 == 0 else (_BARE, _HANDLER)
-        for kind in (*order, _TRACED, source_only):
-            runs[kind].append(_once(kind, envs[kind], python))
-    handler, bare, traced = runs[_HANDLER], runs[_BARE], runs[_TRACED]
+        order = ("handler", "bare") if pair % 2 == 0 else ("bare", "handler")
+        for name in (*order, "traced", "sourceOnly"):
+            runs[name].append(_once(*processes[name], python))
+    handler, bare, traced, source_only = (runs[name] for name in processes)
     handler_process, bare_process = _median(handler, "process"), _median(bare, "process")
     return {
         "pairs": pairs,
@@ -213,9 +217,9 @@ def measure(pairs: int = 15, python: str = sys.executable) -> dict[str, Any]:
         "boto3CpuS": _median(bare, "cpu"),
         "cpuRatio": round(_median(handler, "cpu") / _median(bare, "cpu"), 3),
         "tracedFirstInvocationCpuRatio": round(_median(traced, "cpu") / _median(bare, "cpu"), 3),
-        "sourceOnlyProcessS": _median(runs[source_only], "process"),
-        "sourceOnlyRatio": round(_median(runs[source_only], "process") / bare_process, 3),
-        "sourceOnlyCpuRatio": round(_median(runs[source_only], "cpu") / _median(bare, "cpu"), 3),
+        "sourceOnlyProcessS": _median(source_only, "process"),
+        "sourceOnlyRatio": round(_median(source_only, "process") / bare_process, 3),
+        "sourceOnlyCpuRatio": round(_median(source_only, "cpu") / _median(bare, "cpu"), 3),
         "handlerImportS": _median(handler, "import"),
         "handlerClientsS": _median(handler, "clients"),
         "boto3ImportS": _median(bare, "import"),
