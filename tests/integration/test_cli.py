@@ -852,3 +852,18 @@ def test_iam_policy_of_a_stack_from_before_the_audit_scope_outputs_is_refused_fo
     assert "redeploy it" in refused.output
     # And the commands that need none of it still get theirs
     assert _json("--stack", "Before", "iam-policy", "--command", "status", "--command", "replay")["Statement"]
+
+
+def test_notify_with_the_chat_topic_down_delivers_the_rest_and_exits_3(make_world: Any) -> None:
+    # Given a chat channel whose topic is gone (deleted by mistake, or refusing for hours)
+    chat = f"arn:aws:sns:{REGION}:{ACCOUNT}:{CHAT_TOPIC}"
+    s = _story(make_world, CHAT_TOPIC_ARN=chat)
+    s.w.sns.delete_topic(TopicArn=chat)
+    replays = s.w.subscribe_bus({"source": [EVENT_SOURCE]}, "replay-consumer")
+    # When the day is replayed with --notify
+    result = _invoke("replay", "--since", "1d", "--notify", "--yes")
+    # Then the bus and the topic got every transition, the chat topic none, and the command says so
+    assert result.exit_code == 3
+    flat = " ".join(result.output.split())
+    assert "deliveries to the chat topic failed" in flat and "run the replay again" in flat
+    assert len(s.w.drain(replays)) == len(_event_ids(s.events))
