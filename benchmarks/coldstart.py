@@ -18,6 +18,7 @@ one's says what a traced function's first invocation pays in all.
 
     python -m benchmarks.coldstart               # 15 pairs, the table
     python -m benchmarks.coldstart --importtime  # and what the handler imports beyond boto3
+    python -m benchmarks.coldstart --instructions  # and instructions counted by callgrind (valgrind)
     python -m benchmarks.coldstart --python /path/to/python3.13  # measured on another interpreter
 
 `--python` runs the measured processes on another interpreter (one whose site-packages hold boto3 and
@@ -38,6 +39,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -228,6 +231,60 @@ def measure(pairs: int = 15, python: str = sys.executable) -> dict[str, Any]:
     }
 
 
+# Under callgrind: the process ends as soon as it is ready, skipping the interpreter's teardown (a
+# Lambda environment does not exit after its init).
+_EXIT_READY = "import os\nos._exit(0)\n"
+# The hash seeds of the counted processes: a seed moves dict layouts and so the collector's timing.
+INSTRUCTION_SEEDS = ("0", "1", "2")
+
+
+def _instructions_until_ready(valgrind: str, code: str, env: dict[str, str], python: str) -> int:
+    err = subprocess.run(
+        [
+            valgrind,
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            python,
+            "-c",
+            _script(code) + _EXIT_READY,
+        ],
+        env=env,
+        cwd=env["LAMBDA_TASK_ROOT"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    ).stderr
+    found = re.search(r"Collected : (\d+)", err)
+    if found is None:
+        raise RuntimeError(f"callgrind reported no count: {err[-500:]}")
+    return int(found.group(1))
+
+
+def instructions(python: str = sys.executable) -> dict[str, Any] | None:
+    """The instructions the handler and the bare process execute until ready, counted by valgrind's
+    callgrind (the median over INSTRUCTION_SEEDS): unlike time, the same on a busy machine, so a change
+    of a few milliseconds shows. A figure beside the timed ratio, not instead of it (an instruction is
+    not a fixed time: cache misses, the GC's pointer chasing). None where valgrind is not installed."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    env = _env(_asset(python))
+    counts: dict[str, int] = {}
+    for name, code in (("handler", _HANDLER), ("bare", _BARE)):
+        counts[name] = int(
+            statistics.median(
+                _instructions_until_ready(valgrind, code, env | {"PYTHONHASHSEED": seed}, python)
+                for seed in INSTRUCTION_SEEDS
+            )
+        )
+    return {
+        "handler": counts["handler"],
+        "bare": counts["bare"],
+        "ratio": round(counts["handler"] / counts["bare"], 3),
+    }
+
+
 def _import_times(code: str, env: dict[str, str], runs: int, python: str) -> dict[str, int]:
     """Module -> its own import time in microseconds (`python -X importtime`), the least of `runs`."""
     best: dict[str, int] = {}
@@ -322,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=15, help=f"process pairs (at least {MIN_PAIRS})")
     parser.add_argument("--importtime", action="store_true", help="also list the imports beyond boto3")
     parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions under callgrind (valgrind)"
+    )
+    parser.add_argument(
         "--python",
         default=sys.executable,
         help="the interpreter of the measured processes (boto3 and Powertools installed); default: this one",
@@ -330,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     out = measure(args.pairs, args.python)
     if args.importtime:
         out["importsBeyondBoto3"] = imports_beyond_boto3(python=args.python)
+    if args.instructions:
+        out["instructionsUntilReady"] = instructions(args.python)
     print(json.dumps(out, indent=2))
     return 0
 

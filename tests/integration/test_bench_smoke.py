@@ -1,10 +1,13 @@
 """`make bench` at toy sizes: the report has its shape and the auditor's list calls sit at the lower
 bound. No assertion on time (the benchmark prints figures; it never judges them)."""
 
+import shutil
+import sys
 from typing import Any
 
 import pytest
 
+from benchmarks import coldstart
 from benchmarks.cost import cost_model
 from benchmarks.run import Options, run_scenario
 from job_auditor.contract.kinds import default_kind_ids
@@ -153,3 +156,26 @@ def test_org_memory_measures_plan_and_a_batch_each_in_its_own_process(moto_serve
     assert {
         s: batch["clientsByService"][s] for s in ("bedrock", "bedrock-agent", "qconnect")
     } == dict.fromkeys(("bedrock", "bedrock-agent", "qconnect"), org_memory.ITEMS_PER_BATCH)
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_the_cold_start_instruction_count_is_callgrinds_count_until_ready(tmp_path: Any) -> None:
+    # Given valgrind, and two processes that report ready alike: one that does nothing before, one
+    # that first imports a package of the standard library that the other does not load
+    valgrind = str(shutil.which("valgrind"))
+    env = coldstart._env(tmp_path)
+    idle = "t0 = t1 = t2 = 0.0\n"
+    busy = "import xml.dom.minidom\nt0 = t1 = t2 = 0.0\n"
+    # When callgrind counts each until it is ready (the process then exits at once)
+    counts = [
+        coldstart._instructions_until_ready(valgrind, code, env, sys.executable) for code in (idle, busy)
+    ]
+    # Then each is a real count, and the import's work shows in it
+    assert counts[0] > 10_000_000
+    assert counts[1] > counts[0] + 1_000_000
+
+
+def test_without_valgrind_the_instruction_count_is_absent(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given no valgrind on PATH / When the instructions are asked for / Then none is printed, no error
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert coldstart.instructions() is None
