@@ -489,6 +489,15 @@ def main(argv: list[str] | None = None) -> int:
             f" (per pair {c['pairRatio']})",
             flush=True,
         )
+        if not args.quick:
+            counted = c["instructionsUntilReady"] = coldstart.instructions()
+            told = "not counted (valgrind is not installed)"
+            if counted:
+                told = (
+                    f"handler {counted['handler']:,} vs bare boto3 {counted['bare']:,}:"
+                    f" ratio {counted['ratio']}"
+                )
+            print(f"cold start, instructions until ready (callgrind): {told}", flush=True)
     moto = MotoServer()
     moto.start()
     print(HEADER, flush=True)
