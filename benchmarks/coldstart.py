@@ -387,6 +387,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the interpreter of the measured processes (boto3 and Powertools installed); default: this one",
     )
     args = parser.parse_args(argv)
+    # The measured processes run in the asset's directory: a relative path would name nothing there.
+    python = shutil.which(args.python)
+    if python is None:
+        parser.error(f"--python: no interpreter at {args.python}")
+    args.python = os.path.abspath(python)
     out = measure(args.pairs, args.python)
     if args.importtime:
         out["importsBeyondBoto3"] = imports_beyond_boto3(python=args.python)

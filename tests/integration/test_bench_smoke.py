@@ -179,3 +179,14 @@ def test_without_valgrind_the_instruction_count_is_absent(monkeypatch: pytest.Mo
     # Given no valgrind on PATH / When the instructions are asked for / Then none is printed, no error
     monkeypatch.setenv("PATH", "/nonexistent")
     assert coldstart.instructions() is None
+
+
+def test_the_cold_start_benchmark_refuses_an_interpreter_that_is_not_there(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given an interpreter path that names nothing / When the benchmark is asked to measure on it
+    with pytest.raises(SystemExit) as exited:
+        coldstart.main(["--python", "no-such-python"])
+    # Then it stops before measuring, with the usage exit code and the option named
+    assert exited.value.code == 2
+    assert "--python: no interpreter at no-such-python" in capsys.readouterr().err
