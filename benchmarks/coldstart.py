@@ -238,23 +238,24 @@ _EXIT_READY = "import os\nos._exit(0)\n"
 INSTRUCTION_SEEDS = ("0", "1", "2")
 
 
-def _instructions_until_ready(valgrind: str, code: str, env: dict[str, str], python: str) -> int:
-    err = subprocess.run(
-        [
-            valgrind,
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            python,
-            "-c",
-            _script(code) + _EXIT_READY,
-        ],
+def _run_in_asset(
+    command: list[str], env: dict[str, str], timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
+    """A diagnostic process, run as the runtime runs the function: in the task root (the asset)."""
+    return subprocess.run(
+        command,
         env=env,
         cwd=env["LAMBDA_TASK_ROOT"],
         capture_output=True,
         text=True,
         check=True,
-        timeout=900,
-    ).stderr
+        timeout=timeout,
+    )
+
+
+def _instructions_until_ready(valgrind: str, code: str, env: dict[str, str], python: str) -> int:
+    command = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", python, "-c"]
+    err = _run_in_asset([*command, _script(code) + _EXIT_READY], env, timeout=900).stderr
     found = re.search(r"Collected : (\d+)", err)
     if found is None:
         raise RuntimeError(f"callgrind reported no count: {err[-500:]}")
@@ -289,15 +290,7 @@ def _import_times(code: str, env: dict[str, str], runs: int, python: str) -> dic
     """Module -> its own import time in microseconds (`python -X importtime`), the least of `runs`."""
     best: dict[str, int] = {}
     for _ in range(runs):
-        err = subprocess.run(
-            [python, "-X", "importtime", "-c", _script(code)],
-            env=env,
-            cwd=env["LAMBDA_TASK_ROOT"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        ).stderr
+        err = _run_in_asset([python, "-X", "importtime", "-c", _script(code)], env).stderr
         for line in err.splitlines():
             fields = line.removeprefix("import time:").split("|")
             if len(fields) != 3 or not fields[0].strip().isdigit():
@@ -333,15 +326,7 @@ def _dataclasses_built(env: dict[str, str], runs: int, python: str) -> dict[str,
     """How many dataclasses the handler's import builds and their time (ms, the least of `runs`)."""
     found = []
     for _ in range(runs):
-        out = subprocess.run(
-            [python, "-c", f"HANDLER = {handlers.AUDITOR!r}\n{_DATACLASSES}"],
-            env=env,
-            cwd=env["LAMBDA_TASK_ROOT"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        ).stdout
+        out = _run_in_asset([python, "-c", f"HANDLER = {handlers.AUDITOR!r}\n{_DATACLASSES}"], env).stdout
         found.append(json.loads(out))
     if None in found:
         return None
