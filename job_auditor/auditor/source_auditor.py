@@ -514,13 +514,16 @@ class SourceAuditor:
     def _sweep_failed(self, source: Source, sweep: SweepRun, error: str) -> None:
         """A sweep whose listing answered, then failed, backs off. One that failed before its listing
         answered failed with its source (a member role missing for a day, the API down): that is the
-        source's failure, not the sweep's, so it adds nothing to the back-off and the sweep is made (a
-        streamed one resumed where it stood) as soon as the source answers again."""
+        source's failure, not the sweep's, so it adds nothing to the back-off and the sweep is made as
+        soon as the source answers again. A streamed one starts over from the first page then: its
+        first request may be what failed (a resumed page token that expired, or that the API no
+        longer takes), and resuming at it would fail every run while the sweep stays due, the
+        source's window never audited again. Pages read again cost calls, never an announcement."""
         now = self._clock()
         if sweep.reached:
             self._save_sweep(source, failed(sweep.progress, now, error))
         elif sweep.streamed:
-            self._save_sweep(source, stopped(sweep.progress, now, sweep.cursor, sweep.pages))
+            self._save_sweep(source, stopped(sweep.progress, now, cursor=None, pages=0))
 
     def _save_sweep(self, source: Source, progress: SweepProgress) -> None:
         """Best effort: a record left `running` counts as a failure once its run must have ended."""

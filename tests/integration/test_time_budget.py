@@ -14,6 +14,7 @@ from job_auditor.auditor.domain.jobs import Source
 from job_auditor.auditor.settings import load_settings
 from job_auditor.auditor.source_auditor import CLAIM_CHUNK, SourceAuditor
 from simulator.aws_faults import AwsFaultInjector
+from simulator.mutators import ResponseMutator, Rule
 from simulator.world import ACCOUNT, REGION, FakeLambdaContext, World
 
 JOBS = 110  # two pages of Q in Connect's ListImportJobs (100 a page), three claim chunks (50, 50, 10)
@@ -160,3 +161,57 @@ def test_a_sweep_stopped_between_pages_resumes_there_at_the_next_run(
     assert w.plane.count_calls("ListImportJobs") == pages_listed_again
     announced = [(e["detail"]["jobId"], e["detail"]["status"]) for e in w.events_received()]
     assert sorted(announced) == sorted((job, "DELETE_IN_PROGRESS") for job in changed)
+
+
+def test_a_stopped_sweep_whose_page_token_is_refused_starts_over_and_the_source_is_audited_again(
+    make_world: Any,
+) -> None:
+    # Given a Q in Connect sweep stopped after two of its four pages, its page token saved to resume at
+    w: World = make_world(JOB_KINDS="qconnect-import", DIGEST_THRESHOLD="0")
+    kb = w.plane.create_knowledge_base(region=REGION, name="kb")
+    w.plane.bulk_create_jobs(
+        "qconnect-import",
+        REGION,
+        350,
+        scope_ids=(kb,),
+        start=w.now() - timedelta(hours=20),
+        status="COMPLETE",
+    )
+    w.run()  # baseline
+    w.advance(timedelta(hours=1))
+    auditor, source = _auditor()
+    w.plane.reset_calls()
+    assert auditor.audit(source, should_stop=lambda: w.plane.count_calls("ListImportJobs") >= 2).stopped
+    (sweep,) = (item for item in w.table_items("SRC#") if item["sk"] == "SWEEP")
+    saved = sweep["cursor"]
+
+    # And the API no longer takes that token (it expired while the source could not be audited): a
+    # token is good only once a listing has handed it out again
+    handed_out: set[str] = set()
+
+    def expired(query: dict[str, Any]) -> dict[str, Any]:
+        token = query.get("nextToken")
+        return (
+            {**query, "nextToken": "expired-token"} if token == saved and token not in handed_out else query
+        )
+
+    def hand_out(query: dict[str, Any], body: dict[str, Any], rng: Any) -> dict[str, Any]:
+        if body.get("nextToken"):
+            handed_out.add(body["nextToken"])
+        return body
+
+    w.plane.mutator = ResponseMutator().add(Rule("ListImportJobs", hand_out, request=expired))
+    # And a new import that fails a few minutes later
+    job = w.plane.create_import_job(region=REGION, knowledge_base_id=kb, status="START_IN_PROGRESS")
+    # When runs follow every 5 minutes
+    results = []
+    for run in range(6):
+        w.advance(timedelta(minutes=5))
+        if run == 2:
+            w.plane.set_status(job, "FAILED")
+        results.append(w.run())
+    # Then only the run that resumed at the refused token failed: the sweep started over from the first
+    # page, and the new import's start and failure were each announced once
+    assert [r["status"] for r in results] == ["partial-failure", *["ok"] * 5]
+    announced = [(e["detail"]["jobId"], e["detail"]["status"]) for e in w.events_received()]
+    assert announced == [(job, "START_IN_PROGRESS"), (job, "FAILED")]
