@@ -1,6 +1,7 @@
 """The time budget inside a source: a run that must stop does so between pages or between claim
 chunks, keeps what it committed, leaves the checkpoint where it was, and the next run resumes."""
 
+import random
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from job_auditor.auditor.domain.jobs import Source
 from job_auditor.auditor.settings import load_settings
 from job_auditor.auditor.source_auditor import CLAIM_CHUNK, SourceAuditor
 from simulator.aws_faults import AwsFaultInjector
-from simulator.mutators import ResponseMutator, Rule
+from simulator.mutators import Body, Query, ResponseMutator, Rule
 from simulator.world import ACCOUNT, REGION, FakeLambdaContext, World
 
 JOBS = 110  # two pages of Q in Connect's ListImportJobs (100 a page), three claim chunks (50, 50, 10)
@@ -189,13 +190,13 @@ def test_a_stopped_sweep_whose_page_token_is_refused_starts_over_and_the_source_
     # token is good only once a listing has handed it out again
     handed_out: set[str] = set()
 
-    def expired(query: dict[str, Any]) -> dict[str, Any]:
+    def expired(query: Query) -> Query:
         token = query.get("nextToken")
         return (
             {**query, "nextToken": "expired-token"} if token == saved and token not in handed_out else query
         )
 
-    def hand_out(query: dict[str, Any], body: dict[str, Any], rng: Any) -> dict[str, Any]:
+    def hand_out(query: Query, body: Body, rng: random.Random) -> Body:
         if body.get("nextToken"):
             handed_out.add(body["nextToken"])
         return body
