@@ -24,6 +24,10 @@ class SourceError(Exception):
         self.code = code
 
 
+# A SourceError's code for an answer the auditor cannot read (a page or a job without what it needs).
+MALFORMED_RESPONSE = "MalformedResponse"
+
+
 class Stopped(Exception):
     """The time budget ran out: stop before committing anything more; the next run resumes."""
 
@@ -207,6 +211,11 @@ class StateStore(Protocol):
 
     def record_missing(self, source: Source, state: JobState) -> None:
         """One more re-check that did not find the job, counted on its recorded state."""
+        ...
+
+    def clear_missing(self, source: Source, state: JobState) -> None:
+        """The job was found again in the status recorded: the misses counted on that state start again
+        from zero (a job is gone after so many misses in a row, not in all)."""
         ...
 
     def record_audit(self, source: Source, audit: LastAudit) -> None:

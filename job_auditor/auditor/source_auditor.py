@@ -47,6 +47,7 @@ from job_auditor.auditor.domain.schedule import AuditRecord, Orphan, record_of
 from job_auditor.auditor.domain.sweep import SweepProgress, completed, failed, start_sweep, stopped
 from job_auditor.auditor.observer import Observation, Observer, SweepRun, streams
 from job_auditor.auditor.ports import (
+    MALFORMED_RESPONSE,
     AnnouncedStart,
     Claim,
     JobApi,
@@ -474,6 +475,7 @@ class SourceAuditor:
                 self._commit(source, transitions, silent, result, should_stop, lease_until) and complete
             )
             keep += seen.keep
+            self._found_again(source, seen)
             # One observation per job already: the listings are merged, and Get only fetches the others.
             result.jobs_in_flight += sum(1 for job in seen.jobs if not source.spec.is_terminal(job.status))
             seen_tracked.update(job.job_id for job in seen.jobs if job.job_id in tracked)
@@ -482,6 +484,15 @@ class SourceAuditor:
                 raise Stopped(f"{source.key}: time budget reached while claiming")
         result.jobs_in_flight += len(tracked - seen_tracked)
         return complete, keep
+
+    def _found_again(self, source: Source, seen: Observation) -> None:
+        """A job missed by earlier re-checks and observed now in the status recorded: its misses are
+        reset, so only misses in a row announce it as disappeared (a job that moved on starts from
+        zero with its transition)."""
+        for job in seen.jobs:
+            before = seen.previous.get(job.job_id)
+            if before is not None and before.missing_checks and before.status == job.status:
+                self._store.clear_missing(source, before)
 
     def _begin_sweep(
         self,
@@ -587,7 +598,12 @@ class SourceAuditor:
         for t in transitions:
             if spec.category(t.status) in _FAILURE_CATEGORIES and t.job.failure_message is None:
                 state = JobState(t.job.job_id, t.job.status, t.job.created_at, t.previous_sequence)
-                current = self._api.get_job(source, state)
+                try:
+                    current = self._api.get_job(source, state)
+                except SourceError as exc:
+                    if exc.code != MALFORMED_RESPONSE:
+                        raise
+                    current = None  # announced without its message rather than not at all
                 if current is not None and current.failure_message:
                     details = MappingProxyType({**t.job.details, **current.details})
                     job = replace(t.job, failure_message=current.failure_message, details=details)

@@ -11,6 +11,7 @@ import pytest
 
 from job_auditor.auditor.adapters.job_api import BotoJobApi
 from job_auditor.auditor.settings import SettingsError
+from simulator.mutators import ResponseMutator
 from simulator.world import ACCOUNT, REGION, World
 
 BEDROCK_ONLY = {"JOB_KINDS": "bedrock-model-import"}
@@ -504,3 +505,63 @@ def test_a_tracked_job_deleted_from_the_api_is_announced_as_disappeared_once(mak
     assert event["detail"]["transition"] == "disappeared"
     assert (event["detail"]["previousStatus"], event["detail"]["status"]) == ("InProgress", "InProgress")
     assert w.plane.count_calls("GetModelImportJob") == 3
+
+
+def _announced(w: World, runs: int, every: timedelta) -> list[tuple[str, str, str]]:
+    """(transition, previous status, status) of what `runs` runs `every` apart put on the bus."""
+    out: list[tuple[str, str, str]] = []
+    for _ in range(runs):
+        w.advance(every)
+        w.run()
+        out += [
+            (e["detail"]["transition"], e["detail"]["previousStatus"], e["detail"]["status"])
+            for e in w.events_received()
+        ]
+    return out
+
+
+def test_misses_a_day_apart_are_not_misses_in_a_row_and_the_job_is_followed_to_its_end(
+    make_world: Any,
+) -> None:
+    # Given a long import the auditor follows by Get (created before its window)
+    w: World = make_world(DIGEST_THRESHOLD="0", **BEDROCK_ONLY)
+    arn = w.plane.create_model_import_job(
+        region=REGION, name="long", status="InProgress", creation_time=w.now() - timedelta(days=4)
+    )
+    w.run()
+    # When one Get a day answers "not found" (as many as make a job gone, but never in a row) and the
+    # runs between find it
+    announced = []
+    for _ in range(3):
+        announced += _announced(w, 24, timedelta(hours=1))
+        w.plane.faults.add_rule("ResourceNotFoundException", operation="GetModelImportJob", times=1)
+        announced += _announced(w, 1, timedelta(minutes=5))
+    # And it then completes
+    w.plane.set_status(arn, "Completed")
+    announced += _announced(w, 3, timedelta(minutes=5))
+    # Then it was never announced as disappeared, and its completion was
+    assert not [a for a in announced if a[0] == "disappeared"]
+    assert ("status-changed", "InProgress", "Completed") in announced
+
+
+def test_a_get_answer_without_a_needed_field_is_not_taken_for_not_found(make_world: Any) -> None:
+    # Given a long import the auditor follows by Get
+    w: World = make_world(DIGEST_THRESHOLD="0", **BEDROCK_ONLY)
+    arn = w.plane.create_model_import_job(
+        region=REGION, name="long", status="InProgress", creation_time=w.now() - timedelta(days=4)
+    )
+    w.run()
+    # When three Get answers in a row lack the job's creation time (an answer the auditor cannot read)
+    w.plane.mutator = ResponseMutator().set_field("GetModelImportJob", "creationTime", None, times=3)
+    runs = []
+    for _ in range(3):
+        w.advance(timedelta(minutes=5))
+        runs.append(w.run())
+    # Then those runs fail for the source, saying why, and nothing is announced
+    assert [r["status"] for r in runs] == ["partial-failure"] * 3
+    assert "without a field the auditor needs" in runs[0]["sources"][0]["error"]
+    assert w.events_received() == []
+    # And once the answers are whole again the job is followed to its end, never announced as gone
+    w.plane.mutator = None
+    w.plane.set_status(arn, "Completed")
+    assert _announced(w, 2, timedelta(minutes=5)) == [("status-changed", "InProgress", "Completed")]

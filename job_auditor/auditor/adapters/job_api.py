@@ -19,7 +19,7 @@ from botocore.parsers import ResponseParserError
 from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.domain.events import TRUNCATION_MARK
 from job_auditor.auditor.domain.jobs import JobKindSpec, JobState, ObservedJob, Source
-from job_auditor.auditor.ports import Listing, ListingPage, SourceError, Stopped
+from job_auditor.auditor.ports import MALFORMED_RESPONSE, Listing, ListingPage, SourceError, Stopped
 from job_auditor.contract.kinds import DiscoveryStep, StatusFilterStyle
 
 logger = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class BotoJobApi:
                 raise _malformed(label, exc) from exc
             self._count(count_as)
             if not isinstance(page, Mapping):
-                raise SourceError(f"{label}: page {number} is not an object", code="MalformedResponse")
+                raise SourceError(f"{label}: page {number} is not an object", code=MALFORMED_RESPONSE)
             token = page.get("nextToken")
             if isinstance(token, str) and token in tokens:
                 raise SourceError(
@@ -265,9 +265,17 @@ class BotoJobApi:
         item = response.get(spec.get_result_key) if spec.get_result_key else response
         if not isinstance(item, Mapping):
             raise SourceError(
-                f"{source.key}: {spec.get_method} returned no job object", code="MalformedResponse"
+                f"{source.key}: {spec.get_method} returned no job object", code=MALFORMED_RESPONSE
             )
-        return parse_job(spec, item)
+        current = parse_job(spec, item)
+        if current is None:
+            # An answer, not "not found": counted as a miss, it would announce a running job as
+            # disappeared, and no longer follow it.
+            raise SourceError(
+                f"{source.key}: {spec.get_method} returned a job without a field the auditor needs",
+                code=MALFORMED_RESPONSE,
+            )
+        return current
 
     def list_scope(self, scope: Source, step: DiscoveryStep, parent_ids: tuple[str, ...]) -> list[str]:
         params = {step.parent_param: parent_ids[-1]} if step.parent_param and parent_ids else {}
@@ -336,7 +344,7 @@ def _items(page: Mapping[str, Any], key: str, listing: Listing) -> Iterator[Mapp
     """The page's items that are objects; anything else is a counted skip."""
     items = page.get(key) or []
     if not isinstance(items, list):
-        raise SourceError(f"{key} is not a list", code="MalformedResponse")
+        raise SourceError(f"{key} is not a list", code=MALFORMED_RESPONSE)
     for item in items:
         if isinstance(item, Mapping):
             yield item
@@ -359,7 +367,7 @@ def _translated(label: str) -> Iterator[None]:
 
 
 def _malformed(label: str, exc: Exception) -> SourceError:
-    return SourceError(f"{label}: malformed response: {exc}", code="MalformedResponse")
+    return SourceError(f"{label}: malformed response: {exc}", code=MALFORMED_RESPONSE)
 
 
 def _source_error(label: str, exc: ClientError) -> SourceError:
