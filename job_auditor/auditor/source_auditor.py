@@ -31,6 +31,7 @@ from job_auditor.auditor.domain.diff import (
     Transition,
     diff,
     disappeared,
+    followed_again,
     stuck,
     untracked_history,
 )
@@ -471,6 +472,15 @@ class SourceAuditor:
         for seen in batches:
             transitions = self._transitions(source, plan, seen, run_started, result)
             silent = self._silenced(source, plan, transitions, scope_audited_before)
+            again = followed_again(
+                source, seen.previous, seen.jobs, run_started, (t.job.job_id for t in transitions)
+            )
+            if again:
+                logger.warning(
+                    "jobs announced as disappeared found again: followed again",
+                    extra={"source": source.key, "jobs": [t.job.job_id for t in again]},
+                )
+                transitions, silent = [*transitions, *again], [*silent, *again]
             complete = (
                 self._commit(source, transitions, silent, result, should_stop, lease_until) and complete
             )

@@ -507,9 +507,9 @@ def test_a_tracked_job_deleted_from_the_api_is_announced_as_disappeared_once(mak
     assert w.plane.count_calls("GetModelImportJob") == 3
 
 
-def _announced(w: World, runs: int, every: timedelta) -> list[tuple[str, str, str]]:
+def _announced(w: World, runs: int, every: timedelta) -> list[tuple[str, str | None, str]]:
     """(transition, previous status, status) of what `runs` runs `every` apart put on the bus."""
-    out: list[tuple[str, str, str]] = []
+    out: list[tuple[str, str | None, str]] = []
     for _ in range(runs):
         w.advance(every)
         w.run()
@@ -542,6 +542,28 @@ def test_misses_a_day_apart_are_not_misses_in_a_row_and_the_job_is_followed_to_i
     # Then it was never announced as disappeared, and its completion was
     assert not [a for a in announced if a[0] == "disappeared"]
     assert ("status-changed", "InProgress", "Completed") in announced
+
+
+def test_a_job_announced_as_disappeared_that_comes_back_is_followed_again_to_its_end(
+    make_world: Any,
+) -> None:
+    # Given a job the auditor follows, then missing from the listing and from Get for three runs in a
+    # row (the API's answer wrong for a quarter of an hour): announced as disappeared
+    w: World = make_world(STUCK_AFTER_HOURS="48", DIGEST_THRESHOLD="0", **BEDROCK_ONLY)
+    w.run()
+    arn = w.plane.create_model_import_job(region=REGION, name="imp", status="InProgress")
+    assert _announced(w, 1, timedelta(minutes=5)) == [("discovered", None, "InProgress")]
+    w.plane.hide_from_lists(arn, until=w.now() + timedelta(minutes=16))
+    w.plane.faults.add_rule("ResourceNotFoundException", operation="GetModelImportJob", times=3)
+    assert _announced(w, 4, timedelta(minutes=5)) == [("disappeared", "InProgress", "InProgress")]
+    # When it is listed and answered again, runs for a day and a half in the same status, then completes
+    meanwhile = _announced(w, 36, timedelta(hours=1))
+    w.plane.set_status(arn, "Completed")
+    after = _announced(w, 3, timedelta(minutes=5))
+    # Then its return is recorded without an announcement (its status did not change), and its
+    # completion is announced once
+    assert meanwhile == []
+    assert after == [("status-changed", "InProgress", "Completed")]
 
 
 def test_a_get_answer_without_a_needed_field_is_not_taken_for_not_found(make_world: Any) -> None:

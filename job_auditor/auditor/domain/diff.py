@@ -212,6 +212,36 @@ def disappeared(
     )
 
 
+def followed_again(
+    source: Source,
+    previous: Mapping[str, JobState],
+    observed: Iterable[ObservedJob],
+    observed_at: datetime,
+    changing: Iterable[str] = (),
+) -> list[Transition]:
+    """Jobs announced as disappeared because the API no longer found them, observed again in the status
+    they were last seen in, and with no other transition now (`changing`): to be recorded without an
+    announcement (their status did not change), followed again from now, their next status announced.
+    Without it a job that came back (the API's answer was wrong for a while) would never be followed
+    again, and the status it ends in never announced."""
+    skip = set(changing)
+    again: list[Transition] = []
+    for seen in latest_observations(observed):
+        before = previous.get(seen.job_id)
+        if (
+            before is None
+            or seen.job_id in skip
+            or before.disappeared_reason != JOB_NOT_FOUND
+            or before.status != seen.status
+        ):
+            continue
+        job = replace(seen, created_at=before.created_at)
+        again.append(
+            Transition(source, job, "status-changed", before.status, before.sequence, observed_at=observed_at)
+        )
+    return again
+
+
 def untracked_history(
     source: Source, previous: Mapping[str, JobState], observed: Iterable[ObservedJob], horizon: datetime
 ) -> set[str]:
