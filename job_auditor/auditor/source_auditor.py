@@ -24,6 +24,7 @@ from job_auditor.auditor.domain.checkpoint import (
     Checkpoint,
     WindowPlan,
     advance,
+    ahead_of,
     plan_window,
     silent_on_catch_up,
 )
@@ -267,25 +268,18 @@ class SourceAuditor:
             return
         result.checkpoint_advanced = advanced is not None
 
-    def _audit(
-        self,
-        source: Source,
-        result: SourceSummary,
-        should_stop: StopCheck,
-        run_started: datetime,
-        scope_audited_before: bool,
-        record: AuditRecord,
-    ) -> Checkpoint | None:
-        """The audit; the checkpoint it advanced to, if it committed fully."""
+    def _plan(
+        self, source: Source, record: AuditRecord, in_flight: Sequence[JobState], run_started: datetime
+    ) -> WindowPlan:
+        """The run's window of `source` (`plan_window`), from its audit record."""
         policy = self._policy
-        self._recover(source, result, run_started)
-        # What earlier runs claimed is delivered whatever the account; its state is read only if the
-        # account can be read (a thousand accounts without their role cost no reads).
-        self._api.check_access(source)
-
         checkpoint = record.checkpoint
-        in_flight = self._store.load_in_flight(source)
-        plan = plan_window(
+        if checkpoint is not None and ahead_of(checkpoint, run_started):
+            logger.warning(
+                "checkpoint ahead of this run's clock: listing from now, and sweeping",
+                extra={"source": source.key, "checkpoint": iso(checkpoint.last_run_started_at)},
+            )
+        return plan_window(
             checkpoint,
             in_flight,
             run_started,
@@ -296,6 +290,25 @@ class SourceAuditor:
             reconcile_lookback=policy.reconcile_lookback,
             first_attempted_at=record.first_attempted_at,
         )
+
+    def _audit(
+        self,
+        source: Source,
+        result: SourceSummary,
+        should_stop: StopCheck,
+        run_started: datetime,
+        scope_audited_before: bool,
+        record: AuditRecord,
+    ) -> Checkpoint | None:
+        """The audit; the checkpoint it advanced to, if it committed fully."""
+        self._recover(source, result, run_started)
+        # What earlier runs claimed is delivered whatever the account; its state is read only if the
+        # account can be read (a thousand accounts without their role cost no reads).
+        self._api.check_access(source)
+
+        checkpoint = record.checkpoint
+        in_flight = self._store.load_in_flight(source)
+        plan = self._plan(source, record, in_flight, run_started)
         sweep = self._begin_sweep(source, plan, checkpoint, run_started, result) if plan.sweep else None
         if plan.sweep and sweep is None:
             plan = replace(plan, sweep=False, sweep_start=None)

@@ -566,6 +566,28 @@ def test_a_job_announced_as_disappeared_that_comes_back_is_followed_again_to_its
     assert after == [("status-changed", "InProgress", "Completed")]
 
 
+@pytest.mark.parametrize("hours_ahead", [3, 25])
+def test_one_run_with_its_clock_ahead_does_not_blind_the_runs_after_it(
+    make_world: Any, hours_ahead: int
+) -> None:
+    # Given a run whose clock is hours ahead (a laptop's `run --once`), its checkpoint written so
+    w: World = make_world(DIGEST_THRESHOLD="0", **BEDROCK_ONLY)
+    w.run()
+    w.advance(timedelta(minutes=5))
+    skew = timedelta(hours=hours_ahead)
+    w.advance(skew)
+    w.run()
+    w.advance(-skew)
+    # When, the clocks right again, a job starts and fails ten minutes later
+    w.advance(timedelta(minutes=5))
+    arn = w.plane.create_model_import_job(region=REGION, name="quick", status="InProgress")
+    announced = _announced(w, 2, timedelta(minutes=5))
+    w.plane.set_status(arn, "Failed", failure_message="bad weights")
+    announced += _announced(w, 1, timedelta(minutes=5))
+    # Then its start and its failure are announced within a run each, as without the skew
+    assert announced == [("discovered", None, "InProgress"), ("status-changed", "InProgress", "Failed")]
+
+
 def test_a_get_answer_without_a_needed_field_is_not_taken_for_not_found(make_world: Any) -> None:
     # Given a long import the auditor follows by Get
     w: World = make_world(DIGEST_THRESHOLD="0", **BEDROCK_ONLY)

@@ -65,3 +65,21 @@ def test_checkpoint_never_moves_backwards() -> None:
     assert advance(later, T0 - timedelta(minutes=1)) == later
     assert advance(later, T0 + timedelta(minutes=1)) == Checkpoint(T0 + timedelta(minutes=1))
     assert advance(None, T0) == Checkpoint(T0)
+
+
+def test_a_checkpoint_ahead_of_the_clock_is_not_trusted_the_run_lists_from_now_and_sweeps() -> None:
+    # Given checkpoints a run with its clock hours ahead wrote: its start, or its sweep, in the future
+    ahead = [
+        Checkpoint(T0 + timedelta(hours=3), T0 - timedelta(minutes=30)),
+        Checkpoint(T0 - timedelta(minutes=5), T0 + timedelta(hours=25)),
+    ]
+    for checkpoint in ahead:
+        # When a run with the right clock plans its window
+        plan = plan_window(checkpoint, [_in_flight(timedelta(hours=2))], T0, **RULES)
+        # Then it lists from its own time (or its oldest job in flight) less the overlap, and sweeps
+        # back the sweep's lookback, whatever the sweep period says
+        assert plan.window_start == T0 - timedelta(hours=2, minutes=5)
+        assert plan.sweep and plan.sweep_start == T0 - timedelta(hours=24)
+        assert not plan.baseline
+    # And a checkpoint at the clock's own time is trusted as ever
+    assert not plan_window(Checkpoint(T0, T0), [], T0, **RULES).sweep

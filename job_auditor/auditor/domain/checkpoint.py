@@ -84,9 +84,22 @@ def plan_window(
 
     horizon = now - recheck_horizon
     recent = [job.created_at for job in in_flight if job.created_at >= horizon]
+    if ahead_of(checkpoint, now):
+        # Written by a run whose clock was ahead of this one's (a laptop's `run --once`, a skewed
+        # host): its times say nothing of what was listed. Taken as is, the window would start in
+        # the future and no sweep would be due until this clock passed them, hours of jobs unseen.
+        # The run lists from now and sweeps, which reaches back `reconcile_lookback`.
+        start = min([now, *recent]) - overlap
+        return WindowPlan(start, baseline=False, sweep=True, sweep_start=min(start, now - reconcile_lookback))
     start = min([checkpoint.last_run_started_at, *recent]) - overlap
     swept_from = min(start, now - reconcile_lookback) if sweep else None
     return WindowPlan(start, baseline=False, sweep=sweep, sweep_start=swept_from)
+
+
+def ahead_of(checkpoint: Checkpoint, now: datetime) -> bool:
+    """Whether either time of `checkpoint` is later than `now`: a clock ahead of this one wrote it."""
+    reconciled = checkpoint.last_reconciled_at
+    return checkpoint.last_run_started_at > now or (reconciled is not None and reconciled > now)
 
 
 def to_recheck(
