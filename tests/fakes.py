@@ -377,6 +377,16 @@ class InMemoryStateStore:
             if item is not None and item.state.sequence == state.sequence and item.pending is None:
                 item.state = replace(item.state, missing_checks=item.state.missing_checks + 1)
 
+    def follow_again(self, source: Source, states: Sequence[JobState]) -> None:
+        self._op("follow_again")
+        with self._lock:
+            for state in states:
+                item = self.items.get(self._key(source, state.job_id, state.created_at))
+                if item is not None and item.state.sequence == state.sequence and item.pending is None:
+                    item.state = replace(
+                        item.state, disappeared_at=None, disappeared_reason=None, missing_checks=0
+                    )
+
     def clear_missing(self, source: Source, state: JobState) -> None:
         self._op("clear_missing")
         with self._lock:

@@ -485,15 +485,13 @@ class SourceAuditor:
         for seen in batches:
             transitions = self._transitions(source, plan, seen, run_started, result)
             silent = self._silenced(source, plan, transitions, scope_audited_before)
-            again = followed_again(
-                source, seen.previous, seen.jobs, run_started, (t.job.job_id for t in transitions)
-            )
+            again = followed_again(seen.previous, seen.jobs, (t.job.job_id for t in transitions))
             if again:
                 logger.warning(
                     "jobs announced as disappeared found again: followed again",
-                    extra={"source": source.key, "jobs": [t.job.job_id for t in again]},
+                    extra={"source": source.key, "jobs": [state.job_id for state in again]},
                 )
-                transitions, silent = [*transitions, *again], [*silent, *again]
+                self._store.follow_again(source, again)
             complete = (
                 self._commit(source, transitions, silent, result, should_stop, lease_until) and complete
             )

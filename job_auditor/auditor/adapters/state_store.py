@@ -373,6 +373,26 @@ class DynamoStateStore:
         except ClientError:
             logger.info("job moved on before its miss was counted", extra={"job": state.job_id})
 
+    def follow_again(self, source: Source, states: Sequence[JobState]) -> None:
+        for state in states:
+            try:
+                self._call(
+                    self._db.update_item,
+                    TableName=self._table,
+                    Key=job_key(source, state.job_id, state.created_at),
+                    UpdateExpression=(
+                        "SET #inflight = :source REMOVE disappearedAt, disappearedReason, missingChecks"
+                    ),
+                    ConditionExpression="#sequence = :sequence AND attribute_not_exists(pendingEventId)",
+                    ExpressionAttributeNames={"#inflight": INFLIGHT.partition_key, "#sequence": "sequence"},
+                    ExpressionAttributeValues={
+                        ":source": {"S": source.key},
+                        ":sequence": {"N": str(state.sequence)},
+                    },
+                )
+            except ClientError:
+                logger.info("job moved on before it was followed again", extra={"job": state.job_id})
+
     def clear_missing(self, source: Source, state: JobState) -> None:
         try:
             self._call(

@@ -213,32 +213,24 @@ def disappeared(
 
 
 def followed_again(
-    source: Source,
-    previous: Mapping[str, JobState],
-    observed: Iterable[ObservedJob],
-    observed_at: datetime,
-    changing: Iterable[str] = (),
-) -> list[Transition]:
-    """Jobs announced as disappeared because the API no longer found them, observed again in the status
-    they were last seen in, and with no other transition now (`changing`): to be recorded without an
-    announcement (their status did not change), followed again from now, their next status announced.
-    Without it a job that came back (the API's answer was wrong for a while) would never be followed
-    again, and the status it ends in never announced."""
+    previous: Mapping[str, JobState], observed: Iterable[ObservedJob], changing: Iterable[str] = ()
+) -> list[JobState]:
+    """The recorded states of jobs announced as disappeared because the API no longer found them, now
+    observed again in the status they were last seen in, and with no transition now (`changing`):
+    to be followed again, without an announcement (their status did not change; their next one is
+    announced). Without it a job that came back (the API's answer wrong for a while) would never be
+    followed again, and the status it ends in never announced."""
     skip = set(changing)
-    again: list[Transition] = []
+    again: list[JobState] = []
     for seen in latest_observations(observed):
         before = previous.get(seen.job_id)
         if (
-            before is None
-            or seen.job_id in skip
-            or before.disappeared_reason != JOB_NOT_FOUND
-            or before.status != seen.status
+            before is not None
+            and seen.job_id not in skip
+            and before.disappeared_reason == JOB_NOT_FOUND
+            and before.status == seen.status
         ):
-            continue
-        job = replace(seen, created_at=before.created_at)
-        again.append(
-            Transition(source, job, "status-changed", before.status, before.sequence, observed_at=observed_at)
-        )
+            again.append(before)
     return again
 
 
