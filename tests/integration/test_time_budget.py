@@ -27,6 +27,22 @@ def _checkpoint(auditor: SourceAuditor, source: Source) -> Checkpoint | None:
     return record.checkpoint if record else None
 
 
+def _four_pages_recorded(w: World) -> tuple[World, str, list[str]]:
+    """350 Q in Connect imports that ended long ago (four pages of ListImportJobs) in one knowledge
+    base, recorded by the baseline; the world, the knowledge base and the jobs."""
+    kb = w.plane.create_knowledge_base(region=REGION, name="kb")
+    jobs = w.plane.bulk_create_jobs(
+        "qconnect-import",
+        REGION,
+        350,
+        scope_ids=(kb,),
+        start=w.now() - timedelta(hours=20),
+        status="COMPLETE",
+    )
+    w.run()  # baseline (a sweep): records them
+    return w, kb, jobs
+
+
 def _world(make_world: Any) -> tuple[World, list[str]]:
     w: World = make_world(JOB_KINDS="qconnect-import")
     kb = w.plane.create_knowledge_base(region=REGION, name="kb")
@@ -129,17 +145,7 @@ def test_a_sweep_stopped_between_pages_resumes_there_at_the_next_run(
     make_world: Any, changed_on_page: int, pages_listed_again: int
 ) -> None:
     # Given 350 import jobs recorded long ago (four pages), and the hourly sweep due
-    w: World = make_world(JOB_KINDS="qconnect-import")
-    kb = w.plane.create_knowledge_base(region=REGION, name="kb")
-    jobs = w.plane.bulk_create_jobs(
-        "qconnect-import",
-        REGION,
-        350,
-        scope_ids=(kb,),
-        start=w.now() - timedelta(hours=20),
-        status="COMPLETE",
-    )
-    w.run()  # baseline (a sweep): records them
+    w, _, jobs = _four_pages_recorded(make_world(JOB_KINDS="qconnect-import"))
     w.advance(timedelta(hours=1))
     # The simulator lists Q in Connect imports by job id, 100 a page: one changed job on the page
     # chosen, one on the last.
@@ -168,17 +174,7 @@ def test_a_stopped_sweep_whose_page_token_is_refused_starts_over_and_the_source_
     make_world: Any,
 ) -> None:
     # Given a Q in Connect sweep stopped after two of its four pages, its page token saved to resume at
-    w: World = make_world(JOB_KINDS="qconnect-import", DIGEST_THRESHOLD="0")
-    kb = w.plane.create_knowledge_base(region=REGION, name="kb")
-    w.plane.bulk_create_jobs(
-        "qconnect-import",
-        REGION,
-        350,
-        scope_ids=(kb,),
-        start=w.now() - timedelta(hours=20),
-        status="COMPLETE",
-    )
-    w.run()  # baseline
+    w, kb, _ = _four_pages_recorded(make_world(JOB_KINDS="qconnect-import", DIGEST_THRESHOLD="0"))
     w.advance(timedelta(hours=1))
     auditor, source = _auditor()
     w.plane.reset_calls()
