@@ -387,13 +387,6 @@ class InMemoryStateStore:
                         item.state, disappeared_at=None, disappeared_reason=None, missing_checks=0
                     )
 
-    def clear_missing(self, source: Source, state: JobState) -> None:
-        self._op("clear_missing")
-        with self._lock:
-            item = self.items.get(self._key(source, state.job_id, state.created_at))
-            if item is not None and item.state.sequence == state.sequence:
-                item.state = replace(item.state, missing_checks=0)
-
     def record_audit(self, source: Source, audit: LastAudit) -> None:
         """As the adapter's UpdateItem: kept unless a later run recorded its own (then only an advance
         of the checkpoint stands)."""

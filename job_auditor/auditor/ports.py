@@ -214,14 +214,9 @@ class StateStore(Protocol):
         ...
 
     def follow_again(self, source: Source, states: Sequence[JobState]) -> None:
-        """Jobs announced as disappeared, found again: followed again from their recorded states (no
-        longer disappeared, among the jobs in flight), each only while its state is still the one
-        recorded (no claim open on it)."""
-        ...
-
-    def clear_missing(self, source: Source, state: JobState) -> None:
-        """The job was found again in the status recorded: the misses counted on that state start again
-        from zero (a job is gone after so many misses in a row, not in all)."""
+        """Jobs missed by re-checks (or announced as disappeared for it), found again: followed from
+        their recorded states with no misses counted, no longer disappeared, among the jobs in flight;
+        each only while its state is still the one recorded (no claim open on it)."""
         ...
 
     def record_audit(self, source: Source, audit: LastAudit) -> None:

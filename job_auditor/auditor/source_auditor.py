@@ -32,7 +32,7 @@ from job_auditor.auditor.domain.diff import (
     Transition,
     diff,
     disappeared,
-    followed_again,
+    found_again,
     stuck,
     untracked_history,
 )
@@ -485,10 +485,10 @@ class SourceAuditor:
         for seen in batches:
             transitions = self._transitions(source, plan, seen, run_started, result)
             silent = self._silenced(source, plan, transitions, scope_audited_before)
-            again = followed_again(seen.previous, seen.jobs, (t.job.job_id for t in transitions))
+            again = found_again(seen.previous, seen.jobs, (t.job.job_id for t in transitions))
             if again:
                 logger.warning(
-                    "jobs announced as disappeared found again: followed again",
+                    "jobs re-checks had missed found again: followed again",
                     extra={"source": source.key, "jobs": [state.job_id for state in again]},
                 )
                 self._store.follow_again(source, again)
@@ -496,7 +496,6 @@ class SourceAuditor:
                 self._commit(source, transitions, silent, result, should_stop, lease_until) and complete
             )
             keep += seen.keep
-            self._found_again(source, seen)
             # One observation per job already: the listings are merged, and Get only fetches the others.
             result.jobs_in_flight += sum(1 for job in seen.jobs if not source.spec.is_terminal(job.status))
             seen_tracked.update(job.job_id for job in seen.jobs if job.job_id in tracked)
@@ -505,15 +504,6 @@ class SourceAuditor:
                 raise Stopped(f"{source.key}: time budget reached while claiming")
         result.jobs_in_flight += len(tracked - seen_tracked)
         return complete, keep
-
-    def _found_again(self, source: Source, seen: Observation) -> None:
-        """A job missed by earlier re-checks and observed now in the status recorded: its misses are
-        reset, so only misses in a row announce it as disappeared (a job that moved on starts from
-        zero with its transition)."""
-        for job in seen.jobs:
-            before = seen.previous.get(job.job_id)
-            if before is not None and before.missing_checks and before.status == job.status:
-                self._store.clear_missing(source, before)
 
     def _begin_sweep(
         self,

@@ -4,7 +4,7 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from job_auditor.auditor.domain.diff import diff, followed_again, latest_observations
+from job_auditor.auditor.domain.diff import diff, found_again, latest_observations
 from job_auditor.auditor.domain.jobs import ACCOUNT_REMOVED, JOB_NOT_FOUND, JobState, ObservedJob
 from tests.unit.factories import SOURCE, T0, job
 
@@ -94,22 +94,25 @@ def test_unknown_status_is_a_transition_and_flagged() -> None:
     assert t.status == "Paused"
 
 
-def test_a_job_gone_for_not_found_and_seen_again_unchanged_is_followed_again() -> None:
+def test_a_job_missed_or_gone_for_not_found_and_seen_again_unchanged_is_followed_again() -> None:
     # Given jobs announced as disappeared: one the API no longer found, one whose account left the
-    # audit, and a job in flight
-    back, orphaned, live = job(1), job(2), job(3)
+    # audit; a job in flight missed by two re-checks; and a job in flight
+    back, orphaned, missed, live = job(1), job(2), job(4), job(3)
     gone = replace(_state(back, 4), disappeared_at=T0, disappeared_reason=JOB_NOT_FOUND)
+    twice = replace(_state(missed, 2), missing_checks=2)
     previous = {
         back.job_id: gone,
         orphaned.job_id: replace(_state(orphaned, 2), disappeared_at=T0, disappeared_reason=ACCOUNT_REMOVED),
+        missed.job_id: twice,
         live.job_id: _state(live, 1),
     }
-    # When all three are observed again in the status recorded
-    # Then only the one the API had lost is to be followed again, from its recorded state
-    assert followed_again(previous, [back, orphaned, live]) == [gone]
+    # When all four are observed again in the status recorded
+    # Then the one the API had lost and the one it had missed are to be followed again, from their
+    # recorded states
+    assert found_again(previous, [back, orphaned, missed, live]) == [gone, twice]
     # And none for a job that has a transition now (a stuck alert follows it again)
-    assert followed_again(previous, [back], changing=[back.job_id]) == []
+    assert found_again(previous, [back], changing=[back.job_id]) == []
     # And a job seen again in another status is the diff's: a status change, announced
     moved = replace(back, status="Completed")
-    assert followed_again(previous, [moved]) == []
+    assert found_again(previous, [moved]) == []
     assert [t.type for t in diff(SOURCE, previous, [moved], T0)] == ["status-changed"]

@@ -34,7 +34,7 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
+from job_auditor.auditor.domain.jobs import JOB_KINDS, JOB_NOT_FOUND, Source
 from job_auditor.auditor.ports import SourceError, StopCheck, never
 from job_auditor.auditor.summary import RunSummary
 from tests.fakes import (
@@ -268,7 +268,7 @@ class AuditModel(RuleBasedStateMachine):
         if truth.visible_from > self.h.clock():
             return True
         state = self.h.store.state_of(SOURCES[truth.source], job_id)
-        return state is not None and state.disappeared_reason == "job not found"
+        return state is not None and state.disappeared_reason == JOB_NOT_FOUND
 
     def _losable(self) -> list[str]:
         """Jobs still running, as far as the API says (a job lost while it ends, and older than the

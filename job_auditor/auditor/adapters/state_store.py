@@ -393,21 +393,6 @@ class DynamoStateStore:
             except ClientError:
                 logger.info("job moved on before it was followed again", extra={"job": state.job_id})
 
-    def clear_missing(self, source: Source, state: JobState) -> None:
-        try:
-            self._call(
-                self._db.update_item,
-                TableName=self._table,
-                Key=job_key(source, state.job_id, state.created_at),
-                UpdateExpression="REMOVE missingChecks",
-                # Only the state it was found in: a job that moved on has its misses reset already.
-                ConditionExpression="#sequence = :sequence",
-                ExpressionAttributeNames={"#sequence": "sequence"},
-                ExpressionAttributeValues={":sequence": {"N": str(state.sequence)}},
-            )
-        except ClientError:
-            logger.info("job moved on before its misses were reset", extra={"job": state.job_id})
-
     # -- claims ---------------------------------------------------------------------------------
     def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:
         now = datetime.now(UTC)

@@ -212,14 +212,15 @@ def disappeared(
     )
 
 
-def followed_again(
+def found_again(
     previous: Mapping[str, JobState], observed: Iterable[ObservedJob], changing: Iterable[str] = ()
 ) -> list[JobState]:
-    """The recorded states of jobs announced as disappeared because the API no longer found them, now
-    observed again in the status they were last seen in, and with no transition now (`changing`):
-    to be followed again, without an announcement (their status did not change; their next one is
-    announced). Without it a job that came back (the API's answer wrong for a while) would never be
-    followed again, and the status it ends in never announced."""
+    """The recorded states of jobs observed now in the status recorded, with no transition now
+    (`changing`: a transition's state starts afresh anyway), that re-checks had missed: not found on
+    some (their misses start again from zero: a job is gone after so many misses in a row, not in
+    all), or on so many that they were announced as disappeared (followed again, without an
+    announcement: their status did not change; their next one is announced). Without it a job the API
+    had lost for a while would never be followed again, and the status it ends in never announced."""
     skip = set(changing)
     again: list[JobState] = []
     for seen in latest_observations(observed):
@@ -227,8 +228,11 @@ def followed_again(
         if (
             before is not None
             and seen.job_id not in skip
-            and before.disappeared_reason == JOB_NOT_FOUND
             and before.status == seen.status
+            and (
+                before.disappeared_reason == JOB_NOT_FOUND
+                or (before.disappeared_at is None and before.missing_checks > 0)
+            )
         ):
             again.append(before)
     return again
