@@ -1,8 +1,7 @@
 """A model-based test of the whole audit use case on the in-memory fakes (tests/fakes.py).
 
 Hypothesis drives a world of jobs (created at any age, with a visibility lag, changed, deleted) and
-injects faults (throttled and malformed API answers, a job the API answers for as for no job for a
-while, failed or crashing store writes, refused
+injects faults (throttled and malformed API answers, failed or crashing store writes, refused
 publishes, outages of any length of each channel: the bus, the notification topic, the chat topic;
 entries a channel refuses for good) between scheduled runs of any spacing; between runs it also
 deletes knowledge bases (and their jobs), takes a job kind or a member account out of the
@@ -34,7 +33,7 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from job_auditor.auditor.domain.jobs import JOB_KINDS, JOB_NOT_FOUND, Source
+from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
 from job_auditor.auditor.ports import SourceError, StopCheck, never
 from job_auditor.auditor.summary import RunSummary
 from tests.fakes import (
@@ -119,9 +118,6 @@ class Truth:
     gone_at: datetime | None = None
     # The auditor followed it when it went: then it must be announced as disappeared.
     tracked_when_gone: bool = False
-    # Times the API answered for it as for no job (list and Get), from and until: "not found" is true
-    # then, and the job must be followed again after.
-    lost: list[tuple[datetime, datetime]] = field(default_factory=list)
     history: list[str] = field(default_factory=list)
 
 
@@ -234,13 +230,7 @@ class AuditModel(RuleBasedStateMachine):
     @precondition(lambda self: any(t.gone_at is None and t.statuses[-1] in NEXT for t in self.truth.values()))
     @rule(data=st.data())
     def change_status(self, data: st.DataObject) -> None:
-        movable = sorted(
-            j
-            for j, t in self.truth.items()
-            if t.gone_at is None and t.statuses[-1] in NEXT and not self._lost_and_not_followed(j, t)
-        )
-        if not movable:
-            return
+        movable = sorted(j for j, t in self.truth.items() if t.gone_at is None and t.statuses[-1] in NEXT)
         job_id = data.draw(st.sampled_from(movable))
         truth = self.truth[job_id]
         status = data.draw(st.sampled_from(NEXT[truth.statuses[-1]]))
@@ -259,40 +249,6 @@ class AuditModel(RuleBasedStateMachine):
     @rule(data=st.data())
     def delete_job(self, data: st.DataObject) -> None:
         self._gone(data.draw(st.sampled_from(sorted(j for j, t in self.truth.items() if t.gone_at is None))))
-
-    def _lost_and_not_followed(self, job_id: str, truth: Truth) -> bool:
-        """A job the API lost and the auditor has not followed again yet (lost still, or announced as
-        disappeared and not listed since): its end would not be seen (the known limit of `_losable`)."""
-        if not truth.lost:
-            return False
-        if truth.visible_from > self.h.clock():
-            return True
-        state = self.h.store.state_of(SOURCES[truth.source], job_id)
-        return state is not None and state.disappeared_reason == JOB_NOT_FOUND
-
-    def _losable(self) -> list[str]:
-        """Jobs still running, as far as the API says (a job lost while it ends, and older than the
-        sweep's lookback, is not listed again when it is back: announced as disappeared, its end not;
-        a known limit, docs/reliability.md)."""
-        return sorted(
-            j
-            for j, t in self.truth.items()
-            if t.gone_at is None and not SOURCES[t.source].spec.is_terminal(t.statuses[-1])
-        )
-
-    @precondition(lambda self: bool(self._losable()))
-    @rule(data=st.data(), minutes=st.sampled_from([10, 20, 60]))
-    def api_loses_a_job_for_a_while(self, data: st.DataObject, minutes: int) -> None:
-        """The API answers for a running job as for no job, in its listing and to Get, for a while (long
-        enough for the auditor to announce it as disappeared), then as before; it does not move on
-        while lost."""
-        job_id = data.draw(st.sampled_from(self._losable()))
-        truth = self.truth[job_id]
-        now = self.h.clock()
-        back = max(now, truth.visible_from) + timedelta(minutes=minutes)
-        self.h.api.jobs[SOURCES[truth.source].key][job_id].visible_from = back
-        truth.lost.append((now, back))
-        truth.visible_from = back
 
     @precondition(lambda self: KB2 not in self.deleted_kbs)
     @rule()
@@ -451,9 +407,6 @@ class AuditModel(RuleBasedStateMachine):
             self.h.channel(name).outage = lambda: None
             self.poisoned[name].clear()
         self.restore_configuration()
-        # The API answers for every job again (what it lost for a while is back).
-        while any(t.visible_from > self.h.clock() for t in self.truth.values() if t.lost):
-            self._audit(5)
         period = timedelta(minutes=5)
         runs = (POLICY.reconcile_every + POLICY.claim_lease) // period + POLICY.vanished_after_checks + 2
         for _ in range(runs):
@@ -476,9 +429,6 @@ class AuditModel(RuleBasedStateMachine):
                 assert truth.created_at < now - POLICY.reconcile_lookback, (job_id, truth)
                 continue
             assert state.status == truth.statuses[-1], (job_id, state.status, truth.statuses)
-            # A job still running is followed (one the API lost for a while, again since it is back).
-            if not source.spec.is_terminal(state.status):
-                assert state.tracked(source.spec), (job_id, state, truth.lost)
         for item in self.h.store.items.values():
             key = (item.source.key, item.state.job_id)
             if item.last_event_id is None:
@@ -524,7 +474,7 @@ class AuditModel(RuleBasedStateMachine):
         name = truth.source
         gone = truth.gone_at is not None and truth.gone_at <= at
         refused = gone or name in config.denied
-        reasons = {"job not found"} if gone or any(lost <= at < back for lost, back in truth.lost) else set()
+        reasons = {"job not found"} if gone else set()
         if gone and SOURCES[name].knowledge_base_id in config.deleted_kbs:
             reasons.add("scope deleted")
         if refused and _kind(name) not in config.kinds:
