@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import NamedTuple
 
 from job_auditor import availability
 from job_auditor.auditor.domain.jobs import (
@@ -53,8 +54,10 @@ ConfiguredScopes = Mapping[str, Sequence[tuple[str, ...]]]
 KindOffered = Callable[[JobKindSpec, str], bool]
 
 
-@dataclass(frozen=True)
-class ScopeMark:
+# NamedTuples where a record is only read; a dataclass compiles its generated methods as its module is
+# imported, at every cold start (docs/architecture.md). The plan stays a dataclass for its cached
+# `marks` (a NamedTuple has no instance dictionary to keep it in), without the comparison nothing makes.
+class ScopeMark(NamedTuple):
     """A discovered scope (an account, region and kind whose sources are its knowledge bases), and
     whether it had been audited before this run. Only the first deployment's baseline is silent: a
     knowledge base that appears in a scope audited before is new, and its jobs are announced."""
@@ -65,7 +68,7 @@ class ScopeMark:
     recorded: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RunPlan:
     """What one run audits, computed before it audits anything."""
 
@@ -115,7 +118,7 @@ class RunPlan:
         return tuple(mark for mark in self.scopes if mark.scope.key not in used)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Expansion:
     """One account's part of a plan."""
 
@@ -127,8 +130,7 @@ class _Expansion:
     failed: bool = False
 
 
-@dataclass(frozen=True)
-class _Expanded:
+class _Expanded(NamedTuple):
     """What the expansion covered: the test an orphan's reason is read from."""
 
     accounts: frozenset[str]

@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
@@ -41,7 +41,10 @@ def never() -> bool:
     return False
 
 
-@dataclass
+# The records the ports pass are NamedTuples where they are only read, and dataclasses without the
+# comparison nothing makes where they are filled in as a call goes: a dataclass compiles its generated
+# methods as its module is imported, at every cold start (docs/architecture.md).
+@dataclass(eq=False)
 class Listing:
     """What one list pass over a source returned."""
 
@@ -54,7 +57,7 @@ class Listing:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-@dataclass
+@dataclass(eq=False)
 class ListingPage(Listing):
     """One page of a listing, and the token of the page after it (None: the last page)."""
 
@@ -227,8 +230,7 @@ class StateStore(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class LastAudit:
+class LastAudit(NamedTuple):
     """How the latest run's audit of one source ended (`job-auditor status` shows it)."""
 
     started_at: datetime
@@ -251,7 +253,7 @@ class LastAudit:
         return "failed" if self.error else "ok"
 
 
-@dataclass
+@dataclass(eq=False)
 class ClaimResult:
     """What a batch of claim writes came to."""
 
@@ -263,7 +265,7 @@ class ClaimResult:
     conflicts: list[tuple[Transition, str]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False)
 class PublishResult:
     delivered: list[Transition] = field(default_factory=list)
     failed: list[Transition] = field(default_factory=list)
@@ -358,8 +360,7 @@ class Parked:
     parked_at: datetime
 
 
-@dataclass(frozen=True)
-class AnnouncedStart:
+class AnnouncedStart(NamedTuple):
     """A job start the control plane announced (a CloudTrail management event of its Start call),
     matched to one source."""
 
