@@ -26,7 +26,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import NamedTuple
@@ -332,7 +332,7 @@ class Outbox:
             deliveries = advance(
                 claim.deliveries, names, accepted[event_id], refused[event_id], now, self._policy.retry_for
             )
-            settled = replace(claim, deliveries=deliveries)
+            settled = claim._replace(deliveries=deliveries)
             (later if deliveries.owed(names) else done).append((settled, result))
             if refused[event_id]:
                 result.publish_failures += 1

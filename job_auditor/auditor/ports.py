@@ -314,8 +314,7 @@ _NO_REASONS: Mapping[str, str] = MappingProxyType({})
 _NO_TIMES: Mapping[str, datetime] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Deliveries:
+class Deliveries(NamedTuple):
     """Where a claimed transition stands on each channel, kept on its job item while the claim is
     open: each run delivers it only to the channels still owed it, so a channel that refuses it holds
     no other channel back."""
@@ -325,11 +324,11 @@ class Deliveries:
     delivered: frozenset[str] = frozenset()
     # Channels that gave up on it -> why; `retryable` of them gave up for a passing reason (refused
     # for longer than the retry time), so the automatic re-drive tries them again.
-    parked: Mapping[str, str] = field(default_factory=lambda: _NO_REASONS)
+    parked: Mapping[str, str] = _NO_REASONS
     retryable: frozenset[str] = frozenset()
     # Channels refusing it for a passing reason -> the first refusal, and their last error.
-    failing_since: Mapping[str, datetime] = field(default_factory=lambda: _NO_TIMES)
-    errors: Mapping[str, str] = field(default_factory=lambda: _NO_REASONS)
+    failing_since: Mapping[str, datetime] = _NO_TIMES
+    errors: Mapping[str, str] = _NO_REASONS
     # Failed deliveries so far: the exponent of the back-off.
     attempts: int = 0
 
@@ -340,16 +339,14 @@ class Deliveries:
         return [c for c in wanted if c not in self.delivered and c not in self.parked]
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """A claimed transition and where it stands on each channel."""
 
     transition: Transition
-    deliveries: Deliveries = field(default_factory=Deliveries)
+    deliveries: Deliveries = Deliveries()
 
 
-@dataclass(frozen=True)
-class Parked:
+class Parked(NamedTuple):
     """A transition some channels gave up on, kept for operators (pk=PARKED) until every one of them
     took it."""
 
