@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
+from types import MappingProxyType
 from typing import NamedTuple
 
 from job_auditor import availability
@@ -55,8 +56,7 @@ KindOffered = Callable[[JobKindSpec, str], bool]
 
 
 # NamedTuples where a record is only read; a dataclass compiles its generated methods as its module is
-# imported, at every cold start (docs/architecture.md). The plan stays a dataclass for its cached
-# `marks` (a NamedTuple has no instance dictionary to keep it in), without the comparison nothing makes.
+# imported, at every cold start (docs/architecture.md).
 class ScopeMark(NamedTuple):
     """A discovered scope (an account, region and kind whose sources are its knowledge bases), and
     whether it had been audited before this run. Only the first deployment's baseline is silent: a
@@ -68,9 +68,8 @@ class ScopeMark(NamedTuple):
     recorded: bool = False
 
 
-@dataclass(frozen=True, eq=False)
-class RunPlan:
-    """What one run audits, computed before it audits anything."""
+class _PlanFields(NamedTuple):
+    """RunPlan's fields."""
 
     # In the order they are started: the least recently audited first.
     sources: tuple[Source, ...] = ()
@@ -86,16 +85,21 @@ class RunPlan:
     # Source (or scope) key -> what earlier runs left of it: the checkpoint, the first attempt. A
     # knowledge base not audited yet carries its scope's first attempt when the scope was attempted
     # (its discovery failed) but never enumerated.
-    records: Mapping[str, AuditRecord] = field(default_factory=dict)
+    records: Mapping[str, AuditRecord] = MappingProxyType({})
     # Scopes whose discovery failed: attempted all the same (their first attempt is recorded).
     failed_scopes: tuple[Source, ...] = ()
     # Known sources outside this run's expansion: wound down (claims published, tracked jobs got a
     # final Get) after the planned sources.
     orphans: tuple[Orphan, ...] = ()
     # Reason -> (kind, region) pairs left out of the plan (a kind not offered in a region).
-    skipped: Mapping[str, int] = field(default_factory=dict)
+    skipped: Mapping[str, int] = MappingProxyType({})
     # The stalest planned source's age (since its last fully committed audit), in seconds.
     stalest_age_seconds: int = 0
+
+
+class RunPlan(_PlanFields):
+    """What one run audits, computed before it audits anything. A NamedTuple subclassed, so that an
+    instance has a dictionary to cache its scope marks in."""
 
     @cached_property
     def marks(self) -> Mapping[str, bool]:
