@@ -10,7 +10,9 @@ scope setting (its knowledge base ids) is described by the kind (`contract.kinds
 through `settings()`.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 import re
 from collections.abc import Callable, Iterator, Mapping

@@ -7,7 +7,9 @@ Lambda "expected a whole number from 0 to 10080, got '10081'", the CDK context t
 and an example.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 import functools
 import json

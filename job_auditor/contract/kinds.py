@@ -8,7 +8,9 @@ CDK context, settings and IAM statements, the Slack forwarder, the simulator and
 read it; none of them names a kind. A new kind is a new `JobKindSpec` passed to `register`.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
