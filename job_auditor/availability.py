@@ -30,7 +30,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import botocore.session
 from botocore.exceptions import BotoCoreError
@@ -139,12 +139,13 @@ def not_offered_regions(spec: JobKindSpec) -> tuple[str, ...]:
     return tuple(r for r in partition_regions() if not offered(spec, r))
 
 
-@dataclass(frozen=True)
-class OfferedPlan:
+# A NamedTuple, not a dataclass: a dataclass compiles its generated methods as its module is imported,
+# at every cold start (docs/architecture.md).
+class OfferedPlan(NamedTuple):
     """Which kinds a run audits in each region, and the (kind, region) pairs it skips."""
 
     kinds_by_region: dict[str, tuple[str, ...]]
-    not_offered: tuple[tuple[str, str], ...] = field(default=())
+    not_offered: tuple[tuple[str, str], ...] = ()
 
 
 def plan_offered(

@@ -505,14 +505,14 @@ class InMemoryStateStore:
             left = {c: refused.get(c, why) for c, why in parked.channels.items() if c not in delivered}
             if left:
                 retryable = parked.retryable - set(delivered) - set(refused)
-                self.parked_transitions[event_id] = replace(parked, channels=left, retryable=retryable)
+                self.parked_transitions[event_id] = parked._replace(channels=left, retryable=retryable)
             else:
                 self.parked_transitions.pop(event_id, None)
             if (done := self.history.get(event_id)) is not None:
                 d = done.deliveries
                 parked_left = {c: why for c, why in d.parked.items() if c not in delivered}
-                moved = replace(d, delivered=d.delivered | frozenset(delivered), parked=parked_left)
-                self.history[event_id] = replace(done, deliveries=moved)
+                moved = d._replace(delivered=d.delivered | frozenset(delivered), parked=parked_left)
+                self.history[event_id] = done._replace(deliveries=moved)
 
     def _clear(self, t: Transition) -> bool:
         with self._lock:

@@ -26,9 +26,10 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
+from typing import NamedTuple
 
 from job_auditor.auditor.domain.diff import Transition
 from job_auditor.auditor.domain.events import iso
@@ -48,8 +49,9 @@ logger = logging.getLogger(__name__)
 Refusal = tuple[str, bool]
 
 
-@dataclass(frozen=True)
-class DeliveryPolicy:
+# A NamedTuple, not a dataclass: a dataclass compiles its generated methods as its module is imported,
+# at every cold start (docs/architecture.md).
+class DeliveryPolicy(NamedTuple):
     """How long a channel is retried, when a digest replaces messages, how much one run takes on."""
 
     retry_for: timedelta = timedelta(hours=24)
@@ -154,7 +156,7 @@ def _down(result: PublishResult) -> bool:
     return not result.delivered and any(t.event_id not in result.permanent for t in result.failed)
 
 
-@dataclass
+@dataclass(eq=False)
 class DeliveryReport:
     """What one delivery did: digests sent, parked transitions re-driven, channels found down."""
 
@@ -163,7 +165,7 @@ class DeliveryReport:
     down: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(eq=False)
 class RedriveOutcome:
     """One parked transition re-driven: per channel, "delivered" or why not."""
 
@@ -330,7 +332,7 @@ class Outbox:
             deliveries = advance(
                 claim.deliveries, names, accepted[event_id], refused[event_id], now, self._policy.retry_for
             )
-            settled = replace(claim, deliveries=deliveries)
+            settled = claim._replace(deliveries=deliveries)
             (later if deliveries.owed(names) else done).append((settled, result))
             if refused[event_id]:
                 result.publish_failures += 1

@@ -47,7 +47,9 @@ GET_CONCURRENCY = 8
 START_GRACE = timedelta(minutes=30)
 
 
-@dataclass
+# Filled in as a source is observed: dataclasses, without the comparison nothing makes (a dataclass
+# compiles its generated methods as its module is imported, at every cold start: docs/architecture.md).
+@dataclass(eq=False)
 class Observation:
     """One batch: jobs as observed now, the recorded state they are diffed against (by job id), the
     tracked jobs announced as gone."""
@@ -61,7 +63,7 @@ class Observation:
     late_from: datetime | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class SweepRun:
     """A sweep in progress in this run: its record, and (a streamed sweep) the token of the first
     page not yet committed, to resume at should the run stop."""

@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
+from types import MappingProxyType
+from typing import NamedTuple
 
 from job_auditor import availability
 from job_auditor.auditor.domain.jobs import (
@@ -53,8 +55,9 @@ ConfiguredScopes = Mapping[str, Sequence[tuple[str, ...]]]
 KindOffered = Callable[[JobKindSpec, str], bool]
 
 
-@dataclass(frozen=True)
-class ScopeMark:
+# NamedTuples where a record is only read; a dataclass compiles its generated methods as its module is
+# imported, at every cold start (docs/architecture.md).
+class ScopeMark(NamedTuple):
     """A discovered scope (an account, region and kind whose sources are its knowledge bases), and
     whether it had been audited before this run. Only the first deployment's baseline is silent: a
     knowledge base that appears in a scope audited before is new, and its jobs are announced."""
@@ -65,9 +68,8 @@ class ScopeMark:
     recorded: bool = False
 
 
-@dataclass(frozen=True)
-class RunPlan:
-    """What one run audits, computed before it audits anything."""
+class _PlanFields(NamedTuple):
+    """RunPlan's fields."""
 
     # In the order they are started: the least recently audited first.
     sources: tuple[Source, ...] = ()
@@ -83,16 +85,21 @@ class RunPlan:
     # Source (or scope) key -> what earlier runs left of it: the checkpoint, the first attempt. A
     # knowledge base not audited yet carries its scope's first attempt when the scope was attempted
     # (its discovery failed) but never enumerated.
-    records: Mapping[str, AuditRecord] = field(default_factory=dict)
+    records: Mapping[str, AuditRecord] = MappingProxyType({})
     # Scopes whose discovery failed: attempted all the same (their first attempt is recorded).
     failed_scopes: tuple[Source, ...] = ()
     # Known sources outside this run's expansion: wound down (claims published, tracked jobs got a
     # final Get) after the planned sources.
     orphans: tuple[Orphan, ...] = ()
     # Reason -> (kind, region) pairs left out of the plan (a kind not offered in a region).
-    skipped: Mapping[str, int] = field(default_factory=dict)
+    skipped: Mapping[str, int] = MappingProxyType({})
     # The stalest planned source's age (since its last fully committed audit), in seconds.
     stalest_age_seconds: int = 0
+
+
+class RunPlan(_PlanFields):
+    """What one run audits, computed before it audits anything. A NamedTuple subclassed, so that an
+    instance has a dictionary to cache its scope marks in."""
 
     @cached_property
     def marks(self) -> Mapping[str, bool]:
@@ -115,7 +122,7 @@ class RunPlan:
         return tuple(mark for mark in self.scopes if mark.scope.key not in used)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Expansion:
     """One account's part of a plan."""
 
@@ -127,8 +134,7 @@ class _Expansion:
     failed: bool = False
 
 
-@dataclass(frozen=True)
-class _Expanded:
+class _Expanded(NamedTuple):
     """What the expansion covered: the test an orphan's reason is read from."""
 
     accounts: frozenset[str]

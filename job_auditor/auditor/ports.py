@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
@@ -41,7 +41,10 @@ def never() -> bool:
     return False
 
 
-@dataclass
+# The records the ports pass are NamedTuples where they are only read, and dataclasses without the
+# comparison nothing makes where they are filled in as a call goes: a dataclass compiles its generated
+# methods as its module is imported, at every cold start (docs/architecture.md).
+@dataclass(eq=False)
 class Listing:
     """What one list pass over a source returned."""
 
@@ -54,7 +57,7 @@ class Listing:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-@dataclass
+@dataclass(eq=False)
 class ListingPage(Listing):
     """One page of a listing, and the token of the page after it (None: the last page)."""
 
@@ -227,8 +230,7 @@ class StateStore(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class LastAudit:
+class LastAudit(NamedTuple):
     """How the latest run's audit of one source ended (`job-auditor status` shows it)."""
 
     started_at: datetime
@@ -251,7 +253,7 @@ class LastAudit:
         return "failed" if self.error else "ok"
 
 
-@dataclass
+@dataclass(eq=False)
 class ClaimResult:
     """What a batch of claim writes came to."""
 
@@ -263,7 +265,7 @@ class ClaimResult:
     conflicts: list[tuple[Transition, str]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False)
 class PublishResult:
     delivered: list[Transition] = field(default_factory=list)
     failed: list[Transition] = field(default_factory=list)
@@ -312,8 +314,7 @@ _NO_REASONS: Mapping[str, str] = MappingProxyType({})
 _NO_TIMES: Mapping[str, datetime] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Deliveries:
+class Deliveries(NamedTuple):
     """Where a claimed transition stands on each channel, kept on its job item while the claim is
     open: each run delivers it only to the channels still owed it, so a channel that refuses it holds
     no other channel back."""
@@ -323,11 +324,11 @@ class Deliveries:
     delivered: frozenset[str] = frozenset()
     # Channels that gave up on it -> why; `retryable` of them gave up for a passing reason (refused
     # for longer than the retry time), so the automatic re-drive tries them again.
-    parked: Mapping[str, str] = field(default_factory=lambda: _NO_REASONS)
+    parked: Mapping[str, str] = _NO_REASONS
     retryable: frozenset[str] = frozenset()
     # Channels refusing it for a passing reason -> the first refusal, and their last error.
-    failing_since: Mapping[str, datetime] = field(default_factory=lambda: _NO_TIMES)
-    errors: Mapping[str, str] = field(default_factory=lambda: _NO_REASONS)
+    failing_since: Mapping[str, datetime] = _NO_TIMES
+    errors: Mapping[str, str] = _NO_REASONS
     # Failed deliveries so far: the exponent of the back-off.
     attempts: int = 0
 
@@ -338,16 +339,14 @@ class Deliveries:
         return [c for c in wanted if c not in self.delivered and c not in self.parked]
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """A claimed transition and where it stands on each channel."""
 
     transition: Transition
-    deliveries: Deliveries = field(default_factory=Deliveries)
+    deliveries: Deliveries = Deliveries()
 
 
-@dataclass(frozen=True)
-class Parked:
+class Parked(NamedTuple):
     """A transition some channels gave up on, kept for operators (pk=PARKED) until every one of them
     took it."""
 
@@ -358,8 +357,7 @@ class Parked:
     parked_at: datetime
 
 
-@dataclass(frozen=True)
-class AnnouncedStart:
+class AnnouncedStart(NamedTuple):
     """A job start the control plane announced (a CloudTrail management event of its Start call),
     matched to one source."""
 

@@ -61,7 +61,8 @@ PER_SOURCE: dict[str, Callable[[SourceSummary], int]] = {
 }
 
 
-@dataclass
+# Added up as batches come in: a dataclass, without the comparison nothing makes (docs/architecture.md).
+@dataclass(eq=False)
 class RunCounts:
     """What the run metrics read, in a form that adds up across batches and travels as JSON."""
 

@@ -7,18 +7,20 @@ value it got. Variables that did not fit in Lambda's 4 KB environment are in SSM
 (SETTINGS_PARAMETERS names them), read through the `read_parameters` callable the composition root
 passes, so no AWS client enters this module.
 
-A stdlib dataclass read through the table's small parsers rather than a pydantic model: importing
-pydantic and building the model's schema cost ~130 ms of every cold start (benchmarks/coldstart.py).
+A stdlib NamedTuple read through the table's small parsers rather than a pydantic model: importing
+pydantic and building the model's schema cost ~130 ms of every cold start (benchmarks/coldstart.py);
+and not a dataclass, which compiles its generated methods as its module is imported.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 import logging
 import os
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, fields
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from job_auditor.contract.environment import (
     BOUNDS,
@@ -57,11 +59,10 @@ class SettingsError(ValueError):
     """The environment is missing a variable or holds a malformed one."""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Settings:
+class Settings(NamedTuple):
     """Configuration of one auditor run: a field per variable of the settings table (defaults there).
 
-    Build it with load_settings, which validates every value; the dataclass itself only holds them.
+    Build it with load_settings, which validates every value; the class itself only holds them.
     """
 
     state_table_name: str
@@ -178,7 +179,7 @@ class Settings:
         return timedelta(hours=self.publish_retry_hours)
 
 
-_DECLARED = frozenset(f.name for f in fields(Settings))
+_DECLARED = frozenset(Settings._fields)
 _REGION = text("an AWS region name such as us-east-1", REGION_PATTERN)
 
 

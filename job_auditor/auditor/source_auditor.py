@@ -15,9 +15,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
+from typing import NamedTuple
 
 from job_auditor.auditor.delivery import DeliveryPolicy, Outbox, deliver
 from job_auditor.auditor.domain.checkpoint import (
@@ -87,8 +88,7 @@ NO_ANSWER = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class AuditPolicy:
+class AuditPolicy(NamedTuple):
     """The knobs of the checkpoint rule, the sweep and claiming."""
 
     initial_lookback: timedelta
@@ -97,7 +97,7 @@ class AuditPolicy:
     claim_lease: timedelta
     announce_baseline: bool = False
     # Per job kind; a kind not listed gets 24 h.
-    stuck_after: Mapping[str, timedelta] = field(default_factory=dict)
+    stuck_after: Mapping[str, timedelta] = MappingProxyType({})
     stuck_repeat: timedelta | None = None
     # A reconciliation sweep every this often (zero: every run), reaching back at least this far.
     reconcile_every: timedelta = timedelta(hours=1)

@@ -24,7 +24,9 @@ def failure_reason(exc: Exception) -> str:
     return f"InternalError: {type(exc).__name__}: {exc}"
 
 
-@dataclass
+# Filled in as a run goes: dataclasses, without the comparison nothing makes (a dataclass compiles its
+# generated methods as its module is imported, at every cold start: docs/architecture.md).
+@dataclass(eq=False)
 class SourceSummary:
     """What one run did for one source (returned by the handler, logged, turned into metrics)."""
 
@@ -106,7 +108,7 @@ def account_reason(source: SourceSummary) -> str:
     return (source.error or "").replace(f"{source.account}/", "", 1)
 
 
-@dataclass
+@dataclass(eq=False)
 class RunSummary:
     started_at: str
     sources: list[SourceSummary] = field(default_factory=list)

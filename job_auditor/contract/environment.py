@@ -10,13 +10,14 @@ scope setting (its knowledge base ids) is described by the kind (`contract.kinds
 through `settings()`.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from job_auditor.contract.discovery import CLOUDTRAIL, DISCOVERY_MODES, LISTING, START_QUEUE_URL
 from job_auditor.contract.forms import (
@@ -245,9 +246,9 @@ def snake_case(context_key: str) -> str:
     return _CAMEL_HUMP.sub("_", context_key).lower()
 
 
-# Compared and hashed by identity: one object per setting.
-@dataclass(frozen=True, eq=False)
-class Setting:
+# NamedTuples rather than dataclasses, like the Lambda's other records outside its domain: a dataclass
+# compiles its generated methods as its module is imported, at every cold start (docs/architecture.md).
+class Setting(NamedTuple):
     """One setting, described once.
 
     `context_key`: the CDK context key (None: the construct sets the variable from what it builds, e.g.
@@ -1270,8 +1271,7 @@ def setting(name: str) -> Setting:
 # -- settings an earlier version had ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RetiredSetting:
+class RetiredSetting(NamedTuple):
     """A setting an earlier version defined and this one does not: synth refuses its context key and
     keyword argument naming `replacement` (a setting of the table), and the Lambda ignores its variable
     with a warning, so a deployment that still sets it learns what to use instead."""

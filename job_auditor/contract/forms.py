@@ -7,14 +7,15 @@ Lambda "expected a whole number from 0 to 10080, got '10081'", the CDK context t
 and an example.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 import functools
 import json
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # What int() takes, less other scripts' digits.
 _INTEGER = re.compile(r"\s*[+-]?[0-9]+(_[0-9]+)*\s*")
@@ -49,8 +50,9 @@ def split_csv(value: object) -> object:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-@dataclass(frozen=True, slots=True)
-class Bounds:
+# NamedTuples rather than dataclasses, like the Lambda's other records outside its domain: a dataclass
+# compiles its generated methods as its module is imported, at every cold start (docs/architecture.md).
+class Bounds(NamedTuple):
     """The inclusive range of a whole-number setting, the same for the CDK context key and the
     Lambda's variable, so a value synth accepts never fails the run."""
 
@@ -61,9 +63,7 @@ class Bounds:
         return f"a whole number{f' of {unit}' if unit else ''} from {self.low} to {self.high}"
 
 
-# Compared and hashed by identity: one object per setting.
-@dataclass(frozen=True, eq=False)
-class Form:
+class Form(NamedTuple):
     """How a setting's value is written as text and read back.
 
     `read` takes non-empty text and returns the value, or raises ValueError (Invalid for a value not in

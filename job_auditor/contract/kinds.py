@@ -8,15 +8,16 @@ CDK context, settings and IAM statements, the Slack forwarder, the simulator and
 read it; none of them names a kind. A new kind is a new `JobKindSpec` passed to `register`.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class StatusCategory(StrEnum):
@@ -61,8 +62,9 @@ class StatusFilterStyle(StrEnum):
     FILTER_LIST = "filter-list"
 
 
-@dataclass(frozen=True)
-class IamGrant:
+# NamedTuples rather than dataclasses, like the Lambda's other records outside its domain: a dataclass
+# compiles its generated methods as its module is imported, at every cold start (docs/architecture.md).
+class IamGrant(NamedTuple):
     """IAM actions and the resource they are authorized on, from the Service Authorization Reference.
 
     `resource` is the ARN's resource part after `arn:<partition>:<service>:<region>:<account>:`, with
@@ -80,8 +82,7 @@ class IamGrant:
         return self.actions[0].split(":", 1)[0]
 
 
-@dataclass(frozen=True)
-class DiscoveryStep:
+class DiscoveryStep(NamedTuple):
     """One level of a scope: how to list its resources (knowledge bases, then their data sources)."""
 
     client: str
@@ -104,8 +105,7 @@ class DiscoveryStep:
     noun: str
 
 
-@dataclass(frozen=True)
-class ScopeSetting:
+class ScopeSetting(NamedTuple):
     """The CDK context key and Lambda variable that name a kind's scope instead of discovering it.
 
     Items are scope ids joined with "/" (a knowledge base, or knowledge base/data source); an item
@@ -119,8 +119,7 @@ class ScopeSetting:
     example: str = ""
 
 
-@dataclass(frozen=True)
-class StartEvent:
+class StartEvent(NamedTuple):
     """The CloudTrail management event of a kind's Start call, as EventBridge's default bus receives it
     (detail-type "AWS API Call via CloudTrail") where a trail records management events: the run
     learns of new jobs from it instead of listing (contract.discovery, discovery=cloudtrail)."""
@@ -133,8 +132,7 @@ class StartEvent:
     job_id_path: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class JobKindSpec:
+class JobKindSpec(NamedTuple):
     """Everything job-auditor needs to know about one job API."""
 
     id: str

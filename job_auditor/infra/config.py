@@ -317,7 +317,7 @@ class JobAuditorProps:
         problems = [
             _unknown(name, list(by_name), "keyword argument") for name in options if name not in by_name
         ]
-        given = {by_name[name]: value for name, value in options.items() if name in by_name}
+        given = [(by_name[name], value) for name, value in options.items() if name in by_name]
         _fill(self, _validated(given, lambda s: s.name, problems, "props"), given)
 
     def value(self, name: str) -> Any:
@@ -409,13 +409,16 @@ _NOTIFY = ("notify_statuses", "notify_status_categories", "notify_job_kinds", "n
 
 
 def _validated(
-    given: Mapping[Setting, object], key: Callable[[Setting], str], problems: list[str], what: str = "context"
+    given: Sequence[tuple[Setting, object]],
+    key: Callable[[Setting], str],
+    problems: list[str],
+    what: str = "context",
 ) -> dict[str, Any]:
     """Every CDK setting's value by name: the given ones read, the others their defaults (a default
     may depend on given values, e.g. auditMode on accounts). Raises ConfigError listing `problems` and
     every bad value and rule broken, each named as `key` spells the setting."""
     values: dict[str, Any] = {}
-    for setting, value in given.items():
+    for setting, value in given:
         if value is None:
             continue
         try:
@@ -679,17 +682,15 @@ def load_config(context: Mapping[str, object]) -> JobAuditorProps:
         for key in context
         if key not in by_key and not is_cdk_key(key)
     ]
-    given = {by_key[key]: value for key, value in context.items() if key in by_key}
+    given = [(by_key[key], value) for key, value in context.items() if key in by_key]
     props = JobAuditorProps.__new__(JobAuditorProps)
     _fill(props, _validated(given, lambda s: str(s.context_key), problems), given)
     return props
 
 
-def _fill(props: JobAuditorProps, values: dict[str, Any], given: Mapping[Setting, object]) -> None:
+def _fill(props: JobAuditorProps, values: dict[str, Any], given: Sequence[tuple[Setting, object]]) -> None:
     declared = {f.name for f in fields(JobAuditorProps)}
-    chosen = frozenset(
-        s.name for s, value in given.items() if value is not None and _as_text(s, value).strip()
-    )
+    chosen = frozenset(s.name for s, value in given if value is not None and _as_text(s, value).strip())
     object.__setattr__(props, "given", chosen)
     scopes = {s.kind: values.pop(s.name) for s in cdk_settings() if s.kind}
     object.__setattr__(props, "configured_scopes", {kind: ids for kind, ids in scopes.items() if ids})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import botocore.session
@@ -60,7 +59,7 @@ def test_a_region_or_service_botocore_does_not_know_gets_the_benefit_of_the_doub
     assert offered(QCONNECT, "xx-mars-1")
     assert offered(QCONNECT, "us-east-9")
     # A kind whose client the endpoint data does not list and nothing bounds
-    unknown = dataclasses.replace(IMPORT, id="made-up", client="made-up-service")
+    unknown = IMPORT._replace(id="made-up", client="made-up-service")
     assert all(offered(unknown, r) for r in partition_regions())
 
 

@@ -7,7 +7,6 @@ a chat topic removed while claims wait, and twenty transitions that are not dige
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 from job_auditor.auditor.delivery import redrive
@@ -309,7 +308,7 @@ def test_a_refused_digest_is_retried_and_counts_only_once_accepted() -> None:
 
 
 def test_digest_threshold_zero_never_digests() -> None:
-    h = Harness(policy=replace(POLICY, digest_threshold=0))
+    h = Harness(policy=POLICY._replace(digest_threshold=0))
     jobs = [_job(h, n) for n in range(30)]
     h.run()
     for arn in jobs:

@@ -25,7 +25,7 @@ read the audit records a run behind (an eventually consistent read at its stales
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,7 +86,7 @@ STORE_OPS = (
 )
 CHANNELS = ("eventbridge", "sns", "chat")
 # A digest past three transitions for people in one run, so that the model meets digests often.
-MODEL_POLICY = replace(POLICY, digest_threshold=3)
+MODEL_POLICY = POLICY._replace(digest_threshold=3)
 # What an outage answers: throttling, 5xx, a broken key policy, a deleted bus or topic, an SCP.
 OUTAGE_CODES = (
     "ThrottlingException",

@@ -1,11 +1,10 @@
-import dataclasses
 import json
 import os
 import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
 
@@ -218,15 +217,15 @@ def test_numbers_and_the_filter_policy_are_parsed() -> None:
 
 def test_settings_are_frozen() -> None:
     settings = load_settings(VALID)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         settings.region = "us-east-1"  # type: ignore[misc]
 
 
 def test_every_variable_names_a_field_and_the_required_ones_are_the_tables() -> None:
-    # Given the dataclass's fields / When compared with the settings table / Then they line up: a
+    # Given the class's fields / When compared with the settings table / Then they line up: a
     # field per variable (the kinds' scope variables in configured_scopes, the runtime's AWS_REGION in
     # region, a setting the class does not declare in other)
-    by_name = {f.name for f in dataclasses.fields(Settings)}
+    by_name = set(Settings._fields)
     assert set(ENV_VARS.values()) == by_name - {"region", "configured_scopes", "other"}
     required = {s.env_var for s in settings() if s.required}
     assert required == {"STATE_TABLE_NAME", "EVENT_BUS_NAME", "NOTIFICATION_TOPIC_ARN"}
@@ -324,7 +323,7 @@ def test_every_bounded_number_accepts_its_ends_and_rejects_beyond_them(name: str
 
 def test_every_whole_number_variable_has_bounds() -> None:
     # Given the fields typed int / Then each one's variable has an entry in BOUNDS
-    int_fields = {f.name for f in dataclasses.fields(Settings) if f.type == "int"}
+    int_fields = {name for name, hint in get_type_hints(Settings).items() if hint is int}
     assert {ENV_VARS[name] for name in BOUNDS} == int_fields
 
 

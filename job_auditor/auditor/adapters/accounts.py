@@ -35,9 +35,9 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import boto3
 import botocore.session
@@ -366,13 +366,14 @@ class AccountClients(ClientFactory):
 # -- which accounts ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AccountList:
+# A NamedTuple, not a dataclass: a dataclass compiles its generated methods as its module is imported,
+# at every cold start (docs/architecture.md).
+class AccountList(NamedTuple):
     """The accounts one run audits, the home account first, each once; what was left out and why."""
 
     accounts: tuple[str, ...]
     # Listed by Organizations but not ACTIVE: account id -> its state (SUSPENDED, PENDING_CLOSURE...).
-    skipped: dict[str, str] = field(default_factory=dict)
+    skipped: Mapping[str, str] = MappingProxyType({})
     # Organizations could not be listed: only the home account (and none of the others) this run.
     error: str | None = None
 

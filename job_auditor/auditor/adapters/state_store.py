@@ -27,7 +27,6 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -557,7 +556,7 @@ class DynamoStateStore:
         left = {c: refused.get(c, why) for c, why in parked.channels.items() if c not in delivered}
         if left:
             retryable = frozenset(parked.retryable - set(delivered) - set(refused))
-            again = replace(parked, channels=MappingProxyType(left), retryable=retryable)
+            again = parked._replace(channels=MappingProxyType(left), retryable=retryable)
             self._call(self._db.put_item, TableName=self._table, Item=parked_item(again))
         else:
             self._call(self._db.delete_item, TableName=self._table, Key=parked_key(t))
