@@ -46,7 +46,14 @@ from job_auditor.auditor.domain.jobs import (
     StatusCategory,
 )
 from job_auditor.auditor.domain.schedule import AuditRecord, Orphan, record_of
-from job_auditor.auditor.domain.sweep import SweepProgress, completed, failed, start_sweep, stopped
+from job_auditor.auditor.domain.sweep import (
+    SweepProgress,
+    completed,
+    failed,
+    reconciled_with_conflicts,
+    start_sweep,
+    stopped,
+)
 from job_auditor.auditor.observer import Observation, Observer, SweepRun, streams
 from job_auditor.auditor.ports import (
     MALFORMED_RESPONSE,
@@ -332,9 +339,7 @@ class SourceAuditor:
                 self._sweep_failed(source, sweep, failure_reason(exc))
             raise
         if not complete:
-            if sweep is not None:
-                self._save_sweep(source, failed(sweep.progress, self._clock(), "not committed in full"))
-            return None
+            return self._with_conflicts(source, checkpoint, sweep)
         if starts:
             self._acknowledge(source, [s for s in starts if s not in keep])
         # Carried by the run's one audit-record write (`_record_audit`); a sweep's own record is
@@ -342,6 +347,20 @@ class SourceAuditor:
         if sweep is not None:
             return completed(checkpoint, sweep.progress)
         return advance(checkpoint, run_started, swept=False)
+
+    def _with_conflicts(
+        self, source: Source, checkpoint: Checkpoint | None, sweep: SweepRun | None
+    ) -> Checkpoint | None:
+        """The checkpoint after a run some of whose claims conflicted (the time budget raises
+        `Stopped` instead): the window's start stays, so the next run diffs those jobs again. A sweep
+        did not fail for it (`reconciled_with_conflicts`), except a first one: it has no window to
+        keep, and is made again (after its back-off) as a first run."""
+        if sweep is None:
+            return None
+        if checkpoint is not None:
+            return reconciled_with_conflicts(checkpoint, sweep.progress)
+        self._save_sweep(source, failed(sweep.progress, self._clock(), "not committed in full"))
+        return None
 
     # -- orphans --------------------------------------------------------------------------------
     def wind_down(
