@@ -288,7 +288,8 @@ class SourceAuditor:
             )
         return plan_window(
             checkpoint,
-            in_flight,
+            # A lost job is the sweeps' (`to_recheck`): it does not widen the window.
+            [state for state in in_flight if state.tracked(source.spec)],
             run_started,
             initial_lookback=policy.initial_lookback,
             overlap=policy.overlap,
@@ -496,7 +497,7 @@ class SourceAuditor:
         lease_until = run_started + self._policy.claim_lease
         complete = True
         keep: list[AnnouncedStart] = []
-        tracked = {state.job_id for state in in_flight}
+        tracked = {state.job_id for state in in_flight if state.tracked(source.spec)}
         seen_tracked: set[str] = set()
         batches = self._observer.batches(
             source, plan, in_flight, starts, result, should_stop, run_started, sweep
