@@ -352,6 +352,8 @@ def get_job(model: KindModel) -> Handler:
             _require_scope(plane, model, region, scope)
             try:
                 job = plane.store.find(spec, region, scope, ref)
+                if not plane.answers_for(job):
+                    raise KeyError(ref)
             except KeyError:
                 raise not_found(f"The specified {spec.display_name} {ref} could not be found.") from None
             rendered = render(model.job_shape, job.fields, op.protocol)

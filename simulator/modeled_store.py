@@ -46,6 +46,8 @@ class ModeledJob:
     seq: int
     fields: dict[str, Any]
     listed_from: datetime | None = None
+    # Until then the API answers for it as for no job, in lists and to Get (`ControlPlane.lose_job`).
+    lost_until: datetime | None = None
 
     def refs(self, spec: JobKindSpec) -> list[str]:
         """Every value a Get may name this job by: id, ARN, the ARN's last segment, name."""

@@ -25,8 +25,11 @@ changing the status: in the chain they must repeat the current status (`previous
 A job deleted while in flight must end its chain with one `disappeared` event (repeating the status it
 was last seen in, which may be older than its true last one: a status that lasted less than a run),
 naming why it went (the job deleted: `job not found`; its knowledge base deleted: `scope deleted`),
-and be recorded as disappeared. A parked transition (kept in the table for operators after the bus
-refused it for good) counts as announced in its job's chain.
+and be recorded as disappeared. A job the API lost for a while (`Truth.lose`: lists and Get answered
+as for no job) may be announced as disappeared (`job not found`) by a run that met it lost; its chain
+then goes on from there once it is back, to its true final status like any other. A parked
+transition (kept in the table for operators after the bus refused it for good) counts as announced
+in its job's chain.
 
 6. every channel: every transition of the chains reached each other channel's consumer too (the
    notification topic, the chat topic), unless that channel refused it for good (parked for it);
@@ -69,6 +72,12 @@ class JobTruth:
     # ended status it recorded. A change after that, made between two runs just before the deletion
     # (an ended job being deleted), is one no run could see: its chain may end at this status.
     ended_as: str | None = None
+    # When the API answered for it as for no job (lists and Get), from and until.
+    lost: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    def lost_at(self, when: datetime) -> bool:
+        """Whether the API had lost the job at `when`."""
+        return any(start <= when < until for start, until in self.lost)
 
     @property
     def statuses(self) -> list[str]:
@@ -150,6 +159,19 @@ class Truth:
     def changed(self, job_id: str, when: datetime, status: str) -> None:
         self.jobs[job_id].history.append((when, status))
 
+    def lose(self, job_id: str, start: datetime, until: datetime) -> None:
+        """The API answers for the job as for no job from `start` until `until`."""
+        self.jobs[job_id].lost.append((start, until))
+
+    def end_losses(self, when: datetime) -> list[str]:
+        """Every loss still going on at `when` ends then (the faults stop): the jobs it ends."""
+        ended = []
+        for job in self.jobs.values():
+            if job.lost and job.lost[-1][1] > when:
+                job.lost[-1] = (job.lost[-1][0], when)
+                ended.append(job.job_id)
+        return ended
+
     def take_baseline(self) -> None:
         """Call right after the first, fault-free run: what it recorded silently. A job its list still
         hid is not in it (the baseline cannot see it; it is announced once it shows up)."""
@@ -213,6 +235,13 @@ class Truth:
                 1
                 for d in by_id.values()
                 if d.get("transition") == DISAPPEARED and d.get("reason") == "scope deleted"
+            ),
+            "disappeared, lost by the API": sum(
+                1
+                for d in by_id.values()
+                if d.get("transition") == DISAPPEARED
+                and str(d["jobId"]) in self.jobs
+                and _lost_when_met(d, self.jobs[str(d["jobId"])])
             ),
             "parked": len(parked_ids),
             "delivered": sum(deliveries.values()),
@@ -319,16 +348,33 @@ def _check_event(d: Mapping[str, Any], job: JobTruth, event_id: str, bad: list[s
     if d.get("transition") in (STUCK, DISAPPEARED):
         if prev != d["status"]:
             bad.append(f"{d['transition']} {event_id} changes status {prev} -> {d['status']}")
-        if d.get("transition") == DISAPPEARED and job.deleted_at is None:
-            bad.append(f"phantom: {d['jobId']} announced as disappeared but never deleted")
-        elif d.get("transition") == DISAPPEARED and d.get("reason") != job.gone_reason:
-            bad.append(
-                f"{d['jobId']} announced as disappeared because {d.get('reason')!r}: {job.gone_reason!r}"
-            )
+        if d.get("transition") == DISAPPEARED:
+            _check_disappeared(d, job, bad)
     elif d.get("transition") not in STATUS_TRANSITIONS:
         bad.append(f"event {event_id} of unknown transition kind {d.get('transition')!r}")
     elif prev is not None and not job.really_changed(prev, d["status"]):
         bad.append(f"phantom: {d['jobId']} never went {prev} -> {d['status']} (event {event_id})")
+
+
+def _check_disappeared(d: Mapping[str, Any], job: JobTruth, bad: list[str]) -> None:
+    """A job announced as disappeared was deleted (and the event says why it went), or the API had lost
+    it when the run met it (`job not found`)."""
+    if _lost_when_met(d, job):
+        return
+    if job.deleted_at is None:
+        bad.append(f"phantom: {d['jobId']} announced as disappeared but never deleted nor lost")
+    elif d.get("reason") != job.gone_reason:
+        bad.append(f"{d['jobId']} announced as disappeared because {d.get('reason')!r}: {job.gone_reason!r}")
+
+
+def _lost_when_met(d: Mapping[str, Any], job: JobTruth) -> bool:
+    """Whether `d` (a `disappeared` event) met its job lost by the API: not found, while it was."""
+    observed = d.get("observedTime")
+    return (
+        d.get("reason") == "job not found"
+        and bool(observed)
+        and job.lost_at(datetime.fromisoformat(str(observed)))
+    )
 
 
 def _check_channels(

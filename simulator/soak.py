@@ -120,6 +120,11 @@ class SoakConfig:
     list_lag: float = 0.05
     # Per cycle: a Bedrock job in flight vanishes from the API (announced as disappeared).
     vanish: float = 0.01
+    # Per cycle: the API loses a job it has recorded in flight, for `lose_minutes` (lists and Get answer
+    # as for no job: announced as disappeared after three runs), then answers for it again; it may
+    # move on, and end, meanwhile: announced once it is back.
+    lose: float = 0.01
+    lose_minutes: tuple[float, float] = (20, 6 * 60)
     # At this fraction of the cycles a job is created whose events EventBridge always refuses (parked).
     poison_at: float = 0.25
     # At this fraction of the cycles a Q in Connect knowledge base is deleted with its jobs (those in
@@ -264,6 +269,8 @@ class Soak:
         self._long_outage_until: datetime | None = None
         if world.announcer is not None:
             world.announcer.lose = self._lose_start_event(random.Random(config.seed + 1))  # noqa: S311
+        # The jobs the API loses are drawn apart: the rest of the workload is the seed's as before.
+        self._lose_rng = random.Random(config.seed + 2)  # noqa: S311
 
     def _lose_start_event(self, rng: random.Random) -> Callable[[str], bool]:
         def lose(_job_id: str) -> bool:
@@ -376,6 +383,8 @@ class Soak:
                 self._delete_an_ended_job()
             if self.rng.random() < self.cfg.vanish / parts:
                 self._vanish_a_job()
+            if self._lose_rng.random() < self.cfg.lose / parts:
+                self._lose_a_job()
 
     def _vanish_a_job(self) -> None:
         """A Bedrock job in flight for a couple of runs is gone from list and Get."""
@@ -383,7 +392,10 @@ class Soak:
         known = [
             job_id
             for job_id, (family, _) in self.live.items()
-            if family != "qconnect" and now - self.truth.jobs[job_id].created_at > timedelta(minutes=10)
+            if family != "qconnect"
+            and now - self.truth.jobs[job_id].created_at > timedelta(minutes=10)
+            # (one the API lost is not also deleted: each fault's announcements are counted apart)
+            and not self.truth.jobs[job_id].lost
         ]
         if not known:
             return
@@ -392,6 +404,33 @@ class Soak:
         del self.live[job_id]
         self.truth.deleted(job_id, now)
         self.outages["Vanished in flight (disappeared)"] += 1
+
+    def _lose_a_job(self) -> None:
+        """A job in flight that the auditor has recorded is lost by its API for a while (lists and Get
+        answer as for no job), then found again; it stays live: it may move on, and end, meanwhile."""
+        now = self.w.plane.clock.now()
+        candidates = sorted(
+            job_id
+            for job_id in self.live
+            if now - self.truth.jobs[job_id].created_at > timedelta(minutes=10)
+            and not self.truth.jobs[job_id].lost_at(now)
+        )
+        if not candidates:
+            return
+        job_id = self._lose_rng.choice(candidates)
+        if not self._recorded(self.truth.jobs[job_id]):
+            return
+        until = now + timedelta(minutes=self._lose_rng.uniform(*self.cfg.lose_minutes))
+        self.w.plane.lose_job(job_id, until)
+        self.truth.lose(job_id, now, until)
+        self.outages["Lost by the API for a while"] += 1
+
+    def _recorded(self, job: Any) -> bool:
+        """Whether DynamoDB holds the job's state."""
+        from job_auditor.auditor.adapters.state_codec import job_sk  # noqa: PLC0415
+
+        key = {"pk": {"S": source_partition(job.source_key)}, "sk": {"S": job_sk(job.job_id, job.created_at)}}
+        return "Item" in self.w.dynamodb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)
 
     def _poisson(self, mean: float) -> int:
         n, p, limit = 0, 1.0, pow(2.718281828, -mean)
@@ -667,6 +706,8 @@ class Soak:
         self.injector.channel_outages.clear()
         self.injector.start_invocation()
         faults_off = self.w.now()
+        for job_id in self.truth.end_losses(self.w.plane.clock.now()):
+            self.w.plane.lose_job(job_id, self.w.plane.clock.now())
         sources: set[str] = set()
         steps = [16, 16, 61, 16, 16]
         while steps or (unswept := self._unswept(sources, faults_off)):
@@ -752,13 +793,7 @@ class Soak:
             if "S" in item.get(mark, {}):
                 checkpoints[source_key] = parse_timestamp(item[mark]["S"])
 
-        def recorded(source_key: str, job: Any) -> bool:
-            from job_auditor.auditor.adapters.state_codec import job_sk  # noqa: PLC0415
-
-            key = {"pk": {"S": source_partition(source_key)}, "sk": {"S": job_sk(job.job_id, job.created_at)}}
-            return "Item" in self.w.dynamodb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)
-
-        self.truth.check_checkpoints(checkpoints, recorded)
+        self.truth.check_checkpoints(checkpoints, lambda _source_key, job: self._recorded(job))
 
 
 CHAT_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{CHAT_TOPIC}"

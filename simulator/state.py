@@ -3,8 +3,8 @@ account and region (held by `simulator.modeled_store`, served by `simulator.mode
 and the log of served calls (`simulator.call_log`).
 
 Jobs of every kind are created, changed and deleted through one vocabulary (`create_job`,
-`set_status`, `delete_job`, `hide_from_lists`, scope resources); the creators of the three original
-kinds (`create_model_import_job`, `create_model_copy_job`, `create_knowledge_base`,
+`set_status`, `delete_job`, `hide_from_lists`, `lose_job`, scope resources); the creators of the three
+original kinds (`create_model_import_job`, `create_model_copy_job`, `create_knowledge_base`,
 `create_import_job`) are that vocabulary with the members those jobs usually carry.
 """
 
@@ -186,9 +186,21 @@ class ControlPlane:
         with self._lock:
             self._job(job_ref).listed_from = until
 
+    def lose_job(self, job_ref: str, until: datetime) -> None:
+        """The API loses the job until `until`: lists leave it out and Get answers that it does not
+        exist (a control plane's own fault), then both answer for it as before. It may change
+        meanwhile (`set_status`): what the lists and Get answer once it is back."""
+        with self._lock:
+            self._job(job_ref).lost_until = until
+
+    def answers_for(self, job: ModeledJob) -> bool:
+        """Whether Get (and the lists) find a job now (see `lose_job`)."""
+        return job.lost_until is None or self.clock.now() >= job.lost_until
+
     def listed(self, job: ModeledJob) -> bool:
-        """Whether the list operations return a job now (see `hide_from_lists`)."""
-        return job.listed_from is None or self.clock.now() >= job.listed_from
+        """Whether the list operations return a job now (see `hide_from_lists`, `lose_job`)."""
+        shown = job.listed_from is None or self.clock.now() >= job.listed_from
+        return shown and self.answers_for(job)
 
     def delete_job(self, job_ref: str) -> None:
         """The job is gone from every list and Get (deleted by someone, or expired by the service)."""

@@ -228,6 +228,9 @@ class _Item:
     pending: Transition | None = None
     lease_until: datetime | None = None
     deliveries: Deliveries = field(default_factory=Deliveries)
+    # Whether the item carries the in-flight index's key: set by every write of a state that is
+    # `indexed`, by follow_again; removed by let_go.
+    in_flight_index: bool = True
 
     def plain(self) -> dict[str, Any]:
         """The attributes `explain_claim_failure` reads, as the DynamoDB item has them."""
@@ -340,8 +343,8 @@ class InMemoryStateStore:
     def load_in_flight(self, source: Source) -> list[JobState]:
         self._op("load_in_flight")
         with self._lock:
-            states = [i.state for (k, _, _), i in self.items.items() if k == source.key]
-        return sorted((s for s in states if s.tracked(source.spec)), key=lambda s: s.created_at)
+            states = [i.state for (k, _, _), i in self.items.items() if k == source.key and i.in_flight_index]
+        return sorted((s for s in states if s.indexed(source.spec)), key=lambda s: s.created_at)
 
     # -- writes ---------------------------------------------------------------------------------
     def record_scope(self, scope: Source, now: datetime, *, enumerated: bool) -> None:
@@ -386,6 +389,15 @@ class InMemoryStateStore:
                     item.state = replace(
                         item.state, disappeared_at=None, disappeared_reason=None, missing_checks=0
                     )
+                    item.in_flight_index = True
+
+    def let_go(self, source: Source, states: Sequence[JobState]) -> None:
+        self._op("let_go")
+        with self._lock:
+            for state in states:
+                item = self.items.get(self._key(source, state.job_id, state.created_at))
+                if item is not None and item.state.sequence == state.sequence and item.pending is None:
+                    item.in_flight_index = False
 
     def record_audit(self, source: Source, audit: LastAudit) -> None:
         """As the adapter's UpdateItem: kept unless a later run recorded its own (then only an advance
@@ -520,7 +532,7 @@ class InMemoryStateStore:
             if item is None or item.pending is None or item.pending.event_id != t.event_id:
                 return False
             item.pending, item.lease_until, item.deliveries = None, None, Deliveries()
-            item.state, item.last_event_id = t.as_state(), t.event_id
+            item.state, item.last_event_id, item.in_flight_index = t.as_state(), t.event_id, True
             return True
 
     # -- for assertions -------------------------------------------------------------------------

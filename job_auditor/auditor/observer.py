@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from job_auditor.auditor.domain.checkpoint import WindowPlan, to_recheck
+from job_auditor.auditor.domain.checkpoint import WindowPlan, given_up, to_recheck
 from job_auditor.auditor.domain.diff import latest_observations
 from job_auditor.auditor.domain.jobs import JobState, ObservedJob, Source
 from job_auditor.auditor.domain.sweep import SweepProgress
@@ -252,9 +252,15 @@ class Observer:
         found = self._get_all(source, [*recheck, *fetch], should_stop)
         result.jobs_rechecked += len(found)
         seen = Observation(jobs, previous)
+        let_go: list[JobState] = []
         for state, current in zip(recheck, found, strict=False):
             if current is not None:
                 jobs.append(current)
+                continue
+            if state.lost(source.spec):
+                # Announced as disappeared already: asked for again by the next sweep, or let go.
+                if given_up(state, source.spec, now, self._lookback):
+                    let_go.append(state)
                 continue
             result.skip("not-found-on-recheck")
             if state.missing_checks + 1 >= self._vanished_after:
@@ -262,6 +268,9 @@ class Observer:
             else:
                 logger.warning("tracked job not found", extra={"source": source.key, "job": state.job_id})
                 self._store.record_missing(source, state)
+        if let_go:
+            result.skip("lost-job-let-go", len(let_go))
+            self._store.let_go(source, let_go)
         window_from = plan.sweep_start if plan.sweep and plan.sweep_start else plan.window_start
         found_starts = list(zip(announced, found[len(recheck) :], strict=True))
         self._state_of_late_starts(source, [job for _, job in found_starts], window_from, seen, now)

@@ -145,7 +145,8 @@ class StateStore(Protocol):
         ...
 
     def load_in_flight(self, source: Source) -> list[JobState]:
-        """Recorded jobs of `source` not yet in a terminal status, oldest first."""
+        """Recorded jobs of `source` still followed, oldest first: not in a terminal status and not
+        gone (`JobState.tracked`), or lost for a while (`JobState.lost`)."""
         ...
 
     def load_jobs(self, source: Source, keys: Sequence[tuple[str, datetime]]) -> dict[str, JobState]:
@@ -220,6 +221,11 @@ class StateStore(Protocol):
         """Jobs missed by re-checks (or announced as disappeared for it), found again: followed from
         their recorded states with no misses counted, no longer disappeared, among the jobs in flight;
         each only while its state is still the one recorded (no claim open on it)."""
+        ...
+
+    def let_go(self, source: Source, states: Sequence[JobState]) -> None:
+        """Lost jobs (`JobState.lost`) no longer asked for: out of the jobs in flight, each only while
+        its state is still the one recorded (no claim open on it)."""
         ...
 
     def record_audit(self, source: Source, audit: LastAudit) -> None:

@@ -47,7 +47,14 @@ from job_auditor.auditor.domain.jobs import (
     StatusCategory,
 )
 from job_auditor.auditor.domain.schedule import AuditRecord, Orphan, record_of
-from job_auditor.auditor.domain.sweep import SweepProgress, completed, failed, start_sweep, stopped
+from job_auditor.auditor.domain.sweep import (
+    SweepProgress,
+    completed,
+    failed,
+    reconciled_with_conflicts,
+    start_sweep,
+    stopped,
+)
 from job_auditor.auditor.observer import Observation, Observer, SweepRun, streams
 from job_auditor.auditor.ports import (
     MALFORMED_RESPONSE,
@@ -281,7 +288,8 @@ class SourceAuditor:
             )
         return plan_window(
             checkpoint,
-            in_flight,
+            # A lost job is the sweeps' (`to_recheck`): it does not widen the window.
+            [state for state in in_flight if state.tracked(source.spec)],
             run_started,
             initial_lookback=policy.initial_lookback,
             overlap=policy.overlap,
@@ -332,9 +340,7 @@ class SourceAuditor:
                 self._sweep_failed(source, sweep, failure_reason(exc))
             raise
         if not complete:
-            if sweep is not None:
-                self._save_sweep(source, failed(sweep.progress, self._clock(), "not committed in full"))
-            return None
+            return self._with_conflicts(source, checkpoint, sweep)
         if starts:
             self._acknowledge(source, [s for s in starts if s not in keep])
         # Carried by the run's one audit-record write (`_record_audit`); a sweep's own record is
@@ -342,6 +348,20 @@ class SourceAuditor:
         if sweep is not None:
             return completed(checkpoint, sweep.progress)
         return advance(checkpoint, run_started, swept=False)
+
+    def _with_conflicts(
+        self, source: Source, checkpoint: Checkpoint | None, sweep: SweepRun | None
+    ) -> Checkpoint | None:
+        """The checkpoint after a run some of whose claims conflicted (the time budget raises
+        `Stopped` instead): the window's start stays, so the next run diffs those jobs again. A sweep
+        did not fail for it (`reconciled_with_conflicts`), except a first one: it has no window to
+        keep, and is made again (after its back-off) as a first run."""
+        if sweep is None:
+            return None
+        if checkpoint is not None:
+            return reconciled_with_conflicts(checkpoint, sweep.progress)
+        self._save_sweep(source, failed(sweep.progress, self._clock(), "not committed in full"))
+        return None
 
     # -- orphans --------------------------------------------------------------------------------
     def wind_down(
@@ -477,7 +497,7 @@ class SourceAuditor:
         lease_until = run_started + self._policy.claim_lease
         complete = True
         keep: list[AnnouncedStart] = []
-        tracked = {state.job_id for state in in_flight}
+        tracked = {state.job_id for state in in_flight if state.tracked(source.spec)}
         seen_tracked: set[str] = set()
         batches = self._observer.batches(
             source, plan, in_flight, starts, result, should_stop, run_started, sweep

@@ -19,6 +19,7 @@ from job_auditor.auditor.adapters.state_reader import (
 )
 from job_auditor.auditor.delivery import RedriveOutcome
 from job_auditor.auditor.domain.diff import Transition
+from job_auditor.auditor.domain.jobs import JOB_NOT_FOUND
 from job_auditor.auditor.ports import Parked
 from job_auditor.cli.times import iso
 from job_auditor.contract.state_schema import INFLIGHT, KEY_SEPARATOR, SORT_KEY
@@ -135,7 +136,8 @@ def _job_row(source: SourceRecord, item: dict[str, Any]) -> dict[str, Any]:
         "jobName": item.get("jobName"),
         "jobArn": item.get("jobArn"),
         "status": item.get("status"),
-        "inFlight": INFLIGHT.partition_key in item,
+        # In the in-flight index and not lost (the sweeps' to ask for: `JobState.lost`).
+        "inFlight": INFLIGHT.partition_key in item and item.get("disappearedReason") != JOB_NOT_FOUND,
         "createdAt": _iso_of(item.get("createdAt")),
         "statusSince": _iso_of(item.get("statusSince")),
         "endedAt": _iso_of(item.get("endedAt")),

@@ -3,7 +3,8 @@
 
 Item layout (one table, generic keys):
 - job:        pk="SRC#<source>"  sk="JOB#<creation time>#<job id>"
-              + inflight index keys while the job is not in a terminal status
+              + inflight index keys while the job is followed (not in a terminal status, not gone), or
+                lost by its API until a sweep lets it go (auditor.domain.jobs.JobState.indexed)
               + pending* attributes and pending index keys while a claimed transition is unconfirmed
 - checkpoint: pk="SRC#<source>"  sk="CHECKPOINT"  what an earlier version wrote per source (and as a
               discovered scope's mark); still read where a source's audit record has no checkpoint,

@@ -16,6 +16,7 @@ from job_auditor.auditor.adapters.clients import ClientFactory
 from job_auditor.auditor.adapters.start_queue import SqsStartFeed
 from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
 from job_auditor.contract.discovery import CLOUDTRAIL
+from simulator.aws_faults import AwsFaultInjector
 from simulator.world import ACCOUNT, REGION, MotoServer, World
 from tests.integration.conftest import START
 
@@ -164,6 +165,42 @@ def test_a_job_hidden_from_lists_is_found_by_get_from_its_announcement(world: Wo
     w.run()
     # Then Get finds it: announced at once, not an hour later
     assert _statuses(w.events_received(), job) == [(None, "START_IN_PROGRESS")]
+
+
+def test_a_long_bus_outage_does_not_hold_back_the_sweep_that_finds_an_unannounced_job(world: World) -> None:
+    w = world
+    kb = w.plane.create_knowledge_base(region=REGION, name="kb")
+    w.run()
+    # Given the bus denied for 30 hours (an SCP), and a job announced on the topic but not on the bus:
+    # its claim waits, so its completion conflicts, run after run
+    injector = AwsFaultInjector()
+    injector.start_outage("eventbridge", w.now() + timedelta(hours=30), "AccessDeniedException")
+    clients = ClientFactory(session=injector.session())
+    job = w.plane.create_import_job(REGION, kb)
+    w.advance(FIVE)
+    w.run(clients=clients)
+    w.plane.set_status(job, "COMPLETE")
+    runs = []
+    for _ in range(3 * 5):
+        w.advance(timedelta(minutes=20))
+        runs.append(_source(w.run(clients=clients)))
+    while not runs[-1]["reconciled"]:
+        w.advance(FIVE)
+        runs.append(_source(w.run(clients=clients)))
+    assert all(s["claim_conflicts"] == 1 for s in runs)
+    w.notifications_received()
+    # When, five hours into the outage and just after a sweep, a job starts that the trail misses
+    assert w.announcer is not None
+    w.announcer.enabled = False
+    missed = w.plane.create_import_job(REGION, kb)
+    w.announcer.enabled = True
+    for _ in range(13):
+        w.advance(FIVE)
+        runs.append(_source(w.run(clients=clients)))
+    # Then no sweep backed off for the conflicts, and the next one announced the job on the topic
+    assert [s["sweep_postponed"] for s in runs if s["sweep_postponed"]] == []
+    (note,) = [n for n in w.notifications_received() if missed in n["Message"]]
+    assert note["MessageAttributes"]["transition"]["Value"] == "discovered"
 
 
 def test_a_backlog_is_taken_within_the_bound_and_the_time_budget(world: World) -> None:

@@ -566,6 +566,30 @@ def test_a_job_announced_as_disappeared_that_comes_back_is_followed_again_to_its
     assert after == [("status-changed", "InProgress", "Completed")]
 
 
+def test_a_job_the_api_loses_while_it_ends_is_announced_once_it_is_back(make_world: Any) -> None:
+    # Given a long import the auditor follows by Get (created four days ago: older than the sweep's
+    # lookback, so once it has ended no listing returns it)
+    w: World = make_world(DIGEST_THRESHOLD="0", **BEDROCK_ONLY)
+    arn = w.plane.create_model_import_job(
+        region=REGION, name="long", status="InProgress", creation_time=w.now() - timedelta(days=4)
+    )
+    w.run()
+    # When the API loses it for two hours (lists leave it out, Get answers ResourceNotFound): announced
+    # as disappeared after three runs; and it completes meanwhile
+    w.plane.lose_job(arn, until=w.now() + timedelta(hours=2))
+    lost = _announced(w, 3, timedelta(minutes=5))
+    w.plane.set_status(arn, "Completed")
+    calls = w.plane.count_calls("GetModelImportJob")
+    # And runs go on until a sweep period after it is back
+    back = _announced(w, 33, timedelta(minutes=5))
+    # Then its completion is announced, once
+    assert lost == [("disappeared", "InProgress", "InProgress")]
+    assert back == [("status-changed", "InProgress", "Completed")]
+    # And once it was announced as disappeared only the sweeps asked for it (one Get each, an hour
+    # apart, until one found it), not the 33 runs
+    assert 1 <= w.plane.count_calls("GetModelImportJob") - calls <= 3
+
+
 @pytest.mark.parametrize("hours_ahead", [3, 25])
 def test_one_run_with_its_clock_ahead_does_not_blind_the_runs_after_it(
     make_world: Any, hours_ahead: int

@@ -161,9 +161,7 @@ def test_finalize_parks_for_the_channels_that_gave_up_and_unpark_removes_them(ma
     assert store.parked() == []
 
 
-def test_misses_are_counted_on_the_state_and_a_disappeared_job_leaves_the_in_flight_index(
-    make_world: Any,
-) -> None:
+def test_misses_are_counted_on_the_state_and_a_lost_job_stays_in_flight_until_let_go(make_world: Any) -> None:
     make_world()
     store = _store()
     _first(store)
@@ -174,13 +172,28 @@ def test_misses_are_counted_on_the_state_and_a_disappeared_job_leaves_the_in_fli
     (missed,) = store.load_in_flight(SOURCE)
     # Then the misses are on its recorded state
     assert missed.missing_checks == 2
-    # And once its disappearance is claimed and cleared, it is no longer in flight
+    # And once its disappearance (not found) is claimed and cleared, it is still in flight, as lost
     gone = disappeared(SOURCE, missed, T0 + timedelta(hours=1))
     assert store.claim([gone], LEASE + timedelta(hours=1)).won == [gone]
     assert store.finalize([Claim(gone)], T0 + timedelta(hours=1)) == 1
+    (lost,) = store.load_in_flight(SOURCE)
+    assert lost.disappeared_at == T0 + timedelta(hours=1) and lost.missing_checks == 0
+    assert lost.lost(SOURCE.spec) and not lost.tracked(SOURCE.spec)
+    # (which operators are not shown as a job in flight)
+    reader = StateReader(ClientFactory()("dynamodb", REGION), TABLE)
+    assert reader.in_flight_count(SOURCE.key) == 0 and reader.jobs(SOURCE.key, in_flight=True) == []
+    # And it leaves the jobs in flight when let go, only from the state it was let go from
+    store.let_go(SOURCE, [missed])
+    assert store.load_in_flight(SOURCE) == [lost]
+    store.let_go(SOURCE, [lost])
     assert store.load_in_flight(SOURCE) == []
     (final,) = store.load_jobs_since(SOURCE, T0 - timedelta(days=1)).values()
-    assert final.disappeared_at == T0 + timedelta(hours=1) and final.missing_checks == 0
+    assert final == lost
+    # And it comes back among them when it is followed again
+    store.follow_again(SOURCE, [final])
+    (again,) = store.load_in_flight(SOURCE)
+    assert again.tracked(SOURCE.spec) and again.disappeared_at is None
+    assert reader.in_flight_count(SOURCE.key) == 1
 
 
 def test_last_audit_records_are_read_back_and_never_replaced_by_an_earlier_run(make_world: Any) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from job_auditor.auditor.domain.jobs import JOB_KINDS, Source
 from job_auditor.auditor.observer import START_GRACE
 from job_auditor.auditor.ports import SourceError
-from tests.fakes import FakeJob, FakeStartFeed, Harness, fail_once
+from tests.fakes import FakeJob, FakeStartFeed, Harness, down_until, fail_once
 
 KB = "0f6f1c2e-1111-4a3b-9c8d-000000000001"
 OTHER_KB = "0f6f1c2e-1111-4a3b-9c8d-000000000002"
@@ -85,6 +85,33 @@ def test_a_lost_announcement_is_caught_by_the_sweep() -> None:
     h.run()
     assert h.publisher.statuses("lost-1")[-1] == ("START_IN_PROGRESS", "FAILED", "status-changed")
     assert _calls(h) == ["get"]
+
+
+def test_a_lost_announcement_is_caught_by_the_hourly_sweep_while_a_long_bus_outage_holds_a_claim() -> None:
+    # Given a bus down for 30 hours (denied by an SCP), and a job whose start the topics announced
+    # but the bus has not taken: its claim waits, so the change that follows conflicts, run after run
+    h = _harness()
+    h.channel("eventbridge").outage = down_until(
+        h.clock, h.clock() + timedelta(hours=30), "AccessDeniedException"
+    )
+    _start(h, "job-1")
+    h.run()
+    h.api.set_status(QCONNECT, "job-1", "COMPLETE")
+    runs = [h.run(timedelta(minutes=20)) for _ in range(3 * 10)]
+    while not runs[-1].sources[0].reconciled:
+        runs.append(h.run())
+    assert all(s.sources[0].claim_conflicts == 1 for s in runs)
+    # When, ten hours into the outage and just after a sweep, a job starts whose announcement is lost
+    _start(h, "job-2", announce=False)
+    started = h.clock()
+    runs += [h.run() for _ in range(15)]
+    # Then the sweeps went on every hour (a conflict is no failure of the sweep's: no back-off), and
+    # the topic and the chat announced the job within a sweep period, as without the outage
+    assert not [s.sources[0].sweep_postponed for s in runs if s.sources[0].sweep_postponed]
+    for name in ("sns", "chat"):
+        assert h.channel(name).statuses("job-2") == [(None, "START_IN_PROGRESS", "discovered")]
+    (found,) = [t for t in h.channel("sns").delivered if t.job.job_id == "job-2"]
+    assert found.observed_at - started <= h.policy.reconcile_every
 
 
 def test_an_announcement_before_the_job_is_found_is_asked_again_then_dropped() -> None:

@@ -1,8 +1,16 @@
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from job_auditor.auditor.domain.checkpoint import Checkpoint, WindowPlan, advance, plan_window, to_recheck
-from job_auditor.auditor.domain.jobs import JOB_KINDS, JobState
+from job_auditor.auditor.domain.checkpoint import (
+    Checkpoint,
+    WindowPlan,
+    advance,
+    given_up,
+    plan_window,
+    to_recheck,
+)
+from job_auditor.auditor.domain.jobs import JOB_KINDS, JOB_NOT_FOUND, SCOPE_DELETED, JobState
 from tests.unit.factories import T0
 
 RULES: dict[str, Any] = {
@@ -50,6 +58,25 @@ def test_in_flight_job_beyond_horizon_is_rechecked_not_listed() -> None:
     plan = plan_window(Checkpoint(T0 - timedelta(minutes=5)), [ancient, recent], T0, **RULES)
     assert plan.window_start == recent.created_at - timedelta(minutes=5)
     assert _rechecked(plan, [ancient, recent]) == (ancient,)
+
+
+def test_a_lost_job_is_rechecked_by_sweeps_only_and_given_up_a_lookback_after_it_disappeared() -> None:
+    # Given a job announced as disappeared (not found) an hour ago, and one whose scope was deleted
+    lost = replace(_in_flight(timedelta(days=4), 1), disappeared_at=T0 - timedelta(hours=1))
+    lost = replace(lost, disappeared_reason=JOB_NOT_FOUND)
+    orphaned = replace(lost, job_id="job-2", disappeared_reason=SCOPE_DELETED)
+    spec, day = JOB_KINDS["bedrock-model-import"], timedelta(hours=24)
+    window = plan_window(Checkpoint(T0 - timedelta(minutes=5), T0), [], T0, **RULES)
+    sweep = plan_window(Checkpoint(T0 - timedelta(minutes=5), T0 - timedelta(hours=1)), [], T0, **RULES)
+    assert sweep.sweep and not window.sweep
+    # Then only the lost one is lost: asked for by a sweep, not by the window's run
+    assert lost.lost(spec) and not orphaned.lost(spec) and not lost.tracked(spec)
+    assert _rechecked(window, [lost]) == ()
+    assert _rechecked(sweep, [lost]) == (lost,)
+    # And it is given up once it has been disappeared for the sweep's lookback, not before
+    assert not given_up(lost, spec, T0, day)
+    assert given_up(lost, spec, T0 + day - timedelta(hours=1), day)
+    assert not given_up(orphaned, spec, T0 + 2 * day, day)
 
 
 def test_old_checkpoint_covers_jobs_so_they_are_not_rechecked_twice() -> None:

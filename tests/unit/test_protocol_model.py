@@ -1,26 +1,29 @@
 """A model-based test of the whole audit use case on the in-memory fakes (tests/fakes.py).
 
 Hypothesis drives a world of jobs (created at any age, with a visibility lag, changed, deleted) and
-injects faults (throttled and malformed API answers, failed or crashing store writes, refused
-publishes, outages of any length of each channel: the bus, the notification topic, the chat topic;
-entries a channel refuses for good) between scheduled runs of any spacing; between runs it also
-deletes knowledge bases (and their jobs), takes a job kind or a member account out of the
-configuration (and, for some, revokes the access to its API) and puts it back, lets a member
-account's role go missing for a while (an outage), runs under a tight time budget, and lets a run
-read the audit records a run behind (an eventually consistent read at its stalest). The oracle:
+injects faults (throttled and malformed API answers, a running job the API answers for as for no job
+for a while, in its listing and to Get, and which may move on and end meanwhile; failed or crashing
+store writes, refused publishes, outages of any length of each channel: the bus, the notification
+topic, the chat topic; entries a channel refuses for good) between scheduled runs of any spacing;
+between runs it also deletes knowledge bases (and their jobs), takes a job kind or a member account
+out of the configuration (and, for some, revokes the access to its API) and puts it back, lets a
+member account's role go missing for a while (an outage), runs under a tight time budget, and lets a
+run read the audit records a run behind (an eventually consistent read at its stalest). The oracle:
 - every run returns a summary (a crash injected on purpose is the only exception that escapes);
 - nothing is announced that did not happen: every announced status (and previous status) is one the
-  job really had, and a job announced as disappeared was really gone, or no longer audited and its
-  API no longer answering for it, with a reason that was true then;
+  job really had, and a job announced as disappeared was really gone (or lost by its API at the time),
+  or no longer audited and its API no longer answering for it, with a reason that was true then;
 - one eventId is one transition, and a job's sequence number never gets two eventIds;
 - a baseline records silently only jobs that have no state yet, and (a catch-up after failed
   attempts) only jobs created before the source's first attempt;
-- once faults stop and the configuration is put back, within one sweep period (plus a claim lease)
-  every job's recorded state is its real status, and every recorded state was announced on EVERY
-  channel (one by one or in a digest), except on a channel that refused it for good (parked for
-  operators), and except the first deployment's baseline and history from before it; what a channel
-  parked for a passing reason (an outage longer than the retry time) has been re-driven to it; a job
-  that was tracked when it went (or when its knowledge base went) was announced as disappeared.
+- once faults stop, the configuration is put back and the API answers for every job again, within
+  one sweep period (plus a claim lease) every job's recorded state is its real status (that of a job
+  the API lost, which may have ended meanwhile, too), a job still running is followed, and every
+  recorded state was announced on EVERY channel (one by one or in a digest), except on a channel that
+  refused it for good (parked for operators), and except the first deployment's baseline and history
+  from before it; what a channel parked for a passing reason (an outage longer than the retry time)
+  has been re-driven to it; a job that was tracked when it went (or when its knowledge base went) was
+  announced as disappeared.
 """
 
 from __future__ import annotations
@@ -118,6 +121,9 @@ class Truth:
     gone_at: datetime | None = None
     # The auditor followed it when it went: then it must be announced as disappeared.
     tracked_when_gone: bool = False
+    # Times the API answered for it as for no job (list and Get), from and until: "not found" is true
+    # then, and the job must be followed again after.
+    lost: list[tuple[datetime, datetime]] = field(default_factory=list)
     history: list[str] = field(default_factory=list)
 
 
@@ -249,6 +255,28 @@ class AuditModel(RuleBasedStateMachine):
     @rule(data=st.data())
     def delete_job(self, data: st.DataObject) -> None:
         self._gone(data.draw(st.sampled_from(sorted(j for j, t in self.truth.items() if t.gone_at is None))))
+
+    def _losable(self) -> list[str]:
+        """Jobs still running, as far as the API says."""
+        return sorted(
+            j
+            for j, t in self.truth.items()
+            if t.gone_at is None and not SOURCES[t.source].spec.is_terminal(t.statuses[-1])
+        )
+
+    @precondition(lambda self: bool(self._losable()))
+    @rule(data=st.data(), minutes=st.sampled_from([10, 20, 60]))
+    def api_loses_a_job_for_a_while(self, data: st.DataObject, minutes: int) -> None:
+        """The API answers for a running job as for no job, in its listing and to Get, for a while (long
+        enough for the auditor to announce it as disappeared), then as before; it may move on, and
+        end, while lost (`change_status`): its end is announced once it is back."""
+        job_id = data.draw(st.sampled_from(self._losable()))
+        truth = self.truth[job_id]
+        now = self.h.clock()
+        back = max(now, truth.visible_from) + timedelta(minutes=minutes)
+        self.h.api.jobs[SOURCES[truth.source].key][job_id].visible_from = back
+        truth.lost.append((now, back))
+        truth.visible_from = back
 
     @precondition(lambda self: KB2 not in self.deleted_kbs)
     @rule()
@@ -407,6 +435,9 @@ class AuditModel(RuleBasedStateMachine):
             self.h.channel(name).outage = lambda: None
             self.poisoned[name].clear()
         self.restore_configuration()
+        # The API answers for every job again (what it lost for a while is back).
+        while any(t.visible_from > self.h.clock() for t in self.truth.values() if t.lost):
+            self._audit(5)
         period = timedelta(minutes=5)
         runs = (POLICY.reconcile_every + POLICY.claim_lease) // period + POLICY.vanished_after_checks + 2
         for _ in range(runs):
@@ -429,6 +460,9 @@ class AuditModel(RuleBasedStateMachine):
                 assert truth.created_at < now - POLICY.reconcile_lookback, (job_id, truth)
                 continue
             assert state.status == truth.statuses[-1], (job_id, state.status, truth.statuses)
+            # A job still running is followed (one the API lost for a while, again since it is back).
+            if not source.spec.is_terminal(state.status):
+                assert state.tracked(source.spec), (job_id, state, truth.lost)
         for item in self.h.store.items.values():
             key = (item.source.key, item.state.job_id)
             if item.last_event_id is None:
@@ -474,7 +508,7 @@ class AuditModel(RuleBasedStateMachine):
         name = truth.source
         gone = truth.gone_at is not None and truth.gone_at <= at
         refused = gone or name in config.denied
-        reasons = {"job not found"} if gone else set()
+        reasons = {"job not found"} if gone or any(lost <= at < back for lost, back in truth.lost) else set()
         if gone and SOURCES[name].knowledge_base_id in config.deleted_kbs:
             reasons.add("scope deleted")
         if refused and _kind(name) not in config.kinds:

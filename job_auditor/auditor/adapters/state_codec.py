@@ -122,8 +122,8 @@ def job_item(
         "lastEventId": event_id,
         "updatedAt": timestamp(now),
     }
-    # Sparse index: only jobs still followed carry its key.
-    if state.tracked(source.spec):
+    # Sparse index: only jobs still followed carry its key (tracked, or lost until a sweep lets go).
+    if state.indexed(source.spec):
         values[INFLIGHT.partition_key] = source.key
     if claim is not None:
         transition, lease_until = claim

@@ -28,6 +28,7 @@ from job_auditor.auditor.adapters.state_codec import (
 from job_auditor.auditor.adapters.state_store import dynamodb_error
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.diff import Transition
+from job_auditor.auditor.domain.jobs import JOB_NOT_FOUND
 from job_auditor.auditor.ports import LastAudit
 from job_auditor.contract.state_schema import (
     AUDIT_PK,
@@ -71,6 +72,18 @@ def replayable(item: Mapping[str, Any]) -> Transition | None:
     carried it (their detail is kept, but cannot be re-published exactly)."""
     text = item.get("publishedTransition")
     return decode_transition(text) if isinstance(text, str) and text else None
+
+
+def _followed(source_key: str) -> dict[str, Any]:
+    """The query of a source's jobs in flight that runs follow: the in-flight index, without the lost
+    jobs (`JobState.lost`) it holds for the sweeps' Gets until they are let go."""
+    return {
+        "IndexName": INFLIGHT.name,
+        "KeyConditionExpression": "#src = :src",
+        "FilterExpression": "NOT #reason = :lost",
+        "ExpressionAttributeNames": {"#src": INFLIGHT.partition_key, "#reason": "disappearedReason"},
+        "ExpressionAttributeValues": {":src": {"S": source_key}, ":lost": {"S": JOB_NOT_FOUND}},
+    }
 
 
 class StateReader:
@@ -147,12 +160,7 @@ class StateReader:
 
     # -- jobs and claims ------------------------------------------------------------------------
     def in_flight_count(self, source_key: str) -> int:
-        return self._count(
-            IndexName=INFLIGHT.name,
-            KeyConditionExpression="#src = :src",
-            ExpressionAttributeNames={"#src": INFLIGHT.partition_key},
-            ExpressionAttributeValues={":src": {"S": source_key}},
-        )
+        return self._count(**_followed(source_key))
 
     def pending_count(self, source_key: str) -> int:
         """Claimed transitions not yet confirmed as published (open, or released for a retry)."""
@@ -166,12 +174,7 @@ class StateReader:
     def jobs(self, source_key: str, *, in_flight: bool = False) -> list[dict[str, Any]]:
         """A source's job items (plain), oldest first; only those still tracked with `in_flight`."""
         if in_flight:
-            return self._query(
-                IndexName=INFLIGHT.name,
-                KeyConditionExpression="#src = :src",
-                ExpressionAttributeNames={"#src": INFLIGHT.partition_key},
-                ExpressionAttributeValues={":src": {"S": source_key}},
-            )
+            return self._query(**_followed(source_key))
         return self._query(
             KeyConditionExpression="#pk = :pk AND begins_with(#sk, :job)",
             ExpressionAttributeNames={"#pk": PARTITION_KEY, "#sk": SORT_KEY},

@@ -358,39 +358,49 @@ class DynamoStateStore:
         return len(transitions)
 
     def record_missing(self, source: Source, state: JobState) -> None:
+        # Only the state it was counted against: a job that moved on starts again from zero.
+        self._update_unchanged(
+            source,
+            state,
+            "ADD missingChecks :one",
+            {":one": {"N": "1"}},
+            "job moved on before its miss was counted",
+        )
+
+    def follow_again(self, source: Source, states: Sequence[JobState]) -> None:
+        for state in states:
+            self._update_unchanged(
+                source,
+                state,
+                "SET #inflight = :source REMOVE disappearedAt, disappearedReason, missingChecks",
+                {":source": {"S": source.key}},
+                "job moved on before it was followed again",
+            )
+
+    def let_go(self, source: Source, states: Sequence[JobState]) -> None:
+        for state in states:
+            self._update_unchanged(source, state, "REMOVE #inflight", {}, "job moved on before it was let go")
+
+    def _update_unchanged(
+        self, source: Source, state: JobState, expression: str, values: dict[str, Any], moved_on: str
+    ) -> None:
+        """Update a job's item while it still holds `state` (no claim open on it); one that moved on
+        is left as it is (`moved_on` is logged)."""
+        names = {"#sequence": "sequence"}
+        if "#inflight" in expression:
+            names["#inflight"] = INFLIGHT.partition_key
         try:
             self._call(
                 self._db.update_item,
                 TableName=self._table,
                 Key=job_key(source, state.job_id, state.created_at),
-                UpdateExpression="ADD missingChecks :one",
-                # Only the state it was counted against: a job that moved on starts again from zero.
+                UpdateExpression=expression,
                 ConditionExpression="#sequence = :sequence AND attribute_not_exists(pendingEventId)",
-                ExpressionAttributeNames={"#sequence": "sequence"},
-                ExpressionAttributeValues={":one": {"N": "1"}, ":sequence": {"N": str(state.sequence)}},
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":sequence": {"N": str(state.sequence)}, **values},
             )
         except ClientError:
-            logger.info("job moved on before its miss was counted", extra={"job": state.job_id})
-
-    def follow_again(self, source: Source, states: Sequence[JobState]) -> None:
-        for state in states:
-            try:
-                self._call(
-                    self._db.update_item,
-                    TableName=self._table,
-                    Key=job_key(source, state.job_id, state.created_at),
-                    UpdateExpression=(
-                        "SET #inflight = :source REMOVE disappearedAt, disappearedReason, missingChecks"
-                    ),
-                    ConditionExpression="#sequence = :sequence AND attribute_not_exists(pendingEventId)",
-                    ExpressionAttributeNames={"#inflight": INFLIGHT.partition_key, "#sequence": "sequence"},
-                    ExpressionAttributeValues={
-                        ":source": {"S": source.key},
-                        ":sequence": {"N": str(state.sequence)},
-                    },
-                )
-            except ClientError:
-                logger.info("job moved on before it was followed again", extra={"job": state.job_id})
+            logger.info(moved_on, extra={"job": state.job_id})
 
     # -- claims ---------------------------------------------------------------------------------
     def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:

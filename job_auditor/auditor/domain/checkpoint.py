@@ -113,15 +113,28 @@ def to_recheck(
     """Tracked jobs the listing did not return: each is fetched with Get, since absence from a list
     is not a status (it may have ended long ago, been deleted, or the list may lag). A job held in a
     status this code does not know, for longer than the horizon, is fetched by sweeps only: it could
-    stay there for ever and would cost a call every run."""
+    stay there for ever and would cost a call every run. So is a lost job (`JobState.lost`): one Get a
+    sweep period, until it is `given_up`."""
     out: list[JobState] = []
     for job in in_flight:
         if job.job_id in listed:
             continue
         if not plan.sweep and not kind.is_known(job.status) and job.created_at < now - recheck_horizon:
             continue
+        if not plan.sweep and job.lost(kind):
+            continue
         out.append(job)
     return out
+
+
+def given_up(job: JobState, kind: JobKindSpec, now: datetime, lookback: timedelta) -> bool:
+    """Whether a lost job that a sweep's Get did not find either is no longer asked for (the store lets
+    it go: `StateStore.let_go`): announced as disappeared longer ago than a sweep reaches back
+    (`reconcile_lookback`). Until then a job the API finds again is diffed (its end announced, or
+    followed again in the status it had): a sweep's listing would not return one that ended and was
+    created before its lookback."""
+    disappeared = job.disappeared_at
+    return job.lost(kind) and disappeared is not None and now - disappeared >= lookback
 
 
 def advance(checkpoint: Checkpoint | None, run_started_at: datetime, *, swept: bool = False) -> Checkpoint:

@@ -188,7 +188,8 @@ def disappeared(
 ) -> Transition:
     """A tracked job that re-check after re-check is not found any more (or, `reason`, whose source
     left the audit and whose API no longer answers for it): announced once, with the status it was
-    last seen in, and no longer tracked."""
+    last seen in, and no longer tracked (one not found is asked for by sweeps for a while:
+    `JobState.lost`)."""
     job = ObservedJob(
         job_id=state.job_id,
         status=state.status,

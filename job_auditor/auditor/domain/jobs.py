@@ -113,6 +113,17 @@ class JobState:
             return False
         return self.disappeared_at is None or self.disappeared_reason in ORPHAN_REASONS
 
+    def lost(self, spec: JobKindSpec) -> bool:
+        """Announced as disappeared because its API no longer found it while it ran (`job not found`):
+        an API may lose a job for a while, and the job may end meanwhile. Sweeps ask for it again with
+        Get for a while (`to_recheck`, `given_up`), and a listing that returns it diffs it."""
+        return self.disappeared_reason == JOB_NOT_FOUND and not spec.is_terminal(self.status)
+
+    def indexed(self, spec: JobKindSpec) -> bool:
+        """Among the jobs in flight the store returns (`StateStore.load_in_flight`): tracked, or lost
+        (until a sweep lets it go: `StateStore.let_go`)."""
+        return self.tracked(spec) or self.lost(spec)
+
 
 TransitionType = Literal["discovered", "status-changed", "stuck", "disappeared"]
 

@@ -136,3 +136,17 @@ def completed(checkpoint: Checkpoint | None, progress: SweepProgress) -> Checkpo
     last = last + timedelta(microseconds=1) if last >= started else started
     reconciled = max(checkpoint.last_reconciled_at or started, started)
     return Checkpoint(last_run_started_at=last, last_reconciled_at=reconciled)
+
+
+def reconciled_with_conflicts(checkpoint: Checkpoint, progress: SweepProgress) -> Checkpoint:
+    """The checkpoint after a sweep attempt that listed everything and committed all but some claims
+    whose condition failed (a job whose earlier transition still waits on a channel that is down, or
+    that another writer moved on): no failure of the sweep's, so no back-off; reconciled as of the
+    attempt's start, the next sweep due one sweep period on. The window's start stays (as after any
+    run with a conflict): the jobs that conflicted are diffed again, in flight by every run, the rest
+    by the window or the next sweep. Backing off instead would hold back, for up to four sweep
+    periods after a long channel outage, every job only a sweep finds, on the channels that were up
+    too."""
+    started = progress.started_at
+    reconciled = max(checkpoint.last_reconciled_at or started, started)
+    return Checkpoint(last_run_started_at=checkpoint.last_run_started_at, last_reconciled_at=reconciled)
