@@ -57,7 +57,8 @@ TRANSITIONS = {
     "stuck": "a job still in the same in-progress status after `STUCK_AFTER_HOURS` "
     "(`previousStatus` = `status`, plus `stuckForSeconds`).",
     "disappeared": "a tracked job its API no longer finds, announced once in the status it was last "
-    "seen in; then no longer tracked.",
+    "seen in; then no longer followed by every run, but asked for by each sweep for a day: a status it is "
+    "found in then is announced.",
 }
 
 
