@@ -961,7 +961,7 @@ _TABLE: tuple[Setting, ...] = (
         1,
         365 * 24,
         24,
-        "how far back the reconciliation sweep looks",
+        "how far back the reconciliation sweep looks, and how long it asks for a job its API lost",
         unit="hours",
         example="72",
     ),
