@@ -376,16 +376,16 @@ class InMemoryStateStore:
     def record_missing(self, source: Source, state: JobState) -> None:
         self._op("record_missing")
         with self._lock:
-            item = self.items.get(self._key(source, state.job_id, state.created_at))
-            if item is not None and item.state.sequence == state.sequence and item.pending is None:
+            item = self._unchanged(source, state)
+            if item is not None:
                 item.state = replace(item.state, missing_checks=item.state.missing_checks + 1)
 
     def follow_again(self, source: Source, states: Sequence[JobState]) -> None:
         self._op("follow_again")
         with self._lock:
             for state in states:
-                item = self.items.get(self._key(source, state.job_id, state.created_at))
-                if item is not None and item.state.sequence == state.sequence and item.pending is None:
+                item = self._unchanged(source, state)
+                if item is not None:
                     item.state = replace(
                         item.state, disappeared_at=None, disappeared_reason=None, missing_checks=0
                     )
@@ -395,9 +395,17 @@ class InMemoryStateStore:
         self._op("let_go")
         with self._lock:
             for state in states:
-                item = self.items.get(self._key(source, state.job_id, state.created_at))
-                if item is not None and item.state.sequence == state.sequence and item.pending is None:
+                item = self._unchanged(source, state)
+                if item is not None:
                     item.in_flight_index = False
+
+    def _unchanged(self, source: Source, state: JobState) -> _Item | None:
+        """The job's item while it still holds `state` with no claim open on it (the adapter's
+        `_update_unchanged` condition); None once it moved on. Called with the lock held."""
+        item = self.items.get(self._key(source, state.job_id, state.created_at))
+        if item is not None and item.state.sequence == state.sequence and item.pending is None:
+            return item
+        return None
 
     def record_audit(self, source: Source, audit: LastAudit) -> None:
         """As the adapter's UpdateItem: kept unless a later run recorded its own (then only an advance

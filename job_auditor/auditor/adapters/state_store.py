@@ -363,8 +363,8 @@ class DynamoStateStore:
             source,
             state,
             "ADD missingChecks :one",
-            {":one": {"N": "1"}},
             "job moved on before its miss was counted",
+            {":one": {"N": "1"}},
         )
 
     def follow_again(self, source: Source, states: Sequence[JobState]) -> None:
@@ -373,22 +373,32 @@ class DynamoStateStore:
                 source,
                 state,
                 "SET #inflight = :source REMOVE disappearedAt, disappearedReason, missingChecks",
-                {":source": {"S": source.key}},
                 "job moved on before it was followed again",
+                {":source": {"S": source.key}},
+                {"#inflight": INFLIGHT.partition_key},
             )
 
     def let_go(self, source: Source, states: Sequence[JobState]) -> None:
         for state in states:
-            self._update_unchanged(source, state, "REMOVE #inflight", {}, "job moved on before it was let go")
+            self._update_unchanged(
+                source,
+                state,
+                "REMOVE #inflight",
+                "job moved on before it was let go",
+                names={"#inflight": INFLIGHT.partition_key},
+            )
 
     def _update_unchanged(
-        self, source: Source, state: JobState, expression: str, values: dict[str, Any], moved_on: str
+        self,
+        source: Source,
+        state: JobState,
+        expression: str,
+        moved_on: str,
+        values: Mapping[str, Any] = MappingProxyType({}),
+        names: Mapping[str, str] = MappingProxyType({}),
     ) -> None:
         """Update a job's item while it still holds `state` (no claim open on it); one that moved on
-        is left as it is (`moved_on` is logged)."""
-        names = {"#sequence": "sequence"}
-        if "#inflight" in expression:
-            names["#inflight"] = INFLIGHT.partition_key
+        is left as it is (`moved_on` is logged). `values` and `names` are the expression's own."""
         try:
             self._call(
                 self._db.update_item,
@@ -396,7 +406,7 @@ class DynamoStateStore:
                 Key=job_key(source, state.job_id, state.created_at),
                 UpdateExpression=expression,
                 ConditionExpression="#sequence = :sequence AND attribute_not_exists(pendingEventId)",
-                ExpressionAttributeNames=names,
+                ExpressionAttributeNames={"#sequence": "sequence", **names},
                 ExpressionAttributeValues={":sequence": {"N": str(state.sequence)}, **values},
             )
         except ClientError:
