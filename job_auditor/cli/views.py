@@ -14,15 +14,15 @@ from job_auditor.auditor.adapters.state_codec import parked_of, parse_timestamp
 from job_auditor.auditor.adapters.state_reader import (
     SourceRecord,
     StateReader,
+    followed,
     iter_matching_jobs,
     replayable,
 )
 from job_auditor.auditor.delivery import RedriveOutcome
 from job_auditor.auditor.domain.diff import Transition
-from job_auditor.auditor.domain.jobs import JOB_NOT_FOUND
 from job_auditor.auditor.ports import Parked
 from job_auditor.cli.times import iso
-from job_auditor.contract.state_schema import INFLIGHT, KEY_SEPARATOR, SORT_KEY
+from job_auditor.contract.state_schema import KEY_SEPARATOR, SORT_KEY
 
 _COUNT_CONCURRENCY = 8
 
@@ -136,8 +136,7 @@ def _job_row(source: SourceRecord, item: dict[str, Any]) -> dict[str, Any]:
         "jobName": item.get("jobName"),
         "jobArn": item.get("jobArn"),
         "status": item.get("status"),
-        # In the in-flight index and not lost (the sweeps' to ask for: `JobState.lost`).
-        "inFlight": INFLIGHT.partition_key in item and item.get("disappearedReason") != JOB_NOT_FOUND,
+        "inFlight": followed(item),
         "createdAt": _iso_of(item.get("createdAt")),
         "statusSince": _iso_of(item.get("statusSince")),
         "endedAt": _iso_of(item.get("endedAt")),

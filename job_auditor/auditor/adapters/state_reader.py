@@ -74,6 +74,12 @@ def replayable(item: Mapping[str, Any]) -> Transition | None:
     return decode_transition(text) if isinstance(text, str) and text else None
 
 
+def followed(item: Mapping[str, Any]) -> bool:
+    """Whether a plain job item is among the jobs in flight that runs follow: in the in-flight index and
+    not lost (`JobState.lost`: held there for the sweeps' Gets); the item-side twin of `_followed`."""
+    return INFLIGHT.partition_key in item and item.get("disappearedReason") != JOB_NOT_FOUND
+
+
 def _followed(source_key: str) -> dict[str, Any]:
     """The query of a source's jobs in flight that runs follow: the in-flight index, without the lost
     jobs (`JobState.lost`) it holds for the sweeps' Gets until they are let go."""
