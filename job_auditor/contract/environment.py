@@ -66,10 +66,12 @@ __all__ = [
 # The version of the events' `detail` envelope (schemas/transition-event.v<version>.json), which the
 # auditor writes, the Slack forwarder reads and the stack registers in the Schema Registry.
 ENVELOPE_VERSION = "1"
+# Module-level patterns are strings, compiled when first used (re's cache, forms._compiled): most runs
+# read few of them, and compiling them all cost about 1 ms of every cold start.
 # Every partition's region names (botocore's endpoints.json regionRegex): us-east-1, us-gov-west-1,
 # cn-north-1, us-isob-east-1, eu-isoe-west-1, eusc-de-east-1 (the European Sovereign Cloud, the one
 # partition whose names start with four letters; a new partition's prefix is added here).
-REGION_PATTERN = re.compile(r"^([a-z]{2}|eusc)(-[a-z]+){1,2}-\d+$")
+REGION_PATTERN = r"([a-z]{2}|eusc)(-[a-z]+){1,2}-\d+"
 # Message attributes the auditor sets on every SNS publish (auditor.domain.notifications.attributes).
 FILTER_ATTRIBUTES = frozenset(
     {"jobKind", "status", "statusCategory", "previousStatus", "transition", "region", "account", "jobName"}
@@ -88,8 +90,8 @@ POWERTOOLS_LAYER_ARN_PATTERN = (
 # The events' source, shared with the context key eventSource. EventBridge reserves sources starting
 # with "aws." (any case) for AWS services.
 EVENT_SOURCE_FORM = "an event source: 1 to 256 of A-Z a-z 0-9 . _ - /, not starting with aws."
-EVENT_SOURCE_PATTERN = re.compile(r"(?!aws\.)[A-Za-z0-9._\-/]{1,256}", re.IGNORECASE)
-_HOURS = re.compile(r"[1-9][0-9]{0,4}")
+EVENT_SOURCE_PATTERN = r"(?i)(?!aws\.)[A-Za-z0-9._\-/]{1,256}"
+_HOURS = r"[1-9][0-9]{0,4}"
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: tuple[int, ...] = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -103,17 +105,17 @@ METRICS_INSIGHTS_ALARM_MINUTES = 180
 # ACCOUNTS / context key accounts: empty (the deploying account only), a comma list of account ids, or
 # this word (every ACTIVE account AWS Organizations lists, optionally under organizationalUnits).
 ORGANIZATION = "organization"
-ACCOUNT_ID_PATTERN = re.compile(r"[0-9]{12}")
+ACCOUNT_ID_PATTERN = r"[0-9]{12}"
 ACCOUNTS_FORM = f"a comma list of 12-digit account ids, or {ORGANIZATION!r}"
 # Organizations' own patterns: a root (r-) or an organizational unit (ou-<root>-<suffix>).
-ORGANIZATIONAL_UNIT_PATTERN = re.compile(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}")
+ORGANIZATIONAL_UNIT_PATTERN = r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}"
 ORGANIZATIONAL_UNITS_FORM = "a comma list of organizational unit or root ids (ou-... or r-...)"
 # The role the auditor assumes in every other account (IAM's role name pattern, without a path).
 DEFAULT_MEMBER_ROLE_NAME = "JobAuditorReader"
-MEMBER_ROLE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
+MEMBER_ROLE_NAME_PATTERN = r"[A-Za-z0-9_+=,.@-]{1,64}"
 MEMBER_ROLE_NAME_FORM = "an IAM role name: 1 to 64 of A-Z a-z 0-9 _ + = , . @ -"
 # STS AssumeRole's ExternalId.
-MEMBER_EXTERNAL_ID_PATTERN = re.compile(r"[A-Za-z0-9_+=,.@:/-]{2,1224}")
+MEMBER_EXTERNAL_ID_PATTERN = r"[A-Za-z0-9_+=,.@:/-]{2,1224}"
 MEMBER_EXTERNAL_ID_FORM = "an external id: 2 to 1224 of A-Z a-z 0-9 _ + = , . @ : / -"
 
 
@@ -123,7 +125,7 @@ def parse_accounts(value: str) -> tuple[str, ...] | str:
     words = tuple(dict.fromkeys(p.strip() for p in value.split(",") if p.strip()))
     if len(words) == 1 and words[0].lower() == ORGANIZATION:
         return ORGANIZATION
-    bad = [w for w in words if not ACCOUNT_ID_PATTERN.fullmatch(w)]
+    bad = [w for w in words if not re.fullmatch(ACCOUNT_ID_PATTERN, w)]
     if bad:
         raise Invalid(ACCOUNTS_FORM, ", ".join(shown(b) for b in bad))
     return words
@@ -169,12 +171,12 @@ def parse_stuck_hours(value: str) -> dict[str, int]:
     """Stuck thresholds by job kind from "24" (every kind) or "kind=hours,kind=hours" (others keep
     the default). Hours are 1 to 99999 without leading zeros; raises ValueError quoting the bad part."""
     value = value.strip()
-    if _HOURS.fullmatch(value):
+    if re.fullmatch(_HOURS, value):
         return dict.fromkeys(kind_ids(), int(value))
     hours_by_kind: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in value.split(","))):
         kind, _, hours = (s.strip() for s in part.partition("="))
-        if kind not in JOB_KINDS or not _HOURS.fullmatch(hours):
+        if kind not in JOB_KINDS or not re.fullmatch(_HOURS, hours):
             raise invalid(stuck_hours_form(), part)
         # The same pair twice is harmless; the same kind with two thresholds is ambiguous.
         if hours_by_kind.setdefault(kind, int(hours)) != int(hours):
@@ -238,12 +240,12 @@ def scope_settings() -> tuple[tuple[JobKindSpec, ScopeSetting], ...]:
 
 # -- the setting ----------------------------------------------------------------------------------
 
-_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_CAMEL_HUMP = r"(?<=[a-z0-9])(?=[A-Z])"
 
 
 def snake_case(context_key: str) -> str:
     """scheduleRateMinutes -> schedule_rate_minutes: a context key's keyword argument."""
-    return _CAMEL_HUMP.sub("_", context_key).lower()
+    return re.sub(_CAMEL_HUMP, "_", context_key).lower()
 
 
 # NamedTuples rather than dataclasses, like the Lambda's other records outside its domain: a dataclass
@@ -420,7 +422,7 @@ def _default_audit_mode(values: Mapping[str, Any]) -> str:
 # SETTINGS_PARAMETERS: the variables the construct moved to SSM parameters, as VARIABLE=name pairs
 # (SSM parameter names hold neither "," nor "=").
 PARAMETERS_FORM = "a comma list of VARIABLE=ssm-parameter-name pairs"
-_PARAMETER_PAIR = re.compile(r"([A-Z][A-Z0-9_]*)=([A-Za-z0-9_.\-/]{1,2048})")
+_PARAMETER_PAIR = r"([A-Z][A-Z0-9_]*)=([A-Za-z0-9_.\-/]{1,2048})"
 
 
 def parse_parameters(value: str) -> dict[str, str]:
@@ -428,7 +430,7 @@ def parse_parameters(value: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     bad: list[str] = []
     for part in filter(None, (p.strip() for p in value.split(","))):
-        if match := _PARAMETER_PAIR.fullmatch(part):
+        if match := re.fullmatch(_PARAMETER_PAIR, part):
             pairs[match[1]] = match[2]
         else:
             bad.append(part)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 # What int() takes, less other scripts' digits.
-_INTEGER = re.compile(r"\s*[+-]?[0-9]+(_[0-9]+)*\s*")
+_INTEGER = r"\s*[+-]?[0-9]+(_[0-9]+)*\s*"
 # The forms pydantic accepted before, so existing environments keep working (case-insensitive).
 _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
@@ -93,7 +93,7 @@ def whole(bounds: Bounds) -> Form:
     expected = bounds.form()
 
     def read(text: str) -> int:
-        if not _INTEGER.fullmatch(text) or not bounds.low <= int(text) <= bounds.high:
+        if not re.fullmatch(_INTEGER, text) or not bounds.low <= int(text) <= bounds.high:
             raise invalid(expected, text)
         return int(text)
 
@@ -152,7 +152,7 @@ def one_of(values: Sequence[int], expected: str) -> Form:
     """A whole number among `values`."""
 
     def read(value: str) -> int:
-        if not _INTEGER.fullmatch(value) or int(value) not in values:
+        if not re.fullmatch(_INTEGER, value) or int(value) not in values:
             raise invalid(expected, value)
         return int(value)
 
