@@ -24,7 +24,9 @@ The answer depends on the installed botocore: the Lambda's runtime may ship anot
 machine that ran `cdk synth` (docs/reliability.md says what follows).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 import functools
 import logging

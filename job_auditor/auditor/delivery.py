@@ -20,7 +20,9 @@ transitions count as delivered on that channel only once the digest is accepted.
 No boto3 here: the publishers and the store are ports.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 import logging
 import threading

@@ -14,7 +14,9 @@ auditor diffs and commits one at a time.
 No boto3 here: the job API, the state store and the start feed are ports.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 import logging
 from collections.abc import Iterator, Sequence

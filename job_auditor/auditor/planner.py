@@ -14,7 +14,9 @@ where a kind is offered is `job_auditor.availability`'s rule (botocore's endpoin
 a client or a call), the one synth uses: a kind not offered is never planned, a counted skip.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence

@@ -1,6 +1,8 @@
 """The small interfaces the audit use case depends on; boto3 adapters implement them."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -166,7 +168,7 @@ class StateStore(Protocol):
         """Commit the job states of `transitions` without announcing them (the baseline)."""
         ...
 
-    def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:
+    def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> "ClaimResult":
         """Commit each transition's job state, conditional on the recorded state it was computed from,
         and keep it as a pending claim under a lease. A failed condition is read back and explained:
         the same transition claimed or committed by another run, or a conflict (the job moved on,
@@ -180,19 +182,19 @@ class StateStore(Protocol):
         lease_until: datetime,
         limit: int,
         reserve: Callable[[int], int] | None = None,
-    ) -> list[Claim]:
+    ) -> "list[Claim]":
         """Pending claims whose lease expired (a crashed run left them, or a channel refused them and
         their back-off is over): take over at most `limit` of them, oldest lease first, each with
         where it stands on every channel. With `reserve`, only as many as it grants of those found
         (asked only when some are found: a source with none takes nothing from a shared allowance)."""
         ...
 
-    def retry_later(self, claims: Sequence[tuple[Claim, datetime]]) -> None:
+    def retry_later(self, claims: "Sequence[tuple[Claim, datetime]]") -> None:
         """Keep these claims pending with their delivery state as given, each until its new lease
         (the back-off): only while the claim is still that transition's."""
         ...
 
-    def finalize(self, claims: Sequence[Claim], now: datetime) -> int:
+    def finalize(self, claims: "Sequence[Claim]", now: datetime) -> int:
         """Every channel accepted each of these claims or gave up on it: keep a parked transition for
         the channels that gave up (if any), clear each claim, conditional on it still being this
         transition's, and write history (with the channels that took it and those parked). Returns
@@ -200,13 +202,13 @@ class StateStore(Protocol):
         finished, by another run: it reverts nothing)."""
         ...
 
-    def parked_due(self, limit: int) -> list[Parked]:
+    def parked_due(self, limit: int) -> "list[Parked]":
         """Up to `limit` parked transitions that a channel gave up on for a passing reason (an outage
         longer than the retry time), for the automatic re-drive."""
         ...
 
     def unpark(
-        self, parked: Parked, delivered: Collection[str], refused: Mapping[str, str], now: datetime
+        self, parked: "Parked", delivered: Collection[str], refused: Mapping[str, str], now: datetime
     ) -> None:
         """A re-drive's outcome: the channels in `delivered` took the transition (removed from the
         parked item, which goes once none is left; history says so); those in `refused` (channel ->
@@ -228,7 +230,7 @@ class StateStore(Protocol):
         its state is still the one recorded (no claim open on it)."""
         ...
 
-    def record_audit(self, source: Source, audit: LastAudit) -> None:
+    def record_audit(self, source: Source, audit: "LastAudit") -> None:
         """How this run's audit of `source` ended, and its checkpoint: the one write per source and
         run. Kept unless a run that started later has already recorded its own (a checkpoint this run
         advanced still moves forward then, never back). The first attempt's time is kept from the

@@ -5,7 +5,9 @@ The metric names, units and dimensions are what the dashboard and the alarms rea
 they are defined here once, whichever mode ran the audit.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -85,7 +87,7 @@ class RunCounts:
     orphans: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
-    def of(cls, summary: RunSummary) -> RunCounts:
+    def of(cls, summary: RunSummary) -> "RunCounts":
         """The counts of one run's (or one batch item's) summary; its unstarted sources count as
         stopped."""
         counts = cls(
@@ -126,7 +128,7 @@ class RunCounts:
         if len(self.stopped) < MAX_NAMED:
             self.stopped.append(clip(source))
 
-    def add(self, other: RunCounts) -> None:
+    def add(self, other: "RunCounts") -> None:
         self.sources += other.sources
         self.totals.update(other.totals)
         self.per_source.update(other.per_source)
@@ -161,7 +163,7 @@ class RunCounts:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunCounts:
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunCounts":
         return cls(
             sources=int(data.get("sources", 0)),
             totals=Counter({str(k): int(v) for k, v in (data.get("totals") or {}).items()}),

@@ -9,7 +9,9 @@ No boto3 here: everything goes through the ports in `auditor.ports`. Which sourc
 how many at once, is the planner's and the audit step's (`planner`, `audit_step`).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 import logging
 import threading

@@ -4,7 +4,9 @@ Pure: the audit step fills them in, the entry points return them (`as_dict`) and
 (`run_metrics.RunCounts.of`).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -78,7 +80,7 @@ class SourceSummary:
     sweep_postponed: str | None = None
 
     @classmethod
-    def of(cls, source: Source, error: str | None = None) -> SourceSummary:
+    def of(cls, source: Source, error: str | None = None) -> "SourceSummary":
         """A summary of `source` (failed with `error`, if given)."""
         return cls(source.key, source.spec.id, source.region, source.account, error=error)
 

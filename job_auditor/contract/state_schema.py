@@ -28,7 +28,9 @@ Item layout (one table, generic keys):
               (enumeratedAt: a knowledge base found later is new, not a baseline)
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -75,7 +77,7 @@ PENDING = Index("pending", "pendingSource", "pendingLeaseUntil")
 INDEXES = (INFLIGHT, PENDING)
 
 
-def table_definition(table_name: str) -> CreateTableInputTypeDef:
+def table_definition(table_name: str) -> "CreateTableInputTypeDef":
     """CreateTable arguments matching the CDK construct (used to build the table in moto)."""
     attributes = [PARTITION_KEY, SORT_KEY] + [key for index in INDEXES for key in (index[1], index[2])]
     return {
