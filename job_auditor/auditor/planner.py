@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from types import MappingProxyType
@@ -413,7 +413,7 @@ def _from_scope(own: AuditRecord | None, scope: AuditRecord | None, source: Sour
     if scope.first_attempted_at is None:
         return None
     return (
-        replace(own, first_attempted_at=scope.first_attempted_at)
+        own._replace(first_attempted_at=scope.first_attempted_at)
         if own
         else record_of(source, first_attempted_at=scope.first_attempted_at)
     )
