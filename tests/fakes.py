@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -351,8 +351,7 @@ class InMemoryStateStore:
         self._op("record_scope")
         with self._lock:
             old = self.records.get(scope.key) or record_of(scope)
-            self.records[scope.key] = replace(
-                old,
+            self.records[scope.key] = old._replace(
                 first_attempted_at=old.first_attempted_at or now,
                 enumerated=old.enumerated or enumerated,
                 legacy=False,
@@ -361,8 +360,8 @@ class InMemoryStateStore:
     def retire(self, source: Source, reason: str, now: datetime) -> None:
         self._op("retire")
         with self._lock:
-            self.records[source.key] = replace(
-                self.records.get(source.key) or record_of(source), retired=reason
+            self.records[source.key] = (self.records.get(source.key) or record_of(source))._replace(
+                retired=reason
             )
 
     def record_silently(self, transitions: Sequence[Transition]) -> int:
@@ -378,7 +377,7 @@ class InMemoryStateStore:
         with self._lock:
             item = self._unchanged(source, state)
             if item is not None:
-                item.state = replace(item.state, missing_checks=item.state.missing_checks + 1)
+                item.state = item.state._replace(missing_checks=item.state.missing_checks + 1)
 
     def follow_again(self, source: Source, states: Sequence[JobState]) -> None:
         self._op("follow_again")
@@ -386,8 +385,8 @@ class InMemoryStateStore:
             for state in states:
                 item = self._unchanged(source, state)
                 if item is not None:
-                    item.state = replace(
-                        item.state, disappeared_at=None, disappeared_reason=None, missing_checks=0
+                    item.state = item.state._replace(
+                        disappeared_at=None, disappeared_reason=None, missing_checks=0
                     )
                     item.in_flight_index = True
 
@@ -417,8 +416,7 @@ class InMemoryStateStore:
             if old.last_started_at is None or old.last_started_at <= audit.started_at:
                 self.audits[source.key] = audit
                 kept = None if old.legacy else old.first_attempted_at
-                self.records[source.key] = replace(
-                    old,
+                self.records[source.key] = old._replace(
                     checkpoint=checkpoint or old.checkpoint or audit.checkpoint,
                     first_attempted_at=kept or audit.first_attempted_at or audit.started_at,
                     last_started_at=audit.started_at,
@@ -429,7 +427,7 @@ class InMemoryStateStore:
             elif checkpoint is not None and (
                 old.checkpoint is None or old.checkpoint.last_run_started_at < checkpoint.last_run_started_at
             ):
-                self.records[source.key] = replace(old, checkpoint=checkpoint)
+                self.records[source.key] = old._replace(checkpoint=checkpoint)
 
     def claim(self, transitions: Sequence[Transition], lease_until: datetime) -> ClaimResult:
         result = ClaimResult()

@@ -21,7 +21,7 @@ a client or a call), the one synth uses: a kind not offered is never planned, a 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from types import MappingProxyType
@@ -415,7 +415,7 @@ def _from_scope(own: AuditRecord | None, scope: AuditRecord | None, source: Sour
     if scope.first_attempted_at is None:
         return None
     return (
-        replace(own, first_attempted_at=scope.first_attempted_at)
+        own._replace(first_attempted_at=scope.first_attempted_at)
         if own
         else record_of(source, first_attempted_at=scope.first_attempted_at)
     )

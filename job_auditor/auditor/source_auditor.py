@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import NamedTuple
@@ -321,7 +320,7 @@ class SourceAuditor:
         plan = self._plan(source, record, in_flight, run_started)
         sweep = self._begin_sweep(source, plan, checkpoint, run_started, result) if plan.sweep else None
         if plan.sweep and sweep is None:
-            plan = replace(plan, sweep=False, sweep_start=None)
+            plan = plan._replace(sweep=False, sweep_start=None)
         result.window_start = iso(plan.sweep_start if plan.sweep else plan.window_start)
         result.baseline = plan.first_deployment
         result.catch_up = plan.catch_up_from is not None
@@ -639,8 +638,8 @@ class SourceAuditor:
                     current = None  # announced without its message rather than not at all
                 if current is not None and current.failure_message:
                     details = MappingProxyType({**t.job.details, **current.details})
-                    job = replace(t.job, failure_message=current.failure_message, details=details)
-                    t = replace(t, job=job)  # noqa: PLW2901
+                    job = t.job._replace(failure_message=current.failure_message, details=details)
+                    t = t._replace(job=job)  # noqa: PLW2901
             out.append(t)
         return out
 

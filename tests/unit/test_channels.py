@@ -1,7 +1,6 @@
 """Per-channel renderings of a transition: email text, the chat custom notification, the lambda payload."""
 
 import json
-from dataclasses import replace
 from typing import Any
 
 import jsonschema
@@ -64,7 +63,7 @@ CASES = {
         job(5, "Failed", failure_message="KMS key denied"), spec=JOB_KINDS["bedrock-model-copy"]
     ),
     "qconnect": transition(
-        replace(job(6, "COMPLETE"), arn=None, name=None, job_id="11111111-2222-3333-4444-555555555555"),
+        job(6, "COMPLETE")._replace(arn=None, name=None, job_id="11111111-2222-3333-4444-555555555555"),
         previous_status="START_IN_PROGRESS",
         spec=JOB_KINDS["qconnect-import"],
     ),

@@ -1,4 +1,3 @@
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -62,9 +61,9 @@ def test_in_flight_job_beyond_horizon_is_rechecked_not_listed() -> None:
 
 def test_a_lost_job_is_rechecked_by_sweeps_only_and_given_up_a_lookback_after_it_disappeared() -> None:
     # Given a job announced as disappeared (not found) an hour ago, and one whose scope was deleted
-    lost = replace(_in_flight(timedelta(days=4), 1), disappeared_at=T0 - timedelta(hours=1))
-    lost = replace(lost, disappeared_reason=JOB_NOT_FOUND)
-    orphaned = replace(lost, job_id="job-2", disappeared_reason=SCOPE_DELETED)
+    lost = _in_flight(timedelta(days=4), 1)._replace(disappeared_at=T0 - timedelta(hours=1))
+    lost = lost._replace(disappeared_reason=JOB_NOT_FOUND)
+    orphaned = lost._replace(job_id="job-2", disappeared_reason=SCOPE_DELETED)
     spec, day = JOB_KINDS["bedrock-model-import"], timedelta(hours=24)
     window = plan_window(Checkpoint(T0 - timedelta(minutes=5), T0), [], T0, **RULES)
     sweep = plan_window(Checkpoint(T0 - timedelta(minutes=5), T0 - timedelta(hours=1)), [], T0, **RULES)

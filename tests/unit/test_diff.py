@@ -1,4 +1,3 @@
-from dataclasses import replace
 from datetime import timedelta
 
 from hypothesis import given
@@ -50,7 +49,7 @@ def test_each_change_gives_exactly_one_transition(jobs: list[ObservedJob], data:
         if j.job_id in new:
             continue
         before = j.status if j.job_id not in changed else next(s for s in STATUSES if s != j.status)
-        previous[j.job_id] = replace(_state(j), status=before)
+        previous[j.job_id] = _state(j)._replace(status=before)
     # When diffed (with every job seen twice, as on overlapping pages)
     transitions = diff(SOURCE, previous, jobs + jobs, T0)
     # Then exactly one transition per changed or new job, and none for the rest
@@ -66,11 +65,11 @@ def test_each_change_gives_exactly_one_transition(jobs: list[ObservedJob], data:
 
 def test_event_id_is_deterministic_and_distinct_per_transition() -> None:
     j = job(1, "Completed")
-    previous = {j.job_id: _state(replace(j, status="InProgress"))}
+    previous = {j.job_id: _state(j._replace(status="InProgress"))}
     first = diff(SOURCE, previous, [j], T0)
     again = diff(SOURCE, previous, [j], T0 + timedelta(minutes=5))
     assert [t.event_id for t in first] == [t.event_id for t in again]
-    failed = diff(SOURCE, previous, [replace(j, status="Failed")], T0)
+    failed = diff(SOURCE, previous, [j._replace(status="Failed")], T0)
     assert failed[0].event_id != first[0].event_id
 
 
@@ -88,7 +87,7 @@ def test_duplicate_observation_keeps_most_recently_modified() -> None:
 
 def test_unknown_status_is_a_transition_and_flagged() -> None:
     j = job(1, "Paused")
-    (t,) = diff(SOURCE, {j.job_id: _state(replace(j, status="InProgress"))}, [j], T0)
+    (t,) = diff(SOURCE, {j.job_id: _state(j._replace(status="InProgress"))}, [j], T0)
     assert t.unknown_status
     assert t.previous_status == "InProgress"
     assert t.status == "Paused"
@@ -98,11 +97,11 @@ def test_a_job_missed_or_gone_for_not_found_and_seen_again_unchanged_is_followed
     # Given jobs announced as disappeared: one the API no longer found, one whose account left the
     # audit; a job in flight missed by two re-checks; and a job in flight
     back, orphaned, missed, live = job(1), job(2), job(4), job(3)
-    gone = replace(_state(back, 4), disappeared_at=T0, disappeared_reason=JOB_NOT_FOUND)
-    twice = replace(_state(missed, 2), missing_checks=2)
+    gone = _state(back, 4)._replace(disappeared_at=T0, disappeared_reason=JOB_NOT_FOUND)
+    twice = _state(missed, 2)._replace(missing_checks=2)
     previous = {
         back.job_id: gone,
-        orphaned.job_id: replace(_state(orphaned, 2), disappeared_at=T0, disappeared_reason=ACCOUNT_REMOVED),
+        orphaned.job_id: _state(orphaned, 2)._replace(disappeared_at=T0, disappeared_reason=ACCOUNT_REMOVED),
         missed.job_id: twice,
         live.job_id: _state(live, 1),
     }
@@ -113,6 +112,6 @@ def test_a_job_missed_or_gone_for_not_found_and_seen_again_unchanged_is_followed
     # And none for a job that has a transition now (a stuck alert follows it again)
     assert found_again(previous, [back], changing=[back.job_id]) == []
     # And a job seen again in another status is the diff's: a status change, announced
-    moved = replace(back, status="Completed")
+    moved = back._replace(status="Completed")
     assert found_again(previous, [moved]) == []
     assert [t.type for t in diff(SOURCE, previous, [moved], T0)] == ["status-changed"]

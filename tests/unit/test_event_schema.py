@@ -6,7 +6,6 @@ nothing of the released copy (schemas/released/)."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -66,16 +65,16 @@ def _kind_transitions(kind_id: str) -> list[Transition]:
     out = [base]
     out += [
         transition(
-            replace(job(2, status, ended_at=T0 + timedelta(hours=1)), failure_message="x" * 10_000),
+            job(2, status, ended_at=T0 + timedelta(hours=1))._replace(failure_message="x" * 10_000),
             previous_status=running,
             spec=spec,
             scope_ids=scope,
         )
         for status in ended
     ]
-    out.append(replace(base, type="stuck", previous_status=running, stuck_since=T0))
-    out.append(replace(base, type="disappeared", previous_status=running, stuck_since=T0))
-    out.append(transition(replace(job(3, "SomethingNew"), arn=None), spec=spec, scope_ids=scope))
+    out.append(base._replace(type="stuck", previous_status=running, stuck_since=T0))
+    out.append(base._replace(type="disappeared", previous_status=running, stuck_since=T0))
+    out.append(transition(job(3, "SomethingNew")._replace(arn=None), spec=spec, scope_ids=scope))
     return out
 
 

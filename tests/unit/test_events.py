@@ -1,5 +1,4 @@
 import json
-from dataclasses import replace
 from datetime import timedelta
 
 from job_auditor.auditor.domain.events import MAX_FAILURE_MESSAGE_CHARS, build_event, entry_size
@@ -53,7 +52,7 @@ def test_entry_size_counts_utf8_bytes() -> None:
 
 def test_qconnect_event_has_no_arn_but_names_the_knowledge_base() -> None:
     t = transition(
-        replace(job(1, "COMPLETE"), arn=None, job_id="11111111-2222-3333-4444-555555555555"),
+        job(1, "COMPLETE")._replace(arn=None, job_id="11111111-2222-3333-4444-555555555555"),
         previous_status="START_IN_PROGRESS",
         spec=JOB_KINDS["qconnect-import"],
     )
@@ -79,8 +78,9 @@ def test_bedrock_job_console_url_opens_the_job_through_the_arn_redirect() -> Non
 
 def test_model_copy_job_links_use_the_sources_region_and_its_own_list_page() -> None:
     arn = "arn:aws:bedrock:eu-west-1:123456789012:model-copy-job/z9y8x7w6v5u4"
-    t = replace(
-        transition(replace(job(1, "Failed"), job_id=arn, arn=arn), spec=JOB_KINDS["bedrock-model-copy"]),
+    t = transition(
+        job(1, "Failed")._replace(job_id=arn, arn=arn), spec=JOB_KINDS["bedrock-model-copy"]
+    )._replace(
         source=Source("123456789012", "eu-west-1", JOB_KINDS["bedrock-model-copy"]),
     )
     detail = build_event(t, "job-auditor").detail
@@ -96,7 +96,7 @@ def test_model_copy_job_links_use_the_sources_region_and_its_own_list_page() -> 
 def test_job_without_an_arn_links_to_its_kinds_page() -> None:
     # Given a Q in Connect import job: an id, no ARN
     t = transition(
-        replace(job(1, "COMPLETE"), arn=None, job_id="11111111-2222-3333-4444-555555555555"),
+        job(1, "COMPLETE")._replace(arn=None, job_id="11111111-2222-3333-4444-555555555555"),
         previous_status="START_IN_PROGRESS",
         spec=JOB_KINDS["qconnect-import"],
     )

@@ -5,7 +5,6 @@ Regenerate after an intended change with `UPDATE_GOLDEN=1 make unit`, then read 
 
 import json
 import os
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -29,8 +28,8 @@ STATS = {
 }
 
 _stuck_job = job(7, "InProgress", created_minutes=-25 * 60)
-STUCK = replace(
-    transition(_stuck_job, previous_status="InProgress"), type="stuck", stuck_since=_stuck_job.created_at
+STUCK = transition(_stuck_job, previous_status="InProgress")._replace(
+    type="stuck", stuck_since=_stuck_job.created_at
 )
 
 KINDS: dict[str, Any] = {
@@ -42,15 +41,15 @@ KINDS: dict[str, Any] = {
     "unknown-status": transition(job(4, "Paused")),
     "stuck": STUCK,
     # A tracked job its API no longer finds: announced once, in the status it was last seen in.
-    "disappeared": replace(
-        transition(job(13, "InProgress", created_minutes=-6 * 60), previous_status="InProgress"),
+    "disappeared": transition(
+        job(13, "InProgress", created_minutes=-6 * 60), previous_status="InProgress"
+    )._replace(
         type="disappeared",
         stuck_since=T0 - timedelta(hours=6),
     ),
     # A kind scoped by knowledge base and data source, with statistics and failure reasons.
     "ingestion-failed": transition(
-        replace(
-            job(8, "FAILED", ended_at=None),
+        job(8, "FAILED", ended_at=None)._replace(
             job_id="INGEST0008",
             arn=None,
             name="INGEST0008",
@@ -63,8 +62,7 @@ KINDS: dict[str, Any] = {
     ),
     # The categories the new kinds brought: partly done, ran out of time, stopped by a person.
     "batch-partial": transition(
-        replace(
-            job(9, "PartiallyCompleted"),
+        job(9, "PartiallyCompleted")._replace(
             failure_message="7 of 100 records failed",
             details=MappingProxyType(
                 {"totalRecordCount": 100, "successRecordCount": 93, "errorRecordCount": 7}
@@ -74,8 +72,8 @@ KINDS: dict[str, Any] = {
     ),
     "batch-expired": transition(job(10, "Expired"), spec=JOB_KINDS["bedrock-batch-inference"]),
     "customization-failed": transition(
-        replace(
-            job(12, "Failed"), failure_message="Training data s3://train/data.jsonl has 3 malformed lines"
+        job(12, "Failed")._replace(
+            failure_message="Training data s3://train/data.jsonl has 3 malformed lines"
         ),
         spec=JOB_KINDS["bedrock-customization"],
     ),

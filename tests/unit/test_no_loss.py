@@ -177,7 +177,7 @@ def test_a_claim_whose_condition_fails_for_another_reason_does_not_move_the_chec
 
     def move_on(op: str) -> None:
         if op == "claim":
-            h.store.items[key] = replace(item, state=replace(item.state, sequence=7))
+            h.store.items[key] = replace(item, state=item.state._replace(sequence=7))
 
     h.store.faults.append(move_on)
     checkpoint = h.store.checkpoints[IMPORT.key]

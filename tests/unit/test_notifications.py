@@ -1,5 +1,4 @@
 import json
-from dataclasses import replace
 from typing import Any
 
 from job_auditor.auditor.domain.events import build_detail
@@ -54,7 +53,7 @@ def test_discovered_job_body_says_new() -> None:
 
 
 def _qconnect_detail() -> dict[str, Any]:
-    qjob = replace(job(1, "COMPLETE"), arn=None, job_id="11111111-2222-3333-4444-555555555555")
+    qjob = job(1, "COMPLETE")._replace(arn=None, job_id="11111111-2222-3333-4444-555555555555")
     return build_detail(
         transition(qjob, previous_status="START_IN_PROGRESS", spec=JOB_KINDS["qconnect-import"])
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -168,13 +167,12 @@ def test_sns_batches_respect_ten_entries(size: int) -> None:
                 {"Successful": [{"Id": str(i), "MessageId": str(i)} for i in range(n)], "Failed": []},
                 {"TopicArn": TOPIC, "PublishBatchRequestEntries": ANY},
             )
-        SnsPublisher(client, TOPIC, "job-auditor").publish([replace(t) for t in _transitions(size)])
+        SnsPublisher(client, TOPIC, "job-auditor").publish(_transitions(size))
     assert calls == [min(10, size - c) for c in range(0, size, 10)]
 
 
 def _stuck_and_started() -> list[Transition]:
-    stuck = replace(
-        transition(job(1, "InProgress")),
+    stuck = transition(job(1, "InProgress"))._replace(
         type="stuck",
         previous_status="InProgress",
         stuck_since=T0 - timedelta(hours=30),

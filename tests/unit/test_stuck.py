@@ -1,4 +1,3 @@
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -46,7 +45,7 @@ def test_job_in_progress_beyond_the_threshold_gets_one_alert() -> None:
 
 
 def test_no_alert_below_the_threshold_for_terminal_jobs_or_when_the_status_moved() -> None:
-    assert stuck(SOURCE, {"x": _state(since_hours=23)}, [replace(job(1), job_id="x")], T0, DAY) == []
+    assert stuck(SOURCE, {"x": _state(since_hours=23)}, [job(1)._replace(job_id="x")], T0, DAY) == []
     done = _state("Completed", since_hours=100)
     assert stuck(SOURCE, {done.job_id: done}, [job(1, "Completed")], T0, DAY) == []
     moving = _state(since_hours=100)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -353,10 +352,10 @@ def with_legacy_checkpoint(record: AuditRecord, checkpoint: Checkpoint) -> Audit
     scope's mark: its knowledge bases were enumerated), where the record holds none of its own."""
     first = record.first_attempted_at or checkpoint.last_run_started_at
     if record.is_scope:
-        return replace(record, enumerated=True, first_attempted_at=first, legacy=True)
+        return record._replace(enumerated=True, first_attempted_at=first, legacy=True)
     if record.checkpoint is not None:
         return record
-    return replace(record, checkpoint=checkpoint, first_attempted_at=first, legacy=True)
+    return record._replace(checkpoint=checkpoint, first_attempted_at=first, legacy=True)
 
 
 def last_audit_of(plain: Mapping[str, Any]) -> LastAudit:

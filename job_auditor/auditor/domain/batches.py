@@ -15,13 +15,14 @@ bound still holds up to `concurrency x max_sources` sources in one account-regio
 part runs one thread and `over_bound` names the account-region.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.jobs import JOB_KINDS, ORPHAN_REASONS, OrphanReason, Source
@@ -41,8 +42,7 @@ from job_auditor.contract.fanout_payload import (
 MAX_SOURCES_PER_ITEM = 250
 
 
-@dataclass(frozen=True)
-class ItemPlan:
+class ItemPlan(NamedTuple):
     """The map items of one run, and the account-regions too large to keep within the bound."""
 
     items: list[dict[str, Any]]

@@ -5,8 +5,6 @@ each Step Functions state under contract.fanout_payload.PAYLOAD_BOUND_BYTES; the
 named list always say how many there were.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Iterable
 from typing import TypeVar

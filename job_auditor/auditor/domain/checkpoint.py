@@ -1,17 +1,18 @@
 """The checkpoint rule: which creation-time window a run lists, when it sweeps wider, and which jobs
 it re-checks one by one. Pure; no I/O."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from job_auditor.auditor.domain.jobs import JobKindSpec, JobState, ObservedJob
 
 
-@dataclass(frozen=True)
-class Checkpoint:
+class Checkpoint(NamedTuple):
     """Per source: when the last fully committed run started, and when the last fully committed
     reconciliation sweep started (None: never)."""
 
@@ -19,8 +20,7 @@ class Checkpoint:
     last_reconciled_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class WindowPlan:
+class WindowPlan(NamedTuple):
     """What one run of one source looks at."""
 
     # List jobs created at or after this time (server-side filter where the API has one).

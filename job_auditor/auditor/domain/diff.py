@@ -1,11 +1,13 @@
 """The diff rule: previous state + observed jobs -> transitions. Pure; no I/O."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from job_auditor.auditor.domain.jobs import JOB_NOT_FOUND, JobState, ObservedJob, Source, TransitionType
 
@@ -13,8 +15,7 @@ from job_auditor.auditor.domain.jobs import JOB_NOT_FOUND, JobState, ObservedJob
 _EVENT_NAMESPACE = uuid.UUID("8f0b5a52-6c1e-4a8e-9d7a-6a3f1f0e2b11")
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(NamedTuple):
     """One status change of one job, to be announced exactly once (at least once, same eventId)."""
 
     source: Source
@@ -126,7 +127,7 @@ def diff(
         job = (
             seen
             if before is None or before.created_at == seen.created_at
-            else replace(seen, created_at=before.created_at)
+            else seen._replace(created_at=before.created_at)
         )
         if before is None:
             transitions.append(

@@ -7,14 +7,15 @@ the run's size, the message stays far below SNS's 256 KB. The bus still carries 
 its own event.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Self
 
 from job_auditor.auditor.domain.jobs import StatusCategory
 from job_auditor.auditor.domain.notifications import (
@@ -76,14 +77,13 @@ def _failure_line(detail: Mapping[str, Any]) -> str | None:
     return first
 
 
-@dataclass(frozen=True)
-class Digest:
+class Digest(NamedTuple):
     """The summary of one run's transitions for people, in the order it lists them."""
 
     details: tuple[Mapping[str, Any], ...]
 
     @classmethod
-    def of(cls, details: Sequence[Mapping[str, Any]]) -> Digest:
+    def of(cls, details: Sequence[Mapping[str, Any]]) -> Self:
         """Those needing someone first, then the others; by kind, then as observed."""
         ordered = sorted(
             details,

@@ -1,11 +1,12 @@
 """The published event: a versioned envelope, built the same way for every channel. Pure."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from job_auditor.auditor.domain.diff import Transition
@@ -59,8 +60,7 @@ def console_url(transition: Transition) -> str:
     return CONSOLE_ARN_URL.format(region=transition.source.region, arn=quote(arn, safe=""))
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """An EventBridge entry, independent of boto3."""
 
     source: str

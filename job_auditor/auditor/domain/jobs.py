@@ -4,13 +4,14 @@ Job kinds are data in the registry (`contract.kinds`), re-exported here for the 
 lister, the diff and the publishers read everything they need from a kind's spec.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from job_auditor.contract.kinds import JOB_KINDS, JobKindSpec, StatusCategory
 
@@ -31,9 +32,11 @@ __all__ = [
     "TransitionType",
 ]
 
+# The details of a job whose API reports none: one read-only mapping, shared.
+_NO_DETAILS: Mapping[str, Any] = MappingProxyType({})
 
-@dataclass(frozen=True)
-class Source:
+
+class Source(NamedTuple):
     """What the auditor lists: an account, a region, a job API and the ids of its scope (a knowledge
     base; a knowledge base and a data source), in the order of the kind's `scope_params`."""
 
@@ -47,7 +50,7 @@ class Source:
         return "/".join((self.account, self.region, self.spec.id, *self.scope_ids))
 
     @property
-    def unscoped(self) -> Source:
+    def unscoped(self) -> "Source":
         """The source without its scope ids: where discovered knowledge bases belong."""
         return Source(self.account, self.region, self.spec)
 
@@ -65,8 +68,7 @@ class Source:
         return self.scope_ids[1] if len(self.scope_ids) > 1 else None
 
 
-@dataclass(frozen=True)
-class ObservedJob:
+class ObservedJob(NamedTuple):
     """A job as one list or get call returned it, normalised across APIs."""
 
     job_id: str
@@ -78,11 +80,10 @@ class ObservedJob:
     ended_at: datetime | None = None
     failure_message: str | None = None
     # The kind's detail_fields as the API returned them (JSON values), e.g. ingestion statistics.
-    details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    details: Mapping[str, Any] = _NO_DETAILS
 
 
-@dataclass(frozen=True)
-class JobState:
+class JobState(NamedTuple):
     """What the auditor last recorded about a job."""
 
     job_id: str
@@ -94,7 +95,7 @@ class JobState:
     last_modified_at: datetime | None = None
     ended_at: datetime | None = None
     failure_message: str | None = None
-    details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    details: Mapping[str, Any] = _NO_DETAILS
     # When the job entered its current status, as far as the auditor knows; drives stuck alerts.
     status_since: datetime | None = None
     stuck_notified_at: datetime | None = None

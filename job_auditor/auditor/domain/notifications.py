@@ -8,14 +8,15 @@ One SNS publish per transition carries a message per protocol (`MessageStructure
 - `lambda`: the event detail as JSON, for the Slack webhook forwarder.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from job_auditor.auditor.domain.jobs import JOB_KINDS, StatusCategory
 from job_auditor.contract.environment import OR_KEY, STUCK_TRANSITION
@@ -26,8 +27,7 @@ MAX_CHAT_DESCRIPTION_CHARS = 2_800
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
-@dataclass(frozen=True)
-class Look:
+class Look(NamedTuple):
     """How a status category shows in every channel: the word of subjects and titles, the emoji of chat
     and Slack, and the colour of Slack's bar."""
 
@@ -93,8 +93,7 @@ def disappeared_step(detail: Mapping[str, Any]) -> str:
     return _GONE_STEP.get(str(detail.get("reason")), _NOT_FOUND_STEP)
 
 
-@dataclass(frozen=True)
-class Notification:
+class Notification(NamedTuple):
     subject: str
     body: str
     attributes: dict[str, str]

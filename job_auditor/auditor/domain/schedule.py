@@ -6,11 +6,13 @@ One record per source (and per discovered scope) lives in the state table's AUDI
 planner reads them all with one Query at the start of a run.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 from job_auditor.auditor.domain.jobs import JOB_KINDS, OrphanReason, Source
@@ -19,8 +21,7 @@ from job_auditor.auditor.domain.jobs import JOB_KINDS, OrphanReason, Source
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class AuditRecord:
+class AuditRecord(NamedTuple):
     """What the state table holds of one source, or of one discovered scope (an account, region and
     kind whose sources are its knowledge bases), from earlier runs."""
 
@@ -83,8 +84,7 @@ def record_of(
     )
 
 
-@dataclass(frozen=True)
-class Orphan:
+class Orphan(NamedTuple):
     """A known source this run's expansion does not hold, and why."""
 
     source: Source

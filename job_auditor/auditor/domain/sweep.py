@@ -7,11 +7,13 @@ next run can tell a sweep that stopped (resume it where it stopped) from one tha
 (try again later, exponentially later, instead of making every run that sweep again).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
+# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
+# written instead (docs/architecture.md).
 
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from job_auditor.auditor.domain.checkpoint import Checkpoint
 
@@ -30,8 +32,7 @@ class SweepState(StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True)
-class SweepProgress:
+class SweepProgress(NamedTuple):
     """Where one source's current sweep attempt stands."""
 
     # When the attempt's first run began: a sweep completed over several runs counts from here.
@@ -61,8 +62,7 @@ def retry_delay(failures: int, every: timedelta) -> timedelta:
     return min(RETRY_BASE * (1 << min(failures - 1, 20)), cap)
 
 
-@dataclass(frozen=True)
-class SweepStart:
+class SweepStart(NamedTuple):
     """What a run whose checkpoint says a sweep is due does about it."""
 
     # False: not now (backing off after failures, or another run's sweep may still be going); the run
@@ -93,7 +93,7 @@ def start_sweep(
     if progress is None or progress.completed_by(checkpoint):
         return SweepStart(True, SweepProgress(now, now, SweepState.RUNNING))
     if progress.state is SweepState.STOPPED:
-        resumed = replace(progress, updated_at=now, state=SweepState.RUNNING)
+        resumed = progress._replace(updated_at=now, state=SweepState.RUNNING)
         return SweepStart(True, resumed, resume_at=progress.cursor)
     failures = progress.failures
     if progress.state is SweepState.RUNNING:
@@ -108,13 +108,12 @@ def start_sweep(
 
 def stopped(progress: SweepProgress, now: datetime, cursor: str | None, pages: int) -> SweepProgress:
     """The record of an attempt the time budget stopped, to resume at `cursor` (None: the start)."""
-    return replace(progress, updated_at=now, state=SweepState.STOPPED, cursor=cursor, pages=pages)
+    return progress._replace(updated_at=now, state=SweepState.STOPPED, cursor=cursor, pages=pages)
 
 
 def failed(progress: SweepProgress, now: datetime, error: str) -> SweepProgress:
     """The record of an attempt that failed: the next one starts afresh, after `retry_delay`."""
-    return replace(
-        progress,
+    return progress._replace(
         updated_at=now,
         state=SweepState.FAILED,
         failures=progress.failures + 1,
