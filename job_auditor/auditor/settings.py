@@ -12,9 +12,9 @@ pydantic and building the model's schema cost ~130 ms of every cold start (bench
 and not a dataclass, which compiles its generated methods as its module is imported.
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
-# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
-# written instead (docs/architecture.md).
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 import logging
 import os

@@ -10,9 +10,9 @@ scope setting (its knowledge base ids) is described by the kind (`contract.kinds
 through `settings()`.
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
-# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
-# written instead (docs/architecture.md).
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -66,8 +66,8 @@ __all__ = [
 # The version of the events' `detail` envelope (schemas/transition-event.v<version>.json), which the
 # auditor writes, the Slack forwarder reads and the stack registers in the Schema Registry.
 ENVELOPE_VERSION = "1"
-# Module-level patterns are strings, compiled when first used (re's cache, forms._compiled): most runs
-# read few of them, and compiling them all cost about 1 ms of every cold start.
+# Module-level patterns are strings, compiled when first used (re's cache, as the forms' patterns): most
+# runs read few of them, and compiling them all cost about 1 ms of every cold start.
 # Every partition's region names (botocore's endpoints.json regionRegex): us-east-1, us-gov-west-1,
 # cn-north-1, us-isob-east-1, eu-isoe-west-1, eusc-de-east-1 (the European Sovereign Cloud, the one
 # partition whose names start with four letters; a new partition's prefix is added here).
@@ -248,7 +248,7 @@ def snake_case(context_key: str) -> str:
     return re.sub(_CAMEL_HUMP, "_", context_key).lower()
 
 
-# NamedTuples rather than dataclasses, like the Lambda's other records outside its domain: a dataclass
+# NamedTuples rather than dataclasses, like the Lambda's other read-only records: a dataclass
 # compiles its generated methods as its module is imported, at every cold start (docs/architecture.md).
 class Setting(NamedTuple):
     """One setting, described once.

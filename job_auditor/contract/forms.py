@@ -7,11 +7,10 @@ Lambda "expected a whole number from 0 to 10080, got '10081'", the CDK context t
 and an example.
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
-# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
-# written instead (docs/architecture.md).
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
-import functools
 import json
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -50,7 +49,7 @@ def split_csv(value: object) -> object:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-# NamedTuples rather than dataclasses, like the Lambda's other records outside its domain: a dataclass
+# NamedTuples rather than dataclasses, like the Lambda's other read-only records: a dataclass
 # compiles its generated methods as its module is imported, at every cold start (docs/architecture.md).
 class Bounds(NamedTuple):
     """The inclusive range of a whole-number setting, the same for the CDK context key and the
@@ -121,6 +120,9 @@ def flag() -> Form:
     )
 
 
+# Patterns are strings matched with re.fullmatch, which compiles each when a value is first read against
+# it and caches it: the table's forms are built at every cold start, and a run reads only a few of them
+# (compiling them all cost about 4 ms).
 def text(
     expected: str, pattern: str | re.Pattern[str] | None = None, min_len: int = 1, max_len: int = 256
 ) -> Form:
@@ -128,7 +130,7 @@ def text(
 
     def read(value: str) -> str:
         # fullmatch: a pattern ending in $ would also let a trailing newline through with match.
-        if not min_len <= len(value) <= max_len or (pattern and not _compiled(pattern).fullmatch(value)):
+        if not min_len <= len(value) <= max_len or (pattern and not re.fullmatch(pattern, value)):
             raise invalid(expected, value)
         return value
 
@@ -187,14 +189,7 @@ def listing(
 
 
 def matches(pattern: str | re.Pattern[str]) -> Callable[[str], bool]:
-    return lambda value: _compiled(pattern).fullmatch(value) is not None
-
-
-@functools.cache
-def _compiled(pattern: str | re.Pattern[str]) -> re.Pattern[str]:
-    """A pattern compiled when a value is first read against it: the table's forms are built at every
-    cold start, and a run reads only a few of them (compiling them all cost about 4 ms)."""
-    return re.compile(pattern)
+    return lambda value: re.fullmatch(pattern, value) is not None
 
 
 # -- the SNS filter policy (NOTIFY_FILTER) ---------------------------------------------------------

@@ -8,9 +8,9 @@ CDK context, settings and IAM statements, the Slack forwarder, the simulator and
 read it; none of them names a kind. A new kind is a new `JobKindSpec` passed to `register`.
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
-# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
-# written instead (docs/architecture.md).
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -62,7 +62,7 @@ class StatusFilterStyle(StrEnum):
     FILTER_LIST = "filter-list"
 
 
-# NamedTuples rather than dataclasses, like the Lambda's other records outside its domain: a dataclass
+# NamedTuples rather than dataclasses, like the Lambda's other read-only records: a dataclass
 # compiles its generated methods as its module is imported, at every cold start (docs/architecture.md).
 class IamGrant(NamedTuple):
     """IAM actions and the resource they are authorized on, from the Service Authorization Reference.

@@ -15,9 +15,9 @@ bound still holds up to `concurrency x max_sources` sources in one account-regio
 part runs one thread and `over_bound` names the account-region.
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
-# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
-# written instead (docs/architecture.md).
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 import math
 from collections.abc import Iterable, Mapping, Sequence

@@ -4,9 +4,9 @@ Job kinds are data in the registry (`contract.kinds`), re-exported here for the 
 lister, the diff and the publishers read everything they need from a kind's spec.
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
-# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
-# written instead (docs/architecture.md).
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 from collections.abc import Mapping
 from datetime import datetime

@@ -8,9 +8,9 @@ One SNS publish per transition carries a message per protocol (`MessageStructure
 - `lambda`: the event detail as JSON, for the Slack webhook forwarder.
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
-# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
-# written instead (docs/architecture.md).
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 import json
 import re

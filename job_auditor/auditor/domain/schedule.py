@@ -6,9 +6,9 @@ One record per source (and per discovered scope) lives in the state table's AUDI
 planner reads them all with one Query at the start of a run.
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple compiles each field's annotation given
-# as a string (its ForwardRef) when the class is created, at every cold start. These are evaluated as
-# written instead (docs/architecture.md).
+# No `from __future__ import annotations` here: field annotations given as strings cost at every cold
+# start (a NamedTuple compiles each into a ForwardRef, a dataclass parses each); these are evaluated as
+# written (docs/architecture.md).
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
